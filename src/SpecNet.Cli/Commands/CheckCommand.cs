@@ -1,0 +1,58 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SpecNet.Checking;
+using SpecNet.Planning;
+
+namespace SpecNet.Cli.Commands;
+
+/// <summary>`specnet check SPEC [--json]`: compile a spec, print its summary or every problem in it.</summary>
+public static class CheckCommand
+{
+    public static Command Create()
+    {
+        var spec = new Argument<string>("spec") { Description = "the spec file (.yaml)" };
+        var json = new Option<bool>("--json") { Description = "print the summary (or the diagnostics) as one JSON object" };
+        var command = new Command("check", "Validate a spec, infer every shape, and print a Keras-style summary.\n\nExample: specnet check specs/mnist-cnn.yaml") { spec, json };
+        command.SetAction(result =>
+        {
+            var output = result.InvocationConfiguration.Output;
+            var path = result.GetValue(spec)!;
+            var compilation = SpecCompiler.CompileFile(path);
+            if (result.GetValue(json))
+            {
+                var obj = compilation.Model is { } m ? ModelSummary.ToJson(m) : new JsonObject { ["name"] = Path.GetFileNameWithoutExtension(path) };
+                obj["diagnostics"] = Render.DiagnosticsJson(compilation);
+                output.WriteLine(obj.ToJsonString(Render.JsonOptions));
+            }
+            else
+            {
+                if (compilation.Model is { } m) output.Write(ModelSummary.ToText(m));
+                if (compilation.Diagnostics.Count > 0)
+                {
+                    if (compilation.Model is not null) output.WriteLine();
+                    (compilation.Success ? output : result.InvocationConfiguration.Error).Write(compilation.Render(path));
+                }
+            }
+            return compilation.Success ? ExitCodes.Ok : ExitCodes.SpecErrors;
+        });
+        return command;
+    }
+}
+
+/// <summary>Rendering helpers shared by commands.</summary>
+public static class Render
+{
+    public static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = false };
+
+    public static JsonArray DiagnosticsJson(Compilation compilation) =>
+        new(compilation.Diagnostics.Select(d => (JsonNode)new JsonObject
+        {
+            ["id"] = d.Id,
+            ["severity"] = d.IsError ? "error" : "warning",
+            ["line"] = d.Span.Line,
+            ["column"] = d.Span.Column,
+            ["message"] = d.Message,
+            ["hint"] = d.Hint,
+        }).ToArray());
+}

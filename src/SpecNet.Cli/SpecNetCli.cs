@@ -1,0 +1,48 @@
+using System.CommandLine;
+using SpecNet.Checking;
+using SpecNet.Cli.Commands;
+
+namespace SpecNet.Cli;
+
+/// <summary>Exit codes: the same meaning on every command.</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    /// <summary>A run-time, file or data problem (missing file, unreadable data, bad weights).</summary>
+    public const int Failure = 1;
+    /// <summary>The spec has errors (or, for verify, the weights do not fit it).</summary>
+    public const int SpecErrors = 2;
+}
+
+/// <summary>The command tree. Commands are thin: they parse arguments, call the library, and render.</summary>
+public static class SpecNetCli
+{
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("SpecNet: declare a neural network in YAML, check it, train it, run it.");
+        root.Add(CheckCommand.Create());
+        root.Add(LayersCommand.Create());
+        return root;
+    }
+
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
+        try
+        {
+            return Build().Parse(args).Invoke(config);
+        }
+        catch (SpecNetException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            if (e.Hint is not null) error.WriteLine($"  = hint: {e.Hint}");
+            return ExitCodes.Failure;
+        }
+        catch (Exception e) when (Environment.GetEnvironmentVariable("SPECNET_DEBUG") is null)
+        {
+            error.WriteLine($"error: internal error ({e.GetType().Name}): {e.Message}");
+            error.WriteLine("  = hint: this is a bug in SpecNet; set SPECNET_DEBUG=1 to see where it happened, and report it");
+            return ExitCodes.Failure;
+        }
+    }
+}

@@ -1,0 +1,62 @@
+using System.Security.Cryptography;
+using System.Text;
+using SpecNet.Diagnostics;
+using SpecNet.Layers;
+using SpecNet.Schema;
+
+namespace SpecNet.Checking;
+
+/// <summary>A checked spec: every layer bound, every shape inferred. Only built when the spec has no errors.</summary>
+public sealed class ModelSpec
+{
+    public required string Name { get; init; }
+    public required Shape Input { get; init; }
+    public required IReadOnlyList<Layer> Layers { get; init; }
+    public required TrainingSpec Training { get; init; }
+    public DataSpec? Data { get; init; }
+    /// <summary>The spec's text as written, embedded in weights files so they are self-describing.</summary>
+    public required string SourceText { get; init; }
+    public required string SourcePath { get; init; }
+
+    public Shape Output => Layers[^1].Output;
+    public long TotalParameters => Layers.Sum(l => l.ParameterCount);
+    public long TrainableParameters => Layers.Sum(l => l.TrainableCount);
+    public long Macs => Layers.Sum(l => l.Macs);
+    /// <summary>Bytes of activations one example needs in a forward pass (input and every layer's output, float32).</summary>
+    public long ActivationBytes => 4L * (Input.Size + Layers.Sum(l => (long)l.Output.Size));
+    public long WeightBytes => 4L * TotalParameters;
+
+    /// <summary>
+    /// Hash of what determines the weights' meaning (input shape, each layer's kind, name and options);
+    /// not of comments, formatting, data or training settings. A weights file records it.
+    /// </summary>
+    public string StructuralHash
+    {
+        get
+        {
+            var sb = new StringBuilder($"input={Input}\n");
+            foreach (var l in Layers) sb.Append($"{l.Name}:{l.Kind.Name}:{l.Describe()}\n");
+            return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16];
+        }
+    }
+
+    /// <summary>The activation the model ends with (of the last layer; linear for layers without one).</summary>
+    public Activation FinalActivation => Layers[^1] switch
+    {
+        ActivationLayer a => a.Activation,
+        Dense d => d.Activation,
+        Conv2D c => c.Activation,
+        _ => new Activation(ActivationFunction.Linear),
+    };
+}
+
+/// <summary>The result of compiling a spec: the model when it has no errors, and every diagnostic.</summary>
+public sealed record Compilation(ModelSpec? Model, IReadOnlyList<Diagnostic> Diagnostics, string SourceText, string SourcePath)
+{
+    public bool Success => Model is not null;
+    public IEnumerable<Diagnostic> Errors => Diagnostics.Where(d => d.IsError);
+    public IEnumerable<Diagnostic> Warnings => Diagnostics.Where(d => !d.IsError);
+
+    public string Render(string? displayPath = null) =>
+        DiagnosticRenderer.RenderAll(Diagnostics, displayPath ?? SourcePath, SourceText);
+}

@@ -1,0 +1,265 @@
+using SpecNet.Diagnostics;
+using SpecNet.Layers;
+using SpecNet.Parsing;
+using SpecNet.Schema;
+
+namespace SpecNet.Checking;
+
+/// <summary>
+/// Binds the syntax tree to a <see cref="ModelSpec"/>: reads each section against its schema, builds the
+/// layers from the registry, then infers shapes layer by layer. Every user error of a spec comes from here.
+/// </summary>
+internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
+{
+    private static readonly IReadOnlyList<OptionInfo> TopLevel =
+    [
+        new("name", "text", "", "the model's name (default: the file name)"),
+        new("description", "text", "", "free text"),
+        new("input", "{shape: [h, w, c] | [n]}", null, "the shape of one example"),
+        new("data", "map", "", "where the examples come from"),
+        new("layers", "list", null, "the layer stack, first to last"),
+        new("training", "map", "", "optimizer, loss, epochs, batch size, seed"),
+    ];
+
+    private static readonly OptionInfo NameOption = new("name", "text", "", "the layer's name (default: <kind>_<n>)");
+
+    public ModelSpec? Bind(SyntaxNode root, string text)
+    {
+        if (root is not MappingNode map)
+        {
+            diagnostics.Error(DiagnosticIds.WrongNodeType, root.Span, $"a spec is a map of sections (name, input, layers, training), not {root.Describe()}",
+                "see specs/mnist-cnn.yaml for a complete example");
+            return null;
+        }
+        var top = new OptionReader(map, "the spec", new SourceSpan(1, 1, 1, 1), TopLevel, diagnostics);
+        var name = top.String("name") ?? Path.GetFileNameWithoutExtension(sourcePath);
+        top.String("description");
+        var input = ReadInput(top);
+        var layersNode = top.Node("layers");
+        var layers = ReadLayers(layersNode, top);
+        var training = top.Node("training") switch
+        {
+            null => TrainingSpec.Default,
+            MappingNode t => TrainingSpec.Read(t, t.Span, diagnostics),
+            var other => Wrong(other, "training", TrainingSpec.Default),
+        };
+        var data = top.Node("data") switch
+        {
+            null => null,
+            MappingNode d => DataSpec.Read(d, Path.GetDirectoryName(Path.GetFullPath(sourcePath)) ?? ".", diagnostics),
+            var other => Wrong<DataSpec?>(other, "data", null),
+        };
+        top.Finish();
+
+        if (input is { } shape && layers is not null)
+        {
+            if (InferShapes(shape, layers) && layers.Count > 0)
+            {
+                CheckLoss(layers, training, layersNode!);
+                WarnAboutDenseShare(layers);
+            }
+        }
+        if (diagnostics.HasErrors || input is null || layers is null) return null;
+        return new ModelSpec
+        {
+            Name = name, Input = input.Value, Layers = layers, Training = training, Data = data,
+            SourceText = text, SourcePath = sourcePath,
+        };
+    }
+
+    private T Wrong<T>(SyntaxNode node, string key, T fallback)
+    {
+        diagnostics.Error(DiagnosticIds.WrongNodeType, node.Span, $"'{key}' must be a map, not {node.Describe()}");
+        return fallback;
+    }
+
+    private Shape? ReadInput(OptionReader top)
+    {
+        var node = top.Node("input");
+        if (node is null)
+        {
+            top.Int("input"); // reports the missing key
+            return null;
+        }
+        if (node is not MappingNode map)
+            return Wrong<Shape?>(node, "input", null);
+        var r = new OptionReader(map, "input", map.Span, [new("shape", "[h, w, c] | [n]", null, "height, width, channels of one example, or a feature count")], diagnostics);
+        var shapeNode = r.Node("shape");
+        r.Finish();
+        if (shapeNode is null) { r.Int("shape"); return null; }
+        if (shapeNode is not SequenceNode { Items.Count: 1 or 3 } seq)
+        {
+            diagnostics.Error(DiagnosticIds.WrongNodeType, shapeNode.Span,
+                $"input: 'shape' must be [height, width, channels] or [features], not {Count(shapeNode)}",
+                shapeNode is SequenceNode { Items.Count: 2 } ? "a grayscale image has one channel: write [28, 28, 1]" : "for 28x28 grayscale images write shape: [28, 28, 1]");
+            return null;
+        }
+        var reader = new OptionReader(null, "input", seq.Span, [], diagnostics);
+        var dims = seq.Items.Select(item => DimensionOf(item)).ToList();
+        if (dims.Any(d => d is null)) return null;
+        if ((long)dims.Aggregate(1L, (a, d) => a * d!.Value) > 1 << 26)
+        {
+            diagnostics.Error(DiagnosticIds.OutOfRange, seq.Span, "input: the shape holds more than 2^26 values per example", "use a smaller input");
+            return null;
+        }
+        return dims.Count == 1 ? Shape.Flat(dims[0]!.Value) : Shape.Spatial(dims[0]!.Value, dims[1]!.Value, dims[2]!.Value);
+    }
+
+    private static string Count(SyntaxNode node) => node is SequenceNode s ? $"a list of {s.Items.Count}" : node.Describe();
+
+    private int? DimensionOf(SyntaxNode item)
+    {
+        if (item is ScalarNode s && int.TryParse(s.Value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var v))
+        {
+            if (v is >= 1 and <= 1 << 16) return v;
+            diagnostics.Error(DiagnosticIds.OutOfRange, item.Span, $"input: each dimension must be a positive whole number, not {s.Value}");
+            return null;
+        }
+        diagnostics.Error(DiagnosticIds.NotANumber, item.Span, $"input: each dimension must be a positive whole number, not {item.Describe()}");
+        return null;
+    }
+
+    private List<Layer>? ReadLayers(SyntaxNode? node, OptionReader top)
+    {
+        if (node is null) { top.Int("layers"); return null; }
+        if (node is not SequenceNode seq)
+        {
+            diagnostics.Error(DiagnosticIds.WrongNodeType, node.Span, $"'layers' must be a list ('- conv2d: {{...}}' entries), not {node.Describe()}");
+            return null;
+        }
+        if (seq.Items.Count == 0)
+        {
+            diagnostics.Error(DiagnosticIds.MissingKey, seq.Span, "'layers' is empty; a model needs at least one layer", "add e.g. '- dense: { units: 10, activation: softmax }'");
+            return null;
+        }
+        var layers = new List<Layer>();
+        var counts = new Dictionary<string, int>();
+        var names = new Dictionary<string, SourceSpan>();
+        bool complete = true;
+        foreach (var item in seq.Items)
+        {
+            var layer = ReadLayer(item, counts);
+            if (layer is null) { complete = false; continue; }
+            if (names.TryGetValue(layer.Name, out var first))
+                diagnostics.Error(DiagnosticIds.DuplicateLayerName, layer.OptionSpans.GetValueOrDefault("name", layer.Span),
+                    $"two layers are named '{layer.Name}' (the first at line {first.Line})", "layer names must be unique: they name the tensors in the weights file");
+            else names[layer.Name] = layer.Span;
+            layers.Add(layer);
+        }
+        return complete ? layers : null;
+    }
+
+    /// <summary>One entry: `- kind: {options}`, `- kind:` or bare `- kind`. Null when it cannot be bound.</summary>
+    private Layer? ReadLayer(SyntaxNode item, Dictionary<string, int> counts)
+    {
+        ScalarNode kindNode;
+        MappingNode? options = null;
+        switch (item)
+        {
+            case ScalarNode { IsNull: false } bare:
+                kindNode = bare;
+                break;
+            case MappingNode { Entries.Count: 1 } one:
+                kindNode = one.Entries[0].Key;
+                if (one.Entries[0].Value is MappingNode m) options = m;
+                else if (one.Entries[0].Value is not ScalarNode { IsNull: true })
+                {
+                    diagnostics.Error(DiagnosticIds.MalformedLayer, one.Entries[0].Value.Span,
+                        $"the options of '{kindNode.Value}' must be a map, not {one.Entries[0].Value.Describe()}",
+                        $"write '- {kindNode.Value}: {{ option: value, ... }}'");
+                    return null;
+                }
+                break;
+            case MappingNode many when many.Entries.Count > 1 && LayerRegistry.Find(many.Entries[0].Key.Value) is not null:
+                diagnostics.Error(DiagnosticIds.MalformedLayer, many.Entries[1].Key.Span,
+                    $"a layer entry is a one-key map 'kind: {{options}}', but this one also has '{many.Entries[1].Key.Value}'",
+                    $"indent the options under the kind, or write '- {many.Entries[0].Key.Value}: {{ {many.Entries[1].Key.Value}: ... }}'");
+                return null;
+            default:
+                diagnostics.Error(DiagnosticIds.MalformedLayer, item.Span, $"a layer entry is a one-key map 'kind: {{options}}', not {item.Describe()}",
+                    "write e.g. '- conv2d: { filters: 32, kernel_size: 3 }' or a bare '- flatten'");
+                return null;
+        }
+        var kind = LayerRegistry.Find(kindNode.Value);
+        if (kind is null)
+        {
+            diagnostics.Error(DiagnosticIds.UnknownLayerKind, kindNode.Span, $"unknown layer kind '{kindNode.Value}'",
+                Names.Hint(kindNode.Value, LayerRegistry.Names, "kinds"));
+            return null;
+        }
+        counts[kind.Name] = counts.GetValueOrDefault(kind.Name) + 1;
+        var defaultName = $"{kind.Name}_{counts[kind.Name]}";
+        var reader = new OptionReader(options, $"{kind.Name} layer '{defaultName}'", kindNode.Span, [NameOption, .. kind.Options], diagnostics);
+        var name = reader.String("name");
+        if (name is not null && !IsValidName(name))
+        {
+            diagnostics.Error(DiagnosticIds.OutOfRange, reader.SpanOf("name"), $"layer name '{name}' may hold only letters, digits, '_' and '-'",
+                "names become tensor names in the weights file ('<name>.weight')");
+            name = null;
+        }
+        var layer = kind.Create(new OptionReader(options, $"{kind.Name} layer '{name ?? defaultName}'", kindNode.Span, [NameOption, .. kind.Options], diagnostics));
+        reader.Finish();
+        if (reader.HadErrors) return null;
+        layer.Name = name ?? defaultName;
+        layer.Kind = kind;
+        layer.Span = kindNode.Span;
+        layer.OptionSpans = reader.Spans();
+        return layer;
+    }
+
+    private static bool IsValidName(string name) =>
+        name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-');
+
+    /// <summary>Walks the stack; stops at the first layer whose input does not fit (later shapes would be guesses).</summary>
+    private bool InferShapes(Shape input, List<Layer> layers)
+    {
+        var shape = input;
+        foreach (var layer in layers)
+        {
+            if (!layer.Connect(shape, diagnostics)) return false;
+            shape = layer.Output;
+        }
+        return true;
+    }
+
+    private void CheckLoss(List<Layer> layers, TrainingSpec training, SyntaxNode layersNode)
+    {
+        var last = layers[^1];
+        var output = last.Output;
+        var model = new ModelSpec { Name = "", Input = default, Layers = layers, Training = training, SourceText = "", SourcePath = "" };
+        var activation = model.FinalActivation.Function;
+        if (!output.IsFlat)
+        {
+            diagnostics.Error(DiagnosticIds.LossMismatch, last.Span, $"the model's output is {output}, but the loss '{training.Loss}' needs a flat output (one value per class)",
+                "end with '- flatten' or '- global_avg_pool2d', then '- dense: { units: <classes>, activation: softmax }'");
+            return;
+        }
+        switch (training.Loss)
+        {
+            case "categorical_crossentropy" or "sparse_categorical_crossentropy":
+                if (output.Channels < 2)
+                    diagnostics.Error(DiagnosticIds.LossMismatch, last.Span, $"'{training.Loss}' needs one output per class (at least 2), but the model ends with {output.Channels}",
+                        "for two classes with one output use loss: binary_crossentropy and activation: sigmoid");
+                else if (activation != ActivationFunction.Softmax)
+                    diagnostics.Warning(DiagnosticIds.OutputActivation, last.Span, $"'{training.Loss}' expects probabilities, but the last layer's activation is {Activations.NameOf(activation)}",
+                        "add activation: softmax to the last layer");
+                break;
+            case "binary_crossentropy":
+                if (activation != ActivationFunction.Sigmoid)
+                    diagnostics.Warning(DiagnosticIds.OutputActivation, last.Span, $"'binary_crossentropy' expects probabilities in (0, 1), but the last layer's activation is {Activations.NameOf(activation)}",
+                        "add activation: sigmoid to the last layer");
+                break;
+        }
+    }
+
+    /// <summary>A Flatten feeding a huge Dense is the classic accidental parameter sink.</summary>
+    private void WarnAboutDenseShare(List<Layer> layers)
+    {
+        long total = layers.Sum(l => l.ParameterCount);
+        for (int i = 1; i < layers.Count; i++)
+            if (layers[i] is Dense dense && layers[i - 1] is Flatten && dense.ParameterCount > total / 2 && dense.ParameterCount > 100_000)
+                diagnostics.Warning(DiagnosticIds.DenseDominates, dense.Span,
+                    $"dense layer '{dense.Name}' holds {dense.ParameterCount:N0} of the model's {total:N0} parameters ({100.0 * dense.ParameterCount / total:F0}%), fed by a flatten of {dense.Input.Channels} values",
+                    "downsample more before the flatten (pooling, strides), or use '- global_avg_pool2d' instead of '- flatten'");
+    }
+}

@@ -1,0 +1,37 @@
+using SpecNet.Schema;
+
+namespace SpecNet.Layers;
+
+/// <summary>
+/// A standalone activation (Keras Activation, ReLU, LeakyReLU, ELU, Softmax...): y = f(x), shape unchanged.
+/// relu max(0,x); leaky_relu x or alpha*x; elu x or alpha*(e^x - 1); gelu x*Phi(x); sigmoid 1/(1+e^-x);
+/// tanh; softmax over the channel axis; silu x*sigmoid(x). Derivatives in <see cref="Activations"/>.
+/// </summary>
+public sealed class ActivationLayer : Layer
+{
+    private static LayerKind Fixed(string name, string summary) =>
+        new(name, summary, [], _ => new ActivationLayer { Activation = Activations.FromName(name) });
+
+    private static LayerKind WithAlpha(string name, string summary, float alpha) =>
+        new(name, summary, [new("alpha", "number >= 0", alpha.ToString(System.Globalization.CultureInfo.InvariantCulture), "slope or scale of the negative part")],
+            r => new ActivationLayer { Activation = Activations.FromName(name) with { Alpha = r.Float("alpha", 0, 1e6) } });
+
+    public static readonly IReadOnlyList<LayerKind> Definitions =
+    [
+        new("activation", "applies the named activation", [new("activation", "name", null, "the activation function")],
+            r => new ActivationLayer { Activation = Activations.Read(r, "activation") }),
+        Fixed("relu", "max(0, x)"),
+        WithAlpha("leaky_relu", "x for x > 0, alpha * x otherwise", Activations.LeakyReluAlpha),
+        WithAlpha("elu", "x for x > 0, alpha * (exp(x) - 1) otherwise", Activations.EluAlpha),
+        Fixed("gelu", "x * Phi(x), the Gaussian error linear unit"),
+        Fixed("sigmoid", "1 / (1 + exp(-x))"),
+        Fixed("tanh", "hyperbolic tangent"),
+        Fixed("softmax", "exp(x) / sum(exp(x)) over the channel axis"),
+    ];
+
+    public Activation Activation { get; private init; }
+
+    protected override Shape? InferShape(Shape input, ShapeCheck check) => input;
+
+    public override string Describe() => $"activation={Activation.Name} alpha={Activation.Alpha}";
+}

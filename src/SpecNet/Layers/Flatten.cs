@@ -1,0 +1,23 @@
+using SpecNet.Diagnostics;
+using SpecNet.Schema;
+
+namespace SpecNet.Layers;
+
+/// <summary>
+/// Flatten: H x W x C -> H*W*C features, ordered (channel, row, column) as PyTorch orders them, so that a
+/// dense kernel in the weights file fits the equivalent PyTorch model. y[n, c*H*W + i*W + j] = x[n,i,j,c].
+/// Backward: the inverse permutation. No parameters.
+/// </summary>
+public sealed class Flatten : Layer
+{
+    public static readonly LayerKind Definition = new("flatten", "H x W x C to a flat vector (channel-major, as PyTorch)", [], _ => new Flatten());
+
+    protected override Shape? InferShape(Shape input, ShapeCheck check)
+    {
+        if (input.IsFlat)
+            check.Warning(DiagnosticIds.RedundantLayer, null, $"the input is already flat ({input}); this layer does nothing", "remove it");
+        return Shape.Flat(input.Size);
+    }
+
+    public override string Describe() => "";
+}

@@ -1,0 +1,38 @@
+namespace SpecNet.Layers;
+
+public enum Padding { Valid, Same }
+
+/// <summary>
+/// The geometry of a sliding window along one axis, shared by convolution and pooling (Keras/TensorFlow rules):
+/// valid: out = floor((in - dilated) / stride) + 1, with dilated = (kernel - 1) * dilation + 1;
+/// same:  out = ceil(in / stride), padded by max((out - 1) * stride + dilated - in, 0) in total, the
+/// smaller half before (ONNX's SAME_UPPER).
+/// </summary>
+public readonly record struct Window(int Input, int Kernel, int Stride, int Dilation, int PadBefore, int Output)
+{
+    public int Dilated => (Kernel - 1) * Dilation + 1;
+
+    /// <summary>Input rows or columns a valid window never reaches (at the end).</summary>
+    public int Dropped => Output <= 0 ? 0 : Math.Max(0, Input + PadBefore * 2 - ((Output - 1) * Stride + Dilated));
+
+    public static Window Of(int input, int kernel, int stride, int dilation, Padding padding)
+    {
+        int dilated = (kernel - 1) * dilation + 1;
+        if (padding == Padding.Same)
+        {
+            int output = (input + stride - 1) / stride;
+            int total = Math.Max((output - 1) * stride + dilated - input, 0);
+            return new Window(input, kernel, stride, dilation, total / 2, output);
+        }
+        int valid = input >= dilated ? (input - dilated) / stride + 1 : 0;
+        return new Window(input, kernel, stride, dilation, 0, valid);
+    }
+
+    /// <summary>The arithmetic as a user can check it, e.g. "(28 - 3) / 2 + 1 = 13".</summary>
+    public string Arithmetic(Padding padding)
+    {
+        if (padding == Padding.Same) return $"ceil({Input} / {Stride}) = {Output}";
+        var k = Dilation == 1 ? $"{Kernel}" : $"{Dilated} (kernel {Kernel} dilated by {Dilation})";
+        return Stride == 1 ? $"{Input} - {k} + 1 = {Input - Dilated + 1}" : $"floor(({Input} - {k}) / {Stride}) + 1 = {(Input >= Dilated ? Output : (int)Math.Floor((Input - Dilated) / (double)Stride) + 1)}";
+    }
+}

@@ -1,0 +1,90 @@
+using SpecNet.Diagnostics;
+using SpecNet.Schema;
+
+namespace SpecNet.Layers;
+
+/// <summary>
+/// A layer kind as the spec language knows it: its YAML name, what it does, its options, and how to
+/// build a layer from them. All kinds are listed once in <see cref="LayerRegistry"/>.
+/// </summary>
+public sealed record LayerKind(string Name, string Summary, IReadOnlyList<OptionInfo> Options, Func<OptionReader, Layer> Create);
+
+/// <summary>How a parameter tensor starts: Keras's defaults (Glorot-uniform kernels, zero biases, ones for gamma).</summary>
+public enum Init { GlorotUniform, Zeros, Ones }
+
+/// <summary>
+/// One parameter tensor of a layer. <see cref="Shape"/> is the layout in memory and in the weights file.
+/// Glorot's fans are given explicitly because they depend on the layer (a conv kernel's receptive field).
+/// </summary>
+public sealed record ParameterSpec(string Suffix, int[] Shape, bool Trainable, Init Init, int FanIn = 0, int FanOut = 0)
+{
+    public int Size => Shape.Aggregate(1, (a, b) => a * b);
+}
+
+/// <summary>
+/// The contract every layer keeps (as Caffe's): bound from its options, it infers its output shape from
+/// its input shape (reporting problems at the offending YAML key), declares its parameters, and runs
+/// forward and backward on a batch. One kind per file, in that order.
+/// </summary>
+public abstract class Layer
+{
+    /// <summary>The spec name, e.g. conv2d_1 or the user's own.</summary>
+    public string Name { get; internal set; } = "";
+    public LayerKind Kind { get; internal set; } = null!;
+    /// <summary>Where the layer's kind key is in the spec.</summary>
+    public SourceSpan Span { get; internal set; }
+    internal IReadOnlyDictionary<string, SourceSpan> OptionSpans { get; set; } = new Dictionary<string, SourceSpan>();
+
+    public Shape Input { get; private set; }
+    public Shape Output { get; private set; }
+
+    /// <summary>Parameters per example shape, known once the input shape is.</summary>
+    public virtual IReadOnlyList<ParameterSpec> Parameters => [];
+
+    /// <summary>Multiply-accumulates per example in the forward pass (conv and dense; 0 for cheap layers).</summary>
+    public virtual long Macs => 0;
+
+    public long ParameterCount => Parameters.Sum(p => (long)p.Size);
+    public long TrainableCount => Parameters.Where(p => p.Trainable).Sum(p => (long)p.Size);
+
+    /// <summary>Infers the output shape; null (with diagnostics) when the input does not fit.</summary>
+    protected abstract Shape? InferShape(Shape input, ShapeCheck check);
+
+    internal bool Connect(Shape input, DiagnosticBag diagnostics)
+    {
+        Input = input;
+        var output = InferShape(input, new ShapeCheck(this, diagnostics));
+        if (output is null) return false;
+        Output = output.Value;
+        return true;
+    }
+
+    /// <summary>Options as a canonical text, part of the spec's structural hash.</summary>
+    public abstract string Describe();
+
+    public override string ToString() => $"{Name} ({Kind.Name})";
+}
+
+/// <summary>Reports shape problems of one layer, located at the option that causes them.</summary>
+public sealed class ShapeCheck(Layer layer, DiagnosticBag diagnostics)
+{
+    public string Layer => $"{layer.Kind.Name} layer '{layer.Name}'";
+
+    public SourceSpan At(string? option) =>
+        option is not null && layer.OptionSpans.TryGetValue(option, out var span) ? span : layer.Span;
+
+    public void Error(string id, string? option, string message, string? hint = null) =>
+        diagnostics.Error(id, At(option), $"{Layer}: {message}", hint);
+
+    public void Warning(string id, string? option, string message, string? hint = null) =>
+        diagnostics.Warning(id, At(option), $"{Layer}: {message}", hint);
+
+    /// <summary>The common check of layers that need height x width x channels.</summary>
+    public bool NeedsSpatial(Shape input)
+    {
+        if (!input.IsFlat) return true;
+        Error(DiagnosticIds.WrongInputRank, null, $"needs an input of height x width x channels, but gets a flat vector of {input.Channels}",
+            "move this layer before the flatten (or global pooling) layer, or give the model an input shape [height, width, channels]");
+        return false;
+    }
+}

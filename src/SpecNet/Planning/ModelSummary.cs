@@ -1,0 +1,79 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using SpecNet.Checking;
+
+namespace SpecNet.Planning;
+
+/// <summary>Keras's model.summary(), plus MACs and the spec line of each layer; as text or as JSON.</summary>
+public static class ModelSummary
+{
+    public static string ToText(ModelSpec model)
+    {
+        var rows = new List<string[]> { new[] { "Layer (type)", "Output shape", "Params", "MACs", "Line" } };
+        rows.Add(["input", model.Input.ToString(), "0", "0", ""]);
+        foreach (var l in model.Layers)
+            rows.Add([$"{l.Name} ({l.Kind.Name})", l.Output.ToString(), N(l.ParameterCount), N(l.Macs), l.Span.Line.ToString(CultureInfo.InvariantCulture)]);
+        var widths = Enumerable.Range(0, 5).Select(c => rows.Max(r => r[c].Length)).ToArray();
+        var sb = new StringBuilder();
+        sb.Append($"Model: {model.Name}   input {model.Input}   hash {model.StructuralHash}\n");
+        var rule = new string('-', widths.Sum() + 4 * 3);
+        sb.Append(rule).Append('\n');
+        for (int i = 0; i < rows.Count; i++)
+        {
+            var r = rows[i];
+            sb.Append($"{r[0].PadRight(widths[0])}   {r[1].PadRight(widths[1])}   {r[2].PadLeft(widths[2])}   {r[3].PadLeft(widths[3])}   {r[4].PadLeft(widths[4])}".TrimEnd()).Append('\n');
+            if (i == 0) sb.Append(rule).Append('\n');
+        }
+        sb.Append(rule).Append('\n');
+        long nonTrainable = model.TotalParameters - model.TrainableParameters;
+        sb.Append($"Total params:         {N(model.TotalParameters)} ({Bytes(model.WeightBytes)})\n");
+        sb.Append($"Trainable params:     {N(model.TrainableParameters)}\n");
+        sb.Append($"Non-trainable params: {N(nonTrainable)}\n");
+        sb.Append($"MACs per example:     {N(model.Macs)}\n");
+        sb.Append($"Activation memory:    {Bytes(model.ActivationBytes)} per example\n");
+        sb.Append($"Weights memory:       {Bytes(model.WeightBytes)}\n");
+        var t = model.Training;
+        sb.Append($"Training:             {t.Optimizer.Name} (learning_rate {F(t.Optimizer.LearningRate)}), {t.Loss}, {t.Epochs} epochs, batch {t.BatchSize}, seed {t.Seed}\n");
+        return sb.ToString();
+    }
+
+    public static JsonObject ToJson(ModelSpec model)
+    {
+        var layers = new JsonArray();
+        foreach (var l in model.Layers)
+            layers.Add(new JsonObject
+            {
+                ["name"] = l.Name,
+                ["type"] = l.Kind.Name,
+                ["output_shape"] = new JsonArray(l.Output.Dims.Select(d => (JsonNode)d).ToArray()),
+                ["params"] = l.ParameterCount,
+                ["trainable_params"] = l.TrainableCount,
+                ["macs"] = l.Macs,
+                ["line"] = l.Span.Line,
+            });
+        return new JsonObject
+        {
+            ["name"] = model.Name,
+            ["hash"] = model.StructuralHash,
+            ["input_shape"] = new JsonArray(model.Input.Dims.Select(d => (JsonNode)d).ToArray()),
+            ["total_params"] = model.TotalParameters,
+            ["trainable_params"] = model.TrainableParameters,
+            ["non_trainable_params"] = model.TotalParameters - model.TrainableParameters,
+            ["macs"] = model.Macs,
+            ["activation_bytes"] = model.ActivationBytes,
+            ["weight_bytes"] = model.WeightBytes,
+            ["layers"] = layers,
+        };
+    }
+
+    public static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
+    private static string F(float f) => f.ToString("G", CultureInfo.InvariantCulture);
+
+    public static string Bytes(long bytes) => bytes switch
+    {
+        < 1024 => $"{bytes} B",
+        < 1024 * 1024 => (bytes / 1024.0).ToString("0.0", CultureInfo.InvariantCulture) + " KB",
+        _ => (bytes / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture) + " MB",
+    };
+}
