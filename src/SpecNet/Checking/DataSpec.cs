@@ -57,10 +57,10 @@ public sealed record DataSpec(string? Dataset, DataFiles? Train, DataFiles? Test
         r.Finish();
         if (images is null || labels is null) return null;
         var files = new DataFiles(Path.GetFullPath(images, baseFolder), Path.GetFullPath(labels, baseFolder), r.SpanOf("images"), r.SpanOf("labels"));
-        foreach (var (path, span) in new[] { (files.Images, files.ImagesSpan), (files.Labels, files.LabelsSpan) })
+        foreach (var (written, path, span) in new[] { (images, files.Images, files.ImagesSpan), (labels, files.Labels, files.LabelsSpan) })
             if (!File.Exists(path))
-                diagnostics.Warning(DiagnosticIds.DataFileMissing, span, $"data.{key}: no file at {path}",
-                    "training will fail until it exists; paths are relative to the spec's folder");
+                diagnostics.Warning(DiagnosticIds.DataFileMissing, span, $"data.{key}: there is no file '{written}' (paths are relative to the spec's folder)",
+                    "training and evaluation will fail until it exists");
         return files;
     }
 }

@@ -228,7 +228,7 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
         var output = last.Output;
         var model = new ModelSpec { Name = "", Input = default, Layers = layers, Training = training, SourceText = "", SourcePath = "" };
         var activation = model.FinalActivation.Function;
-        if (!output.IsFlat)
+        if (!output.IsFlat && training.Loss != "mse")
         {
             diagnostics.Error(DiagnosticIds.LossMismatch, last.Span, $"the model's output is {output}, but the loss '{training.Loss}' needs a flat output (one value per class)",
                 "end with '- flatten' or '- global_avg_pool2d', then '- dense: { units: <classes>, activation: softmax }'");

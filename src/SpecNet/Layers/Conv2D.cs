@@ -57,17 +57,15 @@ public sealed class Conv2D : Layer
         }
         Rows = Window.Of(input.Height, KernelSize.H, Strides.H, Dilation.H, Padding);
         Cols = Window.Of(input.Width, KernelSize.W, Strides.W, Dilation.W, Padding);
-        if (!WindowFits(Rows, "height", check) | !WindowFits(Cols, "width", check)) return null;
+        var misfit = Rows.Output <= 0 ? Rows : Cols.Output <= 0 ? Cols : (Window?)null;
+        if (misfit is { } w)
+        {
+            check.Error(DiagnosticIds.DimensionTooSmall, "kernel_size",
+                $"the {w.Dilated}-wide kernel does not fit the incoming {input} ({w.Arithmetic(Padding)})",
+                $"use padding: same, a kernel_size of at most {w.Input}, or fewer downsampling layers before this one");
+            return null;
+        }
         return Shape.Spatial(Rows.Output, Cols.Output, Filters);
-    }
-
-    private bool WindowFits(Window w, string axis, ShapeCheck check)
-    {
-        if (w.Output > 0) return true;
-        check.Error(DiagnosticIds.DimensionTooSmall, "kernel_size",
-            $"the {w.Dilated}-wide kernel does not fit the input {axis} {w.Input} (incoming shape {Input}): {w.Arithmetic(Padding)}",
-            $"use padding: same, a kernel_size of at most {w.Input}, or fewer downsampling layers before this one");
-        return false;
     }
 
     public override IReadOnlyList<ParameterSpec> Parameters

@@ -15,7 +15,7 @@ public static class SpecParser
 
     public static SyntaxNode? Parse(string text, DiagnosticBag diagnostics)
     {
-        var parser = new Parser(new StringReader(text));
+        var parser = new TrackingParser(new Parser(new StringReader(text)));
         try
         {
             parser.Consume<StreamStart>();
@@ -35,8 +35,21 @@ public static class SpecParser
         }
         catch (YamlException e)
         {
-            var span = new SourceSpan((int)e.Start.Line, (int)e.Start.Column, (int)e.End.Line, (int)e.End.Column);
+            // YamlDotNet's Start is where the enclosing construct began; End is where the problem was found.
+            var at = e.End.Line > 0 ? e.End : e.Start;
+            var span = new SourceSpan((int)at.Line, (int)at.Column, (int)at.Line, (int)at.Column + 1);
+            if (e.Message.Contains("tab", StringComparison.OrdinalIgnoreCase) && FirstTabIndent(text) is { } tab) span = tab;
             diagnostics.Error(DiagnosticIds.YamlSyntax, span, $"invalid YAML: {CleanMessage(e.Message)}",
+                "check indentation (spaces, not tabs), and that every '{' '[' and quote is closed");
+            return null;
+        }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner fails this way on some unclosed flow collections; say what we know.
+            var (span, message) = parser.OpenFlow is { } open
+                ? (open.Span, $"invalid YAML: this '{open.Bracket}' is never closed")
+                : (parser.LastSpan, "invalid YAML after this point");
+            diagnostics.Error(DiagnosticIds.YamlSyntax, span, message,
                 "check indentation (spaces, not tabs), and that every '{' '[' and quote is closed");
             return null;
         }
@@ -45,6 +58,31 @@ public static class SpecParser
             diagnostics.Error(DiagnosticIds.UnsupportedYaml, e.Span, $"the spec nests deeper than {MaxDepth} levels",
                 "a spec needs only a few levels: top-level keys, the layer list, each layer's options");
             return null;
+        }
+    }
+
+    /// <summary>Remembers the last event and the innermost open flow collection, to locate parser failures.</summary>
+    private sealed class TrackingParser(IParser inner) : IParser
+    {
+        // Every open collection; Bracket is '{' or '[' for flow style, '\0' for block style.
+        private readonly Stack<(SourceSpan Span, char Bracket)> _open = new();
+
+        public ParsingEvent? Current => inner.Current;
+        public SourceSpan LastSpan { get; private set; } = new(1, 1, 1, 1);
+        public (SourceSpan Span, char Bracket)? OpenFlow =>
+            _open.FirstOrDefault(o => o.Bracket != '\0') is { Bracket: not '\0' } flow ? flow : null;
+
+        public bool MoveNext()
+        {
+            var moved = inner.MoveNext();
+            switch (inner.Current)
+            {
+                case MappingStart m: _open.Push((SpanOf(m), m.Style == MappingStyle.Flow ? '{' : '\0')); break;
+                case SequenceStart q: _open.Push((SpanOf(q), q.Style == SequenceStyle.Flow ? '[' : '\0')); break;
+                case MappingEnd or SequenceEnd: _open.TryPop(out _); break;
+            }
+            if (inner.Current is { } e) LastSpan = SpanOf(e);
+            return moved;
         }
     }
 
@@ -109,6 +147,19 @@ public static class SpecParser
             default:
                 throw new YamlException(evt.Start, evt.End, $"unexpected {evt.GetType().Name}");
         }
+    }
+
+    /// <summary>YamlDotNet reports a tab in indentation at the enclosing map's start; point at the tab itself.</summary>
+    private static SourceSpan? FirstTabIndent(string text)
+    {
+        var lines = text.Split('\n');
+        for (int i = 0; i < lines.Length; i++)
+        {
+            var indent = lines[i].Length - lines[i].TrimStart(' ', '\t').Length;
+            var tab = lines[i].IndexOf('\t', 0, indent);
+            if (tab >= 0) return new SourceSpan(i + 1, tab + 1, i + 1, tab + 2);
+        }
+        return null;
     }
 
     private static SourceSpan SpanOf(ParsingEvent e) =>
