@@ -31,7 +31,7 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
                 "see specs/mnist-cnn.yaml for a complete example");
             return null;
         }
-        var top = new OptionReader(map, "the spec", new SourceSpan(1, 1, 1, 1), TopLevel, diagnostics);
+        var top = new OptionReader(map, "the spec", new SourceSpan(1, 1, 1, 1), TopLevel, diagnostics) { KeyNoun = "section" };
         var name = top.String("name") ?? Path.GetFileNameWithoutExtension(sourcePath);
         top.String("description");
         var input = ReadInput(top);

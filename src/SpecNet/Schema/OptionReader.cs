@@ -36,6 +36,8 @@ public sealed class OptionReader
     }
 
     public string Owner { get; }
+    /// <summary>What this map's keys are called in messages: "option", or "section" at the top of a spec.</summary>
+    public string KeyNoun { get; init; } = "option";
     public SourceSpan OwnerSpan { get; }
     public DiagnosticBag Diagnostics => _diagnostics;
 
@@ -170,8 +172,8 @@ public sealed class OptionReader
         if (_map is null) return;
         foreach (var entry in _map.Entries)
             if (_known.All(o => o.Name != entry.Key.Value))
-                _diagnostics.Error(DiagnosticIds.UnknownKey, entry.Key.Span, $"{Owner} has no option '{entry.Key.Value}'",
-                    _known.Count == 0 ? "this entry takes no options; write it bare" : Names.Hint(entry.Key.Value, _known.Select(o => o.Name), "options"));
+                _diagnostics.Error(DiagnosticIds.UnknownKey, entry.Key.Span, $"{Owner} has no {KeyNoun} '{entry.Key.Value}'",
+                    _known.Count == 0 ? "this entry takes no options; write it bare" : Names.Hint(entry.Key.Value, _known.Select(o => o.Name), KeyNoun + "s"));
     }
 
     private OptionInfo Declared(string key) =>

@@ -1,0 +1,28 @@
+namespace SpecNet.Kernels;
+
+/// <summary>Whether a GEMM operand is used as stored or transposed.</summary>
+public enum Op { N, T }
+
+/// <summary>
+/// The matrix kernel every layer calls: single-precision GEMM on row-major matrices,
+/// C[m,n] = op(A)[m,k] * op(B)[k,n] + beta * C. op(A) is A (stored m x k, row stride lda) or Aᵀ (stored
+/// k x m). Layers never know which backend runs; backends must agree with <see cref="ReferenceBackend"/>.
+/// Not thread-safe: one model runs on one thread, and a backend parallelises inside a call.
+/// </summary>
+public abstract class Backend
+{
+    /// <summary>The name users pass to --backend.</summary>
+    public abstract string Name { get; }
+    /// <summary>What it runs on: "AVX-512", "AVX2", "MKL 2020 (cblas_sgemm)", ...</summary>
+    public abstract string InstructionSet { get; }
+    public abstract int Threads { get; }
+
+    public abstract void Gemm(Op opA, Op opB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc);
+
+    /// <summary>C = op(A) op(B) + beta C with the leading dimensions of densely stored matrices.</summary>
+    public void Gemm(Op opA, Op opB, int m, int n, int k, ReadOnlySpan<float> a, ReadOnlySpan<float> b, float beta, Span<float> c) =>
+        Gemm(opA, opB, m, n, k, a, opA == Op.N ? k : m, b, opB == Op.N ? n : k, beta, c, n);
+
+    public override string ToString() => $"{Name} ({InstructionSet}, {Threads} thread{(Threads == 1 ? "" : "s")})";
+}

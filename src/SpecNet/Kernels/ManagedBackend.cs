@@ -1,0 +1,329 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace SpecNet.Kernels;
+
+/// <summary>
+/// The default backend: a register-blocked GEMM in portable SIMD (Vector512 where the CPU has AVX-512,
+/// else Vector256), no native dependency. Goto/BLIS structure: B is packed per K-block into NR-wide
+/// panels, A into MR-high panels, and an MR x NR micro-kernel keeps 12 accumulators in registers.
+/// Work is split between threads by rows of C, by columns when C has few rows, or by K when C is tiny
+/// and K huge (the weight gradient of a convolution); partial sums are then added.
+/// Buffers grow once and are reused: no allocation per call once warmed up.
+/// </summary>
+public sealed unsafe class ManagedBackend : Backend
+{
+    private const int MR = 6, KC = 256, MC = 120;
+    private static readonly bool Wide = Vector512.IsHardwareAccelerated;
+    /// <summary>Panel width: two vectors.</summary>
+    private static readonly int NR = Wide ? 32 : 16;
+
+    private readonly WorkerPool _pool;
+    // Per thread: packed panels of B and A, and partial sums for the K split.
+    private readonly float[][] _packedB;
+    private readonly float[][] _packedA;
+    private readonly float[][] _partial;
+
+    public ManagedBackend(int threads = 0)
+    {
+        _pool = new WorkerPool(threads > 0 ? threads : Environment.ProcessorCount);
+        _packedB = new float[_pool.Count][];
+        _packedA = new float[_pool.Count][];
+        _partial = new float[_pool.Count][];
+        for (int t = 0; t < _pool.Count; t++) { _packedB[t] = []; _packedA[t] = []; _partial[t] = []; }
+    }
+
+    public override string Name => "managed";
+    public override string InstructionSet => Wide ? "AVX-512 (Vector512)" : Vector256.IsHardwareAccelerated ? "AVX2 (Vector256)" : "portable (no SIMD)";
+    public override int Threads => _pool.Count;
+
+    public override void Gemm(Op opA, Op opB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
+        if (m == 0 || n == 0) return;
+        if (k == 0) { Scale(c, m, n, ldc, beta); return; }
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            var job = new Job(opA, opB, m, n, k, pa, lda, pb, ldb, beta, pc, ldc);
+            int threads = _pool.Count;
+            long flops = 2L * m * n * k;
+            if (threads == 1 || flops < 200_000) { RunRows(job, 0, m, 0); return; }
+            if ((long)m * n <= 16_384 && k >= 8 * Math.Max(m, n)) { RunSplitK(job, threads); return; }
+            int rowPanels = (m + MR - 1) / MR;
+            if (rowPanels >= 2 * threads || m >= n)
+            {
+                _pool.Run(t =>
+                {
+                    var (start, end) = Slice(rowPanels, threads, t);
+                    if (start < end) RunRows(job, start * MR, Math.Min(end * MR, m), t);
+                });
+            }
+            else RunColumns(job, threads);
+        }
+    }
+
+    /// <summary>One GEMM call's operands (pointers into pinned spans).</summary>
+    private struct Job(Op opA, Op opB, int m, int n, int k, float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    {
+        public Op OpA = opA, OpB = opB;
+        public int M = m, N = n, K = k, Lda = lda, Ldb = ldb, Ldc = ldc;
+        public float* A = a, B = b, C = c;
+        public float Beta = beta;
+    }
+
+    private static (int Start, int End) Slice(int count, int parts, int index) =>
+        ((int)((long)count * index / parts), (int)((long)count * (index + 1) / parts));
+
+    /// <summary>Rows [i0, i1) of C, all columns; B packed by this thread (rows split: each packs its own copy of the B block).</summary>
+    private void RunRows(Job j, int i0, int i1, int thread)
+    {
+        int nPanels = (j.N + NR - 1) / NR;
+        var packedB = ThreadB(thread, KC * nPanels * NR);
+        for (int pc = 0; pc < j.K; pc += KC)
+        {
+            int kc = Math.Min(KC, j.K - pc);
+            fixed (float* bp = packedB)
+            {
+                PackB(j, pc, kc, 0, j.N, bp);
+                for (int ic = i0; ic < i1; ic += MC)
+                {
+                    int mc = Math.Min(MC, i1 - ic);
+                    var packedA = Grow(ref _packedA[thread], KC * (MC + MR));
+                    fixed (float* ap = packedA)
+                    {
+                        PackA(j, ic, mc, pc, kc, ap);
+                        Macro(j, ic, mc, 0, j.N, kc, ap, bp, pc == 0 ? j.Beta : 1f, j.C, j.Ldc);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Columns split between threads (C has few rows, e.g. a dense layer on one batch).</summary>
+    private void RunColumns(Job j, int threads)
+    {
+        int nPanels = (j.N + NR - 1) / NR;
+        _pool.Run(t =>
+        {
+            var (p0, p1) = Slice(nPanels, threads, t);
+            if (p0 >= p1) return;
+            int j0 = p0 * NR, j1 = Math.Min(p1 * NR, j.N);
+            var packedB = ThreadB(t, KC * (p1 - p0) * NR);
+            for (int pc = 0; pc < j.K; pc += KC)
+            {
+                int kc = Math.Min(KC, j.K - pc);
+                fixed (float* bp = packedB)
+                {
+                    PackB(j, pc, kc, j0, j1 - j0, bp);
+                    for (int ic = 0; ic < j.M; ic += MC)
+                    {
+                        int mc = Math.Min(MC, j.M - ic);
+                        var packedA = Grow(ref _packedA[t], KC * (MC + MR));
+                        fixed (float* ap = packedA)
+                        {
+                            PackA(j, ic, mc, pc, kc, ap);
+                            Macro(j, ic, mc, j0, j1 - j0, kc, ap, bp, pc == 0 ? j.Beta : 1f, j.C + j0, j.Ldc);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// <summary>K split between threads into private partial sums, then added into C.</summary>
+    private void RunSplitK(Job j, int threads)
+    {
+        int size = j.M * j.N;
+        _pool.Run(t =>
+        {
+            var (k0, k1) = Slice(j.K, threads, t);
+            var partial = Grow(ref _partial[t], size);
+            fixed (float* pp = partial)
+            {
+                var sub = j;
+                sub.K = k1 - k0; sub.Beta = 0; sub.C = pp; sub.Ldc = j.N;
+                sub.A = j.OpA == Op.N ? j.A + k0 : j.A + (long)k0 * j.Lda;
+                sub.B = j.OpB == Op.N ? j.B + (long)k0 * j.Ldb : j.B + k0;
+                if (sub.K > 0) RunRows(sub, 0, j.M, t);
+                else new Span<float>(pp, size).Clear();
+            }
+        });
+        for (int i = 0; i < j.M; i++)
+        {
+            var row = new Span<float>(j.C + (long)i * j.Ldc, j.N);
+            if (j.Beta == 0) row.Clear(); else if (j.Beta != 1) Elementwise.Scale(row, j.Beta);
+            for (int t = 0; t < threads; t++) Elementwise.Add(row, _partial[t].AsSpan(i * j.N, j.N));
+        }
+    }
+
+    private float[] ThreadB(int thread, int size) => Grow(ref _packedB[thread], size);
+
+    private static float[] Grow(ref float[] buffer, int size)
+    {
+        if (buffer.Length < size) buffer = GC.AllocateUninitializedArray<float>(size, pinned: true);
+        return buffer;
+    }
+
+    /// <summary>op(B)[pc:pc+kc, j0:j0+n] into panels of NR columns: panel p holds kc rows of NR floats, zero-padded.</summary>
+    private static void PackB(in Job j, int pc, int kc, int j0, int n, float* dst)
+    {
+        int nr = NR;
+        for (int jp = 0; jp < n; jp += nr)
+        {
+            int w = Math.Min(nr, n - jp);
+            float* panel = dst + (long)(jp / nr) * kc * nr;
+            for (int p = 0; p < kc; p++)
+            {
+                float* row = panel + p * nr;
+                if (j.OpB == Op.N)
+                {
+                    float* src = j.B + (long)(pc + p) * j.Ldb + j0 + jp;
+                    if (w == nr) Unsafe.CopyBlockUnaligned(row, src, (uint)(nr * sizeof(float)));
+                    else { for (int q = 0; q < w; q++) row[q] = src[q]; for (int q = w; q < nr; q++) row[q] = 0; }
+                }
+                else
+                {
+                    float* src = j.B + (long)(j0 + jp) * j.Ldb + pc + p;
+                    for (int q = 0; q < w; q++) row[q] = src[(long)q * j.Ldb];
+                    for (int q = w; q < nr; q++) row[q] = 0;
+                }
+            }
+        }
+    }
+
+    /// <summary>op(A)[ic:ic+mc, pc:pc+kc] into panels of MR rows: panel holds kc columns of MR floats, zero-padded.</summary>
+    private static void PackA(in Job j, int ic, int mc, int pc, int kc, float* dst)
+    {
+        for (int ip = 0; ip < mc; ip += MR)
+        {
+            int h = Math.Min(MR, mc - ip);
+            float* panel = dst + (long)(ip / MR) * kc * MR;
+            if (j.OpA == Op.N)
+            {
+                for (int r = 0; r < h; r++)
+                {
+                    float* src = j.A + (long)(ic + ip + r) * j.Lda + pc;
+                    for (int p = 0; p < kc; p++) panel[p * MR + r] = src[p];
+                }
+            }
+            else
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = j.A + (long)(pc + p) * j.Lda + ic + ip;
+                    for (int r = 0; r < h; r++) panel[p * MR + r] = src[r];
+                }
+            }
+            if (h < MR)
+                for (int p = 0; p < kc; p++)
+                    for (int r = h; r < MR; r++) panel[p * MR + r] = 0;
+        }
+    }
+
+    private static void Macro(in Job j, int ic, int mc, int j0, int n, int kc, float* ap, float* bp, float beta, float* c, int ldc)
+    {
+        int nr = NR;
+        float* tile = stackalloc float[MR * 32];
+        for (int jp = 0; jp < n; jp += nr)
+        {
+            int w = Math.Min(nr, n - jp);
+            float* bPanel = bp + (long)(jp / nr) * kc * nr;
+            for (int ip = 0; ip < mc; ip += MR)
+            {
+                int h = Math.Min(MR, mc - ip);
+                float* aPanel = ap + (long)(ip / MR) * kc * MR;
+                float* cTile = c + (long)(ic + ip) * ldc + jp;
+                if (h == MR && w == nr)
+                {
+                    if (Wide) Kernel512(kc, aPanel, bPanel, cTile, ldc, beta); else Kernel256(kc, aPanel, bPanel, cTile, ldc, beta);
+                }
+                else
+                {
+                    // Edge tile: compute into a scratch tile, then copy the valid part.
+                    if (Wide) Kernel512(kc, aPanel, bPanel, tile, nr, 0); else Kernel256(kc, aPanel, bPanel, tile, nr, 0);
+                    for (int r = 0; r < h; r++)
+                        for (int q = 0; q < w; q++)
+                        {
+                            ref float dst = ref cTile[(long)r * ldc + q];
+                            dst = beta == 0 ? tile[r * nr + q] : tile[r * nr + q] + beta * dst;
+                        }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel512(int kc, float* a, float* b, float* c, int ldc, float beta)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+                         c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var a0 = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20); c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
+            var a4 = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(a4, b0, c40); c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
+            var a5 = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(a5, b0, c50); c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
+            a += MR; b += 32;
+        }
+        Store512(c, c00, c01, beta); Store512(c + ldc, c10, c11, beta); Store512(c + 2 * ldc, c20, c21, beta);
+        Store512(c + 3 * ldc, c30, c31, beta); Store512(c + 4 * ldc, c40, c41, beta); Store512(c + 5 * ldc, c50, c51, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store512(float* c, Vector512<float> lo, Vector512<float> hi, float beta)
+    {
+        if (beta != 0)
+        {
+            var bv = Vector512.Create(beta);
+            lo = Vector512.FusedMultiplyAdd(bv, Vector512.Load(c), lo);
+            hi = Vector512.FusedMultiplyAdd(bv, Vector512.Load(c + 16), hi);
+        }
+        lo.Store(c); hi.Store(c + 16);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel256(int kc, float* a, float* b, float* c, int ldc, float beta)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+                         c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var a0 = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(a0, b0, c00); c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(a1, b0, c10); c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(a2, b0, c20); c21 = Vector256.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(a3, b0, c30); c31 = Vector256.FusedMultiplyAdd(a3, b1, c31);
+            var a4 = Vector256.Create(a[4]); c40 = Vector256.FusedMultiplyAdd(a4, b0, c40); c41 = Vector256.FusedMultiplyAdd(a4, b1, c41);
+            var a5 = Vector256.Create(a[5]); c50 = Vector256.FusedMultiplyAdd(a5, b0, c50); c51 = Vector256.FusedMultiplyAdd(a5, b1, c51);
+            a += MR; b += 16;
+        }
+        Store256(c, c00, c01, beta); Store256(c + ldc, c10, c11, beta); Store256(c + 2 * ldc, c20, c21, beta);
+        Store256(c + 3 * ldc, c30, c31, beta); Store256(c + 4 * ldc, c40, c41, beta); Store256(c + 5 * ldc, c50, c51, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store256(float* c, Vector256<float> lo, Vector256<float> hi, float beta)
+    {
+        if (beta != 0)
+        {
+            var bv = Vector256.Create(beta);
+            lo = Vector256.FusedMultiplyAdd(bv, Vector256.Load(c), lo);
+            hi = Vector256.FusedMultiplyAdd(bv, Vector256.Load(c + 8), hi);
+        }
+        lo.Store(c); hi.Store(c + 8);
+    }
+
+    private static void Scale(Span<float> c, int m, int n, int ldc, float beta)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            var row = c.Slice(i * ldc, n);
+            if (beta == 0) row.Clear(); else Elementwise.Scale(row, beta);
+        }
+    }
+}

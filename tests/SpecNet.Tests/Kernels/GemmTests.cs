@@ -1,0 +1,69 @@
+using SpecNet.Kernels;
+
+namespace SpecNet.Tests.Kernels;
+
+/// <summary>Every backend against the reference GEMM, over shapes that hit edge tiles, K blocks and every split.</summary>
+public class GemmTests
+{
+    public static IEnumerable<Backend> Backends() => BackendCases.All();
+
+    public static TheoryData<int, int, int, Op, Op, float> Shapes()
+    {
+        var data = new TheoryData<int, int, int, Op, Op, float>();
+        var shapes = new (int m, int n, int k)[]
+        {
+            (1, 1, 1), (7, 5, 3), (6, 32, 256), (13, 33, 257), (64, 128, 128), (64, 10, 128), (200, 32, 9),
+            (32, 9, 5000), (10, 300, 70), (700, 64, 288), (3, 500, 20),
+        };
+        foreach (var (m, n, k) in shapes)
+            foreach (var opA in new[] { Op.N, Op.T })
+                foreach (var opB in new[] { Op.N, Op.T })
+                    data.Add(m, n, k, opA, opB, (m + n + k) % 3 == 0 ? 1f : 0f);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Managed_matches_reference(int m, int n, int k, Op opA, Op opB, float beta)
+    {
+        foreach (var backend in Backends()) Check(backend, m, n, k, opA, opB, beta);
+    }
+
+    internal static void Check(Backend backend, int m, int n, int k, Op opA, Op opB, float beta)
+    {
+        var rng = new Rng(42);
+        float[] Random(int size) { var a = new float[size]; for (int i = 0; i < size; i++) a[i] = rng.NextFloat() * 2 - 1; return a; }
+        var a = Random(m * k); var b = Random(k * n); var c0 = Random(m * n);
+        var expected = (float[])c0.Clone(); var actual = (float[])c0.Clone();
+        new ReferenceBackend().Gemm(opA, opB, m, n, k, a, b, beta, expected);
+        backend.Gemm(opA, opB, m, n, k, a, b, beta, actual);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4f * Math.Sqrt(k) + 1e-5f,
+                $"{backend}: C[{i}] = {actual[i]}, reference {expected[i]} (m={m} n={n} k={k} {opA}{opB} beta={beta})");
+    }
+
+    [Fact]
+    public void Leading_dimensions_are_respected()
+    {
+        // A 2x3 block inside a 4x5 matrix.
+        var a = new float[20]; var b = new float[] { 1, 2, 3, 4, 5, 6 }; // 3x2
+        for (int i = 0; i < 20; i++) a[i] = i;
+        foreach (var backend in Backends().Append(new ReferenceBackend()))
+        {
+            var c = new float[2 * 4];
+            backend.Gemm(Op.N, Op.N, 2, 2, 3, a.AsSpan(6), 5, b, 2, 0, c, 4);
+            // rows [6,7,8] and [11,12,13] times b
+            Assert.Equal([6 + 21 + 40, 12 + 28 + 48, 0, 0, 11 + 36 + 65, 22 + 48 + 78, 0, 0], c);
+        }
+    }
+}
+
+internal static class BackendCases
+{
+    /// <summary>The backends to test against the reference: managed with 1 and 2 threads.</summary>
+    public static IEnumerable<Backend> All()
+    {
+        yield return new ManagedBackend(1);
+        yield return new ManagedBackend(2);
+    }
+}
