@@ -34,4 +34,14 @@ public sealed class ActivationLayer : Layer
     protected override Shape? InferShape(Shape input, ShapeCheck check) => input;
 
     public override string Describe() => $"activation={Activation.Name} alpha={Activation.Alpha}";
+
+    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y) =>
+        Activations.Forward(Activation, x[..y.Length], y, Input.Channels);
+
+    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        if (!ctx.InputGradient) return;
+        if (ctx.FusedLossGradient) dy.CopyTo(dx);
+        else Activations.Backward(Activation, x, y, dy, dx, Input.Channels);
+    }
 }

@@ -30,4 +30,85 @@ public static class Activations
 
     public static Activation Read(OptionReader r, string key) =>
         FromName(r.Choice(key, Known, "activation"));
+
+    /// <summary>gelu and silu need their input to differentiate; the others are differentiated from their output.</summary>
+    public static bool NeedsInput(Activation a) => a.Function is ActivationFunction.Gelu or ActivationFunction.Silu;
+
+    /// <summary>y = f(z), in place allowed (z and y the same memory). Softmax is over groups of <paramref name="channels"/>.</summary>
+    public static void Forward(Activation a, ReadOnlySpan<float> z, Span<float> y, int channels)
+    {
+        switch (a.Function)
+        {
+            case ActivationFunction.Linear: if (!Same(z, y)) z.CopyTo(y); break;
+            case ActivationFunction.Relu: for (int i = 0; i < y.Length; i++) y[i] = Math.Max(z[i], 0f); break;
+            case ActivationFunction.LeakyRelu: for (int i = 0; i < y.Length; i++) y[i] = z[i] > 0 ? z[i] : a.Alpha * z[i]; break;
+            case ActivationFunction.Elu: for (int i = 0; i < y.Length; i++) y[i] = z[i] > 0 ? z[i] : a.Alpha * (MathF.Exp(z[i]) - 1); break;
+            case ActivationFunction.Gelu: for (int i = 0; i < y.Length; i++) y[i] = z[i] * Phi(z[i]); break;
+            case ActivationFunction.Sigmoid: for (int i = 0; i < y.Length; i++) y[i] = Sigmoid(z[i]); break;
+            case ActivationFunction.Tanh: for (int i = 0; i < y.Length; i++) y[i] = MathF.Tanh(z[i]); break;
+            case ActivationFunction.Silu: for (int i = 0; i < y.Length; i++) y[i] = z[i] * Sigmoid(z[i]); break;
+            case ActivationFunction.Softmax:
+                for (int r = 0; r < y.Length; r += channels) Softmax(z.Slice(r, channels), y.Slice(r, channels));
+                break;
+        }
+    }
+
+    /// <summary>dz = dy * f'(z), from y where that suffices (z may be empty then). In place allowed (dz and dy the same).</summary>
+    public static void Backward(Activation a, ReadOnlySpan<float> z, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, int channels)
+    {
+        switch (a.Function)
+        {
+            case ActivationFunction.Linear: if (!Same(dy, dz)) dy.CopyTo(dz); break;
+            case ActivationFunction.Relu: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : 0; break;
+            case ActivationFunction.LeakyRelu: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : a.Alpha * dy[i]; break;
+            case ActivationFunction.Elu: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : dy[i] * (y[i] + a.Alpha); break;
+            case ActivationFunction.Gelu:
+                for (int i = 0; i < dz.Length; i++) dz[i] = dy[i] * (Phi(z[i]) + z[i] * MathF.Exp(-0.5f * z[i] * z[i]) * InvSqrt2Pi);
+                break;
+            case ActivationFunction.Sigmoid: for (int i = 0; i < dz.Length; i++) dz[i] = dy[i] * y[i] * (1 - y[i]); break;
+            case ActivationFunction.Tanh: for (int i = 0; i < dz.Length; i++) dz[i] = dy[i] * (1 - y[i] * y[i]); break;
+            case ActivationFunction.Silu:
+                for (int i = 0; i < dz.Length; i++) { var s = Sigmoid(z[i]); dz[i] = dy[i] * (s + z[i] * s * (1 - s)); }
+                break;
+            case ActivationFunction.Softmax:
+                // dz_i = y_i * (dy_i - sum_j dy_j y_j)
+                for (int r = 0; r < dz.Length; r += channels)
+                {
+                    float dot = 0;
+                    for (int j = 0; j < channels; j++) dot += dy[r + j] * y[r + j];
+                    for (int j = 0; j < channels; j++) dz[r + j] = y[r + j] * (dy[r + j] - dot);
+                }
+                break;
+        }
+    }
+
+    /// <summary>Numerically stable softmax of one row.</summary>
+    public static void Softmax(ReadOnlySpan<float> z, Span<float> y)
+    {
+        float max = float.NegativeInfinity;
+        foreach (var v in z) max = Math.Max(max, v);
+        float sum = 0;
+        for (int j = 0; j < z.Length; j++) { y[j] = MathF.Exp(z[j] - max); sum += y[j]; }
+        float inv = 1 / sum;
+        for (int j = 0; j < y.Length; j++) y[j] *= inv;
+    }
+
+    private const float InvSqrt2Pi = 0.3989422804014327f;
+
+    private static float Sigmoid(float x) => x >= 0 ? 1 / (1 + MathF.Exp(-x)) : MathF.Exp(x) / (1 + MathF.Exp(x));
+
+    /// <summary>The standard normal CDF, via erf.</summary>
+    private static float Phi(float x) => 0.5f * (1 + Erf(x * 0.70710678118654752f));
+
+    /// <summary>erf with |error| under 1.2e-7 (Numerical Recipes' erfc Chebyshev fit), in double for accuracy.</summary>
+    private static float Erf(float xf)
+    {
+        double x = xf, t = 1 / (1 + 0.5 * Math.Abs(x));
+        double y = t * Math.Exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+                   t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+        return (float)(x >= 0 ? 1 - y : y - 1);
+    }
+
+    private static bool Same(ReadOnlySpan<float> a, ReadOnlySpan<float> b) =>
+        System.Runtime.CompilerServices.Unsafe.AreSame(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a), ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b));
 }

@@ -35,4 +35,64 @@ public sealed class BatchNorm : Layer
     ];
 
     public override string Describe() => $"momentum={Momentum} epsilon={Epsilon}";
+
+    private sealed class State(int capacity, int size, int channels)
+    {
+        public readonly float[] XHat = new float[capacity * size];
+        public readonly float[] InvStd = new float[channels];
+        public readonly double[] Sum = new double[channels], SumSq = new double[channels];
+    }
+
+    public override object? CreateState(int capacity) => new State(capacity, Input.Size, Input.Channels);
+
+    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    {
+        var s = (State)ctx.State!;
+        int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
+        float[] gamma = ctx.Params[0], beta = ctx.Params[1], movingMean = ctx.Params[2], movingVar = ctx.Params[3];
+        Span<float> mean = stackalloc float[c];
+        if (ctx.Training)
+        {
+            Array.Clear(s.Sum); Array.Clear(s.SumSq);
+            for (int r = 0; r < rows; r++)
+                for (int ch = 0; ch < c; ch++) { double v = x[r * c + ch]; s.Sum[ch] += v; s.SumSq[ch] += v * v; }
+            for (int ch = 0; ch < c; ch++)
+            {
+                double mu = s.Sum[ch] / rows, variance = Math.Max(0, s.SumSq[ch] / rows - mu * mu);
+                mean[ch] = (float)mu;
+                s.InvStd[ch] = (float)(1 / Math.Sqrt(variance + Epsilon));
+                movingMean[ch] = Momentum * movingMean[ch] + (1 - Momentum) * (float)mu;
+                movingVar[ch] = Momentum * movingVar[ch] + (1 - Momentum) * (float)variance;
+            }
+        }
+        else
+            for (int ch = 0; ch < c; ch++) { mean[ch] = movingMean[ch]; s.InvStd[ch] = 1 / MathF.Sqrt(movingVar[ch] + Epsilon); }
+        for (int r = 0; r < rows; r++)
+            for (int ch = 0; ch < c; ch++)
+            {
+                int i = r * c + ch;
+                float xhat = (x[i] - mean[ch]) * s.InvStd[ch];
+                s.XHat[i] = xhat;
+                y[i] = gamma[ch] * xhat + beta[ch];
+            }
+    }
+
+    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        var s = (State)ctx.State!;
+        int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
+        float[] gamma = ctx.Params[0], dGamma = ctx.Grads[0]!, dBeta = ctx.Grads[1]!;
+        Array.Clear(dGamma); Array.Clear(dBeta);
+        for (int r = 0; r < rows; r++)
+            for (int ch = 0; ch < c; ch++) { int i = r * c + ch; dGamma[ch] += dy[i] * s.XHat[i]; dBeta[ch] += dy[i]; }
+        if (!ctx.InputGradient) return;
+        for (int r = 0; r < rows; r++)
+            for (int ch = 0; ch < c; ch++)
+            {
+                int i = r * c + ch;
+                dx[i] = ctx.Training
+                    ? gamma[ch] * s.InvStd[ch] / rows * (rows * dy[i] - dBeta[ch] - s.XHat[i] * dGamma[ch])
+                    : gamma[ch] * s.InvStd[ch] * dy[i];
+            }
+    }
 }

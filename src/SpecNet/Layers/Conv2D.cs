@@ -1,3 +1,4 @@
+using SpecNet.Kernels;
 using SpecNet.Diagnostics;
 using SpecNet.Schema;
 
@@ -83,4 +84,70 @@ public sealed class Conv2D : Layer
 
     public override string Describe() =>
         $"filters={Filters} kernel={KernelSize} strides={Strides} dilation={Dilation} padding={Padding} activation={Activation.Name} bias={UseBias}";
+
+    // Internal kernel layout is [F, KH, KW, C] (rows of the GEMM's Wᵀ match im2col's (kh, kw, c) order);
+    // the weights file uses PyTorch's [F, C, KH, KW].
+    private sealed class State(int capacity, Conv2D layer)
+    {
+        public readonly float[] Cols = new float[capacity * layer.Output.Height * layer.Output.Width * layer.PatchSize]; // (N*OH*OW, K)
+        public readonly float[] Z = Activations.NeedsInput(layer.Activation) ? new float[capacity * layer.Output.Size] : [];  // pre-activation
+        public readonly float[] DZ = layer.Activation.IsLinear ? [] : new float[capacity * layer.Output.Size];
+    }
+
+    /// <summary>K of the GEMM: one window's values.</summary>
+    private int PatchSize => KernelSize.H * KernelSize.W * Input.Channels;
+
+    public override object? CreateState(int capacity) => new State(capacity, this);
+
+    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    {
+        var s = (State)ctx.State!;
+        int rows = ctx.Batch * Output.Height * Output.Width;
+        var cols = s.Cols.AsSpan(0, rows * PatchSize);
+        Im2Col.Forward(x, ctx.Batch, Input, Rows, Cols, cols);
+        ctx.Kernels.Gemm(Op.N, Op.T, rows, Filters, PatchSize, cols, ctx.Params[0], 0, y);   // (rows, F)
+        if (UseBias) Elementwise.AddBias(y, ctx.Params[1]);
+        if (s.Z.Length > 0) y.CopyTo(s.Z);
+        Activations.Forward(Activation, y, y, Filters);
+    }
+
+    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        var s = (State)ctx.State!;
+        int rows = ctx.Batch * Output.Height * Output.Width;
+        ReadOnlySpan<float> dz = dy;
+        if (!Activation.IsLinear && !ctx.FusedLossGradient)
+        {
+            Activations.Backward(Activation, s.Z.AsSpan(0, Math.Min(s.Z.Length, y.Length)), y, dy, s.DZ.AsSpan(0, y.Length), Filters);
+            dz = s.DZ.AsSpan(0, y.Length);
+        }
+        var cols = s.Cols.AsSpan(0, rows * PatchSize);
+        ctx.Kernels.Gemm(Op.T, Op.N, Filters, PatchSize, rows, dz, cols, 0, ctx.Grads[0]);     // dW (F, K) = dZᵀ cols
+        if (UseBias) Elementwise.SumRows(dz, ctx.Grads[1]);
+        if (!ctx.InputGradient) return;
+        ctx.Kernels.Gemm(Op.N, Op.N, rows, PatchSize, Filters, dz, ctx.Params[0], 0, cols);      // dcols = dZ W, reusing cols
+        Im2Col.Backward(cols, ctx.Batch, Input, Rows, Cols, dx);
+    }
+
+    public override void ToFileLayout(int parameter, ReadOnlySpan<float> values, Span<float> file)
+    {
+        if (parameter != 0) { values.CopyTo(file); return; }
+        int c = Input.Channels, kh = KernelSize.H, kw = KernelSize.W;
+        for (int f = 0; f < Filters; f++)
+            for (int i = 0; i < kh; i++)
+                for (int j = 0; j < kw; j++)
+                    for (int ch = 0; ch < c; ch++)
+                        file[((f * c + ch) * kh + i) * kw + j] = values[((f * kh + i) * kw + j) * c + ch];
+    }
+
+    public override void FromFileLayout(int parameter, ReadOnlySpan<float> file, Span<float> values)
+    {
+        if (parameter != 0) { file.CopyTo(values); return; }
+        int c = Input.Channels, kh = KernelSize.H, kw = KernelSize.W;
+        for (int f = 0; f < Filters; f++)
+            for (int i = 0; i < kh; i++)
+                for (int j = 0; j < kw; j++)
+                    for (int ch = 0; ch < c; ch++)
+                        values[((f * kh + i) * kw + j) * c + ch] = file[((f * c + ch) * kh + i) * kw + j];
+    }
 }

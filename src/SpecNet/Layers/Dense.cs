@@ -1,3 +1,4 @@
+using SpecNet.Kernels;
 using SpecNet.Diagnostics;
 using SpecNet.Schema;
 
@@ -47,4 +48,36 @@ public sealed class Dense : Layer
     public override long Macs => (long)Input.Channels * Units;
 
     public override string Describe() => $"units={Units} activation={Activation.Name} bias={UseBias}";
+
+    private sealed class State(int capacity, Dense layer)
+    {
+        public readonly float[] Z = Activations.NeedsInput(layer.Activation) ? new float[capacity * layer.Units] : [];  // pre-activation
+        public readonly float[] DZ = layer.Activation.IsLinear ? [] : new float[capacity * layer.Units];
+    }
+
+    public override object? CreateState(int capacity) => new State(capacity, this);
+
+    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    {
+        var s = (State)ctx.State!;
+        ctx.Kernels.Gemm(Op.N, Op.T, ctx.Batch, Units, Input.Channels, x, ctx.Params[0], 0, y);   // (N, U) = X Wᵀ
+        if (UseBias) Elementwise.AddBias(y, ctx.Params[1]);
+        if (s.Z.Length > 0) y.CopyTo(s.Z);
+        Activations.Forward(Activation, y, y, Units);
+    }
+
+    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        var s = (State)ctx.State!;
+        ReadOnlySpan<float> dz = dy;
+        if (!Activation.IsLinear && !ctx.FusedLossGradient)
+        {
+            Activations.Backward(Activation, s.Z.AsSpan(0, Math.Min(s.Z.Length, y.Length)), y, dy, s.DZ.AsSpan(0, y.Length), Units);
+            dz = s.DZ.AsSpan(0, y.Length);
+        }
+        ctx.Kernels.Gemm(Op.T, Op.N, Units, Input.Channels, ctx.Batch, dz, x, 0, ctx.Grads[0]);  // dW (U, K) = dZᵀ X
+        if (UseBias) Elementwise.SumRows(dz, ctx.Grads[1]);
+        if (ctx.InputGradient)
+            ctx.Kernels.Gemm(Op.N, Op.N, ctx.Batch, Input.Channels, Units, dz, ctx.Params[0], 0, dx); // dX (N, K) = dZ W
+    }
 }

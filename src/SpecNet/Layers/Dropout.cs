@@ -17,4 +17,28 @@ public sealed class Dropout : Layer
     protected override Shape? InferShape(Shape input, ShapeCheck check) => input;
 
     public override string Describe() => $"rate={Rate}";
+
+    public override object? CreateState(int capacity) => new float[capacity * Input.Size]; // mask: 0 or 1 / (1 - rate)
+
+    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    {
+        int count = ctx.Batch * Input.Size;
+        if (!ctx.Training || Rate == 0) { x[..count].CopyTo(y); return; }
+        var mask = (float[])ctx.State!;
+        float keep = 1f / (1 - Rate);
+        for (int i = 0; i < count; i++)
+        {
+            mask[i] = ctx.Random.NextFloat() >= Rate ? keep : 0f;
+            y[i] = x[i] * mask[i];
+        }
+    }
+
+    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        if (!ctx.InputGradient) return;
+        int count = ctx.Batch * Input.Size;
+        if (!ctx.Training || Rate == 0) { dy[..count].CopyTo(dx); return; }
+        var mask = (float[])ctx.State!;
+        for (int i = 0; i < count; i++) dx[i] = dy[i] * mask[i];
+    }
 }

@@ -20,4 +20,21 @@ public sealed class Flatten : Layer
     }
 
     public override string Describe() => "";
+
+    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    {
+        int c = Input.Channels, cells = Input.Height * Input.Width, size = Input.Size;
+        for (int n = 0; n < ctx.Batch; n++)
+            for (int i = 0; i < cells; i++)
+                for (int ch = 0; ch < c; ch++) y[n * size + ch * cells + i] = x[n * size + i * c + ch];
+    }
+
+    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        if (!ctx.InputGradient) return;
+        int c = Input.Channels, cells = Input.Height * Input.Width, size = Input.Size;
+        for (int n = 0; n < ctx.Batch; n++)
+            for (int i = 0; i < cells; i++)
+                for (int ch = 0; ch < c; ch++) dx[n * size + i * c + ch] = dy[n * size + ch * cells + i];
+    }
 }

@@ -1,3 +1,4 @@
+using SpecNet.Kernels;
 using SpecNet.Schema;
 
 namespace SpecNet.Layers;
@@ -14,4 +15,26 @@ public sealed class GlobalAvgPool2D : Layer
         check.NeedsSpatial(input) ? Shape.Flat(input.Channels) : null;
 
     public override string Describe() => "";
+
+    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    {
+        int c = Input.Channels, cells = Input.Height * Input.Width;
+        for (int n = 0; n < ctx.Batch; n++)
+        {
+            var row = y.Slice(n * c, c);
+            row.Clear();
+            for (int i = 0; i < cells; i++) Elementwise.Add(row, x.Slice((n * cells + i) * c, c));
+            Elementwise.Scale(row, 1f / cells);
+        }
+    }
+
+    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        if (!ctx.InputGradient) return;
+        int c = Input.Channels, cells = Input.Height * Input.Width;
+        float inv = 1f / cells;
+        for (int n = 0; n < ctx.Batch; n++)
+            for (int i = 0; i < cells; i++)
+                for (int ch = 0; ch < c; ch++) dx[(n * cells + i) * c + ch] = dy[n * c + ch] * inv;
+    }
 }

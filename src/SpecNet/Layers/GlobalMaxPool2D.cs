@@ -14,4 +14,32 @@ public sealed class GlobalMaxPool2D : Layer
         check.NeedsSpatial(input) ? Shape.Flat(input.Channels) : null;
 
     public override string Describe() => "";
+
+    public override object? CreateState(int capacity) => new int[capacity * Input.Channels]; // argmax per (n, c)
+
+    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    {
+        var argmax = (int[])ctx.State!;
+        int c = Input.Channels, cells = Input.Height * Input.Width;
+        for (int n = 0; n < ctx.Batch; n++)
+            for (int ch = 0; ch < c; ch++)
+            {
+                int best = n * cells * c + ch;
+                for (int i = 1; i < cells; i++)
+                {
+                    int at = (n * cells + i) * c + ch;
+                    if (x[at] > x[best]) best = at;
+                }
+                y[n * c + ch] = x[best];
+                argmax[n * c + ch] = best;
+            }
+    }
+
+    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        if (!ctx.InputGradient) return;
+        var argmax = (int[])ctx.State!;
+        dx[..(ctx.Batch * Input.Size)].Clear();
+        for (int i = 0; i < ctx.Batch * Input.Channels; i++) dx[argmax[i]] += dy[i];
+    }
 }

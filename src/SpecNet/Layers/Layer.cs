@@ -1,4 +1,5 @@
 using SpecNet.Diagnostics;
+using SpecNet.Kernels;
 using SpecNet.Schema;
 
 namespace SpecNet.Layers;
@@ -62,7 +63,43 @@ public abstract class Layer
     /// <summary>Options as a canonical text, part of the spec's structural hash.</summary>
     public abstract string Describe();
 
+    /// <summary>Scratch kept between forward and backward (masks, indices, im2col columns), for up to <paramref name="capacity"/> examples.</summary>
+    public virtual object? CreateState(int capacity) => null;
+
+    /// <summary>y = layer(x) for ctx.Batch examples. x: (N, Input), y: (N, Output), NHWC.</summary>
+    public abstract void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y);
+
+    /// <summary>
+    /// Given dy = dL/dy, writes the parameter gradients into ctx.Grads (overwriting) and, when
+    /// ctx.InputGradient, dx = dL/dx. Runs after Forward on the same batch and state.
+    /// </summary>
+    public abstract void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx);
+
+    /// <summary>Parameter values in the weights file's layout (PyTorch's); identity unless a layer stores them otherwise.</summary>
+    public virtual void ToFileLayout(int parameter, ReadOnlySpan<float> values, Span<float> file) => values.CopyTo(file);
+
+    public virtual void FromFileLayout(int parameter, ReadOnlySpan<float> file, Span<float> values) => file.CopyTo(values);
+
     public override string ToString() => $"{Name} ({Kind.Name})";
+}
+
+/// <summary>What a layer sees at run time: batch, mode, kernels, its parameters and gradients, and its scratch state.</summary>
+public sealed class LayerContext
+{
+    public required Backend Kernels { get; init; }
+    /// <summary>Values, in the order of <see cref="Layer.Parameters"/>.</summary>
+    public required float[][] Params { get; init; }
+    /// <summary>Gradients, same order; null for non-trainable parameters.</summary>
+    public required float[]?[] Grads { get; init; }
+    public required Rng Random { get; init; }
+    public object? State { get; init; }
+    /// <summary>Examples in this pass (at most the capacity the state was made for).</summary>
+    public int Batch { get; set; }
+    public bool Training { get; set; }
+    /// <summary>False for the first layer: nobody needs dL/dx of the input.</summary>
+    public bool InputGradient { get; set; } = true;
+    /// <summary>dy is already the gradient before the final softmax/sigmoid (the loss fused them).</summary>
+    public bool FusedLossGradient { get; set; }
 }
 
 /// <summary>Reports shape problems of one layer, located at the option that causes them.</summary>

@@ -9,4 +9,44 @@ namespace SpecNet.Layers;
 public sealed class MaxPool2D : Pooling2D
 {
     public static readonly LayerKind Definition = new("max_pool2d", "maximum over each window, per channel", PoolOptions("maximum"), Bind<MaxPool2D>);
+
+    public override object? CreateState(int capacity) => new int[capacity * Output.Size]; // argmax: input index per output
+
+    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    {
+        var argmax = (int[])ctx.State!;
+        int c = Input.Channels, h = Input.Height, w = Input.Width;
+        int o = 0;
+        for (int n = 0; n < ctx.Batch; n++)
+            for (int oh = 0; oh < Rows.Output; oh++)
+                for (int ow = 0; ow < Cols.Output; ow++, o += c)
+                {
+                    var best = y.Slice(o, c);
+                    var where = argmax.AsSpan(o, c);
+                    best.Fill(float.NegativeInfinity);
+                    where.Fill(-1);
+                    for (int kh = 0; kh < PoolSize.H; kh++)
+                    {
+                        int ih = oh * Strides.H - Rows.PadBefore + kh;
+                        if ((uint)ih >= (uint)h) continue;
+                        for (int kw = 0; kw < PoolSize.W; kw++)
+                        {
+                            int iw = ow * Strides.W - Cols.PadBefore + kw;
+                            if ((uint)iw >= (uint)w) continue;
+                            int at = ((n * h + ih) * w + iw) * c;
+                            var cell = x.Slice(at, c);
+                            for (int ch = 0; ch < c; ch++)
+                                if (cell[ch] > best[ch] || where[ch] < 0) { best[ch] = cell[ch]; where[ch] = at + ch; }
+                        }
+                    }
+                }
+    }
+
+    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        if (!ctx.InputGradient) return;
+        var argmax = (int[])ctx.State!;
+        dx[..(ctx.Batch * Input.Size)].Clear();
+        for (int i = 0; i < ctx.Batch * Output.Size; i++) dx[argmax[i]] += dy[i];
+    }
 }

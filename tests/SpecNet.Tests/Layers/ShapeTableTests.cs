@@ -1,5 +1,6 @@
 using SpecNet.Checking;
 using SpecNet.Layers;
+using SpecNet.Schema;
 
 namespace SpecNet.Tests.Layers;
 

@@ -1,4 +1,4 @@
-namespace SpecNet.Layers;
+namespace SpecNet.Schema;
 
 public enum Padding { Valid, Same }
 

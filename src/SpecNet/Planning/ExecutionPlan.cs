@@ -1,0 +1,106 @@
+using SpecNet.Checking;
+using SpecNet.Kernels;
+using SpecNet.Layers;
+
+namespace SpecNet.Planning;
+
+/// <summary>
+/// A model made runnable for up to <see cref="Capacity"/> examples at a time: every activation and
+/// gradient buffer, and every layer's scratch, allocated once here. Forward and backward walk the layer
+/// list; a pass over fewer examples (the last, partial batch) uses the front of the same buffers.
+/// </summary>
+public sealed class ExecutionPlan
+{
+    private readonly float[][] _activations;  // [0]: input (N, input); [i + 1]: output of layer i (N, Output_i)
+    private readonly float[][] _gradients;    // dL/d of the same tensors; [0] unused
+    private readonly LayerContext[] _contexts;
+
+    /// <param name="inputGradient">Also compute dL/d(input) (gradient checks, saliency); training does not need it.</param>
+    public ExecutionPlan(ModelSpec model, ParameterSet parameters, Backend kernels, int capacity, int seed = 0, bool inputGradient = false)
+    {
+        Model = model;
+        Parameters = parameters;
+        Kernels = kernels;
+        Capacity = capacity;
+        var layers = model.Layers;
+        _activations = new float[layers.Count + 1][];
+        _gradients = new float[layers.Count + 1][];
+        _activations[0] = new float[capacity * model.Input.Size];
+        _gradients[0] = inputGradient ? new float[capacity * model.Input.Size] : [];
+        var dropout = Rng.For(seed, "dropout");
+        _contexts = new LayerContext[layers.Count];
+        for (int i = 0; i < layers.Count; i++)
+        {
+            var layer = layers[i];
+            _activations[i + 1] = new float[capacity * layer.Output.Size];
+            _gradients[i + 1] = new float[capacity * layer.Output.Size];
+            var slots = parameters.Of(layer);
+            _contexts[i] = new LayerContext
+            {
+                Kernels = kernels,
+                Params = slots.Select(s => s.Value).ToArray(),
+                Grads = slots.Select(s => s.Grad).ToArray(),
+                Random = dropout,
+                State = layer.CreateState(capacity),
+                InputGradient = i > 0 || inputGradient,
+            };
+        }
+    }
+
+    public ModelSpec Model { get; }
+    public ParameterSet Parameters { get; }
+    public Backend Kernels { get; }
+    public int Capacity { get; }
+    public int Batch { get; private set; }
+
+    /// <summary>The input buffer to fill: (Capacity, H, W, C).</summary>
+    public Span<float> Input => _activations[0];
+
+    /// <summary>Output of the last forward pass: (Batch, classes).</summary>
+    public ReadOnlySpan<float> Output => _activations[^1].AsSpan(0, Batch * Model.Output.Size);
+
+    /// <summary>The buffer the loss writes dL/d(output) into before <see cref="Backward"/>.</summary>
+    public Span<float> OutputGradient => _gradients[^1].AsSpan(0, Batch * Model.Output.Size);
+
+    /// <summary>Runs the first <paramref name="batch"/> examples of <see cref="Input"/> through every layer.</summary>
+    public ReadOnlySpan<float> Forward(int batch, bool training)
+    {
+        if (batch < 1 || batch > Capacity) throw new ArgumentOutOfRangeException(nameof(batch), $"1..{Capacity}");
+        Batch = batch;
+        var layers = Model.Layers;
+        for (int i = 0; i < layers.Count; i++)
+        {
+            var ctx = _contexts[i];
+            ctx.Batch = batch;
+            ctx.Training = training;
+            layers[i].Forward(ctx, _activations[i].AsSpan(0, batch * layers[i].Input.Size), _activations[i + 1].AsSpan(0, batch * layers[i].Output.Size));
+        }
+        return Output;
+    }
+
+    /// <summary>
+    /// Backpropagates <see cref="OutputGradient"/> through every layer, writing each parameter's gradient.
+    /// <paramref name="fusedLoss"/>: the gradient is already taken before the final activation (softmax + cross-entropy).
+    /// </summary>
+    public void Backward(bool fusedLoss)
+    {
+        var layers = Model.Layers;
+        int batch = Batch;
+        for (int i = layers.Count - 1; i >= 0; i--)
+        {
+            var ctx = _contexts[i];
+            ctx.FusedLossGradient = fusedLoss && i == layers.Count - 1;
+            layers[i].Backward(ctx,
+                _activations[i].AsSpan(0, batch * layers[i].Input.Size),
+                _activations[i + 1].AsSpan(0, batch * layers[i].Output.Size),
+                _gradients[i + 1].AsSpan(0, batch * layers[i].Output.Size),
+                _gradients[i].AsSpan(0, _gradients[i].Length == 0 ? 0 : batch * layers[i].Input.Size));
+        }
+    }
+
+    /// <summary>dL/d(input) of the last backward pass, when the plan was made with inputGradient.</summary>
+    public ReadOnlySpan<float> InputGradient => _gradients[0].AsSpan(0, Math.Min(_gradients[0].Length, Batch * Model.Input.Size));
+
+    /// <summary>Bytes of buffers this plan holds (activations, gradients; not layer scratch).</summary>
+    public long BufferBytes => 4L * (_activations.Sum(a => (long)a.Length) + _gradients.Sum(g => (long)g.Length));
+}

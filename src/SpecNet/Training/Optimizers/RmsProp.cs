@@ -1,0 +1,19 @@
+using SpecNet.Checking;
+using SpecNet.Planning;
+
+namespace SpecNet.Training.Optimizers;
+
+/// <summary>Keras RMSprop (not centered, no momentum): v = rho·v + (1 - rho)·g²; w -= lr · g / sqrt(v + eps).</summary>
+public sealed class RmsProp(OptimizerSpec spec, ParameterSet parameters) : Optimizer(parameters, 1)
+{
+    protected override void Update(float[] w, float[] g, float[][] state)
+    {
+        var v = state[0];
+        float rho = spec.Rho, lr = spec.LearningRate, eps = spec.Epsilon;
+        for (int i = 0; i < w.Length; i++)
+        {
+            v[i] = rho * v[i] + (1 - rho) * g[i] * g[i];
+            w[i] -= lr * g[i] / MathF.Sqrt(v[i] + eps);
+        }
+    }
+}

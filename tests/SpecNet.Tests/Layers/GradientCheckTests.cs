@@ -1,0 +1,179 @@
+using SpecNet.Checking;
+using SpecNet.Kernels;
+using SpecNet.Layers;
+using SpecNet.Planning;
+using SpecNet.Training;
+
+namespace SpecNet.Tests.Layers;
+
+/// <summary>
+/// Every layer's backward pass against a central-difference numerical gradient, for every element of its
+/// input and parameters. The loss is a random weighted sum of the outputs (a plain sum would make
+/// softmax's gradient zero and the check pass without testing anything).
+/// </summary>
+public class GradientCheckTests
+{
+    public static TheoryData<string, string> Cases() => new()
+    {
+        { "[7, 6, 2]", "conv2d: { filters: 3, kernel_size: 3, activation: tanh }" },
+        { "[7, 7, 2]", "conv2d: { filters: 3, kernel_size: [3, 2], strides: 2, padding: same, activation: elu }" },
+        { "[8, 8, 1]", "conv2d: { filters: 2, kernel_size: 3, dilation_rate: 2, padding: same, activation: gelu, use_bias: false }" },
+        { "[6, 6, 3]", "max_pool2d: { pool_size: 2 }" },
+        { "[7, 7, 2]", "max_pool2d: { pool_size: 3, strides: 2, padding: same }" },
+        { "[6, 6, 3]", "avg_pool2d: { pool_size: 2 }" },
+        { "[5, 5, 2]", "avg_pool2d: { pool_size: 2, strides: 2, padding: same }" },
+        { "[4, 3, 5]", "global_avg_pool2d" },
+        { "[4, 3, 5]", "global_max_pool2d" },
+        { "[3, 4, 2]", "flatten" },
+        { "[12]", "dense: { units: 5, activation: softmax }" },
+        { "[12]", "dense: { units: 4, activation: sigmoid, use_bias: false }" },
+        { "[10]", "dropout: { rate: 0.4 }" },
+        { "[3, 3, 4]", "batch_norm" },
+        { "[6]", "batch_norm: { momentum: 0.5 }" },
+        { "[3, 2, 4]", "relu" },
+        { "[9]", "leaky_relu" },
+        { "[9]", "elu: { alpha: 0.7 }" },
+        { "[9]", "gelu" },
+        { "[9]", "sigmoid" },
+        { "[9]", "tanh" },
+        { "[2, 2, 5]", "softmax" },
+        { "[9]", "activation: { activation: silu }" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Backward_matches_numerical_gradient(string input, string layer)
+    {
+        var model = Compile($"input: {{ shape: {input} }}\nlayers:\n  - {layer}\ntraining: {{ loss: mse }}\n");
+        GradientCheck.Run(model, batch: 3, seed: 11);
+    }
+
+    [Fact]
+    public void Every_registered_kind_has_a_gradient_case()
+    {
+        var covered = Cases().Select(c => ((string)c[1]).Split(':')[0].Trim()).ToHashSet();
+        var missing = LayerRegistry.Names.Where(n => !covered.Contains(n)).ToList();
+        Assert.True(missing.Count == 0, "no gradient check for " + string.Join(", ", missing));
+    }
+
+    [Theory]
+    [InlineData("categorical_crossentropy", "softmax", 10)]
+    [InlineData("sparse_categorical_crossentropy", "softmax", 4)]
+    [InlineData("categorical_crossentropy", "sigmoid", 4)]   // unfused: through the activation's own backward
+    [InlineData("binary_crossentropy", "sigmoid", 1)]
+    [InlineData("binary_crossentropy", "sigmoid", 3)]
+    [InlineData("mse", "linear", 3)]
+    [InlineData("mse", "tanh", 1)]
+    public void Loss_gradients_match_numerical(string loss, string activation, int units)
+    {
+        var model = Compile($"input: {{ shape: [6] }}\nlayers:\n  - dense: {{ units: 5, activation: tanh }}\n  - dense: {{ units: {units}, activation: {activation} }}\ntraining: {{ loss: {loss} }}\n");
+        GradientCheck.RunWithLoss(model, batch: 4, seed: 5);
+    }
+
+    [Fact]
+    public void Whole_reference_model_gradient_matches_numerical()
+    {
+        var model = Compile("""
+            input: { shape: [12, 12, 1] }
+            layers:
+              - conv2d: { filters: 3, kernel_size: 3, activation: relu }
+              - max_pool2d: { pool_size: 2 }
+              - conv2d: { filters: 4, kernel_size: 3, strides: 2, padding: same, activation: relu }
+              - batch_norm
+              - flatten
+              - dense: { units: 6, activation: relu }
+              - dense: { units: 3, activation: softmax }
+            """);
+        GradientCheck.RunWithLoss(model, batch: 3, seed: 3, step: 2e-4f);
+    }
+
+    internal static ModelSpec Compile(string text)
+    {
+        var c = SpecCompiler.Compile(text, "grad.yaml");
+        Assert.True(c.Success, c.Render());
+        return c.Model!;
+    }
+}
+
+internal static class GradientCheck
+{
+    /// <summary>Finite-difference step; smaller for deep models, where kinks (relu, max) of inner values are closer.</summary>
+    [ThreadStatic] private static float Step;
+
+    /// <summary>Loss = sum_i w_i y_i with random w: checks layer backward in isolation.</summary>
+    public static void Run(ModelSpec model, int batch, int seed)
+    {
+        Step = 1e-3f;
+        var (parameters, x) = Setup(model, batch, seed);
+        var rng = new Rng((ulong)seed + 100);
+        var weights = new float[batch * model.Output.Size];
+        for (int i = 0; i < weights.Length; i++) weights[i] = rng.NextFloat() * 2 - 1;
+        double LossOf(ExecutionPlan plan) { double s = 0; var y = plan.Output; for (int i = 0; i < y.Length; i++) s += (double)weights[i] * y[i]; return s; }
+        Check(model, parameters, x, batch, seed, LossOf, plan => { weights.CopyTo(plan.OutputGradient); plan.Backward(false); });
+    }
+
+    /// <summary>The real training loss (fused where the trainer fuses), with random integer labels.</summary>
+    public static void RunWithLoss(ModelSpec model, int batch, int seed, float step = 1e-3f)
+    {
+        Step = step;
+        var (parameters, x) = Setup(model, batch, seed);
+        var rng = new Rng((ulong)seed + 200);
+        var units = model.Output.Size;
+        var labels = Enumerable.Range(0, batch).Select(_ => rng.NextInt(Math.Max(2, units))).Select(l => units == 1 ? l % 2 : l).ToArray();
+        var loss = Loss.For(model.Training.Loss, model.FinalActivation);
+        var scratch = new float[batch * units];
+        double LossOf(ExecutionPlan plan) => loss.Compute(plan.Output, labels, batch, scratch) / batch;
+        Check(model, parameters, x, batch, seed, LossOf, plan => { loss.Compute(plan.Output, labels, batch, plan.OutputGradient); plan.Backward(loss.Fused); });
+    }
+
+    private static (ParameterSet, float[]) Setup(ModelSpec model, int batch, int seed)
+    {
+        var parameters = ParameterSet.Initialize(model, seed);
+        var rng = new Rng((ulong)seed);
+        // Non-zero biases and betas, so their role is tested too; variances stay positive.
+        foreach (var slot in parameters.Slots.Where(s => s.Spec.Init == Init.Zeros && s.Spec.Trainable))
+            for (int i = 0; i < slot.Value.Length; i++) slot.Value[i] = rng.NextFloat() * 0.4f - 0.2f;
+        // Distinct inputs, spaced well beyond the finite-difference step, so that no max-pool window
+        // holds a near-tie that the numerical gradient would straddle.
+        var x = new float[batch * model.Input.Size];
+        var order = Enumerable.Range(0, x.Length).ToArray();
+        rng.Shuffle(order);
+        for (int i = 0; i < x.Length; i++) x[i] = -1 + (2f * order[i] + 0.5f) / x.Length; // never exactly 0 (relu's kink)
+        return (parameters, x);
+    }
+
+    private static void Check(ModelSpec model, ParameterSet parameters, float[] x, int batch, int seed,
+        Func<ExecutionPlan, double> lossOf, Action<ExecutionPlan> backward)
+    {
+        // A fresh plan per evaluation replays the same dropout mask (same seed, same draws).
+        ExecutionPlan Plan() { var p = new ExecutionPlan(model, parameters, new ReferenceBackend(), batch, seed, inputGradient: true); x.CopyTo(p.Input); return p; }
+        double Eval() { var p = Plan(); p.Forward(batch, training: true); return lossOf(p); }
+
+        var analytic = Plan();
+        analytic.Forward(batch, training: true);
+        backward(analytic);
+        var dx = analytic.InputGradient.ToArray();
+        var grads = parameters.Trainable.Select(s => (s, g: s.Grad!.ToArray())).ToList();
+
+        for (int i = 0; i < x.Length; i++)
+            Compare($"d input[{i}]", dx[i], Numerical(ref x[i], Eval));
+        foreach (var (slot, g) in grads)
+            for (int i = 0; i < g.Length; i++)
+                Compare($"d {slot.Name}[{i}]", g[i], Numerical(ref slot.Value[i], Eval));
+    }
+
+    private static double Numerical(ref float value, Func<double> eval)
+    {
+        float original = value;
+        value = original + Step; double plus = eval();
+        value = original - Step; double minus = eval();
+        value = original;
+        return (plus - minus) / (2 * Step);
+    }
+
+    private static void Compare(string what, double analytic, double numerical)
+    {
+        double tolerance = 2e-3 + 1e-2 * Math.Max(Math.Abs(analytic), Math.Abs(numerical));
+        Assert.True(Math.Abs(analytic - numerical) <= tolerance, $"{what}: analytic {analytic:G6}, numerical {numerical:G6}");
+    }
+}
