@@ -22,6 +22,10 @@ public static class SpecNetCli
         var root = new RootCommand("SpecNet: declare a neural network in YAML, check it, train it, run it.");
         root.Add(CheckCommand.Create());
         root.Add(LayersCommand.Create());
+        root.Add(TrainCommand.Create());
+        root.Add(EvalCommand.Create());
+        root.Add(PredictCommand.Create());
+        root.Add(DataCommand.Create());
         return root;
     }
 
@@ -32,11 +36,21 @@ public static class SpecNetCli
         {
             return Build().Parse(args).Invoke(config);
         }
+        catch (SpecErrorsException e)
+        {
+            error.Write(e.Rendered);
+            return ExitCodes.SpecErrors;
+        }
         catch (SpecNetException e)
         {
             error.WriteLine($"error: {e.Message}");
             if (e.Hint is not null) error.WriteLine($"  = hint: {e.Hint}");
             return ExitCodes.Failure;
+        }
+        catch (OperationCanceledException)
+        {
+            error.WriteLine("interrupted");
+            return 130;
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("SPECNET_DEBUG") is null)
         {

@@ -1,0 +1,76 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using SpecNet.Checking;
+using SpecNet.Data;
+using SpecNet.Formats;
+using SpecNet.Training;
+
+namespace SpecNet.Cli.Commands;
+
+/// <summary>`specnet eval SPEC --weights FILE`: test loss, accuracy, per-class accuracy and the confusion matrix.</summary>
+public static class EvalCommand
+{
+    public static Command Create()
+    {
+        var spec = new Argument<string>("spec") { Description = "the spec file, or a weights file (its embedded spec is used)" };
+        var weights = new Option<string?>("--weights", "-w") { Description = "weights file (default: <spec name>.safetensors beside the spec)" };
+        var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var backend = Common.BackendOption();
+        var command = new Command("eval", "Evaluate trained weights on the spec's test data.\n\nExample: specnet eval specs/mnist-cnn.yaml --weights specs/mnist-cnn.safetensors")
+            { spec, weights, json, backend };
+        command.SetAction(result =>
+        {
+            var o = result.InvocationConfiguration.Output;
+            var err = result.InvocationConfiguration.Error;
+            var specPath = result.GetValue(spec)!;
+            var model = Common.Compile(specPath);
+            var kernels = Common.CreateBackend(result, backend, err);
+            var parameters = WeightsFile.Load(Common.WeightsPath(specPath, result.GetValue(weights), model), model);
+            var (train, test) = DataLoader.Load(model, line => err.WriteLine(line));
+            var data = test ?? train;
+            if (test is null) err.WriteLine("note: the spec names no test set; evaluating on the training data");
+            var e = Evaluator.Evaluate(parameters, kernels, data);
+            if (result.GetValue(json))
+            {
+                var matrix = new JsonArray();
+                for (int r = 0; r < e.Classes; r++) matrix.Add(new JsonArray(Enumerable.Range(0, e.Classes).Select(c => (JsonNode)e.Confusion[r, c]).ToArray()));
+                o.WriteLine(new JsonObject
+                {
+                    ["spec"] = model.Name, ["examples"] = e.Count, ["loss"] = Math.Round(e.Loss, 6), ["accuracy"] = Math.Round(e.Accuracy, 6),
+                    ["per_class_accuracy"] = new JsonArray(e.PerClassAccuracy.Select(a => (JsonNode?)(double.IsNaN(a) ? null : Math.Round(a, 6))).ToArray()),
+                    ["confusion_matrix"] = matrix, ["backend"] = kernels.Name,
+                }.ToJsonString());
+            }
+            else o.Write(Text(model, data, e));
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    public static string Text(ModelSpec model, Dataset data, Evaluation e)
+    {
+        var sb = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        sb.Append(inv, $"{model.Name} on {data.Name} ({e.Count:N0} examples)\n");
+        sb.Append(inv, $"Test loss:     {e.Loss:0.0000}\nTest accuracy: {Common.Percent(e.Accuracy)}\n\n");
+        sb.Append("Per class:\n");
+        for (int c = 0; c < e.Classes; c++)
+        {
+            int n = Enumerable.Range(0, e.Classes).Sum(p => e.Confusion[c, p]);
+            sb.Append(inv, $"  {c,3}  {(double.IsNaN(e.PerClassAccuracy[c]) ? "   -   " : Common.Percent(e.PerClassAccuracy[c])),8}  of {n:N0}\n");
+        }
+        sb.Append("\nConfusion matrix (rows: true class, columns: predicted):\n      ");
+        int width = Math.Max(4, e.Count.ToString(inv).Length + 1);
+        for (int c = 0; c < e.Classes; c++) sb.Append(c.ToString(inv).PadLeft(width));
+        sb.Append('\n');
+        for (int r = 0; r < e.Classes; r++)
+        {
+            sb.Append(r.ToString(inv).PadLeft(5)).Append(' ');
+            for (int c = 0; c < e.Classes; c++) sb.Append(e.Confusion[r, c].ToString(inv).PadLeft(width));
+            sb.Append('\n');
+        }
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,60 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using SpecNet.Data;
+using SpecNet.Formats;
+using SpecNet.Planning;
+using SpecNet.Training;
+
+namespace SpecNet.Cli.Commands;
+
+/// <summary>`specnet predict SPEC --weights FILE IMAGE...`: the probability vector and the winning class of each image.</summary>
+public static class PredictCommand
+{
+    public static Command Create()
+    {
+        var spec = new Argument<string>("spec") { Description = "the spec file, or a weights file (its embedded spec is used)" };
+        var images = new Argument<string[]>("images") { Description = "PNG, JPEG or BMP files", Arity = ArgumentArity.OneOrMore };
+        var weights = new Option<string?>("--weights", "-w") { Description = "weights file (default: <spec name>.safetensors beside the spec)" };
+        var resize = new Option<bool>("--resize") { Description = "scale images to the model's input size instead of refusing other sizes" };
+        var json = new Option<bool>("--json") { Description = "print {\"predictions\": [{\"file\", \"class\", \"probabilities\"}]}" };
+        var backend = Common.BackendOption();
+        var command = new Command("predict", "Classify images with trained weights.\n\nExample: specnet predict specs/mnist-cnn.yaml --weights samples/mnist-cnn.safetensors samples/digits/3.png")
+            { spec, images, weights, resize, json, backend };
+        command.SetAction(result =>
+        {
+            var o = result.InvocationConfiguration.Output;
+            var specPath = result.GetValue(spec)!;
+            var model = Common.Compile(specPath);
+            var kernels = Common.CreateBackend(result, backend, result.InvocationConfiguration.Error);
+            var parameters = WeightsFile.Load(Common.WeightsPath(specPath, result.GetValue(weights), model), model);
+            var plan = new ExecutionPlan(model, parameters, kernels, 1);
+            var predictions = new JsonArray();
+            var inv = CultureInfo.InvariantCulture;
+            foreach (var file in result.GetValue(images)!)
+            {
+                var pixels = Images.Load(file, model.Input, result.GetValue(resize));
+                var x = plan.Input;
+                for (int i = 0; i < pixels.Length; i++) x[i] = pixels[i] / 255f;
+                var y = plan.Forward(1, training: false);
+                int winner = Evaluator.Predict(y);
+                var probabilities = y.ToArray();
+                if (result.GetValue(json))
+                    predictions.Add(new JsonObject
+                    {
+                        ["file"] = file, ["class"] = winner,
+                        ["probabilities"] = new JsonArray(probabilities.Select(p => (JsonNode)Math.Round(p, 6)).ToArray()),
+                    });
+                else
+                {
+                    var confidence = probabilities.Length == 1 ? (winner == 1 ? probabilities[0] : 1 - probabilities[0]) : probabilities[winner];
+                    o.WriteLine($"{file}: {winner} ({(100 * confidence).ToString("0.0", inv)}%)");
+                    o.WriteLine("  [" + string.Join(", ", probabilities.Select(p => p.ToString("0.00", inv))) + "]");
+                }
+            }
+            if (result.GetValue(json)) o.WriteLine(new JsonObject { ["predictions"] = predictions }.ToJsonString());
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+}

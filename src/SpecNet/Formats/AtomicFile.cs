@@ -1,0 +1,43 @@
+using SpecNet.Checking;
+
+namespace SpecNet.Formats;
+
+/// <summary>
+/// Writes a file so that readers see the old version or the complete new one, never a torn mix:
+/// a temporary file beside the target, flushed to disk, then renamed over it. A failure (full disk,
+/// read-only folder) leaves the old file untouched and removes the temporary one.
+/// </summary>
+public static class AtomicFile
+{
+    public static void Write(string path, Action<Stream> write)
+    {
+        var full = Path.GetFullPath(path);
+        var folder = Path.GetDirectoryName(full)!;
+        var temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            Directory.CreateDirectory(folder);
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                write(stream);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temp);
+            throw new SpecNetException($"{path}: cannot be written: {e.Message}", "check free space and permissions; the previous file, if any, is unchanged");
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}

@@ -1,0 +1,140 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SpecNet.Checking;
+
+namespace SpecNet.Formats;
+
+/// <summary>One tensor of a safetensors file (float32 only: SpecNet's parameters are float32).</summary>
+public sealed record Tensor(string Name, int[] Shape, float[] Data);
+
+/// <summary>
+/// The safetensors format: an 8-byte little-endian header length N, N bytes of JSON
+/// (<c>{"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, "__metadata__": {string: string}}</c>,
+/// padded with spaces to 8 bytes), then the raw little-endian data. Reading trusts nothing: every
+/// length and offset is checked against the file before anything is allocated from it.
+/// </summary>
+public static class SafeTensors
+{
+    public const long MaxHeaderBytes = 100 << 20;
+
+    public static void Write(string path, IReadOnlyList<Tensor> tensors, IReadOnlyDictionary<string, string> metadata)
+    {
+        var header = new JsonObject();
+        if (metadata.Count > 0)
+        {
+            var meta = new JsonObject();
+            foreach (var (k, v) in metadata) meta[k] = v;
+            header["__metadata__"] = meta;
+        }
+        long offset = 0;
+        foreach (var t in tensors)
+        {
+            long bytes = 4L * t.Data.Length;
+            header[t.Name] = new JsonObject
+            {
+                ["dtype"] = "F32",
+                ["shape"] = new JsonArray(t.Shape.Select(d => (JsonNode)d).ToArray()),
+                ["data_offsets"] = new JsonArray(offset, offset + bytes),
+            };
+            offset += bytes;
+        }
+        var json = Encoding.UTF8.GetBytes(header.ToJsonString());
+        int padded = (json.Length + 7) / 8 * 8;
+        AtomicFile.Write(path, stream =>
+        {
+            Span<byte> length = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)padded);
+            stream.Write(length);
+            stream.Write(json);
+            for (int i = json.Length; i < padded; i++) stream.WriteByte((byte)' ');
+            Span<byte> word = stackalloc byte[4];
+            foreach (var t in tensors)
+            {
+                if (BitConverter.IsLittleEndian) stream.Write(MemoryMarshal.AsBytes(t.Data.AsSpan()));
+                else foreach (var f in t.Data) { BinaryPrimitives.WriteSingleLittleEndian(word, f); stream.Write(word); }
+            }
+        });
+    }
+
+    public static (IReadOnlyList<Tensor> Tensors, IReadOnlyDictionary<string, string> Metadata) Read(string path)
+    {
+        if (!File.Exists(path)) throw new SpecNetException($"{path}: no such file", "train the spec first (specnet train SPEC), or check the path");
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (IOException e) { throw new SpecNetException($"{path}: cannot be read: {e.Message}"); }
+        catch (UnauthorizedAccessException) { throw new SpecNetException($"{path}: permission denied"); }
+        return Parse(bytes, path);
+    }
+
+    public static (IReadOnlyList<Tensor> Tensors, IReadOnlyDictionary<string, string> Metadata) Parse(byte[] bytes, string path)
+    {
+        if (bytes.Length < 8) throw Bad(path, $"{bytes.Length} bytes is too short for a safetensors file");
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        if (headerLength > (ulong)(bytes.Length - 8) || headerLength > MaxHeaderBytes)
+            throw Bad(path, $"header length {headerLength:N0} runs past the end of the {bytes.Length:N0}-byte file");
+        JsonObject header;
+        try
+        {
+            header = JsonNode.Parse(bytes.AsSpan(8, (int)headerLength), documentOptions: new JsonDocumentOptions { MaxDepth = 8 }) as JsonObject
+                     ?? throw Bad(path, "header is not a JSON object");
+        }
+        catch (JsonException e) { throw Bad(path, $"header is not valid JSON ({e.Message})"); }
+
+        long dataStart = 8 + (long)headerLength, dataLength = bytes.Length - dataStart;
+        var metadata = new Dictionary<string, string>();
+        var tensors = new List<Tensor>();
+        var ranges = new List<(long Begin, long End, string Name)>();
+        foreach (var (name, node) in header)
+        {
+            if (name == "__metadata__")
+            {
+                if (node is not JsonObject meta) throw Bad(path, "__metadata__ is not a map of strings");
+                foreach (var (k, v) in meta)
+                    metadata[k] = v is JsonValue jv && jv.TryGetValue<string>(out var s) ? s : throw Bad(path, $"metadata '{k}' is not a string");
+                continue;
+            }
+            if (node is not JsonObject t) throw Bad(path, $"tensor '{name}' is not described by a map");
+            var dtype = (t["dtype"] as JsonValue)?.TryGetValue<string>(out var d) == true ? d : null;
+            if (dtype != "F32") throw Bad(path, $"tensor '{name}' has dtype {dtype ?? "(none)"}; SpecNet weights are F32");
+            var shape = Ints(t["shape"], path, name, "shape");
+            var offsets = Longs(t["data_offsets"], path, name);
+            long count = 1;
+            foreach (var dim in shape) { count *= dim; if (count > int.MaxValue / 4) throw Bad(path, $"tensor '{name}' shape [{string.Join(", ", shape)}] is too large"); }
+            if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
+                throw Bad(path, $"tensor '{name}' data_offsets [{string.Join(", ", offsets)}] lie outside the {dataLength:N0} data bytes");
+            if (offsets[1] - offsets[0] != count * 4)
+                throw Bad(path, $"tensor '{name}' shape [{string.Join(", ", shape)}] needs {count * 4:N0} bytes, but its data_offsets span {offsets[1] - offsets[0]:N0}");
+            ranges.Add((offsets[0], offsets[1], name));
+            var data = new float[count];
+            var raw = bytes.AsSpan((int)(dataStart + offsets[0]), (int)(count * 4));
+            if (BitConverter.IsLittleEndian) MemoryMarshal.Cast<byte, float>(raw).CopyTo(data);
+            else for (int i = 0; i < count; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(raw[(4 * i)..]);
+            tensors.Add(new Tensor(name, shape, data));
+        }
+        ranges.Sort();
+        for (int i = 1; i < ranges.Count; i++)
+            if (ranges[i].Begin < ranges[i - 1].End)
+                throw Bad(path, $"tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap in the data");
+        return (tensors, metadata);
+    }
+
+    private static int[] Ints(JsonNode? node, string path, string name, string what)
+    {
+        if (node is not JsonArray array) throw Bad(path, $"tensor '{name}' has no {what} list");
+        return array.Select(v => v is JsonValue jv && jv.TryGetValue<long>(out var l) && l is >= 0 and <= int.MaxValue ? (int)l
+            : throw Bad(path, $"tensor '{name}' {what} holds {v?.ToJsonString() ?? "null"}, not a size")).ToArray();
+    }
+
+    private static long[] Longs(JsonNode? node, string path, string name)
+    {
+        if (node is not JsonArray array) throw Bad(path, $"tensor '{name}' has no data_offsets");
+        return array.Select(v => v is JsonValue jv && jv.TryGetValue<long>(out var l) ? l
+            : throw Bad(path, $"tensor '{name}' data_offsets hold {v?.ToJsonString() ?? "null"}, not an offset")).ToArray();
+    }
+
+    private static SpecNetException Bad(string path, string problem) =>
+        new($"{path}: not a valid safetensors file: {problem}", "the file is damaged or not a weights file; train again or get a fresh copy");
+}

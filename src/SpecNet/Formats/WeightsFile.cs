@@ -1,0 +1,98 @@
+using System.Globalization;
+using SpecNet.Checking;
+using SpecNet.Planning;
+
+namespace SpecNet.Formats;
+
+/// <summary>
+/// A model's weights as safetensors: tensors "&lt;layer&gt;.weight" / ".bias" (batch_norm: ".gamma", ".beta",
+/// ".moving_mean", ".moving_variance"), float32, conv kernels [out, in, kh, kw] and dense kernels
+/// [units, inputs] (PyTorch's layouts), with a __metadata__ map that makes the file self-describing:
+/// the spec's text and structural hash, SpecNet's version, and how it was trained.
+/// </summary>
+public static class WeightsFile
+{
+    public const string Format = "specnet-weights/1";
+
+    public static class Keys
+    {
+        public const string Format = "format", Spec = "spec", SpecHash = "spec_hash", SpecName = "spec_name", Version = "specnet_version",
+            Seed = "seed", Epochs = "epochs", Dataset = "dataset", DatasetFingerprint = "dataset_fingerprint", Created = "created",
+            TestAccuracy = "test_accuracy", TestLoss = "test_loss", TrainLoss = "train_loss", TrainAccuracy = "train_accuracy", Backend = "backend";
+    }
+
+    public static string Version => typeof(WeightsFile).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    public static void Save(string path, ParameterSet parameters, IReadOnlyDictionary<string, string> provenance)
+    {
+        var model = parameters.Model;
+        var tensors = parameters.Slots.Select(slot =>
+        {
+            var file = new float[slot.Value.Length];
+            slot.Layer.ToFileLayout(slot.Index, slot.Value, file);
+            return new Tensor(slot.Name, slot.Spec.Shape, file);
+        }).ToList();
+        var metadata = new Dictionary<string, string>(provenance)
+        {
+            [Keys.Format] = Format,
+            [Keys.Spec] = model.SourceText,
+            [Keys.SpecHash] = model.StructuralHash,
+            [Keys.SpecName] = model.Name,
+            [Keys.Version] = Version,
+            [Keys.Created] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+        };
+        SafeTensors.Write(path, tensors, metadata);
+    }
+
+    /// <summary>Loads weights into a fresh parameter set for <paramref name="model"/>, naming any layer that does not fit.</summary>
+    public static ParameterSet Load(string path, ModelSpec model)
+    {
+        var (tensors, metadata) = SafeTensors.Read(path);
+        var problems = Problems(model, tensors);
+        if (problems.Count > 0)
+        {
+            var hashNote = metadata.TryGetValue(Keys.SpecHash, out var h) && h != model.StructuralHash
+                ? $" (the file was trained for spec '{metadata.GetValueOrDefault(Keys.SpecName, "?")}', hash {h}; this spec's hash is {model.StructuralHash})" : "";
+            throw new SpecNetException($"{path} does not fit {model.SourcePath}{hashNote}:\n    " + string.Join("\n    ", problems),
+                "use the spec the weights were trained with (it is embedded in the file: specnet inspect shows it), or train this spec");
+        }
+        var set = new ParameterSet(model);
+        var byName = tensors.ToDictionary(t => t.Name);
+        foreach (var slot in set.Slots)
+        {
+            var t = byName[slot.Name];
+            var bad = Array.FindIndex(t.Data, v => !float.IsFinite(v));
+            if (bad >= 0) throw new SpecNetException($"{path}: tensor '{slot.Name}' holds a non-finite value ({t.Data[bad]}) at index {bad}",
+                "the model diverged when it was trained; train again with a lower learning rate");
+            slot.Layer.FromFileLayout(slot.Index, t.Data, slot.Value);
+        }
+        return set;
+    }
+
+    /// <summary>Every mismatch between the file's tensors and what the spec needs, layer by layer.</summary>
+    public static List<string> Problems(ModelSpec model, IReadOnlyList<Tensor> tensors)
+    {
+        var problems = new List<string>();
+        var byName = tensors.ToDictionary(t => t.Name);
+        var expected = new ParameterSet(model).Slots;
+        foreach (var slot in expected)
+        {
+            if (!byName.TryGetValue(slot.Name, out var t))
+                problems.Add($"layer '{slot.Layer.Name}' ({slot.Layer.Kind.Name}): the file has no tensor '{slot.Name}' [{string.Join(", ", slot.Spec.Shape)}]");
+            else if (!t.Shape.SequenceEqual(slot.Spec.Shape))
+                problems.Add($"layer '{slot.Layer.Name}' ({slot.Layer.Kind.Name}): '{slot.Name}' is [{string.Join(", ", t.Shape)}] in the file, but the spec needs [{string.Join(", ", slot.Spec.Shape)}]");
+        }
+        var names = expected.Select(s => s.Name).ToHashSet();
+        foreach (var t in tensors.Where(t => !names.Contains(t.Name)))
+            problems.Add($"the file has a tensor '{t.Name}' [{string.Join(", ", t.Shape)}] that no layer of the spec uses");
+        return problems;
+    }
+
+    /// <summary>The spec text embedded in a weights file, so the file alone is enough to run.</summary>
+    public static string EmbeddedSpec(string path)
+    {
+        var (_, metadata) = SafeTensors.Read(path);
+        return metadata.TryGetValue(Keys.Spec, out var spec) ? spec
+            : throw new SpecNetException($"{path}: has no embedded spec (__metadata__.spec)", "pass the spec file as well");
+    }
+}

@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using SpecNet.Checking;
+using SpecNet.Data;
+using SpecNet.Kernels;
+using SpecNet.Planning;
+using SpecNet.Training.Optimizers;
+
+namespace SpecNet.Training;
+
+/// <summary>One finished epoch, as the per-epoch line shows it.</summary>
+public sealed record EpochReport(int Epoch, int Epochs, double Loss, double Accuracy, double? TestLoss, double? TestAccuracy,
+    double Seconds, double ImagesPerSecond);
+
+/// <summary>Progress inside an epoch, for progress bars.</summary>
+public sealed record StepReport(int Epoch, int Step, int Steps, double Loss, double Accuracy, double ImagesPerSecond);
+
+/// <summary>What training produced.</summary>
+public sealed record TrainingResult(IReadOnlyList<EpochReport> Epochs, Evaluation? Test);
+
+/// <summary>
+/// The training loop (Keras's fit): every epoch shuffle with the seed, run mini-batches (the last one
+/// partial) forward, loss, backward and optimizer step, then evaluate on the test set. Owns the loop;
+/// the plan owns forward and backward, the optimizer the update.
+/// </summary>
+public sealed class Trainer
+{
+    private readonly ModelSpec _model;
+    private readonly Backend _kernels;
+    private readonly int _batchSize, _epochs, _seed;
+
+    public Trainer(ModelSpec model, ParameterSet parameters, Backend kernels, int? epochs = null, int? batchSize = null, int? seed = null)
+    {
+        _model = model;
+        Parameters = parameters;
+        _kernels = kernels;
+        _epochs = epochs ?? model.Training.Epochs;
+        _batchSize = batchSize ?? model.Training.BatchSize;
+        _seed = seed ?? model.Training.Seed;
+        Optimizer = Optimizer.Create(model.Training.Optimizer, parameters);
+    }
+
+    public ParameterSet Parameters { get; }
+    public Optimizer Optimizer { get; }
+
+    public TrainingResult Fit(Dataset train, Dataset? test, Action<EpochReport>? onEpoch = null, Action<StepReport>? onStep = null,
+        CancellationToken cancel = default)
+    {
+        var plan = new ExecutionPlan(_model, Parameters, _kernels, Math.Min(_batchSize, train.Count), _seed);
+        var evalPlan = test is null ? null : new ExecutionPlan(_model, Parameters, _kernels, Math.Min(Evaluator.BatchSize, test.Count));
+        var loss = Loss.For(_model.Training.Loss, _model.FinalActivation);
+        var shuffle = Rng.For(_seed, "shuffle");
+        var order = Enumerable.Range(0, train.Count).ToArray();
+        var labels = new int[plan.Capacity];
+        int units = _model.Output.Size;
+        int steps = (train.Count + plan.Capacity - 1) / plan.Capacity;
+        var reports = new List<EpochReport>();
+        Evaluation? evaluation = null;
+
+        for (int epoch = 1; epoch <= _epochs; epoch++)
+        {
+            var clock = Stopwatch.StartNew();
+            shuffle.Shuffle(order);
+            double lossSum = 0;
+            int correct = 0;
+            for (int step = 0; step < steps; step++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                int start = step * plan.Capacity, n = Math.Min(plan.Capacity, train.Count - start);
+                train.FillBatch(order.AsSpan(start, n), plan.Input, labels);
+                var y = plan.Forward(n, training: true);
+                double batchLoss = loss.Compute(y, labels.AsSpan(0, n), n, plan.OutputGradient);
+                if (!double.IsFinite(batchLoss))
+                    throw new SpecNetException($"training diverged: the loss became {batchLoss} at epoch {epoch}, step {step + 1}",
+                        "lower the learning rate, or check that the inputs are scaled to [0, 1]");
+                lossSum += batchLoss;
+                for (int i = 0; i < n; i++) if (Evaluator.Predict(y.Slice(i * units, units)) == labels[i]) correct++;
+                plan.Backward(loss.Fused);
+                Optimizer.Step();
+                int seen = start + n;
+                if (onStep is not null && (step % 20 == 19 || step == steps - 1))
+                    onStep(new StepReport(epoch, step + 1, steps, lossSum / seen, correct / (double)seen, seen / clock.Elapsed.TotalSeconds));
+            }
+            double trainSeconds = clock.Elapsed.TotalSeconds;
+            evaluation = test is null ? null : Evaluator.Evaluate(Parameters, _kernels, test, evalPlan);
+            var report = new EpochReport(epoch, _epochs, lossSum / train.Count, correct / (double)train.Count,
+                evaluation?.Loss, evaluation?.Accuracy, clock.Elapsed.TotalSeconds, train.Count / trainSeconds);
+            reports.Add(report);
+            onEpoch?.Invoke(report);
+        }
+        return new TrainingResult(reports, evaluation);
+    }
+}
