@@ -1,0 +1,241 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using SpecNet.Data;
+
+namespace SpecNet.Tests.Cli;
+
+/// <summary>train, eval and predict through the real command tree, on data the test makes.</summary>
+public class TrainEvalPredictTests : IDisposable
+{
+    private readonly TempFolder _dir = new();
+    private readonly string _spec;
+
+    public TrainEvalPredictTests() => _spec = TestData.WriteSpecWithData(_dir.Path);
+
+    public void Dispose() => _dir.Dispose();
+
+    private string Weights => _dir.File("patterns.safetensors");
+
+    private string TrainOnce()
+    {
+        if (!File.Exists(Weights))
+        {
+            var r = CliRunner.Run("train", _spec);
+            Assert.True(r.ExitCode == 0, r.All);
+        }
+        return Weights;
+    }
+
+    /// <summary>Test image n as a PNG, with its label.</summary>
+    private (string Path, int Label) Image(int n)
+    {
+        var (pixels, labels) = TestData.Patterns(n + 1, 9);
+        var path = _dir.File($"image{n}.png");
+        Images.SavePng(path, pixels.AsSpan(n * 64, 64), 8, 8, 1);
+        return (path, labels[n]);
+    }
+
+    [Fact]
+    public void Train_prints_epochs_and_writes_weights_beside_the_spec()
+    {
+        var r = CliRunner.Run("train", _spec, "--epochs", "2");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("Epoch 1/2  loss ", r.Output);
+        Assert.Contains("Epoch 2/2  loss ", r.Output);
+        Assert.Contains("test_accuracy", r.Output);
+        Assert.Contains("images/s", r.Output);
+        Assert.Contains("Backend: managed", r.Output);
+        Assert.True(File.Exists(Weights));
+        Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp"));
+    }
+
+    [Fact]
+    public void Train_json_streams_events()
+    {
+        var r = CliRunner.Run("train", _spec, "--epochs", "1", "--json", "--output", _dir.File("out.safetensors"));
+        Assert.Equal(0, r.ExitCode);
+        var events = r.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(["start", "epoch", "done"], events.Select(e => e.GetProperty("event").GetString()));
+        Assert.InRange(events[1].GetProperty("test_accuracy").GetDouble(), 0, 1);
+        Assert.True(File.Exists(_dir.File("out.safetensors")));
+    }
+
+    [Fact]
+    public void Eval_reports_accuracy_per_class_and_confusion()
+    {
+        TrainOnce();
+        var r = CliRunner.Run("eval", _spec, "--weights", Weights, "--json");
+        Assert.Equal(0, r.ExitCode);
+        var root = JsonDocument.Parse(r.Output).RootElement;
+        Assert.True(root.GetProperty("accuracy").GetDouble() > 0.9, r.Output);
+        Assert.Equal(3, root.GetProperty("per_class_accuracy").GetArrayLength());
+        var matrix = root.GetProperty("confusion_matrix").EnumerateArray().Select(row => row.EnumerateArray().Select(v => v.GetInt32()).ToArray()).ToArray();
+        Assert.Equal(150, matrix.Sum(row => row.Sum()));
+        var text = CliRunner.Run("eval", _spec, "--weights", Weights);
+        Assert.Contains("Test accuracy:", text.Output);
+        Assert.Contains("Confusion matrix", text.Output);
+    }
+
+    [Fact]
+    public void Weights_file_alone_is_enough_to_evaluate()
+    {
+        TrainOnce();
+        var r = CliRunner.Run("eval", Weights, "--json");
+        Assert.True(r.ExitCode == 0, r.All);
+    }
+
+    [Fact]
+    public void Predict_prints_probabilities_and_the_winner()
+    {
+        TrainOnce();
+        var (file, label) = Image(4);
+        var r = CliRunner.Run("predict", _spec, "--weights", Weights, file, "--json");
+        Assert.Equal(0, r.ExitCode);
+        var p = JsonDocument.Parse(r.Output).RootElement.GetProperty("predictions")[0];
+        var probabilities = p.GetProperty("probabilities").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        Assert.Equal(3, probabilities.Length);
+        Assert.Equal(1.0, probabilities.Sum(), 4);
+        Assert.Equal(label, p.GetProperty("class").GetInt32());
+        var text = CliRunner.Run("predict", _spec, "--weights", Weights, file);
+        Assert.Matches(@"image4\.png: \d \(\d+\.\d%\)\n  \[0\.\d\d, 0\.\d\d, 0\.\d\d\]", text.Output);
+    }
+
+    [Fact]
+    public void Independent_forward_pass_reproduces_predict()
+    {
+        TrainOnce();
+        var (file, _) = Image(7);
+        var r = CliRunner.Run("predict", _spec, "--weights", Weights, file, "--json");
+        var predicted = JsonDocument.Parse(r.Output).RootElement.GetProperty("predictions")[0].GetProperty("probabilities")
+            .EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        var (pixels, _) = TestData.Patterns(8, 9);
+        var expected = IndependentForward.Run(Weights, pixels.AsSpan(7 * 64, 64).ToArray());
+        for (int i = 0; i < 3; i++) Assert.True(Math.Abs(expected[i] - predicted[i]) < 1e-4, $"class {i}: {expected[i]} vs {predicted[i]}");
+    }
+
+    [Fact]
+    public void Wrong_image_size_is_a_clear_error_and_resize_fixes_it()
+    {
+        TrainOnce();
+        var big = _dir.File("big.png");
+        Images.SavePng(big, new byte[12 * 10], 12, 10, 1);
+        var r = CliRunner.Run("predict", _spec, "--weights", Weights, big);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("the image is 10x12 (width x height), but the model takes 8x8", r.Error);
+        Assert.Contains("--resize", r.Error);
+        Assert.Equal(0, CliRunner.Run("predict", _spec, "--weights", Weights, big, "--resize").ExitCode);
+    }
+
+    [Fact]
+    public void Corrupt_image_and_missing_weights_exit_1()
+    {
+        TrainOnce();
+        File.WriteAllText(_dir.File("fake.png"), "not a png");
+        var r = CliRunner.Run("predict", _spec, "--weights", Weights, _dir.File("fake.png"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("fake.png", r.Error);
+        var m = CliRunner.Run("eval", _spec, "--weights", _dir.File("none.safetensors"));
+        Assert.Equal(1, m.ExitCode);
+        Assert.Contains("none.safetensors: no such file", m.Error);
+        Assert.DoesNotContain("   at ", r.All + m.All);
+    }
+
+    [Fact]
+    public void Weights_of_another_spec_name_the_layer()
+    {
+        TrainOnce();
+        var other = _dir.File("other.yaml");
+        File.WriteAllText(other, File.ReadAllText(_spec).Replace("units: 16", "units: 32"));
+        var r = CliRunner.Run("eval", other, "--weights", Weights);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("layer 'dense_1' (dense): 'dense_1.weight' is [16, 36] in the file, but the spec needs [32, 36]", r.Error);
+    }
+
+    [Fact]
+    public void Data_that_does_not_fit_the_spec_fails_before_training()
+    {
+        var wrongInput = _dir.File("wrong.yaml");
+        File.WriteAllText(wrongInput, File.ReadAllText(_spec).Replace("[8, 8, 1]", "[28, 28, 1]"));
+        var r = CliRunner.Run("train", wrongInput);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("the train images are 8x8x1, but the model's input is 28x28x1", r.Error);
+
+        var fewUnits = _dir.File("few.yaml");
+        File.WriteAllText(fewUnits, File.ReadAllText(_spec).Replace("units: 3, activation: softmax", "units: 2, activation: softmax"));
+        r = CliRunner.Run("train", fewUnits);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("labels go up to 2, but the model has 2 output units", r.Error);
+
+        File.WriteAllBytes(_dir.File("data/test-labels"), [0, 0, 8, 1, 0, 0, 0, 9]);
+        r = CliRunner.Run("train", _spec);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("test-labels", r.Error);
+        Assert.False(File.Exists(Weights));
+    }
+
+    [Fact]
+    public void Spec_errors_exit_2_on_train()
+    {
+        var bad = _dir.File("bad.yaml");
+        File.WriteAllText(bad, File.ReadAllText(_spec).Replace("max_pool2d", "maxpool"));
+        var r = CliRunner.Run("train", bad);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("unknown layer kind 'maxpool'", r.Error);
+    }
+}
+
+/// <summary>
+/// A second, independent implementation of the test model's forward pass: reads the safetensors file
+/// with its own parser and computes in PyTorch's NCHW layout with the file's tensor layouts, sharing no
+/// code with SpecNet's engine.
+/// </summary>
+internal static class IndependentForward
+{
+    public static double[] Run(string weightsPath, byte[] image)
+    {
+        var t = Read(weightsPath);
+        var x = image.Select(b => b / 255.0).ToArray(); // [1, 8, 8]
+        // conv 4 filters 3x3 valid, relu -> [4, 6, 6]
+        var w = t["conv2d_1.weight"]; var b = t["conv2d_1.bias"];
+        var conv = new double[4 * 6 * 6];
+        for (int f = 0; f < 4; f++)
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++)
+                {
+                    double s = b[f];
+                    for (int ki = 0; ki < 3; ki++) for (int kj = 0; kj < 3; kj++) s += w[(f * 3 + ki) * 3 + kj] * x[(i + ki) * 8 + j + kj];
+                    conv[(f * 6 + i) * 6 + j] = Math.Max(0, s);
+                }
+        // max pool 2x2 -> [4, 3, 3], flattened in (c, h, w) order
+        var flat = new double[36];
+        for (int f = 0; f < 4; f++)
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    flat[(f * 3 + i) * 3 + j] = new[] { conv[(f * 6 + 2 * i) * 6 + 2 * j], conv[(f * 6 + 2 * i) * 6 + 2 * j + 1], conv[(f * 6 + 2 * i + 1) * 6 + 2 * j], conv[(f * 6 + 2 * i + 1) * 6 + 2 * j + 1] }.Max();
+        var hidden = Dense(flat, t["dense_1.weight"], t["dense_1.bias"]).Select(v => Math.Max(0, v)).ToArray();
+        var logits = Dense(hidden, t["dense_2.weight"], t["dense_2.bias"]);
+        var max = logits.Max();
+        var e = logits.Select(v => Math.Exp(v - max)).ToArray();
+        return e.Select(v => v / e.Sum()).ToArray();
+    }
+
+    private static double[] Dense(double[] x, float[] w, float[] b) =>
+        Enumerable.Range(0, b.Length).Select(u => b[u] + Enumerable.Range(0, x.Length).Sum(k => (double)w[u * x.Length + k] * x[k])).ToArray();
+
+    private static Dictionary<string, float[]> Read(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        long n = BinaryPrimitives.ReadInt64LittleEndian(bytes);
+        using var header = JsonDocument.Parse(Encoding.UTF8.GetString(bytes, 8, (int)n));
+        var result = new Dictionary<string, float[]>();
+        foreach (var p in header.RootElement.EnumerateObject().Where(p => p.Name != "__metadata__"))
+        {
+            var offsets = p.Value.GetProperty("data_offsets").EnumerateArray().Select(o => o.GetInt64()).ToArray();
+            var data = new float[(offsets[1] - offsets[0]) / 4];
+            for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan((int)(8 + n + offsets[0] + 4 * i)));
+            result[p.Name] = data;
+        }
+        return result;
+    }
+}

@@ -1,0 +1,86 @@
+using SpecNet.Checking;
+using SpecNet.Planning;
+using SpecNet.Tests.Layers;
+using SpecNet.Training.Optimizers;
+
+namespace SpecNet.Tests.Training;
+
+/// <summary>Each optimizer's update against values computed by hand from Keras's formulas.</summary>
+public class OptimizerTests
+{
+    /// <summary>A model with one trainable tensor of two values (dense 1 -> 2 without bias).</summary>
+    private static (ParameterSet, ParameterSlot) One()
+    {
+        var model = GradientCheckTests.Compile("input: { shape: [1] }\nlayers:\n  - dense: { units: 2, use_bias: false }\ntraining: { loss: mse }\n");
+        var set = new ParameterSet(model);
+        var slot = set.Slots[0];
+        slot.Value[0] = 1.0f; slot.Value[1] = -2.0f;
+        return (set, slot);
+    }
+
+    private static float[] Steps(OptimizerSpec spec, params float[][] gradients)
+    {
+        var (set, slot) = One();
+        var optimizer = Optimizer.Create(spec, set);
+        foreach (var g in gradients) { g.CopyTo(slot.Grad!, 0); optimizer.Step(); }
+        return slot.Value;
+    }
+
+    private static void Near(double[] expected, float[] actual)
+    {
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i], 5);
+    }
+
+    [Fact]
+    public void Sgd_plain() => Near([1 - 0.1 * 0.5, -2 - 0.1 * -1], Steps(new OptimizerSpec("sgd", 0.1f), [0.5f, -1f]));
+
+    [Fact]
+    public void Sgd_momentum_two_steps()
+    {
+        // v1 = -lr g1 = -0.05; w1 = 0.95. v2 = 0.9 v1 - lr g2 = -0.045 - 0.02 = -0.065; w2 = 0.885
+        var w = Steps(new OptimizerSpec("sgd", 0.1f, Momentum: 0.9f), [0.5f, 0], [0.2f, 0]);
+        Near([0.885, -2], w);
+    }
+
+    [Fact]
+    public void Sgd_nesterov_two_steps()
+    {
+        // v1 = -0.05; w1 = 1 + 0.9(-0.05) - 0.05 = 0.905. v2 = -0.065; w2 = 0.905 + 0.9(-0.065) - 0.02 = 0.8265
+        Near([0.8265, -2], Steps(new OptimizerSpec("sgd", 0.1f, Momentum: 0.9f, Nesterov: true), [0.5f, 0], [0.2f, 0]));
+    }
+
+    [Fact]
+    public void Adam_two_steps()
+    {
+        double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-7, w = 1, m = 0, v = 0;
+        foreach (var (g, t) in new[] { (0.5, 1), (-0.3, 2) })
+        {
+            m = b1 * m + (1 - b1) * g; v = b2 * v + (1 - b2) * g * g;
+            w -= lr * Math.Sqrt(1 - Math.Pow(b2, t)) / (1 - Math.Pow(b1, t)) * m / (Math.Sqrt(v) + eps);
+        }
+        Near([w], Steps(new OptimizerSpec("adam", 0.01f), [0.5f, 0], [-0.3f, 0]));
+    }
+
+    [Fact]
+    public void Adam_first_step_moves_by_learning_rate()
+    {
+        // With bias correction the first step is lr * g / (|g| + eps'): almost exactly lr.
+        Near([1 - 0.001, -2 + 0.001], Steps(OptimizerSpec.Default, [3f, -0.2f]));
+    }
+
+    [Fact]
+    public void AdamW_decays_then_steps()
+    {
+        double lr = 0.01, wd = 0.1;
+        double w = 1 * (1 - lr * wd);
+        w -= lr * Math.Sqrt(1 - 0.999) / (1 - 0.9) * (0.1 * 0.5) / (Math.Sqrt(0.001 * 0.25) + 1e-7);
+        Near([w], Steps(new OptimizerSpec("adamw", 0.01f, WeightDecay: 0.1f), [0.5f, 0]));
+    }
+
+    [Fact]
+    public void RmsProp_one_step()
+    {
+        double v = 0.1 * 0.25, w = 1 - 0.001 * 0.5 / Math.Sqrt(v + 1e-7);
+        Near([w], Steps(new OptimizerSpec("rmsprop", 0.001f, Rho: 0.9f), [0.5f, 0]));
+    }
+}

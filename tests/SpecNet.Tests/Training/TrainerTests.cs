@@ -1,0 +1,78 @@
+using SpecNet.Checking;
+using SpecNet.Data;
+using SpecNet.Kernels;
+using SpecNet.Planning;
+using SpecNet.Training;
+
+namespace SpecNet.Tests.Training;
+
+public class TrainerTests
+{
+    private static (ModelSpec, Dataset, Dataset) Setup(TempFolder dir, string? layers = null, int epochs = 4)
+    {
+        var spec = TestData.WriteSpecWithData(dir.Path, epochs: epochs, layers: layers);
+        var c = SpecCompiler.CompileFile(spec);
+        Assert.True(c.Success, c.Render());
+        var (train, test) = DataLoader.Load(c.Model!, _ => { });
+        return (c.Model!, train, test!);
+    }
+
+    [Fact]
+    public void Loss_falls_and_the_patterns_are_learned()
+    {
+        using var dir = new TempFolder();
+        var (model, train, test) = Setup(dir);
+        var trainer = new Trainer(model, ParameterSet.Initialize(model, 3), new ManagedBackend());
+        var result = trainer.Fit(train, test);
+        Assert.True(result.Epochs[^1].Loss < result.Epochs[0].Loss * 0.5, $"loss {result.Epochs[0].Loss} -> {result.Epochs[^1].Loss}");
+        Assert.True(result.Test!.Accuracy > 0.9, $"test accuracy {result.Test.Accuracy}");
+    }
+
+    [Theory]
+    [InlineData("sgd: { learning_rate: 0.1, momentum: 0.9 }")]
+    [InlineData("rmsprop: { learning_rate: 0.005 }")]
+    [InlineData("adamw: { learning_rate: 0.01 }")]
+    public void Every_optimizer_trains_a_model_with_every_kind_of_layer(string optimizer)
+    {
+        using var dir = new TempFolder();
+        var (model, train, test) = Setup(dir, """
+              - conv2d: { filters: 6, kernel_size: 3, padding: same }
+              - batch_norm
+              - relu
+              - avg_pool2d: { pool_size: 2 }
+              - conv2d: { filters: 8, kernel_size: 3, strides: 2, padding: same, activation: elu }
+              - global_max_pool2d
+              - dropout: { rate: 0.1 }
+              - dense: { units: 3, activation: softmax }
+            """, epochs: 6);
+        var text = File.ReadAllText(model.SourcePath).Replace("adam: { learning_rate: 0.01 }", optimizer);
+        model = SpecCompiler.Compile(text, model.SourcePath).Model!;
+        var result = new Trainer(model, ParameterSet.Initialize(model, 1), new ManagedBackend()).Fit(train, test);
+        Assert.True(result.Epochs[^1].Loss < result.Epochs[0].Loss, $"loss did not fall with {optimizer}");
+        Assert.True(result.Test!.Accuracy > 0.6, $"test accuracy {result.Test.Accuracy} with {optimizer}");
+    }
+
+    [Fact]
+    public void Same_seed_gives_identical_weights()
+    {
+        using var dir = new TempFolder();
+        var (model, train, test) = Setup(dir, epochs: 1);
+        float[][] Run() { var t = new Trainer(model, ParameterSet.Initialize(model, 5), new ManagedBackend(2)); t.Fit(train, null); return t.Parameters.Slots.Select(s => s.Value).ToArray(); }
+        var a = Run(); var b = Run();
+        for (int i = 0; i < a.Length; i++) Assert.Equal(a[i], b[i]);
+    }
+
+    [Fact]
+    public void Divergence_is_reported_with_epoch_and_step()
+    {
+        using var dir = new TempFolder();
+        var (model, train, _) = Setup(dir);
+        var text = File.ReadAllText(model.SourcePath).Replace("adam: { learning_rate: 0.01 }", "sgd: { learning_rate: 10 }");
+        model = SpecCompiler.Compile(text, model.SourcePath).Model!;
+        var parameters = ParameterSet.Initialize(model, 1);
+        foreach (var s in parameters.Slots) for (int i = 0; i < s.Value.Length; i++) s.Value[i] *= 1e18f;
+        var e = Assert.Throws<SpecNetException>(() => new Trainer(model, parameters, new ManagedBackend()).Fit(train, null));
+        Assert.Contains("diverged", e.Message);
+        Assert.Contains("epoch 1, step 1", e.Message);
+    }
+}
