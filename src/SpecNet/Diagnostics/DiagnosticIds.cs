@@ -22,6 +22,7 @@ public static class DiagnosticIds
     public const string DimensionTooSmall = "SN2001";
     public const string WrongInputRank = "SN2002";
     public const string InvalidCombination = "SN2003";
+    public const string TooLarge = "SN2004";
     public const string PoolingDropsData = "SN2101";
     public const string DenseDominates = "SN2102";
     public const string RedundantLayer = "SN2103";
@@ -48,6 +49,7 @@ public static class DiagnosticIds
         [DimensionTooSmall] = "a layer's window does not fit its input",
         [WrongInputRank] = "a layer gets a flat input where it needs height x width x channels, or the reverse",
         [InvalidCombination] = "options that cannot be used together",
+        [TooLarge] = "a layer's output or parameters would be too large to run",
         [PoolingDropsData] = "warning: pooling or a stride drops rows or columns of its input",
         [DenseDominates] = "warning: one dense layer holds most of the parameters",
         [RedundantLayer] = "warning: a layer that does nothing",

@@ -99,6 +99,8 @@ public sealed class Conv2D : Layer
 
     public override object? CreateState(int capacity) => new State(capacity, this);
 
+    public override long ScratchValues => (long)Output.Height * Output.Width * PatchSize;
+
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
         var s = (State)ctx.State!;

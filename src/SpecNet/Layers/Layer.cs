@@ -19,7 +19,8 @@ public enum Init { GlorotUniform, Zeros, Ones }
 /// </summary>
 public sealed record ParameterSpec(string Suffix, int[] Shape, bool Trainable, Init Init, int FanIn = 0, int FanOut = 0)
 {
-    public int Size => Shape.Aggregate(1, (a, b) => a * b);
+    public int Size => checked((int)LongSize);
+    public long LongSize => Shape.Aggregate(1L, (a, b) => a * b);
 }
 
 /// <summary>
@@ -51,17 +52,38 @@ public abstract class Layer
     /// <summary>Infers the output shape; null (with diagnostics) when the input does not fit.</summary>
     protected abstract Shape? InferShape(Shape input, ShapeCheck check);
 
+    /// <summary>Largest tensor SpecNet plans for: 2^28 floats (1 GiB) per example or per parameter.</summary>
+    public const long MaxValues = 1L << 28;
+
     internal bool Connect(Shape input, DiagnosticBag diagnostics)
     {
         Input = input;
-        var output = InferShape(input, new ShapeCheck(this, diagnostics));
+        var check = new ShapeCheck(this, diagnostics);
+        var output = InferShape(input, check);
         if (output is null) return false;
-        Output = output.Value;
+        var o = output.Value;
+        long values = (long)o.Height * o.Width * o.Channels;
+        if (values > MaxValues)
+        {
+            check.Error(DiagnosticIds.TooLarge, null, $"its output {o.Height}x{o.Width}x{o.Channels} would hold {values:N0} values per example, more than the {MaxValues:N0} SpecNet supports",
+                "use fewer filters or units, or downsample earlier");
+            return false;
+        }
+        Output = o;
+        if (Parameters.FirstOrDefault(p => p.LongSize > MaxValues) is { } huge)
+        {
+            check.Error(DiagnosticIds.TooLarge, null, $"its {huge.Suffix} [{string.Join(", ", huge.Shape)}] would hold {huge.LongSize:N0} values, more than the {MaxValues:N0} SpecNet supports",
+                "use fewer filters or units, or a smaller kernel");
+            return false;
+        }
         return true;
     }
 
     /// <summary>Options as a canonical text, part of the spec's structural hash.</summary>
     public abstract string Describe();
+
+    /// <summary>Floats of scratch per example that <see cref="CreateState"/> allocates (the largest buffer), for memory planning.</summary>
+    public virtual long ScratchValues => 0;
 
     /// <summary>Scratch kept between forward and backward (masks, indices, im2col columns), for up to <paramref name="capacity"/> examples.</summary>
     public virtual object? CreateState(int capacity) => null;

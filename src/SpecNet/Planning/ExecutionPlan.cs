@@ -23,6 +23,7 @@ public sealed class ExecutionPlan
         Kernels = kernels;
         Capacity = capacity;
         var layers = model.Layers;
+        CheckMemory(model, capacity);
         _activations = new float[layers.Count + 1][];
         _gradients = new float[layers.Count + 1][];
         _activations[0] = new float[capacity * model.Input.Size];
@@ -96,6 +97,17 @@ public sealed class ExecutionPlan
                 _gradients[i + 1].AsSpan(0, batch * layers[i].Output.Size),
                 _gradients[i].AsSpan(0, _gradients[i].Length == 0 ? 0 : batch * layers[i].Input.Size));
         }
+    }
+
+    /// <summary>Refuses a plan whose buffers could not be allocated, before trying (batch size x activations).</summary>
+    private static void CheckMemory(ModelSpec model, int capacity)
+    {
+        long largest = model.Layers.Max(l => Math.Max(l.Output.Size, l.ScratchValues));
+        long bytes = 2 * capacity * model.ActivationBytes + 4 * capacity * model.Layers.Sum(l => l.ScratchValues);
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (capacity * largest > Array.MaxLength || bytes > available)
+            throw new SpecNetException($"a batch of {capacity:N0} needs about {bytes / (1 << 20):N0} MB of activations and gradients ({ModelSummary.Bytes(model.ActivationBytes)} per example), more than this machine offers",
+                "lower training.batch_size (or --batch-size)");
     }
 
     /// <summary>dL/d(input) of the last backward pass, when the plan was made with inputGradient.</summary>
