@@ -26,6 +26,7 @@ public static class SpecNetCli
         root.Add(EvalCommand.Create());
         root.Add(PredictCommand.Create());
         root.Add(DataCommand.Create());
+        root.Add(BenchCommand.Create());
         return root;
     }
 

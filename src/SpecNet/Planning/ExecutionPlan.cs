@@ -54,6 +54,9 @@ public sealed class ExecutionPlan
     public int Capacity { get; }
     public int Batch { get; private set; }
 
+    /// <summary>When set, milliseconds per layer are added up here (for `specnet bench`).</summary>
+    public LayerTimes? Profile { get; set; }
+
     /// <summary>The input buffer to fill: (Capacity, H, W, C).</summary>
     public Span<float> Input => _activations[0];
 
@@ -74,7 +77,9 @@ public sealed class ExecutionPlan
             var ctx = _contexts[i];
             ctx.Batch = batch;
             ctx.Training = training;
+            long start = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             layers[i].Forward(ctx, _activations[i].AsSpan(0, batch * layers[i].Input.Size), _activations[i + 1].AsSpan(0, batch * layers[i].Output.Size));
+            if (Profile is not null) Profile.Forward[i] += System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
         return Output;
     }
@@ -91,11 +96,13 @@ public sealed class ExecutionPlan
         {
             var ctx = _contexts[i];
             ctx.FusedLossGradient = fusedLoss && i == layers.Count - 1;
+            long start = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             layers[i].Backward(ctx,
                 _activations[i].AsSpan(0, batch * layers[i].Input.Size),
                 _activations[i + 1].AsSpan(0, batch * layers[i].Output.Size),
                 _gradients[i + 1].AsSpan(0, batch * layers[i].Output.Size),
                 _gradients[i].AsSpan(0, _gradients[i].Length == 0 ? 0 : batch * layers[i].Input.Size));
+            if (Profile is not null) Profile.Backward[i] += System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
     }
 
@@ -115,4 +122,12 @@ public sealed class ExecutionPlan
 
     /// <summary>Bytes of buffers this plan holds (activations, gradients; not layer scratch).</summary>
     public long BufferBytes => 4L * (_activations.Sum(a => (long)a.Length) + _gradients.Sum(g => (long)g.Length));
+}
+
+/// <summary>Milliseconds spent in each layer's forward and backward, summed over passes.</summary>
+public sealed class LayerTimes(int layers)
+{
+    public double[] Forward { get; } = new double[layers];
+    public double[] Backward { get; } = new double[layers];
+    public void Clear() { Array.Clear(Forward); Array.Clear(Backward); }
 }

@@ -42,6 +42,15 @@ public class GemmTests
                 $"{backend}: C[{i}] = {actual[i]}, reference {expected[i]} (m={m} n={n} k={k} {opA}{opB} beta={beta})");
     }
 
+    [SkippableFact]
+    public void Mkl_matches_reference_on_every_shape()
+    {
+        var mkl = MklBackend.TryCreate(2, out var why);
+        Skip.If(mkl is null, $"MKL is not installed here ({why}); CI installs libmkl-rt");
+        foreach (var row in Shapes())
+            Check(mkl!, (int)row[0], (int)row[1], (int)row[2], (Op)row[3], (Op)row[4], (float)row[5]);
+    }
+
     [Fact]
     public void Leading_dimensions_are_respected()
     {
@@ -60,10 +69,11 @@ public class GemmTests
 
 internal static class BackendCases
 {
-    /// <summary>The backends to test against the reference: managed with 1 and 2 threads.</summary>
+    /// <summary>The backends to test against the reference: managed with 1 and 2 threads, and MathNet. (MKL has its own, skippable test.)</summary>
     public static IEnumerable<Backend> All()
     {
         yield return new ManagedBackend(1);
         yield return new ManagedBackend(2);
+        yield return new MathNetBackend();
     }
 }

@@ -1,0 +1,59 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using SpecNet.Training;
+
+namespace SpecNet.Cli.Commands;
+
+/// <summary>`specnet bench SPEC`: per-layer forward/backward time, GFLOP/s, and whole-model images per second.</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var spec = new Argument<string>("spec") { Description = "the spec file (.yaml)" };
+        var batch = new Option<int?>("--batch-size") { Description = "examples per step (default: training.batch_size)" };
+        var iterations = new Option<int>("--iterations") { Description = "timed steps", DefaultValueFactory = _ => 50 };
+        var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var backend = Common.BackendOption();
+        var command = new Command("bench", "Time training and inference steps, per layer, on random inputs.\n\nExample: specnet bench specs/mnist-cnn.yaml --batch-size 64")
+            { spec, batch, iterations, json, backend };
+        command.SetAction(result =>
+        {
+            var o = result.InvocationConfiguration.Output;
+            var model = Common.Compile(result.GetValue(spec)!);
+            var kernels = Common.CreateBackend(result, backend, result.InvocationConfiguration.Error);
+            int n = result.GetValue(batch) ?? model.Training.BatchSize, iters = Math.Max(1, result.GetValue(iterations));
+            var r = Benchmark.Run(model, kernels, n, iters);
+            var inv = CultureInfo.InvariantCulture;
+            if (result.GetValue(json))
+            {
+                o.WriteLine(new JsonObject
+                {
+                    ["spec"] = model.Name, ["backend"] = kernels.Name, ["instruction_set"] = kernels.InstructionSet, ["threads"] = kernels.Threads,
+                    ["batch_size"] = n, ["iterations"] = iters, ["step_ms"] = Math.Round(r.StepMs, 3),
+                    ["train_images_per_second"] = Math.Round(r.TrainImagesPerSecond), ["inference_images_per_second"] = Math.Round(r.InferenceImagesPerSecond),
+                    ["single_image_ms"] = Math.Round(r.SingleImageMs, 4), ["allocated_bytes_per_step"] = r.AllocatedBytesPerStep,
+                    ["layers"] = new JsonArray(r.Layers.Select(l => (JsonNode)new JsonObject
+                    {
+                        ["name"] = l.Name, ["type"] = l.Kind, ["forward_ms"] = Math.Round(l.ForwardMs, 4), ["backward_ms"] = Math.Round(l.BackwardMs, 4),
+                        ["gflops"] = Math.Round(l.GflopsPerSecond, 1),
+                    }).ToArray()),
+                }.ToJsonString());
+                return ExitCodes.Ok;
+            }
+            o.WriteLine($"{model.Name}: batch {n}, {iters} iterations, backend {kernels}");
+            double total = r.Layers.Sum(l => l.ForwardMs + l.BackwardMs);
+            o.WriteLine($"{"layer",-24} {"forward ms",10} {"backward ms",11} {"share",7} {"GFLOP/s",8}");
+            foreach (var l in r.Layers)
+                o.WriteLine(string.Format(inv, "{0,-24} {1,10:0.000} {2,11:0.000} {3,6:0.0}% {4,8:0.0}", $"{l.Name} ({l.Kind})", l.ForwardMs, l.BackwardMs,
+                    100 * (l.ForwardMs + l.BackwardMs) / total, l.GflopsPerSecond));
+            o.WriteLine(string.Format(inv, "{0,-24} {1,10:0.000} {2,11:0.000}", "total (layers)", r.Layers.Sum(l => l.ForwardMs), r.Layers.Sum(l => l.BackwardMs)));
+            o.WriteLine(string.Format(inv, "Training step:    {0:0.000} ms = {1:N0} images/s (incl. loss and optimizer)", r.StepMs, r.TrainImagesPerSecond));
+            o.WriteLine(string.Format(inv, "Inference:        {0:N0} images/s at batch {1}", r.InferenceImagesPerSecond, n));
+            o.WriteLine(string.Format(inv, "Single image:     {0:0.0000} ms", r.SingleImageMs));
+            o.WriteLine(string.Format(inv, "Allocated:        {0:N0} bytes per training step", r.AllocatedBytesPerStep));
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+}

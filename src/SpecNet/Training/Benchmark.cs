@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using SpecNet.Checking;
+using SpecNet.Kernels;
+using SpecNet.Planning;
+using SpecNet.Training.Optimizers;
+
+namespace SpecNet.Training;
+
+/// <summary>One layer's share of a training step (like `caffe time`).</summary>
+public sealed record LayerBenchmark(string Name, string Kind, double ForwardMs, double BackwardMs, long Flops)
+{
+    /// <summary>Forward is 2·MACs·N; backward about twice that (weight and input gradients).</summary>
+    public double GflopsPerSecond => Flops == 0 ? 0 : Flops / ((ForwardMs + BackwardMs) * 1e6);
+}
+
+public sealed record BenchmarkResult(int BatchSize, int Iterations, IReadOnlyList<LayerBenchmark> Layers,
+    double StepMs, double TrainImagesPerSecond, double InferenceImagesPerSecond, double SingleImageMs, long AllocatedBytesPerStep);
+
+/// <summary>Times training steps and inference on random inputs: per layer, whole model, single image.</summary>
+public static class Benchmark
+{
+    public static BenchmarkResult Run(ModelSpec model, Backend kernels, int batchSize, int iterations, int warmup = 3)
+    {
+        var parameters = ParameterSet.Initialize(model, 1);
+        var plan = new ExecutionPlan(model, parameters, kernels, batchSize, seed: 1);
+        var rng = new Rng(7);
+        for (int i = 0; i < plan.Input.Length; i++) plan.Input[i] = rng.NextFloat();
+        var labels = Enumerable.Range(0, batchSize).Select(i => i % Math.Max(2, model.Output.Size)).ToArray();
+        var loss = Loss.For(model.Training.Loss, model.FinalActivation);
+        var optimizer = Optimizer.Create(model.Training.Optimizer, parameters);
+        void Step()
+        {
+            plan.Forward(batchSize, training: true);
+            loss.Compute(plan.Output, labels, batchSize, plan.OutputGradient);
+            plan.Backward(loss.Fused);
+            optimizer.Step();
+        }
+        for (int i = 0; i < warmup; i++) Step();
+        var times = new LayerTimes(model.Layers.Count);
+        plan.Profile = times;
+        long allocated = GC.GetAllocatedBytesForCurrentThread();
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < iterations; i++) Step();
+        double stepMs = clock.Elapsed.TotalMilliseconds / iterations;
+        long perStep = (GC.GetAllocatedBytesForCurrentThread() - allocated) / iterations;
+        plan.Profile = null;
+
+        var layers = model.Layers.Select((l, i) => new LayerBenchmark(l.Name, l.Kind.Name, times.Forward[i] / iterations, times.Backward[i] / iterations,
+            l.Macs * 2 * batchSize * 3)).ToList();
+
+        clock.Restart();
+        for (int i = 0; i < iterations; i++) plan.Forward(batchSize, training: false);
+        double inference = batchSize * iterations / clock.Elapsed.TotalSeconds;
+
+        var single = new ExecutionPlan(model, parameters, kernels, 1);
+        plan.Input[..model.Input.Size].CopyTo(single.Input);
+        for (int i = 0; i < 20; i++) single.Forward(1, false);
+        int singleRuns = Math.Max(200, iterations * 20);
+        clock.Restart();
+        for (int i = 0; i < singleRuns; i++) single.Forward(1, false);
+        double singleMs = clock.Elapsed.TotalMilliseconds / singleRuns;
+        return new BenchmarkResult(batchSize, iterations, layers, stepMs, batchSize * 1000 / stepMs, inference, singleMs, perStep);
+    }
+}
