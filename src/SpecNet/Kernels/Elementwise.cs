@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace SpecNet.Kernels;
 
@@ -49,5 +51,28 @@ public static class Elementwise
                     (new Vector<float>(db[i..]) + new Vector<float>(row[i..])).CopyTo(db[i..]);
             for (; i < c; i++) db[i] += row[i];
         }
+    }
+
+    /// <summary>y = max(y, 0), in place.</summary>
+    public static void Relu(Span<float> y)
+    {
+        int i = 0;
+        ref float r = ref MemoryMarshal.GetReference(y);
+        for (; i <= y.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+            Vector256.Max(Vector256.LoadUnsafe(ref r, (nuint)i), Vector256<float>.Zero).StoreUnsafe(ref r, (nuint)i);
+        for (; i < y.Length; i++) y[i] = Math.Max(y[i], 0f);
+    }
+
+    /// <summary>dz = y > 0 ? dy : 0 (relu's backward from its output; dz may be dy).</summary>
+    public static void ReluBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz)
+    {
+        int i = 0;
+        ref float ry = ref MemoryMarshal.GetReference(y), rdy = ref MemoryMarshal.GetReference(dy), rdz = ref MemoryMarshal.GetReference(dz);
+        for (; i <= dz.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+        {
+            var positive = Vector256.GreaterThan(Vector256.LoadUnsafe(ref ry, (nuint)i), Vector256<float>.Zero);
+            (Vector256.LoadUnsafe(ref rdy, (nuint)i) & positive).StoreUnsafe(ref rdz, (nuint)i);
+        }
+        for (; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : 0;
     }
 }

@@ -25,9 +25,10 @@ public static class Im2Col
                         for (int kw = 0; kw < cols.Kernel; kw++, seg += c)
                         {
                             int iw = ow * cols.Stride - cols.PadBefore + kw * cols.Dilation;
-                            var target = dst.Slice(seg, c);
-                            if ((uint)ih < (uint)h && (uint)iw < (uint)w) x.Slice(((n * h + ih) * w + iw) * c, c).CopyTo(target);
-                            else target.Clear();
+                            bool inside = (uint)ih < (uint)h && (uint)iw < (uint)w;
+                            if (c == 1) dst[seg] = inside ? x[(n * h + ih) * w + iw] : 0; // one channel: a span per value costs more than the value
+                            else if (inside) x.Slice(((n * h + ih) * w + iw) * c, c).CopyTo(dst.Slice(seg, c));
+                            else dst.Slice(seg, c).Clear();
                         }
                     }
                 }
@@ -51,7 +52,10 @@ public static class Im2Col
                         {
                             int iw = ow * cols.Stride - cols.PadBefore + kw * cols.Dilation;
                             if ((uint)ih < (uint)h && (uint)iw < (uint)w)
-                                Elementwise.Add(dx.Slice(((n * h + ih) * w + iw) * c, c), dcols.Slice(seg, c));
+                            {
+                                if (c == 1) dx[(n * h + ih) * w + iw] += dcols[seg];
+                                else Elementwise.Add(dx.Slice(((n * h + ih) * w + iw) * c, c), dcols.Slice(seg, c));
+                            }
                         }
                     }
                 }

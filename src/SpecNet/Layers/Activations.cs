@@ -40,7 +40,7 @@ public static class Activations
         switch (a.Function)
         {
             case ActivationFunction.Linear: if (!Same(z, y)) z.CopyTo(y); break;
-            case ActivationFunction.Relu: for (int i = 0; i < y.Length; i++) y[i] = Math.Max(z[i], 0f); break;
+            case ActivationFunction.Relu: if (!Same(z, y)) z.CopyTo(y); Kernels.Elementwise.Relu(y); break;
             case ActivationFunction.LeakyRelu: for (int i = 0; i < y.Length; i++) y[i] = z[i] > 0 ? z[i] : a.Alpha * z[i]; break;
             case ActivationFunction.Elu: for (int i = 0; i < y.Length; i++) y[i] = z[i] > 0 ? z[i] : a.Alpha * (MathF.Exp(z[i]) - 1); break;
             case ActivationFunction.Gelu: for (int i = 0; i < y.Length; i++) y[i] = z[i] * Phi(z[i]); break;
@@ -59,7 +59,7 @@ public static class Activations
         switch (a.Function)
         {
             case ActivationFunction.Linear: if (!Same(dy, dz)) dy.CopyTo(dz); break;
-            case ActivationFunction.Relu: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : 0; break;
+            case ActivationFunction.Relu: Kernels.Elementwise.ReluBackward(y, dy, dz); break;
             case ActivationFunction.LeakyRelu: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : a.Alpha * dy[i]; break;
             case ActivationFunction.Elu: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : dy[i] * (y[i] + a.Alpha); break;
             case ActivationFunction.Gelu:

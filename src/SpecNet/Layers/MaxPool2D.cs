@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using SpecNet.Schema;
 
 namespace SpecNet.Layers;
@@ -34,12 +35,31 @@ public sealed class MaxPool2D : Pooling2D
                             int iw = ow * Strides.W - Cols.PadBefore + kw;
                             if ((uint)iw >= (uint)w) continue;
                             int at = ((n * h + ih) * w + iw) * c;
-                            var cell = x.Slice(at, c);
-                            for (int ch = 0; ch < c; ch++)
-                                if (cell[ch] > best[ch] || where[ch] < 0) { best[ch] = cell[ch]; where[ch] = at + ch; }
+                            MaxInto(x.Slice(at, c), at, best, where);
                         }
                     }
                 }
+    }
+
+    /// <summary>best = max(best, cell) per channel, remembering where the maximum came from (first wins on ties).</summary>
+    private static void MaxInto(ReadOnlySpan<float> cell, int at, Span<float> best, Span<int> where)
+    {
+        int ch = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+            for (; ch <= cell.Length - 8; ch += 8)
+            {
+                var v = Vector256.Create(cell.Slice(ch, 8));
+                var b = Vector256.Create((ReadOnlySpan<float>)best.Slice(ch, 8));
+                var w = Vector256.Create((ReadOnlySpan<int>)where.Slice(ch, 8));
+                var wins = Vector256.GreaterThan(v, b) | Vector256.LessThan(w, Vector256<int>.Zero).AsSingle();
+                Vector256.ConditionalSelect(wins, v, b).CopyTo(best.Slice(ch, 8));
+                Vector256.ConditionalSelect(wins.AsInt32(), lanes + Vector256.Create(at + ch), w).CopyTo(where.Slice(ch, 8));
+            }
+        }
+        for (; ch < cell.Length; ch++)
+            if (cell[ch] > best[ch] || where[ch] < 0) { best[ch] = cell[ch]; where[ch] = at + ch; }
     }
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
