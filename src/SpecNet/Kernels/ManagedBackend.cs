@@ -47,8 +47,8 @@ public sealed unsafe class ManagedBackend : Backend
             var job = new Job(opA, opB, m, n, k, pa, lda, pb, ldb, beta, pc, ldc);
             int threads = _pool.Count;
             long flops = 2L * m * n * k;
-            if (threads == 1 || flops < 200_000) { RunRows(job, 0, m, 0); return; }
-            if ((long)m * n <= 16_384 && k >= 8 * Math.Max(m, n)) { RunSplitK(job, threads); return; }
+            if (threads == 1 || flops < 1_000_000) { RunRows(job, 0, m, 0); return; }
+            if ((long)m * n <= 65_536 && k >= 4 * Math.Max(m, n)) { RunSplitK(job, threads); return; }
             int rowPanels = (m + MR - 1) / MR;
             if (rowPanels >= 2 * threads || m >= n)
             {
@@ -88,12 +88,7 @@ public sealed unsafe class ManagedBackend : Backend
                 for (int ic = i0; ic < i1; ic += MC)
                 {
                     int mc = Math.Min(MC, i1 - ic);
-                    var packedA = Grow(ref _packedA[thread], KC * (MC + MR));
-                    fixed (float* ap = packedA)
-                    {
-                        PackA(j, ic, mc, pc, kc, ap);
-                        Macro(j, ic, mc, 0, j.N, kc, ap, bp, pc == 0 ? j.Beta : 1f, j.C, j.Ldc);
-                    }
+                    MacroWithA(j, thread, ic, mc, pc, kc, 0, j.N, bp, j.C);
                 }
             }
         }
@@ -118,41 +113,74 @@ public sealed unsafe class ManagedBackend : Backend
                     for (int ic = 0; ic < j.M; ic += MC)
                     {
                         int mc = Math.Min(MC, j.M - ic);
-                        var packedA = Grow(ref _packedA[t], KC * (MC + MR));
-                        fixed (float* ap = packedA)
-                        {
-                            PackA(j, ic, mc, pc, kc, ap);
-                            Macro(j, ic, mc, j0, j1 - j0, kc, ap, bp, pc == 0 ? j.Beta : 1f, j.C + j0, j.Ldc);
-                        }
+                        MacroWithA(j, t, ic, mc, pc, kc, j0, j1 - j0, bp, j.C + j0);
                     }
                 }
             }
         });
     }
 
-    /// <summary>K split between threads into private partial sums, then added into C.</summary>
+    /// <summary>
+    /// K split between threads into private partial sums, then added into C. The partial product is
+    /// computed in whichever orientation wastes less of the MR x NR tiles: C or Cᵀ = op(B)ᵀ op(A)ᵀ
+    /// (a convolution's weight gradient with 9 columns is better computed as 9 rows).
+    /// </summary>
     private void RunSplitK(Job j, int threads)
     {
         int size = j.M * j.N;
+        static long Padded(int rows, int cols) => (long)((rows + MR - 1) / MR * MR) * ((cols + NR - 1) / NR * NR);
+        bool swap = Padded(j.N, j.M) < Padded(j.M, j.N);
         _pool.Run(t =>
         {
             var (k0, k1) = Slice(j.K, threads, t);
             var partial = Grow(ref _partial[t], size);
             fixed (float* pp = partial)
             {
+                if (k1 <= k0) { new Span<float>(pp, size).Clear(); return; }
                 var sub = j;
-                sub.K = k1 - k0; sub.Beta = 0; sub.C = pp; sub.Ldc = j.N;
+                sub.K = k1 - k0; sub.Beta = 0; sub.C = pp;
                 sub.A = j.OpA == Op.N ? j.A + k0 : j.A + (long)k0 * j.Lda;
                 sub.B = j.OpB == Op.N ? j.B + (long)k0 * j.Ldb : j.B + k0;
-                if (sub.K > 0) RunRows(sub, 0, j.M, t);
-                else new Span<float>(pp, size).Clear();
+                if (swap)
+                {
+                    // Pᵀ (n x m) = op(B)ᵀ op(A)ᵀ
+                    sub = new Job(j.OpB == Op.N ? Op.T : Op.N, j.OpA == Op.N ? Op.T : Op.N, j.N, j.M, k1 - k0, sub.B, j.Ldb, sub.A, j.Lda, 0, pp, j.M);
+                }
+                else sub.Ldc = j.N;
+                RunRows(sub, 0, sub.M, t);
             }
         });
         for (int i = 0; i < j.M; i++)
         {
             var row = new Span<float>(j.C + (long)i * j.Ldc, j.N);
             if (j.Beta == 0) row.Clear(); else if (j.Beta != 1) Elementwise.Scale(row, j.Beta);
-            for (int t = 0; t < threads; t++) Elementwise.Add(row, _partial[t].AsSpan(i * j.N, j.N));
+            for (int t = 0; t < threads; t++)
+            {
+                if (!swap) { Elementwise.Add(row, _partial[t].AsSpan(i * j.N, j.N)); continue; }
+                var partial = _partial[t];
+                for (int q = 0; q < j.N; q++) row[q] += partial[q * j.M + i];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs the micro-kernels over rows [ic, ic+mc) and n columns for one K block. A is packed when it is
+    /// transposed or reused across more than two column panels; otherwise the kernel reads it in place
+    /// (packing would cost as much as the arithmetic, e.g. a first convolution with K = 9).
+    /// </summary>
+    private void MacroWithA(in Job j, int thread, int ic, int mc, int pc, int kc, int j0, int n, float* bp, float* c)
+    {
+        float beta = pc == 0 ? j.Beta : 1f;
+        if (j.OpA == Op.N && n <= 2 * NR)
+        {
+            Macro(ic, mc, n, kc, j.A + (long)ic * j.Lda + pc, j.Lda, 1, bp, beta, c, j.Ldc);
+            return;
+        }
+        var packedA = Grow(ref _packedA[thread], KC * (MC + MR));
+        fixed (float* ap = packedA)
+        {
+            PackA(j, ic, mc, pc, kc, ap);
+            Macro(ic, mc, n, kc, ap, 1, MR, bp, beta, c, j.Ldc);
         }
     }
 
@@ -181,11 +209,14 @@ public sealed unsafe class ManagedBackend : Backend
                     if (w == nr) Unsafe.CopyBlockUnaligned(row, src, (uint)(nr * sizeof(float)));
                     else { for (int q = 0; q < w; q++) row[q] = src[q]; for (int q = w; q < nr; q++) row[q] = 0; }
                 }
-                else
+                else if (p == 0)
                 {
-                    float* src = j.B + (long)(j0 + jp) * j.Ldb + pc + p;
-                    for (int q = 0; q < w; q++) row[q] = src[(long)q * j.Ldb];
-                    for (int q = w; q < nr; q++) row[q] = 0;
+                    // op(B) = Bᵀ: column q of the panel is row (j0 + jp + q) of B; read it contiguously.
+                    for (int q = 0; q < nr; q++)
+                    {
+                        if (q < w) { float* src = j.B + (long)(j0 + jp + q) * j.Ldb + pc; for (int k = 0; k < kc; k++) panel[k * nr + q] = src[k]; }
+                        else for (int k = 0; k < kc; k++) panel[k * nr + q] = 0;
+                    }
                 }
             }
         }
@@ -220,10 +251,16 @@ public sealed unsafe class ManagedBackend : Backend
         }
     }
 
-    private static void Macro(in Job j, int ic, int mc, int j0, int n, int kc, float* ap, float* bp, float beta, float* c, int ldc)
+    /// <summary>
+    /// All MR x NR tiles of rows [ic, ic+mc) x columns [0, n). A element (row r, k p) of the block is at
+    /// a[r * rowStride + p * kStride]: packed panels (rowStride 1, kStride MR, panel after panel) or A in place.
+    /// </summary>
+    private static void Macro(int ic, int mc, int n, int kc, float* a, int rowStride, int kStride, float* bp, float beta, float* c, int ldc)
     {
         int nr = NR;
         float* tile = stackalloc float[MR * 32];
+        float** rows = stackalloc float*[MR];
+        bool packed = rowStride == 1;
         for (int jp = 0; jp < n; jp += nr)
         {
             int w = Math.Min(nr, n - jp);
@@ -231,16 +268,17 @@ public sealed unsafe class ManagedBackend : Backend
             for (int ip = 0; ip < mc; ip += MR)
             {
                 int h = Math.Min(MR, mc - ip);
-                float* aPanel = ap + (long)(ip / MR) * kc * MR;
+                float* aPanel = packed ? a + (long)(ip / MR) * kc * MR : a + (long)ip * rowStride;
+                // Rows past the edge repeat the last valid row: computed into the scratch tile and dropped.
+                for (int r = 0; r < MR; r++) rows[r] = aPanel + (packed ? r : (long)Math.Min(r, h - 1) * rowStride);
                 float* cTile = c + (long)(ic + ip) * ldc + jp;
                 if (h == MR && w == nr)
                 {
-                    if (Wide) Kernel512(kc, aPanel, bPanel, cTile, ldc, beta); else Kernel256(kc, aPanel, bPanel, cTile, ldc, beta);
+                    if (Wide) Kernel512(kc, rows, kStride, bPanel, cTile, ldc, beta); else Kernel256(kc, rows, kStride, bPanel, cTile, ldc, beta);
                 }
                 else
                 {
-                    // Edge tile: compute into a scratch tile, then copy the valid part.
-                    if (Wide) Kernel512(kc, aPanel, bPanel, tile, nr, 0); else Kernel256(kc, aPanel, bPanel, tile, nr, 0);
+                    if (Wide) Kernel512(kc, rows, kStride, bPanel, tile, nr, 0); else Kernel256(kc, rows, kStride, bPanel, tile, nr, 0);
                     for (int r = 0; r < h; r++)
                         for (int q = 0; q < w; q++)
                         {
@@ -253,21 +291,22 @@ public sealed unsafe class ManagedBackend : Backend
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel512(int kc, float* a, float* b, float* c, int ldc, float beta)
+    private static void Kernel512(int kc, float** rows, int kStride, float* b, float* c, int ldc, float beta)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
                          c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int p = 0; p < kc; p++)
+        float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5];
+        for (long p = 0, end = (long)kc * kStride; p < end; p += kStride)
         {
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + 16);
-            var a0 = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
-            var a1 = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
-            var a2 = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20); c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
-            var a3 = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
-            var a4 = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(a4, b0, c40); c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
-            var a5 = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(a5, b0, c50); c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
-            a += MR; b += 32;
+            var a0 = Vector512.Create(r0[p]); c00 = Vector512.FusedMultiplyAdd(a0, b0, c00); c01 = Vector512.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector512.Create(r1[p]); c10 = Vector512.FusedMultiplyAdd(a1, b0, c10); c11 = Vector512.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector512.Create(r2[p]); c20 = Vector512.FusedMultiplyAdd(a2, b0, c20); c21 = Vector512.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector512.Create(r3[p]); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
+            var a4 = Vector512.Create(r4[p]); c40 = Vector512.FusedMultiplyAdd(a4, b0, c40); c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
+            var a5 = Vector512.Create(r5[p]); c50 = Vector512.FusedMultiplyAdd(a5, b0, c50); c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
+            b += 32;
         }
         Store512(c, c00, c01, beta); Store512(c + ldc, c10, c11, beta); Store512(c + 2 * ldc, c20, c21, beta);
         Store512(c + 3 * ldc, c30, c31, beta); Store512(c + 4 * ldc, c40, c41, beta); Store512(c + 5 * ldc, c50, c51, beta);
@@ -286,21 +325,22 @@ public sealed unsafe class ManagedBackend : Backend
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel256(int kc, float* a, float* b, float* c, int ldc, float beta)
+    private static void Kernel256(int kc, float** rows, int kStride, float* b, float* c, int ldc, float beta)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
                          c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int p = 0; p < kc; p++)
+        float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5];
+        for (long p = 0, end = (long)kc * kStride; p < end; p += kStride)
         {
             var b0 = Vector256.Load(b);
             var b1 = Vector256.Load(b + 8);
-            var a0 = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(a0, b0, c00); c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
-            var a1 = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(a1, b0, c10); c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);
-            var a2 = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(a2, b0, c20); c21 = Vector256.FusedMultiplyAdd(a2, b1, c21);
-            var a3 = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(a3, b0, c30); c31 = Vector256.FusedMultiplyAdd(a3, b1, c31);
-            var a4 = Vector256.Create(a[4]); c40 = Vector256.FusedMultiplyAdd(a4, b0, c40); c41 = Vector256.FusedMultiplyAdd(a4, b1, c41);
-            var a5 = Vector256.Create(a[5]); c50 = Vector256.FusedMultiplyAdd(a5, b0, c50); c51 = Vector256.FusedMultiplyAdd(a5, b1, c51);
-            a += MR; b += 16;
+            var a0 = Vector256.Create(r0[p]); c00 = Vector256.FusedMultiplyAdd(a0, b0, c00); c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector256.Create(r1[p]); c10 = Vector256.FusedMultiplyAdd(a1, b0, c10); c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector256.Create(r2[p]); c20 = Vector256.FusedMultiplyAdd(a2, b0, c20); c21 = Vector256.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector256.Create(r3[p]); c30 = Vector256.FusedMultiplyAdd(a3, b0, c30); c31 = Vector256.FusedMultiplyAdd(a3, b1, c31);
+            var a4 = Vector256.Create(r4[p]); c40 = Vector256.FusedMultiplyAdd(a4, b0, c40); c41 = Vector256.FusedMultiplyAdd(a4, b1, c41);
+            var a5 = Vector256.Create(r5[p]); c50 = Vector256.FusedMultiplyAdd(a5, b0, c50); c51 = Vector256.FusedMultiplyAdd(a5, b1, c51);
+            b += 16;
         }
         Store256(c, c00, c01, beta); Store256(c + ldc, c10, c11, beta); Store256(c + 2 * ldc, c20, c21, beta);
         Store256(c + 3 * ldc, c30, c31, beta); Store256(c + 4 * ldc, c40, c41, beta); Store256(c + 5 * ldc, c50, c51, beta);
