@@ -11,6 +11,28 @@ public enum Op { N, T }
 /// </summary>
 public abstract class Backend
 {
+    private WorkerPool? _pool;
+
+    /// <summary>
+    /// Runs body(start, end) over [0, count) split into one contiguous range per thread, for the work
+    /// around the GEMMs (im2col, pooling, activations). Sequential with one thread.
+    /// </summary>
+    public void ParallelFor(int count, Action<int, int> body)
+    {
+        int threads = Math.Min(Threads, count);
+        if (threads <= 1) { body(0, count); return; }
+        _pool ??= SharedPool(Threads);
+        _pool.Run(t =>
+        {
+            if (t >= threads) return;
+            int start = (int)((long)count * t / threads), end = (int)((long)count * (t + 1) / threads);
+            if (start < end) body(start, end);
+        });
+    }
+
+    /// <summary>The pool this backend forks onto; backends with their own pool share it with ParallelFor.</summary>
+    protected virtual WorkerPool SharedPool(int threads) => new(threads);
+
     /// <summary>The name users pass to --backend.</summary>
     public abstract string Name { get; }
     /// <summary>What it runs on: "AVX-512", "AVX2", "MKL 2020 (cblas_sgemm)", ...</summary>

@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics;
 namespace SpecNet.Kernels;
 
 /// <summary>Vectorised elementwise helpers used by layers and optimizers.</summary>
-public static class Elementwise
+public static unsafe class Elementwise
 {
     /// <summary>x *= s</summary>
     public static void Scale(Span<float> x, float s)
@@ -74,5 +74,42 @@ public static class Elementwise
             (Vector256.LoadUnsafe(ref rdy, (nuint)i) & positive).StoreUnsafe(ref rdz, (nuint)i);
         }
         for (; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : 0;
+    }
+
+    /// <summary>y = max(y + bias, 0) per row of bias.Length (bias may be empty): the usual conv/dense epilogue in one pass, split between threads.</summary>
+    public static void AddBiasRelu(Backend kernels, Span<float> y, ReadOnlySpan<float> bias, int channels)
+    {
+        int rows = y.Length / channels;
+        fixed (float* py = y, pb = bias)
+        {
+            float* yp = py, bp = bias.Length == 0 ? null : pb;
+            kernels.ParallelFor(rows, (r0, r1) =>
+            {
+                var b = bp == null ? default : new ReadOnlySpan<float>(bp, channels);
+                for (int r = r0; r < r1; r++)
+                {
+                    var row = new Span<float>(yp + (long)r * channels, channels);
+                    if (bp != null) Add(row, b);
+                    Relu(row);
+                }
+            });
+        }
+    }
+
+    /// <summary>dz = y > 0 ? dy : 0, split between threads.</summary>
+    public static void ReluBackward(Backend kernels, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz)
+    {
+        int length = dz.Length;
+        fixed (float* py = y, pdy = dy, pdz = dz)
+        {
+            float* yp = py, dyp = pdy, dzp = pdz;
+            kernels.ParallelFor(length / 4096 + 1, (c0, c1) =>
+            {
+                long start = (long)c0 * 4096, end = Math.Min((long)c1 * 4096, length);
+                if (start >= end) return;
+                int len = (int)(end - start);
+                ReluBackward(new ReadOnlySpan<float>(yp + start, len), new ReadOnlySpan<float>(dyp + start, len), new Span<float>(dzp + start, len));
+            });
+        }
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using SpecNet.Schema;
 
 namespace SpecNet.Kernels;
@@ -6,56 +7,88 @@ namespace SpecNet.Kernels;
 /// Lays convolution windows out as rows so that a convolution is one GEMM (NHWC):
 /// cols[(n*OH + oh)*OW + ow, (kh*KW + kw)*C + c] = x[n, oh*sh - pad + kh*dh, ow*sw - pad + kw*dw, c], 0 outside.
 /// Col2Im is its adjoint: it adds each column entry back to the input cell it came from.
+/// Both split the batch between threads (examples never share input cells).
 /// </summary>
-public static class Im2Col
+public static unsafe class Im2Col
 {
-    public static void Forward(ReadOnlySpan<float> x, int batch, Shape input, Window rows, Window cols, Span<float> dst)
+    public static void Forward(Backend kernels, ReadOnlySpan<float> x, int batch, Shape input, Window rows, Window cols, Span<float> dst)
+    {
+        fixed (float* px = x, pd = dst)
+        {
+            float* xp = px, dp = dst.Length == 0 ? null : pd;
+            kernels.ParallelFor(batch, (n0, n1) => ForwardRange(xp, n0, n1, input, rows, cols, dp));
+        }
+    }
+
+    private static void ForwardRange(float* x, int n0, int n1, Shape input, Window rows, Window cols, float* dst)
     {
         int c = input.Channels, h = input.Height, w = input.Width;
         int k = rows.Kernel * cols.Kernel * c;
-        int o = 0;
-        for (int n = 0; n < batch; n++)
+        // With unit column dilation, the kernel's taps along a row are adjacent input cells: one copy of kw*c floats.
+        bool contiguous = cols.Dilation == 1;
+        for (int n = n0; n < n1; n++)
             for (int oh = 0; oh < rows.Output; oh++)
-                for (int ow = 0; ow < cols.Output; ow++, o += k)
+                for (int ow = 0; ow < cols.Output; ow++)
                 {
-                    int seg = o;
+                    float* seg = dst + ((long)(n * rows.Output + oh) * cols.Output + ow) * k;
+                    int iw0 = ow * cols.Stride - cols.PadBefore;
                     for (int kh = 0; kh < rows.Kernel; kh++)
                     {
                         int ih = oh * rows.Stride - rows.PadBefore + kh * rows.Dilation;
+                        float* rowStart = x + ((long)(n * h + ih) * w) * c;
+                        if ((uint)ih >= (uint)h) { new Span<float>(seg, cols.Kernel * c).Clear(); seg += cols.Kernel * c; continue; }
+                        if (contiguous && iw0 >= 0 && iw0 + cols.Kernel <= w)
+                        {
+                            Unsafe.CopyBlockUnaligned(seg, rowStart + (long)iw0 * c, (uint)(cols.Kernel * c * sizeof(float)));
+                            seg += cols.Kernel * c;
+                            continue;
+                        }
                         for (int kw = 0; kw < cols.Kernel; kw++, seg += c)
                         {
-                            int iw = ow * cols.Stride - cols.PadBefore + kw * cols.Dilation;
-                            bool inside = (uint)ih < (uint)h && (uint)iw < (uint)w;
-                            if (c == 1) dst[seg] = inside ? x[(n * h + ih) * w + iw] : 0; // one channel: a span per value costs more than the value
-                            else if (inside) x.Slice(((n * h + ih) * w + iw) * c, c).CopyTo(dst.Slice(seg, c));
-                            else dst.Slice(seg, c).Clear();
+                            int iw = iw0 + kw * cols.Dilation;
+                            if ((uint)iw < (uint)w) Unsafe.CopyBlockUnaligned(seg, rowStart + (long)iw * c, (uint)(c * sizeof(float)));
+                            else new Span<float>(seg, c).Clear();
                         }
                     }
                 }
     }
 
-    public static void Backward(ReadOnlySpan<float> dcols, int batch, Shape input, Window rows, Window cols, Span<float> dx)
+    public static void Backward(Backend kernels, ReadOnlySpan<float> dcols, int batch, Shape input, Window rows, Window cols, Span<float> dx)
+    {
+        fixed (float* pc = dcols, px = dx)
+        {
+            float* cp = pc, xp = px;
+            kernels.ParallelFor(batch, (n0, n1) => BackwardRange(cp, n0, n1, input, rows, cols, xp));
+        }
+    }
+
+    private static void BackwardRange(float* dcols, int n0, int n1, Shape input, Window rows, Window cols, float* dx)
     {
         int c = input.Channels, h = input.Height, w = input.Width;
         int k = rows.Kernel * cols.Kernel * c;
-        dx[..(batch * input.Size)].Clear();
-        int o = 0;
-        for (int n = 0; n < batch; n++)
+        new Span<float>(dx + (long)n0 * input.Size, (n1 - n0) * input.Size).Clear();
+        bool contiguous = cols.Dilation == 1;
+        for (int n = n0; n < n1; n++)
             for (int oh = 0; oh < rows.Output; oh++)
-                for (int ow = 0; ow < cols.Output; ow++, o += k)
+                for (int ow = 0; ow < cols.Output; ow++)
                 {
-                    int seg = o;
+                    float* seg = dcols + ((long)(n * rows.Output + oh) * cols.Output + ow) * k;
+                    int iw0 = ow * cols.Stride - cols.PadBefore;
                     for (int kh = 0; kh < rows.Kernel; kh++)
                     {
                         int ih = oh * rows.Stride - rows.PadBefore + kh * rows.Dilation;
+                        float* rowStart = dx + ((long)(n * h + ih) * w) * c;
+                        if ((uint)ih >= (uint)h) { seg += cols.Kernel * c; continue; }
+                        if (contiguous && iw0 >= 0 && iw0 + cols.Kernel <= w)
+                        {
+                            Elementwise.Add(new Span<float>(rowStart + (long)iw0 * c, cols.Kernel * c), new ReadOnlySpan<float>(seg, cols.Kernel * c));
+                            seg += cols.Kernel * c;
+                            continue;
+                        }
                         for (int kw = 0; kw < cols.Kernel; kw++, seg += c)
                         {
-                            int iw = ow * cols.Stride - cols.PadBefore + kw * cols.Dilation;
-                            if ((uint)ih < (uint)h && (uint)iw < (uint)w)
-                            {
-                                if (c == 1) dx[(n * h + ih) * w + iw] += dcols[seg];
-                                else Elementwise.Add(dx.Slice(((n * h + ih) * w + iw) * c, c), dcols.Slice(seg, c));
-                            }
+                            int iw = iw0 + kw * cols.Dilation;
+                            if ((uint)iw < (uint)w) Elementwise.Add(new Span<float>(rowStart + (long)iw * c, c), new ReadOnlySpan<float>(seg, c));
                         }
                     }
                 }

@@ -33,6 +33,8 @@ public sealed unsafe class ManagedBackend : Backend
         for (int t = 0; t < _pool.Count; t++) { _packedB[t] = []; _packedA[t] = []; _partial[t] = []; }
     }
 
+    protected override WorkerPool SharedPool(int threads) => _pool;
+
     public override string Name => "managed";
     public override string InstructionSet => Wide ? "AVX-512 (Vector512)" : Vector256.IsHardwareAccelerated ? "AVX2 (Vector256)" : "portable (no SIMD)";
     public override int Threads => _pool.Count;
@@ -129,7 +131,8 @@ public sealed unsafe class ManagedBackend : Backend
     {
         int size = j.M * j.N;
         static long Padded(int rows, int cols) => (long)((rows + MR - 1) / MR * MR) * ((cols + NR - 1) / NR * NR);
-        bool swap = Padded(j.N, j.M) < Padded(j.M, j.N);
+        // Swapping packs A transposed (a strided gather), so it must save a good part of the tiles to pay.
+        bool swap = Padded(j.N, j.M) * 4 < Padded(j.M, j.N) * 3;
         _pool.Run(t =>
         {
             var (k0, k1) = Slice(j.K, threads, t);

@@ -106,8 +106,13 @@ public sealed class Conv2D : Layer
         var s = (State)ctx.State!;
         int rows = ctx.Batch * Output.Height * Output.Width;
         var cols = s.Cols.AsSpan(0, rows * PatchSize);
-        Im2Col.Forward(x, ctx.Batch, Input, Rows, Cols, cols);
+        Im2Col.Forward(ctx.Kernels, x, ctx.Batch, Input, Rows, Cols, cols);
         ctx.Kernels.Gemm(Op.N, Op.T, rows, Filters, PatchSize, cols, ctx.Params[0], 0, y);   // (rows, F)
+        if (Activation.Function == ActivationFunction.Relu)
+        {
+            Elementwise.AddBiasRelu(ctx.Kernels, y, UseBias ? ctx.Params[1] : default, Filters);
+            return;
+        }
         if (UseBias) Elementwise.AddBias(y, ctx.Params[1]);
         if (s.Z.Length > 0) y.CopyTo(s.Z);
         Activations.Forward(Activation, y, y, Filters);
@@ -120,7 +125,8 @@ public sealed class Conv2D : Layer
         ReadOnlySpan<float> dz = dy;
         if (!Activation.IsLinear && !ctx.FusedLossGradient)
         {
-            Activations.Backward(Activation, s.Z.AsSpan(0, Math.Min(s.Z.Length, y.Length)), y, dy, s.DZ.AsSpan(0, y.Length), Filters);
+            if (Activation.Function == ActivationFunction.Relu) Elementwise.ReluBackward(ctx.Kernels, y, dy, s.DZ.AsSpan(0, y.Length));
+            else Activations.Backward(Activation, s.Z.AsSpan(0, Math.Min(s.Z.Length, y.Length)), y, dy, s.DZ.AsSpan(0, y.Length), Filters);
             dz = s.DZ.AsSpan(0, y.Length);
         }
         var cols = s.Cols.AsSpan(0, rows * PatchSize);
@@ -128,7 +134,7 @@ public sealed class Conv2D : Layer
         if (UseBias) Elementwise.SumRows(dz, ctx.Grads[1]);
         if (!ctx.InputGradient) return;
         ctx.Kernels.Gemm(Op.N, Op.N, rows, PatchSize, Filters, dz, ctx.Params[0], 0, cols);      // dcols = dZ W, reusing cols
-        Im2Col.Backward(cols, ctx.Batch, Input, Rows, Cols, dx);
+        Im2Col.Backward(ctx.Kernels, cols, ctx.Batch, Input, Rows, Cols, dx);
     }
 
     public override void ToFileLayout(int parameter, ReadOnlySpan<float> values, Span<float> file)

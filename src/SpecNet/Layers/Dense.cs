@@ -61,6 +61,11 @@ public sealed class Dense : Layer
     {
         var s = (State)ctx.State!;
         ctx.Kernels.Gemm(Op.N, Op.T, ctx.Batch, Units, Input.Channels, x, ctx.Params[0], 0, y);   // (N, U) = X Wᵀ
+        if (Activation.Function == ActivationFunction.Relu)
+        {
+            Elementwise.AddBiasRelu(ctx.Kernels, y, UseBias ? ctx.Params[1] : default, Units);
+            return;
+        }
         if (UseBias) Elementwise.AddBias(y, ctx.Params[1]);
         if (s.Z.Length > 0) y.CopyTo(s.Z);
         Activations.Forward(Activation, y, y, Units);
@@ -72,7 +77,8 @@ public sealed class Dense : Layer
         ReadOnlySpan<float> dz = dy;
         if (!Activation.IsLinear && !ctx.FusedLossGradient)
         {
-            Activations.Backward(Activation, s.Z.AsSpan(0, Math.Min(s.Z.Length, y.Length)), y, dy, s.DZ.AsSpan(0, y.Length), Units);
+            if (Activation.Function == ActivationFunction.Relu) Elementwise.ReluBackward(ctx.Kernels, y, dy, s.DZ.AsSpan(0, y.Length));
+            else Activations.Backward(Activation, s.Z.AsSpan(0, Math.Min(s.Z.Length, y.Length)), y, dy, s.DZ.AsSpan(0, y.Length), Units);
             dz = s.DZ.AsSpan(0, y.Length);
         }
         ctx.Kernels.Gemm(Op.T, Op.N, Units, Input.Channels, ctx.Batch, dz, x, 0, ctx.Grads[0]);  // dW (U, K) = dZᵀ X

@@ -13,16 +13,26 @@ public sealed class MaxPool2D : Pooling2D
 
     public override object? CreateState(int capacity) => new int[capacity * Output.Size]; // argmax: input index per output
 
-    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    public override unsafe void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
         var argmax = (int[])ctx.State!;
+        fixed (float* px = x, py = y)
+        {
+            float* xp = px, yp = py;
+            ctx.Kernels.ParallelFor(ctx.Batch, (n0, n1) => ForwardRange(xp, yp, argmax, n0, n1));
+        }
+    }
+
+    private unsafe void ForwardRange(float* x, float* y, int[] argmax, int n0, int n1)
+    {
         int c = Input.Channels, h = Input.Height, w = Input.Width;
-        int o = 0;
-        for (int n = 0; n < ctx.Batch; n++)
+        var input = new ReadOnlySpan<float>(x, n1 * Input.Size);
+        for (int n = n0; n < n1; n++)
             for (int oh = 0; oh < Rows.Output; oh++)
-                for (int ow = 0; ow < Cols.Output; ow++, o += c)
+                for (int ow = 0; ow < Cols.Output; ow++)
                 {
-                    var best = y.Slice(o, c);
+                    int o = ((n * Rows.Output + oh) * Cols.Output + ow) * c;
+                    var best = new Span<float>(y + o, c);
                     var where = argmax.AsSpan(o, c);
                     best.Fill(float.NegativeInfinity);
                     where.Fill(-1);
@@ -35,7 +45,7 @@ public sealed class MaxPool2D : Pooling2D
                             int iw = ow * Strides.W - Cols.PadBefore + kw;
                             if ((uint)iw >= (uint)w) continue;
                             int at = ((n * h + ih) * w + iw) * c;
-                            MaxInto(x.Slice(at, c), at, best, where);
+                            MaxInto(input.Slice(at, c), at, best, where);
                         }
                     }
                 }
@@ -62,11 +72,19 @@ public sealed class MaxPool2D : Pooling2D
             if (cell[ch] > best[ch] || where[ch] < 0) { best[ch] = cell[ch]; where[ch] = at + ch; }
     }
 
-    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    public override unsafe void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (!ctx.InputGradient) return;
         var argmax = (int[])ctx.State!;
-        dx[..(ctx.Batch * Input.Size)].Clear();
-        for (int i = 0; i < ctx.Batch * Output.Size; i++) dx[argmax[i]] += dy[i];
+        int inSize = Input.Size, outSize = Output.Size;
+        fixed (float* pdy = dy, pdx = dx)
+        {
+            float* dyp = pdy, dxp = pdx;
+            ctx.Kernels.ParallelFor(ctx.Batch, (n0, n1) =>
+            {
+                new Span<float>(dxp + (long)n0 * inSize, (n1 - n0) * inSize).Clear();
+                for (int i = n0 * outSize; i < n1 * outSize; i++) dxp[argmax[i]] += dyp[i];
+            });
+        }
     }
 }
