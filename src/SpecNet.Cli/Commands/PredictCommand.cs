@@ -28,7 +28,7 @@ public static class PredictCommand
             var model = Common.Compile(specPath);
             var kernels = Common.CreateBackend(result, backend, result.InvocationConfiguration.Error);
             var parameters = WeightsFile.Load(Common.WeightsPath(specPath, result.GetValue(weights), model), model);
-            var plan = new ExecutionPlan(model, parameters, kernels, 1);
+            var plan = new ExecutionPlan(model, parameters, kernels, 1, trainable: false);
             var predictions = new JsonArray();
             var inv = CultureInfo.InvariantCulture;
             foreach (var file in result.GetValue(images)!)

@@ -12,22 +12,30 @@ public enum Op { N, T }
 public abstract class Backend
 {
     private WorkerPool? _pool;
+    private Action<int>? _rangeWork;
+    private unsafe delegate*<void*, int, int, void> _body;
+    private unsafe void* _state;
+    private int _count, _parts;
 
     /// <summary>
-    /// Runs body(start, end) over [0, count) split into one contiguous range per thread, for the work
-    /// around the GEMMs (im2col, pooling, activations). Sequential with one thread.
+    /// Runs body(state, start, end) over [0, count) split into one contiguous range per thread, for the
+    /// work around the GEMMs (im2col, pooling, activations). A function pointer and a pointer to the
+    /// caller's arguments (on its stack; the caller waits) keep it free of allocation.
     /// </summary>
-    public void ParallelFor(int count, Action<int, int> body)
+    public unsafe void ParallelFor(int count, delegate*<void*, int, int, void> body, void* state)
     {
-        int threads = Math.Min(Threads, count);
-        if (threads <= 1) { body(0, count); return; }
+        int parts = Math.Min(Threads, count);
+        if (parts <= 1) { if (count > 0) body(state, 0, count); return; }
         _pool ??= SharedPool(Threads);
-        _pool.Run(t =>
-        {
-            if (t >= threads) return;
-            int start = (int)((long)count * t / threads), end = (int)((long)count * (t + 1) / threads);
-            if (start < end) body(start, end);
-        });
+        _body = body; _state = state; _count = count; _parts = parts;
+        _pool.Run(_rangeWork ??= RangeWork);
+    }
+
+    private unsafe void RangeWork(int t)
+    {
+        if (t >= _parts) return;
+        int start = (int)((long)_count * t / _parts), end = (int)((long)_count * (t + 1) / _parts);
+        if (start < end) _body(_state, start, end);
     }
 
     /// <summary>The pool this backend forks onto; backends with their own pool share it with ParallelFor.</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -8,6 +9,7 @@ namespace SpecNet.Kernels;
 public static unsafe class Elementwise
 {
     /// <summary>x *= s</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Scale(Span<float> x, float s)
     {
         int i = 0;
@@ -21,6 +23,7 @@ public static unsafe class Elementwise
     }
 
     /// <summary>x += y</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Add(Span<float> x, ReadOnlySpan<float> y)
     {
         int i = 0;
@@ -31,6 +34,7 @@ public static unsafe class Elementwise
     }
 
     /// <summary>Adds bias[c] to every row of x viewed as (rows, bias.Length).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddBias(Span<float> x, ReadOnlySpan<float> bias)
     {
         int c = bias.Length;
@@ -38,6 +42,7 @@ public static unsafe class Elementwise
     }
 
     /// <summary>db[c] = sum over rows of dy viewed as (rows, db.Length).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SumRows(ReadOnlySpan<float> dy, Span<float> db)
     {
         db.Clear();
@@ -54,6 +59,7 @@ public static unsafe class Elementwise
     }
 
     /// <summary>y = max(y, 0), in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Relu(Span<float> y)
     {
         int i = 0;
@@ -64,6 +70,7 @@ public static unsafe class Elementwise
     }
 
     /// <summary>dz = y > 0 ? dy : 0 (relu's backward from its output; dz may be dy).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ReluBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz)
     {
         int i = 0;
@@ -76,40 +83,51 @@ public static unsafe class Elementwise
         for (; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : 0;
     }
 
+    private struct Args
+    {
+        public float* A, B, C;
+        public int Channels, Length;
+    }
+
     /// <summary>y = max(y + bias, 0) per row of bias.Length (bias may be empty): the usual conv/dense epilogue in one pass, split between threads.</summary>
     public static void AddBiasRelu(Backend kernels, Span<float> y, ReadOnlySpan<float> bias, int channels)
     {
-        int rows = y.Length / channels;
         fixed (float* py = y, pb = bias)
         {
-            float* yp = py, bp = bias.Length == 0 ? null : pb;
-            kernels.ParallelFor(rows, (r0, r1) =>
-            {
-                var b = bp == null ? default : new ReadOnlySpan<float>(bp, channels);
-                for (int r = r0; r < r1; r++)
-                {
-                    var row = new Span<float>(yp + (long)r * channels, channels);
-                    if (bp != null) Add(row, b);
-                    Relu(row);
-                }
-            });
+            var args = new Args { A = py, B = bias.Length == 0 ? null : pb, Channels = channels };
+            kernels.ParallelFor(y.Length / channels, &AddBiasReluRange, &args);
         }
     }
+
+    private static void AddBiasReluRange(void* state, int r0, int r1)
+    {
+        var a = (Args*)state;
+        int c = a->Channels;
+        for (int r = r0; r < r1; r++)
+        {
+            var row = new Span<float>(a->A + (long)r * c, c);
+            if (a->B != null) Add(row, new ReadOnlySpan<float>(a->B, c));
+            Relu(row);
+        }
+    }
+
+    private const int Chunk = 4096;
 
     /// <summary>dz = y > 0 ? dy : 0, split between threads.</summary>
     public static void ReluBackward(Backend kernels, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz)
     {
-        int length = dz.Length;
         fixed (float* py = y, pdy = dy, pdz = dz)
         {
-            float* yp = py, dyp = pdy, dzp = pdz;
-            kernels.ParallelFor(length / 4096 + 1, (c0, c1) =>
-            {
-                long start = (long)c0 * 4096, end = Math.Min((long)c1 * 4096, length);
-                if (start >= end) return;
-                int len = (int)(end - start);
-                ReluBackward(new ReadOnlySpan<float>(yp + start, len), new ReadOnlySpan<float>(dyp + start, len), new Span<float>(dzp + start, len));
-            });
+            var args = new Args { A = py, B = pdy, C = pdz, Length = dz.Length };
+            kernels.ParallelFor((dz.Length + Chunk - 1) / Chunk, &ReluBackwardRange, &args);
         }
+    }
+
+    private static void ReluBackwardRange(void* state, int c0, int c1)
+    {
+        var a = (Args*)state;
+        long start = (long)c0 * Chunk, end = Math.Min((long)c1 * Chunk, a->Length);
+        int len = (int)(end - start);
+        ReluBackward(new ReadOnlySpan<float>(a->A + start, len), new ReadOnlySpan<float>(a->B + start, len), new Span<float>(a->C + start, len));
     }
 }

@@ -11,17 +11,30 @@ namespace SpecNet.Kernels;
 /// </summary>
 public static unsafe class Im2Col
 {
+    /// <summary>What a thread needs to run its share of examples.</summary>
+    private struct Args
+    {
+        public float* From, To;
+        public Shape Input;
+        public Window Rows, Cols;
+    }
+
     public static void Forward(Backend kernels, ReadOnlySpan<float> x, int batch, Shape input, Window rows, Window cols, Span<float> dst)
     {
         fixed (float* px = x, pd = dst)
         {
-            float* xp = px, dp = dst.Length == 0 ? null : pd;
-            kernels.ParallelFor(batch, (n0, n1) => ForwardRange(xp, n0, n1, input, rows, cols, dp));
+            var args = new Args { From = px, To = pd, Input = input, Rows = rows, Cols = cols };
+            kernels.ParallelFor(batch, &ForwardRange, &args);
         }
     }
 
-    private static void ForwardRange(float* x, int n0, int n1, Shape input, Window rows, Window cols, float* dst)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ForwardRange(void* state, int n0, int n1)
     {
+        var a = (Args*)state;
+        float* x = a->From, dst = a->To;
+        Shape input = a->Input;
+        Window rows = a->Rows, cols = a->Cols;
         int c = input.Channels, h = input.Height, w = input.Width;
         int k = rows.Kernel * cols.Kernel * c;
         // With unit column dilation, the kernel's taps along a row are adjacent input cells: one copy of kw*c floats.
@@ -57,13 +70,18 @@ public static unsafe class Im2Col
     {
         fixed (float* pc = dcols, px = dx)
         {
-            float* cp = pc, xp = px;
-            kernels.ParallelFor(batch, (n0, n1) => BackwardRange(cp, n0, n1, input, rows, cols, xp));
+            var args = new Args { From = pc, To = px, Input = input, Rows = rows, Cols = cols };
+            kernels.ParallelFor(batch, &BackwardRange, &args);
         }
     }
 
-    private static void BackwardRange(float* dcols, int n0, int n1, Shape input, Window rows, Window cols, float* dx)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardRange(void* state, int n0, int n1)
     {
+        var a = (Args*)state;
+        float* dcols = a->From, dx = a->To;
+        Shape input = a->Input;
+        Window rows = a->Rows, cols = a->Cols;
         int c = input.Channels, h = input.Height, w = input.Width;
         int k = rows.Kernel * cols.Kernel * c;
         new Span<float>(dx + (long)n0 * input.Size, (n1 - n0) * input.Size).Clear();

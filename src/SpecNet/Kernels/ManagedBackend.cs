@@ -31,6 +31,9 @@ public sealed unsafe class ManagedBackend : Backend
         _packedA = new float[_pool.Count][];
         _partial = new float[_pool.Count][];
         for (int t = 0; t < _pool.Count; t++) { _packedB[t] = []; _packedA[t] = []; _partial[t] = []; }
+        _rowsWork = RowsWork;
+        _columnsWork = ColumnsWork;
+        _splitKWork = SplitKWork;
     }
 
     protected override WorkerPool SharedPool(int threads) => _pool;
@@ -52,16 +55,22 @@ public sealed unsafe class ManagedBackend : Backend
             if (threads == 1 || flops < 1_000_000) { RunRows(job, 0, m, 0); return; }
             if ((long)m * n <= 65_536 && k >= 4 * Math.Max(m, n)) { RunSplitK(job, threads); return; }
             int rowPanels = (m + MR - 1) / MR;
-            if (rowPanels >= 2 * threads || m >= n)
-            {
-                _pool.Run(t =>
-                {
-                    var (start, end) = Slice(rowPanels, threads, t);
-                    if (start < end) RunRows(job, start * MR, Math.Min(end * MR, m), t);
-                });
-            }
-            else RunColumns(job, threads);
+            _job = job;
+            _pool.Run(rowPanels >= 2 * threads || m >= n ? _rowsWork : _columnsWork);
         }
+    }
+
+    // The call being run, read by the cached work delegates (no closure allocated per call).
+    private Job _job;
+    private readonly Action<int> _rowsWork, _columnsWork, _splitKWork;
+    private bool _swap;
+
+    /// <summary>Rows split between threads in whole MR panels.</summary>
+    private void RowsWork(int t)
+    {
+        var j = _job;
+        var (start, end) = Slice((j.M + MR - 1) / MR, _pool.Count, t);
+        if (start < end) RunRows(j, start * MR, Math.Min(end * MR, j.M), t);
     }
 
     /// <summary>One GEMM call's operands (pointers into pinned spans).</summary>
@@ -97,29 +106,28 @@ public sealed unsafe class ManagedBackend : Backend
     }
 
     /// <summary>Columns split between threads (C has few rows, e.g. a dense layer on one batch).</summary>
-    private void RunColumns(Job j, int threads)
+    private void ColumnsWork(int t)
     {
+        var j = _job;
+        int threads = _pool.Count;
         int nPanels = (j.N + NR - 1) / NR;
-        _pool.Run(t =>
+        var (p0, p1) = Slice(nPanels, threads, t);
+        if (p0 >= p1) return;
+        int j0 = p0 * NR, j1 = Math.Min(p1 * NR, j.N);
+        var packedB = ThreadB(t, KC * (p1 - p0) * NR);
+        for (int pc = 0; pc < j.K; pc += KC)
         {
-            var (p0, p1) = Slice(nPanels, threads, t);
-            if (p0 >= p1) return;
-            int j0 = p0 * NR, j1 = Math.Min(p1 * NR, j.N);
-            var packedB = ThreadB(t, KC * (p1 - p0) * NR);
-            for (int pc = 0; pc < j.K; pc += KC)
+            int kc = Math.Min(KC, j.K - pc);
+            fixed (float* bp = packedB)
             {
-                int kc = Math.Min(KC, j.K - pc);
-                fixed (float* bp = packedB)
+                PackB(j, pc, kc, j0, j1 - j0, bp);
+                for (int ic = 0; ic < j.M; ic += MC)
                 {
-                    PackB(j, pc, kc, j0, j1 - j0, bp);
-                    for (int ic = 0; ic < j.M; ic += MC)
-                    {
-                        int mc = Math.Min(MC, j.M - ic);
-                        MacroWithA(j, t, ic, mc, pc, kc, j0, j1 - j0, bp, j.C + j0);
-                    }
+                    int mc = Math.Min(MC, j.M - ic);
+                    MacroWithA(j, t, ic, mc, pc, kc, j0, j1 - j0, bp, j.C + j0);
                 }
             }
-        });
+        }
     }
 
     /// <summary>
@@ -129,30 +137,12 @@ public sealed unsafe class ManagedBackend : Backend
     /// </summary>
     private void RunSplitK(Job j, int threads)
     {
-        int size = j.M * j.N;
         static long Padded(int rows, int cols) => (long)((rows + MR - 1) / MR * MR) * ((cols + NR - 1) / NR * NR);
         // Swapping packs A transposed (a strided gather), so it must save a good part of the tiles to pay.
-        bool swap = Padded(j.N, j.M) * 4 < Padded(j.M, j.N) * 3;
-        _pool.Run(t =>
-        {
-            var (k0, k1) = Slice(j.K, threads, t);
-            var partial = Grow(ref _partial[t], size);
-            fixed (float* pp = partial)
-            {
-                if (k1 <= k0) { new Span<float>(pp, size).Clear(); return; }
-                var sub = j;
-                sub.K = k1 - k0; sub.Beta = 0; sub.C = pp;
-                sub.A = j.OpA == Op.N ? j.A + k0 : j.A + (long)k0 * j.Lda;
-                sub.B = j.OpB == Op.N ? j.B + (long)k0 * j.Ldb : j.B + k0;
-                if (swap)
-                {
-                    // Pᵀ (n x m) = op(B)ᵀ op(A)ᵀ
-                    sub = new Job(j.OpB == Op.N ? Op.T : Op.N, j.OpA == Op.N ? Op.T : Op.N, j.N, j.M, k1 - k0, sub.B, j.Ldb, sub.A, j.Lda, 0, pp, j.M);
-                }
-                else sub.Ldc = j.N;
-                RunRows(sub, 0, sub.M, t);
-            }
-        });
+        _swap = Padded(j.N, j.M) * 4 < Padded(j.M, j.N) * 3;
+        _job = j;
+        _pool.Run(_splitKWork);
+        bool swap = _swap;
         for (int i = 0; i < j.M; i++)
         {
             var row = new Span<float>(j.C + (long)i * j.Ldc, j.N);
@@ -163,6 +153,31 @@ public sealed unsafe class ManagedBackend : Backend
                 var partial = _partial[t];
                 for (int q = 0; q < j.N; q++) row[q] += partial[q * j.M + i];
             }
+        }
+    }
+
+    private void SplitKWork(int t)
+    {
+        var j = _job;
+        int size = j.M * j.N;
+        bool swap = _swap;
+        int threads = _pool.Count;
+        var (k0, k1) = Slice(j.K, threads, t);
+        var partial = Grow(ref _partial[t], size);
+        fixed (float* pp = partial)
+        {
+            if (k1 <= k0) { new Span<float>(pp, size).Clear(); return; }
+            var sub = j;
+            sub.K = k1 - k0; sub.Beta = 0; sub.C = pp;
+            sub.A = j.OpA == Op.N ? j.A + k0 : j.A + (long)k0 * j.Lda;
+            sub.B = j.OpB == Op.N ? j.B + (long)k0 * j.Ldb : j.B + k0;
+            if (swap)
+            {
+                // Pᵀ (n x m) = op(B)ᵀ op(A)ᵀ
+                sub = new Job(j.OpB == Op.N ? Op.T : Op.N, j.OpA == Op.N ? Op.T : Op.N, j.N, j.M, k1 - k0, sub.B, j.Ldb, sub.A, j.Lda, 0, pp, j.M);
+            }
+            else sub.Ldc = j.N;
+            RunRows(sub, 0, sub.M, t);
         }
     }
 
@@ -196,6 +211,7 @@ public sealed unsafe class ManagedBackend : Backend
     }
 
     /// <summary>op(B)[pc:pc+kc, j0:j0+n] into panels of NR columns: panel p holds kc rows of NR floats, zero-padded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB(in Job j, int pc, int kc, int j0, int n, float* dst)
     {
         int nr = NR;
@@ -226,6 +242,7 @@ public sealed unsafe class ManagedBackend : Backend
     }
 
     /// <summary>op(A)[ic:ic+mc, pc:pc+kc] into panels of MR rows: panel holds kc columns of MR floats, zero-padded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(in Job j, int ic, int mc, int pc, int kc, float* dst)
     {
         for (int ip = 0; ip < mc; ip += MR)
@@ -258,6 +275,7 @@ public sealed unsafe class ManagedBackend : Backend
     /// All MR x NR tiles of rows [ic, ic+mc) x columns [0, n). A element (row r, k p) of the block is at
     /// a[r * rowStride + p * kStride]: packed panels (rowStride 1, kStride MR, panel after panel) or A in place.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Macro(int ic, int mc, int n, int kc, float* a, int rowStride, int kStride, float* bp, float beta, float* c, int ldc)
     {
         int nr = NR;

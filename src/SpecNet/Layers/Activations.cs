@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using SpecNet.Schema;
 
 namespace SpecNet.Layers;
@@ -35,6 +36,7 @@ public static class Activations
     public static bool NeedsInput(Activation a) => a.Function is ActivationFunction.Gelu or ActivationFunction.Silu;
 
     /// <summary>y = f(z), in place allowed (z and y the same memory). Softmax is over groups of <paramref name="channels"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Forward(Activation a, ReadOnlySpan<float> z, Span<float> y, int channels)
     {
         switch (a.Function)
@@ -54,6 +56,7 @@ public static class Activations
     }
 
     /// <summary>dz = dy * f'(z), from y where that suffices (z may be empty then). In place allowed (dz and dy the same).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Backward(Activation a, ReadOnlySpan<float> z, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, int channels)
     {
         switch (a.Function)

@@ -43,7 +43,7 @@ public sealed class BatchNorm : Layer
         public readonly double[] Sum = new double[channels], SumSq = new double[channels];
     }
 
-    public override object? CreateState(int capacity) => new State(capacity, Input.Size, Input.Channels);
+    public override object? CreateState(int capacity, bool training) => new State(capacity, Input.Size, Input.Channels);
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {

@@ -87,17 +87,17 @@ public sealed class Conv2D : Layer
 
     // Internal kernel layout is [F, KH, KW, C] (rows of the GEMM's Wᵀ match im2col's (kh, kw, c) order);
     // the weights file uses PyTorch's [F, C, KH, KW].
-    private sealed class State(int capacity, Conv2D layer)
+    private sealed class State(int capacity, bool training, Conv2D layer)
     {
         public readonly float[] Cols = new float[capacity * layer.Output.Height * layer.Output.Width * layer.PatchSize]; // (N*OH*OW, K)
         public readonly float[] Z = Activations.NeedsInput(layer.Activation) ? new float[capacity * layer.Output.Size] : [];  // pre-activation
-        public readonly float[] DZ = layer.Activation.IsLinear ? [] : new float[capacity * layer.Output.Size];
+        public readonly float[] DZ = layer.Activation.IsLinear || !training ? [] : new float[capacity * layer.Output.Size];
     }
 
     /// <summary>K of the GEMM: one window's values.</summary>
     private int PatchSize => KernelSize.H * KernelSize.W * Input.Channels;
 
-    public override object? CreateState(int capacity) => new State(capacity, this);
+    public override object? CreateState(int capacity, bool training) => new State(capacity, training, this);
 
     public override long ScratchValues => (long)Output.Height * Output.Width * PatchSize;
 

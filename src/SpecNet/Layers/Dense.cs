@@ -49,13 +49,13 @@ public sealed class Dense : Layer
 
     public override string Describe() => $"units={Units} activation={Activation.Name} bias={UseBias}";
 
-    private sealed class State(int capacity, Dense layer)
+    private sealed class State(int capacity, bool training, Dense layer)
     {
         public readonly float[] Z = Activations.NeedsInput(layer.Activation) ? new float[capacity * layer.Units] : [];  // pre-activation
-        public readonly float[] DZ = layer.Activation.IsLinear ? [] : new float[capacity * layer.Units];
+        public readonly float[] DZ = layer.Activation.IsLinear || !training ? [] : new float[capacity * layer.Units];
     }
 
-    public override object? CreateState(int capacity) => new State(capacity, this);
+    public override object? CreateState(int capacity, bool training) => new State(capacity, training, this);
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {

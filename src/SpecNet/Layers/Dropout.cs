@@ -18,7 +18,7 @@ public sealed class Dropout : Layer
 
     public override string Describe() => $"rate={Rate}";
 
-    public override object? CreateState(int capacity) => new float[capacity * Input.Size]; // mask: 0 or 1 / (1 - rate)
+    public override object? CreateState(int capacity, bool training) => training ? new float[capacity * Input.Size] : null; // mask: 0 or 1 / (1 - rate)
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {

@@ -15,7 +15,7 @@ public sealed class GlobalMaxPool2D : Layer
 
     public override string Describe() => "";
 
-    public override object? CreateState(int capacity) => new int[capacity * Input.Channels]; // argmax per (n, c)
+    public override object? CreateState(int capacity, bool training) => new int[capacity * Input.Channels]; // argmax per (n, c)
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {

@@ -85,8 +85,11 @@ public abstract class Layer
     /// <summary>Floats of scratch per example that <see cref="CreateState"/> allocates (the largest buffer), for memory planning.</summary>
     public virtual long ScratchValues => 0;
 
-    /// <summary>Scratch kept between forward and backward (masks, indices, im2col columns), for up to <paramref name="capacity"/> examples.</summary>
-    public virtual object? CreateState(int capacity) => null;
+    /// <summary>
+    /// Scratch kept between forward and backward (masks, indices, im2col columns), for up to
+    /// <paramref name="capacity"/> examples; what only backward needs is left out when not <paramref name="training"/>.
+    /// </summary>
+    public virtual object? CreateState(int capacity, bool training) => null;
 
     /// <summary>y = layer(x) for ctx.Batch examples. x: (N, Input), y: (N, Output), NHWC.</summary>
     public abstract void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using SpecNet.Schema;
 
@@ -11,38 +12,51 @@ public sealed class MaxPool2D : Pooling2D
 {
     public static readonly LayerKind Definition = new("max_pool2d", "maximum over each window, per channel", PoolOptions("maximum"), Bind<MaxPool2D>);
 
-    public override object? CreateState(int capacity) => new int[capacity * Output.Size]; // argmax: input index per output
+    public override object? CreateState(int capacity, bool training) => new int[capacity * Output.Size]; // argmax: input index per output
+
+    /// <summary>What a thread needs to pool its share of examples.</summary>
+    private unsafe struct Args
+    {
+        public float* X, Y;
+        public int* Argmax;
+        public Shape Input;
+        public Window Rows, Cols;
+        public int InSize, OutSize;
+    }
 
     public override unsafe void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
-        var argmax = (int[])ctx.State!;
         fixed (float* px = x, py = y)
+        fixed (int* pa = (int[])ctx.State!)
         {
-            float* xp = px, yp = py;
-            ctx.Kernels.ParallelFor(ctx.Batch, (n0, n1) => ForwardRange(xp, yp, argmax, n0, n1));
+            var args = new Args { X = px, Y = py, Argmax = pa, Input = Input, Rows = Rows, Cols = Cols };
+            ctx.Kernels.ParallelFor(ctx.Batch, &ForwardRange, &args);
         }
     }
 
-    private unsafe void ForwardRange(float* x, float* y, int[] argmax, int n0, int n1)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ForwardRange(void* state, int n0, int n1)
     {
-        int c = Input.Channels, h = Input.Height, w = Input.Width;
-        var input = new ReadOnlySpan<float>(x, n1 * Input.Size);
+        var a = (Args*)state;
+        Window rows = a->Rows, cols = a->Cols;
+        int c = a->Input.Channels, h = a->Input.Height, w = a->Input.Width;
+        var input = new ReadOnlySpan<float>(a->X, n1 * a->Input.Size);
         for (int n = n0; n < n1; n++)
-            for (int oh = 0; oh < Rows.Output; oh++)
-                for (int ow = 0; ow < Cols.Output; ow++)
+            for (int oh = 0; oh < rows.Output; oh++)
+                for (int ow = 0; ow < cols.Output; ow++)
                 {
-                    int o = ((n * Rows.Output + oh) * Cols.Output + ow) * c;
-                    var best = new Span<float>(y + o, c);
-                    var where = argmax.AsSpan(o, c);
+                    int o = ((n * rows.Output + oh) * cols.Output + ow) * c;
+                    var best = new Span<float>(a->Y + o, c);
+                    var where = new Span<int>(a->Argmax + o, c);
                     best.Fill(float.NegativeInfinity);
                     where.Fill(-1);
-                    for (int kh = 0; kh < PoolSize.H; kh++)
+                    for (int kh = 0; kh < rows.Kernel; kh++)
                     {
-                        int ih = oh * Strides.H - Rows.PadBefore + kh;
+                        int ih = oh * rows.Stride - rows.PadBefore + kh;
                         if ((uint)ih >= (uint)h) continue;
-                        for (int kw = 0; kw < PoolSize.W; kw++)
+                        for (int kw = 0; kw < cols.Kernel; kw++)
                         {
-                            int iw = ow * Strides.W - Cols.PadBefore + kw;
+                            int iw = ow * cols.Stride - cols.PadBefore + kw;
                             if ((uint)iw >= (uint)w) continue;
                             int at = ((n * h + ih) * w + iw) * c;
                             MaxInto(input.Slice(at, c), at, best, where);
@@ -52,6 +66,7 @@ public sealed class MaxPool2D : Pooling2D
     }
 
     /// <summary>best = max(best, cell) per channel, remembering where the maximum came from (first wins on ties).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MaxInto(ReadOnlySpan<float> cell, int at, Span<float> best, Span<int> where)
     {
         int ch = 0;
@@ -75,16 +90,19 @@ public sealed class MaxPool2D : Pooling2D
     public override unsafe void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (!ctx.InputGradient) return;
-        var argmax = (int[])ctx.State!;
-        int inSize = Input.Size, outSize = Output.Size;
         fixed (float* pdy = dy, pdx = dx)
+        fixed (int* pa = (int[])ctx.State!)
         {
-            float* dyp = pdy, dxp = pdx;
-            ctx.Kernels.ParallelFor(ctx.Batch, (n0, n1) =>
-            {
-                new Span<float>(dxp + (long)n0 * inSize, (n1 - n0) * inSize).Clear();
-                for (int i = n0 * outSize; i < n1 * outSize; i++) dxp[argmax[i]] += dyp[i];
-            });
+            var args = new Args { X = pdx, Y = pdy, Argmax = pa, InSize = Input.Size, OutSize = Output.Size };
+            ctx.Kernels.ParallelFor(ctx.Batch, &BackwardRange, &args);
         }
+    }
+
+    /// <summary>dx = 0, then each output's gradient goes to the input cell that won (examples own disjoint cells).</summary>
+    private static unsafe void BackwardRange(void* state, int n0, int n1)
+    {
+        var a = (Args*)state;
+        new Span<float>(a->X + (long)n0 * a->InSize, (n1 - n0) * a->InSize).Clear();
+        for (int i = n0 * a->OutSize; i < n1 * a->OutSize; i++) a->X[a->Argmax[i]] += a->Y[i];
     }
 }

@@ -16,9 +16,11 @@ public sealed class ExecutionPlan
     private readonly LayerContext[] _contexts;
 
     /// <param name="inputGradient">Also compute dL/d(input) (gradient checks, saliency); training does not need it.</param>
-    public ExecutionPlan(ModelSpec model, ParameterSet parameters, Backend kernels, int capacity, int seed = 0, bool inputGradient = false)
+    /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch.</param>
+    public ExecutionPlan(ModelSpec model, ParameterSet parameters, Backend kernels, int capacity, int seed = 0, bool inputGradient = false, bool trainable = true)
     {
         Model = model;
+        Trainable = trainable;
         Parameters = parameters;
         Kernels = kernels;
         Capacity = capacity;
@@ -34,7 +36,7 @@ public sealed class ExecutionPlan
         {
             var layer = layers[i];
             _activations[i + 1] = new float[capacity * layer.Output.Size];
-            _gradients[i + 1] = new float[capacity * layer.Output.Size];
+            _gradients[i + 1] = trainable ? new float[capacity * layer.Output.Size] : [];
             var slots = parameters.Of(layer);
             _contexts[i] = new LayerContext
             {
@@ -42,7 +44,7 @@ public sealed class ExecutionPlan
                 Params = slots.Select(s => s.Value).ToArray(),
                 Grads = slots.Select(s => s.Grad).ToArray(),
                 Random = dropout,
-                State = layer.CreateState(capacity),
+                State = layer.CreateState(capacity, trainable),
                 InputGradient = i > 0 || inputGradient,
             };
         }
@@ -52,6 +54,8 @@ public sealed class ExecutionPlan
     public ParameterSet Parameters { get; }
     public Backend Kernels { get; }
     public int Capacity { get; }
+    /// <summary>Whether <see cref="Backward"/> can run (inference plans hold no gradients).</summary>
+    public bool Trainable { get; }
     public int Batch { get; private set; }
 
     /// <summary>When set, milliseconds per layer are added up here (for `specnet bench`).</summary>
@@ -90,6 +94,7 @@ public sealed class ExecutionPlan
     /// </summary>
     public void Backward(bool fusedLoss)
     {
+        if (!Trainable) throw new InvalidOperationException("this plan was made for inference only");
         var layers = Model.Layers;
         int batch = Batch;
         for (int i = layers.Count - 1; i >= 0; i--)
@@ -110,7 +115,7 @@ public sealed class ExecutionPlan
     private static void CheckMemory(ModelSpec model, int capacity)
     {
         long largest = model.Layers.Max(l => Math.Max(l.Output.Size, l.ScratchValues));
-        long bytes = 2 * capacity * model.ActivationBytes + 4 * capacity * model.Layers.Sum(l => l.ScratchValues);
+        long bytes = 2L * capacity * model.ActivationBytes + 4L * capacity * model.Layers.Sum(l => l.ScratchValues);
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (capacity * largest > Array.MaxLength || bytes > available)
             throw new SpecNetException($"a batch of {capacity:N0} needs about {bytes / (1 << 20):N0} MB of activations and gradients ({ModelSummary.Bytes(model.ActivationBytes)} per example), more than this machine offers",

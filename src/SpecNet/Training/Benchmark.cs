@@ -52,7 +52,7 @@ public static class Benchmark
         for (int i = 0; i < iterations; i++) plan.Forward(batchSize, training: false);
         double inference = batchSize * iterations / clock.Elapsed.TotalSeconds;
 
-        var single = new ExecutionPlan(model, parameters, kernels, 1);
+        var single = new ExecutionPlan(model, parameters, kernels, 1, trainable: false);
         plan.Input[..model.Input.Size].CopyTo(single.Input);
         for (int i = 0; i < 20; i++) single.Forward(1, false);
         int singleRuns = Math.Max(200, iterations * 20);

@@ -12,12 +12,13 @@ public sealed record Evaluation(double Loss, double Accuracy, double[] PerClassA
 
 public static class Evaluator
 {
-    public const int BatchSize = 500;
+    /// <summary>Batch of a plan made just for evaluation: large enough for throughput, small enough for memory.</summary>
+    public const int BatchSize = 128;
 
     public static Evaluation Evaluate(ParameterSet parameters, Backend kernels, Dataset data, ExecutionPlan? plan = null)
     {
         var model = parameters.Model;
-        plan ??= new ExecutionPlan(model, parameters, kernels, Math.Min(BatchSize, data.Count));
+        plan ??= new ExecutionPlan(model, parameters, kernels, Math.Min(BatchSize, data.Count), trainable: false);
         var loss = Loss.For(model.Training.Loss, model.FinalActivation);
         int units = model.Output.Size, classes = units == 1 ? 2 : units;
         var confusion = new int[classes, classes];

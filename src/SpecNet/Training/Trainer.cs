@@ -46,7 +46,6 @@ public sealed class Trainer
         CancellationToken cancel = default)
     {
         var plan = new ExecutionPlan(_model, Parameters, _kernels, Math.Min(_batchSize, train.Count), _seed);
-        var evalPlan = test is null ? null : new ExecutionPlan(_model, Parameters, _kernels, Math.Min(Evaluator.BatchSize, test.Count));
         var loss = Loss.For(_model.Training.Loss, _model.FinalActivation);
         var shuffle = Rng.For(_seed, "shuffle");
         var order = Enumerable.Range(0, train.Count).ToArray();
@@ -81,7 +80,8 @@ public sealed class Trainer
                     onStep(new StepReport(epoch, step + 1, steps, lossSum / seen, correct / (double)seen, seen / clock.Elapsed.TotalSeconds));
             }
             double trainSeconds = clock.Elapsed.TotalSeconds;
-            evaluation = test is null ? null : Evaluator.Evaluate(Parameters, _kernels, test, evalPlan);
+            // Evaluation reuses the training plan's buffers (forward only): no second set of activations.
+            evaluation = test is null ? null : Evaluator.Evaluate(Parameters, _kernels, test, plan);
             var report = new EpochReport(epoch, _epochs, lossSum / train.Count, correct / (double)train.Count,
                 evaluation?.Loss, evaluation?.Accuracy, clock.Elapsed.TotalSeconds, train.Count / trainSeconds);
             reports.Add(report);
