@@ -1,5 +1,12 @@
 namespace SpecNet.Kernels;
 
+/// <summary>Work split by <see cref="Backend.ParallelFor(int, IRangeWork)"/>: items [start, end) on thread <c>part</c>.</summary>
+public interface IRangeWork
+{
+    /// <param name="nested">True when running inside the worker pool: call <see cref="Backend.GemmOnThread"/>, not Gemm.</param>
+    void Run(int part, int start, int end, bool nested);
+}
+
 /// <summary>Whether a GEMM operand is used as stored or transposed.</summary>
 public enum Op { N, T }
 
@@ -13,30 +20,59 @@ public abstract class Backend
 {
     private WorkerPool? _pool;
     private Action<int>? _rangeWork;
-    private unsafe delegate*<void*, int, int, void> _body;
+    private unsafe delegate*<void*, int, int, int, void> _body;
     private unsafe void* _state;
     private int _count, _parts;
 
     /// <summary>
-    /// Runs body(state, start, end) over [0, count) split into one contiguous range per thread, for the
+    /// Runs body(state, part, start, end) over [0, count) split into one contiguous range per thread
+    /// (part = 0 .. <see cref="Threads"/> - 1, for per-thread partial sums), for the
     /// work around the GEMMs (im2col, pooling, activations). A function pointer and a pointer to the
     /// caller's arguments (on its stack; the caller waits) keep it free of allocation.
     /// </summary>
-    public unsafe void ParallelFor(int count, delegate*<void*, int, int, void> body, void* state)
+    public unsafe void ParallelFor(int count, delegate*<void*, int, int, int, void> body, void* state)
     {
         int parts = Math.Min(Threads, count);
-        if (parts <= 1) { if (count > 0) body(state, 0, count); return; }
+        if (parts <= 1) { if (count > 0) body(state, 0, 0, count); return; }
         _pool ??= SharedPool(Threads);
-        _body = body; _state = state; _count = count; _parts = parts;
+        _work = null; _body = body; _state = state; _count = count; _parts = parts;
         _pool.Run(_rangeWork ??= RangeWork);
     }
+
+    /// <summary>The same for work that needs managed state: an object, set up by its owner before the call.</summary>
+    public void ParallelFor(int count, IRangeWork work)
+    {
+        int parts = Math.Min(Threads, count);
+        if (parts <= 1) { if (count > 0) work.Run(0, 0, count, nested: false); return; }
+        _pool ??= SharedPool(Threads);
+        _work = work; _count = count; _parts = parts;
+        _pool.Run(_rangeWork ??= RangeWork);
+        _work = null;
+    }
+
+    private IRangeWork? _work;
 
     private unsafe void RangeWork(int t)
     {
         if (t >= _parts) return;
         int start = (int)((long)_count * t / _parts), end = (int)((long)_count * (t + 1) / _parts);
-        if (start < end) _body(_state, start, end);
+        if (start >= end) return;
+        if (_work is { } work) work.Run(t, start, end, nested: true);
+        else _body(_state, t, start, end);
     }
+
+    /// <summary>
+    /// A GEMM run by one thread of a <see cref="ParallelFor"/> (part <paramref name="thread"/>), when the
+    /// threads split the work between them instead of splitting each GEMM. Backends must keep the
+    /// threads' scratch apart; by default calls are serialised.
+    /// </summary>
+    public virtual void GemmOnThread(int thread, Op opA, Op opB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
+        lock (_serial) Gemm(opA, opB, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    private readonly object _serial = new();
 
     /// <summary>The pool this backend forks onto; backends with their own pool share it with ParallelFor.</summary>
     protected virtual WorkerPool SharedPool(int threads) => new(threads);

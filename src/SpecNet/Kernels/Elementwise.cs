@@ -85,7 +85,7 @@ public static unsafe class Elementwise
 
     private struct Args
     {
-        public float* A, B, C;
+        public float* A, B, C, D;
         public int Channels, Length;
     }
 
@@ -99,7 +99,7 @@ public static unsafe class Elementwise
         }
     }
 
-    private static void AddBiasReluRange(void* state, int r0, int r1)
+    private static void AddBiasReluRange(void* state, int part, int r0, int r1)
     {
         var a = (Args*)state;
         int c = a->Channels;
@@ -113,6 +113,45 @@ public static unsafe class Elementwise
 
     private const int Chunk = 4096;
 
+    /// <summary>db = column sums of dz (rows of db.Length), split between threads through per-thread <paramref name="partials"/> (Threads x channels).</summary>
+    public static void BiasGradient(Backend kernels, ReadOnlySpan<float> dz, Span<float> db, Span<float> partials) =>
+        BiasBackward(kernels, default, dz, default, db, partials);
+
+    /// <summary>dz = (y > 0 ? dy : 0) and db = column sums of dz in one pass: relu's backward fused with the bias gradient.</summary>
+    public static void ReluBiasBackward(Backend kernels, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, Span<float> db, Span<float> partials) =>
+        BiasBackward(kernels, y, dy, dz, db, partials);
+
+    private static void BiasBackward(Backend kernels, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, Span<float> db, Span<float> partials)
+    {
+        int channels = db.Length, rows = dy.Length / channels;
+        int parts = Math.Min(kernels.Threads, rows);
+        fixed (float* py = y, pdy = dy, pdz = dz, pp = partials)
+        {
+            var args = new Args { A = y.IsEmpty ? null : py, B = pdy, C = dz.IsEmpty ? null : pdz, D = pp, Channels = channels };
+            kernels.ParallelFor(rows, &BiasBackwardRange, &args);
+        }
+        db.Clear();
+        for (int t = 0; t < parts; t++) Add(db, partials.Slice(t * channels, channels));
+    }
+
+    /// <summary>Rows [r0, r1): with y, dz = relu'(y) dy; then this part's slice of the partials = column sums of dz (or of dy without y).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BiasBackwardRange(void* state, int part, int r0, int r1)
+    {
+        var a = (Args*)state;
+        int c = a->Channels;
+        var sum = new Span<float>(a->D + (long)part * c, c);
+        sum.Clear();
+        for (int r = r0; r < r1; r++)
+        {
+            var dy = new ReadOnlySpan<float>(a->B + (long)r * c, c);
+            if (a->A == null) { Add(sum, dy); continue; }
+            var dz = new Span<float>(a->C + (long)r * c, c);
+            ReluBackward(new ReadOnlySpan<float>(a->A + (long)r * c, c), dy, dz);
+            Add(sum, dz);
+        }
+    }
+
     /// <summary>dz = y > 0 ? dy : 0, split between threads.</summary>
     public static void ReluBackward(Backend kernels, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz)
     {
@@ -123,7 +162,7 @@ public static unsafe class Elementwise
         }
     }
 
-    private static void ReluBackwardRange(void* state, int c0, int c1)
+    private static void ReluBackwardRange(void* state, int part, int c0, int c1)
     {
         var a = (Args*)state;
         long start = (long)c0 * Chunk, end = Math.Min((long)c1 * Chunk, a->Length);

@@ -11,6 +11,28 @@ namespace SpecNet.Kernels;
 /// </summary>
 public static unsafe class Im2Col
 {
+    /// <summary>Columns of examples [n0, n1) into dst (from its start), on the calling thread.</summary>
+    public static void Columns(ReadOnlySpan<float> x, int n0, int n1, Shape input, Window rows, Window cols, Span<float> dst)
+    {
+        fixed (float* px = x, pd = dst)
+        {
+            long skip = (long)n0 * rows.Output * cols.Output * rows.Kernel * cols.Kernel * input.Channels;
+            var args = new Args { From = px, To = pd - skip, Input = input, Rows = rows, Cols = cols };
+            ForwardRange(&args, 0, n0, n1);
+        }
+    }
+
+    /// <summary>Clears dx of examples [n0, n1) and adds their columns back into it (col2im), on the calling thread.</summary>
+    public static void Accumulate(ReadOnlySpan<float> dcols, int n0, int n1, Shape input, Window rows, Window cols, Span<float> dx)
+    {
+        fixed (float* pc = dcols, px = dx)
+        {
+            long skip = (long)n0 * rows.Output * cols.Output * rows.Kernel * cols.Kernel * input.Channels;
+            var args = new Args { From = pc - skip, To = px, Input = input, Rows = rows, Cols = cols };
+            BackwardRange(&args, 0, n0, n1);
+        }
+    }
+
     /// <summary>What a thread needs to run its share of examples.</summary>
     private struct Args
     {
@@ -29,7 +51,7 @@ public static unsafe class Im2Col
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardRange(void* state, int n0, int n1)
+    private static void ForwardRange(void* state, int part, int n0, int n1)
     {
         var a = (Args*)state;
         float* x = a->From, dst = a->To;
@@ -76,7 +98,7 @@ public static unsafe class Im2Col
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardRange(void* state, int n0, int n1)
+    private static void BackwardRange(void* state, int part, int n0, int n1)
     {
         var a = (Args*)state;
         float* dcols = a->From, dx = a->To;

@@ -65,6 +65,40 @@ public sealed unsafe class ManagedBackend : Backend
     private readonly Action<int> _rowsWork, _columnsWork, _splitKWork;
     private bool _swap;
 
+    /// <summary>Each thread has its own packing buffers, so threads of a ParallelFor can run GEMMs side by side.</summary>
+    public override void GemmOnThread(int thread, Op opA, Op opB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
+        if (m == 0 || n == 0) return;
+        if (k == 0) { Scale(c, m, n, ldc, beta); return; }
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            var job = new Job(opA, opB, m, n, k, pa, lda, pb, ldb, beta, pc, ldc);
+            if (!Transposed(job)) { RunRows(job, 0, m, thread); return; }
+            // Cᵀ = op(B)ᵀ op(A)ᵀ into this thread's scratch, then C = beta C + (Cᵀ)ᵀ
+            var partial = Grow(ref _partial[thread], m * n);
+            fixed (float* pp = partial)
+                RunRows(new Job(opB == Op.N ? Op.T : Op.N, opA == Op.N ? Op.T : Op.N, n, m, k, pb, ldb, pa, lda, 0, pp, m), 0, n, thread);
+            for (int i = 0; i < m; i++)
+                for (int q = 0; q < n; q++)
+                {
+                    ref float dst = ref pc[(long)i * ldc + q];
+                    dst = beta == 0 ? partial[q * m + i] : beta * dst + partial[q * m + i];
+                }
+        }
+    }
+
+    /// <summary>
+    /// Whether to compute a small C as Cᵀ = op(B)ᵀ op(A)ᵀ: when that wastes far fewer of the MR x NR tiles
+    /// (a first convolution's weight gradient, 32 x 9, is better computed as 9 x 32). Swapping packs A
+    /// transposed (a strided gather), so it must save a good part of the tiles to pay.
+    /// </summary>
+    private static bool Transposed(in Job j)
+    {
+        static long Padded(int rows, int cols) => (long)((rows + MR - 1) / MR * MR) * ((cols + NR - 1) / NR * NR);
+        return (long)j.M * j.N <= 65_536 && Padded(j.N, j.M) * 4 < Padded(j.M, j.N) * 3;
+    }
+
     /// <summary>Rows split between threads in whole MR panels.</summary>
     private void RowsWork(int t)
     {
@@ -88,6 +122,7 @@ public sealed unsafe class ManagedBackend : Backend
     /// <summary>Rows [i0, i1) of C, all columns; B packed by this thread (rows split: each packs its own copy of the B block).</summary>
     private void RunRows(Job j, int i0, int i1, int thread)
     {
+        if (UseDirect(j, i1 - i0)) { Direct(j, i0, i1); return; }
         int nPanels = (j.N + NR - 1) / NR;
         var packedB = ThreadB(thread, KC * nPanels * NR);
         for (int pc = 0; pc < j.K; pc += KC)
@@ -137,9 +172,7 @@ public sealed unsafe class ManagedBackend : Backend
     /// </summary>
     private void RunSplitK(Job j, int threads)
     {
-        static long Padded(int rows, int cols) => (long)((rows + MR - 1) / MR * MR) * ((cols + NR - 1) / NR * NR);
-        // Swapping packs A transposed (a strided gather), so it must save a good part of the tiles to pay.
-        _swap = Padded(j.N, j.M) * 4 < Padded(j.M, j.N) * 3;
+        _swap = Transposed(j);
         _job = j;
         _pool.Run(_splitKWork);
         bool swap = _swap;
@@ -200,6 +233,44 @@ public sealed unsafe class ManagedBackend : Backend
             PackA(j, ic, mc, pc, kc, ap);
             Macro(ic, mc, n, kc, ap, 1, MR, bp, beta, c, j.Ldc);
         }
+    }
+
+    /// <summary>
+    /// The unpacked path: the kernel streams A (either orientation) and B's panels in place over all of K,
+    /// C written once. Chosen when packing would cost more than it saves: a few rows of C against one
+    /// panel (a first convolution's weight gradient, 9 x 32 over K = 43,264), or a weight gradient
+    /// Aᵀ B over a chunk of rows that stays in cache.
+    /// </summary>
+    private static bool UseDirect(in Job j, int rows) =>
+        j.OpB == Op.N && j.N % NR == 0 && (j.N == NR && rows <= 2 * MR || j.OpA == Op.T && j.K <= DirectMaxK);
+
+    /// <summary>Longest K the unpacked path streams for a transposed A (a chunk's rows: B's panel stays in L2).</summary>
+    private const int DirectMaxK = 2048;
+
+    private static void Direct(in Job j, int i0, int i1)
+    {
+        float** rows = stackalloc float*[MR];
+        float* tile = stackalloc float[MR * 32];
+        int rowStride = j.OpA == Op.N ? j.Lda : 1, kStride = j.OpA == Op.N ? 1 : j.Lda;
+        for (int jp = 0; jp < j.N; jp += NR)
+            for (int i = i0; i < i1; i += MR)
+            {
+                int h = Math.Min(MR, i1 - i);
+                for (int r = 0; r < MR; r++) rows[r] = j.A + (long)(i + Math.Min(r, h - 1)) * rowStride;
+                float* cTile = j.C + (long)i * j.Ldc + jp, b = j.B + jp;
+                if (h == MR)
+                {
+                    if (Wide) Kernel512(j.K, rows, kStride, b, j.Ldb, cTile, j.Ldc, j.Beta); else Kernel256(j.K, rows, kStride, b, j.Ldb, cTile, j.Ldc, j.Beta);
+                    continue;
+                }
+                if (Wide) Kernel512(j.K, rows, kStride, b, j.Ldb, tile, NR, 0); else Kernel256(j.K, rows, kStride, b, j.Ldb, tile, NR, 0);
+                for (int r = 0; r < h; r++)
+                    for (int q = 0; q < NR; q++)
+                    {
+                        ref float dst = ref cTile[(long)r * j.Ldc + q];
+                        dst = j.Beta == 0 ? tile[r * NR + q] : tile[r * NR + q] + j.Beta * dst;
+                    }
+            }
     }
 
     private float[] ThreadB(int thread, int size) => Grow(ref _packedB[thread], size);
@@ -295,11 +366,11 @@ public sealed unsafe class ManagedBackend : Backend
                 float* cTile = c + (long)(ic + ip) * ldc + jp;
                 if (h == MR && w == nr)
                 {
-                    if (Wide) Kernel512(kc, rows, kStride, bPanel, cTile, ldc, beta); else Kernel256(kc, rows, kStride, bPanel, cTile, ldc, beta);
+                    if (Wide) Kernel512(kc, rows, kStride, bPanel, nr, cTile, ldc, beta); else Kernel256(kc, rows, kStride, bPanel, nr, cTile, ldc, beta);
                 }
                 else
                 {
-                    if (Wide) Kernel512(kc, rows, kStride, bPanel, tile, nr, 0); else Kernel256(kc, rows, kStride, bPanel, tile, nr, 0);
+                    if (Wide) Kernel512(kc, rows, kStride, bPanel, nr, tile, nr, 0); else Kernel256(kc, rows, kStride, bPanel, nr, tile, nr, 0);
                     for (int r = 0; r < h; r++)
                         for (int q = 0; q < w; q++)
                         {
@@ -312,7 +383,7 @@ public sealed unsafe class ManagedBackend : Backend
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel512(int kc, float** rows, int kStride, float* b, float* c, int ldc, float beta)
+    private static void Kernel512(int kc, float** rows, int kStride, float* b, int bStride, float* c, int ldc, float beta)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
                          c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -327,7 +398,7 @@ public sealed unsafe class ManagedBackend : Backend
             var a3 = Vector512.Create(r3[p]); c30 = Vector512.FusedMultiplyAdd(a3, b0, c30); c31 = Vector512.FusedMultiplyAdd(a3, b1, c31);
             var a4 = Vector512.Create(r4[p]); c40 = Vector512.FusedMultiplyAdd(a4, b0, c40); c41 = Vector512.FusedMultiplyAdd(a4, b1, c41);
             var a5 = Vector512.Create(r5[p]); c50 = Vector512.FusedMultiplyAdd(a5, b0, c50); c51 = Vector512.FusedMultiplyAdd(a5, b1, c51);
-            b += 32;
+            b += bStride;
         }
         Store512(c, c00, c01, beta); Store512(c + ldc, c10, c11, beta); Store512(c + 2 * ldc, c20, c21, beta);
         Store512(c + 3 * ldc, c30, c31, beta); Store512(c + 4 * ldc, c40, c41, beta); Store512(c + 5 * ldc, c50, c51, beta);
@@ -346,7 +417,7 @@ public sealed unsafe class ManagedBackend : Backend
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel256(int kc, float** rows, int kStride, float* b, float* c, int ldc, float beta)
+    private static void Kernel256(int kc, float** rows, int kStride, float* b, int bStride, float* c, int ldc, float beta)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
                          c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -361,7 +432,7 @@ public sealed unsafe class ManagedBackend : Backend
             var a3 = Vector256.Create(r3[p]); c30 = Vector256.FusedMultiplyAdd(a3, b0, c30); c31 = Vector256.FusedMultiplyAdd(a3, b1, c31);
             var a4 = Vector256.Create(r4[p]); c40 = Vector256.FusedMultiplyAdd(a4, b0, c40); c41 = Vector256.FusedMultiplyAdd(a4, b1, c41);
             var a5 = Vector256.Create(r5[p]); c50 = Vector256.FusedMultiplyAdd(a5, b0, c50); c51 = Vector256.FusedMultiplyAdd(a5, b1, c51);
-            b += 16;
+            b += bStride;
         }
         Store256(c, c00, c01, beta); Store256(c + ldc, c10, c11, beta); Store256(c + 2 * ldc, c20, c21, beta);
         Store256(c + 3 * ldc, c30, c31, beta); Store256(c + 4 * ldc, c40, c41, beta); Store256(c + 5 * ldc, c50, c51, beta);

@@ -16,11 +16,14 @@ public sealed unsafe class MklBackend : Backend
 
     private readonly delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> _sgemm;
     private readonly int _threads;
+    private readonly delegate* unmanaged<int, int> _setLocalThreads;
     private readonly string _version;
 
     private MklBackend(nint library, int threads, string layer)
     {
         _sgemm = (delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void>)NativeLibrary.GetExport(library, "cblas_sgemm");
+        if (NativeLibrary.TryGetExport(library, "MKL_Set_Num_Threads_Local", out var local))
+            _setLocalThreads = (delegate* unmanaged<int, int>)local;
         if (NativeLibrary.TryGetExport(library, "MKL_Set_Num_Threads", out var setThreads))
             ((delegate* unmanaged<int, void>)setThreads)(threads);
         _threads = threads;
@@ -61,6 +64,15 @@ public sealed unsafe class MklBackend : Backend
     {
         Environment.SetEnvironmentVariable(name, value);
         try { SetEnvNative(name, value, 1); } catch (DllNotFoundException) { } catch (EntryPointNotFoundException) { }
+    }
+
+    /// <summary>cblas_sgemm is thread-safe; inside a ParallelFor each thread asks MKL for one thread of its own.</summary>
+    public override void GemmOnThread(int thread, Op opA, Op opB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
+        int previous = _setLocalThreads != null ? _setLocalThreads(1) : 0;
+        try { Gemm(opA, opB, m, n, k, a, lda, b, ldb, beta, c, ldc); }
+        finally { if (_setLocalThreads != null) _setLocalThreads(previous); }
     }
 
     public override void Gemm(Op opA, Op opB, int m, int n, int k,

@@ -87,27 +87,96 @@ public sealed class Conv2D : Layer
 
     // Internal kernel layout is [F, KH, KW, C] (rows of the GEMM's Wᵀ match im2col's (kh, kw, c) order);
     // the weights file uses PyTorch's [F, C, KH, KW].
-    private sealed class State(int capacity, bool training, Conv2D layer)
-    {
-        public readonly float[] Cols = new float[capacity * layer.Output.Height * layer.Output.Width * layer.PatchSize]; // (N*OH*OW, K)
-        public readonly float[] Z = Activations.NeedsInput(layer.Activation) ? new float[capacity * layer.Output.Size] : [];  // pre-activation
-        public readonly float[] DZ = layer.Activation.IsLinear || !training ? [] : new float[capacity * layer.Output.Size];
-    }
+    //
+    // The batch is cut into chunks small enough that a chunk's im2col columns stay in a core's L2 cache, and
+    // the threads take whole chunks: no fork-join inside a GEMM, no batch-sized column matrix in memory.
+    // Backward rebuilds a chunk's columns rather than keeping them from forward.
 
     /// <summary>K of the GEMM: one window's values.</summary>
     private int PatchSize => KernelSize.H * KernelSize.W * Input.Channels;
 
+    /// <summary>Output positions per example: rows of the GEMM.</summary>
+    private int Positions => Output.Height * Output.Width;
+
+    /// <summary>Columns per chunk, in floats (SPECNET_CHUNK overrides, for measuring).</summary>
+    private static readonly int ChunkFloats = int.TryParse(Environment.GetEnvironmentVariable("SPECNET_CHUNK"), out var c) ? c : 1 << 17;
+
+    /// <summary>Examples per chunk: about ChunkFloats of columns.</summary>
+    private int ChunkSize => Math.Max(1, ChunkFloats / (Positions * PatchSize));
+
+    /// <summary>Chunks for a batch: a multiple of the thread count, of equal size, so threads finish together.</summary>
+    private int ChunkFor(int batch, int threads)
+    {
+        int chunks = (batch + ChunkSize - 1) / ChunkSize;
+        chunks = Math.Min(batch, (chunks + threads - 1) / threads * threads);
+        return (batch + chunks - 1) / chunks;
+    }
+
     public override object? CreateState(int capacity, bool training) => new State(capacity, training, this);
 
-    public override long ScratchValues => (long)Output.Height * Output.Width * PatchSize;
+    public override long ScratchValues => (long)Positions * PatchSize; // per example at most (one chunk per thread in fact)
 
-    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    private sealed unsafe class State(int capacity, bool training, Conv2D layer) : IRangeWork
+    {
+        private static readonly int Threads = Environment.ProcessorCount;
+        public int Chunk = Math.Min(capacity, layer.ChunkSize);
+        public readonly float[][] Cols = Enumerable.Range(0, Threads).Select(_ => new float[Math.Min(capacity, layer.ChunkSize) * layer.Positions * layer.PatchSize]).ToArray(); // per thread (Chunk*OH*OW, K)
+        public readonly float[][] DWeightsT = Enumerable.Range(0, training ? Threads : 0).Select(_ => new float[layer.PatchSize * layer.Filters]).ToArray(); // per thread, transposed (K, F)
+        public readonly bool[] Used = new bool[Threads];
+        public readonly float[] Partials = new float[Threads * layer.Filters];   // per-thread bias sums
+        public readonly float[] Z = Activations.NeedsInput(layer.Activation) ? new float[capacity * layer.Output.Size] : [];  // pre-activation
+        public readonly float[] DZ = layer.Activation.IsLinear || !training ? [] : new float[capacity * layer.Output.Size];
+
+        // The pass being run (set by Forward/Backward, read by the threads in Run).
+        public bool Backward, InputGradient;
+        public int Batch;
+        public float* X, Y, DZPtr, DX, W;
+        public Backend Kernels = null!;
+
+        /// <summary>Chunks [c0, c1) on thread <paramref name="part"/>.</summary>
+        public void Run(int part, int c0, int c1, bool nested)
+        {
+            int positions = layer.Positions, k = layer.PatchSize, f = layer.Filters;
+            var cols = Cols[part];
+            var inSize = layer.Input.Size;
+            for (int chunk = c0; chunk < c1; chunk++)
+            {
+                int n0 = chunk * Chunk, n1 = Math.Min(Batch, n0 + Chunk), rows = (n1 - n0) * positions;
+                var x = new ReadOnlySpan<float>(X, Batch * inSize);
+                var c = cols.AsSpan(0, rows * k);
+                Im2Col.Columns(x, n0, n1, layer.Input, layer.Rows, layer.Cols, c);
+                var w = new ReadOnlySpan<float>(W, f * k);
+                if (!Backward)
+                {
+                    var y = new Span<float>(Y + (long)n0 * positions * f, rows * f);
+                    Gemm(nested, part, Op.N, Op.T, rows, f, k, c, w, 0, y);                      // Y (rows, F) = cols Wᵀ
+                    continue;
+                }
+                var dz = new ReadOnlySpan<float>(DZPtr + (long)n0 * positions * f, rows * f);
+                Gemm(nested, part, Op.T, Op.N, k, f, rows, c, dz, Used[part] ? 1 : 0, DWeightsT[part]); // dWᵀ (K, F) += colsᵀ dZ
+                Used[part] = true;
+                if (!InputGradient) continue;
+                Gemm(nested, part, Op.N, Op.N, rows, k, f, dz, w, 0, c);                          // dcols = dZ W
+                Im2Col.Accumulate(c, n0, n1, layer.Input, layer.Rows, layer.Cols, new Span<float>(DX, Batch * inSize));
+            }
+        }
+
+        private void Gemm(bool nested, int part, Op opA, Op opB, int m, int n, int kk, ReadOnlySpan<float> a, ReadOnlySpan<float> b, float beta, Span<float> c)
+        {
+            if (nested) Kernels.GemmOnThread(part, opA, opB, m, n, kk, a, opA == Op.N ? kk : m, b, opB == Op.N ? n : kk, beta, c, n);
+            else Kernels.Gemm(opA, opB, m, n, kk, a, b, beta, c);
+        }
+    }
+
+    public override unsafe void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
         var s = (State)ctx.State!;
-        int rows = ctx.Batch * Output.Height * Output.Width;
-        var cols = s.Cols.AsSpan(0, rows * PatchSize);
-        Im2Col.Forward(ctx.Kernels, x, ctx.Batch, Input, Rows, Cols, cols);
-        ctx.Kernels.Gemm(Op.N, Op.T, rows, Filters, PatchSize, cols, ctx.Params[0], 0, y);   // (rows, F)
+        fixed (float* px = x, py = y, pw = ctx.Params[0])
+        {
+            s.Backward = false; s.Batch = ctx.Batch; s.Kernels = ctx.Kernels; s.Chunk = ChunkFor(ctx.Batch, ctx.Kernels.Threads);
+            s.X = px; s.Y = py; s.W = pw;
+            ctx.Kernels.ParallelFor((ctx.Batch + s.Chunk - 1) / s.Chunk, s);
+        }
         if (Activation.Function == ActivationFunction.Relu)
         {
             Elementwise.AddBiasRelu(ctx.Kernels, y, UseBias ? ctx.Params[1] : default, Filters);
@@ -118,23 +187,42 @@ public sealed class Conv2D : Layer
         Activations.Forward(Activation, y, y, Filters);
     }
 
-    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    public override unsafe void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         var s = (State)ctx.State!;
-        int rows = ctx.Batch * Output.Height * Output.Width;
         ReadOnlySpan<float> dz = dy;
-        if (!Activation.IsLinear && !ctx.FusedLossGradient)
+        bool activate = !Activation.IsLinear && !ctx.FusedLossGradient;
+        if (activate && Activation.Function == ActivationFunction.Relu && UseBias)
         {
-            if (Activation.Function == ActivationFunction.Relu) Elementwise.ReluBackward(ctx.Kernels, y, dy, s.DZ.AsSpan(0, y.Length));
-            else Activations.Backward(Activation, s.Z.AsSpan(0, Math.Min(s.Z.Length, y.Length)), y, dy, s.DZ.AsSpan(0, y.Length), Filters);
+            // relu's backward and the bias gradient in one pass
+            Elementwise.ReluBiasBackward(ctx.Kernels, y, dy, s.DZ.AsSpan(0, y.Length), ctx.Grads[1], s.Partials);
             dz = s.DZ.AsSpan(0, y.Length);
         }
-        var cols = s.Cols.AsSpan(0, rows * PatchSize);
-        ctx.Kernels.Gemm(Op.T, Op.N, Filters, PatchSize, rows, dz, cols, 0, ctx.Grads[0]);     // dW (F, K) = dZᵀ cols
-        if (UseBias) Elementwise.SumRows(dz, ctx.Grads[1]);
-        if (!ctx.InputGradient) return;
-        ctx.Kernels.Gemm(Op.N, Op.N, rows, PatchSize, Filters, dz, ctx.Params[0], 0, cols);      // dcols = dZ W, reusing cols
-        Im2Col.Backward(ctx.Kernels, cols, ctx.Batch, Input, Rows, Cols, dx);
+        else
+        {
+            if (activate)
+            {
+                Activations.Backward(Activation, s.Z.AsSpan(0, Math.Min(s.Z.Length, y.Length)), y, dy, s.DZ.AsSpan(0, y.Length), Filters);
+                dz = s.DZ.AsSpan(0, y.Length);
+            }
+            if (UseBias) Elementwise.BiasGradient(ctx.Kernels, dz, ctx.Grads[1], s.Partials);
+        }
+        Array.Clear(s.Used);
+        fixed (float* px = x, pdz = dz, pdx = dx, pw = ctx.Params[0])
+        {
+            s.Backward = true; s.InputGradient = ctx.InputGradient; s.Batch = ctx.Batch; s.Kernels = ctx.Kernels; s.Chunk = ChunkFor(ctx.Batch, ctx.Kernels.Threads);
+            s.X = px; s.DZPtr = pdz; s.DX = pdx; s.W = pw;
+            ctx.Kernels.ParallelFor((ctx.Batch + s.Chunk - 1) / s.Chunk, s);
+        }
+        // dW = the threads' partial gradients (kept transposed: the big operand, cols, is then read in place),
+        // added in thread order: deterministic for a given thread count.
+        var dW = ctx.Grads[0]!;
+        int kk = PatchSize;
+        Array.Clear(dW);
+        for (int t = 0; t < s.Used.Length; t++)
+            if (s.Used[t])
+                for (int i = 0; i < kk; i++)
+                    for (int f = 0; f < Filters; f++) dW[f * kk + i] += s.DWeightsT[t][i * Filters + f];
     }
 
     public override void ToFileLayout(int parameter, ReadOnlySpan<float> values, Span<float> file)

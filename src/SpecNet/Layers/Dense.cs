@@ -52,6 +52,7 @@ public sealed class Dense : Layer
     private sealed class State(int capacity, bool training, Dense layer)
     {
         public readonly float[] Z = Activations.NeedsInput(layer.Activation) ? new float[capacity * layer.Units] : [];  // pre-activation
+        public readonly float[] Partials = new float[Environment.ProcessorCount * layer.Units];   // per-thread bias sums
         public readonly float[] DZ = layer.Activation.IsLinear || !training ? [] : new float[capacity * layer.Units];
     }
 
@@ -75,14 +76,23 @@ public sealed class Dense : Layer
     {
         var s = (State)ctx.State!;
         ReadOnlySpan<float> dz = dy;
-        if (!Activation.IsLinear && !ctx.FusedLossGradient)
+        bool activate = !Activation.IsLinear && !ctx.FusedLossGradient;
+        if (activate && Activation.Function == ActivationFunction.Relu && UseBias)
         {
-            if (Activation.Function == ActivationFunction.Relu) Elementwise.ReluBackward(ctx.Kernels, y, dy, s.DZ.AsSpan(0, y.Length));
-            else Activations.Backward(Activation, s.Z.AsSpan(0, Math.Min(s.Z.Length, y.Length)), y, dy, s.DZ.AsSpan(0, y.Length), Units);
+            // relu's backward and the bias gradient in one pass
+            Elementwise.ReluBiasBackward(ctx.Kernels, y, dy, s.DZ.AsSpan(0, y.Length), ctx.Grads[1], s.Partials);
             dz = s.DZ.AsSpan(0, y.Length);
         }
+        else
+        {
+            if (activate)
+            {
+                Activations.Backward(Activation, s.Z.AsSpan(0, Math.Min(s.Z.Length, y.Length)), y, dy, s.DZ.AsSpan(0, y.Length), Units);
+                dz = s.DZ.AsSpan(0, y.Length);
+            }
+            if (UseBias) Elementwise.BiasGradient(ctx.Kernels, dz, ctx.Grads[1], s.Partials);
+        }
         ctx.Kernels.Gemm(Op.T, Op.N, Units, Input.Channels, ctx.Batch, dz, x, 0, ctx.Grads[0]);  // dW (U, K) = dZᵀ X
-        if (UseBias) Elementwise.SumRows(dz, ctx.Grads[1]);
         if (ctx.InputGradient)
             ctx.Kernels.Gemm(Op.N, Op.N, ctx.Batch, Input.Channels, Units, dz, ctx.Params[0], 0, dx); // dX (N, K) = dZ W
     }

@@ -35,7 +35,7 @@ public sealed class MaxPool2D : Pooling2D
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void ForwardRange(void* state, int n0, int n1)
+    private static unsafe void ForwardRange(void* state, int part, int n0, int n1)
     {
         var a = (Args*)state;
         Window rows = a->Rows, cols = a->Cols;
@@ -99,7 +99,7 @@ public sealed class MaxPool2D : Pooling2D
     }
 
     /// <summary>dx = 0, then each output's gradient goes to the input cell that won (examples own disjoint cells).</summary>
-    private static unsafe void BackwardRange(void* state, int n0, int n1)
+    private static unsafe void BackwardRange(void* state, int part, int n0, int n1)
     {
         var a = (Args*)state;
         new Span<float>(a->X + (long)n0 * a->InSize, (n1 - n0) * a->InSize).Clear();

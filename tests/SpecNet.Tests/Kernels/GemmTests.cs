@@ -13,7 +13,7 @@ public class GemmTests
         var shapes = new (int m, int n, int k)[]
         {
             (1, 1, 1), (7, 5, 3), (6, 32, 256), (13, 33, 257), (64, 128, 128), (64, 10, 128), (200, 32, 9),
-            (32, 9, 5000), (10, 300, 70), (700, 64, 288), (3, 500, 20),
+            (32, 9, 5000), (10, 300, 70), (700, 64, 288), (3, 500, 20), (288, 64, 363), (9, 32, 10816), (50, 96, 3000),
         };
         foreach (var (m, n, k) in shapes)
             foreach (var opA in new[] { Op.N, Op.T })
@@ -29,14 +29,23 @@ public class GemmTests
         foreach (var backend in Backends()) Check(backend, m, n, k, opA, opB, beta);
     }
 
-    internal static void Check(Backend backend, int m, int n, int k, Op opA, Op opB, float beta)
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Gemm_on_one_thread_of_a_parallel_loop_matches_reference(int m, int n, int k, Op opA, Op opB, float beta)
+    {
+        foreach (var backend in Backends())
+            Check(backend, m, n, k, opA, opB, beta, onThread: 1 % backend.Threads);
+    }
+
+    internal static void Check(Backend backend, int m, int n, int k, Op opA, Op opB, float beta, int? onThread = null)
     {
         var rng = new Rng(42);
         float[] Random(int size) { var a = new float[size]; for (int i = 0; i < size; i++) a[i] = rng.NextFloat() * 2 - 1; return a; }
         var a = Random(m * k); var b = Random(k * n); var c0 = Random(m * n);
         var expected = (float[])c0.Clone(); var actual = (float[])c0.Clone();
         new ReferenceBackend().Gemm(opA, opB, m, n, k, a, b, beta, expected);
-        backend.Gemm(opA, opB, m, n, k, a, b, beta, actual);
+        if (onThread is { } t) backend.GemmOnThread(t, opA, opB, m, n, k, a, opA == Op.N ? k : m, b, opB == Op.N ? n : k, beta, actual, n);
+        else backend.Gemm(opA, opB, m, n, k, a, b, beta, actual);
         for (int i = 0; i < expected.Length; i++)
             Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4f * Math.Sqrt(k) + 1e-5f,
                 $"{backend}: C[{i}] = {actual[i]}, reference {expected[i]} (m={m} n={n} k={k} {opA}{opB} beta={beta})");
