@@ -1,0 +1,87 @@
+using System.Text.Json;
+using SpecNet.Checking;
+using SpecNet.Kernels;
+using SpecNet.Planning;
+using SpecNet.Tests.Layers;
+
+namespace SpecNet.Tests.Cli;
+
+public class BackendAndBenchTests
+{
+    [Fact]
+    public void Bench_reports_every_layer_and_whole_model_rates()
+    {
+        var r = CliRunner.Run("bench", TestPaths.Repo("specs", "lenet5.yaml"), "--batch-size", "8", "--iterations", "2", "--json");
+        Assert.Equal(0, r.ExitCode);
+        var root = JsonDocument.Parse(r.Output).RootElement;
+        Assert.Equal("managed", root.GetProperty("backend").GetString());
+        Assert.Equal(8, root.GetProperty("layers").GetArrayLength());
+        Assert.True(root.GetProperty("train_images_per_second").GetDouble() > 0);
+        Assert.True(root.GetProperty("single_image_ms").GetDouble() > 0);
+        var text = CliRunner.Run("bench", TestPaths.Repo("specs", "lenet5.yaml"), "--batch-size", "8", "--iterations", "2");
+        Assert.Contains("GFLOP/s", text.Output);
+        Assert.Contains("Training step:", text.Output);
+    }
+
+    [Fact]
+    public void Unknown_backend_is_a_clear_error()
+    {
+        var r = CliRunner.Run("bench", TestPaths.Repo("specs", "lenet5.yaml"), "--backend", "cuda", "--iterations", "1");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("unknown backend 'cuda'", r.Error);
+        Assert.Contains("managed", r.Error);
+    }
+
+    [Fact]
+    public void Auto_uses_mkl_when_present_and_says_so_when_not()
+    {
+        var notes = new List<string>();
+        var backend = Backends.Create("auto", notes.Add);
+        if (MklBackend.TryCreate(0, out _) is null)
+        {
+            Assert.Equal("managed", backend.Name);
+            Assert.Contains(notes, n => n.Contains("libmkl_rt") && n.Contains("using the managed backend"));
+        }
+        else Assert.Equal("mkl", backend.Name);
+    }
+
+    /// <summary>Every backend runs the whole model (forward and backward) to the reference's results.</summary>
+    [SkippableTheory]
+    [InlineData("managed")]
+    [InlineData("mathnet")]
+    [InlineData("mkl")]
+    public void Backends_agree_with_the_reference_on_a_whole_training_step(string name)
+    {
+        Backend backend;
+        try { backend = Backends.Create(name); }
+        catch (SpecNetException e) { Skip.If(true, e.Message); return; }
+        var model = GradientCheckTests.Compile("""
+            input: { shape: [12, 12, 2] }
+            layers:
+              - conv2d: { filters: 32, kernel_size: 3, activation: relu }
+              - max_pool2d: { pool_size: 2 }
+              - conv2d: { filters: 32, kernel_size: 3, padding: same, activation: relu }
+              - flatten
+              - dense: { units: 10, activation: softmax }
+            """);
+        float[][] Run(Backend b)
+        {
+            var parameters = ParameterSet.Initialize(model, 3);
+            var plan = new ExecutionPlan(model, parameters, b, 40);
+            var rng = new Rng(1);
+            for (int i = 0; i < plan.Input.Length; i++) plan.Input[i] = rng.NextFloat();
+            plan.Forward(40, training: true);
+            var labels = Enumerable.Range(0, 40).Select(i => i % 10).ToArray();
+            var loss = SpecNet.Training.Loss.For("categorical_crossentropy", model.FinalActivation);
+            loss.Compute(plan.Output, labels, 40, plan.OutputGradient);
+            plan.Backward(loss.Fused);
+            return [plan.Output.ToArray(), .. parameters.Trainable.Select(s => s.Grad!.ToArray())];
+        }
+        var expected = Run(new ReferenceBackend());
+        var actual = Run(backend);
+        for (int t = 0; t < expected.Length; t++)
+            for (int i = 0; i < expected[t].Length; i++)
+                Assert.True(Math.Abs(expected[t][i] - actual[t][i]) <= 1e-4f + 1e-3f * Math.Abs(expected[t][i]),
+                    $"{name}: tensor {t}[{i}] = {actual[t][i]}, reference {expected[t][i]}");
+    }
+}
