@@ -27,6 +27,9 @@ public static class SpecNetCli
         root.Add(PredictCommand.Create());
         root.Add(DataCommand.Create());
         root.Add(BenchCommand.Create());
+        root.Add(ShipCommands.Inspect());
+        root.Add(ShipCommands.Verify());
+        root.Add(ExportCommand.Create());
         return root;
     }
 

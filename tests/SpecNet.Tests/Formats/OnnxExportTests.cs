@@ -1,0 +1,91 @@
+using SpecNet.Checking;
+using SpecNet.Cli.Commands;
+using SpecNet.Formats;
+using SpecNet.Kernels;
+using SpecNet.Planning;
+using SpecNet.Tests.Cli;
+using SpecNet.Tests.Layers;
+
+namespace SpecNet.Tests.Formats;
+
+/// <summary>Every spec, and every layer kind, exported to ONNX and run in ONNX Runtime against SpecNet's own forward pass.</summary>
+public class OnnxExportTests
+{
+    public static TheoryData<string> Specs() => new(Directory.GetFiles(TestPaths.Repo("specs"), "*.yaml").Select(Path.GetFileName).Order()!);
+
+    [Theory]
+    [MemberData(nameof(Specs))]
+    public void Every_spec_exports_and_matches_onnx_runtime(string file)
+    {
+        var model = SpecCompiler.CompileFile(TestPaths.Repo("specs", file)).Model!;
+        AssertMatches(model, Randomized(model, 4));
+    }
+
+    /// <summary>Each kind, 'same' padding with stride 2 on odd sizes (SAME_UPPER), pooling that drops a row, spatial softmax.</summary>
+    [Theory]
+    [InlineData("[9, 7, 3]", "conv2d: { filters: 4, kernel_size: 3, strides: 2, padding: same, activation: leaky_relu }")]
+    [InlineData("[8, 8, 2]", "conv2d: { filters: 3, kernel_size: [2, 3], dilation_rate: 2, padding: same, activation: gelu, use_bias: false }")]
+    [InlineData("[11, 11, 2]", "max_pool2d: { pool_size: 2 }")]
+    [InlineData("[9, 7, 2]", "max_pool2d: { pool_size: 3, strides: 2, padding: same }")]
+    [InlineData("[9, 7, 2]", "avg_pool2d: { pool_size: 2, padding: same }")]
+    [InlineData("[5, 5, 3]", "avg_pool2d: { pool_size: 3, strides: 1 }")]
+    [InlineData("[4, 3, 5]", "global_avg_pool2d")]
+    [InlineData("[4, 3, 5]", "global_max_pool2d")]
+    [InlineData("[3, 4, 2]", "flatten")]
+    [InlineData("[6, 6, 4]", "batch_norm")]
+    [InlineData("[12]", "batch_norm: { epsilon: 0.01 }")]
+    [InlineData("[12]", "dense: { units: 5, activation: elu }")]
+    [InlineData("[12]", "dropout: { rate: 0.5 }")]
+    [InlineData("[3, 3, 4]", "softmax")]
+    [InlineData("[12]", "sigmoid")]
+    [InlineData("[12]", "tanh")]
+    [InlineData("[12]", "relu")]
+    [InlineData("[12]", "elu: { alpha: 0.5 }")]
+    [InlineData("[12]", "gelu")]
+    [InlineData("[12]", "leaky_relu: { alpha: 0.1 }")]
+    [InlineData("[12]", "activation: { activation: silu }")]
+    public void Every_layer_kind_matches_onnx_runtime(string input, string layer)
+    {
+        var model = GradientCheckTests.Compile($"input: {{ shape: {input} }}\nlayers:\n  - {layer}\ntraining: {{ loss: mse }}\n");
+        AssertMatches(model, Randomized(model, 2));
+    }
+
+    [Fact]
+    public void Every_registered_kind_has_an_onnx_case()
+    {
+        var cases = typeof(OnnxExportTests).GetMethod(nameof(Every_layer_kind_matches_onnx_runtime))!
+            .GetCustomAttributes(typeof(InlineDataAttribute), false).Cast<InlineDataAttribute>()
+            .Select(a => ((string)a.GetData(null!).First()[1]).Split(':')[0].Trim()).ToHashSet();
+        var missing = SpecNet.Layers.LayerRegistry.Names.Where(n => !cases.Contains(n)).ToList();
+        Assert.True(missing.Count == 0, "no ONNX case for " + string.Join(", ", missing));
+    }
+
+    [Fact]
+    public void Export_command_writes_and_verifies()
+    {
+        using var dir = new TempFolder();
+        var model = SpecCompiler.CompileFile(TestPaths.Repo("specs", "lenet5.yaml")).Model!;
+        WeightsFile.Save(dir.File("w.safetensors"), Randomized(model, 3), new Dictionary<string, string>());
+        var r = CliRunner.Run("export", TestPaths.Repo("specs", "lenet5.yaml"), "--weights", dir.File("w.safetensors"), "--onnx", dir.File("m.onnx"), "--verify");
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.Contains("classes agree on 16/16", r.Output);
+        Assert.True(new FileInfo(dir.File("m.onnx")).Length > 200_000);
+    }
+
+    private static void AssertMatches(ModelSpec model, ParameterSet parameters)
+    {
+        var check = OnnxCheck.Run(model, parameters, OnnxExport.Build(model, parameters), examples: 5);
+        Assert.True(check.MaxDifference <= OnnxCheck.Tolerance, $"max abs difference {check.MaxDifference}");
+        Assert.Equal(check.Examples, check.SameClass);
+    }
+
+    /// <summary>Glorot weights plus random biases and batch-norm statistics, so every parameter matters.</summary>
+    internal static ParameterSet Randomized(ModelSpec model, int seed)
+    {
+        var set = ParameterSet.Initialize(model, seed);
+        var rng = new Rng((ulong)seed);
+        foreach (var slot in set.Slots.Where(s => s.Spec.Init != SpecNet.Layers.Init.GlorotUniform))
+            for (int i = 0; i < slot.Value.Length; i++) slot.Value[i] = slot.Spec.Suffix == "moving_variance" ? 0.5f + rng.NextFloat() : rng.NextFloat() - 0.5f;
+        return set;
+    }
+}
