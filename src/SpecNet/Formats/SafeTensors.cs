@@ -7,8 +7,8 @@ using SpecNet.Checking;
 
 namespace SpecNet.Formats;
 
-/// <summary>One tensor of a safetensors file (float32 only: SpecNet's parameters are float32).</summary>
-public sealed record Tensor(string Name, int[] Shape, float[] Data);
+/// <summary>One tensor of a safetensors file. SpecNet's parameters are F32; other dtypes are read (checked, not converted) so that `verify` can name them.</summary>
+public sealed record Tensor(string Name, int[] Shape, float[] Data, string Dtype = "F32");
 
 /// <summary>
 /// The safetensors format: an 8-byte little-endian header length N, N bytes of JSON
@@ -98,16 +98,18 @@ public static class SafeTensors
             }
             if (node is not JsonObject t) throw Bad(path, $"tensor '{name}' is not described by a map");
             var dtype = (t["dtype"] as JsonValue)?.TryGetValue<string>(out var d) == true ? d : null;
-            if (dtype != "F32") throw Bad(path, $"tensor '{name}' has dtype {dtype ?? "(none)"}; SpecNet weights are F32");
+            if (dtype is null || !ElementBytes.TryGetValue(dtype, out var elementBytes))
+                throw Bad(path, $"tensor '{name}' has dtype {dtype ?? "(none)"}, which safetensors does not define");
             var shape = Ints(t["shape"], path, name, "shape");
             var offsets = Longs(t["data_offsets"], path, name);
             long count = 1;
             foreach (var dim in shape) { count *= dim; if (count > int.MaxValue / 4) throw Bad(path, $"tensor '{name}' shape [{string.Join(", ", shape)}] is too large"); }
             if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
                 throw Bad(path, $"tensor '{name}' data_offsets [{string.Join(", ", offsets)}] lie outside the {dataLength:N0} data bytes");
-            if (offsets[1] - offsets[0] != count * 4)
-                throw Bad(path, $"tensor '{name}' shape [{string.Join(", ", shape)}] needs {count * 4:N0} bytes, but its data_offsets span {offsets[1] - offsets[0]:N0}");
+            if (offsets[1] - offsets[0] != count * elementBytes)
+                throw Bad(path, $"tensor '{name}' shape [{string.Join(", ", shape)}] needs {count * elementBytes:N0} bytes of {dtype}, but its data_offsets span {offsets[1] - offsets[0]:N0}");
             ranges.Add((offsets[0], offsets[1], name));
+            if (dtype != "F32") { tensors.Add(new Tensor(name, shape, [], dtype)); continue; }
             var data = new float[count];
             var raw = bytes.AsSpan((int)(dataStart + offsets[0]), (int)(count * 4));
             if (BitConverter.IsLittleEndian) MemoryMarshal.Cast<byte, float>(raw).CopyTo(data);
@@ -120,6 +122,12 @@ public static class SafeTensors
                 throw Bad(path, $"tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap in the data");
         return (tensors, metadata);
     }
+
+    private static readonly Dictionary<string, int> ElementBytes = new()
+    {
+        ["F64"] = 8, ["F32"] = 4, ["F16"] = 2, ["BF16"] = 2, ["I64"] = 8, ["I32"] = 4, ["I16"] = 2, ["I8"] = 1,
+        ["U64"] = 8, ["U32"] = 4, ["U16"] = 2, ["U8"] = 1, ["BOOL"] = 1, ["F8_E4M3"] = 1, ["F8_E5M2"] = 1,
+    };
 
     private static int[] Ints(JsonNode? node, string path, string name, string what)
     {

@@ -79,6 +79,8 @@ public static class WeightsFile
         {
             if (!byName.TryGetValue(slot.Name, out var t))
                 problems.Add($"layer '{slot.Layer.Name}' ({slot.Layer.Kind.Name}): the file has no tensor '{slot.Name}' [{string.Join(", ", slot.Spec.Shape)}]");
+            else if (t.Dtype != "F32")
+                problems.Add($"layer '{slot.Layer.Name}' ({slot.Layer.Kind.Name}): '{slot.Name}' is {t.Dtype} in the file; SpecNet weights are F32");
             else if (!t.Shape.SequenceEqual(slot.Spec.Shape))
                 problems.Add($"layer '{slot.Layer.Name}' ({slot.Layer.Kind.Name}): '{slot.Name}' is [{string.Join(", ", t.Shape)}] in the file, but the spec needs [{string.Join(", ", slot.Spec.Shape)}]");
         }

@@ -54,6 +54,24 @@ public class ShipCommandTests
     }
 
     [Fact]
+    public void Verify_names_a_tensor_of_the_wrong_dtype()
+    {
+        using var dir = new TempFolder();
+        var bytes = File.ReadAllBytes(Sample);
+        // Rewrite dense_2.bias's dtype in the header: F32 [10] (40 bytes) -> F16 [20] (40 bytes).
+        var headerLength = (int)BitConverter.ToUInt64(bytes, 0);
+        var header = System.Text.Encoding.UTF8.GetString(bytes, 8, headerLength);
+        var patched = header.Replace("\"dense_2.bias\":{\"dtype\":\"F32\",\"shape\":[10]", "\"dense_2.bias\":{\"dtype\":\"F16\",\"shape\":[20]");
+        Assert.NotEqual(header, patched);
+        Assert.Equal(header.Length, patched.Length);
+        System.Text.Encoding.UTF8.GetBytes(patched).CopyTo(bytes, 8);
+        File.WriteAllBytes(dir.File("f16.safetensors"), bytes);
+        var r = CliRunner.Run("verify", Spec, dir.File("f16.safetensors"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("'dense_2.bias' is F16 in the file; SpecNet weights are F32", r.Error);
+    }
+
+    [Fact]
     public void Samples_predict_the_sample_digits_from_the_weights_file_alone()
     {
         var digits = Enumerable.Range(0, 10).Select(d => TestPaths.Repo("samples", "digits", $"{d}.png")).ToArray();
