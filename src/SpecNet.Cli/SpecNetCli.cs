@@ -30,6 +30,7 @@ public static class SpecNetCli
         root.Add(ShipCommands.Inspect());
         root.Add(ShipCommands.Verify());
         root.Add(ExportCommand.Create());
+        root.Add(DiffCommand.Create());
         return root;
     }
 

@@ -1,0 +1,131 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using SpecNet.Comparing;
+using SpecNet.Planning;
+
+namespace SpecNet.Cli.Commands;
+
+/// <summary>`specnet diff A.yaml B.yaml`: what changed between two specs, and whether B is really more accurate.</summary>
+public static class DiffCommand
+{
+    public static Command Create()
+    {
+        var a = new Argument<string>("a") { Description = "spec A (the baseline)" };
+        var b = new Argument<string>("b") { Description = "spec B (the change)" };
+        var seeds = new Option<int>("--seeds") { Description = "train each spec with this many seeds (spec A's seed, +1, ...); 3 or more for a real verdict", DefaultValueFactory = _ => 1 };
+        var weightsA = new Option<string?>("--weights-a") { Description = "evaluate A from these weights instead of training" };
+        var weightsB = new Option<string?>("--weights-b") { Description = "evaluate B from these weights instead of training" };
+        var epochs = new Option<int?>("--epochs") { Description = "override both specs' training.epochs" };
+        var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var backend = Common.BackendOption();
+        var command = new Command("diff", "Compare two specs: structure, then accuracy with confidence intervals and a significance test. Finished runs are cached and reused.\n\nExample: specnet diff specs/mnist-cnn.yaml specs/mnist-strided.yaml --seeds 3")
+            { a, b, seeds, weightsA, weightsB, epochs, json, backend };
+        command.SetAction(result =>
+        {
+            var o = result.InvocationConfiguration.Output;
+            var err = result.InvocationConfiguration.Error;
+            var modelA = Common.Compile(result.GetValue(a)!);
+            var modelB = Common.Compile(result.GetValue(b)!);
+            int n = result.GetValue(seeds);
+            if (n is < 1 or > 100) throw new SpecNet.Checking.SpecNetException($"--seeds must be between 1 and 100, not {n}");
+            if (result.GetValue(epochs) is < 1) throw new SpecNet.Checking.SpecNetException("--epochs must be a positive whole number");
+            var kernels = Common.CreateBackend(result, backend, err);
+            var r = Comparison.Run(modelA, modelB, n, result.GetValue(epochs), result.GetValue(weightsA), result.GetValue(weightsB),
+                kernels, RunCache.Default, line => err.WriteLine(line));
+            if (result.GetValue(json)) o.WriteLine(Json(r).ToJsonString());
+            else o.Write(Text(r, result.GetValue(a)!, result.GetValue(b)!));
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static string P(double fraction) => (100 * fraction).ToString("0.00", CultureInfo.InvariantCulture);
+    private static string Pt(double fraction) => (100 * fraction).ToString("+0.00;-0.00;0.00", CultureInfo.InvariantCulture);
+    private static string N(long v) => ModelSummary.N(v);
+    private static string Signed(long v) => v.ToString("+#,0;-#,0;0", CultureInfo.InvariantCulture);
+
+    public static string Text(ComparisonResult r, string pathA, string pathB)
+    {
+        var sb = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        sb.Append($"A: {pathA} ({r.A.Model.Name})\nB: {pathB} ({r.B.Model.Name})\n\nLayers\n");
+        foreach (var c in r.Layers)
+        {
+            string mark = c.Change switch { "added" => "+", "removed" => "-", "changed" => "~", _ => " " };
+            var name = c.A is { } la && c.B is { } lb && la.Name != lb.Name ? $"{la.Name} -> {lb.Name}" : (c.A ?? c.B)!.Name;
+            var shape = c.Change switch
+            {
+                "added" => c.B!.Output.ToString(), "removed" => c.A!.Output.ToString(),
+                _ => c.A!.Output == c.B!.Output ? c.A.Output.ToString() : $"{c.A.Output} -> {c.B.Output}",
+            };
+            sb.Append(inv, $"  {mark} {name,-24} {(c.A ?? c.B)!.Kind.Name,-18} {shape,-22} params {Signed(c.ParamsDelta),9}  MACs {Signed(c.MacsDelta),11}");
+            if (c.Change == "changed") sb.Append("   ").Append(string.Join("; ", c.Details.Where(d => !d.StartsWith("output") && !d.StartsWith("params"))));
+            sb.Append('\n');
+        }
+        sb.Append(inv, $"\n{"",-26} {"A",14} {"B",14}\n");
+        sb.Append(inv, $"{"parameters",-26} {N(r.A.Model.TotalParameters),14} {N(r.B.Model.TotalParameters),14}\n");
+        sb.Append(inv, $"{"MACs per example",-26} {N(r.A.Model.Macs),14} {N(r.B.Model.Macs),14}\n");
+        if (r.A.Runs[0].TrainSeconds is var s && !double.IsNaN(s))
+        {
+            sb.Append(inv, $"{"training seconds",-26} {r.A.MeanSeconds,14:0.0} {r.B.MeanSeconds,14:0.0}\n");
+            sb.Append(inv, $"{"images/s while training",-26} {r.A.MeanImagesPerSecond,14:N0} {r.B.MeanImagesPerSecond,14:N0}\n");
+        }
+        foreach (var t in r.TrainingChanges) sb.Append($"training {t}\n");
+
+        var seeds = r.A.Runs.Count;
+        sb.Append(inv, $"\nAccuracy on {r.Examples:N0} test examples{(seeds > 1 ? $", mean over {seeds} seeds" : "")} (95% CI)\n");
+        sb.Append(inv, $"  A {P(r.A.Accuracy.Value)}%  [{P(r.A.Accuracy.Low)}, {P(r.A.Accuracy.High)}]{Cached(r.A)}\n");
+        sb.Append(inv, $"  B {P(r.B.Accuracy.Value)}%  [{P(r.B.Accuracy.Low)}, {P(r.B.Accuracy.High)}]{Cached(r.B)}\n");
+        sb.Append(inv, $"  B - A {Pt(r.Delta.Value)} points  [{Pt(r.Delta.Low)}, {Pt(r.Delta.High)}], {r.Test}: p = {r.P.ToString("0.0000", inv)}\n");
+        if (seeds == 1) sb.Append(inv, $"  examples only A gets right: {r.OnlyA:N0}; only B: {r.OnlyB:N0}\n");
+        sb.Append("\nPer class (B - A, points): ");
+        sb.Append(string.Join("  ", r.A.PerClassAccuracy.Select((acc, c) => $"{c}: {Pt(r.B.PerClassAccuracy[c] - acc)}")));
+        sb.Append('\n');
+        if (r.Confusions.Count > 0)
+        {
+            sb.Append("Confusions that changed most (true -> predicted: A -> B):\n");
+            foreach (var c in r.Confusions) sb.Append(inv, $"  {c.True} -> {c.Predicted}: {c.A} -> {c.B}\n");
+        }
+        sb.Append($"\nVerdict: {r.Verdict}\n");
+        return sb.ToString();
+    }
+
+    private static string Cached(Side s)
+    {
+        int cached = s.Runs.Count(x => x.Cached);
+        return cached == 0 ? "" : cached == s.Runs.Count ? "  (cached)" : $"  ({cached} of {s.Runs.Count} runs cached)";
+    }
+
+    public static JsonObject Json(ComparisonResult r)
+    {
+        static JsonArray Interval(Estimate e) => new(Math.Round(e.Low, 6), Math.Round(e.High, 6));
+        JsonObject Side(Side s) => new()
+        {
+            ["name"] = s.Model.Name, ["params"] = s.Model.TotalParameters, ["macs"] = s.Model.Macs,
+            ["accuracy"] = Math.Round(s.Accuracy.Value, 6), ["accuracy_ci"] = Interval(s.Accuracy),
+            ["seed_accuracies"] = new JsonArray(s.Runs.Select(x => (JsonNode)Math.Round(x.Accuracy, 6)).ToArray()),
+            ["cached"] = s.Runs.All(x => x.Cached),
+            ["train_seconds"] = double.IsNaN(s.Runs[0].TrainSeconds) ? null : Math.Round(s.MeanSeconds, 2),
+            ["images_per_second"] = double.IsNaN(s.Runs[0].ImagesPerSecond) ? null : Math.Round(s.MeanImagesPerSecond),
+            ["per_class_accuracy"] = new JsonArray(s.PerClassAccuracy.Select(v => (JsonNode?)(double.IsNaN(v) ? null : Math.Round(v, 6))).ToArray()),
+        };
+        return new JsonObject
+        {
+            ["a"] = Side(r.A), ["b"] = Side(r.B),
+            ["delta"] = Math.Round(r.Delta.Value, 6), ["delta_ci"] = Interval(r.Delta), ["p_value"] = r.P, ["test"] = r.Test,
+            ["examples"] = r.Examples, ["seeds"] = r.A.Runs.Count, ["verdict"] = r.Verdict,
+            ["layers"] = new JsonArray(r.Layers.Select(c => (JsonNode)new JsonObject
+            {
+                ["change"] = c.Change, ["a"] = c.A?.Name, ["b"] = c.B?.Name, ["type"] = (c.A ?? c.B)!.Kind.Name,
+                ["output_shape_a"] = c.A is { } la ? new JsonArray(la.Output.Dims.Select(d => (JsonNode)d).ToArray()) : null,
+                ["output_shape_b"] = c.B is { } lb ? new JsonArray(lb.Output.Dims.Select(d => (JsonNode)d).ToArray()) : null,
+                ["params_delta"] = c.ParamsDelta, ["macs_delta"] = c.MacsDelta,
+                ["details"] = new JsonArray(c.Details.Select(d => (JsonNode)d).ToArray()),
+            }).ToArray()),
+            ["training_changes"] = new JsonArray(r.TrainingChanges.Select(t => (JsonNode)t).ToArray()),
+            ["confusion_changes"] = new JsonArray(r.Confusions.Select(c => (JsonNode)new JsonObject { ["true"] = c.True, ["predicted"] = c.Predicted, ["a"] = c.A, ["b"] = c.B }).ToArray()),
+        };
+    }
+}

@@ -1,0 +1,46 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using SpecNet.Checking;
+using SpecNet.Data;
+using SpecNet.Formats;
+
+namespace SpecNet.Comparing;
+
+/// <summary>What one training run left for comparisons: its test predictions and how long it took.</summary>
+public sealed record RunRecord(string Key, string Spec, int Seed, int Epochs, int[] Predictions, double Accuracy, double Loss,
+    double TrainSeconds, double ImagesPerSecond, bool Cached = false);
+
+/// <summary>
+/// Finished runs, by spec structure, training settings, seed and data fingerprint, in
+/// $SPECNET_CACHE/runs (else the user's cache folder), so a repeated or extended diff does not
+/// retrain what it already has. Entries are written atomically; a damaged one is ignored and redone.
+/// </summary>
+public sealed class RunCache(string folder)
+{
+    public static RunCache Default => new(Path.Combine(
+        Environment.GetEnvironmentVariable("SPECNET_CACHE") is { Length: > 0 } c ? c : NamedDatasets.CacheRoot, "runs"));
+
+    public string Folder { get; } = folder;
+
+    public static string KeyOf(ModelSpec model, int seed, int epochs, Dataset train, Dataset test)
+    {
+        var t = model.Training;
+        var text = $"{model.StructuralHash}|{StructureDiff.Describe(t.Optimizer)}|{t.Loss}|{t.BatchSize}|{epochs}|{seed}|{train.Fingerprint()}|{test.Fingerprint()}|{WeightsFile.Version}";
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..24];
+    }
+
+    public RunRecord? Find(string key)
+    {
+        var path = Path.Combine(Folder, key + ".json");
+        if (!File.Exists(path)) return null;
+        try { return JsonSerializer.Deserialize<RunRecord>(File.ReadAllText(path)) is { } r && r.Key == key ? r with { Cached = true } : null; }
+        catch (Exception e) when (e is JsonException or IOException or NotSupportedException) { return null; }
+    }
+
+    public void Save(RunRecord record)
+    {
+        var json = JsonSerializer.SerializeToUtf8Bytes(record with { Cached = false });
+        AtomicFile.Write(Path.Combine(Folder, record.Key + ".json"), s => s.Write(json));
+    }
+}

@@ -1,0 +1,85 @@
+using System.Text.Json;
+using SpecNet.Checking;
+using SpecNet.Comparing;
+using SpecNet.Tests.Cli;
+
+namespace SpecNet.Tests.Comparing;
+
+public class DiffTests
+{
+    private static ModelSpec Spec(string file) => SpecCompiler.CompileFile(TestPaths.Repo("specs", file)).Model!;
+
+    [Fact]
+    public void Pooled_versus_strided_aligns_layers_by_kind()
+    {
+        var changes = StructureDiff.Layers(Spec("mnist-cnn.yaml"), Spec("mnist-strided.yaml"));
+        Assert.Equal(["changed", "removed", "changed", "removed", "changed", "removed", "changed", "changed", "same"], changes.Select(c => c.Change));
+        Assert.Contains("strides (1, 1) -> (2, 2)", changes[0].Details);
+        Assert.Contains("output 26x26x32 -> 13x13x32", changes[0].Details);
+        Assert.Equal(49_152, changes[7].ParamsDelta);  // dense_1 now sees 512 inputs instead of 128
+        Assert.Equal(-146_016, changes[0].MacsDelta);
+    }
+
+    [Fact]
+    public void Training_settings_that_differ_are_listed()
+    {
+        var changes = StructureDiff.Training(Spec("mnist-cnn.yaml").Training, Spec("lenet5.yaml").Training);
+        Assert.Contains(changes, c => c.StartsWith("optimizer: adam(") && c.Contains("-> sgd(learning_rate=0.05, momentum=0.9"));
+        Assert.Contains("seed: 42 -> 7", changes);
+    }
+
+    [Fact]
+    public void Diff_trains_both_compares_and_reuses_the_cache()
+    {
+        using var dir = new TempFolder();
+        var a = TestData.WriteSpecWithData(dir.Path, epochs: 2);
+        var b = Path.Combine(dir.Path, "b.yaml");
+        File.WriteAllText(b, File.ReadAllText(a).Replace("name: patterns", "name: wider").Replace("units: 16", "units: 32"));
+        Environment.SetEnvironmentVariable("SPECNET_CACHE", dir.File("cache"));
+        try
+        {
+            var first = CliRunner.Run("diff", a, b, "--seeds", "2", "--json");
+            Assert.True(first.ExitCode == 0, first.All);
+            var json = JsonDocument.Parse(first.Output).RootElement;
+            foreach (var side in new[] { "a", "b" })
+            {
+                var s = json.GetProperty(side);
+                Assert.InRange(s.GetProperty("accuracy").GetDouble(), 0.5, 1);
+                Assert.Equal(2, s.GetProperty("accuracy_ci").GetArrayLength());
+                Assert.True(s.GetProperty("params").GetInt64() > 0);
+                Assert.True(s.GetProperty("macs").GetInt64() > 0);
+                Assert.False(s.GetProperty("cached").GetBoolean());
+            }
+            Assert.Equal("wider", json.GetProperty("b").GetProperty("name").GetString());
+            Assert.Equal(2, json.GetProperty("delta_ci").GetArrayLength());
+            Assert.InRange(json.GetProperty("p_value").GetDouble(), 0, 1);
+            Assert.False(string.IsNullOrEmpty(json.GetProperty("verdict").GetString()));
+            Assert.Contains(json.GetProperty("layers").EnumerateArray(), l => l.GetProperty("change").GetString() == "changed" && l.GetProperty("a").GetString() == "dense_1");
+            Assert.Equal(4, Directory.GetFiles(Path.Combine(dir.File("cache"), "runs"), "*.json").Length);
+
+            // Again, plus a third seed: the first two seeds come from the cache, only seed 3 trains.
+            var second = CliRunner.Run("diff", a, b, "--seeds", "3");
+            Assert.True(second.ExitCode == 0, second.All);
+            Assert.Contains("patterns, seed 3: cached", second.Error);
+            Assert.Contains("patterns, seed 5: training", second.Error);
+            Assert.Contains("(2 of 3 runs cached)", second.Output);
+            Assert.Contains("paired t-test over 3 seeds", second.Output);
+            Assert.Equal(6, Directory.GetFiles(Path.Combine(dir.File("cache"), "runs"), "*.json").Length);
+        }
+        finally { Environment.SetEnvironmentVariable("SPECNET_CACHE", null); }
+    }
+
+    [Fact]
+    public void Diff_from_given_weights_does_not_train()
+    {
+        using var dir = new TempFolder();
+        var a = TestData.WriteSpecWithData(dir.Path, epochs: 1);
+        Assert.Equal(0, CliRunner.Run("train", a, "--output", dir.File("a.safetensors")).ExitCode);
+        Assert.Equal(0, CliRunner.Run("train", a, "--seed", "9", "--output", dir.File("b.safetensors")).ExitCode);
+        var r = CliRunner.Run("diff", a, a, "--weights-a", dir.File("a.safetensors"), "--weights-b", dir.File("b.safetensors"));
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.DoesNotContain("training", r.Error);
+        Assert.Contains("McNemar's exact test", r.Output);
+        Assert.Contains("Verdict:", r.Output);
+    }
+}
