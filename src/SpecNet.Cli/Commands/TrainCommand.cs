@@ -6,6 +6,7 @@ using SpecNet.Data;
 using SpecNet.Formats;
 using SpecNet.Planning;
 using SpecNet.Training;
+using System.Runtime.InteropServices;
 
 namespace SpecNet.Cli.Commands;
 
@@ -21,8 +22,12 @@ public static class TrainCommand
         var seed = new Option<int?>("--seed") { Description = "override training.seed" };
         var json = new Option<bool>("--json") { Description = "print JSON lines events (start, epoch, done) instead of text" };
         var backend = Common.BackendOption();
-        var command = new Command("train", "Train a spec on its data and write the weights.\n\nExample: specnet train specs/mnist-cnn.yaml")
-            { spec, output, epochs, batch, seed, json, backend };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "checkpoint file (default: <weights name>.checkpoint.safetensors beside the weights); written after every epoch" };
+        var every = new Option<int>("--checkpoint-every") { Description = "also write the checkpoint every N steps" };
+        var resume = new Option<bool>("--resume") { Description = "continue from the checkpoint, exactly where it stopped (bit-identical to an uninterrupted run)" };
+        var determinism = new Option<bool>("--check-determinism") { Description = "train a few steps twice and compare the weights' hashes, then stop" };
+        var command = new Command("train", "Train a spec on its data and write the weights. Ctrl+C writes a checkpoint; --resume continues from it.\n\nExample: specnet train specs/mnist-cnn.yaml")
+            { spec, output, epochs, batch, seed, json, backend, checkpoint, every, resume, determinism };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;
@@ -35,11 +40,26 @@ public static class TrainCommand
             if (result.GetValue(seed) is < 0) throw new SpecNetException($"--seed must be zero or more");
             var kernels = Common.CreateBackend(result, backend, err);
             var (train, test) = DataLoader.Load(model, line => err.WriteLine(line));
-            var trainer = new Trainer(model, ParameterSet.Initialize(model, result.GetValue(seed) ?? model.Training.Seed), kernels,
-                result.GetValue(epochs), result.GetValue(batch), result.GetValue(seed));
             int epochCount = result.GetValue(epochs) ?? model.Training.Epochs, batchSize = result.GetValue(batch) ?? model.Training.BatchSize;
             int seedValue = result.GetValue(seed) ?? model.Training.Seed;
+            if (result.GetValue(determinism))
+            {
+                int steps = Math.Min(20, (train.Count + batchSize - 1) / batchSize + 1);
+                var (first, second) = Determinism.Check(model, train, () => Common.CreateBackend(result, backend, TextWriter.Null), steps, seedValue, batchSize);
+                o.WriteLine($"{steps} steps twice, backend {kernels}: weights {first} and {second}: {(first == second ? "identical, deterministic" : "DIFFERENT")}");
+                return first == second ? ExitCodes.Ok : ExitCodes.Failure;
+            }
             var weightsPath = result.GetValue(output) ?? Common.DefaultWeightsPath(specPath, model);
+            var checkpointPath = result.GetValue(checkpoint) ?? Checkpoint.DefaultPath(weightsPath);
+            if (result.GetValue(resume) && !File.Exists(checkpointPath))
+                throw new SpecNetException($"{checkpointPath}: no checkpoint to resume from", "train without --resume, or pass --checkpoint PATH");
+            if (result.GetValue(every) < 0) throw new SpecNetException("--checkpoint-every must be zero or more");
+            var trainer = new Trainer(model, ParameterSet.Initialize(model, seedValue), kernels, epochCount, batchSize, seedValue)
+            {
+                CheckpointPath = checkpointPath,
+                CheckpointEvery = result.GetValue(every),
+                ResumeFrom = result.GetValue(resume) ? checkpointPath : null,
+            };
 
             if (asJson)
                 o.WriteLine(new JsonObject
@@ -55,7 +75,11 @@ public static class TrainCommand
                 o.WriteLine($"Backend: {kernels}");
             }
 
-            var run = trainer.Fit(train, test, report =>
+            using var interrupt = new Interrupt();
+            TrainingResult run;
+            try
+            {
+            run = trainer.Fit(train, test, report =>
             {
                 if (asJson)
                     o.WriteLine(new JsonObject
@@ -68,7 +92,15 @@ public static class TrainCommand
                     o.WriteLine(FormattableString.Invariant($"Epoch {report.Epoch}/{report.Epochs}  loss {report.Loss:0.0000}  accuracy {report.Accuracy:0.0000}") +
                         (report.TestAccuracy is { } acc ? FormattableString.Invariant($"  test_loss {report.TestLoss:0.0000}  test_accuracy {acc:0.0000}") : "") +
                         FormattableString.Invariant($"  {report.Seconds:0.0}s  {report.ImagesPerSecond:N0} images/s"));
-            });
+            }, cancel: interrupt.Token);
+            }
+            catch (TrainingInterruptedException stop)
+            {
+                err.WriteLine($"Interrupted at epoch {stop.Epoch}, step {stop.Step}; checkpoint written to {stop.CheckpointPath}");
+                err.WriteLine($"Resume with: specnet train {specPath} --resume" + (result.GetValue(output) is { } w ? $" --output {w}" : ""));
+                return 130;
+            }
+            if (run.Epochs.Count == 0) throw new SpecNetException($"{checkpointPath}: that run had already finished its {epochCount} epochs", "pass --epochs with a larger number to train further");
 
             var last = run.Epochs[^1];
             var provenance = new Dictionary<string, string>
@@ -97,4 +129,30 @@ public static class TrainCommand
     }
 
     private static double Round(double v) => Math.Round(v, 6);
+}
+
+/// <summary>Turns the first Ctrl+C (SIGINT) or SIGTERM into a cancellation the trainer checks between steps.</summary>
+internal sealed class Interrupt : IDisposable
+{
+    private readonly CancellationTokenSource _source = new();
+    private readonly PosixSignalRegistration[] _registrations;
+
+    public Interrupt()
+    {
+        void Handler(PosixSignalContext context)
+        {
+            if (_source.IsCancellationRequested) return; // a second signal: let the runtime end the process
+            context.Cancel = true;
+            _source.Cancel();
+        }
+        _registrations = [PosixSignalRegistration.Create(PosixSignal.SIGINT, Handler), PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handler)];
+    }
+
+    public CancellationToken Token => _source.Token;
+
+    public void Dispose()
+    {
+        foreach (var r in _registrations) r.Dispose();
+        _source.Dispose();
+    }
 }

@@ -17,6 +17,7 @@ public static class AtomicFile
         try
         {
             Directory.CreateDirectory(folder);
+            RemoveAbandoned(folder, Path.GetFileName(full));
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
                 write(stream);
@@ -34,6 +35,23 @@ public static class AtomicFile
             TryDelete(temp);
             throw;
         }
+    }
+
+    /// <summary>Temporary files of this target left by a process that was killed mid-write (its PID is gone).</summary>
+    private static void RemoveAbandoned(string folder, string name)
+    {
+        foreach (var temp in Directory.EnumerateFiles(folder, $".{name}.*.tmp"))
+        {
+            var parts = Path.GetFileName(temp)[(name.Length + 2)..].Split('.');
+            if (parts.Length >= 2 && int.TryParse(parts[0], out var pid) && pid != Environment.ProcessId && !IsRunning(pid)) TryDelete(temp);
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try { using var p = System.Diagnostics.Process.GetProcessById(pid); return !p.HasExited; }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
     }
 
     private static void TryDelete(string path)

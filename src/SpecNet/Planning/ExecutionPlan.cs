@@ -30,7 +30,7 @@ public sealed class ExecutionPlan
         _gradients = new float[layers.Count + 1][];
         _activations[0] = new float[capacity * model.Input.Size];
         _gradients[0] = inputGradient ? new float[capacity * model.Input.Size] : [];
-        var dropout = Rng.For(seed, "dropout");
+        var dropout = Dropout = Rng.For(seed, "dropout");
         _contexts = new LayerContext[layers.Count];
         for (int i = 0; i < layers.Count; i++)
         {
@@ -54,6 +54,9 @@ public sealed class ExecutionPlan
     public ParameterSet Parameters { get; }
     public Backend Kernels { get; }
     public int Capacity { get; }
+    /// <summary>The generator dropout draws its masks from (its state is part of a checkpoint).</summary>
+    public Rng Dropout { get; }
+
     /// <summary>Whether <see cref="Backward"/> can run (inference plans hold no gradients).</summary>
     public bool Trainable { get; }
     public int Batch { get; private set; }

@@ -42,6 +42,14 @@ public sealed class Trainer
     public ParameterSet Parameters { get; }
     public Optimizer Optimizer { get; }
 
+    /// <summary>Where checkpoints go (none when null), and how often besides each epoch's end.</summary>
+    public string? CheckpointPath { get; init; }
+    public int CheckpointEvery { get; init; }
+    /// <summary>A checkpoint to continue from (written by an earlier run of the same spec, seed and batch size).</summary>
+    public string? ResumeFrom { get; init; }
+    /// <summary>Stop after this many steps in all (0: no limit); for quick checks such as determinism.</summary>
+    public int MaxSteps { get; init; }
+
     public TrainingResult Fit(Dataset train, Dataset? test, Action<EpochReport>? onEpoch = null, Action<StepReport>? onStep = null,
         CancellationToken cancel = default)
     {
@@ -54,22 +62,49 @@ public sealed class Trainer
         int steps = (train.Count + plan.Capacity - 1) / plan.Capacity;
         var reports = new List<EpochReport>();
         Evaluation? evaluation = null;
+        int firstEpoch = 1, firstStep = 0;
+        double lossSum = 0;
+        int correct = 0;
 
-        for (int epoch = 1; epoch <= _epochs; epoch++)
+        if (ResumeFrom is not null)
+        {
+            var at = Checkpoint.Load(ResumeFrom, _model, Parameters, Optimizer, _seed, plan.Capacity);
+            if (at.Order.Length != train.Count)
+                throw new SpecNetException($"{ResumeFrom}: the run had {at.Order.Length:N0} training examples, the data now has {train.Count:N0}", "resume with the same data");
+            (firstEpoch, firstStep, order, lossSum, correct) = (at.Epoch, at.Step, at.Order, at.LossSum, at.Correct);
+            shuffle.State = at.ShuffleRng;
+            plan.Dropout.State = at.DropoutRng;
+            reports.AddRange(at.History);
+        }
+
+        void Save(int epoch, int step) =>
+            Checkpoint.Save(CheckpointPath!, _model, Parameters, Optimizer,
+                new TrainingPosition(epoch, step, order, shuffle.State, plan.Dropout.State, lossSum, correct, reports), _seed, plan.Capacity);
+
+        for (int epoch = firstEpoch; epoch <= _epochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
-            shuffle.Shuffle(order);
-            double lossSum = 0;
-            int correct = 0;
-            for (int step = 0; step < steps; step++)
+            if (epoch != firstEpoch || firstStep == 0)
             {
-                cancel.ThrowIfCancellationRequested();
+                shuffle.Shuffle(order);
+                (lossSum, correct, firstStep) = (0, 0, 0);
+            }
+            for (int step = firstStep; step < steps; step++)
+            {
+                if (cancel.IsCancellationRequested)
+                {
+                    if (CheckpointPath is null) throw new OperationCanceledException(cancel);
+                    Save(epoch, step);
+                    throw new TrainingInterruptedException(CheckpointPath, epoch, step);
+                }
+                if (MaxSteps > 0 && Optimizer.Iterations >= MaxSteps) return new TrainingResult(reports, evaluation);
                 int start = step * plan.Capacity, n = Math.Min(plan.Capacity, train.Count - start);
                 train.FillBatch(order.AsSpan(start, n), plan.Input, labels);
                 var y = plan.Forward(n, training: true);
                 double batchLoss = loss.Compute(y, labels.AsSpan(0, n), n, plan.OutputGradient);
                 if (!double.IsFinite(batchLoss))
-                    throw new SpecNetException($"training diverged: the loss became {batchLoss} at epoch {epoch}, step {step + 1}",
+                    throw new SpecNetException($"training diverged: the loss became {batchLoss} at epoch {epoch}, step {step + 1}" +
+                        (CheckpointPath is not null && File.Exists(CheckpointPath) ? $"; the last finite checkpoint is {CheckpointPath}" : ""),
                         "lower the learning rate, or check that the inputs are scaled to [0, 1]");
                 lossSum += batchLoss;
                 for (int i = 0; i < n; i++) if (Evaluator.Predict(y.Slice(i * units, units)) == labels[i]) correct++;
@@ -77,14 +112,18 @@ public sealed class Trainer
                 Optimizer.Step();
                 int seen = start + n;
                 if (onStep is not null && (step % 20 == 19 || step == steps - 1))
-                    onStep(new StepReport(epoch, step + 1, steps, lossSum / seen, correct / (double)seen, seen / clock.Elapsed.TotalSeconds));
+                    onStep(new StepReport(epoch, step + 1, steps, lossSum / seen, correct / (double)seen, (seen - firstStep * plan.Capacity) / clock.Elapsed.TotalSeconds));
+                if (CheckpointPath is not null && CheckpointEvery > 0 && (step + 1) % CheckpointEvery == 0 && step + 1 < steps) Save(epoch, step + 1);
             }
             double trainSeconds = clock.Elapsed.TotalSeconds;
+            int trained = train.Count - firstStep * plan.Capacity;
             // Evaluation reuses the training plan's buffers (forward only): no second set of activations.
             evaluation = test is null ? null : Evaluator.Evaluate(Parameters, _kernels, test, plan);
             var report = new EpochReport(epoch, _epochs, lossSum / train.Count, correct / (double)train.Count,
-                evaluation?.Loss, evaluation?.Accuracy, clock.Elapsed.TotalSeconds, train.Count / trainSeconds);
+                evaluation?.Loss, evaluation?.Accuracy, clock.Elapsed.TotalSeconds, trained / trainSeconds);
             reports.Add(report);
+            firstStep = 0;
+            if (CheckpointPath is not null) Save(epoch + 1, 0);
             onEpoch?.Invoke(report);
         }
         return new TrainingResult(reports, evaluation);
