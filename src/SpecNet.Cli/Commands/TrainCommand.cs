@@ -59,6 +59,7 @@ public static class TrainCommand
                 CheckpointPath = checkpointPath,
                 CheckpointEvery = result.GetValue(every),
                 ResumeFrom = result.GetValue(resume) ? checkpointPath : null,
+                KeepBestPath = model.Training.KeepBest ? Path.ChangeExtension(weightsPath, null) + ".best.safetensors" : null,
             };
 
             if (asJson)
@@ -102,6 +103,9 @@ public static class TrainCommand
             }
             if (run.Epochs.Count == 0) throw new SpecNetException($"{checkpointPath}: that run had already finished its {epochCount} epochs", "pass --epochs with a larger number to train further");
 
+            if (trainer.StoppedEarly is { } stopped)
+                (asJson ? err : o).WriteLine($"Early stopping after epoch {stopped.Epoch}: {model.Training.EarlyStopping!.Monitor} has not improved since epoch {stopped.BestEpoch}" +
+                    (model.Training.EarlyStopping.RestoreBestWeights ? $"; the weights are epoch {stopped.BestEpoch}'s" : ""));
             var last = run.Epochs[^1];
             var provenance = new Dictionary<string, string>
             {

@@ -43,8 +43,28 @@ public sealed record OptimizerSpec(string Name, float LearningRate, float Beta1 
     }
 }
 
+/// <summary>
+/// Keras's EarlyStopping: stop when <see cref="Monitor"/> has not improved by more than <see cref="MinDelta"/>
+/// for <see cref="Patience"/> epochs; optionally go back to the best epoch's weights. "val_" monitors
+/// the data's test set (the validation data).
+/// </summary>
+public sealed record EarlyStoppingSpec(string Monitor, double MinDelta, int Patience, bool RestoreBestWeights)
+{
+    public static readonly IReadOnlyList<string> Monitors = ["val_loss", "val_accuracy", "loss", "accuracy"];
+    public bool HigherIsBetter => Monitor.EndsWith("accuracy", StringComparison.Ordinal);
+
+    public static readonly IReadOnlyList<OptionInfo> Options =
+    [
+        new("monitor", "val_loss | val_accuracy | loss | accuracy", "val_loss", "the quantity watched"),
+        new("min_delta", "number >= 0", "0", "smallest change that counts as an improvement"),
+        new("patience", "int", "0", "epochs without improvement before stopping"),
+        new("restore_best_weights", "bool", "false", "end with the best epoch's weights"),
+    ];
+}
+
 /// <summary>The training section: how to fit the model (Keras's compile + fit arguments).</summary>
-public sealed record TrainingSpec(OptimizerSpec Optimizer, string Loss, IReadOnlyList<string> Metrics, int Epochs, int BatchSize, int Seed)
+public sealed record TrainingSpec(OptimizerSpec Optimizer, string Loss, IReadOnlyList<string> Metrics, int Epochs, int BatchSize, int Seed,
+    EarlyStoppingSpec? EarlyStopping = null, bool KeepBest = false)
 {
     public static readonly IReadOnlyList<string> Losses = ["categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy", "mse"];
     public static readonly IReadOnlyList<string> KnownMetrics = ["accuracy"];
@@ -57,6 +77,8 @@ public sealed record TrainingSpec(OptimizerSpec Optimizer, string Loss, IReadOnl
         new("epochs", "int", "5", "passes over the training data"),
         new("batch_size", "int", "32", "examples per gradient step"),
         new("seed", "int", "42", "seeds initialisation, shuffling and dropout"),
+        new("early_stopping", "{monitor, min_delta, patience, restore_best_weights}", "", "stop when the monitored metric stops improving (Keras's EarlyStopping)"),
+        new("keep_best", "bool", "false", "also write the best epoch's weights to <weights>.best.safetensors (by early_stopping's monitor, else val_loss)"),
     ];
 
     public static readonly TrainingSpec Default = new(OptimizerSpec.Default, "categorical_crossentropy", ["accuracy"], 5, 32, 42);
@@ -81,8 +103,24 @@ public sealed record TrainingSpec(OptimizerSpec Optimizer, string Loss, IReadOnl
         var epochs = r.Int("epochs", 1, 1_000_000);
         var batch = r.Int("batch_size", 1, 1 << 16);
         var seed = r.Int("seed", 0, int.MaxValue);
+        EarlyStoppingSpec? early = null;
+        switch (r.Node("early_stopping"))
+        {
+            case null: break;
+            case MappingNode m:
+                var e = new OptionReader(m, "early_stopping", m.Span, EarlyStoppingSpec.Options, diagnostics);
+                early = new EarlyStoppingSpec(e.Choice("monitor", EarlyStoppingSpec.Monitors, "monitor"), e.Float("min_delta", 0, 1e6),
+                    e.Int("patience", 0, 1_000_000), e.Bool("restore_best_weights"));
+                e.Finish();
+                break;
+            case var other:
+                diagnostics.Error(DiagnosticIds.WrongNodeType, other.Span, $"training: 'early_stopping' must be a map, not {other.Describe()}",
+                    "write early_stopping: { monitor: val_loss, patience: 3 }");
+                break;
+        }
+        var keepBest = r.Bool("keep_best");
         r.Finish();
-        return new TrainingSpec(optimizer, loss, metrics, epochs, batch, seed);
+        return new TrainingSpec(optimizer, loss, metrics, epochs, batch, seed, early, keepBest);
     }
 
     private static OptimizerSpec ReadOptimizer(OptionReader r)

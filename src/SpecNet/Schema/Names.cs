@@ -22,6 +22,9 @@ public static class Names
         if (KerasSpellings.TryGetValue(folded, out var keras) && candidates.Contains(keras)) return keras;
         var exactFold = candidates.FirstOrDefault(k => Fold(k) == folded);
         if (exactFold is not null) return exactFold;
+        // an abbreviation: "val_acc" for val_accuracy, "conv" for conv2d
+        var prefixed = candidates.Where(k => folded.Length >= 3 && Fold(k).StartsWith(folded, StringComparison.Ordinal)).ToList();
+        if (prefixed.Count == 1) return prefixed[0];
         var best = candidates.Select(k => (k, d: Distance(given.ToLowerInvariant(), k)))
                              .OrderBy(p => p.d).FirstOrDefault();
         return best.k is not null && best.d <= Math.Max(1, Math.Min(3, given.Length / 3)) ? best.k : null;

@@ -24,7 +24,8 @@ public static class Checkpoint
     public static string DefaultPath(string weightsPath) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(weightsPath)) ?? ".", Path.GetFileNameWithoutExtension(weightsPath) + ".checkpoint.safetensors");
 
-    public static void Save(string path, ModelSpec model, ParameterSet parameters, Optimizer optimizer, TrainingPosition position, int seed, int batchSize)
+    public static void Save(string path, ModelSpec model, ParameterSet parameters, Optimizer optimizer, TrainingPosition position, int seed, int batchSize,
+        (Dictionary<string, string> Metadata, List<Tensor> Tensors) extra = default)
     {
         var tensors = new List<Tensor>();
         foreach (var slot in parameters.Slots) tensors.Add(new Tensor(slot.Name, [slot.Value.Length], slot.Value));
@@ -44,6 +45,8 @@ public static class Checkpoint
             ["loss_sum"] = position.LossSum.ToString("R", Inv), ["correct"] = position.Correct.ToString(Inv),
             ["history"] = System.Text.Json.JsonSerializer.Serialize(position.History),
         };
+        if (extra.Metadata is not null) foreach (var (k, v) in extra.Metadata) metadata[k] = v;
+        if (extra.Tensors is not null) tensors.AddRange(extra.Tensors);
         SafeTensors.Write(path, tensors, metadata);
     }
 

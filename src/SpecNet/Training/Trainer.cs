@@ -42,11 +42,17 @@ public sealed class Trainer
     public ParameterSet Parameters { get; }
     public Optimizer Optimizer { get; }
 
+    /// <summary>Set when early stopping ended the run: the epoch it stopped after, and the best epoch.</summary>
+    public (int Epoch, int BestEpoch)? StoppedEarly { get; private set; }
+
     /// <summary>Where checkpoints go (none when null), and how often besides each epoch's end.</summary>
     public string? CheckpointPath { get; init; }
     public int CheckpointEvery { get; init; }
     /// <summary>A checkpoint to continue from (written by an earlier run of the same spec, seed and batch size).</summary>
     public string? ResumeFrom { get; init; }
+    /// <summary>Where the best epoch's weights go when the spec asks to keep them (training.keep_best).</summary>
+    public string? KeepBestPath { get; init; }
+
     /// <summary>Stop after this many steps in all (0: no limit); for quick checks such as determinism.</summary>
     public int MaxSteps { get; init; }
 
@@ -65,6 +71,12 @@ public sealed class Trainer
         int firstEpoch = 1, firstStep = 0;
         double lossSum = 0;
         int correct = 0;
+        var early = _model.Training.EarlyStopping;
+        var watch = early ?? (_model.Training.KeepBest ? new EarlyStoppingSpec(test is null ? "loss" : "val_loss", 0, int.MaxValue, false) : null);
+        if (watch is not null && watch.Monitor.StartsWith("val_") && test is null)
+            throw new SpecNetException($"{_model.SourcePath}: early_stopping monitors {watch.Monitor}, but the data has no test set to validate on",
+                "add data.test, or monitor loss / accuracy");
+        var best = new BestEpoch(watch, Parameters);
 
         if (ResumeFrom is not null)
         {
@@ -75,11 +87,12 @@ public sealed class Trainer
             shuffle.State = at.ShuffleRng;
             plan.Dropout.State = at.DropoutRng;
             reports.AddRange(at.History);
+            best.Restore(ResumeFrom, at.History);
         }
 
         void Save(int epoch, int step) =>
             Checkpoint.Save(CheckpointPath!, _model, Parameters, Optimizer,
-                new TrainingPosition(epoch, step, order, shuffle.State, plan.Dropout.State, lossSum, correct, reports), _seed, plan.Capacity);
+                new TrainingPosition(epoch, step, order, shuffle.State, plan.Dropout.State, lossSum, correct, reports), _seed, plan.Capacity, best.Extra());
 
         for (int epoch = firstEpoch; epoch <= _epochs; epoch++)
         {
@@ -123,9 +136,76 @@ public sealed class Trainer
                 evaluation?.Loss, evaluation?.Accuracy, clock.Elapsed.TotalSeconds, trained / trainSeconds);
             reports.Add(report);
             firstStep = 0;
+            bool improved = best.Observe(report);
+            if (improved && KeepBestPath is not null)
+                Formats.WeightsFile.Save(KeepBestPath, Parameters, new Dictionary<string, string> { ["epoch"] = epoch.ToString(System.Globalization.CultureInfo.InvariantCulture), [best.Monitor] = best.Value.ToString("R", System.Globalization.CultureInfo.InvariantCulture) });
             if (CheckpointPath is not null) Save(epoch + 1, 0);
             onEpoch?.Invoke(report);
+            if (early is not null && !improved && best.Wait >= early.Patience) // Keras: stop once `patience` epochs passed without improvement
+            {
+                StoppedEarly = (epoch, best.Epoch);
+                break;
+            }
         }
+        if (early is { RestoreBestWeights: true } && best.Epoch > 0) best.RestoreWeights();
         return new TrainingResult(reports, evaluation);
+    }
+}
+
+/// <summary>
+/// The best epoch so far by a monitored metric (Keras's EarlyStopping bookkeeping): its value, how many
+/// epochs have passed without improvement, and (when needed) a copy of its weights.
+/// </summary>
+internal sealed class BestEpoch(EarlyStoppingSpec? watch, ParameterSet parameters)
+{
+    private float[][]? _weights;
+
+    public string Monitor => watch?.Monitor ?? "val_loss";
+    public double Value { get; private set; } = double.NaN;
+    public int Epoch { get; private set; }
+    public int Wait { get; private set; }
+
+    public bool Observe(EpochReport r)
+    {
+        if (watch is null) return false;
+        double v = watch.Monitor switch
+        {
+            "val_loss" => r.TestLoss!.Value, "val_accuracy" => r.TestAccuracy!.Value, "accuracy" => r.Accuracy, _ => r.Loss,
+        };
+        bool improved = double.IsNaN(Value) || (watch.HigherIsBetter ? v > Value + watch.MinDelta : v < Value - watch.MinDelta);
+        if (!improved) { Wait++; return false; }
+        (Value, Epoch, Wait) = (v, r.Epoch, 0);
+        if (watch.RestoreBestWeights) _weights = parameters.Slots.Select(s => (float[])s.Value.Clone()).ToArray();
+        return true;
+    }
+
+    public void RestoreWeights()
+    {
+        if (_weights is null) return;
+        for (int i = 0; i < _weights.Length; i++) _weights[i].CopyTo(parameters.Slots[i].Value, 0);
+    }
+
+    /// <summary>What a checkpoint must carry to continue the bookkeeping exactly.</summary>
+    public (Dictionary<string, string> Metadata, List<Formats.Tensor> Tensors) Extra()
+    {
+        var meta = new Dictionary<string, string>
+        {
+            ["best_value"] = Value.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            ["best_epoch"] = Epoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["best_wait"] = Wait.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        var tensors = _weights is null ? [] : parameters.Slots.Select((s, i) => new Formats.Tensor("best." + s.Name, [_weights[i].Length], _weights[i])).ToList();
+        return (meta, tensors);
+    }
+
+    public void Restore(string checkpoint, IReadOnlyList<EpochReport> history)
+    {
+        var (tensors, meta) = Formats.SafeTensors.Read(checkpoint);
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        if (meta.TryGetValue("best_value", out var v)) Value = double.Parse(v, inv);
+        if (meta.TryGetValue("best_epoch", out var e)) Epoch = int.Parse(e, inv);
+        if (meta.TryGetValue("best_wait", out var w)) Wait = int.Parse(w, inv);
+        if (watch is { RestoreBestWeights: true } && tensors.Any(t => t.Name.StartsWith("best.", StringComparison.Ordinal)))
+            _weights = parameters.Slots.Select(s => tensors.First(t => t.Name == "best." + s.Name).Data).ToArray();
     }
 }

@@ -143,3 +143,32 @@ public class CheckpointTests
         while (!condition() && clock.Elapsed < timeout) Thread.Sleep(20);
     }
 }
+
+public class EarlyStoppingTests
+{
+    [Fact]
+    public void Stops_when_the_monitor_stops_improving_and_restores_the_best_weights()
+    {
+        using var dir = new TempFolder();
+        var spec = TestData.WriteSpecWithData(dir.Path, epochs: 30);
+        // min_delta 1.0 on val_accuracy can never be met after the first epoch: patience 2 stops after epoch 3.
+        File.WriteAllText(spec, File.ReadAllText(spec).Replace("  seed: 3", "  seed: 3\n  keep_best: true\n  early_stopping: { monitor: val_accuracy, min_delta: 1.0, patience: 2, restore_best_weights: true }"));
+        var r = CliRunner.Run("train", spec, "--json");
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.Equal(3, r.Output.Split('\n').Count(l => l.Contains("\"event\":\"epoch\"")));
+        Assert.Contains("Early stopping after epoch 3: val_accuracy has not improved since epoch 1; the weights are epoch 1's", r.Error);
+        // restored weights are epoch 1's, which keep_best also wrote
+        var final = SpecNet.Formats.SafeTensors.Read(dir.File("patterns.safetensors")).Tensors;
+        var best = SpecNet.Formats.SafeTensors.Read(dir.File("patterns.best.safetensors"));
+        Assert.Equal("1", best.Metadata["epoch"]);
+        Assert.Equal(best.Tensors.Select(t => t.Data), final.Select(t => t.Data));
+    }
+
+    [Fact]
+    public void Early_stopping_options_are_checked()
+    {
+        var c = SpecCompiler.Compile("input: { shape: [4] }\nlayers:\n  - dense: { units: 2, activation: softmax }\ntraining:\n  early_stopping: { monitor: val_acc, patience: -1 }\n", "e.yaml");
+        Assert.Contains(c.Diagnostics, d => d.Id == "SN1008" && d.Hint == "did you mean 'val_accuracy'?");
+        Assert.Contains(c.Diagnostics, d => d.Id == "SN1007" && d.Message.Contains("patience"));
+    }
+}
