@@ -32,14 +32,14 @@ public static class DataLoader
         var where = $"{model.SourcePath}({model.Data?.Span.Line ?? 1},{model.Data?.Span.Column ?? 1})";
         bool fits = model.Input.IsFlat ? data.Shape.Size == model.Input.Size : data.Shape == model.Input;
         if (!fits)
-            throw new SpecNetException($"{where}: the {data.Name} images are {data.Shape}, but the model's input is {model.Input}",
+            throw new SpecNetException($"{where}: the {data.Name} images{(data.Source is null ? "" : $" ({data.Source.Split(", ")[0]})")} are {data.Shape}, but the model's input is {model.Input}",
                 $"set input: {{ shape: [{data.Shape.Height}, {data.Shape.Width}, {data.Shape.Channels}] }}");
         if (data.Count == 0) throw new SpecNetException($"{where}: the {data.Name} data holds no examples");
         int units = model.Output.Size;
         int maxLabel = data.Labels.Max();
         int classes = units == 1 ? 2 : units;
         if (maxLabel >= classes)
-            throw new SpecNetException($"{where}: the {data.Name} labels go up to {maxLabel}, but the model has {units} output unit{(units == 1 ? "" : "s")} ({classes} classes)",
+            throw new SpecNetException($"{where}: the {data.Name} labels{(data.Source is null ? "" : $" ({data.Source.Split(", ")[^1]})")} go up to {maxLabel}, but the model has {units} output unit{(units == 1 ? "" : "s")} ({classes} classes)",
                 $"give the last dense layer units: {maxLabel + 1}");
     }
 }

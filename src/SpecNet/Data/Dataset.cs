@@ -8,8 +8,9 @@ namespace SpecNet.Data;
 /// </summary>
 public sealed class Dataset
 {
-    public Dataset(string name, Shape shape, byte[] pixels, byte[] labels)
+    public Dataset(string name, Shape shape, byte[] pixels, byte[] labels, string? source = null)
     {
+        Source = source;
         if (pixels.Length != (long)labels.Length * shape.Size)
             throw new ArgumentException($"{name}: {pixels.Length} pixel bytes do not make {labels.Length} images of {shape}");
         Name = name;
@@ -19,6 +20,8 @@ public sealed class Dataset
     }
 
     public string Name { get; }
+    /// <summary>Where the examples came from (file names), for error messages.</summary>
+    public string? Source { get; }
     /// <summary>One image: height x width x channels.</summary>
     public Shape Shape { get; }
     public byte[] Pixels { get; }

@@ -88,7 +88,7 @@ public static class Idx
             throw new SpecNetException($"{imagesPath} holds {images.Dims[0]:N0} images but {labelsPath} holds {labels.Dims[0]:N0} labels",
                 "the two files must come from the same split");
         var shape = Schema.Shape.Spatial(images.Dims[1], images.Dims[2], images.Dims.Length == 4 ? images.Dims[3] : 1);
-        return new Dataset(name, shape, images.Data, labels.Data);
+        return new Dataset(name, shape, images.Data, labels.Data, $"{imagesPath}, {labelsPath}");
     }
 
     /// <summary>Writes an IDX file of unsigned bytes (gzip when the path ends in .gz), atomically.</summary>

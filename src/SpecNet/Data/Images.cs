@@ -22,7 +22,7 @@ public static class Images
         try
         {
             var info = Image.Identify(path);
-            if (info is null) throw new SpecNetException($"{path}: not an image SpecNet can read", "use PNG, JPEG or BMP");
+            if (info is null) throw new SpecNetException($"{path}: not a readable image (unknown format)", "use PNG, JPEG or BMP");
             if ((long)info.Width * info.Height > MaxPixels || info.Width == 0 || info.Height == 0)
                 throw new SpecNetException($"{path}: {info.Width}x{info.Height} pixels is not a usable image size");
             using var image = Image.Load<Rgb24>(path);

@@ -159,13 +159,13 @@ public class TrainEvalPredictTests : IDisposable
         File.WriteAllText(wrongInput, File.ReadAllText(_spec).Replace("[8, 8, 1]", "[28, 28, 1]"));
         var r = CliRunner.Run("train", wrongInput);
         Assert.Equal(1, r.ExitCode);
-        Assert.Contains("the train images are 8x8x1, but the model's input is 28x28x1", r.Error);
+        Assert.Contains("are 8x8x1, but the model's input is 28x28x1", r.Error);
 
         var fewUnits = _dir.File("few.yaml");
         File.WriteAllText(fewUnits, File.ReadAllText(_spec).Replace("units: 3, activation: softmax", "units: 2, activation: softmax"));
         r = CliRunner.Run("train", fewUnits);
         Assert.Equal(1, r.ExitCode);
-        Assert.Contains("labels go up to 2, but the model has 2 output units", r.Error);
+        Assert.Contains("go up to 2, but the model has 2 output units", r.Error);
 
         File.WriteAllBytes(_dir.File("data/test-labels"), [0, 0, 8, 1, 0, 0, 0, 9]);
         r = CliRunner.Run("train", _spec);
