@@ -71,6 +71,16 @@ public static class SafeTensors
 
     public static (IReadOnlyList<Tensor> Tensors, IReadOnlyDictionary<string, string> Metadata) Parse(byte[] bytes, string path)
     {
+        try { return ParseUnchecked(bytes, path); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException or OverflowException)
+        {
+            // System.Text.Json reports some malformed headers lazily (invalid UTF-8 inside a string, a number too large)
+            throw Bad(path, $"header is not valid JSON ({e.Message})");
+        }
+    }
+
+    private static (IReadOnlyList<Tensor> Tensors, IReadOnlyDictionary<string, string> Metadata) ParseUnchecked(byte[] bytes, string path)
+    {
         if (bytes.Length < 8) throw Bad(path, $"{bytes.Length} bytes is too short for a safetensors file");
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
         if (headerLength > (ulong)(bytes.Length - 8) || headerLength > MaxHeaderBytes)

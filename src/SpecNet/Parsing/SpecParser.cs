@@ -43,12 +43,12 @@ public static class SpecParser
                 "check indentation (spaces, not tabs), and that every '{' '[' and quote is closed");
             return null;
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException)
         {
-            // YamlDotNet's scanner fails this way on some unclosed flow collections; say what we know.
+            // YamlDotNet fails this way on some malformed input (unclosed flow collections, invalid tags...); say what we know.
             var (span, message) = parser.OpenFlow is { } open
                 ? (open.Span, $"invalid YAML: this '{open.Bracket}' is never closed")
-                : (parser.LastSpan, "invalid YAML after this point");
+                : (parser.LastSpan, $"invalid YAML after this point ({e.Message.Split(" (Parameter")[0].TrimEnd('.')})");
             diagnostics.Error(DiagnosticIds.YamlSyntax, span, message,
                 "check indentation (spaces, not tabs), and that every '{' '[' and quote is closed");
             return null;
