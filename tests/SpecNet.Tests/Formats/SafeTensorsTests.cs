@@ -112,3 +112,32 @@ public class SafeTensorsTests
         Assert.Single(Directory.GetFiles(dir.Path));
     }
 }
+
+public class FullDiskTests
+{
+    /// <summary>A real full file system (a 64 KB tmpfs, when this test may mount one): the write fails cleanly and the old file stays.</summary>
+    [SkippableFact]
+    public void Writing_to_a_full_disk_keeps_the_old_file()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux() && Environment.UserName == "root", "needs root on Linux to mount a small tmpfs");
+        using var dir = new TempFolder();
+        var mount = System.Diagnostics.Process.Start("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir.Path]);
+        mount.WaitForExit();
+        Skip.If(mount.ExitCode != 0, "mount is not permitted here");
+        try
+        {
+            var path = Path.Combine(dir.Path, "w.safetensors");
+            SafeTensors.Write(path, [new Tensor("a", [4], [1, 2, 3, 4])], new Dictionary<string, string>());
+            var before = File.ReadAllBytes(path);
+            var e = Assert.Throws<SpecNet.Checking.SpecNetException>(() =>
+                SafeTensors.Write(path, [new Tensor("big", [100_000], new float[100_000])], new Dictionary<string, string>()));
+            Assert.Contains("cannot be written", e.Message);
+            Assert.Equal(before, File.ReadAllBytes(path));
+            Assert.Single(Directory.GetFiles(dir.Path)); // the temporary file is gone
+        }
+        finally
+        {
+            System.Diagnostics.Process.Start("umount", [dir.Path]).WaitForExit();
+        }
+    }
+}
