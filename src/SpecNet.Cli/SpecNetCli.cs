@@ -31,6 +31,7 @@ public static class SpecNetCli
         root.Add(ShipCommands.Verify());
         root.Add(ExportCommand.Create());
         root.Add(DiffCommand.Create());
+        root.Add(ReportCommand.Create());
         return root;
     }
 

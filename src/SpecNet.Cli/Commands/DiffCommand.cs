@@ -19,9 +19,10 @@ public static class DiffCommand
         var weightsB = new Option<string?>("--weights-b") { Description = "evaluate B from these weights instead of training" };
         var epochs = new Option<int?>("--epochs") { Description = "override both specs' training.epochs" };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var report = new Option<string?>("--report") { Description = "write both models' learning curves, overlaid (PNG), and the comparison (index.html) into this folder" };
         var backend = Common.BackendOption();
         var command = new Command("diff", "Compare two specs: structure, then accuracy with confidence intervals and a significance test. Finished runs are cached and reused.\n\nExample: specnet diff specs/mnist-cnn.yaml specs/mnist-strided.yaml --seeds 3")
-            { a, b, seeds, weightsA, weightsB, epochs, json, backend };
+            { a, b, seeds, weightsA, weightsB, epochs, json, backend, report };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;
@@ -34,8 +35,10 @@ public static class DiffCommand
             var kernels = Common.CreateBackend(result, backend, err);
             var r = Comparison.Run(modelA, modelB, n, result.GetValue(epochs), result.GetValue(weightsA), result.GetValue(weightsB),
                 kernels, RunCache.Default, line => err.WriteLine(line));
+            var text = Text(r, result.GetValue(a)!, result.GetValue(b)!);
             if (result.GetValue(json)) o.WriteLine(Json(r).ToJsonString());
-            else o.Write(Text(r, result.GetValue(a)!, result.GetValue(b)!));
+            else o.Write(text);
+            if (result.GetValue(report) is { } folder) WriteReport(folder, r, text, err);
             return ExitCodes.Ok;
         });
         return command;
@@ -90,6 +93,28 @@ public static class DiffCommand
         }
         sb.Append($"\nVerdict: {r.Verdict}\n");
         return sb.ToString();
+    }
+
+    /// <summary>Both models' curves (first seed) overlaid, and the text comparison, as files.</summary>
+    private static void WriteReport(string folder, ComparisonResult r, string text, TextWriter log)
+    {
+        Directory.CreateDirectory(folder);
+        var a = r.A.Runs[0].History; var b = r.B.Runs[0].History;
+        if (a is null || b is null || a.Count == 0 || b.Count == 0)
+        {
+            log.WriteLine("note: no learning curves to plot (runs evaluated from weights, or cached by an older SpecNet)");
+        }
+        else
+        {
+            Reports.RunReport.WriteCurves(Path.Combine(folder, "loss.png"), [new Reports.Curves("A " + r.A.Model.Name, a), new Reports.Curves("B " + r.B.Model.Name, b)], loss: true);
+            Reports.RunReport.WriteCurves(Path.Combine(folder, "accuracy.png"), [new Reports.Curves("A " + r.A.Model.Name, a), new Reports.Curves("B " + r.B.Model.Name, b)], loss: false);
+        }
+        var html = $"<!doctype html><html><head><meta charset=\"utf-8\"><title>{System.Net.WebUtility.HtmlEncode(r.A.Model.Name)} vs {System.Net.WebUtility.HtmlEncode(r.B.Model.Name)}</title>" +
+            "<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em}img{max-width:48%}</style></head><body>" +
+            $"<h1>{System.Net.WebUtility.HtmlEncode(r.Verdict)}</h1>" + (a is { Count: > 0 } ? "<img src=\"loss.png\"> <img src=\"accuracy.png\">" : "") +
+            $"<pre>{System.Net.WebUtility.HtmlEncode(text)}</pre></body></html>";
+        File.WriteAllText(Path.Combine(folder, "index.html"), html);
+        log.WriteLine($"Report written to {Path.Combine(folder, "index.html")}");
     }
 
     private static string Cached(Side s)

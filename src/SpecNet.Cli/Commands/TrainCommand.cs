@@ -26,8 +26,9 @@ public static class TrainCommand
         var every = new Option<int>("--checkpoint-every") { Description = "also write the checkpoint every N steps" };
         var resume = new Option<bool>("--resume") { Description = "continue from the checkpoint, exactly where it stopped (bit-identical to an uninterrupted run)" };
         var determinism = new Option<bool>("--check-determinism") { Description = "train a few steps twice and compare the weights' hashes, then stop" };
+        var report = new Option<string?>("--report") { Description = "write a report into this folder: learning curves and confusion matrix (PNG), misclassified examples, index.html" };
         var command = new Command("train", "Train a spec on its data and write the weights. Ctrl+C writes a checkpoint; --resume continues from it.\n\nExample: specnet train specs/mnist-cnn.yaml")
-            { spec, output, epochs, batch, seed, json, backend, checkpoint, every, resume, determinism };
+            { spec, output, epochs, batch, seed, json, backend, checkpoint, every, resume, determinism, report };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;
@@ -116,6 +117,7 @@ public static class TrainCommand
                 [WeightsFile.Keys.TrainLoss] = Round(last.Loss).ToString(CultureInfo.InvariantCulture),
                 [WeightsFile.Keys.TrainAccuracy] = Round(last.Accuracy).ToString(CultureInfo.InvariantCulture),
                 [WeightsFile.Keys.Backend] = kernels.ToString(),
+                [WeightsFile.Keys.History] = System.Text.Json.JsonSerializer.Serialize(run.Epochs),
             };
             if (last.TestAccuracy is { } testAccuracy)
             {
@@ -123,6 +125,13 @@ public static class TrainCommand
                 provenance[WeightsFile.Keys.TestLoss] = Round(last.TestLoss!.Value).ToString(CultureInfo.InvariantCulture);
             }
             WeightsFile.Save(weightsPath, trainer.Parameters, provenance);
+            if (result.GetValue(report) is { } reportFolder)
+            {
+                var data = test ?? train;
+                var evaluation = run.Test ?? Evaluator.Evaluate(trainer.Parameters, kernels, data);
+                var files = Reports.RunReport.Write(reportFolder, model, run.Epochs, data, evaluation);
+                if (!asJson) o.WriteLine($"Report written to {Path.Combine(reportFolder, "index.html")} ({string.Join(", ", files)})");
+            }
             if (asJson)
                 o.WriteLine(new JsonObject { ["event"] = "done", ["weights"] = weightsPath, ["test_accuracy"] = last.TestAccuracy is { } t ? Round(t) : null }.ToJsonString());
             else

@@ -106,10 +106,10 @@ public static class Comparison
         }
         log($"{model.Name}, seed {seed}: training {e} epochs on {train.Count:N0} images");
         var trainer = new Trainer(model, ParameterSet.Initialize(model, seed), kernels, e, seed: seed);
-        var result = trainer.Fit(train, null);
-        var evaluation = Evaluator.Evaluate(trainer.Parameters, kernels, test);
+        var result = trainer.Fit(train, test); // evaluated every epoch: the learning curves of `diff --report`
+        var evaluation = result.Test!;
         var record = new RunRecord(key, model.Name, seed, e, evaluation.Predictions, evaluation.Accuracy, evaluation.Loss,
-            result.Epochs.Sum(r => r.Seconds), result.Epochs.Average(r => r.ImagesPerSecond));
+            result.Epochs.Sum(r => r.Seconds), result.Epochs.Average(r => r.ImagesPerSecond), History: result.Epochs);
         cache.Save(record);
         log($"{model.Name}, seed {seed}: test accuracy {100 * record.Accuracy:0.00}%");
         return record;

@@ -9,7 +9,7 @@ namespace SpecNet.Comparing;
 
 /// <summary>What one training run left for comparisons: its test predictions and how long it took.</summary>
 public sealed record RunRecord(string Key, string Spec, int Seed, int Epochs, int[] Predictions, double Accuracy, double Loss,
-    double TrainSeconds, double ImagesPerSecond, bool Cached = false);
+    double TrainSeconds, double ImagesPerSecond, bool Cached = false, IReadOnlyList<Training.EpochReport>? History = null);
 
 /// <summary>
 /// Finished runs, by spec structure, training settings, seed and data fingerprint, in

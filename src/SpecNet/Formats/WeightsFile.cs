@@ -18,7 +18,8 @@ public static class WeightsFile
     {
         public const string Format = "format", Spec = "spec", SpecHash = "spec_hash", SpecName = "spec_name", Version = "specnet_version",
             Seed = "seed", Epochs = "epochs", Dataset = "dataset", DatasetFingerprint = "dataset_fingerprint", Created = "created",
-            TestAccuracy = "test_accuracy", TestLoss = "test_loss", TrainLoss = "train_loss", TrainAccuracy = "train_accuracy", Backend = "backend";
+            TestAccuracy = "test_accuracy", TestLoss = "test_loss", TrainLoss = "train_loss", TrainAccuracy = "train_accuracy", Backend = "backend",
+            History = "history";
     }
 
     public static string Version => typeof(WeightsFile).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";

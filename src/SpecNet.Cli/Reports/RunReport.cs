@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using ScottPlot;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using SpecNet.Checking;
+using SpecNet.Data;
+using SpecNet.Planning;
+using SpecNet.Training;
+
+namespace SpecNet.Cli.Reports;
+
+/// <summary>One model's curves for a plot: its name and its epochs.</summary>
+public sealed record Curves(string Name, IReadOnlyList<EpochReport> Epochs);
+
+/// <summary>
+/// A run's report as files: learning curves (loss and accuracy, training and test, per epoch) and the
+/// confusion matrix as PNG (ScottPlot), the misclassified test examples as an image grid, and an HTML
+/// page that shows them with the spec's summary. `diff --report` overlays two models' curves.
+/// </summary>
+public static class RunReport
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static IReadOnlyList<string> Write(string folder, ModelSpec model, IReadOnlyList<EpochReport> history, Dataset test, Evaluation evaluation)
+    {
+        Directory.CreateDirectory(folder);
+        var files = new List<string>();
+        if (history.Count > 0)
+        {
+            WriteCurves(Path.Combine(folder, "loss.png"), [new Curves(model.Name, history)], loss: true);
+            WriteCurves(Path.Combine(folder, "accuracy.png"), [new Curves(model.Name, history)], loss: false);
+            files.AddRange(["loss.png", "accuracy.png"]);
+        }
+        WriteConfusion(Path.Combine(folder, "confusion.png"), evaluation.Confusion, model.Name);
+        var wrong = Enumerable.Range(0, test.Count).Where(i => evaluation.Predictions[i] != test.Labels[i]).Take(48).ToList();
+        WriteGrid(Path.Combine(folder, "misclassified.png"), test, wrong);
+        files.AddRange(["confusion.png", "misclassified.png"]);
+
+        var html = new StringBuilder();
+        html.Append($"<!doctype html><html><head><meta charset=\"utf-8\"><title>{Esc(model.Name)}: SpecNet report</title>");
+        html.Append("<style>body{font-family:sans-serif;margin:2em;max-width:1100px}pre{background:#f6f6f6;padding:1em;overflow:auto}img{max-width:100%}")
+            .Append("table{border-collapse:collapse}td,th{padding:2px 8px;text-align:right;border-bottom:1px solid #ddd}.grid img{width:56px;image-rendering:pixelated;margin:2px}</style></head><body>");
+        html.Append($"<h1>{Esc(model.Name)}</h1><p>Test set: {test.Count:N0} examples. Loss {evaluation.Loss.ToString("0.0000", Inv)}, accuracy <b>{(100 * evaluation.Accuracy).ToString("0.00", Inv)}%</b>.</p>");
+        if (history.Count > 0)
+        {
+            html.Append("<h2>Learning curves</h2><img src=\"loss.png\" alt=\"loss per epoch\"> <img src=\"accuracy.png\" alt=\"accuracy per epoch\">");
+            html.Append("<table><tr><th>epoch</th><th>loss</th><th>accuracy</th><th>test loss</th><th>test accuracy</th><th>seconds</th><th>images/s</th></tr>");
+            foreach (var e in history)
+                html.Append(Inv, $"<tr><td>{e.Epoch}</td><td>{e.Loss:0.0000}</td><td>{e.Accuracy:0.0000}</td><td>{e.TestLoss:0.0000}</td><td>{e.TestAccuracy:0.0000}</td><td>{e.Seconds:0.0}</td><td>{e.ImagesPerSecond:N0}</td></tr>");
+            html.Append("</table>");
+        }
+        html.Append("<h2>Confusion matrix</h2><img src=\"confusion.png\" alt=\"confusion matrix\">");
+        html.Append("<table><tr><th>class</th><th>accuracy</th></tr>");
+        for (int c = 0; c < evaluation.Classes; c++)
+            html.Append(Inv, $"<tr><td>{c}</td><td>{(double.IsNaN(evaluation.PerClassAccuracy[c]) ? "-" : (100 * evaluation.PerClassAccuracy[c]).ToString("0.00", Inv) + "%")}</td></tr>");
+        html.Append("</table>");
+        html.Append($"<h2>Misclassified test examples ({test.Count - (int)Math.Round(evaluation.Accuracy * test.Count):N0} in all; the first {wrong.Count})</h2>");
+        html.Append("<img src=\"misclassified.png\" alt=\"misclassified examples\"><div class=\"grid\">");
+        foreach (var i in wrong)
+            html.Append($"<figure style=\"display:inline-block;margin:4px;text-align:center\"><img src=\"data:image/png;base64,{Convert.ToBase64String(Png(test, i))}\"><figcaption>#{i}: {test.Labels[i]} → {evaluation.Predictions[i]}</figcaption></figure>");
+        html.Append("</div><h2>Spec</h2><pre>").Append(Esc(ModelSummary.ToText(model))).Append("</pre><pre>").Append(Esc(model.SourceText)).Append("</pre></body></html>");
+        File.WriteAllText(Path.Combine(folder, "index.html"), html.ToString());
+        files.Add("index.html");
+        return files;
+    }
+
+    /// <summary>Loss or accuracy per epoch, training (solid) and test (dashed), one colour per model.</summary>
+    public static void WriteCurves(string path, IReadOnlyList<Curves> models, bool loss)
+    {
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int m = 0; m < models.Count; m++)
+        {
+            var epochs = models[m].Epochs;
+            double[] x = epochs.Select(e => (double)e.Epoch).ToArray();
+            var color = palette.GetColor(m);
+            var train = plot.Add.Scatter(x, epochs.Select(e => loss ? e.Loss : e.Accuracy).ToArray());
+            train.Color = color;
+            train.LegendText = $"{models[m].Name} train";
+            if (epochs.All(e => (loss ? e.TestLoss : e.TestAccuracy) is not null))
+            {
+                var test = plot.Add.Scatter(x, epochs.Select(e => (loss ? e.TestLoss : e.TestAccuracy)!.Value).ToArray());
+                test.Color = color;
+                test.LinePattern = LinePattern.Dashed;
+                test.LegendText = $"{models[m].Name} test";
+            }
+        }
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(Math.Max(1, models.Max(m => m.Epochs.Count) / 10));
+        plot.Title(loss ? "Loss per epoch" : "Accuracy per epoch");
+        plot.XLabel("epoch");
+        plot.YLabel(loss ? "loss" : "accuracy");
+        plot.ShowLegend();
+        plot.SavePng(path, 720, 440);
+    }
+
+    /// <summary>Rows: true class; columns: predicted; colour: the share of the true class.</summary>
+    public static void WriteConfusion(string path, int[,] confusion, string name)
+    {
+        int k = confusion.GetLength(0);
+        var share = new double[k, k];
+        for (int r = 0; r < k; r++)
+        {
+            double total = Enumerable.Range(0, k).Sum(c => confusion[r, c]);
+            for (int c = 0; c < k; c++) share[r, c] = total == 0 ? 0 : confusion[r, c] / total;
+        }
+        var plot = new Plot();
+        var heatmap = plot.Add.Heatmap(share);
+        heatmap.Colormap = new ScottPlot.Colormaps.Viridis();
+        for (int r = 0; r < k; r++)
+            for (int c = 0; c < k; c++)
+            {
+                var text = plot.Add.Text(confusion[r, c].ToString(Inv), c, k - 1 - r);
+                text.LabelFontColor = share[r, c] > 0.5 ? Colors.Black : Colors.White;
+                text.LabelAlignment = Alignment.MiddleCenter;
+                text.LabelFontSize = k > 12 ? 9 : 13;
+            }
+        plot.Add.ColorBar(heatmap);
+        plot.Title($"{name}: confusion matrix");
+        plot.XLabel("predicted class");
+        plot.YLabel("true class");
+        var ticks = Enumerable.Range(0, k).ToArray();
+        plot.Axes.Bottom.SetTicks(ticks.Select(t => (double)t).ToArray(), ticks.Select(t => t.ToString(Inv)).ToArray());
+        plot.Axes.Left.SetTicks(ticks.Select(t => (double)(k - 1 - t)).ToArray(), ticks.Select(t => t.ToString(Inv)).ToArray());
+        plot.SavePng(path, 640, 560);
+    }
+
+    /// <summary>Examples side by side, 12 to a row, each scaled 2x.</summary>
+    public static void WriteGrid(string path, Dataset data, IReadOnlyList<int> indices)
+    {
+        int h = data.Shape.Height, w = data.Shape.Width, ch = data.Shape.Channels, cols = 12, scale = 2, pad = 2;
+        int rows = Math.Max(1, (indices.Count + cols - 1) / cols);
+        using var grid = new Image<Rgb24>(cols * (w * scale + pad) + pad, rows * (h * scale + pad) + pad, new Rgb24(255, 255, 255));
+        for (int k = 0; k < indices.Count; k++)
+        {
+            int ox = pad + k % cols * (w * scale + pad), oy = pad + k / cols * (h * scale + pad);
+            int at = indices[k] * data.Shape.Size;
+            for (int y = 0; y < h * scale; y++)
+                for (int x = 0; x < w * scale; x++)
+                {
+                    int p = at + (y / scale * w + x / scale) * ch;
+                    grid[ox + x, oy + y] = ch == 1 ? new Rgb24(data.Pixels[p], data.Pixels[p], data.Pixels[p]) : new Rgb24(data.Pixels[p], data.Pixels[p + 1], data.Pixels[p + 2]);
+                }
+        }
+        grid.SaveAsPng(path);
+    }
+
+    private static byte[] Png(Dataset data, int index)
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            Images.SavePng(path, data.Pixels.AsSpan(index * data.Shape.Size, data.Shape.Size), data.Shape.Height, data.Shape.Width, data.Shape.Channels);
+            return File.ReadAllBytes(path);
+        }
+        finally { File.Delete(path); }
+    }
+
+    private static string Esc(string s) => WebUtility.HtmlEncode(s);
+}
