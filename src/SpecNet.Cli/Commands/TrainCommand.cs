@@ -26,9 +26,11 @@ public static class TrainCommand
         var every = new Option<int>("--checkpoint-every") { Description = "also write the checkpoint every N steps" };
         var resume = new Option<bool>("--resume") { Description = "continue from the checkpoint, exactly where it stopped (bit-identical to an uninterrupted run)" };
         var determinism = new Option<bool>("--check-determinism") { Description = "train a few steps twice and compare the weights' hashes, then stop" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "print only the final line (and errors)" };
+        var noProgress = new Option<bool>("--no-progress") { Description = "plain lines instead of a live progress bar (the default when output is not a terminal)" };
         var report = new Option<string?>("--report") { Description = "write a report into this folder: learning curves and confusion matrix (PNG), misclassified examples, index.html" };
         var command = new Command("train", "Train a spec on its data and write the weights. Ctrl+C writes a checkpoint; --resume continues from it.\n\nExample: specnet train specs/mnist-cnn.yaml")
-            { spec, output, epochs, batch, seed, json, backend, checkpoint, every, resume, determinism, report };
+            { spec, output, epochs, batch, seed, json, backend, checkpoint, every, resume, determinism, report, quiet, noProgress };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;
@@ -70,7 +72,7 @@ public static class TrainCommand
                     ["epochs"] = epochCount, ["batch_size"] = batchSize, ["seed"] = seedValue,
                     ["backend"] = kernels.Name, ["instruction_set"] = kernels.InstructionSet, ["threads"] = kernels.Threads,
                 }.ToJsonString());
-            else
+            else if (!result.GetValue(quiet))
             {
                 o.WriteLine($"Training {model.Name} ({ModelSummary.N(model.TotalParameters)} parameters) on {train.Name.Split('/')[0]}: " +
                             $"{train.Count:N0} train / {test?.Count ?? 0:N0} test images, {epochCount} epochs, batch {batchSize}, seed {seedValue}");
@@ -81,20 +83,23 @@ public static class TrainCommand
             TrainingResult run;
             try
             {
-            run = trainer.Fit(train, test, report =>
+            string? EpochLine(EpochReport report)
             {
+                if (result.GetValue(quiet)) return null;
                 if (asJson)
-                    o.WriteLine(new JsonObject
+                    return new JsonObject
                     {
                         ["event"] = "epoch", ["epoch"] = report.Epoch, ["epochs"] = report.Epochs, ["loss"] = Round(report.Loss), ["accuracy"] = Round(report.Accuracy),
                         ["test_loss"] = report.TestLoss is { } tl ? Round(tl) : null, ["test_accuracy"] = report.TestAccuracy is { } ta ? Round(ta) : null,
                         ["seconds"] = Math.Round(report.Seconds, 3), ["images_per_second"] = Math.Round(report.ImagesPerSecond),
-                    }.ToJsonString());
-                else
-                    o.WriteLine(FormattableString.Invariant($"Epoch {report.Epoch}/{report.Epochs}  loss {report.Loss:0.0000}  accuracy {report.Accuracy:0.0000}") +
-                        (report.TestAccuracy is { } acc ? FormattableString.Invariant($"  test_loss {report.TestLoss:0.0000}  test_accuracy {acc:0.0000}") : "") +
-                        FormattableString.Invariant($"  {report.Seconds:0.0}s  {report.ImagesPerSecond:N0} images/s"));
-            }, cancel: interrupt.Token);
+                    }.ToJsonString();
+                return FormattableString.Invariant($"Epoch {report.Epoch}/{report.Epochs}  loss {report.Loss:0.0000}  accuracy {report.Accuracy:0.0000}") +
+                    (report.TestAccuracy is { } acc ? FormattableString.Invariant($"  test_loss {report.TestLoss:0.0000}  test_accuracy {acc:0.0000}") : "") +
+                    FormattableString.Invariant($"  {report.Seconds:0.0}s  {report.ImagesPerSecond:N0} images/s");
+            }
+            bool live = !asJson && !result.GetValue(quiet) && !result.GetValue(noProgress) && ReferenceEquals(o, Console.Out) && !Console.IsOutputRedirected;
+            run = live ? LiveProgress.Run(trainer, train, test, epochCount, EpochLine, interrupt.Token)
+                       : trainer.Fit(train, test, report => { if (EpochLine(report) is { } line) o.WriteLine(line); }, cancel: interrupt.Token);
             }
             catch (TrainingInterruptedException stop)
             {
