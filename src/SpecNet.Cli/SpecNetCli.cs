@@ -14,12 +14,27 @@ public static class ExitCodes
     public const int SpecErrors = 2;
 }
 
+internal sealed class PrintVersion : System.CommandLine.Invocation.SynchronousCommandLineAction
+{
+    public static string Version =>
+        typeof(SpecNet.Formats.WeightsFile).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? SpecNet.Formats.WeightsFile.Version;
+
+    public override int Invoke(ParseResult parseResult)
+    {
+        parseResult.InvocationConfiguration.Output.WriteLine(Version);
+        return ExitCodes.Ok;
+    }
+}
+
 /// <summary>The command tree. Commands are thin: they parse arguments, call the library, and render.</summary>
 public static class SpecNetCli
 {
     public static RootCommand Build()
     {
         var root = new RootCommand("SpecNet: declare a neural network in YAML, check it, train it, run it.");
+        // --version prints SpecNet's own version, also when the command tree runs inside another program (tests)
+        root.Options.OfType<VersionOption>().Single().Action = new PrintVersion();
         root.Add(CheckCommand.Create());
         root.Add(LayersCommand.Create());
         root.Add(TrainCommand.Create());
@@ -32,6 +47,8 @@ public static class SpecNetCli
         root.Add(ExportCommand.Create());
         root.Add(DiffCommand.Create());
         root.Add(ReportCommand.Create());
+        root.Add(SchemaInitCommands.Schema());
+        root.Add(SchemaInitCommands.Init());
         return root;
     }
 

@@ -1,0 +1,110 @@
+using System.CommandLine;
+using System.Text.Json;
+using SpecNet.Checking;
+using SpecNet.Formats;
+
+namespace SpecNet.Cli.Commands;
+
+/// <summary>`specnet schema` (JSON Schema for editors) and `specnet init` (a starter spec).</summary>
+public static class SchemaInitCommands
+{
+    public static Command Schema()
+    {
+        var command = new Command("schema", "Print the JSON Schema of the spec language, for editor completion and hover docs.\n\nExample: specnet schema > specnet.schema.json");
+        command.SetAction(result =>
+        {
+            result.InvocationConfiguration.Output.WriteLine(SchemaText());
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    public static string SchemaText() => SpecSchema.Build().ToJsonString(new JsonSerializerOptions
+    {
+        WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+
+    public static readonly IReadOnlyDictionary<string, string> Templates = new Dictionary<string, string>
+    {
+        ["cnn"] = """
+            # The Keras tutorial's convolutional network for 28x28 grayscale digits.
+            name: my-cnn
+            input: { shape: [28, 28, 1] }
+            data: { dataset: mnist }
+            layers:
+              - conv2d: { filters: 32, kernel_size: 3, activation: relu }
+              - max_pool2d: { pool_size: 2 }
+              - conv2d: { filters: 64, kernel_size: 3, activation: relu }
+              - max_pool2d: { pool_size: 2 }
+              - flatten
+              - dense: { units: 128, activation: relu }
+              - dense: { units: 10, activation: softmax }
+            training:
+              optimizer: adam
+              loss: categorical_crossentropy
+              epochs: 5
+              batch_size: 64
+              seed: 42
+            """,
+        ["mlp"] = """
+            # A multi-layer perceptron: flatten the image, two hidden layers with dropout.
+            name: my-mlp
+            input: { shape: [28, 28, 1] }
+            data: { dataset: mnist }
+            layers:
+              - flatten
+              - dense: { units: 256, activation: relu }
+              - dropout: { rate: 0.2 }
+              - dense: { units: 128, activation: relu }
+              - dense: { units: 10, activation: softmax }
+            training:
+              optimizer: { adam: { learning_rate: 0.001 } }
+              epochs: 5
+              batch_size: 64
+              seed: 42
+            """,
+        ["lenet"] = """
+            # LeNet-5 (LeCun et al., 1998) with 'same' padding on the first convolution.
+            name: my-lenet
+            input: { shape: [28, 28, 1] }
+            data: { dataset: mnist }
+            layers:
+              - conv2d: { filters: 6, kernel_size: 5, padding: same, activation: tanh }
+              - avg_pool2d: { pool_size: 2 }
+              - conv2d: { filters: 16, kernel_size: 5, activation: tanh }
+              - avg_pool2d: { pool_size: 2 }
+              - flatten
+              - dense: { units: 120, activation: tanh }
+              - dense: { units: 84, activation: tanh }
+              - dense: { units: 10, activation: softmax }
+            training:
+              optimizer: { sgd: { learning_rate: 0.05, momentum: 0.9 } }
+              epochs: 5
+              batch_size: 64
+              seed: 42
+            """,
+    };
+
+    public static Command Init()
+    {
+        var template = new Option<string>("--template") { Description = "cnn, mlp or lenet", DefaultValueFactory = _ => "cnn" };
+        template.AcceptOnlyFromAmong([.. Templates.Keys]);
+        var output = new Option<string>("--output", "-o") { Description = "file to write", DefaultValueFactory = _ => "model.yaml" };
+        var force = new Option<bool>("--force") { Description = "overwrite an existing file" };
+        var command = new Command("init", "Write a starter spec that checks and trains.\n\nExample: specnet init --template lenet -o lenet.yaml") { template, output, force };
+        command.SetAction(result =>
+        {
+            var path = result.GetValue(output)!;
+            if (File.Exists(path) && !result.GetValue(force))
+                throw new SpecNetException($"{path}: already exists", "pass --force to overwrite it, or -o another file");
+            // The modeline gives completion and hover docs in editors with yaml-language-server (VS Code's YAML extension).
+            var text = "# yaml-language-server: $schema=./specnet.schema.json\n" + Templates[result.GetValue(template)!] + "\n";
+            AtomicFile.Write(path, s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)));
+            var schema = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "specnet.schema.json");
+            if (!File.Exists(schema)) AtomicFile.Write(schema, s => s.Write(System.Text.Encoding.UTF8.GetBytes(SchemaText() + "\n")));
+            result.InvocationConfiguration.Output.WriteLine($"Wrote {path} ({result.GetValue(template)}) and {Path.GetFileName(schema)} beside it. Next: specnet check {path}, then specnet train {path}");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,213 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Json.Schema;
+using SpecNet.Checking;
+using SpecNet.Cli.Commands;
+using SpecNet.Data;
+using SpecNet.Diagnostics;
+using SpecNet.Kernels;
+using SpecNet.Layers;
+using SpecNet.Parsing;
+using SpecNet.Planning;
+using SpecNet.Training;
+
+namespace SpecNet.Tests.Cli;
+
+/// <summary>Schema, init, reports, progress options, version and help, and the installable tool.</summary>
+public class ExperienceTests
+{
+    private static JsonSchema Schema() => JsonSchema.FromText(SchemaInitCommands.SchemaText());
+
+    /// <summary>YAML through SpecNet's own parser into JSON, with YAML's scalar typing, for schema validation.</summary>
+    private static JsonNode? ToJson(SyntaxNode node) => node switch
+    {
+        MappingNode m => new JsonObject(m.Entries.Select(e => KeyValuePair.Create(e.Key.Value, ToJson(e.Value)))),
+        SequenceNode s => new JsonArray(s.Items.Select(ToJson).ToArray()),
+        ScalarNode { IsNull: true } => null,
+        ScalarNode { Quoted: true } q => JsonValue.Create(q.Value),
+        ScalarNode q when long.TryParse(q.Value, out var l) => JsonValue.Create(l),
+        ScalarNode q when double.TryParse(q.Value, System.Globalization.CultureInfo.InvariantCulture, out var d) => JsonValue.Create(d),
+        ScalarNode q when q.Value is "true" or "false" => JsonValue.Create(q.Value == "true"),
+        ScalarNode q => JsonValue.Create(q.Value),
+        _ => throw new InvalidOperationException(),
+    };
+
+    private static EvaluationResults Validate(string yaml) =>
+        Schema().Evaluate(JsonDocument.Parse(ToJson(SpecParser.Parse(yaml, new DiagnosticBag())!)?.ToJsonString() ?? "null").RootElement,
+            new EvaluationOptions { OutputFormat = OutputFormat.List });
+
+    public static TheoryData<string> Specs() => new(Directory.GetFiles(TestPaths.Repo("specs"), "*.yaml").Select(Path.GetFileName).Order()!);
+
+    [Theory]
+    [MemberData(nameof(Specs))]
+    public void Every_example_spec_is_valid_under_the_schema(string file)
+    {
+        var result = Validate(File.ReadAllText(TestPaths.Repo("specs", file)));
+        Assert.True(result.IsValid, JsonSerializer.Serialize((result.Details ?? []).Where(d => d.Errors is { Count: > 0 }).Select(d => $"{d.InstanceLocation}: {string.Join("; ", d.Errors!.Values)}")));
+    }
+
+    [Theory]
+    [InlineData("SN1005-unknown-layer-kind.yaml")]
+    [InlineData("SN1003-unknown-option.yaml")]
+    [InlineData("SN1008-unknown-name.yaml")]
+    [InlineData("SN1002-wrong-node-type.yaml")]
+    public void Schema_rejects_what_the_compiler_rejects(string golden) =>
+        Assert.False(Validate(File.ReadAllText(TestPaths.Tests("Checking", "diagnostics", golden))).IsValid);
+
+    [Fact]
+    public void Schema_has_every_kind_with_exactly_its_options()
+    {
+        var schema = JsonNode.Parse(SchemaInitCommands.SchemaText())!;
+        var items = schema["properties"]!["layers"]!["items"]!["anyOf"]!.AsArray();
+        foreach (var kind in LayerRegistry.Kinds)
+        {
+            var entry = items.Single(i => i!["required"]?[0]?.GetValue<string>() == kind.Name)!;
+            var map = entry["properties"]![kind.Name]!;
+            var properties = (map["properties"] ?? map["anyOf"]![0]!["properties"])!.AsObject().Select(p => p.Key).Order();
+            Assert.Equal(kind.Options.Select(o => o.Name).Append("name").Order(), properties);
+        }
+    }
+
+    [Fact]
+    public void Committed_schema_file_is_current()
+    {
+        var committed = File.ReadAllText(TestPaths.Repo("specnet.schema.json")).Trim();
+        Assert.True(committed == SchemaInitCommands.SchemaText().Trim(), "specnet.schema.json is stale: run `specnet schema > specnet.schema.json`");
+    }
+
+    [Theory]
+    [InlineData("cnn")]
+    [InlineData("mlp")]
+    [InlineData("lenet")]
+    public void Init_writes_a_spec_that_checks_and_trains(string template)
+    {
+        using var dir = new TempFolder();
+        var r = CliRunner.Run("init", "--template", template, "-o", dir.File("m.yaml"));
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.True(File.Exists(dir.File("specnet.schema.json")));
+        Assert.StartsWith("# yaml-language-server: $schema=./specnet.schema.json", File.ReadAllText(dir.File("m.yaml")));
+        Assert.Equal(0, CliRunner.Run("check", dir.File("m.yaml")).ExitCode);
+        Assert.True(Validate(File.ReadAllText(dir.File("m.yaml"))).IsValid);
+        // trains: a few steps on random 28x28 digits-shaped data
+        var model = SpecCompiler.CompileFile(dir.File("m.yaml")).Model!;
+        var rng = new Rng(1);
+        var pixels = new byte[256 * 784]; for (int i = 0; i < pixels.Length; i++) pixels[i] = (byte)rng.NextInt(256);
+        var labels = new byte[256]; for (int i = 0; i < labels.Length; i++) labels[i] = (byte)(i % 10);
+        var data = new Dataset("random", SpecNet.Schema.Shape.Spatial(28, 28, 1), pixels, labels);
+        var result = new Trainer(model, ParameterSet.Initialize(model, 1), new ManagedBackend(), epochs: 2).Fit(data, null);
+        Assert.True(result.Epochs.All(e => double.IsFinite(e.Loss)));
+    }
+
+    [Fact]
+    public void Init_does_not_overwrite_without_force()
+    {
+        using var dir = new TempFolder();
+        File.WriteAllText(dir.File("m.yaml"), "mine");
+        var r = CliRunner.Run("init", "-o", dir.File("m.yaml"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("--force", r.Error);
+        Assert.Equal("mine", File.ReadAllText(dir.File("m.yaml")));
+        Assert.Equal(0, CliRunner.Run("init", "-o", dir.File("m.yaml"), "--force").ExitCode);
+    }
+
+    private static void AssertPng(string path, int minBytes)
+    {
+        Assert.True(File.Exists(path), path);
+        var bytes = File.ReadAllBytes(path);
+        Assert.True(bytes.Length > minBytes, $"{path}: {bytes.Length} bytes");
+        Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, bytes[..4]);
+        using var image = SixLabors.ImageSharp.Image.Load(path);
+        Assert.True(image.Width >= 300 && image.Height >= 100, $"{path}: {image.Width}x{image.Height}");
+    }
+
+    [Fact]
+    public void Train_report_and_report_command_write_pictures_and_a_page()
+    {
+        using var dir = new TempFolder();
+        var spec = TestData.WriteSpecWithData(dir.Path, epochs: 3);
+        var r = CliRunner.Run("train", spec, "--report", dir.File("report"));
+        Assert.True(r.ExitCode == 0, r.All);
+        foreach (var png in new[] { "loss.png", "accuracy.png", "confusion.png" }) AssertPng(Path.Combine(dir.File("report"), png), 10_000);
+        Assert.True(File.Exists(Path.Combine(dir.File("report"), "misclassified.png")));
+        var html = File.ReadAllText(Path.Combine(dir.File("report"), "index.html"));
+        Assert.Contains("<img src=\"loss.png\"", html);
+        Assert.Contains("<img src=\"confusion.png\"", html);
+        Assert.Contains("conv2d_1 (conv2d)", html);
+
+        var again = CliRunner.Run("report", dir.File("patterns.safetensors"), "--out", dir.File("again"));
+        Assert.True(again.ExitCode == 0, again.All);
+        AssertPng(Path.Combine(dir.File("again"), "accuracy.png"), 10_000); // curves from the history the weights file records
+    }
+
+    [Fact]
+    public void Diff_report_overlays_both_models()
+    {
+        using var dir = new TempFolder();
+        var a = TestData.WriteSpecWithData(dir.Path, epochs: 2);
+        var b = dir.File("b.yaml");
+        File.WriteAllText(b, File.ReadAllText(a).Replace("units: 16", "units: 8"));
+        Environment.SetEnvironmentVariable("SPECNET_CACHE", dir.File("cache"));
+        try
+        {
+            var r = CliRunner.Run("diff", a, b, "--report", dir.File("diff"));
+            Assert.True(r.ExitCode == 0, r.All);
+            AssertPng(Path.Combine(dir.File("diff"), "loss.png"), 10_000);
+            Assert.Contains("Verdict", File.ReadAllText(Path.Combine(dir.File("diff"), "index.html")).Replace("verdict", "Verdict"));
+        }
+        finally { Environment.SetEnvironmentVariable("SPECNET_CACHE", null); }
+    }
+
+    [Fact]
+    public void Quiet_prints_only_the_final_line()
+    {
+        using var dir = new TempFolder();
+        var r = CliRunner.Run("train", TestData.WriteSpecWithData(dir.Path, epochs: 2), "--quiet");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(["Weights written to"], r.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l[..18]));
+    }
+
+    [Fact]
+    public void Version_and_help_with_examples_on_every_command()
+    {
+        var v = CliRunner.Run("--version");
+        Assert.Equal(0, v.ExitCode);
+        Assert.StartsWith(SpecNet.Formats.WeightsFile.Version, v.Output.Trim());
+        foreach (var command in SpecNet.Cli.SpecNetCli.Build().Subcommands)
+        {
+            var leaf = command.Subcommands.Count > 0 ? command.Subcommands : [command];
+            foreach (var c in leaf)
+            {
+                var args = c == command ? new[] { c.Name, "--help" } : [command.Name, c.Name, "--help"];
+                var r = CliRunner.Run(args);
+                Assert.True(r.ExitCode == 0, string.Join(" ", args));
+                if (c.Name is not ("layers" or "schema")) Assert.Contains("Example:", r.Output);
+            }
+        }
+    }
+
+    /// <summary>`dotnet pack` makes a .NET tool that installs and runs as `specnet`.</summary>
+    [SkippableFact]
+    public void Pack_makes_an_installable_tool()
+    {
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+        using var dir = new TempFolder();
+        string Run(string file, params string[] args)
+        {
+            var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in args) psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi)!;
+            var err = p.StandardError.ReadToEndAsync();
+            var output = p.StandardOutput.ReadToEnd();
+            Assert.True(p.WaitForExit(300_000), $"{file} {string.Join(" ", args)} timed out");
+            Assert.True(p.ExitCode == 0, $"{file} {string.Join(" ", args)}: {output}{err.Result}");
+            return output;
+        }
+        Run(dotnet, "pack", TestPaths.Repo("src", "SpecNet.Cli", "SpecNet.Cli.csproj"), "-c", "Release", "-o", dir.File("nupkg"), "-p:PackageOutputPath=" + dir.File("nupkg"), "--nologo");
+        Run(dotnet, "tool", "install", "SpecNet.Cli", "--tool-path", dir.File("tools"), "--add-source", dir.File("nupkg"));
+        var version = Run(Path.Combine(dir.File("tools"), "specnet"), "--version");
+        Assert.StartsWith(SpecNet.Formats.WeightsFile.Version, version.Trim());
+        var check = Run(Path.Combine(dir.File("tools"), "specnet"), "check", TestPaths.Repo("specs", "mnist-cnn.yaml"));
+        Assert.Contains("110,474", check);
+    }
+}
