@@ -11,3 +11,5 @@ specnet=src/SpecNet.Cli/bin/Release/net10.0/specnet
 rm -rf samples/digits
 "$specnet" data sample mnist --out samples/digits
 "$specnet" export samples/mnist-cnn.safetensors --onnx samples/mnist-cnn.onnx --verify
+rm -rf samples/report
+"$specnet" report samples/mnist-cnn.safetensors --out samples/report

@@ -211,3 +211,15 @@ public class ExperienceTests
         Assert.Contains("110,474", check);
     }
 }
+
+public class CompletionTests
+{
+    [Fact]
+    public void Suggest_directive_lists_commands_and_options_for_shell_completion()
+    {
+        var commands = CliRunner.Run("[suggest:1]", "t");
+        Assert.Contains("train", commands.Output.Split('\n'));
+        var options = CliRunner.Run("[suggest:10]", "train --re");
+        Assert.Contains("--resume", options.Output.Split('\n'));
+    }
+}

@@ -96,7 +96,6 @@ public class CheckpointTests
         Assert.True(File.Exists(ckpt));
         var resumed = CliRunner.Run("train", spec, "--output", dir.File("killed.safetensors"), "--checkpoint-every", "3", "--resume");
         Assert.True(resumed.ExitCode == 0, resumed.All);
-        Assert.Equal(File.ReadAllBytes(dir.File("full.safetensors")).Length, File.ReadAllBytes(dir.File("killed.safetensors")).Length);
         var full = SpecNet.Formats.SafeTensors.Read(dir.File("full.safetensors")).Tensors;
         var killed = SpecNet.Formats.SafeTensors.Read(dir.File("killed.safetensors")).Tensors;
         Assert.Equal(full.Select(t => t.Data), killed.Select(t => t.Data));
