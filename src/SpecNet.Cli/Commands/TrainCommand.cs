@@ -63,6 +63,7 @@ public static class TrainCommand
                 CheckpointEvery = result.GetValue(every),
                 ResumeFrom = result.GetValue(resume) ? checkpointPath : null,
                 KeepBestPath = model.Training.KeepBest ? Path.ChangeExtension(weightsPath, null) + ".best.safetensors" : null,
+                OnCheckpoint = asJson ? (e, st) => o.WriteLine(new JsonObject { ["event"] = "checkpoint", ["path"] = checkpointPath, ["epoch"] = e, ["step"] = st }.ToJsonString()) : null,
             };
 
             if (asJson)

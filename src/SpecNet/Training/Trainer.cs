@@ -50,6 +50,9 @@ public sealed class Trainer
     public int CheckpointEvery { get; init; }
     /// <summary>A checkpoint to continue from (written by an earlier run of the same spec, seed and batch size).</summary>
     public string? ResumeFrom { get; init; }
+    /// <summary>Called after each checkpoint is written: (epoch, step) of the position it holds.</summary>
+    public Action<int, int>? OnCheckpoint { get; init; }
+
     /// <summary>Where the best epoch's weights go when the spec asks to keep them (training.keep_best).</summary>
     public string? KeepBestPath { get; init; }
 
@@ -90,9 +93,12 @@ public sealed class Trainer
             best.Restore(ResumeFrom, at.History);
         }
 
-        void Save(int epoch, int step) =>
+        void Save(int epoch, int step)
+        {
             Checkpoint.Save(CheckpointPath!, _model, Parameters, Optimizer,
                 new TrainingPosition(epoch, step, order, shuffle.State, plan.Dropout.State, lossSum, correct, reports), _seed, plan.Capacity, best.Extra());
+            OnCheckpoint?.Invoke(epoch, step);
+        }
 
         for (int epoch = firstEpoch; epoch <= _epochs; epoch++)
         {

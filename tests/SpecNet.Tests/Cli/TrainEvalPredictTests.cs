@@ -56,8 +56,9 @@ public class TrainEvalPredictTests : IDisposable
         var r = CliRunner.Run("train", _spec, "--epochs", "1", "--json", "--output", _dir.File("out.safetensors"));
         Assert.Equal(0, r.ExitCode);
         var events = r.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
-        Assert.Equal(["start", "epoch", "done"], events.Select(e => e.GetProperty("event").GetString()));
-        Assert.InRange(events[1].GetProperty("test_accuracy").GetDouble(), 0, 1);
+        Assert.Equal(["start", "checkpoint", "epoch", "done"], events.Select(e => e.GetProperty("event").GetString()));
+        Assert.InRange(events[2].GetProperty("test_accuracy").GetDouble(), 0, 1);
+        Assert.EndsWith("out.checkpoint.safetensors", events[1].GetProperty("path").GetString());
         Assert.True(File.Exists(_dir.File("out.safetensors")));
     }
 
