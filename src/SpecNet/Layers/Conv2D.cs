@@ -123,9 +123,7 @@ public sealed class Conv2D : Layer
         public readonly float[][] Cols = Enumerable.Range(0, Threads).Select(_ => new float[Math.Min(capacity, layer.ChunkSize) * layer.Positions * layer.PatchSize]).ToArray(); // per thread (Chunk*OH*OW, K)
         public readonly float[][] DWeightsT = Enumerable.Range(0, training ? Threads : 0).Select(_ => new float[layer.PatchSize * layer.Filters]).ToArray(); // per thread, transposed (K, F)
         public readonly bool[] Used = new bool[Threads];
-        public readonly float[] Partials = new float[Threads * layer.Filters];   // per-thread bias sums
-        public readonly float[] Z = Activations.NeedsInput(layer.Activation) ? new float[capacity * layer.Output.Size] : [];  // pre-activation
-        public readonly float[] DZ = layer.Activation.IsLinear || !training ? [] : new float[capacity * layer.Output.Size];
+        public readonly Epilogue Epilogue = new(layer.Activation, layer.UseBias, layer.Filters, capacity * layer.Output.Size, training);
 
         // The pass being run (set by Forward/Backward, read by the threads in Run).
         public bool Backward, InputGradient;
@@ -177,36 +175,13 @@ public sealed class Conv2D : Layer
             s.X = px; s.Y = py; s.W = pw;
             ctx.Kernels.ParallelFor((ctx.Batch + s.Chunk - 1) / s.Chunk, s);
         }
-        if (Activation.Function == ActivationFunction.Relu)
-        {
-            Elementwise.AddBiasRelu(ctx.Kernels, y, UseBias ? ctx.Params[1] : default, Filters);
-            return;
-        }
-        if (UseBias) Elementwise.AddBias(y, ctx.Params[1]);
-        if (s.Z.Length > 0) y.CopyTo(s.Z);
-        Activations.Forward(Activation, y, y, Filters);
+        s.Epilogue.Forward(ctx, y, UseBias ? ctx.Params[1] : null);
     }
 
     public override unsafe void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         var s = (State)ctx.State!;
-        ReadOnlySpan<float> dz = dy;
-        bool activate = !Activation.IsLinear && !ctx.FusedLossGradient;
-        if (activate && Activation.Function == ActivationFunction.Relu && UseBias)
-        {
-            // relu's backward and the bias gradient in one pass
-            Elementwise.ReluBiasBackward(ctx.Kernels, y, dy, s.DZ.AsSpan(0, y.Length), ctx.Grads[1], s.Partials);
-            dz = s.DZ.AsSpan(0, y.Length);
-        }
-        else
-        {
-            if (activate)
-            {
-                Activations.Backward(Activation, s.Z.AsSpan(0, Math.Min(s.Z.Length, y.Length)), y, dy, s.DZ.AsSpan(0, y.Length), Filters);
-                dz = s.DZ.AsSpan(0, y.Length);
-            }
-            if (UseBias) Elementwise.BiasGradient(ctx.Kernels, dz, ctx.Grads[1], s.Partials);
-        }
+        var dz = s.Epilogue.Backward(ctx, y, dy, UseBias ? ctx.Grads[1] : null);
         Array.Clear(s.Used);
         fixed (float* px = x, pdz = dz, pdx = dx, pw = ctx.Params[0])
         {

@@ -49,49 +49,17 @@ public sealed class Dense : Layer
 
     public override string Describe() => $"units={Units} activation={Activation.Name} bias={UseBias}";
 
-    private sealed class State(int capacity, bool training, Dense layer)
-    {
-        public readonly float[] Z = Activations.NeedsInput(layer.Activation) ? new float[capacity * layer.Units] : [];  // pre-activation
-        public readonly float[] Partials = new float[Environment.ProcessorCount * layer.Units];   // per-thread bias sums
-        public readonly float[] DZ = layer.Activation.IsLinear || !training ? [] : new float[capacity * layer.Units];
-    }
-
-    public override object? CreateState(int capacity, bool training) => new State(capacity, training, this);
+    public override object? CreateState(int capacity, bool training) => new Epilogue(Activation, UseBias, Units, capacity * Units, training);
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
-        var s = (State)ctx.State!;
         ctx.Kernels.Gemm(Op.N, Op.T, ctx.Batch, Units, Input.Channels, x, ctx.Params[0], 0, y);   // (N, U) = X Wᵀ
-        if (Activation.Function == ActivationFunction.Relu)
-        {
-            Elementwise.AddBiasRelu(ctx.Kernels, y, UseBias ? ctx.Params[1] : default, Units);
-            return;
-        }
-        if (UseBias) Elementwise.AddBias(y, ctx.Params[1]);
-        if (s.Z.Length > 0) y.CopyTo(s.Z);
-        Activations.Forward(Activation, y, y, Units);
+        ((Epilogue)ctx.State!).Forward(ctx, y, UseBias ? ctx.Params[1] : null);
     }
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
-        var s = (State)ctx.State!;
-        ReadOnlySpan<float> dz = dy;
-        bool activate = !Activation.IsLinear && !ctx.FusedLossGradient;
-        if (activate && Activation.Function == ActivationFunction.Relu && UseBias)
-        {
-            // relu's backward and the bias gradient in one pass
-            Elementwise.ReluBiasBackward(ctx.Kernels, y, dy, s.DZ.AsSpan(0, y.Length), ctx.Grads[1], s.Partials);
-            dz = s.DZ.AsSpan(0, y.Length);
-        }
-        else
-        {
-            if (activate)
-            {
-                Activations.Backward(Activation, s.Z.AsSpan(0, Math.Min(s.Z.Length, y.Length)), y, dy, s.DZ.AsSpan(0, y.Length), Units);
-                dz = s.DZ.AsSpan(0, y.Length);
-            }
-            if (UseBias) Elementwise.BiasGradient(ctx.Kernels, dz, ctx.Grads[1], s.Partials);
-        }
+        var dz = ((Epilogue)ctx.State!).Backward(ctx, y, dy, UseBias ? ctx.Grads[1] : null);
         ctx.Kernels.Gemm(Op.T, Op.N, Units, Input.Channels, ctx.Batch, dz, x, 0, ctx.Grads[0]);  // dW (U, K) = dZᵀ X
         if (ctx.InputGradient)
             ctx.Kernels.Gemm(Op.N, Op.N, ctx.Batch, Input.Channels, Units, dz, ctx.Params[0], 0, dx); // dX (N, K) = dZ W

@@ -1,0 +1,46 @@
+using SpecNet.Kernels;
+
+namespace SpecNet.Layers;
+
+/// <summary>
+/// What ends conv2d and dense alike: y = act(z + b), with z the GEMM's output (per row of
+/// <c>channels</c>). Forward adds the bias and applies the activation in place (relu fused with the
+/// bias in one pass); backward turns dy into dz = dL/dz and writes the bias gradient (relu's backward
+/// fused with the bias sum). Holds the buffers that needs: the pre-activation z for gelu and silu, dz,
+/// and per-thread partial bias sums.
+/// </summary>
+public sealed class Epilogue(Activation activation, bool useBias, int channels, int capacityValues, bool training)
+{
+    private readonly float[] _z = Activations.NeedsInput(activation) ? new float[capacityValues] : [];
+    private readonly float[] _dz = activation.IsLinear || !training ? [] : new float[capacityValues];
+    private readonly float[] _partials = new float[Environment.ProcessorCount * channels];
+
+    /// <summary>y (holding z on entry) = act(z + bias).</summary>
+    public void Forward(LayerContext ctx, Span<float> y, float[]? bias)
+    {
+        if (activation.Function == ActivationFunction.Relu)
+        {
+            Elementwise.AddBiasRelu(ctx.Kernels, y, useBias ? bias : default, channels);
+            return;
+        }
+        if (useBias) Elementwise.AddBias(y, bias);
+        if (_z.Length > 0) y.CopyTo(_z);
+        Activations.Forward(activation, y, y, channels);
+    }
+
+    /// <summary>dz from dy (dy itself when linear, or when the loss already differentiated through a fused final activation); the bias gradient into dBias.</summary>
+    public ReadOnlySpan<float> Backward(LayerContext ctx, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, float[]? dBias)
+    {
+        bool activate = !activation.IsLinear && !ctx.FusedLossGradient;
+        var dz = activate ? _dz.AsSpan(0, y.Length) : default;
+        if (activate && activation.Function == ActivationFunction.Relu && useBias)
+        {
+            Elementwise.ReluBiasBackward(ctx.Kernels, y, dy, dz, dBias, _partials);
+            return dz;
+        }
+        if (activate) Activations.Backward(activation, _z.AsSpan(0, Math.Min(_z.Length, y.Length)), y, dy, dz, channels);
+        ReadOnlySpan<float> result = activate ? dz : dy;
+        if (useBias) Elementwise.BiasGradient(ctx.Kernels, result, dBias, _partials);
+        return result;
+    }
+}
