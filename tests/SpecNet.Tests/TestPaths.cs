@@ -27,3 +27,10 @@ public static class TestPaths
         return dir?.FullName ?? throw new InvalidOperationException("cannot find the repository root (SpecNet.sln) above " + AppContext.BaseDirectory);
     }
 }
+
+/// <summary>Tests that set process-wide environment variables run one at a time.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class EnvironmentCollection
+{
+    public const string Name = "environment variables";
+}

@@ -15,6 +15,7 @@ using SpecNet.Training;
 namespace SpecNet.Tests.Cli;
 
 /// <summary>Schema, init, reports, progress options, version and help, and the installable tool.</summary>
+[Collection(EnvironmentCollection.Name)] // sets SPECNET_CACHE
 public class ExperienceTests
 {
     private static JsonSchema Schema() => JsonSchema.FromText(SchemaInitCommands.SchemaText());

@@ -5,6 +5,7 @@ using SpecNet.Tests.Cli;
 
 namespace SpecNet.Tests.Comparing;
 
+[Collection(EnvironmentCollection.Name)] // sets SPECNET_CACHE
 public class DiffTests
 {
     private static ModelSpec Spec(string file) => SpecCompiler.CompileFile(TestPaths.Repo("specs", file)).Model!;
