@@ -43,7 +43,11 @@ public static class EvalCommand
                     ["confusion_matrix"] = matrix, ["backend"] = kernels.Name,
                 }.ToJsonString());
             }
-            else o.Write(Text(model, data, e));
+            else
+            {
+                o.Write(Text(model, data, e));
+                o.WriteLine($"\nBackend: {kernels}");
+            }
             return ExitCodes.Ok;
         });
         return command;

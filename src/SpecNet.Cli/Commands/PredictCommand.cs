@@ -52,7 +52,8 @@ public static class PredictCommand
                     o.WriteLine("  [" + string.Join(", ", probabilities.Select(p => p.ToString("0.00", inv))) + "]");
                 }
             }
-            if (result.GetValue(json)) o.WriteLine(new JsonObject { ["predictions"] = predictions }.ToJsonString());
+            if (result.GetValue(json)) o.WriteLine(new JsonObject { ["predictions"] = predictions, ["backend"] = kernels.ToString() }.ToJsonString());
+            else result.InvocationConfiguration.Error.WriteLine($"Backend: {kernels}");
             return ExitCodes.Ok;
         });
         return command;

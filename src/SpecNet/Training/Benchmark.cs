@@ -36,7 +36,7 @@ public static class Benchmark
             plan.Backward(loss.Fused);
             optimizer.Step();
         }
-        for (var warm = Stopwatch.StartNew(); warm.ElapsedMilliseconds < 300 || warm.ElapsedTicks == 0;) Step();
+        for (var warm = Stopwatch.StartNew(); warm.ElapsedMilliseconds < 300;) Step();
         var times = new LayerTimes(model.Layers.Count);
         plan.Profile = times;
         long allocated = GC.GetAllocatedBytesForCurrentThread();
