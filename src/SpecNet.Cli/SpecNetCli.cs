@@ -1,3 +1,4 @@
+using SpecNet.Diagnostics;
 using System.CommandLine;
 using SpecNet.Checking;
 using SpecNet.Cli.Commands;

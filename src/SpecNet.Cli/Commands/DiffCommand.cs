@@ -1,3 +1,4 @@
+using SpecNet.Diagnostics;
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
@@ -30,8 +31,8 @@ public static class DiffCommand
             var modelA = Common.Compile(result.GetValue(a)!);
             var modelB = Common.Compile(result.GetValue(b)!);
             int n = result.GetValue(seeds);
-            if (n is < 1 or > 100) throw new SpecNet.Checking.SpecNetException($"--seeds must be between 1 and 100, not {n}");
-            if (result.GetValue(epochs) is < 1) throw new SpecNet.Checking.SpecNetException("--epochs must be a positive whole number");
+            if (n is < 1 or > 100) throw new SpecNet.Diagnostics.SpecNetException($"--seeds must be between 1 and 100, not {n}");
+            if (result.GetValue(epochs) is < 1) throw new SpecNet.Diagnostics.SpecNetException("--epochs must be a positive whole number");
             var kernels = Common.CreateBackend(result, backend, err);
             var r = Comparison.Run(modelA, modelB, n, result.GetValue(epochs), result.GetValue(weightsA), result.GetValue(weightsB),
                 kernels, RunCache.Default, line => err.WriteLine(line));

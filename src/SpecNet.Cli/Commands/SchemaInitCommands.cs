@@ -1,3 +1,4 @@
+using SpecNet.Diagnostics;
 using System.CommandLine;
 using System.Text.Json;
 using SpecNet.Checking;

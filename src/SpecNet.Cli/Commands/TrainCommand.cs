@@ -1,3 +1,4 @@
+using SpecNet.Diagnostics;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;

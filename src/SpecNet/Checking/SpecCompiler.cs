@@ -4,12 +4,6 @@ using SpecNet.Parsing;
 
 namespace SpecNet.Checking;
 
-/// <summary>A problem that is not in the spec's text: a missing file, unreadable data, a bad weights file.</summary>
-public sealed class SpecNetException(string message, string? hint = null) : Exception(message)
-{
-    public string? Hint { get; } = hint;
-}
-
 /// <summary>Spec text -> syntax tree -> checked model. The front door of the library.</summary>
 public static class SpecCompiler
 {

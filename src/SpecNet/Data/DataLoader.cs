@@ -1,3 +1,4 @@
+using SpecNet.Diagnostics;
 using SpecNet.Checking;
 
 namespace SpecNet.Data;

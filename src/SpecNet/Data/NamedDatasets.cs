@@ -1,3 +1,4 @@
+using SpecNet.Diagnostics;
 using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;

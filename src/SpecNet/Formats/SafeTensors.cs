@@ -1,3 +1,4 @@
+using SpecNet.Diagnostics;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;

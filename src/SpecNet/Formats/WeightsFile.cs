@@ -1,3 +1,4 @@
+using SpecNet.Diagnostics;
 using System.Globalization;
 using SpecNet.Checking;
 using SpecNet.Planning;

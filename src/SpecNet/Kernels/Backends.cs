@@ -1,4 +1,4 @@
-using SpecNet.Checking;
+using SpecNet.Diagnostics;
 
 namespace SpecNet.Kernels;
 

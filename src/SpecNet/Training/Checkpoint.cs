@@ -1,3 +1,4 @@
+using SpecNet.Diagnostics;
 using System.Globalization;
 using SpecNet.Checking;
 using SpecNet.Formats;
@@ -60,7 +61,7 @@ public static class Checkpoint
         {
             var old = SpecCompiler.Compile(meta.GetValueOrDefault("spec", ""), path + "#spec").Model;
             var differences = old is null ? ["the checkpoint's spec does not compile any more"] :
-                Comparing.StructureDiff.Layers(old, model).Where(c => c.Change != "same")
+                StructureDiff.Layers(old, model).Where(c => c.Change != "same")
                     .Select(c => c.Change switch
                     {
                         "added" => $"layer '{c.B!.Name}' ({c.B.Kind.Name}) is new",

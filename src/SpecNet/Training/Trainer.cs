@@ -1,3 +1,4 @@
+using SpecNet.Diagnostics;
 using System.Diagnostics;
 using SpecNet.Checking;
 using SpecNet.Data;

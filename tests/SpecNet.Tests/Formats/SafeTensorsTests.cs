@@ -1,3 +1,4 @@
+using SpecNet.Diagnostics;
 using System.Buffers.Binary;
 using System.Text;
 using SpecNet.Checking;
@@ -129,7 +130,7 @@ public class FullDiskTests
             var path = Path.Combine(dir.Path, "w.safetensors");
             SafeTensors.Write(path, [new Tensor("a", [4], [1, 2, 3, 4])], new Dictionary<string, string>());
             var before = File.ReadAllBytes(path);
-            var e = Assert.Throws<SpecNet.Checking.SpecNetException>(() =>
+            var e = Assert.Throws<SpecNet.Diagnostics.SpecNetException>(() =>
                 SafeTensors.Write(path, [new Tensor("big", [100_000], new float[100_000])], new Dictionary<string, string>()));
             Assert.Contains("cannot be written", e.Message);
             Assert.Equal(before, File.ReadAllBytes(path));

@@ -1,3 +1,4 @@
+using SpecNet.Diagnostics;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using SpecNet.Checking;

@@ -1,7 +1,7 @@
 using SpecNet.Checking;
 using SpecNet.Layers;
 
-namespace SpecNet.Comparing;
+namespace SpecNet.Checking;
 
 /// <summary>How one layer position differs between two specs.</summary>
 public sealed record LayerChange(string Change, Layer? A, Layer? B, IReadOnlyList<string> Details)
