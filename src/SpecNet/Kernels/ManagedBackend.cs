@@ -416,6 +416,8 @@ public sealed unsafe class ManagedBackend : Backend
         lo.Store(c); hi.Store(c + 16);
     }
 
+    // The same micro-kernel at half the width, for CPUs without AVX-512. .NET has no public interface
+    // over vector widths (ISimdVector is internal), so the two are written out rather than made generic.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel256(int kc, float** rows, int kStride, float* b, int bStride, float* c, int ldc, float beta)
     {
