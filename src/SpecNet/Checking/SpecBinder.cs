@@ -81,12 +81,16 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
             top.Int("input"); // reports the missing key
             return null;
         }
-        if (node is not MappingNode map)
-            return Wrong<Shape?>(node, "input", null);
-        var r = new OptionReader(map, "input", map.Span, [new("shape", "[h, w, c] | [n]", null, "height, width, channels of one example, or a feature count")], diagnostics);
-        var shapeNode = r.Node("shape");
-        r.Finish();
-        if (shapeNode is null) { r.Int("shape"); return null; }
+        SyntaxNode? shapeNode;
+        if (node is SequenceNode shorthand) shapeNode = shorthand; // input: [28, 28, 1], as Keras's input_shape
+        else if (node is not MappingNode map) return Wrong<Shape?>(node, "input", null);
+        else
+        {
+            var r = new OptionReader(map, "input", map.Span, [new("shape", "[h, w, c] | [n]", null, "height, width, channels of one example, or a feature count")], diagnostics);
+            shapeNode = r.Node("shape");
+            r.Finish();
+            if (shapeNode is null) { r.Int("shape"); return null; }
+        }
         if (shapeNode is not SequenceNode { Items.Count: 1 or 3 } seq)
         {
             diagnostics.Error(DiagnosticIds.WrongNodeType, shapeNode.Span,
@@ -94,7 +98,6 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
                 shapeNode is SequenceNode { Items.Count: 2 } ? "a grayscale image has one channel: write [28, 28, 1]" : "for 28x28 grayscale images write shape: [28, 28, 1]");
             return null;
         }
-        var reader = new OptionReader(null, "input", seq.Span, [], diagnostics);
         var dims = seq.Items.Select(item => DimensionOf(item)).ToList();
         if (dims.Any(d => d is null)) return null;
         if ((long)dims.Aggregate(1L, (a, d) => a * d!.Value) > 1 << 26)

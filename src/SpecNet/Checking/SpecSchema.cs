@@ -69,16 +69,14 @@ public static class SpecSchema
                 ["description"] = new JsonObject { ["type"] = "string" },
                 ["input"] = new JsonObject
                 {
-                    ["type"] = "object", ["additionalProperties"] = false, ["required"] = new JsonArray("shape"),
-                    ["properties"] = new JsonObject
-                    {
-                        ["shape"] = new JsonObject
+                    ["description"] = "the shape of one example: { shape: [height, width, channels] } or { shape: [features] }; or just the list",
+                    ["anyOf"] = new JsonArray(
+                        new JsonObject
                         {
-                            ["description"] = "[height, width, channels] of one example, or [features]",
-                            ["type"] = "array", ["items"] = new JsonObject { ["type"] = "integer", ["minimum"] = 1 },
-                            ["oneOf"] = new JsonArray(new JsonObject { ["minItems"] = 3, ["maxItems"] = 3 }, new JsonObject { ["minItems"] = 1, ["maxItems"] = 1 }),
+                            ["type"] = "object", ["additionalProperties"] = false, ["required"] = new JsonArray("shape"),
+                            ["properties"] = new JsonObject { ["shape"] = ShapeSchema() },
                         },
-                    },
+                        ShapeSchema()),
                 },
                 ["data"] = data,
                 ["layers"] = new JsonObject { ["type"] = "array", ["minItems"] = 1, ["description"] = "the layer stack, first to last", ["items"] = new JsonObject { ["anyOf"] = layers } },
@@ -86,6 +84,13 @@ public static class SpecSchema
             },
         };
     }
+
+    private static JsonObject ShapeSchema() => new()
+    {
+        ["description"] = "[height, width, channels] of one example, or [features]",
+        ["type"] = "array", ["items"] = new JsonObject { ["type"] = "integer", ["minimum"] = 1 },
+        ["oneOf"] = new JsonArray(new JsonObject { ["minItems"] = 3, ["maxItems"] = 3 }, new JsonObject { ["minItems"] = 1, ["maxItems"] = 1 }),
+    };
 
     /// <summary>An options map as an object schema; each option's type from its declared type text.</summary>
     private static JsonObject Map(IReadOnlyList<OptionInfo> options)

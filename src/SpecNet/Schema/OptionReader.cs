@@ -173,7 +173,9 @@ public sealed class OptionReader
         foreach (var entry in _map.Entries)
             if (_known.All(o => o.Name != entry.Key.Value))
                 _diagnostics.Error(DiagnosticIds.UnknownKey, entry.Key.Span, $"{Owner} has no {KeyNoun} '{entry.Key.Value}'",
-                    _known.Count == 0 ? "this entry takes no options; write it bare" : Names.Hint(entry.Key.Value, _known.Select(o => o.Name), KeyNoun + "s"));
+                    entry.Key.Value is "input_shape" or "input_dim" ? "the shape of one example goes at the top of the spec: input: { shape: [28, 28, 1] }"
+                    : _known.Count == 0 ? "this entry takes no options; write it bare"
+                    : Names.Hint(entry.Key.Value, _known.Select(o => o.Name), KeyNoun + "s"));
     }
 
     private OptionInfo Declared(string key) =>

@@ -40,6 +40,15 @@ public class ReferenceModelTests
     }
 
     [Fact]
+    public void Input_shape_may_be_written_as_a_bare_list()
+    {
+        var a = SpecCompiler.Compile("input: [28, 28, 1]\nlayers:\n  - flatten\n  - dense: { units: 10, activation: softmax }\n", "a.yaml");
+        var b = SpecCompiler.Compile("input: { shape: [28, 28, 1] }\nlayers:\n  - flatten\n  - dense: { units: 10, activation: softmax }\n", "b.yaml");
+        Assert.True(a.Success, a.Render());
+        Assert.Equal(b.Model!.StructuralHash, a.Model!.StructuralHash);
+    }
+
+    [Fact]
     public void Structural_hash_ignores_comments_and_training_but_not_layers()
     {
         var text = File.ReadAllText(TestPaths.Repo("specs", "mnist-cnn.yaml"));
