@@ -43,7 +43,10 @@ public static class TrainCommand
                 if (value is < 1) throw new SpecNetException($"{name} must be a positive whole number, not {value}");
             if (result.GetValue(seed) is < 0) throw new SpecNetException($"--seed must be zero or more");
             var kernels = Common.CreateBackend(result, backend, err);
-            var (train, test) = DataLoader.Load(model, line => err.WriteLine(line));
+            var splits = DataLoader.LoadSplits(model, line => err.WriteLine(line));
+            var (train, test, monitor) = (splits.Train, splits.Test, splits.Monitor);
+            // Per-epoch metrics are on the validation data when there is some ("val_"), else on the test data.
+            var on = splits.Validation is null ? "test" : "val";
             int epochCount = result.GetValue(epochs) ?? model.Training.Epochs, batchSize = result.GetValue(batch) ?? model.Training.BatchSize;
             int seedValue = result.GetValue(seed) ?? model.Training.Seed;
             if (result.GetValue(determinism))
@@ -92,16 +95,16 @@ public static class TrainCommand
                     return new JsonObject
                     {
                         ["event"] = "epoch", ["epoch"] = report.Epoch, ["epochs"] = report.Epochs, ["loss"] = Round(report.Loss), ["accuracy"] = Round(report.Accuracy),
-                        ["test_loss"] = report.TestLoss is { } tl ? Round(tl) : null, ["test_accuracy"] = report.TestAccuracy is { } ta ? Round(ta) : null,
+                        [$"{on}_loss"] = report.TestLoss is { } tl ? Round(tl) : null, [$"{on}_accuracy"] = report.TestAccuracy is { } ta ? Round(ta) : null,
                         ["seconds"] = Math.Round(report.Seconds, 3), ["images_per_second"] = Math.Round(report.ImagesPerSecond),
                     }.ToJsonString();
                 return FormattableString.Invariant($"Epoch {report.Epoch}/{report.Epochs}  loss {report.Loss:0.0000}  accuracy {report.Accuracy:0.0000}") +
-                    (report.TestAccuracy is { } acc ? FormattableString.Invariant($"  test_loss {report.TestLoss:0.0000}  test_accuracy {acc:0.0000}") : "") +
+                    (report.TestAccuracy is { } acc ? FormattableString.Invariant($"  {on}_loss {report.TestLoss:0.0000}  {on}_accuracy {acc:0.0000}") : "") +
                     FormattableString.Invariant($"  {report.Seconds:0.0}s  {report.ImagesPerSecond:N0} images/s");
             }
             bool live = !asJson && !result.GetValue(quiet) && !result.GetValue(noProgress) && ReferenceEquals(o, Console.Out) && !Console.IsOutputRedirected;
-            run = live ? LiveProgress.Run(trainer, train, test, epochCount, EpochLine, interrupt.Token)
-                       : trainer.Fit(train, test, report => { if (EpochLine(report) is { } line) o.WriteLine(line); }, cancel: interrupt.Token);
+            run = live ? LiveProgress.Run(trainer, train, monitor, epochCount, EpochLine, interrupt.Token)
+                       : trainer.Fit(train, monitor, report => { if (EpochLine(report) is { } line) o.WriteLine(line); }, cancel: interrupt.Token);
             }
             catch (TrainingInterruptedException stop)
             {
@@ -115,11 +118,14 @@ public static class TrainCommand
                 (asJson ? err : o).WriteLine($"Early stopping after epoch {stopped.Epoch}: {model.Training.EarlyStopping!.Monitor} has not improved since epoch {stopped.BestEpoch}" +
                     (model.Training.EarlyStopping.RestoreBestWeights ? $"; the weights are epoch {stopped.BestEpoch}'s" : ""));
             var last = run.Epochs[^1];
+            // With validation data, the test set is touched once, now: the run's test figures.
+            var final = splits.Validation is not null && test is not null ? Evaluator.Evaluate(trainer.Parameters, kernels, test) : run.Test;
+            if (final is not null) last = last with { TestLoss = final.Loss, TestAccuracy = final.Accuracy };
             var provenance = new Dictionary<string, string>
             {
                 [WeightsFile.Keys.Seed] = seedValue.ToString(CultureInfo.InvariantCulture),
                 [WeightsFile.Keys.Epochs] = epochCount.ToString(CultureInfo.InvariantCulture),
-                [WeightsFile.Keys.Dataset] = model.Data?.Dataset ?? model.Data?.Train?.Images ?? "",
+                [WeightsFile.Keys.Dataset] = model.Data?.Dataset ?? model.Data?.Train?.Path ?? "",
                 [WeightsFile.Keys.DatasetFingerprint] = train.Fingerprint(),
                 [WeightsFile.Keys.TrainLoss] = Round(last.Loss).ToString(CultureInfo.InvariantCulture),
                 [WeightsFile.Keys.TrainAccuracy] = Round(last.Accuracy).ToString(CultureInfo.InvariantCulture),
@@ -135,7 +141,7 @@ public static class TrainCommand
             if (result.GetValue(report) is { } reportFolder)
             {
                 var data = test ?? train;
-                var evaluation = run.Test ?? Evaluator.Evaluate(trainer.Parameters, kernels, data);
+                var evaluation = final ?? Evaluator.Evaluate(trainer.Parameters, kernels, data);
                 var files = Reports.RunReport.Write(reportFolder, model, run.Epochs, data, evaluation);
                 if (!asJson) o.WriteLine($"Report written to {Path.Combine(reportFolder, "index.html")} ({string.Join(", ", files)})");
             }

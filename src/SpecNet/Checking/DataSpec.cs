@@ -1,28 +1,95 @@
+using System.Globalization;
 using SpecNet.Diagnostics;
 using SpecNet.Parsing;
 using SpecNet.Schema;
 
 namespace SpecNet.Checking;
 
-/// <summary>A pair of IDX files: images and their labels. Paths are absolute (resolved against the spec's folder).</summary>
-public sealed record DataFiles(string Images, string Labels, SourceSpan ImagesSpan, SourceSpan LabelsSpan);
+/// <summary>How a split's examples are stored.</summary>
+public enum SourceKind { Idx, Folder, Csv }
 
-/// <summary>Where the examples come from: a named dataset, or train/test files.</summary>
-public sealed record DataSpec(string? Dataset, DataFiles? Train, DataFiles? Test, SourceSpan Span)
+/// <summary>
+/// One split's examples: IDX images + labels files, an image folder (one sub-folder per class, as
+/// Keras's image_dataset_from_directory), or a CSV file (one row per example, a label column and the
+/// pixel columns). Paths are absolute (resolved against the spec's folder).
+/// </summary>
+public sealed record DataSource(SourceKind Kind, string Path, string? Labels, string? LabelColumn, bool? Header, SourceSpan Span)
+{
+    public override string ToString() => Kind == SourceKind.Idx ? $"{Path}, {Labels}" : Path;
+}
+
+/// <summary>Pixel preprocessing, written once in the spec and applied alike by train, eval, predict and export: x = (v·scale - mean[c]) / std[c].</summary>
+public sealed record Preprocessing(float Scale, float[] Mean, float[] Std, bool Bgr)
+{
+    public static readonly Preprocessing Default = new(1f / 255, [0f], [1f], false);
+    public bool IsDefault => Scale == Default.Scale && Mean.All(m => m == 0) && Std.All(s => s == 1) && !Bgr;
+
+    /// <summary>8-bit values (HWC) to the model's input floats.</summary>
+    public void Apply(ReadOnlySpan<byte> pixels, Span<float> x, int channels)
+    {
+        for (int i = 0; i < pixels.Length; i++)
+        {
+            int c = i % channels;
+            int source = Bgr && channels == 3 ? i - c + (2 - c) : i;
+            x[i] = (pixels[source] * Scale - Mean[c % Mean.Length]) / Std[c % Std.Length];
+        }
+    }
+
+    public string Describe() => string.Create(CultureInfo.InvariantCulture,
+        $"scale={Scale:R} mean=[{string.Join(",", Mean)}] std=[{string.Join(",", Std)}] channel_order={(Bgr ? "bgr" : "rgb")}");
+}
+
+/// <summary>Random augmentation, training only, seeded, per batch (Keras's RandomTranslation, RandomRotation, RandomZoom, RandomFlip, RandomBrightness, RandomContrast).</summary>
+public sealed record Augmentation(float Translation, float Rotation, float Zoom, string Flip, float Brightness, float Contrast)
+{
+    public bool Geometric => Translation > 0 || Rotation > 0 || Zoom > 0 || Flip != "none";
+}
+
+/// <summary>Where the examples come from and how they are prepared.</summary>
+public sealed record DataSpec(string? Dataset, DataSource? Train, DataSource? Test, DataSource? Validation, float ValidationSplit,
+    IReadOnlyList<string>? Labels, string? Resize, Preprocessing Preprocessing, Augmentation? Augment, SourceSpan Span)
 {
     public static readonly IReadOnlyList<string> NamedDatasets = ["mnist", "fashion-mnist"];
 
     public static readonly IReadOnlyList<OptionInfo> Options =
     [
         new("dataset", "mnist | fashion-mnist", "", "a named dataset, found or fetched by SpecNet"),
-        new("train", "{images, labels}", "", "training files (IDX, raw or .gz), relative to the spec's folder"),
-        new("test", "{images, labels}", "", "test files, the same form as train"),
+        new("train", "{images, labels} | {folder} | {csv, label, header}", "", "training examples: IDX files (raw or .gz), an image folder, or a CSV file; relative to the spec's folder"),
+        new("test", "{images, labels} | {folder} | {csv, label, header}", "", "test examples, the same forms as train"),
+        new("validation", "{images, labels} | {folder} | {csv, label, header}", "", "validation examples, the same forms (or validation_split)"),
+        new("validation_split", "number in [0, 1)", "0", "fraction of the training examples held out for validation (seeded, the same every run)"),
+        new("labels", "[names]", "", "class names, in class order (default: the image folders' names)"),
+        new("resize", "bilinear | nearest", "", "resize images of another size to the input shape (else they are an error)"),
+        new("preprocess", "{scale, mean, std, channel_order}", "", "pixel preprocessing: (value · scale - mean) / std per channel"),
+        new("augment", "{translation, rotation, zoom, flip, brightness, contrast}", "", "random augmentation while training"),
     ];
 
-    private static readonly IReadOnlyList<OptionInfo> FileOptions =
+    private static readonly IReadOnlyList<OptionInfo> SourceOptions =
     [
-        new("images", "path", null, "IDX image file (raw or .gz)"),
-        new("labels", "path", null, "IDX label file (raw or .gz)"),
+        new("images", "path", "", "IDX image file (raw or .gz)"),
+        new("labels", "path", "", "IDX label file (raw or .gz)"),
+        new("folder", "path", "", "image folder: one sub-folder per class, PNG/JPEG/BMP files"),
+        new("csv", "path", "", "CSV file: one row per example"),
+        new("label", "name | int", "", "the CSV's label column, by header name or 0-based index (default: 'label' with a header, else 0)"),
+        new("header", "bool", "", "whether the CSV's first row is a header (default: detected)"),
+    ];
+
+    public static readonly IReadOnlyList<OptionInfo> PreprocessOptions =
+    [
+        new("scale", "number > 0", "0.00392156862745098", "multiplies each 8-bit value (default 1/255)"),
+        new("mean", "number | [per channel]", "0", "subtracted after scaling"),
+        new("std", "number | [per channel]", "1", "divides after subtracting the mean"),
+        new("channel_order", "rgb | bgr", "rgb", "order of colour channels the model sees"),
+    ];
+
+    public static readonly IReadOnlyList<OptionInfo> AugmentOptions =
+    [
+        new("translation", "number in [0, 1)", "0", "shift by up to this fraction of height and width"),
+        new("rotation", "number in [0, 1)", "0", "rotate by up to this fraction of a full turn"),
+        new("zoom", "number in [0, 1)", "0", "zoom in or out by up to this fraction"),
+        new("flip", "none | horizontal | vertical | both", "none", "mirror at random"),
+        new("brightness", "number in [0, 1)", "0", "add up to ± this fraction of the value range"),
+        new("contrast", "number in [0, 1)", "0", "scale the deviation from the mean by 1 ± up to this factor"),
     ];
 
     internal static DataSpec? Read(MappingNode map, string baseFolder, DiagnosticBag diagnostics)
@@ -30,8 +97,26 @@ public sealed record DataSpec(string? Dataset, DataFiles? Train, DataFiles? Test
         var r = new OptionReader(map, "data", map.Span, Options, diagnostics);
         string? dataset = null;
         if (r.Node("dataset") is { } ds) dataset = r.ChoiceOf(ds, NamedDatasets, "dataset '{0}'", "datasets");
-        var train = Files(r, "train", baseFolder, diagnostics);
-        var test = Files(r, "test", baseFolder, diagnostics);
+        var train = Source(r, "train", baseFolder, diagnostics);
+        var test = Source(r, "test", baseFolder, diagnostics);
+        var validation = Source(r, "validation", baseFolder, diagnostics);
+        var split = r.Float("validation_split", 0, 1, maxInclusive: false);
+        IReadOnlyList<string>? labels = null;
+        switch (r.Node("labels"))
+        {
+            case null: break;
+            case SequenceNode seq when seq.Items.All(i => i is ScalarNode { IsNull: false }):
+                labels = seq.Items.Select(i => ((ScalarNode)i).Value).ToList();
+                var twice = labels.GroupBy(l => l).FirstOrDefault(g => g.Count() > 1);
+                if (twice is not null) diagnostics.Error(DiagnosticIds.DuplicateKey, seq.Span, $"data: class name '{twice.Key}' is given twice in labels");
+                break;
+            case var other:
+                diagnostics.Error(DiagnosticIds.WrongNodeType, other.Span, $"data: 'labels' must be a list of class names, not {other.Describe()}", "write labels: [cat, dog]");
+                break;
+        }
+        var resize = r.Has("resize") ? r.Choice("resize", ["bilinear", "nearest"], "resize method") : null;
+        var preprocessing = r.Node("preprocess") is { } pn ? ReadPreprocessing(pn, diagnostics) : Preprocessing.Default;
+        var augment = r.Node("augment") is { } an ? ReadAugmentation(an, diagnostics) : null;
         r.Finish();
         if (r.Has("dataset") && (r.Has("train") || r.Has("test")))
             diagnostics.Error(DiagnosticIds.DataSource, r.SpanOf("train"), "data: give either 'dataset' or 'train'/'test' files, not both",
@@ -39,28 +124,107 @@ public sealed record DataSpec(string? Dataset, DataFiles? Train, DataFiles? Test
         else if (!r.Has("dataset") && !r.Has("train"))
             diagnostics.Error(DiagnosticIds.DataSource, map.Span, "data: names no source",
                 "write data: { dataset: mnist }, or data: { train: { images: ..., labels: ... }, test: { ... } }");
-        return new DataSpec(dataset, train, test, map.Span);
+        if (r.Has("validation") && split > 0)
+            diagnostics.Error(DiagnosticIds.DataSource, r.SpanOf("validation_split"), "data: give either 'validation' or 'validation_split', not both", "remove one of them");
+        return new DataSpec(dataset, train, test, validation, split, labels, resize, preprocessing, augment, map.Span);
     }
 
-    private static DataFiles? Files(OptionReader parent, string key, string baseFolder, DiagnosticBag diagnostics)
+    private static DataSource? Source(OptionReader parent, string key, string baseFolder, DiagnosticBag diagnostics)
     {
         var node = parent.Node(key);
         if (node is null) return null;
         if (node is not MappingNode map)
         {
-            diagnostics.Error(DiagnosticIds.WrongNodeType, node.Span, $"data: '{key}' must be a map {{ images: ..., labels: ... }}, not {node.Describe()}");
+            diagnostics.Error(DiagnosticIds.WrongNodeType, node.Span, $"data: '{key}' must be a map {{ images: ..., labels: ... }}, {{ folder: ... }} or {{ csv: ... }}, not {node.Describe()}");
             return null;
         }
-        var r = new OptionReader(map, $"data.{key}", map.Span, FileOptions, diagnostics);
+        var r = new OptionReader(map, $"data.{key}", map.Span, SourceOptions, diagnostics);
         var images = r.String("images");
         var labels = r.String("labels");
+        var folder = r.String("folder");
+        var csv = r.String("csv");
+        var label = r.String("label");
+        bool? header = r.Has("header") ? r.Bool("header") : null;
         r.Finish();
-        if (images is null || labels is null) return null;
-        var files = new DataFiles(Path.GetFullPath(images, baseFolder), Path.GetFullPath(labels, baseFolder), r.SpanOf("images"), r.SpanOf("labels"));
-        foreach (var (written, path, span) in new[] { (images, files.Images, files.ImagesSpan), (labels, files.Labels, files.LabelsSpan) })
-            if (!File.Exists(path))
-                diagnostics.Warning(DiagnosticIds.DataFileMissing, span, $"data.{key}: there is no file '{written}' (paths are relative to the spec's folder)",
+        int forms = (images ?? labels) is not null ? 1 : 0;
+        forms += folder is not null ? 1 : 0;
+        forms += csv is not null ? 1 : 0;
+        if (forms != 1)
+        {
+            diagnostics.Error(DiagnosticIds.DataSource, map.Span, forms == 0 ? $"data.{key}: names no examples" : $"data.{key}: give one of images/labels, folder or csv",
+                "write { images: ..., labels: ... }, { folder: ... } or { csv: ..., label: ... }");
+            return null;
+        }
+        string Full(string p) => System.IO.Path.GetFullPath(p, baseFolder);
+        void MustExist(string written, bool directory, string option)
+        {
+            bool exists = directory ? Directory.Exists(Full(written)) : File.Exists(Full(written));
+            if (!exists)
+                diagnostics.Warning(DiagnosticIds.DataFileMissing, r.SpanOf(option), $"data.{key}: there is no {(directory ? "folder" : "file")} '{written}' (paths are relative to the spec's folder)",
                     "training and evaluation will fail until it exists");
-        return files;
+        }
+        if (folder is not null)
+        {
+            MustExist(folder, true, "folder");
+            return new DataSource(SourceKind.Folder, Full(folder), null, null, null, map.Span);
+        }
+        if (csv is not null)
+        {
+            MustExist(csv, false, "csv");
+            return new DataSource(SourceKind.Csv, Full(csv), null, label, header, map.Span);
+        }
+        if (images is null || labels is null)
+        {
+            diagnostics.Error(DiagnosticIds.MissingKey, map.Span, $"data.{key} needs both 'images' and 'labels'", "add the missing IDX file");
+            return null;
+        }
+        MustExist(images, false, "images");
+        MustExist(labels, false, "labels");
+        return new DataSource(SourceKind.Idx, Full(images), Full(labels), null, null, map.Span);
+    }
+
+    private static Preprocessing ReadPreprocessing(SyntaxNode node, DiagnosticBag diagnostics)
+    {
+        if (node is not MappingNode map)
+        {
+            diagnostics.Error(DiagnosticIds.WrongNodeType, node.Span, $"data: 'preprocess' must be a map, not {node.Describe()}", "write preprocess: { mean: [0.5], std: [0.5] }");
+            return Preprocessing.Default;
+        }
+        var r = new OptionReader(map, "data.preprocess", map.Span, PreprocessOptions, diagnostics);
+        var scale = r.Float("scale", 0, 1e6, minInclusive: false);
+        float[] Values(string key, float fallback, bool positive)
+        {
+            var n = r.Node(key);
+            var items = n switch { null => [], SequenceNode s => s.Items, _ => [n] };
+            if (items.Count == 0) return [fallback];
+            var values = new List<float>();
+            foreach (var item in items)
+                if (item is ScalarNode s && float.TryParse(s.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && float.IsFinite(v) && (!positive || v > 0))
+                    values.Add(v);
+                else
+                {
+                    diagnostics.Error(DiagnosticIds.NotANumber, item.Span, $"data.preprocess: '{key}' values must be {(positive ? "positive " : "")}numbers, not {item.Describe()}");
+                    values.Add(fallback);
+                }
+            return [.. values];
+        }
+        var p = new Preprocessing(scale, Values("mean", 0, false), Values("std", 1, true), r.Choice("channel_order", ["rgb", "bgr"], "channel order") == "bgr");
+        r.Finish();
+        return p;
+    }
+
+    private static Augmentation? ReadAugmentation(SyntaxNode node, DiagnosticBag diagnostics)
+    {
+        if (node is not MappingNode map)
+        {
+            diagnostics.Error(DiagnosticIds.WrongNodeType, node.Span, $"data: 'augment' must be a map, not {node.Describe()}", "write augment: { rotation: 0.05, zoom: 0.1 }");
+            return null;
+        }
+        var r = new OptionReader(map, "data.augment", map.Span, AugmentOptions, diagnostics);
+        var a = new Augmentation(r.Float("translation", 0, 1, maxInclusive: false), r.Float("rotation", 0, 1, maxInclusive: false),
+            r.Float("zoom", 0, 1, maxInclusive: false), r.Choice("flip", ["none", "horizontal", "vertical", "both"], "flip mode"),
+            r.Float("brightness", 0, 1, maxInclusive: false), r.Float("contrast", 0, 1, maxInclusive: false));
+        r.Finish();
+        return a;
     }
 }

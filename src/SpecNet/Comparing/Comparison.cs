@@ -37,7 +37,7 @@ public static class Comparison
         if (test is null) throw new SpecNetException($"{a.SourcePath}: the spec names no test set; diff compares models on one", "add data.test, or use a named dataset");
         DataLoader.Validate(b, train);
         DataLoader.Validate(b, test);
-        if (b.Data is { } bd && a.Data is { } ad && (bd.Dataset != ad.Dataset || bd.Train?.Images != ad.Train?.Images))
+        if (b.Data is { } bd && a.Data is { } ad && (bd.Dataset != ad.Dataset || bd.Train?.Path != ad.Train?.Path))
             log($"note: {b.Name} names other data; both are trained and tested on {a.Name}'s");
 
         var seedList = Enumerable.Range(0, Math.Max(1, seeds)).Select(i => a.Training.Seed + i).ToList();

@@ -1,12 +1,46 @@
-using SpecNet.Diagnostics;
 using SpecNet.Checking;
+using SpecNet.Diagnostics;
+using SpecNet.Kernels;
 
 namespace SpecNet.Data;
+
+/// <summary>The splits a run uses: training, validation (per-epoch metrics, early stopping) and test (untouched until eval).</summary>
+public sealed record DataSplits(Dataset Train, Dataset? Validation, Dataset? Test)
+{
+    /// <summary>What per-epoch metrics are computed on: the validation data, else the test data.</summary>
+    public Dataset? Monitor => Validation ?? Test;
+}
 
 /// <summary>Loads the data a spec names and checks it against the model before anything runs.</summary>
 public static class DataLoader
 {
+    /// <summary>The training examples (all of them, before any validation split) and the test examples: for eval, report and diff.</summary>
     public static (Dataset Train, Dataset? Test) Load(ModelSpec model, Action<string> log, IProgress<double>? progress = null)
+    {
+        var (train, test) = LoadSources(model, log, progress);
+        return (train, test);
+    }
+
+    /// <summary>Training, validation (the spec's validation set, or validation_split of the training data) and test.</summary>
+    public static DataSplits LoadSplits(ModelSpec model, Action<string> log, IProgress<double>? progress = null)
+    {
+        var (train, test) = LoadSources(model, log, progress);
+        var data = model.Data!;
+        if (data.Validation is { } v) return new DataSplits(train, Prepare(model, Read(model, "validation", v, log)), test);
+        if (data.ValidationSplit <= 0) return new DataSplits(train, null, test);
+        // A seeded permutation of the training examples: the same split every run, disjoint by construction.
+        var order = Enumerable.Range(0, train.Count).ToArray();
+        Rng.For(model.Training.Seed, "validation").Shuffle(order);
+        int held = (int)Math.Round(data.ValidationSplit * train.Count);
+        if (held == 0 || held == train.Count)
+            throw new SpecNetException($"{model.SourcePath}: validation_split {data.ValidationSplit} of {train.Count:N0} examples leaves {(held == 0 ? "no validation" : "no training")} examples");
+        var kept = order[held..].Order().ToArray();
+        var validation = order[..held].Order().ToArray();
+        log($"validation: {held:N0} of the {train.Count:N0} training examples held out (validation_split {data.ValidationSplit})");
+        return new DataSplits(train.Subset("train", kept), train.Subset("validation", validation), test);
+    }
+
+    private static (Dataset Train, Dataset? Test) LoadSources(ModelSpec model, Action<string> log, IProgress<double>? progress)
     {
         var data = model.Data ?? throw new SpecNetException($"{model.SourcePath}: the spec has no data section",
             "add data: { dataset: mnist }, or data: { train: { images: ..., labels: ... }, test: { ... } }");
@@ -19,12 +53,24 @@ public static class DataLoader
         }
         else
         {
-            train = Idx.ReadDataset("train", data.Train!.Images, data.Train.Labels);
-            if (data.Test is { } t) test = Idx.ReadDataset("test", t.Images, t.Labels);
+            train = Read(model, "train", data.Train!, log);
+            if (data.Test is { } t) test = Read(model, "test", t, log);
         }
-        Validate(model, train);
-        if (test is not null) Validate(model, test);
-        return (train, test);
+        return (Prepare(model, train), test is null ? null : Prepare(model, test));
+    }
+
+    private static Dataset Read(ModelSpec model, string name, DataSource source, Action<string> log) => source.Kind switch
+    {
+        SourceKind.Folder => ImageFolder.Load(name, source.Path, model.Input, model.Data!.Resize, model.Data.Labels, log),
+        SourceKind.Csv => Csv.Load(name, source.Path, model.Input, source.LabelColumn, source.Header, model.Data!.Labels),
+        _ => Idx.ReadDataset(name, source.Path, source.Labels!),
+    };
+
+    /// <summary>The spec's preprocessing and class names on a loaded dataset, after checking it fits the model.</summary>
+    private static Dataset Prepare(ModelSpec model, Dataset data)
+    {
+        Validate(model, data);
+        return data.Retag(model.Data!.Preprocessing, model.Data.Labels ?? data.ClassNames);
     }
 
     /// <summary>Image size against the input shape, labels against the output units.</summary>
@@ -42,5 +88,11 @@ public static class DataLoader
         if (maxLabel >= classes)
             throw new SpecNetException($"{where}: the {data.Name} labels{(data.Source is null ? "" : $" ({data.Source.Split(", ")[^1]})")} go up to {maxLabel}, but the model has {units} output unit{(units == 1 ? "" : "s")} ({classes} classes)",
                 $"give the last dense layer units: {maxLabel + 1}");
+        if (model.Data?.Labels is { } names && names.Count != classes && units > 1)
+            throw new SpecNetException($"{where}: data.labels names {names.Count} classes, but the model has {units} output units", $"list {units} class names, or give the last dense layer units: {names.Count}");
+        var p = model.Data?.Preprocessing;
+        if (p is not null && (p.Mean.Length is not 1 && p.Mean.Length != data.Shape.Channels || p.Std.Length is not 1 && p.Std.Length != data.Shape.Channels))
+            throw new SpecNetException($"{where}: data.preprocess gives {p.Mean.Length} mean and {p.Std.Length} std values, but the images have {data.Shape.Channels} channels",
+                "give one value, or one per channel");
     }
 }

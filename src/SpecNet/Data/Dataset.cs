@@ -1,22 +1,30 @@
+using SpecNet.Checking;
 using SpecNet.Schema;
 
 namespace SpecNet.Data;
 
 /// <summary>
-/// Labelled images kept as bytes (60k 28x28 images = 47 MB), converted to floats in [0, 1] per batch.
-/// Pixels are stored NHWC, the layout the engine runs in.
+/// Labelled examples as 8-bit values (HWC), converted to the model's floats per batch by the spec's
+/// preprocessing. Either held in memory (IDX, CSV: 60k 28x28 images = 47 MB) or read on demand
+/// (an image folder: only a batch is ever decoded at once, so 200k files never sit in memory).
 /// </summary>
 public sealed class Dataset
 {
+    private readonly byte[]? _pixels;
+    private readonly Func<int, byte[]>? _read;
+    private readonly string? _fingerprint;
+
     public Dataset(string name, Shape shape, byte[] pixels, byte[] labels, string? source = null)
     {
-        Source = source;
         if (pixels.Length != (long)labels.Length * shape.Size)
             throw new ArgumentException($"{name}: {pixels.Length} pixel bytes do not make {labels.Length} images of {shape}");
-        Name = name;
-        Shape = shape;
-        Pixels = pixels;
-        Labels = labels;
+        (Name, Shape, _pixels, Labels, Source) = (name, shape, pixels, labels, source);
+    }
+
+    /// <summary>Examples read on demand: <paramref name="read"/> returns example i's values.</summary>
+    public Dataset(string name, Shape shape, byte[] labels, Func<int, byte[]> read, string source, string fingerprint)
+    {
+        (Name, Shape, Labels, _read, Source, _fingerprint) = (name, shape, labels, read, source, fingerprint);
     }
 
     public string Name { get; }
@@ -24,32 +32,73 @@ public sealed class Dataset
     public string? Source { get; }
     /// <summary>One image: height x width x channels.</summary>
     public Shape Shape { get; }
-    public byte[] Pixels { get; }
     public byte[] Labels { get; }
     public int Count => Labels.Length;
     public int Classes => Labels.Length == 0 ? 0 : Labels.Max() + 1;
+    /// <summary>Class names, when known (the spec's labels, or the image folders' names).</summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
+    public Preprocessing Preprocessing { get; init; } = Preprocessing.Default;
 
-    /// <summary>Copies the examples at <paramref name="indices"/> into x (scaled to [0, 1]) and their labels.</summary>
+    /// <summary>All values, for a dataset held in memory.</summary>
+    public byte[] Pixels => _pixels ?? throw new InvalidOperationException($"{Name} is read on demand; use Read");
+
+    public void Read(int index, Span<byte> values)
+    {
+        if (_pixels is not null) _pixels.AsSpan(index * Shape.Size, Shape.Size).CopyTo(values);
+        else _read!(index).CopyTo(values);
+    }
+
+    /// <summary>Copies the examples at <paramref name="indices"/> into x (preprocessed) and their labels.</summary>
     public void FillBatch(ReadOnlySpan<int> indices, Span<float> x, Span<int> labels)
     {
         int size = Shape.Size;
-        const float scale = 1f / 255;
+        Span<byte> values = size <= 1 << 16 ? stackalloc byte[size] : new byte[size];
         for (int b = 0; b < indices.Length; b++)
         {
             int n = indices[b];
-            var src = Pixels.AsSpan(n * size, size);
-            var dst = x.Slice(b * size, size);
-            for (int i = 0; i < size; i++) dst[i] = src[i] * scale;
+            ReadOnlySpan<byte> example = _pixels is not null ? _pixels.AsSpan(n * size, size) : ReadInto(n, values);
+            Preprocessing.Apply(example, x.Slice(b * size, size), Shape.Channels);
             labels[b] = Labels[n];
         }
     }
 
+    private Span<byte> ReadInto(int n, Span<byte> values)
+    {
+        _read!(n).CopyTo(values);
+        return values;
+    }
+
+    /// <summary>The examples at <paramref name="indices"/> as a dataset of their own (a validation split).</summary>
+    public Dataset Subset(string name, IReadOnlyList<int> indices)
+    {
+        var labels = indices.Select(i => Labels[i]).ToArray();
+        if (_pixels is null)
+        {
+            var map = indices.ToArray();
+            return new Dataset(name, Shape, labels, i => _read!(map[i]), Source!, $"{Fingerprint()}:{string.Join(",", map.Take(8))}:{map.Length}")
+                { ClassNames = ClassNames, Preprocessing = Preprocessing };
+        }
+        var pixels = new byte[indices.Count * Shape.Size];
+        for (int k = 0; k < indices.Count; k++) _pixels.AsSpan(indices[k] * Shape.Size, Shape.Size).CopyTo(pixels.AsSpan(k * Shape.Size));
+        return new Dataset(name, Shape, pixels, labels, Source) { ClassNames = ClassNames, Preprocessing = Preprocessing };
+    }
+
+    /// <summary>The same examples with other preprocessing and class names (no copy of the values).</summary>
+    public Dataset Retag(Preprocessing preprocessing, IReadOnlyList<string>? classNames) =>
+        _pixels is not null
+            ? new Dataset(Name, Shape, _pixels, Labels, Source) { Preprocessing = preprocessing, ClassNames = classNames }
+            : new Dataset(Name, Shape, Labels, _read!, Source!, _fingerprint!) { Preprocessing = preprocessing, ClassNames = classNames };
+
     /// <summary>A short, stable fingerprint of the contents (for weights metadata and run caches).</summary>
     public string Fingerprint()
     {
+        if (_fingerprint is not null) return _fingerprint;
         using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        sha.AppendData(Pixels);
+        sha.AppendData(_pixels!);
         sha.AppendData(Labels);
         return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
     }
+
+    /// <summary>The name of class c: from the spec or the folders, else the number.</summary>
+    public string ClassName(int c) => ClassNames is { } names && c < names.Count ? names[c] : c.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

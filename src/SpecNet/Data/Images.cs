@@ -13,10 +13,13 @@ public static class Images
     /// <summary>Largest image accepted (pixels), checked from the header before decoding.</summary>
     public const long MaxPixels = 64L << 20;
 
-    public static byte[] Load(string path, Shape input, bool resize)
+    public static byte[] Load(string path, Shape input, bool resize) => Load(path, input, resize ? "bilinear" : null);
+
+    /// <param name="resize">null: a different size is an error; "bilinear" or "nearest": scale to the input size.</param>
+    public static byte[] Load(string path, Shape input, string? resize)
     {
         if (!File.Exists(path)) throw new SpecNetException($"{path}: no such file");
-        if (input.IsFlat && input.Size != 28 * 28 && !resize)
+        if (input.IsFlat && input.Size != 28 * 28)
             throw new SpecNetException($"{path}: the model's input is a flat vector of {input.Size}, not an image", "predict takes images only for models with an image input shape");
         int height = input.IsFlat ? 28 : input.Height, width = input.IsFlat ? 28 : input.Width, channels = input.IsFlat ? 1 : input.Channels;
         if (channels is not (1 or 3)) throw new SpecNetException($"{path}: the model takes {channels} channels; images give 1 (grayscale) or 3 (RGB)");
@@ -29,10 +32,10 @@ public static class Images
             using var image = Image.Load<Rgb24>(path);
             if (image.Width != width || image.Height != height)
             {
-                if (!resize)
+                if (resize is null)
                     throw new SpecNetException($"{path}: the image is {image.Width}x{image.Height} (width x height), but the model takes {width}x{height}",
                         "pass --resize to scale it, or give an image of the right size");
-                image.Mutate(x => x.Resize(width, height));
+                image.Mutate(x => x.Resize(width, height, resize == "nearest" ? KnownResamplers.NearestNeighbor : KnownResamplers.Triangle));
             }
             var bytes = new byte[height * width * channels];
             image.ProcessPixelRows(rows =>

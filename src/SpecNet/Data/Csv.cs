@@ -1,0 +1,73 @@
+using System.Globalization;
+using SpecNet.Diagnostics;
+using SpecNet.Schema;
+
+namespace SpecNet.Data;
+
+/// <summary>
+/// A CSV file with one example per row: a label column (by header name or index) and the pixel or
+/// feature columns, 0..255, in HWC order (Kaggle's MNIST CSV: "label,pixel0,...,pixel783"). A header is
+/// detected when the first row is not all numbers. Labels are class indices, or class names when the
+/// spec lists them. Read streaming, row by row, into 8-bit values.
+/// </summary>
+public static class Csv
+{
+    public static Dataset Load(string name, string path, Shape input, string? labelColumn, bool? header, IReadOnlyList<string>? classNames)
+    {
+        if (!File.Exists(path)) throw new SpecNetException($"{path}: no such file", "check the data paths in the spec (relative to the spec's folder)");
+        int size = input.Size;
+        var pixels = new List<byte[]>();
+        var labels = new List<byte>();
+        int labelIndex = -1, lineNumber = 0;
+        using var reader = new StreamReader(path);
+        string? line;
+        while ((line = reader.ReadLine()) is not null)
+        {
+            lineNumber++;
+            if (line.Length == 0) continue;
+            var fields = line.Split(',');
+            if (labelIndex < 0)
+            {
+                bool hasHeader = header ?? fields.Any(f => !double.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture, out _) && (classNames is null || !classNames.Contains(f.Trim())));
+                labelIndex = LabelIndex(path, fields, hasHeader, labelColumn);
+                if (fields.Length - 1 != size)
+                    throw new SpecNetException($"{path}({lineNumber}): {fields.Length - 1} value columns, but the model's input {input} needs {size}", "check input.shape, or the CSV's columns");
+                if (hasHeader) continue;
+            }
+            if (fields.Length != size + 1)
+                throw new SpecNetException($"{path}({lineNumber}): {fields.Length} columns, but the first row has {size + 1}", "every row needs the label and the same number of values");
+            var values = new byte[size];
+            for (int f = 0, v = 0; f < fields.Length; f++)
+            {
+                if (f == labelIndex) { labels.Add(Label(path, lineNumber, fields[f].Trim(), classNames)); continue; }
+                if (!double.TryParse(fields[f], NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < 0 || value > 255 || double.IsNaN(value))
+                    throw new SpecNetException($"{path}({lineNumber}): column {f + 1} holds '{fields[f]}', not a value in 0..255");
+                values[v++] = (byte)Math.Round(value);
+            }
+            pixels.Add(values);
+        }
+        if (pixels.Count == 0) throw new SpecNetException($"{path}: holds no examples");
+        var all = new byte[pixels.Count * size];
+        for (int i = 0; i < pixels.Count; i++) pixels[i].CopyTo(all, i * size);
+        return new Dataset(name, input.IsFlat ? input : input, all, [.. labels], path) { ClassNames = classNames };
+    }
+
+    private static int LabelIndex(string path, string[] first, bool header, string? column)
+    {
+        if (column is not null && int.TryParse(column, out var index))
+            return index >= 0 && index < first.Length ? index : throw new SpecNetException($"{path}: label column {index} does not exist (the rows have {first.Length} columns)");
+        if (!header)
+            return column is null ? 0 : throw new SpecNetException($"{path}: has no header, so the label column '{column}' cannot be found by name", "give label as a 0-based column index");
+        var name = column ?? "label";
+        int found = Array.FindIndex(first, f => f.Trim().Equals(name, StringComparison.OrdinalIgnoreCase));
+        return found >= 0 ? found : throw new SpecNetException($"{path}: no column named '{name}' in the header ({string.Join(", ", first.Take(5))}...)", "set data.<split>.label to the label column's name or index");
+    }
+
+    private static byte Label(string path, int line, string text, IReadOnlyList<string>? classNames)
+    {
+        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n is >= 0 and < 256) return (byte)n;
+        if (classNames is not null && classNames.ToList().IndexOf(text) is var k and >= 0) return (byte)k;
+        throw new SpecNetException($"{path}({line}): unknown label '{text}'",
+            classNames is null ? "labels are class indices 0..255, or names listed in data.labels" : $"known classes: {string.Join(", ", classNames)}");
+    }
+}

@@ -1,0 +1,70 @@
+using SixLabors.ImageSharp;
+using SpecNet.Checking;
+using SpecNet.Diagnostics;
+using SpecNet.Schema;
+
+namespace SpecNet.Data;
+
+/// <summary>
+/// Keras's image_dataset_from_directory layout: one sub-folder per class (class names from the folder
+/// names, sorted), PNG, JPEG or BMP files in each. Indexing reads only each file's header (its size);
+/// pixels are decoded when a batch needs them.
+/// </summary>
+public static class ImageFolder
+{
+    private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp"];
+
+    public static Dataset Load(string name, string folder, Shape input, string? resize, IReadOnlyList<string>? classNames, Action<string>? log)
+    {
+        if (!Directory.Exists(folder)) throw new SpecNetException($"{folder}: no such folder", "check the data paths in the spec (relative to the spec's folder)");
+        var classes = Directory.GetDirectories(folder).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList();
+        if (classes.Count == 0) throw new SpecNetException($"{folder}: has no class sub-folders", "put each class's images in a sub-folder named after the class");
+        if (classNames is not null)
+        {
+            var unknown = classes.FirstOrDefault(c => !classNames.Contains(c));
+            if (unknown is not null) throw new SpecNetException($"{Path.Combine(folder, unknown)}: class '{unknown}' is not in the spec's labels [{string.Join(", ", classNames)}]",
+                "add it to data.labels, or remove the folder");
+        }
+        var names = classNames ?? classes;
+        var files = new List<string>();
+        var labels = new List<byte>();
+        int height = input.IsFlat ? 28 : input.Height, width = input.IsFlat ? 28 : input.Width;
+        long indexed = 0;
+        foreach (var cls in classes)
+        {
+            var dir = Path.Combine(folder, cls);
+            var images = Directory.EnumerateFiles(dir).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToList();
+            if (images.Count == 0) throw new SpecNetException($"{dir}: the class folder '{cls}' holds no PNG, JPEG or BMP images", "add images or remove the folder");
+            int label = names.ToList().IndexOf(cls);
+            if (label > 255) throw new SpecNetException($"{folder}: more than 256 classes");
+            foreach (var file in images)
+            {
+                if (resize is null) CheckSize(file, width, height);
+                files.Add(file);
+                labels.Add((byte)label);
+                if (++indexed % 5000 == 0) log?.Invoke($"{name}: indexed {indexed:N0} images");
+            }
+        }
+        log?.Invoke($"{name}: {files.Count:N0} images in {classes.Count} classes from {folder}");
+        var fingerprint = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            string.Join("\n", files.Select((f, i) => $"{Path.GetRelativePath(folder, f)}|{new FileInfo(f).Length}|{labels[i]}")))))[..16];
+        return new Dataset(name, input.IsFlat ? Shape.Spatial(28, 28, 1) : input, [.. labels], i => Images.Load(files[i], input, resize), folder, fingerprint)
+        {
+            ClassNames = names,
+        };
+    }
+
+    private static void CheckSize(string file, int width, int height)
+    {
+        IImageInfo? info;
+        try { info = Image.Identify(file); }
+        catch (Exception e) when (e is UnknownImageFormatException or InvalidImageContentException or NotSupportedException or IOException)
+        {
+            throw new SpecNetException($"{file}: not a readable image ({e.Message})", "remove or replace the file");
+        }
+        if (info is null) throw new SpecNetException($"{file}: not a readable image (unknown format)", "remove or replace the file");
+        if (info.Width != width || info.Height != height)
+            throw new SpecNetException($"{file}: the image is {info.Width}x{info.Height} (width x height), but the model takes {width}x{height}",
+                "set data.resize: bilinear (or nearest) to scale every image, or resize the files");
+    }
+}
