@@ -85,12 +85,12 @@ public static class DiffCommand
         sb.Append(inv, $"  B - A {Pt(r.Delta.Value)} points  [{Pt(r.Delta.Low)}, {Pt(r.Delta.High)}], {r.Test}: p = {r.P.ToString("0.0000", inv)}\n");
         if (seeds == 1) sb.Append(inv, $"  examples only A gets right: {r.OnlyA:N0}; only B: {r.OnlyB:N0}\n");
         sb.Append("\nPer class (B - A, points): ");
-        sb.Append(string.Join("  ", r.A.PerClassAccuracy.Select((acc, c) => $"{c}: {Pt(r.B.PerClassAccuracy[c] - acc)}")));
+        sb.Append(string.Join("  ", r.A.PerClassAccuracy.Select((acc, c) => $"{r.ClassName(c)}: {Pt(r.B.PerClassAccuracy[c] - acc)}")));
         sb.Append('\n');
         if (r.Confusions.Count > 0)
         {
             sb.Append("Confusions that changed most (true -> predicted: A -> B):\n");
-            foreach (var c in r.Confusions) sb.Append(inv, $"  {c.True} -> {c.Predicted}: {c.A} -> {c.B}\n");
+            foreach (var c in r.Confusions) sb.Append(inv, $"  {r.ClassName(c.True)} -> {r.ClassName(c.Predicted)}: {c.A} -> {c.B}\n");
         }
         sb.Append($"\nVerdict: {r.Verdict}\n");
         return sb.ToString();

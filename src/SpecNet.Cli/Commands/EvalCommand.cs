@@ -41,6 +41,7 @@ public static class EvalCommand
                     ["spec"] = model.Name, ["examples"] = e.Count, ["loss"] = Math.Round(e.Loss, 6), ["accuracy"] = Math.Round(e.Accuracy, 6),
                     ["per_class_accuracy"] = new JsonArray(e.PerClassAccuracy.Select(a => (JsonNode?)(double.IsNaN(a) ? null : Math.Round(a, 6))).ToArray()),
                     ["confusion_matrix"] = matrix, ["backend"] = kernels.Name,
+                    ["class_names"] = new JsonArray(Enumerable.Range(0, e.Classes).Select(c => (JsonNode)data.ClassName(c)).ToArray()),
                 }.ToJsonString());
             }
             else
@@ -63,7 +64,7 @@ public static class EvalCommand
         for (int c = 0; c < e.Classes; c++)
         {
             int n = Enumerable.Range(0, e.Classes).Sum(p => e.Confusion[c, p]);
-            sb.Append(inv, $"  {c,3}  {(double.IsNaN(e.PerClassAccuracy[c]) ? "   -   " : Common.Percent(e.PerClassAccuracy[c])),8}  of {n:N0}\n");
+            sb.Append(inv, $"  {data.ClassName(c),12}  {(double.IsNaN(e.PerClassAccuracy[c]) ? "   -   " : Common.Percent(e.PerClassAccuracy[c])),8}  of {n:N0}\n");
         }
         sb.Append("\nConfusion matrix (rows: true class, columns: predicted):\n      ");
         int width = Math.Max(4, e.Count.ToString(inv).Length + 1);

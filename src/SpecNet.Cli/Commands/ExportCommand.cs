@@ -18,7 +18,7 @@ public static class ExportCommand
         var weights = new Option<string?>("--weights", "-w") { Description = "weights file (default: <spec name>.safetensors beside the spec)" };
         var onnx = new Option<string>("--onnx") { Description = "the .onnx file to write", Required = true };
         var verify = new Option<bool>("--verify") { Description = "run the exported model in ONNX Runtime and compare with SpecNet (max abs difference 1e-5, same classes)" };
-        var command = new Command("export", $"Export a model to ONNX (opset {OnnxExport.Opset}; input 'input' NHWC float32 in [0, 1], output 'output').\n\nExample: specnet export specs/mnist-cnn.yaml --weights samples/mnist-cnn.safetensors --onnx mnist.onnx --verify")
+        var command = new Command("export", $"Export a model to ONNX (opset {OnnxExport.Opset}; input 'input' NHWC float32 raw values 0..255, the spec's preprocessing inside; output 'output').\n\nExample: specnet export specs/mnist-cnn.yaml --weights samples/mnist-cnn.safetensors --onnx mnist.onnx --verify")
             { spec, weights, onnx, verify };
         command.SetAction(result =>
         {
@@ -56,9 +56,11 @@ public static class OnnxCheck
     {
         var plan = new ExecutionPlan(model, parameters, new ReferenceBackend(), examples, trainable: false);
         var rng = new Rng((ulong)seed);
-        var input = plan.Input[..(examples * model.Input.Size)];
-        for (int i = 0; i < input.Length; i++) input[i] = rng.NextFloat();
-        var inputCopy = input.ToArray();
+        // Raw 8-bit values into ONNX; SpecNet applies the spec's preprocessing to the same values.
+        var raw = new byte[examples * model.Input.Size];
+        for (int i = 0; i < raw.Length; i++) raw[i] = (byte)rng.NextInt(256);
+        (model.Data?.Preprocessing ?? SpecNet.Checking.Preprocessing.Default).Apply(raw, plan.Input[..raw.Length], model.Input.Channels);
+        var inputCopy = raw.Select(v => (float)v).ToArray();
         var expected = plan.Forward(examples, training: false).ToArray();
 
         using var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };

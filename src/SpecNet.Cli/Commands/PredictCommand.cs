@@ -27,28 +27,29 @@ public static class PredictCommand
             var specPath = result.GetValue(spec)!;
             var model = Common.Compile(specPath);
             var kernels = Common.CreateBackend(result, backend, result.InvocationConfiguration.Error);
-            var parameters = WeightsFile.Load(Common.WeightsPath(specPath, result.GetValue(weights), model), model);
+            var weightsPath = Common.WeightsPath(specPath, result.GetValue(weights), model);
+            var parameters = WeightsFile.Load(weightsPath, model);
+            var names = WeightsFile.ClassNames(weightsPath, model);
             var plan = new ExecutionPlan(model, parameters, kernels, 1, trainable: false);
             var predictions = new JsonArray();
             var inv = CultureInfo.InvariantCulture;
             foreach (var file in result.GetValue(images)!)
             {
                 var pixels = Images.Load(file, model.Input, result.GetValue(resize));
-                var x = plan.Input;
-                for (int i = 0; i < pixels.Length; i++) x[i] = pixels[i] / 255f;
+                (model.Data?.Preprocessing ?? SpecNet.Checking.Preprocessing.Default).Apply(pixels, plan.Input[..pixels.Length], model.Input.Channels);
                 var y = plan.Forward(1, training: false);
                 int winner = Evaluator.Predict(y);
                 var probabilities = y.ToArray();
                 if (result.GetValue(json))
                     predictions.Add(new JsonObject
                     {
-                        ["file"] = file, ["class"] = winner,
+                        ["file"] = file, ["class"] = winner, ["label"] = names?[winner],
                         ["probabilities"] = new JsonArray(probabilities.Select(p => (JsonNode)Math.Round(p, 6)).ToArray()),
                     });
                 else
                 {
                     var confidence = probabilities.Length == 1 ? (winner == 1 ? probabilities[0] : 1 - probabilities[0]) : probabilities[winner];
-                    o.WriteLine($"{file}: {winner} ({(100 * confidence).ToString("0.0", inv)}%)");
+                    o.WriteLine($"{file}: {(names is null ? winner.ToString(inv) : $"{names[winner]} (class {winner})")} ({(100 * confidence).ToString("0.0", inv)}%)");
                     o.WriteLine("  [" + string.Join(", ", probabilities.Select(p => p.ToString("0.00", inv))) + "]");
                 }
             }

@@ -131,6 +131,7 @@ public static class TrainCommand
                 [WeightsFile.Keys.TrainAccuracy] = Round(last.Accuracy).ToString(CultureInfo.InvariantCulture),
                 [WeightsFile.Keys.Backend] = kernels.ToString(),
                 [WeightsFile.Keys.History] = System.Text.Json.JsonSerializer.Serialize(run.Epochs),
+                [WeightsFile.Keys.Labels] = train.ClassNames is { } classNames ? System.Text.Json.JsonSerializer.Serialize(classNames) : "",
             };
             if (last.TestAccuracy is { } testAccuracy)
             {

@@ -19,7 +19,12 @@ public sealed record Side(ModelSpec Model, IReadOnlyList<RunRecord> Runs, Estima
 public sealed record ConfusionChange(int True, int Predicted, int A, int B);
 
 public sealed record ComparisonResult(Side A, Side B, IReadOnlyList<LayerChange> Layers, IReadOnlyList<string> TrainingChanges,
-    Estimate Delta, double P, string Test, int Examples, IReadOnlyList<ConfusionChange> Confusions, string Verdict, int OnlyA, int OnlyB);
+    Estimate Delta, double P, string Test, int Examples, IReadOnlyList<ConfusionChange> Confusions, string Verdict, int OnlyA, int OnlyB)
+{
+    /// <summary>Class names of the test data, when known.</summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
+    public string ClassName(int c) => ClassNames is { } n && c < n.Count ? n[c] : c.ToString(System.Globalization.CultureInfo.InvariantCulture);
+}
 
 /// <summary>
 /// `specnet diff`: both specs trained with the same data, data order and seeds (or evaluated from given
@@ -84,7 +89,7 @@ public static class Comparison
 
         string test_ = runsA.Count == 1 ? "McNemar's exact test" : $"paired t-test over {runsA.Count} seeds";
         return new ComparisonResult(sideA, sideB, StructureDiff.Layers(a, b), StructureDiff.Training(a.Training, b.Training),
-            delta, p, test_, n, confusions, Verdict(delta.Value, p, runsA.Count), onlyA, onlyB);
+            delta, p, test_, n, confusions, Verdict(delta.Value, p, runsA.Count), onlyA, onlyB) { ClassNames = test.ClassNames };
     }
 
     public static string Verdict(double delta, double p, int seeds)

@@ -10,7 +10,8 @@ namespace SpecNet.Formats;
 /// <summary>
 /// Writes a model as ONNX (opset <see cref="Opset"/>), for any ONNX runtime.
 /// Input "input": float32 [batch, height, width, channels] (NHWC, as SpecNet runs and as Keras users write
-/// shapes), pixels scaled to [0, 1]; or [batch, features] for a flat input. Inside the graph it is
+/// shapes), raw 8-bit values 0..255, or [batch, features] for a flat input; the spec's preprocessing
+/// (scale, mean, std, channel order) is the graph's first nodes. Inside the graph it is
 /// transposed to NCHW once, so every layer maps to one standard operator with PyTorch-layout weights.
 /// Output "output": [batch, units] (or NHWC for a spatial output). Padding is written out explicitly
 /// (pads = [top, left, bottom, right]), which is ONNX's SAME_UPPER split for 'same'; pooling uses floor
@@ -27,6 +28,13 @@ public static class OnnxExport
         var g = new Graph(parameters);
         string x = InputName;
         bool spatial = !model.Input.IsFlat;
+        // The spec's preprocessing, so the exported model takes what a user has: raw values 0..255.
+        var p = model.Data?.Preprocessing ?? Preprocessing.Default;
+        int channels = model.Input.Channels;
+        if (p.Bgr && channels == 3) x = g.Node("Gather", [x, g.Constant("channel_order", [3], [2, 1, 0], int64: true)], Attr.Int("axis", spatial ? 3 : 1));
+        x = g.Node("Mul", [x, g.Scalar(p.Scale)]);
+        if (p.Mean.Any(m => m != 0)) x = g.Node("Sub", [x, g.Constant("mean", [p.Mean.Length], p.Mean)]);
+        if (p.Std.Any(v => v != 1)) x = g.Node("Div", [x, g.Constant("std", [p.Std.Length], p.Std)]);
         if (spatial) x = g.Node("Transpose", [x], Attr.Ints("perm", 0, 3, 1, 2));
         foreach (var layer in model.Layers)
             (x, spatial) = Layer(g, layer, x, spatial);
@@ -46,13 +54,14 @@ public static class OnnxExport
             .String(3, WeightsFile.Version)
             .String(4, "specnet")
             .Int(5, 1)
-            .String(6, $"{model.Name}: input '{InputName}' float32 {(model.Input.IsFlat ? "[batch, features]" : "[batch, height, width, channels] (NHWC)")}, values scaled to [0, 1]; output '{OutputName}'.")
+            .String(6, $"{model.Name}: input '{InputName}' float32 {(model.Input.IsFlat ? "[batch, features]" : "[batch, height, width, channels] (NHWC)")}, raw 8-bit values 0..255 (the spec's preprocessing is in the graph); output '{OutputName}'.")
             .Message(7, graph)
             .Message(8, new Protobuf().String(1, "").Int(2, Opset));
         foreach (var (k, v) in new Dictionary<string, string>
         {
             ["spec_hash"] = model.StructuralHash, ["spec_name"] = model.Name, ["specnet_version"] = WeightsFile.Version,
-            ["input_layout"] = model.Input.IsFlat ? "NF" : "NHWC", ["input_scale"] = "1/255 (values in [0, 1])", ["spec"] = model.SourceText,
+            ["input_layout"] = model.Input.IsFlat ? "NF" : "NHWC", ["input_values"] = "raw 8-bit values 0..255 as float32", ["preprocess"] = p.Describe(),
+            ["labels"] = model.Data?.Labels is { } names ? string.Join(",", names) : "", ["spec"] = model.SourceText,
         })
             m.Message(14, new Protobuf().String(1, k).String(2, v));
         return m.ToArray();
@@ -170,6 +179,16 @@ public static class OnnxExport
             layer.ToFileLayout(index, slot.Value, data);
             Initializers.Add(Tensor(slot.Name, slot.Spec.Shape, data));
             return slot.Name;
+        }
+
+        public string Constant(string name, int[] dims, float[] values, bool int64 = false)
+        {
+            if (!_scalars.Add(name)) return name;
+            if (!int64) { Initializers.Add(Tensor(name, dims, values)); return name; }
+            var raw = new byte[values.Length * 8];
+            for (int i = 0; i < values.Length; i++) System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(raw.AsSpan(i * 8), (long)values[i]);
+            Initializers.Add(new Protobuf().Ints(1, dims.Select(d => (long)d)).Int(2, 7).String(8, name).Bytes(9, raw)); // INT64
+            return name;
         }
 
         public string Scalar(float value)

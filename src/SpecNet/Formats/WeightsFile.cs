@@ -20,7 +20,7 @@ public static class WeightsFile
         public const string Format = "format", Spec = "spec", SpecHash = "spec_hash", SpecName = "spec_name", Version = "specnet_version",
             Seed = "seed", Epochs = "epochs", Dataset = "dataset", DatasetFingerprint = "dataset_fingerprint", Created = "created",
             TestAccuracy = "test_accuracy", TestLoss = "test_loss", TrainLoss = "train_loss", TrainAccuracy = "train_accuracy", Backend = "backend",
-            History = "history";
+            History = "history", Labels = "labels", Preprocess = "preprocess";
     }
 
     public static string Version => typeof(WeightsFile).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
@@ -42,6 +42,7 @@ public static class WeightsFile
             [Keys.SpecName] = model.Name,
             [Keys.Version] = Version,
             [Keys.Created] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+            [Keys.Preprocess] = (model.Data?.Preprocessing ?? Preprocessing.Default).Describe(),
         };
         SafeTensors.Write(path, tensors, metadata);
     }
@@ -90,6 +91,14 @@ public static class WeightsFile
         foreach (var t in tensors.Where(t => !names.Contains(t.Name)))
             problems.Add($"the file has a tensor '{t.Name}' [{string.Join(", ", t.Shape)}] that no layer of the spec uses");
         return problems;
+    }
+
+    /// <summary>Class names: the spec's data.labels, else those the training data had (image folder names) as recorded in the file.</summary>
+    public static IReadOnlyList<string>? ClassNames(string path, ModelSpec model)
+    {
+        if (model.Data?.Labels is { } names) return names;
+        var (_, metadata) = SafeTensors.Read(path);
+        return metadata.TryGetValue(Keys.Labels, out var text) && text.Length > 0 ? System.Text.Json.JsonSerializer.Deserialize<List<string>>(text) : null;
     }
 
     /// <summary>The spec text embedded in a weights file, so the file alone is enough to run.</summary>

@@ -9,7 +9,11 @@ namespace SpecNet.Training;
 
 /// <summary>Where a run is: the next step to take, and what the epoch so far has summed.</summary>
 public sealed record TrainingPosition(int Epoch, int Step, int[] Order, uint[] ShuffleRng, uint[] DropoutRng, double LossSum, int Correct,
-    IReadOnlyList<EpochReport> History);
+    IReadOnlyList<EpochReport> History)
+{
+    /// <summary>The augmentation generator's state, when the spec augments.</summary>
+    public uint[]? AugmentRng { get; init; }
+}
 
 /// <summary>
 /// Everything needed to continue a run bit for bit: parameters (moving statistics included), optimizer
@@ -46,6 +50,7 @@ public static class Checkpoint
             ["loss_sum"] = position.LossSum.ToString("R", Inv), ["correct"] = position.Correct.ToString(Inv),
             ["history"] = System.Text.Json.JsonSerializer.Serialize(position.History),
         };
+        if (position.AugmentRng is { } augment) metadata["augment_rng"] = string.Join(",", augment);
         if (extra.Metadata is not null) foreach (var (k, v) in extra.Metadata) metadata[k] = v;
         if (extra.Tensors is not null) tensors.AddRange(extra.Tensors);
         SafeTensors.Write(path, tensors, metadata);
@@ -91,7 +96,8 @@ public static class Checkpoint
         static uint[] Rng(string text) => text.Split(',').Select(v => uint.Parse(v, Inv)).ToArray();
         var history = System.Text.Json.JsonSerializer.Deserialize<List<EpochReport>>(meta.GetValueOrDefault("history", "[]")) ?? [];
         return new TrainingPosition(int.Parse(meta["epoch"], Inv), int.Parse(meta["step"], Inv), order, Rng(meta["shuffle_rng"]), Rng(meta["dropout_rng"]),
-            double.Parse(meta["loss_sum"], Inv), int.Parse(meta["correct"], Inv), history);
+            double.Parse(meta["loss_sum"], Inv), int.Parse(meta["correct"], Inv), history)
+            { AugmentRng = meta.TryGetValue("augment_rng", out var a) ? Rng(a) : null };
     }
 }
 

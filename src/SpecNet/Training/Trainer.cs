@@ -66,6 +66,7 @@ public sealed class Trainer
         var plan = new ExecutionPlan(_model, Parameters, _kernels, Math.Min(_batchSize, train.Count), _seed);
         var loss = Loss.For(_model.Training.Loss, _model.FinalActivation);
         var shuffle = Rng.For(_seed, "shuffle");
+        var augmenter = _model.Data?.Augment is { } augment ? new Augmenter(augment, train.Preprocessing, train.Shape, Rng.For(_seed, "augment")) : null;
         var order = Enumerable.Range(0, train.Count).ToArray();
         var labels = new int[plan.Capacity];
         int units = _model.Output.Size;
@@ -90,6 +91,7 @@ public sealed class Trainer
             (firstEpoch, firstStep, order, lossSum, correct) = (at.Epoch, at.Step, at.Order, at.LossSum, at.Correct);
             shuffle.State = at.ShuffleRng;
             plan.Dropout.State = at.DropoutRng;
+            if (augmenter is not null && at.AugmentRng is { } a) augmenter.Random.State = a;
             reports.AddRange(at.History);
             best.Restore(ResumeFrom, at.History);
         }
@@ -97,7 +99,8 @@ public sealed class Trainer
         void Save(int epoch, int step)
         {
             Checkpoint.Save(CheckpointPath!, _model, Parameters, Optimizer,
-                new TrainingPosition(epoch, step, order, shuffle.State, plan.Dropout.State, lossSum, correct, reports), _seed, plan.Capacity, best.Extra());
+                new TrainingPosition(epoch, step, order, shuffle.State, plan.Dropout.State, lossSum, correct, reports) { AugmentRng = augmenter?.Random.State },
+                _seed, plan.Capacity, best.Extra());
             OnCheckpoint?.Invoke(epoch, step);
         }
 
@@ -120,6 +123,7 @@ public sealed class Trainer
                 if (MaxSteps > 0 && Optimizer.Iterations >= MaxSteps) return new TrainingResult(reports, evaluation);
                 int start = step * plan.Capacity, n = Math.Min(plan.Capacity, train.Count - start);
                 train.FillBatch(order.AsSpan(start, n), plan.Input, labels);
+                augmenter?.Apply(plan.Input, n);
                 var y = plan.Forward(n, training: true);
                 double batchLoss = loss.Compute(y, labels.AsSpan(0, n), n, plan.OutputGradient);
                 if (!double.IsFinite(batchLoss))
