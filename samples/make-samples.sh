@@ -13,3 +13,7 @@ rm -rf samples/digits
 "$specnet" export samples/mnist-cnn.safetensors --onnx samples/mnist-cnn.onnx --verify
 rm -rf samples/report
 "$specnet" report samples/mnist-cnn.safetensors --out samples/report
+# An image-folder dataset (one sub-folder per digit) for specs/mnist-folder.yaml
+rm -rf samples/mnist-folder
+"$specnet" data sample mnist --split train --per-class 40 --folders --out samples/mnist-folder/train
+"$specnet" data sample mnist --split test --per-class 15 --folders --out samples/mnist-folder/test

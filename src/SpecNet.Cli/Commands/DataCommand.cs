@@ -25,12 +25,16 @@ public static class DataCommand
         var sampleName = new Argument<string>("name") { Description = string.Join(" or ", DataSpec.NamedDatasets) };
         var outDir = new Option<string>("--out") { Description = "folder to write into", Required = true };
         var perClass = new Option<int>("--per-class") { Description = "images per class", DefaultValueFactory = _ => 1 };
-        sample.Add(sampleName); sample.Add(outDir); sample.Add(perClass);
+        var folders = new Option<bool>("--folders") { Description = "one sub-folder per class (an image-folder dataset): <class>/<n>.png" };
+        var split = new Option<string>("--split") { Description = "train or test", DefaultValueFactory = _ => "test" };
+        split.AcceptOnlyFromAmong("train", "test");
+        sample.Add(sampleName); sample.Add(outDir); sample.Add(perClass); sample.Add(folders); sample.Add(split);
         sample.SetAction(result =>
         {
             var name = result.GetValue(sampleName)!;
             var folder = NamedDatasets.Locate(name) ?? NamedDatasets.Fetch(name, line => result.InvocationConfiguration.Error.WriteLine(line));
-            var (_, test) = NamedDatasets.Load(name, folder);
+            var (trainSet, testSet) = NamedDatasets.Load(name, folder);
+            var test = result.GetValue(split) == "train" ? trainSet : testSet;
             var written = new Dictionary<int, int>();
             int size = test.Shape.Size, wanted = Math.Max(1, result.GetValue(perClass));
             for (int i = 0; i < test.Count; i++)
@@ -39,9 +43,11 @@ public static class DataCommand
                 int count = written.GetValueOrDefault(label);
                 if (count >= wanted) continue;
                 written[label] = ++count;
-                var file = Path.Combine(result.GetValue(outDir)!, count == 1 ? $"{label}.png" : $"{label}-{count}.png");
+                var file = result.GetValue(folders)
+                    ? Path.Combine(result.GetValue(outDir)!, label.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{count}.png")
+                    : Path.Combine(result.GetValue(outDir)!, count == 1 ? $"{label}.png" : $"{label}-{count}.png");
                 Images.SavePng(file, test.Pixels.AsSpan(i * size, size), test.Shape.Height, test.Shape.Width, test.Shape.Channels);
-                result.InvocationConfiguration.Output.WriteLine($"{file}  (test image {i}, class {label})");
+                if (!result.GetValue(folders)) result.InvocationConfiguration.Output.WriteLine($"{file}  ({result.GetValue(split)} image {i}, class {label})");
             }
             return ExitCodes.Ok;
         });

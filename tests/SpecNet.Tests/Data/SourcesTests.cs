@@ -1,0 +1,238 @@
+using System.Text.Json;
+using SpecNet.Checking;
+using SpecNet.Data;
+using SpecNet.Diagnostics;
+using SpecNet.Kernels;
+using SpecNet.Planning;
+using SpecNet.Tests.Cli;
+using SpecNet.Training;
+
+namespace SpecNet.Tests.Data;
+
+/// <summary>Image folders, CSV files, validation splits, preprocessing and augmentation, on data the tests make.</summary>
+public class SourcesTests
+{
+    private static readonly string[] Animals = ["bird", "cat", "dog"];
+
+    /// <summary>An image folder of the three test patterns, classes named after animals.</summary>
+    private static void WriteFolder(string root, int perClass, int seed, int channels = 1, int size = TestData.Size)
+    {
+        var (pixels, labels) = TestData.Patterns(perClass * 3, seed);
+        for (int i = 0; i < labels.Length; i++)
+        {
+            var dir = Path.Combine(root, Animals[labels[i]]);
+            Directory.CreateDirectory(dir);
+            var gray = pixels.AsSpan(i * 64, 64);
+            var bytes = new byte[size * size * channels];
+            for (int p = 0; p < size * size; p++)
+                for (int c = 0; c < channels; c++) bytes[p * channels + c] = gray[Math.Min(p, 63)];
+            Images.SavePng(Path.Combine(dir, $"{i}.png"), bytes, size, size, channels);
+        }
+    }
+
+    private static string FolderSpec(string dir, string extra = "", int channels = 1) => $$"""
+        name: animals
+        input: { shape: [8, 8, {{channels}}] }
+        data:
+          train: { folder: train }
+          test: { folder: test }
+        {{extra}}
+        layers:
+          - conv2d: { filters: 4, kernel_size: 3, activation: relu }
+          - flatten
+          - dense: { units: 3, activation: softmax }
+        training:
+          optimizer: { adam: { learning_rate: 0.01 } }
+          epochs: 4
+          batch_size: 16
+          seed: 1
+        """;
+
+    private static string Write(TempFolder dir, string name, string text) { File.WriteAllText(dir.File(name), text); return dir.File(name); }
+
+    [Fact]
+    public void Image_folder_trains_and_names_classes_in_eval_and_predict()
+    {
+        using var dir = new TempFolder();
+        WriteFolder(dir.File("train"), 60, 1);
+        WriteFolder(dir.File("test"), 15, 2);
+        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path));
+        var train = CliRunner.Run("train", spec);
+        Assert.True(train.ExitCode == 0, train.All);
+        var eval = CliRunner.Run("eval", spec, "--json");
+        var root = JsonDocument.Parse(eval.Output).RootElement;
+        Assert.Equal(Animals, root.GetProperty("class_names").EnumerateArray().Select(e => e.GetString()));
+        Assert.True(root.GetProperty("accuracy").GetDouble() > 0.8, eval.Output);
+        var predict = CliRunner.Run("predict", dir.File("animals.safetensors"), Path.Combine(dir.File("test"), "cat", Directory.GetFiles(Path.Combine(dir.File("test"), "cat"))[0]));
+        Assert.Contains("cat (class 1)", predict.Output);
+    }
+
+    [Fact]
+    public void Image_folder_is_read_on_demand()
+    {
+        using var dir = new TempFolder();
+        WriteFolder(dir.File("train"), 5, 1);
+        var model = SpecCompiler.Compile(FolderSpec(dir.Path).Replace("  test: { folder: test }\n", ""), dir.File("s.yaml")).Model!;
+        var (train, _) = DataLoader.Load(model, _ => { });
+        Assert.Throws<InvalidOperationException>(() => train.Pixels); // nothing decoded up front
+        var x = new float[2 * 64]; var labels = new int[2];
+        train.FillBatch([0, 14], x, labels);
+        Assert.Equal([0, 2], labels); // bird first, dog last: sorted folder names
+        Assert.Equal(["bird", "cat", "dog"], train.ClassNames!);
+    }
+
+    [Fact]
+    public void Rgb_folder_loads_three_channels()
+    {
+        using var dir = new TempFolder();
+        WriteFolder(dir.File("train"), 10, 1, channels: 3);
+        WriteFolder(dir.File("test"), 5, 2, channels: 3);
+        var r = CliRunner.Run("train", Write(dir, "s.yaml", FolderSpec(dir.Path, channels: 3)), "--epochs", "1");
+        Assert.True(r.ExitCode == 0, r.All);
+    }
+
+    [Fact]
+    public void Folder_problems_are_clear_errors()
+    {
+        using var dir = new TempFolder();
+        WriteFolder(dir.File("train"), 5, 1);
+        WriteFolder(dir.File("test"), 5, 2);
+        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path));
+
+        Directory.CreateDirectory(Path.Combine(dir.File("train"), "zebra"));
+        var empty = CliRunner.Run("train", spec);
+        Assert.Equal(1, empty.ExitCode);
+        Assert.Contains("the class folder 'zebra' holds no PNG, JPEG or BMP images", empty.Error);
+        Directory.Delete(Path.Combine(dir.File("train"), "zebra"));
+
+        Images.SavePng(Path.Combine(dir.File("train"), "cat", "big.png"), new byte[10 * 12], 10, 12, 1);
+        var size = CliRunner.Run("train", spec);
+        Assert.Equal(1, size.ExitCode);
+        Assert.Contains("big.png: the image is 12x10 (width x height), but the model takes 8x8", size.Error);
+        Assert.Contains("data.resize", size.Error);
+        Assert.Equal(0, CliRunner.Run("train", Write(dir, "r.yaml", FolderSpec(dir.Path, "  resize: bilinear")), "--epochs", "1").ExitCode);
+
+        File.Delete(Path.Combine(dir.File("train"), "cat", "big.png"));
+        var good = File.ReadAllBytes(Directory.GetFiles(Path.Combine(dir.File("train"), "dog"))[0]);
+        File.WriteAllBytes(Path.Combine(dir.File("train"), "dog", "zz-truncated.png"), good[..30]);
+        var truncated = CliRunner.Run("train", spec);
+        Assert.Equal(1, truncated.ExitCode);
+        Assert.Contains("zz-truncated.png", truncated.Error);
+        Assert.DoesNotContain("   at ", truncated.All);
+    }
+
+    private static string CsvSpec(string csv, string extra = "") => $$"""
+        input: { shape: [2, 2, 1] }
+        data:
+          train: { csv: {{csv}}{{extra}} }
+        layers:
+          - flatten
+          - dense: { units: 3, activation: softmax }
+        """;
+
+    [Fact]
+    public void Csv_in_the_kaggle_layout_with_header_and_without()
+    {
+        using var dir = new TempFolder();
+        Write(dir, "h.csv", "label,pixel0,pixel1,pixel2,pixel3\n2,0,255,10,20\n0,1,2,3,4\n");
+        var model = SpecCompiler.Compile(CsvSpec("h.csv"), dir.File("a.yaml")).Model!;
+        var (train, _) = DataLoader.Load(model, _ => { });
+        Assert.Equal([2, 0], train.Labels);
+        Assert.Equal([0, 255, 10, 20, 1, 2, 3, 4], train.Pixels);
+
+        Write(dir, "n.csv", "0,1,2,3,1\n4,5,6,7,2\n");
+        var noHeader = SpecCompiler.Compile(CsvSpec("n.csv", ", label: 4"), dir.File("b.yaml")).Model!;
+        var (t2, _) = DataLoader.Load(noHeader, _ => { });
+        Assert.Equal([1, 2], t2.Labels);
+        Assert.Equal([0, 1, 2, 3, 4, 5, 6, 7], t2.Pixels);
+
+        Write(dir, "named.csv", "kind,a,b,c,d\ncat,1,1,1,1\ndog,2,2,2,2\n");
+        var named = SpecCompiler.Compile(CsvSpec("named.csv", ", label: kind").Replace("layers:", "  labels: [bird, cat, dog]\nlayers:"), dir.File("c.yaml")).Model!;
+        var (t3, _) = DataLoader.Load(named, _ => { });
+        Assert.Equal([1, 2], t3.Labels);
+        Assert.Equal("dog", t3.ClassName(2));
+    }
+
+    [Theory]
+    [InlineData("label,a,b,c,d\n1,1,2,3,4\n2,1,2,3\n", "r.csv(3): 4 columns, but the first row has 5")]
+    [InlineData("label,a,b,c,d\n1,1,2,3,4\nhorse,1,2,3,4\n", "r.csv(3): unknown label 'horse'")]
+    [InlineData("label,a,b,c,d\n1,1,2,300,4\n", "r.csv(2): column 4 holds '300', not a value in 0..255")]
+    [InlineData("label,a,b\n1,1,2\n", "r.csv(1): 2 value columns, but the model's input 2x2x1 needs 4")]
+    public void Malformed_csv_is_a_located_error(string content, string expected)
+    {
+        using var dir = new TempFolder();
+        Write(dir, "r.csv", content);
+        var spec = Write(dir, "s.yaml", CsvSpec("r.csv"));
+        var r = CliRunner.Run("train", spec);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains(expected, r.Error);
+    }
+
+    [Fact]
+    public void Validation_split_is_disjoint_seeded_and_stable()
+    {
+        using var dir = new TempFolder();
+        var spec = TestData.WriteSpecWithData(dir.Path);
+        File.WriteAllText(spec, File.ReadAllText(spec).Replace("data:\n", "data:\n  validation_split: 0.25\n"));
+        var model = SpecCompiler.CompileFile(spec).Model!;
+        var a = DataLoader.LoadSplits(model, _ => { });
+        var b = DataLoader.LoadSplits(model, _ => { });
+        Assert.Equal((450, 150), (a.Train.Count, a.Validation!.Count));
+        Assert.Equal(a.Validation.Pixels, b.Validation!.Pixels);
+        // disjoint: every training example is in exactly one of the two
+        var full = DataLoader.Load(model, _ => { }).Train;
+        var all = Enumerable.Range(0, full.Count).Select(i => Convert.ToBase64String(full.Pixels.AsSpan(i * 64, 64))).ToList();
+        var seen = Enumerable.Range(0, a.Train.Count).Select(i => Convert.ToBase64String(a.Train.Pixels.AsSpan(i * 64, 64)))
+            .Concat(Enumerable.Range(0, a.Validation.Count).Select(i => Convert.ToBase64String(a.Validation.Pixels.AsSpan(i * 64, 64)))).ToList();
+        Assert.Equal(all.Order(), seen.Order());
+        var r = CliRunner.Run("train", spec, "--epochs", "1");
+        Assert.Contains("val_accuracy", r.Output);
+        Assert.Contains("(test accuracy", r.Output); // the test set, touched once at the end
+    }
+
+    [Fact]
+    public void Preprocessing_is_applied_and_checked()
+    {
+        var p = new Preprocessing(1f / 255, [0.5f, 0.25f, 0f], [0.5f, 0.5f, 1f], Bgr: true);
+        var x = new float[3];
+        p.Apply([255, 0, 51], x, 3); // BGR: the model sees (51, 0, 255)
+        Assert.Equal([(0.2f - 0.5f) / 0.5f, (0f - 0.25f) / 0.5f, 1f], x.Select(v => MathF.Round(v, 5)));
+
+        var bad = SpecCompiler.Compile("input: [8, 8, 1]\ndata:\n  train: { images: a, labels: b }\n  preprocess: { mean: [0.1, 0.2], std: 0 }\nlayers:\n  - flatten\n  - dense: { units: 3, activation: softmax }\n", "p.yaml");
+        Assert.Contains(bad.Diagnostics, d => d.Id == DiagnosticIds.NotANumber && d.Message.Contains("'std' values must be positive"));
+    }
+
+    [Fact]
+    public void Augmentation_is_seeded_and_flip_mirrors()
+    {
+        var shape = SpecNet.Schema.Shape.Spatial(2, 3, 1);
+        float[] Run(int seed)
+        {
+            var x = new float[] { 1, 2, 3, 4, 5, 6 };
+            new Augmenter(new Augmentation(0, 0, 0, "horizontal", 0, 0), Preprocessing.Default, shape, new Rng((ulong)seed)).Apply(x, 1);
+            return x;
+        }
+        var results = Enumerable.Range(0, 20).Select(Run).Select(v => string.Join(",", v.Select(f => MathF.Round(f, 4)))).Distinct().Order().ToList();
+        Assert.Equal(["1,2,3,4,5,6", "3,2,1,6,5,4"], results); // identity or an exact mirror
+        Assert.Equal(Run(7), Run(7));
+    }
+
+    [Fact]
+    public void Augmented_training_resumes_bit_identical()
+    {
+        using var dir = new TempFolder();
+        var spec = TestData.WriteSpecWithData(dir.Path, trainCount: 1200);
+        File.WriteAllText(spec, File.ReadAllText(spec).Replace("data:\n", "data:\n  augment: { translation: 0.1, rotation: 0.05, zoom: 0.1, flip: horizontal, brightness: 0.1, contrast: 0.1 }\n"));
+        var model = SpecCompiler.CompileFile(spec).Model!;
+        var (train, test) = DataLoader.Load(model, _ => { });
+        var full = new Trainer(model, ParameterSet.Initialize(model, 3), new ManagedBackend());
+        full.Fit(train, test);
+        using var cancel = new CancellationTokenSource();
+        var ckpt = dir.File("c.safetensors");
+        Assert.Throws<TrainingInterruptedException>(() => new Trainer(model, ParameterSet.Initialize(model, 3), new ManagedBackend()) { CheckpointPath = ckpt }
+            .Fit(train, test, onStep: s => { if (s.Epoch == 2 && s.Step == 20) cancel.Cancel(); }, cancel: cancel.Token));
+        var resumed = new Trainer(model, ParameterSet.Initialize(model, 3), new ManagedBackend()) { CheckpointPath = ckpt, ResumeFrom = ckpt };
+        resumed.Fit(train, test);
+        Assert.Equal(full.Parameters.Slots.Select(s => s.Value), resumed.Parameters.Slots.Select(s => s.Value));
+    }
+}
