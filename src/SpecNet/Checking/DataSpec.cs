@@ -64,7 +64,7 @@ public sealed record DataSpec(string? Dataset, DataSource? Train, DataSource? Te
         new("augment", "{translation, rotation, zoom, flip, brightness, contrast}", "", "random augmentation while training"),
     ];
 
-    private static readonly IReadOnlyList<OptionInfo> SourceOptions =
+    public static readonly IReadOnlyList<OptionInfo> SourceOptions =
     [
         new("images", "path", "", "IDX image file (raw or .gz)"),
         new("labels", "path", "", "IDX label file (raw or .gz)"),

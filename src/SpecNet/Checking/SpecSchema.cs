@@ -49,12 +49,19 @@ public static class SpecSchema
         trainingProps["optimizer"] = new JsonObject { ["description"] = Doc(TrainingSpec.Options.First(o => o.Name == "optimizer")), ["anyOf"] = optimizers };
         trainingProps["metrics"] = new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["enum"] = new JsonArray(TrainingSpec.KnownMetrics.Select(m => (JsonNode)m).ToArray()) } };
         trainingProps["early_stopping"] = Map(EarlyStoppingSpec.Options);
-        var files = Map([new("images", "path", null, "IDX image file (raw or .gz)"), new("labels", "path", null, "IDX label file (raw or .gz)")]);
+        var files = Map(DataSpec.SourceOptions);
+        ((JsonObject)files["properties"]!)["label"] = new JsonObject { ["type"] = new JsonArray("string", "integer"), ["description"] = Doc(DataSpec.SourceOptions.First(o => o.Name == "label")) };
         var data = Map(DataSpec.Options);
         var dataProps = (JsonObject)data["properties"]!;
         dataProps["dataset"] = new JsonObject { ["enum"] = new JsonArray(DataSpec.NamedDatasets.Select(d => (JsonNode)d).ToArray()), ["description"] = Doc(DataSpec.Options[0]) };
-        dataProps["train"] = files.DeepClone();
-        dataProps["test"] = files.DeepClone();
+        foreach (var split in new[] { "train", "test", "validation" }) dataProps[split] = files.DeepClone();
+        dataProps["labels"] = new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["type"] = "string" }, ["description"] = Doc(DataSpec.Options.First(o => o.Name == "labels")) };
+        var perChannel = new JsonObject { ["anyOf"] = new JsonArray(new JsonObject { ["type"] = "number" }, new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["type"] = "number" } }) };
+        var preprocess = Map(DataSpec.PreprocessOptions);
+        ((JsonObject)preprocess["properties"]!)["mean"] = perChannel.DeepClone();
+        ((JsonObject)preprocess["properties"]!)["std"] = perChannel.DeepClone();
+        dataProps["preprocess"] = preprocess;
+        dataProps["augment"] = Map(DataSpec.AugmentOptions);
         return new JsonObject
         {
             ["$schema"] = "http://json-schema.org/draft-07/schema#",
