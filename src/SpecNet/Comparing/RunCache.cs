@@ -26,7 +26,10 @@ public sealed class RunCache(string folder)
     public static string KeyOf(ModelSpec model, int seed, int epochs, Dataset train, Dataset test)
     {
         var t = model.Training;
-        var text = $"{model.StructuralHash}|{StructureDiff.Describe(t.Optimizer)}|{t.Loss}|{t.BatchSize}|{epochs}|{seed}|{train.Fingerprint()}|{test.Fingerprint()}|{WeightsFile.Version}";
+        // everything that changes what training learns: structure, training settings, the data and how it is prepared
+        var data = model.Data;
+        var text = $"{model.StructuralHash}|{StructureDiff.Describe(t.Optimizer)}|{t.Loss}|{t.BatchSize}|{epochs}|{seed}|{t.EarlyStopping}|" +
+                   $"{train.Fingerprint()}|{test.Fingerprint()}|{data?.Preprocessing.Describe()}|{data?.Augment}|{data?.ValidationSplit}|{data?.Resize}|{WeightsFile.Version}";
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..24];
     }
 

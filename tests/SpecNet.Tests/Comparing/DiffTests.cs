@@ -84,3 +84,18 @@ public class DiffTests
         Assert.Contains("Verdict:", r.Output);
     }
 }
+
+public class RunCacheKeyTests
+{
+    [Fact]
+    public void Augmentation_and_preprocessing_are_part_of_a_runs_identity()
+    {
+        using var dir = new TempFolder();
+        var spec = TestData.WriteSpecWithData(dir.Path);
+        var plain = SpecCompiler.CompileFile(spec).Model!;
+        var (train, test) = SpecNet.Data.DataLoader.Load(plain, _ => { });
+        string Key(string replace) => RunCache.KeyOf(SpecCompiler.Compile(File.ReadAllText(spec).Replace("data:\n", "data:\n" + replace), spec).Model!, 1, 2, train, test!);
+        var keys = new[] { Key(""), Key("  augment: { zoom: 0.1 }\n"), Key("  preprocess: { mean: 0.5 }\n"), Key("  validation_split: 0.2\n") };
+        Assert.Equal(keys.Length, keys.Distinct().Count());
+    }
+}
