@@ -118,9 +118,8 @@ public static class TrainCommand
                 (asJson ? err : o).WriteLine($"Early stopping after epoch {stopped.Epoch}: {model.Training.EarlyStopping!.Monitor} has not improved since epoch {stopped.BestEpoch}" +
                     (model.Training.EarlyStopping.RestoreBestWeights ? $"; the weights are epoch {stopped.BestEpoch}'s" : ""));
             var last = run.Epochs[^1];
-            // With validation data, the test set is touched once, now: the run's test figures.
-            var final = splits.Validation is not null && test is not null ? Evaluator.Evaluate(trainer.Parameters, kernels, test) : run.Test;
-            if (final is not null) last = last with { TestLoss = final.Loss, TestAccuracy = final.Accuracy };
+            // The last epoch's metrics on the monitored data (validation when there is some: the test set stays untouched until eval).
+            var final = run.Test;
             var provenance = new Dictionary<string, string>
             {
                 [WeightsFile.Keys.Seed] = seedValue.ToString(CultureInfo.InvariantCulture),
@@ -135,21 +134,21 @@ public static class TrainCommand
             };
             if (last.TestAccuracy is { } testAccuracy)
             {
-                provenance[WeightsFile.Keys.TestAccuracy] = Round(testAccuracy).ToString(CultureInfo.InvariantCulture);
-                provenance[WeightsFile.Keys.TestLoss] = Round(last.TestLoss!.Value).ToString(CultureInfo.InvariantCulture);
+                provenance[on == "val" ? "val_accuracy" : WeightsFile.Keys.TestAccuracy] = Round(testAccuracy).ToString(CultureInfo.InvariantCulture);
+                provenance[on == "val" ? "val_loss" : WeightsFile.Keys.TestLoss] = Round(last.TestLoss!.Value).ToString(CultureInfo.InvariantCulture);
             }
             WeightsFile.Save(weightsPath, trainer.Parameters, provenance);
             if (result.GetValue(report) is { } reportFolder)
             {
-                var data = test ?? train;
+                var data = monitor ?? train;
                 var evaluation = final ?? Evaluator.Evaluate(trainer.Parameters, kernels, data);
                 var files = Reports.RunReport.Write(reportFolder, model, run.Epochs, data, evaluation);
                 if (!asJson) o.WriteLine($"Report written to {Path.Combine(reportFolder, "index.html")} ({string.Join(", ", files)})");
             }
             if (asJson)
-                o.WriteLine(new JsonObject { ["event"] = "done", ["weights"] = weightsPath, ["test_accuracy"] = last.TestAccuracy is { } t ? Round(t) : null }.ToJsonString());
+                o.WriteLine(new JsonObject { ["event"] = "done", ["weights"] = weightsPath, [$"{on}_accuracy"] = last.TestAccuracy is { } t ? Round(t) : null }.ToJsonString());
             else
-                o.WriteLine($"Weights written to {weightsPath}" + (last.TestAccuracy is { } t ? $" (test accuracy {Common.Percent(t)})" : ""));
+                o.WriteLine($"Weights written to {weightsPath}" + (last.TestAccuracy is { } t ? $" ({(on == "val" ? "validation" : "test")} accuracy {Common.Percent(t)})" : ""));
             return ExitCodes.Ok;
         });
         return command;
