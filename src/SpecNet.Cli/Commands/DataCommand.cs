@@ -15,7 +15,7 @@ public static class DataCommand
         get.SetAction(result =>
         {
             var err = result.InvocationConfiguration.Error;
-            var progress = new Progress<double>(f => err.Write($"\r  {(int)(f * 100),3}%"));
+            var progress = ProgressLine.ForTerminal("downloading", err);
             var folder = NamedDatasets.Fetch(result.GetValue(name)!, line => err.WriteLine(line), progress);
             var (train, test) = NamedDatasets.Load(result.GetValue(name)!, folder);
             result.InvocationConfiguration.Output.WriteLine($"{result.GetValue(name)}: {train.Count:N0} train / {test.Count:N0} test images of {train.Shape} in {folder}");

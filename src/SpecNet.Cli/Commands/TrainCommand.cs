@@ -43,7 +43,7 @@ public static class TrainCommand
                 if (value is < 1) throw new SpecNetException($"{name} must be a positive whole number, not {value}");
             if (result.GetValue(seed) is < 0) throw new SpecNetException($"--seed must be zero or more");
             var kernels = Common.CreateBackend(result, backend, err);
-            var splits = DataLoader.LoadSplits(model, line => err.WriteLine(line));
+            var splits = DataLoader.LoadSplits(model, line => err.WriteLine(line), ProgressLine.ForTerminal("loading data", err));
             var (train, test, monitor) = (splits.Train, splits.Test, splits.Monitor);
             // Per-epoch metrics are on the validation data when there is some ("val_"), else on the test data.
             var on = splits.Validation is null ? "test" : "val";

@@ -26,7 +26,7 @@ public static class DataLoader
     {
         var (train, test) = LoadSources(model, log, progress);
         var data = model.Data!;
-        if (data.Validation is { } v) return new DataSplits(train, Prepare(model, Read(model, "validation", v, log)), test);
+        if (data.Validation is { } v) return new DataSplits(train, Prepare(model, Read(model, "validation", v, log, progress)), test);
         if (data.ValidationSplit <= 0) return new DataSplits(train, null, test);
         // A seeded permutation of the training examples: the same split every run, disjoint by construction.
         var order = Enumerable.Range(0, train.Count).ToArray();
@@ -53,15 +53,15 @@ public static class DataLoader
         }
         else
         {
-            train = Read(model, "train", data.Train!, log);
-            if (data.Test is { } t) test = Read(model, "test", t, log);
+            train = Read(model, "train", data.Train!, log, progress);
+            if (data.Test is { } t) test = Read(model, "test", t, log, progress);
         }
         return (Prepare(model, train), test is null ? null : Prepare(model, test));
     }
 
-    private static Dataset Read(ModelSpec model, string name, DataSource source, Action<string> log) => source.Kind switch
+    private static Dataset Read(ModelSpec model, string name, DataSource source, Action<string> log, IProgress<double>? progress) => source.Kind switch
     {
-        SourceKind.Folder => ImageFolder.Load(name, source.Path, model.Input, model.Data!.Resize, model.Data.Labels, log),
+        SourceKind.Folder => ImageFolder.Load(name, source.Path, model.Input, model.Data!.Resize, model.Data.Labels, log, progress),
         SourceKind.Csv => Csv.Load(name, source.Path, model.Input, source.LabelColumn, source.Header, model.Data!.Labels),
         _ => Idx.ReadDataset(name, source.Path, source.Labels!),
     };

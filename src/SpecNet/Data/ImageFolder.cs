@@ -14,7 +14,8 @@ public static class ImageFolder
 {
     private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp"];
 
-    public static Dataset Load(string name, string folder, Shape input, string? resize, IReadOnlyList<string>? classNames, Action<string>? log)
+    public static Dataset Load(string name, string folder, Shape input, string? resize, IReadOnlyList<string>? classNames, Action<string>? log,
+        IProgress<double>? progress = null)
     {
         if (!Directory.Exists(folder)) throw new SpecNetException($"{folder}: no such folder", "check the data paths in the spec (relative to the spec's folder)");
         var classes = Directory.GetDirectories(folder).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList();
@@ -30,10 +31,12 @@ public static class ImageFolder
         var labels = new List<byte>();
         int height = input.IsFlat ? 28 : input.Height, width = input.IsFlat ? 28 : input.Width;
         long indexed = 0;
-        foreach (var cls in classes)
+        var perClass = classes.Select(cls => (cls, images: Directory.EnumerateFiles(Path.Combine(folder, cls))
+            .Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToList())).ToList();
+        long total = perClass.Sum(c => (long)c.images.Count);
+        foreach (var (cls, images) in perClass)
         {
             var dir = Path.Combine(folder, cls);
-            var images = Directory.EnumerateFiles(dir).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToList();
             if (images.Count == 0) throw new SpecNetException($"{dir}: the class folder '{cls}' holds no PNG, JPEG or BMP images", "add images or remove the folder");
             int label = names.ToList().IndexOf(cls);
             if (label > 255) throw new SpecNetException($"{folder}: more than 256 classes");
@@ -42,9 +45,10 @@ public static class ImageFolder
                 if (resize is null) CheckSize(file, width, height);
                 files.Add(file);
                 labels.Add((byte)label);
-                if (++indexed % 5000 == 0) log?.Invoke($"{name}: indexed {indexed:N0} images");
+                if (++indexed % 256 == 0) progress?.Report(indexed / (double)total);
             }
         }
+        progress?.Report(1);
         log?.Invoke($"{name}: {files.Count:N0} images in {classes.Count} classes from {folder}");
         var fingerprint = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
             string.Join("\n", files.Select((f, i) => $"{Path.GetRelativePath(folder, f)}|{new FileInfo(f).Length}|{labels[i]}")))))[..16];
