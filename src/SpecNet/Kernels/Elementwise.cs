@@ -41,23 +41,6 @@ public static unsafe class Elementwise
         for (int r = 0; r + c <= x.Length; r += c) Add(x.Slice(r, c), bias);
     }
 
-    /// <summary>db[c] = sum over rows of dy viewed as (rows, db.Length).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void SumRows(ReadOnlySpan<float> dy, Span<float> db)
-    {
-        db.Clear();
-        int c = db.Length;
-        for (int r = 0; r + c <= dy.Length; r += c)
-        {
-            var row = dy.Slice(r, c);
-            int i = 0;
-            if (Vector.IsHardwareAccelerated)
-                for (; i <= c - Vector<float>.Count; i += Vector<float>.Count)
-                    (new Vector<float>(db[i..]) + new Vector<float>(row[i..])).CopyTo(db[i..]);
-            for (; i < c; i++) db[i] += row[i];
-        }
-    }
-
     /// <summary>y = max(y, 0), in place.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Relu(Span<float> y)
@@ -86,7 +69,7 @@ public static unsafe class Elementwise
     private struct Args
     {
         public float* A, B, C, D;
-        public int Channels, Length;
+        public int Channels;
     }
 
     /// <summary>y = max(y + bias, 0) per row of bias.Length (bias may be empty): the usual conv/dense epilogue in one pass, split between threads.</summary>
@@ -110,8 +93,6 @@ public static unsafe class Elementwise
             Relu(row);
         }
     }
-
-    private const int Chunk = 4096;
 
     /// <summary>db = column sums of dz (rows of db.Length), split between threads through per-thread <paramref name="partials"/> (Threads x channels).</summary>
     public static void BiasGradient(Backend kernels, ReadOnlySpan<float> dz, Span<float> db, Span<float> partials) =>
@@ -150,23 +131,5 @@ public static unsafe class Elementwise
             ReluBackward(new ReadOnlySpan<float>(a->A + (long)r * c, c), dy, dz);
             Add(sum, dz);
         }
-    }
-
-    /// <summary>dz = y > 0 ? dy : 0, split between threads.</summary>
-    public static void ReluBackward(Backend kernels, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz)
-    {
-        fixed (float* py = y, pdy = dy, pdz = dz)
-        {
-            var args = new Args { A = py, B = pdy, C = pdz, Length = dz.Length };
-            kernels.ParallelFor((dz.Length + Chunk - 1) / Chunk, &ReluBackwardRange, &args);
-        }
-    }
-
-    private static void ReluBackwardRange(void* state, int part, int c0, int c1)
-    {
-        var a = (Args*)state;
-        long start = (long)c0 * Chunk, end = Math.Min((long)c1 * Chunk, a->Length);
-        int len = (int)(end - start);
-        ReluBackward(new ReadOnlySpan<float>(a->A + start, len), new ReadOnlySpan<float>(a->B + start, len), new Span<float>(a->C + start, len));
     }
 }

@@ -7,7 +7,7 @@ namespace SpecNet.Kernels;
 /// Lays convolution windows out as rows so that a convolution is one GEMM (NHWC):
 /// cols[(n*OH + oh)*OW + ow, (kh*KW + kw)*C + c] = x[n, oh*sh - pad + kh*dh, ow*sw - pad + kw*dw, c], 0 outside.
 /// Col2Im is its adjoint: it adds each column entry back to the input cell it came from.
-/// Both split the batch between threads (examples never share input cells).
+/// Both work on a range of examples; a convolution runs them per chunk of its batch, one thread a chunk.
 /// </summary>
 public static unsafe class Im2Col
 {
@@ -17,8 +17,7 @@ public static unsafe class Im2Col
         fixed (float* px = x, pd = dst)
         {
             long skip = (long)n0 * rows.Output * cols.Output * rows.Kernel * cols.Kernel * input.Channels;
-            var args = new Args { From = px, To = pd - skip, Input = input, Rows = rows, Cols = cols };
-            ForwardRange(&args, 0, n0, n1);
+            ForwardRange(px, pd - skip, n0, n1, input, rows, cols);
         }
     }
 
@@ -28,35 +27,13 @@ public static unsafe class Im2Col
         fixed (float* pc = dcols, px = dx)
         {
             long skip = (long)n0 * rows.Output * cols.Output * rows.Kernel * cols.Kernel * input.Channels;
-            var args = new Args { From = pc - skip, To = px, Input = input, Rows = rows, Cols = cols };
-            BackwardRange(&args, 0, n0, n1);
-        }
-    }
-
-    /// <summary>What a thread needs to run its share of examples.</summary>
-    private struct Args
-    {
-        public float* From, To;
-        public Shape Input;
-        public Window Rows, Cols;
-    }
-
-    public static void Forward(Backend kernels, ReadOnlySpan<float> x, int batch, Shape input, Window rows, Window cols, Span<float> dst)
-    {
-        fixed (float* px = x, pd = dst)
-        {
-            var args = new Args { From = px, To = pd, Input = input, Rows = rows, Cols = cols };
-            kernels.ParallelFor(batch, &ForwardRange, &args);
+            BackwardRange(pc - skip, px, n0, n1, input, rows, cols);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardRange(void* state, int part, int n0, int n1)
+    private static void ForwardRange(float* x, float* dst, int n0, int n1, Shape input, Window rows, Window cols)
     {
-        var a = (Args*)state;
-        float* x = a->From, dst = a->To;
-        Shape input = a->Input;
-        Window rows = a->Rows, cols = a->Cols;
         int c = input.Channels, h = input.Height, w = input.Width;
         int k = rows.Kernel * cols.Kernel * c;
         // With unit column dilation, the kernel's taps along a row are adjacent input cells: one copy of kw*c floats.
@@ -88,22 +65,9 @@ public static unsafe class Im2Col
                 }
     }
 
-    public static void Backward(Backend kernels, ReadOnlySpan<float> dcols, int batch, Shape input, Window rows, Window cols, Span<float> dx)
-    {
-        fixed (float* pc = dcols, px = dx)
-        {
-            var args = new Args { From = pc, To = px, Input = input, Rows = rows, Cols = cols };
-            kernels.ParallelFor(batch, &BackwardRange, &args);
-        }
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardRange(void* state, int part, int n0, int n1)
+    private static void BackwardRange(float* dcols, float* dx, int n0, int n1, Shape input, Window rows, Window cols)
     {
-        var a = (Args*)state;
-        float* dcols = a->From, dx = a->To;
-        Shape input = a->Input;
-        Window rows = a->Rows, cols = a->Cols;
         int c = input.Channels, h = input.Height, w = input.Width;
         int k = rows.Kernel * cols.Kernel * c;
         new Span<float>(dx + (long)n0 * input.Size, (n1 - n0) * input.Size).Clear();
