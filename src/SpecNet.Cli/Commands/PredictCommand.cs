@@ -28,8 +28,8 @@ public static class PredictCommand
             var model = Common.Compile(specPath);
             var kernels = Common.CreateBackend(result, backend, result.InvocationConfiguration.Error);
             var weightsPath = Common.WeightsPath(specPath, result.GetValue(weights), model);
-            var parameters = WeightsFile.Load(weightsPath, model);
-            var names = WeightsFile.ClassNames(weightsPath, model);
+            var (parameters, metadata) = WeightsFile.LoadWithMetadata(weightsPath, model);
+            var names = WeightsFile.ClassNames(metadata, model);
             var plan = new ExecutionPlan(model, parameters, kernels, 1, trainable: false);
             var predictions = new JsonArray();
             var inv = CultureInfo.InvariantCulture;

@@ -22,8 +22,7 @@ public static class ReportCommand
             var path = result.GetValue(run)!;
             var model = Common.Compile(path);
             var weightsPath = Common.WeightsPath(path, result.GetValue(weights), model);
-            var parameters = WeightsFile.Load(weightsPath, model);
-            var (_, metadata) = SafeTensors.Read(weightsPath);
+            var (parameters, metadata) = WeightsFile.LoadWithMetadata(weightsPath, model);
             var history = metadata.TryGetValue(WeightsFile.Keys.History, out var h) ? JsonSerializer.Deserialize<List<EpochReport>>(h) ?? [] : [];
             var (train, test) = DataLoader.Load(model, line => result.InvocationConfiguration.Error.WriteLine(line));
             var data = test ?? train;

@@ -48,7 +48,10 @@ public static class WeightsFile
     }
 
     /// <summary>Loads weights into a fresh parameter set for <paramref name="model"/>, naming any layer that does not fit.</summary>
-    public static ParameterSet Load(string path, ModelSpec model)
+    public static ParameterSet Load(string path, ModelSpec model) => LoadWithMetadata(path, model).Parameters;
+
+    /// <summary>The parameters and the file's metadata, from one read of the file.</summary>
+    public static (ParameterSet Parameters, IReadOnlyDictionary<string, string> Metadata) LoadWithMetadata(string path, ModelSpec model)
     {
         var (tensors, metadata) = SafeTensors.Read(path);
         var problems = Problems(model, tensors);
@@ -69,7 +72,7 @@ public static class WeightsFile
                 "the model diverged when it was trained; train again with a lower learning rate");
             slot.Layer.FromFileLayout(slot.Index, t.Data, slot.Value);
         }
-        return set;
+        return (set, metadata);
     }
 
     /// <summary>Every mismatch between the file's tensors and what the spec needs, layer by layer.</summary>
@@ -94,10 +97,9 @@ public static class WeightsFile
     }
 
     /// <summary>Class names: the spec's data.labels, else those the training data had (image folder names) as recorded in the file.</summary>
-    public static IReadOnlyList<string>? ClassNames(string path, ModelSpec model)
+    public static IReadOnlyList<string>? ClassNames(IReadOnlyDictionary<string, string> metadata, ModelSpec model)
     {
         if (model.Data?.Labels is { } names) return names;
-        var (_, metadata) = SafeTensors.Read(path);
         return metadata.TryGetValue(Keys.Labels, out var text) && text.Length > 0 ? System.Text.Json.JsonSerializer.Deserialize<List<string>>(text) : null;
     }
 
