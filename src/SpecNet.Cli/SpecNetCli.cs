@@ -13,6 +13,8 @@ public static class ExitCodes
     public const int Failure = 1;
     /// <summary>The spec has errors (or, for verify, the weights do not fit it).</summary>
     public const int SpecErrors = 2;
+    /// <summary>Stopped by Ctrl+C or SIGTERM (128 + SIGINT, as shells report it).</summary>
+    public const int Interrupted = 130;
 }
 
 internal sealed class PrintVersion : System.CommandLine.Invocation.SynchronousCommandLineAction
@@ -43,13 +45,13 @@ public static class SpecNetCli
         root.Add(PredictCommand.Create());
         root.Add(DataCommand.Create());
         root.Add(BenchCommand.Create());
-        root.Add(ShipCommands.Inspect());
-        root.Add(ShipCommands.Verify());
+        root.Add(InspectCommand.Create());
+        root.Add(VerifyCommand.Create());
         root.Add(ExportCommand.Create());
         root.Add(DiffCommand.Create());
         root.Add(ReportCommand.Create());
-        root.Add(SchemaInitCommands.Schema());
-        root.Add(SchemaInitCommands.Init());
+        root.Add(SchemaCommand.Create());
+        root.Add(InitCommand.Create());
         return root;
     }
 
@@ -74,7 +76,7 @@ public static class SpecNetCli
         catch (OperationCanceledException)
         {
             error.WriteLine("interrupted");
-            return 130;
+            return ExitCodes.Interrupted;
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("SPECNET_DEBUG") is null)
         {

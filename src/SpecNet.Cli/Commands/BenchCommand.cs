@@ -11,25 +11,25 @@ public static class BenchCommand
     public static Command Create()
     {
         var spec = new Argument<string>("spec") { Description = "the spec file (.yaml)" };
-        var batch = new Option<int?>("--batch-size") { Description = "examples per step (default: training.batch_size)" };
-        var iterations = new Option<int>("--iterations") { Description = "timed steps", DefaultValueFactory = _ => 50 };
+        var batch = CommonOptions.AtLeast("--batch-size", 1, "examples per step (default: training.batch_size)");
+        var iterations = CommonOptions.InRange("--iterations", 1, 1_000_000, 50, "timed steps");
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
-        var backend = Common.BackendOption();
+        var backend = CommonOptions.Backend();
         var command = new Command("bench", "Time training and inference steps, per layer, on random inputs.\n\nExample: specnet bench specs/mnist-cnn.yaml --batch-size 64")
             { spec, batch, iterations, json, backend };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;
-            var model = Common.Compile(result.GetValue(spec)!);
-            var kernels = Common.CreateBackend(result, backend, result.InvocationConfiguration.Error);
-            int n = result.GetValue(batch) ?? model.Training.BatchSize, iters = Math.Max(1, result.GetValue(iterations));
-            var r = Benchmark.Run(model, kernels, n, iters);
+            var model = Inputs.Compile(result.GetValue(spec)!);
+            var engine = Inputs.Engine(result, backend, result.InvocationConfiguration.Error);
+            int n = result.GetValue(batch) ?? model.Training.BatchSize, iters = result.GetValue(iterations);
+            var r = Benchmark.Run(model, engine, n, iters);
             var inv = CultureInfo.InvariantCulture;
             if (result.GetValue(json))
             {
                 o.WriteLine(new JsonObject
                 {
-                    ["spec"] = model.Name, ["backend"] = kernels.Name, ["instruction_set"] = kernels.InstructionSet, ["threads"] = kernels.Threads,
+                    ["spec"] = model.Name, ["backend"] = engine.Name, ["instruction_set"] = engine.Device, ["threads"] = engine.Threads,
                     ["batch_size"] = n, ["iterations"] = iters, ["step_ms"] = Math.Round(r.StepMs, 3),
                     ["train_images_per_second"] = Math.Round(r.TrainImagesPerSecond), ["inference_images_per_second"] = Math.Round(r.InferenceImagesPerSecond),
                     ["single_image_ms"] = Math.Round(r.SingleImageMs, 4), ["allocated_bytes_per_step"] = r.AllocatedBytesPerStep,
@@ -41,7 +41,7 @@ public static class BenchCommand
                 }.ToJsonString());
                 return ExitCodes.Ok;
             }
-            o.WriteLine($"{model.Name}: batch {n}, {iters} iterations, backend {kernels}");
+            o.WriteLine($"{model.Name}: batch {n}, {iters} iterations, backend {engine}");
             double total = r.Layers.Sum(l => l.ForwardMs + l.BackwardMs);
             o.WriteLine($"{"layer",-24} {"forward ms",10} {"backward ms",11} {"share",7} {"GFLOP/s",8}");
             foreach (var l in r.Layers)

@@ -22,8 +22,8 @@ public static class CheckCommand
             if (result.GetValue(json))
             {
                 var obj = compilation.Model is { } m ? ModelSummary.ToJson(m) : new JsonObject { ["name"] = Path.GetFileNameWithoutExtension(path) };
-                obj["diagnostics"] = Render.DiagnosticsJson(compilation);
-                output.WriteLine(obj.ToJsonString(Render.JsonOptions));
+                obj["diagnostics"] = DiagnosticsJson(compilation);
+                output.WriteLine(obj.ToJsonString());
             }
             else
             {
@@ -38,14 +38,8 @@ public static class CheckCommand
         });
         return command;
     }
-}
 
-/// <summary>Rendering helpers shared by commands.</summary>
-public static class Render
-{
-    public static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = false };
-
-    public static JsonArray DiagnosticsJson(Compilation compilation) =>
+    private static JsonArray DiagnosticsJson(Compilation compilation) =>
         new(compilation.Diagnostics.Select(d => (JsonNode)new JsonObject
         {
             ["id"] = d.Id,

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using SpecNet.Checking;
 using SpecNet.Data;
+using SpecNet.Cli.Terminal;
 
 namespace SpecNet.Cli.Commands;
 
@@ -24,7 +25,7 @@ public static class DataCommand
         var sample = new Command("sample", "Write test images of a named dataset as PNG files, one (or more) per class: <class>.png, <class>-2.png, ...\n\nExample: specnet data sample mnist --out samples/digits");
         var sampleName = new Argument<string>("name") { Description = string.Join(" or ", DataSpec.NamedDatasets) };
         var outDir = new Option<string>("--out") { Description = "folder to write into", Required = true };
-        var perClass = new Option<int>("--per-class") { Description = "images per class", DefaultValueFactory = _ => 1 };
+        var perClass = CommonOptions.InRange("--per-class", 1, 100_000, 1, "images per class");
         var folders = new Option<bool>("--folders") { Description = "one sub-folder per class (an image-folder dataset): <class>/<n>.png" };
         var split = new Option<string>("--split") { Description = "train or test", DefaultValueFactory = _ => "test" };
         split.AcceptOnlyFromAmong("train", "test");
@@ -36,7 +37,7 @@ public static class DataCommand
             var (trainSet, testSet) = NamedDatasets.Load(name, folder);
             var test = result.GetValue(split) == "train" ? trainSet : testSet;
             var written = new Dictionary<int, int>();
-            int size = test.Shape.Size, wanted = Math.Max(1, result.GetValue(perClass));
+            int size = test.Shape.Size, wanted = result.GetValue(perClass);
             for (int i = 0; i < test.Count; i++)
             {
                 int label = test.Labels[i];

@@ -15,27 +15,25 @@ public static class DiffCommand
     {
         var a = new Argument<string>("a") { Description = "spec A (the baseline)" };
         var b = new Argument<string>("b") { Description = "spec B (the change)" };
-        var seeds = new Option<int>("--seeds") { Description = "train each spec with this many seeds (spec A's seed, +1, ...); 3 or more for a real verdict", DefaultValueFactory = _ => 1 };
+        var seeds = CommonOptions.InRange("--seeds", 1, MaxSeeds, 1, "train each spec with this many seeds (spec A's seed, +1, ...); 3 or more for a real verdict");
         var weightsA = new Option<string?>("--weights-a") { Description = "evaluate A from these weights instead of training" };
         var weightsB = new Option<string?>("--weights-b") { Description = "evaluate B from these weights instead of training" };
-        var epochs = new Option<int?>("--epochs") { Description = "override both specs' training.epochs" };
+        var epochs = CommonOptions.AtLeast("--epochs", 1, "override both specs' training.epochs");
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var report = new Option<string?>("--report") { Description = "write both models' learning curves, overlaid (PNG), and the comparison (index.html) into this folder" };
-        var backend = Common.BackendOption();
+        var backend = CommonOptions.Backend();
         var command = new Command("diff", "Compare two specs: structure, then accuracy with confidence intervals and a significance test. Finished runs are cached and reused.\n\nExample: specnet diff specs/mnist-cnn.yaml specs/mnist-strided.yaml --seeds 3")
             { a, b, seeds, weightsA, weightsB, epochs, json, backend, report };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;
             var err = result.InvocationConfiguration.Error;
-            var modelA = Common.Compile(result.GetValue(a)!);
-            var modelB = Common.Compile(result.GetValue(b)!);
+            var modelA = Inputs.Compile(result.GetValue(a)!);
+            var modelB = Inputs.Compile(result.GetValue(b)!);
             int n = result.GetValue(seeds);
-            if (n is < 1 or > 100) throw new SpecNet.Diagnostics.SpecNetException($"--seeds must be between 1 and 100, not {n}");
-            if (result.GetValue(epochs) is < 1) throw new SpecNet.Diagnostics.SpecNetException("--epochs must be a positive whole number");
-            var kernels = Common.CreateBackend(result, backend, err);
+            var engine = Inputs.Engine(result, backend, err);
             var r = Comparison.Run(modelA, modelB, n, result.GetValue(epochs), result.GetValue(weightsA), result.GetValue(weightsB),
-                kernels, RunCache.Default, line => err.WriteLine(line));
+                engine, RunCache.Default, line => err.WriteLine(line));
             var text = Text(r, result.GetValue(a)!, result.GetValue(b)!);
             if (result.GetValue(json)) o.WriteLine(Json(r).ToJsonString());
             else o.Write(text);
@@ -44,6 +42,8 @@ public static class DiffCommand
         });
         return command;
     }
+
+    private const int MaxSeeds = 100;
 
     private static string P(double fraction) => (100 * fraction).ToString("0.00", CultureInfo.InvariantCulture);
     private static string Pt(double fraction) => (100 * fraction).ToString("+0.00;-0.00;0.00", CultureInfo.InvariantCulture);

@@ -17,7 +17,7 @@ public static class EvalCommand
         var spec = new Argument<string>("spec") { Description = "the spec file, or a weights file (its embedded spec is used)" };
         var weights = new Option<string?>("--weights", "-w") { Description = "weights file (default: <spec name>.safetensors beside the spec)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
-        var backend = Common.BackendOption();
+        var backend = CommonOptions.Backend();
         var command = new Command("eval", "Evaluate trained weights on the spec's test data.\n\nExample: specnet eval specs/mnist-cnn.yaml --weights specs/mnist-cnn.safetensors")
             { spec, weights, json, backend };
         command.SetAction(result =>
@@ -25,13 +25,13 @@ public static class EvalCommand
             var o = result.InvocationConfiguration.Output;
             var err = result.InvocationConfiguration.Error;
             var specPath = result.GetValue(spec)!;
-            var model = Common.Compile(specPath);
-            var kernels = Common.CreateBackend(result, backend, err);
-            var parameters = WeightsFile.Load(Common.WeightsPath(specPath, result.GetValue(weights), model), model);
+            var model = Inputs.Compile(specPath);
+            var engine = Inputs.Engine(result, backend, err);
+            var parameters = WeightsFile.Load(Inputs.WeightsPath(specPath, result.GetValue(weights), model), model);
             var (train, test) = DataLoader.Load(model, line => err.WriteLine(line));
             var data = test ?? train;
             if (test is null) err.WriteLine("note: the spec names no test set; evaluating on the training data");
-            var e = Evaluator.Evaluate(parameters, kernels, data);
+            var e = Evaluator.Evaluate(parameters, engine, data);
             if (result.GetValue(json))
             {
                 var matrix = new JsonArray();
@@ -40,14 +40,14 @@ public static class EvalCommand
                 {
                     ["spec"] = model.Name, ["examples"] = e.Count, ["loss"] = Math.Round(e.Loss, 6), ["accuracy"] = Math.Round(e.Accuracy, 6),
                     ["per_class_accuracy"] = new JsonArray(e.PerClassAccuracy.Select(a => (JsonNode?)(double.IsNaN(a) ? null : Math.Round(a, 6))).ToArray()),
-                    ["confusion_matrix"] = matrix, ["backend"] = kernels.Name,
+                    ["confusion_matrix"] = matrix, ["backend"] = engine.Name,
                     ["class_names"] = new JsonArray(Enumerable.Range(0, e.Classes).Select(c => (JsonNode)data.ClassName(c)).ToArray()),
                 }.ToJsonString());
             }
             else
             {
                 o.Write(Text(model, data, e));
-                o.WriteLine($"\nBackend: {kernels}");
+                o.WriteLine($"\nBackend: {engine}");
             }
             return ExitCodes.Ok;
         });
@@ -59,12 +59,12 @@ public static class EvalCommand
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         sb.Append(inv, $"{model.Name} on {data.Name} ({e.Count:N0} examples)\n");
-        sb.Append(inv, $"Test loss:     {e.Loss:0.0000}\nTest accuracy: {Common.Percent(e.Accuracy)}\n\n");
+        sb.Append(inv, $"Test loss:     {e.Loss:0.0000}\nTest accuracy: {Inputs.Percent(e.Accuracy)}\n\n");
         sb.Append("Per class:\n");
         for (int c = 0; c < e.Classes; c++)
         {
             int n = Enumerable.Range(0, e.Classes).Sum(p => e.Confusion[c, p]);
-            sb.Append(inv, $"  {data.ClassName(c),12}  {(double.IsNaN(e.PerClassAccuracy[c]) ? "   -   " : Common.Percent(e.PerClassAccuracy[c])),8}  of {n:N0}\n");
+            sb.Append(inv, $"  {data.ClassName(c),12}  {(double.IsNaN(e.PerClassAccuracy[c]) ? "   -   " : Inputs.Percent(e.PerClassAccuracy[c])),8}  of {n:N0}\n");
         }
         sb.Append("\nConfusion matrix (rows: true class, columns: predicted):\n      ");
         int width = Math.Max(4, e.Count.ToString(inv).Length + 1);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using SpecNet.Layers;
+using SpecNet.Schema;
 
 namespace SpecNet.Cli.Commands;
 
@@ -8,19 +9,26 @@ public static class LayersCommand
 {
     public static Command Create()
     {
-        var command = new Command("layers", "List every layer kind with its options and defaults.");
+        var command = new Command("layers", "List every layer kind with its options, their types, ranges and defaults.\n\nExample: specnet layers");
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;
             foreach (var kind in LayerRegistry.Kinds)
             {
                 o.WriteLine($"{kind.Name}: {kind.Summary}");
-                foreach (var opt in kind.Options)
-                    o.WriteLine($"    {opt.Name,-14} {opt.Type,-20} {(opt.Required ? "required" : $"default {opt.Default}"),-18} {opt.Doc}");
-                o.WriteLine($"    {"name",-14} {"text",-20} {"default <kind>_<n>",-18} the layer's name");
+                foreach (var option in kind.Options) o.WriteLine(Line(option));
+                o.WriteLine(Line(LayerRegistry.NameOption));
             }
-            return 0;
+            return ExitCodes.Ok;
         });
         return command;
+    }
+
+    private static string Line(OptionInfo option)
+    {
+        var type = option.Type is OptionType.Int or OptionType.Number && option.TypeText is "int" && option.Min > int.MinValue
+            ? $"int in [{option.Min}, {(option.Max >= int.MaxValue ? "..." : OptionInfo.Format(option.Max))}]" : option.TypeText;
+        var @default = option.Required ? "required" : option.DefaultText is { } d ? $"default {d}" : "optional";
+        return $"    {option.Name,-14} {type,-22} {@default,-18} {option.Doc}";
     }
 }

@@ -18,19 +18,19 @@ public static class PredictCommand
         var weights = new Option<string?>("--weights", "-w") { Description = "weights file (default: <spec name>.safetensors beside the spec)" };
         var resize = new Option<bool>("--resize") { Description = "scale images to the model's input size instead of refusing other sizes" };
         var json = new Option<bool>("--json") { Description = "print {\"predictions\": [{\"file\", \"class\", \"probabilities\"}]}" };
-        var backend = Common.BackendOption();
+        var backend = CommonOptions.Backend();
         var command = new Command("predict", "Classify images with trained weights.\n\nExample: specnet predict specs/mnist-cnn.yaml --weights samples/mnist-cnn.safetensors samples/digits/3.png")
             { spec, images, weights, resize, json, backend };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;
             var specPath = result.GetValue(spec)!;
-            var model = Common.Compile(specPath);
-            var kernels = Common.CreateBackend(result, backend, result.InvocationConfiguration.Error);
-            var weightsPath = Common.WeightsPath(specPath, result.GetValue(weights), model);
+            var model = Inputs.Compile(specPath);
+            var engine = Inputs.Engine(result, backend, result.InvocationConfiguration.Error);
+            var weightsPath = Inputs.WeightsPath(specPath, result.GetValue(weights), model);
             var (parameters, metadata) = WeightsFile.LoadWithMetadata(weightsPath, model);
             var names = WeightsFile.ClassNames(metadata, model);
-            var plan = new ExecutionPlan(model, parameters, kernels, 1, trainable: false);
+            var plan = engine.Plan(model, parameters, 1, PlanOptions.Inference);
             var predictions = new JsonArray();
             var inv = CultureInfo.InvariantCulture;
             foreach (var file in result.GetValue(images)!)
@@ -53,8 +53,8 @@ public static class PredictCommand
                     o.WriteLine("  [" + string.Join(", ", probabilities.Select(p => p.ToString("0.00", inv))) + "]");
                 }
             }
-            if (result.GetValue(json)) o.WriteLine(new JsonObject { ["predictions"] = predictions, ["backend"] = kernels.ToString() }.ToJsonString());
-            else result.InvocationConfiguration.Error.WriteLine($"Backend: {kernels}");
+            if (result.GetValue(json)) o.WriteLine(new JsonObject { ["predictions"] = predictions, ["backend"] = engine.ToString() }.ToJsonString());
+            else result.InvocationConfiguration.Error.WriteLine($"Backend: {engine}");
             return ExitCodes.Ok;
         });
         return command;

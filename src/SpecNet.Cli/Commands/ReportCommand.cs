@@ -14,19 +14,19 @@ public static class ReportCommand
         var run = new Argument<string>("run") { Description = "a weights file (its spec and history are embedded), or a spec with --weights" };
         var weights = new Option<string?>("--weights", "-w") { Description = "weights file, when RUN is a spec" };
         var output = new Option<string>("--out") { Description = "folder to write the report into", Required = true };
-        var backend = Common.BackendOption();
+        var backend = CommonOptions.Backend();
         var command = new Command("report", "Write a run's report: learning curves, confusion matrix, misclassified examples, index.html.\n\nExample: specnet report samples/mnist-cnn.safetensors --out report")
             { run, weights, output, backend };
         command.SetAction(result =>
         {
             var path = result.GetValue(run)!;
-            var model = Common.Compile(path);
-            var weightsPath = Common.WeightsPath(path, result.GetValue(weights), model);
+            var model = Inputs.Compile(path);
+            var weightsPath = Inputs.WeightsPath(path, result.GetValue(weights), model);
             var (parameters, metadata) = WeightsFile.LoadWithMetadata(weightsPath, model);
             var history = metadata.TryGetValue(WeightsFile.Keys.History, out var h) ? JsonSerializer.Deserialize<List<EpochReport>>(h) ?? [] : [];
             var (train, test) = DataLoader.Load(model, line => result.InvocationConfiguration.Error.WriteLine(line));
             var data = test ?? train;
-            var evaluation = Evaluator.Evaluate(parameters, Common.CreateBackend(result, backend, result.InvocationConfiguration.Error), data);
+            var evaluation = Evaluator.Evaluate(parameters, Inputs.Engine(result, backend, result.InvocationConfiguration.Error), data);
             var files = Reports.RunReport.Write(result.GetValue(output)!, model, history, data, evaluation);
             result.InvocationConfiguration.Output.WriteLine($"Report written to {Path.Combine(result.GetValue(output)!, "index.html")} ({string.Join(", ", files)})"
                 + (history.Count == 0 ? "; the weights file records no training history, so there are no learning curves" : ""));

@@ -22,7 +22,6 @@ public sealed record DataSource(SourceKind Kind, string Path, string? Labels, st
 public sealed record Preprocessing(float Scale, float[] Mean, float[] Std, bool Bgr)
 {
     public static readonly Preprocessing Default = new(1f / 255, [0f], [1f], false);
-    public bool IsDefault => Scale == Default.Scale && Mean.All(m => m == 0) && Std.All(s => s == 1) && !Bgr;
 
     /// <summary>8-bit values (HWC) to the model's input floats.</summary>
     public void Apply(ReadOnlySpan<byte> pixels, Span<float> x, int channels)
@@ -51,56 +50,62 @@ public sealed record DataSpec(string? Dataset, DataSource? Train, DataSource? Te
 {
     public static readonly IReadOnlyList<string> NamedDatasets = ["mnist", "fashion-mnist"];
 
+    private const string SourceForm = "{images, labels} | {folder} | {csv, label, header}";
+
     public static readonly IReadOnlyList<OptionInfo> Options =
     [
-        new("dataset", "mnist | fashion-mnist", "", "a named dataset, found or fetched by SpecNet"),
-        new("train", "{images, labels} | {folder} | {csv, label, header}", "", "training examples: IDX files (raw or .gz), an image folder, or a CSV file; relative to the spec's folder"),
-        new("test", "{images, labels} | {folder} | {csv, label, header}", "", "test examples, the same forms as train"),
-        new("validation", "{images, labels} | {folder} | {csv, label, header}", "", "validation examples, the same forms (or validation_split)"),
-        new("validation_split", "number in [0, 1)", "0", "fraction of the training examples held out for validation (seeded, the same every run)"),
-        new("labels", "[names]", "", "class names, in class order (default: the image folders' names)"),
-        new("resize", "bilinear | nearest", "", "resize images of another size to the input shape (else they are an error)"),
-        new("preprocess", "{scale, mean, std, channel_order}", "", "pixel preprocessing: (value · scale - mean) / std per channel"),
-        new("augment", "{translation, rotation, zoom, flip, brightness, contrast}", "", "random augmentation while training"),
+        OptionInfo.Choice("dataset", "a named dataset, found or fetched by SpecNet", NamedDatasets) with { Required = false },
+        OptionInfo.Structure("train", SourceForm, "training examples: IDX files (raw or .gz), an image folder, or a CSV file; relative to the spec's folder"),
+        OptionInfo.Structure("test", SourceForm, "test examples, the same forms as train"),
+        OptionInfo.Structure("validation", SourceForm, "validation examples, the same forms (or validation_split)"),
+        OptionInfo.Fraction("validation_split", "fraction of the training examples held out for validation (seeded, the same every run)", 0),
+        OptionInfo.Structure("labels", "[names]", "class names, in class order (default: the image folders' names)"),
+        OptionInfo.Choice("resize", "resize images of another size to the input shape (else they are an error)", ["bilinear", "nearest"], noun: "resize method")
+            with { Required = false },
+        OptionInfo.Structure("preprocess", "{scale, mean, std, channel_order}", "pixel preprocessing: (value · scale - mean) / std per channel"),
+        OptionInfo.Structure("augment", "{translation, rotation, zoom, flip, brightness, contrast}", "random augmentation while training"),
     ];
 
     public static readonly IReadOnlyList<OptionInfo> SourceOptions =
     [
-        new("images", "path", "", "IDX image file (raw or .gz)"),
-        new("labels", "path", "", "IDX label file (raw or .gz)"),
-        new("folder", "path", "", "image folder: one sub-folder per class, PNG/JPEG/BMP files"),
-        new("csv", "path", "", "CSV file: one row per example"),
-        new("label", "name | int", "", "the CSV's label column, by header name or 0-based index (default: 'label' with a header, else 0)"),
-        new("header", "bool", "", "whether the CSV's first row is a header (default: detected)"),
+        OptionInfo.Path("images", "IDX image file (raw or .gz)"),
+        OptionInfo.Path("labels", "IDX label file (raw or .gz)"),
+        OptionInfo.Path("folder", "image folder: one sub-folder per class, PNG/JPEG/BMP files"),
+        OptionInfo.Path("csv", "CSV file: one row per example"),
+        OptionInfo.Text("label", "the CSV's label column, by header name or 0-based index (default: 'label' with a header, else 0)") with { Form = "name | int" },
+        OptionInfo.Bool("header", "whether the CSV's first row is a header (default: detected)") with { Required = false },
     ];
+
+    /// <summary>Largest pixel scale accepted (values are 8-bit; a scale beyond this is a typo).</summary>
+    private const double MaxScale = 1e6;
 
     public static readonly IReadOnlyList<OptionInfo> PreprocessOptions =
     [
-        new("scale", "number > 0", "0.00392156862745098", "multiplies each 8-bit value (default 1/255)"),
-        new("mean", "number | [per channel]", "0", "subtracted after scaling"),
-        new("std", "number | [per channel]", "1", "divides after subtracting the mean"),
-        new("channel_order", "rgb | bgr", "rgb", "order of colour channels the model sees"),
+        OptionInfo.Number("scale", "multiplies each 8-bit value", 1.0 / 255, 0, MaxScale, minInclusive: false),
+        OptionInfo.Structure("mean", "number | [per channel]", "subtracted after scaling") with { DefaultNote = "0" },
+        OptionInfo.Structure("std", "number | [per channel]", "divides after subtracting the mean") with { DefaultNote = "1" },
+        OptionInfo.Choice("channel_order", "order of colour channels the model sees", ["rgb", "bgr"], "rgb"),
     ];
 
     public static readonly IReadOnlyList<OptionInfo> AugmentOptions =
     [
-        new("translation", "number in [0, 1)", "0", "shift by up to this fraction of height and width"),
-        new("rotation", "number in [0, 1)", "0", "rotate by up to this fraction of a full turn"),
-        new("zoom", "number in [0, 1)", "0", "zoom in or out by up to this fraction"),
-        new("flip", "none | horizontal | vertical | both", "none", "mirror at random"),
-        new("brightness", "number in [0, 1)", "0", "add up to ± this fraction of the value range"),
-        new("contrast", "number in [0, 1)", "0", "scale the deviation from the mean by 1 ± up to this factor"),
+        OptionInfo.Fraction("translation", "shift by up to this fraction of height and width", 0),
+        OptionInfo.Fraction("rotation", "rotate by up to this fraction of a full turn", 0),
+        OptionInfo.Fraction("zoom", "zoom in or out by up to this fraction", 0),
+        OptionInfo.Choice("flip", "mirror at random", ["none", "horizontal", "vertical", "both"], "none", noun: "flip mode"),
+        OptionInfo.Fraction("brightness", "add up to ± this fraction of the value range", 0),
+        OptionInfo.Fraction("contrast", "scale the deviation from the mean by 1 ± up to this factor", 0),
     ];
 
     internal static DataSpec? Read(MappingNode map, string baseFolder, DiagnosticBag diagnostics)
     {
         var r = new OptionReader(map, "data", map.Span, Options, diagnostics);
         string? dataset = null;
-        if (r.Node("dataset") is { } ds) dataset = r.ChoiceOf(ds, NamedDatasets, "dataset '{0}'", "datasets");
+        if (r.Has("dataset")) dataset = r.Choice("dataset");
         var train = Source(r, "train", baseFolder, diagnostics);
         var test = Source(r, "test", baseFolder, diagnostics);
         var validation = Source(r, "validation", baseFolder, diagnostics);
-        var split = r.Float("validation_split", 0, 1, maxInclusive: false);
+        var split = r.Number("validation_split");
         IReadOnlyList<string>? labels = null;
         switch (r.Node("labels"))
         {
@@ -114,7 +119,7 @@ public sealed record DataSpec(string? Dataset, DataSource? Train, DataSource? Te
                 diagnostics.Error(DiagnosticIds.WrongNodeType, other.Span, $"data: 'labels' must be a list of class names, not {other.Describe()}", "write labels: [cat, dog]");
                 break;
         }
-        var resize = r.Has("resize") ? r.Choice("resize", ["bilinear", "nearest"], "resize method") : null;
+        var resize = r.Has("resize") ? r.Choice("resize") : null;
         var preprocessing = r.Node("preprocess") is { } pn ? ReadPreprocessing(pn, diagnostics) : Preprocessing.Default;
         var augment = r.Node("augment") is { } an ? ReadAugmentation(an, diagnostics) : null;
         r.Finish();
@@ -191,7 +196,7 @@ public sealed record DataSpec(string? Dataset, DataSource? Train, DataSource? Te
             return Preprocessing.Default;
         }
         var r = new OptionReader(map, "data.preprocess", map.Span, PreprocessOptions, diagnostics);
-        var scale = r.Float("scale", 0, 1e6, minInclusive: false);
+        var scale = r.Number("scale");
         float[] Values(string key, float fallback, bool positive)
         {
             var n = r.Node(key);
@@ -208,7 +213,7 @@ public sealed record DataSpec(string? Dataset, DataSource? Train, DataSource? Te
                 }
             return [.. values];
         }
-        var p = new Preprocessing(scale, Values("mean", 0, false), Values("std", 1, true), r.Choice("channel_order", ["rgb", "bgr"], "channel order") == "bgr");
+        var p = new Preprocessing(scale, Values("mean", 0, false), Values("std", 1, true), r.Choice("channel_order") == "bgr");
         r.Finish();
         return p;
     }
@@ -221,9 +226,8 @@ public sealed record DataSpec(string? Dataset, DataSource? Train, DataSource? Te
             return null;
         }
         var r = new OptionReader(map, "data.augment", map.Span, AugmentOptions, diagnostics);
-        var a = new Augmentation(r.Float("translation", 0, 1, maxInclusive: false), r.Float("rotation", 0, 1, maxInclusive: false),
-            r.Float("zoom", 0, 1, maxInclusive: false), r.Choice("flip", ["none", "horizontal", "vertical", "both"], "flip mode"),
-            r.Float("brightness", 0, 1, maxInclusive: false), r.Float("contrast", 0, 1, maxInclusive: false));
+        var a = new Augmentation(r.Number("translation"), r.Number("rotation"), r.Number("zoom"), r.Choice("flip"),
+            r.Number("brightness"), r.Number("contrast"));
         r.Finish();
         return a;
     }

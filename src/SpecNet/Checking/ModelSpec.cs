@@ -35,27 +35,19 @@ public sealed class ModelSpec
         get
         {
             var sb = new StringBuilder($"input={Input}\n");
-            foreach (var l in Layers) sb.Append($"{l.Name}:{l.Kind.Name}:{l.Describe()}\n");
+            foreach (var l in Layers) sb.Append($"{l.Name}:{l.Kind.Name}:{string.Join(" ", l.Identity.Select(i => $"{i.HashKey}={i.HashText}"))}\n");
             return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16];
         }
     }
 
     /// <summary>The activation the model ends with (of the last layer; linear for layers without one).</summary>
-    public Activation FinalActivation => Layers[^1] switch
-    {
-        ActivationLayer a => a.Activation,
-        Dense d => d.Activation,
-        Conv2D c => c.Activation,
-        _ => new Activation(ActivationFunction.Linear),
-    };
+    public Activation FinalActivation => Layers[^1].OutputActivation;
 }
 
 /// <summary>The result of compiling a spec: the model when it has no errors, and every diagnostic.</summary>
 public sealed record Compilation(ModelSpec? Model, IReadOnlyList<Diagnostic> Diagnostics, string SourceText, string SourcePath)
 {
     public bool Success => Model is not null;
-    public IEnumerable<Diagnostic> Errors => Diagnostics.Where(d => d.IsError);
-    public IEnumerable<Diagnostic> Warnings => Diagnostics.Where(d => !d.IsError);
 
     public string Render(string? displayPath = null) =>
         DiagnosticRenderer.RenderAll(Diagnostics, displayPath ?? SourcePath, SourceText);

@@ -11,17 +11,20 @@ namespace SpecNet.Checking;
 /// </summary>
 internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
 {
-    private static readonly IReadOnlyList<OptionInfo> TopLevel =
+    public static readonly IReadOnlyList<OptionInfo> TopLevel =
     [
-        new("name", "text", "", "the model's name (default: the file name)"),
-        new("description", "text", "", "free text"),
-        new("input", "{shape: [h, w, c] | [n]}", null, "the shape of one example"),
-        new("data", "map", "", "where the examples come from"),
-        new("layers", "list", null, "the layer stack, first to last"),
-        new("training", "map", "", "optimizer, loss, epochs, batch size, seed"),
+        OptionInfo.Text("name", "the model's name (default: the file name)"),
+        OptionInfo.Text("description", "free text"),
+        OptionInfo.Structure("input", "{shape: [h, w, c] | [n]}", "the shape of one example", required: true),
+        OptionInfo.Structure("data", "map", "where the examples come from"),
+        OptionInfo.Structure("layers", "list", "the layer stack, first to last", required: true),
+        OptionInfo.Structure("training", "map", "optimizer, loss, epochs, batch size, seed"),
     ];
 
-    private static readonly OptionInfo NameOption = new("name", "text", "", "the layer's name (default: <kind>_<n>)");
+    private static readonly IReadOnlyList<OptionInfo> InputOptions =
+        [OptionInfo.Structure("shape", "[h, w, c] | [n]", "height, width, channels of one example, or a feature count", required: true)];
+
+    private static OptionInfo NameOption => LayerRegistry.NameOption;
 
     public ModelSpec? Bind(SyntaxNode root, string text)
     {
@@ -78,7 +81,7 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
         var node = top.Node("input");
         if (node is null)
         {
-            top.Int("input"); // reports the missing key
+            top.RequireMissing("input");
             return null;
         }
         SyntaxNode? shapeNode;
@@ -86,10 +89,10 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
         else if (node is not MappingNode map) return Wrong<Shape?>(node, "input", null);
         else
         {
-            var r = new OptionReader(map, "input", map.Span, [new("shape", "[h, w, c] | [n]", null, "height, width, channels of one example, or a feature count")], diagnostics);
+            var r = new OptionReader(map, "input", map.Span, InputOptions, diagnostics);
             shapeNode = r.Node("shape");
             r.Finish();
-            if (shapeNode is null) { r.Int("shape"); return null; }
+            if (shapeNode is null) { r.RequireMissing("shape"); return null; }
         }
         if (shapeNode is not SequenceNode { Items.Count: 1 or 3 } seq)
         {
@@ -124,7 +127,7 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
 
     private List<Layer>? ReadLayers(SyntaxNode? node, OptionReader top)
     {
-        if (node is null) { top.Int("layers"); return null; }
+        if (node is null) { top.RequireMissing("layers"); return null; }
         if (node is not SequenceNode seq)
         {
             diagnostics.Error(DiagnosticIds.WrongNodeType, node.Span, $"'layers' must be a list ('- conv2d: {{...}}' entries), not {node.Describe()}");
@@ -200,13 +203,16 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
                 "names become tensor names in the weights file ('<name>.weight')");
             name = null;
         }
-        var layer = kind.Create(new OptionReader(options, $"{kind.Name} layer '{name ?? defaultName}'", kindNode.Span, [NameOption, .. kind.Options], diagnostics));
+        var bound = new OptionReader(options, $"{kind.Name} layer '{name ?? defaultName}'", kindNode.Span, [NameOption, .. kind.Options], diagnostics);
+        var layer = kind.Create(bound);
+        var values = bound.Values;
         reader.Finish();
         if (reader.HadErrors) return null;
         layer.Name = name ?? defaultName;
         layer.Kind = kind;
         layer.Span = kindNode.Span;
         layer.OptionSpans = reader.Spans();
+        layer.Options = values;
         return layer;
     }
 
@@ -216,11 +222,12 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
     /// <summary>Walks the stack; stops at the first layer whose input does not fit (later shapes would be guesses).</summary>
     private bool InferShapes(Shape input, List<Layer> layers)
     {
-        var shape = input;
+        Layer? previous = null;
         foreach (var layer in layers)
         {
-            if (!layer.Connect(shape, diagnostics)) return false;
-            shape = layer.Output;
+            layer.Sources = [previous];
+            if (!layer.Connect([previous?.Output ?? input], diagnostics)) return false;
+            previous = layer;
         }
         return true;
     }
@@ -229,17 +236,16 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
     {
         var last = layers[^1];
         var output = last.Output;
-        var model = new ModelSpec { Name = "", Input = default, Layers = layers, Training = training, SourceText = "", SourcePath = "" };
-        var activation = model.FinalActivation.Function;
-        if (!output.IsFlat && training.Loss != "mse")
+        var activation = last.OutputActivation.Function;
+        if (!output.IsFlat && training.Loss.IsCrossentropy)
         {
             diagnostics.Error(DiagnosticIds.LossMismatch, last.Span, $"the model's output is {output}, but the loss '{training.Loss}' needs a flat output (one value per class)",
                 "end with '- flatten' or '- global_avg_pool2d', then '- dense: { units: <classes>, activation: softmax }'");
             return;
         }
-        switch (training.Loss)
+        switch (training.Loss.Kind)
         {
-            case "categorical_crossentropy" or "sparse_categorical_crossentropy":
+            case LossKind.CategoricalCrossentropy or LossKind.SparseCategoricalCrossentropy:
                 if (output.Channels < 2)
                     diagnostics.Error(DiagnosticIds.LossMismatch, last.Span, $"'{training.Loss}' needs one output per class (at least 2), but the model ends with {output.Channels}",
                         "for two classes with one output use loss: binary_crossentropy and activation: sigmoid");
@@ -247,7 +253,7 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
                     diagnostics.Warning(DiagnosticIds.OutputActivation, last.Span, $"'{training.Loss}' expects probabilities, but the last layer's activation is {Activations.NameOf(activation)}",
                         "add activation: softmax to the last layer");
                 break;
-            case "binary_crossentropy":
+            case LossKind.BinaryCrossentropy:
                 if (activation != ActivationFunction.Sigmoid)
                     diagnostics.Warning(DiagnosticIds.OutputActivation, last.Span, $"'binary_crossentropy' expects probabilities in (0, 1), but the last layer's activation is {Activations.NameOf(activation)}",
                         "add activation: sigmoid to the last layer");

@@ -24,7 +24,7 @@ public static class SpecSchema
         };
         foreach (var kind in LayerRegistry.Kinds)
         {
-            var options = Map([new OptionInfo("name", "text", "", "the layer's name (default: <kind>_<n>); names the tensors in the weights file"), .. kind.Options]);
+            var options = Map([LayerRegistry.NameOption, .. kind.Options]);
             layers.Add(new JsonObject
             {
                 ["type"] = "object",
@@ -37,12 +37,12 @@ public static class SpecSchema
                 },
             });
         }
-        var optimizers = new JsonArray { new JsonObject { ["enum"] = new JsonArray(OptimizerSpec.Schemas.Keys.Select(k => (JsonNode)k).ToArray()) } };
-        foreach (var (name, opts) in OptimizerSpec.Schemas)
+        var optimizers = new JsonArray { new JsonObject { ["enum"] = new JsonArray(OptimizerSpec.Kinds.Select(k => (JsonNode)k.Name).ToArray()) } };
+        foreach (var kind in OptimizerSpec.Kinds)
             optimizers.Add(new JsonObject
             {
-                ["type"] = "object", ["additionalProperties"] = false, ["required"] = new JsonArray(name),
-                ["properties"] = new JsonObject { [name] = Map(opts) },
+                ["type"] = "object", ["additionalProperties"] = false, ["required"] = new JsonArray(kind.Name),
+                ["properties"] = new JsonObject { [kind.Name] = Map(kind.Options) },
             });
         var training = Map(TrainingSpec.Options);
         var trainingProps = (JsonObject)training["properties"]!;
@@ -110,41 +110,50 @@ public static class SpecSchema
         return map;
     }
 
-    private static string Doc(OptionInfo o) => o.Required ? $"{o.Doc} (required)" : string.IsNullOrEmpty(o.Default) ? o.Doc : $"{o.Doc} (default: {o.Default})";
+    private static string Doc(OptionInfo o) => o.Required ? $"{o.Doc} (required)" : o.DefaultText is { } d ? $"{o.Doc} (default: {d})" : o.Doc;
 
-    /// <summary>The declared type text, read as a schema: "int", "int | [h, w]", "valid | same", "number in [0, 1)", "number > 0", "bool", "name", "path", "text".</summary>
+    /// <summary>One option's schema, from its declared type, range and choices.</summary>
     private static JsonObject Property(OptionInfo o)
     {
-        var t = o.Type;
-        var p = t switch
+        var p = o.Type switch
         {
-            "int" => new JsonObject { ["type"] = "integer", ["minimum"] = o.Name == "seed" || o.Name == "patience" ? 0 : 1 },
-            "int | [h, w]" => new JsonObject
+            OptionType.Int => Integer(o),
+            OptionType.Pair => new JsonObject
             {
-                ["anyOf"] = new JsonArray(
-                    new JsonObject { ["type"] = "integer", ["minimum"] = 1 },
-                    new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["type"] = "integer", ["minimum"] = 1 }, ["minItems"] = 2, ["maxItems"] = 2 }),
+                ["anyOf"] = new JsonArray(Integer(o), new JsonObject { ["type"] = "array", ["items"] = Integer(o), ["minItems"] = 2, ["maxItems"] = 2 }),
             },
-            "bool" => new JsonObject { ["type"] = "boolean" },
-            "text" or "path" => new JsonObject { ["type"] = "string" },
-            "name" when o.Name == "activation" => new JsonObject { ["enum"] = new JsonArray(Activations.Known.Select(a => (JsonNode)a).ToArray()) },
-            "name" when o.Name == "loss" => new JsonObject { ["enum"] = new JsonArray(TrainingSpec.Losses.Select(a => (JsonNode)a).ToArray()) },
-            "number in [0, 1)" => new JsonObject { ["type"] = "number", ["minimum"] = 0, ["exclusiveMaximum"] = 1 },
-            "number > 0" => new JsonObject { ["type"] = "number", ["exclusiveMinimum"] = 0 },
-            "number >= 0" => new JsonObject { ["type"] = "number", ["minimum"] = 0 },
-            _ when t.Contains(" | ") && !t.Contains('{') && !t.Contains('[') => new JsonObject { ["enum"] = new JsonArray(t.Split(" | ").Select(v => (JsonNode)v).ToArray()) },
+            OptionType.Number => Number(o),
+            OptionType.Bool => new JsonObject { ["type"] = "boolean" },
+            OptionType.Choice => new JsonObject { ["enum"] = new JsonArray(o.Choices.Select(c => (JsonNode)c).ToArray()) },
+            OptionType.Text or OptionType.Path => new JsonObject { ["type"] = "string" },
             _ => new JsonObject(),
         };
         p["description"] = Doc(o);
-        if (!o.Required && !string.IsNullOrEmpty(o.Default) && o.Default != "pool_size")
-            p["default"] = t switch
+        if (!o.Required && o.Default is not null)
+            p["default"] = o.Default switch
             {
-                "int" or "int | [h, w]" => JsonValue.Create(int.Parse(o.Default, CultureInfo.InvariantCulture)),
-                "bool" => JsonValue.Create(bool.Parse(o.Default)),
-                _ when t.StartsWith("number") => JsonValue.Create(double.Parse(o.Default, CultureInfo.InvariantCulture)),
-                _ when o.Default.StartsWith('[') => null,
-                _ => JsonValue.Create(o.Default),
+                int i => JsonValue.Create(i),
+                double d => JsonValue.Create(d),
+                bool b => JsonValue.Create(b),
+                ValueTuple<int, int> pair => JsonValue.Create(pair.Item1),
+                var other => JsonValue.Create(other.ToString()),
             };
+        return p;
+    }
+
+    private static JsonObject Integer(OptionInfo o)
+    {
+        var p = new JsonObject { ["type"] = "integer" };
+        if (!double.IsNegativeInfinity(o.Min) && o.Min > int.MinValue) p["minimum"] = (int)o.Min;
+        if (!double.IsPositiveInfinity(o.Max) && o.Max < int.MaxValue) p["maximum"] = (int)o.Max;
+        return p;
+    }
+
+    private static JsonObject Number(OptionInfo o)
+    {
+        var p = new JsonObject { ["type"] = "number" };
+        if (!double.IsNegativeInfinity(o.Min)) p[o.MinInclusive ? "minimum" : "exclusiveMinimum"] = o.Min;
+        if (!double.IsPositiveInfinity(o.Max)) p[o.MaxInclusive ? "maximum" : "exclusiveMaximum"] = o.Max;
         return p;
     }
 }

@@ -45,27 +45,15 @@ public static class StructureDiff
     {
         var details = new List<string>();
         if (a.Name != b.Name) details.Add($"name {a.Name} -> {b.Name}");
-        var oa = Options(a.Describe()); var ob = Options(b.Describe());
+        var oa = a.Identity.ToDictionary(i => i.Key); var ob = b.Identity.ToDictionary(i => i.Key);
         foreach (var key in oa.Keys.Union(ob.Keys))
-            if (oa.GetValueOrDefault(key) != ob.GetValueOrDefault(key))
-                details.Add($"{key} {oa.GetValueOrDefault(key, "-")} -> {ob.GetValueOrDefault(key, "-")}");
+        {
+            var (va, vb) = (oa.GetValueOrDefault(key), ob.GetValueOrDefault(key));
+            if (!Equals(va?.Value, vb?.Value)) details.Add($"{key} {va?.Display ?? "-"} -> {vb?.Display ?? "-"}");
+        }
         if (a.Output != b.Output) details.Add($"output {a.Output} -> {b.Output}");
         if (a.ParameterCount != b.ParameterCount) details.Add($"params {a.ParameterCount:N0} -> {b.ParameterCount:N0}");
         return details;
-    }
-
-    /// <summary>Layer.Describe() is "key=value key=value"; values with spaces are tuples "(2, 2)".</summary>
-    private static Dictionary<string, string> Options(string describe)
-    {
-        var result = new Dictionary<string, string>();
-        string? key = null;
-        foreach (var token in describe.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-        {
-            int eq = token.IndexOf('=');
-            if (eq > 0) { key = token[..eq]; result[key] = token[(eq + 1)..]; }
-            else if (key is not null) result[key] += " " + token;
-        }
-        return result;
     }
 
     /// <summary>Training settings that differ, as "name: a -> b".</summary>
@@ -73,19 +61,11 @@ public static class StructureDiff
     {
         var changes = new List<string>();
         void Compare(string name, object x, object y) { if (!Equals(x, y)) changes.Add($"{name}: {x} -> {y}"); }
-        Compare("optimizer", Describe(a.Optimizer), Describe(b.Optimizer));
+        Compare("optimizer", a.Optimizer.Describe(), b.Optimizer.Describe());
         Compare("loss", a.Loss, b.Loss);
         Compare("epochs", a.Epochs, b.Epochs);
         Compare("batch_size", a.BatchSize, b.BatchSize);
         Compare("seed", a.Seed, b.Seed);
         return changes;
     }
-
-    public static string Describe(OptimizerSpec o) => o.Name switch
-    {
-        "sgd" => $"sgd(learning_rate={o.LearningRate}, momentum={o.Momentum}, nesterov={o.Nesterov})",
-        "rmsprop" => $"rmsprop(learning_rate={o.LearningRate}, rho={o.Rho}, epsilon={o.Epsilon})",
-        "adamw" => $"adamw(learning_rate={o.LearningRate}, beta_1={o.Beta1}, beta_2={o.Beta2}, epsilon={o.Epsilon}, weight_decay={o.WeightDecay})",
-        _ => $"{o.Name}(learning_rate={o.LearningRate}, beta_1={o.Beta1}, beta_2={o.Beta2}, epsilon={o.Epsilon})",
-    };
 }

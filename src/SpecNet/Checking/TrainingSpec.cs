@@ -4,90 +4,158 @@ using SpecNet.Schema;
 
 namespace SpecNet.Checking;
 
-/// <summary>An optimizer with every hyper-parameter resolved (Keras's names and defaults).</summary>
-public sealed record OptimizerSpec(string Name, float LearningRate, float Beta1 = 0.9f, float Beta2 = 0.999f, float Epsilon = 1e-7f,
-    float Momentum = 0, bool Nesterov = false, float WeightDecay = 0, float Rho = 0.9f)
+/// <summary>The losses of the spec language (Keras's names).</summary>
+public enum LossKind { CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy, MeanSquaredError }
+
+/// <summary>A loss, resolved at bind time.</summary>
+public sealed record LossSpec(LossKind Kind)
 {
-    public static readonly OptimizerSpec Default = new("adam", 0.001f);
+    public static readonly IReadOnlyList<string> Names = ["categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy", "mse"];
 
-    private static OptionInfo Lr(string d) => new("learning_rate", "number > 0", d, "step size");
-    private static readonly OptionInfo Beta1Info = new("beta_1", "number in [0, 1)", "0.9", "decay of the first moment");
-    private static readonly OptionInfo Beta2Info = new("beta_2", "number in [0, 1)", "0.999", "decay of the second moment");
-    private static readonly OptionInfo EpsilonInfo = new("epsilon", "number > 0", "1e-07", "added to the denominator");
-
-    /// <summary>The optimizers and their options, as the spec language knows them.</summary>
-    public static readonly IReadOnlyDictionary<string, IReadOnlyList<OptionInfo>> Schemas = new Dictionary<string, IReadOnlyList<OptionInfo>>
-    {
-        ["sgd"] = [Lr("0.01"), new("momentum", "number in [0, 1)", "0", "fraction of the last update kept"), new("nesterov", "bool", "false", "Nesterov momentum")],
-        ["adam"] = [Lr("0.001"), Beta1Info, Beta2Info, EpsilonInfo],
-        ["adamw"] = [Lr("0.001"), Beta1Info, Beta2Info, EpsilonInfo, new("weight_decay", "number >= 0", "0.004", "decoupled weight decay")],
-        ["rmsprop"] = [Lr("0.001"), new("rho", "number in [0, 1)", "0.9", "decay of the squared-gradient average"), EpsilonInfo],
-    };
-
-    internal static OptimizerSpec Read(string name, MappingNode? options, SourceSpan span, DiagnosticBag diagnostics)
-    {
-        var r = new OptionReader(options, $"optimizer '{name}'", span, Schemas[name], diagnostics);
-        float Has(string key, double min, double max, bool maxInclusive = false, bool minInclusive = true) =>
-            Schemas[name].Any(o => o.Name == key) ? r.Float(key, min, max, maxInclusive, minInclusive) : 0;
-        var spec = new OptimizerSpec(name,
-            LearningRate: r.Float("learning_rate", 0, 10, minInclusive: false),
-            Beta1: name.StartsWith("adam") ? Has("beta_1", 0, 1) : 0.9f,
-            Beta2: name.StartsWith("adam") ? Has("beta_2", 0, 1) : 0.999f,
-            Epsilon: name == "sgd" ? 1e-7f : Has("epsilon", 0, 1, maxInclusive: true, minInclusive: false),
-            Momentum: name == "sgd" ? Has("momentum", 0, 1) : 0,
-            Nesterov: name == "sgd" && r.Bool("nesterov"),
-            WeightDecay: name == "adamw" ? Has("weight_decay", 0, 1, maxInclusive: true) : 0,
-            Rho: name == "rmsprop" ? Has("rho", 0, 1) : 0.9f);
-        r.Finish();
-        return spec;
-    }
+    public string Name => Names[(int)Kind];
+    public bool IsCrossentropy => Kind != LossKind.MeanSquaredError;
+    public static LossSpec Named(string name) => new((LossKind)Names.ToList().IndexOf(name));
+    public override string ToString() => Name;
 }
+
+/// <summary>
+/// An optimizer kind as the spec language knows it: its name, its options (Keras's names and defaults),
+/// and how to bind them. All kinds are listed once in <see cref="OptimizerSpec.Kinds"/>.
+/// </summary>
+public sealed record OptimizerKind(string Name, IReadOnlyList<OptionInfo> Options, Func<OptionReader, OptimizerSpec> Bind);
+
+/// <summary>An optimizer with every hyper-parameter resolved at bind time; Training/Optimizers has one class per kind.</summary>
+public abstract record OptimizerSpec(float LearningRate)
+{
+    public abstract string Name { get; }
+
+    /// <summary>The options as bound (defaults included), in declaration order: what the run's identity records.</summary>
+    public IReadOnlyList<(string Key, object Value)> Values { get; init; } = [];
+
+    private static OptionInfo LearningRateOption(double @default) =>
+        OptionInfo.Number("learning_rate", "step size", @default, 0, MaxLearningRate, minInclusive: false);
+
+    private const double MaxLearningRate = 10;
+    private static readonly OptionInfo Beta1 = OptionInfo.Fraction("beta_1", "decay of the first moment", 0.9);
+    private static readonly OptionInfo Beta2 = OptionInfo.Fraction("beta_2", "decay of the second moment", 0.999);
+    private static readonly OptionInfo Epsilon = OptionInfo.Number("epsilon", "added to the denominator", 1e-7, 0, 1, minInclusive: false);
+
+    public static readonly IReadOnlyList<OptimizerKind> Kinds =
+    [
+        new("sgd", [LearningRateOption(0.01), OptionInfo.Fraction("momentum", "fraction of the last update kept", 0),
+                    OptionInfo.Bool("nesterov", "Nesterov momentum", false)],
+            r => new SgdSpec(r.Number("learning_rate"), r.Number("momentum"), r.Bool("nesterov"))),
+        new("adam", [LearningRateOption(0.001), Beta1, Beta2, Epsilon],
+            r => new AdamSpec(r.Number("learning_rate"), r.Number("beta_1"), r.Number("beta_2"), r.Number("epsilon"))),
+        new("adamw", [LearningRateOption(0.001), Beta1, Beta2, Epsilon,
+                      OptionInfo.Number("weight_decay", "decoupled weight decay", 0.004, 0, 1)],
+            r => new AdamWSpec(r.Number("learning_rate"), r.Number("beta_1"), r.Number("beta_2"), r.Number("epsilon"), r.Number("weight_decay"))),
+        new("rmsprop", [LearningRateOption(0.001), OptionInfo.Fraction("rho", "decay of the squared-gradient average", 0.9), Epsilon],
+            r => new RmsPropSpec(r.Number("learning_rate"), r.Number("rho"), r.Number("epsilon"))),
+    ];
+
+    public static OptimizerKind? Find(string name) => Kinds.FirstOrDefault(k => k.Name == name);
+
+    public static readonly OptimizerSpec Default = Bind("adam", null, default, new DiagnosticBag());
+
+    internal static OptimizerSpec Bind(string name, MappingNode? options, SourceSpan span, DiagnosticBag diagnostics)
+    {
+        var kind = Find(name)!;
+        var r = new OptionReader(options, $"optimizer '{name}'", span, kind.Options, diagnostics);
+        var spec = kind.Bind(r);
+        r.Finish();
+        return spec with { Values = kind.Options.Select(o => (o.Name, r.Values[o.Name])).ToList() };
+    }
+
+    /// <summary>"adam(learning_rate=0.001, beta_1=0.9, ...)": for diffs, run identities and checkpoints.</summary>
+    public string Describe() =>
+        $"{Name}({string.Join(", ", Values.Select(v => $"{v.Key}={(v.Value is IFormattable f ? f.ToString(null, System.Globalization.CultureInfo.InvariantCulture) : v.Value)}"))})";
+}
+
+/// <summary>Keras SGD.</summary>
+public sealed record SgdSpec(float LearningRate, float Momentum, bool Nesterov) : OptimizerSpec(LearningRate)
+{
+    public override string Name => "sgd";
+}
+
+/// <summary>Keras Adam.</summary>
+public record AdamSpec(float LearningRate, float Beta1, float Beta2, float Epsilon) : OptimizerSpec(LearningRate)
+{
+    public override string Name => "adam";
+}
+
+/// <summary>Keras AdamW: Adam with decoupled weight decay.</summary>
+public sealed record AdamWSpec(float LearningRate, float Beta1, float Beta2, float Epsilon, float WeightDecay) : AdamSpec(LearningRate, Beta1, Beta2, Epsilon)
+{
+    public override string Name => "adamw";
+}
+
+/// <summary>Keras RMSprop (not centered, no momentum).</summary>
+public sealed record RmsPropSpec(float LearningRate, float Rho, float Epsilon) : OptimizerSpec(LearningRate)
+{
+    public override string Name => "rmsprop";
+}
+
+/// <summary>The metrics a run can watch: the training loss and accuracy, and the same on the validation (or test) data.</summary>
+public enum Metric { Loss, Accuracy, ValLoss, ValAccuracy }
 
 /// <summary>
 /// Keras's EarlyStopping: stop when <see cref="Monitor"/> has not improved by more than <see cref="MinDelta"/>
 /// for <see cref="Patience"/> epochs; optionally go back to the best epoch's weights. "val_" monitors
-/// the data's test set (the validation data).
+/// the validation data (or the test data when there is none).
 /// </summary>
-public sealed record EarlyStoppingSpec(string Monitor, double MinDelta, int Patience, bool RestoreBestWeights)
+public sealed record EarlyStoppingSpec(Metric Monitor, double MinDelta, int Patience, bool RestoreBestWeights)
 {
-    public static readonly IReadOnlyList<string> Monitors = ["val_loss", "val_accuracy", "loss", "accuracy"];
-    public bool HigherIsBetter => Monitor.EndsWith("accuracy", StringComparison.Ordinal);
+    public static readonly IReadOnlyList<string> Monitors = ["loss", "accuracy", "val_loss", "val_accuracy"];
+
+    public string MonitorName => Monitors[(int)Monitor];
+    public bool HigherIsBetter => Monitor is Metric.Accuracy or Metric.ValAccuracy;
+    public bool OnValidation => Monitor is Metric.ValLoss or Metric.ValAccuracy;
 
     public static readonly IReadOnlyList<OptionInfo> Options =
     [
-        new("monitor", "val_loss | val_accuracy | loss | accuracy", "val_loss", "the quantity watched"),
-        new("min_delta", "number >= 0", "0", "smallest change that counts as an improvement"),
-        new("patience", "int", "0", "epochs without improvement before stopping"),
-        new("restore_best_weights", "bool", "false", "end with the best epoch's weights"),
+        OptionInfo.Choice("monitor", "the quantity watched", Monitors, "val_loss"),
+        OptionInfo.Number("min_delta", "smallest change that counts as an improvement", 0, 0, MaxDelta),
+        OptionInfo.Int("patience", "epochs without improvement before stopping", 0, 0, 1_000_000),
+        OptionInfo.Bool("restore_best_weights", "end with the best epoch's weights", false),
     ];
+
+    private const double MaxDelta = 1e6;
+
+    internal static EarlyStoppingSpec Read(OptionReader r) =>
+        new(r.Choice<Metric>("monitor"), r.Number("min_delta"), r.Int("patience"), r.Bool("restore_best_weights"));
+
+    public override string ToString() =>
+        $"EarlyStoppingSpec {{ Monitor = {MonitorName}, MinDelta = {MinDelta}, Patience = {Patience}, RestoreBestWeights = {RestoreBestWeights} }}";
 }
 
 /// <summary>The training section: how to fit the model (Keras's compile + fit arguments).</summary>
-public sealed record TrainingSpec(OptimizerSpec Optimizer, string Loss, IReadOnlyList<string> Metrics, int Epochs, int BatchSize, int Seed,
+public sealed record TrainingSpec(OptimizerSpec Optimizer, LossSpec Loss, IReadOnlyList<string> Metrics, int Epochs, int BatchSize, int Seed,
     EarlyStoppingSpec? EarlyStopping = null, bool KeepBest = false)
 {
-    public static readonly IReadOnlyList<string> Losses = ["categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy", "mse"];
     public static readonly IReadOnlyList<string> KnownMetrics = ["accuracy"];
 
     public static readonly IReadOnlyList<OptionInfo> Options =
     [
-        new("optimizer", "name | {name: {options}}", "adam", "sgd, adam, adamw or rmsprop, with Keras's defaults"),
-        new("loss", "name", "categorical_crossentropy", string.Join(", ", Losses)),
-        new("metrics", "[names]", "[accuracy]", "metrics reported per epoch"),
-        new("epochs", "int", "5", "passes over the training data"),
-        new("batch_size", "int", "32", "examples per gradient step"),
-        new("seed", "int", "42", "seeds initialisation, shuffling and dropout"),
-        new("early_stopping", "{monitor, min_delta, patience, restore_best_weights}", "", "stop when the monitored metric stops improving (Keras's EarlyStopping)"),
-        new("keep_best", "bool", "false", "also write the best epoch's weights to <weights>.best.safetensors (by early_stopping's monitor, else val_loss)"),
+        OptionInfo.Structure("optimizer", "name | {name: {options}}", "sgd, adam, adamw or rmsprop, with Keras's defaults") with { DefaultNote = "adam" },
+        OptionInfo.Choice("loss", string.Join(", ", LossSpec.Names), LossSpec.Names, "categorical_crossentropy"),
+        OptionInfo.Structure("metrics", "[names]", "metrics reported per epoch") with { DefaultNote = "[accuracy]" },
+        OptionInfo.Int("epochs", "passes over the training data", 5, 1, 1_000_000),
+        OptionInfo.Int("batch_size", "examples per gradient step", 32, 1, 1 << 16),
+        OptionInfo.Int("seed", "seeds initialisation, shuffling and dropout", 42, 0, int.MaxValue),
+        OptionInfo.Structure("early_stopping", "{monitor, min_delta, patience, restore_best_weights}",
+            "stop when the monitored metric stops improving (Keras's EarlyStopping)"),
+        OptionInfo.Bool("keep_best", "also write the best epoch's weights to <weights>.best.safetensors (by early_stopping's monitor, else val_loss)", false),
     ];
 
-    public static readonly TrainingSpec Default = new(OptimizerSpec.Default, "categorical_crossentropy", ["accuracy"], 5, 32, 42);
+    public static readonly TrainingSpec Default =
+        new(OptimizerSpec.Default, new LossSpec(LossKind.CategoricalCrossentropy), ["accuracy"], 5, 32, 42);
 
     internal static TrainingSpec Read(MappingNode? map, SourceSpan span, DiagnosticBag diagnostics)
     {
         var r = new OptionReader(map, "training", span, Options, diagnostics);
         var optimizer = ReadOptimizer(r);
-        var loss = r.Choice("loss", Losses, "loss");
+        var loss = LossSpec.Named(r.Choice("loss"));
         var metrics = new List<string>();
         switch (r.Node("metrics"))
         {
@@ -100,17 +168,16 @@ public sealed record TrainingSpec(OptimizerSpec Optimizer, string Loss, IReadOnl
                 diagnostics.Error(DiagnosticIds.WrongNodeType, other.Span, $"training: 'metrics' must be a list, not {other.Describe()}", "write metrics: [accuracy]");
                 break;
         }
-        var epochs = r.Int("epochs", 1, 1_000_000);
-        var batch = r.Int("batch_size", 1, 1 << 16);
-        var seed = r.Int("seed", 0, int.MaxValue);
+        var epochs = r.Int("epochs");
+        var batch = r.Int("batch_size");
+        var seed = r.Int("seed");
         EarlyStoppingSpec? early = null;
         switch (r.Node("early_stopping"))
         {
             case null: break;
             case MappingNode m:
                 var e = new OptionReader(m, "early_stopping", m.Span, EarlyStoppingSpec.Options, diagnostics);
-                early = new EarlyStoppingSpec(e.Choice("monitor", EarlyStoppingSpec.Monitors, "monitor"), e.Float("min_delta", 0, 1e6),
-                    e.Int("patience", 0, 1_000_000), e.Bool("restore_best_weights"));
+                early = EarlyStoppingSpec.Read(e);
                 e.Finish();
                 break;
             case var other:
@@ -126,13 +193,13 @@ public sealed record TrainingSpec(OptimizerSpec Optimizer, string Loss, IReadOnl
     private static OptimizerSpec ReadOptimizer(OptionReader r)
     {
         var node = r.Node("optimizer");
-        var names = OptimizerSpec.Schemas.Keys.ToList();
+        var names = OptimizerSpec.Kinds.Select(k => k.Name).ToList();
         switch (node)
         {
             case null: return OptimizerSpec.Default;
             case ScalarNode s:
                 return r.ChoiceOf(s, names, "optimizer '{0}'", "optimizers") is { } bare
-                    ? OptimizerSpec.Read(bare, null, s.Span, r.Diagnostics) : OptimizerSpec.Default;
+                    ? OptimizerSpec.Bind(bare, null, s.Span, r.Diagnostics) : OptimizerSpec.Default;
             case MappingNode { Entries.Count: 1 } m:
             {
                 var entry = m.Entries[0];
@@ -143,7 +210,7 @@ public sealed record TrainingSpec(OptimizerSpec Optimizer, string Loss, IReadOnl
                         $"write optimizer: {{ {name}: {{ learning_rate: 0.001 }} }}");
                     return OptimizerSpec.Default;
                 }
-                return OptimizerSpec.Read(name, entry.Value as MappingNode, entry.Key.Span, r.Diagnostics);
+                return OptimizerSpec.Bind(name, entry.Value as MappingNode, entry.Key.Span, r.Diagnostics);
             }
             default:
                 r.Diagnostics.Error(DiagnosticIds.WrongNodeType, node.Span, $"training: 'optimizer' must be a name or a one-key map, not {node.Describe()}",

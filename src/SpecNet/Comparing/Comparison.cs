@@ -36,7 +36,7 @@ public static class Comparison
     public const double Alpha = 0.05;
 
     public static ComparisonResult Run(ModelSpec a, ModelSpec b, int seeds, int? epochs, string? weightsA, string? weightsB,
-        Backend kernels, RunCache cache, Action<string> log)
+        IEngine engine, RunCache cache, Action<string> log)
     {
         var (train, test) = DataLoader.Load(a, log);
         if (test is null) throw new SpecNetException($"{a.SourcePath}: the spec names no test set; diff compares models on one", "add data.test, or use a named dataset");
@@ -50,13 +50,13 @@ public static class Comparison
         if (weightsA is not null || weightsB is not null)
         {
             if (weightsA is null || weightsB is null) throw new SpecNetException("give both --weights-a and --weights-b, or neither");
-            runsA = [Evaluate(a, weightsA, test, kernels)];
-            runsB = [Evaluate(b, weightsB, test, kernels)];
+            runsA = [Evaluate(a, weightsA, test, engine)];
+            runsB = [Evaluate(b, weightsB, test, engine)];
         }
         else
         {
-            runsA = seedList.Select(s => TrainOrReuse(a, s, epochs, train, test, kernels, cache, log)).ToList();
-            runsB = seedList.Select(s => TrainOrReuse(b, s, epochs, train, test, kernels, cache, log)).ToList();
+            runsA = seedList.Select(s => TrainOrReuse(a, s, epochs, train, test, engine, cache, log)).ToList();
+            runsB = seedList.Select(s => TrainOrReuse(b, s, epochs, train, test, engine, cache, log)).ToList();
         }
 
         int n = test.Count;
@@ -101,7 +101,7 @@ public static class Comparison
         return $"no significant difference at {Alpha} ({(delta >= 0 ? "B" : "A")} ahead by {points} points, {pText}){caveat}";
     }
 
-    private static RunRecord TrainOrReuse(ModelSpec model, int seed, int? epochs, Dataset train, Dataset test, Backend kernels, RunCache cache, Action<string> log)
+    private static RunRecord TrainOrReuse(ModelSpec model, int seed, int? epochs, Dataset train, Dataset test, IEngine engine, RunCache cache, Action<string> log)
     {
         int e = epochs ?? model.Training.Epochs;
         var key = RunCache.KeyOf(model, seed, e, train, test);
@@ -111,9 +111,9 @@ public static class Comparison
             return hit;
         }
         log($"{model.Name}, seed {seed}: training {e} epochs on {train.Count:N0} images");
-        var trainer = new Trainer(model, ParameterSet.Initialize(model, seed), kernels, e, seed: seed);
+        var trainer = new Trainer(model, ParameterSet.Initialize(model, seed), engine, e, seed: seed);
         var result = trainer.Fit(train, test); // evaluated every epoch: the learning curves of `diff --report`
-        var evaluation = result.Test!;
+        var evaluation = result.Validation!;
         var record = new RunRecord(key, model.Name, seed, e, evaluation.Predictions, evaluation.Accuracy, evaluation.Loss,
             result.Epochs.Sum(r => r.Seconds), result.Epochs.Average(r => r.ImagesPerSecond), History: result.Epochs);
         cache.Save(record);
@@ -121,9 +121,9 @@ public static class Comparison
         return record;
     }
 
-    private static RunRecord Evaluate(ModelSpec model, string weights, Dataset test, Backend kernels)
+    private static RunRecord Evaluate(ModelSpec model, string weights, Dataset test, IEngine engine)
     {
-        var evaluation = Evaluator.Evaluate(WeightsFile.Load(weights, model), kernels, test);
+        var evaluation = Evaluator.Evaluate(WeightsFile.Load(weights, model), engine, test);
         return new RunRecord("", model.Name, 0, 0, evaluation.Predictions, evaluation.Accuracy, evaluation.Loss, double.NaN, double.NaN);
     }
 

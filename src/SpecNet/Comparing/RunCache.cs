@@ -28,7 +28,7 @@ public sealed class RunCache(string folder)
         var t = model.Training;
         // everything that changes what training learns: structure, training settings, the data and how it is prepared
         var data = model.Data;
-        var text = $"{model.StructuralHash}|{StructureDiff.Describe(t.Optimizer)}|{t.Loss}|{t.BatchSize}|{epochs}|{seed}|{t.EarlyStopping}|" +
+        var text = $"{model.StructuralHash}|{t.Optimizer.Describe()}|{t.Loss}|{t.BatchSize}|{epochs}|{seed}|{t.EarlyStopping}|" +
                    $"{train.Fingerprint()}|{test.Fingerprint()}|{data?.Preprocessing.Describe()}|{data?.Augment}|{data?.ValidationSplit}|{data?.Resize}|{WeightsFile.Version}";
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..24];
     }

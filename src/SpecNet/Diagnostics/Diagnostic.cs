@@ -14,10 +14,14 @@ public sealed class DiagnosticBag
     private readonly List<Diagnostic> _items = [];
 
     public IReadOnlyList<Diagnostic> Items => _items;
-    public bool HasErrors => _items.Any(d => d.IsError);
+    public bool HasErrors => ErrorCount > 0;
+    public int ErrorCount { get; private set; }
 
-    public void Error(string id, SourceSpan span, string message, string? hint = null) =>
+    public void Error(string id, SourceSpan span, string message, string? hint = null)
+    {
         _items.Add(new Diagnostic(id, Severity.Error, span, message, hint));
+        ErrorCount++;
+    }
 
     public void Warning(string id, SourceSpan span, string message, string? hint = null) =>
         _items.Add(new Diagnostic(id, Severity.Warning, span, message, hint));

@@ -4,95 +4,102 @@ using SpecNet.Schema;
 namespace SpecNet.Kernels;
 
 /// <summary>
-/// Lays convolution windows out as rows so that a convolution is one GEMM (NHWC):
-/// cols[(n*OH + oh)*OW + ow, (kh*KW + kw)*C + c] = x[n, oh*sh - pad + kh*dh, ow*sw - pad + kw*dw, c], 0 outside.
-/// Col2Im is its adjoint: it adds each column entry back to the input cell it came from.
-/// Both work on a range of examples; a convolution runs them per chunk of its batch, one thread a chunk.
+/// Lays convolution windows out as rows so that a convolution is one GEMM (NHWC), for the channels
+/// [c0, c0 + cg) of the input (all of them, or one group of a grouped convolution):
+/// cols[(n*OH + oh)*OW + ow, (kh*KW + kw)*cg + c] = x[n, oh*sh - pad + kh*dh, ow*sw - pad + kw*dw, c0 + c], 0 outside.
+/// Accumulate is its adjoint (col2im): it adds each column entry back to the input cell it came from.
+/// Both work on a range of examples [n0, n1); the columns start at example n0.
 /// </summary>
 public static unsafe class Im2Col
 {
-    /// <summary>Columns of examples [n0, n1) into dst (from its start), on the calling thread.</summary>
-    public static void Columns(ReadOnlySpan<float> x, int n0, int n1, Shape input, Window rows, Window cols, Span<float> dst)
+    /// <summary>Columns of examples [n0, n1), channels [c0, c0 + cg), into dst (from its start).</summary>
+    public static void Columns(ReadOnlySpan<float> x, int n0, int n1, Shape input, Window rows, Window cols, Span<float> dst, int c0 = 0, int cg = 0)
     {
+        if (cg == 0) cg = input.Channels;
+        Check(x.Length, n1, input, dst.Length, n1 - n0, rows, cols, c0, cg);
         fixed (float* px = x, pd = dst)
-        {
-            long skip = (long)n0 * rows.Output * cols.Output * rows.Kernel * cols.Kernel * input.Channels;
-            ForwardRange(px, pd - skip, n0, n1, input, rows, cols);
-        }
+            ForwardRange(px, pd, n0, n1, input, rows, cols, c0, cg);
     }
 
-    /// <summary>Clears dx of examples [n0, n1) and adds their columns back into it (col2im), on the calling thread.</summary>
-    public static void Accumulate(ReadOnlySpan<float> dcols, int n0, int n1, Shape input, Window rows, Window cols, Span<float> dx)
+    /// <summary>Adds columns of examples [n0, n1) back into dx's channels [c0, c0 + cg) (col2im; dx is not cleared).</summary>
+    public static void Accumulate(ReadOnlySpan<float> dcols, int n0, int n1, Shape input, Window rows, Window cols, Span<float> dx, int c0 = 0, int cg = 0)
     {
+        if (cg == 0) cg = input.Channels;
+        Check(dx.Length, n1, input, dcols.Length, n1 - n0, rows, cols, c0, cg);
         fixed (float* pc = dcols, px = dx)
-        {
-            long skip = (long)n0 * rows.Output * cols.Output * rows.Kernel * cols.Kernel * input.Channels;
-            BackwardRange(pc - skip, px, n0, n1, input, rows, cols);
-        }
+            BackwardRange(pc, px, n0, n1, input, rows, cols, c0, cg);
+    }
+
+    /// <summary>The pointer loops below trust these sizes: a wrong one throws here instead of writing past a buffer.</summary>
+    private static void Check(int tensorLength, int n1, Shape input, int colsLength, int examples, Window rows, Window cols, int c0, int cg)
+    {
+        long needTensor = (long)n1 * input.Size;
+        long needCols = (long)examples * rows.Output * cols.Output * rows.Kernel * cols.Kernel * cg;
+        if (tensorLength < needTensor || colsLength < needCols || c0 < 0 || c0 + cg > input.Channels)
+            throw new ArgumentException($"im2col: buffers of {tensorLength} and {colsLength} floats for {needTensor} and {needCols} (channels {c0}+{cg} of {input.Channels})");
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardRange(float* x, float* dst, int n0, int n1, Shape input, Window rows, Window cols)
+    private static void ForwardRange(float* x, float* dst, int n0, int n1, Shape input, Window rows, Window cols, int c0, int cg)
     {
         int c = input.Channels, h = input.Height, w = input.Width;
-        int k = rows.Kernel * cols.Kernel * c;
-        // With unit column dilation, the kernel's taps along a row are adjacent input cells: one copy of kw*c floats.
-        bool contiguous = cols.Dilation == 1;
+        int k = rows.Kernel * cols.Kernel * cg;
+        // With unit column dilation and all channels, a kernel row's taps are adjacent input cells: one copy of kw*c floats.
+        bool contiguous = cols.Dilation == 1 && cg == c;
         for (int n = n0; n < n1; n++)
             for (int oh = 0; oh < rows.Output; oh++)
                 for (int ow = 0; ow < cols.Output; ow++)
                 {
-                    float* seg = dst + ((long)(n * rows.Output + oh) * cols.Output + ow) * k;
+                    float* seg = dst + ((long)((n - n0) * rows.Output + oh) * cols.Output + ow) * k;
                     int iw0 = ow * cols.Stride - cols.PadBefore;
                     for (int kh = 0; kh < rows.Kernel; kh++)
                     {
                         int ih = oh * rows.Stride - rows.PadBefore + kh * rows.Dilation;
-                        float* rowStart = x + ((long)(n * h + ih) * w) * c;
-                        if ((uint)ih >= (uint)h) { new Span<float>(seg, cols.Kernel * c).Clear(); seg += cols.Kernel * c; continue; }
+                        if ((uint)ih >= (uint)h) { new Span<float>(seg, cols.Kernel * cg).Clear(); seg += cols.Kernel * cg; continue; }
+                        float* rowStart = x + ((long)(n * h + ih) * w) * c + c0;
                         if (contiguous && iw0 >= 0 && iw0 + cols.Kernel <= w)
                         {
                             Unsafe.CopyBlockUnaligned(seg, rowStart + (long)iw0 * c, (uint)(cols.Kernel * c * sizeof(float)));
                             seg += cols.Kernel * c;
                             continue;
                         }
-                        for (int kw = 0; kw < cols.Kernel; kw++, seg += c)
+                        for (int kw = 0; kw < cols.Kernel; kw++, seg += cg)
                         {
                             int iw = iw0 + kw * cols.Dilation;
-                            if ((uint)iw < (uint)w) Unsafe.CopyBlockUnaligned(seg, rowStart + (long)iw * c, (uint)(c * sizeof(float)));
-                            else new Span<float>(seg, c).Clear();
+                            if ((uint)iw < (uint)w) Unsafe.CopyBlockUnaligned(seg, rowStart + (long)iw * c, (uint)(cg * sizeof(float)));
+                            else new Span<float>(seg, cg).Clear();
                         }
                     }
                 }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardRange(float* dcols, float* dx, int n0, int n1, Shape input, Window rows, Window cols)
+    private static void BackwardRange(float* dcols, float* dx, int n0, int n1, Shape input, Window rows, Window cols, int c0, int cg)
     {
         int c = input.Channels, h = input.Height, w = input.Width;
-        int k = rows.Kernel * cols.Kernel * c;
-        new Span<float>(dx + (long)n0 * input.Size, (n1 - n0) * input.Size).Clear();
-        bool contiguous = cols.Dilation == 1;
+        int k = rows.Kernel * cols.Kernel * cg;
+        bool contiguous = cols.Dilation == 1 && cg == c;
         for (int n = n0; n < n1; n++)
             for (int oh = 0; oh < rows.Output; oh++)
                 for (int ow = 0; ow < cols.Output; ow++)
                 {
-                    float* seg = dcols + ((long)(n * rows.Output + oh) * cols.Output + ow) * k;
+                    float* seg = dcols + ((long)((n - n0) * rows.Output + oh) * cols.Output + ow) * k;
                     int iw0 = ow * cols.Stride - cols.PadBefore;
                     for (int kh = 0; kh < rows.Kernel; kh++)
                     {
                         int ih = oh * rows.Stride - rows.PadBefore + kh * rows.Dilation;
-                        float* rowStart = dx + ((long)(n * h + ih) * w) * c;
-                        if ((uint)ih >= (uint)h) { seg += cols.Kernel * c; continue; }
+                        if ((uint)ih >= (uint)h) { seg += cols.Kernel * cg; continue; }
+                        float* rowStart = dx + ((long)(n * h + ih) * w) * c + c0;
                         if (contiguous && iw0 >= 0 && iw0 + cols.Kernel <= w)
                         {
                             Elementwise.Add(new Span<float>(rowStart + (long)iw0 * c, cols.Kernel * c), new ReadOnlySpan<float>(seg, cols.Kernel * c));
                             seg += cols.Kernel * c;
                             continue;
                         }
-                        for (int kw = 0; kw < cols.Kernel; kw++, seg += c)
+                        for (int kw = 0; kw < cols.Kernel; kw++, seg += cg)
                         {
                             int iw = iw0 + kw * cols.Dilation;
-                            if ((uint)iw < (uint)w) Elementwise.Add(new Span<float>(rowStart + (long)iw * c, c), new ReadOnlySpan<float>(seg, c));
+                            if ((uint)iw < (uint)w) Elementwise.Add(new Span<float>(rowStart + (long)iw * c, cg), new ReadOnlySpan<float>(seg, cg));
                         }
                     }
                 }

@@ -14,15 +14,19 @@ public sealed class MathNetBackend : Backend
     private readonly ILinearAlgebraProvider _provider;
     private readonly Dictionary<int, float[]>[] _buffers = [new(), new(), new()];
 
-    public MathNetBackend()
+    private readonly int _threads;
+
+    /// <param name="threads">Threads for the work around the GEMMs (the GEMMs run one at a time).</param>
+    public MathNetBackend(int threads = 0)
     {
+        _threads = threads > 0 ? threads : Environment.ProcessorCount;
         LinearAlgebraControl.UseBest();
         _provider = LinearAlgebraControl.Provider;
     }
 
     public override string Name => "mathnet";
     public override string InstructionSet => $"MathNet.Numerics {_provider}";
-    public override int Threads => Environment.ProcessorCount;
+    public override int Threads => _threads;
 
     public override void Gemm(Op opA, Op opB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)

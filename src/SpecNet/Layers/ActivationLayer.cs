@@ -13,13 +13,15 @@ public sealed class ActivationLayer : Layer
         new(name, summary, [], _ => new ActivationLayer { Activation = Activations.FromName(name) });
 
     private static LayerKind WithAlpha(string name, string summary, float alpha) =>
-        new(name, summary, [new("alpha", "number >= 0", alpha.ToString(System.Globalization.CultureInfo.InvariantCulture), "slope or scale of the negative part")],
-            r => new ActivationLayer { Activation = Activations.FromName(name) with { Alpha = r.Float("alpha", 0, 1e6) } });
+        new(name, summary, [OptionInfo.Number("alpha", "slope or scale of the negative part", alpha, 0, MaxAlpha)],
+            r => new ActivationLayer { Activation = Activations.FromName(name) with { Alpha = r.Number("alpha") } });
+
+    private const double MaxAlpha = 1e6;
 
     public static readonly IReadOnlyList<LayerKind> Definitions =
     [
-        new("activation", "applies the named activation", [new("activation", "name", null, "the activation function")],
-            r => new ActivationLayer { Activation = Activations.Read(r, "activation") }),
+        new("activation", "applies the named activation", [Activations.Option(null, "the activation function")],
+            r => new ActivationLayer { Activation = Activations.Read(r) }),
         Fixed("relu", "max(0, x)"),
         WithAlpha("leaky_relu", "x for x > 0, alpha * x otherwise", Activations.LeakyReluAlpha),
         WithAlpha("elu", "x for x > 0, alpha * (exp(x) - 1) otherwise", Activations.EluAlpha),
@@ -31,9 +33,12 @@ public sealed class ActivationLayer : Layer
 
     public Activation Activation { get; private init; }
 
-    protected override Shape? InferShape(Shape input, ShapeCheck check) => input;
+    public override Activation OutputActivation => Activation;
 
-    public override string Describe() => $"activation={Activation.Name} alpha={Activation.Alpha}";
+    /// <summary>Every activation kind is identified by the function and its alpha (relu: alpha 0), whichever kind name was written.</summary>
+    public override IReadOnlyList<IdentityItem> Identity => [new("activation", "activation", Activation), new("alpha", "alpha", Activation.Alpha)];
+
+    public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) => Activations.ToOnnx(g, Activation, inputs[0]);
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y) =>
         Activations.Forward(Activation, x[..y.Length], y, Input.Channels);

@@ -29,8 +29,27 @@ public static class Activations
         return new Activation(f, f == ActivationFunction.LeakyRelu ? LeakyReluAlpha : f == ActivationFunction.Elu ? EluAlpha : 0);
     }
 
-    public static Activation Read(OptionReader r, string key) =>
-        FromName(r.Choice(key, Known, "activation"));
+    /// <summary>The `activation` option of conv2d, dense and the other layers that end in one.</summary>
+    public static OptionInfo Option(string? @default = "linear", string doc = "activation applied to the output") =>
+        OptionInfo.Choice("activation", doc, Known, @default);
+
+    public static Activation Read(OptionReader r) => FromName(r.Choice("activation"));
+
+    /// <summary>The activation as ONNX nodes; channels are axis 1 in NCHW and in [batch, features] alike.</summary>
+    public static string ToOnnx(IOnnxGraph g, Activation a, string x) => a.Function switch
+    {
+        ActivationFunction.Linear => x,
+        ActivationFunction.Relu => g.Node("Relu", [x]),
+        ActivationFunction.LeakyRelu => g.Node("LeakyRelu", [x], OnnxAttribute.Of("alpha", a.Alpha)),
+        ActivationFunction.Elu => g.Node("Elu", [x], OnnxAttribute.Of("alpha", a.Alpha)),
+        ActivationFunction.Sigmoid => g.Node("Sigmoid", [x]),
+        ActivationFunction.Tanh => g.Node("Tanh", [x]),
+        ActivationFunction.Softmax => g.Node("Softmax", [x], OnnxAttribute.Of("axis", 1L)),
+        ActivationFunction.Silu => g.Node("Mul", [x, g.Node("Sigmoid", [x])]),
+        // gelu(x) = 0.5 x (1 + erf(x / sqrt 2)); opset 17 has Erf but not Gelu
+        ActivationFunction.Gelu => g.Node("Mul", [g.Node("Mul", [x, g.Node("Add", [g.Node("Erf", [g.Node("Div", [x, g.Scalar(MathF.Sqrt(2))])]), g.Scalar(1)])]), g.Scalar(0.5f)]),
+        _ => throw new InvalidOperationException($"activation {a.Name} has no ONNX mapping"),
+    };
 
     /// <summary>gelu and silu need their input to differentiate; the others are differentiated from their output.</summary>
     public static bool NeedsInput(Activation a) => a.Function is ActivationFunction.Gelu or ActivationFunction.Silu;

@@ -20,6 +20,9 @@ public sealed class AvgPool2D : Pooling2D
         Pool(ctx.Batch, dy, dx, forward: false);
     }
 
+    public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
+        g.Node("AveragePool", inputs, [.. WindowAttributes(), OnnxAttribute.Of("count_include_pad", 0L)]);
+
     /// <summary>Forward: y = mean of the window's valid cells. Backward (adjoint): each valid cell += dy / count.</summary>
     private void Pool(int batch, ReadOnlySpan<float> from, Span<float> to, bool forward)
     {

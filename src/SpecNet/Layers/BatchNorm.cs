@@ -1,3 +1,4 @@
+using SpecNet.Kernels;
 using SpecNet.Schema;
 
 namespace SpecNet.Layers;
@@ -13,18 +14,12 @@ namespace SpecNet.Layers;
 public sealed class BatchNorm : Layer
 {
     public static readonly LayerKind Definition = new("batch_norm", "normalises each channel over the batch", [
-        new("momentum", "number in [0, 1)", "0.99", "how slowly the moving statistics follow the batch"),
-        new("epsilon", "number > 0", "0.001", "added to the variance before the square root"),
-    ], r => new BatchNorm
-    {
-        Momentum = r.Float("momentum", 0, 1, maxInclusive: false),
-        Epsilon = r.Float("epsilon", 0, 1, minInclusive: false),
-    });
+        OptionInfo.Fraction("momentum", "how slowly the moving statistics follow the batch", 0.99),
+        OptionInfo.Number("epsilon", "added to the variance before the square root", 0.001, 0, 1, minInclusive: false),
+    ], r => new BatchNorm { Momentum = r.Number("momentum"), Epsilon = r.Number("epsilon") });
 
     public float Momentum { get; private init; }
     public float Epsilon { get; private init; }
-
-    protected override Shape? InferShape(Shape input, ShapeCheck check) => input;
 
     public override IReadOnlyList<ParameterSpec> Parameters =>
     [
@@ -34,7 +29,6 @@ public sealed class BatchNorm : Layer
         new("moving_variance", [Input.Channels], false, Init.Ones),
     ];
 
-    public override string Describe() => $"momentum={Momentum} epsilon={Epsilon}";
 
     private sealed class State(int capacity, int size, int channels)
     {
@@ -43,7 +37,11 @@ public sealed class BatchNorm : Layer
         public readonly double[] Sum = new double[channels], SumSq = new double[channels];
     }
 
-    public override object? CreateState(int capacity, bool training) => new State(capacity, Input.Size, Input.Channels);
+    public override object? CreateState(int capacity, bool training, Backend kernels) => new State(capacity, Input.Size, Input.Channels);
+
+    public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
+        g.Node("BatchNormalization", [inputs[0], g.Weight(this, 0), g.Weight(this, 1), g.Weight(this, 2), g.Weight(this, 3)],
+            OnnxAttribute.Of("epsilon", Epsilon));
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {

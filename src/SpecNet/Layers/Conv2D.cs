@@ -5,24 +5,30 @@ using SpecNet.Schema;
 namespace SpecNet.Layers;
 
 /// <summary>
-/// 2-D convolution (Keras Conv2D), NHWC. For each output position and filter f:
-/// y[n,i,j,f] = act(b[f] + sum over (di,dj,c) of x[n, i*s - pad + di*d, j*s - pad + dj*d, c] * W[di,dj,c,f]).
-/// Output size per axis as <see cref="Window"/> says. Params: kh*kw*C*F + F. MACs: OH*OW*F*kh*kw*C.
-/// Computed as im2col then one GEMM: cols (N*OH*OW, kh*kw*C) x W (kh*kw*C, F).
-/// Backward: dW = cols^T dY, db = sum dY, dcols = dY W^T, then col2im adds dcols back into dx.
+/// 2-D convolution (Keras Conv2D), NHWC. For each output position and filter f (of group g = f / (F/G)):
+/// y[n,i,j,f] = act(b[f] + sum over (di,dj,c in group g) of x[n, i*s - pad + di*d, j*s - pad + dj*d, c] * W[f,di,dj,c]).
+/// Output size per axis as <see cref="Window"/> says. Params: kh*kw*(C/G)*F + F. MACs: OH*OW*F*kh*kw*C/G.
+/// Computed as im2col then one GEMM per group: cols (N*OH*OW, kh*kw*C/G) x Wᵀ (<see cref="Convolution"/>),
+/// then the epilogue (bias, activation). Backward: the epilogue gives dZ and db; dW = colsᵀ dZ,
+/// dcols = dZ W, and col2im adds dcols back into dx.
 /// </summary>
 public sealed class Conv2D : Layer
 {
     public static readonly LayerKind Definition = new("conv2d", "2-D convolution over height and width",
     [
-        new("filters", "int", null, "number of output channels (feature maps)"),
-        new("kernel_size", "int | [h, w]", null, "window size"),
-        new("strides", "int | [h, w]", "1", "step between windows"),
-        new("padding", "valid | same", "valid", "valid: no padding; same: pad so that out = ceil(in / stride)"),
-        new("dilation_rate", "int | [h, w]", "1", "spacing between kernel taps"),
-        new("activation", "name", "linear", "activation applied to the output"),
-        new("use_bias", "bool", "true", "add a learned bias per filter"),
+        OptionInfo.Int("filters", "number of output channels (feature maps)", min: 1, max: 1 << 20),
+        OptionInfo.Pair("kernel_size", "window size") with { HashKey = "kernel" },
+        OptionInfo.Pair("strides", "step between windows", 1),
+        OptionInfo.Pair("dilation_rate", "spacing between kernel taps", 1) with { HashKey = "dilation" },
+        PaddingOption("valid: no padding; same: pad so that out = ceil(in / stride)"),
+        Activations.Option(),
+        OptionInfo.Bool("use_bias", "add a learned bias per filter", true) with { HashKey = "bias" },
+        OptionInfo.Int("groups", "split channels into this many groups, each convolved with its own filters (as Keras)", 1, min: 1, max: 1 << 16)
+            with { HashedOnlyWhenSet = true },
     ], Bind);
+
+    /// <summary>The `padding` option shared by convolutions and pooling.</summary>
+    public static OptionInfo PaddingOption(string doc) => OptionInfo.Choice("padding", doc, ["valid", "same"], "valid");
 
     public int Filters { get; private init; }
     public (int H, int W) KernelSize { get; private init; }
@@ -31,20 +37,24 @@ public sealed class Conv2D : Layer
     public Padding Padding { get; private init; }
     public Activation Activation { get; private init; }
     public bool UseBias { get; private init; }
+    public int Groups { get; private init; }
 
     /// <summary>Geometry per axis, known after shape inference.</summary>
     public Window Rows { get; private set; }
     public Window Cols { get; private set; }
 
+    private ConvGeometry Geometry => new(Input, Rows, Cols, Filters, Groups);
+
     private static Layer Bind(OptionReader r) => new Conv2D
     {
-        Filters = r.PositiveInt("filters"),
-        KernelSize = r.PositivePair("kernel_size"),
-        Strides = r.PositivePair("strides"),
-        Padding = r.Choice("padding", ["valid", "same"], "padding") == "same" ? Padding.Same : Padding.Valid,
-        Dilation = r.PositivePair("dilation_rate"),
-        Activation = Activations.Read(r, "activation"),
+        Filters = r.Int("filters"),
+        KernelSize = r.Pair("kernel_size"),
+        Strides = r.Pair("strides"),
+        Dilation = r.Pair("dilation_rate"),
+        Padding = r.Choice<Padding>("padding"),
+        Activation = Activations.Read(r),
         UseBias = r.Bool("use_bias"),
+        Groups = r.Int("groups"),
     };
 
     protected override Shape? InferShape(Shape input, ShapeCheck check)
@@ -54,6 +64,13 @@ public sealed class Conv2D : Layer
         {
             check.Error(DiagnosticIds.InvalidCombination, "dilation_rate", "strides > 1 cannot be combined with dilation_rate > 1 (as in Keras)",
                 "use strides: 1 with dilation, or dilation_rate: 1 with strides");
+            return null;
+        }
+        if (input.Channels % Groups != 0 || Filters % Groups != 0)
+        {
+            check.Error(DiagnosticIds.InvalidCombination, "groups",
+                $"groups: {Groups} must divide both the input's {input.Channels} channels and the {Filters} filters",
+                $"use groups that divide {input.Channels} and {Filters} (their common divisors: {string.Join(", ", Divisors(input.Channels, Filters))})");
             return null;
         }
         Rows = Window.Of(input.Height, KernelSize.H, Strides.H, Dilation.H, Padding);
@@ -69,141 +86,63 @@ public sealed class Conv2D : Layer
         return Shape.Spatial(Rows.Output, Cols.Output, Filters);
     }
 
+    private static IEnumerable<int> Divisors(int a, int b) => Enumerable.Range(1, Math.Min(a, b)).Where(d => a % d == 0 && b % d == 0);
+
     public override IReadOnlyList<ParameterSpec> Parameters
     {
         get
         {
-            int k = KernelSize.H * KernelSize.W;
-            var kernel = new ParameterSpec("weight", [Filters, Input.Channels, KernelSize.H, KernelSize.W], true, Init.GlorotUniform,
-                FanIn: k * Input.Channels, FanOut: k * Filters);
+            int k = KernelSize.H * KernelSize.W, c = Input.Channels / Groups;
+            var kernel = new ParameterSpec("weight", [Filters, c, KernelSize.H, KernelSize.W], true, Init.GlorotUniform,
+                FanIn: k * c, FanOut: k * Filters);
             return UseBias ? [kernel, new ParameterSpec("bias", [Filters], true, Init.Zeros)] : [kernel];
         }
     }
 
-    public override long Macs => (long)Output.Height * Output.Width * Filters * KernelSize.H * KernelSize.W * Input.Channels;
+    public override long Macs => (long)Output.Height * Output.Width * Filters * KernelSize.H * KernelSize.W * (Input.Channels / Groups);
 
-    public override string Describe() =>
-        $"filters={Filters} kernel={KernelSize} strides={Strides} dilation={Dilation} padding={Padding} activation={Activation.Name} bias={UseBias}";
+    public override Activation OutputActivation => Activation;
 
-    // Internal kernel layout is [F, KH, KW, C] (rows of the GEMM's Wᵀ match im2col's (kh, kw, c) order);
-    // the weights file uses PyTorch's [F, C, KH, KW].
-    //
-    // The batch is cut into chunks small enough that a chunk's im2col columns stay in a core's L2 cache, and
-    // the threads take whole chunks: no fork-join inside a GEMM, no batch-sized column matrix in memory.
-    // Backward rebuilds a chunk's columns rather than keeping them from forward.
+    public override long ScratchValues => Convolution.ScratchPerExample(Geometry);
 
-    /// <summary>K of the GEMM: one window's values.</summary>
-    private int PatchSize => KernelSize.H * KernelSize.W * Input.Channels;
-
-    /// <summary>Output positions per example: rows of the GEMM.</summary>
-    private int Positions => Output.Height * Output.Width;
-
-    /// <summary>Columns per chunk, in floats (SPECNET_CHUNK overrides, for measuring).</summary>
-    private static readonly int ChunkFloats = int.TryParse(Environment.GetEnvironmentVariable("SPECNET_CHUNK"), out var c) ? c : 1 << 17;
-
-    /// <summary>Examples per chunk: about ChunkFloats of columns.</summary>
-    private int ChunkSize => Math.Max(1, ChunkFloats / (Positions * PatchSize));
-
-    /// <summary>Chunks for a batch: a multiple of the thread count, of equal size, so threads finish together.</summary>
-    private int ChunkFor(int batch, int threads)
+    private sealed class State(Conv2D layer, int capacity, bool training, Backend kernels)
     {
-        int chunks = (batch + ChunkSize - 1) / ChunkSize;
-        chunks = Math.Min(batch, (chunks + threads - 1) / threads * threads);
-        return (batch + chunks - 1) / chunks;
+        public readonly Convolution Convolution = new(layer.Geometry, capacity, training, kernels);
+        public readonly Epilogue Epilogue = new(layer.Activation, layer.UseBias, layer.Filters, capacity * layer.Output.Size, training, kernels.Threads);
     }
 
-    public override object? CreateState(int capacity, bool training) => new State(capacity, training, this);
+    public override object? CreateState(int capacity, bool training, Backend kernels) => new State(this, capacity, training, kernels);
 
-    public override long ScratchValues => (long)Positions * PatchSize; // per example at most (one chunk per thread in fact)
-
-    private sealed unsafe class State(int capacity, bool training, Conv2D layer) : IRangeWork
-    {
-        private static readonly int Threads = Environment.ProcessorCount;
-        public int Chunk = Math.Min(capacity, layer.ChunkSize);
-        public readonly float[][] Cols = Enumerable.Range(0, Threads).Select(_ => new float[Math.Min(capacity, layer.ChunkSize) * layer.Positions * layer.PatchSize]).ToArray(); // per thread (Chunk*OH*OW, K)
-        public readonly float[][] DWeightsT = Enumerable.Range(0, training ? Threads : 0).Select(_ => new float[layer.PatchSize * layer.Filters]).ToArray(); // per thread, transposed (K, F)
-        public readonly bool[] Used = new bool[Threads];
-        public readonly Epilogue Epilogue = new(layer.Activation, layer.UseBias, layer.Filters, capacity * layer.Output.Size, training);
-
-        // The pass being run (set by Forward/Backward, read by the threads in Run).
-        public bool Backward, InputGradient;
-        public int Batch;
-        public float* X, Y, DZPtr, DX, W;
-        public Backend Kernels = null!;
-
-        /// <summary>Chunks [c0, c1) on thread <paramref name="part"/>.</summary>
-        public void Run(int part, int c0, int c1, bool nested)
-        {
-            int positions = layer.Positions, k = layer.PatchSize, f = layer.Filters;
-            var cols = Cols[part];
-            var inSize = layer.Input.Size;
-            for (int chunk = c0; chunk < c1; chunk++)
-            {
-                int n0 = chunk * Chunk, n1 = Math.Min(Batch, n0 + Chunk), rows = (n1 - n0) * positions;
-                var x = new ReadOnlySpan<float>(X, Batch * inSize);
-                var c = cols.AsSpan(0, rows * k);
-                Im2Col.Columns(x, n0, n1, layer.Input, layer.Rows, layer.Cols, c);
-                var w = new ReadOnlySpan<float>(W, f * k);
-                if (!Backward)
-                {
-                    var y = new Span<float>(Y + (long)n0 * positions * f, rows * f);
-                    Gemm(nested, part, Op.N, Op.T, rows, f, k, c, w, 0, y);                      // Y (rows, F) = cols Wᵀ
-                    continue;
-                }
-                var dz = new ReadOnlySpan<float>(DZPtr + (long)n0 * positions * f, rows * f);
-                Gemm(nested, part, Op.T, Op.N, k, f, rows, c, dz, Used[part] ? 1 : 0, DWeightsT[part]); // dWᵀ (K, F) += colsᵀ dZ
-                Used[part] = true;
-                if (!InputGradient) continue;
-                Gemm(nested, part, Op.N, Op.N, rows, k, f, dz, w, 0, c);                          // dcols = dZ W
-                Im2Col.Accumulate(c, n0, n1, layer.Input, layer.Rows, layer.Cols, new Span<float>(DX, Batch * inSize));
-            }
-        }
-
-        private void Gemm(bool nested, int part, Op opA, Op opB, int m, int n, int kk, ReadOnlySpan<float> a, ReadOnlySpan<float> b, float beta, Span<float> c)
-        {
-            if (nested) Kernels.GemmOnThread(part, opA, opB, m, n, kk, a, opA == Op.N ? kk : m, b, opB == Op.N ? n : kk, beta, c, n);
-            else Kernels.Gemm(opA, opB, m, n, kk, a, b, beta, c);
-        }
-    }
-
-    public override unsafe void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
         var s = (State)ctx.State!;
-        fixed (float* px = x, py = y, pw = ctx.Params[0])
-        {
-            s.Backward = false; s.Batch = ctx.Batch; s.Kernels = ctx.Kernels; s.Chunk = ChunkFor(ctx.Batch, ctx.Kernels.Threads);
-            s.X = px; s.Y = py; s.W = pw;
-            ctx.Kernels.ParallelFor((ctx.Batch + s.Chunk - 1) / s.Chunk, s);
-        }
-        s.Epilogue.Forward(ctx, y, UseBias ? ctx.Params[1] : null);
+        s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y);          // z = im2col(x) Wᵀ
+        s.Epilogue.Forward(ctx, y, UseBias ? ctx.Params[1] : null);                  // y = act(z + b)
     }
 
-    public override unsafe void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         var s = (State)ctx.State!;
-        var dz = s.Epilogue.Backward(ctx, y, dy, UseBias ? ctx.Grads[1] : null);
-        Array.Clear(s.Used);
-        fixed (float* px = x, pdz = dz, pdx = dx, pw = ctx.Params[0])
-        {
-            s.Backward = true; s.InputGradient = ctx.InputGradient; s.Batch = ctx.Batch; s.Kernels = ctx.Kernels; s.Chunk = ChunkFor(ctx.Batch, ctx.Kernels.Threads);
-            s.X = px; s.DZPtr = pdz; s.DX = pdx; s.W = pw;
-            ctx.Kernels.ParallelFor((ctx.Batch + s.Chunk - 1) / s.Chunk, s);
-        }
-        // dW = the threads' partial gradients (kept transposed: the big operand, cols, is then read in place),
-        // added in thread order: deterministic for a given thread count.
-        var dW = ctx.Grads[0]!;
-        int kk = PatchSize;
-        Array.Clear(dW);
-        for (int t = 0; t < s.Used.Length; t++)
-            if (s.Used[t])
-                for (int i = 0; i < kk; i++)
-                    for (int f = 0; f < Filters; f++) dW[f * kk + i] += s.DWeightsT[t][i * Filters + f];
+        var dz = s.Epilogue.Backward(ctx, y, dy, UseBias ? ctx.Grads[1] : null);     // dz = act'(z) dy, db = sum dz
+        s.Convolution.Backward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], dz, ctx.Grads[0], ctx.InputGradient ? dx : default);
     }
 
+    public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs)
+    {
+        string[] operands = UseBias ? [inputs[0], g.Weight(this, 0), g.Weight(this, 1)] : [inputs[0], g.Weight(this, 0)];
+        var z = g.Node("Conv", operands,
+            OnnxAttribute.Of("kernel_shape", KernelSize.H, KernelSize.W), OnnxAttribute.Of("strides", Strides.H, Strides.W),
+            OnnxAttribute.Of("dilations", Dilation.H, Dilation.W), OnnxAttribute.Of("pads", Window.Pads(Rows, Cols)),
+            OnnxAttribute.Of("group", (long)Groups));
+        return Activations.ToOnnx(g, Activation, z);
+    }
+
+    // The kernel is kept [F, KH, KW, C/G] (rows of the GEMM's Wᵀ match im2col's (kh, kw, c) order);
+    // the weights file uses PyTorch's [F, C/G, KH, KW].
     public override void ToFileLayout(int parameter, ReadOnlySpan<float> values, Span<float> file)
     {
         if (parameter != 0) { values.CopyTo(file); return; }
-        int c = Input.Channels, kh = KernelSize.H, kw = KernelSize.W;
+        int c = Input.Channels / Groups, kh = KernelSize.H, kw = KernelSize.W;
         for (int f = 0; f < Filters; f++)
             for (int i = 0; i < kh; i++)
                 for (int j = 0; j < kw; j++)
@@ -214,7 +153,7 @@ public sealed class Conv2D : Layer
     public override void FromFileLayout(int parameter, ReadOnlySpan<float> file, Span<float> values)
     {
         if (parameter != 0) { file.CopyTo(values); return; }
-        int c = Input.Channels, kh = KernelSize.H, kw = KernelSize.W;
+        int c = Input.Channels / Groups, kh = KernelSize.H, kw = KernelSize.W;
         for (int f = 0; f < Filters; f++)
             for (int i = 0; i < kh; i++)
                 for (int j = 0; j < kw; j++)

@@ -12,9 +12,9 @@ namespace SpecNet.Layers;
 public sealed class Dense : Layer
 {
     public static readonly LayerKind Definition = new("dense", "fully connected layer", [
-        new("units", "int", null, "number of outputs"),
-        new("activation", "name", "linear", "activation applied to the output"),
-        new("use_bias", "bool", "true", "add a learned bias per unit"),
+        OptionInfo.Int("units", "number of outputs", min: 1, max: 1 << 20),
+        Activations.Option(),
+        OptionInfo.Bool("use_bias", "add a learned bias per unit", true) with { HashKey = "bias" },
     ], Bind);
 
     public int Units { get; private init; }
@@ -23,8 +23,8 @@ public sealed class Dense : Layer
 
     private static Layer Bind(OptionReader r) => new Dense
     {
-        Units = r.PositiveInt("units"),
-        Activation = Activations.Read(r, "activation"),
+        Units = r.Int("units"),
+        Activation = Activations.Read(r),
         UseBias = r.Bool("use_bias"),
     };
 
@@ -47,9 +47,10 @@ public sealed class Dense : Layer
 
     public override long Macs => (long)Input.Channels * Units;
 
-    public override string Describe() => $"units={Units} activation={Activation.Name} bias={UseBias}";
+    public override Activation OutputActivation => Activation;
 
-    public override object? CreateState(int capacity, bool training) => new Epilogue(Activation, UseBias, Units, capacity * Units, training);
+    public override object? CreateState(int capacity, bool training, Backend kernels) =>
+        new Epilogue(Activation, UseBias, Units, capacity * Units, training, kernels.Threads);
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
@@ -63,5 +64,11 @@ public sealed class Dense : Layer
         ctx.Kernels.Gemm(Op.T, Op.N, Units, Input.Channels, ctx.Batch, dz, x, 0, ctx.Grads[0]);  // dW (U, K) = dZᵀ X
         if (ctx.InputGradient)
             ctx.Kernels.Gemm(Op.N, Op.N, ctx.Batch, Input.Channels, Units, dz, ctx.Params[0], 0, dx); // dX (N, K) = dZ W
+    }
+
+    public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs)
+    {
+        string[] operands = UseBias ? [inputs[0], g.Weight(this, 0), g.Weight(this, 1)] : [inputs[0], g.Weight(this, 0)];
+        return Activations.ToOnnx(g, Activation, g.Node("Gemm", operands, OnnxAttribute.Of("transB", 1L)));
     }
 }

@@ -1,3 +1,4 @@
+using SpecNet.Kernels;
 using SpecNet.Schema;
 
 namespace SpecNet.Layers;
@@ -9,16 +10,16 @@ namespace SpecNet.Layers;
 public sealed class Dropout : Layer
 {
     public static readonly LayerKind Definition = new("dropout", "randomly zeroes a fraction of inputs while training", [
-        new("rate", "number in [0, 1)", null, "fraction of inputs to drop"),
-    ], r => new Dropout { Rate = r.Float("rate", 0, 1, maxInclusive: false) });
+        OptionInfo.Fraction("rate", "fraction of inputs to drop"),
+    ], r => new Dropout { Rate = r.Number("rate") });
 
     public float Rate { get; private init; }
 
-    protected override Shape? InferShape(Shape input, ShapeCheck check) => input;
+    public override object? CreateState(int capacity, bool training, Backend kernels) =>
+        training ? new float[capacity * Input.Size] : null; // mask: 0 or 1 / (1 - rate)
 
-    public override string Describe() => $"rate={Rate}";
-
-    public override object? CreateState(int capacity, bool training) => training ? new float[capacity * Input.Size] : null; // mask: 0 or 1 / (1 - rate)
+    /// <summary>Inference: the identity.</summary>
+    public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) => inputs[0];
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {

@@ -7,13 +7,14 @@ namespace SpecNet.Layers;
 /// <c>channels</c>). Forward adds the bias and applies the activation in place (relu fused with the
 /// bias in one pass); backward turns dy into dz = dL/dz and writes the bias gradient (relu's backward
 /// fused with the bias sum). Holds the buffers that needs: the pre-activation z for gelu and silu, dz,
-/// and per-thread partial bias sums.
+/// and per-thread partial bias sums
+/// (one slice per thread of the backend that runs it).
 /// </summary>
-public sealed class Epilogue(Activation activation, bool useBias, int channels, int capacityValues, bool training)
+public sealed class Epilogue(Activation activation, bool useBias, int channels, int capacityValues, bool training, int threads)
 {
     private readonly float[] _z = Activations.NeedsInput(activation) ? new float[capacityValues] : [];
     private readonly float[] _dz = activation.IsLinear || !training ? [] : new float[capacityValues];
-    private readonly float[] _partials = new float[Environment.ProcessorCount * channels];
+    private readonly float[] _partials = new float[threads * channels]; // per thread of the backend: partial bias sums
 
     /// <summary>y (holding z on entry) = act(z + bias).</summary>
     public void Forward(LayerContext ctx, Span<float> y, float[]? bias)

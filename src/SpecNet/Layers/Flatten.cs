@@ -19,7 +19,9 @@ public sealed class Flatten : Layer
         return Shape.Flat(input.Size);
     }
 
-    public override string Describe() => "";
+    /// <summary>NCHW flattened is (channel, row, column) order: SpecNet's flatten order.</summary>
+    public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
+        Input.IsFlat ? inputs[0] : g.Node("Flatten", inputs, OnnxAttribute.Of("axis", 1L));
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {

@@ -14,7 +14,8 @@ public sealed class GlobalAvgPool2D : Layer
     protected override Shape? InferShape(Shape input, ShapeCheck check) =>
         check.NeedsSpatial(input) ? Shape.Flat(input.Channels) : null;
 
-    public override string Describe() => "";
+    public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
+        g.Node("Flatten", [g.Node("GlobalAveragePool", inputs)], OnnxAttribute.Of("axis", 1L));
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {

@@ -1,3 +1,4 @@
+using SpecNet.Kernels;
 using SpecNet.Schema;
 
 namespace SpecNet.Layers;
@@ -13,9 +14,10 @@ public sealed class GlobalMaxPool2D : Layer
     protected override Shape? InferShape(Shape input, ShapeCheck check) =>
         check.NeedsSpatial(input) ? Shape.Flat(input.Channels) : null;
 
-    public override string Describe() => "";
+    public override object? CreateState(int capacity, bool training, Backend kernels) => new int[capacity * Input.Channels]; // argmax per (n, c)
 
-    public override object? CreateState(int capacity, bool training) => new int[capacity * Input.Channels]; // argmax per (n, c)
+    public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
+        g.Node("Flatten", [g.Node("GlobalMaxPool", inputs)], OnnxAttribute.Of("axis", 1L));
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {

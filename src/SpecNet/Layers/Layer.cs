@@ -1,3 +1,4 @@
+using System.Globalization;
 using SpecNet.Diagnostics;
 using SpecNet.Kernels;
 using SpecNet.Schema;
@@ -5,10 +6,15 @@ using SpecNet.Schema;
 namespace SpecNet.Layers;
 
 /// <summary>
-/// A layer kind as the spec language knows it: its YAML name, what it does, its options, and how to
-/// build a layer from them. All kinds are listed once in <see cref="LayerRegistry"/>.
+/// A layer kind as the spec language knows it: its YAML name, what it does, its options, how to build a
+/// layer from them, and how many inputs it takes (merges take several). All kinds are listed once in
+/// <see cref="LayerRegistry"/>.
 /// </summary>
-public sealed record LayerKind(string Name, string Summary, IReadOnlyList<OptionInfo> Options, Func<OptionReader, Layer> Create);
+public sealed record LayerKind(string Name, string Summary, IReadOnlyList<OptionInfo> Options, Func<OptionReader, Layer> Create)
+{
+    public int MinInputs { get; init; } = 1;
+    public int MaxInputs { get; init; } = 1;
+}
 
 /// <summary>How a parameter tensor starts: Keras's defaults (Glorot-uniform kernels, zero biases, ones for gamma).</summary>
 public enum Init { GlorotUniform, Zeros, Ones }
@@ -23,21 +29,53 @@ public sealed record ParameterSpec(string Suffix, int[] Shape, bool Trainable, I
     public long LongSize => Shape.Aggregate(1L, (a, b) => a * b);
 }
 
+/// <summary>One fact of a layer's identity: an option and its typed value (what the structural hash and diff compare).</summary>
+public sealed record IdentityItem(string Key, string HashKey, object Value)
+{
+    /// <summary>The value as the structural hash writes it: .NET's invariant text of the typed value (SpecNet 0.1's format).</summary>
+    public string HashText => Value switch
+    {
+        ValueTuple<int, int> p => $"({p.Item1}, {p.Item2})",
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => Value.ToString() ?? "",
+    };
+
+    /// <summary>The value as a user writes it in a spec.</summary>
+    public string Display => Value switch
+    {
+        bool b => b ? "true" : "false",
+        ValueTuple<int, int> p => p.Item1 == p.Item2 ? $"{p.Item1}" : $"[{p.Item1}, {p.Item2}]",
+        Padding p => p == Padding.Same ? "same" : "valid",
+        ValueTuple<ValueTuple<int, int>, ValueTuple<int, int>> q => $"[[{q.Item1.Item1}, {q.Item1.Item2}], [{q.Item2.Item1}, {q.Item2.Item2}]]",
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => Value.ToString() ?? "",
+    };
+}
+
 /// <summary>
 /// The contract every layer keeps (as Caffe's): bound from its options, it infers its output shape from
-/// its input shape (reporting problems at the offending YAML key), declares its parameters, and runs
-/// forward and backward on a batch. One kind per file, in that order.
+/// its input shapes (reporting problems at the offending YAML key), declares its parameters, runs forward
+/// and backward on a batch, and lowers itself to ONNX. One kind per file, in that order.
 /// </summary>
 public abstract class Layer
 {
-    /// <summary>The spec name, e.g. conv2d_1 or the user's own.</summary>
+    /// <summary>The spec name, e.g. conv2d_1, the user's own, or block-scoped: residual_1/conv2d_1.</summary>
     public string Name { get; internal set; } = "";
     public LayerKind Kind { get; internal set; } = null!;
     /// <summary>Where the layer's kind key is in the spec.</summary>
     public SourceSpan Span { get; internal set; }
     internal IReadOnlyDictionary<string, SourceSpan> OptionSpans { get; set; } = new Dictionary<string, SourceSpan>();
+    /// <summary>The typed value of each option, defaults included, as bound from the spec.</summary>
+    public IReadOnlyDictionary<string, object> Options { get; internal set; } = new Dictionary<string, object>();
 
-    public Shape Input { get; private set; }
+    /// <summary>Where each input comes from: an earlier layer, or null for the model's input.</summary>
+    public IReadOnlyList<Layer?> Sources { get; internal set; } = [];
+    /// <summary>Whether <see cref="Sources"/> is just "the layer before" (a plain stack); otherwise the hash records them.</summary>
+    internal bool ReadsPrevious { get; set; } = true;
+
+    /// <summary>The shape of each input; <see cref="Input"/> is the first (the only one, but for merges).</summary>
+    public IReadOnlyList<Shape> Inputs { get; private set; } = [];
+    public Shape Input => Inputs[0];
     public Shape Output { get; private set; }
 
     /// <summary>Parameters per example shape, known once the input shape is.</summary>
@@ -49,17 +87,23 @@ public abstract class Layer
     public long ParameterCount => Parameters.Sum(p => (long)p.Size);
     public long TrainableCount => Parameters.Where(p => p.Trainable).Sum(p => (long)p.Size);
 
-    /// <summary>Infers the output shape; null (with diagnostics) when the input does not fit.</summary>
-    protected abstract Shape? InferShape(Shape input, ShapeCheck check);
+    /// <summary>The activation the layer ends with (what a fused loss differentiates through); linear when it has none.</summary>
+    public virtual Activation OutputActivation => new(ActivationFunction.Linear);
+
+    /// <summary>Infers the output shape of a one-input layer; null (with diagnostics) when the input does not fit.</summary>
+    protected virtual Shape? InferShape(Shape input, ShapeCheck check) => input;
+
+    /// <summary>Infers the output shape from every input; merges override this.</summary>
+    protected virtual Shape? InferShape(IReadOnlyList<Shape> inputs, ShapeCheck check) => InferShape(inputs[0], check);
 
     /// <summary>Largest tensor SpecNet plans for: 2^28 floats (1 GiB) per example or per parameter.</summary>
     public const long MaxValues = 1L << 28;
 
-    internal bool Connect(Shape input, DiagnosticBag diagnostics)
+    internal bool Connect(IReadOnlyList<Shape> inputs, DiagnosticBag diagnostics)
     {
-        Input = input;
+        Inputs = inputs;
         var check = new ShapeCheck(this, diagnostics);
-        var output = InferShape(input, check);
+        var output = InferShape(inputs, check);
         if (output is null) return false;
         var o = output.Value;
         long values = (long)o.Height * o.Width * o.Channels;
@@ -79,26 +123,40 @@ public abstract class Layer
         return true;
     }
 
-    /// <summary>Options as a canonical text, part of the spec's structural hash.</summary>
-    public abstract string Describe();
+    /// <summary>
+    /// What determines the meaning of the layer's weights: its options' typed values, in declaration order.
+    /// The structural hash and `specnet diff` are made from this; nothing parses text back.
+    /// </summary>
+    public virtual IReadOnlyList<IdentityItem> Identity =>
+        Kind.Options.Where(o => Options.ContainsKey(o.Name) && !(o.HashedOnlyWhenSet && Equals(Options[o.Name], o.Default)))
+            .Select(o => new IdentityItem(o.Name, o.HashKey ?? o.Name, Options[o.Name])).ToList();
+
+    /// <summary>The options for people to read: "filters=32 kernel_size=3 ...".</summary>
+    public string Describe() => string.Join(" ", Identity.Select(i => $"{i.Key}={i.Display}"));
 
     /// <summary>Floats of scratch per example that <see cref="CreateState"/> allocates (the largest buffer), for memory planning.</summary>
     public virtual long ScratchValues => 0;
 
     /// <summary>
-    /// Scratch kept between forward and backward (masks, indices, im2col columns), for up to
-    /// <paramref name="capacity"/> examples; what only backward needs is left out when not <paramref name="training"/>.
+    /// Scratch kept between forward and backward (masks, indices, columns), for up to <paramref name="capacity"/>
+    /// examples and the backend's thread count; what only backward needs is left out when not <paramref name="training"/>.
     /// </summary>
-    public virtual object? CreateState(int capacity, bool training) => null;
+    public virtual object? CreateState(int capacity, bool training, Backend kernels) => null;
 
-    /// <summary>y = layer(x) for ctx.Batch examples. x: (N, Input), y: (N, Output), NHWC.</summary>
+    /// <summary>y = layer(x) for ctx.Batch examples. x: (N, Input), y: (N, Output), NHWC. Merges read the other inputs from ctx.</summary>
     public abstract void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y);
 
     /// <summary>
     /// Given dy = dL/dy, writes the parameter gradients into ctx.Grads (overwriting) and, when
-    /// ctx.InputGradient, dx = dL/dx. Runs after Forward on the same batch and state.
+    /// ctx.InputGradient, dx = dL/dx (overwriting). Runs after Forward on the same batch and state.
     /// </summary>
     public abstract void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx);
+
+    /// <summary>
+    /// The layer as ONNX nodes over <paramref name="inputs"/> (value names; spatial tensors are NCHW inside the
+    /// graph, flat ones [N, F]); returns the output's name.
+    /// </summary>
+    public abstract string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs);
 
     /// <summary>Parameter values in the weights file's layout (PyTorch's); identity unless a layer stores them otherwise.</summary>
     public virtual void ToFileLayout(int parameter, ReadOnlySpan<float> values, Span<float> file) => values.CopyTo(file);
@@ -108,7 +166,7 @@ public abstract class Layer
     public override string ToString() => $"{Name} ({Kind.Name})";
 }
 
-/// <summary>What a layer sees at run time: batch, mode, kernels, its parameters and gradients, and its scratch state.</summary>
+/// <summary>What a layer sees at run time: batch, mode, kernels, its parameters and gradients, its scratch state, its inputs.</summary>
 public sealed class LayerContext
 {
     public required Backend Kernels { get; init; }
@@ -121,10 +179,25 @@ public sealed class LayerContext
     /// <summary>Examples in this pass (at most the capacity the state was made for).</summary>
     public int Batch { get; set; }
     public bool Training { get; set; }
-    /// <summary>False for the first layer: nobody needs dL/dx of the input.</summary>
+    /// <summary>False when nobody needs dL/dx of the first input (the model's input, in training).</summary>
     public bool InputGradient { get; set; } = true;
     /// <summary>dy is already the gradient before the final softmax/sigmoid (the loss fused them).</summary>
     public bool FusedLossGradient { get; set; }
+
+    /// <summary>Every input's buffer (the plan's), for layers with several inputs; sized per example by <see cref="InputSizes"/>.</summary>
+    internal float[][] InputBuffers { get; set; } = [];
+    internal int[] InputSizes { get; set; } = [];
+    /// <summary>Where each input's gradient goes; empty when it is not needed.</summary>
+    internal float[][] InputGradientBuffers { get; set; } = [];
+
+    public int InputCount => InputBuffers.Length;
+
+    /// <summary>Input i of this pass: (Batch, InputSizes[i]).</summary>
+    public ReadOnlySpan<float> InputOf(int i) => InputBuffers[i].AsSpan(0, Batch * InputSizes[i]);
+
+    /// <summary>Where dL/d(input i) goes (overwritten); empty when no one needs it.</summary>
+    public Span<float> GradientOf(int i) =>
+        InputGradientBuffers[i].Length == 0 ? default : InputGradientBuffers[i].AsSpan(0, Batch * InputSizes[i]);
 }
 
 /// <summary>Reports shape problems of one layer, located at the option that causes them.</summary>

@@ -1,3 +1,5 @@
+using SpecNet.Schema;
+
 namespace SpecNet.Layers;
 
 /// <summary>Every layer kind, listed once. Feeds the binder, "known kinds" in errors, `specnet layers` and the JSON Schema.</summary>
@@ -16,6 +18,10 @@ public static class LayerRegistry
         BatchNorm.Definition,
         .. ActivationLayer.Definitions,
     ];
+
+    /// <summary>The `name` every layer accepts besides its kind's options.</summary>
+    public static readonly OptionInfo NameOption =
+        OptionInfo.Text("name", "the layer's name; names the tensors in the weights file") with { DefaultNote = "<kind>_<n>" };
 
     public static LayerKind? Find(string name) => Kinds.FirstOrDefault(k => k.Name == name);
 

@@ -12,9 +12,9 @@ public abstract class Pooling2D : Layer
 {
     protected static IReadOnlyList<OptionInfo> PoolOptions(string what) =>
     [
-        new("pool_size", "int | [h, w]", "2", $"window over which the {what} is taken"),
-        new("strides", "int | [h, w]", "pool_size", "step between windows"),
-        new("padding", "valid | same", "valid", "valid: drop what does not fill a window; same: out = ceil(in / stride)"),
+        OptionInfo.Pair("pool_size", $"window over which the {what} is taken", 2) with { HashKey = "pool" },
+        OptionInfo.Pair("strides", "step between windows") with { Required = false, DefaultNote = "pool_size" },
+        Conv2D.PaddingOption("valid: drop what does not fill a window; same: out = ceil(in / stride)"),
     ];
 
     public (int H, int W) PoolSize { get; private set; }
@@ -25,12 +25,12 @@ public abstract class Pooling2D : Layer
 
     protected static T Bind<T>(OptionReader r) where T : Pooling2D, new()
     {
-        var pool = r.PositivePair("pool_size");
+        var pool = r.Pair("pool_size");
         return new T
         {
             PoolSize = pool,
-            Strides = r.PositivePair("strides", fallback: pool),
-            Padding = r.Choice("padding", ["valid", "same"], "padding") == "same" ? Padding.Same : Padding.Valid,
+            Strides = r.Pair("strides", fallback: pool),
+            Padding = r.Choice<Padding>("padding"),
         };
     }
 
@@ -49,12 +49,17 @@ public abstract class Pooling2D : Layer
         }
         if (Rows.Dropped > 0 || Cols.Dropped > 0)
             check.Warning(DiagnosticIds.PoolingDropsData, "pool_size",
-                $"pooling {input.Height}x{input.Width} by {PoolSize.H}x{PoolSize.W} with stride {Strides.H}x{Strides.W} ignores the last {Describe(Rows.Dropped, "row")} and {Describe(Cols.Dropped, "column")} ({Rows.Arithmetic(Padding)})",
+                $"pooling {input.Height}x{input.Width} by {PoolSize.H}x{PoolSize.W} with stride {Strides.H}x{Strides.W} ignores the last {Count(Rows.Dropped, "row")} and {Count(Cols.Dropped, "column")} ({Rows.Arithmetic(Padding)})",
                 "use padding: same to keep them, or ignore this warning if that is intended");
         return Shape.Spatial(Rows.Output, Cols.Output, input.Channels);
     }
 
-    private static string Describe(int n, string what) => n == 1 ? $"1 {what}" : $"{n} {what}s";
+    private static string Count(int n, string what) => n == 1 ? $"1 {what}" : $"{n} {what}s";
 
-    public override string Describe() => $"pool={PoolSize} strides={Strides} padding={Padding}";
+    /// <summary>ONNX's attributes of this window.</summary>
+    protected OnnxAttribute[] WindowAttributes() =>
+    [
+        OnnxAttribute.Of("kernel_shape", PoolSize.H, PoolSize.W), OnnxAttribute.Of("strides", Strides.H, Strides.W),
+        OnnxAttribute.Of("pads", Window.Pads(Rows, Cols)),
+    ];
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using SpecNet.Diagnostics;
 using SpecNet.Checking;
 using SpecNet.Kernels;
@@ -6,18 +7,25 @@ using SpecNet.Layers;
 namespace SpecNet.Planning;
 
 /// <summary>
-/// A model made runnable for up to <see cref="Capacity"/> examples at a time: every activation and
-/// gradient buffer, and every layer's scratch, allocated once here. Forward and backward walk the layer
-/// list; a pass over fewer examples (the last, partial batch) uses the front of the same buffers.
+/// A model made runnable on the CPU for up to <see cref="Capacity"/> examples at a time: the layers in
+/// topological order over the tensors between them, every buffer and every layer's scratch allocated
+/// once here (<see cref="BufferLayout"/> decides which tensors share a buffer). Forward walks the layers
+/// in order, backward in reverse; a tensor read by several layers gets the sum of their gradients. A
+/// pass over fewer examples (the last, partial batch) uses the front of the same buffers.
 /// </summary>
-public sealed class ExecutionPlan
+public sealed class ExecutionPlan : IPlan
 {
-    private readonly float[][] _activations;  // [0]: input (N, input); [i + 1]: output of layer i (N, Output_i)
-    private readonly float[][] _gradients;    // dL/d of the same tensors; [0] unused
+    private readonly IReadOnlyList<Layer> _layers;
+    private readonly int[][] _sources;           // per layer: the tensor each input reads
+    private readonly float[][] _values;          // per tensor: its buffer (N, size); shared by tensors that are never live together
+    private readonly float[]?[] _gradients;      // per tensor: dL/d(tensor), or null when nobody needs it
+    private readonly float[][] _scratch;         // per input slot: where a backward writes a gradient the plan then adds
+    private readonly bool[][] _accumulates;      // per layer and input: add through scratch instead of writing
     private readonly LayerContext[] _contexts;
+    private readonly int _output;                // the tensor the model outputs
 
     /// <param name="inputGradient">Also compute dL/d(input) (gradient checks, saliency); training does not need it.</param>
-    /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch.</param>
+    /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch, activations reused.</param>
     public ExecutionPlan(ModelSpec model, ParameterSet parameters, Backend kernels, int capacity, int seed = 0, bool inputGradient = false, bool trainable = true)
     {
         Model = model;
@@ -25,28 +33,40 @@ public sealed class ExecutionPlan
         Parameters = parameters;
         Kernels = kernels;
         Capacity = capacity;
-        var layers = model.Layers;
-        CheckMemory(model, capacity);
-        _activations = new float[layers.Count + 1][];
-        _gradients = new float[layers.Count + 1][];
-        _activations[0] = new float[capacity * model.Input.Size];
-        _gradients[0] = inputGradient ? new float[capacity * model.Input.Size] : [];
-        var dropout = Dropout = Rng.For(seed, "dropout");
-        _contexts = new LayerContext[layers.Count];
-        for (int i = 0; i < layers.Count; i++)
+        _layers = model.Layers;
+        CheckMemory(model, capacity, trainable);
+        var layout = new BufferLayout(model, trainable, inputGradient);
+        _sources = BufferLayout.SourcesOf(model);
+        _accumulates = layout.Accumulates;
+        _output = _layers.Count;
+
+        var buffers = layout.ActivationSizes.Select(size => new float[capacity * size]).ToArray();
+        _values = layout.Activation.Select(b => buffers[b]).ToArray();
+        var gradientBuffers = layout.GradientSizes.Select(size => new float[capacity * size]).ToArray();
+        _gradients = layout.Gradient.Select(b => b < 0 ? null : gradientBuffers[b]).ToArray();
+        int slots = _layers.Max(l => l.Sources.Count);
+        long largest = _layers.Max(l => (long)l.Inputs.Max(s => s.Size));
+        bool anyAccumulates = _accumulates.Any(a => a.Any(x => x));
+        _scratch = Enumerable.Range(0, slots).Select(_ => anyAccumulates ? new float[capacity * largest] : []).ToArray();
+
+        Dropout = Rng.For(seed, "dropout");
+        _contexts = new LayerContext[_layers.Count];
+        for (int i = 0; i < _layers.Count; i++)
         {
-            var layer = layers[i];
-            _activations[i + 1] = new float[capacity * layer.Output.Size];
-            _gradients[i + 1] = trainable ? new float[capacity * layer.Output.Size] : [];
-            var slots = parameters.Of(layer);
+            var layer = _layers[i];
+            var slotsOf = parameters.Of(layer);
+            var inputGradients = _sources[i].Select((t, k) => _gradients[t] is not { } g ? [] : _accumulates[i][k] ? _scratch[k] : g).ToArray();
             _contexts[i] = new LayerContext
             {
                 Kernels = kernels,
-                Params = slots.Select(s => s.Value).ToArray(),
-                Grads = slots.Select(s => s.Grad).ToArray(),
-                Random = dropout,
-                State = layer.CreateState(capacity, trainable),
-                InputGradient = i > 0 || inputGradient,
+                Params = slotsOf.Select(s => s.Value).ToArray(),
+                Grads = slotsOf.Select(s => s.Grad).ToArray(),
+                Random = Dropout,
+                State = layer.CreateState(capacity, trainable, kernels),
+                InputBuffers = _sources[i].Select(t => _values[t]).ToArray(),
+                InputSizes = layer.Inputs.Select(s => s.Size).ToArray(),
+                InputGradientBuffers = inputGradients,
+                InputGradient = inputGradients[0].Length > 0,
             };
         }
     }
@@ -55,88 +75,79 @@ public sealed class ExecutionPlan
     public ParameterSet Parameters { get; }
     public Backend Kernels { get; }
     public int Capacity { get; }
-    /// <summary>The generator dropout draws its masks from (its state is part of a checkpoint).</summary>
     public Rng Dropout { get; }
-
-    /// <summary>Whether <see cref="Backward"/> can run (inference plans hold no gradients).</summary>
     public bool Trainable { get; }
     public int Batch { get; private set; }
-
-    /// <summary>When set, milliseconds per layer are added up here (for `specnet bench`).</summary>
     public LayerTimes? Profile { get; set; }
 
-    /// <summary>The input buffer to fill: (Capacity, H, W, C).</summary>
-    public Span<float> Input => _activations[0];
+    public Span<float> Input => _values[0].AsSpan(0, Capacity * Model.Input.Size);
+    public ReadOnlySpan<float> Output => _values[_output].AsSpan(0, Batch * Model.Output.Size);
+    public Span<float> OutputGradient => _gradients[_output]!.AsSpan(0, Batch * Model.Output.Size);
 
-    /// <summary>Output of the last forward pass: (Batch, classes).</summary>
-    public ReadOnlySpan<float> Output => _activations[^1].AsSpan(0, Batch * Model.Output.Size);
+    public ReadOnlySpan<float> InputGradient => _gradients[0] is { } g ? g.AsSpan(0, Batch * Model.Input.Size) : default;
 
-    /// <summary>The buffer the loss writes dL/d(output) into before <see cref="Backward"/>.</summary>
-    public Span<float> OutputGradient => _gradients[^1].AsSpan(0, Batch * Model.Output.Size);
-
-    /// <summary>Runs the first <paramref name="batch"/> examples of <see cref="Input"/> through every layer.</summary>
     public ReadOnlySpan<float> Forward(int batch, bool training)
     {
         if (batch < 1 || batch > Capacity) throw new ArgumentOutOfRangeException(nameof(batch), $"1..{Capacity}");
         Batch = batch;
-        var layers = Model.Layers;
-        for (int i = 0; i < layers.Count; i++)
+        for (int i = 0; i < _layers.Count; i++)
         {
-            var ctx = _contexts[i];
+            var (layer, ctx) = (_layers[i], _contexts[i]);
             ctx.Batch = batch;
             ctx.Training = training;
-            long start = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
-            layers[i].Forward(ctx, _activations[i].AsSpan(0, batch * layers[i].Input.Size), _activations[i + 1].AsSpan(0, batch * layers[i].Output.Size));
-            if (Profile is not null) Profile.Forward[i] += System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            long start = Profile is null ? 0 : Stopwatch.GetTimestamp();
+            layer.Forward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, batch * layer.Output.Size));
+            if (Profile is not null) Profile.Forward[i] += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
         return Output;
     }
 
-    /// <summary>
-    /// Backpropagates <see cref="OutputGradient"/> through every layer, writing each parameter's gradient.
-    /// <paramref name="fusedLoss"/>: the gradient is already taken before the final activation (softmax + cross-entropy).
-    /// </summary>
     public void Backward(bool fusedLoss)
     {
         if (!Trainable) throw new InvalidOperationException("this plan was made for inference only");
-        var layers = Model.Layers;
         int batch = Batch;
-        for (int i = layers.Count - 1; i >= 0; i--)
+        for (int i = _layers.Count - 1; i >= 0; i--)
         {
-            var ctx = _contexts[i];
-            ctx.FusedLossGradient = fusedLoss && i == layers.Count - 1;
-            long start = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
-            layers[i].Backward(ctx,
-                _activations[i].AsSpan(0, batch * layers[i].Input.Size),
-                _activations[i + 1].AsSpan(0, batch * layers[i].Output.Size),
-                _gradients[i + 1].AsSpan(0, batch * layers[i].Output.Size),
-                _gradients[i].AsSpan(0, _gradients[i].Length == 0 ? 0 : batch * layers[i].Input.Size));
-            if (Profile is not null) Profile.Backward[i] += System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            var (layer, ctx) = (_layers[i], _contexts[i]);
+            if (_gradients[i + 1] is not { } dy) continue; // an output nobody reads: no gradient flows through it
+            ctx.FusedLossGradient = fusedLoss && i == _layers.Count - 1;
+            long start = Profile is null ? 0 : Stopwatch.GetTimestamp();
+            var size = batch * layer.Output.Size;
+            layer.Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0));
+            for (int k = 0; k < _sources[i].Length; k++)
+                if (_accumulates[i][k])
+                {
+                    var n = batch * layer.Inputs[k].Size;
+                    Elementwise.Add(_gradients[_sources[i][k]].AsSpan(0, n), _scratch[k].AsSpan(0, n));
+                }
+            if (Profile is not null) Profile.Backward[i] += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
     }
 
     /// <summary>Refuses a plan whose buffers could not be allocated, before trying (batch size x activations).</summary>
-    private static void CheckMemory(ModelSpec model, int capacity)
+    private static void CheckMemory(ModelSpec model, int capacity, bool training)
     {
-        long largest = model.Layers.Max(l => Math.Max(l.Output.Size, l.ScratchValues));
-        long bytes = 2L * capacity * model.ActivationBytes + 4L * capacity * model.Layers.Sum(l => l.ScratchValues);
+        var layout = new BufferLayout(model, training);
+        long largest = Math.Max(layout.ActivationSizes.Max(), model.Layers.Max(l => l.ScratchValues));
+        long perExample = layout.ActivationFloats + layout.GradientFloats + model.Layers.Sum(l => l.ScratchValues);
+        long bytes = 4L * capacity * perExample;
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (capacity * largest > Array.MaxLength || bytes > available)
-            throw new SpecNetException($"a batch of {capacity:N0} needs about {bytes / (1 << 20):N0} MB of activations and gradients ({ModelSummary.Bytes(model.ActivationBytes)} per example), more than this machine offers",
+            throw new SpecNetException($"a batch of {capacity:N0} needs about {bytes / (1 << 20):N0} MB of activations and gradients ({ModelSummary.Bytes(4 * perExample)} per example), more than this machine offers",
                 "lower training.batch_size (or --batch-size)");
     }
-
-    /// <summary>dL/d(input) of the last backward pass, when the plan was made with inputGradient.</summary>
-    public ReadOnlySpan<float> InputGradient => _gradients[0].AsSpan(0, Math.Min(_gradients[0].Length, Batch * Model.Input.Size));
-
-    /// <summary>Bytes of buffers this plan holds (activations, gradients; not layer scratch).</summary>
-    public long BufferBytes => 4L * (_activations.Sum(a => (long)a.Length) + _gradients.Sum(g => (long)g.Length));
 }
 
-/// <summary>Milliseconds spent in each layer's forward and backward, summed over passes.</summary>
-public sealed class LayerTimes(int layers)
+/// <summary>The CPU engine: plans run layer by layer on a kernel backend (managed SIMD, MKL, MathNet, reference).</summary>
+public sealed class CpuEngine(Backend kernels) : IEngine
 {
-    public double[] Forward { get; } = new double[layers];
-    public double[] Backward { get; } = new double[layers];
-    public void Clear() { Array.Clear(Forward); Array.Clear(Backward); }
+    public Backend Kernels { get; } = kernels;
+    public string Name => Kernels.Name;
+    public string Device => Kernels.InstructionSet;
+    public int Threads => Kernels.Threads;
+
+    public IPlan Plan(ModelSpec model, ParameterSet parameters, int capacity, PlanOptions options) =>
+        new ExecutionPlan(model, parameters, Kernels, capacity, options.Seed, options.InputGradient, options.Training);
+
+    public override string ToString() => Kernels.ToString();
 }

@@ -28,6 +28,12 @@ public readonly record struct Window(int Input, int Kernel, int Stride, int Dila
         return new Window(input, kernel, stride, dilation, 0, valid);
     }
 
+    /// <summary>Padding after the input (the larger half of 'same' padding; ONNX's SAME_UPPER).</summary>
+    public int PadAfter => Math.Max(0, (Output - 1) * Stride + Dilated - Input - PadBefore);
+
+    /// <summary>ONNX's pads of a 2-D window: [top, left, bottom, right].</summary>
+    public static long[] Pads(Window rows, Window cols) => [rows.PadBefore, cols.PadBefore, rows.PadAfter, cols.PadAfter];
+
     /// <summary>The arithmetic as a user can check it, e.g. "(28 - 3) / 2 + 1 = 13".</summary>
     public string Arithmetic(Padding padding)
     {

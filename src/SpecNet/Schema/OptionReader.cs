@@ -4,16 +4,12 @@ using SpecNet.Parsing;
 
 namespace SpecNet.Schema;
 
-/// <summary>One option a map accepts: its YAML key, its type as users read it, its default, and what it does.</summary>
-public sealed record OptionInfo(string Name, string Type, string? Default, string Doc)
-{
-    public bool Required => Default is null;
-}
-
 /// <summary>
-/// Reads the options of one YAML map against a declared list of <see cref="OptionInfo"/>. Every value
-/// problem becomes a located diagnostic and a fallback value is returned, so checking goes on and all
-/// problems of a spec are reported in one run. <see cref="Finish"/> reports the keys nobody asked for.
+/// Reads the options of one YAML map against a declared list of <see cref="OptionInfo"/>: types, ranges,
+/// choices and defaults all come from the declarations. Every value problem becomes a located
+/// diagnostic and a fallback value is returned, so checking goes on and all problems of a spec are
+/// reported in one run. <see cref="Finish"/> reports the keys nobody asked for. The typed values read
+/// (defaults included) are kept in <see cref="Values"/>: a layer's identity is made of them.
 /// </summary>
 public sealed class OptionReader
 {
@@ -21,6 +17,7 @@ public sealed class OptionReader
     private readonly DiagnosticBag _diagnostics;
     private readonly IReadOnlyList<OptionInfo> _known;
     private readonly int _errorsAtStart;
+    private readonly Dictionary<string, object> _values = [];
 
     /// <param name="map">The options, or null for a bare entry such as <c>- flatten</c>.</param>
     /// <param name="owner">How to name the owner in messages: "conv2d layer 'conv2d_1'", "training".</param>
@@ -32,7 +29,7 @@ public sealed class OptionReader
         OwnerSpan = ownerSpan;
         _known = known;
         _diagnostics = diagnostics;
-        _errorsAtStart = diagnostics.Items.Count(d => d.IsError);
+        _errorsAtStart = diagnostics.ErrorCount;
     }
 
     public string Owner { get; }
@@ -42,7 +39,10 @@ public sealed class OptionReader
     public DiagnosticBag Diagnostics => _diagnostics;
 
     /// <summary>True when reading these options added errors; the owner's shape cannot be trusted then.</summary>
-    public bool HadErrors => _diagnostics.Items.Count(d => d.IsError) > _errorsAtStart;
+    public bool HadErrors => _diagnostics.ErrorCount > _errorsAtStart;
+
+    /// <summary>The typed value of every option read so far, by option name.</summary>
+    public IReadOnlyDictionary<string, object> Values => _values;
 
     public bool Has(string key) => Node(key) is not null;
 
@@ -59,29 +59,21 @@ public sealed class OptionReader
         return value is ScalarNode { IsNull: true } ? null : value;
     }
 
-    /// <summary>A whole number in [min, max]; the default when absent (required when the declared default is null).</summary>
-    public int Int(string key, int min = int.MinValue, int max = int.MaxValue)
+    /// <summary>A whole number in the declared range; the default when absent.</summary>
+    public int Int(string key)
     {
         var info = Declared(key);
         var node = Node(key);
-        if (node is null) return Missing(info, () => int.Parse(info.Default!, CultureInfo.InvariantCulture), min);
-        return ParseInt(node, key, min, max);
+        int value = node is null ? Missing(info, 0) : ParseInt(node, info);
+        return Keep(key, value);
     }
 
-    public int PositiveInt(string key, int max = 1 << 20) => Int(key, 1, max);
-
-    /// <summary>An int or a two-element list [h, w], as Keras takes kernel_size, strides and pool_size.</summary>
-    public (int H, int W) PositivePair(string key, (int, int)? fallback = null, int max = 1 << 15)
+    /// <summary>An int or a two-element list [h, w]; <paramref name="fallback"/> when absent (pooling strides default to pool_size).</summary>
+    public (int H, int W) Pair(string key, (int, int)? fallback = null)
     {
         var info = Declared(key);
         var node = Node(key);
-        if (node is null)
-        {
-            if (fallback is { } f) return f;
-            if (info.Default is { } d) { var v = int.Parse(d, CultureInfo.InvariantCulture); return (v, v); }
-            Missing(info, () => 0, 1);
-            return (1, 1);
-        }
+        if (node is null) return Keep(key, fallback ?? Missing(info, (1, 1)));
         if (node is SequenceNode seq)
         {
             if (seq.Items.Count != 2)
@@ -89,57 +81,58 @@ public sealed class OptionReader
                 _diagnostics.Error(DiagnosticIds.WrongNodeType, seq.Span,
                     $"{Owner}: '{key}' takes one number or a pair [height, width]; got a list of {seq.Items.Count}",
                     $"write {key}: 3 or {key}: [3, 3]");
-                return (1, 1);
+                return Keep(key, (1, 1));
             }
-            return (ParseInt(seq.Items[0], key, 1, max), ParseInt(seq.Items[1], key, 1, max));
+            return Keep(key, (ParseInt(seq.Items[0], info), ParseInt(seq.Items[1], info)));
         }
-        var n = ParseInt(node, key, 1, max);
-        return (n, n);
+        var n = ParseInt(node, info);
+        return Keep(key, (n, n));
     }
 
-    public float Float(string key, double min, double max, bool maxInclusive = true, bool minInclusive = true)
+    /// <summary>A number in the declared range; the default when absent.</summary>
+    public float Number(string key)
     {
         var info = Declared(key);
         var node = Node(key);
-        if (node is null) return Missing(info, () => float.Parse(info.Default!, CultureInfo.InvariantCulture), (float)min);
+        if (node is null) return Keep(key, (float)Missing(info, Math.Max(0, info.Min)));
         if (node is not ScalarNode s || !double.TryParse(s.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var value)
             || double.IsNaN(value) || double.IsInfinity(value))
         {
-            _diagnostics.Error(DiagnosticIds.NotANumber, node.Span, $"{Owner}: '{key}' must be a number, not {node.Describe()}",
-                info.Default is null ? null : $"the default is {info.Default}");
-            return (float)min;
+            _diagnostics.Error(DiagnosticIds.NotANumber, node.Span, $"{Owner}: '{key}' must be a number, not {node.Describe()}", DefaultHint(info));
+            return Keep(key, (float)Fallback(info));
         }
-        bool low = minInclusive ? value < min : value <= min;
-        bool high = maxInclusive ? value > max : value >= max;
-        if (low || high)
+        if (!info.InRange(value))
         {
-            var range = $"{(minInclusive ? "[" : "(")}{Fmt(min)}, {Fmt(max)}{(maxInclusive ? "]" : ")")}";
-            _diagnostics.Error(DiagnosticIds.OutOfRange, node.Span, $"{Owner}: '{key}' must be in {range}, not {s.Value}",
-                info.Default is null ? null : $"the default is {info.Default}");
-            return (float)Math.Clamp(value, min, max);
+            _diagnostics.Error(DiagnosticIds.OutOfRange, node.Span, $"{Owner}: '{key}' must be in {info.RangeText}, not {s.Value}", DefaultHint(info));
+            return Keep(key, (float)Math.Clamp(value, info.Min, info.Max));
         }
-        return (float)value;
+        return Keep(key, (float)value);
     }
 
     public bool Bool(string key)
     {
         var info = Declared(key);
         var node = Node(key);
-        if (node is null) return Missing(info, () => bool.Parse(info.Default!), false);
+        if (node is null) return Keep(key, Missing(info, false));
         if (node is ScalarNode { Quoted: false } s && s.Value.ToLowerInvariant() is "true" or "false")
-            return s.Value.Equals("true", StringComparison.OrdinalIgnoreCase);
+            return Keep(key, s.Value.Equals("true", StringComparison.OrdinalIgnoreCase));
         _diagnostics.Error(DiagnosticIds.WrongNodeType, node.Span, $"{Owner}: '{key}' must be true or false, not {node.Describe()}");
-        return bool.Parse(info.Default ?? "false");
+        return Keep(key, info.Default as bool? ?? false);
     }
 
-    /// <summary>One of a fixed set of names (padding, activation, loss...). Unknown names get "did you mean".</summary>
-    public string Choice(string key, IReadOnlyList<string> choices, string what)
+    /// <summary>One of the declared choices (padding, activation, loss...). Unknown names get "did you mean".</summary>
+    public string Choice(string key)
     {
         var info = Declared(key);
         var node = Node(key);
-        if (node is null) return Missing(info, () => info.Default!, choices[0]);
-        return ChoiceOf(node, choices, $"{what} '{{0}}'", what + "s") ?? info.Default ?? choices[0];
+        if (node is null) return Keep(key, Missing(info, info.Choices[0]));
+        var noun = info.Noun!;
+        var plural = noun.EndsWith('s') ? noun + "es" : noun + "s";
+        return Keep(key, ChoiceOf(node, info.Choices, $"{noun} '{{0}}'", plural) ?? info.Default as string ?? info.Choices[0]);
     }
+
+    /// <summary>A choice read as an enum value (padding: valid -> Padding.Valid); the enum is what identity records.</summary>
+    public T Choice<T>(string key) where T : struct, Enum => Keep(key, Enum.Parse<T>(Choice(key).Replace("_", ""), ignoreCase: true));
 
     /// <summary>Checks a scalar against known names, reporting SN1008; null when it is not one of them.</summary>
     public string? ChoiceOf(SyntaxNode node, IReadOnlyList<string> choices, string messageFormat, string plural)
@@ -156,11 +149,12 @@ public sealed class OptionReader
         return null;
     }
 
+    /// <summary>A single scalar as text (names, paths); null when absent.</summary>
     public string? String(string key)
     {
-        var info = Declared(key);
+        Declared(key);
         var node = Node(key);
-        if (node is null) return info.Default is null || info.Default.Length == 0 ? null : info.Default;
+        if (node is null) return null;
         if (node is ScalarNode s) return s.Value;
         _diagnostics.Error(DiagnosticIds.WrongNodeType, node.Span, $"{Owner}: '{key}' must be a single value, not {node.Describe()}");
         return null;
@@ -178,41 +172,58 @@ public sealed class OptionReader
                     : Names.Hint(entry.Key.Value, _known.Select(o => o.Name), KeyNoun + "s"));
     }
 
+    /// <summary>Reports a missing required key (once per reader and key).</summary>
+    public void RequireMissing(string key) => Missing(Declared(key), 0);
+
+    private T Keep<T>(string key, T value) where T : notnull
+    {
+        _values[key] = value;
+        return value;
+    }
+
     private OptionInfo Declared(string key) =>
         _known.FirstOrDefault(o => o.Name == key)
         ?? throw new InvalidOperationException($"option '{key}' is read but not declared for {Owner}");
 
-    private T Missing<T>(OptionInfo info, Func<T> fromDefault, T fallback)
+    /// <summary>The default of an absent option, or (reporting it) the fallback when the option is required.</summary>
+    private T Missing<T>(OptionInfo info, T fallback)
     {
-        if (!info.Required) return fromDefault();
-        _diagnostics.Error(DiagnosticIds.MissingKey, OwnerSpan, $"{Owner} needs '{info.Name}' ({info.Doc})",
-            $"add {info.Name}: <{info.Type}>");
+        if (!info.Required && info.Default is not null) return (T)Convert(info.Default, typeof(T));
+        if (info.Required)
+            _diagnostics.Error(DiagnosticIds.MissingKey, OwnerSpan, $"{Owner} needs '{info.Name}' ({info.Doc})", $"add {info.Name}: <{info.TypeText}>");
         return fallback;
     }
 
-    private int ParseInt(SyntaxNode node, string key, int min, int max)
+    private static object Convert(object value, Type type) =>
+        type == typeof(double) && value is IConvertible c ? c.ToDouble(CultureInfo.InvariantCulture) : value;
+
+    private static double Fallback(OptionInfo info) => info.Default as double? ?? Math.Max(0, info.Min);
+
+    private static string? DefaultHint(OptionInfo info) => info.DefaultText is { } d && info.Default is not null ? $"the default is {d}" : null;
+
+    private int ParseInt(SyntaxNode node, OptionInfo info)
     {
+        int fallback = (int)Math.Max(info.Min, 1);
         if (node is not ScalarNode s || !double.TryParse(s.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var value)
             || double.IsNaN(value) || double.IsInfinity(value))
         {
-            _diagnostics.Error(DiagnosticIds.NotANumber, node.Span, $"{Owner}: '{key}' must be a whole number, not {node.Describe()}");
-            return Math.Max(min, 1);
+            _diagnostics.Error(DiagnosticIds.NotANumber, node.Span, $"{Owner}: '{info.Name}' must be a whole number, not {node.Describe()}");
+            return fallback;
         }
         if (value != Math.Floor(value))
         {
-            _diagnostics.Error(DiagnosticIds.NotANumber, node.Span, $"{Owner}: '{key}' must be a whole number, not {s.Value}",
+            _diagnostics.Error(DiagnosticIds.NotANumber, node.Span, $"{Owner}: '{info.Name}' must be a whole number, not {s.Value}",
                 $"use {Math.Round(value)}");
-            return Math.Max(min, 1);
+            return fallback;
         }
-        if (value < min || value > max)
+        if (value < info.Min || value > info.Max)
         {
-            var range = min == 1 && max >= 1 << 15 ? "a positive whole number" : min == 0 && max == int.MaxValue ? "zero or more" : $"in [{min}, {max}]";
-            _diagnostics.Error(DiagnosticIds.OutOfRange, node.Span, $"{Owner}: '{key}' must be {range}, not {s.Value}",
-                max < int.MaxValue && value > max ? $"the largest value accepted is {max}" : null);
-            return Math.Max(min, 1);
+            var range = info.Min == 1 && info.Max >= 1 << 15 ? "a positive whole number"
+                : info.Min == 0 && info.Max == int.MaxValue ? "zero or more" : $"in [{info.Min}, {info.Max}]";
+            _diagnostics.Error(DiagnosticIds.OutOfRange, node.Span, $"{Owner}: '{info.Name}' must be {range}, not {s.Value}",
+                info.Max < int.MaxValue && value > info.Max ? $"the largest value accepted is {info.Max}" : null);
+            return fallback;
         }
         return (int)value;
     }
-
-    private static string Fmt(double v) => v.ToString("0.#########", CultureInfo.InvariantCulture);
 }

@@ -20,10 +20,10 @@ public sealed record BenchmarkResult(int BatchSize, int Iterations, IReadOnlyLis
 public static class Benchmark
 {
     /// <summary>Each measurement is preceded by 300 ms of the same work, so that it measures tiered-up (optimised) code.</summary>
-    public static BenchmarkResult Run(ModelSpec model, Backend kernels, int batchSize, int iterations)
+    public static BenchmarkResult Run(ModelSpec model, IEngine engine, int batchSize, int iterations)
     {
         var parameters = ParameterSet.Initialize(model, 1);
-        var plan = new ExecutionPlan(model, parameters, kernels, batchSize, seed: 1);
+        var plan = engine.Plan(model, parameters, batchSize, new PlanOptions(Seed: 1));
         var rng = new Rng(7);
         for (int i = 0; i < plan.Input.Length; i++) plan.Input[i] = rng.NextFloat();
         var labels = Enumerable.Range(0, batchSize).Select(i => i % Math.Max(2, model.Output.Size)).ToArray();
@@ -55,7 +55,7 @@ public static class Benchmark
         for (int i = 0; i < iterations; i++) plan.Forward(batchSize, training: false);
         double inference = batchSize * iterations / clock.Elapsed.TotalSeconds;
 
-        var single = new ExecutionPlan(model, parameters, kernels, 1, trainable: false);
+        var single = engine.Plan(model, parameters, 1, PlanOptions.Inference);
         plan.Input[..model.Input.Size].CopyTo(single.Input);
         for (var warm = Stopwatch.StartNew(); warm.ElapsedMilliseconds < 300;) single.Forward(1, false);
         int singleRuns = Math.Max(200, iterations * 20);

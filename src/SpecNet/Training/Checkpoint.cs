@@ -1,25 +1,16 @@
-using SpecNet.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
+using SpecNet.Diagnostics;
 using SpecNet.Checking;
 using SpecNet.Formats;
-using SpecNet.Planning;
-using SpecNet.Training.Optimizers;
 
 namespace SpecNet.Training;
 
-/// <summary>Where a run is: the next step to take, and what the epoch so far has summed.</summary>
-public sealed record TrainingPosition(int Epoch, int Step, int[] Order, uint[] ShuffleRng, uint[] DropoutRng, double LossSum, int Correct,
-    IReadOnlyList<EpochReport> History)
-{
-    /// <summary>The augmentation generator's state, when the spec augments.</summary>
-    public uint[]? AugmentRng { get; init; }
-}
-
 /// <summary>
 /// Everything needed to continue a run bit for bit: parameters (moving statistics included), optimizer
-/// state and step count, both random generators, the epoch's example order and position, and the
-/// epochs so far. A safetensors file (format specnet-checkpoint/1), written atomically, so `kill -9` at
-/// any moment leaves the previous complete checkpoint.
+/// state and step count, the random generators, the epoch's example order and position, the epochs so
+/// far, and each callback's state. A safetensors file (format specnet-checkpoint/1), written atomically,
+/// so `kill -9` at any moment leaves the previous complete checkpoint.
 /// </summary>
 public static class Checkpoint
 {
@@ -29,54 +20,45 @@ public static class Checkpoint
     public static string DefaultPath(string weightsPath) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(weightsPath)) ?? ".", Path.GetFileNameWithoutExtension(weightsPath) + ".checkpoint.safetensors");
 
-    public static void Save(string path, ModelSpec model, ParameterSet parameters, Optimizer optimizer, TrainingPosition position, int seed, int batchSize,
-        (Dictionary<string, string> Metadata, List<Tensor> Tensors) extra = default)
+    /// <summary>Writes the run as it stands, to continue at (<paramref name="epoch"/>, <paramref name="step"/>).</summary>
+    public static void Save(string path, TrainingRun run, int epoch, int step, IReadOnlyList<TrainingCallback> callbacks)
     {
+        var model = run.Model;
         var tensors = new List<Tensor>();
-        foreach (var slot in parameters.Slots) tensors.Add(new Tensor(slot.Name, [slot.Value.Length], slot.Value));
-        var trainable = parameters.Trainable.ToList();
+        foreach (var slot in run.Parameters.Slots) tensors.Add(new Tensor(slot.Name, [slot.Value.Length], slot.Value));
+        var trainable = run.Parameters.Trainable.ToList();
+        var state = run.Optimizer.State;
         for (int i = 0; i < trainable.Count; i++)
-            for (int k = 0; k < optimizer.State[i].Length; k++)
-                tensors.Add(new Tensor($"optimizer.{trainable[i].Name}.{k}", [optimizer.State[i][k].Length], optimizer.State[i][k]));
+            for (int k = 0; k < state[i].Length; k++)
+                tensors.Add(new Tensor($"optimizer.{trainable[i].Name}.{k}", [state[i][k].Length], state[i][k]));
         // Example indices are exact in float32 up to 2^24 (16.7 million examples).
-        tensors.Add(new Tensor("train.order", [position.Order.Length], position.Order.Select(v => (float)v).ToArray()));
+        tensors.Add(new Tensor("train.order", [run.Order.Length], run.Order.Select(v => (float)v).ToArray()));
         var metadata = new Dictionary<string, string>
         {
             ["format"] = Format, ["spec"] = model.SourceText, ["spec_hash"] = model.StructuralHash, ["spec_name"] = model.Name,
             ["specnet_version"] = WeightsFile.Version, ["optimizer"] = model.Training.Optimizer.Name,
-            ["epoch"] = position.Epoch.ToString(Inv), ["step"] = position.Step.ToString(Inv), ["iterations"] = optimizer.Iterations.ToString(Inv),
-            ["seed"] = seed.ToString(Inv), ["batch_size"] = batchSize.ToString(Inv),
-            ["shuffle_rng"] = string.Join(",", position.ShuffleRng), ["dropout_rng"] = string.Join(",", position.DropoutRng),
-            ["loss_sum"] = position.LossSum.ToString("R", Inv), ["correct"] = position.Correct.ToString(Inv),
-            ["history"] = System.Text.Json.JsonSerializer.Serialize(position.History),
+            ["epoch"] = epoch.ToString(Inv), ["step"] = step.ToString(Inv), ["iterations"] = run.Optimizer.Iterations.ToString(Inv),
+            ["seed"] = run.Seed.ToString(Inv), ["batch_size"] = run.BatchSize.ToString(Inv),
+            ["shuffle_rng"] = string.Join(",", run.Shuffle.State), ["dropout_rng"] = string.Join(",", run.Plan.Dropout.State),
+            ["loss_sum"] = run.LossSum.ToString("R", Inv), ["correct"] = run.Correct.ToString(Inv),
+            ["history"] = JsonSerializer.Serialize(run.History), ["stopped"] = run.Stopped ? "true" : "false",
         };
-        if (position.AugmentRng is { } augment) metadata["augment_rng"] = string.Join(",", augment);
-        if (extra.Metadata is not null) foreach (var (k, v) in extra.Metadata) metadata[k] = v;
-        if (extra.Tensors is not null) tensors.AddRange(extra.Tensors);
+        if (run.Augmenter is { } augmenter) metadata["augment_rng"] = string.Join(",", augmenter.Random.State);
+        foreach (var callback in callbacks) callback.SaveState(metadata, tensors);
         SafeTensors.Write(path, tensors, metadata);
     }
 
-    /// <summary>Restores parameters and optimizer state in place and returns the position to continue from.</summary>
-    public static TrainingPosition Load(string path, ModelSpec model, ParameterSet parameters, Optimizer optimizer, int seed, int batchSize)
+    /// <summary>Restores a run in place (parameters, optimizer, position, generators, history, callbacks) from a checkpoint of the same spec, seed and batch size.</summary>
+    public static void Load(string path, TrainingRun run, IReadOnlyList<TrainingCallback> callbacks)
     {
+        var model = run.Model;
         var (tensors, meta) = SafeTensors.Read(path);
         if (meta.GetValueOrDefault("format") != Format)
             throw new SpecNetException($"{path}: not a SpecNet checkpoint (format '{meta.GetValueOrDefault("format", "none")}')", "pass the .checkpoint.safetensors file train writes");
         if (meta.GetValueOrDefault("spec_hash") != model.StructuralHash)
-        {
-            var old = SpecCompiler.Compile(meta.GetValueOrDefault("spec", ""), path + "#spec").Model;
-            var differences = old is null ? ["the checkpoint's spec does not compile any more"] :
-                StructureDiff.Layers(old, model).Where(c => c.Change != "same")
-                    .Select(c => c.Change switch
-                    {
-                        "added" => $"layer '{c.B!.Name}' ({c.B.Kind.Name}) is new",
-                        "removed" => $"layer '{c.A!.Name}' ({c.A.Kind.Name}) is gone",
-                        _ => $"layer '{c.A!.Name}': {string.Join("; ", c.Details)}",
-                    }).ToList();
             throw new SpecNetException($"{path} was written for another spec ('{meta.GetValueOrDefault("spec_name")}', hash {meta.GetValueOrDefault("spec_hash")}; this one is {model.StructuralHash}):\n    "
-                + string.Join("\n    ", differences), "resume with the spec the run started with, or start afresh without --resume");
-        }
-        foreach (var (key, expected) in new[] { ("seed", seed), ("batch_size", batchSize) })
+                + string.Join("\n    ", Differences(meta.GetValueOrDefault("spec", ""), path, model)), "resume with the spec the run started with, or start afresh without --resume");
+        foreach (var (key, expected) in new[] { ("seed", run.Seed), ("batch_size", run.BatchSize) })
             if (meta.GetValueOrDefault(key) != expected.ToString(Inv))
                 throw new SpecNetException($"{path}: the run used {key} {meta.GetValueOrDefault(key)}, not {expected}", $"resume with the same {key} (or start afresh)");
         if (meta.GetValueOrDefault("optimizer") != model.Training.Optimizer.Name)
@@ -85,19 +67,41 @@ public static class Checkpoint
         var byName = tensors.ToDictionary(t => t.Name);
         float[] Get(string name, int length) => byName.TryGetValue(name, out var t) && t.Data.Length == length ? t.Data
             : throw new SpecNetException($"{path}: tensor '{name}' is missing or the wrong size", "the checkpoint is damaged; start afresh");
-        foreach (var slot in parameters.Slots) Get(slot.Name, slot.Value.Length).CopyTo(slot.Value, 0);
-        var trainable = parameters.Trainable.ToList();
+        foreach (var slot in run.Parameters.Slots) Get(slot.Name, slot.Value.Length).CopyTo(slot.Value, 0);
+        var trainable = run.Parameters.Trainable.ToList();
+        var state = run.Optimizer.State;
         for (int i = 0; i < trainable.Count; i++)
-            for (int k = 0; k < optimizer.State[i].Length; k++)
-                Get($"optimizer.{trainable[i].Name}.{k}", optimizer.State[i][k].Length).CopyTo(optimizer.State[i][k], 0);
-        optimizer.Iterations = long.Parse(meta["iterations"], Inv);
-        var order = byName.TryGetValue("train.order", out var o) ? o.Data.Select(v => (int)v).ToArray()
-            : throw new SpecNetException($"{path}: the example order is missing");
-        static uint[] Rng(string text) => text.Split(',').Select(v => uint.Parse(v, Inv)).ToArray();
-        var history = System.Text.Json.JsonSerializer.Deserialize<List<EpochReport>>(meta.GetValueOrDefault("history", "[]")) ?? [];
-        return new TrainingPosition(int.Parse(meta["epoch"], Inv), int.Parse(meta["step"], Inv), order, Rng(meta["shuffle_rng"]), Rng(meta["dropout_rng"]),
-            double.Parse(meta["loss_sum"], Inv), int.Parse(meta["correct"], Inv), history)
-            { AugmentRng = meta.TryGetValue("augment_rng", out var a) ? Rng(a) : null };
+            for (int k = 0; k < state[i].Length; k++)
+                Get($"optimizer.{trainable[i].Name}.{k}", state[i][k].Length).CopyTo(state[i][k], 0);
+        run.Optimizer.Iterations = long.Parse(meta["iterations"], Inv);
+        if (byName.TryGetValue("train.order", out var saved) && saved.Data.Length != run.Order.Length)
+            throw new SpecNetException($"{path}: the run had {saved.Data.Length:N0} training examples, the data now has {run.Order.Length:N0}", "resume with the same data");
+        var order = Get("train.order", run.Order.Length);
+        run.Order = order.Select(v => (int)v).ToArray();
+        static uint[] Generator(string text) => text.Split(',').Select(v => uint.Parse(v, Inv)).ToArray();
+        run.Shuffle.State = Generator(meta["shuffle_rng"]);
+        run.Plan.Dropout.State = Generator(meta["dropout_rng"]);
+        if (run.Augmenter is not null && meta.TryGetValue("augment_rng", out var a)) run.Augmenter.Random.State = Generator(a);
+        run.Epoch = int.Parse(meta["epoch"], Inv);
+        run.Step = int.Parse(meta["step"], Inv);
+        run.LossSum = double.Parse(meta["loss_sum"], Inv);
+        run.Correct = int.Parse(meta["correct"], Inv);
+        run.History.AddRange(JsonSerializer.Deserialize<List<EpochReport>>(meta.GetValueOrDefault("history", "[]")) ?? []);
+        if (meta.GetValueOrDefault("stopped") == "true") run.Stop();
+        foreach (var callback in callbacks) callback.RestoreState(meta, byName);
+    }
+
+    /// <summary>What changed between the checkpoint's spec and this one, layer by layer.</summary>
+    private static IEnumerable<string> Differences(string oldText, string path, ModelSpec model)
+    {
+        var old = SpecCompiler.Compile(oldText, path + "#spec").Model;
+        if (old is null) return ["the checkpoint's spec does not compile any more"];
+        return StructureDiff.Layers(old, model).Where(c => c.Change != "same").Select(c => c.Change switch
+        {
+            "added" => $"layer '{c.B!.Name}' ({c.B.Kind.Name}) is new",
+            "removed" => $"layer '{c.A!.Name}' ({c.A.Kind.Name}) is gone",
+            _ => $"layer '{c.A!.Name}': {string.Join("; ", c.Details)}",
+        });
     }
 }
 

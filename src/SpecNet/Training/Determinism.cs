@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using System.Runtime.InteropServices;
 using SpecNet.Checking;
 using SpecNet.Data;
-using SpecNet.Kernels;
 using SpecNet.Planning;
 
 namespace SpecNet.Training;
@@ -15,11 +14,11 @@ namespace SpecNet.Training;
 /// </summary>
 public static class Determinism
 {
-    public static (string First, string Second) Check(ModelSpec model, Dataset train, Func<Backend> kernels, int steps, int seed, int batchSize)
+    public static (string First, string Second) Check(ModelSpec model, Dataset train, Func<IEngine> engine, int steps, int seed, int batchSize)
     {
         string Run()
         {
-            var trainer = new Trainer(model, ParameterSet.Initialize(model, seed), kernels(), epochs: int.MaxValue, batchSize, seed) { MaxSteps = steps };
+            var trainer = new Trainer(model, ParameterSet.Initialize(model, seed), engine(), epochs: int.MaxValue, batchSize, seed) { MaxSteps = steps };
             trainer.Fit(train, null);
             return Hash(trainer.Parameters);
         }

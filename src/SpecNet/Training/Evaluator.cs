@@ -1,5 +1,4 @@
 using SpecNet.Data;
-using SpecNet.Kernels;
 using SpecNet.Planning;
 
 namespace SpecNet.Training;
@@ -15,10 +14,13 @@ public static class Evaluator
     /// <summary>Batch of a plan made just for evaluation: large enough for throughput, small enough for memory.</summary>
     public const int BatchSize = 128;
 
-    public static Evaluation Evaluate(ParameterSet parameters, Backend kernels, Dataset data, ExecutionPlan? plan = null)
+    public static Evaluation Evaluate(ParameterSet parameters, IEngine engine, Dataset data) =>
+        Evaluate(engine.Plan(parameters.Model, parameters, Math.Min(BatchSize, data.Count), PlanOptions.Inference), data);
+
+    /// <summary>Evaluates with an existing plan's buffers (the trainer's, between epochs).</summary>
+    public static Evaluation Evaluate(IPlan plan, Dataset data)
     {
-        var model = parameters.Model;
-        plan ??= new ExecutionPlan(model, parameters, kernels, Math.Min(BatchSize, data.Count), trainable: false);
+        var model = plan.Model;
         var loss = Loss.For(model.Training.Loss, model.FinalActivation);
         int units = model.Output.Size, classes = units == 1 ? 2 : units;
         var confusion = new int[classes, classes];

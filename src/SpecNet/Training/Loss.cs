@@ -1,3 +1,4 @@
+using SpecNet.Checking;
 using SpecNet.Layers;
 
 namespace SpecNet.Training;
@@ -9,23 +10,21 @@ namespace SpecNet.Training;
 /// When the model ends in softmax (sigmoid) and the loss is cross-entropy, the two are computed together:
 /// the gradient is taken before the activation, dL/dz = (p - t) / N, which is exact and stable.
 /// </summary>
-public sealed class Loss
+public abstract class Loss
 {
-    private const float Eps = 1e-7f;
-
-    private Loss(string name, bool fused) { Name = name; Fused = fused; }
-
-    public string Name { get; }
+    /// <summary>Keras's clipping of probabilities (backend epsilon).</summary>
+    protected const float Eps = 1e-7f;
 
     /// <summary>The gradient is with respect to the pre-activation of the last layer.</summary>
-    public bool Fused { get; }
+    public bool Fused { get; private init; }
 
-    public static Loss For(string name, Activation final) => new(name, name switch
+    public static Loss For(LossSpec spec, Activation final) => spec.Kind switch
     {
-        "categorical_crossentropy" or "sparse_categorical_crossentropy" => final.Function == ActivationFunction.Softmax,
-        "binary_crossentropy" => final.Function == ActivationFunction.Sigmoid,
-        _ => false,
-    });
+        LossKind.CategoricalCrossentropy or LossKind.SparseCategoricalCrossentropy =>
+            new CrossEntropy { Fused = final.Function == ActivationFunction.Softmax },
+        LossKind.BinaryCrossentropy => new BinaryCrossEntropy { Fused = final.Function == ActivationFunction.Sigmoid },
+        _ => new MeanSquaredError(),
+    };
 
     /// <summary>Sum over the batch of per-example losses; writes dL/d(output) for the batch mean into <paramref name="grad"/>.</summary>
     public double Compute(ReadOnlySpan<float> y, ReadOnlySpan<int> labels, int batch, Span<float> grad)
@@ -34,42 +33,60 @@ public sealed class Loss
         double total = 0;
         float invN = 1f / batch;
         for (int n = 0; n < batch; n++)
-        {
-            var row = y.Slice(n * units, units);
-            var g = grad.Slice(n * units, units);
-            int label = labels[n];
-            switch (Name)
-            {
-                case "categorical_crossentropy" or "sparse_categorical_crossentropy":
-                    total += -Math.Log(Math.Clamp(row[label], Eps, 1 - Eps));
-                    for (int c = 0; c < units; c++)
-                    {
-                        float t = c == label ? 1 : 0;
-                        g[c] = Fused ? (row[c] - t) * invN
-                             : c == label && row[c] > Eps ? -invN / row[c] : 0;
-                    }
-                    break;
-                case "binary_crossentropy":
-                    for (int c = 0; c < units; c++)
-                    {
-                        float t = units == 1 ? label : c == label ? 1 : 0;
-                        float p = Math.Clamp(row[c], Eps, 1 - Eps);
-                        total += -(t * Math.Log(p) + (1 - t) * Math.Log(1 - p)) / units;
-                        g[c] = Fused ? (row[c] - t) * invN / units : (p - t) / (p * (1 - p)) * invN / units;
-                    }
-                    break;
-                case "mse":
-                    for (int c = 0; c < units; c++)
-                    {
-                        float t = units == 1 ? label : c == label ? 1 : 0;
-                        float d = row[c] - t;
-                        total += (double)d * d / units;
-                        g[c] = 2 * d * invN / units;
-                    }
-                    break;
-                default: throw new InvalidOperationException($"unknown loss {Name}");
-            }
-        }
+            total += Example(y.Slice(n * units, units), labels[n], grad.Slice(n * units, units), invN);
         return total;
+    }
+
+    /// <summary>One example's loss; its gradient (already divided by the batch size: <paramref name="invN"/>) into g.</summary>
+    protected abstract double Example(ReadOnlySpan<float> y, int label, Span<float> g, float invN);
+
+    /// <summary>The one-hot target of class c (with one output unit: the label itself).</summary>
+    protected static float Target(int c, int label, int units) => units == 1 ? label : c == label ? 1 : 0;
+
+    /// <summary>-log p[label]; fused with softmax: dL/dz = (p - t) / N.</summary>
+    private sealed class CrossEntropy : Loss
+    {
+        protected override double Example(ReadOnlySpan<float> y, int label, Span<float> g, float invN)
+        {
+            for (int c = 0; c < y.Length; c++)
+                g[c] = Fused ? (y[c] - Target(c, label, y.Length)) * invN
+                     : c == label && y[c] > Eps ? -invN / y[c] : 0;
+            return -Math.Log(Math.Clamp(y[label], Eps, 1 - Eps));
+        }
+    }
+
+    /// <summary>Mean over units of -(t log p + (1 - t) log(1 - p)); fused with sigmoid: dL/dz = (p - t) / (N units).</summary>
+    private sealed class BinaryCrossEntropy : Loss
+    {
+        protected override double Example(ReadOnlySpan<float> y, int label, Span<float> g, float invN)
+        {
+            int units = y.Length;
+            double total = 0;
+            for (int c = 0; c < units; c++)
+            {
+                float t = Target(c, label, units);
+                float p = Math.Clamp(y[c], Eps, 1 - Eps);
+                total += -(t * Math.Log(p) + (1 - t) * Math.Log(1 - p)) / units;
+                g[c] = Fused ? (y[c] - t) * invN / units : (p - t) / (p * (1 - p)) * invN / units;
+            }
+            return total;
+        }
+    }
+
+    /// <summary>Mean over units of (y - t)².</summary>
+    private sealed class MeanSquaredError : Loss
+    {
+        protected override double Example(ReadOnlySpan<float> y, int label, Span<float> g, float invN)
+        {
+            int units = y.Length;
+            double total = 0;
+            for (int c = 0; c < units; c++)
+            {
+                float d = y[c] - Target(c, label, units);
+                total += (double)d * d / units;
+                g[c] = 2 * d * invN / units;
+            }
+            return total;
+        }
     }
 }

@@ -35,8 +35,9 @@ public class ReferenceModelTests
     public void Training_section_is_bound_with_keras_defaults()
     {
         var t = Compile("mnist-cnn.yaml").Training;
-        Assert.Equal(("adam", 0.001f, 0.9f, 0.999f, 1e-7f), (t.Optimizer.Name, t.Optimizer.LearningRate, t.Optimizer.Beta1, t.Optimizer.Beta2, t.Optimizer.Epsilon));
-        Assert.Equal(("categorical_crossentropy", 5, 64, 42), (t.Loss, t.Epochs, t.BatchSize, t.Seed));
+        var adam = Assert.IsType<AdamSpec>(t.Optimizer);
+        Assert.Equal((0.001f, 0.9f, 0.999f, 1e-7f), (adam.LearningRate, adam.Beta1, adam.Beta2, adam.Epsilon));
+        Assert.Equal((LossKind.CategoricalCrossentropy, 5, 64, 42), (t.Loss.Kind, t.Epochs, t.BatchSize, t.Seed));
     }
 
     [Fact]

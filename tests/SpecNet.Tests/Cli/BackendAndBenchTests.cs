@@ -29,7 +29,7 @@ public class BackendAndBenchTests
     {
         var r = CliRunner.Run("bench", TestPaths.Repo("specs", "lenet5.yaml"), "--backend", "cuda", "--iterations", "1");
         Assert.Equal(1, r.ExitCode);
-        Assert.Contains("unknown backend 'cuda'", r.Error);
+        Assert.Contains("'cuda' not recognized", r.Error);
         Assert.Contains("managed", r.Error);
     }
 
@@ -73,7 +73,7 @@ public class BackendAndBenchTests
             for (int i = 0; i < plan.Input.Length; i++) plan.Input[i] = rng.NextFloat();
             plan.Forward(40, training: true);
             var labels = Enumerable.Range(0, 40).Select(i => i % 10).ToArray();
-            var loss = SpecNet.Training.Loss.For("categorical_crossentropy", model.FinalActivation);
+            var loss = SpecNet.Training.Loss.For(new SpecNet.Checking.LossSpec(SpecNet.Checking.LossKind.CategoricalCrossentropy), model.FinalActivation);
             loss.Compute(plan.Output, labels, 40, plan.OutputGradient);
             plan.Backward(loss.Fused);
             return [plan.Output.ToArray(), .. parameters.Trainable.Select(s => s.Grad!.ToArray())];

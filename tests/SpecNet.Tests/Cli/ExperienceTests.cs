@@ -18,7 +18,7 @@ namespace SpecNet.Tests.Cli;
 [Collection(EnvironmentCollection.Name)] // sets SPECNET_CACHE
 public class ExperienceTests
 {
-    private static JsonSchema Schema() => JsonSchema.FromText(SchemaInitCommands.SchemaText());
+    private static JsonSchema Schema() => JsonSchema.FromText(SchemaCommand.SchemaText());
 
     /// <summary>YAML through SpecNet's own parser into JSON, with YAML's scalar typing, for schema validation.</summary>
     private static JsonNode? ToJson(SyntaxNode node) => node switch
@@ -59,7 +59,7 @@ public class ExperienceTests
     [Fact]
     public void Schema_has_every_kind_with_exactly_its_options()
     {
-        var schema = JsonNode.Parse(SchemaInitCommands.SchemaText())!;
+        var schema = JsonNode.Parse(SchemaCommand.SchemaText())!;
         var items = schema["properties"]!["layers"]!["items"]!["anyOf"]!.AsArray();
         foreach (var kind in LayerRegistry.Kinds)
         {
@@ -74,7 +74,7 @@ public class ExperienceTests
     public void Committed_schema_file_is_current()
     {
         var committed = File.ReadAllText(TestPaths.Repo("specnet.schema.json")).Trim();
-        Assert.True(committed == SchemaInitCommands.SchemaText().Trim(), "specnet.schema.json is stale: run `specnet schema > specnet.schema.json`");
+        Assert.True(committed == SchemaCommand.SchemaText().Trim(), "specnet.schema.json is stale: run `specnet schema > specnet.schema.json`");
     }
 
     [Theory]
@@ -96,7 +96,7 @@ public class ExperienceTests
         var pixels = new byte[256 * 784]; for (int i = 0; i < pixels.Length; i++) pixels[i] = (byte)rng.NextInt(256);
         var labels = new byte[256]; for (int i = 0; i < labels.Length; i++) labels[i] = (byte)(i % 10);
         var data = new Dataset("random", SpecNet.Schema.Shape.Spatial(28, 28, 1), pixels, labels);
-        var result = new Trainer(model, ParameterSet.Initialize(model, 1), new ManagedBackend(), epochs: 2).Fit(data, null);
+        var result = new Trainer(model, ParameterSet.Initialize(model, 1), new CpuEngine(new ManagedBackend()), epochs: 2).Fit(data, null);
         Assert.True(result.Epochs.All(e => double.IsFinite(e.Loss)));
     }
 

@@ -15,7 +15,7 @@ public class DiffTests
     {
         var changes = StructureDiff.Layers(Spec("mnist-cnn.yaml"), Spec("mnist-strided.yaml"));
         Assert.Equal(["changed", "removed", "changed", "removed", "changed", "removed", "changed", "changed", "same"], changes.Select(c => c.Change));
-        Assert.Contains("strides (1, 1) -> (2, 2)", changes[0].Details);
+        Assert.Contains("strides 1 -> 2", changes[0].Details);
         Assert.Contains("output 26x26x32 -> 13x13x32", changes[0].Details);
         Assert.Equal(49_152, changes[7].ParamsDelta);  // dense_1 now sees 512 inputs instead of 128
         Assert.Equal(-146_016, changes[0].MacsDelta);

@@ -44,8 +44,8 @@ public class RealDataTests
     {
         var (train, test) = Require("mnist");
         var model = SpecCompiler.CompileFile(TestPaths.Repo("specs", "mnist-cnn.yaml")).Model!;
-        var trainer = new Trainer(model, ParameterSet.Initialize(model, 42), new ManagedBackend(), epochs: 1);
+        var trainer = new Trainer(model, ParameterSet.Initialize(model, 42), new CpuEngine(new ManagedBackend()), epochs: 1);
         var result = trainer.Fit(train, test);
-        Assert.True(result.Test!.Accuracy > 0.85, $"test accuracy after one epoch: {result.Test.Accuracy:P2}");
+        Assert.True(result.Validation!.Accuracy > 0.85, $"test accuracy after one epoch: {result.Validation.Accuracy:P2}");
     }
 }

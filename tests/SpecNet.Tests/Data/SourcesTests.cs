@@ -225,13 +225,13 @@ public class SourcesTests
         File.WriteAllText(spec, File.ReadAllText(spec).Replace("data:\n", "data:\n  augment: { translation: 0.1, rotation: 0.05, zoom: 0.1, flip: horizontal, brightness: 0.1, contrast: 0.1 }\n"));
         var model = SpecCompiler.CompileFile(spec).Model!;
         var (train, test) = DataLoader.Load(model, _ => { });
-        var full = new Trainer(model, ParameterSet.Initialize(model, 3), new ManagedBackend());
+        var full = new Trainer(model, ParameterSet.Initialize(model, 3), new CpuEngine(new ManagedBackend()));
         full.Fit(train, test);
         using var cancel = new CancellationTokenSource();
         var ckpt = dir.File("c.safetensors");
-        Assert.Throws<TrainingInterruptedException>(() => new Trainer(model, ParameterSet.Initialize(model, 3), new ManagedBackend()) { CheckpointPath = ckpt }
+        Assert.Throws<TrainingInterruptedException>(() => new Trainer(model, ParameterSet.Initialize(model, 3), new CpuEngine(new ManagedBackend())) { Callbacks = [new Checkpointer(ckpt, 0, [])] }
             .Fit(train, test, onStep: s => { if (s.Epoch == 2 && s.Step == 20) cancel.Cancel(); }, cancel: cancel.Token));
-        var resumed = new Trainer(model, ParameterSet.Initialize(model, 3), new ManagedBackend()) { CheckpointPath = ckpt, ResumeFrom = ckpt };
+        var resumed = new Trainer(model, ParameterSet.Initialize(model, 3), new CpuEngine(new ManagedBackend())) { Callbacks = [new Checkpointer(ckpt, 0, [])], ResumeFrom = ckpt };
         resumed.Fit(train, test);
         Assert.Equal(full.Parameters.Slots.Select(s => s.Value), resumed.Parameters.Slots.Select(s => s.Value));
     }

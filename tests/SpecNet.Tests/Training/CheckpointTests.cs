@@ -38,17 +38,17 @@ public class CheckpointTests
               - dropout: { rate: 0.3 }
               - dense: { units: 3, activation: softmax }
             """);
-        var full = new Trainer(model, ParameterSet.Initialize(model, 3), new ManagedBackend());
+        var full = new Trainer(model, ParameterSet.Initialize(model, 3), new CpuEngine(new ManagedBackend()));
         var fullResult = full.Fit(train, test);
 
         var ckpt = dir.File("run.checkpoint.safetensors");
         using var cancel = new CancellationTokenSource();
-        var first = new Trainer(model, ParameterSet.Initialize(model, 3), new ManagedBackend()) { CheckpointPath = ckpt };
+        var first = new Trainer(model, ParameterSet.Initialize(model, 3), new CpuEngine(new ManagedBackend())) { Callbacks = [new Checkpointer(ckpt, 0, [])] };
         var stop = Assert.Throws<TrainingInterruptedException>(() => first.Fit(train, test,
             onStep: s => { if (s.Epoch == 2 && s.Step == 20) cancel.Cancel(); }, cancel: cancel.Token));
         Assert.Equal((2, 20), (stop.Epoch, stop.Step)); // mid-epoch: order, position, sums and random state all matter
 
-        var resumed = new Trainer(model, ParameterSet.Initialize(model, 99), new ManagedBackend()) { CheckpointPath = ckpt, ResumeFrom = ckpt };
+        var resumed = new Trainer(model, ParameterSet.Initialize(model, 99), new CpuEngine(new ManagedBackend())) { Callbacks = [new Checkpointer(ckpt, 0, [])], ResumeFrom = ckpt };
         var resumedResult = resumed.Fit(train, test);
         Assert.Equal(Weights(full.Parameters), Weights(resumed.Parameters));
         Assert.Equal(fullResult.Epochs.Select(e => e.Loss), resumedResult.Epochs.Select(e => e.Loss));
@@ -60,10 +60,10 @@ public class CheckpointTests
         using var dir = new TempFolder();
         var (model, train, _) = Setup(dir.Path, epochs: 1);
         var ckpt = dir.File("c.safetensors");
-        new Trainer(model, ParameterSet.Initialize(model, 3), new ManagedBackend()) { CheckpointPath = ckpt }.Fit(train, null);
+        new Trainer(model, ParameterSet.Initialize(model, 3), new CpuEngine(new ManagedBackend())) { Callbacks = [new Checkpointer(ckpt, 0, [])] }.Fit(train, null);
         var other = SpecCompiler.Compile(File.ReadAllText(model.SourcePath).Replace("units: 16", "units: 8"), model.SourcePath).Model!;
         var e = Assert.Throws<SpecNetException>(() =>
-            new Trainer(other, ParameterSet.Initialize(other, 3), new ManagedBackend()) { ResumeFrom = ckpt }.Fit(train, null));
+            new Trainer(other, ParameterSet.Initialize(other, 3), new CpuEngine(new ManagedBackend())) { ResumeFrom = ckpt }.Fit(train, null));
         Assert.Contains("was written for another spec", e.Message);
         Assert.Contains("layer 'dense_1': units=16 -> 8", e.Message.Replace("units 16 -> 8", "units=16 -> 8"));
     }

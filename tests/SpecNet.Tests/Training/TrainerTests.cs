@@ -23,10 +23,10 @@ public class TrainerTests
     {
         using var dir = new TempFolder();
         var (model, train, test) = Setup(dir);
-        var trainer = new Trainer(model, ParameterSet.Initialize(model, 3), new ManagedBackend());
+        var trainer = new Trainer(model, ParameterSet.Initialize(model, 3), new CpuEngine(new ManagedBackend()));
         var result = trainer.Fit(train, test);
         Assert.True(result.Epochs[^1].Loss < result.Epochs[0].Loss * 0.5, $"loss {result.Epochs[0].Loss} -> {result.Epochs[^1].Loss}");
-        Assert.True(result.Test!.Accuracy > 0.9, $"test accuracy {result.Test.Accuracy}");
+        Assert.True(result.Validation!.Accuracy > 0.9, $"test accuracy {result.Validation.Accuracy}");
     }
 
     [Theory]
@@ -48,9 +48,9 @@ public class TrainerTests
             """, epochs: 6);
         var text = File.ReadAllText(model.SourcePath).Replace("adam: { learning_rate: 0.01 }", optimizer);
         model = SpecCompiler.Compile(text, model.SourcePath).Model!;
-        var result = new Trainer(model, ParameterSet.Initialize(model, 1), new ManagedBackend()).Fit(train, test);
+        var result = new Trainer(model, ParameterSet.Initialize(model, 1), new CpuEngine(new ManagedBackend())).Fit(train, test);
         Assert.True(result.Epochs[^1].Loss < result.Epochs[0].Loss, $"loss did not fall with {optimizer}");
-        Assert.True(result.Test!.Accuracy > 0.6, $"test accuracy {result.Test.Accuracy} with {optimizer}");
+        Assert.True(result.Validation!.Accuracy > 0.6, $"test accuracy {result.Validation.Accuracy} with {optimizer}");
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public class TrainerTests
     {
         using var dir = new TempFolder();
         var (model, train, test) = Setup(dir, epochs: 1);
-        float[][] Run() { var t = new Trainer(model, ParameterSet.Initialize(model, 5), new ManagedBackend(2)); t.Fit(train, null); return t.Parameters.Slots.Select(s => s.Value).ToArray(); }
+        float[][] Run() { var t = new Trainer(model, ParameterSet.Initialize(model, 5), new CpuEngine(new ManagedBackend(2))); t.Fit(train, null); return t.Parameters.Slots.Select(s => s.Value).ToArray(); }
         var a = Run(); var b = Run();
         for (int i = 0; i < a.Length; i++) Assert.Equal(a[i], b[i]);
     }
@@ -72,7 +72,7 @@ public class TrainerTests
         model = SpecCompiler.Compile(text, model.SourcePath).Model!;
         var parameters = ParameterSet.Initialize(model, 1);
         foreach (var s in parameters.Slots) for (int i = 0; i < s.Value.Length; i++) s.Value[i] *= 1e18f;
-        var e = Assert.Throws<SpecNetException>(() => new Trainer(model, parameters, new ManagedBackend()).Fit(train, null));
+        var e = Assert.Throws<SpecNetException>(() => new Trainer(model, parameters, new CpuEngine(new ManagedBackend())).Fit(train, null));
         Assert.Contains("diverged", e.Message);
         Assert.Contains("epoch 1, step 1", e.Message);
     }

@@ -7,9 +7,9 @@ namespace SpecNet.Training.Optimizers;
 /// Keras Adam, with Keras's epsilon placement (outside the bias correction):
 /// m += (g - m)(1 - b1); v += (g² - v)(1 - b2); w -= lr·sqrt(1 - b2^t)/(1 - b1^t) · m / (sqrt(v) + eps).
 /// </summary>
-public class Adam(OptimizerSpec spec, ParameterSet parameters) : Optimizer(parameters, 2)
+public class Adam(AdamSpec spec, ParameterSet parameters) : Optimizer(parameters, 2)
 {
-    protected OptimizerSpec Spec { get; } = spec;
+    protected AdamSpec Spec { get; } = spec;
 
     protected override void Update(float[] w, float[] g, float[][] state)
     {

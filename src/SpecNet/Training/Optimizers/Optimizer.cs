@@ -29,12 +29,12 @@ public abstract class Optimizer
 
     protected abstract void Update(float[] w, float[] g, float[][] state);
 
-    public static Optimizer Create(OptimizerSpec spec, ParameterSet parameters) => spec.Name switch
+    public static Optimizer Create(OptimizerSpec spec, ParameterSet parameters) => spec switch
     {
-        "sgd" => new Sgd(spec, parameters),
-        "adam" => new Adam(spec, parameters),
-        "adamw" => new AdamW(spec, parameters),
-        "rmsprop" => new RmsProp(spec, parameters),
-        _ => throw new InvalidOperationException($"unknown optimizer {spec.Name}"),
+        SgdSpec sgd => new Sgd(sgd, parameters),
+        AdamWSpec adamw => new AdamW(adamw, parameters),
+        AdamSpec adam => new Adam(adam, parameters),
+        RmsPropSpec rmsprop => new RmsProp(rmsprop, parameters),
+        _ => throw new InvalidOperationException($"no optimizer implements {spec.Name}"),
     };
 }

@@ -4,7 +4,7 @@ using SpecNet.Planning;
 namespace SpecNet.Training.Optimizers;
 
 /// <summary>Keras RMSprop (not centered, no momentum): v = rho·v + (1 - rho)·g²; w -= lr · g / sqrt(v + eps).</summary>
-public sealed class RmsProp(OptimizerSpec spec, ParameterSet parameters) : Optimizer(parameters, 1)
+public sealed class RmsProp(RmsPropSpec spec, ParameterSet parameters) : Optimizer(parameters, 1)
 {
     protected override void Update(float[] w, float[] g, float[][] state)
     {

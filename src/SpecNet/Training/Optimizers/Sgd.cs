@@ -7,7 +7,7 @@ namespace SpecNet.Training.Optimizers;
 /// Keras SGD. Without momentum: w -= lr * g. With momentum: v = momentum * v - lr * g, then
 /// w += v, or with Nesterov w += momentum * v - lr * g.
 /// </summary>
-public sealed class Sgd(OptimizerSpec spec, ParameterSet parameters) : Optimizer(parameters, spec.Momentum > 0 ? 1 : 0)
+public sealed class Sgd(SgdSpec spec, ParameterSet parameters) : Optimizer(parameters, spec.Momentum > 0 ? 1 : 0)
 {
     protected override void Update(float[] w, float[] g, float[][] state)
     {

@@ -7,10 +7,10 @@ using SpecNet.Planning;
 
 namespace SpecNet.Cli.Commands;
 
-/// <summary>`specnet inspect WEIGHTS` and `specnet verify SPEC WEIGHTS`: what a weights file holds, and whether it fits a spec.</summary>
-public static class ShipCommands
+/// <summary>`specnet inspect WEIGHTS`: what a weights file holds (metadata, tensors).</summary>
+public static class InspectCommand
 {
-    public static Command Inspect()
+    public static Command Create()
     {
         var weights = new Argument<string>("weights") { Description = "a .safetensors weights file" };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
@@ -49,41 +49,6 @@ public static class ShipCommands
             o.WriteLine($"  {"total".PadRight(width)}         {"",-18} {ModelSummary.N(total),10}");
             if (metadata.ContainsKey("spec")) o.WriteLine($"\nThe spec is embedded: `specnet eval {path}` and `specnet predict {path} IMAGE` need nothing else.");
             return ExitCodes.Ok;
-        });
-        return command;
-    }
-
-    public static Command Verify()
-    {
-        var spec = new Argument<string>("spec") { Description = "the spec file (.yaml)" };
-        var weights = new Argument<string>("weights") { Description = "the weights file (.safetensors)" };
-        var command = new Command("verify", "Check that a weights file fits a spec: every tensor present with the right shape and dtype, none left over, the same structural hash, finite values.\n\nExample: specnet verify specs/mnist-cnn.yaml samples/mnist-cnn.safetensors")
-            { spec, weights };
-        command.SetAction(result =>
-        {
-            var o = result.InvocationConfiguration.Output;
-            var model = Common.Compile(result.GetValue(spec)!);
-            var path = result.GetValue(weights)!;
-            var (tensors, metadata) = SafeTensors.Read(path);
-            var problems = WeightsFile.Problems(model, tensors);
-            foreach (var t in tensors)
-            {
-                int bad = Array.FindIndex(t.Data, v => !float.IsFinite(v));
-                if (bad >= 0) problems.Add($"tensor '{t.Name}' holds a non-finite value ({t.Data[bad].ToString(CultureInfo.InvariantCulture)}) at index {bad}");
-            }
-            if (!metadata.TryGetValue(WeightsFile.Keys.SpecHash, out var hash))
-                problems.Add("the file records no spec_hash (not written by SpecNet?)");
-            else if (hash != model.StructuralHash)
-                problems.Add($"spec_hash {hash} in the file differs from the spec's {model.StructuralHash} (layer names, kinds or options changed)");
-            if (problems.Count == 0)
-            {
-                o.WriteLine($"{path} fits {result.GetValue(spec)}: {tensors.Count} tensors, {ModelSummary.N(model.TotalParameters)} values, hash {model.StructuralHash}, all finite");
-                return ExitCodes.Ok;
-            }
-            var err = result.InvocationConfiguration.Error;
-            err.WriteLine($"{path} does not fit {result.GetValue(spec)}:");
-            foreach (var p in problems) err.WriteLine($"  - {p}");
-            return ExitCodes.SpecErrors;
         });
         return command;
     }

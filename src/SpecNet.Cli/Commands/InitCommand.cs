@@ -6,25 +6,9 @@ using SpecNet.Formats;
 
 namespace SpecNet.Cli.Commands;
 
-/// <summary>`specnet schema` (JSON Schema for editors) and `specnet init` (a starter spec).</summary>
-public static class SchemaInitCommands
+/// <summary>`specnet init`: a starter spec from a template, with the schema beside it.</summary>
+public static class InitCommand
 {
-    public static Command Schema()
-    {
-        var command = new Command("schema", "Print the JSON Schema of the spec language, for editor completion and hover docs.\n\nExample: specnet schema > specnet.schema.json");
-        command.SetAction(result =>
-        {
-            result.InvocationConfiguration.Output.WriteLine(SchemaText());
-            return ExitCodes.Ok;
-        });
-        return command;
-    }
-
-    public static string SchemaText() => SpecSchema.Build().ToJsonString(new JsonSerializerOptions
-    {
-        WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    });
-
     public static readonly IReadOnlyDictionary<string, string> Templates = new Dictionary<string, string>
     {
         ["cnn"] = """
@@ -86,7 +70,7 @@ public static class SchemaInitCommands
             """,
     };
 
-    public static Command Init()
+    public static Command Create()
     {
         var template = new Option<string>("--template") { Description = "cnn, mlp or lenet", DefaultValueFactory = _ => "cnn" };
         template.AcceptOnlyFromAmong([.. Templates.Keys]);
@@ -102,7 +86,7 @@ public static class SchemaInitCommands
             var text = "# yaml-language-server: $schema=./specnet.schema.json\n" + Templates[result.GetValue(template)!] + "\n";
             AtomicFile.Write(path, s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)));
             var schema = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "specnet.schema.json");
-            if (!File.Exists(schema)) AtomicFile.Write(schema, s => s.Write(System.Text.Encoding.UTF8.GetBytes(SchemaText() + "\n")));
+            if (!File.Exists(schema)) AtomicFile.Write(schema, s => s.Write(System.Text.Encoding.UTF8.GetBytes(SchemaCommand.SchemaText() + "\n")));
             result.InvocationConfiguration.Output.WriteLine($"Wrote {path} ({result.GetValue(template)}) and {Path.GetFileName(schema)} beside it. Next: specnet check {path}, then specnet train {path}");
             return ExitCodes.Ok;
         });

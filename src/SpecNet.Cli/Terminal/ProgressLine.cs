@@ -1,4 +1,4 @@
-namespace SpecNet.Cli.Commands;
+namespace SpecNet.Cli.Terminal;
 
 /// <summary>A one-line progress bar on standard error for slow set-up work (downloads, indexing an image folder), only when it is a terminal.</summary>
 internal sealed class ProgressLine(string label) : IProgress<double>

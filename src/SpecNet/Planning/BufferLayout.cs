@@ -1,0 +1,112 @@
+using SpecNet.Checking;
+using SpecNet.Layers;
+
+namespace SpecNet.Planning;
+
+/// <summary>
+/// Which buffer holds which tensor, decided once per model (llm.c's "compute all sizes first"). Tensor 0 is
+/// the model's input, tensor i + 1 layer i's output (layers in topological order). A buffer is reused once
+/// every reader of its value has run, so memory follows the widest cut of the graph, not its depth:
+/// - inference: an activation lives from its layer's forward to its last reader's forward;
+/// - training: every activation is kept for backward, and a gradient lives from the backward of its
+///   tensor's last reader (which writes it; earlier readers add to it) to its producer's backward.
+/// Sizes are floats per example; the plan multiplies by its capacity.
+/// </summary>
+public sealed class BufferLayout
+{
+    /// <summary>Per tensor: the buffer holding its value, and (training) its gradient; -1 when it has none.</summary>
+    public int[] Activation { get; }
+    public int[] Gradient { get; }
+    /// <summary>Per buffer: floats per example.</summary>
+    public IReadOnlyList<long> ActivationSizes { get; }
+    public IReadOnlyList<long> GradientSizes { get; }
+    /// <summary>Per layer and input: whether its backward adds into the input's gradient (through scratch) rather than writing it.</summary>
+    public bool[][] Accumulates { get; }
+
+    public long ActivationFloats => ActivationSizes.Sum();
+    public long GradientFloats => GradientSizes.Sum();
+
+    /// <summary>The tensor each input of each layer reads.</summary>
+    public static int[][] SourcesOf(ModelSpec model)
+    {
+        var index = model.Layers.Select((l, i) => (l, i)).ToDictionary(p => p.l, p => p.i + 1);
+        return model.Layers.Select(l => l.Sources.Select(s => s is null ? 0 : index[s]).ToArray()).ToArray();
+    }
+
+    public BufferLayout(ModelSpec model, bool training, bool inputGradient = false)
+    {
+        var layers = model.Layers;
+        var sources = SourcesOf(model);
+        int tensors = layers.Count + 1;
+        long SizeOf(int t) => t == 0 ? model.Input.Size : layers[t - 1].Output.Size;
+        int output = tensors - 1;
+
+        // Last forward reader of each tensor (the output is read by the loss, after every layer).
+        var lastReader = new int[tensors];
+        Array.Fill(lastReader, -1);
+        for (int i = 0; i < layers.Count; i++)
+            foreach (var t in sources[i]) lastReader[t] = Math.Max(lastReader[t], i);
+        lastReader[output] = layers.Count;
+
+        Activation = new int[tensors];
+        var activations = new Pool();
+        if (training)
+            for (int t = 0; t < tensors; t++) Activation[t] = activations.Take(SizeOf(t));
+        else
+        {
+            Activation[0] = activations.Take(SizeOf(0));
+            for (int i = 0; i < layers.Count; i++)
+            {
+                Activation[i + 1] = activations.Take(SizeOf(i + 1));
+                foreach (var t in sources[i].Distinct())
+                    if (lastReader[t] == i) activations.Give(Activation[t]);
+            }
+        }
+        ActivationSizes = activations.Sizes;
+
+        Gradient = new int[tensors];
+        Array.Fill(Gradient, -1);
+        Accumulates = layers.Select(l => new bool[l.Sources.Count]).ToArray();
+        var gradients = new Pool();
+        if (training)
+        {
+            Gradient[output] = gradients.Take(SizeOf(output));
+            for (int i = layers.Count - 1; i >= 0; i--)
+            {
+                if (Gradient[i + 1] < 0) continue; // an output nobody reads: no gradient flows through its layer
+                for (int k = 0; k < sources[i].Length; k++)
+                {
+                    int t = sources[i][k];
+                    if (t == 0 && !inputGradient) continue;
+                    if (Gradient[t] >= 0) Accumulates[i][k] = true;
+                    else Gradient[t] = gradients.Take(SizeOf(t));
+                }
+                gradients.Give(Gradient[i + 1]); // dy of layer i is dead once its backward has run
+            }
+        }
+        GradientSizes = gradients.Sizes;
+    }
+
+    /// <summary>Buffers handed out and given back: a freed buffer goes to the next tensor that fits it best (grown if none does).</summary>
+    private sealed class Pool
+    {
+        private readonly List<long> _sizes = [];
+        private readonly List<int> _free = [];
+
+        public IReadOnlyList<long> Sizes => _sizes;
+
+        public int Take(long size)
+        {
+            int best = -1;
+            foreach (var b in _free)
+                if (_sizes[b] >= size && (best < 0 || _sizes[b] < _sizes[best])) best = b;
+            if (best < 0 && _free.Count > 0) best = _free.MaxBy(b => _sizes[b]);
+            if (best < 0) { _sizes.Add(size); return _sizes.Count - 1; }
+            _free.Remove(best);
+            _sizes[best] = Math.Max(_sizes[best], size);
+            return best;
+        }
+
+        public void Give(int buffer) { if (!_free.Contains(buffer)) _free.Add(buffer); }
+    }
+}
