@@ -135,12 +135,12 @@ public static class RunReport
         for (int k = 0; k < indices.Count; k++)
         {
             int ox = pad + k % cols * (w * scale + pad), oy = pad + k / cols * (h * scale + pad);
-            int at = indices[k] * data.Shape.Size;
+            var pixels = data.Example(indices[k]); // (H, W, C)
             for (int y = 0; y < h * scale; y++)
                 for (int x = 0; x < w * scale; x++)
                 {
-                    int p = at + (y / scale * w + x / scale) * ch;
-                    grid[ox + x, oy + y] = ch == 1 ? new Rgb24(data.Pixels[p], data.Pixels[p], data.Pixels[p]) : new Rgb24(data.Pixels[p], data.Pixels[p + 1], data.Pixels[p + 2]);
+                    int p = (y / scale * w + x / scale) * ch;
+                    grid[ox + x, oy + y] = ch == 1 ? new Rgb24(pixels[p], pixels[p], pixels[p]) : new Rgb24(pixels[p], pixels[p + 1], pixels[p + 2]);
                 }
         }
         grid.SaveAsPng(path);
@@ -151,7 +151,7 @@ public static class RunReport
         var path = Path.GetTempFileName();
         try
         {
-            Images.SavePng(path, data.Pixels.AsSpan(index * data.Shape.Size, data.Shape.Size), data.Shape.Height, data.Shape.Width, data.Shape.Channels);
+            Images.SavePng(path, data.Example(index), data.Shape.Height, data.Shape.Width, data.Shape.Channels);
             return File.ReadAllBytes(path);
         }
         finally { File.Delete(path); }

@@ -58,7 +58,7 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
         {
             if (InferShapes(shape, layers) && layers.Count > 0)
             {
-                CheckLoss(layers, training, layersNode!);
+                CheckLoss(layers, training);
                 WarnAboutDenseShare(layers);
             }
         }
@@ -232,7 +232,7 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
         return true;
     }
 
-    private void CheckLoss(List<Layer> layers, TrainingSpec training, SyntaxNode layersNode)
+    private void CheckLoss(List<Layer> layers, TrainingSpec training)
     {
         var last = layers[^1];
         var output = last.Output;

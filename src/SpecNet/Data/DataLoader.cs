@@ -15,11 +15,8 @@ public sealed record DataSplits(Dataset Train, Dataset? Validation, Dataset? Tes
 public static class DataLoader
 {
     /// <summary>The training examples (all of them, before any validation split) and the test examples: for eval, report and diff.</summary>
-    public static (Dataset Train, Dataset? Test) Load(ModelSpec model, Action<string> log, IProgress<double>? progress = null)
-    {
-        var (train, test) = LoadSources(model, log, progress);
-        return (train, test);
-    }
+    public static (Dataset Train, Dataset? Test) Load(ModelSpec model, Action<string> log, IProgress<double>? progress = null) =>
+        LoadSources(model, log, progress);
 
     /// <summary>Training, validation (the spec's validation set, or validation_split of the training data) and test.</summary>
     public static DataSplits LoadSplits(ModelSpec model, Action<string> log, IProgress<double>? progress = null)

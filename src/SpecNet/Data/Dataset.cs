@@ -42,11 +42,8 @@ public sealed class Dataset
     /// <summary>All values, for a dataset held in memory.</summary>
     public byte[] Pixels => _pixels ?? throw new InvalidOperationException($"{Name} is read on demand; use Read");
 
-    public void Read(int index, Span<byte> values)
-    {
-        if (_pixels is not null) _pixels.AsSpan(index * Shape.Size, Shape.Size).CopyTo(values);
-        else _read!(index).CopyTo(values);
-    }
+    /// <summary>Example i's 8-bit values (HWC), from memory or read from its file.</summary>
+    public byte[] Example(int index) => _pixels is not null ? _pixels.AsSpan(index * Shape.Size, Shape.Size).ToArray() : _read!(index);
 
     /// <summary>Copies the examples at <paramref name="indices"/> into x (preprocessed) and their labels.</summary>
     public void FillBatch(ReadOnlySpan<int> indices, Span<float> x, Span<int> labels)

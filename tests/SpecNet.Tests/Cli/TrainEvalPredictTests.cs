@@ -175,6 +175,21 @@ public class TrainEvalPredictTests : IDisposable
         Assert.False(File.Exists(Weights));
     }
 
+    [Theory]
+    [InlineData("--epochs", "0", "--epochs must be a positive whole number, not 0")]
+    [InlineData("--batch-size", "-3", "--batch-size must be a positive whole number, not -3")]
+    [InlineData("--seed", "-1", "--seed must be at least 0, not -1")]
+    [InlineData("--checkpoint-every", "-2", "--checkpoint-every must be between 0 and")]
+    [InlineData("--backend", "cuda", "'cuda' not recognized")]
+    public void Option_values_are_checked_before_anything_runs(string option, string value, string message)
+    {
+        var r = CliRunner.Run("train", _spec, option, value);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains(message, r.Error);
+        Assert.DoesNotContain("Epoch", r.Output);
+        Assert.False(File.Exists(Weights));
+    }
+
     [Fact]
     public void Spec_errors_exit_2_on_train()
     {

@@ -1,0 +1,104 @@
+using SpecNet.Kernels;
+using SpecNet.Schema;
+
+namespace SpecNet.Tests.Kernels;
+
+/// <summary>The fast convolution (im2col + GEMM, chunked over threads) and pooling kernels against the direct reference loops.</summary>
+public class ConvolutionTests
+{
+    public static TheoryData<int, int, int, int, int, int, int, int, string, int> Geometries() => new()
+    {
+        // batch, height, width, channels, filters, kernel, stride, dilation, padding, groups
+        { 3, 7, 6, 2, 3, 3, 1, 1, "valid", 1 },
+        { 2, 9, 7, 3, 4, 3, 2, 1, "same", 1 },
+        { 2, 8, 8, 1, 5, 3, 1, 2, "same", 1 },
+        { 5, 28, 28, 1, 8, 3, 1, 1, "valid", 1 },     // a first layer: K = 9
+        { 2, 6, 5, 4, 6, 3, 1, 1, "same", 2 },        // grouped
+        { 2, 6, 6, 4, 4, 3, 2, 1, "same", 4 },        // depthwise as groups
+        { 70, 5, 5, 3, 2, 1, 1, 1, "valid", 1 },      // many chunks per thread
+    };
+
+    private static float[] Random(int n, int seed)
+    {
+        var rng = new Rng((ulong)seed);
+        return Enumerable.Range(0, n).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
+    }
+
+    private static void Near(float[] expected, ReadOnlySpan<float> actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4 * (1 + Math.Abs(expected[i])), $"[{i}]: {expected[i]} vs {actual[i]}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Geometries))]
+    public void Im2col_gemm_convolution_matches_the_direct_loops(int batch, int h, int w, int c, int filters, int k, int stride, int dilation, string padding, int groups)
+    {
+        var input = Shape.Spatial(h, w, c);
+        var pad = padding == "same" ? Padding.Same : Padding.Valid;
+        var rows = Window.Of(h, k, stride, dilation, pad);
+        var cols = Window.Of(w, k, stride, dilation, pad);
+        var g = new ConvGeometry(input, rows, cols, filters, groups);
+        var x = Random(batch * input.Size, 1);
+        var weights = Random(filters * g.PatchSize, 2);
+        var dy = Random(batch * g.OutputSize, 3);
+        foreach (var backend in new Backend[] { new ManagedBackend(2), new ManagedBackend(1), new ReferenceBackend() })
+        {
+            var conv = new Convolution(g, batch, training: true, backend);
+            var y = new float[batch * g.OutputSize];
+            conv.Forward(backend, batch, x, weights, y);
+            Near(ReferenceKernels.Convolution(x, batch, input, weights, rows, cols, filters, groups), y);
+
+            var (dx, dw) = ReferenceKernels.ConvolutionBackward(x, batch, input, weights, dy, rows, cols, filters, groups);
+            var dW = new float[weights.Length];
+            var dX = Enumerable.Repeat(float.NaN, x.Length).ToArray(); // overwritten, not added to
+            conv.Backward(backend, batch, x, weights, dy, dW, dX);
+            Near(dw, dW);
+            Near(dx, dX);
+        }
+    }
+
+    [Theory]
+    [InlineData(7, 7, 3, 2, 2, "valid", true)]
+    [InlineData(7, 7, 3, 3, 2, "same", true)]
+    [InlineData(6, 5, 16, 2, 2, "valid", true)]
+    [InlineData(26, 26, 32, 2, 2, "valid", true)]
+    [InlineData(5, 5, 2, 2, 2, "same", false)]
+    public void Pooling_matches_the_direct_loops(int h, int w, int c, int pool, int stride, string padding, bool max)
+    {
+        var input = Shape.Spatial(h, w, c);
+        var pad = padding == "same" ? Padding.Same : Padding.Valid;
+        var rows = Window.Of(h, pool, stride, 1, pad);
+        var cols = Window.Of(w, pool, stride, 1, pad);
+        const int batch = 3;
+        var x = Random(batch * input.Size, 4);
+        var expected = ReferenceKernels.Pooling(x, batch, input, rows, cols, max);
+        var model = SpecNet.Checking.SpecCompiler.Compile(
+            $"input: [{h}, {w}, {c}]\nlayers:\n  - {(max ? "max" : "avg")}_pool2d: {{ pool_size: {pool}, strides: {stride}, padding: {padding} }}\ntraining: {{ loss: mse }}\n", "p.yaml").Model!;
+        var plan = new SpecNet.Planning.ExecutionPlan(model, SpecNet.Planning.ParameterSet.Initialize(model, 1), new ManagedBackend(2), batch, trainable: false);
+        x.CopyTo(plan.Input);
+        Near(expected, plan.Forward(batch, training: false));
+    }
+
+    [Fact]
+    public void Kernels_that_take_pointers_refuse_buffers_of_the_wrong_size()
+    {
+        var input = Shape.Spatial(6, 6, 2);
+        var rows = Window.Of(6, 3, 1, 1, Padding.Valid);
+        var g = new ConvGeometry(input, rows, rows, 4);
+        var backend = new ManagedBackend(2);
+        var conv = new Convolution(g, 2, training: true, backend);
+        var x = new float[2 * input.Size];
+        var w = new float[4 * g.PatchSize];
+        Assert.Throws<ArgumentException>(() => conv.Forward(backend, 2, x, w, new float[2 * g.OutputSize - 1]));
+        Assert.Throws<ArgumentException>(() => conv.Forward(backend, 2, x.AsSpan(1), w, new float[2 * g.OutputSize]));
+        Assert.Throws<ArgumentException>(() => conv.Forward(backend, 3, new float[3 * input.Size], w, new float[3 * g.OutputSize])); // beyond capacity
+        Assert.Throws<ArgumentException>(() => conv.Forward(new ManagedBackend(1), 2, x, w, new float[2 * g.OutputSize]));   // scratch for 2 threads
+        Assert.Throws<ArgumentException>(() => conv.Backward(backend, 2, x, w, new float[2 * g.OutputSize], new float[w.Length - 1], x));
+        Assert.Throws<ArgumentException>(() => Im2Col.Columns(x, 0, 2, input, rows, rows, new float[10]));
+        Assert.Throws<ArgumentException>(() => Im2Col.Accumulate(new float[2 * 16 * 18], 0, 2, input, rows, rows, new float[input.Size]));
+        Assert.Throws<ArgumentException>(() => Pooling.MaxForward(backend, 2, input, rows, rows, x, new float[2 * 16 * 2 - 1], new int[2 * 16 * 2]));
+        Assert.Throws<ArgumentException>(() => Pooling.MaxBackward(backend, 2, input.Size, 32, new float[64], new int[63], new float[2 * input.Size]));
+    }
+}
