@@ -12,9 +12,14 @@ public static class TestPaths
     /// <summary>Set UPDATE_GOLDEN=1 to rewrite expected files from the current output (then review the diff).</summary>
     public static bool UpdateGolden => Environment.GetEnvironmentVariable("UPDATE_GOLDEN") == "1";
 
+    /// <summary>
+    /// The output against its expected file. UPDATE_GOLDEN rewrites the file (then review the diff); in CI it
+    /// is refused, since it would make every golden test pass.
+    /// </summary>
     public static void AssertGolden(string expectedPath, string actual)
     {
         actual = actual.Replace("\r\n", "\n");
+        Assert.False(UpdateGolden && Optional.InCi, "UPDATE_GOLDEN is set in CI: golden tests would pass whatever the output");
         if (UpdateGolden) File.WriteAllText(expectedPath, actual);
         Assert.True(File.Exists(expectedPath), $"missing expected file {expectedPath} (run with UPDATE_GOLDEN=1 and review it)");
         Assert.Equal(File.ReadAllText(expectedPath).Replace("\r\n", "\n"), actual);

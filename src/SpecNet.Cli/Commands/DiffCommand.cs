@@ -142,6 +142,7 @@ public static class DiffCommand
             ["a"] = Side(r.A), ["b"] = Side(r.B),
             ["delta"] = Math.Round(r.Delta.Value, 6), ["delta_ci"] = Interval(r.Delta), ["p_value"] = r.P, ["test"] = r.Test,
             ["examples"] = r.Examples, ["seeds"] = r.A.Runs.Count, ["verdict"] = r.Verdict,
+            ["only_a"] = r.OnlyA, ["only_b"] = r.OnlyB,
             ["layers"] = new JsonArray(r.Layers.Select(c => (JsonNode)new JsonObject
             {
                 ["change"] = c.Change, ["a"] = c.A?.Name, ["b"] = c.B?.Name, ["type"] = (c.A ?? c.B)!.Kind.Name,

@@ -70,18 +70,52 @@ public class DiffTests
         finally { Environment.SetEnvironmentVariable("SPECNET_CACHE", null); }
     }
 
+    /// <summary>
+    /// diff on two known weight files: every figure it reports (delta, its interval, McNemar's p, the
+    /// discordant counts, the verdict) against values this test computes itself from the two models'
+    /// per-example predictions, with textbook formulas written out here.
+    /// </summary>
     [Fact]
-    public void Diff_from_given_weights_does_not_train()
+    public void Diff_of_two_weight_files_reports_the_statistics_of_their_predictions()
     {
         using var dir = new TempFolder();
         var a = TestData.WriteSpecWithData(dir.Path, epochs: 1);
+        File.WriteAllText(a, File.ReadAllText(a).Replace("learning_rate: 0.01", "learning_rate: 0.0005")); // A learns little in one epoch
         Assert.Equal(0, CliRunner.Run("train", a, "--output", dir.File("a.safetensors")).ExitCode);
-        Assert.Equal(0, CliRunner.Run("train", a, "--seed", "9", "--output", dir.File("b.safetensors")).ExitCode);
-        var r = CliRunner.Run("diff", a, a, "--weights-a", dir.File("a.safetensors"), "--weights-b", dir.File("b.safetensors"));
+        Assert.Equal(0, CliRunner.Run("train", a, "--epochs", "4", "--output", dir.File("b.safetensors")).ExitCode);
+        var r = CliRunner.Run("diff", a, a, "--weights-a", dir.File("a.safetensors"), "--weights-b", dir.File("b.safetensors"), "--json");
         Assert.True(r.ExitCode == 0, r.All);
         Assert.DoesNotContain("training", r.Error);
-        Assert.Contains("McNemar's exact test", r.Output);
-        Assert.Contains("Verdict:", r.Output);
+        var json = JsonDocument.Parse(r.Output).RootElement;
+
+        var model = SpecCompiler.CompileFile(a).Model!;
+        var (_, test) = SpecNet.Data.DataLoader.Load(model, _ => { });
+        var engine = new SpecNet.Planning.CpuEngine(new SpecNet.Kernels.ReferenceBackend());
+        int[] Predictions(string weights) => SpecNet.Training.Evaluator.Evaluate(SpecNet.Formats.WeightsFile.Load(weights, model), engine, test!).Predictions;
+        var (pa, pb, labels) = (Predictions(dir.File("a.safetensors")), Predictions(dir.File("b.safetensors")), test!.Labels);
+        int n = labels.Length;
+        int onlyA = Enumerable.Range(0, n).Count(i => pa[i] == labels[i] && pb[i] != labels[i]);
+        int onlyB = Enumerable.Range(0, n).Count(i => pb[i] == labels[i] && pa[i] != labels[i]);
+        Assert.True(onlyB > onlyA + 10, $"the test needs B clearly better: only A {onlyA}, only B {onlyB}");
+
+        double delta = (onlyB - onlyA) / (double)n;
+        double se = Math.Sqrt(onlyA + onlyB - Math.Pow(onlyB - onlyA, 2) / n) / n;
+        // McNemar's exact test: two-sided binomial tail of the smaller count among the discordant pairs, p = 1/2.
+        int d = onlyA + onlyB, k = Math.Min(onlyA, onlyB);
+        double tail = 0, term = Math.Pow(0.5, d); // C(d, 0) / 2^d
+        for (int i = 0; i <= k; i++) { tail += term; term *= (d - i) / (double)(i + 1); }
+        double p = Math.Min(1, 2 * tail);
+
+        Assert.Equal(onlyA, json.GetProperty("only_a").GetInt32());
+        Assert.Equal(onlyB, json.GetProperty("only_b").GetInt32());
+        Assert.Equal(delta, json.GetProperty("delta").GetDouble(), 6);
+        Assert.Equal(delta - 1.959964 * se, json.GetProperty("delta_ci")[0].GetDouble(), 5);
+        Assert.Equal(delta + 1.959964 * se, json.GetProperty("delta_ci")[1].GetDouble(), 5);
+        Assert.Equal(p, json.GetProperty("p_value").GetDouble(), 9);
+        Assert.Equal(Enumerable.Range(0, n).Count(i => pa[i] == labels[i]) / (double)n, json.GetProperty("a").GetProperty("accuracy").GetDouble(), 6);
+        var verdict = json.GetProperty("verdict").GetString()!;
+        Assert.StartsWith($"B is better by {Math.Abs(delta * 100).ToString("0.0#", System.Globalization.CultureInfo.InvariantCulture)} points, ", verdict);
+        Assert.Contains("measures only test-set noise, not training noise", verdict); // one seed: no claim about training
     }
 }
 

@@ -15,7 +15,7 @@ public class RealDataTests
     private static (Dataset Train, Dataset Test) Require(string name)
     {
         var folder = NamedDatasets.Locate(name);
-        Skip.If(folder is null, $"{name} is not installed here; run `specnet data get {name}` (CI installs it)");
+        Optional.Require(folder is not null, $"{name} is not installed here; run `specnet data get {name}` (CI installs it)");
         return NamedDatasets.Load(name, folder!);
     }
 

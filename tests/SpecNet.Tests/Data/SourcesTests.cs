@@ -231,8 +231,11 @@ public class SourcesTests
         var ckpt = dir.File("c.safetensors");
         Assert.Throws<TrainingInterruptedException>(() => new Trainer(model, ParameterSet.Initialize(model, 3), new CpuEngine(new ManagedBackend())) { Callbacks = [new Checkpointer(ckpt, 0, [])] }
             .Fit(train, test, onStep: s => { if (s.Epoch == 2 && s.Step == 20) cancel.Cancel(); }, cancel: cancel.Token));
-        var resumed = new Trainer(model, ParameterSet.Initialize(model, 3), new CpuEngine(new ManagedBackend())) { Callbacks = [new Checkpointer(ckpt, 0, [])], ResumeFrom = ckpt };
-        resumed.Fit(train, test);
+        // Fresh parameters of another seed: a resume that started over could not reach the same weights.
+        var resumed = new Trainer(model, ParameterSet.Initialize(model, 99), new CpuEngine(new ManagedBackend())) { Callbacks = [new Checkpointer(ckpt, 0, [])], ResumeFrom = ckpt };
+        var epochs = new List<int>();
+        resumed.Fit(train, test, onEpoch: e => epochs.Add(e.Epoch));
+        Assert.Equal([2, 3], epochs);
         Assert.Equal(full.Parameters.Slots.Select(s => s.Value), resumed.Parameters.Slots.Select(s => s.Value));
     }
 }

@@ -73,6 +73,50 @@ public class OnnxExportTests
         Assert.True(new FileInfo(dir.File("m.onnx")).Length > 200_000);
     }
 
+    /// <summary>
+    /// Preprocessing lives in the exported graph (raw 0..255 in): RGB images through ONNX Runtime against
+    /// `specnet predict` on the same PNG files, for every preprocessing option.
+    /// </summary>
+    [Theory]
+    [InlineData("{ mean: [0.4, 0.5, 0.6], std: [0.2, 0.25, 0.3], channel_order: bgr }")]
+    [InlineData("{ scale: 0.5, mean: 30 }")]
+    [InlineData("{ std: [2, 3, 4], channel_order: rgb }")]
+    [InlineData("{ channel_order: bgr }")]
+    public void Preprocessing_in_the_onnx_graph_matches_predict(string preprocess)
+    {
+        using var dir = new TempFolder();
+        var spec = dir.File("rgb.yaml");
+        File.WriteAllText(spec, $"name: rgb\ninput: [6, 5, 3]\ndata: {{ train: {{ folder: images }}, preprocess: {preprocess} }}\nlayers:\n" +
+            "  - conv2d: { filters: 3, kernel_size: 3, activation: tanh }\n  - flatten\n  - dense: { units: 4, activation: softmax }\n");
+        var model = SpecCompiler.CompileFile(spec).Model!;
+        WeightsFile.Save(dir.File("w.safetensors"), Randomized(model, 5), new Dictionary<string, string>());
+        Assert.Equal(0, CliRunner.Run("export", spec, "--weights", dir.File("w.safetensors"), "--onnx", dir.File("m.onnx")).ExitCode);
+
+        var rng = new Rng(9);
+        var images = Enumerable.Range(0, 4).Select(i =>
+        {
+            var pixels = Enumerable.Range(0, 6 * 5 * 3).Select(_ => (byte)rng.NextInt(256)).ToArray();
+            var path = dir.File($"{i}.png");
+            SpecNet.Data.Images.SavePng(path, pixels, 6, 5, 3);
+            return (path, pixels);
+        }).ToList();
+        var r = CliRunner.Run(["predict", spec, "--weights", dir.File("w.safetensors"), "--json", .. images.Select(i => i.path)]);
+        Assert.True(r.ExitCode == 0, r.All);
+        var predicted = System.Text.Json.JsonDocument.Parse(r.Output).RootElement.GetProperty("predictions");
+
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(dir.File("m.onnx"));
+        for (int i = 0; i < images.Count; i++)
+        {
+            var raw = images[i].pixels.Select(v => (float)v).ToArray();
+            var tensor = new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(raw, [1, 6, 5, 3]);
+            using var outputs = session.Run([Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(OnnxExport.InputName, tensor)]);
+            var onnx = outputs.First().AsEnumerable<float>().ToArray();
+            var mine = predicted[i].GetProperty("probabilities").EnumerateArray().Select(p => p.GetDouble()).ToArray();
+            Assert.Equal(mine.Length, onnx.Length);
+            for (int c = 0; c < onnx.Length; c++) Assert.True(Math.Abs(onnx[c] - mine[c]) <= 2e-6, $"image {i}, class {c}: onnx {onnx[c]}, predict {mine[c]}");
+        }
+    }
+
     private static void AssertMatches(ModelSpec model, ParameterSet parameters)
     {
         var check = OnnxRuntimeCheck.Run(model, parameters, OnnxExport.Build(model, parameters), examples: 5);

@@ -48,8 +48,11 @@ public class CheckpointTests
             onStep: s => { if (s.Epoch == 2 && s.Step == 20) cancel.Cancel(); }, cancel: cancel.Token));
         Assert.Equal((2, 20), (stop.Epoch, stop.Step)); // mid-epoch: order, position, sums and random state all matter
 
+        // Resumed from fresh parameters of another seed: only the checkpoint can bring them back.
         var resumed = new Trainer(model, ParameterSet.Initialize(model, 99), new CpuEngine(new ManagedBackend())) { Callbacks = [new Checkpointer(ckpt, 0, [])], ResumeFrom = ckpt };
-        var resumedResult = resumed.Fit(train, test);
+        var epochsAfterResume = new List<int>();
+        var resumedResult = resumed.Fit(train, test, onEpoch: e => epochsAfterResume.Add(e.Epoch));
+        Assert.Equal([2, 3], epochsAfterResume); // it went on from epoch 2; it did not start over
         Assert.Equal(Weights(full.Parameters), Weights(resumed.Parameters));
         Assert.Equal(fullResult.Epochs.Select(e => e.Loss), resumedResult.Epochs.Select(e => e.Loss));
     }
@@ -78,51 +81,80 @@ public class CheckpointTests
         Assert.Contains("identical, deterministic", r.Output);
     }
 
-    /// <summary>A real child process, killed with SIGKILL mid-run; resuming from what it left reaches the uninterrupted run's weights.</summary>
+    /// <summary>
+    /// A real child process, killed with SIGKILL mid-run (alive when killed, dead by signal 9): resuming from
+    /// what it left trains only the epochs that were missing and reaches the uninterrupted run's weights.
+    /// </summary>
     [SkippableFact]
     public void Killed_process_resumes_to_the_same_weights()
     {
-        Skip.IfNot(OperatingSystem.IsLinux(), "needs POSIX signals");
+        Optional.Require(OperatingSystem.IsLinux(), "needs POSIX signals");
         using var dir = new TempFolder();
-        var spec = TestData.WriteSpecWithData(dir.Path, trainCount: 1200, epochs: 6);
+        const int epochs = 12;
+        var spec = TestData.WriteSpecWithData(dir.Path, trainCount: 3000, epochs: epochs);
         Assert.Equal(0, CliRunner.Run("train", spec, "--output", dir.File("full.safetensors")).ExitCode);
 
-        using var child = Child("train", spec, "--output", dir.File("killed.safetensors"), "--checkpoint-every", "3");
-        var ckpt = dir.File("killed.checkpoint.safetensors");
-        WaitFor(() => child.HasExited || File.Exists(ckpt) && new FileInfo(ckpt).LastWriteTimeUtc < DateTime.UtcNow, TimeSpan.FromSeconds(60));
-        Skip.If(child.HasExited, "the child finished before it could be killed");
-        Thread.Sleep(300);
-        child.Kill(); // SIGKILL: no chance to clean up
-        child.WaitForExit();
-        Assert.True(File.Exists(ckpt));
-        var resumed = CliRunner.Run("train", spec, "--output", dir.File("killed.safetensors"), "--checkpoint-every", "3", "--resume");
+        using var child = Child("train", spec, "--output", dir.File("killed.safetensors"), "--checkpoint-every", "7", "--json");
+        var checkpointed = new ManualResetEventSlim();
+        child.OutputDataReceived += (_, e) =>
+        {
+            // mid-epoch 2: a checkpoint that is not at an epoch's end
+            if (e.Data?.Contains("\"event\":\"checkpoint\"") == true && e.Data.Contains("\"epoch\":2,") && !e.Data.Contains("\"step\":0")) checkpointed.Set();
+        };
+        child.BeginOutputReadLine();
+        Assert.True(checkpointed.Wait(TimeSpan.FromSeconds(60)), "the child wrote no checkpoint in epoch 2");
+        Assert.False(child.HasExited, "the child finished before it could be killed");
+        Assert.Equal(0, kill(child.Id, 9)); // SIGKILL: no chance to clean up
+        Assert.True(child.WaitForExit(30_000));
+        Assert.Equal(128 + 9, child.ExitCode); // it died of the signal, it did not finish
+
+        var resumed = CliRunner.Run("train", spec, "--output", dir.File("killed.safetensors"), "--checkpoint-every", "7", "--resume");
         Assert.True(resumed.ExitCode == 0, resumed.All);
+        int lines = resumed.Output.Split('\n').Count(l => l.StartsWith("Epoch "));
+        Assert.InRange(lines, 1, epochs - 1); // went on from the checkpoint: fewer epochs than a fresh run
+        Assert.Contains($"Epoch {epochs}/{epochs}", resumed.Output);
         var full = SpecNet.Formats.SafeTensors.Read(dir.File("full.safetensors")).Tensors;
         var killed = SpecNet.Formats.SafeTensors.Read(dir.File("killed.safetensors")).Tensors;
         Assert.Equal(full.Select(t => t.Data), killed.Select(t => t.Data));
         Assert.Empty(Directory.GetFiles(dir.Path, ".*.tmp")); // a write the kill interrupted is cleaned up by the next one
     }
 
-    /// <summary>Ctrl+C is SIGINT: the child writes a checkpoint, says how to resume, and exits 130.</summary>
-    [SkippableFact]
-    public void Sigint_writes_a_checkpoint_and_exits_130()
+    /// <summary>
+    /// Ctrl+C (SIGINT) and SIGTERM: the child finishes its step, writes a checkpoint, says how to resume and
+    /// exits 130; `--resume` then trains only what was left and ends with the uninterrupted run's weights.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(2)]  // SIGINT
+    [InlineData(15)] // SIGTERM
+    public void Signalled_run_checkpoints_exits_130_and_resumes_to_the_same_weights(int signal)
     {
-        Skip.IfNot(OperatingSystem.IsLinux(), "needs POSIX signals");
+        Optional.Require(OperatingSystem.IsLinux(), "needs POSIX signals");
         using var dir = new TempFolder();
-        var spec = TestData.WriteSpecWithData(dir.Path, trainCount: 1200, epochs: 1000);
+        const int epochs = 8;
+        var spec = TestData.WriteSpecWithData(dir.Path, trainCount: 3000, epochs: epochs);
+        Assert.Equal(0, CliRunner.Run("train", spec, "--output", dir.File("full.safetensors")).ExitCode);
+
         using var child = Child("train", spec);
         var sawEpoch = new ManualResetEventSlim();
         child.OutputDataReceived += (_, e) => { if (e.Data?.StartsWith("Epoch 1/") == true) sawEpoch.Set(); };
         child.BeginOutputReadLine();
         var stderr = child.StandardError.ReadToEndAsync();
         Assert.True(sawEpoch.Wait(TimeSpan.FromSeconds(60)), "the child never finished an epoch");
-        Assert.Equal(0, kill(child.Id, 2)); // SIGINT
+        Assert.False(child.HasExited, "the child finished before the signal");
+        Assert.Equal(0, kill(child.Id, signal));
         Assert.True(child.WaitForExit(30_000), "the child did not stop");
         Assert.Equal(130, child.ExitCode);
         var err = stderr.Result;
         Assert.Contains("checkpoint written to", err);
         Assert.Contains("Resume with: specnet train", err);
         Assert.True(File.Exists(dir.File("patterns.checkpoint.safetensors")));
+
+        var resumed = CliRunner.Run("train", spec, "--resume");
+        Assert.True(resumed.ExitCode == 0, resumed.All);
+        Assert.InRange(resumed.Output.Split('\n').Count(l => l.StartsWith("Epoch ")), 1, epochs - 1);
+        var full = SpecNet.Formats.SafeTensors.Read(dir.File("full.safetensors")).Tensors;
+        var interrupted = SpecNet.Formats.SafeTensors.Read(dir.File("patterns.safetensors")).Tensors;
+        Assert.Equal(full.Select(t => t.Data), interrupted.Select(t => t.Data));
     }
 
     [DllImport("libc", SetLastError = true)]
@@ -141,34 +173,5 @@ public class CheckpointTests
     {
         var clock = Stopwatch.StartNew();
         while (!condition() && clock.Elapsed < timeout) Thread.Sleep(20);
-    }
-}
-
-public class EarlyStoppingTests
-{
-    [Fact]
-    public void Stops_when_the_monitor_stops_improving_and_restores_the_best_weights()
-    {
-        using var dir = new TempFolder();
-        var spec = TestData.WriteSpecWithData(dir.Path, epochs: 30);
-        // min_delta 1.0 on val_accuracy can never be met after the first epoch: patience 2 stops after epoch 3.
-        File.WriteAllText(spec, File.ReadAllText(spec).Replace("  seed: 3", "  seed: 3\n  keep_best: true\n  early_stopping: { monitor: val_accuracy, min_delta: 1.0, patience: 2, restore_best_weights: true }"));
-        var r = CliRunner.Run("train", spec, "--json");
-        Assert.True(r.ExitCode == 0, r.All);
-        Assert.Equal(3, r.Output.Split('\n').Count(l => l.Contains("\"event\":\"epoch\"")));
-        Assert.Contains("Early stopping after epoch 3: val_accuracy has not improved since epoch 1; the weights are epoch 1's", r.Error);
-        // restored weights are epoch 1's, which keep_best also wrote
-        var final = SpecNet.Formats.SafeTensors.Read(dir.File("patterns.safetensors")).Tensors;
-        var best = SpecNet.Formats.SafeTensors.Read(dir.File("patterns.best.safetensors"));
-        Assert.Equal("1", best.Metadata["epoch"]);
-        Assert.Equal(best.Tensors.Select(t => t.Data), final.Select(t => t.Data));
-    }
-
-    [Fact]
-    public void Early_stopping_options_are_checked()
-    {
-        var c = SpecCompiler.Compile("input: { shape: [4] }\nlayers:\n  - dense: { units: 2, activation: softmax }\ntraining:\n  early_stopping: { monitor: val_acc, patience: -1 }\n", "e.yaml");
-        Assert.Contains(c.Diagnostics, d => d.Id == "SN1008" && d.Hint == "did you mean 'val_accuracy'?");
-        Assert.Contains(c.Diagnostics, d => d.Id == "SN1007" && d.Message.Contains("patience"));
     }
 }

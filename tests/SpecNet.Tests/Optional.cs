@@ -1,0 +1,18 @@
+namespace SpecNet.Tests;
+
+/// <summary>
+/// Tests that need an optional part (MKL, a real dataset, a tmpfs, Slurm, PyTorch). Outside CI they skip
+/// with a message where the part is absent; in CI (SPECNET_CI=1, which .ci/run sets) a missing part
+/// fails the test, so CI cannot lose a part without anyone noticing.
+/// </summary>
+public static class Optional
+{
+    public static bool InCi => Environment.GetEnvironmentVariable("SPECNET_CI") == "1";
+
+    public static void Require(bool present, string missing)
+    {
+        if (present) return;
+        if (!InCi) throw new SkipException(missing);
+        Assert.Fail($"required in CI (SPECNET_CI=1): {missing}");
+    }
+}
