@@ -30,6 +30,8 @@ public static class ExportCommand
             var path = result.GetValue(onnx)!;
             AtomicFile.Write(path, s => s.Write(bytes));
             o.WriteLine($"Wrote {path} ({ModelSummary.Bytes(bytes.Length)}, opset {OnnxExport.Opset}, input '{OnnxExport.InputName}' {string.Join("x", model.Input.Dims)}, output '{OnnxExport.OutputName}' {string.Join("x", model.Output.Dims)})");
+            if (model.Data?.Resize is { } method)
+                o.WriteLine($"note: the graph takes {model.Input.Height}x{model.Input.Width} images only; the spec resizes others ({method}), so resize inputs the same way before running it");
             if (!result.GetValue(verify)) return ExitCodes.Ok;
             var check = OnnxRuntimeCheck.Run(model, parameters, bytes, examples: 16);
             o.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -16,7 +16,7 @@ public static class PredictCommand
         var spec = new Argument<string>("spec") { Description = "the spec file, or a weights file (its embedded spec is used)" };
         var images = new Argument<string[]>("images") { Description = "PNG, JPEG or BMP files", Arity = ArgumentArity.OneOrMore };
         var weights = new Option<string?>("--weights", "-w") { Description = "weights file (default: <spec name>.safetensors beside the spec)" };
-        var resize = new Option<bool>("--resize") { Description = "scale images to the model's input size instead of refusing other sizes" };
+        var resize = new Option<bool>("--resize") { Description = "scale images to the model's input size instead of refusing other sizes (a spec's data.resize does this already)" };
         var json = new Option<bool>("--json") { Description = "print {\"predictions\": [{\"file\", \"class\", \"probabilities\"}]}" };
         var backend = CommonOptions.Backend();
         var command = new Command("predict", "Classify images with trained weights.\n\nExample: specnet predict specs/mnist-cnn.yaml --weights samples/mnist-cnn.safetensors samples/digits/3.png")
@@ -35,7 +35,8 @@ public static class PredictCommand
             var inv = CultureInfo.InvariantCulture;
             foreach (var file in result.GetValue(images)!)
             {
-                var pixels = Images.Load(file, model.Input, result.GetValue(resize));
+                // The spec's data.resize is part of how the model reads images, as its preprocessing is.
+                var pixels = Images.Load(file, model.Input, model.Data?.Resize ?? (result.GetValue(resize) ? "bilinear" : null));
                 (model.Data?.Preprocessing ?? SpecNet.Checking.Preprocessing.Default).Apply(pixels, plan.Input[..pixels.Length], model.Input.Channels);
                 var y = plan.Forward(1, training: false);
                 int winner = Evaluator.Predict(y);

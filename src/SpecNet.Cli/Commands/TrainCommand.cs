@@ -91,8 +91,10 @@ public static class TrainCommand
     private static int CheckDeterminism(Checking.ModelSpec model, Dataset train, Func<IEngine> engine, TrainingOptions options, TextWriter o)
     {
         int steps = Math.Min(20, (train.Count + options.BatchSize - 1) / options.BatchSize + 1);
-        var (first, second) = Determinism.Check(model, train, engine, steps, options.Seed, options.BatchSize);
-        o.WriteLine($"{steps} steps twice, backend {engine()}: weights {first} and {second}: {(first == second ? "identical, deterministic" : "DIFFERENT")}");
-        return first == second ? ExitCodes.Ok : ExitCodes.Failure;
+        var (initial, first, second) = Determinism.Check(model, train, engine, steps, options.Seed, options.BatchSize);
+        bool moved = first != initial;
+        o.WriteLine($"{steps} steps twice, backend {engine()}: weights {initial} at the start, then {first} and {second}: " +
+            (first != second ? "DIFFERENT" : moved ? "identical, deterministic" : "UNCHANGED: training did not move the weights"));
+        return first == second && moved ? ExitCodes.Ok : ExitCodes.Failure;
     }
 }

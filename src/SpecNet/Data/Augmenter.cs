@@ -35,7 +35,7 @@ public sealed class Augmenter(Augmentation spec, Preprocessing preprocessing, Sh
     /// <summary>The next example's transform, drawn from the spec's ranges (always in this order, so checkpoints replay it).</summary>
     public AugmentationDraw Draw()
     {
-        var d = new AugmentationDraw();
+        var d = new AugmentationDraw(Zoom: 1, Contrast: 1); // the identity (a bare new() of a struct would zero them)
         if (spec.Geometric && !shape.IsFlat)
             d = d with
             {

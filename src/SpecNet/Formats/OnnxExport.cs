@@ -65,6 +65,8 @@ public static class OnnxExport
             ["spec_hash"] = model.StructuralHash, ["spec_name"] = model.Name, ["specnet_version"] = WeightsFile.Version,
             ["input_layout"] = model.Input.IsFlat ? "NF" : "NHWC", ["input_values"] = "raw 8-bit values 0..255 as float32", ["preprocess"] = p.Describe(),
             ["labels"] = model.Data?.Labels is { } names ? string.Join(",", names) : "", ["spec"] = model.SourceText,
+            ["input_size"] = $"{model.Input}: the graph takes this size only" +
+                (model.Data?.Resize is { } resize ? $"; the model was trained on images resized ({resize}) to it: resize inputs the same way before running it" : ""),
         })
             m.Message(14, new Protobuf().String(1, k).String(2, v));
         return m.ToArray();

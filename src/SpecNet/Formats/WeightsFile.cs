@@ -20,7 +20,7 @@ public static class WeightsFile
         public const string Format = "format", Spec = "spec", SpecHash = "spec_hash", SpecName = "spec_name", Version = "specnet_version",
             Seed = "seed", Epochs = "epochs", Dataset = "dataset", DatasetFingerprint = "dataset_fingerprint", Created = "created",
             TestAccuracy = "test_accuracy", TestLoss = "test_loss", TrainLoss = "train_loss", TrainAccuracy = "train_accuracy", Backend = "backend",
-            History = "history", Labels = "labels", Preprocess = "preprocess";
+            History = "history", Labels = "labels", Preprocess = "preprocess", Resize = "resize";
     }
 
     public static string Version => typeof(WeightsFile).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
@@ -43,6 +43,7 @@ public static class WeightsFile
             [Keys.Version] = Version,
             [Keys.Created] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
             [Keys.Preprocess] = (model.Data?.Preprocessing ?? Preprocessing.Default).Describe(),
+            [Keys.Resize] = model.Data?.Resize ?? "",
         };
         SafeTensors.Write(path, tensors, metadata);
     }

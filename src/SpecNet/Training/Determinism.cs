@@ -14,7 +14,8 @@ namespace SpecNet.Training;
 /// </summary>
 public static class Determinism
 {
-    public static (string First, string Second) Check(ModelSpec model, Dataset train, Func<IEngine> engine, int steps, int seed, int batchSize)
+    /// <summary>The weights' hash at initialisation and after each of the two runs (a run that moved nothing would match the first).</summary>
+    public static (string Initial, string First, string Second) Check(ModelSpec model, Dataset train, Func<IEngine> engine, int steps, int seed, int batchSize)
     {
         string Run()
         {
@@ -22,7 +23,7 @@ public static class Determinism
             trainer.Fit(train, null);
             return Hash(trainer.Parameters);
         }
-        return (Run(), Run());
+        return (Hash(ParameterSet.Initialize(model, seed)), Run(), Run());
     }
 
     public static string Hash(ParameterSet parameters)

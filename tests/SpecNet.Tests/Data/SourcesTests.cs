@@ -13,6 +13,7 @@ namespace SpecNet.Tests.Data;
 public class SourcesTests
 {
     private static readonly string[] Animals = ["bird", "cat", "dog"];
+    private const int ChannelOffset = 40;
 
     /// <summary>An image folder of the three test patterns, classes named after animals.</summary>
     private static void WriteFolder(string root, int perClass, int seed, int channels = 1, int size = TestData.Size)
@@ -25,7 +26,7 @@ public class SourcesTests
             var gray = pixels.AsSpan(i * 64, 64);
             var bytes = new byte[size * size * channels];
             for (int p = 0; p < size * size; p++)
-                for (int c = 0; c < channels; c++) bytes[p * channels + c] = gray[Math.Min(p, 63)];
+                for (int c = 0; c < channels; c++) bytes[p * channels + c] = (byte)(gray[Math.Min(p, 63)] + ChannelOffset * c); // channels differ
             Images.SavePng(Path.Combine(dir, $"{i}.png"), bytes, size, size, channels);
         }
     }
@@ -87,8 +88,45 @@ public class SourcesTests
         using var dir = new TempFolder();
         WriteFolder(dir.File("train"), 10, 1, channels: 3);
         WriteFolder(dir.File("test"), 5, 2, channels: 3);
-        var r = CliRunner.Run("train", Write(dir, "s.yaml", FolderSpec(dir.Path, channels: 3)), "--epochs", "1");
+        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path, channels: 3));
+        var r = CliRunner.Run("train", spec, "--epochs", "1");
         Assert.True(r.ExitCode == 0, r.All);
+        // The first bird's pixels, channel by channel, as the model sees them (scaled by 1/255).
+        var model = SpecCompiler.CompileFile(spec).Model!;
+        var (train, _) = DataLoader.Load(model, _ => { });
+        var first = Directory.GetFiles(Path.Combine(dir.File("train"), "bird")).Order(StringComparer.Ordinal).First();
+        var expected = Images.Load(first, model.Input, resize: null);
+        Assert.Equal(192, expected.Length);
+        Assert.Equal((byte)(expected[0] + ChannelOffset), expected[1]);
+        var x = new float[192]; var labels = new int[1];
+        train.FillBatch([0], x, labels);
+        Assert.Equal(0, labels[0]);
+        Assert.Equal(expected.Select(v => v * (1f / 255)), x); // the default preprocessing: value * (1/255)
+    }
+
+    /// <summary>data.resize is part of how the model reads images: recorded in the weights, applied by predict, stated by export.</summary>
+    [Fact]
+    public void A_model_trained_with_resize_reads_images_of_the_folders_size()
+    {
+        using var dir = new TempFolder();
+        WriteFolder(dir.File("train"), 10, 1, size: 12);
+        WriteFolder(dir.File("test"), 5, 2, size: 12);
+        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path, "  resize: bilinear"));
+        Assert.Equal(0, CliRunner.Run("train", spec, "--epochs", "1").ExitCode);
+        var weights = dir.File("animals.safetensors");
+        Assert.Equal("bilinear", SpecNet.Formats.SafeTensors.Read(weights).Metadata["resize"]);
+        var image = Directory.GetFiles(Path.Combine(dir.File("test"), "cat"))[0]; // 12x12, the model takes 8x8
+        var predict = CliRunner.Run("predict", weights, image, "--json");
+        Assert.True(predict.ExitCode == 0, predict.All);
+        var scaled = Images.Load(image, SpecNet.Schema.Shape.Spatial(8, 8, 1), "bilinear");
+        var model = SpecCompiler.Compile(SpecNet.Formats.WeightsFile.EmbeddedSpec(weights), "w.yaml").Model!;
+        var plan = new ExecutionPlan(model, SpecNet.Formats.WeightsFile.Load(weights, model), new ReferenceBackend(), 1, trainable: false);
+        model.Data!.Preprocessing.Apply(scaled, plan.Input, 1);
+        var expected = plan.Forward(1, training: false).ToArray();
+        var probabilities = JsonDocument.Parse(predict.Output).RootElement.GetProperty("predictions")[0].GetProperty("probabilities");
+        Assert.Equal(expected.Select(p => Math.Round(p, 6)), probabilities.EnumerateArray().Select(p => p.GetDouble()));
+        var export = CliRunner.Run("export", weights, "--onnx", dir.File("m.onnx"));
+        Assert.Contains("the graph takes 8x8 images only; the spec resizes others (bilinear)", export.Output);
     }
 
     [Fact]

@@ -79,6 +79,10 @@ public class CheckpointTests
         var r = CliRunner.Run("train", spec, "--check-determinism");
         Assert.True(r.ExitCode == 0, r.All);
         Assert.Contains("identical, deterministic", r.Output);
+        var hashes = System.Text.RegularExpressions.Regex.Matches(r.Output, "[0-9a-f]{16}").Select(m => m.Value).ToList();
+        Assert.Equal(3, hashes.Count);
+        Assert.NotEqual(hashes[0], hashes[1]); // the weights moved: a trainer that did nothing would be 'deterministic' too
+        Assert.Equal(hashes[1], hashes[2]);
     }
 
     /// <summary>

@@ -61,6 +61,8 @@ public class TrainerTests
         float[][] Run() { var t = new Trainer(model, ParameterSet.Initialize(model, 5), new CpuEngine(new ManagedBackend(2))); t.Fit(train, null); return t.Parameters.Slots.Select(s => s.Value).ToArray(); }
         var a = Run(); var b = Run();
         for (int i = 0; i < a.Length; i++) Assert.Equal(a[i], b[i]);
+        var initial = ParameterSet.Initialize(model, 5).Slots.Select(s => s.Value).ToArray();
+        Assert.All(Enumerable.Range(0, a.Length), i => Assert.NotEqual(initial[i], a[i])); // every tensor was trained
     }
 
     [Fact]
