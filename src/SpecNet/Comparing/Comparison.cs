@@ -92,12 +92,16 @@ public static class Comparison
             delta, p, test_, n, confusions, Verdict(delta.Value, p, runsA.Count), onlyA, onlyB) { ClassNames = test.ClassNames };
     }
 
+    /// <summary>With one seed, the test is over the test examples only: it cannot tell a better spec from a lucky training run.</summary>
+    public const string OneSeedCaveat =
+        "one training run per spec measures only test-set noise, not training noise (another seed may reverse it): use --seeds 3 or more";
+
     public static string Verdict(double delta, double p, int seeds)
     {
         var points = Math.Abs(delta * 100).ToString("0.0#", System.Globalization.CultureInfo.InvariantCulture);
         var pText = p < 0.001 ? "p < 0.001" : $"p = {p.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture)}";
-        if (p < Alpha && delta != 0) return $"{(delta > 0 ? "B" : "A")} is better by {points} points, {pText}";
-        var caveat = seeds == 1 ? "; one seed says nothing about training noise: use --seeds 3 or more" : "";
+        var caveat = seeds == 1 ? "; " + OneSeedCaveat : "";
+        if (p < Alpha && delta != 0) return $"{(delta > 0 ? "B" : "A")} is better by {points} points, {pText}{caveat}";
         return $"no significant difference at {Alpha} ({(delta >= 0 ? "B" : "A")} ahead by {points} points, {pText}){caveat}";
     }
 

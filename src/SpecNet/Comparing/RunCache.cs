@@ -13,13 +13,13 @@ public sealed record RunRecord(string Key, string Spec, int Seed, int Epochs, in
 
 /// <summary>
 /// Finished runs, by spec structure, training settings, seed and data fingerprint, in
-/// $SPECNET_CACHE/runs (else the user's cache folder), so a repeated or extended diff does not
+/// $SPECNET_CACHE/runs (else $XDG_CACHE_HOME/specnet/runs, else ~/.cache/specnet/runs), so a repeated or extended diff does not
 /// retrain what it already has. Entries are written atomically; a damaged one is ignored and redone.
 /// </summary>
 public sealed class RunCache(string folder)
 {
     public static RunCache Default => new(Path.Combine(
-        Environment.GetEnvironmentVariable("SPECNET_CACHE") is { Length: > 0 } c ? c : NamedDatasets.CacheRoot, "runs"));
+        Environment.GetEnvironmentVariable("SPECNET_CACHE") is { Length: > 0 } c ? c : NamedDatasets.UserCache, "runs"));
 
     public string Folder { get; } = folder;
 

@@ -31,8 +31,11 @@ public static class NamedDatasets
     };
 
     public static string CacheRoot =>
-        Environment.GetEnvironmentVariable("SPECNET_DATA") is { Length: > 0 } dir ? dir
-        : Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
+        Environment.GetEnvironmentVariable("SPECNET_DATA") is { Length: > 0 } dir ? dir : UserCache;
+
+    /// <summary>SpecNet's folder in the user's cache: $XDG_CACHE_HOME/specnet, else ~/.cache/specnet.</summary>
+    public static string UserCache =>
+        Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "specnet");
 
     public static string CacheFolder(string name) => Path.Combine(CacheRoot, name);

@@ -86,3 +86,38 @@ public class BackendAndBenchTests
                     $"{name}: tensor {t}[{i}] = {actual[t][i]}, reference {expected[t][i]}");
     }
 }
+
+/// <summary>SPECNET_THREADS sets the thread count of every command (more than the cores is allowed), and runs say how many they used.</summary>
+[Collection(EnvironmentCollection.Name)]
+public class ThreadCountTests
+{
+    [Fact]
+    public void Specnet_threads_sets_the_count_and_the_run_says_so()
+    {
+        using var dir = new TempFolder();
+        var spec = TestData.WriteSpecWithData(dir.Path, epochs: 1);
+        try
+        {
+            var weights = new Dictionary<int, float[][]>();
+            foreach (var threads in new[] { 1, 3, 5 }) // 3 and 5: more threads than this machine's cores, and odd
+            {
+                Environment.SetEnvironmentVariable("SPECNET_THREADS", threads.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                var r = CliRunner.Run("train", spec, "--json", "--output", dir.File($"t{threads}.safetensors"));
+                Assert.True(r.ExitCode == 0, r.All);
+                var start = JsonDocument.Parse(r.Output.Split('\n')[0]).RootElement;
+                Assert.Equal(threads, start.GetProperty("threads").GetInt32());
+                Assert.Contains($"{threads} thread", CliRunner.Run("eval", spec, "--weights", dir.File($"t{threads}.safetensors")).Output);
+                weights[threads] = SpecNet.Formats.SafeTensors.Read(dir.File($"t{threads}.safetensors")).Tensors.Select(t => t.Data).ToArray();
+            }
+            // Different thread counts add partial sums in a different order: the same up to float rounding.
+            foreach (var (a, b) in weights[1].Zip(weights[5]))
+                for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) < 1e-3, $"{a[i]} vs {b[i]}");
+
+            Environment.SetEnvironmentVariable("SPECNET_THREADS", "0");
+            var bad = CliRunner.Run("train", spec);
+            Assert.Equal(1, bad.ExitCode);
+            Assert.Contains("SPECNET_THREADS must be a whole number from 1", bad.Error);
+        }
+        finally { Environment.SetEnvironmentVariable("SPECNET_THREADS", null); }
+    }
+}

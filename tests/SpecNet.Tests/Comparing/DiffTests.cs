@@ -133,3 +133,25 @@ public class RunCacheKeyTests
         Assert.Equal(keys.Length, keys.Distinct().Count());
     }
 }
+
+[Collection(EnvironmentCollection.Name)]
+public class RunCacheLocationTests
+{
+    [Fact]
+    public void Runs_are_cached_where_the_readme_says()
+    {
+        var saved = new[] { "SPECNET_CACHE", "XDG_CACHE_HOME", "SPECNET_DATA" }.ToDictionary(k => k, Environment.GetEnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable("SPECNET_CACHE", null);
+            Environment.SetEnvironmentVariable("SPECNET_DATA", "/data/elsewhere"); // datasets only: runs do not follow it
+            Environment.SetEnvironmentVariable("XDG_CACHE_HOME", "/tmp/xdg");
+            Assert.Equal("/tmp/xdg/specnet/runs", RunCache.Default.Folder);
+            Environment.SetEnvironmentVariable("XDG_CACHE_HOME", null);
+            Assert.Equal(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "specnet", "runs"), RunCache.Default.Folder);
+            Environment.SetEnvironmentVariable("SPECNET_CACHE", "/tmp/c");
+            Assert.Equal("/tmp/c/runs", RunCache.Default.Folder);
+        }
+        finally { foreach (var (k, v) in saved) Environment.SetEnvironmentVariable(k, v); }
+    }
+}
