@@ -52,7 +52,8 @@ public class StatisticsTests
     }
 
     [Theory]
-    [InlineData(0.008, 0.003, 1, "B is better by 0.8 points, p = 0.003")]
+    [InlineData(0.008, 0.003, 1, "B is better by 0.8 points, p = 0.003; " + Comparison.OneSeedCaveat)]
+    [InlineData(0.008, 0.3, 1, "no significant difference at 0.05 (B ahead by 0.8 points, p = 0.300); " + Comparison.OneSeedCaveat)]
     [InlineData(-0.0125, 0.0001, 3, "A is better by 1.25 points, p < 0.001")]
     [InlineData(0.005, 0.22, 3, "no significant difference at 0.05 (B ahead by 0.5 points, p = 0.220)")]
     public void Verdict_is_one_line(double delta, double p, int seeds, string expected) =>
