@@ -9,6 +9,9 @@ public static class Optional
 {
     public static bool InCi => Environment.GetEnvironmentVariable("SPECNET_CI") == "1";
 
+    /// <summary>Whether the test run started in CI (tests that change SPECNET_CI put it back).</summary>
+    public static readonly bool InCiAtStart = InCi;
+
     public static void Require(bool present, string missing)
     {
         if (present) return;

@@ -44,3 +44,32 @@ public class DiagnosticGoldenTests
         Assert.Equal(constants.Count, constants.Distinct().Count());
     }
 }
+
+[Collection(EnvironmentCollection.Name)]
+public class GoldenUpdateTests
+{
+    [Fact]
+    public void Update_golden_is_refused_in_ci_and_a_missing_part_fails_there()
+    {
+        using var dir = new TempFolder();
+        var expected = dir.File("x.expected.txt");
+        File.WriteAllText(expected, "old\n");
+        try
+        {
+            Environment.SetEnvironmentVariable("UPDATE_GOLDEN", "1");
+            Environment.SetEnvironmentVariable("SPECNET_CI", "1");
+            Assert.ThrowsAny<Xunit.Sdk.XunitException>(() => TestPaths.AssertGolden(expected, "new\n"));
+            Assert.Equal("old\n", File.ReadAllText(expected)); // not rewritten
+            Assert.ThrowsAny<Xunit.Sdk.XunitException>(() => Optional.Require(false, "MKL")); // fails, does not skip
+            Environment.SetEnvironmentVariable("SPECNET_CI", null);
+            Assert.Throws<SkipException>(() => Optional.Require(false, "MKL"));
+            TestPaths.AssertGolden(expected, "new\n"); // outside CI it rewrites, for review
+            Assert.Equal("new\n", File.ReadAllText(expected));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("UPDATE_GOLDEN", null);
+            Environment.SetEnvironmentVariable("SPECNET_CI", Optional.InCiAtStart ? "1" : null);
+        }
+    }
+}
