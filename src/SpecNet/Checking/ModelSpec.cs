@@ -11,7 +11,10 @@ public sealed class ModelSpec
 {
     public required string Name { get; init; }
     public required Shape Input { get; init; }
+    /// <summary>Every layer, blocks expanded, in topological order (each after the layers it reads); the last is the output.</summary>
     public required IReadOnlyList<Layer> Layers { get; init; }
+    /// <summary>The entries of the `layers` list as written: layers and blocks.</summary>
+    public IReadOnlyList<Entry> Entries { get; init; } = [];
     public required TrainingSpec Training { get; init; }
     public DataSpec? Data { get; init; }
     /// <summary>The spec's text as written, embedded in weights files so they are self-describing.</summary>
@@ -35,10 +38,22 @@ public sealed class ModelSpec
         get
         {
             var sb = new StringBuilder($"input={Input}\n");
-            foreach (var l in Layers) sb.Append($"{l.Name}:{l.Kind.Name}:{string.Join(" ", l.Identity.Select(i => $"{i.HashKey}={i.HashText}"))}\n");
+            for (int i = 0; i < Layers.Count; i++)
+            {
+                var l = Layers[i];
+                sb.Append($"{l.Name}:{l.Kind.Name}:{string.Join(" ", l.Identity.Select(i => $"{i.HashKey}={i.HashText}"))}");
+                if (!ReadsPrevious(i)) sb.Append(" inputs=").Append(string.Join(",", l.Sources.Select(s => s?.Name ?? "input"))); // graphs only
+                sb.Append('\n');
+            }
             return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(sb.ToString())))[..16];
         }
     }
+
+    /// <summary>Whether layer i reads just the layer before it (or the input, for the first): a plain stack.</summary>
+    public bool ReadsPrevious(int i) => Layers[i].Sources is [var only] && only == (i == 0 ? null : Layers[i - 1]);
+
+    /// <summary>Whether some layer reads something other than the layer before it.</summary>
+    public bool IsGraph => Enumerable.Range(0, Layers.Count).Any(i => !ReadsPrevious(i));
 
     /// <summary>The activation the model ends with (of the last layer; linear for layers without one).</summary>
     public Activation FinalActivation => Layers[^1].OutputActivation;

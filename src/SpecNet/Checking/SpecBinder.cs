@@ -38,8 +38,7 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
         var name = top.String("name") ?? Path.GetFileNameWithoutExtension(sourcePath);
         top.String("description");
         var input = ReadInput(top);
-        var layersNode = top.Node("layers");
-        var layers = ReadLayers(layersNode, top);
+        var graph = ReadLayers(top.Node("layers"), top, input);
         var training = top.Node("training") switch
         {
             null => TrainingSpec.Default,
@@ -54,18 +53,15 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
         };
         top.Finish();
 
-        if (input is { } shape && layers is not null)
+        if (graph is { Layers: var layers })
         {
-            if (InferShapes(shape, layers) && layers.Count > 0)
-            {
-                CheckLoss(layers, training);
-                WarnAboutDenseShare(layers);
-            }
+            CheckLoss(layers, training);
+            WarnAboutDenseShare(layers);
         }
-        if (diagnostics.HasErrors || input is null || layers is null) return null;
+        if (diagnostics.HasErrors || input is null || graph is null) return null;
         return new ModelSpec
         {
-            Name = name, Input = input.Value, Layers = layers, Training = training, Data = data,
+            Name = name, Input = input.Value, Layers = graph.Value.Layers, Entries = graph.Value.Entries, Training = training, Data = data,
             SourceText = text, SourcePath = sourcePath,
         };
     }
@@ -125,7 +121,8 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
         return null;
     }
 
-    private List<Layer>? ReadLayers(SyntaxNode? node, OptionReader top)
+    /// <summary>The layer list as a graph (layers in topological order, shapes inferred); null when it has errors.</summary>
+    private (List<Layer> Layers, List<Entry> Entries)? ReadLayers(SyntaxNode? node, OptionReader top, Shape? input)
     {
         if (node is null) { top.RequireMissing("layers"); return null; }
         if (node is not SequenceNode seq)
@@ -138,98 +135,9 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
             diagnostics.Error(DiagnosticIds.MissingKey, seq.Span, "'layers' is empty; a model needs at least one layer", "add e.g. '- dense: { units: 10, activation: softmax }'");
             return null;
         }
-        var layers = new List<Layer>();
-        var counts = new Dictionary<string, int>();
-        var names = new Dictionary<string, SourceSpan>();
-        bool complete = true;
-        foreach (var item in seq.Items)
-        {
-            var layer = ReadLayer(item, counts);
-            if (layer is null) { complete = false; continue; }
-            if (names.TryGetValue(layer.Name, out var first))
-                diagnostics.Error(DiagnosticIds.DuplicateLayerName, layer.OptionSpans.GetValueOrDefault("name", layer.Span),
-                    $"two layers are named '{layer.Name}' (the first at line {first.Line})", "layer names must be unique: they name the tensors in the weights file");
-            else names[layer.Name] = layer.Span;
-            layers.Add(layer);
-        }
-        return complete ? layers : null;
-    }
-
-    /// <summary>One entry: `- kind: {options}`, `- kind:` or bare `- kind`. Null when it cannot be bound.</summary>
-    private Layer? ReadLayer(SyntaxNode item, Dictionary<string, int> counts)
-    {
-        ScalarNode kindNode;
-        MappingNode? options = null;
-        switch (item)
-        {
-            case ScalarNode { IsNull: false } bare:
-                kindNode = bare;
-                break;
-            case MappingNode { Entries.Count: 1 } one:
-                kindNode = one.Entries[0].Key;
-                if (one.Entries[0].Value is MappingNode m) options = m;
-                else if (one.Entries[0].Value is not ScalarNode { IsNull: true })
-                {
-                    diagnostics.Error(DiagnosticIds.MalformedLayer, one.Entries[0].Value.Span,
-                        $"the options of '{kindNode.Value}' must be a map, not {one.Entries[0].Value.Describe()}",
-                        $"write '- {kindNode.Value}: {{ option: value, ... }}'");
-                    return null;
-                }
-                break;
-            case MappingNode many when many.Entries.Count > 1 && LayerRegistry.Find(many.Entries[0].Key.Value) is not null:
-                diagnostics.Error(DiagnosticIds.MalformedLayer, many.Entries[1].Key.Span,
-                    $"a layer entry is a one-key map 'kind: {{options}}', but this one also has '{many.Entries[1].Key.Value}'",
-                    $"indent the options under the kind, or write '- {many.Entries[0].Key.Value}: {{ {many.Entries[1].Key.Value}: ... }}'");
-                return null;
-            default:
-                diagnostics.Error(DiagnosticIds.MalformedLayer, item.Span, $"a layer entry is a one-key map 'kind: {{options}}', not {item.Describe()}",
-                    "write e.g. '- conv2d: { filters: 32, kernel_size: 3 }' or a bare '- flatten'");
-                return null;
-        }
-        var kind = LayerRegistry.Find(kindNode.Value);
-        if (kind is null)
-        {
-            diagnostics.Error(DiagnosticIds.UnknownLayerKind, kindNode.Span, $"unknown layer kind '{kindNode.Value}'",
-                Names.Hint(kindNode.Value, LayerRegistry.Names, "kinds"));
-            return null;
-        }
-        counts[kind.Name] = counts.GetValueOrDefault(kind.Name) + 1;
-        var defaultName = $"{kind.Name}_{counts[kind.Name]}";
-        var reader = new OptionReader(options, $"{kind.Name} layer '{defaultName}'", kindNode.Span, [NameOption, .. kind.Options], diagnostics);
-        var name = reader.String("name");
-        if (name is not null && !IsValidName(name))
-        {
-            diagnostics.Error(DiagnosticIds.OutOfRange, reader.SpanOf("name"), $"layer name '{name}' may hold only letters, digits, '_' and '-'",
-                "names become tensor names in the weights file ('<name>.weight')");
-            name = null;
-        }
-        var bound = new OptionReader(options, $"{kind.Name} layer '{name ?? defaultName}'", kindNode.Span, [NameOption, .. kind.Options], diagnostics);
-        var layer = kind.Create(bound);
-        var values = bound.Values;
-        reader.Finish();
-        if (reader.HadErrors) return null;
-        layer.Name = name ?? defaultName;
-        layer.Kind = kind;
-        layer.Span = kindNode.Span;
-        layer.OptionSpans = reader.Spans();
-        layer.Options = values;
-        return layer;
-    }
-
-    private static bool IsValidName(string name) =>
-        name.Length is > 0 and <= 64 && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-');
-
-    /// <summary>Walks the stack; stops at the first layer whose input does not fit (later shapes would be guesses).</summary>
-    private bool InferShapes(Shape input, List<Layer> layers)
-    {
-        Layer? previous = null;
-        foreach (var layer in layers)
-        {
-            layer.Sources = [previous];
-            if (!layer.Connect([previous?.Output ?? input], diagnostics)) return false;
-            previous = layer;
-        }
-        return true;
+        var graph = new GraphReader(diagnostics);
+        var output = graph.Read(seq, input);
+        return output is null ? null : (graph.Layers, graph.Entries);
     }
 
     private void CheckLoss(List<Layer> layers, TrainingSpec training)
@@ -261,12 +169,15 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
         }
     }
 
+    /// <summary>Parameters beyond which a dense layer fed by a flatten is worth a warning.</summary>
+    private const int DenseSinkParameters = 100_000;
+
     /// <summary>A Flatten feeding a huge Dense is the classic accidental parameter sink.</summary>
     private void WarnAboutDenseShare(List<Layer> layers)
     {
         long total = layers.Sum(l => l.ParameterCount);
-        for (int i = 1; i < layers.Count; i++)
-            if (layers[i] is Dense dense && layers[i - 1] is Flatten && dense.ParameterCount > total / 2 && dense.ParameterCount > 100_000)
+        foreach (var layer in layers)
+            if (layer is Dense { Sources: [Flatten] } dense && dense.ParameterCount > total / 2 && dense.ParameterCount > DenseSinkParameters)
                 diagnostics.Warning(DiagnosticIds.DenseDominates, dense.Span,
                     $"dense layer '{dense.Name}' holds {dense.ParameterCount:N0} of the model's {total:N0} parameters ({100.0 * dense.ParameterCount / total:F0}%), fed by a flatten of {dense.Input.Channels} values",
                     "downsample more before the flatten (pooling, strides), or use '- global_avg_pool2d' instead of '- flatten'");

@@ -18,11 +18,14 @@ public static class DiagnosticIds
     public const string DuplicateKey = "SN1010";
     public const string MalformedLayer = "SN1011";
     public const string UnsupportedYaml = "SN1012";
+    public const string UnknownInput = "SN1013";
 
     public const string DimensionTooSmall = "SN2001";
     public const string WrongInputRank = "SN2002";
     public const string InvalidCombination = "SN2003";
     public const string TooLarge = "SN2004";
+    public const string MergeShapes = "SN2005";
+    public const string UnusedOutput = "SN2104";
     public const string PoolingDropsData = "SN2101";
     public const string DenseDominates = "SN2102";
     public const string RedundantLayer = "SN2103";
@@ -46,6 +49,9 @@ public static class DiagnosticIds
         [DuplicateKey] = "a key appears twice in one map",
         [MalformedLayer] = "a layer entry is not a one-key map 'kind: {options}'",
         [UnsupportedYaml] = "YAML features a spec may not use (anchors, aliases, tags, deep nesting, several documents)",
+        [UnknownInput] = "an 'inputs' entry names no layer, or a layer defined later",
+        [MergeShapes] = "the inputs of a merge (or a residual block's two paths) do not fit together",
+        [UnusedOutput] = "warning: a layer's output is used by nothing",
         [DimensionTooSmall] = "a layer's window does not fit its input",
         [WrongInputRank] = "a layer gets a flat input where it needs height x width x channels, or the reverse",
         [InvalidCombination] = "options that cannot be used together",

@@ -33,6 +33,9 @@ public sealed class ActivationLayer : Layer
 
     public Activation Activation { get; private init; }
 
+    /// <summary>The activation a residual block applies to its sum.</summary>
+    internal static ActivationLayer Of(Activation activation) => new() { Activation = activation };
+
     public override Activation OutputActivation => Activation;
 
     /// <summary>Every activation kind is identified by the function and its alpha (relu: alpha 0), whichever kind name was written.</summary>

@@ -43,7 +43,7 @@ public sealed class Conv2D : Layer
     public Window Rows { get; private set; }
     public Window Cols { get; private set; }
 
-    private ConvGeometry Geometry => new(Input, Rows, Cols, Filters, Groups);
+    private ConvGeometry Shape2D => new(Input, Rows, Cols, Filters, Groups);
 
     private static Layer Bind(OptionReader r) => new Conv2D
     {
@@ -60,12 +60,6 @@ public sealed class Conv2D : Layer
     protected override Shape? InferShape(Shape input, ShapeCheck check)
     {
         if (!check.NeedsSpatial(input)) return null;
-        if ((Strides.H > 1 || Strides.W > 1) && (Dilation.H > 1 || Dilation.W > 1))
-        {
-            check.Error(DiagnosticIds.InvalidCombination, "dilation_rate", "strides > 1 cannot be combined with dilation_rate > 1 (as in Keras)",
-                "use strides: 1 with dilation, or dilation_rate: 1 with strides");
-            return null;
-        }
         if (input.Channels % Groups != 0 || Filters % Groups != 0)
         {
             check.Error(DiagnosticIds.InvalidCombination, "groups",
@@ -73,17 +67,32 @@ public sealed class Conv2D : Layer
                 $"use groups that divide {input.Channels} and {Filters} (their common divisors: {string.Join(", ", Divisors(input.Channels, Filters))})");
             return null;
         }
-        Rows = Window.Of(input.Height, KernelSize.H, Strides.H, Dilation.H, Padding);
-        Cols = Window.Of(input.Width, KernelSize.W, Strides.W, Dilation.W, Padding);
-        var misfit = Rows.Output <= 0 ? Rows : Cols.Output <= 0 ? Cols : (Window?)null;
+        if (Geometry(input, KernelSize, Strides, Dilation, Padding, check) is not { } g) return null;
+        (Rows, Cols) = g;
+        return Shape.Spatial(Rows.Output, Cols.Output, Filters);
+    }
+
+    /// <summary>The windows of a convolution over <paramref name="input"/>, or null (with the error, at the option to blame) when they do not fit.</summary>
+    internal static (Window Rows, Window Cols)? Geometry(Shape input, (int H, int W) kernel, (int H, int W) strides, (int H, int W) dilation,
+        Padding padding, ShapeCheck check)
+    {
+        if ((strides.H > 1 || strides.W > 1) && (dilation.H > 1 || dilation.W > 1))
+        {
+            check.Error(DiagnosticIds.InvalidCombination, "dilation_rate", "strides > 1 cannot be combined with dilation_rate > 1 (as in Keras)",
+                "use strides: 1 with dilation, or dilation_rate: 1 with strides");
+            return null;
+        }
+        var rows = Window.Of(input.Height, kernel.H, strides.H, dilation.H, padding);
+        var cols = Window.Of(input.Width, kernel.W, strides.W, dilation.W, padding);
+        var misfit = rows.Output <= 0 ? rows : cols.Output <= 0 ? cols : (Window?)null;
         if (misfit is { } w)
         {
             check.Error(DiagnosticIds.DimensionTooSmall, "kernel_size",
-                $"the {w.Dilated}-wide kernel does not fit the incoming {input} ({w.Arithmetic(Padding)})",
+                $"the {w.Dilated}-wide kernel does not fit the incoming {input} ({w.Arithmetic(padding)})",
                 $"use padding: same, a kernel_size of at most {w.Input}, or fewer downsampling layers before this one");
             return null;
         }
-        return Shape.Spatial(Rows.Output, Cols.Output, Filters);
+        return (rows, cols);
     }
 
     private static IEnumerable<int> Divisors(int a, int b) => Enumerable.Range(1, Math.Min(a, b)).Where(d => a % d == 0 && b % d == 0);
@@ -103,11 +112,11 @@ public sealed class Conv2D : Layer
 
     public override Activation OutputActivation => Activation;
 
-    public override long ScratchValues => Convolution.ScratchPerExample(Geometry);
+    public override long ScratchValues => Convolution.ScratchPerExample(Shape2D);
 
     private sealed class State(Conv2D layer, int capacity, bool training, Backend kernels)
     {
-        public readonly Convolution Convolution = new(layer.Geometry, capacity, training, kernels);
+        public readonly Convolution Convolution = new(layer.Shape2D, capacity, training, kernels);
         public readonly Epilogue Epilogue = new(layer.Activation, layer.UseBias, layer.Filters, capacity * layer.Output.Size, training, kernels.Threads);
     }
 

@@ -70,8 +70,6 @@ public abstract class Layer
 
     /// <summary>Where each input comes from: an earlier layer, or null for the model's input.</summary>
     public IReadOnlyList<Layer?> Sources { get; internal set; } = [];
-    /// <summary>Whether <see cref="Sources"/> is just "the layer before" (a plain stack); otherwise the hash records them.</summary>
-    internal bool ReadsPrevious { get; set; } = true;
 
     /// <summary>The shape of each input; <see cref="Input"/> is the first (the only one, but for merges).</summary>
     public IReadOnlyList<Shape> Inputs { get; private set; } = [];

@@ -8,6 +8,9 @@ public static class LayerRegistry
     public static readonly IReadOnlyList<LayerKind> Kinds =
     [
         Conv2D.Definition,
+        DepthwiseConv2D.Definition,
+        SeparableConv2D.Definition,
+        ZeroPadding2D.Definition,
         MaxPool2D.Definition,
         AvgPool2D.Definition,
         GlobalAvgPool2D.Definition,
@@ -17,11 +20,18 @@ public static class LayerRegistry
         Dropout.Definition,
         BatchNorm.Definition,
         .. ActivationLayer.Definitions,
+        .. Merge.Definitions,
+        Concatenate.Definition,
     ];
 
     /// <summary>The `name` every layer accepts besides its kind's options.</summary>
     public static readonly OptionInfo NameOption =
         OptionInfo.Text("name", "the layer's name; names the tensors in the weights file") with { DefaultNote = "<kind>_<n>" };
+
+    /// <summary>The `inputs` every layer accepts: what it reads, when not the layer before it.</summary>
+    public static readonly OptionInfo InputsOption =
+        OptionInfo.Structure("inputs", "[names]", "the layers it reads: earlier layers' names, input (the model's input) or previous")
+            with { DefaultNote = "[previous]" };
 
     public static LayerKind? Find(string name) => Kinds.FirstOrDefault(k => k.Name == name);
 

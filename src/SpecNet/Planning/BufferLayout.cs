@@ -60,6 +60,7 @@ public sealed class BufferLayout
                 Activation[i + 1] = activations.Take(SizeOf(i + 1));
                 foreach (var t in sources[i].Distinct())
                     if (lastReader[t] == i) activations.Give(Activation[t]);
+                if (lastReader[i + 1] < 0) activations.Give(Activation[i + 1]); // an output nobody reads
             }
         }
         ActivationSizes = activations.Sizes;

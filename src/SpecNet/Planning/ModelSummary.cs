@@ -10,19 +10,23 @@ public static class ModelSummary
 {
     public static string ToText(ModelSpec model)
     {
-        var rows = new List<string[]> { new[] { "Layer (type)", "Output shape", "Params", "MACs", "Line" } };
-        rows.Add(["input", model.Input.ToString(), "0", "0", ""]);
+        // A graph also shows what each layer reads (Keras's "Connected to"); a plain stack reads the layer above.
+        bool graph = model.IsGraph;
+        var rows = new List<string[]> { new[] { "Layer (type)", "Output shape", "Params", "MACs", graph ? "Connected to" : "", "Line" } };
+        rows.Add(["input", model.Input.ToString(), "0", "0", "", ""]);
         foreach (var l in model.Layers)
-            rows.Add([$"{l.Name} ({l.Kind.Name})", l.Output.ToString(), N(l.ParameterCount), N(l.Macs), l.Span.Line.ToString(CultureInfo.InvariantCulture)]);
-        var widths = Enumerable.Range(0, 5).Select(c => rows.Max(r => r[c].Length)).ToArray();
+            rows.Add([$"{l.Name} ({l.Kind.Name})", l.Output.ToString(), N(l.ParameterCount), N(l.Macs),
+                graph ? string.Join(", ", Inputs(l)) : "", l.Span.Line.ToString(CultureInfo.InvariantCulture)]);
+        var widths = Enumerable.Range(0, 6).Select(c => rows.Max(r => r[c].Length)).ToArray();
         var sb = new StringBuilder();
         sb.Append($"Model: {model.Name}   input {model.Input}   hash {model.StructuralHash}\n");
-        var rule = new string('-', widths.Sum() + 4 * 3);
+        var rule = new string('-', widths.Sum() + (graph ? 5 : 4) * 3);
         sb.Append(rule).Append('\n');
         for (int i = 0; i < rows.Count; i++)
         {
             var r = rows[i];
-            sb.Append($"{r[0].PadRight(widths[0])}   {r[1].PadRight(widths[1])}   {r[2].PadLeft(widths[2])}   {r[3].PadLeft(widths[3])}   {r[4].PadLeft(widths[4])}".TrimEnd()).Append('\n');
+            var connected = graph ? $"   {r[4].PadRight(widths[4])}" : "";
+            sb.Append($"{r[0].PadRight(widths[0])}   {r[1].PadRight(widths[1])}   {r[2].PadLeft(widths[2])}   {r[3].PadLeft(widths[3])}{connected}   {r[5].PadLeft(widths[5])}".TrimEnd()).Append('\n');
             if (i == 0) sb.Append(rule).Append('\n');
         }
         sb.Append(rule).Append('\n');
@@ -31,7 +35,10 @@ public static class ModelSummary
         sb.Append($"Trainable params:     {N(model.TrainableParameters)}\n");
         sb.Append($"Non-trainable params: {N(nonTrainable)}\n");
         sb.Append($"MACs per example:     {N(model.Macs)}\n");
-        sb.Append($"Activation memory:    {Bytes(model.ActivationBytes)} per example\n");
+        var training = new BufferLayout(model, training: true);
+        var inference = new BufferLayout(model, training: false);
+        sb.Append($"Activation memory:    {Bytes(4 * training.ActivationFloats)} per example for training (every activation kept for backward),\n");
+        sb.Append($"                      {Bytes(4 * training.GradientFloats)} of gradients, {Bytes(4 * inference.ActivationFloats)} for inference (buffers reused once dead)\n");
         sb.Append($"Weights memory:       {Bytes(model.WeightBytes)}\n");
         var t = model.Training;
         sb.Append($"Training:             {t.Optimizer.Name} (learning_rate {F(t.Optimizer.LearningRate)}), {t.Loss}, {t.Epochs} epochs, batch {t.BatchSize}, seed {t.Seed}\n");
@@ -51,6 +58,7 @@ public static class ModelSummary
                 ["trainable_params"] = l.TrainableCount,
                 ["macs"] = l.Macs,
                 ["line"] = l.Span.Line,
+                ["inputs"] = new JsonArray(Inputs(l).Select(i => (JsonNode)i).ToArray()),
             });
         return new JsonObject
         {
@@ -62,10 +70,15 @@ public static class ModelSummary
             ["non_trainable_params"] = model.TotalParameters - model.TrainableParameters,
             ["macs"] = model.Macs,
             ["activation_bytes"] = model.ActivationBytes,
+            ["gradient_bytes"] = 4 * new BufferLayout(model, training: true).GradientFloats,
+            ["inference_bytes"] = 4 * new BufferLayout(model, training: false).ActivationFloats,
             ["weight_bytes"] = model.WeightBytes,
             ["layers"] = layers,
         };
     }
+
+    /// <summary>What a layer reads: layer names, "input" for the model's input.</summary>
+    private static IEnumerable<string> Inputs(SpecNet.Layers.Layer l) => l.Sources.Select(s => s?.Name ?? "input");
 
     public static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
     private static string F(float f) => f.ToString("G", CultureInfo.InvariantCulture);

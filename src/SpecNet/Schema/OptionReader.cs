@@ -172,6 +172,12 @@ public sealed class OptionReader
                     : Names.Hint(entry.Key.Value, _known.Select(o => o.Name), KeyNoun + "s"));
     }
 
+    /// <summary>A whole number in <paramref name="key"/>'s declared range, read from a node inside a structured value.</summary>
+    public int IntOf(SyntaxNode node, string key) => ParseInt(node, Declared(key));
+
+    /// <summary>Records the typed value of a structured option its owner read itself (for the layer's identity).</summary>
+    public T Set<T>(string key, T value) where T : notnull => Keep(key, value);
+
     /// <summary>Reports a missing required key (once per reader and key).</summary>
     public void RequireMissing(string key) => Missing(Declared(key), 0);
 

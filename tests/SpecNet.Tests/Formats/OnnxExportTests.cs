@@ -45,6 +45,18 @@ public class OnnxExportTests
     [InlineData("[12]", "gelu")]
     [InlineData("[12]", "leaky_relu: { alpha: 0.1 }")]
     [InlineData("[12]", "activation: { activation: silu }")]
+    [InlineData("[7, 6, 4]", "conv2d: { filters: 6, kernel_size: 3, strides: 2, padding: same, groups: 2, activation: relu }")]
+    [InlineData("[9, 7, 4]", "depthwise_conv2d: { kernel_size: 3, strides: 2, padding: same }")]
+    [InlineData("[8, 8, 3]", "depthwise_conv2d: { kernel_size: [3, 2], depth_multiplier: 2, dilation_rate: 2, activation: tanh, use_bias: false }")]
+    [InlineData("[9, 7, 3]", "separable_conv2d: { filters: 5, kernel_size: 3, strides: 2, padding: same, depth_multiplier: 2, activation: relu }")]
+    [InlineData("[5, 4, 2]", "zero_padding2d: { padding: [[1, 2], [0, 3]] }")]
+    [InlineData("[4, 4, 3]", "add: { inputs: [input, input, input] }")]
+    [InlineData("[12]", "subtract: { inputs: [input, input] }")]
+    [InlineData("[4, 4, 3]", "multiply: { inputs: [input, input, input] }")]
+    [InlineData("[4, 4, 3]", "average: { inputs: [input, input] }")]
+    [InlineData("[12]", "maximum: { inputs: [input, input] }")]
+    [InlineData("[12]", "minimum: { inputs: [input, input] }")]
+    [InlineData("[4, 3, 2]", "concatenate: { inputs: [input, input] }")]
     public void Every_layer_kind_matches_onnx_runtime(string input, string layer)
     {
         var model = GradientCheckTests.Compile($"input: {{ shape: {input} }}\nlayers:\n  - {layer}\ntraining: {{ loss: mse }}\n");
@@ -59,6 +71,16 @@ public class OnnxExportTests
             .Select(a => ((string)a.GetData(null!).First()[1]).Split(':')[0].Trim()).ToHashSet();
         var missing = SpecNet.Layers.LayerRegistry.Names.Where(n => !cases.Contains(n)).ToList();
         Assert.True(missing.Count == 0, "no ONNX case for " + string.Join(", ", missing));
+    }
+
+    /// <summary>The graph cases of the gradient check (merges of two paths, residual and parallel blocks, nesting).</summary>
+    [Theory]
+    [MemberData(nameof(GradientCheckTests.GraphCases), MemberType = typeof(GradientCheckTests))]
+    public void Graphs_match_onnx_runtime(string what, string spec)
+    {
+        Assert.NotEmpty(what);
+        var model = GradientCheckTests.Compile(spec + "\ntraining: { loss: mse }\n");
+        AssertMatches(model, Randomized(model, 4));
     }
 
     [Fact]

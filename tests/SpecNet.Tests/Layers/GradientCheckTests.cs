@@ -38,7 +38,77 @@ public class GradientCheckTests
         { "[9]", "tanh" },
         { "[2, 2, 5]", "softmax" },
         { "[9]", "activation: { activation: silu }" },
+        { "[6, 5, 4]", "conv2d: { filters: 6, kernel_size: 3, groups: 2, activation: tanh }" },
+        { "[7, 6, 4]", "depthwise_conv2d: { kernel_size: 3, activation: tanh }" },
+        { "[7, 7, 3]", "depthwise_conv2d: { kernel_size: [3, 2], strides: 2, padding: same, depth_multiplier: 2, activation: tanh }" },
+        { "[8, 8, 2]", "depthwise_conv2d: { kernel_size: 3, dilation_rate: 2, padding: same, use_bias: false }" },
+        { "[6, 6, 3]", "separable_conv2d: { filters: 4, kernel_size: 3, depth_multiplier: 2, activation: tanh }" },
+        { "[7, 7, 2]", "separable_conv2d: { filters: 3, kernel_size: 3, strides: 2, padding: same, use_bias: false }" },
+        { "[5, 4, 2]", "zero_padding2d: { padding: [[1, 2], [0, 3]] }" },
+        { "[3, 3, 2]", "zero_padding2d" },
     };
+
+    /// <summary>Two different paths into each merge, so each input's gradient is its own; plus blocks and a tensor read three times.</summary>
+    public static TheoryData<string, string> GraphCases() => new()
+    {
+        { "add", Merged("add") },
+        { "subtract", Merged("subtract") },
+        { "multiply", Merged("multiply") },
+        { "average", Merged("average") },
+        { "maximum", Merged("maximum") },
+        { "minimum", Merged("minimum") },
+        { "concatenate", Merged("concatenate") },
+        { "read three times", """
+            input: [3, 3, 2]
+            layers:
+              - conv2d: { filters: 2, kernel_size: 1, activation: tanh, name: a }
+              - conv2d: { filters: 2, kernel_size: 1, activation: sigmoid, inputs: [input], name: b }
+              - add: { inputs: [a, b, input] }
+            """ },
+        { "residual", """
+            input: [5, 5, 2]
+            layers:
+              - residual:
+                  layers:
+                    - conv2d: { filters: 3, kernel_size: 3, strides: 2, padding: same, activation: tanh }
+                    - batch_norm
+                  shortcut:
+                    - conv2d: { filters: 3, kernel_size: 1, strides: 2 }
+                  activation: elu
+              - residual: { layers: [ depthwise_conv2d: { kernel_size: 3, padding: same, activation: tanh } ], repeat: 2 }
+            """ },
+        { "parallel", """
+            input: [4, 4, 2]
+            layers:
+              - parallel:
+                  branches:
+                    - [ conv2d: { filters: 2, kernel_size: 1, activation: tanh } ]
+                    - []
+                    - [ max_pool2d: { pool_size: 3, strides: 1, padding: same }, separable_conv2d: { filters: 1, kernel_size: 3, padding: same } ]
+                  merge: concatenate
+              - parallel:
+                  branches:
+                    - [ residual: { layers: [ conv2d: { filters: 5, kernel_size: 1, activation: tanh } ] } ]
+                    - [ zero_padding2d: { padding: 1 }, avg_pool2d: { pool_size: 3, strides: 1 } ]
+                  merge: multiply
+            """ },
+    };
+
+    private static string Merged(string kind) => $$"""
+        input: [3, 3, 2]
+        layers:
+          - conv2d: { filters: 2, kernel_size: 1, activation: tanh, name: a }
+          - conv2d: { filters: 2, kernel_size: 1, activation: sigmoid, inputs: [input], name: b }
+          - {{kind}}: { inputs: [a, b] }
+        """;
+
+    [Theory]
+    [MemberData(nameof(GraphCases))]
+    public void Graph_backward_matches_numerical_gradient(string what, string spec)
+    {
+        Assert.NotEmpty(what);
+        GradientCheck.Run(Compile(spec + "\ntraining: { loss: mse }\n"), batch: 3, seed: 13);
+    }
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -51,7 +121,7 @@ public class GradientCheckTests
     [Fact]
     public void Every_registered_kind_has_a_gradient_case()
     {
-        var covered = Cases().Select(c => ((string)c[1]).Split(':')[0].Trim()).ToHashSet();
+        var covered = Cases().Select(c => ((string)c[1]).Split(':')[0].Trim()).Concat(GraphCases().Select(c => (string)c[0])).ToHashSet();
         var missing = LayerRegistry.Names.Where(n => !covered.Contains(n)).ToList();
         Assert.True(missing.Count == 0, "no gradient check for " + string.Join(", ", missing));
     }

@@ -49,6 +49,21 @@ public class ShapeTableTests
     [InlineData("[10]", "tanh", "10", 0)]
     [InlineData("[10]", "softmax", "10", 0)]
     [InlineData("[10]", "activation: { activation: silu }", "10", 0)]
+    [InlineData("[7, 7, 4]", "conv2d: { filters: 6, kernel_size: 3, groups: 2 }", "5x5x6", 114)]
+    [InlineData("[28, 28, 16]", "depthwise_conv2d: { kernel_size: 3 }", "26x26x16", 160)]
+    [InlineData("[28, 28, 16]", "depthwise_conv2d: { kernel_size: 3, strides: 2, padding: same, depth_multiplier: 2 }", "14x14x32", 320)]
+    [InlineData("[28, 28, 16]", "separable_conv2d: { filters: 32, kernel_size: 3, padding: same }", "28x28x32", 688)]
+    [InlineData("[10, 10, 8]", "separable_conv2d: { filters: 4, kernel_size: 3, depth_multiplier: 2, use_bias: false }", "8x8x4", 208)]
+    [InlineData("[5, 5, 3]", "zero_padding2d", "7x7x3", 0)]
+    [InlineData("[5, 4, 2]", "zero_padding2d: { padding: [[1, 2], [0, 3]] }", "8x7x2", 0)]
+    [InlineData("[5, 5, 1]", "zero_padding2d: { padding: [2, 1] }", "9x7x1", 0)]
+    [InlineData("[4, 4, 3]", "add: { inputs: [input, input] }", "4x4x3", 0)]
+    [InlineData("[4, 4, 3]", "subtract: { inputs: [input, input] }", "4x4x3", 0)]
+    [InlineData("[6]", "multiply: { inputs: [input, input, input] }", "6", 0)]
+    [InlineData("[4, 4, 3]", "average: { inputs: [input, input] }", "4x4x3", 0)]
+    [InlineData("[4, 4, 3]", "maximum: { inputs: [input, input] }", "4x4x3", 0)]
+    [InlineData("[4, 4, 3]", "minimum: { inputs: [input, input] }", "4x4x3", 0)]
+    [InlineData("[4, 4, 3]", "concatenate: { inputs: [input, input] }", "4x4x6", 0)]
     public void Output_shape_and_parameters(string input, string layer, string output, long parameters)
     {
         var l = Single(input, layer);

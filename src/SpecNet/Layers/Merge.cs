@@ -1,0 +1,106 @@
+using System.Numerics.Tensors;
+using SpecNet.Diagnostics;
+using SpecNet.Schema;
+
+namespace SpecNet.Layers;
+
+/// <summary>The elementwise merges (Keras Add, Subtract, Multiply, Average, Maximum, Minimum).</summary>
+public enum MergeOp { Add, Subtract, Multiply, Average, Maximum, Minimum }
+
+/// <summary>
+/// An elementwise merge of k inputs of one shape (Keras's merge layers), y = op(x_1, ..., x_k):
+/// add Σ x_i (dx_i = dy); subtract x_1 - x_2, two inputs (dx_1 = dy, dx_2 = -dy); multiply Π x_i
+/// (dx_i = dy Π_{j≠i} x_j); average Σ x_i / k (dx_i = dy / k); maximum / minimum (dy flows to the first
+/// input holding the extreme). No parameters. Inputs come from `inputs: [a, b, ...]` or from a block.
+/// </summary>
+public sealed class Merge : Layer
+{
+    private static LayerKind Define(string name, MergeOp op, string summary, int max = int.MaxValue) =>
+        new(name, summary, [], _ => new Merge { Op = op }) { MinInputs = 2, MaxInputs = max };
+
+    public static readonly IReadOnlyList<LayerKind> Definitions =
+    [
+        Define("add", MergeOp.Add, "sum of its inputs (of one shape)"),
+        Define("subtract", MergeOp.Subtract, "first input minus the second", max: 2),
+        Define("multiply", MergeOp.Multiply, "elementwise product of its inputs"),
+        Define("average", MergeOp.Average, "elementwise mean of its inputs"),
+        Define("maximum", MergeOp.Maximum, "elementwise maximum of its inputs"),
+        Define("minimum", MergeOp.Minimum, "elementwise minimum of its inputs"),
+    ];
+
+    public MergeOp Op { get; private init; }
+
+    protected override Shape? InferShape(IReadOnlyList<Shape> inputs, ShapeCheck check)
+    {
+        for (int i = 1; i < inputs.Count; i++)
+            if (inputs[i] != inputs[0])
+            {
+                check.Error(DiagnosticIds.MergeShapes, "inputs",
+                    $"its inputs must have one shape, but {Source(0)} gives {inputs[0]} and {Source(i)} gives {inputs[i]}",
+                    inputs[i].IsFlat != inputs[0].IsFlat ? "flatten (or globally pool) both, or neither"
+                        : "make them agree: a 1x1 conv2d (with strides) can change channels and size; concatenate joins different channel counts");
+                return null;
+            }
+        return inputs[0];
+    }
+
+    /// <summary>"'conv2d_1'" or "the model's input", for messages.</summary>
+    internal string Source(int i) => Sources[i] is { } s ? $"'{s.Name}'" : "the model's input";
+
+    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    {
+        int k = ctx.InputCount;
+        x.CopyTo(y);
+        for (int i = 1; i < k; i++)
+        {
+            var xi = ctx.InputOf(i);
+            switch (Op)
+            {
+                case MergeOp.Add or MergeOp.Average: TensorPrimitives.Add(y, xi, y); break;
+                case MergeOp.Subtract: TensorPrimitives.Subtract(y, xi, y); break;
+                case MergeOp.Multiply: TensorPrimitives.Multiply(y, xi, y); break;
+                case MergeOp.Maximum: TensorPrimitives.Max(y, xi, y); break;
+                case MergeOp.Minimum: TensorPrimitives.Min(y, xi, y); break;
+            }
+        }
+        if (Op == MergeOp.Average) TensorPrimitives.Multiply(y, 1f / k, y);
+    }
+
+    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        int k = ctx.InputCount;
+        for (int i = 0; i < k; i++)
+        {
+            var di = ctx.GradientOf(i);
+            if (di.IsEmpty) continue;
+            switch (Op)
+            {
+                case MergeOp.Add: dy.CopyTo(di); break;
+                case MergeOp.Average: TensorPrimitives.Multiply(dy, 1f / k, di); break;
+                case MergeOp.Subtract: if (i == 0) dy.CopyTo(di); else TensorPrimitives.Negate(dy, di); break;
+                case MergeOp.Multiply:
+                    dy.CopyTo(di);
+                    for (int j = 0; j < k; j++) if (j != i) TensorPrimitives.Multiply(di, ctx.InputOf(j), di);
+                    break;
+                default: // maximum, minimum: the first input that holds y gets dy
+                    for (int e = 0; e < di.Length; e++)
+                    {
+                        int winner = 0;
+                        while (ctx.InputOf(winner)[e] != y[e]) winner++;
+                        di[e] = winner == i ? dy[e] : 0;
+                    }
+                    break;
+            }
+        }
+    }
+
+    public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) => Op switch
+    {
+        MergeOp.Add => g.Node(inputs.Count == 2 ? "Add" : "Sum", inputs),
+        MergeOp.Subtract => g.Node("Sub", inputs),
+        MergeOp.Multiply => inputs.Skip(1).Aggregate(inputs[0], (product, next) => g.Node("Mul", [product, next])),
+        MergeOp.Average => g.Node("Mean", inputs),
+        MergeOp.Maximum => g.Node("Max", inputs),
+        _ => g.Node("Min", inputs),
+    };
+}
