@@ -94,8 +94,9 @@ public class CheckpointTests
     {
         Optional.Require(OperatingSystem.IsLinux(), "needs POSIX signals");
         using var dir = new TempFolder();
-        const int epochs = 12;
-        var spec = TestData.WriteSpecWithData(dir.Path, trainCount: 3000, epochs: epochs);
+        // Long enough that a test process slowed by other tests still kills the child mid-run.
+        const int epochs = 40;
+        var spec = TestData.WriteSpecWithData(dir.Path, trainCount: 1500, epochs: epochs);
         Assert.Equal(0, CliRunner.Run("train", spec, "--output", dir.File("full.safetensors")).ExitCode);
 
         using var child = Child("train", spec, "--output", dir.File("killed.safetensors"), "--checkpoint-every", "7", "--json");
@@ -134,8 +135,8 @@ public class CheckpointTests
     {
         Optional.Require(OperatingSystem.IsLinux(), "needs POSIX signals");
         using var dir = new TempFolder();
-        const int epochs = 8;
-        var spec = TestData.WriteSpecWithData(dir.Path, trainCount: 3000, epochs: epochs);
+        const int epochs = 30; // long enough that a test process slowed by other tests still signals the child mid-run
+        var spec = TestData.WriteSpecWithData(dir.Path, trainCount: 1500, epochs: epochs);
         Assert.Equal(0, CliRunner.Run("train", spec, "--output", dir.File("full.safetensors")).ExitCode);
 
         using var child = Child("train", spec);
