@@ -19,12 +19,12 @@ public static class SpecSchema
             new JsonObject
             {
                 ["description"] = "a layer kind without options, written bare: - flatten",
-                ["enum"] = new JsonArray(LayerRegistry.Kinds.Where(k => k.Options.All(o => !o.Required)).Select(k => (JsonNode)k.Name).ToArray()),
+                ["enum"] = new JsonArray(LayerRegistry.Kinds.Where(k => k.MinInputs == 1 && k.Options.All(o => !o.Required)).Select(k => (JsonNode)k.Name).ToArray()),
             },
         };
         foreach (var kind in LayerRegistry.Kinds)
         {
-            var options = Map([LayerRegistry.NameOption, .. kind.Options]);
+            var options = Map([LayerRegistry.NameOption, LayerRegistry.InputsOption, .. kind.Options]);
             layers.Add(new JsonObject
             {
                 ["type"] = "object",
@@ -37,6 +37,8 @@ public static class SpecSchema
                 },
             });
         }
+        layers.Add(Block(Blocks.Residual, "activation(layers(x) + shortcut(x)): a residual block", Blocks.ResidualOptions));
+        layers.Add(Block(Blocks.Parallel, "branches that each read the input, merged: a parallel block", Blocks.ParallelOptions));
         var optimizers = new JsonArray { new JsonObject { ["enum"] = new JsonArray(OptimizerSpec.Kinds.Select(k => (JsonNode)k.Name).ToArray()) } };
         foreach (var kind in OptimizerSpec.Kinds)
             optimizers.Add(new JsonObject
@@ -70,6 +72,7 @@ public static class SpecSchema
             ["type"] = "object",
             ["additionalProperties"] = false,
             ["required"] = new JsonArray("input", "layers"),
+            ["definitions"] = new JsonObject { ["layer"] = new JsonObject { ["anyOf"] = layers } },
             ["properties"] = new JsonObject
             {
                 ["name"] = new JsonObject { ["type"] = "string", ["description"] = "the model's name (default: the file name)" },
@@ -86,9 +89,34 @@ public static class SpecSchema
                         ShapeSchema()),
                 },
                 ["data"] = data,
-                ["layers"] = new JsonObject { ["type"] = "array", ["minItems"] = 1, ["description"] = "the layer stack, first to last", ["items"] = new JsonObject { ["anyOf"] = layers } },
+                ["layers"] = LayerList("the layers and blocks, first to last"),
                 ["training"] = training,
             },
+        };
+    }
+
+    private static JsonObject LayerList(string description) => new()
+    {
+        ["type"] = "array", ["minItems"] = 1, ["description"] = description, ["items"] = new JsonObject { ["$ref"] = "#/definitions/layer" },
+    };
+
+    /// <summary>A block: a one-key map whose lists hold layers (and blocks) again.</summary>
+    private static JsonObject Block(string kind, string description, IReadOnlyList<OptionInfo> options)
+    {
+        var map = Map(options);
+        var properties = (JsonObject)map["properties"]!;
+        foreach (var list in new[] { "layers", "shortcut" }.Where(properties.ContainsKey))
+            properties[list] = LayerList(options.First(o => o.Name == list).Doc);
+        if (properties.ContainsKey("branches"))
+            properties["branches"] = new JsonObject
+            {
+                ["type"] = "array", ["minItems"] = 2, ["description"] = options.First(o => o.Name == "branches").Doc,
+                ["items"] = new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["$ref"] = "#/definitions/layer" } },
+            };
+        return new JsonObject
+        {
+            ["type"] = "object", ["description"] = description, ["additionalProperties"] = false, ["required"] = new JsonArray(kind),
+            ["properties"] = new JsonObject { [kind] = map },
         };
     }
 
@@ -126,6 +154,16 @@ public static class SpecSchema
             OptionType.Bool => new JsonObject { ["type"] = "boolean" },
             OptionType.Choice => new JsonObject { ["enum"] = new JsonArray(o.Choices.Select(c => (JsonNode)c).ToArray()) },
             OptionType.Text or OptionType.Path => new JsonObject { ["type"] = "string" },
+            OptionType.Structure when o.Name == "padding" => new JsonObject
+            {
+                ["anyOf"] = new JsonArray(Integer(o), new JsonObject { ["type"] = "array", ["items"] = Integer(o), ["minItems"] = 2, ["maxItems"] = 2 },
+                    new JsonObject
+                    {
+                        ["type"] = "array", ["minItems"] = 2, ["maxItems"] = 2,
+                        ["items"] = new JsonObject { ["type"] = "array", ["items"] = Integer(o), ["minItems"] = 2, ["maxItems"] = 2 },
+                    }),
+            },
+            OptionType.Structure when o.Name == "inputs" => new JsonObject { ["type"] = "array", ["minItems"] = 1, ["items"] = new JsonObject { ["type"] = "string" } },
             _ => new JsonObject(),
         };
         p["description"] = Doc(o);
@@ -136,6 +174,7 @@ public static class SpecSchema
                 double d => JsonValue.Create(d),
                 bool b => JsonValue.Create(b),
                 ValueTuple<int, int> pair => JsonValue.Create(pair.Item1),
+                ValueTuple<ValueTuple<int, int>, ValueTuple<int, int>> sides => JsonValue.Create(sides.Item1.Item1),
                 var other => JsonValue.Create(other.ToString()),
             };
         return p;

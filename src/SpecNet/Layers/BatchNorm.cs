@@ -30,14 +30,15 @@ public sealed class BatchNorm : Layer
     ];
 
 
-    private sealed class State(int capacity, int size, int channels)
+    private sealed class State(int capacity, int size, int channels, Backend kernels)
     {
-        public readonly float[] XHat = new float[capacity * size];
-        public readonly float[] InvStd = new float[channels];
-        public readonly double[] Sum = new double[channels], SumSq = new double[channels];
+        public readonly float[] XHat = new float[capacity * size];        // (N, H, W, C) normalised input
+        public readonly float[] Scale = new float[channels], Shift = new float[channels], Extra = new float[channels];
+        public readonly double[] First = new double[channels], Second = new double[channels];
+        public readonly (double[], float[]) Scratch = ChannelKernels.Scratch(channels, kernels.Threads);
     }
 
-    public override object? CreateState(int capacity, bool training, Backend kernels) => new State(capacity, Input.Size, Input.Channels);
+    public override object? CreateState(int capacity, bool training, Backend kernels) => new State(capacity, Input.Size, Input.Channels, kernels);
 
     public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
         g.Node("BatchNormalization", [inputs[0], g.Weight(this, 0), g.Weight(this, 1), g.Weight(this, 2), g.Weight(this, 3)],
@@ -48,31 +49,24 @@ public sealed class BatchNorm : Layer
         var s = (State)ctx.State!;
         int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
         float[] gamma = ctx.Params[0], beta = ctx.Params[1], movingMean = ctx.Params[2], movingVar = ctx.Params[3];
-        Span<float> mean = stackalloc float[c];
-        if (ctx.Training)
+        var xhat = s.XHat.AsSpan(0, x.Length);
+        if (ctx.Training) ChannelKernels.Sums(ctx.Kernels, x, x, c, s.First, s.Second, s.Scratch);   // Σ x, Σ x²
+        for (int ch = 0; ch < c; ch++)
         {
-            Array.Clear(s.Sum); Array.Clear(s.SumSq);
-            for (int r = 0; r < rows; r++)
-                for (int ch = 0; ch < c; ch++) { double v = x[r * c + ch]; s.Sum[ch] += v; s.SumSq[ch] += v * v; }
-            for (int ch = 0; ch < c; ch++)
+            double mu, variance;
+            if (ctx.Training)
             {
-                double mu = s.Sum[ch] / rows, variance = Math.Max(0, s.SumSq[ch] / rows - mu * mu);
-                mean[ch] = (float)mu;
-                s.InvStd[ch] = (float)(1 / Math.Sqrt(variance + Epsilon));
+                mu = s.First[ch] / rows;
+                variance = Math.Max(0, s.Second[ch] / rows - mu * mu);                              // the batch's (biased) variance, as Keras
                 movingMean[ch] = Momentum * movingMean[ch] + (1 - Momentum) * (float)mu;
                 movingVar[ch] = Momentum * movingVar[ch] + (1 - Momentum) * (float)variance;
             }
+            else (mu, variance) = (movingMean[ch], movingVar[ch]);
+            float invStd = (float)(1 / Math.Sqrt(variance + Epsilon));
+            (s.Scale[ch], s.Shift[ch]) = (invStd, (float)(-mu * invStd));
         }
-        else
-            for (int ch = 0; ch < c; ch++) { mean[ch] = movingMean[ch]; s.InvStd[ch] = 1 / MathF.Sqrt(movingVar[ch] + Epsilon); }
-        for (int r = 0; r < rows; r++)
-            for (int ch = 0; ch < c; ch++)
-            {
-                int i = r * c + ch;
-                float xhat = (x[i] - mean[ch]) * s.InvStd[ch];
-                s.XHat[i] = xhat;
-                y[i] = gamma[ch] * xhat + beta[ch];
-            }
+        ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, xhat);                              // xhat = (x - mu) / sqrt(var + eps)
+        ChannelKernels.Affine(ctx.Kernels, xhat, gamma, beta, y);                                  // y = gamma xhat + beta
     }
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
@@ -80,17 +74,18 @@ public sealed class BatchNorm : Layer
         var s = (State)ctx.State!;
         int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
         float[] gamma = ctx.Params[0], dGamma = ctx.Grads[0]!, dBeta = ctx.Grads[1]!;
-        Array.Clear(dGamma); Array.Clear(dBeta);
-        for (int r = 0; r < rows; r++)
-            for (int ch = 0; ch < c; ch++) { int i = r * c + ch; dGamma[ch] += dy[i] * s.XHat[i]; dBeta[ch] += dy[i]; }
+        var xhat = s.XHat.AsSpan(0, x.Length);
+        ChannelKernels.Sums(ctx.Kernels, dy, xhat, c, s.First, s.Second, s.Scratch);               // dbeta = Σ dy, dgamma = Σ dy xhat
+        for (int ch = 0; ch < c; ch++) (dBeta[ch], dGamma[ch]) = ((float)s.First[ch], (float)s.Second[ch]);
         if (!ctx.InputGradient) return;
-        for (int r = 0; r < rows; r++)
-            for (int ch = 0; ch < c; ch++)
-            {
-                int i = r * c + ch;
-                dx[i] = ctx.Training
-                    ? gamma[ch] * s.InvStd[ch] / rows * (rows * dy[i] - dBeta[ch] - s.XHat[i] * dGamma[ch])
-                    : gamma[ch] * s.InvStd[ch] * dy[i];
-            }
+        // training: dx = gamma invstd / N (N dy - dbeta - xhat dgamma); inference: dx = gamma invstd dy
+        for (int ch = 0; ch < c; ch++)
+        {
+            float k = gamma[ch] * s.Scale[ch];
+            s.Extra[ch] = ctx.Training ? -k * dBeta[ch] / rows : 0;
+            s.Shift[ch] = ctx.Training ? -k * dGamma[ch] / rows : 0;
+            s.Scale[ch] = k;
+        }
+        ChannelKernels.Affine2(ctx.Kernels, dy, xhat, s.Scale, s.Shift, s.Extra, dx);
     }
 }
