@@ -64,7 +64,9 @@ public static class DiffCommand
                 "added" => c.B!.Output.ToString(), "removed" => c.A!.Output.ToString(),
                 _ => c.A!.Output == c.B!.Output ? c.A.Output.ToString() : $"{c.A.Output} -> {c.B.Output}",
             };
-            sb.Append(inv, $"  {mark} {name,-24} {(c.A ?? c.B)!.Kind.Name,-18} {shape,-22} params {Signed(c.ParamsDelta),9}  MACs {Signed(c.MacsDelta),11}");
+            var entry = (c.A ?? c.B)!;
+            var kind = entry.IsBlock ? $"{entry.Kind} ({entry.Layers.Count} layers)" : entry.Kind;
+            sb.Append(inv, $"  {mark} {name,-24} {kind,-18} {shape,-22} params {Signed(c.ParamsDelta),9}  MACs {Signed(c.MacsDelta),11}");
             if (c.Change == "changed") sb.Append("   ").Append(string.Join("; ", c.Details.Where(d => !d.StartsWith("output") && !d.StartsWith("params"))));
             sb.Append('\n');
         }
@@ -145,7 +147,7 @@ public static class DiffCommand
             ["only_a"] = r.OnlyA, ["only_b"] = r.OnlyB,
             ["layers"] = new JsonArray(r.Layers.Select(c => (JsonNode)new JsonObject
             {
-                ["change"] = c.Change, ["a"] = c.A?.Name, ["b"] = c.B?.Name, ["type"] = (c.A ?? c.B)!.Kind.Name,
+                ["change"] = c.Change, ["a"] = c.A?.Name, ["b"] = c.B?.Name, ["type"] = (c.A ?? c.B)!.Kind, ["layers_a"] = c.A?.Layers.Count, ["layers_b"] = c.B?.Layers.Count,
                 ["output_shape_a"] = c.A is { } la ? new JsonArray(la.Output.Dims.Select(d => (JsonNode)d).ToArray()) : null,
                 ["output_shape_b"] = c.B is { } lb ? new JsonArray(lb.Output.Dims.Select(d => (JsonNode)d).ToArray()) : null,
                 ["params_delta"] = c.ParamsDelta, ["macs_delta"] = c.MacsDelta,

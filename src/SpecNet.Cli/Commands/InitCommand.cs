@@ -68,11 +68,49 @@ public static class InitCommand
               batch_size: 64
               seed: 42
             """,
+        ["resnet"] = """
+            # A small residual network: blocks compute relu(layers(x) + shortcut(x)); a 1x1 convolution with
+            # strides is the shortcut where a block halves the size. Layers inside a block are named after it
+            # (residual_2/conv2d_1, residual_2/shortcut/conv2d_1).
+            name: my-resnet
+            input: { shape: [28, 28, 1] }
+            data: { dataset: fashion-mnist }
+            layers:
+              - conv2d: { filters: 16, kernel_size: 3, padding: same, use_bias: false, name: stem }
+              - batch_norm
+              - relu
+              - residual:
+                  layers:
+                    - conv2d: { filters: 16, kernel_size: 3, padding: same, use_bias: false }
+                    - batch_norm
+                    - relu
+                    - conv2d: { filters: 16, kernel_size: 3, padding: same, use_bias: false }
+                    - batch_norm
+                  activation: relu
+              - residual:
+                  layers:
+                    - conv2d: { filters: 32, kernel_size: 3, strides: 2, padding: same, use_bias: false }
+                    - batch_norm
+                    - relu
+                    - conv2d: { filters: 32, kernel_size: 3, padding: same, use_bias: false }
+                    - batch_norm
+                  shortcut:
+                    - conv2d: { filters: 32, kernel_size: 1, strides: 2, use_bias: false }
+                    - batch_norm
+                  activation: relu
+              - global_avg_pool2d
+              - dense: { units: 10, activation: softmax }
+            training:
+              optimizer: adam
+              epochs: 5
+              batch_size: 64
+              seed: 42
+            """,
     };
 
     public static Command Create()
     {
-        var template = new Option<string>("--template") { Description = "cnn, mlp or lenet", DefaultValueFactory = _ => "cnn" };
+        var template = new Option<string>("--template") { Description = "cnn, mlp, lenet or resnet", DefaultValueFactory = _ => "cnn" };
         template.AcceptOnlyFromAmong([.. Templates.Keys]);
         var output = new Option<string>("--output", "-o") { Description = "file to write", DefaultValueFactory = _ => "model.yaml" };
         var force = new Option<bool>("--force") { Description = "overwrite an existing file" };

@@ -98,8 +98,8 @@ public static class Checkpoint
         if (old is null) return ["the checkpoint's spec does not compile any more"];
         return StructureDiff.Layers(old, model).Where(c => c.Change != "same").Select(c => c.Change switch
         {
-            "added" => $"layer '{c.B!.Name}' ({c.B.Kind.Name}) is new",
-            "removed" => $"layer '{c.A!.Name}' ({c.A.Kind.Name}) is gone",
+            "added" => $"layer '{c.B!.Name}' ({c.B.Kind}) is new",
+            "removed" => $"layer '{c.A!.Name}' ({c.A.Kind}) is gone",
             _ => $"layer '{c.A!.Name}': {string.Join("; ", c.Details)}",
         });
     }

@@ -60,13 +60,18 @@ public class ExperienceTests
     public void Schema_has_every_kind_with_exactly_its_options()
     {
         var schema = JsonNode.Parse(SchemaCommand.SchemaText())!;
-        var items = schema["properties"]!["layers"]!["items"]!["anyOf"]!.AsArray();
+        var items = schema["definitions"]!["layer"]!["anyOf"]!.AsArray();
         foreach (var kind in LayerRegistry.Kinds)
         {
             var entry = items.Single(i => i!["required"]?[0]?.GetValue<string>() == kind.Name)!;
             var map = entry["properties"]![kind.Name]!;
             var properties = (map["properties"] ?? map["anyOf"]![0]!["properties"])!.AsObject().Select(p => p.Key).Order();
-            Assert.Equal(kind.Options.Select(o => o.Name).Append("name").Order(), properties);
+            Assert.Equal(kind.Options.Select(o => o.Name).Append("name").Append("inputs").Order(), properties);
+        }
+        foreach (var (block, options) in new[] { ("residual", SpecNet.Checking.Blocks.ResidualOptions), ("parallel", SpecNet.Checking.Blocks.ParallelOptions) })
+        {
+            var entry = items.Single(i => i!["required"]?[0]?.GetValue<string>() == block)!;
+            Assert.Equal(options.Select(o => o.Name).Order(), entry["properties"]![block]!["properties"]!.AsObject().Select(p => p.Key).Order());
         }
     }
 
@@ -81,6 +86,7 @@ public class ExperienceTests
     [InlineData("cnn")]
     [InlineData("mlp")]
     [InlineData("lenet")]
+    [InlineData("resnet")]
     public void Init_writes_a_spec_that_checks_and_trains(string template)
     {
         using var dir = new TempFolder();
