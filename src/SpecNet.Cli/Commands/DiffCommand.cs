@@ -111,10 +111,13 @@ public static class DiffCommand
         {
             Reports.RunReport.WriteCurves(Path.Combine(folder, "loss.png"), [new Reports.Curves("A " + r.A.Model.Name, a), new Reports.Curves("B " + r.B.Model.Name, b)], loss: true);
             Reports.RunReport.WriteCurves(Path.Combine(folder, "accuracy.png"), [new Reports.Curves("A " + r.A.Model.Name, a), new Reports.Curves("B " + r.B.Model.Name, b)], loss: false);
+            if (a.Concat(b).All(e => e.LearningRate is not null))
+                Reports.RunReport.WriteLearningRate(Path.Combine(folder, "learning_rate.png"), [new Reports.Curves("A " + r.A.Model.Name, a), new Reports.Curves("B " + r.B.Model.Name, b)]);
         }
         var html = $"<!doctype html><html><head><meta charset=\"utf-8\"><title>{System.Net.WebUtility.HtmlEncode(r.A.Model.Name)} vs {System.Net.WebUtility.HtmlEncode(r.B.Model.Name)}</title>" +
             "<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em}img{max-width:48%}</style></head><body>" +
             $"<h1>{System.Net.WebUtility.HtmlEncode(r.Verdict)}</h1>" + (a is { Count: > 0 } ? "<img src=\"loss.png\"> <img src=\"accuracy.png\">" : "") +
+            (File.Exists(Path.Combine(folder, "learning_rate.png")) ? " <img src=\"learning_rate.png\">" : "") +
             $"<pre>{System.Net.WebUtility.HtmlEncode(text)}</pre></body></html>";
         File.WriteAllText(Path.Combine(folder, "index.html"), html);
         log.WriteLine($"Report written to {Path.Combine(folder, "index.html")}");

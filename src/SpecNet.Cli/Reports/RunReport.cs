@@ -32,6 +32,11 @@ public static class RunReport
             WriteCurves(Path.Combine(folder, "loss.png"), [new Curves(model.Name, history)], loss: true);
             WriteCurves(Path.Combine(folder, "accuracy.png"), [new Curves(model.Name, history)], loss: false);
             files.AddRange(["loss.png", "accuracy.png"]);
+            if (history.All(e => e.LearningRate is not null))
+            {
+                WriteLearningRate(Path.Combine(folder, "learning_rate.png"), [new Curves(model.Name, history)]);
+                files.Add("learning_rate.png");
+            }
         }
         WriteConfusion(Path.Combine(folder, "confusion.png"), evaluation.Confusion, model.Name);
         var wrong = Enumerable.Range(0, test.Count).Where(i => evaluation.Predictions[i] != test.Labels[i]).Take(48).ToList();
@@ -46,9 +51,10 @@ public static class RunReport
         if (history.Count > 0)
         {
             html.Append("<h2>Learning curves</h2><img src=\"loss.png\" alt=\"loss per epoch\"> <img src=\"accuracy.png\" alt=\"accuracy per epoch\">");
-            html.Append("<table><tr><th>epoch</th><th>loss</th><th>accuracy</th><th>test loss</th><th>test accuracy</th><th>seconds</th><th>images/s</th></tr>");
+            if (files.Contains("learning_rate.png")) html.Append(" <img src=\"learning_rate.png\" alt=\"learning rate per epoch\">");
+            html.Append("<table><tr><th>epoch</th><th>loss</th><th>accuracy</th><th>test loss</th><th>test accuracy</th><th>learning rate</th><th>seconds</th><th>images/s</th></tr>");
             foreach (var e in history)
-                html.Append(Inv, $"<tr><td>{e.Epoch}</td><td>{e.Loss:0.0000}</td><td>{e.Accuracy:0.0000}</td><td>{e.TestLoss:0.0000}</td><td>{e.TestAccuracy:0.0000}</td><td>{e.Seconds:0.0}</td><td>{e.ImagesPerSecond:N0}</td></tr>");
+                html.Append(Inv, $"<tr><td>{e.Epoch}</td><td>{e.Loss:0.0000}</td><td>{e.Accuracy:0.0000}</td><td>{e.TestLoss:0.0000}</td><td>{e.TestAccuracy:0.0000}</td><td>{e.LearningRate:G4}</td><td>{e.Seconds:0.0}</td><td>{e.ImagesPerSecond:N0}</td></tr>");
             html.Append("</table>");
         }
         html.Append("<h2>Confusion matrix</h2><img src=\"confusion.png\" alt=\"confusion matrix\">");
@@ -91,6 +97,25 @@ public static class RunReport
         plot.Title(loss ? "Loss per epoch" : "Accuracy per epoch");
         plot.XLabel("epoch");
         plot.YLabel(loss ? "loss" : "accuracy");
+        plot.ShowLegend();
+        plot.SavePng(path, 720, 440);
+    }
+
+    /// <summary>The learning rate in effect at the end of each epoch, one line per model.</summary>
+    public static void WriteLearningRate(string path, IReadOnlyList<Curves> models)
+    {
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int m = 0; m < models.Count; m++)
+        {
+            var epochs = models[m].Epochs.Where(e => e.LearningRate is not null).ToList();
+            var line = plot.Add.Scatter(epochs.Select(e => (double)e.Epoch).ToArray(), epochs.Select(e => e.LearningRate!.Value).ToArray());
+            line.Color = palette.GetColor(m);
+            line.LegendText = models[m].Name;
+        }
+        plot.Title("Learning rate per epoch");
+        plot.XLabel("epoch");
+        plot.YLabel("learning rate");
         plot.ShowLegend();
         plot.SavePng(path, 720, 440);
     }

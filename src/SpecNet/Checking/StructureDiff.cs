@@ -80,6 +80,8 @@ public static class StructureDiff
         Compare("epochs", a.Epochs, b.Epochs);
         Compare("batch_size", a.BatchSize, b.BatchSize);
         Compare("seed", a.Seed, b.Seed);
+        Compare("reduce_lr_on_plateau", a.ReduceLearningRate?.ToString() ?? "none", b.ReduceLearningRate?.ToString() ?? "none");
+        Compare("early_stopping", a.EarlyStopping?.ToString() ?? "none", b.EarlyStopping?.ToString() ?? "none");
         return changes;
     }
 }

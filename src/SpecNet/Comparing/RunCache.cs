@@ -29,7 +29,8 @@ public sealed class RunCache(string folder)
         // everything that changes what training learns: structure, training settings, the data and how it is prepared
         var data = model.Data;
         var text = $"{model.StructuralHash}|{t.Optimizer.Describe()}|{t.Loss}|{t.BatchSize}|{epochs}|{seed}|{t.EarlyStopping}|" +
-                   $"{train.Fingerprint()}|{test.Fingerprint()}|{data?.Preprocessing.Describe()}|{data?.Augment}|{data?.ValidationSplit}|{data?.Resize}|{WeightsFile.Version}";
+                   $"{train.Fingerprint()}|{test.Fingerprint()}|{data?.Preprocessing.Describe()}|{data?.Augment}|{data?.ValidationSplit}|{data?.Resize}|{WeightsFile.Version}" +
+                   (t.ReduceLearningRate is { } plateau ? $"|{plateau}" : ""); // added after runs were first cached: only when set, so their keys stay
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..24];
     }
 

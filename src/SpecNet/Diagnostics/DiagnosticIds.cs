@@ -32,6 +32,7 @@ public static class DiagnosticIds
 
     public const string LossMismatch = "SN3001";
     public const string DataSource = "SN3002";
+    public const string TrainingCombination = "SN3003";
     public const string DataFileMissing = "SN3101";
     public const string OutputActivation = "SN3102";
 
@@ -61,6 +62,7 @@ public static class DiagnosticIds
         [RedundantLayer] = "warning: a layer that does nothing",
         [LossMismatch] = "the loss does not fit the output layer",
         [DataSource] = "the data section names no usable source",
+        [TrainingCombination] = "training settings that cannot be used together",
         [DataFileMissing] = "warning: a data file named in the spec does not exist (yet)",
         [OutputActivation] = "warning: the output activation does not match the loss",
     };

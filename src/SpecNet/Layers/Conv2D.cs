@@ -25,6 +25,8 @@ public sealed class Conv2D : Layer
         OptionInfo.Bool("use_bias", "add a learned bias per filter", true) with { HashKey = "bias" },
         OptionInfo.Int("groups", "split channels into this many groups, each convolved with its own filters (as Keras)", 1, min: 1, max: 1 << 16)
             with { HashedOnlyWhenSet = true },
+        Regularizer.KernelOption,
+        Regularizer.BiasOption,
     ], Bind);
 
     /// <summary>The `padding` option shared by convolutions and pooling.</summary>
@@ -55,7 +57,12 @@ public sealed class Conv2D : Layer
         Activation = Activations.Read(r),
         UseBias = r.Bool("use_bias"),
         Groups = r.Int("groups"),
+        KernelRegularizer = Regularizer.Read(r, "kernel_regularizer"),
+        BiasRegularizer = Regularizer.Read(r, "bias_regularizer"),
     };
+
+    public Regularizer? KernelRegularizer { get; private init; }
+    public Regularizer? BiasRegularizer { get; private init; }
 
     protected override Shape? InferShape(Shape input, ShapeCheck check)
     {
@@ -103,8 +110,8 @@ public sealed class Conv2D : Layer
         {
             int k = KernelSize.H * KernelSize.W, c = Input.Channels / Groups;
             var kernel = new ParameterSpec("weight", [Filters, c, KernelSize.H, KernelSize.W], true, Init.GlorotUniform,
-                FanIn: k * c, FanOut: k * Filters);
-            return UseBias ? [kernel, new ParameterSpec("bias", [Filters], true, Init.Zeros)] : [kernel];
+                FanIn: k * c, FanOut: k * Filters) { Regularizer = KernelRegularizer };
+            return UseBias ? [kernel, new ParameterSpec("bias", [Filters], true, Init.Zeros) { Regularizer = BiasRegularizer }] : [kernel];
         }
     }
 

@@ -15,6 +15,8 @@ public sealed class Dense : Layer
         OptionInfo.Int("units", "number of outputs", min: 1, max: 1 << 20),
         Activations.Option(),
         OptionInfo.Bool("use_bias", "add a learned bias per unit", true) with { HashKey = "bias" },
+        Regularizer.KernelOption,
+        Regularizer.BiasOption,
     ], Bind);
 
     public int Units { get; private init; }
@@ -26,7 +28,12 @@ public sealed class Dense : Layer
         Units = r.Int("units"),
         Activation = Activations.Read(r),
         UseBias = r.Bool("use_bias"),
+        KernelRegularizer = Regularizer.Read(r, "kernel_regularizer"),
+        BiasRegularizer = Regularizer.Read(r, "bias_regularizer"),
     };
+
+    public Regularizer? KernelRegularizer { get; private init; }
+    public Regularizer? BiasRegularizer { get; private init; }
 
     protected override Shape? InferShape(Shape input, ShapeCheck check)
     {
@@ -40,8 +47,9 @@ public sealed class Dense : Layer
     {
         get
         {
-            var kernel = new ParameterSpec("weight", [Units, Input.Channels], true, Init.GlorotUniform, FanIn: Input.Channels, FanOut: Units);
-            return UseBias ? [kernel, new ParameterSpec("bias", [Units], true, Init.Zeros)] : [kernel];
+            var kernel = new ParameterSpec("weight", [Units, Input.Channels], true, Init.GlorotUniform, FanIn: Input.Channels, FanOut: Units)
+                { Regularizer = KernelRegularizer };
+            return UseBias ? [kernel, new ParameterSpec("bias", [Units], true, Init.Zeros) { Regularizer = BiasRegularizer }] : [kernel];
         }
     }
 

@@ -21,11 +21,17 @@ public sealed class DepthwiseConv2D : Layer
         OptionInfo.Pair("dilation_rate", "spacing between kernel taps", 1),
         Activations.Option(),
         OptionInfo.Bool("use_bias", "add a learned bias per output channel", true),
+        Regularizer.KernelOption,
+        Regularizer.BiasOption,
     ], r => new DepthwiseConv2D
     {
         KernelSize = r.Pair("kernel_size"), Strides = r.Pair("strides"), Padding = r.Choice<Padding>("padding"),
         Multiplier = r.Int("depth_multiplier"), Dilation = r.Pair("dilation_rate"), Activation = Activations.Read(r), UseBias = r.Bool("use_bias"),
+        KernelRegularizer = Regularizer.Read(r, "kernel_regularizer"), BiasRegularizer = Regularizer.Read(r, "bias_regularizer"),
     });
+
+    public Regularizer? KernelRegularizer { get; private init; }
+    public Regularizer? BiasRegularizer { get; private init; }
 
     public (int H, int W) KernelSize { get; private init; }
     public (int H, int W) Strides { get; private init; }
@@ -53,8 +59,8 @@ public sealed class DepthwiseConv2D : Layer
         get
         {
             var kernel = new ParameterSpec("weight", [Output.Channels, 1, KernelSize.H, KernelSize.W], true, Init.GlorotUniform,
-                FanIn: Taps * Input.Channels, FanOut: Taps * Multiplier); // Keras's fans of a (kh, kw, C, M) kernel
-            return UseBias ? [kernel, new ParameterSpec("bias", [Output.Channels], true, Init.Zeros)] : [kernel];
+                FanIn: Taps * Input.Channels, FanOut: Taps * Multiplier) { Regularizer = KernelRegularizer }; // Keras's fans of a (kh, kw, C, M) kernel
+            return UseBias ? [kernel, new ParameterSpec("bias", [Output.Channels], true, Init.Zeros) { Regularizer = BiasRegularizer }] : [kernel];
         }
     }
 

@@ -25,6 +25,9 @@ public enum Init { GlorotUniform, Zeros, Ones }
 /// </summary>
 public sealed record ParameterSpec(string Suffix, int[] Shape, bool Trainable, Init Init, int FanIn = 0, int FanOut = 0)
 {
+    /// <summary>A penalty on this tensor, added to the training loss (kernel_regularizer, bias_regularizer).</summary>
+    public Regularizer? Regularizer { get; init; }
+
     public int Size => checked((int)LongSize);
     public long LongSize => Shape.Aggregate(1L, (a, b) => a * b);
 }

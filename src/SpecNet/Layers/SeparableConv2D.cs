@@ -21,11 +21,17 @@ public sealed class SeparableConv2D : Layer
         OptionInfo.Pair("dilation_rate", "spacing between kernel taps", 1),
         Activations.Option(),
         OptionInfo.Bool("use_bias", "add a learned bias per filter", true),
+        Regularizer.KernelOption with { Doc = "penalty on both kernels (depthwise and pointwise): {l2: x}, {l1: x} or {l1_l2: {l1, l2}}" },
+        Regularizer.BiasOption,
     ], r => new SeparableConv2D
     {
         Filters = r.Int("filters"), KernelSize = r.Pair("kernel_size"), Strides = r.Pair("strides"), Padding = r.Choice<Padding>("padding"),
         Multiplier = r.Int("depth_multiplier"), Dilation = r.Pair("dilation_rate"), Activation = Activations.Read(r), UseBias = r.Bool("use_bias"),
+        KernelRegularizer = Regularizer.Read(r, "kernel_regularizer"), BiasRegularizer = Regularizer.Read(r, "bias_regularizer"),
     });
+
+    public Regularizer? KernelRegularizer { get; private init; }
+    public Regularizer? BiasRegularizer { get; private init; }
 
     public int Filters { get; private init; }
     public (int H, int W) KernelSize { get; private init; }
@@ -56,10 +62,11 @@ public sealed class SeparableConv2D : Layer
         {
             ParameterSpec[] kernels =
             [
-                new("depthwise_weight", [Middle, 1, KernelSize.H, KernelSize.W], true, Init.GlorotUniform, FanIn: Taps * Input.Channels, FanOut: Taps * Multiplier),
-                new("pointwise_weight", [Filters, Middle, 1, 1], true, Init.GlorotUniform, FanIn: Middle, FanOut: Filters),
+                new("depthwise_weight", [Middle, 1, KernelSize.H, KernelSize.W], true, Init.GlorotUniform, FanIn: Taps * Input.Channels, FanOut: Taps * Multiplier)
+                    { Regularizer = KernelRegularizer },
+                new("pointwise_weight", [Filters, Middle, 1, 1], true, Init.GlorotUniform, FanIn: Middle, FanOut: Filters) { Regularizer = KernelRegularizer },
             ];
-            return UseBias ? [.. kernels, new ParameterSpec("bias", [Filters], true, Init.Zeros)] : kernels;
+            return UseBias ? [.. kernels, new ParameterSpec("bias", [Filters], true, Init.Zeros) { Regularizer = BiasRegularizer }] : kernels;
         }
     }
 

@@ -41,7 +41,16 @@ public static class ModelSummary
         sb.Append($"                      {Bytes(4 * training.GradientFloats)} of gradients, {Bytes(4 * inference.ActivationFloats)} for inference (buffers reused once dead)\n");
         sb.Append($"Weights memory:       {Bytes(model.WeightBytes)}\n");
         var t = model.Training;
-        sb.Append($"Training:             {t.Optimizer.Name} (learning_rate {F(t.Optimizer.LearningRate)}), {t.Loss}, {t.Epochs} epochs, batch {t.BatchSize}, seed {t.Seed}\n");
+        sb.Append($"Training:             {t.Optimizer.Name} (learning_rate {t.Optimizer.LearningRate}), {t.Loss}, {t.Epochs} epochs, batch {t.BatchSize}, seed {t.Seed}\n");
+        var recipe = new[]
+        {
+            t.Optimizer.WeightDecay > 0 ? $"weight_decay {F(t.Optimizer.WeightDecay)}" : null,
+            t.Optimizer.ClipNorm is { } n ? $"clipnorm {F(n)}" : null,
+            t.Optimizer.GlobalClipNorm is { } g ? $"global_clipnorm {F(g)}" : null,
+            t.Optimizer.ClipValue is { } v ? $"clipvalue {F(v)}" : null,
+            t.ReduceLearningRate?.ToString(),
+        }.OfType<string>().ToList();
+        if (recipe.Count > 0) sb.Append($"                      {string.Join(", ", recipe)}\n");
         return sb.ToString();
     }
 
@@ -81,7 +90,7 @@ public static class ModelSummary
     private static IEnumerable<string> Inputs(SpecNet.Layers.Layer l) => l.Sources.Select(s => s?.Name ?? "input");
 
     public static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
-    private static string F(float f) => f.ToString("G", CultureInfo.InvariantCulture);
+    private static string F(double f) => ((float)f).ToString("G", CultureInfo.InvariantCulture); // options are read as float
 
     public static string Bytes(long bytes) => bytes switch
     {

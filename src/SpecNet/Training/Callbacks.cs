@@ -153,6 +153,56 @@ public sealed class KeepBest(string path, Metric monitor, double minDelta, Func<
 }
 
 /// <summary>
+/// Keras's ReduceLROnPlateau: after <c>patience</c> epochs without an improvement of more than min_delta,
+/// the learning rate becomes max(rate · factor, min_lr), then <c>cooldown</c> epochs pass before counting
+/// again. The rate it sets, its best value, wait and cooldown counter are saved in checkpoints.
+/// </summary>
+public sealed class ReduceLearningRateOnPlateau(PlateauSpec spec) : TrainingCallback
+{
+    private const string Prefix = "reduce_lr.";
+    private double _best = double.NaN;
+    private int _cooldown;
+
+    public int Wait { get; private set; }
+    /// <summary>Epochs after which the rate was reduced.</summary>
+    public List<int> Reductions { get; } = [];
+
+    public override void EpochEnded(TrainingRun run, EpochReport report)
+    {
+        if (report.Value(spec.Monitor) is not { } current) return;
+        if (_cooldown > 0) { _cooldown--; Wait = 0; }
+        bool improved = double.IsNaN(_best) || (spec.HigherIsBetter ? current > _best + spec.MinDelta : current < _best - spec.MinDelta);
+        if (improved) { (_best, Wait) = (current, 0); return; }
+        if (_cooldown > 0) return;
+        if (++Wait < spec.Patience) return;
+        double old = run.Optimizer.LearningRate;
+        if (old > (float)spec.MinLearningRate)
+        {
+            run.Optimizer.LearningRateOverride = Math.Max(old * spec.Factor, spec.MinLearningRate);
+            Reductions.Add(report.Epoch);
+            _cooldown = spec.Cooldown;
+            Wait = 0;
+        }
+    }
+
+    public override void SaveState(IDictionary<string, string> metadata, IList<Tensor> tensors)
+    {
+        metadata[Prefix + "best"] = _best.ToString("R", CultureInfo.InvariantCulture);
+        metadata[Prefix + "wait"] = Wait.ToString(CultureInfo.InvariantCulture);
+        metadata[Prefix + "cooldown"] = _cooldown.ToString(CultureInfo.InvariantCulture);
+        metadata[Prefix + "reductions"] = string.Join(",", Reductions);
+    }
+
+    public override void RestoreState(IReadOnlyDictionary<string, string> metadata, IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        if (metadata.TryGetValue(Prefix + "best", out var b)) _best = double.Parse(b, CultureInfo.InvariantCulture);
+        if (metadata.TryGetValue(Prefix + "wait", out var w)) Wait = int.Parse(w, CultureInfo.InvariantCulture);
+        if (metadata.TryGetValue(Prefix + "cooldown", out var c)) _cooldown = int.Parse(c, CultureInfo.InvariantCulture);
+        if (metadata.TryGetValue(Prefix + "reductions", out var r) && r.Length > 0) Reductions.AddRange(r.Split(',').Select(e => int.Parse(e, CultureInfo.InvariantCulture)));
+    }
+}
+
+/// <summary>
 /// Writes a checkpoint after every epoch and every <c>every</c> steps (0: epochs only), and on interruption,
 /// after which training ends with <see cref="TrainingInterruptedException"/>. Comes last among the
 /// callbacks, so that every other callback's state is current when it saves.

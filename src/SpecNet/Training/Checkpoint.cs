@@ -44,6 +44,7 @@ public static class Checkpoint
             ["history"] = JsonSerializer.Serialize(run.History), ["stopped"] = run.Stopped ? "true" : "false",
         };
         if (run.Augmenter is { } augmenter) metadata["augment_rng"] = string.Join(",", augmenter.Random.State);
+        if (run.Optimizer.LearningRateOverride is { } rate) metadata["learning_rate"] = rate.ToString("R", Inv); // set by reduce_lr_on_plateau
         foreach (var callback in callbacks) callback.SaveState(metadata, tensors);
         SafeTensors.Write(path, tensors, metadata);
     }
@@ -74,6 +75,7 @@ public static class Checkpoint
             for (int k = 0; k < state[i].Length; k++)
                 Get($"optimizer.{trainable[i].Name}.{k}", state[i][k].Length).CopyTo(state[i][k], 0);
         run.Optimizer.Iterations = long.Parse(meta["iterations"], Inv);
+        if (meta.TryGetValue("learning_rate", out var rate)) run.Optimizer.LearningRateOverride = double.Parse(rate, Inv);
         if (byName.TryGetValue("train.order", out var saved) && saved.Data.Length != run.Order.Length)
             throw new SpecNetException($"{path}: the run had {saved.Data.Length:N0} training examples, the data now has {run.Order.Length:N0}", "resume with the same data");
         var order = Get("train.order", run.Order.Length);

@@ -52,7 +52,7 @@ public static class Evaluator
             correct += confusion[c, c];
             perClass[c] = row == 0 ? double.NaN : confusion[c, c] / (double)row;
         }
-        return new Evaluation(total / data.Count, correct / (double)data.Count, perClass, confusion, data.Count, predictions);
+        return new Evaluation(total / data.Count + Regularization.Penalty(plan.Parameters), correct / (double)data.Count, perClass, confusion, data.Count, predictions);
     }
 
     /// <summary>The winning class: argmax, or for a single sigmoid output, whether it is at least 0.5.</summary>

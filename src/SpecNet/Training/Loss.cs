@@ -8,7 +8,8 @@ namespace SpecNet.Training;
 /// one-hot encoded on the fly (Keras's to_categorical): t[c] = 1 for the label, 0 elsewhere; with a
 /// single output unit (binary), t = label. Probabilities are clipped to [1e-7, 1 - 1e-7] as in Keras.
 /// When the model ends in softmax (sigmoid) and the loss is cross-entropy, the two are computed together:
-/// the gradient is taken before the activation, dL/dz = (p - t) / N, which is exact and stable.
+/// the gradient is taken before the activation, dL/dz = (p - t) / N, which is exact and stable. With
+/// label smoothing s (Keras's), targets are (1 - s) · t + s / classes (binary: (1 - s) · t + s / 2).
 /// </summary>
 public abstract class Loss
 {
@@ -18,11 +19,14 @@ public abstract class Loss
     /// <summary>The gradient is with respect to the pre-activation of the last layer.</summary>
     public bool Fused { get; private init; }
 
+    /// <summary>Keras's label smoothing (0: none).</summary>
+    protected float Smoothing { get; private init; }
+
     public static Loss For(LossSpec spec, Activation final) => spec.Kind switch
     {
         LossKind.CategoricalCrossentropy or LossKind.SparseCategoricalCrossentropy =>
-            new CrossEntropy { Fused = final.Function == ActivationFunction.Softmax },
-        LossKind.BinaryCrossentropy => new BinaryCrossEntropy { Fused = final.Function == ActivationFunction.Sigmoid },
+            new CrossEntropy { Fused = final.Function == ActivationFunction.Softmax, Smoothing = (float)spec.LabelSmoothing },
+        LossKind.BinaryCrossentropy => new BinaryCrossEntropy { Fused = final.Function == ActivationFunction.Sigmoid, Smoothing = (float)spec.LabelSmoothing },
         _ => new MeanSquaredError(),
     };
 
@@ -43,15 +47,20 @@ public abstract class Loss
     /// <summary>The one-hot target of class c (with one output unit: the label itself).</summary>
     protected static float Target(int c, int label, int units) => units == 1 ? label : c == label ? 1 : 0;
 
-    /// <summary>-log p[label]; fused with softmax: dL/dz = (p - t) / N.</summary>
+    /// <summary>-Σ t_c log p_c (-log p[label] without smoothing); fused with softmax: dL/dz = (p - t) / N.</summary>
     private sealed class CrossEntropy : Loss
     {
         protected override double Example(ReadOnlySpan<float> y, int label, Span<float> g, float invN)
         {
-            for (int c = 0; c < y.Length; c++)
-                g[c] = Fused ? (y[c] - Target(c, label, y.Length)) * invN
-                     : c == label && y[c] > Eps ? -invN / y[c] : 0;
-            return -Math.Log(Math.Clamp(y[label], Eps, 1 - Eps));
+            int units = y.Length;
+            double total = 0;
+            for (int c = 0; c < units; c++)
+            {
+                float t = Target(c, label, units) * (1 - Smoothing) + Smoothing / units;
+                if (t > 0) total -= t * Math.Log(Math.Clamp(y[c], Eps, 1 - Eps));
+                g[c] = Fused ? (y[c] - t) * invN : y[c] > Eps ? -t * invN / y[c] : 0;
+            }
+            return total;
         }
     }
 
@@ -64,7 +73,7 @@ public abstract class Loss
             double total = 0;
             for (int c = 0; c < units; c++)
             {
-                float t = Target(c, label, units);
+                float t = Target(c, label, units) * (1 - Smoothing) + Smoothing / 2;
                 float p = Math.Clamp(y[c], Eps, 1 - Eps);
                 total += -(t * Math.Log(p) + (1 - t) * Math.Log(1 - p)) / units;
                 g[c] = Fused ? (y[c] - t) * invN / units : (p - t) / (p * (1 - p)) * invN / units;

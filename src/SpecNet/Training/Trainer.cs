@@ -10,7 +10,7 @@ namespace SpecNet.Training;
 
 /// <summary>One finished epoch, as the per-epoch line shows it. TestLoss/TestAccuracy are on the validation data (else the test data).</summary>
 public sealed record EpochReport(int Epoch, int Epochs, double Loss, double Accuracy, double? TestLoss, double? TestAccuracy,
-    double Seconds, double ImagesPerSecond)
+    double Seconds, double ImagesPerSecond, double? LearningRate = null)
 {
     /// <summary>The value of a monitored metric this epoch; null when it was not measured (no validation data).</summary>
     public double? Value(Metric metric) => metric switch
@@ -99,10 +99,11 @@ public sealed class Trainer
                 run.Augmenter?.Apply(plan.Input, n);
                 var y = plan.Forward(n, training: true);
                 double batchLoss = loss.Compute(y, labels.AsSpan(0, n), n, plan.OutputGradient);
-                if (!double.IsFinite(batchLoss)) throw Diverged(run, batchLoss);
-                run.LossSum += batchLoss;
                 for (int i = 0; i < n; i++) if (Evaluator.Predict(y.Slice(i * units, units)) == labels[i]) run.Correct++;
                 plan.Backward(loss.Fused);
+                double penalty = Regularization.Apply(Parameters); // kernel/bias regularizers: into the loss (as Keras reports it) and the gradients
+                if (!double.IsFinite(batchLoss + penalty)) throw Diverged(run, batchLoss + penalty);
+                run.LossSum += batchLoss + penalty * n;
                 Optimizer.Step();
 
                 int seen = start + n;
@@ -116,7 +117,7 @@ public sealed class Trainer
             // Evaluation reuses the training plan's buffers (forward only): no second set of activations.
             run.Evaluation = validation is null ? null : Evaluator.Evaluate(plan, validation);
             var report = new EpochReport(run.Epoch, _epochs, run.LossSum / train.Count, run.Correct / (double)train.Count,
-                run.Evaluation?.Loss, run.Evaluation?.Accuracy, clock.Elapsed.TotalSeconds, trained / trainSeconds);
+                run.Evaluation?.Loss, run.Evaluation?.Accuracy, clock.Elapsed.TotalSeconds, trained / trainSeconds, Optimizer.LearningRate);
             run.History.Add(report);
             run.Step = 0;
             foreach (var callback in Callbacks) callback.EpochEnded(run, report);

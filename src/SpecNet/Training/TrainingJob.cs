@@ -45,6 +45,13 @@ public static class TrainingJob
         var callbacks = new List<TrainingCallback>();
         var early = model.Training.EarlyStopping is { } es ? new EarlyStopping(es) : null;
         if (early is not null) callbacks.Add(early);
+        if (model.Training.ReduceLearningRate is { } plateau)
+        {
+            if (plateau.OnValidation && monitor is null)
+                throw new SpecNetException($"{model.SourcePath}: reduce_lr_on_plateau monitors {plateau.MonitorName}, but the data has no validation or test set",
+                    "add data.test or data.validation_split, or monitor loss / accuracy");
+            callbacks.Add(new ReduceLearningRateOnPlateau(plateau));
+        }
         var watched = model.Training.EarlyStopping?.Monitor ?? (monitor is null ? Metric.Loss : Metric.ValLoss);
         if (model.Training.EarlyStopping is { OnValidation: true } && monitor is null)
             throw new SpecNetException($"{model.SourcePath}: early_stopping monitors {model.Training.EarlyStopping.MonitorName}, but the data has no validation or test set",
@@ -96,6 +103,7 @@ public static class TrainingEvents
         ["event"] = "epoch", ["epoch"] = report.Epoch, ["epochs"] = report.Epochs, ["loss"] = Round(report.Loss), ["accuracy"] = Round(report.Accuracy),
         [$"{on}_loss"] = report.TestLoss is { } tl ? Round(tl) : null, [$"{on}_accuracy"] = report.TestAccuracy is { } ta ? Round(ta) : null,
         ["seconds"] = Math.Round(report.Seconds, 3), ["images_per_second"] = Math.Round(report.ImagesPerSecond),
+        ["learning_rate"] = report.LearningRate,
     };
 
     public static JsonObject Checkpoint(string path, int epoch, int step) => new()
@@ -114,6 +122,7 @@ public static class TrainingEvents
     public static string EpochLine(EpochReport report, string on) =>
         FormattableString.Invariant($"Epoch {report.Epoch}/{report.Epochs}  loss {report.Loss:0.0000}  accuracy {report.Accuracy:0.0000}") +
         (report.TestAccuracy is { } acc ? FormattableString.Invariant($"  {on}_loss {report.TestLoss:0.0000}  {on}_accuracy {acc:0.0000}") : "") +
+        (report.LearningRate is { } lr ? FormattableString.Invariant($"  lr {lr:G4}") : "") +
         FormattableString.Invariant($"  {report.Seconds:0.0}s  {report.ImagesPerSecond:N0} images/s");
 
     /// <summary>How the weights were made: seed, epochs, data and its fingerprint, final metrics, engine, history, class names.</summary>

@@ -36,7 +36,7 @@ public class ReferenceModelTests
     {
         var t = Compile("mnist-cnn.yaml").Training;
         var adam = Assert.IsType<AdamSpec>(t.Optimizer);
-        Assert.Equal((0.001f, 0.9f, 0.999f, 1e-7f), (adam.LearningRate, adam.Beta1, adam.Beta2, adam.Epsilon));
+        Assert.Equal((0.001f, 0.9f, 0.999f, 1e-7f), ((float)adam.LearningRate.At(0), adam.Beta1, adam.Beta2, adam.Epsilon));
         Assert.Equal((LossKind.CategoricalCrossentropy, 5, 64, 42), (t.Loss.Kind, t.Epochs, t.BatchSize, t.Seed));
     }
 

@@ -18,6 +18,16 @@ public class OptimizerTests
         return (set, slot);
     }
 
+    /// <summary>The optimizer a `training.optimizer` value binds to.</summary>
+    private static OptimizerSpec Bind(string optimizer)
+    {
+        var c = SpecCompiler.Compile($"input: [1]\nlayers:\n  - dense: {{ units: 2 }}\ntraining: {{ loss: mse, optimizer: {optimizer} }}\n", "o.yaml");
+        Assert.True(c.Success, c.Render());
+        return c.Model!.Training.Optimizer;
+    }
+
+    private static float[] Steps(string optimizer, params float[][] gradients) => Steps(Bind(optimizer), gradients);
+
     private static float[] Steps(OptimizerSpec spec, params float[][] gradients)
     {
         var (set, slot) = One();
@@ -32,13 +42,13 @@ public class OptimizerTests
     }
 
     [Fact]
-    public void Sgd_plain() => Near([1 - 0.1 * 0.5, -2 - 0.1 * -1], Steps(new SgdSpec(0.1f, 0, false), [0.5f, -1f]));
+    public void Sgd_plain() => Near([1 - 0.1 * 0.5, -2 - 0.1 * -1], Steps("{ sgd: { learning_rate: 0.1 } }", [0.5f, -1f]));
 
     [Fact]
     public void Sgd_momentum_two_steps()
     {
         // v1 = -lr g1 = -0.05; w1 = 0.95. v2 = 0.9 v1 - lr g2 = -0.045 - 0.02 = -0.065; w2 = 0.885
-        var w = Steps(new SgdSpec(0.1f, 0.9f, false), [0.5f, 0], [0.2f, 0]);
+        var w = Steps("{ sgd: { learning_rate: 0.1, momentum: 0.9 } }", [0.5f, 0], [0.2f, 0]);
         Near([0.885, -2], w);
     }
 
@@ -46,7 +56,7 @@ public class OptimizerTests
     public void Sgd_nesterov_two_steps()
     {
         // v1 = -0.05; w1 = 1 + 0.9(-0.05) - 0.05 = 0.905. v2 = -0.065; w2 = 0.905 + 0.9(-0.065) - 0.02 = 0.8265
-        Near([0.8265, -2], Steps(new SgdSpec(0.1f, 0.9f, true), [0.5f, 0], [0.2f, 0]));
+        Near([0.8265, -2], Steps("{ sgd: { learning_rate: 0.1, momentum: 0.9, nesterov: true } }", [0.5f, 0], [0.2f, 0]));
     }
 
     [Fact]
@@ -58,7 +68,7 @@ public class OptimizerTests
             m = b1 * m + (1 - b1) * g; v = b2 * v + (1 - b2) * g * g;
             w -= lr * Math.Sqrt(1 - Math.Pow(b2, t)) / (1 - Math.Pow(b1, t)) * m / (Math.Sqrt(v) + eps);
         }
-        Near([w], Steps(new AdamSpec(0.01f, 0.9f, 0.999f, 1e-7f), [0.5f, 0], [-0.3f, 0]));
+        Near([w], Steps("{ adam: { learning_rate: 0.01 } }", [0.5f, 0], [-0.3f, 0]));
     }
 
     [Fact]
@@ -74,13 +84,13 @@ public class OptimizerTests
         double lr = 0.01, wd = 0.1;
         double w = 1 * (1 - lr * wd);
         w -= lr * Math.Sqrt(1 - 0.999) / (1 - 0.9) * (0.1 * 0.5) / (Math.Sqrt(0.001 * 0.25) + 1e-7);
-        Near([w], Steps(new AdamWSpec(0.01f, 0.9f, 0.999f, 1e-7f, 0.1f), [0.5f, 0]));
+        Near([w], Steps("{ adamw: { learning_rate: 0.01, weight_decay: 0.1 } }", [0.5f, 0]));
     }
 
     [Fact]
     public void RmsProp_one_step()
     {
         double v = 0.1 * 0.25, w = 1 - 0.001 * 0.5 / Math.Sqrt(v + 1e-7);
-        Near([w], Steps(new RmsPropSpec(0.001f, 0.9f, 1e-7f), [0.5f, 0]));
+        Near([w], Steps("{ rmsprop: { learning_rate: 0.001, rho: 0.9 } }", [0.5f, 0]));
     }
 }

@@ -4,12 +4,12 @@ using SpecNet.Planning;
 namespace SpecNet.Training.Optimizers;
 
 /// <summary>Keras RMSprop (not centered, no momentum): v = rho·v + (1 - rho)·g²; w -= lr · g / sqrt(v + eps).</summary>
-public sealed class RmsProp(RmsPropSpec spec, ParameterSet parameters) : Optimizer(parameters, 1)
+public sealed class RmsProp(RmsPropSpec spec, ParameterSet parameters) : Optimizer(spec, parameters, 1)
 {
-    protected override void Update(float[] w, float[] g, float[][] state)
+    protected override void Update(float[] w, float[] g, float[][] state, float lr)
     {
         var v = state[0];
-        float rho = spec.Rho, lr = spec.LearningRate, eps = spec.Epsilon;
+        float rho = spec.Rho, eps = spec.Epsilon;
         for (int i = 0; i < w.Length; i++)
         {
             v[i] = rho * v[i] + (1 - rho) * g[i] * g[i];

@@ -7,11 +7,11 @@ namespace SpecNet.Training.Optimizers;
 /// Keras SGD. Without momentum: w -= lr * g. With momentum: v = momentum * v - lr * g, then
 /// w += v, or with Nesterov w += momentum * v - lr * g.
 /// </summary>
-public sealed class Sgd(SgdSpec spec, ParameterSet parameters) : Optimizer(parameters, spec.Momentum > 0 ? 1 : 0)
+public sealed class Sgd(SgdSpec spec, ParameterSet parameters) : Optimizer(spec, parameters, spec.Momentum > 0 ? 1 : 0)
 {
-    protected override void Update(float[] w, float[] g, float[][] state)
+    protected override void Update(float[] w, float[] g, float[][] state, float lr)
     {
-        float lr = spec.LearningRate, mu = spec.Momentum;
+        float mu = spec.Momentum;
         if (mu == 0) { for (int i = 0; i < w.Length; i++) w[i] -= lr * g[i]; return; }
         var v = state[0];
         for (int i = 0; i < w.Length; i++)
