@@ -51,6 +51,11 @@ public static class SpecSchema
         trainingProps["optimizer"] = new JsonObject { ["description"] = Doc(TrainingSpec.Options.First(o => o.Name == "optimizer")), ["anyOf"] = optimizers };
         trainingProps["metrics"] = new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["enum"] = new JsonArray(TrainingSpec.KnownMetrics.Select(m => (JsonNode)m).ToArray()) } };
         trainingProps["early_stopping"] = Map(EarlyStoppingSpec.Options);
+        trainingProps["reduce_lr_on_plateau"] = Map(PlateauSpec.Options);
+        var lossForms = new JsonArray { new JsonObject { ["enum"] = new JsonArray(LossSpec.Names.Select(n => (JsonNode)n).ToArray()) } };
+        foreach (var name in LossSpec.Names.Where(n => LossSpec.OptionsOf(n).Count > 0))
+            lossForms.Add(OneKey(name, Map(LossSpec.OptionsOf(name))));
+        trainingProps["loss"] = new JsonObject { ["description"] = Doc(TrainingSpec.Options.First(o => o.Name == "loss")), ["anyOf"] = lossForms };
         var files = Map(DataSpec.SourceOptions);
         ((JsonObject)files["properties"]!)["label"] = new JsonObject { ["type"] = new JsonArray("string", "integer"), ["description"] = Doc(DataSpec.SourceOptions.First(o => o.Name == "label")) };
         var data = Map(DataSpec.Options);
@@ -94,6 +99,33 @@ public static class SpecSchema
             },
         };
     }
+
+    private static JsonObject OneKey(string key, JsonObject value) => new()
+    {
+        ["type"] = "object", ["additionalProperties"] = false, ["required"] = new JsonArray(key), ["properties"] = new JsonObject { [key] = value },
+    };
+
+    /// <summary>A learning rate: a number, or a one-key map naming a schedule.</summary>
+    private static JsonObject LearningRateSchema(OptionInfo o)
+    {
+        var forms = new JsonArray { Number(o) };
+        foreach (var (name, options) in LearningRate.Options) forms.Add(OneKey(name, Map(options)));
+        var p = new JsonObject { ["anyOf"] = forms };
+        return p;
+    }
+
+    /// <summary>A regularizer: {l1: x}, {l2: x} or {l1_l2: {l1, l2}}.</summary>
+    private static JsonObject RegularizerSchema() => new()
+    {
+        ["anyOf"] = new JsonArray(
+            OneKey("l1", new JsonObject { ["type"] = "number", ["minimum"] = 0 }),
+            OneKey("l2", new JsonObject { ["type"] = "number", ["minimum"] = 0 }),
+            OneKey("l1_l2", new JsonObject
+            {
+                ["type"] = "object", ["additionalProperties"] = false,
+                ["properties"] = new JsonObject { ["l1"] = new JsonObject { ["type"] = "number", ["minimum"] = 0 }, ["l2"] = new JsonObject { ["type"] = "number", ["minimum"] = 0 } },
+            })),
+    };
 
     private static JsonObject LayerList(string description) => new()
     {
@@ -150,7 +182,9 @@ public static class SpecSchema
             {
                 ["anyOf"] = new JsonArray(Integer(o), new JsonObject { ["type"] = "array", ["items"] = Integer(o), ["minItems"] = 2, ["maxItems"] = 2 }),
             },
+            OptionType.Number when o.Name == "learning_rate" => LearningRateSchema(o),
             OptionType.Number => Number(o),
+            OptionType.Structure when o.Name.EndsWith("_regularizer") => RegularizerSchema(),
             OptionType.Bool => new JsonObject { ["type"] = "boolean" },
             OptionType.Choice => new JsonObject { ["enum"] = new JsonArray(o.Choices.Select(c => (JsonNode)c).ToArray()) },
             OptionType.Text or OptionType.Path => new JsonObject { ["type"] = "string" },

@@ -22,7 +22,7 @@ public sealed record LossSpec(LossKind Kind, double LabelSmoothing = 0)
             ? [OptionInfo.Number("label_smoothing", "targets become (1 - s) · one-hot + s / classes (binary: s / 2)", 0, 0, 1)]
             : [];
 
-    public override string ToString() => LabelSmoothing == 0 ? Name : $"{Name}(label_smoothing={LabelSmoothing.ToString("R", System.Globalization.CultureInfo.InvariantCulture)})";
+    public override string ToString() => LabelSmoothing == 0 ? Name : $"{Name}(label_smoothing={((float)LabelSmoothing).ToString(System.Globalization.CultureInfo.InvariantCulture)})";
 }
 
 /// <summary>
