@@ -19,35 +19,77 @@ public static class OnnxRuntimeCheck
         public bool Passed => MaxDifference <= Tolerance && SameClass == Examples;
     }
 
-    public static Result Run(ModelSpec model, ParameterSet parameters, byte[] onnx, int examples, int seed = 1)
+    /// <summary>SpecNet's export (raw NHWC pixels in, the preprocessing inside) against the model it came from.</summary>
+    public static Result Run(ModelSpec model, ParameterSet parameters, byte[] onnx, int examples, int seed = 1) =>
+        Compare(model, parameters, onnx, OnnxExport.InputName, OnnxExport.OutputName, OnnxInputLayout.RawNhwc, examples, seed);
+
+    /// <summary>An imported model against the ONNX file it came from, each fed as it expects.</summary>
+    public static Result RunImported(ImportResult imported, byte[] onnx, int examples, int seed = 1) =>
+        Compare(imported.Model, imported.Parameters, onnx, imported.InputName, imported.OutputName, imported.InputLayout, examples, seed);
+
+    /// <summary>
+    /// Random 8-bit images through both: SpecNet applies the spec's preprocessing; ONNX gets the raw values (RawNhwc) or the
+    /// preprocessed values in its own layout (NCHW: transposed), so the comparison also checks the spec's preprocessing.
+    /// </summary>
+    private static Result Compare(ModelSpec model, ParameterSet parameters, byte[] onnx, string inputName, string outputName, OnnxInputLayout layout, int examples, int seed)
     {
         var plan = new ExecutionPlan(model, parameters, new ReferenceBackend(), examples, trainable: false);
         var rng = new Rng((ulong)seed);
-        // Raw 8-bit values into ONNX; SpecNet applies the spec's preprocessing to the same values.
         var raw = new byte[examples * model.Input.Size];
         for (int i = 0; i < raw.Length; i++) raw[i] = (byte)rng.NextInt(256);
         (model.Data?.Preprocessing ?? SpecNet.Checking.Preprocessing.Default).Apply(raw, plan.Input[..raw.Length], model.Input.Channels);
-        var inputCopy = raw.Select(v => (float)v).ToArray();
+        var feed = layout switch
+        {
+            OnnxInputLayout.RawNhwc => raw.Select(v => (float)v).ToArray(),
+            OnnxInputLayout.Nchw => ToNchw(plan.Input[..raw.Length], examples, model.Input.Height, model.Input.Width, model.Input.Channels),
+            _ => plan.Input[..raw.Length].ToArray(),
+        };
+        int[] dims = layout == OnnxInputLayout.Nchw ? [examples, model.Input.Channels, model.Input.Height, model.Input.Width] : [examples, .. model.Input.Dims];
         var expected = plan.Forward(examples, training: false).ToArray();
 
-        using var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
-        using var session = new InferenceSession(onnx, options);
-        int[] dims = [examples, .. model.Input.Dims];
-        var tensor = new DenseTensor<float>(inputCopy, dims);
-        using var outputs = session.Run([NamedOnnxValue.CreateFromTensor(OnnxExport.InputName, tensor)]);
-        var actual = outputs.First(v => v.Name == OnnxExport.OutputName).AsEnumerable<float>().ToArray();
+        // one example per run: a model exported with a fixed batch of 1 runs too
+        var actual = new List<float>();
+        try
+        {
+            using var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
+            using var session = new InferenceSession(onnx, options);
+            int size = feed.Length / examples;
+            for (int n = 0; n < examples; n++)
+            {
+                var tensor = new DenseTensor<float>(feed.AsMemory(n * size, size), [1, .. dims[1..]]);
+                using var outputs = session.Run([NamedOnnxValue.CreateFromTensor(inputName, tensor)]);
+                actual.AddRange(outputs.First(v => v.Name == outputName).AsEnumerable<float>());
+            }
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new SpecNet.Diagnostics.SpecNetException($"ONNX Runtime cannot run the model to compare: {e.Message.Split('\n')[0]}", "--no-verify skips the comparison");
+        }
+        if (actual.Count != expected.Length)
+            return new Result(Version, examples, double.PositiveInfinity, 0);
 
         int units = model.Output.Size, same = 0;
         double max = 0;
         for (int n = 0; n < examples; n++)
         {
             var e = expected.AsSpan(n * units, units);
-            var a = actual.AsSpan(n * units, units);
+            var a = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(actual).Slice(n * units, units);
             for (int i = 0; i < units; i++) max = Math.Max(max, Math.Abs(e[i] - a[i]));
-            if (model.Output.IsFlat && SpecNet.Training.Evaluator.Predict(e) == SpecNet.Training.Evaluator.Predict(a)) same++;
-            else if (!model.Output.IsFlat) same++;
+            if (!model.Output.IsFlat || SpecNet.Training.Evaluator.Predict(e) == SpecNet.Training.Evaluator.Predict(a)) same++;
         }
-        var version = typeof(InferenceSession).Assembly.GetName().Version?.ToString(3) ?? "?";
-        return new Result(version, examples, max, same);
+        return new Result(Version, examples, max, same);
+    }
+
+    private static string Version => typeof(InferenceSession).Assembly.GetName().Version?.ToString(3) ?? "?";
+
+    private static float[] ToNchw(ReadOnlySpan<float> nhwc, int n, int h, int w, int c)
+    {
+        var nchw = new float[nhwc.Length];
+        for (int b = 0; b < n; b++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    for (int k = 0; k < c; k++)
+                        nchw[((b * c + k) * h + y) * w + x] = nhwc[((b * h + y) * w + x) * c + k];
+        return nchw;
     }
 }

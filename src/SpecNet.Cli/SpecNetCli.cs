@@ -48,6 +48,7 @@ public static class SpecNetCli
         root.Add(InspectCommand.Create());
         root.Add(VerifyCommand.Create());
         root.Add(ExportCommand.Create());
+        root.Add(ImportCommand.Create());
         root.Add(DiffCommand.Create());
         root.Add(ReportCommand.Create());
         root.Add(SchemaCommand.Create());

@@ -35,7 +35,9 @@ public sealed record Preprocessing(float Scale, float[] Mean, float[] Std, bool 
     }
 
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
-        $"scale={Scale:R} mean=[{string.Join(",", Mean)}] std=[{string.Join(",", Std)}] channel_order={(Bgr ? "bgr" : "rgb")}");
+        $"scale={Scale:R} mean=[{Join(Mean)}] std=[{Join(Std)}] channel_order={(Bgr ? "bgr" : "rgb")}");
+
+    private static string Join(float[] values) => string.Join(",", values.Select(v => v.ToString(CultureInfo.InvariantCulture)));
 }
 
 /// <summary>Random augmentation, training only, seeded, per batch (Keras's RandomTranslation, RandomRotation, RandomZoom, RandomFlip, RandomBrightness, RandomContrast).</summary>
@@ -126,7 +128,9 @@ public sealed record DataSpec(string? Dataset, DataSource? Train, DataSource? Te
         if (r.Has("dataset") && (r.Has("train") || r.Has("test")))
             diagnostics.Error(DiagnosticIds.DataSource, r.SpanOf("train"), "data: give either 'dataset' or 'train'/'test' files, not both",
                 "remove one of them");
-        else if (!r.Has("dataset") && !r.Has("train"))
+        // A data section may hold only how the model reads images (preprocess, resize, labels: an imported
+        // model's); anything about examples needs a source.
+        else if (!r.Has("dataset") && !r.Has("train") && (map.Entries.Count == 0 || map.Entries.Any(e => e.Key.Value is not ("preprocess" or "resize" or "labels"))))
             diagnostics.Error(DiagnosticIds.DataSource, map.Span, "data: names no source",
                 "write data: { dataset: mnist }, or data: { train: { images: ..., labels: ... }, test: { ... } }");
         if (r.Has("validation") && split > 0)

@@ -39,7 +39,8 @@ public static class DataLoader
 
     private static (Dataset Train, Dataset? Test) LoadSources(ModelSpec model, Action<string> log, IProgress<double>? progress)
     {
-        var data = model.Data ?? throw new SpecNetException($"{model.SourcePath}: the spec has no data section",
+        var data = model.Data is { Dataset: not null } or { Train: not null } ? model.Data : throw new SpecNetException(
+            $"{model.SourcePath}: the spec names no examples" + (model.Data is null ? " (it has no data section)" : " (its data section only says how the model reads images)"),
             "add data: { dataset: mnist }, or data: { train: { images: ..., labels: ... }, test: { ... } }");
         Dataset train;
         Dataset? test = null;

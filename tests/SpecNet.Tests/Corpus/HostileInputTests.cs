@@ -35,6 +35,7 @@ public class HostileInputTests
             "verify" => [command, WriteGoodSpec(temp), path],
             "train" => [command, Path.Combine(Path.GetDirectoryName(path)!, "spec.yaml"), "--output", temp.File("w.safetensors")],
             "predict" => [command, TestPaths.Tests("Formats", "fixtures", "v0.1.0-patterns.safetensors"), path],
+            "import" => [command, path, "-o", temp.Path],
             _ => throw new InvalidOperationException(command),
         };
         var clock = Stopwatch.StartNew();

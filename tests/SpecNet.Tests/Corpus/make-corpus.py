@@ -82,6 +82,46 @@ put("images/huge-dimensions.png", png(100000, 100000, 0, 8, b"")[:33] + b"\x00" 
 put("images/sixteen-bit.png", png(8, 8, 0, 16, b"".join(b"\x00" + bytes(16) for _ in range(8))), "predict", 0, "sixteen-bit.png:")
 put("images/rgba.png", png(8, 8, 6, 8, b"".join(b"\x00" + bytes([200, 10, 10, 255] * 8) for _ in range(8))), "predict", 0, "rgba.png:")
 
+# ---- ONNX models (specnet import FILE -o DIR): protobuf written by hand, so each defect is exactly one
+def varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n: return out
+def key(field, wire): return varint(field << 3 | wire)
+def num(field, n): return key(field, 0) + varint(n)
+def msg(field, payload): return key(field, 2) + varint(len(payload)) + (payload.encode() if isinstance(payload, str) else payload)
+def value_info(name, dims):
+    shape = b"".join(msg(1, num(1, d)) for d in dims)
+    return msg(1, name) + msg(2, msg(1, num(1, 1) + msg(2, shape)))
+def node(op, inputs, outputs, name, attributes=b""):
+    return b"".join(msg(1, i) for i in inputs) + b"".join(msg(2, o) for o in outputs) + msg(3, name) + msg(4, op) + attributes
+def tensor(name, dims, data_type=1, raw=None, floats=()):
+    body = b"".join(num(1, d) for d in dims) + num(2, data_type) + msg(8, name)
+    if floats: body += msg(4, struct.pack(f'<{len(floats)}f', *floats))
+    if raw is not None: body += msg(9, raw)
+    return body
+def model(nodes, initializers=(), inputs=(("x", (1, 4)),), outputs=(("y", (1, 4)),)):
+    graph = b"".join(msg(1, n) for n in nodes) + msg(2, "g") + b"".join(msg(5, t) for t in initializers)
+    graph += b"".join(msg(11, value_info(n, d)) for n, d in inputs) + b"".join(msg(12, value_info(n, d)) for n, d in outputs)
+    return num(1, 8) + msg(2, "corpus") + msg(8, num(2, 13)) + msg(7, graph)
+dense = model([node("Gemm", ["x", "w", "b"], ["y"], "fc", msg(5, msg(1, "transB") + num(3, 1) + num(20, 2)))],
+              [tensor("w", (4, 4), floats=[0.5] * 16), tensor("b", (4,), floats=[0.0] * 4)])
+put("onnx/truncated.onnx", dense[:len(dense) // 2], "import", 1, "not a valid ONNX file")
+put("onnx/huge-field.onnx", num(1, 8) + key(7, 2) + varint(1 << 40) + b"\x00" * 16, "import", 1, "a field of 1,099,511,627,776 bytes")
+put("onnx/overlong-number.onnx", key(1, 0) + b"\xff" * 11, "import", 1, "a number longer than 10 bytes")
+put("onnx/huge-tensor.onnx", model([node("Relu", ["x"], ["y"], "r")], [tensor("w", (1 << 20, 1 << 20))]), "import", 1, "declares more than")
+put("onnx/raw-size-mismatch.onnx", model([node("Relu", ["x"], ["y"], "r")], [tensor("w", (4,), raw=b"\x00" * 3)]), "import", 1, "holds 3 bytes for 4 values")
+put("onnx/int8-weights.onnx", model([node("Relu", ["x"], ["y"], "r")], [tensor("w", (4,), data_type=3, raw=b"\x00" * 4)]), "import", 1, "SpecNet imports float32 models")
+put("onnx/cycle.onnx", model([node("Relu", ["b"], ["a"], "first"), node("Relu", ["a"], ["y"], "second"), node("Relu", ["y"], ["b"], "third")]), "import", 1, "which no earlier node writes")
+put("onnx/no-graph.onnx", num(1, 8) + msg(2, "nothing"), "import", 1, "not an ONNX model (no graph)")
+put("onnx/unsupported-op.onnx", model([node("LSTM", ["x"], ["y"], "rnn")]), "import", 2, "node 'rnn' (LSTM): this op is not supported")
+nested = node("Relu", ["x"], ["y"], "leaf")
+for depth in range(5000):  # subgraphs nested 5,000 deep in If attributes: skipped as bytes, never recursed into
+    nested = node("If", ["x"], ["y"], f"if{depth}", msg(5, msg(1, "then_branch") + msg(6, msg(1, nested)) + num(20, 5)))
+put("onnx/nested-graphs.onnx", model([nested]), "import", 2, "(If): this op is not supported")
+
 with open(os.path.join(here, "expected.txt"), "w") as f:
     f.write("# file | command | exit code | fragment of the error (or of the output, for exit 0). Made by make-corpus.py.\n")
     f.write("\n".join(rows) + "\n")

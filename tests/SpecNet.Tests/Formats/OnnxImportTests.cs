@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Text.Json;
+using SpecNet.Checking;
+using SpecNet.Cli;
+using SpecNet.Formats;
+using SpecNet.Kernels;
+using SpecNet.Planning;
+using SpecNet.Tests.Cli;
+using SpecNet.Tests.Layers;
+
+namespace SpecNet.Tests.Formats;
+
+/// <summary>ONNX files written by PyTorch (make-onnx.py: the tutorial's models, the residual and depthwise reference models, models reaching every folded op), once per test run.</summary>
+public sealed class PyTorchModels : IDisposable
+{
+    private readonly TempFolder _folder = new();
+    private readonly Lazy<string?> _made;
+
+    public PyTorchModels() => _made = new(Make);
+
+    /// <summary>The folder of case files, or a skip (a failure in CI) when Debian's python3-torch is missing.</summary>
+    public string Folder
+    {
+        get
+        {
+            Optional.Require(_made.Value is null, $"PyTorch is needed to write the ONNX files (apt-get install python3-torch python3-onnx): {_made.Value}");
+            return _folder.Path;
+        }
+    }
+
+    private string? Make()
+    {
+        if (!File.Exists("/usr/bin/python3")) return "no /usr/bin/python3";
+        var start = new ProcessStartInfo("/usr/bin/python3", [TestPaths.Tests("Formats", "make-onnx.py"), _folder.Path])
+            { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return process.ExitCode == 0 ? null : error.Result.Split('\n').LastOrDefault(l => l.Length > 0) ?? $"exit {process.ExitCode}";
+    }
+
+    public void Dispose() => _folder.Dispose();
+}
+
+/// <summary>
+/// `specnet import`: PyTorch's exports (opsets 11-17, pads, groups, batch norm folded or not, channels-last
+/// flatten, MatMul + Add, shape arithmetic) give the same outputs through `specnet predict` as PyTorch gave;
+/// SpecNet's own export comes back with the same structural hash and outputs; what cannot be expressed is
+/// refused with the node named (exit 2), never imported wrong.
+/// </summary>
+public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
+{
+    public static TheoryData<string> TorchCases() =>
+        new("tutorial-pool", "tutorial-stride", "tutorial-plain", "resnet-folded", "resnet-batchnorm", "mobile", "mobile-opset16", "mlp", "branches-rgb", "avgpool-count-pad", "tensorflow-nhwc");
+
+    [Theory]
+    [MemberData(nameof(TorchCases))]
+    public void PyTorch_export_imports_and_predicts_what_pytorch_computed(string name)
+    {
+        var folder = torch.Folder;
+        using var dir = new TempFolder();
+        var info = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, name + ".json"))).RootElement;
+        var shape = info.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        float[] Floats(string key) => info.GetProperty(key).EnumerateArray().Select(e => e.GetSingle()).ToArray();
+        // the preprocessing PyTorch applied, told to the importer (an ONNX file cannot say it)
+        string[] args = ["import", Path.Combine(folder, name + ".onnx"), "-o", dir.Path, "--scale", info.GetProperty("scale").GetDouble().ToString("R", System.Globalization.CultureInfo.InvariantCulture)];
+        if (Floats("mean").Any(m => m != 0)) args = [.. args, "--mean", .. Floats("mean").Select(F), "--std", .. Floats("std").Select(F)];
+        var imported = CliRunner.Run(args);
+        Assert.True(imported.ExitCode == 0, imported.All);
+        Assert.Contains("classes agree on 8/8", imported.Output);
+
+        var spec = File.ReadAllText(dir.File(name + ".yaml"));
+        var model = SpecCompiler.CompileFile(dir.File(name + ".yaml")).Model!;
+        if (!info.GetProperty("folded").GetBoolean())                   // every PyTorch parameter is a trainable one here
+            Assert.Equal(info.GetProperty("parameters").GetInt64(), model.Layers.Sum(l => l.Parameters.Where(p => p.Trainable).Sum(p => (long)p.Size)));
+        Assert.Contains($"input: {{ shape: [{string.Join(", ", shape)}] }}", spec);
+        Assert.All(spec.Split('\n').Where(l => l.StartsWith("  - ")), l => Assert.Matches(@"  # \d+(x\d+x\d+)?$", l)); // each layer's shape, as check gives it
+
+        var raw = File.ReadAllBytes(Path.Combine(folder, name + ".raw"));
+        int size = shape[0] * shape[1] * shape[2], count = raw.Length / size;
+        var images = Enumerable.Range(0, count).Select(i =>
+        {
+            var path = dir.File($"{i}.png");
+            SpecNet.Data.Images.SavePng(path, raw.AsSpan(i * size, size).ToArray(), shape[0], shape[1], shape[2]);
+            return path;
+        }).ToArray();
+        var r = CliRunner.Run(["predict", dir.File(name + ".yaml"), "--json", .. images]);
+        Assert.True(r.ExitCode == 0, r.All);
+        var predicted = JsonDocument.Parse(r.Output).RootElement.GetProperty("predictions");
+        var expected = info.GetProperty("outputs");
+        for (int i = 0; i < count; i++)
+        {
+            var mine = predicted[i].GetProperty("probabilities").EnumerateArray().Select(p => p.GetDouble()).ToArray();
+            var theirs = expected[i].EnumerateArray().Select(p => p.GetDouble()).ToArray();
+            Assert.Equal(theirs.Length, mine.Length);
+            for (int c = 0; c < mine.Length; c++)
+                Assert.True(Math.Abs(mine[c] - theirs[c]) <= 1e-5, $"{name}, image {i}, output {c}: PyTorch {theirs[c]}, specnet predict {mine[c]}");
+        }
+    }
+
+    private static string F(float v) => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
+    public void Reference_models_import_as_graphs_with_readable_names()
+    {
+        var result = OnnxImport.Import(Path.Combine(torch.Folder, "resnet-batchnorm.onnx"), new ImportOptions());
+        var text = result.SpecText;
+        Assert.Contains("name: features_1_main_0_0_conv", text);            // named after PyTorch's modules
+        Assert.Contains("add: { inputs: [features_1_main_1_1, relu_1] }", text); // the identity shortcut
+        Assert.Contains("padding: same", text);                             // F.pad + Conv folded into Keras's 'same'
+        Assert.DoesNotContain("zero_padding2d", text);
+
+        var folded = OnnxImport.Import(Path.Combine(torch.Folder, "resnet-folded.onnx"), new ImportOptions()).SpecText;
+        Assert.DoesNotContain("batch_norm", folded);                        // PyTorch folded it into the convs' weights and biases
+
+        var tutorial = OnnxImport.Import(Path.Combine(torch.Folder, "tutorial-pool.onnx"), new ImportOptions()).SpecText;
+        Assert.Contains("conv2d: { name: conv1, filters: 32, kernel_size: 3, activation: relu }", tutorial);
+        Assert.Contains("dense: { name: fc2, units: 10, activation: softmax }", tutorial);
+        Assert.DoesNotContain("transpose", tutorial, StringComparison.OrdinalIgnoreCase); // the channels-last flatten is in the dense weights
+
+        var mobile = OnnxImport.Import(Path.Combine(torch.Folder, "mobile.onnx"), new ImportOptions()).SpecText;
+        Assert.Contains("depthwise_conv2d", mobile);
+    }
+
+    [Theory]
+    [InlineData("unsupported-resize", "(Resize)", "this op is not supported")]
+    [InlineData("unsupported-ceil", "(MaxPool)", "ceil_mode")]
+    [InlineData("unsupported-pool-pads", "(AveragePool)", "neither none nor Keras's 'same'")]
+    public void What_layers_cannot_express_is_refused_naming_the_node(string name, string op, string why)
+    {
+        using var dir = new TempFolder();
+        var r = CliRunner.Run("import", Path.Combine(torch.Folder, name + ".onnx"), "-o", dir.Path);
+        Assert.True(r.ExitCode == 2, r.All);
+        Assert.Contains(op, r.Error);
+        Assert.Contains(why, r.Error);
+        Assert.Contains("SpecNet imports these ops", r.Error);
+        Assert.Empty(Directory.GetFiles(dir.Path));
+    }
+
+    /// <summary>SpecNet's export back through import: the embedded spec gives the same hash; the graph alone gives the same outputs.</summary>
+    [Theory]
+    [MemberData(nameof(OnnxExportTests.Specs), MemberType = typeof(OnnxExportTests))]
+    public void SpecNet_export_round_trips(string file)
+    {
+        var model = SpecCompiler.CompileFile(TestPaths.Repo("specs", file)).Model!;
+        RoundTrip(model, OnnxExportTests.Randomized(model, 6));
+    }
+
+    [Theory]
+    [MemberData(nameof(GradientCheckTests.GraphCases), MemberType = typeof(GradientCheckTests))]
+    public void Graph_export_round_trips(string what, string spec)
+    {
+        Assert.NotEmpty(what);
+        var model = GradientCheckTests.Compile(spec + "\ntraining: { loss: mse }\n");
+        RoundTrip(model, OnnxExportTests.Randomized(model, 7));
+    }
+
+    /// <summary>The preprocessing SpecNet's export states in its metadata comes back into the spec, BGR included.</summary>
+    [Theory]
+    [InlineData("{ mean: [0.4, 0.5, 0.6], std: [0.2, 0.25, 0.3], channel_order: bgr }")]
+    [InlineData("{ scale: 0.5, mean: 30 }")]
+    public void SpecNet_export_brings_its_preprocessing_back(string preprocess)
+    {
+        var model = GradientCheckTests.Compile($"name: rgb\ninput: [6, 5, 3]\ndata: {{ preprocess: {preprocess} }}\nlayers:\n" +
+            "  - conv2d: { filters: 3, kernel_size: 3, activation: tanh }\n  - flatten\n  - dense: { units: 4, activation: softmax }\n");
+        RoundTrip(model, OnnxExportTests.Randomized(model, 8));
+        using var dir = new TempFolder();
+        File.WriteAllBytes(dir.File("m.onnx"), OnnxExport.Build(model, OnnxExportTests.Randomized(model, 8)));
+        var imported = OnnxImport.Import(dir.File("m.onnx"), new ImportOptions { UseEmbeddedSpec = false }).Model.Data!.Preprocessing;
+        Assert.Equal(model.Data!.Preprocessing.Describe(), imported.Describe());
+    }
+
+    /// <summary>The graph alone cannot give back what inference does not show (dropout, blocks, the training section), so only the embedded spec keeps the hash.</summary>
+    private static void RoundTrip(ModelSpec model, ParameterSet parameters)
+    {
+        using var dir = new TempFolder();
+        var path = dir.File("m.onnx");
+        var bytes = OnnxExport.Build(model, parameters);
+        File.WriteAllBytes(path, bytes);
+
+        var own = OnnxImport.Import(path, new ImportOptions());
+        Assert.Equal(model.StructuralHash, own.Model.StructuralHash);
+        Assert.Equal(Flatten(parameters), Flatten(own.Parameters));
+
+        var translated = OnnxImport.Import(path, new ImportOptions { UseEmbeddedSpec = false });
+        var check = OnnxRuntimeCheck.RunImported(translated, bytes, examples: 4);
+        Assert.True(check.Passed, $"max abs difference {check.MaxDifference}, classes {check.SameClass}/{check.Examples}\n{translated.SpecText}");
+        var direct = OnnxRuntimeCheck.Run(model, parameters, bytes, examples: 4);
+        Assert.True(direct.Passed);
+    }
+
+    private static float[] Flatten(ParameterSet set) => set.Slots.SelectMany(s => s.Value.ToArray()).ToArray();
+}

@@ -1,0 +1,260 @@
+#!/usr/bin/python3
+"""Writes ONNX models with PyTorch (random weights, random batch-norm statistics) for the import tests.
+
+    /usr/bin/python3 make-onnx.py OUTDIR
+
+For each case: OUTDIR/<case>.onnx, OUTDIR/<case>.raw (the 8-bit test images, NHWC, uint8) and
+OUTDIR/<case>.json ({"shape": [h, w, c], "count": n, "scale", "mean", "std": how the model reads
+pixels, "outputs": PyTorch's outputs on those images, "opset"}). The models are the tutorial's
+(../shared/bench/torch_seed_cnn.py: pool, stride, plain, with its channels-last flatten) and the
+residual and depthwise reference models, plus small models that reach every op the importer folds.
+"""
+import json, math, os, sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+torch.manual_seed(7)
+rng = np.random.default_rng(7)
+
+
+# ---------------------------------------------------------------- the reference models (as torch_seed_cnn.py)
+class SeedCNN(nn.Module):
+    def __init__(self, variant):
+        super().__init__()
+        self.variant = variant
+        s = 2 if variant == "stride" else 1
+        self.conv1 = nn.Conv2d(1, 32, 3, stride=s)
+        self.conv2 = nn.Conv2d(32, 64, 3, stride=s)
+        self.conv3 = nn.Conv2d(64, 128, 3, stride=s)
+        with torch.no_grad():
+            flat = self._features(torch.zeros(1, 1, 28, 28)).shape[1]
+        self.fc1 = nn.Linear(flat, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def _features(self, x):
+        if self.variant == "pool":
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2, 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2, 2)
+            x = F.max_pool2d(F.relu(self.conv3(x)), 2, 2)
+        else:
+            x = F.relu(self.conv3(F.relu(self.conv2(F.relu(self.conv1(x))))))
+        return x.permute(0, 2, 3, 1).flatten(1)  # Keras's channels-last flatten order
+
+    def forward(self, x):
+        return F.softmax(self.fc2(F.relu(self.fc1(self._features(x)))), dim=1)
+
+
+class SameConv(nn.Module):
+    """TensorFlow 'same' padding as an explicit F.pad before the conv (extra row/column at the bottom/right)."""
+
+    def __init__(self, cin, cout, k, stride=1, groups=1):
+        super().__init__()
+        self.k, self.s = k, stride
+        self.conv = nn.Conv2d(cin, cout, k, stride=stride, padding=0, groups=groups, bias=False)
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        ph = max((math.ceil(h / self.s) - 1) * self.s + self.k - h, 0)
+        pw = max((math.ceil(w / self.s) - 1) * self.s + self.k - w, 0)
+        if ph or pw:
+            x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+        return self.conv(x)
+
+
+class ConvBN(nn.Sequential):
+    def __init__(self, cin, cout, k, stride=1, groups=1, relu=True):
+        super().__init__(SameConv(cin, cout, k, stride, groups), nn.BatchNorm2d(cout, eps=1e-3), *([nn.ReLU()] if relu else []))
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.main = nn.Sequential(ConvBN(cin, cout, 3, stride), ConvBN(cout, cout, 3, 1, relu=False))
+        self.shortcut = ConvBN(cin, cout, 1, stride, relu=False) if (stride != 1 or cin != cout) else nn.Identity()
+
+    def forward(self, x):
+        return F.relu(self.main(x) + self.shortcut(x))
+
+
+class GraphCNN(nn.Module):
+    def __init__(self, variant):
+        super().__init__()
+        if variant == "resnet":
+            self.features = nn.Sequential(ConvBN(1, 16, 3), ResBlock(16, 16, 1), ResBlock(16, 32, 2), ResBlock(32, 64, 2))
+            last = 64
+        else:
+            def sep(cin, cout, s):
+                return [ConvBN(cin, cin, 3, s, groups=cin), ConvBN(cin, cout, 1)]
+            self.features = nn.Sequential(ConvBN(1, 16, 3), *sep(16, 32, 1), *sep(32, 64, 2), *sep(64, 64, 1), *sep(64, 128, 2))
+            last = 128
+        self.fc = nn.Linear(last, 10)
+
+    def forward(self, x):
+        return self.fc(self.features(x).mean((2, 3)))
+
+
+# ---------------------------------------------------------------- models that reach the other ops
+class Mlp(nn.Module):
+    """Flatten, Linear, Dropout, Sigmoid/Tanh, a Linear written as MatMul + Add, Softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 64)
+        self.fc2 = nn.Linear(64, 32)
+        self.w = nn.Parameter(torch.randn(32, 10) * 0.3)
+        self.b = nn.Parameter(torch.randn(10) * 0.1)
+
+    def forward(self, x):
+        x = F.dropout(torch.tanh(self.fc1(nn.Flatten()(x))), 0.5, self.training)
+        x = torch.sigmoid(self.fc2(x))
+        return F.softmax(x @ self.w + self.b, dim=1)
+
+
+class Branches(nn.Module):
+    """RGB input; symmetric padding (=Keras 'same' at stride 1), padding 1 at stride 2 (not 'same': explicit zero padding),
+    grouped conv, branches joined by Concat, Mul, Sub, LeakyReLU, ELU, silu, padded average and max pooling, global pooling,
+    view(N, -1) as Shape/Gather/Unsqueeze/Concat/Reshape."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.down = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.left = nn.Conv2d(8, 8, 1)
+        self.right = nn.Conv2d(8, 8, 3, padding=1, groups=2)
+        self.gate = nn.Conv2d(8, 8, 1)
+        self.bn = nn.BatchNorm2d(16)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = F.leaky_relu(self.stem(x), 0.2)
+        x = F.elu(self.down(x))
+        a = F.silu(self.left(x))
+        b = self.right(x) * torch.sigmoid(self.gate(x)) - a
+        x = F.avg_pool2d(self.bn(torch.cat([a, b], dim=1)), 2)
+        # padded pooling: zeros averaged in (a Pad before the pool), only the cells inside (Keras's 'same'), max
+        x = F.avg_pool2d(x, 3, 1, 1) + F.avg_pool2d(x, 3, 1, 1, count_include_pad=False) + F.max_pool2d(x, 3, 1, 1)
+        x = F.adaptive_avg_pool2d(x, 1)
+        return self.head(x.view(x.size(0), -1))
+
+
+def randomize_batch_norm(model):
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            with torch.no_grad():
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+
+
+# (case, model, (h, w, c), opset, fold batch norm into the convs, scale, mean, std)
+cases = [
+    ("tutorial-pool", SeedCNN("pool"), (28, 28, 1), 11, True, 1 / 255, [0.0], [1.0]),
+    ("tutorial-stride", SeedCNN("stride"), (28, 28, 1), 13, True, 1 / 255, [0.0], [1.0]),
+    ("tutorial-plain", SeedCNN("plain"), (28, 28, 1), 17, True, 1 / 255, [0.0], [1.0]),
+    ("resnet-folded", GraphCNN("resnet"), (28, 28, 1), 13, True, 1 / 255, [0.2860], [0.3530]),
+    ("resnet-batchnorm", GraphCNN("resnet"), (28, 28, 1), 11, False, 1 / 255, [0.0], [1.0]),
+    ("mobile", GraphCNN("mobile"), (28, 28, 1), 12, True, 1 / 255, [0.0], [1.0]),
+    ("mobile-opset16", GraphCNN("mobile"), (28, 28, 1), 16, False, 1 / 255, [0.0], [1.0]),
+    ("mlp", Mlp(), (28, 28, 1), 14, True, 1 / 255, [0.0], [1.0]),
+    ("branches-rgb", Branches(), (16, 16, 3), 15, False, 1 / 255, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+]
+
+count = 6
+for name, model, (h, w, c), opset, fold, scale, mean, std in cases:
+    randomize_batch_norm(model)
+    model.eval()
+    raw = rng.integers(0, 256, size=(count, h, w, c), dtype=np.uint8)
+    x = (raw.astype(np.float32) * np.float32(scale) - np.array(mean, np.float32)) / np.array(std, np.float32)
+    x = torch.tensor(x).permute(0, 3, 1, 2).contiguous()
+    with torch.no_grad():
+        y = model(x)
+    torch.onnx.export(model, x, os.path.join(out, name + ".onnx"), opset_version=opset, input_names=["image"], output_names=["scores"],
+                      dynamic_axes={"image": {0: "batch"}, "scores": {0: "batch"}}, do_constant_folding=fold,
+                      training=torch.onnx.TrainingMode.EVAL if fold else torch.onnx.TrainingMode.PRESERVE)
+    raw.tofile(os.path.join(out, name + ".raw"))
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump({"shape": [h, w, c], "count": count, "opset": opset, "scale": scale, "mean": mean, "std": std, "folded": fold,
+                   "parameters": sum(p.numel() for p in model.parameters()), "outputs": y.numpy().astype(float).tolist()}, f)
+
+
+# ---------------------------------------------------------------- what PyTorch itself never writes, written with onnx.helper
+# AveragePool with pads and count_include_pad=1 (PyTorch writes a Pad node instead); PyTorch computes the expected outputs.
+import onnx
+from onnx import helper, TensorProto
+pool = helper.make_node("AveragePool", ["image"], ["pooled"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)
+flat = helper.make_node("Flatten", ["pooled"], ["scores"], axis=1)
+graph = helper.make_graph([pool, flat], "count_pad", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, 7, 7])],
+                          [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 48])])
+onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="onnx.helper"), os.path.join(out, "avgpool-count-pad.onnx"))
+raw = rng.integers(0, 256, size=(count, 7, 7, 3), dtype=np.uint8)
+x = torch.tensor(raw.astype(np.float32) / np.float32(255)).permute(0, 3, 1, 2)
+y = F.avg_pool2d(x, 3, 2, 1, count_include_pad=True).flatten(1)
+raw.tofile(os.path.join(out, "avgpool-count-pad.raw"))
+with open(os.path.join(out, "avgpool-count-pad.json"), "w") as f:
+    json.dump({"shape": [7, 7, 3], "count": count, "opset": 13, "scale": 1 / 255, "mean": [0.0], "std": [1.0], "folded": False, "parameters": 0,
+               "outputs": y.numpy().astype(float).tolist()}, f)
+cases.append(("avgpool-count-pad",))
+
+# TensorFlow's layout as tf2onnx writes it: an NHWC input transposed to NCHW at once, a Transpose back before the flatten, MatMul + Add.
+w1 = torch.randn(6, 3, 3, 3) * 0.3
+b1 = torch.randn(6) * 0.1
+w2 = torch.randn(6 * 6 * 6, 4) * 0.1
+b2 = torch.randn(4) * 0.1
+nodes = [helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]),
+         helper.make_node("Conv", ["nchw", "w1", "b1"], ["conv"], kernel_shape=[3, 3]),
+         helper.make_node("Relu", ["conv"], ["relu"]),
+         helper.make_node("Transpose", ["relu"], ["nhwc"], perm=[0, 2, 3, 1]),
+         helper.make_node("Reshape", ["nhwc", "flat_shape"], ["flat"]),
+         helper.make_node("MatMul", ["flat", "w2"], ["mm"]),
+         helper.make_node("Add", ["mm", "b2"], ["logits"]),
+         helper.make_node("Softmax", ["logits"], ["scores"], axis=-1)]
+inits = [helper.make_tensor(n, TensorProto.FLOAT, t.shape, t.flatten().tolist()) for n, t in [("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2)]]
+inits.append(helper.make_tensor("flat_shape", TensorProto.INT64, [2], [-1, 6 * 6 * 6]))
+graph = helper.make_graph(nodes, "tf", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 8, 8, 3])],
+                          [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 4])], inits)
+onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="tf2onnx-like"), os.path.join(out, "tensorflow-nhwc.onnx"))
+raw = rng.integers(0, 256, size=(count, 8, 8, 3), dtype=np.uint8)
+x = torch.tensor(raw.astype(np.float32) / np.float32(255))
+h = F.relu(F.conv2d(x.permute(0, 3, 1, 2), w1, b1)).permute(0, 2, 3, 1).reshape(count, -1)
+y = F.softmax(h @ w2 + b2, dim=-1)
+raw.tofile(os.path.join(out, "tensorflow-nhwc.raw"))
+with open(os.path.join(out, "tensorflow-nhwc.json"), "w") as f:
+    json.dump({"shape": [8, 8, 3], "count": count, "opset": 13, "scale": 1 / 255, "mean": [0.0], "std": [1.0], "folded": False, "parameters": 6 * 27 + 6 + 216 * 4 + 4,
+               "outputs": y.numpy().astype(float).tolist()}, f)
+cases.append(("tensorflow-nhwc",))
+
+# ---------------------------------------------------------------- models SpecNet must refuse (no layer computes them)
+class Upsample(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+
+    def forward(self, x):
+        return F.interpolate(self.conv(x), scale_factor=2.0, mode="nearest").flatten(1)
+
+
+class Pooled(nn.Module):
+    def __init__(self, pool):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.pool = pool
+
+    def forward(self, x):
+        return self.pool(self.conv(x)).flatten(1)
+
+
+refused = [
+    ("unsupported-resize", Upsample()),
+    ("unsupported-ceil", Pooled(nn.MaxPool2d(2, ceil_mode=True))),      # Keras rounds the output size down
+    ("unsupported-pool-pads", Pooled(nn.AvgPool2d(2, stride=2, padding=1, count_include_pad=False))),  # pads that are not Keras's 'same'
+]
+for name, model in refused:
+    model.eval()
+    torch.onnx.export(model, torch.zeros(1, 1, 9, 9), os.path.join(out, name + ".onnx"), opset_version=13, input_names=["image"], output_names=["scores"])
+print(" ".join(c[0] for c in cases + refused))
