@@ -27,7 +27,15 @@ public static class CheckCommand
             }
             else
             {
-                if (compilation.Model is { } m) output.Write(ModelSummary.ToText(m));
+                if (compilation.Model is { } m)
+                {
+                    output.Write(ModelSummary.ToText(m));
+                    if (m.Training.InitFrom is { } initFrom && File.Exists(initFrom) && SpecNet.Training.WarmStart.Plan(m) is { } from)
+                    {
+                        output.WriteLine($"Starts from {from.Path}: {from.Summary}");
+                        if (from.Warnings.Count > 0) output.Write("\n" + Diagnostics.DiagnosticRenderer.RenderAll(from.Warnings, path, m.SourceText));
+                    }
+                }
                 if (compilation.Diagnostics.Count > 0)
                 {
                     if (compilation.Model is not null) output.WriteLine();

@@ -50,6 +50,14 @@ public static class TrainCommand
                 o.WriteLine($"Training {model.Name} ({ModelSummary.N(model.TotalParameters)} parameters) on {data.Train.Name.Split('/')[0]}: " +
                             $"{data.Train.Count:N0} train / {data.Test?.Count ?? 0:N0} test images, {options.Epochs} epochs, batch {options.BatchSize}, seed {options.Seed}");
                 o.WriteLine($"Backend: {engine}");
+                if (WarmStart.Plan(model) is { } from)
+                {
+                    o.WriteLine($"Starting from {from.Path}: {from.Summary}");
+                    if (from.Warnings.Count > 0) err.Write(Diagnostics.DiagnosticRenderer.RenderAll(from.Warnings, specPath, model.SourceText));
+                }
+                if (model.Layers.Where(l => l.Frozen && l.Parameters.Count > 0).Select(l => l.Name).ToList() is { Count: > 0 } frozen)
+                    o.WriteLine($"Frozen: {frozen.Count} layer{(frozen.Count == 1 ? "" : "s")} ({ModelSummary.N(model.TotalParameters - model.TrainableParameters)} parameters keep their values): " +
+                        string.Join(", ", frozen.Take(6)) + (frozen.Count > 6 ? $" and {frozen.Count - 6} more" : ""));
             }
             Action<System.Text.Json.Nodes.JsonObject>? events = asJson ? e => { if (!isQuiet || (string?)e["event"] == "done") o.WriteLine(e.ToJsonString()); } : null;
             string? EpochLine(EpochReport r) => asJson || isQuiet ? null : TrainingEvents.EpochLine(r, on);

@@ -32,6 +32,7 @@ public static class Blocks
         Repeat,
         LayerRegistry.NameOption with { DefaultNote = "residual_<n>" },
         LayerRegistry.InputsOption,
+        LayerRegistry.TrainableOption with { Doc = "false freezes every layer inside" },
     ];
 
     /// <summary>The merges a parallel block can end with.</summary>
@@ -44,6 +45,7 @@ public static class Blocks
         Repeat,
         LayerRegistry.NameOption with { DefaultNote = "parallel_<n>" },
         LayerRegistry.InputsOption,
+        LayerRegistry.TrainableOption with { Doc = "false freezes every layer inside" },
     ];
 }
 
@@ -68,6 +70,8 @@ internal sealed class GraphReader(DiagnosticBag diagnostics)
     }
 
     private readonly Dictionary<string, Layer> _byName = [];
+    /// <summary>Inside a block with trainable: false.</summary>
+    private bool _frozen;
     private readonly List<(string Reference, SourceSpan Span, string Owner)> _unresolved = [];
     private Shape _input;
 
@@ -155,11 +159,11 @@ internal sealed class GraphReader(DiagnosticBag diagnostics)
     {
         var kind = LayerRegistry.Find(kindNode.Value)!;
         var reader = new OptionReader(options, $"{kind.Name} layer '{defaultName}'", kindNode.Span,
-            [LayerRegistry.NameOption, LayerRegistry.InputsOption, .. kind.Options], diagnostics);
+            [.. LayerRegistry.CommonOptions, .. kind.Options], diagnostics);
         var name = UserName(reader);
         var fullName = name is null ? defaultName : namePrefix + name;
         var bound = new OptionReader(options, $"{kind.Name} layer '{fullName}'", kindNode.Span,
-            [LayerRegistry.NameOption, LayerRegistry.InputsOption, .. kind.Options], diagnostics);
+            [.. LayerRegistry.CommonOptions, .. kind.Options], diagnostics);
         var layer = kind.Create(bound);
         var sources = Sources(bound, previous, namePrefix, kind, $"{kind.Name} layer '{fullName}'");
         reader.Finish();
@@ -167,6 +171,7 @@ internal sealed class GraphReader(DiagnosticBag diagnostics)
         layer.Name = fullName;
         layer.Kind = kind;
         layer.Span = kindNode.Span;
+        layer.Frozen = _frozen || !bound.Bool("trainable");
         layer.OptionSpans = reader.Spans();
         layer.Options = bound.Values;
         return Add(layer, sources);
@@ -303,10 +308,20 @@ internal sealed class GraphReader(DiagnosticBag diagnostics)
         var paths = residual ? Paths(r, ["layers", "shortcut"]) : Branches(r);
         var activation = residual ? Activations.Read(r) : default;
         var merge = residual ? "add" : r.Choice("merge");
+        bool frozen = !r.Bool("trainable");
         r.Finish();
         if (r.HadErrors || input is null || paths is null) { Complete = false; return Value.Failed; }
+        bool outer = _frozen;
+        _frozen |= frozen;
+        try { return Copies(kindNode, input[0], paths, residual, activation, merge, repeat, blockName, namePrefix, r); }
+        finally { _frozen = outer; }
+    }
 
-        var value = input[0];
+    private Value Copies(ScalarNode kindNode, Value input, List<IReadOnlyList<SyntaxNode>?> paths, bool residual, Activation activation, string merge,
+        int repeat, string blockName, string namePrefix, OptionReader r)
+    {
+
+        var value = input;
         for (int copy = 1; copy <= repeat && !value.Broken; copy++)
         {
             var copyScope = repeat > 1 ? $"{blockName}/{copy}/" : $"{blockName}/";

@@ -42,7 +42,7 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
         var training = top.Node("training") switch
         {
             null => TrainingSpec.Default,
-            MappingNode t => TrainingSpec.Read(t, t.Span, diagnostics),
+            MappingNode t => TrainingSpec.Read(t, t.Span, diagnostics, Path.GetDirectoryName(Path.GetFullPath(sourcePath)) ?? "."),
             var other => Wrong(other, "training", TrainingSpec.Default),
         };
         var data = top.Node("data") switch
@@ -57,6 +57,9 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
         {
             CheckLoss(layers, training);
             WarnAboutDenseShare(layers);
+            if (layers.Any(l => l.Parameters.Any(p => p.Trainable)) && layers.All(l => l.TrainableCount == 0))
+                diagnostics.Warning(DiagnosticIds.NothingTrainable, layers[0].Span, "every layer is frozen (trainable: false): training would change nothing",
+                    "leave at least one layer trainable (a new head, say)");
         }
         if (diagnostics.HasErrors || input is null || graph is null) return null;
         return new ModelSpec

@@ -24,7 +24,7 @@ public static class SpecSchema
         };
         foreach (var kind in LayerRegistry.Kinds)
         {
-            var options = Map([LayerRegistry.NameOption, LayerRegistry.InputsOption, .. kind.Options]);
+            var options = Map([.. LayerRegistry.CommonOptions, .. kind.Options]);
             layers.Add(new JsonObject
             {
                 ["type"] = "object",

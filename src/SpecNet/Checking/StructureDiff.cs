@@ -71,8 +71,9 @@ public static class StructureDiff
     }
 
     /// <summary>Training settings that differ, as "name: a -> b".</summary>
-    public static IReadOnlyList<string> Training(TrainingSpec a, TrainingSpec b)
+    public static IReadOnlyList<string> Training(ModelSpec ma, ModelSpec mb)
     {
+        var (a, b) = (ma.Training, mb.Training);
         var changes = new List<string>();
         void Compare(string name, object x, object y) { if (!Equals(x, y)) changes.Add($"{name}: {x} -> {y}"); }
         Compare("optimizer", a.Optimizer.Describe(), b.Optimizer.Describe());
@@ -82,6 +83,14 @@ public static class StructureDiff
         Compare("seed", a.Seed, b.Seed);
         Compare("reduce_lr_on_plateau", a.ReduceLearningRate?.ToString() ?? "none", b.ReduceLearningRate?.ToString() ?? "none");
         Compare("early_stopping", a.EarlyStopping?.ToString() ?? "none", b.EarlyStopping?.ToString() ?? "none");
+        Compare("init_from", a.InitFrom is { } fa ? Path.GetFileName(fa) : "none", b.InitFrom is { } fb ? Path.GetFileName(fb) : "none");
+        Compare("frozen", Frozen(ma), Frozen(mb));
         return changes;
+    }
+
+    private static string Frozen(ModelSpec m)
+    {
+        var frozen = m.Layers.Where(l => l.Frozen && l.Parameters.Count > 0).Select(l => l.Name).ToList();
+        return frozen.Count == 0 ? "none" : $"{frozen.Count} layers ({string.Join(", ", frozen.Take(4))}{(frozen.Count > 4 ? ", ..." : "")})";
     }
 }

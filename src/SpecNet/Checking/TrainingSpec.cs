@@ -201,6 +201,11 @@ public sealed record PlateauSpec(Metric Monitor, double Factor, int Patience, do
 public sealed record TrainingSpec(OptimizerSpec Optimizer, LossSpec Loss, IReadOnlyList<string> Metrics, int Epochs, int BatchSize, int Seed,
     EarlyStoppingSpec? EarlyStopping = null, bool KeepBest = false, PlateauSpec? ReduceLearningRate = null)
 {
+    /// <summary>training.init_from: a weights file to start from (full path; the spec's folder resolves a relative one), where layer names and shapes match.</summary>
+    public string? InitFrom { get; init; }
+    /// <summary>Where init_from is written, for the warnings about it.</summary>
+    public SourceSpan InitFromSpan { get; init; }
+
     public static readonly IReadOnlyList<string> KnownMetrics = ["accuracy"];
 
     public static readonly IReadOnlyList<OptionInfo> Options =
@@ -217,12 +222,13 @@ public sealed record TrainingSpec(OptimizerSpec Optimizer, LossSpec Loss, IReadO
         OptionInfo.Bool("keep_best", "also write the best epoch's weights to <weights>.best.safetensors (by early_stopping's monitor, else val_loss)", false),
         OptionInfo.Structure("reduce_lr_on_plateau", "{monitor, factor, patience, min_delta, cooldown, min_lr}",
             "lower the learning rate when the monitored metric stops improving (Keras's ReduceLROnPlateau)"),
+        OptionInfo.Path("init_from", "a weights file to start from: every parameter whose layer name and shape match is loaded, the rest start fresh (fine-tuning)"),
     ];
 
     public static readonly TrainingSpec Default =
         new(OptimizerSpec.Default, new LossSpec(LossKind.CategoricalCrossentropy), ["accuracy"], 5, 32, 42);
 
-    internal static TrainingSpec Read(MappingNode? map, SourceSpan span, DiagnosticBag diagnostics)
+    internal static TrainingSpec Read(MappingNode? map, SourceSpan span, DiagnosticBag diagnostics, string baseFolder)
     {
         var r = new OptionReader(map, "training", span, Options, diagnostics);
         var optimizer = ReadOptimizer(r);
@@ -275,8 +281,13 @@ public sealed record TrainingSpec(OptimizerSpec Optimizer, LossSpec Loss, IReadO
                     "write reduce_lr_on_plateau: { monitor: val_loss, factor: 0.5, patience: 2 }");
                 break;
         }
+        var initFrom = r.String("init_from") is { } written ? System.IO.Path.GetFullPath(written, baseFolder) : null;
+        if (initFrom is not null && !File.Exists(initFrom))
+            diagnostics.Warning(DiagnosticIds.DataFileMissing, r.SpanOf("init_from"), $"training: there is no file '{r.String("init_from")}' to start from (paths are relative to the spec's folder)",
+                "training will fail until it exists: train the model it comes from first");
+        var initFromSpan = r.SpanOf("init_from");
         r.Finish();
-        return new TrainingSpec(optimizer, loss, metrics, epochs, batch, seed, early, keepBest, plateau);
+        return new TrainingSpec(optimizer, loss, metrics, epochs, batch, seed, early, keepBest, plateau) { InitFrom = initFrom, InitFromSpan = initFromSpan };
     }
 
     /// <summary>`loss: name`, or `loss: { name: { label_smoothing: s } }`.</summary>

@@ -88,7 +88,7 @@ public static class Comparison
         confusions = confusions.OrderByDescending(c => Math.Abs(c.B - c.A)).ThenBy(c => c.True).ThenBy(c => c.Predicted).Take(5).ToList();
 
         string test_ = runsA.Count == 1 ? "McNemar's exact test" : $"paired t-test over {runsA.Count} seeds";
-        return new ComparisonResult(sideA, sideB, StructureDiff.Layers(a, b), StructureDiff.Training(a.Training, b.Training),
+        return new ComparisonResult(sideA, sideB, StructureDiff.Layers(a, b), StructureDiff.Training(a, b),
             delta, p, test_, n, confusions, Verdict(delta.Value, p, runsA.Count), onlyA, onlyB) { ClassNames = test.ClassNames };
     }
 
@@ -115,7 +115,7 @@ public static class Comparison
             return hit;
         }
         log($"{model.Name}, seed {seed}: training {e} epochs on {train.Count:N0} images");
-        var trainer = new Trainer(model, ParameterSet.Initialize(model, seed), engine, e, seed: seed);
+        var trainer = new Trainer(model, WarmStart.Initial(model, seed).Parameters, engine, e, seed: seed);
         var result = trainer.Fit(train, test); // evaluated every epoch: the learning curves of `diff --report`
         var evaluation = result.Validation!;
         var record = new RunRecord(key, model.Name, seed, e, evaluation.Predictions, evaluation.Accuracy, evaluation.Loss,

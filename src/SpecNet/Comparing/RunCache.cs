@@ -4,6 +4,7 @@ using System.Text.Json;
 using SpecNet.Checking;
 using SpecNet.Data;
 using SpecNet.Formats;
+using SpecNet.Training;
 
 namespace SpecNet.Comparing;
 
@@ -30,7 +31,9 @@ public sealed class RunCache(string folder)
         var data = model.Data;
         var text = $"{model.StructuralHash}|{t.Optimizer.Describe()}|{t.Loss}|{t.BatchSize}|{epochs}|{seed}|{t.EarlyStopping}|" +
                    $"{train.Fingerprint()}|{test.Fingerprint()}|{data?.Preprocessing.Describe()}|{data?.Augment}|{data?.ValidationSplit}|{data?.Resize}|{WeightsFile.Version}" +
-                   (t.ReduceLearningRate is { } plateau ? $"|{plateau}" : ""); // added after runs were first cached: only when set, so their keys stay
+                   (t.ReduceLearningRate is { } plateau ? $"|{plateau}" : "") + // added after runs were first cached: only when set, so their keys stay
+                   (WarmStart.Plan(model) is { } from ? $"|init_from={from.Fingerprint}" : "") +
+                   (model.Layers.Where(l => l.Frozen).Select(l => l.Name).ToList() is { Count: > 0 } frozen ? $"|frozen={string.Join(",", frozen)}" : "");
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..24];
     }
 

@@ -35,6 +35,8 @@ public static class DiagnosticIds
     public const string TrainingCombination = "SN3003";
     public const string DataFileMissing = "SN3101";
     public const string OutputActivation = "SN3102";
+    public const string InitFromMismatch = "SN3103";
+    public const string NothingTrainable = "SN3104";
 
     public static readonly IReadOnlyDictionary<string, string> Descriptions = new Dictionary<string, string>
     {
@@ -64,6 +66,8 @@ public static class DiagnosticIds
         [DataSource] = "the data section names no usable source",
         [TrainingCombination] = "training settings that cannot be used together",
         [DataFileMissing] = "warning: a data file named in the spec does not exist (yet)",
+        [InitFromMismatch] = "warning: training.init_from has a tensor of this layer's name but another shape (it starts fresh)",
+        [NothingTrainable] = "warning: every layer is frozen (trainable: false), so training changes nothing",
         [OutputActivation] = "warning: the output activation does not match the loss",
     };
 }

@@ -35,7 +35,7 @@ public sealed unsafe class Convolution : IRangeWork
     private readonly bool[] _used;                   // per thread: whether its dWᵀ holds a partial sum yet
 
     // The pass being run (set by Forward/Backward, read by the threads in Run).
-    private bool _backward, _inputGradient;
+    private bool _backward, _inputGradient, _weightGradient;
     private int _batch, _chunk;
     private float* _x, _y, _dz, _dx, _w;
     private Backend _kernels = null!;
@@ -71,7 +71,8 @@ public sealed unsafe class Convolution : IRangeWork
     public void Backward(Backend kernels, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> dz, Span<float> dW, Span<float> dx)
     {
         CheckSizes(batch, x.Length, w.Length, dz.Length, dx.Length);
-        if (dW.Length != w.Length) throw new ArgumentException($"convolution: dW has {dW.Length} floats, the kernel {w.Length}");
+        _weightGradient = !dW.IsEmpty;                                   // empty: a frozen layer, only dx is wanted
+        if (_weightGradient && dW.Length != w.Length) throw new ArgumentException($"convolution: dW has {dW.Length} floats, the kernel {w.Length}");
         Array.Clear(_used);
         fixed (float* px = x, pdz = dz, pdx = dx, pw = w)
         {
@@ -79,6 +80,7 @@ public sealed unsafe class Convolution : IRangeWork
             _x = px; _dz = pdz; _dx = pdx; _w = pw;
             kernels.ParallelFor((batch + _chunk - 1) / _chunk, this);
         }
+        if (!_weightGradient) return;
         // dW = the threads' partial gradients (kept transposed: the big operand, cols, is then read in place),
         // added in thread order: deterministic for a given thread count.
         int k = _g.PatchSize, fg = _g.GroupFilters;
@@ -133,8 +135,11 @@ public sealed unsafe class Convolution : IRangeWork
                     continue;
                 }
                 var dz = new ReadOnlySpan<float>(_dz + (long)n0 * positions * f + group * fg, rows * f - group * fg);
-                var dWt = _dWeightsT[part].AsSpan(group * k * fg, k * fg);
-                Gemm(nested, part, Op.T, Op.N, k, fg, rows, cols, k, dz, f, _used[part] ? 1 : 0, dWt, fg); // dWgᵀ (K, Fg) += colsᵀ dZg
+                if (_weightGradient)
+                {
+                    var dWt = _dWeightsT[part].AsSpan(group * k * fg, k * fg);
+                    Gemm(nested, part, Op.T, Op.N, k, fg, rows, cols, k, dz, f, _used[part] ? 1 : 0, dWt, fg); // dWgᵀ (K, Fg) += colsᵀ dZg
+                }
                 if (!_inputGradient) continue;
                 Gemm(nested, part, Op.N, Op.N, rows, k, fg, dz, f, wg, k, 0, cols, k);                      // dcols = dZg Wg
                 Im2Col.Accumulate(cols, n0, n1, g.Input, g.Rows, g.Cols, new Span<float>(_dx, _batch * g.Input.Size), group * cg, cg);

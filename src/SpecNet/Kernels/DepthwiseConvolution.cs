@@ -19,7 +19,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     private readonly bool[] _used;
 
     // The pass being run (set by Forward/Backward, read by the threads in Run).
-    private bool _backward;
+    private bool _backward, _weightGradient;
     private int _batch;
     private float* _x, _w, _y, _dy, _dx;
 
@@ -50,7 +50,8 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     public void Backward(Backend kernels, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> dy, Span<float> dW, Span<float> dx)
     {
         Check(kernels, batch, x.Length, w.Length, dy.Length, dx.Length);
-        if (dW.Length != WeightCount || _dWeights.Length == 0) throw new ArgumentException("depthwise convolution: dW of the wrong size, or a plan without training scratch");
+        _weightGradient = !dW.IsEmpty;                                   // empty: a frozen layer, only dx is wanted
+        if (_weightGradient && (dW.Length != WeightCount || _dWeights.Length == 0)) throw new ArgumentException("depthwise convolution: dW of the wrong size, or a plan without training scratch");
         Array.Clear(_used);
         fixed (float* px = x, pw = w, pdy = dy, pdx = dx)
         {
@@ -58,6 +59,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             _x = px; _w = pw; _dy = pdy; _dx = dx.IsEmpty ? null : pdx;
             kernels.ParallelFor(batch, this);
         }
+        if (!_weightGradient) return;
         dW.Clear();
         for (int t = 0; t < _used.Length; t++)
             if (_used[t]) TensorPrimitives.Add(dW, _dWeights[t], dW);
@@ -75,7 +77,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     {
         int h = _input.Height, w = _input.Width, c = _input.Channels, co = OutChannels, m = _multiplier;
         var weights = new ReadOnlySpan<float>(_w, WeightCount);
-        float[]? dW = _backward ? _dWeights[part] : null;
+        float[]? dW = _backward && _weightGradient ? _dWeights[part] : null;
         if (dW is not null && !_used[part]) { Array.Clear(dW); _used[part] = true; }
         for (int n = n0; n < n1; n++)
         {
@@ -103,8 +105,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                                 var ws = weights.Slice(tap, c);
                                 if (!_backward) { var ys = y.Slice(at, c); TensorPrimitives.FusedMultiplyAdd(xs, ws, ys, ys); continue; }
                                 var dys = dy.Slice(at, c);
-                                var dws = dW.AsSpan(tap, c);
-                                TensorPrimitives.FusedMultiplyAdd(xs, dys, dws, dws);                       // dW[tap] += x · dy
+                                if (dW is not null) { var dws = dW.AsSpan(tap, c); TensorPrimitives.FusedMultiplyAdd(xs, dys, dws, dws); } // dW[tap] += x · dy
                                 if (!dx.IsEmpty) { var dxs = dx.Slice(from, c); TensorPrimitives.FusedMultiplyAdd(dys, ws, dxs, dxs); } // dx += dy · w
                                 continue;
                             }
@@ -112,7 +113,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                             {
                                 int ci = from + o / m;
                                 if (!_backward) { y[at + o] += x[ci] * weights[tap + o]; continue; }
-                                dW![tap + o] += x[ci] * dy[at + o];
+                                if (dW is not null) dW[tap + o] += x[ci] * dy[at + o];
                                 if (!dx.IsEmpty) dx[ci] += dy[at + o] * weights[tap + o];
                             }
                         }

@@ -10,6 +10,8 @@ namespace SpecNet.Layers;
 /// Inference: the moving mean and variance instead of the batch's.
 /// Backward (training): dxhat = dy * gamma; dx = (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sqrt(var + eps);
 /// dgamma = sum dy * xhat; dbeta = sum dy. Params 4 per channel, of which gamma and beta are trainable.
+/// Frozen (trainable: false), it runs as in inference also while training, as Keras does: the moving
+/// statistics normalise and stay as they are, and dx = dy * gamma / sqrt(moving var + eps).
 /// </summary>
 public sealed class BatchNorm : Layer
 {
@@ -50,11 +52,12 @@ public sealed class BatchNorm : Layer
         int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
         float[] gamma = ctx.Params[0], beta = ctx.Params[1], movingMean = ctx.Params[2], movingVar = ctx.Params[3];
         var xhat = s.XHat.AsSpan(0, x.Length);
-        if (ctx.Training) ChannelKernels.Sums(ctx.Kernels, x, x, c, s.First, s.Second, s.Scratch);   // Σ x, Σ x²
+        bool batchStatistics = ctx.Training && !Frozen;
+        if (batchStatistics) ChannelKernels.Sums(ctx.Kernels, x, x, c, s.First, s.Second, s.Scratch);   // Σ x, Σ x²
         for (int ch = 0; ch < c; ch++)
         {
             double mu, variance;
-            if (ctx.Training)
+            if (batchStatistics)
             {
                 mu = s.First[ch] / rows;
                 variance = Math.Max(0, s.Second[ch] / rows - mu * mu);                              // the batch's (biased) variance, as Keras
@@ -73,17 +76,21 @@ public sealed class BatchNorm : Layer
     {
         var s = (State)ctx.State!;
         int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
-        float[] gamma = ctx.Params[0], dGamma = ctx.Grads[0]!, dBeta = ctx.Grads[1]!;
+        float[] gamma = ctx.Params[0];
         var xhat = s.XHat.AsSpan(0, x.Length);
-        ChannelKernels.Sums(ctx.Kernels, dy, xhat, c, s.First, s.Second, s.Scratch);               // dbeta = Σ dy, dgamma = Σ dy xhat
-        for (int ch = 0; ch < c; ch++) (dBeta[ch], dGamma[ch]) = ((float)s.First[ch], (float)s.Second[ch]);
+        bool batchStatistics = ctx.Training && !Frozen;
+        if (ctx.Grads[0] is { } dGamma && ctx.Grads[1] is { } dBeta)
+        {
+            ChannelKernels.Sums(ctx.Kernels, dy, xhat, c, s.First, s.Second, s.Scratch);           // dbeta = Σ dy, dgamma = Σ dy xhat
+            for (int ch = 0; ch < c; ch++) (dBeta[ch], dGamma[ch]) = ((float)s.First[ch], (float)s.Second[ch]);
+        }
         if (!ctx.InputGradient) return;
-        // training: dx = gamma invstd / N (N dy - dbeta - xhat dgamma); inference: dx = gamma invstd dy
+        // batch statistics: dx = gamma invstd / N (N dy - dbeta - xhat dgamma); moving ones: dx = gamma invstd dy
         for (int ch = 0; ch < c; ch++)
         {
             float k = gamma[ch] * s.Scale[ch];
-            s.Extra[ch] = ctx.Training ? -k * dBeta[ch] / rows : 0;
-            s.Shift[ch] = ctx.Training ? -k * dGamma[ch] / rows : 0;
+            s.Extra[ch] = batchStatistics ? -k * (float)s.First[ch] / rows : 0;
+            s.Shift[ch] = batchStatistics ? -k * (float)s.Second[ch] / rows : 0;
             s.Scale[ch] = k;
         }
         ChannelKernels.Affine2(ctx.Kernels, dy, xhat, s.Scale, s.Shift, s.Extra, dx);

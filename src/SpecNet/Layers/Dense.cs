@@ -69,7 +69,7 @@ public sealed class Dense : Layer
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         var dz = ((Epilogue)ctx.State!).Backward(ctx, y, dy, UseBias ? ctx.Grads[1] : null);
-        ctx.Kernels.Gemm(Op.T, Op.N, Units, Input.Channels, ctx.Batch, dz, x, 0, ctx.Grads[0]);  // dW (U, K) = dZᵀ X
+        if (ctx.Grads[0] is { } dW) ctx.Kernels.Gemm(Op.T, Op.N, Units, Input.Channels, ctx.Batch, dz, x, 0, dW); // dW (U, K) = dZᵀ X (none when frozen)
         if (ctx.InputGradient)
             ctx.Kernels.Gemm(Op.N, Op.N, ctx.Batch, Input.Channels, Units, dz, ctx.Params[0], 0, dx); // dX (N, K) = dZ W
     }

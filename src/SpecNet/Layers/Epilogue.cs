@@ -34,14 +34,14 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
     {
         bool activate = !activation.IsLinear && !ctx.FusedLossGradient;
         var dz = activate ? _dz.AsSpan(0, y.Length) : default;
-        if (activate && activation.Function == ActivationFunction.Relu && useBias)
+        if (activate && activation.Function == ActivationFunction.Relu && useBias && dBias is not null)
         {
             Elementwise.ReluBiasBackward(ctx.Kernels, y, dy, dz, dBias, _partials);
             return dz;
         }
         if (activate) Activations.Backward(activation, _z.AsSpan(0, Math.Min(_z.Length, y.Length)), y, dy, dz, channels);
         ReadOnlySpan<float> result = activate ? dz : dy;
-        if (useBias) Elementwise.BiasGradient(ctx.Kernels, result, dBias, _partials);
+        if (useBias && dBias is not null) Elementwise.BiasGradient(ctx.Kernels, result, dBias, _partials);   // null: a frozen layer
         return result;
     }
 }

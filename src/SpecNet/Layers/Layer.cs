@@ -85,8 +85,11 @@ public abstract class Layer
     /// <summary>Multiply-accumulates per example in the forward pass (conv and dense; 0 for cheap layers).</summary>
     public virtual long Macs => 0;
 
+    /// <summary>trainable: false (on the layer or a block around it): its parameters keep their values in training.</summary>
+    public bool Frozen { get; internal set; }
+
     public long ParameterCount => Parameters.Sum(p => (long)p.Size);
-    public long TrainableCount => Parameters.Where(p => p.Trainable).Sum(p => (long)p.Size);
+    public long TrainableCount => Frozen ? 0 : Parameters.Where(p => p.Trainable).Sum(p => (long)p.Size);
 
     /// <summary>The activation the layer ends with (what a fused loss differentiates through); linear when it has none.</summary>
     public virtual Activation OutputActivation => new(ActivationFunction.Linear);

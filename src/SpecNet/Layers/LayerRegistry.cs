@@ -33,6 +33,13 @@ public static class LayerRegistry
         OptionInfo.Structure("inputs", "[names]", "the layers it reads: earlier layers' names, input (the model's input) or previous")
             with { DefaultNote = "[previous]" };
 
+    /// <summary>The `trainable` every layer and block accepts: false freezes its parameters (fine-tuning).</summary>
+    public static readonly OptionInfo TrainableOption =
+        OptionInfo.Bool("trainable", "false freezes its parameters: no gradient, no optimizer state; a frozen batch_norm uses its moving statistics (as Keras)", true);
+
+    /// <summary>What every layer accepts besides its kind's options.</summary>
+    public static IReadOnlyList<OptionInfo> CommonOptions => [NameOption, InputsOption, TrainableOption];
+
     public static LayerKind? Find(string name) => Kinds.FirstOrDefault(k => k.Name == name);
 
     public static IEnumerable<string> Names => Kinds.Select(k => k.Name);

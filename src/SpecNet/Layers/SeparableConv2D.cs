@@ -103,7 +103,7 @@ public sealed class SeparableConv2D : Layer
         var dz = s.Epilogue.Backward(ctx, y, dy, UseBias ? ctx.Grads[2] : null);
         var m = s.Middle.AsSpan(0, rows * Middle);
         var dm = s.DMiddle.AsSpan(0, rows * Middle);
-        ctx.Kernels.Gemm(Op.T, Op.N, Filters, Middle, rows, dz, m, 0, ctx.Grads[1]);             // dP (F, C·M) = dzᵀ m
+        if (ctx.Grads[1] is { } dP) ctx.Kernels.Gemm(Op.T, Op.N, Filters, Middle, rows, dz, m, 0, dP); // dP (F, C·M) = dzᵀ m (none when frozen)
         ctx.Kernels.Gemm(Op.N, Op.N, rows, Middle, Filters, dz, ctx.Params[1], 0, dm);           // dm = dz P
         s.Depthwise.Backward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], dm, ctx.Grads[0], ctx.InputGradient ? dx : default);
     }

@@ -9,7 +9,8 @@ namespace SpecNet.Planning;
 /// every reader of its value has run, so memory follows the widest cut of the graph, not its depth:
 /// - inference: an activation lives from its layer's forward to its last reader's forward;
 /// - training: every activation is kept for backward, and a gradient lives from the backward of its
-///   tensor's last reader (which writes it; earlier readers add to it) to its producer's backward.
+///   tensor's last reader (which writes it; earlier readers add to it) to its producer's backward; a
+///   tensor with nothing trainable upstream (the input, a frozen body) has none.
 /// Sizes are floats per example; the plan multiplies by its capacity.
 /// </summary>
 public sealed class BufferLayout
@@ -69,6 +70,11 @@ public sealed class BufferLayout
         Array.Fill(Gradient, -1);
         Accumulates = layers.Select(l => new bool[l.Sources.Count]).ToArray();
         var gradients = new Pool();
+        // A tensor needs a gradient only when something trainable made it or lies upstream of it: a frozen
+        // body at the front of a fine-tuned model gets no backward at all.
+        var needed = new bool[tensors];
+        needed[0] = inputGradient;
+        for (int i = 0; i < layers.Count; i++) needed[i + 1] = layers[i].TrainableCount > 0 || sources[i].Any(t => needed[t]);
         if (training)
         {
             Gradient[output] = gradients.Take(SizeOf(output));
@@ -78,7 +84,7 @@ public sealed class BufferLayout
                 for (int k = 0; k < sources[i].Length; k++)
                 {
                     int t = sources[i][k];
-                    if (t == 0 && !inputGradient) continue;
+                    if (!needed[t]) continue;
                     if (Gradient[t] >= 0) Accumulates[i][k] = true;
                     else Gradient[t] = gradients.Take(SizeOf(t));
                 }

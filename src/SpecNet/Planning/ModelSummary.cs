@@ -15,7 +15,7 @@ public static class ModelSummary
         var rows = new List<string[]> { new[] { "Layer (type)", "Output shape", "Params", "MACs", graph ? "Connected to" : "", "Line" } };
         rows.Add(["input", model.Input.ToString(), "0", "0", "", ""]);
         foreach (var l in model.Layers)
-            rows.Add([$"{l.Name} ({l.Kind.Name})", l.Output.ToString(), N(l.ParameterCount), N(l.Macs),
+            rows.Add([$"{l.Name} ({l.Kind.Name})", l.Output.ToString(), N(l.ParameterCount) + (l.Frozen && l.ParameterCount > 0 ? " frozen" : ""), N(l.Macs),
                 graph ? string.Join(", ", Inputs(l)) : "", l.Span.Line.ToString(CultureInfo.InvariantCulture)]);
         var widths = Enumerable.Range(0, 6).Select(c => rows.Max(r => r[c].Length)).ToArray();
         var sb = new StringBuilder();
@@ -33,7 +33,8 @@ public static class ModelSummary
         long nonTrainable = model.TotalParameters - model.TrainableParameters;
         sb.Append($"Total params:         {N(model.TotalParameters)} ({Bytes(model.WeightBytes)})\n");
         sb.Append($"Trainable params:     {N(model.TrainableParameters)}\n");
-        sb.Append($"Non-trainable params: {N(nonTrainable)}\n");
+        sb.Append($"Non-trainable params: {N(nonTrainable)}" +
+                  (model.Layers.Count(l => l.Frozen && l.ParameterCount > 0) is > 0 and var frozen ? $" ({frozen} frozen layer{(frozen == 1 ? "" : "s")})\n" : "\n"));
         sb.Append($"MACs per example:     {N(model.Macs)}\n");
         var training = new BufferLayout(model, training: true);
         var inference = new BufferLayout(model, training: false);

@@ -4,7 +4,7 @@ using SpecNet.Layers;
 
 namespace SpecNet.Planning;
 
-/// <summary>One parameter tensor: where it belongs, its values, and (when trainable) its gradient.</summary>
+/// <summary>One parameter tensor: where it belongs, its values, and (when trainable and its layer not frozen) its gradient.</summary>
 public sealed class ParameterSlot(Layer layer, int index, ParameterSpec spec)
 {
     public Layer Layer { get; } = layer;
@@ -13,7 +13,7 @@ public sealed class ParameterSlot(Layer layer, int index, ParameterSpec spec)
     /// <summary>Tensor name in weights files: "&lt;layer&gt;.&lt;suffix&gt;", e.g. conv2d_1.weight.</summary>
     public string Name => $"{Layer.Name}.{Spec.Suffix}";
     public float[] Value { get; } = new float[spec.Size];
-    public float[]? Grad { get; } = spec.Trainable ? new float[spec.Size] : null;
+    public float[]? Grad { get; } = spec.Trainable && !layer.Frozen ? new float[spec.Size] : null;
 }
 
 /// <summary>All parameters of a model, shared by every plan (training and evaluation batch sizes) that runs it.</summary>

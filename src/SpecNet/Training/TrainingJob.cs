@@ -63,12 +63,14 @@ public static class TrainingJob
             Written = (epoch, step) => events?.Invoke(TrainingEvents.Checkpoint(options.CheckpointPath, epoch, step)),
         });
 
-        var trainer = new Trainer(model, ParameterSet.Initialize(model, options.Seed), engine, options.Epochs, options.BatchSize, options.Seed)
+        var (initial, warmStart) = WarmStart.Initial(model, options.Seed);
+        var trainer = new Trainer(model, initial, engine, options.Epochs, options.BatchSize, options.Seed)
         {
             Callbacks = callbacks,
             ResumeFrom = options.Resume ? options.CheckpointPath : null,
         };
         events?.Invoke(TrainingEvents.Start(model, data, engine, options));
+        if (warmStart is not null) events?.Invoke(TrainingEvents.InitFrom(warmStart));
         var result = trainer.Fit(data.Train, monitor, report =>
         {
             events?.Invoke(TrainingEvents.Epoch(report, on));
@@ -106,6 +108,14 @@ public static class TrainingEvents
         ["learning_rate"] = report.LearningRate,
     };
 
+    public static JsonObject InitFrom(WarmStart from) => new()
+    {
+        ["event"] = "init_from", ["path"] = from.Path, ["fingerprint"] = from.Fingerprint,
+        ["loaded"] = new JsonArray(from.Loaded.Select(s => (JsonNode)s.Name).ToArray()),
+        ["fresh"] = new JsonArray(from.Fresh.Select(s => (JsonNode)s.Name).ToArray()),
+        ["skipped"] = new JsonArray(from.Skipped.Select(s => (JsonNode)s.Slot.Name).ToArray()),
+    };
+
     public static JsonObject Checkpoint(string path, int epoch, int step) => new()
     {
         ["event"] = "checkpoint", ["path"] = path, ["epoch"] = epoch, ["step"] = step,
@@ -139,6 +149,9 @@ public static class TrainingEvents
             [WeightsFile.Keys.History] = JsonSerializer.Serialize(history),
             [WeightsFile.Keys.Labels] = train.ClassNames is { } names ? JsonSerializer.Serialize(names) : "",
         };
+        if (model.Training.InitFrom is { } from) provenance["init_from"] = $"{Path.GetFileName(from)}";
+        var frozen = model.Layers.Where(l => l.Frozen && l.Parameters.Count > 0).Select(l => l.Name).ToList();
+        if (frozen.Count > 0) provenance["frozen"] = string.Join(",", frozen);
         if (history.Count == 0) return provenance;
         var last = history[^1];
         provenance[WeightsFile.Keys.TrainLoss] = Round(last.Loss).ToString(Inv);

@@ -66,7 +66,7 @@ public class ExperienceTests
             var entry = items.Single(i => i!["required"]?[0]?.GetValue<string>() == kind.Name)!;
             var map = entry["properties"]![kind.Name]!;
             var properties = (map["properties"] ?? map["anyOf"]![0]!["properties"])!.AsObject().Select(p => p.Key).Order();
-            Assert.Equal(kind.Options.Select(o => o.Name).Append("name").Append("inputs").Order(), properties);
+            Assert.Equal(kind.Options.Select(o => o.Name).Concat(LayerRegistry.CommonOptions.Select(o => o.Name)).Order(), properties);
         }
         foreach (var (block, options) in new[] { ("residual", SpecNet.Checking.Blocks.ResidualOptions), ("parallel", SpecNet.Checking.Blocks.ParallelOptions) })
         {

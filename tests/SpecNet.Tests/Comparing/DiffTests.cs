@@ -24,7 +24,7 @@ public class DiffTests
     [Fact]
     public void Training_settings_that_differ_are_listed()
     {
-        var changes = StructureDiff.Training(Spec("mnist-cnn.yaml").Training, Spec("lenet5.yaml").Training);
+        var changes = StructureDiff.Training(Spec("mnist-cnn.yaml"), Spec("lenet5.yaml"));
         Assert.Contains(changes, c => c.StartsWith("optimizer: adam(") && c.Contains("-> sgd(learning_rate=0.05, momentum=0.9"));
         Assert.Contains("seed: 42 -> 7", changes);
     }

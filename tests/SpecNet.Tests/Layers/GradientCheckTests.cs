@@ -46,6 +46,12 @@ public class GradientCheckTests
         { "[7, 7, 2]", "separable_conv2d: { filters: 3, kernel_size: 3, strides: 2, padding: same, use_bias: false }" },
         { "[5, 4, 2]", "zero_padding2d: { padding: [[1, 2], [0, 3]] }" },
         { "[3, 3, 2]", "zero_padding2d" },
+        // frozen (trainable: false): only dx, and batch_norm normalises with its moving statistics
+        { "[3, 3, 4]", "batch_norm: { trainable: false }" },
+        { "[7, 6, 2]", "conv2d: { filters: 3, kernel_size: 3, activation: tanh, trainable: false }" },
+        { "[7, 6, 4]", "depthwise_conv2d: { kernel_size: 3, activation: relu, trainable: false }" },
+        { "[6, 6, 3]", "separable_conv2d: { filters: 4, kernel_size: 3, activation: tanh, trainable: false }" },
+        { "[12]", "dense: { units: 5, activation: relu, trainable: false }" },
     };
 
     /// <summary>Two different paths into each merge, so each input's gradient is its own; plus blocks and a tensor read three times.</summary>
@@ -220,6 +226,10 @@ internal static class GradientCheck
         // Non-zero biases and betas, so their role is tested too; variances stay positive.
         foreach (var slot in parameters.Slots.Where(s => s.Spec.Init == Init.Zeros && s.Spec.Trainable))
             for (int i = 0; i < slot.Value.Length; i++) slot.Value[i] = rng.NextFloat() * 0.4f - 0.2f;
+        // Moving statistics too, for a frozen batch_norm (which normalises with them), from their own stream.
+        var statistics = new Rng((ulong)seed + 300);
+        foreach (var slot in parameters.Slots.Where(s => s.Spec.Suffix is "moving_mean" or "moving_variance"))
+            for (int i = 0; i < slot.Value.Length; i++) slot.Value[i] = slot.Spec.Suffix == "moving_mean" ? statistics.NextFloat() - 0.5f : 0.5f + statistics.NextFloat();
         // Distinct inputs, spaced well beyond the finite-difference step, so that no max-pool window
         // holds a near-tie that the numerical gradient would straddle.
         var x = new float[batch * model.Input.Size];

@@ -172,7 +172,7 @@ public class RecipeTests
         };
         var keys = variants.Select(m => RunCache.KeyOf(m, 1, 2, train, test!)).ToList();
         Assert.Equal(keys.Count, keys.Distinct().Count());
-        Assert.Contains(StructureDiff.Training(plain.Training, scheduled.Training), c => c.StartsWith("optimizer: adam(learning_rate=0.01") && c.Contains("cosine_decay(initial_learning_rate=0.01, decay_steps=100"));
+        Assert.Contains(StructureDiff.Training(plain, scheduled), c => c.StartsWith("optimizer: adam(learning_rate=0.01") && c.Contains("cosine_decay(initial_learning_rate=0.01, decay_steps=100"));
     }
 
     [Fact]
