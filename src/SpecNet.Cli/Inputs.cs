@@ -37,9 +37,13 @@ public static class Inputs
     public static string DefaultWeightsPath(string specPath, ModelSpec model) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(specPath)) ?? ".", model.Name + ".safetensors");
 
-    /// <summary>The CPU engine on the backend --backend names (else SPECNET_BACKEND, else managed), with SPECNET_THREADS threads.</summary>
+    /// <summary>The CPU engine on the backend --backend names (else SPECNET_BACKEND, else managed), with --threads threads (else SPECNET_THREADS, else every core).</summary>
     public static CpuEngine Engine(ParseResult result, Option<string?> backend, TextWriter log) =>
-        new(Backends.Create(result.GetValue(backend), note => log.WriteLine(note)));
+        new(Backends.Create(result.GetValue(backend), note => log.WriteLine(note), Threads(result) ?? 0));
+
+    /// <summary>The command's --threads, when it has one and it was given.</summary>
+    public static int? Threads(ParseResult result) =>
+        result.CommandResult.Command.Options.OfType<Option<int?>>().FirstOrDefault(o => o.Name == "--threads") is { } option ? result.GetValue(option) : null;
 
     public static string Percent(double fraction) => (100 * fraction).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) + "%";
 }
@@ -58,6 +62,14 @@ public static class CommonOptions
                           "SPECNET_THREADS sets the thread count)",
         };
         option.AcceptOnlyFromAmong([.. Backends.Names]);
+        return option;
+    }
+
+    /// <summary>--threads: the thread count of the matrix kernels for this command (as SPECNET_THREADS; sweeps give each trial its share).</summary>
+    public static Option<int?> Threads()
+    {
+        var option = AtLeast("--threads", 1, "threads for the matrix kernels (default: SPECNET_THREADS, else every core)");
+        option.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is > 1024) r.AddError("--threads must be at most 1024"); });
         return option;
     }
 

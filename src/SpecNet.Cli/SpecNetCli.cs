@@ -50,6 +50,7 @@ public static class SpecNetCli
         root.Add(ExportCommand.Create());
         root.Add(ImportCommand.Create());
         root.Add(DiffCommand.Create());
+        root.Add(SweepCommand.Create());
         root.Add(ReportCommand.Create());
         root.Add(SchemaCommand.Create());
         root.Add(InitCommand.Create());

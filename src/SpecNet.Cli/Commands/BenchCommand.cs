@@ -15,8 +15,9 @@ public static class BenchCommand
         var iterations = CommonOptions.InRange("--iterations", 1, 1_000_000, 50, "timed steps");
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var backend = CommonOptions.Backend();
+        var threads = CommonOptions.Threads();
         var command = new Command("bench", "Time training and inference steps, per layer, on random inputs.\n\nExample: specnet bench specs/mnist-cnn.yaml --batch-size 64")
-            { spec, batch, iterations, json, backend };
+            { spec, batch, iterations, json, backend, threads };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;

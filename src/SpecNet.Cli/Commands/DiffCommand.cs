@@ -22,8 +22,13 @@ public static class DiffCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var report = new Option<string?>("--report") { Description = "write both models' learning curves, overlaid (PNG), and the comparison (index.html) into this folder" };
         var backend = CommonOptions.Backend();
+        var threads = CommonOptions.Threads();
+        var executor = new Option<string?>("--executor") { Description = "train the runs as separate jobs: local (a process pool, --workers at once) or slurm (a job array); default: one after another in this process" };
+        executor.AcceptOnlyFromAmong("local", "slurm");
+        var workers = CommonOptions.InRange("--workers", 1, 256, 1, "--executor local: runs at once (each gets --threads, default: the cores shared out)");
+        var run = new Option<int?>("--run") { Description = "train only run K (A's seeds, then B's) into the run cache: what each executor task does", Hidden = true };
         var command = new Command("diff", "Compare two specs: structure, then accuracy with confidence intervals and a significance test. Finished runs are cached and reused.\n\nExample: specnet diff specs/mnist-cnn.yaml specs/mnist-strided.yaml --seeds 3")
-            { a, b, seeds, weightsA, weightsB, epochs, json, backend, report };
+            { a, b, seeds, weightsA, weightsB, epochs, json, backend, threads, report, executor, workers, run };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;
@@ -32,6 +37,20 @@ public static class DiffCommand
             var modelB = Inputs.Compile(result.GetValue(b)!);
             int n = result.GetValue(seeds);
             var engine = Inputs.Engine(result, backend, err);
+            if (result.GetValue(run) is { } k || result.GetValue(executor) is not null && result.GetValue(weightsA) is null)
+            {
+                var (train, test) = Data.DataLoader.Load(modelA, line => err.WriteLine(line));
+                if (test is null) throw new SpecNetException($"{modelA.SourcePath}: the spec names no test set; diff compares models on one", "add data.test, or use a named dataset");
+                var runs = Comparison.Runs(modelA, modelB, n, result.GetValue(epochs), train, test);
+                if (result.GetValue(run) is { } only)
+                {
+                    if (only < 0 || only >= runs.Count) throw new SpecNetException($"--run must be from 0 to {runs.Count - 1}, not {only}");
+                    var one = Comparison.RunOne(runs[only].Model, runs[only].Seed, result.GetValue(epochs), train, test, engine, RunCache.Default, line => err.WriteLine(line));
+                    o.WriteLine($"run {only}: {one.Spec}, seed {one.Seed}: test accuracy {Inputs.Percent(one.Accuracy)}");
+                    return ExitCodes.Ok;
+                }
+                RunJobs(result, runs, n, executor, workers, threads, epochs, backend, err);
+            }
             var r = Comparison.Run(modelA, modelB, n, result.GetValue(epochs), result.GetValue(weightsA), result.GetValue(weightsB),
                 engine, RunCache.Default, line => err.WriteLine(line));
             var text = Text(r, result.GetValue(a)!, result.GetValue(b)!);
@@ -44,6 +63,30 @@ public static class DiffCommand
     }
 
     private const int MaxSeeds = 100;
+
+    /// <summary>The runs not yet in the cache, as jobs on the chosen executor (`specnet diff A B --run K` each).</summary>
+    private static void RunJobs(ParseResult result, IReadOnlyList<(Checking.ModelSpec Model, int Seed, string Key)> runs, int seeds, Option<string?> executor,
+        Option<int> workers, Option<int?> threads, Option<int?> epochs, Option<string?> backend, TextWriter err)
+    {
+        var cache = RunCache.Default;
+        var pending = Enumerable.Range(0, runs.Count).Where(i => cache.Find(runs[i].Key) is null).ToList();
+        if (pending.Count == 0) return;
+        int workerCount = result.GetValue(workers);
+        int perRun = result.GetValue(threads) ?? Math.Max(1, Environment.ProcessorCount / workerCount);
+        var folder = Path.Combine(cache.Folder, "diff-jobs");
+        IExecutor run = result.GetValue(executor) == "slurm"
+            ? new SlurmExecutor(SweepCommand.Self(), folder, new SlurmOptions())
+            : new LocalExecutor(SweepCommand.Self(), workerCount);
+        List<string> template = ["diff", Path.GetFullPath(result.GetValue<string>("a")!), Path.GetFullPath(result.GetValue<string>("b")!),
+            "--seeds", seeds.ToString(CultureInfo.InvariantCulture), "--run", JobBatch.Index, "--threads", perRun.ToString(CultureInfo.InvariantCulture)];
+        if (result.GetValue(epochs) is { } e) template.AddRange(["--epochs", e.ToString(CultureInfo.InvariantCulture)]);
+        if (result.GetValue(backend) is { } b) template.AddRange(["--backend", b]);
+        err.WriteLine($"{pending.Count} of {runs.Count} runs to train ({run.Describe}, {perRun} thread{(perRun == 1 ? "" : "s")} each)");
+        var batch = new JobBatch("diff", pending, template, Path.Combine(folder, $"run-{JobBatch.Index}.log"), i => cache.Find(runs[i].Key) is not null, perRun);
+        using var interrupt = new Terminal.Interrupt();
+        run.Run(batch, (index, done) => err.WriteLine(done ? $"run {index} ({runs[index].Model.Name}, seed {runs[index].Seed}) done" : $"run {index} failed: see {batch.LogPath(index)}"),
+            line => err.WriteLine(line), interrupt.Token);
+    }
 
     private static string P(double fraction) => (100 * fraction).ToString("0.00", CultureInfo.InvariantCulture);
     private static string Pt(double fraction) => (100 * fraction).ToString("+0.00;-0.00;0.00", CultureInfo.InvariantCulture);

@@ -18,8 +18,9 @@ public static class EvalCommand
         var weights = new Option<string?>("--weights", "-w") { Description = "weights file (default: <spec name>.safetensors beside the spec)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var backend = CommonOptions.Backend();
+        var threads = CommonOptions.Threads();
         var command = new Command("eval", "Evaluate trained weights on the spec's test data.\n\nExample: specnet eval specs/mnist-cnn.yaml --weights specs/mnist-cnn.safetensors")
-            { spec, weights, json, backend };
+            { spec, weights, json, backend, threads };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;

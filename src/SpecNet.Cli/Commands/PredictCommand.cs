@@ -19,8 +19,9 @@ public static class PredictCommand
         var resize = new Option<bool>("--resize") { Description = "scale images to the model's input size instead of refusing other sizes (a spec's data.resize does this already)" };
         var json = new Option<bool>("--json") { Description = "print {\"predictions\": [{\"file\", \"class\", \"probabilities\"}]}" };
         var backend = CommonOptions.Backend();
+        var threads = CommonOptions.Threads();
         var command = new Command("predict", "Classify images with trained weights.\n\nExample: specnet predict specs/mnist-cnn.yaml --weights samples/mnist-cnn.safetensors samples/digits/3.png")
-            { spec, images, weights, resize, json, backend };
+            { spec, images, weights, resize, json, backend, threads };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;

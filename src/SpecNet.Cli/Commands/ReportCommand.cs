@@ -15,8 +15,9 @@ public static class ReportCommand
         var weights = new Option<string?>("--weights", "-w") { Description = "weights file, when RUN is a spec" };
         var output = new Option<string>("--out") { Description = "folder to write the report into", Required = true };
         var backend = CommonOptions.Backend();
+        var threads = CommonOptions.Threads();
         var command = new Command("report", "Write a run's report: learning curves, confusion matrix, misclassified examples, index.html.\n\nExample: specnet report samples/mnist-cnn.safetensors --out report")
-            { run, weights, output, backend };
+            { run, weights, output, backend, threads };
         command.SetAction(result =>
         {
             var path = result.GetValue(run)!;

@@ -18,6 +18,7 @@ public static class TrainCommand
         var seed = CommonOptions.AtLeast("--seed", 0, "override training.seed");
         var json = new Option<bool>("--json") { Description = "print JSON lines events (start, checkpoint, epoch, done) instead of text" };
         var backend = CommonOptions.Backend();
+        var threads = CommonOptions.Threads();
         var checkpoint = new Option<string?>("--checkpoint") { Description = "checkpoint file (default: <weights name>.checkpoint.safetensors beside the weights); written after every epoch" };
         var every = CommonOptions.InRange("--checkpoint-every", 0, int.MaxValue, 0, "also write the checkpoint every N steps");
         var resume = new Option<bool>("--resume") { Description = "continue from the checkpoint, exactly where it stopped (bit-identical to an uninterrupted run)" };
@@ -26,7 +27,7 @@ public static class TrainCommand
         var noProgress = new Option<bool>("--no-progress") { Description = "plain lines instead of a live progress bar (the default when output is not a terminal)" };
         var report = new Option<string?>("--report") { Description = "write a report into this folder: learning curves and confusion matrix (PNG), misclassified examples, index.html" };
         var command = new Command("train", "Train a spec on its data and write the weights. Ctrl+C writes a checkpoint; --resume continues from it.\n\nExample: specnet train specs/mnist-cnn.yaml")
-            { spec, output, epochs, batch, seed, json, backend, checkpoint, every, resume, determinism, report, quiet, noProgress };
+            { spec, output, epochs, batch, seed, json, backend, threads, checkpoint, every, resume, determinism, report, quiet, noProgress };
         command.SetAction(result =>
         {
             var (o, err) = (result.InvocationConfiguration.Output, result.InvocationConfiguration.Error);

@@ -105,6 +105,20 @@ public static class Comparison
         return $"no significant difference at {Alpha} ({(delta >= 0 ? "B" : "A")} ahead by {points} points, {pText}){caveat}";
     }
 
+    /// <summary>
+    /// The training runs a diff needs, in order (A's seeds, then B's): run K of an executor's batch. Each is
+    /// trained into the run cache by `specnet diff A B --run K`; the diff itself then finds them all there.
+    /// </summary>
+    public static IReadOnlyList<(ModelSpec Model, int Seed, string Key)> Runs(ModelSpec a, ModelSpec b, int seeds, int? epochs, Dataset train, Dataset test)
+    {
+        var seedList = Enumerable.Range(0, Math.Max(1, seeds)).Select(i => a.Training.Seed + i).ToList();
+        return new[] { a, b }.SelectMany(m => seedList.Select(s => (m, s, RunCache.KeyOf(m, s, epochs ?? m.Training.Epochs, train, test)))).ToList();
+    }
+
+    /// <summary>One run of a diff, trained (or found) in the run cache: what each executor task does.</summary>
+    public static RunRecord RunOne(ModelSpec model, int seed, int? epochs, Dataset train, Dataset test, IEngine engine, RunCache cache, Action<string> log) =>
+        TrainOrReuse(model, seed, epochs, train, test, engine, cache, log);
+
     private static RunRecord TrainOrReuse(ModelSpec model, int seed, int? epochs, Dataset train, Dataset test, IEngine engine, RunCache cache, Action<string> log)
     {
         int e = epochs ?? model.Training.Epochs;

@@ -37,6 +37,9 @@ public sealed class RunCache(string folder)
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..24];
     }
 
+    /// <summary>Where a run's weights are kept beside its record (sweeps copy the best trial's out).</summary>
+    public string WeightsPath(string key) => Path.Combine(Folder, key + ".safetensors");
+
     public RunRecord? Find(string key)
     {
         var path = Path.Combine(Folder, key + ".json");

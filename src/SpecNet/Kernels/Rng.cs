@@ -40,6 +40,9 @@ public sealed class Rng
     /// <summary>Uniform in [0, 1) with 24 random bits.</summary>
     public float NextFloat() => (NextUInt() >> 8) * (1.0f / (1 << 24));
 
+    /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
+    public double NextDouble() => ((((ulong)NextUInt() << 32) | NextUInt()) >> 11) * (1.0 / (1UL << 53));
+
     /// <summary>Uniform in [0, bound) without modulo bias (Lemire's method).</summary>
     public int NextInt(int bound)
     {
