@@ -17,3 +17,7 @@ rm -rf samples/report
 rm -rf samples/mnist-folder
 "$specnet" data sample mnist --split train --per-class 40 --folders --out samples/mnist-folder/train
 "$specnet" data sample mnist --split test --per-class 15 --folders --out samples/mnist-folder/test
+# Fine-tuning (README, "Fine-tuning"): the residual model pretrained on Fashion-MNIST, then its frozen-body step on the digit folder
+"$specnet" data get fashion-mnist
+"$specnet" train specs/fashion-resnet.yaml --output samples/fashion-resnet.safetensors
+"$specnet" train specs/mnist-folder-resnet-head.yaml --output samples/mnist-folder-resnet-head.safetensors

@@ -18,9 +18,9 @@ public sealed record SeedResult(int Seed, double Metric, double TestAccuracy, do
 /// <summary>What a trial left in the sweep folder: ok with its seeds' results, or failed with the reason.</summary>
 public sealed record TrialResult(int Trial, string Status, string? Error, IReadOnlyList<SeedResult> Seeds, long Parameters, long Macs)
 {
-    public bool Ok => Status == "ok";
-    public double Metric => Seeds.Average(s => s.Metric);
-    public double Seconds => Seeds.Sum(s => s.Seconds);
+    [System.Text.Json.Serialization.JsonIgnore] public bool Ok => Status == "ok";
+    [System.Text.Json.Serialization.JsonIgnore] public double Metric => Seeds.Count == 0 ? double.NaN : Seeds.Average(s => s.Metric);
+    [System.Text.Json.Serialization.JsonIgnore] public double Seconds => Seeds.Sum(s => s.Seconds);
 }
 
 /// <summary>A trial with its result, ranked: its metric (with an interval over seeds, or over test examples for one seed).</summary>
@@ -164,7 +164,7 @@ public static class Sweep
         if (!validation && sweep.Metric is Metric.ValAccuracy or Metric.ValLoss)
             note = $"the base spec has no validation data, so {MetricName(sweep)} is measured on the test set, which then also picks the best: add data.validation_split" +
                    (note is null ? "" : "\n" + note);
-        var outcome = new SweepOutcome(sweep, ranked, failed, note, validation ? "validation" : "test");
+        var outcome = new SweepOutcome(sweep, ranked, failed, note, sweep.Metric is Metric.Loss or Metric.Accuracy ? "training" : validation ? "validation" : "test");
         if (ranked.Count > 0)
         {
             var best = ranked[0].Trial;
