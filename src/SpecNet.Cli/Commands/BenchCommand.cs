@@ -16,8 +16,9 @@ public static class BenchCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
         var backend = CommonOptions.Backend();
         var threads = CommonOptions.Threads();
+        var ort = new Option<bool>("--onnx-runtime") { Description = "also time ONNX Runtime on the same model (SpecNet's export): batch N and 1, with 1 and 2 threads" };
         var command = new Command("bench", "Time training and inference steps, per layer, on random inputs.\n\nExample: specnet bench specs/mnist-cnn.yaml --batch-size 64")
-            { spec, batch, iterations, json, backend, threads };
+            { spec, batch, iterations, json, backend, threads, ort };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;
@@ -26,6 +27,7 @@ public static class BenchCommand
             int n = result.GetValue(batch) ?? model.Training.BatchSize, iters = result.GetValue(iterations);
             var r = Benchmark.Run(model, engine, n, iters);
             var inv = CultureInfo.InvariantCulture;
+            var runtime = result.GetValue(ort) ? OnnxRuntimeBench.Run(model, Planning.ParameterSet.Initialize(model, 1), n, iters) : [];
             if (result.GetValue(json))
             {
                 o.WriteLine(new JsonObject
@@ -38,6 +40,10 @@ public static class BenchCommand
                     {
                         ["name"] = l.Name, ["type"] = l.Kind, ["forward_ms"] = Math.Round(l.ForwardMs, 4), ["backward_ms"] = Math.Round(l.BackwardMs, 4),
                         ["gflops"] = Math.Round(l.GflopsPerSecond, 1),
+                    }).ToArray()),
+                    ["onnx_runtime"] = runtime.Count == 0 ? null : new JsonArray(runtime.Select(x => (JsonNode)new JsonObject
+                    {
+                        ["version"] = x.Runtime, ["threads"] = x.Threads, ["inference_images_per_second"] = Math.Round(x.ImagesPerSecond), ["single_image_ms"] = Math.Round(x.SingleImageMs, 4),
                     }).ToArray()),
                 }.ToJsonString());
                 return ExitCodes.Ok;
@@ -53,6 +59,9 @@ public static class BenchCommand
             o.WriteLine(string.Format(inv, "Inference:        {0:N0} images/s at batch {1}", r.InferenceImagesPerSecond, n));
             o.WriteLine(string.Format(inv, "Single image:     {0:0.0000} ms", r.SingleImageMs));
             o.WriteLine(string.Format(inv, "Allocated:        {0:N0} bytes per training step", r.AllocatedBytesPerStep));
+            foreach (var x in runtime)
+                o.WriteLine(string.Format(inv, "ONNX Runtime {0}, {1} thread{2}: {3:N0} images/s at batch {4}, single image {5:0.0000} ms", x.Runtime, x.Threads, x.Threads == 1 ? "" : "s",
+                    x.ImagesPerSecond, n, x.SingleImageMs));
             return ExitCodes.Ok;
         });
         return command;
