@@ -66,8 +66,54 @@ public static unsafe class Elementwise
         for (; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : 0;
     }
 
+    /// <summary>What <see cref="Map"/> computes per element.</summary>
+    public enum MapOp { Copy, Add, Subtract, Multiply, Max, Min, Relu, ReluBackward }
+
+    /// <summary>Floats per piece of a <see cref="Map"/>: large enough that a piece outweighs handing it to a thread.</summary>
+    private const int MapPiece = 1 << 14;
+
+    /// <summary>
+    /// y = op(a, b) elementwise in one pass (Relu: max(a, 0); ReluBackward: a > 0 ? b : 0 with a = relu's output; Copy: a),
+    /// split between the backend's threads in pieces: memory-bound work on tensors of megabytes goes as fast as the cores can pull it.
+    /// </summary>
+    public static void Map(Backend kernels, MapOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
+    {
+        if (a.Length != y.Length || op is not (MapOp.Copy or MapOp.Relu) && b.Length != y.Length) throw new ArgumentException("elementwise: operands of different lengths");
+        if (y.Length <= MapPiece) { MapSlice(op, a, b, y); return; }
+        fixed (float* pa = a, pb = b, py = y)
+        {
+            var args = new Args { A = pa, B = pb, C = py, Channels = (int)op, Length = y.Length };
+            kernels.ParallelFor((y.Length + MapPiece - 1) / MapPiece, &MapRange, &args);
+        }
+    }
+
+    private static void MapRange(void* state, int part, int p0, int p1)
+    {
+        var s = (Args*)state;
+        long start = (long)p0 * MapPiece, end = Math.Min((long)p1 * MapPiece, s->Length);
+        int n = (int)(end - start);
+        var op = (MapOp)s->Channels;
+        MapSlice(op, new ReadOnlySpan<float>(s->A + start, n), op is MapOp.Copy or MapOp.Relu ? default : new ReadOnlySpan<float>(s->B + start, n), new Span<float>(s->C + start, n));
+    }
+
+    private static void MapSlice(MapOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
+    {
+        switch (op)
+        {
+            case MapOp.Copy: a.CopyTo(y); break;
+            case MapOp.Add: System.Numerics.Tensors.TensorPrimitives.Add(a, b, y); break;
+            case MapOp.Subtract: System.Numerics.Tensors.TensorPrimitives.Subtract(a, b, y); break;
+            case MapOp.Multiply: System.Numerics.Tensors.TensorPrimitives.Multiply(a, b, y); break;
+            case MapOp.Max: System.Numerics.Tensors.TensorPrimitives.Max(a, b, y); break;
+            case MapOp.Min: System.Numerics.Tensors.TensorPrimitives.Min(a, b, y); break;
+            case MapOp.Relu: System.Numerics.Tensors.TensorPrimitives.Max(a, 0f, y); break;
+            case MapOp.ReluBackward: ReluBackward(a, b, y); break;
+        }
+    }
+
     private struct Args
     {
+        public long Length;
         public float* A, B, C, D;
         public int Channels;
     }

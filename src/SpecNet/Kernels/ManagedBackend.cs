@@ -95,7 +95,8 @@ public sealed unsafe class ManagedBackend : Backend
     /// </summary>
     private static bool Transposed(in Job j)
     {
-        static long Padded(int rows, int cols) => (long)((rows + MR - 1) / MR * MR) * ((cols + NR - 1) / NR * NR);
+        // 16 columns or fewer run in the narrow kernel, which wastes no columns
+        static long Padded(int rows, int cols) => Wide && cols <= 16 ? (long)((rows + MRN - 1) / MRN * MRN) * 16 : (long)((rows + MR - 1) / MR * MR) * ((cols + NR - 1) / NR * NR);
         return (long)j.M * j.N <= 65_536 && Padded(j.N, j.M) * 4 < Padded(j.M, j.N) * 3;
     }
 
@@ -222,16 +223,24 @@ public sealed unsafe class ManagedBackend : Backend
     private void MacroWithA(in Job j, int thread, int ic, int mc, int pc, int kc, int j0, int n, float* bp, float* c)
     {
         float beta = pc == 0 ? j.Beta : 1f;
-        if (j.OpA == Op.N && n <= 2 * NR)
+        // A in place when each of its elements is used by few column panels (few columns, or a short K whose rows fit
+        // a cache line), or when 16 columns or fewer run in the narrow kernel, which reads a transposed A's 12 rows
+        // as 12 neighbouring floats: packing would cost as much as the arithmetic.
+        if (j.OpA == Op.N && (n <= 2 * NR || kc <= 32))
         {
-            Macro(ic, mc, n, kc, j.A + (long)ic * j.Lda + pc, j.Lda, 1, bp, beta, c, j.Ldc);
+            Macro(ic, mc, n, kc, j.A + (long)ic * j.Lda + pc, j.Lda, 1, packed: false, bp, beta, c, j.Ldc);
+            return;
+        }
+        if (Wide && n <= 16 && j.OpA == Op.T)
+        {
+            Macro(ic, mc, n, kc, j.A + (long)pc * j.Lda + ic, 1, j.Lda, packed: false, bp, beta, c, j.Ldc);
             return;
         }
         var packedA = Grow(ref _packedA[thread], KC * (MC + MR));
         fixed (float* ap = packedA)
         {
             PackA(j, ic, mc, pc, kc, ap);
-            Macro(ic, mc, n, kc, ap, 1, MR, bp, beta, c, j.Ldc);
+            Macro(ic, mc, n, kc, ap, 1, MR, packed: true, bp, beta, c, j.Ldc);
         }
     }
 
@@ -344,19 +353,25 @@ public sealed unsafe class ManagedBackend : Backend
 
     /// <summary>
     /// All MR x NR tiles of rows [ic, ic+mc) x columns [0, n). A element (row r, k p) of the block is at
-    /// a[r * rowStride + p * kStride]: packed panels (rowStride 1, kStride MR, panel after panel) or A in place.
+    /// a[r * rowStride + p * kStride] when A is in place (either orientation), or in packed panels (MR rows, kStride MR, panel after panel).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Macro(int ic, int mc, int n, int kc, float* a, int rowStride, int kStride, float* bp, float beta, float* c, int ldc)
+    private static void Macro(int ic, int mc, int n, int kc, float* a, int rowStride, int kStride, bool packed, float* bp, float beta, float* c, int ldc)
     {
+        if (Wide && n <= 16) { MacroNarrow(ic, mc, n, kc, a, rowStride, kStride, packed, bp, beta, c, ldc); return; }
         int nr = NR;
         float* tile = stackalloc float[MR * 32];
         float** rows = stackalloc float*[MR];
-        bool packed = rowStride == 1;
         for (int jp = 0; jp < n; jp += nr)
         {
             int w = Math.Min(nr, n - jp);
             float* bPanel = bp + (long)(jp / nr) * kc * nr;
+            if (Wide && w <= 16)
+            {
+                // a last panel of 16 columns or fewer: the narrow kernel, instead of 32 columns with half of them padding
+                MacroNarrow(ic, mc, w, kc, a, rowStride, kStride, packed, bPanel, beta, c + jp, ldc);
+                continue;
+            }
             for (int ip = 0; ip < mc; ip += MR)
             {
                 int h = Math.Min(MR, mc - ip);
@@ -380,6 +395,75 @@ public sealed unsafe class ManagedBackend : Backend
                 }
             }
         }
+    }
+
+    /// <summary>Rows of the narrow micro-kernel: 12 accumulators of one vector each.</summary>
+    private const int MRN = 12;
+
+    /// <summary>
+    /// C with at most 16 columns (a convolution with 16 filters and its weight gradient): a 12 x 16 micro-kernel,
+    /// one vector per row, instead of the 6 x 32 one that would compute 16 columns of zeros. B's panels are read
+    /// in place (their first 16 columns); A as <see cref="Macro"/> gives it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MacroNarrow(int ic, int mc, int n, int kc, float* a, int rowStride, int kStride, bool packed, float* bp, float beta, float* c, int ldc)
+    {
+        float* tile = stackalloc float[MRN * 16];
+        float** rows = stackalloc float*[MRN];
+        for (int ip = 0; ip < mc; ip += MRN)
+        {
+            int h = Math.Min(MRN, mc - ip);
+            for (int r = 0; r < MRN; r++)
+            {
+                int row = ip + Math.Min(r, h - 1);     // rows past the edge repeat the last valid one, computed into the tile and dropped
+                rows[r] = packed ? a + (long)(row / MR) * kc * MR + row % MR : a + (long)row * rowStride;
+            }
+            float* cTile = c + (long)(ic + ip) * ldc;
+            if (h == MRN && n == 16) { KernelNarrow(kc, rows, kStride, bp, NR, cTile, ldc, beta); continue; }
+            KernelNarrow(kc, rows, kStride, bp, NR, tile, 16, 0);
+            for (int r = 0; r < h; r++)
+                for (int q = 0; q < n; q++)
+                {
+                    ref float dst = ref cTile[(long)r * ldc + q];
+                    dst = beta == 0 ? tile[r * 16 + q] : tile[r * 16 + q] + beta * dst;
+                }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelNarrow(int kc, float** rows, int kStride, float* b, int bStride, float* c, int ldc, float beta)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default,
+                         c6 = default, c7 = default, c8 = default, c9 = default, c10 = default, c11 = default;
+        float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5],
+               r6 = rows[6], r7 = rows[7], r8 = rows[8], r9 = rows[9], r10 = rows[10], r11 = rows[11];
+        for (long p = 0, end = (long)kc * kStride; p < end; p += kStride)
+        {
+            var bv = Vector512.Load(b);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[p]), bv, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[p]), bv, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[p]), bv, c2);
+            c3 = Vector512.FusedMultiplyAdd(Vector512.Create(r3[p]), bv, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(r4[p]), bv, c4);
+            c5 = Vector512.FusedMultiplyAdd(Vector512.Create(r5[p]), bv, c5);
+            c6 = Vector512.FusedMultiplyAdd(Vector512.Create(r6[p]), bv, c6);
+            c7 = Vector512.FusedMultiplyAdd(Vector512.Create(r7[p]), bv, c7);
+            c8 = Vector512.FusedMultiplyAdd(Vector512.Create(r8[p]), bv, c8);
+            c9 = Vector512.FusedMultiplyAdd(Vector512.Create(r9[p]), bv, c9);
+            c10 = Vector512.FusedMultiplyAdd(Vector512.Create(r10[p]), bv, c10);
+            c11 = Vector512.FusedMultiplyAdd(Vector512.Create(r11[p]), bv, c11);
+            b += bStride;
+        }
+        Store1(c, c0, beta); Store1(c + ldc, c1, beta); Store1(c + 2 * ldc, c2, beta); Store1(c + 3 * ldc, c3, beta);
+        Store1(c + 4 * ldc, c4, beta); Store1(c + 5 * ldc, c5, beta); Store1(c + 6 * ldc, c6, beta); Store1(c + 7 * ldc, c7, beta);
+        Store1(c + 8 * ldc, c8, beta); Store1(c + 9 * ldc, c9, beta); Store1(c + 10 * ldc, c10, beta); Store1(c + 11 * ldc, c11, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store1(float* c, Vector512<float> v, float beta)
+    {
+        if (beta != 0) v = Vector512.FusedMultiplyAdd(Vector512.Create(beta), Vector512.Load(c), v);
+        v.Store(c);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

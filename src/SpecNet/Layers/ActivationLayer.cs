@@ -44,12 +44,12 @@ public sealed class ActivationLayer : Layer
     public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) => Activations.ToOnnx(g, Activation, inputs[0]);
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y) =>
-        Activations.Forward(Activation, x[..y.Length], y, Input.Channels);
+        Activations.Forward(Activation, x[..y.Length], y, Input.Channels, ctx.Kernels);
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (!ctx.InputGradient) return;
         if (ctx.FusedLossGradient) dy.CopyTo(dx);
-        else Activations.Backward(Activation, x, y, dy, dx, Input.Channels);
+        else Activations.Backward(Activation, x, y, dy, dx, Input.Channels, ctx.Kernels);
     }
 }

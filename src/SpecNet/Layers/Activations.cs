@@ -56,11 +56,12 @@ public static class Activations
 
     /// <summary>y = f(z), in place allowed (z and y the same memory). Softmax is over groups of <paramref name="channels"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Forward(Activation a, ReadOnlySpan<float> z, Span<float> y, int channels)
+    public static void Forward(Activation a, ReadOnlySpan<float> z, Span<float> y, int channels, Kernels.Backend? kernels = null)
     {
         switch (a.Function)
         {
             case ActivationFunction.Linear: if (!Same(z, y)) z.CopyTo(y); break;
+            case ActivationFunction.Relu when kernels is not null: Kernels.Elementwise.Map(kernels, Kernels.Elementwise.MapOp.Relu, z, default, y); break;
             case ActivationFunction.Relu: if (!Same(z, y)) z.CopyTo(y); Kernels.Elementwise.Relu(y); break;
             case ActivationFunction.LeakyRelu: for (int i = 0; i < y.Length; i++) y[i] = z[i] > 0 ? z[i] : a.Alpha * z[i]; break;
             case ActivationFunction.Elu: for (int i = 0; i < y.Length; i++) y[i] = z[i] > 0 ? z[i] : a.Alpha * (MathF.Exp(z[i]) - 1); break;
@@ -76,11 +77,12 @@ public static class Activations
 
     /// <summary>dz = dy * f'(z), from y where that suffices (z may be empty then). In place allowed (dz and dy the same).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Backward(Activation a, ReadOnlySpan<float> z, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, int channels)
+    public static void Backward(Activation a, ReadOnlySpan<float> z, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, int channels, Kernels.Backend? kernels = null)
     {
         switch (a.Function)
         {
             case ActivationFunction.Linear: if (!Same(dy, dz)) dy.CopyTo(dz); break;
+            case ActivationFunction.Relu when kernels is not null: Kernels.Elementwise.Map(kernels, Kernels.Elementwise.MapOp.ReluBackward, y, dy, dz); break;
             case ActivationFunction.Relu: Kernels.Elementwise.ReluBackward(y, dy, dz); break;
             case ActivationFunction.LeakyRelu: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : a.Alpha * dy[i]; break;
             case ActivationFunction.Elu: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : dy[i] * (y[i] + a.Alpha); break;

@@ -1,3 +1,4 @@
+using SpecNet.Kernels;
 using System.Numerics.Tensors;
 using SpecNet.Diagnostics;
 using SpecNet.Schema;
@@ -50,19 +51,14 @@ public sealed class Merge : Layer
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
         int k = ctx.InputCount;
-        x.CopyTo(y);
-        for (int i = 1; i < k; i++)
+        var op = Op switch
         {
-            var xi = ctx.InputOf(i);
-            switch (Op)
-            {
-                case MergeOp.Add or MergeOp.Average: TensorPrimitives.Add(y, xi, y); break;
-                case MergeOp.Subtract: TensorPrimitives.Subtract(y, xi, y); break;
-                case MergeOp.Multiply: TensorPrimitives.Multiply(y, xi, y); break;
-                case MergeOp.Maximum: TensorPrimitives.Max(y, xi, y); break;
-                case MergeOp.Minimum: TensorPrimitives.Min(y, xi, y); break;
-            }
-        }
+            MergeOp.Add or MergeOp.Average => Elementwise.MapOp.Add, MergeOp.Subtract => Elementwise.MapOp.Subtract,
+            MergeOp.Multiply => Elementwise.MapOp.Multiply, MergeOp.Maximum => Elementwise.MapOp.Max, _ => Elementwise.MapOp.Min,
+        };
+        // the first two inputs in one pass (a residual block's add), then each further one into y
+        Elementwise.Map(ctx.Kernels, op, x[..y.Length], ctx.InputOf(1), y);
+        for (int i = 2; i < k; i++) Elementwise.Map(ctx.Kernels, op, y, ctx.InputOf(i), y);
         if (Op == MergeOp.Average) TensorPrimitives.Multiply(y, 1f / k, y);
     }
 
@@ -75,7 +71,7 @@ public sealed class Merge : Layer
             if (di.IsEmpty) continue;
             switch (Op)
             {
-                case MergeOp.Add: dy.CopyTo(di); break;
+                case MergeOp.Add: Elementwise.Map(ctx.Kernels, Elementwise.MapOp.Copy, dy, default, di); break;
                 case MergeOp.Average: TensorPrimitives.Multiply(dy, 1f / k, di); break;
                 case MergeOp.Subtract: if (i == 0) dy.CopyTo(di); else TensorPrimitives.Negate(dy, di); break;
                 case MergeOp.Multiply:

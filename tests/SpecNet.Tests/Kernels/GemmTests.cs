@@ -14,6 +14,8 @@ public class GemmTests
         {
             (1, 1, 1), (7, 5, 3), (6, 32, 256), (13, 33, 257), (64, 128, 128), (64, 10, 128), (200, 32, 9),
             (32, 9, 5000), (10, 300, 70), (700, 64, 288), (3, 500, 20), (288, 64, 363), (9, 32, 10816), (50, 96, 3000),
+            // 16 columns or fewer (the narrow kernel: full and partial tiles, K across blocks), a last panel of 16, a short K read in place
+            (784, 16, 144), (144, 16, 784), (13, 16, 300), (25, 12, 33), (784, 144, 16), (25, 48, 40), (130, 80, 24),
         };
         foreach (var (m, n, k) in shapes)
             foreach (var opA in new[] { Op.N, Op.T })
