@@ -481,7 +481,7 @@ public static class OnnxImport
                 Set(node, x);
                 return;
             }
-            var entry = new Entry(float.IsNaN(alpha) ? name : name);
+            var entry = new Entry(name);
             if (!float.IsNaN(alpha)) entry.Set("alpha", F(alpha));
             Add(entry, x);
             Set(node, Output(entry, x.Layout, x.Shape));
@@ -502,23 +502,18 @@ public static class OnnxImport
             Activation(node, "softmax");
         }
 
-        private void Silu(OnnxNode node, Value x)
-        {
-            var entry = new Entry("activation");
-            entry.Set("activation", "silu");
-            Add(entry, x);
-            Set(node, Output(entry, x.Layout, x.Shape));
-        }
-
-        /// <summary>x · Sigmoid(x): silu.</summary>
+        /// <summary>x · Sigmoid(x) is silu: the Sigmoid's layer (already written) is replaced by one silu activation on x.</summary>
         private bool Silu(OnnxNode node)
         {
             var producer = _onnx.Nodes.FirstOrDefault(n => n.Op == "Sigmoid" && n.Outputs.Contains(node.Inputs[1]));
             if (producer is null || producer.Inputs[0] != node.Inputs[0]) return false;
-            // the Sigmoid became an activation layer of its own; replace it by silu on the same input
             var sig = Get(node, 1);
             if (sig.Entry >= 0 && _entries[sig.Entry].Kind == "sigmoid") { _entries[sig.Entry].Removed = true; DropReader(_entries[sig.Entry]); }
-            Silu(node, Get(node, 0));
+            var x = Get(node, 0);
+            var entry = new Entry("activation");
+            entry.Set("activation", "silu");
+            Add(entry, x);
+            Set(node, Output(entry, x.Layout, x.Shape));
             return true;
         }
 
