@@ -83,7 +83,6 @@ public sealed class Trainer
         for (; run.Epoch <= _epochs && !run.Stopped; run.Epoch++)
         {
             var clock = Stopwatch.StartNew();
-            if (run.Step == 0) run.BeginEpoch();
             int firstStep = run.Step;
             for (; run.Step < run.Steps; run.Step++)
             {
@@ -92,6 +91,9 @@ public sealed class Trainer
                     foreach (var callback in Callbacks) callback.Interrupted(run);
                     throw new OperationCanceledException(cancel);
                 }
+                // After the check: a checkpoint at step 0 holds an epoch whose order is not drawn yet, at
+                // the end of an epoch and on interruption alike, so resuming draws it exactly once.
+                if (run.Step == 0) run.BeginEpoch();
                 if (MaxSteps > 0 && Optimizer.Iterations >= MaxSteps) return new TrainingResult(run.History, run.Evaluation);
                 // One step: a batch in, forward, loss, backward, update.
                 int start = run.Step * plan.Capacity, n = Math.Min(plan.Capacity, train.Count - start);

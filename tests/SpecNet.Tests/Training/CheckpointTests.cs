@@ -24,8 +24,11 @@ public class CheckpointTests
 
     private static byte[][] Weights(ParameterSet p) => p.Slots.Select(s => MemoryMarshal.AsBytes(s.Value.AsSpan()).ToArray()).ToArray();
 
-    [Fact]
-    public void Interrupted_and_resumed_run_ends_bit_identical()
+    /// <summary>Interrupted mid-epoch, or between two epochs (before the next epoch's order is drawn).</summary>
+    [Theory]
+    [InlineData(20)]
+    [InlineData(0)]
+    public void Interrupted_and_resumed_run_ends_bit_identical(int atStep)
     {
         using var dir = new TempFolder();
         // dropout and batch norm too: their random and moving state must survive the checkpoint
@@ -45,8 +48,9 @@ public class CheckpointTests
         using var cancel = new CancellationTokenSource();
         var first = new Trainer(model, ParameterSet.Initialize(model, 3), new CpuEngine(new ManagedBackend())) { Callbacks = [new Checkpointer(ckpt, 0, [])] };
         var stop = Assert.Throws<TrainingInterruptedException>(() => first.Fit(train, test,
-            onStep: s => { if (s.Epoch == 2 && s.Step == 20) cancel.Cancel(); }, cancel: cancel.Token));
-        Assert.Equal((2, 20), (stop.Epoch, stop.Step)); // mid-epoch: order, position, sums and random state all matter
+            onEpoch: e => { if (atStep == 0 && e.Epoch == 1) cancel.Cancel(); },
+            onStep: s => { if (atStep > 0 && s.Epoch == 2 && s.Step == atStep) cancel.Cancel(); }, cancel: cancel.Token));
+        Assert.Equal((2, atStep), (stop.Epoch, stop.Step)); // order, position, sums and random state all matter
 
         // Resumed from fresh parameters of another seed: only the checkpoint can bring them back.
         var resumed = new Trainer(model, ParameterSet.Initialize(model, 99), new CpuEngine(new ManagedBackend())) { Callbacks = [new Checkpointer(ckpt, 0, [])], ResumeFrom = ckpt };
