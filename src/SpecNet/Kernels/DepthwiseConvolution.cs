@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using SpecNet.Schema;
 
 namespace SpecNet.Kernels;
@@ -9,6 +10,8 @@ namespace SpecNet.Kernels;
 /// w[di, dj, c·M+m], kernel stored [KH, KW, C·M] so that a tap's weights for all channels are one vector.
 /// Memory-bound, so no GEMM: each tap is one fused multiply-add over the channels. Work is split by
 /// example between threads; the weight gradient is summed from per-thread partials in thread order.
+/// With one filter per channel and whole vectors of channels (the common case), each output vector is
+/// summed over its taps in a register, and the backward pass's updates are inline vector operations.
 /// </summary>
 public sealed unsafe class DepthwiseConvolution : IRangeWork
 {
@@ -79,8 +82,20 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         var weights = new ReadOnlySpan<float>(_w, WeightCount);
         float[]? dW = _backward && _weightGradient ? _dWeights[part] : null;
         if (dW is not null && !_used[part]) { Array.Clear(dW); _used[part] = true; }
+        bool vectors = _multiplier == 1 && c % Lanes == 0 && Vector256.IsHardwareAccelerated;
         for (int n = n0; n < n1; n++)
         {
+            if (vectors)
+            {
+                float* xn = _x + (long)n * _input.Size;
+                if (!_backward) ForwardVectors(xn, _y + (long)n * OutputSize);
+                else
+                {
+                    fixed (float* pdW = dW)
+                        BackwardVectors(xn, _dy + (long)n * OutputSize, _dx == null ? null : _dx + (long)n * _input.Size, pdW);
+                }
+                continue;
+            }
             var x = new ReadOnlySpan<float>(_x + (long)n * _input.Size, _input.Size);
             var y = _backward ? default : new Span<float>(_y + (long)n * OutputSize, OutputSize);
             var dy = _backward ? new ReadOnlySpan<float>(_dy + (long)n * OutputSize, OutputSize) : default;
@@ -120,5 +135,63 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                     }
                 }
         }
+    }
+
+    private static readonly int Lanes = Vector256<float>.Count;
+
+    /// <summary>One example, one filter per channel: y[i, j, v] = Σ_taps x[tap's pixel, v] · w[tap, v], summed in a register.</summary>
+    private void ForwardVectors(float* x, float* y)
+    {
+        int h = _input.Height, w = _input.Width, c = _input.Channels;
+        for (int i = 0; i < _rows.Output; i++)
+            for (int j = 0; j < _cols.Output; j++)
+            {
+                float* yo = y + (i * _cols.Output + j) * c;
+                for (int v = 0; v < c; v += Lanes)
+                {
+                    var sum = Vector256<float>.Zero;
+                    for (int di = 0; di < _rows.Kernel; di++)
+                    {
+                        int ih = i * _rows.Stride - _rows.PadBefore + di * _rows.Dilation;
+                        if ((uint)ih >= (uint)h) continue;
+                        for (int dj = 0; dj < _cols.Kernel; dj++)
+                        {
+                            int iw = j * _cols.Stride - _cols.PadBefore + dj * _cols.Dilation;
+                            if ((uint)iw >= (uint)w) continue;
+                            sum = Vector256.FusedMultiplyAdd(Vector256.Load(x + (ih * w + iw) * c + v), Vector256.Load(_w + (di * _cols.Kernel + dj) * c + v), sum);
+                        }
+                    }
+                    sum.Store(yo + v);
+                }
+            }
+    }
+
+    /// <summary>One example, one filter per channel: dW[tap] += x · dy (when <paramref name="dW"/> is set), dx = Σ_taps dy · w (when <paramref name="dx"/> is).</summary>
+    private void BackwardVectors(float* x, float* dy, float* dx, float* dW)
+    {
+        int h = _input.Height, w = _input.Width, c = _input.Channels;
+        if (dx != null) new Span<float>(dx, _input.Size).Clear();
+        for (int i = 0; i < _rows.Output; i++)
+            for (int j = 0; j < _cols.Output; j++)
+            {
+                float* g = dy + (i * _cols.Output + j) * c;
+                for (int di = 0; di < _rows.Kernel; di++)
+                {
+                    int ih = i * _rows.Stride - _rows.PadBefore + di * _rows.Dilation;
+                    if ((uint)ih >= (uint)h) continue;
+                    for (int dj = 0; dj < _cols.Kernel; dj++)
+                    {
+                        int iw = j * _cols.Stride - _cols.PadBefore + dj * _cols.Dilation;
+                        if ((uint)iw >= (uint)w) continue;
+                        int from = (ih * w + iw) * c, tap = (di * _cols.Kernel + dj) * c;
+                        for (int v = 0; v < c; v += Lanes)
+                        {
+                            var gv = Vector256.Load(g + v);
+                            if (dW != null) Vector256.FusedMultiplyAdd(Vector256.Load(x + from + v), gv, Vector256.Load(dW + tap + v)).Store(dW + tap + v);
+                            if (dx != null) Vector256.FusedMultiplyAdd(gv, Vector256.Load(_w + tap + v), Vector256.Load(dx + from + v)).Store(dx + from + v);
+                        }
+                    }
+                }
+            }
     }
 }

@@ -59,6 +59,46 @@ public class ConvolutionTests
         }
     }
 
+    /// <summary>The depthwise kernel against the grouped reference: channel vectors (C a multiple of 8, one filter each) and the general loop.</summary>
+    [Theory]
+    [InlineData(3, 7, 6, 16, 1, 3, 1, 1, "same")]
+    [InlineData(2, 9, 9, 32, 1, 3, 2, 1, "same")]   // TensorFlow's 'same' with stride 2: the extra row at the bottom
+    [InlineData(2, 8, 7, 8, 1, 3, 1, 2, "same")]    // dilated
+    [InlineData(2, 6, 6, 24, 1, 2, 2, 1, "valid")]
+    [InlineData(2, 6, 5, 4, 2, 3, 2, 1, "same")]    // two filters per channel: the general loop
+    [InlineData(2, 5, 5, 3, 1, 3, 1, 1, "valid")]   // channels not a whole vector
+    public void Depthwise_kernel_matches_the_direct_loops(int batch, int h, int w, int c, int multiplier, int k, int stride, int dilation, string padding)
+    {
+        var input = Shape.Spatial(h, w, c);
+        var pad = padding == "same" ? Padding.Same : Padding.Valid;
+        var rows = Window.Of(h, k, stride, dilation, pad);
+        var cols = Window.Of(w, k, stride, dilation, pad);
+        int filters = c * multiplier, taps = k * k;
+        var x = Random(batch * input.Size, 1);
+        var weights = Random(filters * taps, 2);                  // the reference's [C·M, KH, KW]
+        var kernel = new float[weights.Length];                   // the kernel's [KH, KW, C·M]
+        for (int f = 0; f < filters; f++)
+            for (int t = 0; t < taps; t++) kernel[t * filters + f] = weights[f * taps + t];
+        var dy = Random(batch * rows.Output * cols.Output * filters, 3);
+        var (dx, dw) = ReferenceKernels.ConvolutionBackward(x, batch, input, weights, dy, rows, cols, filters, groups: c);
+        foreach (var backend in new Backend[] { new ManagedBackend(2), new ManagedBackend(1) })
+        {
+            var conv = new DepthwiseConvolution(input, rows, cols, multiplier, batch, training: true, backend);
+            var y = Enumerable.Repeat(float.NaN, dy.Length).ToArray(); // overwritten, not added to
+            conv.Forward(backend, batch, x, kernel, y);
+            Near(ReferenceKernels.Convolution(x, batch, input, weights, rows, cols, filters, groups: c), y);
+
+            var dK = new float[kernel.Length];
+            var dX = Enumerable.Repeat(float.NaN, x.Length).ToArray();
+            conv.Backward(backend, batch, x, kernel, dy, dK, dX);
+            Near(dx, dX);
+            var dW = new float[weights.Length];
+            for (int f = 0; f < filters; f++)
+                for (int t = 0; t < taps; t++) dW[f * taps + t] = dK[t * filters + f];
+            Near(dw, dW);
+        }
+    }
+
     [Theory]
     [InlineData(7, 7, 3, 2, 2, "valid", true)]
     [InlineData(7, 7, 3, 3, 2, "same", true)]
