@@ -19,7 +19,7 @@ public static unsafe class ChannelKernels
 
     private struct Args
     {
-        public float* X, Y, Z, A, B;
+        public float* X, Y, Z, A, B, E, F;
         public double* Partials;
         public float* Scratch;
         public int Channels;
@@ -88,36 +88,54 @@ public static unsafe class ChannelKernels
     }
 
     /// <summary>y[r, c] = x[r, c]·a[c] + b[c] (y may be x).</summary>
-    public static void Affine(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<float> shift, Span<float> y)
+    public static void Affine(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<float> shift, Span<float> y) =>
+        Affine(kernels, x, scale, shift, y, default, default, default);
+
+    /// <summary>
+    /// y[r, c] = x[r, c]·a[c] + b[c], and when <paramref name="z"/> is given, also z[r, c] = y[r, c]·e[c] + f[c]
+    /// in the same pass (batch normalisation's xhat and output: one read of x, not two passes).
+    /// </summary>
+    public static void Affine(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y,
+        ReadOnlySpan<float> e, ReadOnlySpan<float> f, Span<float> z)
     {
-        int channels = scale.Length;
-        if (shift.Length != channels || y.Length < x.Length || x.Length % channels != 0) throw new ArgumentException("channel affine: buffers of the wrong size");
-        fixed (float* px = x, py = y, pa = scale, pb = shift)
+        int channels = a.Length;
+        bool second = !z.IsEmpty;
+        if (b.Length != channels || y.Length < x.Length || x.Length % channels != 0
+            || second && (e.Length != channels || f.Length != channels || z.Length < x.Length))
+            throw new ArgumentException("channel affine: buffers of the wrong size");
+        fixed (float* px = x, py = y, pa = a, pb = b, pz = z, pe = e, pf = f)
         {
-            var args = new Args { X = px, Y = py, A = pa, B = pb, Channels = channels };
+            var args = new Args { X = px, Y = py, A = pa, B = pb, Z = second ? pz : null, E = pe, F = pf, Channels = channels };
             kernels.ParallelFor(x.Length / channels, &AffineRange, &args);
         }
     }
 
+    // Rows outer, channel vectors inner: each cache line of x is read once (the per-channel
+    // factors stay in L1), whatever the channel count.
     private static void AffineRange(void* state, int part, int r0, int r1)
     {
-        var a = (Args*)state;
-        int c = a->Channels;
+        var s = (Args*)state;
+        int c = s->Channels;
+        bool second = s->Z != null;
         if (c % Lanes == 0)
         {
-            for (int v = 0; v < c; v += Lanes)
-            {
-                var scaleV = Vector256.Load(a->A + v);
-                var shiftV = Vector256.Load(a->B + v);
-                for (int r = r0; r < r1; r++)
-                    Vector256.FusedMultiplyAdd(Vector256.Load(a->X + (long)r * c + v), scaleV, shiftV).Store(a->Y + (long)r * c + v);
-            }
+            for (long at = (long)r0 * c, end = (long)r1 * c; at < end; at += c)
+                for (int v = 0; v < c; v += Lanes)
+                {
+                    var y = Vector256.FusedMultiplyAdd(Vector256.Load(s->X + at + v), Vector256.Load(s->A + v), Vector256.Load(s->B + v));
+                    y.Store(s->Y + at + v);
+                    if (second) Vector256.FusedMultiplyAdd(y, Vector256.Load(s->E + v), Vector256.Load(s->F + v)).Store(s->Z + at + v);
+                }
             return;
         }
-        var scale = new ReadOnlySpan<float>(a->A, c);
-        var shift = new ReadOnlySpan<float>(a->B, c);
+        var a = new ReadOnlySpan<float>(s->A, c);
+        var b = new ReadOnlySpan<float>(s->B, c);
         for (int r = r0; r < r1; r++)
-            TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(a->X + (long)r * c, c), scale, shift, new Span<float>(a->Y + (long)r * c, c));
+        {
+            var y = new Span<float>(s->Y + (long)r * c, c);
+            TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(s->X + (long)r * c, c), a, b, y);
+            if (second) TensorPrimitives.FusedMultiplyAdd(y, new ReadOnlySpan<float>(s->E, c), new ReadOnlySpan<float>(s->F, c), new Span<float>(s->Z + (long)r * c, c));
+        }
     }
 
     /// <summary>y[r, c] = x[r, c]·a[c] + z[r, c]·b[c] + d[c]: batch normalisation's input gradient in one pass.</summary>
@@ -140,17 +158,10 @@ public static unsafe class ChannelKernels
         int c = s->Channels;
         if (c % Lanes == 0)
         {
-            for (int v = 0; v < c; v += Lanes)
-            {
-                var av = Vector256.Load(s->A + v);
-                var bv = Vector256.Load(s->B + v);
-                var dv = Vector256.Load(s->Scratch + v);
-                for (int r = r0; r < r1; r++)
-                {
-                    long at = (long)r * c + v;
-                    Vector256.FusedMultiplyAdd(Vector256.Load(s->Z + at), bv, Vector256.FusedMultiplyAdd(Vector256.Load(s->X + at), av, dv)).Store(s->Y + at);
-                }
-            }
+            for (long at = (long)r0 * c, end = (long)r1 * c; at < end; at += c)
+                for (int v = 0; v < c; v += Lanes)
+                    Vector256.FusedMultiplyAdd(Vector256.Load(s->Z + at + v), Vector256.Load(s->B + v),
+                        Vector256.FusedMultiplyAdd(Vector256.Load(s->X + at + v), Vector256.Load(s->A + v), Vector256.Load(s->Scratch + v))).Store(s->Y + at + v);
             return;
         }
         var a = new ReadOnlySpan<float>(s->A, c);

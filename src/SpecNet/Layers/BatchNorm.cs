@@ -32,15 +32,15 @@ public sealed class BatchNorm : Layer
     ];
 
 
-    private sealed class State(int capacity, int size, int channels, Backend kernels)
+    private sealed class State(int capacity, int size, int channels, bool training, Backend kernels)
     {
-        public readonly float[] XHat = new float[capacity * size];        // (N, H, W, C) normalised input
+        public readonly float[] XHat = new float[training ? capacity * size : 0]; // (N, H, W, C) normalised input, for backward
         public readonly float[] Scale = new float[channels], Shift = new float[channels], Extra = new float[channels];
         public readonly double[] First = new double[channels], Second = new double[channels];
         public readonly (double[], float[]) Scratch = ChannelKernels.Scratch(channels, kernels.Threads);
     }
 
-    public override object? CreateState(int capacity, bool training, Backend kernels) => new State(capacity, Input.Size, Input.Channels, kernels);
+    public override object? CreateState(int capacity, bool training, Backend kernels) => new State(capacity, Input.Size, Input.Channels, training, kernels);
 
     public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
         g.Node("BatchNormalization", [inputs[0], g.Weight(this, 0), g.Weight(this, 1), g.Weight(this, 2), g.Weight(this, 3)],
@@ -51,7 +51,6 @@ public sealed class BatchNorm : Layer
         var s = (State)ctx.State!;
         int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
         float[] gamma = ctx.Params[0], beta = ctx.Params[1], movingMean = ctx.Params[2], movingVar = ctx.Params[3];
-        var xhat = s.XHat.AsSpan(0, x.Length);
         bool batchStatistics = ctx.Training && !Frozen;
         if (batchStatistics) ChannelKernels.Sums(ctx.Kernels, x, x, c, s.First, s.Second, s.Scratch);   // Σ x, Σ x²
         for (int ch = 0; ch < c; ch++)
@@ -68,8 +67,15 @@ public sealed class BatchNorm : Layer
             float invStd = (float)(1 / Math.Sqrt(variance + Epsilon));
             (s.Scale[ch], s.Shift[ch]) = (invStd, (float)(-mu * invStd));
         }
-        ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, xhat);                              // xhat = (x - mu) / sqrt(var + eps)
-        ChannelKernels.Affine(ctx.Kernels, xhat, gamma, beta, y);                                  // y = gamma xhat + beta
+        if (!ctx.Training)
+        {
+            // Inference needs no xhat: y = x · gamma/std + (beta - gamma·mu/std), one pass.
+            for (int ch = 0; ch < c; ch++) (s.Extra[ch], s.Scale[ch]) = (beta[ch] + gamma[ch] * s.Shift[ch], gamma[ch] * s.Scale[ch]);
+            ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Extra, y);
+            return;
+        }
+        // xhat = (x - mu) / sqrt(var + eps) and y = gamma xhat + beta, in one pass over x
+        ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, s.XHat.AsSpan(0, x.Length), gamma, beta, y);
     }
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)

@@ -50,6 +50,44 @@ public class TrainingMathTests
         Assert.Equal((1 - 0.025) / Math.Sqrt(1.0025 + 0.001), inference[0], 5);
     }
 
+    /// <summary>
+    /// y = gamma (x - mu) / sqrt(var + eps) + beta with the batch's statistics in training and the moving ones in
+    /// inference, on the managed kernels' vector path (16 channels) and their general one (3), split over threads.
+    /// </summary>
+    [Theory]
+    [InlineData(16)]
+    [InlineData(3)]
+    public void Batch_norm_output_is_gamma_times_the_normalised_input_plus_beta(int channels)
+    {
+        var model = Compile($"input: [5, 4, {channels}]\nlayers:\n  - batch_norm\ntraining: {{ loss: mse }}\n");
+        var parameters = ParameterSet.Initialize(model, 1);
+        var rng = new Rng(7);
+        var p = parameters.Slots.ToDictionary(s => s.Spec.Suffix, s => s.Value);
+        for (int c = 0; c < channels; c++)
+            (p["gamma"][c], p["beta"][c], p["moving_mean"][c], p["moving_variance"][c]) = (rng.NextFloat() + 0.5f, rng.NextFloat() - 0.5f, rng.NextFloat(), rng.NextFloat() + 0.1f);
+        var (gamma, beta, mean, variance) = (p["gamma"].ToArray(), p["beta"].ToArray(), p["moving_mean"].ToArray(), p["moving_variance"].ToArray());
+        const int batch = 6;
+        var x = Enumerable.Range(0, batch * 20 * channels).Select(_ => rng.NextFloat() * 4 - 1).ToArray();
+        var plan = new ExecutionPlan(model, parameters, new ManagedBackend(2), batch);
+
+        x.CopyTo(plan.Input);
+        var inference = plan.Forward(batch, training: false).ToArray();
+        for (int i = 0; i < x.Length; i++)
+        {
+            int c = i % channels;
+            Near(gamma[c] * (x[i] - mean[c]) / Math.Sqrt(variance[c] + 0.001) + beta[c], inference[i]);
+        }
+        var training = plan.Forward(batch, training: true).ToArray();
+        for (int c = 0; c < channels; c++)
+        {
+            var column = x.Where((_, i) => i % channels == c).Select(v => (double)v).ToArray();
+            double mu = column.Average(), var = column.Select(v => (v - mu) * (v - mu)).Average();
+            for (int i = c; i < x.Length; i += channels)
+                Near(gamma[c] * (x[i] - mu) / Math.Sqrt(var + 0.001) + beta[c], training[i]);
+        }
+        static void Near(double expected, float actual) => Assert.True(Math.Abs(expected - actual) <= 1e-5 * (1 + Math.Abs(expected)), $"{actual} vs {expected}");
+    }
+
     [Fact]
     public void Dropout_drops_the_rate_and_scales_what_it_keeps()
     {
