@@ -29,26 +29,38 @@ public abstract class Backend
     /// (part = 0 .. <see cref="Threads"/> - 1, for per-thread partial sums), for the
     /// work around the GEMMs (im2col, pooling, activations). A function pointer and a pointer to the
     /// caller's arguments (on its stack; the caller waits) keep it free of allocation.
+    /// <paramref name="itemWork"/> (floats touched per item) keeps small work on one thread: every thread
+    /// gets at least <see cref="MinParallelWork"/>. Returns the number of parts run (0 .. parts - 1).
     /// </summary>
-    public unsafe void ParallelFor(int count, delegate*<void*, int, int, int, void> body, void* state)
+    public unsafe int ParallelFor(int count, delegate*<void*, int, int, int, void> body, void* state, long itemWork = MinParallelWork)
     {
-        int parts = Math.Min(Threads, count);
-        if (parts <= 1) { if (count > 0) body(state, 0, 0, count); return; }
+        int parts = Parts(count, itemWork);
+        if (parts <= 1) { if (count > 0) body(state, 0, 0, count); return 1; }
         _pool ??= SharedPool(Threads);
         _work = null; _body = body; _state = state; _count = count; _parts = parts;
         _pool.Run(_rangeWork ??= RangeWork);
+        return parts;
     }
 
     /// <summary>The same for work that needs managed state: an object, set up by its owner before the call.</summary>
-    public void ParallelFor(int count, IRangeWork work)
+    public int ParallelFor(int count, IRangeWork work, long itemWork = MinParallelWork)
     {
-        int parts = Math.Min(Threads, count);
-        if (parts <= 1) { if (count > 0) work.Run(0, 0, count, nested: false); return; }
+        int parts = Parts(count, itemWork);
+        if (parts <= 1) { if (count > 0) work.Run(0, 0, count, nested: false); return 1; }
         _pool ??= SharedPool(Threads);
         _work = work; _count = count; _parts = parts;
         _pool.Run(_rangeWork ??= RangeWork);
         _work = null;
+        return parts;
     }
+
+    /// <summary>
+    /// Floats of memory-bound work below which a second thread costs more than it saves (waking it and
+    /// joining take microseconds; a batch of one image is mostly such layers).
+    /// </summary>
+    public const long MinParallelWork = 1 << 14;
+
+    private int Parts(int count, long itemWork) => (int)Math.Max(1, Math.Min(Math.Min(Threads, count), (long)count * itemWork / MinParallelWork));
 
     private IRangeWork? _work;
 

@@ -32,14 +32,14 @@ public static unsafe class ChannelKernels
     public static void Sums(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> z, int channels, Span<double> first, Span<double> second,
         (double[] Partials, float[] Scratch) scratch)
     {
-        int rows = x.Length / channels, parts = Math.Min(kernels.Threads, rows);
-        if (z.Length != x.Length || first.Length != channels || second.Length != channels || scratch.Partials.Length < parts * 2 * channels)
+        int rows = x.Length / channels, parts;
+        if (z.Length != x.Length || first.Length != channels || second.Length != channels || scratch.Partials.Length < kernels.Threads * 2 * channels)
             throw new ArgumentException("channel sums: buffers of the wrong size");
         fixed (float* px = x, pz = z, ps = scratch.Scratch)
         fixed (double* pp = scratch.Partials)
         {
             var args = new Args { X = px, Z = pz, Partials = pp, Scratch = ps, Channels = channels };
-            kernels.ParallelFor(rows, &SumsRange, &args);
+            parts = kernels.ParallelFor(rows, &SumsRange, &args, 2L * channels);
         }
         first.Clear(); second.Clear();
         for (int t = 0; t < parts; t++)
@@ -106,7 +106,7 @@ public static unsafe class ChannelKernels
         fixed (float* px = x, py = y, pa = a, pb = b, pz = z, pe = e, pf = f)
         {
             var args = new Args { X = px, Y = py, A = pa, B = pb, Z = second ? pz : null, E = pe, F = pf, Channels = channels };
-            kernels.ParallelFor(x.Length / channels, &AffineRange, &args);
+            kernels.ParallelFor(x.Length / channels, &AffineRange, &args, (second ? 3L : 2L) * channels);
         }
     }
 
@@ -148,7 +148,7 @@ public static unsafe class ChannelKernels
         fixed (float* px = x, pz = z, py = y, pa = a, pb = b, pd = d)
         {
             var args = new Args { X = px, Z = pz, Y = py, A = pa, B = pb, Scratch = pd, Channels = channels };
-            kernels.ParallelFor(x.Length / channels, &Affine2Range, &args);
+            kernels.ParallelFor(x.Length / channels, &Affine2Range, &args, 3L * channels);
         }
     }
 

@@ -45,7 +45,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         {
             (_backward, _batch) = (false, batch);
             _x = px; _w = pw; _y = py;
-            kernels.ParallelFor(batch, this);
+            kernels.ParallelFor(batch, this, (long)OutputSize * _rows.Kernel * _cols.Kernel);
         }
     }
 
@@ -60,7 +60,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         {
             (_backward, _batch) = (true, batch);
             _x = px; _w = pw; _dy = pdy; _dx = dx.IsEmpty ? null : pdx;
-            kernels.ParallelFor(batch, this);
+            kernels.ParallelFor(batch, this, (long)OutputSize * _rows.Kernel * _cols.Kernel);
         }
         if (!_weightGradient) return;
         dW.Clear();

@@ -124,7 +124,7 @@ public static unsafe class Elementwise
         fixed (float* py = y, pb = bias)
         {
             var args = new Args { A = py, B = bias.Length == 0 ? null : pb, Channels = channels };
-            kernels.ParallelFor(y.Length / channels, &AddBiasReluRange, &args);
+            kernels.ParallelFor(y.Length / channels, &AddBiasReluRange, &args, 2L * channels);
         }
     }
 
@@ -151,11 +151,11 @@ public static unsafe class Elementwise
     private static void BiasBackward(Backend kernels, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, Span<float> db, Span<float> partials)
     {
         int channels = db.Length, rows = dy.Length / channels;
-        int parts = Math.Min(kernels.Threads, rows);
+        int parts;
         fixed (float* py = y, pdy = dy, pdz = dz, pp = partials)
         {
             var args = new Args { A = y.IsEmpty ? null : py, B = pdy, C = dz.IsEmpty ? null : pdz, D = pp, Channels = channels };
-            kernels.ParallelFor(rows, &BiasBackwardRange, &args);
+            parts = kernels.ParallelFor(rows, &BiasBackwardRange, &args, (y.IsEmpty ? 1L : 3L) * channels);
         }
         db.Clear();
         for (int t = 0; t < parts; t++) Add(db, partials.Slice(t * channels, channels));

@@ -30,7 +30,7 @@ public static unsafe class Pooling
         fixed (int* pa = argmax)
         {
             var args = new Args { X = px, Y = py, Argmax = pa, Input = input, Rows = rows, Cols = cols };
-            kernels.ParallelFor(batch, &ForwardRange, &args);
+            kernels.ParallelFor(batch, &ForwardRange, &args, input.Size + 2L * outSize);
         }
     }
 
@@ -96,7 +96,7 @@ public static unsafe class Pooling
         fixed (int* pa = argmax)
         {
             var args = new Args { X = pdx, Y = pdy, Argmax = pa, InSize = inSize, OutSize = outSize };
-            kernels.ParallelFor(batch, &BackwardRange, &args);
+            kernels.ParallelFor(batch, &BackwardRange, &args, inSize + 2L * outSize);
         }
     }
 

@@ -262,6 +262,7 @@ public class SlurmSweepTests(SlurmCluster slurm)
         Thread.Sleep(1500);
         Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
         Assert.True(p.WaitForExit(30_000), "the sweep did not stop");
+        p.WaitForExit(); // without a timeout it also waits for the redirected stderr to be read to its end
         Assert.Equal(130, p.ExitCode);
         Assert.Contains($"cancelled Slurm job {jobId}", errors.ToString());
         var (_, queue, _) = SlurmExecutor.Tool("squeue", ["-h", "-j", jobId!]);
