@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using SpecNet.Schema;
 
@@ -31,7 +32,21 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         (_input, _rows, _cols, _multiplier, _capacity) = (input, rows, cols, multiplier, capacity);
         _dWeights = Enumerable.Range(0, training ? kernels.Threads : 0).Select(_ => new float[WeightCount]).ToArray();
         _used = new bool[kernels.Threads];
+        // Where each tap reads, relative to its window's first pixel (in floats), and the output rows and
+        // columns whose windows lie wholly inside the input: those skip every bounds check.
+        _tapOffsets = new int[rows.Kernel * cols.Kernel];
+        for (int di = 0; di < rows.Kernel; di++)
+            for (int dj = 0; dj < cols.Kernel; dj++)
+                _tapOffsets[di * cols.Kernel + dj] = (di * rows.Dilation * input.Width + dj * cols.Dilation) * input.Channels;
+        (_rowsInside, _colsInside) = (Inside(rows, input.Height), Inside(cols, input.Width));
     }
+
+    private readonly int[] _tapOffsets;
+    private readonly (int First, int Last) _rowsInside, _colsInside;
+
+    /// <summary>The outputs [First, Last] whose window along this axis reads no padding.</summary>
+    private static (int, int) Inside(Window axis, int size) =>
+        ((axis.PadBefore + axis.Stride - 1) / axis.Stride, (size - 1 + axis.PadBefore - (axis.Kernel - 1) * axis.Dilation) is var last && last >= 0 ? last / axis.Stride : -1);
 
     private int OutChannels => _input.Channels * _multiplier;
     private int WeightCount => _rows.Kernel * _cols.Kernel * OutChannels;
@@ -142,56 +157,138 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// <summary>One example, one filter per channel: y[i, j, v] = Σ_taps x[tap's pixel, v] · w[tap, v], summed in a register.</summary>
     private void ForwardVectors(float* x, float* y)
     {
-        int h = _input.Height, w = _input.Width, c = _input.Channels;
-        for (int i = 0; i < _rows.Output; i++)
-            for (int j = 0; j < _cols.Output; j++)
-            {
-                float* yo = y + (i * _cols.Output + j) * c;
-                for (int v = 0; v < c; v += Lanes)
+        int h = _input.Height, w = _input.Width, c = _input.Channels, taps = _tapOffsets.Length;
+        float* weights = _w;
+        int step = _cols.Stride * c; // from one output column's window to the next
+        fixed (int* offsets = _tapOffsets)
+            for (int i = 0; i < _rows.Output; i++)
+                for (int j = 0; j < _cols.Output; j++)
                 {
-                    var sum = Vector256<float>.Zero;
-                    for (int di = 0; di < _rows.Kernel; di++)
+                    float* yo = y + (i * _cols.Output + j) * c;
+                    int top = i * _rows.Stride - _rows.PadBefore, left = j * _cols.Stride - _cols.PadBefore;
+                    if (i >= _rowsInside.First && i <= _rowsInside.Last && j >= _colsInside.First && j <= _colsInside.Last)
                     {
-                        int ih = i * _rows.Stride - _rows.PadBefore + di * _rows.Dilation;
-                        if ((uint)ih >= (uint)h) continue;
-                        for (int dj = 0; dj < _cols.Kernel; dj++)
+                        float* origin = x + (top * w + left) * c;
+                        if (j + 3 <= _colsInside.Last)
                         {
-                            int iw = j * _cols.Stride - _cols.PadBefore + dj * _cols.Dilation;
-                            if ((uint)iw >= (uint)w) continue;
-                            sum = Vector256.FusedMultiplyAdd(Vector256.Load(x + (ih * w + iw) * c + v), Vector256.Load(_w + (di * _cols.Kernel + dj) * c + v), sum);
+                            // four neighbouring outputs at once: four independent sums share each weight load
+                            for (int v = 0; v < c; v += Lanes)
+                            {
+                                Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+                                for (int t = 0; t < taps; t++)
+                                {
+                                    var wv = Vector256.Load(weights + t * c + v);
+                                    float* at = origin + offsets[t] + v;
+                                    s0 = Vector256.FusedMultiplyAdd(Vector256.Load(at), wv, s0);
+                                    s1 = Vector256.FusedMultiplyAdd(Vector256.Load(at + step), wv, s1);
+                                    s2 = Vector256.FusedMultiplyAdd(Vector256.Load(at + 2 * step), wv, s2);
+                                    s3 = Vector256.FusedMultiplyAdd(Vector256.Load(at + 3 * step), wv, s3);
+                                }
+                                s0.Store(yo + v); s1.Store(yo + c + v); s2.Store(yo + 2 * c + v); s3.Store(yo + 3 * c + v);
+                            }
+                            j += 3;
+                            continue;
                         }
+                        for (int v = 0; v < c; v += Lanes)
+                        {
+                            var sum = Vector256<float>.Zero;
+                            for (int t = 0; t < taps; t++)
+                                sum = Vector256.FusedMultiplyAdd(Vector256.Load(origin + offsets[t] + v), Vector256.Load(weights + t * c + v), sum);
+                            sum.Store(yo + v);
+                        }
+                        continue;
                     }
-                    sum.Store(yo + v);
+                    for (int v = 0; v < c; v += Lanes)
+                    {
+                        var sum = Vector256<float>.Zero;
+                        for (int di = 0; di < _rows.Kernel; di++)
+                        {
+                            int ih = top + di * _rows.Dilation;
+                            if ((uint)ih >= (uint)h) continue;
+                            for (int dj = 0; dj < _cols.Kernel; dj++)
+                            {
+                                int iw = left + dj * _cols.Dilation;
+                                if ((uint)iw >= (uint)w) continue;
+                                sum = Vector256.FusedMultiplyAdd(Vector256.Load(x + (ih * w + iw) * c + v), Vector256.Load(_w + (di * _cols.Kernel + dj) * c + v), sum);
+                            }
+                        }
+                        sum.Store(yo + v);
+                    }
                 }
-            }
     }
 
     /// <summary>One example, one filter per channel: dW[tap] += x · dy (when <paramref name="dW"/> is set), dx = Σ_taps dy · w (when <paramref name="dx"/> is).</summary>
     private void BackwardVectors(float* x, float* dy, float* dx, float* dW)
     {
-        int h = _input.Height, w = _input.Width, c = _input.Channels;
+        int h = _input.Height, w = _input.Width, c = _input.Channels, taps = _tapOffsets.Length;
         if (dx != null) new Span<float>(dx, _input.Size).Clear();
-        for (int i = 0; i < _rows.Output; i++)
-            for (int j = 0; j < _cols.Output; j++)
-            {
-                float* g = dy + (i * _cols.Output + j) * c;
-                for (int di = 0; di < _rows.Kernel; di++)
+        float* weights = _w;
+        int step = _cols.Stride * c;
+        fixed (int* offsets = _tapOffsets)
+            for (int i = 0; i < _rows.Output; i++)
+                for (int j = 0; j < _cols.Output; j++)
                 {
-                    int ih = i * _rows.Stride - _rows.PadBefore + di * _rows.Dilation;
-                    if ((uint)ih >= (uint)h) continue;
-                    for (int dj = 0; dj < _cols.Kernel; dj++)
+                    float* g = dy + (i * _cols.Output + j) * c;
+                    int top = i * _rows.Stride - _rows.PadBefore, left = j * _cols.Stride - _cols.PadBefore;
+                    if (i >= _rowsInside.First && i <= _rowsInside.Last && j >= _colsInside.First && j <= _colsInside.Last)
                     {
-                        int iw = j * _cols.Stride - _cols.PadBefore + dj * _cols.Dilation;
-                        if ((uint)iw >= (uint)w) continue;
-                        int from = (ih * w + iw) * c, tap = (di * _cols.Kernel + dj) * c;
-                        for (int v = 0; v < c; v += Lanes)
+                        int origin = (top * w + left) * c;
+                        if (j + 3 <= _colsInside.Last)
                         {
-                            var gv = Vector256.Load(g + v);
-                            if (dW != null) Vector256.FusedMultiplyAdd(Vector256.Load(x + from + v), gv, Vector256.Load(dW + tap + v)).Store(dW + tap + v);
-                            if (dx != null) Vector256.FusedMultiplyAdd(gv, Vector256.Load(_w + tap + v), Vector256.Load(dx + from + v)).Store(dx + from + v);
+                            // four neighbouring outputs at once: one read-modify-write of dW per tap, not four
+                            for (int t = 0; t < taps; t++)
+                            {
+                                int from = origin + offsets[t], tap = t * c;
+                                for (int v = 0; v < c; v += Lanes)
+                                {
+                                    Vector256<float> g0 = Vector256.Load(g + v), g1 = Vector256.Load(g + c + v), g2 = Vector256.Load(g + 2 * c + v), g3 = Vector256.Load(g + 3 * c + v);
+                                    float* xs = x + from + v;
+                                    if (dW != null)
+                                    {
+                                        var sum = Vector256.FusedMultiplyAdd(Vector256.Load(xs), g0, Vector256.Load(dW + tap + v));
+                                        sum = Vector256.FusedMultiplyAdd(Vector256.Load(xs + step), g1, sum);
+                                        sum = Vector256.FusedMultiplyAdd(Vector256.Load(xs + 2 * step), g2, sum);
+                                        Vector256.FusedMultiplyAdd(Vector256.Load(xs + 3 * step), g3, sum).Store(dW + tap + v);
+                                    }
+                                    if (dx == null) continue;
+                                    var wv = Vector256.Load(weights + tap + v);
+                                    float* d = dx + from + v;
+                                    Vector256.FusedMultiplyAdd(g0, wv, Vector256.Load(d)).Store(d);
+                                    Vector256.FusedMultiplyAdd(g1, wv, Vector256.Load(d + step)).Store(d + step);
+                                    Vector256.FusedMultiplyAdd(g2, wv, Vector256.Load(d + 2 * step)).Store(d + 2 * step);
+                                    Vector256.FusedMultiplyAdd(g3, wv, Vector256.Load(d + 3 * step)).Store(d + 3 * step);
+                                }
+                            }
+                            j += 3;
+                            continue;
+                        }
+                        for (int t = 0; t < taps; t++)
+                            Tap(x, g, dx, dW, origin + offsets[t], t * c, c);
+                        continue;
+                    }
+                    for (int di = 0; di < _rows.Kernel; di++)
+                    {
+                        int ih = top + di * _rows.Dilation;
+                        if ((uint)ih >= (uint)h) continue;
+                        for (int dj = 0; dj < _cols.Kernel; dj++)
+                        {
+                            int iw = left + dj * _cols.Dilation;
+                            if ((uint)iw >= (uint)w) continue;
+                            Tap(x, g, dx, dW, (ih * w + iw) * c, (di * _cols.Kernel + dj) * c, c);
                         }
                     }
                 }
-            }
+    }
+
+    /// <summary>One tap of one output pixel's gradient g: dW[tap] += x[from] · g; dx[from] += g · w[tap].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Tap(float* x, float* g, float* dx, float* dW, int from, int tap, int c)
+    {
+        for (int v = 0; v < c; v += Lanes)
+        {
+            var gv = Vector256.Load(g + v);
+            if (dW != null) Vector256.FusedMultiplyAdd(Vector256.Load(x + from + v), gv, Vector256.Load(dW + tap + v)).Store(dW + tap + v);
+            if (dx != null) Vector256.FusedMultiplyAdd(gv, Vector256.Load(_w + tap + v), Vector256.Load(dx + from + v)).Store(dx + from + v);
+        }
     }
 }

@@ -62,6 +62,7 @@ public class ConvolutionTests
     /// <summary>The depthwise kernel against the grouped reference: channel vectors (C a multiple of 8, one filter each) and the general loop.</summary>
     [Theory]
     [InlineData(3, 7, 6, 16, 1, 3, 1, 1, "same")]
+    [InlineData(2, 12, 14, 16, 1, 3, 1, 1, "same")] // rows of outputs four at a time, and the rest
     [InlineData(2, 9, 9, 32, 1, 3, 2, 1, "same")]   // TensorFlow's 'same' with stride 2: the extra row at the bottom
     [InlineData(2, 8, 7, 8, 1, 3, 1, 2, "same")]    // dilated
     [InlineData(2, 6, 6, 24, 1, 2, 2, 1, "valid")]
