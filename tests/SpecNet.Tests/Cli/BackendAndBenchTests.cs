@@ -34,7 +34,7 @@ public class BackendAndBenchTests
     }
 
     [Fact]
-    public void Auto_uses_mkl_when_present_and_says_so_when_not()
+    public void Auto_measures_managed_against_mkl_when_present_and_says_so_when_not()
     {
         var notes = new List<string>();
         var backend = Backends.Create("auto", notes.Add);
@@ -43,7 +43,32 @@ public class BackendAndBenchTests
             Assert.Equal("managed", backend.Name);
             Assert.Contains(notes, n => n.Contains("libmkl_rt") && n.Contains("using the managed backend"));
         }
-        else Assert.Equal("mkl", backend.Name);
+        else
+        {
+            var note = Assert.Single(notes);
+            var times = System.Text.RegularExpressions.Regex.Matches(note, @"(managed|mkl) ([0-9.]+) ms").ToDictionary(m => m.Groups[1].Value, m => double.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(2, times.Count);
+            Assert.Equal(times["managed"] <= times["mkl"] ? "managed" : "mkl", backend.Name); // the faster one, by its own report
+            Assert.EndsWith($"using {backend.Name}", note);
+        }
+    }
+
+    [Theory]
+    [InlineData(1.0, 2.0, "managed")]
+    [InlineData(3.0, 2.0, "reference")]
+    public void Faster_keeps_the_backend_that_measured_less(double first, double second, string expected)
+    {
+        var notes = new List<string>();
+        Backend a = new ManagedBackend(1), b = new ReferenceBackend();
+        var chosen = Backends.Faster(a, b, x => x == a ? first / 1000 : second / 1000, notes.Add);
+        Assert.Equal(expected, chosen.Name);
+        Assert.Equal($"note: auto measured managed {first:F2} ms and reference {second:F2} ms on this machine; using {expected}", Assert.Single(notes));
+    }
+
+    [Fact]
+    public void Gemm_timing_is_positive_and_runs_the_backend()
+    {
+        Assert.InRange(Backends.GemmSeconds(new ManagedBackend(1)), 1e-6, 5);
     }
 
     /// <summary>Every backend runs the whole model (forward and backward) to the reference's results.</summary>
