@@ -56,7 +56,8 @@ public static class Backends
     {
         double ta = seconds(a), tb = seconds(b);
         var winner = ta <= tb ? a : b;
-        note?.Invoke($"note: auto measured {a.Name} {ta * 1e3:F2} ms and {b.Name} {tb * 1e3:F2} ms on this machine; using {winner.Name}");
+        note?.Invoke(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"note: auto measured {a.Name} {ta * 1e3:F2} ms and {b.Name} {tb * 1e3:F2} ms on this machine; using {winner.Name}"));
         return winner;
     }
 

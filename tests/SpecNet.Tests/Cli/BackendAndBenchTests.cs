@@ -62,7 +62,7 @@ public class BackendAndBenchTests
         Backend a = new ManagedBackend(1), b = new ReferenceBackend();
         var chosen = Backends.Faster(a, b, x => x == a ? first / 1000 : second / 1000, notes.Add);
         Assert.Equal(expected, chosen.Name);
-        Assert.Equal($"note: auto measured managed {first:F2} ms and reference {second:F2} ms on this machine; using {expected}", Assert.Single(notes));
+        Assert.Equal(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"note: auto measured managed {first:F2} ms and reference {second:F2} ms on this machine; using {expected}"), Assert.Single(notes));
     }
 
     [Fact]
