@@ -32,21 +32,31 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         (_input, _rows, _cols, _multiplier, _capacity) = (input, rows, cols, multiplier, capacity);
         _dWeights = Enumerable.Range(0, training ? kernels.Threads : 0).Select(_ => new float[WeightCount]).ToArray();
         _used = new bool[kernels.Threads];
-        // Where each tap reads, relative to its window's first pixel (in floats), and the output rows and
-        // columns whose windows lie wholly inside the input: those skip every bounds check.
+        // Where each tap reads, relative to its window's first pixel (in floats), and per output row and
+        // column the taps that read inside the input: no bounds checks in the loops, and windows with
+        // every tap inside take the fast paths.
         _tapOffsets = new int[rows.Kernel * cols.Kernel];
         for (int di = 0; di < rows.Kernel; di++)
             for (int dj = 0; dj < cols.Kernel; dj++)
                 _tapOffsets[di * cols.Kernel + dj] = (di * rows.Dilation * input.Width + dj * cols.Dilation) * input.Channels;
-        (_rowsInside, _colsInside) = (Inside(rows, input.Height), Inside(cols, input.Width));
+        (_rowTaps, _colTaps) = (TapRanges(rows, input.Height), TapRanges(cols, input.Width));
     }
 
     private readonly int[] _tapOffsets;
-    private readonly (int First, int Last) _rowsInside, _colsInside;
+    private readonly (int First, int Last)[] _rowTaps, _colTaps;
 
-    /// <summary>The outputs [First, Last] whose window along this axis reads no padding.</summary>
-    private static (int, int) Inside(Window axis, int size) =>
-        ((axis.PadBefore + axis.Stride - 1) / axis.Stride, (size - 1 + axis.PadBefore - (axis.Kernel - 1) * axis.Dilation) is var last && last >= 0 ? last / axis.Stride : -1);
+    /// <summary>Per output index along an axis, the taps [First, Last] that read inside the input (the others read padding).</summary>
+    private static (int, int)[] TapRanges(Window axis, int size) => Enumerable.Range(0, axis.Output).Select(o =>
+    {
+        int start = o * axis.Stride - axis.PadBefore;
+        int first = start >= 0 ? 0 : (-start + axis.Dilation - 1) / axis.Dilation;
+        int last = start > size - 1 ? -1 : Math.Min(axis.Kernel - 1, (size - 1 - start) / axis.Dilation);
+        return (first, last);
+    }).ToArray();
+
+    /// <summary>Whether output (i, j)'s window reads no padding.</summary>
+    private bool Inside(int i, int j) =>
+        _rowTaps[i].First == 0 && _rowTaps[i].Last == _rows.Kernel - 1 && _colTaps[j].First == 0 && _colTaps[j].Last == _cols.Kernel - 1;
 
     private int OutChannels => _input.Channels * _multiplier;
     private int WeightCount => _rows.Kernel * _cols.Kernel * OutChannels;
@@ -93,7 +103,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// <summary>Examples [n0, n1) on thread <paramref name="part"/>.</summary>
     public void Run(int part, int n0, int n1, bool nested)
     {
-        int h = _input.Height, w = _input.Width, c = _input.Channels, co = OutChannels, m = _multiplier;
+        int w = _input.Width, c = _input.Channels, co = OutChannels, m = _multiplier;
         var weights = new ReadOnlySpan<float>(_w, WeightCount);
         float[]? dW = _backward && _weightGradient ? _dWeights[part] : null;
         if (dW is not null && !_used[part]) { Array.Clear(dW); _used[part] = true; }
@@ -120,14 +130,12 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                 for (int j = 0; j < _cols.Output; j++)
                 {
                     int at = (i * _cols.Output + j) * co;
-                    for (int di = 0; di < _rows.Kernel; di++)
+                    for (int di = _rowTaps[i].First; di <= _rowTaps[i].Last; di++)
                     {
                         int ih = i * _rows.Stride - _rows.PadBefore + di * _rows.Dilation;
-                        if ((uint)ih >= (uint)h) continue;
-                        for (int dj = 0; dj < _cols.Kernel; dj++)
+                        for (int dj = _colTaps[j].First; dj <= _colTaps[j].Last; dj++)
                         {
                             int iw = j * _cols.Stride - _cols.PadBefore + dj * _cols.Dilation;
-                            if ((uint)iw >= (uint)w) continue;
                             int from = (ih * w + iw) * c, tap = (di * _cols.Kernel + dj) * co;
                             if (m == 1)
                             {
@@ -157,7 +165,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// <summary>One example, one filter per channel: y[i, j, v] = Σ_taps x[tap's pixel, v] · w[tap, v], summed in a register.</summary>
     private void ForwardVectors(float* x, float* y)
     {
-        int h = _input.Height, w = _input.Width, c = _input.Channels, taps = _tapOffsets.Length;
+        int w = _input.Width, c = _input.Channels, taps = _tapOffsets.Length;
         float* weights = _w;
         int step = _cols.Stride * c; // from one output column's window to the next
         fixed (int* offsets = _tapOffsets)
@@ -166,10 +174,10 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                 {
                     float* yo = y + (i * _cols.Output + j) * c;
                     int top = i * _rows.Stride - _rows.PadBefore, left = j * _cols.Stride - _cols.PadBefore;
-                    if (i >= _rowsInside.First && i <= _rowsInside.Last && j >= _colsInside.First && j <= _colsInside.Last)
+                    if (Inside(i, j))
                     {
                         float* origin = x + (top * w + left) * c;
-                        if (j + 3 <= _colsInside.Last)
+                        if (j + 3 < _cols.Output && Inside(i, j + 3)) // the inside columns are contiguous
                         {
                             // four neighbouring outputs at once: four independent sums share each weight load
                             for (int v = 0; v < c; v += Lanes)
@@ -201,14 +209,12 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                     for (int v = 0; v < c; v += Lanes)
                     {
                         var sum = Vector256<float>.Zero;
-                        for (int di = 0; di < _rows.Kernel; di++)
+                        for (int di = _rowTaps[i].First; di <= _rowTaps[i].Last; di++)
                         {
                             int ih = top + di * _rows.Dilation;
-                            if ((uint)ih >= (uint)h) continue;
-                            for (int dj = 0; dj < _cols.Kernel; dj++)
+                            for (int dj = _colTaps[j].First; dj <= _colTaps[j].Last; dj++)
                             {
                                 int iw = left + dj * _cols.Dilation;
-                                if ((uint)iw >= (uint)w) continue;
                                 sum = Vector256.FusedMultiplyAdd(Vector256.Load(x + (ih * w + iw) * c + v), Vector256.Load(_w + (di * _cols.Kernel + dj) * c + v), sum);
                             }
                         }
@@ -220,7 +226,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// <summary>One example, one filter per channel: dW[tap] += x · dy (when <paramref name="dW"/> is set), dx = Σ_taps dy · w (when <paramref name="dx"/> is).</summary>
     private void BackwardVectors(float* x, float* dy, float* dx, float* dW)
     {
-        int h = _input.Height, w = _input.Width, c = _input.Channels, taps = _tapOffsets.Length;
+        int w = _input.Width, c = _input.Channels, taps = _tapOffsets.Length;
         if (dx != null) new Span<float>(dx, _input.Size).Clear();
         float* weights = _w;
         int step = _cols.Stride * c;
@@ -230,10 +236,10 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                 {
                     float* g = dy + (i * _cols.Output + j) * c;
                     int top = i * _rows.Stride - _rows.PadBefore, left = j * _cols.Stride - _cols.PadBefore;
-                    if (i >= _rowsInside.First && i <= _rowsInside.Last && j >= _colsInside.First && j <= _colsInside.Last)
+                    if (Inside(i, j))
                     {
                         int origin = (top * w + left) * c;
-                        if (j + 3 <= _colsInside.Last)
+                        if (j + 3 < _cols.Output && Inside(i, j + 3)) // the inside columns are contiguous
                         {
                             // four neighbouring outputs at once: one read-modify-write of dW per tap, not four
                             for (int t = 0; t < taps; t++)
@@ -266,14 +272,12 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                             Tap(x, g, dx, dW, origin + offsets[t], t * c, c);
                         continue;
                     }
-                    for (int di = 0; di < _rows.Kernel; di++)
+                    for (int di = _rowTaps[i].First; di <= _rowTaps[i].Last; di++)
                     {
                         int ih = top + di * _rows.Dilation;
-                        if ((uint)ih >= (uint)h) continue;
-                        for (int dj = 0; dj < _cols.Kernel; dj++)
+                        for (int dj = _colTaps[j].First; dj <= _colTaps[j].Last; dj++)
                         {
                             int iw = left + dj * _cols.Dilation;
-                            if ((uint)iw >= (uint)w) continue;
                             Tap(x, g, dx, dW, (ih * w + iw) * c, (di * _cols.Kernel + dj) * c, c);
                         }
                     }
