@@ -266,17 +266,7 @@ internal static class OnnxConstants
             (first[axis], step[axis]) = (start, s);
         }
         var strides = Strides(x.Dims);
-        return x.Select(dims, o =>
-        {
-            long source = 0;
-            for (int k = rank - 1; k >= 0; k--)
-            {
-                long coordinate = o % dims[k];
-                o /= dims[k];
-                source += (first[k] + coordinate * step[k]) * strides[k];
-            }
-            return source;
-        });
+        return View(x, dims, Enumerable.Range(0, rank).Sum(k => first[k] * strides[k]), Enumerable.Range(0, rank).Select(k => step[k] * strides[k]).ToArray());
     }
 
     private static ConstantTensor Transpose(ConstantTensor x, long[] perm)
@@ -285,16 +275,18 @@ internal static class OnnxConstants
         if (perm.Length != rank || perm.Order().Select((p, i) => p == i).Any(same => !same)) throw new ArgumentException($"perm [{string.Join(", ", perm)}]");
         var dims = perm.Select(p => x.Dims[p]).ToArray();
         var strides = Strides(x.Dims);
-        return x.Select(dims, o =>
-        {
-            long source = 0;
-            for (int k = rank - 1; k >= 0; k--)
-            {
-                long coordinate = o % dims[k];
-                o /= dims[k];
-                source += coordinate * strides[perm[k]];
-            }
-            return source;
-        });
+        return View(x, dims, 0, perm.Select(p => strides[p]).ToArray());
     }
+
+    /// <summary>x through a strided view (Slice, Transpose): the output element at coordinates c of dims reads x at start + Σ c[k]·steps[k].</summary>
+    private static ConstantTensor View(ConstantTensor x, long[] dims, long start, long[] steps) => x.Select(dims, o =>
+    {
+        long source = start;
+        for (int k = dims.Length - 1; k >= 0; k--)
+        {
+            source += o % dims[k] * steps[k];
+            o /= dims[k];
+        }
+        return source;
+    });
 }
