@@ -69,8 +69,8 @@ public static unsafe class Elementwise
     /// <summary>What <see cref="Map"/> computes per element.</summary>
     public enum MapOp { Copy, Add, Subtract, Multiply, Max, Min, Relu, ReluBackward }
 
-    /// <summary>Floats per piece of a <see cref="Map"/>: large enough that a piece outweighs handing it to a thread.</summary>
-    private const int MapPiece = 1 << 14;
+    /// <summary>Floats per piece of a <see cref="Map"/>: as much as a thread must have to be worth waking.</summary>
+    private const int MapPiece = (int)Backend.MinParallelWork;
 
     /// <summary>
     /// y = op(a, b) elementwise in one pass (Relu: max(a, 0); ReluBackward: a > 0 ? b : 0 with a = relu's output; Copy: a),
@@ -79,7 +79,6 @@ public static unsafe class Elementwise
     public static void Map(Backend kernels, MapOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
     {
         if (a.Length != y.Length || op is not (MapOp.Copy or MapOp.Relu) && b.Length != y.Length) throw new ArgumentException("elementwise: operands of different lengths");
-        if (y.Length <= MapPiece) { MapSlice(op, a, b, y); return; }
         fixed (float* pa = a, pb = b, py = y)
         {
             var args = new Args { A = pa, B = pb, C = py, Channels = (int)op, Length = y.Length };
