@@ -43,34 +43,50 @@ public static unsafe class Im2Col
     private static void ForwardRange(float* x, float* dst, int n0, int n1, Shape input, Window rows, Window cols, int c0, int cg)
     {
         int c = input.Channels, h = input.Height, w = input.Width;
-        int k = rows.Kernel * cols.Kernel * cg;
+        int k = rows.Kernel * cols.Kernel * cg, span = cols.Kernel * cg;
         // With unit column dilation and all channels, a kernel row's taps are adjacent input cells: one copy of kw*c floats.
         bool contiguous = cols.Dilation == 1 && cg == c;
+        // Output columns whose window lies inside the input's width: [owIn, owOut).
+        int owIn = Math.Min(cols.Output, (cols.PadBefore + cols.Stride - 1) / cols.Stride);
+        int lastStart = w + cols.PadBefore - (cols.Kernel - 1) * cols.Dilation - 1;   // a window starting past this sticks out
+        int owOut = lastStart < 0 ? owIn : Math.Max(owIn, Math.Min(cols.Output, lastStart / cols.Stride + 1));
         for (int n = n0; n < n1; n++)
             for (int oh = 0; oh < rows.Output; oh++)
-                for (int ow = 0; ow < cols.Output; ow++)
+            {
+                float* rowDst = dst + (long)((n - n0) * rows.Output + oh) * cols.Output * k;
+                // One kernel row at a time across the output row: the inner loops are plain strided copies.
+                for (int kh = 0; kh < rows.Kernel; kh++)
                 {
-                    float* seg = dst + ((long)((n - n0) * rows.Output + oh) * cols.Output + ow) * k;
-                    int iw0 = ow * cols.Stride - cols.PadBefore;
-                    for (int kh = 0; kh < rows.Kernel; kh++)
+                    float* d = rowDst + kh * span;
+                    int ih = oh * rows.Stride - rows.PadBefore + kh * rows.Dilation;
+                    if ((uint)ih >= (uint)h)
                     {
-                        int ih = oh * rows.Stride - rows.PadBefore + kh * rows.Dilation;
-                        if ((uint)ih >= (uint)h) { new Span<float>(seg, cols.Kernel * cg).Clear(); seg += cols.Kernel * cg; continue; }
-                        float* rowStart = x + ((long)(n * h + ih) * w) * c + c0;
-                        if (contiguous && iw0 >= 0 && iw0 + cols.Kernel <= w)
-                        {
-                            Unsafe.CopyBlockUnaligned(seg, rowStart + (long)iw0 * c, (uint)(cols.Kernel * c * sizeof(float)));
-                            seg += cols.Kernel * c;
-                            continue;
-                        }
+                        for (int ow = 0; ow < cols.Output; ow++) new Span<float>(d + (long)ow * k, span).Clear();
+                        continue;
+                    }
+                    float* rowStart = x + ((long)(n * h + ih) * w) * c + c0;
+                    for (int ow = 0; ow < cols.Output; ow++)
+                    {
+                        int iw0 = ow * cols.Stride - cols.PadBefore;
+                        float* seg = d + (long)ow * k;
+                        if (contiguous && ow >= owIn && ow < owOut) { Copy(seg, rowStart + (long)iw0 * c, span); continue; }
                         for (int kw = 0; kw < cols.Kernel; kw++, seg += cg)
                         {
                             int iw = iw0 + kw * cols.Dilation;
-                            if ((uint)iw < (uint)w) Unsafe.CopyBlockUnaligned(seg, rowStart + (long)iw * c, (uint)(cg * sizeof(float)));
+                            if ((uint)iw < (uint)w) Copy(seg, rowStart + (long)iw * c, cg);
                             else new Span<float>(seg, cg).Clear();
                         }
                     }
                 }
+            }
+    }
+
+    /// <summary>A block copy, or a plain loop for the few floats of a small-channel layer's kernel row (3 for a 3x3 over one channel), where the call costs more than the copy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Copy(float* dst, float* src, int count)
+    {
+        if (count >= 16) { Unsafe.CopyBlockUnaligned(dst, src, (uint)(count * sizeof(float))); return; }
+        for (int i = 0; i < count; i++) dst[i] = src[i];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

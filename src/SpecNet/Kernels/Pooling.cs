@@ -5,106 +5,155 @@ using SpecNet.Schema;
 namespace SpecNet.Kernels;
 
 /// <summary>
-/// Max pooling over NHWC tensors, split between threads by example: forward keeps the input index of each
-/// maximum (padded cells never win; the first maximum wins ties), backward sends each dy to it.
+/// Max pooling over NHWC tensors, split between threads by example. Forward keeps nothing but y: backward
+/// finds each window's maximum again by comparing x with y, and sends dy to the first cell (in window order)
+/// that holds it, as an index saved in forward would (padded cells never win). No index buffer to write in
+/// forward or to keep between the passes, and inference does only the maxima.
 /// </summary>
 public static unsafe class Pooling
 {
     /// <summary>What a thread needs to pool its share of examples.</summary>
     private unsafe struct Args
     {
-        public float* X, Y;
-        public int* Argmax;
+        public float* X, Y, DY, DX;
         public Shape Input;
         public Window Rows, Cols;
-        public int InSize, OutSize;
     }
 
-    /// <summary>y = max over each window of x (NHWC); argmax = the input index each maximum came from.</summary>
-    public static void MaxForward(Backend kernels, int batch, Shape input, Window rows, Window cols, ReadOnlySpan<float> x, Span<float> y, Span<int> argmax)
+    /// <summary>y = max over each window of x (NHWC).</summary>
+    public static void MaxForward(Backend kernels, int batch, Shape input, Window rows, Window cols, ReadOnlySpan<float> x, Span<float> y)
     {
-        int outSize = rows.Output * cols.Output * input.Channels;
-        if (x.Length < batch * input.Size || y.Length < batch * outSize || argmax.Length < batch * outSize)
-            throw new ArgumentException($"max pooling: buffers of {x.Length}, {y.Length}, {argmax.Length} do not fit a batch of {batch}");
+        Check(batch, input, rows, cols, x.Length, y.Length, x.Length, y.Length);
         fixed (float* px = x, py = y)
-        fixed (int* pa = argmax)
         {
-            var args = new Args { X = px, Y = py, Argmax = pa, Input = input, Rows = rows, Cols = cols };
-            kernels.ParallelFor(batch, &ForwardRange, &args, input.Size + 2L * outSize);
+            var args = new Args { X = px, Y = py, Input = input, Rows = rows, Cols = cols };
+            kernels.ParallelFor(batch, &ForwardRange, &args, input.Size + (long)rows.Output * cols.Output * input.Channels);
         }
     }
 
+    /// <summary>dx = 0 except at each window's first maximum, which gets that output's dy (summed where windows overlap).</summary>
+    public static void MaxBackward(Backend kernels, int batch, Shape input, Window rows, Window cols,
+        ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        Check(batch, input, rows, cols, Math.Min(x.Length, dx.Length), Math.Min(y.Length, dy.Length), x.Length, y.Length);
+        fixed (float* px = x, py = y, pdy = dy, pdx = dx)
+        {
+            var args = new Args { X = px, Y = py, DY = pdy, DX = pdx, Input = input, Rows = rows, Cols = cols };
+            kernels.ParallelFor(batch, &BackwardRange, &args, 2L * input.Size + 2L * rows.Output * cols.Output * input.Channels);
+        }
+    }
+
+    /// <summary>The pointer loops below trust these sizes: a wrong one throws here instead of reading past a buffer.</summary>
+    private static void Check(int batch, Shape input, Window rows, Window cols, int inputs, int outputs, int x, int y)
+    {
+        long needIn = (long)batch * input.Size, needOut = (long)batch * rows.Output * cols.Output * input.Channels;
+        if (batch < 0 || inputs < needIn || outputs < needOut || rows.Input != input.Height || cols.Input != input.Width)
+            throw new ArgumentException($"max pooling: buffers of {x} and {y} floats do not fit a batch of {batch} ({input} to {rows.Output}x{cols.Output})");
+    }
+
+    /// <summary>The input cells of output (oh, ow): rows [ih0, ih1), columns [iw0, iw1), padding left out.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (int Ih0, int Ih1, int Iw0, int Iw1) Cells(Args* a, int oh, int ow)
+    {
+        int ih = oh * a->Rows.Stride - a->Rows.PadBefore, iw = ow * a->Cols.Stride - a->Cols.PadBefore;
+        return (Math.Max(ih, 0), Math.Min(ih + a->Rows.Kernel, a->Input.Height), Math.Max(iw, 0), Math.Min(iw + a->Cols.Kernel, a->Input.Width));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void ForwardRange(void* state, int part, int n0, int n1)
+    private static void ForwardRange(void* state, int part, int n0, int n1)
     {
         var a = (Args*)state;
-        Window rows = a->Rows, cols = a->Cols;
-        int c = a->Input.Channels, h = a->Input.Height, w = a->Input.Width;
-        var input = new ReadOnlySpan<float>(a->X, n1 * a->Input.Size);
+        int c = a->Input.Channels, w = a->Input.Width, oh1 = a->Rows.Output, ow1 = a->Cols.Output;
         for (int n = n0; n < n1; n++)
-            for (int oh = 0; oh < rows.Output; oh++)
-                for (int ow = 0; ow < cols.Output; ow++)
+            for (int oh = 0; oh < oh1; oh++)
+                for (int ow = 0; ow < ow1; ow++)
                 {
-                    int o = ((n * rows.Output + oh) * cols.Output + ow) * c;
-                    var best = new Span<float>(a->Y + o, c);
-                    var where = new Span<int>(a->Argmax + o, c);
-                    best.Fill(float.NegativeInfinity);
-                    where.Fill(-1);
-                    for (int kh = 0; kh < rows.Kernel; kh++)
+                    var (ih0, ih1, iw0, iw1) = Cells(a, oh, ow);
+                    float* y = a->Y + (((long)n * oh1 + oh) * ow1 + ow) * c;
+                    float* x0 = a->X + (((long)n * a->Input.Height + ih0) * w + iw0) * c;
+                    int ch = 0;
+                    // A channel vector's maximum is kept in a register across the window's cells; a cell wins
+                    // only when greater, so the first maximum stays (as backward assumes).
+                    for (; ch <= c - 8; ch += 8)
                     {
-                        int ih = oh * rows.Stride - rows.PadBefore + kh;
-                        if ((uint)ih >= (uint)h) continue;
-                        for (int kw = 0; kw < cols.Kernel; kw++)
-                        {
-                            int iw = ow * cols.Stride - cols.PadBefore + kw;
-                            if ((uint)iw >= (uint)w) continue;
-                            int at = ((n * h + ih) * w + iw) * c;
-                            MaxInto(input.Slice(at, c), at, best, where);
-                        }
+                        var best = Vector256.Create(float.NegativeInfinity);
+                        for (int ih = ih0; ih < ih1; ih++)
+                            for (int iw = iw0; iw < iw1; iw++)
+                            {
+                                var v = Vector256.Load(x0 + ((long)(ih - ih0) * w + (iw - iw0)) * c + ch);
+                                best = Vector256.ConditionalSelect(Vector256.GreaterThan(v, best), v, best);
+                            }
+                        best.Store(y + ch);
+                    }
+                    for (; ch < c; ch++)
+                    {
+                        float best = float.NegativeInfinity;
+                        for (int ih = ih0; ih < ih1; ih++)
+                            for (int iw = iw0; iw < iw1; iw++)
+                            {
+                                float v = x0[((long)(ih - ih0) * w + (iw - iw0)) * c + ch];
+                                if (v > best) best = v;
+                            }
+                        y[ch] = best;
                     }
                 }
     }
 
-    /// <summary>best = max(best, cell) per channel, remembering where the maximum came from (first wins on ties).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MaxInto(ReadOnlySpan<float> cell, int at, Span<float> best, Span<int> where)
-    {
-        int ch = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var lanes = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-            for (; ch <= cell.Length - 8; ch += 8)
-            {
-                var v = Vector256.Create(cell.Slice(ch, 8));
-                var b = Vector256.Create((ReadOnlySpan<float>)best.Slice(ch, 8));
-                var w = Vector256.Create((ReadOnlySpan<int>)where.Slice(ch, 8));
-                var wins = Vector256.GreaterThan(v, b) | Vector256.LessThan(w, Vector256<int>.Zero).AsSingle();
-                Vector256.ConditionalSelect(wins, v, b).CopyTo(best.Slice(ch, 8));
-                Vector256.ConditionalSelect(wins.AsInt32(), lanes + Vector256.Create(at + ch), w).CopyTo(where.Slice(ch, 8));
-            }
-        }
-        for (; ch < cell.Length; ch++)
-            if (cell[ch] > best[ch] || where[ch] < 0) { best[ch] = cell[ch]; where[ch] = at + ch; }
-    }
-
-    /// <summary>dx = 0 except at each window's maximum, which gets that output's dy.</summary>
-    public static void MaxBackward(Backend kernels, int batch, int inSize, int outSize, ReadOnlySpan<float> dy, ReadOnlySpan<int> argmax, Span<float> dx)
-    {
-        if (dx.Length < batch * inSize || dy.Length < batch * outSize || argmax.Length < batch * outSize)
-            throw new ArgumentException($"max pooling: buffers of {dx.Length}, {dy.Length}, {argmax.Length} do not fit a batch of {batch}");
-        fixed (float* pdy = dy, pdx = dx)
-        fixed (int* pa = argmax)
-        {
-            var args = new Args { X = pdx, Y = pdy, Argmax = pa, InSize = inSize, OutSize = outSize };
-            kernels.ParallelFor(batch, &BackwardRange, &args, inSize + 2L * outSize);
-        }
-    }
-
-    /// <summary>dx = 0, then each output's gradient goes to the input cell that won (examples own disjoint cells).</summary>
-    private static unsafe void BackwardRange(void* state, int part, int n0, int n1)
+    private static void BackwardRange(void* state, int part, int n0, int n1)
     {
         var a = (Args*)state;
-        new Span<float>(a->X + (long)n0 * a->InSize, (n1 - n0) * a->InSize).Clear();
-        for (int i = n0 * a->OutSize; i < n1 * a->OutSize; i++) a->X[a->Argmax[i]] += a->Y[i];
+        int c = a->Input.Channels, h = a->Input.Height, w = a->Input.Width, oh1 = a->Rows.Output, ow1 = a->Cols.Output;
+        // Windows that tile the input (stride = pool size) give each cell at most one gradient: it is stored, not
+        // added, and only the cells no window covers (rows and columns dropped at the end) are cleared first.
+        bool tiled = a->Rows.Stride == a->Rows.Kernel && a->Cols.Stride == a->Cols.Kernel;
+        int coveredRows = tiled ? Math.Min(h, oh1 * a->Rows.Stride - a->Rows.PadBefore) : 0;
+        int coveredCols = tiled ? Math.Min(w, ow1 * a->Cols.Stride - a->Cols.PadBefore) : 0;
+        for (int n = n0; n < n1; n++)
+        {
+            float* dx = a->DX + (long)n * a->Input.Size;
+            for (int ih = 0; ih < h; ih++)
+            {
+                int from = ih < coveredRows ? coveredCols : 0;
+                new Span<float>(dx + ((long)ih * w + from) * c, (w - from) * c).Clear();
+            }
+        }
+        for (int n = n0; n < n1; n++)
+            for (int oh = 0; oh < oh1; oh++)
+                for (int ow = 0; ow < ow1; ow++)
+                {
+                    var (ih0, ih1, iw0, iw1) = Cells(a, oh, ow);
+                    long o = (((long)n * oh1 + oh) * ow1 + ow) * c;
+                    long i0 = (((long)n * h + ih0) * w + iw0) * c;
+                    int ch = 0;
+                    for (; ch <= c - 8; ch += 8)
+                    {
+                        var y = Vector256.Load(a->Y + o + ch);
+                        var dy = Vector256.Load(a->DY + o + ch);
+                        var open = Vector256<float>.AllBitsSet;                        // lanes whose maximum is not yet found
+                        for (int ih = ih0; ih < ih1; ih++)
+                            for (int iw = iw0; iw < iw1; iw++)
+                            {
+                                float* at = a->DX + i0 + ((long)(ih - ih0) * w + (iw - iw0)) * c + ch;
+                                var hit = Vector256.Equals(Vector256.Load(a->X + (at - a->DX)), y) & open;
+                                (tiled ? hit & dy : Vector256.Load(at) + (hit & dy)).Store(at);
+                                open &= ~hit;
+                            }
+                    }
+                    for (; ch < c; ch++)
+                    {
+                        float y = a->Y[o + ch], dy = a->DY[o + ch];
+                        bool open = true;
+                        for (int ih = ih0; ih < ih1; ih++)
+                            for (int iw = iw0; iw < iw1; iw++)
+                            {
+                                long at = i0 + ((long)(ih - ih0) * w + (iw - iw0)) * c + ch;
+                                bool hit = open && a->X[at] == y;
+                                if (tiled) a->DX[at] = hit ? dy : 0;
+                                else if (hit) a->DX[at] += dy;
+                                open &= !hit;
+                            }
+                    }
+                }
     }
 }

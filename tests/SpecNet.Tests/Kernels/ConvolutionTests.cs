@@ -122,6 +122,48 @@ public class ConvolutionTests
         Near(expected, plan.Forward(batch, training: false));
     }
 
+    [Theory]
+    [InlineData(6, 6, 19, 2, 2, "valid")]   // two channel vectors and three scalar channels
+    [InlineData(7, 7, 8, 3, 2, "same")]     // overlapping windows: a cell can win twice
+    [InlineData(5, 5, 3, 2, 2, "same")]     // windows cut by the border
+    public void Max_pooling_backward_sends_each_gradient_to_the_first_maximum_of_its_window(int h, int w, int c, int pool, int stride, string padding)
+    {
+        var input = Shape.Spatial(h, w, c);
+        var pad = padding == "same" ? Padding.Same : Padding.Valid;
+        var rows = Window.Of(h, pool, stride, 1, pad);
+        var cols = Window.Of(w, pool, stride, 1, pad);
+        const int batch = 3;
+        // Values from {0, 1, 2}: most windows tie (as after a relu), so "first" is what is tested.
+        var rng = new Rng(9);
+        var x = Enumerable.Range(0, batch * input.Size).Select(_ => (float)(int)(rng.NextFloat() * 3)).ToArray();
+        int outSize = rows.Output * cols.Output * c;
+        var dy = Random(batch * outSize, 10);
+        var expected = new float[x.Length];
+        for (int n = 0; n < batch; n++)
+            for (int i = 0; i < rows.Output; i++)
+                for (int j = 0; j < cols.Output; j++)
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        int first = -1;
+                        for (int di = 0; di < pool; di++)
+                            for (int dj = 0; dj < pool; dj++)
+                            {
+                                int ih = i * stride - rows.PadBefore + di, iw = j * stride - cols.PadBefore + dj;
+                                if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+                                int at = ((n * h + ih) * w + iw) * c + ch;
+                                if (first < 0 || x[at] > x[first]) first = at;
+                            }
+                        expected[first] += dy[((n * rows.Output + i) * cols.Output + j) * c + ch];
+                    }
+        var backend = new ManagedBackend(2);
+        var y = new float[batch * outSize];
+        Pooling.MaxForward(backend, batch, input, rows, cols, x, y);
+        Near(ReferenceKernels.Pooling(x, batch, input, rows, cols, max: true), y);
+        var dx = Enumerable.Repeat(float.NaN, x.Length).ToArray();   // every cell must be written
+        Pooling.MaxBackward(backend, batch, input, rows, cols, x, y, dy, dx);
+        Assert.Equal(expected, dx);
+    }
+
     [Fact]
     public void Kernels_that_take_pointers_refuse_buffers_of_the_wrong_size()
     {
@@ -139,7 +181,9 @@ public class ConvolutionTests
         Assert.Throws<ArgumentException>(() => conv.Backward(backend, 2, x, w, new float[2 * g.OutputSize], new float[w.Length - 1], x));
         Assert.Throws<ArgumentException>(() => Im2Col.Columns(x, 0, 2, input, rows, rows, new float[10]));
         Assert.Throws<ArgumentException>(() => Im2Col.Accumulate(new float[2 * 16 * 18], 0, 2, input, rows, rows, new float[input.Size]));
-        Assert.Throws<ArgumentException>(() => Pooling.MaxForward(backend, 2, input, rows, rows, x, new float[2 * 16 * 2 - 1], new int[2 * 16 * 2]));
-        Assert.Throws<ArgumentException>(() => Pooling.MaxBackward(backend, 2, input.Size, 32, new float[64], new int[63], new float[2 * input.Size]));
+        Assert.Throws<ArgumentException>(() => Pooling.MaxForward(backend, 2, input, rows, rows, x, new float[2 * 16 * 2 - 1]));
+        Assert.Throws<ArgumentException>(() => Pooling.MaxForward(backend, 3, input, rows, rows, x, new float[3 * 16 * 2]));
+        Assert.Throws<ArgumentException>(() => Pooling.MaxBackward(backend, 2, input, rows, rows, x, new float[32], new float[31], new float[2 * input.Size]));
+        Assert.Throws<ArgumentException>(() => Pooling.MaxBackward(backend, 2, input, rows, rows, x, new float[32], new float[32], new float[2 * input.Size - 1]));
     }
 }

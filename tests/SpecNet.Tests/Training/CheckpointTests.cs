@@ -104,14 +104,11 @@ public class CheckpointTests
         Assert.Equal(0, CliRunner.Run("train", spec, "--output", dir.File("full.safetensors")).ExitCode);
 
         using var child = Child("train", spec, "--output", dir.File("killed.safetensors"), "--checkpoint-every", "7", "--json");
-        var checkpointed = new ManualResetEventSlim();
-        child.OutputDataReceived += (_, e) =>
-        {
-            // mid-epoch 2: a checkpoint that is not at an epoch's end
-            if (e.Data?.Contains("\"event\":\"checkpoint\"") == true && e.Data.Contains("\"epoch\":2,") && !e.Data.Contains("\"step\":0")) checkpointed.Set();
-        };
-        child.BeginOutputReadLine();
-        Assert.True(checkpointed.Wait(TimeSpan.FromSeconds(60)), "the child wrote no checkpoint in epoch 2");
+        // Read on this thread, not through OutputDataReceived: under a full test run the thread pool can deliver
+        // a line seconds late, by which time the child may have finished.
+        Assert.True(WaitForLine(child, l => l.Contains("\"event\":\"checkpoint\"") && l.Contains("\"epoch\":2,") && !l.Contains("\"step\":0")),
+            "the child wrote no checkpoint in epoch 2");   // mid-epoch 2: a checkpoint that is not at an epoch's end
+        _ = child.StandardOutput.ReadToEndAsync();   // drain the rest, so the child never blocks on a full pipe
         Assert.False(child.HasExited, "the child finished before it could be killed");
         Assert.Equal(0, kill(child.Id, 9)); // SIGKILL: no chance to clean up
         Assert.True(child.WaitForExit(30_000));
@@ -144,11 +141,9 @@ public class CheckpointTests
         Assert.Equal(0, CliRunner.Run("train", spec, "--output", dir.File("full.safetensors")).ExitCode);
 
         using var child = Child("train", spec);
-        var sawEpoch = new ManualResetEventSlim();
-        child.OutputDataReceived += (_, e) => { if (e.Data?.StartsWith("Epoch 1/") == true) sawEpoch.Set(); };
-        child.BeginOutputReadLine();
         var stderr = child.StandardError.ReadToEndAsync();
-        Assert.True(sawEpoch.Wait(TimeSpan.FromSeconds(60)), "the child never finished an epoch");
+        Assert.True(WaitForLine(child, l => l.StartsWith("Epoch 1/")), "the child never finished an epoch");
+        _ = child.StandardOutput.ReadToEndAsync();   // drain the rest, so the child never blocks on a full pipe
         Assert.False(child.HasExited, "the child finished before the signal");
         Assert.Equal(0, kill(child.Id, signal));
         Assert.True(child.WaitForExit(30_000), "the child did not stop");
@@ -164,6 +159,14 @@ public class CheckpointTests
         var full = SpecNet.Formats.SafeTensors.Read(dir.File("full.safetensors")).Tensors;
         var interrupted = SpecNet.Formats.SafeTensors.Read(dir.File("patterns.safetensors")).Tensors;
         Assert.Equal(full.Select(t => t.Data), interrupted.Select(t => t.Data));
+    }
+
+    /// <summary>Reads the child's output until a line matches (true) or it ends (false).</summary>
+    private static bool WaitForLine(Process child, Func<string, bool> match)
+    {
+        while (child.StandardOutput.ReadLine() is { } line)
+            if (match(line)) return true;
+        return false;
     }
 
     [DllImport("libc", SetLastError = true)]
