@@ -5,8 +5,10 @@ namespace SpecNet.Kernels;
 
 /// <summary>
 /// Per-channel work over NHWC tensors seen as rows of C channels (batch normalisation): column sums and
-/// the affine map y = a[c]·x + b[c], vectorised along the channels and split by rows between the
-/// backend's threads. Sums are kept per thread (float within a block of rows, double across blocks) and
+/// affine maps, vectorised along the channels and split by rows between the backend's threads. Each can
+/// take a per-channel map of its second operand, z·e[c] + f[c], computed in registers where it is used:
+/// batch normalisation's xhat = (x - mu)/std is never stored, only recomputed from x, the same float
+/// operation in forward and backward. Sums are kept per thread (float within a block of rows, double across blocks) and
 /// added in thread order, so results are the same for a given thread count.
 /// </summary>
 public static unsafe class ChannelKernels
@@ -19,26 +21,31 @@ public static unsafe class ChannelKernels
 
     private struct Args
     {
-        public float* X, Y, Z, A, B, E, F;
+        public float* X, Y, Z, A, B, D, E, F;
         public double* Partials;
         public float* Scratch;
         public int Channels;
     }
 
-    /// <summary>Scratch a sum needs: per thread 2·C doubles and 2·C floats.</summary>
-    public static (double[] Partials, float[] Scratch) Scratch(int channels, int threads) => (new double[threads * 2 * channels], new float[threads * 2 * channels]);
+    /// <summary>Scratch the kernels need: per thread 2·C doubles and 3·C floats.</summary>
+    public static (double[] Partials, float[] Scratch) Scratch(int channels, int threads) => (new double[threads * 2 * channels], new float[threads * 3 * channels]);
 
-    /// <summary>first[c] = Σ_rows x[r, c]; second[c] = Σ_rows x[r, c]·z[r, c] (z = x: the sum of squares).</summary>
+    /// <summary>
+    /// first[c] = Σ_rows x[r, c]; second[c] = Σ_rows x[r, c]·z'[r, c], where z' = z·e[c] + f[c] when e and f are given,
+    /// else z (z = x: the sum of squares).
+    /// </summary>
     public static void Sums(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> z, int channels, Span<double> first, Span<double> second,
-        (double[] Partials, float[] Scratch) scratch)
+        (double[] Partials, float[] Scratch) scratch, ReadOnlySpan<float> e = default, ReadOnlySpan<float> f = default)
     {
         int rows = x.Length / channels, parts;
-        if (z.Length != x.Length || first.Length != channels || second.Length != channels || scratch.Partials.Length < kernels.Threads * 2 * channels)
+        bool map = !e.IsEmpty;
+        if (z.Length != x.Length || first.Length != channels || second.Length != channels || scratch.Partials.Length < kernels.Threads * 2 * channels
+            || scratch.Scratch.Length < kernels.Threads * 3 * channels || map && (e.Length != channels || f.Length != channels))
             throw new ArgumentException("channel sums: buffers of the wrong size");
-        fixed (float* px = x, pz = z, ps = scratch.Scratch)
+        fixed (float* px = x, pz = z, ps = scratch.Scratch, pe = e, pf = f)
         fixed (double* pp = scratch.Partials)
         {
-            var args = new Args { X = px, Z = pz, Partials = pp, Scratch = ps, Channels = channels };
+            var args = new Args { X = px, Z = pz, Partials = pp, Scratch = ps, E = map ? pe : null, F = pf, Channels = channels };
             parts = kernels.ParallelFor(rows, &SumsRange, &args, 2L * channels);
         }
         first.Clear(); second.Clear();
@@ -56,8 +63,10 @@ public static unsafe class ChannelKernels
         int c = a->Channels;
         var first = new Span<double>(a->Partials + part * 2 * c, c);
         var second = new Span<double>(a->Partials + (part * 2 + 1) * c, c);
-        var blockFirst = new Span<float>(a->Scratch + part * 2 * c, c);
-        var blockSecond = new Span<float>(a->Scratch + (part * 2 + 1) * c, c);
+        var blockFirst = new Span<float>(a->Scratch + part * 3 * c, c);
+        var blockSecond = new Span<float>(a->Scratch + (part * 3 + 1) * c, c);
+        var mapped = new Span<float>(a->Scratch + (part * 3 + 2) * c, c);
+        bool map = a->E != null;
         first.Clear(); second.Clear();
         for (int r = r0; r < r1; r += BlockRows)
         {
@@ -70,8 +79,10 @@ public static unsafe class ChannelKernels
                     for (int q = r; q < end; q++)
                     {
                         var xv = Vector256.Load(a->X + (long)q * c + v);
+                        var zv = Vector256.Load(a->Z + (long)q * c + v);
+                        if (map) zv = Vector256.FusedMultiplyAdd(zv, Vector256.Load(a->E + v), Vector256.Load(a->F + v));
                         f += xv;
-                        g = Vector256.FusedMultiplyAdd(xv, Vector256.Load(a->Z + (long)q * c + v), g);
+                        g = Vector256.FusedMultiplyAdd(xv, zv, g);
                     }
                     f.CopyTo(blockFirst.Slice(v, Lanes));
                     g.CopyTo(blockSecond.Slice(v, Lanes));
@@ -80,33 +91,34 @@ public static unsafe class ChannelKernels
                 for (int q = r; q < end; q++)
                 {
                     var x = new ReadOnlySpan<float>(a->X + (long)q * c, c);
+                    ReadOnlySpan<float> z = new(a->Z + (long)q * c, c);
+                    if (map) { TensorPrimitives.FusedMultiplyAdd(z, new ReadOnlySpan<float>(a->E, c), new ReadOnlySpan<float>(a->F, c), mapped); z = mapped; }
                     TensorPrimitives.Add(blockFirst, x, blockFirst);
-                    TensorPrimitives.FusedMultiplyAdd(x, new ReadOnlySpan<float>(a->Z + (long)q * c, c), blockSecond, blockSecond);
+                    TensorPrimitives.FusedMultiplyAdd(x, z, blockSecond, blockSecond);
                 }
             for (int ch = 0; ch < c; ch++) { first[ch] += blockFirst[ch]; second[ch] += blockSecond[ch]; }
         }
     }
 
     /// <summary>y[r, c] = x[r, c]·a[c] + b[c] (y may be x).</summary>
-    public static void Affine(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<float> shift, Span<float> y) =>
-        Affine(kernels, x, scale, shift, y, default, default, default);
+    public static void Affine(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) =>
+        Affine(kernels, x, a, b, default, default, y);
 
     /// <summary>
-    /// y[r, c] = x[r, c]·a[c] + b[c], and when <paramref name="z"/> is given, also z[r, c] = y[r, c]·e[c] + f[c]
-    /// in the same pass (batch normalisation's xhat and output: one read of x, not two passes).
+    /// y[r, c] = (x[r, c]·a[c] + b[c])·e[c] + f[c] when e and f are given (batch normalisation in training: gamma·xhat + beta,
+    /// xhat in registers), else x[r, c]·a[c] + b[c]. y may be x.
     /// </summary>
-    public static void Affine(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y,
-        ReadOnlySpan<float> e, ReadOnlySpan<float> f, Span<float> z)
+    public static void Affine(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
+        ReadOnlySpan<float> e, ReadOnlySpan<float> f, Span<float> y)
     {
         int channels = a.Length;
-        bool second = !z.IsEmpty;
-        if (b.Length != channels || y.Length < x.Length || x.Length % channels != 0
-            || second && (e.Length != channels || f.Length != channels || z.Length < x.Length))
+        bool second = !e.IsEmpty;
+        if (b.Length != channels || y.Length < x.Length || x.Length % channels != 0 || second && (e.Length != channels || f.Length != channels))
             throw new ArgumentException("channel affine: buffers of the wrong size");
-        fixed (float* px = x, py = y, pa = a, pb = b, pz = z, pe = e, pf = f)
+        fixed (float* px = x, py = y, pa = a, pb = b, pe = e, pf = f)
         {
-            var args = new Args { X = px, Y = py, A = pa, B = pb, Z = second ? pz : null, E = pe, F = pf, Channels = channels };
-            kernels.ParallelFor(x.Length / channels, &AffineRange, &args, (second ? 3L : 2L) * channels);
+            var args = new Args { X = px, Y = py, A = pa, B = pb, E = second ? pe : null, F = pf, Channels = channels };
+            kernels.ParallelFor(x.Length / channels, &AffineRange, &args, 2L * channels);
         }
     }
 
@@ -116,15 +128,15 @@ public static unsafe class ChannelKernels
     {
         var s = (Args*)state;
         int c = s->Channels;
-        bool second = s->Z != null;
+        bool second = s->E != null;
         if (c % Lanes == 0)
         {
             for (long at = (long)r0 * c, end = (long)r1 * c; at < end; at += c)
                 for (int v = 0; v < c; v += Lanes)
                 {
                     var y = Vector256.FusedMultiplyAdd(Vector256.Load(s->X + at + v), Vector256.Load(s->A + v), Vector256.Load(s->B + v));
+                    if (second) y = Vector256.FusedMultiplyAdd(y, Vector256.Load(s->E + v), Vector256.Load(s->F + v));
                     y.Store(s->Y + at + v);
-                    if (second) Vector256.FusedMultiplyAdd(y, Vector256.Load(s->E + v), Vector256.Load(s->F + v)).Store(s->Z + at + v);
                 }
             return;
         }
@@ -134,20 +146,24 @@ public static unsafe class ChannelKernels
         {
             var y = new Span<float>(s->Y + (long)r * c, c);
             TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(s->X + (long)r * c, c), a, b, y);
-            if (second) TensorPrimitives.FusedMultiplyAdd(y, new ReadOnlySpan<float>(s->E, c), new ReadOnlySpan<float>(s->F, c), new Span<float>(s->Z + (long)r * c, c));
+            if (second) TensorPrimitives.FusedMultiplyAdd(y, new ReadOnlySpan<float>(s->E, c), new ReadOnlySpan<float>(s->F, c), y);
         }
     }
 
-    /// <summary>y[r, c] = x[r, c]·a[c] + z[r, c]·b[c] + d[c]: batch normalisation's input gradient in one pass.</summary>
-    public static void Affine2(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> z, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
-        ReadOnlySpan<float> d, Span<float> y)
+    /// <summary>
+    /// y[r, c] = x[r, c]·a[c] + (z[r, c]·e[c] + f[c])·b[c] + d[c]: batch normalisation's input gradient in one pass,
+    /// with z the layer's input and z·e + f its xhat.
+    /// </summary>
+    public static void Affine2(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> z, ReadOnlySpan<float> e, ReadOnlySpan<float> f,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> d, Span<float> y, (double[] Partials, float[] Scratch) scratch)
     {
         int channels = a.Length;
-        if (b.Length != channels || d.Length != channels || z.Length != x.Length || y.Length < x.Length || x.Length % channels != 0)
+        if (b.Length != channels || d.Length != channels || e.Length != channels || f.Length != channels || z.Length != x.Length
+            || y.Length < x.Length || x.Length % channels != 0 || scratch.Scratch.Length < kernels.Threads * 3 * channels)
             throw new ArgumentException("channel affine: buffers of the wrong size");
-        fixed (float* px = x, pz = z, py = y, pa = a, pb = b, pd = d)
+        fixed (float* px = x, pz = z, py = y, pa = a, pb = b, pd = d, pe = e, pf = f, ps = scratch.Scratch)
         {
-            var args = new Args { X = px, Z = pz, Y = py, A = pa, B = pb, Scratch = pd, Channels = channels };
+            var args = new Args { X = px, Z = pz, Y = py, A = pa, B = pb, D = pd, E = pe, F = pf, Scratch = ps, Channels = channels };
             kernels.ParallelFor(x.Length / channels, &Affine2Range, &args, 3L * channels);
         }
     }
@@ -160,18 +176,23 @@ public static unsafe class ChannelKernels
         {
             for (long at = (long)r0 * c, end = (long)r1 * c; at < end; at += c)
                 for (int v = 0; v < c; v += Lanes)
-                    Vector256.FusedMultiplyAdd(Vector256.Load(s->Z + at + v), Vector256.Load(s->B + v),
-                        Vector256.FusedMultiplyAdd(Vector256.Load(s->X + at + v), Vector256.Load(s->A + v), Vector256.Load(s->Scratch + v))).Store(s->Y + at + v);
+                {
+                    var zhat = Vector256.FusedMultiplyAdd(Vector256.Load(s->Z + at + v), Vector256.Load(s->E + v), Vector256.Load(s->F + v));
+                    Vector256.FusedMultiplyAdd(zhat, Vector256.Load(s->B + v),
+                        Vector256.FusedMultiplyAdd(Vector256.Load(s->X + at + v), Vector256.Load(s->A + v), Vector256.Load(s->D + v))).Store(s->Y + at + v);
+                }
             return;
         }
         var a = new ReadOnlySpan<float>(s->A, c);
         var b = new ReadOnlySpan<float>(s->B, c);
-        var d = new ReadOnlySpan<float>(s->Scratch, c);
+        var d = new ReadOnlySpan<float>(s->D, c);
+        var zhatRow = new Span<float>(s->Scratch + (long)part * 3 * c, c);
         for (int r = r0; r < r1; r++)
         {
             var y = new Span<float>(s->Y + (long)r * c, c);
+            TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(s->Z + (long)r * c, c), new ReadOnlySpan<float>(s->E, c), new ReadOnlySpan<float>(s->F, c), zhatRow);
             TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(s->X + (long)r * c, c), a, d, y);
-            TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(s->Z + (long)r * c, c), b, y, y);
+            TensorPrimitives.FusedMultiplyAdd(zhatRow, b, y, y);
         }
     }
 }

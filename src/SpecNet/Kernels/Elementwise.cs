@@ -177,7 +177,8 @@ public static unsafe class Elementwise
         int c = a->Channels;
         float* sum = a->D + (long)part * c, y = a->A, dy = a->B, dz = a->C;
         new Span<float>(sum, c).Clear();
-        // Four rows are summed in registers before the running sum is touched: rows are short (16-64 channels) and many.
+        // The running sum of a channel vector stays in a register for four rows (rows are short, 16-64 channels, and
+        // many); the rows are still added one after another, so the result is the row-by-row sum's to the bit.
         for (int r = r0; r < r1; r += 4)
         {
             int rows = Math.Min(4, r1 - r);
@@ -185,7 +186,7 @@ public static unsafe class Elementwise
             int j = 0;
             for (; j <= c - 8; j += 8)
             {
-                var s = Vector256<float>.Zero;
+                var s = Vector256.Load(sum + j);
                 for (int i = 0; i < rows; i++)
                 {
                     long at = row0 + (long)i * c + j;
@@ -197,7 +198,7 @@ public static unsafe class Elementwise
                     }
                     s += d;
                 }
-                (Vector256.Load(sum + j) + s).Store(sum + j);
+                s.Store(sum + j);
             }
             for (; j < c; j++)
                 for (int i = 0; i < rows; i++)

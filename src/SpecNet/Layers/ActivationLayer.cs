@@ -38,6 +38,10 @@ public sealed class ActivationLayer : Layer
 
     public override Activation OutputActivation => Activation;
 
+    // gelu and silu differentiate from their input, the others from their output
+    public override bool BackwardReadsInputs => Activations.NeedsInput(Activation);
+    public override bool BackwardReadsOutput => !Activation.IsLinear && !Activations.NeedsInput(Activation);
+
     /// <summary>Every activation kind is identified by the function and its alpha (relu: alpha 0), whichever kind name was written.</summary>
     public override IReadOnlyList<IdentityItem> Identity => [new("activation", "activation", Activation), new("alpha", "alpha", Activation.Alpha)];
 

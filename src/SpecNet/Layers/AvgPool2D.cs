@@ -13,6 +13,9 @@ public sealed class AvgPool2D : Pooling2D
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y) => Pool(ctx.Batch, x, y, forward: true);
 
+    public override bool BackwardReadsInputs => false;
+    public override bool BackwardReadsOutput => false;
+
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (!ctx.InputGradient) return;

@@ -32,15 +32,19 @@ public sealed class BatchNorm : Layer
     ];
 
 
-    private sealed class State(int capacity, int size, int channels, bool training, Backend kernels)
+    private sealed class State(int channels, Backend kernels)
     {
-        public readonly float[] XHat = new float[training ? capacity * size : 0]; // (N, H, W, C) normalised input, for backward
-        public readonly float[] Scale = new float[channels], Shift = new float[channels], Extra = new float[channels];
+        // xhat = x·Scale + Shift per channel (set by forward, read by backward): xhat itself is never stored, only
+        // recomputed from x where it is needed, by the same float operation (no (N, H, W, C) buffer kept for backward).
+        public readonly float[] Scale = new float[channels], Shift = new float[channels];
+        public readonly float[] A = new float[channels], B = new float[channels], D = new float[channels];   // the pass's own coefficients
         public readonly double[] First = new double[channels], Second = new double[channels];
         public readonly (double[], float[]) Scratch = ChannelKernels.Scratch(channels, kernels.Threads);
     }
 
-    public override object? CreateState(int capacity, bool training, Backend kernels) => new State(capacity, Input.Size, Input.Channels, training, kernels);
+    public override bool BackwardReadsOutput => false;   // xhat is recomputed from the input
+
+    public override object? CreateState(int capacity, bool training, Backend kernels) => new State(Input.Channels, kernels);
 
     public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
         g.Node("BatchNormalization", [inputs[0], g.Weight(this, 0), g.Weight(this, 1), g.Weight(this, 2), g.Weight(this, 3)],
@@ -69,13 +73,13 @@ public sealed class BatchNorm : Layer
         }
         if (!ctx.Training)
         {
-            // Inference needs no xhat: y = x · gamma/std + (beta - gamma·mu/std), one pass.
-            for (int ch = 0; ch < c; ch++) (s.Extra[ch], s.Scale[ch]) = (beta[ch] + gamma[ch] * s.Shift[ch], gamma[ch] * s.Scale[ch]);
-            ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Extra, y);
+            // Inference folds the two maps into one: y = x · gamma/std + (beta - gamma·mu/std).
+            for (int ch = 0; ch < c; ch++) (s.A[ch], s.B[ch]) = (gamma[ch] * s.Scale[ch], beta[ch] + gamma[ch] * s.Shift[ch]);
+            ChannelKernels.Affine(ctx.Kernels, x, s.A, s.B, y);
             return;
         }
-        // xhat = (x - mu) / sqrt(var + eps) and y = gamma xhat + beta, in one pass over x
-        ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, s.XHat.AsSpan(0, x.Length), gamma, beta, y);
+        // y = gamma·xhat + beta with xhat = (x - mu)/std in registers: the value backward recomputes
+        ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, gamma, beta, y);
     }
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
@@ -83,11 +87,10 @@ public sealed class BatchNorm : Layer
         var s = (State)ctx.State!;
         int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
         float[] gamma = ctx.Params[0];
-        var xhat = s.XHat.AsSpan(0, x.Length);
         bool batchStatistics = ctx.Training && !Frozen;
         if (ctx.Grads[0] is { } dGamma && ctx.Grads[1] is { } dBeta)
         {
-            ChannelKernels.Sums(ctx.Kernels, dy, xhat, c, s.First, s.Second, s.Scratch);           // dbeta = Σ dy, dgamma = Σ dy xhat
+            ChannelKernels.Sums(ctx.Kernels, dy, x, c, s.First, s.Second, s.Scratch, s.Scale, s.Shift);  // dbeta = Σ dy, dgamma = Σ dy xhat
             for (int ch = 0; ch < c; ch++) (dBeta[ch], dGamma[ch]) = ((float)s.First[ch], (float)s.Second[ch]);
         }
         if (!ctx.InputGradient) return;
@@ -95,10 +98,10 @@ public sealed class BatchNorm : Layer
         for (int ch = 0; ch < c; ch++)
         {
             float k = gamma[ch] * s.Scale[ch];
-            s.Extra[ch] = batchStatistics ? -k * (float)s.First[ch] / rows : 0;
-            s.Shift[ch] = batchStatistics ? -k * (float)s.Second[ch] / rows : 0;
-            s.Scale[ch] = k;
+            s.D[ch] = batchStatistics ? -k * (float)s.First[ch] / rows : 0;
+            s.B[ch] = batchStatistics ? -k * (float)s.Second[ch] / rows : 0;
+            s.A[ch] = k;
         }
-        ChannelKernels.Affine2(ctx.Kernels, dy, xhat, s.Scale, s.Shift, s.Extra, dx);
+        ChannelKernels.Affine2(ctx.Kernels, dy, x, s.Scale, s.Shift, s.A, s.B, s.D, dx, s.Scratch);
     }
 }

@@ -42,6 +42,9 @@ public sealed class Concatenate : Layer
         }
     }
 
+    public override bool BackwardReadsInputs => false;
+    public override bool BackwardReadsOutput => false;
+
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         int cells = ctx.Batch * Output.Height * Output.Width, total = Output.Channels, offset = 0;

@@ -119,6 +119,8 @@ public sealed class Conv2D : Layer
 
     public override Activation OutputActivation => Activation;
 
+    public override bool BackwardReadsOutput => !Activation.IsLinear;   // the activation's derivative, from y
+
     public override long ScratchValues => Convolution.ScratchPerExample(Shape2D);
 
     private sealed class State(Conv2D layer, int capacity, bool training, Backend kernels)

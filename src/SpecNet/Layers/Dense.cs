@@ -57,6 +57,8 @@ public sealed class Dense : Layer
 
     public override Activation OutputActivation => Activation;
 
+    public override bool BackwardReadsOutput => !Activation.IsLinear;   // the activation's derivative, from y
+
     public override object? CreateState(int capacity, bool training, Backend kernels) =>
         new Epilogue(Activation, UseBias, Units, capacity * Units, training, kernels.Threads);
 

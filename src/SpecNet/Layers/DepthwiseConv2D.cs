@@ -68,6 +68,8 @@ public sealed class DepthwiseConv2D : Layer
 
     public override Activation OutputActivation => Activation;
 
+    public override bool BackwardReadsOutput => !Activation.IsLinear;   // the activation's derivative, from y
+
     private sealed class State(DepthwiseConv2D layer, int capacity, bool training, Backend kernels)
     {
         public readonly DepthwiseConvolution Convolution = new(layer.Input, layer.Rows, layer.Cols, layer.Multiplier, capacity, training, kernels);

@@ -31,6 +31,9 @@ public sealed class Flatten : Layer
                 for (int ch = 0; ch < c; ch++) y[n * size + ch * cells + i] = x[n * size + i * c + ch];
     }
 
+    public override bool BackwardReadsInputs => false;
+    public override bool BackwardReadsOutput => false;
+
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (!ctx.InputGradient) return;

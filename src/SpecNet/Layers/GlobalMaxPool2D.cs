@@ -37,6 +37,9 @@ public sealed class GlobalMaxPool2D : Layer
             }
     }
 
+    public override bool BackwardReadsInputs => false;
+    public override bool BackwardReadsOutput => false;
+
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (!ctx.InputGradient) return;

@@ -138,6 +138,14 @@ public abstract class Layer
     /// <summary>The options for people to read: "filters=32 kernel_size=3 ...".</summary>
     public string Describe() => string.Join(" ", Identity.Select(i => $"{i.Key}={i.Display}"));
 
+    /// <summary>
+    /// Whether backward reads the layer's inputs, and its output. Training keeps a tensor until backward only when
+    /// its producer reads its output or a reader reads its inputs; the others are reused once forward is past
+    /// them (batch norm's output before a relu, an add before its activation). True unless a kind knows better.
+    /// </summary>
+    public virtual bool BackwardReadsInputs => true;
+    public virtual bool BackwardReadsOutput => true;
+
     /// <summary>Floats of scratch per example that <see cref="CreateState"/> allocates (the largest buffer), for memory planning.</summary>
     public virtual long ScratchValues => 0;
 

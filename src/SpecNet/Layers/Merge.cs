@@ -62,6 +62,10 @@ public sealed class Merge : Layer
         if (Op == MergeOp.Average) TensorPrimitives.Multiply(y, 1f / k, y);
     }
 
+    // add, subtract and average pass dy on; multiply needs the other inputs, maximum and minimum which input won
+    public override bool BackwardReadsInputs => Op is MergeOp.Multiply or MergeOp.Maximum or MergeOp.Minimum;
+    public override bool BackwardReadsOutput => Op is MergeOp.Maximum or MergeOp.Minimum;
+
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         int k = ctx.InputCount;

@@ -74,6 +74,8 @@ public sealed class SeparableConv2D : Layer
 
     public override Activation OutputActivation => Activation;
 
+    public override bool BackwardReadsOutput => !Activation.IsLinear;   // the activation's derivative, from y
+
     public override long ScratchValues => (long)Positions * Middle;
 
     private sealed class State(SeparableConv2D layer, int capacity, bool training, Backend kernels)

@@ -71,6 +71,9 @@ public sealed class ZeroPadding2D : Layer
                 x.Slice((n * Input.Height + i) * row, row).CopyTo(y.Slice(((n * Output.Height + Vertical.Top + i) * Output.Width + Horizontal.Left) * c, row));
     }
 
+    public override bool BackwardReadsInputs => false;
+    public override bool BackwardReadsOutput => false;
+
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (!ctx.InputGradient) return;

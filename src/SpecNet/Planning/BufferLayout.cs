@@ -8,7 +8,8 @@ namespace SpecNet.Planning;
 /// the model's input, tensor i + 1 layer i's output (layers in topological order). A buffer is reused once
 /// every reader of its value has run, so memory follows the widest cut of the graph, not its depth:
 /// - inference: an activation lives from its layer's forward to its last reader's forward;
-/// - training: every activation is kept for backward, and a gradient lives from the backward of its
+/// - training: an activation backward reads (<see cref="Layer.BackwardReadsInputs"/>, <see cref="Layer.BackwardReadsOutput"/>)
+///   is kept to the end; the others live as in inference. A gradient lives from the backward of its
 ///   tensor's last reader (which writes it; earlier readers add to it) to its producer's backward; a
 ///   tensor with nothing trainable upstream (the input, a frozen body) has none.
 /// Sizes are floats per example; the plan multiplies by its capacity.
@@ -34,7 +35,9 @@ public sealed class BufferLayout
         return model.Layers.Select(l => l.Sources.Select(s => s is null ? 0 : index[s]).ToArray()).ToArray();
     }
 
-    public BufferLayout(ModelSpec model, bool training, bool inputGradient = false)
+    /// <param name="keepEveryActivation">Training keeps every activation, whether backward reads it or not: the layout
+    /// before reuse, which the tests compare gradients against.</param>
+    public BufferLayout(ModelSpec model, bool training, bool inputGradient = false, bool keepEveryActivation = false)
     {
         var layers = model.Layers;
         var sources = SourcesOf(model);
@@ -49,20 +52,28 @@ public sealed class BufferLayout
             foreach (var t in sources[i]) lastReader[t] = Math.Max(lastReader[t], i);
         lastReader[output] = layers.Count;
 
-        Activation = new int[tensors];
-        var activations = new Pool();
+        // Training keeps for backward the input, the output (the loss reads it), and every tensor whose producer's
+        // backward reads its output or one of whose readers' backward reads its inputs; inference keeps none.
+        var keep = new bool[tensors];
         if (training)
-            for (int t = 0; t < tensors; t++) Activation[t] = activations.Take(SizeOf(t));
-        else
         {
-            Activation[0] = activations.Take(SizeOf(0));
+            keep[0] = keep[output] = true;
+            if (keepEveryActivation) Array.Fill(keep, true);
             for (int i = 0; i < layers.Count; i++)
             {
-                Activation[i + 1] = activations.Take(SizeOf(i + 1));
-                foreach (var t in sources[i].Distinct())
-                    if (lastReader[t] == i) activations.Give(Activation[t]);
-                if (lastReader[i + 1] < 0) activations.Give(Activation[i + 1]); // an output nobody reads
+                keep[i + 1] |= layers[i].BackwardReadsOutput;
+                if (layers[i].BackwardReadsInputs) foreach (var t in sources[i]) keep[t] = true;
             }
+        }
+        Activation = new int[tensors];
+        var activations = new Pool();
+        Activation[0] = activations.Take(SizeOf(0));
+        for (int i = 0; i < layers.Count; i++)
+        {
+            Activation[i + 1] = activations.Take(SizeOf(i + 1));
+            foreach (var t in sources[i].Distinct())
+                if (lastReader[t] == i && !keep[t]) activations.Give(Activation[t]);
+            if (lastReader[i + 1] < 0 && !keep[i + 1]) activations.Give(Activation[i + 1]); // an output nobody reads
         }
         ActivationSizes = activations.Sizes;
 

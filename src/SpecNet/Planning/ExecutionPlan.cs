@@ -26,7 +26,9 @@ public sealed class ExecutionPlan : IPlan
 
     /// <param name="inputGradient">Also compute dL/d(input) (gradient checks, saliency); training does not need it.</param>
     /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch, activations reused.</param>
-    public ExecutionPlan(ModelSpec model, ParameterSet parameters, Backend kernels, int capacity, int seed = 0, bool inputGradient = false, bool trainable = true)
+    /// <param name="keepEveryActivation">No reuse of activations in training (see <see cref="BufferLayout"/>): for tests.</param>
+    public ExecutionPlan(ModelSpec model, ParameterSet parameters, Backend kernels, int capacity, int seed = 0, bool inputGradient = false, bool trainable = true,
+        bool keepEveryActivation = false)
     {
         Model = model;
         Trainable = trainable;
@@ -35,7 +37,7 @@ public sealed class ExecutionPlan : IPlan
         Capacity = capacity;
         _layers = model.Layers;
         CheckMemory(model, capacity, trainable);
-        var layout = new BufferLayout(model, trainable, inputGradient);
+        var layout = new BufferLayout(model, trainable, inputGradient, keepEveryActivation);
         _sources = BufferLayout.SourcesOf(model);
         _accumulates = layout.Accumulates;
         _output = _layers.Count;

@@ -38,7 +38,7 @@ public static class ModelSummary
         sb.Append($"MACs per example:     {N(model.Macs)}\n");
         var training = new BufferLayout(model, training: true);
         var inference = new BufferLayout(model, training: false);
-        sb.Append($"Activation memory:    {Bytes(4 * training.ActivationFloats)} per example for training (every activation kept for backward),\n");
+        sb.Append($"Activation memory:    {Bytes(4 * training.ActivationFloats)} per example for training (what backward reads kept for it),\n");
         sb.Append($"                      {Bytes(4 * training.GradientFloats)} of gradients, {Bytes(4 * inference.ActivationFloats)} for inference (buffers reused once dead)\n");
         sb.Append($"Weights memory:       {Bytes(model.WeightBytes)}\n");
         var t = model.Training;

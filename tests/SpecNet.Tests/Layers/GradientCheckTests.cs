@@ -30,6 +30,7 @@ public class GradientCheckTests
         { "[10]", "dropout: { rate: 0.4 }" },
         { "[3, 3, 4]", "batch_norm" },
         { "[6]", "batch_norm: { momentum: 0.5 }" },
+        { "[2, 2, 16]", "batch_norm" },                         // 16 channels: the vector kernels (8 channels a vector)
         { "[3, 2, 4]", "relu" },
         { "[9]", "leaky_relu" },
         { "[9]", "elu: { alpha: 0.7 }" },

@@ -1,0 +1,102 @@
+using SpecNet.Checking;
+using SpecNet.Kernels;
+using SpecNet.Planning;
+using SpecNet.Tests.Layers;
+
+namespace SpecNet.Tests.Planning;
+
+/// <summary>
+/// Training reuses the buffer of an activation that no backward reads (Layer.BackwardReadsInputs/Output). A layer
+/// that reads what it says it does not would read another tensor's values: these tests run one training step
+/// with the reused layout and with every activation kept, and require the same output and gradients to the bit.
+/// </summary>
+public class TrainingBufferReuseTests
+{
+    public static TheoryData<string, string> Layers()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var c in GradientCheckTests.Cases()) data.Add((string)c[0], (string)c[1]);
+        return data;
+    }
+
+    /// <summary>
+    /// Dropout's backward reads neither its input nor its output, so between dropouts a layer's input and output are
+    /// kept only if the layer says it reads them; the dropouts after it take the freed buffers and overwrite them.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Layers))]
+    public void A_layer_between_dropouts_gets_the_gradients_it_gets_with_every_activation_kept(string input, string layer)
+    {
+        const string drop = "  - dropout: { rate: 0.5 }\n";
+        var model = GradientCheckTests.Compile($"input: {{ shape: {input} }}\nlayers:\n{drop}  - {layer}\n{drop}{drop}{drop}training: {{ loss: mse }}\n");
+        SameStep(model);
+    }
+
+    [Theory]
+    [InlineData("add")]
+    [InlineData("subtract")]
+    [InlineData("multiply")]
+    [InlineData("average")]
+    [InlineData("maximum")]
+    [InlineData("minimum")]
+    [InlineData("concatenate")]
+    public void A_merge_between_dropouts_gets_the_gradients_it_gets_with_every_activation_kept(string kind)
+    {
+        const string drop = "  - dropout: { rate: 0.5 }\n";
+        SameStep(GradientCheckTests.Compile($$"""
+            input: [3, 3, 2]
+            layers:
+              - dropout: { rate: 0.5, name: a }
+              - dropout: { rate: 0.5, inputs: [input], name: b }
+              - {{kind}}: { inputs: [a, b] }
+
+            """ + drop + drop + drop + "training: { loss: mse }\n"));
+    }
+
+    [Theory]
+    [MemberData(nameof(GradientCheckTests.GraphCases), MemberType = typeof(GradientCheckTests))]
+    public void Graphs_get_the_gradients_they_get_with_every_activation_kept(string what, string spec)
+    {
+        Assert.NotEmpty(what);
+        SameStep(GradientCheckTests.Compile(spec + "\ntraining: { loss: mse }\n"));
+    }
+
+    [Theory]
+    [InlineData("fashion-resnet.yaml", 0.68)]   // batch norm's outputs and the adds before their relu are not kept
+    [InlineData("fashion-mobile.yaml", 0.78)]
+    [InlineData("fashion-cnn.yaml", 1.0)]       // every activation is read by a backward
+    public void Reference_models_train_the_same_in_less_memory(string file, double atMost)
+    {
+        var compiled = SpecCompiler.Compile(File.ReadAllText(TestPaths.Repo("specs", file)), file);
+        Assert.True(compiled.Success, compiled.Render());
+        var model = compiled.Model!;
+        double ratio = (double)new BufferLayout(model, training: true).ActivationFloats / new BufferLayout(model, training: true, keepEveryActivation: true).ActivationFloats;
+        Assert.InRange(ratio, 0.1, atMost);
+        SameStep(model);
+    }
+
+    private static void SameStep(ModelSpec model)
+    {
+        var parameters = ParameterSet.Initialize(model, 1);
+        var backend = new ManagedBackend(2);
+        var (output, grads, dx) = Step(model, parameters, backend, keepEveryActivation: false);
+        var (keptOutput, keptGrads, keptDx) = Step(model, parameters, backend, keepEveryActivation: true);
+        Assert.Equal(keptOutput, output);
+        Assert.Equal(keptDx, dx);
+        for (int i = 0; i < grads.Length; i++) Assert.True(keptGrads[i].SequenceEqual(grads[i]), $"parameter {i} of {grads.Length}: gradients differ");
+    }
+
+    private static (float[] Output, float[][] Grads, float[] InputGradient) Step(ModelSpec model, ParameterSet parameters, Backend backend, bool keepEveryActivation)
+    {
+        const int batch = 3;
+        var plan = new ExecutionPlan(model, parameters, backend, batch, seed: 5, inputGradient: true, keepEveryActivation: keepEveryActivation);
+        var rng = new Rng(7);
+        var input = plan.Input;
+        for (int i = 0; i < input.Length; i++) input[i] = rng.NextFloat() * 2 - 1;
+        var output = plan.Forward(batch, training: true).ToArray();
+        var dy = plan.OutputGradient;
+        for (int i = 0; i < dy.Length; i++) dy[i] = rng.NextFloat() * 2 - 1;
+        plan.Backward(fusedLoss: false);
+        return (output, parameters.Trainable.Select(s => s.Grad!.ToArray()).ToArray(), plan.InputGradient.ToArray());
+    }
+}
