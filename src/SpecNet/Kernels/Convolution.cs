@@ -14,6 +14,12 @@ public readonly record struct ConvGeometry(Shape Input, Window Rows, Window Cols
     public int OutputSize => Positions * Filters;
 }
 
+/// <summary>What ends a convolution, applied to a chunk's output rows while they are in cache (bias, relu).</summary>
+public interface IRowsEpilogue
+{
+    void ApplyRows(Span<float> rows);
+}
+
 /// <summary>
 /// A convolution computed as im2col + GEMM, per group: Y[:, group] = cols(X) W_groupᵀ, and backward
 /// dW_group = dY[:, group]ᵀ cols, dcols = dY[:, group] W_group, dX += col2im(dcols).
@@ -39,6 +45,7 @@ public sealed unsafe class Convolution : IRangeWork
     private int _batch, _chunk;
     private float* _x, _y, _dz, _dx, _w;
     private Backend _kernels = null!;
+    private IRowsEpilogue? _epilogue;
 
     public Convolution(ConvGeometry geometry, int capacity, bool training, Backend kernels)
     {
@@ -55,15 +62,19 @@ public sealed unsafe class Convolution : IRangeWork
     /// <summary>Floats of columns per example (for memory planning).</summary>
     public static long ScratchPerExample(ConvGeometry g) => (long)g.Positions * g.PatchSize;
 
-    /// <summary>y (N*OH*OW, F) = convolution of x (N, H, W, C) with w [F, KH, KW, C/groups]; no bias.</summary>
-    public void Forward(Backend kernels, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y)
+    /// <summary>
+    /// y (N*OH*OW, F) = convolution of x (N, H, W, C) with w [F, KH, KW, C/groups]; then, when given, the epilogue on
+    /// each chunk's rows as soon as they are computed (one trip through memory instead of two).
+    /// </summary>
+    public void Forward(Backend kernels, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, IRowsEpilogue? epilogue = null)
     {
         CheckSizes(batch, x.Length, w.Length, y.Length, 0);
         fixed (float* px = x, py = y, pw = w)
         {
             Begin(kernels, batch, backward: false, inputGradient: false);
-            _x = px; _y = py; _w = pw;
+            _x = px; _y = py; _w = pw; _epilogue = epilogue;
             kernels.ParallelFor((batch + _chunk - 1) / _chunk, this);
+            _epilogue = null;
         }
     }
 
@@ -145,6 +156,7 @@ public sealed unsafe class Convolution : IRangeWork
                 Im2Col.Accumulate(cols, n0, n1, g.Input, g.Rows, g.Cols, new Span<float>(_dx, _batch * g.Input.Size), group * cg, cg);
             }
             if (_backward) _used[part] = true;
+            else _epilogue?.ApplyRows(new Span<float>(_y + (long)n0 * positions * f, rows * f));
         }
     }
 

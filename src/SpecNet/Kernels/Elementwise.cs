@@ -127,16 +127,27 @@ public static unsafe class Elementwise
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddBiasReluRange(void* state, int part, int r0, int r1)
     {
         var a = (Args*)state;
-        int c = a->Channels;
-        float* b = a->B;
+        AddBiasReluRows(a->A + (long)r0 * a->Channels, r1 - r0, a->B, a->Channels);
+    }
+
+    /// <summary>The same on this thread, for a block of rows still in cache (a convolution's chunk, just computed).</summary>
+    public static void AddBiasRelu(Span<float> y, ReadOnlySpan<float> bias, int channels)
+    {
+        if (y.Length % channels != 0 || !bias.IsEmpty && bias.Length != channels) throw new ArgumentException("bias and relu: rows of the wrong size");
+        fixed (float* py = y, pb = bias)
+            AddBiasReluRows(py, y.Length / channels, bias.IsEmpty ? null : pb, channels);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddBiasReluRows(float* rows, int count, float* b, int c)
+    {
         // Rows of a few dozen channels: one flat loop per row, no call per row (a first convolution has 50,000 rows a batch).
-        for (int r = r0; r < r1; r++)
+        for (int r = 0; r < count; r++)
         {
-            float* y = a->A + (long)r * c;
+            float* y = rows + (long)r * c;
             int j = 0;
             for (; j <= c - 8; j += 8)
             {

@@ -134,8 +134,10 @@ public sealed class Conv2D : Layer
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
         var s = (State)ctx.State!;
-        s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y);          // z = im2col(x) Wᵀ
-        s.Epilogue.Forward(ctx, y, UseBias ? ctx.Params[1] : null);                  // y = act(z + b)
+        var bias = UseBias ? ctx.Params[1] : null;
+        var rows = s.Epilogue.ForRows(bias);                                         // bias and relu on each chunk, in cache
+        s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y, rows);   // z = im2col(x) Wᵀ
+        if (rows is null) s.Epilogue.Forward(ctx, y, bias);                          // y = act(z + b)
     }
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)

@@ -10,8 +10,27 @@ namespace SpecNet.Layers;
 /// and per-thread partial bias sums
 /// (one slice per thread of the backend that runs it).
 /// </summary>
-public sealed class Epilogue(Activation activation, bool useBias, int channels, int capacityValues, bool training, int threads)
+public sealed class Epilogue(Activation activation, bool useBias, int channels, int capacityValues, bool training, int threads) : IRowsEpilogue
 {
+    private float[]? _bias;
+
+    /// <summary>
+    /// This epilogue for a convolution to run on each chunk of rows it computes, or null when it must run as its own
+    /// pass (an activation other than relu keeps a copy of z, or computes more than a bias and a max).
+    /// </summary>
+    public IRowsEpilogue? ForRows(float[]? bias)
+    {
+        if (activation.Function is not (ActivationFunction.Relu or ActivationFunction.Linear)) return null;
+        _bias = useBias ? bias : null;
+        return this;
+    }
+
+    void IRowsEpilogue.ApplyRows(Span<float> rows)
+    {
+        if (activation.Function == ActivationFunction.Relu) Elementwise.AddBiasRelu(rows, _bias, channels);
+        else if (_bias is not null) Elementwise.AddBias(rows, _bias);
+    }
+
     private readonly float[] _z = Activations.NeedsInput(activation) ? new float[capacityValues] : [];
     private readonly float[] _dz = activation.IsLinear || !training ? [] : new float[capacityValues];
     private readonly float[] _partials = new float[threads * channels]; // per thread of the backend: partial bias sums
