@@ -20,6 +20,16 @@ public interface IRowsEpilogue
     void ApplyRows(Span<float> rows);
 }
 
+/// <summary>y = max((y + bias)·a + b, 0) on a chunk's rows: bias, a folded batch normalisation and relu (<see cref="ChannelKernels.BiasAffineRelu(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, bool)"/>).</summary>
+public sealed class AffineRows : IRowsEpilogue
+{
+    public float[]? Bias;
+    public float[] A = [], B = [];
+    public bool Relu;
+
+    public void ApplyRows(Span<float> rows) => ChannelKernels.BiasAffineRelu(rows, Bias, A, B, Relu);
+}
+
 /// <summary>
 /// A convolution computed as im2col + GEMM, per group: Y[:, group] = cols(X) W_groupᵀ, and backward
 /// dW_group = dY[:, group]ᵀ cols, dcols = dY[:, group] W_group, dX += col2im(dcols).

@@ -73,13 +73,27 @@ public sealed class BatchNorm : Layer
         }
         if (!ctx.Training)
         {
-            // Inference folds the two maps into one: y = x · gamma/std + (beta - gamma·mu/std).
-            for (int ch = 0; ch < c; ch++) (s.A[ch], s.B[ch]) = (gamma[ch] * s.Scale[ch], beta[ch] + gamma[ch] * s.Shift[ch]);
+            InferenceMap(ctx, s.A, s.B);
             ChannelKernels.Affine(ctx.Kernels, x, s.A, s.B, y);
             return;
         }
         // y = gamma·xhat + beta with xhat = (x - mu)/std in registers: the value backward recomputes
         ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, gamma, beta, y);
+    }
+
+    /// <summary>
+    /// Inference's map per channel, y = x·a + b with a = gamma/std and b = beta - gamma·mu/std (moving statistics):
+    /// what Forward applies, and what a convolution before it folds in (<see cref="IFoldsBatchNorm"/>).
+    /// </summary>
+    public void InferenceMap(LayerContext ctx, Span<float> a, Span<float> b)
+    {
+        float[] gamma = ctx.Params[0], beta = ctx.Params[1], movingMean = ctx.Params[2], movingVar = ctx.Params[3];
+        for (int ch = 0; ch < Input.Channels; ch++)
+        {
+            double mu = movingMean[ch], variance = movingVar[ch];
+            float invStd = (float)(1 / Math.Sqrt(variance + Epsilon)), shift = (float)(-mu * invStd);
+            (a[ch], b[ch]) = (gamma[ch] * invStd, beta[ch] + gamma[ch] * shift);
+        }
     }
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)

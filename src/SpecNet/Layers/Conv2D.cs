@@ -12,7 +12,7 @@ namespace SpecNet.Layers;
 /// then the epilogue (bias, activation). Backward: the epilogue gives dZ and db; dW = colsᵀ dZ,
 /// dcols = dZ W, and col2im adds dcols back into dx.
 /// </summary>
-public sealed class Conv2D : Layer
+public sealed class Conv2D : Layer, IFoldsBatchNorm
 {
     public static readonly LayerKind Definition = new("conv2d", "2-D convolution over height and width",
     [
@@ -127,6 +127,7 @@ public sealed class Conv2D : Layer
     {
         public readonly Convolution Convolution = new(layer.Shape2D, capacity, training, kernels);
         public readonly Epilogue Epilogue = new(layer.Activation, layer.UseBias, layer.Filters, capacity * layer.Output.Size, training, kernels.Threads);
+        public readonly AffineRows Folded = new();
     }
 
     public override object? CreateState(int capacity, bool training, Backend kernels) => new State(this, capacity, training, kernels);
@@ -138,6 +139,15 @@ public sealed class Conv2D : Layer
         var rows = s.Epilogue.ForRows(bias);                                         // bias and relu on each chunk, in cache
         s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y, rows);   // z = im2col(x) Wᵀ
         if (rows is null) s.Epilogue.Forward(ctx, y, bias);                          // y = act(z + b)
+    }
+
+    public bool CanFold => Activation.IsLinear;
+
+    public void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu)
+    {
+        var s = (State)ctx.State!;
+        (s.Folded.Bias, s.Folded.A, s.Folded.B, s.Folded.Relu) = (UseBias ? ctx.Params[1] : null, a, b, relu);
+        s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y, s.Folded);   // each chunk: (z + bias)·a + b, relu
     }
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)

@@ -11,7 +11,7 @@ namespace SpecNet.Layers;
 /// Computed directly over channel vectors (<see cref="DepthwiseConvolution"/>), then the epilogue.
 /// Backward: dW[tap, o] = Σ x · dz, dx[cell, c] = Σ dz · W over the windows and filters that read it.
 /// </summary>
-public sealed class DepthwiseConv2D : Layer
+public sealed class DepthwiseConv2D : Layer, IFoldsBatchNorm
 {
     public static readonly LayerKind Definition = new("depthwise_conv2d", "convolves each channel with its own filters", [
         OptionInfo.Pair("kernel_size", "window size"),
@@ -83,6 +83,15 @@ public sealed class DepthwiseConv2D : Layer
         var s = (State)ctx.State!;
         s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y);           // z = depthwise(x, W)
         s.Epilogue.Forward(ctx, y, UseBias ? ctx.Params[1] : null);                   // y = act(z + b)
+    }
+
+    public bool CanFold => Activation.IsLinear;
+
+    public void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu)
+    {
+        var s = (State)ctx.State!;
+        s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y);
+        ChannelKernels.BiasAffineRelu(ctx.Kernels, y, UseBias ? ctx.Params[1] : default, a, b, relu);
     }
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)

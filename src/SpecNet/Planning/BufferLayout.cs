@@ -37,7 +37,9 @@ public sealed class BufferLayout
 
     /// <param name="keepEveryActivation">Training keeps every activation, whether backward reads it or not: the layout
     /// before reuse, which the tests compare gradients against.</param>
-    public BufferLayout(ModelSpec model, bool training, bool inputGradient = false, bool keepEveryActivation = false)
+    /// <param name="chainEnd">Inference: per layer, the last layer of the chain it runs as one (<see cref="Fusion"/>), or -1;
+    /// only the chain's last output gets a buffer.</param>
+    public BufferLayout(ModelSpec model, bool training, bool inputGradient = false, bool keepEveryActivation = false, int[]? chainEnd = null)
     {
         var layers = model.Layers;
         var sources = SourcesOf(model);
@@ -67,13 +69,17 @@ public sealed class BufferLayout
         }
         Activation = new int[tensors];
         var activations = new Pool();
+        if (training && chainEnd is not null) throw new ArgumentException("layers run as one only at inference: backward needs every layer's values");
         Activation[0] = activations.Take(SizeOf(0));
         for (int i = 0; i < layers.Count; i++)
         {
-            Activation[i + 1] = activations.Take(SizeOf(i + 1));
+            int last = chainEnd is not null && chainEnd[i] >= 0 ? chainEnd[i] : i;
+            Activation[last + 1] = activations.Take(SizeOf(last + 1));
+            for (int t = i + 1; t <= last; t++) Activation[t] = Activation[last + 1];   // inside a chain: never written
             foreach (var t in sources[i].Distinct())
                 if (lastReader[t] == i && !keep[t]) activations.Give(Activation[t]);
-            if (lastReader[i + 1] < 0 && !keep[i + 1]) activations.Give(Activation[i + 1]); // an output nobody reads
+            if (lastReader[last + 1] < 0 && !keep[last + 1]) activations.Give(Activation[last + 1]); // an output nobody reads
+            i = last;
         }
         ActivationSizes = activations.Sizes;
 

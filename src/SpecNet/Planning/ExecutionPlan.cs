@@ -23,6 +23,8 @@ public sealed class ExecutionPlan : IPlan
     private readonly bool[][] _accumulates;      // per layer and input: add through scratch instead of writing
     private readonly LayerContext[] _contexts;
     private readonly int _output;                // the tensor the model outputs
+    private readonly int[] _chainEnd;            // per layer: the last layer it runs together with at inference, or -1
+    private readonly float[][] _foldScale = [], _foldShift = [];   // per layer starting a chain: the batch norm's map
 
     /// <param name="inputGradient">Also compute dL/d(input) (gradient checks, saliency); training does not need it.</param>
     /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch, activations reused.</param>
@@ -37,8 +39,10 @@ public sealed class ExecutionPlan : IPlan
         Capacity = capacity;
         _layers = model.Layers;
         CheckMemory(model, capacity, trainable);
-        var layout = new BufferLayout(model, trainable, inputGradient, keepEveryActivation);
         _sources = BufferLayout.SourcesOf(model);
+        // Inference runs a convolution, its batch norm and relu as one (Fusion); training needs them apart.
+        _chainEnd = trainable ? Enumerable.Repeat(-1, model.Layers.Count).ToArray() : Fusion.Chains(model, _sources).ChainEnd;
+        var layout = new BufferLayout(model, trainable, inputGradient, keepEveryActivation, trainable ? null : _chainEnd);
         _accumulates = layout.Accumulates;
         _output = _layers.Count;
 
@@ -51,6 +55,8 @@ public sealed class ExecutionPlan : IPlan
         bool anyAccumulates = _accumulates.Any(a => a.Any(x => x));
         _scratch = Enumerable.Range(0, slots).Select(_ => anyAccumulates ? new float[capacity * largest] : []).ToArray();
 
+        _foldScale = _chainEnd.Select((e, i) => e < 0 ? [] : new float[_layers[i].Output.Channels]).ToArray();
+        _foldShift = _foldScale.Select(a => new float[a.Length]).ToArray();
         Dropout = Rng.For(seed, "dropout");
         _contexts = new LayerContext[_layers.Count];
         for (int i = 0; i < _layers.Count; i++)
@@ -91,6 +97,7 @@ public sealed class ExecutionPlan : IPlan
     public ReadOnlySpan<float> Forward(int batch, bool training)
     {
         if (batch < 1 || batch > Capacity) throw new ArgumentOutOfRangeException(nameof(batch), $"1..{Capacity}");
+        if (training && !Trainable) throw new InvalidOperationException("this plan was made for inference only");
         Batch = batch;
         for (int i = 0; i < _layers.Count; i++)
         {
@@ -98,6 +105,17 @@ public sealed class ExecutionPlan : IPlan
             ctx.Batch = batch;
             ctx.Training = training;
             long start = Profile is null ? 0 : Stopwatch.GetTimestamp();
+            if (_chainEnd[i] >= 0)
+            {
+                // conv + batch_norm (+ relu) as one: the batch norm's map folded into the convolution's output pass
+                int last = _chainEnd[i];
+                ((BatchNorm)_layers[i + 1]).InferenceMap(_contexts[i + 1], _foldScale[i], _foldShift[i]);
+                ((IFoldsBatchNorm)layer).ForwardFolded(ctx, ctx.InputOf(0), _values[last + 1].AsSpan(0, batch * _layers[last].Output.Size),
+                    _foldScale[i], _foldShift[i], relu: last == i + 2);
+                if (Profile is not null) Profile.Forward[i] += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                i = last;
+                continue;
+            }
             layer.Forward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, batch * layer.Output.Size));
             if (Profile is not null) Profile.Forward[i] += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }

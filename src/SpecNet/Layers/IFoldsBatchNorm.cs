@@ -1,0 +1,15 @@
+namespace SpecNet.Layers;
+
+/// <summary>
+/// A convolution that can take the batch normalisation after it (and a relu after that) into its own output pass at
+/// inference, as ONNX Runtime fuses Conv + BatchNormalization + Relu: one write of the output instead of three passes.
+/// The inference plan decides when (Planning/Fusion.cs); the values are those of the separate layers, to the bit.
+/// </summary>
+public interface IFoldsBatchNorm
+{
+    /// <summary>Only a convolution without an activation of its own: batch normalisation comes right after z + bias.</summary>
+    bool CanFold { get; }
+
+    /// <summary>y = relu?((conv(x) + bias)·a + b), with a and b the batch normalisation's inference map.</summary>
+    void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu);
+}
