@@ -20,14 +20,14 @@ public interface IRowsEpilogue
     void ApplyRows(Span<float> rows);
 }
 
-/// <summary>y = max((y + bias)·a + b, 0) on a chunk's rows: bias, a folded batch normalisation and relu (<see cref="ChannelKernels.BiasAffineRelu(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, bool)"/>).</summary>
+/// <summary>y = max((y + bias)·a + b, 0) on a chunk's rows: bias, a folded batch normalisation and relu (<see cref="ChannelKernels.BiasAffineRelu(Span{float}, int, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, bool)"/>).</summary>
 public sealed class AffineRows : IRowsEpilogue
 {
     public float[]? Bias;
     public float[] A = [], B = [];
     public bool Relu;
 
-    public void ApplyRows(Span<float> rows) => ChannelKernels.BiasAffineRelu(rows, Bias, A, B, Relu);
+    public void ApplyRows(Span<float> rows) => ChannelKernels.BiasAffineRelu(rows, A.Length, Bias, A, B, Relu);
 }
 
 /// <summary>

@@ -117,48 +117,6 @@ public static unsafe class Elementwise
         public int Channels;
     }
 
-    /// <summary>y = max(y + bias, 0) per row of bias.Length (bias may be empty): the usual conv/dense epilogue in one pass, split between threads.</summary>
-    public static void AddBiasRelu(Backend kernels, Span<float> y, ReadOnlySpan<float> bias, int channels)
-    {
-        fixed (float* py = y, pb = bias)
-        {
-            var args = new Args { A = py, B = bias.Length == 0 ? null : pb, Channels = channels };
-            kernels.ParallelFor(y.Length / channels, &AddBiasReluRange, &args, 2L * channels);
-        }
-    }
-
-    private static void AddBiasReluRange(void* state, int part, int r0, int r1)
-    {
-        var a = (Args*)state;
-        AddBiasReluRows(a->A + (long)r0 * a->Channels, r1 - r0, a->B, a->Channels);
-    }
-
-    /// <summary>The same on this thread, for a block of rows still in cache (a convolution's chunk, just computed).</summary>
-    public static void AddBiasRelu(Span<float> y, ReadOnlySpan<float> bias, int channels)
-    {
-        if (y.Length % channels != 0 || !bias.IsEmpty && bias.Length != channels) throw new ArgumentException("bias and relu: rows of the wrong size");
-        fixed (float* py = y, pb = bias)
-            AddBiasReluRows(py, y.Length / channels, bias.IsEmpty ? null : pb, channels);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AddBiasReluRows(float* rows, int count, float* b, int c)
-    {
-        // Rows of a few dozen channels: one flat loop per row, no call per row (a first convolution has 50,000 rows a batch).
-        for (int r = 0; r < count; r++)
-        {
-            float* y = rows + (long)r * c;
-            int j = 0;
-            for (; j <= c - 8; j += 8)
-            {
-                var v = Vector256.Load(y + j);
-                if (b != null) v += Vector256.Load(b + j);
-                Vector256.Max(v, Vector256<float>.Zero).Store(y + j);
-            }
-            for (; j < c; j++) y[j] = Math.Max(y[j] + (b != null ? b[j] : 0f), 0f);
-        }
-    }
-
     /// <summary>db = column sums of dz (rows of db.Length), split between threads through per-thread <paramref name="partials"/> (Threads x channels).</summary>
     public static void BiasGradient(Backend kernels, ReadOnlySpan<float> dz, Span<float> db, Span<float> partials) =>
         BiasBackward(kernels, default, dz, default, db, partials);

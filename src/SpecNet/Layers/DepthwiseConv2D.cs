@@ -91,7 +91,7 @@ public sealed class DepthwiseConv2D : Layer, IFoldsBatchNorm
     {
         var s = (State)ctx.State!;
         s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y);
-        ChannelKernels.BiasAffineRelu(ctx.Kernels, y, UseBias ? ctx.Params[1] : default, a, b, relu);
+        ChannelKernels.BiasAffineRelu(ctx.Kernels, y, a.Length, UseBias ? ctx.Params[1] : default, a, b, relu);
     }
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)

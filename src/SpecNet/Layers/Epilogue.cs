@@ -27,8 +27,8 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
 
     void IRowsEpilogue.ApplyRows(Span<float> rows)
     {
-        if (activation.Function == ActivationFunction.Relu) Elementwise.AddBiasRelu(rows, _bias, channels);
-        else if (_bias is not null) Elementwise.AddBias(rows, _bias);
+        bool relu = activation.Function == ActivationFunction.Relu;
+        if (relu || _bias is not null) ChannelKernels.BiasAffineRelu(rows, channels, _bias, default, default, relu);
     }
 
     private readonly float[] _z = Activations.NeedsInput(activation) ? new float[capacityValues] : [];
@@ -40,7 +40,7 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
     {
         if (activation.Function == ActivationFunction.Relu)
         {
-            Elementwise.AddBiasRelu(ctx.Kernels, y, useBias ? bias : default, channels);
+            ChannelKernels.BiasAffineRelu(ctx.Kernels, y, channels, useBias ? bias : default, default, default, relu: true);
             return;
         }
         if (useBias) Elementwise.AddBias(y, bias);
