@@ -24,7 +24,7 @@ public sealed class ExecutionPlan : IPlan
     private readonly LayerContext[] _contexts;
     private readonly int _output;                // the tensor the model outputs
     private readonly int[] _chainEnd;            // per layer: the last layer it runs together with at inference, or -1
-    private readonly float[][] _foldScale = [], _foldShift = [];   // per layer starting a chain: the batch norm's map
+    private readonly float[][] _foldScale, _foldShift;   // per layer starting a chain: the batch norm's map
 
     /// <param name="inputGradient">Also compute dL/d(input) (gradient checks, saliency); training does not need it.</param>
     /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch, activations reused.</param>
@@ -41,7 +41,7 @@ public sealed class ExecutionPlan : IPlan
         CheckMemory(model, capacity, trainable);
         _sources = BufferLayout.SourcesOf(model);
         // Inference runs a convolution, its batch norm and relu as one (Fusion); training needs them apart.
-        _chainEnd = trainable ? Enumerable.Repeat(-1, model.Layers.Count).ToArray() : Fusion.Chains(model, _sources).ChainEnd;
+        _chainEnd = trainable ? Enumerable.Repeat(-1, model.Layers.Count).ToArray() : Fusion.Chains(model, _sources);
         var layout = new BufferLayout(model, trainable, inputGradient, keepEveryActivation, trainable ? null : _chainEnd);
         _accumulates = layout.Accumulates;
         _output = _layers.Count;

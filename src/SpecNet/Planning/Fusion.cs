@@ -11,8 +11,8 @@ namespace SpecNet.Planning;
 /// </summary>
 public static class Fusion
 {
-    /// <summary>Per layer: the last layer of the chain it starts (-1: none); per layer: whether a chain swallowed it.</summary>
-    public static (int[] ChainEnd, bool[] Fused) Chains(ModelSpec model, int[][] sources)
+    /// <summary>Per layer: the last layer of the chain it starts, or -1.</summary>
+    public static int[] Chains(ModelSpec model, int[][] sources)
     {
         var layers = model.Layers;
         int count = layers.Count;
@@ -21,15 +21,13 @@ public static class Fusion
         bool OnlyReader(int layer, int tensor) => layer < count && readers[tensor] == 1 && sources[layer] is [var t] && t == tensor;
 
         var end = Enumerable.Repeat(-1, count).ToArray();
-        var fused = new bool[count];
         for (int i = 0; i + 1 < count; i++)
         {
-            if (fused[i] || layers[i] is not IFoldsBatchNorm { CanFold: true } || layers[i + 1] is not BatchNorm || !OnlyReader(i + 1, i + 1)) continue;
+            if (layers[i] is not IFoldsBatchNorm { CanFold: true } || layers[i + 1] is not BatchNorm || !OnlyReader(i + 1, i + 1)) continue;
             int last = i + 1;
             if (i + 2 < count && layers[i + 2] is ActivationLayer { Activation.Function: ActivationFunction.Relu } && OnlyReader(i + 2, i + 2)) last = i + 2;
             end[i] = last;
-            for (int j = i + 1; j <= last; j++) fused[j] = true;
         }
-        return (end, fused);
+        return end;
     }
 }
