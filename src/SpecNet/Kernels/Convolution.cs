@@ -32,7 +32,10 @@ public sealed class AffineRows : IRowsEpilogue
 
 /// <summary>
 /// A convolution computed as im2col + GEMM, per group: Y[:, group] = cols(X) W_groupᵀ, and backward
-/// dW_group = dY[:, group]ᵀ cols, dcols = dY[:, group] W_group, dX += col2im(dcols).
+/// dW_group = dY[:, group]ᵀ cols, dcols = dY[:, group] W_group, dX += col2im(dcols). The input gradient of a stride-1
+/// convolution is itself a stride-1 convolution: of dY, with the kernel flipped and its filters and channels swapped, padded
+/// by (kernel - 1)·dilation - pad; where that is cheaper (<see cref="Transposed"/>) it runs as forward does (im2col of dY, one
+/// GEMM writing dX). A 1x1 stride-1 unpadded window needs no im2col: the tensor is its own column matrix, and dX = dY W.
 /// The batch is cut into chunks small enough that a chunk's columns stay in a core's L2 cache, and the
 /// threads take whole chunks: no fork-join inside a GEMM, no batch-sized column matrix. Backward rebuilds a
 /// chunk's columns rather than keeping them from forward. Holds the per-thread scratch this needs,
@@ -44,6 +47,8 @@ public sealed unsafe class Convolution : IRangeWork
     private static readonly int ChunkFloats = int.TryParse(Environment.GetEnvironmentVariable("SPECNET_CHUNK"), out var c) ? c : 1 << 17;
 
     private readonly ConvGeometry _g;
+    private readonly ConvGeometry? _transposed;      // stride 1: dX = this convolution of dY with _flipped
+    private readonly float[] _flipped;               // per group: W'[c, kh, kw, f] = W[f, KH-1-kh, KW-1-kw, c]
     private readonly int _chunkSize;                 // examples per chunk at most
     private readonly int _capacity;                  // examples per pass at most
     private readonly float[][] _cols;                // per thread: (chunk * OH * OW, K)
@@ -53,7 +58,7 @@ public sealed unsafe class Convolution : IRangeWork
     // The pass being run (set by Forward/Backward, read by the threads in Run).
     private bool _backward, _inputGradient, _weightGradient;
     private int _batch, _chunk;
-    private float* _x, _y, _dz, _dx, _w;
+    private float* _x, _y, _dz, _dx, _w, _wFlipped;
     private Backend _kernels = null!;
     private IRowsEpilogue? _epilogue;
 
@@ -61,16 +66,40 @@ public sealed unsafe class Convolution : IRangeWork
     {
         _g = geometry;
         _capacity = capacity;
-        _chunkSize = Math.Max(1, ChunkFloats / (geometry.Positions * geometry.PatchSize));
+        _transposed = training ? Transposed(geometry) : null;
+        _flipped = _transposed is null ? [] : new float[geometry.Filters * geometry.PatchSize];
+        long perExample = ColumnsPerExample(geometry, training);
+        _chunkSize = (int)Math.Max(1, ChunkFloats / Math.Max(1, perExample));
         int threads = kernels.Threads;
-        int colsPerThread = Math.Min(capacity, _chunkSize) * geometry.Positions * geometry.PatchSize;
+        int colsPerThread = (int)(Math.Min(capacity, _chunkSize) * perExample);
         _cols = Enumerable.Range(0, threads).Select(_ => new float[colsPerThread]).ToArray();
         _dWeightsT = Enumerable.Range(0, training ? threads : 0).Select(_ => new float[geometry.PatchSize * geometry.Filters]).ToArray();
         _used = new bool[threads];
     }
 
-    /// <summary>Floats of columns per example (for memory planning).</summary>
-    public static long ScratchPerExample(ConvGeometry g) => (long)g.Positions * g.PatchSize;
+    /// <summary>Floats of columns per example (for memory planning; training's, the larger).</summary>
+    public static long ScratchPerExample(ConvGeometry g) => ColumnsPerExample(g, training: true);
+
+    private static long ColumnsPerExample(ConvGeometry g, bool training)
+    {
+        if (Im2Col.IsIdentity(g)) return 0;                       // forward reads x, backward writes dx = dZ W in place
+        long forward = (long)g.Positions * g.PatchSize;
+        return training && Transposed(g) is { } t ? Math.Max(forward, (long)t.Positions * t.PatchSize) : forward;
+    }
+
+    /// <summary>
+    /// The convolution that gives a stride-1 convolution's input gradient: over dY (the output's shape, filters as channels), the
+    /// same kernel size and dilation, padded so that its output is the input's size. Null (col2im instead) with strides (dY would
+    /// need zeros between), when the output is smaller than the input (a 'valid' 3x3 over a 5x5 map: the padded dY would be mostly
+    /// zeros, 2.8x the multiplies), or with more than 32 filters: dcols = dY W is then a GEMM of K = F that runs near peak, while
+    /// with 16 filters it is store-bound and the transposed convolution saves a fifth of the backward (measured, `specnet bench`).
+    /// </summary>
+    private static ConvGeometry? Transposed(ConvGeometry g)
+    {
+        if (g.Rows.Stride != 1 || g.Cols.Stride != 1 || g.Positions < g.Input.Height * g.Input.Width || g.GroupFilters > 32 || Im2Col.IsIdentity(g)) return null;
+        static Window Flip(Window w) => new(w.Output, w.Kernel, 1, w.Dilation, (w.Kernel - 1) * w.Dilation - w.PadBefore, w.Input);
+        return new ConvGeometry(Shape.Spatial(g.Rows.Output, g.Cols.Output, g.Filters), Flip(g.Rows), Flip(g.Cols), g.Input.Channels, g.Groups);
+    }
 
     /// <summary>
     /// y (N*OH*OW, F) = convolution of x (N, H, W, C) with w [F, KH, KW, C/groups]; then, when given, the epilogue on
@@ -95,10 +124,11 @@ public sealed unsafe class Convolution : IRangeWork
         _weightGradient = !dW.IsEmpty;                                   // empty: a frozen layer, only dx is wanted
         if (_weightGradient && dW.Length != w.Length) throw new ArgumentException($"convolution: dW has {dW.Length} floats, the kernel {w.Length}");
         Array.Clear(_used);
-        fixed (float* px = x, pdz = dz, pdx = dx, pw = w)
+        if (!dx.IsEmpty && _transposed is not null) Flip(w);
+        fixed (float* px = x, pdz = dz, pdx = dx, pw = w, pf = _flipped)
         {
             Begin(kernels, batch, backward: true, inputGradient: !dx.IsEmpty);
-            _x = px; _dz = pdz; _dx = pdx; _w = pw;
+            _x = px; _dz = pdz; _dx = pdx; _w = pw; _wFlipped = pf;
             kernels.ParallelFor((batch + _chunk - 1) / _chunk, this);
         }
         if (!_weightGradient) return;
@@ -114,6 +144,18 @@ public sealed unsafe class Convolution : IRangeWork
                 for (int i = 0; i < k; i++)
                     for (int f = 0; f < fg; f++) dW[(group * fg + f) * k + i] += partial[(group * k + i) * fg + f];
         }
+    }
+
+    /// <summary>_flipped = the transposed convolution's kernel: per group, W'[c, kh, kw, f] = W[f, KH-1-kh, KW-1-kw, c].</summary>
+    private void Flip(ReadOnlySpan<float> w)
+    {
+        int kh = _g.Rows.Kernel, kw = _g.Cols.Kernel, cg = _g.GroupChannels, fg = _g.GroupFilters, k = _g.PatchSize, kt = kh * kw * fg;
+        for (int group = 0; group < _g.Groups; group++)
+            for (int f = 0; f < fg; f++)
+                for (int i = 0; i < kh; i++)
+                    for (int j = 0; j < kw; j++)
+                        for (int c = 0; c < cg; c++)
+                            _flipped[(group * cg + c) * kt + ((kh - 1 - i) * kw + kw - 1 - j) * fg + f] = w[(group * fg + f) * k + (i * kw + j) * cg + c];
     }
 
     private void CheckSizes(int batch, int x, int w, int y, int dx)
@@ -143,31 +185,55 @@ public sealed unsafe class Convolution : IRangeWork
         for (int chunk = c0; chunk < c1; chunk++)
         {
             int n0 = chunk * _chunk, n1 = Math.Min(_batch, n0 + _chunk), rows = (n1 - n0) * positions;
-            var cols = _cols[part].AsSpan(0, rows * k);
-            if (_backward && _inputGradient) new Span<float>(_dx + (long)n0 * g.Input.Size, (n1 - n0) * g.Input.Size).Clear();
+            bool col2im = _backward && _inputGradient && _transposed is null && !Im2Col.IsIdentity(g);
+            if (col2im) new Span<float>(_dx + (long)n0 * g.Input.Size, (n1 - n0) * g.Input.Size).Clear();
             for (int group = 0; group < g.Groups; group++)
             {
-                Im2Col.Columns(x, n0, n1, g.Input, g.Rows, g.Cols, cols, group * cg, cg);
                 var wg = w.Slice(group * fg * k, fg * k);
                 if (!_backward)
                 {
                     var y = new Span<float>(_y + (long)n0 * positions * f + group * fg, rows * f - group * fg);
-                    Gemm(nested, part, Op.N, Op.T, rows, fg, k, cols, k, wg, k, 0, y, f);                  // Y (rows, Fg) = cols Wgᵀ
+                    Gemm(nested, part, Op.N, Op.T, rows, fg, k, Columns(x, g, n0, n1, group, part), k, wg, k, 0, y, f);   // Y (rows, Fg) = cols Wgᵀ
                     continue;
                 }
                 var dz = new ReadOnlySpan<float>(_dz + (long)n0 * positions * f + group * fg, rows * f - group * fg);
                 if (_weightGradient)
                 {
                     var dWt = _dWeightsT[part].AsSpan(group * k * fg, k * fg);
-                    Gemm(nested, part, Op.T, Op.N, k, fg, rows, cols, k, dz, f, _used[part] ? 1 : 0, dWt, fg); // dWgᵀ (K, Fg) += colsᵀ dZg
+                    Gemm(nested, part, Op.T, Op.N, k, fg, rows, Columns(x, g, n0, n1, group, part), k, dz, f, _used[part] ? 1 : 0, dWt, fg); // dWgᵀ (K, Fg) += colsᵀ dZg
                 }
                 if (!_inputGradient) continue;
+                if (_transposed is { } t)
+                {
+                    // dX[:, group] (rows in, Cg) = cols(dY[:, group]) W'gᵀ, as forward: nothing to clear or add
+                    int kt = t.PatchSize, inRows = (n1 - n0) * t.Positions, c = g.Input.Channels;
+                    var dzAll = new ReadOnlySpan<float>(_dz, _batch * g.OutputSize);
+                    var dxg = new Span<float>(_dx + (long)n0 * g.Input.Size + group * cg, inRows * c - group * cg);
+                    Gemm(nested, part, Op.N, Op.T, inRows, cg, kt, Columns(dzAll, t, n0, n1, group, part), kt, new ReadOnlySpan<float>(_wFlipped + (long)group * cg * kt, cg * kt), kt, 0, dxg, c);
+                    continue;
+                }
+                if (Im2Col.IsIdentity(g))
+                {
+                    Gemm(nested, part, Op.N, Op.N, rows, k, f, dz, f, w, k, 0, new Span<float>(_dx + (long)n0 * g.Input.Size, rows * k), k);   // dX = dZ W
+                    continue;
+                }
+                var cols = _cols[part].AsSpan(0, rows * k);
                 Gemm(nested, part, Op.N, Op.N, rows, k, fg, dz, f, wg, k, 0, cols, k);                      // dcols = dZg Wg
                 Im2Col.Accumulate(cols, n0, n1, g.Input, g.Rows, g.Cols, new Span<float>(_dx, _batch * g.Input.Size), group * cg, cg);
             }
             if (_backward) _used[part] = true;
             else _epilogue?.ApplyRows(new Span<float>(_y + (long)n0 * positions * f, rows * f));
         }
+    }
+
+    /// <summary>The column matrix of examples [n0, n1) and one group of <paramref name="tensor"/> under geometry <paramref name="g"/>: im2col into this thread's scratch, or the tensor itself when the window is 1x1 unstrided over all channels.</summary>
+    private ReadOnlySpan<float> Columns(ReadOnlySpan<float> tensor, ConvGeometry g, int n0, int n1, int group, int part)
+    {
+        int rows = (n1 - n0) * g.Positions;
+        if (Im2Col.IsIdentity(g)) return tensor.Slice(n0 * g.Input.Size, rows * g.PatchSize);
+        var cols = _cols[part].AsSpan(0, rows * g.PatchSize);
+        Im2Col.Columns(tensor, n0, n1, g.Input, g.Rows, g.Cols, cols, group * g.GroupChannels, g.GroupChannels);
+        return cols;
     }
 
     private void Gemm(bool nested, int part, Op opA, Op opB, int m, int n, int k,

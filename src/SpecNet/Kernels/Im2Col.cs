@@ -12,6 +12,11 @@ namespace SpecNet.Kernels;
 /// </summary>
 public static unsafe class Im2Col
 {
+    /// <summary>Whether a convolution's columns are its input as it lies (a 1x1 window, stride 1, no padding, one group): nothing to copy.</summary>
+    public static bool IsIdentity(ConvGeometry g) =>
+        g.Groups == 1 && g.Rows is { Kernel: 1, Stride: 1, PadBefore: 0 } && g.Cols is { Kernel: 1, Stride: 1, PadBefore: 0 }
+        && g.Rows.Output == g.Input.Height && g.Cols.Output == g.Input.Width;
+
     /// <summary>Columns of examples [n0, n1), channels [c0, c0 + cg), into dst (from its start).</summary>
     public static void Columns(ReadOnlySpan<float> x, int n0, int n1, Shape input, Window rows, Window cols, Span<float> dst, int c0 = 0, int cg = 0)
     {

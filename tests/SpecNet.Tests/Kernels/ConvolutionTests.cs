@@ -9,13 +9,18 @@ public class ConvolutionTests
     public static TheoryData<int, int, int, int, int, int, int, int, string, int> Geometries() => new()
     {
         // batch, height, width, channels, filters, kernel, stride, dilation, padding, groups
-        { 3, 7, 6, 2, 3, 3, 1, 1, "valid", 1 },
+        { 3, 7, 6, 2, 3, 3, 1, 1, "valid", 1 },       // smaller output than input: col2im
         { 2, 9, 7, 3, 4, 3, 2, 1, "same", 1 },
         { 2, 8, 8, 1, 5, 3, 1, 2, "same", 1 },
         { 5, 28, 28, 1, 8, 3, 1, 1, "valid", 1 },     // a first layer: K = 9
         { 2, 6, 5, 4, 6, 3, 1, 1, "same", 2 },        // grouped
         { 2, 6, 6, 4, 4, 3, 2, 1, "same", 4 },        // depthwise as groups
-        { 70, 5, 5, 3, 2, 1, 1, 1, "valid", 1 },      // many chunks per thread
+        { 70, 5, 5, 3, 2, 1, 1, 1, "valid", 1 },      // many chunks per thread; 1x1: the input is its own column matrix
+        { 3, 6, 7, 6, 4, 1, 1, 1, "same", 2 },        // 1x1 in groups: columns copied per group
+        { 2, 7, 8, 3, 2, 2, 1, 1, "same", 1 },        // an even kernel: 'same' pads after only, the input gradient before only
+        { 2, 9, 8, 4, 6, 3, 1, 2, "same", 2 },        // dilated and grouped, stride 1: input gradient as a convolution of dY
+        { 2, 8, 9, 3, 5, 5, 1, 1, "same", 1 },        // 5x5 'same'
+        { 2, 7, 6, 3, 4, 1, 2, 1, "valid", 1 },       // a 1x1 strided shortcut: col2im
     };
 
     private static float[] Random(int n, int seed)
@@ -56,6 +61,14 @@ public class ConvolutionTests
             conv.Backward(backend, batch, x, weights, dy, dW, dX);
             Near(dw, dW);
             Near(dx, dX);
+
+            // a frozen layer (no dW) and a first layer (no dx) compute the other gradient alone
+            dX.AsSpan().Fill(float.NaN);
+            conv.Backward(backend, batch, x, weights, dy, default, dX);
+            Near(dx, dX);
+            dW.AsSpan().Fill(float.NaN);
+            conv.Backward(backend, batch, x, weights, dy, dW, default);
+            Near(dw, dW);
         }
     }
 
