@@ -11,7 +11,7 @@
 set -euo pipefail
 runs=${1:-3}; epochs=${2:-1}; models=${3:-pool stride resnet mobile}
 here=$(cd "$(dirname "$0")/.." && pwd)
-torch=${TORCH_BENCH:-$here/../shared/bench/torch-tuned}
+torch=${TORCH_BENCH:-$here/bench/torch-tuned}   # shared/bench/torch-tuned with the core type fitted to this CPU
 out=$(mktemp -d)
 dotnet build "$here/src/SpecNet.Cli" -c Release -nologo -v q >/dev/null
 specnet=$here/src/SpecNet.Cli/bin/Release/net10.0/specnet
