@@ -6,8 +6,11 @@ using SpecNet.Training.Optimizers;
 
 namespace SpecNet.Training;
 
-/// <summary>One layer's share of a training step (like `caffe time`).</summary>
-public sealed record LayerBenchmark(string Name, string Kind, double ForwardMs, double BackwardMs, long Flops)
+/// <summary>
+/// One layer's share of a training step (like `caffe time`), and its time in the inference plan (InferenceMs; 0 when the
+/// layer runs inside the one before it: a batch norm or relu folded into its convolution).
+/// </summary>
+public sealed record LayerBenchmark(string Name, string Kind, double ForwardMs, double BackwardMs, long Flops, double InferenceMs)
 {
     /// <summary>Forward is 2·MACs·N; backward about twice that (weight and input gradients).</summary>
     public double GflopsPerSecond => Flops == 0 ? 0 : Flops / ((ForwardMs + BackwardMs) * 1e6);
@@ -46,14 +49,21 @@ public static class Benchmark
         long perStep = (GC.GetAllocatedBytesForCurrentThread() - allocated) / iterations;
         plan.Profile = null;
 
-        var layers = model.Layers.Select((l, i) => new LayerBenchmark(l.Name, l.Kind.Name, times.Forward[i] / iterations, times.Backward[i] / iterations,
-            l.Macs * 2 * batchSize * 3)).ToList();
-
-        // Warm-up until the runtime has tiered the inference path up (its first calls run unoptimised code).
-        for (var warm = Stopwatch.StartNew(); warm.ElapsedMilliseconds < 300;) plan.Forward(batchSize, training: false);
+        // Inference as eval and predict run it: a plan of its own (folded chains, activation buffers shared), timed whole
+        // after a warm-up that lets the runtime tier its code up, then once more per layer.
+        var infer = engine.Plan(model, parameters, batchSize, PlanOptions.Inference);
+        plan.Input.CopyTo(infer.Input);
+        for (var warm = Stopwatch.StartNew(); warm.ElapsedMilliseconds < 300;) infer.Forward(batchSize, training: false);
         clock.Restart();
-        for (int i = 0; i < iterations; i++) plan.Forward(batchSize, training: false);
+        for (int i = 0; i < iterations; i++) infer.Forward(batchSize, training: false);
         double inference = batchSize * iterations / clock.Elapsed.TotalSeconds;
+        var inferTimes = new LayerTimes(model.Layers.Count);
+        infer.Profile = inferTimes;
+        for (int i = 0; i < iterations; i++) infer.Forward(batchSize, training: false);
+        infer.Profile = null;
+
+        var layers = model.Layers.Select((l, i) => new LayerBenchmark(l.Name, l.Kind.Name, times.Forward[i] / iterations, times.Backward[i] / iterations,
+            l.Macs * 2 * batchSize * 3, inferTimes.Forward[i] / iterations)).ToList();
 
         var single = engine.Plan(model, parameters, 1, PlanOptions.Inference);
         plan.Input[..model.Input.Size].CopyTo(single.Input);

@@ -25,6 +25,20 @@ public class BackendAndBenchTests
     }
 
     [Fact]
+    public void Bench_times_inference_as_eval_runs_it_with_batch_norms_folded()
+    {
+        var r = CliRunner.Run("bench", TestPaths.Repo("specs", "fashion-mobile.yaml"), "--batch-size", "4", "--iterations", "1", "--json");
+        Assert.Equal(0, r.ExitCode);
+        var layers = JsonDocument.Parse(r.Output).RootElement.GetProperty("layers").EnumerateArray()
+            .ToDictionary(l => l.GetProperty("name").GetString()!, l => l.GetProperty("inference_ms").GetDouble());
+        Assert.True(layers["stem"] > 0 && layers["depthwise_conv2d_1"] > 0 && layers["dense_1"] > 0);
+        Assert.Equal(0, layers["batch_norm_1"]);   // run inside the convolution before it
+        Assert.Equal(0, layers["relu_1"]);
+        var text = CliRunner.Run("bench", TestPaths.Repo("specs", "fashion-mobile.yaml"), "--batch-size", "4", "--iterations", "1");
+        Assert.Matches(@"batch_norm_1 \(batch_norm\) +[0-9.]+ +[0-9.]+ +[0-9.]+% +[0-9.]+ +folded", text.Output);
+    }
+
+    [Fact]
     public void Unknown_backend_is_a_clear_error()
     {
         var r = CliRunner.Run("bench", TestPaths.Repo("specs", "lenet5.yaml"), "--backend", "cuda", "--iterations", "1");
