@@ -75,7 +75,9 @@ public class ConvolutionTests
     /// <summary>The depthwise kernel against the grouped reference: channel vectors (C a multiple of 8, one filter each) and the general loop.</summary>
     [Theory]
     [InlineData(3, 7, 6, 16, 1, 3, 1, 1, "same")]
-    [InlineData(2, 12, 14, 16, 1, 3, 1, 1, "same")] // rows of outputs four at a time, and the rest
+    [InlineData(2, 12, 14, 16, 1, 3, 1, 1, "same")] // rows of outputs eight and four at a time, and the rest
+    [InlineData(2, 5, 21, 8, 1, 3, 1, 1, "valid")]  // 19 outputs a row: eight, eight, and three one by one
+    [InlineData(2, 4, 17, 8, 1, 3, 1, 1, "same")]   // a second eight would end on the border column: four and ones instead
     [InlineData(2, 9, 9, 32, 1, 3, 2, 1, "same")]   // TensorFlow's 'same' with stride 2: the extra row at the bottom
     [InlineData(2, 8, 7, 8, 1, 3, 1, 2, "same")]    // dilated
     [InlineData(2, 6, 6, 24, 1, 2, 2, 1, "valid")]
@@ -101,6 +103,7 @@ public class ConvolutionTests
             var y = Enumerable.Repeat(float.NaN, dy.Length).ToArray(); // overwritten, not added to
             conv.Forward(backend, batch, x, kernel, y);
             Near(ReferenceKernels.Convolution(x, batch, input, weights, rows, cols, filters, groups: c), y);
+            if (multiplier == 1) Assert.Equal(TapOrderSums(x, batch, input, kernel, rows, cols), y);   // every path: the same floats
 
             var dK = new float[kernel.Length];
             var dX = Enumerable.Repeat(float.NaN, x.Length).ToArray();
@@ -111,6 +114,29 @@ public class ConvolutionTests
                 for (int t = 0; t < taps; t++) dW[f * taps + t] = dK[t * filters + f];
             Near(dw, dW);
         }
+    }
+
+    /// <summary>A depthwise convolution (one filter per channel) as each output's taps fused-multiply-added in order, row by row, left to right.</summary>
+    private static float[] TapOrderSums(float[] x, int batch, Shape input, float[] kernel, Window rows, Window cols)
+    {
+        int c = input.Channels;
+        var y = new float[batch * rows.Output * cols.Output * c];
+        for (int n = 0; n < batch; n++)
+            for (int i = 0; i < rows.Output; i++)
+                for (int j = 0; j < cols.Output; j++)
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        float sum = 0;
+                        for (int di = 0; di < rows.Kernel; di++)
+                            for (int dj = 0; dj < cols.Kernel; dj++)
+                            {
+                                int ih = i * rows.Stride - rows.PadBefore + di * rows.Dilation, iw = j * cols.Stride - cols.PadBefore + dj * cols.Dilation;
+                                if ((uint)ih < (uint)input.Height && (uint)iw < (uint)input.Width)
+                                    sum = MathF.FusedMultiplyAdd(x[((n * input.Height + ih) * input.Width + iw) * c + ch], kernel[(di * cols.Kernel + dj) * c + ch], sum);
+                            }
+                        y[((n * rows.Output + i) * cols.Output + j) * c + ch] = sum;
+                    }
+        return y;
     }
 
     [Theory]
