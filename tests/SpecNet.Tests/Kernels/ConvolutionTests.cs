@@ -113,6 +113,14 @@ public class ConvolutionTests
             for (int f = 0; f < filters; f++)
                 for (int t = 0; t < taps; t++) dW[f * taps + t] = dK[t * filters + f];
             Near(dw, dW);
+
+            // a frozen layer (dx alone: with stride 1, a convolution of dy) and a first layer (dW alone)
+            dX.AsSpan().Fill(float.NaN);
+            conv.Backward(backend, batch, x, kernel, dy, default, dX);
+            Near(dx, dX);
+            var dKAlone = Enumerable.Repeat(float.NaN, kernel.Length).ToArray();
+            conv.Backward(backend, batch, x, kernel, dy, dKAlone, default);
+            Assert.Equal(dK, dKAlone);
         }
     }
 
