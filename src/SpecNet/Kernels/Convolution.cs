@@ -59,6 +59,7 @@ public sealed unsafe class Convolution : IRangeWork
     private bool _backward, _inputGradient, _weightGradient;
     private int _batch, _chunk;
     private float* _x, _y, _dz, _dx, _w, _wFlipped;
+    private bool _rowSplit;
     private Backend _kernels = null!;
     private IRowsEpilogue? _epilogue;
 
@@ -112,8 +113,13 @@ public sealed unsafe class Convolution : IRangeWork
         {
             Begin(kernels, batch, backward: false, inputGradient: false);
             _x = px; _y = py; _w = pw; _epilogue = epilogue;
-            kernels.ParallelFor((batch + _chunk - 1) / _chunk, this);
+            // One image on several threads: its output rows are split between them, each thread's im2col, GEMM and epilogue
+            // on its own rows (a whole image as one chunk ran im2col and the epilogue on one thread, and forked inside the GEMM).
+            _rowSplit = batch == 1 && kernels.Threads > 1 && _g.Groups == 1 && !Im2Col.IsIdentity(_g);
+            if (_rowSplit) kernels.ParallelFor(_g.Rows.Output, this, (long)_g.Cols.Output * _g.PatchSize * _g.Filters / 8);
+            else kernels.ParallelFor((batch + _chunk - 1) / _chunk, this);
             _epilogue = null;
+            _rowSplit = false;
         }
     }
 
@@ -175,10 +181,20 @@ public sealed unsafe class Convolution : IRangeWork
         (_kernels, _batch, _chunk, _backward, _inputGradient) = (kernels, batch, (batch + chunks - 1) / chunks, backward, inputGradient);
     }
 
-    /// <summary>Chunks [c0, c1) on thread <paramref name="part"/>.</summary>
+    /// <summary>Chunks [c0, c1) on thread <paramref name="part"/> (output rows of a single image, when split).</summary>
     public void Run(int part, int c0, int c1, bool nested)
     {
         var g = _g;
+        if (_rowSplit)
+        {
+            int rowsOut = (c1 - c0) * g.Cols.Output, kk = g.PatchSize;
+            var colsRows = _cols[part].AsSpan(0, rowsOut * kk);
+            Im2Col.Columns(new ReadOnlySpan<float>(_x, g.Input.Size), 0, c0, c1, g.Input, g.Rows, g.Cols, colsRows);
+            var yRows = new Span<float>(_y + (long)c0 * g.Cols.Output * g.Filters, rowsOut * g.Filters);
+            Gemm(nested, part, Op.N, Op.T, rowsOut, g.Filters, kk, colsRows, kk, new ReadOnlySpan<float>(_w, g.Filters * kk), kk, 0, yRows, g.Filters);
+            _epilogue?.ApplyRows(yRows);
+            return;
+        }
         int positions = g.Positions, k = g.PatchSize, f = g.Filters, fg = g.GroupFilters, cg = g.GroupChannels;
         var x = new ReadOnlySpan<float>(_x, _batch * g.Input.Size);
         var w = new ReadOnlySpan<float>(_w, f * k);

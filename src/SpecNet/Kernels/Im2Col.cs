@@ -24,7 +24,17 @@ public static unsafe class Im2Col
         if (cg == 0) cg = input.Channels;
         Check(x.Length, n1, input, dst.Length, n1 - n0, rows, cols, c0, cg);
         fixed (float* px = x, pd = dst)
-            ForwardRange(px, pd, n0, n1, input, rows, cols, c0, cg);
+            ForwardRange(px, pd, n0, n1, 0, rows.Output, input, rows, cols, c0, cg);
+    }
+
+    /// <summary>Columns of output rows [oh0, oh1) of example n (a single image split between threads), all channels, into dst.</summary>
+    public static void Columns(ReadOnlySpan<float> x, int n, int oh0, int oh1, Shape input, Window rows, Window cols, Span<float> dst)
+    {
+        if (oh0 < 0 || oh1 > rows.Output || oh0 > oh1 || dst.Length < (long)(oh1 - oh0) * cols.Output * rows.Kernel * cols.Kernel * input.Channels)
+            throw new ArgumentException($"im2col: output rows {oh0}..{oh1} of {rows.Output} into {dst.Length} floats");
+        Check(x.Length, n + 1, input, 0, 0, rows, cols, 0, input.Channels);
+        fixed (float* px = x, pd = dst)
+            ForwardRange(px, pd, n, n + 1, oh0, oh1, input, rows, cols, 0, input.Channels);
     }
 
     /// <summary>Adds columns of examples [n0, n1) back into dx's channels [c0, c0 + cg) (col2im; dx is not cleared).</summary>
@@ -46,7 +56,7 @@ public static unsafe class Im2Col
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardRange(float* x, float* dst, int n0, int n1, Shape input, Window rows, Window cols, int c0, int cg)
+    private static void ForwardRange(float* x, float* dst, int n0, int n1, int oh0, int oh1, Shape input, Window rows, Window cols, int c0, int cg)
     {
         int c = input.Channels, h = input.Height, w = input.Width;
         int k = rows.Kernel * cols.Kernel * cg, span = cols.Kernel * cg;
@@ -57,9 +67,9 @@ public static unsafe class Im2Col
         int lastStart = w + cols.PadBefore - (cols.Kernel - 1) * cols.Dilation - 1;   // a window starting past this sticks out
         int owOut = lastStart < 0 ? owIn : Math.Max(owIn, Math.Min(cols.Output, lastStart / cols.Stride + 1));
         for (int n = n0; n < n1; n++)
-            for (int oh = 0; oh < rows.Output; oh++)
+            for (int oh = oh0; oh < oh1; oh++)
             {
-                float* rowDst = dst + (long)((n - n0) * rows.Output + oh) * cols.Output * k;
+                float* rowDst = dst + (long)((n - n0) * (oh1 - oh0) + oh - oh0) * cols.Output * k;
                 // One kernel row at a time across the output row: the inner loops are plain strided copies.
                 for (int kh = 0; kh < rows.Kernel; kh++)
                 {

@@ -21,6 +21,8 @@ public class ConvolutionTests
         { 2, 9, 8, 4, 6, 3, 1, 2, "same", 2 },        // dilated and grouped, stride 1: input gradient as a convolution of dY
         { 2, 8, 9, 3, 5, 5, 1, 1, "same", 1 },        // 5x5 'same'
         { 2, 7, 6, 3, 4, 1, 2, 1, "valid", 1 },       // a 1x1 strided shortcut: col2im
+        { 1, 9, 7, 3, 20, 3, 2, 1, "same", 1 },       // one image: its output rows split between the threads
+        { 1, 30, 30, 8, 32, 3, 1, 1, "valid", 1 },     // (large enough to be shared)
     };
 
     private static float[] Random(int n, int seed)
