@@ -98,8 +98,7 @@ public sealed unsafe class Convolution : IRangeWork
     private static ConvGeometry? Transposed(ConvGeometry g)
     {
         if (g.Rows.Stride != 1 || g.Cols.Stride != 1 || g.Positions < g.Input.Height * g.Input.Width || g.GroupFilters > 32 || Im2Col.IsIdentity(g)) return null;
-        static Window Flip(Window w) => new(w.Output, w.Kernel, 1, w.Dilation, (w.Kernel - 1) * w.Dilation - w.PadBefore, w.Input);
-        return new ConvGeometry(Shape.Spatial(g.Rows.Output, g.Cols.Output, g.Filters), Flip(g.Rows), Flip(g.Cols), g.Input.Channels, g.Groups);
+        return new ConvGeometry(Shape.Spatial(g.Rows.Output, g.Cols.Output, g.Filters), g.Rows.Transposed(), g.Cols.Transposed(), g.Input.Channels, g.Groups);
     }
 
     /// <summary>

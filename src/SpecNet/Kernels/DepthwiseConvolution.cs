@@ -42,7 +42,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         (_rowTaps, _colTaps) = (TapRanges(rows, input.Height), TapRanges(cols, input.Width));
         if (training && multiplier == 1 && rows.Stride == 1 && cols.Stride == 1)
         {
-            _transposed = new DepthwiseConvolution(Shape.Spatial(rows.Output, cols.Output, input.Channels), Flip(rows), Flip(cols), 1, capacity, training: false, kernels);
+            _transposed = new DepthwiseConvolution(Shape.Spatial(rows.Output, cols.Output, input.Channels), rows.Transposed(), cols.Transposed(), 1, capacity, training: false, kernels);
             _flipped = new float[WeightCount];
         }
     }
@@ -54,8 +54,6 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// </summary>
     private readonly DepthwiseConvolution? _transposed;
     private readonly float[] _flipped = [];
-
-    private static Window Flip(Window w) => new(w.Output, w.Kernel, 1, w.Dilation, (w.Kernel - 1) * w.Dilation - w.PadBefore, w.Input);
 
     private readonly int[] _tapOffsets;
     private readonly (int First, int Last)[] _rowTaps, _colTaps;

@@ -28,6 +28,13 @@ public readonly record struct Window(int Input, int Kernel, int Stride, int Dila
         return new Window(input, kernel, stride, dilation, 0, valid);
     }
 
+    /// <summary>
+    /// For a stride-1 window: the window over the output that gives the input gradient as a convolution (the kernel flipped),
+    /// padded by (kernel - 1)·dilation - pad so that it ends where the input does.
+    /// </summary>
+    public Window Transposed() => Stride == 1 ? new(Output, Kernel, 1, Dilation, (Kernel - 1) * Dilation - PadBefore, Input)
+        : throw new InvalidOperationException("only a stride-1 window has a stride-1 transpose");
+
     /// <summary>Padding after the input (the larger half of 'same' padding; ONNX's SAME_UPPER).</summary>
     public int PadAfter => Math.Max(0, (Output - 1) * Stride + Dilated - Input - PadBefore);
 
