@@ -114,7 +114,7 @@ public sealed unsafe class Convolution : IRangeWork
             _x = px; _y = py; _w = pw; _epilogue = epilogue;
             // One image on several threads: its output rows are split between them, each thread's im2col, GEMM and epilogue
             // on its own rows (a whole image as one chunk ran im2col and the epilogue on one thread, and forked inside the GEMM).
-            _rowSplit = batch == 1 && kernels.Threads > 1 && _g.Groups == 1 && !Im2Col.IsIdentity(_g);
+            _rowSplit = batch == 1 && kernels.Threads > 1;
             if (_rowSplit) kernels.ParallelFor(_g.Rows.Output, this, (long)_g.Cols.Output * _g.PatchSize * _g.Filters / 8);
             else kernels.ParallelFor((batch + _chunk - 1) / _chunk, this);
             _epilogue = null;
@@ -184,14 +184,10 @@ public sealed unsafe class Convolution : IRangeWork
     public void Run(int part, int c0, int c1, bool nested)
     {
         var g = _g;
-        if (_rowSplit)
+        if (!_backward)
         {
-            int rowsOut = (c1 - c0) * g.Cols.Output, kk = g.PatchSize;
-            var colsRows = _cols[part].AsSpan(0, rowsOut * kk);
-            Im2Col.Columns(new ReadOnlySpan<float>(_x, g.Input.Size), 0, c0, c1, g.Input, g.Rows, g.Cols, colsRows);
-            var yRows = new Span<float>(_y + (long)c0 * g.Cols.Output * g.Filters, rowsOut * g.Filters);
-            Gemm(nested, part, Op.N, Op.T, rowsOut, g.Filters, kk, colsRows, kk, new ReadOnlySpan<float>(_w, g.Filters * kk), kk, 0, yRows, g.Filters);
-            _epilogue?.ApplyRows(yRows);
+            if (_rowSplit) ForwardBlock(part, nested, 0, 1, c0, c1);
+            else for (int chunk = c0; chunk < c1; chunk++) ForwardBlock(part, nested, chunk * _chunk, Math.Min(_batch, (chunk + 1) * _chunk), 0, g.Rows.Output);
             return;
         }
         int positions = g.Positions, k = g.PatchSize, f = g.Filters, fg = g.GroupFilters, cg = g.GroupChannels;
@@ -200,17 +196,11 @@ public sealed unsafe class Convolution : IRangeWork
         for (int chunk = c0; chunk < c1; chunk++)
         {
             int n0 = chunk * _chunk, n1 = Math.Min(_batch, n0 + _chunk), rows = (n1 - n0) * positions;
-            bool col2im = _backward && _inputGradient && _transposed is null && !Im2Col.IsIdentity(g);
+            bool col2im = _inputGradient && _transposed is null && !Im2Col.IsIdentity(g);
             if (col2im) new Span<float>(_dx + (long)n0 * g.Input.Size, (n1 - n0) * g.Input.Size).Clear();
             for (int group = 0; group < g.Groups; group++)
             {
                 var wg = w.Slice(group * fg * k, fg * k);
-                if (!_backward)
-                {
-                    var y = new Span<float>(_y + (long)n0 * positions * f + group * fg, rows * f - group * fg);
-                    Gemm(nested, part, Op.N, Op.T, rows, fg, k, Columns(x, g, n0, n1, group, part), k, wg, k, 0, y, f);   // Y (rows, Fg) = cols Wgᵀ
-                    continue;
-                }
                 var dz = new ReadOnlySpan<float>(_dz + (long)n0 * positions * f + group * fg, rows * f - group * fg);
                 if (_weightGradient)
                 {
@@ -236,18 +226,42 @@ public sealed unsafe class Convolution : IRangeWork
                 Gemm(nested, part, Op.N, Op.N, rows, k, fg, dz, f, wg, k, 0, cols, k);                      // dcols = dZg Wg
                 Im2Col.Accumulate(cols, n0, n1, g.Input, g.Rows, g.Cols, new Span<float>(_dx, _batch * g.Input.Size), group * cg, cg);
             }
-            if (_backward) _used[part] = true;
-            else _epilogue?.ApplyRows(new Span<float>(_y + (long)n0 * positions * f, rows * f));
+            _used[part] = true;
         }
     }
 
-    /// <summary>The column matrix of examples [n0, n1) and one group of <paramref name="tensor"/> under geometry <paramref name="g"/>: im2col into this thread's scratch, or the tensor itself when the window is 1x1 unstrided over all channels.</summary>
-    private ReadOnlySpan<float> Columns(ReadOnlySpan<float> tensor, ConvGeometry g, int n0, int n1, int group, int part)
+    /// <summary>
+    /// Forward over examples [n0, n1), output rows [oh0, oh1) of each (all of them for a chunk, part of one image when it is
+    /// split): Y (rows, Fg) = cols Wgᵀ per group, then the epilogue on these rows while they are in cache.
+    /// </summary>
+    private void ForwardBlock(int part, bool nested, int n0, int n1, int oh0, int oh1)
     {
-        int rows = (n1 - n0) * g.Positions;
-        if (Im2Col.IsIdentity(g)) return tensor.Slice(n0 * g.Input.Size, rows * g.PatchSize);
+        var g = _g;
+        int k = g.PatchSize, f = g.Filters, fg = g.GroupFilters;
+        int rows = (n1 - n0) * (oh1 - oh0) * g.Cols.Output;
+        long first = ((long)n0 * g.Rows.Output + oh0) * g.Cols.Output;              // the block's first output row
+        var x = new ReadOnlySpan<float>(_x, _batch * g.Input.Size);
+        var w = new ReadOnlySpan<float>(_w, f * k);
+        for (int group = 0; group < g.Groups; group++)
+        {
+            var y = new Span<float>(_y + first * f + group * fg, rows * f - group * fg);
+            Gemm(nested, part, Op.N, Op.T, rows, fg, k, Columns(x, g, n0, n1, group, part, oh0, oh1), k, w.Slice(group * fg * k, fg * k), k, 0, y, f);
+        }
+        _epilogue?.ApplyRows(new Span<float>(_y + first * f, rows * f));
+    }
+
+    /// <summary>
+    /// The column matrix of examples [n0, n1) (output rows [oh0, oh1) of each, when given) and one group of <paramref name="tensor"/>
+    /// under geometry <paramref name="g"/>: im2col into this thread's scratch, or the tensor itself when the window is 1x1
+    /// unstrided over all channels.
+    /// </summary>
+    private ReadOnlySpan<float> Columns(ReadOnlySpan<float> tensor, ConvGeometry g, int n0, int n1, int group, int part, int oh0 = 0, int oh1 = -1)
+    {
+        if (oh1 < 0) oh1 = g.Rows.Output;
+        int rows = (n1 - n0) * (oh1 - oh0) * g.Cols.Output;
+        if (Im2Col.IsIdentity(g)) return tensor.Slice((int)(((long)n0 * g.Rows.Output + oh0) * g.Cols.Output * g.PatchSize), rows * g.PatchSize);
         var cols = _cols[part].AsSpan(0, rows * g.PatchSize);
-        Im2Col.Columns(tensor, n0, n1, g.Input, g.Rows, g.Cols, cols, group * g.GroupChannels, g.GroupChannels);
+        Im2Col.Columns(tensor, n0, n1, g.Input, g.Rows, g.Cols, cols, group * g.GroupChannels, g.GroupChannels, oh0, oh1);
         return cols;
     }
 

@@ -18,23 +18,19 @@ public static unsafe class Im2Col
         g.Groups == 1 && g.Rows is { Kernel: 1, Stride: 1, PadBefore: 0 } && g.Cols is { Kernel: 1, Stride: 1, PadBefore: 0 }
         && g.Rows.Output == g.Input.Height && g.Cols.Output == g.Input.Width;
 
-    /// <summary>Columns of examples [n0, n1), channels [c0, c0 + cg), into dst (from its start).</summary>
-    public static void Columns(ReadOnlySpan<float> x, int n0, int n1, Shape input, Window rows, Window cols, Span<float> dst, int c0 = 0, int cg = 0)
+    /// <summary>
+    /// Columns of examples [n0, n1), channels [c0, c0 + cg), into dst (from its start); of their output rows [oh0, oh1) only
+    /// when given (part of one image, split between threads; oh1 = -1: all rows).
+    /// </summary>
+    public static void Columns(ReadOnlySpan<float> x, int n0, int n1, Shape input, Window rows, Window cols, Span<float> dst, int c0 = 0, int cg = 0,
+        int oh0 = 0, int oh1 = -1)
     {
         if (cg == 0) cg = input.Channels;
-        Check(x.Length, n1, input, dst.Length, n1 - n0, rows, cols, c0, cg);
+        if (oh1 < 0) oh1 = rows.Output;
+        if (oh0 < 0 || oh0 > oh1 || oh1 > rows.Output) throw new ArgumentException($"im2col: output rows {oh0}..{oh1} of {rows.Output}");
+        Check(x.Length, n1, input, dst.Length, n1 - n0, rows, cols, c0, cg, oh1 - oh0);
         fixed (float* px = x, pd = dst)
-            ForwardRange(px, pd, n0, n1, 0, rows.Output, input, rows, cols, c0, cg);
-    }
-
-    /// <summary>Columns of output rows [oh0, oh1) of example n (a single image split between threads), all channels, into dst.</summary>
-    public static void Columns(ReadOnlySpan<float> x, int n, int oh0, int oh1, Shape input, Window rows, Window cols, Span<float> dst)
-    {
-        if (oh0 < 0 || oh1 > rows.Output || oh0 > oh1 || dst.Length < (long)(oh1 - oh0) * cols.Output * rows.Kernel * cols.Kernel * input.Channels)
-            throw new ArgumentException($"im2col: output rows {oh0}..{oh1} of {rows.Output} into {dst.Length} floats");
-        Check(x.Length, n + 1, input, 0, 0, rows, cols, 0, input.Channels);
-        fixed (float* px = x, pd = dst)
-            ForwardRange(px, pd, n, n + 1, oh0, oh1, input, rows, cols, 0, input.Channels);
+            ForwardRange(px, pd, n0, n1, oh0, oh1, input, rows, cols, c0, cg);
     }
 
     /// <summary>Adds columns of examples [n0, n1) back into dx's channels [c0, c0 + cg) (col2im; dx is not cleared).</summary>
@@ -47,10 +43,10 @@ public static unsafe class Im2Col
     }
 
     /// <summary>The pointer loops below trust these sizes: a wrong one throws here instead of writing past a buffer.</summary>
-    private static void Check(int tensorLength, int n1, Shape input, int colsLength, int examples, Window rows, Window cols, int c0, int cg)
+    private static void Check(int tensorLength, int n1, Shape input, int colsLength, int examples, Window rows, Window cols, int c0, int cg, int outputRows = -1)
     {
         long needTensor = (long)n1 * input.Size;
-        long needCols = (long)examples * rows.Output * cols.Output * rows.Kernel * cols.Kernel * cg;
+        long needCols = (long)examples * (outputRows < 0 ? rows.Output : outputRows) * cols.Output * rows.Kernel * cols.Kernel * cg;
         if (tensorLength < needTensor || colsLength < needCols || c0 < 0 || c0 + cg > input.Channels)
             throw new ArgumentException($"im2col: buffers of {tensorLength} and {colsLength} floats for {needTensor} and {needCols} (channels {c0}+{cg} of {input.Channels})");
     }

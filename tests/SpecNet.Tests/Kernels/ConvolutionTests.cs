@@ -23,6 +23,8 @@ public class ConvolutionTests
         { 2, 7, 6, 3, 4, 1, 2, 1, "valid", 1 },       // a 1x1 strided shortcut: col2im
         { 1, 9, 7, 3, 20, 3, 2, 1, "same", 1 },       // one image: its output rows split between the threads
         { 1, 30, 30, 8, 32, 3, 1, 1, "valid", 1 },     // (large enough to be shared)
+        { 1, 20, 20, 8, 32, 3, 1, 1, "same", 2 },      // and in groups
+        { 1, 24, 24, 32, 64, 1, 1, 1, "valid", 1 },    // and 1x1, read in place
     };
 
     private static float[] Random(int n, int seed)
