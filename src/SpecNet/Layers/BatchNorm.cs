@@ -55,7 +55,13 @@ public sealed class BatchNorm : Layer
         var s = (State)ctx.State!;
         int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
         float[] gamma = ctx.Params[0], beta = ctx.Params[1], movingMean = ctx.Params[2], movingVar = ctx.Params[3];
-        bool batchStatistics = ctx.Training && !Frozen;
+        if (!ctx.Training)
+        {
+            InferenceMap(ctx, s.A, s.B);                                                                // y = x·a + b, one pass
+            ChannelKernels.Affine(ctx.Kernels, x, s.A, s.B, y);
+            return;
+        }
+        bool batchStatistics = !Frozen;
         if (batchStatistics) ChannelKernels.Sums(ctx.Kernels, x, x, c, s.First, s.Second, s.Scratch);   // Σ x, Σ x²
         for (int ch = 0; ch < c; ch++)
         {
@@ -70,12 +76,6 @@ public sealed class BatchNorm : Layer
             else (mu, variance) = (movingMean[ch], movingVar[ch]);
             float invStd = (float)(1 / Math.Sqrt(variance + Epsilon));
             (s.Scale[ch], s.Shift[ch]) = (invStd, (float)(-mu * invStd));
-        }
-        if (!ctx.Training)
-        {
-            InferenceMap(ctx, s.A, s.B);
-            ChannelKernels.Affine(ctx.Kernels, x, s.A, s.B, y);
-            return;
         }
         // y = gamma·xhat + beta with xhat = (x - mu)/std in registers: the value backward recomputes
         ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, gamma, beta, y);
