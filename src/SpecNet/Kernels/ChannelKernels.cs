@@ -8,7 +8,9 @@ namespace SpecNet.Kernels;
 /// affine maps, vectorised along the channels and split by rows between the backend's threads. Each can
 /// take a per-channel map of its second operand, z·e[c] + f[c], computed in registers where it is used:
 /// batch normalisation's xhat = (x - mu)/std is never stored, only recomputed from x, the same float
-/// operation in forward and backward. Sums are kept per thread (float within a block of rows, double across blocks) and
+/// operation in forward and backward. A relu after the batch normalisation runs inside it the same way: forward writes
+/// max(y, 0), and backward zeroes the gradient where y = xhat·g + h, recomputed from x, was not positive (relu's own
+/// backward tests its output, max(y, 0) > 0: the same cells). Sums are kept per thread (float within a block of rows, double across blocks) and
 /// added in thread order, so results are the same for a given thread count.
 /// </summary>
 public static unsafe class ChannelKernels
@@ -21,7 +23,7 @@ public static unsafe class ChannelKernels
 
     private struct Args
     {
-        public float* X, Y, Z, A, B, D, E, F;
+        public float* X, Y, Z, A, B, D, E, F, G, H;
         public double* Partials;
         public float* Scratch;
         public int Channels;
@@ -33,20 +35,22 @@ public static unsafe class ChannelKernels
 
     /// <summary>
     /// first[c] = Σ_rows x[r, c]; second[c] = Σ_rows x[r, c]·z'[r, c], where z' = z·e[c] + f[c] when e and f are given,
-    /// else z (z = x: the sum of squares).
+    /// else z (z = x: the sum of squares). With g and h (and e, f), x counts only where z'·g[c] + h[c] > 0 (a relu's mask).
     /// </summary>
     public static void Sums(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> z, int channels, Span<double> first, Span<double> second,
-        (double[] Partials, float[] Scratch) scratch, ReadOnlySpan<float> e = default, ReadOnlySpan<float> f = default)
+        (double[] Partials, float[] Scratch) scratch, ReadOnlySpan<float> e = default, ReadOnlySpan<float> f = default,
+        ReadOnlySpan<float> g = default, ReadOnlySpan<float> h = default)
     {
         int rows = x.Length / channels, parts;
-        bool map = !e.IsEmpty;
+        bool map = !e.IsEmpty, mask = !g.IsEmpty;
         if (z.Length != x.Length || first.Length != channels || second.Length != channels || scratch.Partials.Length < kernels.Threads * 2 * channels
-            || scratch.Scratch.Length < kernels.Threads * 3 * channels || map && (e.Length != channels || f.Length != channels))
+            || scratch.Scratch.Length < kernels.Threads * 3 * channels || map && (e.Length != channels || f.Length != channels)
+            || mask && (!map || g.Length != channels || h.Length != channels))
             throw new ArgumentException("channel sums: buffers of the wrong size");
-        fixed (float* px = x, pz = z, ps = scratch.Scratch, pe = e, pf = f)
+        fixed (float* px = x, pz = z, ps = scratch.Scratch, pe = e, pf = f, pg = g, ph = h)
         fixed (double* pp = scratch.Partials)
         {
-            var args = new Args { X = px, Z = pz, Partials = pp, Scratch = ps, E = map ? pe : null, F = pf, Channels = channels };
+            var args = new Args { X = px, Z = pz, Partials = pp, Scratch = ps, E = map ? pe : null, F = pf, G = mask ? pg : null, H = ph, Channels = channels };
             parts = kernels.ParallelFor(rows, &SumsRange, &args, 2L * channels);
         }
         first.Clear(); second.Clear();
@@ -67,7 +71,7 @@ public static unsafe class ChannelKernels
         var blockFirst = new Span<float>(a->Scratch + part * 3 * c, c);
         var blockSecond = new Span<float>(a->Scratch + (part * 3 + 1) * c, c);
         var mapped = new Span<float>(a->Scratch + (part * 3 + 2) * c, c);
-        bool map = a->E != null;
+        bool map = a->E != null, mask = a->G != null;
         first.Clear(); second.Clear();
         for (int r = r0; r < r1; r += BlockRows)
         {
@@ -82,6 +86,7 @@ public static unsafe class ChannelKernels
                         var xv = Vector256.Load(a->X + (long)q * c + v);
                         var zv = Vector256.Load(a->Z + (long)q * c + v);
                         if (map) zv = Vector256.FusedMultiplyAdd(zv, Vector256.Load(a->E + v), Vector256.Load(a->F + v));
+                        if (mask) xv &= Positive(zv, a->G + v, a->H + v);
                         f += xv;
                         g = Vector256.FusedMultiplyAdd(xv, zv, g);
                     }
@@ -94,12 +99,28 @@ public static unsafe class ChannelKernels
                     var x = new ReadOnlySpan<float>(a->X + (long)q * c, c);
                     ReadOnlySpan<float> z = new(a->Z + (long)q * c, c);
                     if (map) { TensorPrimitives.FusedMultiplyAdd(z, new ReadOnlySpan<float>(a->E, c), new ReadOnlySpan<float>(a->F, c), mapped); z = mapped; }
-                    TensorPrimitives.Add(blockFirst, x, blockFirst);
-                    TensorPrimitives.FusedMultiplyAdd(x, z, blockSecond, blockSecond);
+                    if (mask)
+                        for (int ch = 0; ch < c; ch++)   // a channel count that is no multiple of the vector: rare and small
+                        {
+                            float dx = Positive(z[ch], a->G[ch], a->H[ch]) ? x[ch] : 0;
+                            blockFirst[ch] += dx;
+                            blockSecond[ch] = MathF.FusedMultiplyAdd(dx, z[ch], blockSecond[ch]);
+                        }
+                    else
+                    {
+                        TensorPrimitives.Add(blockFirst, x, blockFirst);
+                        TensorPrimitives.FusedMultiplyAdd(x, z, blockSecond, blockSecond);
+                    }
                 }
             for (int ch = 0; ch < c; ch++) { first[ch] += blockFirst[ch]; second[ch] += blockSecond[ch]; }
         }
     }
+
+    /// <summary>All bits set where z·g + h > 0: where a relu after the map passed its input on.</summary>
+    private static Vector256<float> Positive(Vector256<float> z, float* g, float* h) =>
+        Vector256.GreaterThan(Vector256.FusedMultiplyAdd(z, Vector256.Load(g), Vector256.Load(h)), Vector256<float>.Zero);
+
+    private static bool Positive(float z, float g, float h) => MathF.FusedMultiplyAdd(z, g, h) > 0;
 
     /// <summary>y[r, c] = x[r, c]·a[c] + b[c] (y may be x).</summary>
     public static void Affine(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) =>
@@ -107,10 +128,10 @@ public static unsafe class ChannelKernels
 
     /// <summary>
     /// y[r, c] = (x[r, c]·a[c] + b[c])·e[c] + f[c] when e and f are given (batch normalisation in training: gamma·xhat + beta,
-    /// xhat in registers), else x[r, c]·a[c] + b[c]. y may be x.
+    /// xhat in registers), else x[r, c]·a[c] + b[c]; then max(·, 0) when <paramref name="relu"/>. y may be x.
     /// </summary>
     public static void Affine(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
-        ReadOnlySpan<float> e, ReadOnlySpan<float> f, Span<float> y)
+        ReadOnlySpan<float> e, ReadOnlySpan<float> f, Span<float> y, bool relu = false)
     {
         int channels = a.Length;
         bool second = !e.IsEmpty;
@@ -118,7 +139,7 @@ public static unsafe class ChannelKernels
             throw new ArgumentException("channel affine: buffers of the wrong size");
         fixed (float* px = x, py = y, pa = a, pb = b, pe = e, pf = f)
         {
-            var args = new Args { X = px, Y = py, A = pa, B = pb, E = second ? pe : null, F = pf, Channels = channels };
+            var args = new Args { X = px, Y = py, A = pa, B = pb, E = second ? pe : null, F = pf, Channels = channels, Relu = relu };
             kernels.ParallelFor(x.Length / channels, &AffineRange, &args, 2L * channels);
         }
     }
@@ -129,7 +150,7 @@ public static unsafe class ChannelKernels
     {
         var s = (Args*)state;
         int c = s->Channels;
-        bool second = s->E != null;
+        bool second = s->E != null, relu = s->Relu;
         if (c % Lanes == 0)
         {
             for (long at = (long)r0 * c, end = (long)r1 * c; at < end; at += c)
@@ -137,7 +158,7 @@ public static unsafe class ChannelKernels
                 {
                     var y = Vector256.FusedMultiplyAdd(Vector256.Load(s->X + at + v), Vector256.Load(s->A + v), Vector256.Load(s->B + v));
                     if (second) y = Vector256.FusedMultiplyAdd(y, Vector256.Load(s->E + v), Vector256.Load(s->F + v));
-                    y.Store(s->Y + at + v);
+                    (relu ? Vector256.Max(y, Vector256<float>.Zero) : y).Store(s->Y + at + v);
                 }
             return;
         }
@@ -148,23 +169,27 @@ public static unsafe class ChannelKernels
             var y = new Span<float>(s->Y + (long)r * c, c);
             TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(s->X + (long)r * c, c), a, b, y);
             if (second) TensorPrimitives.FusedMultiplyAdd(y, new ReadOnlySpan<float>(s->E, c), new ReadOnlySpan<float>(s->F, c), y);
+            if (relu) TensorPrimitives.Max(y, 0f, y);
         }
     }
 
     /// <summary>
-    /// y[r, c] = x[r, c]·a[c] + (z[r, c]·e[c] + f[c])·b[c] + d[c]: batch normalisation's input gradient in one pass,
-    /// with z the layer's input and z·e + f its xhat.
+    /// y[r, c] = x'[r, c]·a[c] + (z[r, c]·e[c] + f[c])·b[c] + d[c]: batch normalisation's input gradient in one pass,
+    /// with z the layer's input and z·e + f its xhat; x' = x, or with g and h, x where xhat·g[c] + h[c] > 0, else 0 (a relu's mask).
     /// </summary>
     public static void Affine2(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> z, ReadOnlySpan<float> e, ReadOnlySpan<float> f,
-        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> d, Span<float> y, (double[] Partials, float[] Scratch) scratch)
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> d, Span<float> y, (double[] Partials, float[] Scratch) scratch,
+        ReadOnlySpan<float> g = default, ReadOnlySpan<float> h = default)
     {
         int channels = a.Length;
+        bool mask = !g.IsEmpty;
         if (b.Length != channels || d.Length != channels || e.Length != channels || f.Length != channels || z.Length != x.Length
-            || y.Length < x.Length || x.Length % channels != 0 || scratch.Scratch.Length < kernels.Threads * 3 * channels)
+            || y.Length < x.Length || x.Length % channels != 0 || scratch.Scratch.Length < kernels.Threads * 3 * channels
+            || mask && (g.Length != channels || h.Length != channels))
             throw new ArgumentException("channel affine: buffers of the wrong size");
-        fixed (float* px = x, pz = z, py = y, pa = a, pb = b, pd = d, pe = e, pf = f, ps = scratch.Scratch)
+        fixed (float* px = x, pz = z, py = y, pa = a, pb = b, pd = d, pe = e, pf = f, pg = g, ph = h, ps = scratch.Scratch)
         {
-            var args = new Args { X = px, Z = pz, Y = py, A = pa, B = pb, D = pd, E = pe, F = pf, Scratch = ps, Channels = channels };
+            var args = new Args { X = px, Z = pz, Y = py, A = pa, B = pb, D = pd, E = pe, F = pf, G = mask ? pg : null, H = ph, Scratch = ps, Channels = channels };
             kernels.ParallelFor(x.Length / channels, &Affine2Range, &args, 3L * channels);
         }
     }
@@ -173,14 +198,17 @@ public static unsafe class ChannelKernels
     {
         var s = (Args*)state;
         int c = s->Channels;
+        bool mask = s->G != null;
         if (c % Lanes == 0)
         {
             for (long at = (long)r0 * c, end = (long)r1 * c; at < end; at += c)
                 for (int v = 0; v < c; v += Lanes)
                 {
                     var zhat = Vector256.FusedMultiplyAdd(Vector256.Load(s->Z + at + v), Vector256.Load(s->E + v), Vector256.Load(s->F + v));
+                    var x = Vector256.Load(s->X + at + v);
+                    if (mask) x &= Positive(zhat, s->G + v, s->H + v);
                     Vector256.FusedMultiplyAdd(zhat, Vector256.Load(s->B + v),
-                        Vector256.FusedMultiplyAdd(Vector256.Load(s->X + at + v), Vector256.Load(s->A + v), Vector256.Load(s->D + v))).Store(s->Y + at + v);
+                        Vector256.FusedMultiplyAdd(x, Vector256.Load(s->A + v), Vector256.Load(s->D + v))).Store(s->Y + at + v);
                 }
             return;
         }
@@ -193,6 +221,9 @@ public static unsafe class ChannelKernels
             var y = new Span<float>(s->Y + (long)r * c, c);
             TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(s->Z + (long)r * c, c), new ReadOnlySpan<float>(s->E, c), new ReadOnlySpan<float>(s->F, c), zhatRow);
             TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(s->X + (long)r * c, c), a, d, y);
+            if (mask)
+                for (int ch = 0; ch < c; ch++)
+                    if (!Positive(zhatRow[ch], s->G[ch], s->H[ch])) y[ch] = d[ch];   // x' = 0: x'·a + d = d
             TensorPrimitives.FusedMultiplyAdd(zhatRow, b, y, y);
         }
     }

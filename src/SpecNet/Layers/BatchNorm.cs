@@ -50,7 +50,10 @@ public sealed class BatchNorm : Layer
         g.Node("BatchNormalization", [inputs[0], g.Weight(this, 0), g.Weight(this, 1), g.Weight(this, 2), g.Weight(this, 3)],
             OnnxAttribute.Of("epsilon", Epsilon));
 
-    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y) => Forward(ctx, x, y, relu: false);
+
+    /// <summary>Forward, then max(·, 0) in the same pass when <paramref name="relu"/>: a relu after it run as one (Planning/Fusion.cs).</summary>
+    public void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, bool relu)
     {
         var s = (State)ctx.State!;
         int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
@@ -58,7 +61,7 @@ public sealed class BatchNorm : Layer
         if (!ctx.Training)
         {
             InferenceMap(ctx, s.A, s.B);                                                                // y = x·a + b, one pass
-            ChannelKernels.Affine(ctx.Kernels, x, s.A, s.B, y);
+            ChannelKernels.Affine(ctx.Kernels, x, s.A, s.B, default, default, y, relu);
             return;
         }
         bool batchStatistics = !Frozen;
@@ -78,7 +81,7 @@ public sealed class BatchNorm : Layer
             (s.Scale[ch], s.Shift[ch]) = (invStd, (float)(-mu * invStd));
         }
         // y = gamma·xhat + beta with xhat = (x - mu)/std in registers: the value backward recomputes
-        ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, gamma, beta, y);
+        ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, gamma, beta, y, relu);
     }
 
     /// <summary>
@@ -96,15 +99,23 @@ public sealed class BatchNorm : Layer
         }
     }
 
-    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx) =>
+        Backward(ctx, x, dy, dx, relu: false);
+
+    /// <summary>
+    /// Backward, given with <paramref name="relu"/> the gradient of a relu after it (run as one): dy counts only where
+    /// gamma·xhat + beta > 0, that value recomputed from x by the forward's own operations.
+    /// </summary>
+    public void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool relu)
     {
         var s = (State)ctx.State!;
         int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
-        float[] gamma = ctx.Params[0];
+        float[] gamma = ctx.Params[0], beta = ctx.Params[1];
+        ReadOnlySpan<float> maskScale = relu ? gamma : default, maskShift = relu ? beta : default;
         bool batchStatistics = ctx.Training && !Frozen;
         if (ctx.Grads[0] is { } dGamma && ctx.Grads[1] is { } dBeta)
         {
-            ChannelKernels.Sums(ctx.Kernels, dy, x, c, s.First, s.Second, s.Scratch, s.Scale, s.Shift);  // dbeta = Σ dy, dgamma = Σ dy xhat
+            ChannelKernels.Sums(ctx.Kernels, dy, x, c, s.First, s.Second, s.Scratch, s.Scale, s.Shift, maskScale, maskShift);  // dbeta = Σ dy, dgamma = Σ dy xhat
             for (int ch = 0; ch < c; ch++) (dBeta[ch], dGamma[ch]) = ((float)s.First[ch], (float)s.Second[ch]);
         }
         if (!ctx.InputGradient) return;
@@ -116,6 +127,6 @@ public sealed class BatchNorm : Layer
             s.B[ch] = batchStatistics ? -k * (float)s.Second[ch] / rows : 0;
             s.A[ch] = k;
         }
-        ChannelKernels.Affine2(ctx.Kernels, dy, x, s.Scale, s.Shift, s.A, s.B, s.D, dx, s.Scratch);
+        ChannelKernels.Affine2(ctx.Kernels, dy, x, s.Scale, s.Shift, s.A, s.B, s.D, dx, s.Scratch, maskScale, maskShift);
     }
 }

@@ -12,6 +12,8 @@ namespace SpecNet.Planning;
 ///   is kept to the end; the others live as in inference. A gradient lives from the backward of its
 ///   tensor's last reader (which writes it; earlier readers add to it) to its producer's backward; a
 ///   tensor with nothing trainable upstream (the input, a frozen body) has none.
+/// Layers that run as one (<see cref="Fusion"/>) store only the chain's last output, and in training get one gradient:
+/// that of the chain's output, which backward takes through the chain at once.
 /// Sizes are floats per example; the plan multiplies by its capacity.
 /// </summary>
 public sealed class BufferLayout
@@ -24,6 +26,8 @@ public sealed class BufferLayout
     public IReadOnlyList<long> GradientSizes { get; }
     /// <summary>Per layer and input: whether its backward adds into the input's gradient (through scratch) rather than writing it.</summary>
     public bool[][] Accumulates { get; }
+    /// <summary>Per layer: the last layer of the chain it starts (<see cref="Fusion"/>), or -1.</summary>
+    public int[] ChainEnd { get; }
 
     public long ActivationFloats => ActivationSizes.Sum();
     public long GradientFloats => GradientSizes.Sum();
@@ -35,14 +39,13 @@ public sealed class BufferLayout
         return model.Layers.Select(l => l.Sources.Select(s => s is null ? 0 : index[s]).ToArray()).ToArray();
     }
 
-    /// <param name="keepEveryActivation">Training keeps every activation, whether backward reads it or not: the layout
-    /// before reuse, which the tests compare gradients against.</param>
-    /// <param name="chainEnd">Inference: per layer, the last layer of the chain it runs as one (<see cref="Fusion"/>), or -1;
-    /// only the chain's last output gets a buffer.</param>
-    public BufferLayout(ModelSpec model, bool training, bool inputGradient = false, bool keepEveryActivation = false, int[]? chainEnd = null)
+    /// <param name="keepEveryActivation">Training keeps every activation, whether backward reads it or not, and runs every
+    /// layer apart: the layout before reuse and fusion, which the tests compare gradients against.</param>
+    public BufferLayout(ModelSpec model, bool training, bool inputGradient = false, bool keepEveryActivation = false)
     {
         var layers = model.Layers;
         var sources = SourcesOf(model);
+        var chainEnd = ChainEnd = keepEveryActivation ? Enumerable.Repeat(-1, layers.Count).ToArray() : Fusion.Chains(model, sources, training);
         int tensors = layers.Count + 1;
         long SizeOf(int t) => t == 0 ? model.Input.Size : layers[t - 1].Output.Size;
         int output = tensors - 1;
@@ -55,7 +58,8 @@ public sealed class BufferLayout
         lastReader[output] = layers.Count;
 
         // Training keeps for backward the input, the output (the loss reads it), and every tensor whose producer's
-        // backward reads its output or one of whose readers' backward reads its inputs; inference keeps none.
+        // backward reads its output or one of whose readers' backward reads its inputs; inference keeps none. A chain's
+        // backward (batch norm and relu) reads what its first layer reads of its inputs, and none of its outputs.
         var keep = new bool[tensors];
         if (training)
         {
@@ -63,17 +67,17 @@ public sealed class BufferLayout
             if (keepEveryActivation) Array.Fill(keep, true);
             for (int i = 0; i < layers.Count; i++)
             {
-                keep[i + 1] |= layers[i].BackwardReadsOutput;
+                keep[i + 1] |= layers[i].BackwardReadsOutput && chainEnd[i] < 0;
                 if (layers[i].BackwardReadsInputs) foreach (var t in sources[i]) keep[t] = true;
+                if (chainEnd[i] >= 0) i = chainEnd[i];
             }
         }
         Activation = new int[tensors];
         var activations = new Pool();
-        if (training && chainEnd is not null) throw new ArgumentException("layers run as one only at inference: backward needs every layer's values");
         Activation[0] = activations.Take(SizeOf(0));
         for (int i = 0; i < layers.Count; i++)
         {
-            int last = chainEnd is not null && chainEnd[i] >= 0 ? chainEnd[i] : i;
+            int last = chainEnd[i] >= 0 ? chainEnd[i] : i;
             Activation[last + 1] = activations.Take(SizeOf(last + 1));
             for (int t = i + 1; t <= last; t++) Activation[t] = Activation[last + 1];   // inside a chain: never written
             foreach (var t in sources[i].Distinct())
@@ -95,9 +99,13 @@ public sealed class BufferLayout
         if (training)
         {
             Gradient[output] = gradients.Take(SizeOf(output));
+            var inChain = new bool[layers.Count];
+            for (int i = 0; i < layers.Count; i++) for (int j = i + 1; j <= chainEnd[i]; j++) inChain[j] = true;
             for (int i = layers.Count - 1; i >= 0; i--)
             {
-                if (Gradient[i + 1] < 0) continue; // an output nobody reads: no gradient flows through its layer
+                if (inChain[i]) continue;  // its chain's first layer takes the chain's gradient
+                int last = Math.Max(i, chainEnd[i]);
+                if (Gradient[last + 1] < 0) continue; // an output nobody reads: no gradient flows through its layer
                 for (int k = 0; k < sources[i].Length; k++)
                 {
                     int t = sources[i][k];
@@ -105,7 +113,7 @@ public sealed class BufferLayout
                     if (Gradient[t] >= 0) Accumulates[i][k] = true;
                     else Gradient[t] = gradients.Take(SizeOf(t));
                 }
-                gradients.Give(Gradient[i + 1]); // dy of layer i is dead once its backward has run
+                gradients.Give(Gradient[last + 1]); // dy of layer i is dead once its backward has run
             }
         }
         GradientSizes = gradients.Sizes;

@@ -23,8 +23,9 @@ public sealed class ExecutionPlan : IPlan
     private readonly bool[][] _accumulates;      // per layer and input: add through scratch instead of writing
     private readonly LayerContext[] _contexts;
     private readonly int _output;                // the tensor the model outputs
-    private readonly int[] _chainEnd;            // per layer: the last layer it runs together with at inference, or -1
-    private readonly float[][] _foldScale, _foldShift;   // per layer starting a chain: the batch norm's map
+    private readonly int[] _chainEnd;            // per layer: the last layer it runs together with (Fusion), or -1
+    private readonly bool[] _inChain;            // per layer: run by the first layer of its chain
+    private readonly float[][] _foldScale, _foldShift;   // per convolution starting a chain: the batch norm's map
 
     /// <param name="inputGradient">Also compute dL/d(input) (gradient checks, saliency); training does not need it.</param>
     /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch, activations reused.</param>
@@ -40,9 +41,10 @@ public sealed class ExecutionPlan : IPlan
         _layers = model.Layers;
         CheckMemory(model, capacity, trainable);
         _sources = BufferLayout.SourcesOf(model);
-        // Inference runs a convolution, its batch norm and relu as one (Fusion); training needs them apart.
-        _chainEnd = trainable ? Enumerable.Repeat(-1, model.Layers.Count).ToArray() : Fusion.Chains(model, _sources);
-        var layout = new BufferLayout(model, trainable, inputGradient, keepEveryActivation, trainable ? null : _chainEnd);
+        var layout = new BufferLayout(model, trainable, inputGradient, keepEveryActivation);
+        _chainEnd = layout.ChainEnd;
+        _inChain = new bool[_layers.Count];
+        for (int i = 0; i < _layers.Count; i++) for (int j = i + 1; j <= _chainEnd[i]; j++) _inChain[j] = true;
         _accumulates = layout.Accumulates;
         _output = _layers.Count;
 
@@ -55,7 +57,7 @@ public sealed class ExecutionPlan : IPlan
         bool anyAccumulates = _accumulates.Any(a => a.Any(x => x));
         _scratch = Enumerable.Range(0, slots).Select(_ => anyAccumulates ? new float[capacity * largest] : []).ToArray();
 
-        _foldScale = _chainEnd.Select((e, i) => e < 0 ? [] : new float[_layers[i].Output.Channels]).ToArray();
+        _foldScale = _chainEnd.Select((e, i) => e < 0 || _layers[i] is not IFoldsBatchNorm ? [] : new float[_layers[i].Output.Channels]).ToArray();
         _foldShift = _foldScale.Select(a => new float[a.Length]).ToArray();
         Dropout = Rng.For(seed, "dropout");
         _contexts = new LayerContext[_layers.Count];
@@ -107,11 +109,15 @@ public sealed class ExecutionPlan : IPlan
             long start = Profile is null ? 0 : Stopwatch.GetTimestamp();
             if (_chainEnd[i] >= 0)
             {
-                // conv + batch_norm (+ relu) as one: the batch norm's map folded into the convolution's output pass
                 int last = _chainEnd[i];
-                ((BatchNorm)_layers[i + 1]).InferenceMap(_contexts[i + 1], _foldScale[i], _foldShift[i]);
-                ((IFoldsBatchNorm)layer).ForwardFolded(ctx, ctx.InputOf(0), _values[last + 1].AsSpan(0, batch * _layers[last].Output.Size),
-                    _foldScale[i], _foldShift[i], relu: last == i + 2);
+                var y = _values[last + 1].AsSpan(0, batch * _layers[last].Output.Size);
+                if (layer is BatchNorm batchNorm) batchNorm.Forward(ctx, ctx.InputOf(0), y, relu: true);   // batch_norm + relu
+                else
+                {
+                    // conv + batch_norm (+ relu) as one: the batch norm's map folded into the convolution's output pass
+                    ((BatchNorm)_layers[i + 1]).InferenceMap(_contexts[i + 1], _foldScale[i], _foldShift[i]);
+                    ((IFoldsBatchNorm)layer).ForwardFolded(ctx, ctx.InputOf(0), y, _foldScale[i], _foldShift[i], relu: last == i + 2);
+                }
                 if (Profile is not null) Profile.Forward[i] += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 i = last;
                 continue;
@@ -128,12 +134,15 @@ public sealed class ExecutionPlan : IPlan
         int batch = Batch;
         for (int i = _layers.Count - 1; i >= 0; i--)
         {
+            if (_inChain[i]) continue;   // its chain's first layer runs the chain's backward
             var (layer, ctx) = (_layers[i], _contexts[i]);
-            if (_gradients[i + 1] is not { } dy) continue; // an output nobody reads: no gradient flows through it
-            ctx.FusedLossGradient = fusedLoss && i == _layers.Count - 1;
+            int last = Math.Max(i, _chainEnd[i]);
+            if (_gradients[last + 1] is not { } dy) continue; // an output nobody reads: no gradient flows through it
+            ctx.FusedLossGradient = fusedLoss && last == _layers.Count - 1;
             long start = Profile is null ? 0 : Stopwatch.GetTimestamp();
-            var size = batch * layer.Output.Size;
-            layer.Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0));
+            var size = batch * _layers[last].Output.Size;
+            if (last > i) ((BatchNorm)layer).Backward(ctx, ctx.InputOf(0), dy.AsSpan(0, size), ctx.GradientOf(0), relu: true);   // batch_norm + relu
+            else layer.Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0));
             for (int k = 0; k < _sources[i].Length; k++)
                 if (_accumulates[i][k])
                 {

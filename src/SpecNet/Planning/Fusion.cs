@@ -4,29 +4,34 @@ using SpecNet.Layers;
 namespace SpecNet.Planning;
 
 /// <summary>
-/// Which layers an inference plan runs as one: a convolution without activation (<see cref="IFoldsBatchNorm"/>),
-/// the batch_norm that alone reads its output, and a relu that alone reads the batch norm's. The convolution writes
-/// the last one's output directly; the tensors between are never stored. Training runs every layer, because
-/// backward needs them.
+/// Which layers a plan runs as one, each chain writing only its last layer's output; the tensors between are never
+/// stored. A layer joins a chain only as the sole reader of the tensor before it.
+/// - A batch_norm and the relu after it, in training and inference: forward applies max(·, 0) in the batch norm's
+///   pass, and backward recomputes the relu's mask from the batch norm's input (the relu's output is not kept).
+/// - Inference only: a convolution without activation (<see cref="IFoldsBatchNorm"/>) with the batch_norm after it
+///   (and its relu), as ONNX Runtime fuses Conv + BatchNormalization + Relu. Training needs the convolution's output
+///   for the batch statistics.
 /// </summary>
 public static class Fusion
 {
     /// <summary>Per layer: the last layer of the chain it starts, or -1.</summary>
-    public static int[] Chains(ModelSpec model, int[][] sources)
+    public static int[] Chains(ModelSpec model, int[][] sources, bool training = false)
     {
         var layers = model.Layers;
         int count = layers.Count;
         var readers = new int[count + 1];
         foreach (var s in sources) foreach (var t in s) readers[t]++;
         bool OnlyReader(int layer, int tensor) => layer < count && readers[tensor] == 1 && sources[layer] is [var t] && t == tensor;
+        bool ReluAfter(int layer) => layer + 1 < count && layers[layer + 1] is ActivationLayer { Activation.Function: ActivationFunction.Relu } && OnlyReader(layer + 1, layer + 1);
 
         var end = Enumerable.Repeat(-1, count).ToArray();
-        for (int i = 0; i + 1 < count; i++)
+        for (int i = 0; i < count; i++)
         {
-            if (layers[i] is not IFoldsBatchNorm { CanFold: true } || layers[i + 1] is not BatchNorm || !OnlyReader(i + 1, i + 1)) continue;
-            int last = i + 1;
-            if (i + 2 < count && layers[i + 2] is ActivationLayer { Activation.Function: ActivationFunction.Relu } && OnlyReader(i + 2, i + 2)) last = i + 2;
-            end[i] = last;
+            if (!training && layers[i] is IFoldsBatchNorm { CanFold: true } && i + 1 < count && layers[i + 1] is BatchNorm && OnlyReader(i + 1, i + 1))
+                end[i] = ReluAfter(i + 1) ? i + 2 : i + 1;
+            else if (layers[i] is BatchNorm && ReluAfter(i))
+                end[i] = i + 1;
+            if (end[i] >= 0) i = end[i];
         }
         return end;
     }

@@ -7,8 +7,9 @@ using SpecNet.Training.Optimizers;
 namespace SpecNet.Training;
 
 /// <summary>
-/// One layer's share of a training step (like `caffe time`), and its time in the inference plan (InferenceMs; 0 when the
-/// layer runs inside the one before it: a batch norm or relu folded into its convolution).
+/// One layer's share of a training step (like `caffe time`), and its time in the inference plan (InferenceMs). A layer that
+/// runs inside the one before it (Planning/Fusion.cs) has 0: a relu after a batch norm, and at inference a batch norm or
+/// relu folded into its convolution.
 /// </summary>
 public sealed record LayerBenchmark(string Name, string Kind, double ForwardMs, double BackwardMs, long Flops, double InferenceMs)
 {

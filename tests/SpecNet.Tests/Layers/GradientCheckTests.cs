@@ -84,6 +84,17 @@ public class GradientCheckTests
                   activation: elu
               - residual: { layers: [ depthwise_conv2d: { kernel_size: 3, padding: same, activation: tanh } ], repeat: 2 }
             """ },
+        { "batch_norm and relu run as one", """
+            input: [3, 3, 16]
+            layers:
+              - batch_norm                                      # 16 channels: the vector kernels
+              - relu
+              - conv2d: { filters: 5, kernel_size: 1 }
+              - batch_norm                                      # 5: the scalar loops
+              - relu
+              - batch_norm: { trainable: false }                # frozen: the moving statistics, and dx alone
+              - relu
+            """ },
         { "parallel", """
             input: [4, 4, 2]
             layers:
