@@ -25,6 +25,7 @@ public class ConvolutionTests
         { 1, 30, 30, 8, 32, 3, 1, 1, "valid", 1 },     // (large enough to be shared)
         { 1, 20, 20, 8, 32, 3, 1, 1, "same", 2 },      // and in groups
         { 1, 24, 24, 32, 64, 1, 1, 1, "valid", 1 },    // and 1x1, read in place
+        { 1, 28, 28, 16, 16, 3, 1, 1, "same", 1 },     // one image of the residual model's first block
     };
 
     private static float[] Random(int n, int seed)
@@ -57,7 +58,11 @@ public class ConvolutionTests
             var conv = new Convolution(g, batch, training: true, backend);
             var y = new float[batch * g.OutputSize];
             conv.Forward(backend, batch, x, weights, y);
-            Near(ReferenceKernels.Convolution(x, batch, input, weights, rows, cols, filters, groups), y);
+            var expected = ReferenceKernels.Convolution(x, batch, input, weights, rows, cols, filters, groups);
+            Near(expected, y);
+            y.AsSpan().Fill(float.NaN);
+            new Convolution(g, batch, training: false, backend).Forward(backend, batch, x, weights, y);   // scratch sized for inference
+            Near(expected, y);
 
             var (dx, dw) = ReferenceKernels.ConvolutionBackward(x, batch, input, weights, dy, rows, cols, filters, groups);
             var dW = new float[weights.Length];
