@@ -117,22 +117,27 @@ public static unsafe class Elementwise
         public int Channels;
     }
 
-    /// <summary>db = column sums of dz (rows of db.Length), split between threads through per-thread <paramref name="partials"/> (Threads x channels).</summary>
-    public static void BiasGradient(Backend kernels, ReadOnlySpan<float> dz, Span<float> db, Span<float> partials) =>
-        BiasBackward(kernels, default, dz, default, db, partials);
+    /// <summary>
+    /// db = column sums of dz (rows of db.Length), split between threads through per-thread <paramref name="partials"/> (Threads x channels).
+    /// <paramref name="splitAsRelu"/>: split as <see cref="ReluBiasBackward"/> splits it (the same sums to the bit), for a dz already
+    /// through the relu.
+    /// </summary>
+    public static void BiasGradient(Backend kernels, ReadOnlySpan<float> dz, Span<float> db, Span<float> partials, bool splitAsRelu = false) =>
+        BiasBackward(kernels, default, dz, default, db, partials, splitAsRelu);
 
     /// <summary>dz = (y > 0 ? dy : 0) and db = column sums of dz in one pass: relu's backward fused with the bias gradient.</summary>
     public static void ReluBiasBackward(Backend kernels, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, Span<float> db, Span<float> partials) =>
         BiasBackward(kernels, y, dy, dz, db, partials);
 
-    private static void BiasBackward(Backend kernels, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, Span<float> db, Span<float> partials)
+    private static void BiasBackward(Backend kernels, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, Span<float> db, Span<float> partials,
+        bool splitAsRelu = false)
     {
         int channels = db.Length, rows = dy.Length / channels;
         int parts;
         fixed (float* py = y, pdy = dy, pdz = dz, pp = partials)
         {
             var args = new Args { A = y.IsEmpty ? null : py, B = pdy, C = dz.IsEmpty ? null : pdz, D = pp, Channels = channels };
-            parts = kernels.ParallelFor(rows, &BiasBackwardRange, &args, (y.IsEmpty ? 1L : 3L) * channels);
+            parts = kernels.ParallelFor(rows, &BiasBackwardRange, &args, (y.IsEmpty && !splitAsRelu ? 1L : 3L) * channels);
         }
         db.Clear();
         for (int t = 0; t < parts; t++) Add(db, partials.Slice(t * channels, channels));

@@ -18,6 +18,7 @@ public static unsafe class Pooling
         public float* X, Y, DY, DX;
         public Shape Input;
         public Window Rows, Cols;
+        public bool PositiveOnly;
     }
 
     /// <summary>y = max over each window of x (NHWC).</summary>
@@ -31,14 +32,18 @@ public static unsafe class Pooling
         }
     }
 
-    /// <summary>dx = 0 except at each window's first maximum, which gets that output's dy (summed where windows overlap).</summary>
+    /// <summary>
+    /// dx = 0 except at each window's first maximum, which gets that output's dy (summed where windows overlap); with
+    /// <paramref name="positiveOnly"/>, only where that maximum is positive: the gradient through a relu before the pooling too
+    /// (the relu's own backward would zero the cells whose output is 0).
+    /// </summary>
     public static void MaxBackward(Backend kernels, int batch, Shape input, Window rows, Window cols,
-        ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+        ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, bool positiveOnly = false)
     {
         Check(batch, input, rows, cols, Math.Min(x.Length, dx.Length), Math.Min(y.Length, dy.Length), x.Length, y.Length);
         fixed (float* px = x, py = y, pdy = dy, pdx = dx)
         {
-            var args = new Args { X = px, Y = py, DY = pdy, DX = pdx, Input = input, Rows = rows, Cols = cols };
+            var args = new Args { X = px, Y = py, DY = pdy, DX = pdx, Input = input, Rows = rows, Cols = cols, PositiveOnly = positiveOnly };
             kernels.ParallelFor(batch, &BackwardRange, &args, 2L * input.Size + 2L * rows.Output * cols.Output * input.Channels);
         }
     }
@@ -106,7 +111,7 @@ public static unsafe class Pooling
         int c = a->Input.Channels, h = a->Input.Height, w = a->Input.Width, oh1 = a->Rows.Output, ow1 = a->Cols.Output;
         // Windows that tile the input (stride = pool size) give each cell at most one gradient: it is stored, not
         // added, and only the cells no window covers (rows and columns dropped at the end) are cleared first.
-        bool tiled = a->Rows.Stride == a->Rows.Kernel && a->Cols.Stride == a->Cols.Kernel;
+        bool tiled = a->Rows.Stride == a->Rows.Kernel && a->Cols.Stride == a->Cols.Kernel, positiveOnly = a->PositiveOnly;
         int coveredRows = tiled ? Math.Min(h, oh1 * a->Rows.Stride - a->Rows.PadBefore) : 0;
         int coveredCols = tiled ? Math.Min(w, ow1 * a->Cols.Stride - a->Cols.PadBefore) : 0;
         for (int n = n0; n < n1; n++)
@@ -130,6 +135,7 @@ public static unsafe class Pooling
                     {
                         var y = Vector256.Load(a->Y + o + ch);
                         var dy = Vector256.Load(a->DY + o + ch);
+                        if (positiveOnly) dy &= Vector256.GreaterThan(y, Vector256<float>.Zero);
                         var open = Vector256<float>.AllBitsSet;                        // lanes whose maximum is not yet found
                         for (int ih = ih0; ih < ih1; ih++)
                             for (int iw = iw0; iw < iw1; iw++)
@@ -142,7 +148,7 @@ public static unsafe class Pooling
                     }
                     for (; ch < c; ch++)
                     {
-                        float y = a->Y[o + ch], dy = a->DY[o + ch];
+                        float y = a->Y[o + ch], dy = positiveOnly && !(y > 0) ? 0 : a->DY[o + ch];
                         bool open = true;
                         for (int ih = ih0; ih < ih1; ih++)
                             for (int iw = iw0; iw < iw1; iw++)

@@ -51,7 +51,7 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
     /// <summary>dz from dy (dy itself when linear, or when the loss already differentiated through a fused final activation); the bias gradient into dBias.</summary>
     public ReadOnlySpan<float> Backward(LayerContext ctx, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, float[]? dBias)
     {
-        bool activate = !activation.IsLinear && !ctx.FusedLossGradient;
+        bool activate = !activation.IsLinear && !ctx.PreActivationGradient;
         var dz = activate ? _dz.AsSpan(0, y.Length) : default;
         if (activate && activation.Function == ActivationFunction.Relu && useBias && dBias is not null)
         {
@@ -60,7 +60,8 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
         }
         if (activate) Activations.Backward(activation, _z.AsSpan(0, Math.Min(_z.Length, y.Length)), y, dy, dz, channels);
         ReadOnlySpan<float> result = activate ? dz : dy;
-        if (useBias && dBias is not null) Elementwise.BiasGradient(ctx.Kernels, result, dBias, _partials);   // null: a frozen layer
+        bool reluDone = ctx.PreActivationGradient && activation.Function == ActivationFunction.Relu;   // by a max pooling after it
+        if (useBias && dBias is not null) Elementwise.BiasGradient(ctx.Kernels, result, dBias, _partials, splitAsRelu: reluDone);   // null: a frozen layer
         return result;
     }
 }

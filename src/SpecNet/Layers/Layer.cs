@@ -193,8 +193,11 @@ public sealed class LayerContext
     public bool Training { get; set; }
     /// <summary>False when nobody needs dL/dx of the first input (the model's input, in training).</summary>
     public bool InputGradient { get; set; } = true;
-    /// <summary>dy is already the gradient before the final softmax/sigmoid (the loss fused them).</summary>
-    public bool FusedLossGradient { get; set; }
+    /// <summary>
+    /// dy is already the gradient before this layer's own activation: the loss differentiated through a final softmax or
+    /// sigmoid, or the max pooling after a relu kept only positive maxima (Planning/Fusion.cs).
+    /// </summary>
+    public bool PreActivationGradient { get; set; }
 
     /// <summary>Every input's buffer (the plan's), for layers with several inputs; sized per example by <see cref="InputSizes"/>.</summary>
     internal float[][] InputBuffers { get; set; } = [];

@@ -16,8 +16,12 @@ public sealed class MaxPool2D : Pooling2D
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y) =>
         Pooling.MaxForward(ctx.Kernels, ctx.Batch, Input, Rows, Cols, x, y);
 
-    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx) =>
+        Backward(ctx, x, y, dy, dx, throughRelu: false);
+
+    /// <summary>Backward; with <paramref name="throughRelu"/> also through the relu that made x (the plan then tells its layer so).</summary>
+    public void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, bool throughRelu)
     {
-        if (ctx.InputGradient) Pooling.MaxBackward(ctx.Kernels, ctx.Batch, Input, Rows, Cols, x, y, dy, dx);
+        if (ctx.InputGradient) Pooling.MaxBackward(ctx.Kernels, ctx.Batch, Input, Rows, Cols, x, y, dy, dx, positiveOnly: throughRelu);
     }
 }

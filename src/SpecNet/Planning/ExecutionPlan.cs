@@ -25,6 +25,8 @@ public sealed class ExecutionPlan : IPlan
     private readonly int _output;                // the tensor the model outputs
     private readonly int[] _chainEnd;            // per layer: the last layer it runs together with (Fusion), or -1
     private readonly bool[] _inChain;            // per layer: run by the first layer of its chain
+    private readonly bool[] _throughRelu;        // per layer: a max pooling whose backward is also its input's relu's
+    private readonly bool[] _reluDone;           // per layer: that relu's layer, whose dy is then its pre-activation gradient
     private readonly float[][] _foldScale, _foldShift;   // per convolution starting a chain: the batch norm's map
 
     /// <param name="inputGradient">Also compute dL/d(input) (gradient checks, saliency); training does not need it.</param>
@@ -45,6 +47,9 @@ public sealed class ExecutionPlan : IPlan
         _chainEnd = layout.ChainEnd;
         _inChain = new bool[_layers.Count];
         for (int i = 0; i < _layers.Count; i++) for (int j = i + 1; j <= _chainEnd[i]; j++) _inChain[j] = true;
+        _throughRelu = trainable && !keepEveryActivation ? Fusion.PoolingsThroughRelu(model, _sources) : new bool[_layers.Count];
+        _reluDone = new bool[_layers.Count];
+        for (int i = 0; i < _layers.Count; i++) if (_throughRelu[i]) _reluDone[_sources[i][0] - 1] = true;
         _accumulates = layout.Accumulates;
         _output = _layers.Count;
 
@@ -138,10 +143,11 @@ public sealed class ExecutionPlan : IPlan
             var (layer, ctx) = (_layers[i], _contexts[i]);
             int last = Math.Max(i, _chainEnd[i]);
             if (_gradients[last + 1] is not { } dy) continue; // an output nobody reads: no gradient flows through it
-            ctx.FusedLossGradient = fusedLoss && last == _layers.Count - 1;
+            ctx.PreActivationGradient = fusedLoss && last == _layers.Count - 1 || _reluDone[last];
             long start = Profile is null ? 0 : Stopwatch.GetTimestamp();
             var size = batch * _layers[last].Output.Size;
             if (last > i) ((BatchNorm)layer).Backward(ctx, ctx.InputOf(0), dy.AsSpan(0, size), ctx.GradientOf(0), relu: true);   // batch_norm + relu
+            else if (_throughRelu[i]) ((MaxPool2D)layer).Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0), throughRelu: true);
             else layer.Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0));
             for (int k = 0; k < _sources[i].Length; k++)
                 if (_accumulates[i][k])

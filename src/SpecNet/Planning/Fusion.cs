@@ -35,4 +35,18 @@ public static class Fusion
         }
         return end;
     }
+
+    /// <summary>
+    /// Training, per layer: whether it is a max_pool2d that alone reads the output of a relu (a layer's own activation or a relu
+    /// layer). Its backward then passes dy only to positive maxima, which is the relu's backward too, so the relu's layer takes
+    /// that as the gradient of its pre-activation: one pass over the activation instead of two.
+    /// </summary>
+    public static bool[] PoolingsThroughRelu(ModelSpec model, int[][] sources)
+    {
+        var layers = model.Layers;
+        var readers = new int[layers.Count + 1];
+        foreach (var s in sources) foreach (var t in s) readers[t]++;
+        return layers.Select((l, i) => l is MaxPool2D && sources[i] is [var t] && t > 0 && readers[t] == 1
+            && layers[t - 1].OutputActivation.Function == ActivationFunction.Relu).ToArray();
+    }
 }

@@ -95,6 +95,28 @@ public class GradientCheckTests
               - batch_norm: { trainable: false }                # frozen: the moving statistics, and dx alone
               - relu
             """ },
+        { "max pooling through a conv2d's relu", """
+            input: [6, 6, 3]
+            layers:
+              - conv2d: { filters: 4, kernel_size: 3, padding: same, activation: relu }
+              - max_pool2d: { pool_size: 2 }                    # tiled windows: the conv's dy is its pre-activation gradient
+            """ },
+        { "max pooling through a relu layer", """
+            input: [3, 3, 4]
+            layers:
+              - conv2d: { filters: 9, kernel_size: 1 }          # 9 channels: a vector and a scalar
+              - relu
+              - max_pool2d: { pool_size: 3, strides: 2, padding: same }   # overlapping windows, cut by the border
+            """ },
+        { "a relu read by a max pooling and another layer", """
+            input: [4, 4, 3]
+            layers:
+              - conv2d: { filters: 3, kernel_size: 1, activation: relu, name: shared }
+              - max_pool2d: { pool_size: 4 }
+              - flatten: { name: p }
+              - global_avg_pool2d: { inputs: [shared], name: g }   # so the relu's own backward, on the sum of both gradients
+              - add: { inputs: [p, g] }
+            """ },
         { "parallel", """
             input: [4, 4, 2]
             layers:
