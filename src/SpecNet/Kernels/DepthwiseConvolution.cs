@@ -75,17 +75,23 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     private int WeightCount => _rows.Kernel * _cols.Kernel * OutChannels;
     private int OutputSize => _rows.Output * _cols.Output * OutChannels;
 
-    /// <summary>y (N, OH, OW, C·M) = the depthwise convolution of x with w; no bias.</summary>
-    public void Forward(Backend kernels, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y)
+    /// <summary>
+    /// y (N, OH, OW, C·M) = the depthwise convolution of x with w; no bias. The epilogue, when given, runs on each image's output
+    /// as soon as it is computed (bias, a folded batch norm, relu: while it is in cache, not as a pass of its own).
+    /// </summary>
+    public void Forward(Backend kernels, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, IRowsEpilogue? epilogue = null)
     {
         Check(kernels, batch, x.Length, w.Length, y.Length, 0);
         fixed (float* px = x, pw = w, py = y)
         {
-            (_backward, _batch) = (false, batch);
+            (_backward, _batch, _epilogue) = (false, batch, epilogue);
             _x = px; _w = pw; _y = py;
             kernels.ParallelFor(batch, this, (long)OutputSize * _rows.Kernel * _cols.Kernel);
+            _epilogue = null;
         }
     }
+
+    private IRowsEpilogue? _epilogue;
 
     /// <summary>dW = the kernel's gradient (overwritten); dx = the input's gradient (overwritten) unless empty.</summary>
     public void Backward(Backend kernels, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> dy, Span<float> dW, Span<float> dx)
@@ -134,7 +140,11 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             if (vectors)
             {
                 float* xn = _x + (long)n * _input.Size;
-                if (!_backward) ForwardVectors(xn, _y + (long)n * OutputSize);
+                if (!_backward)
+                {
+                    ForwardVectors(xn, _y + (long)n * OutputSize);
+                    _epilogue?.ApplyRows(new Span<float>(_y + (long)n * OutputSize, OutputSize));
+                }
                 else
                 {
                     fixed (float* pdW = dW)
@@ -178,6 +188,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                         }
                     }
                 }
+            if (!_backward) _epilogue?.ApplyRows(y);
         }
     }
 

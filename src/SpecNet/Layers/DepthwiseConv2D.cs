@@ -74,6 +74,7 @@ public sealed class DepthwiseConv2D : Layer, IFoldsBatchNorm
     {
         public readonly DepthwiseConvolution Convolution = new(layer.Input, layer.Rows, layer.Cols, layer.Multiplier, capacity, training, kernels);
         public readonly Epilogue Epilogue = new(layer.Activation, layer.UseBias, layer.Output.Channels, capacity * layer.Output.Size, training, kernels.Threads);
+        public readonly AffineRows Folded = new();
     }
 
     public override object? CreateState(int capacity, bool training, Backend kernels) => new State(this, capacity, training, kernels);
@@ -81,8 +82,10 @@ public sealed class DepthwiseConv2D : Layer, IFoldsBatchNorm
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
         var s = (State)ctx.State!;
-        s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y);           // z = depthwise(x, W)
-        s.Epilogue.Forward(ctx, y, UseBias ? ctx.Params[1] : null);                   // y = act(z + b)
+        var bias = UseBias ? ctx.Params[1] : null;
+        var rows = s.Epilogue.ForRows(bias);                                         // bias and relu on each image, in cache
+        s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y, rows);   // z = depthwise(x, W)
+        if (rows is null) s.Epilogue.Forward(ctx, y, bias);                          // y = act(z + b)
     }
 
     public bool CanFold => Activation.IsLinear;
@@ -90,8 +93,8 @@ public sealed class DepthwiseConv2D : Layer, IFoldsBatchNorm
     public void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu)
     {
         var s = (State)ctx.State!;
-        s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y);
-        ChannelKernels.BiasAffineRelu(ctx.Kernels, y, a.Length, UseBias ? ctx.Params[1] : default, a, b, relu);
+        (s.Folded.Bias, s.Folded.A, s.Folded.B, s.Folded.Relu) = (UseBias ? ctx.Params[1] : null, a, b, relu);
+        s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y, s.Folded);   // each image: (z + bias)·a + b, relu
     }
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
