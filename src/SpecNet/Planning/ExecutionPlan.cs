@@ -31,7 +31,8 @@ public sealed class ExecutionPlan : IPlan
 
     /// <param name="inputGradient">Also compute dL/d(input) (gradient checks, saliency); training does not need it.</param>
     /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch, activations reused.</param>
-    /// <param name="keepEveryActivation">No reuse of activations in training (see <see cref="BufferLayout"/>): for tests.</param>
+    /// <param name="keepEveryActivation">No reuse of activations in training and every layer run apart (see <see cref="BufferLayout"/>,
+    /// <see cref="Fusion"/>): the reference the tests compare with.</param>
     public ExecutionPlan(ModelSpec model, ParameterSet parameters, Backend kernels, int capacity, int seed = 0, bool inputGradient = false, bool trainable = true,
         bool keepEveryActivation = false)
     {
