@@ -130,14 +130,14 @@ public static unsafe class ChannelKernels
             var x0 = Vector256.Load(x);
             var z0 = Vector256.Load(z);
             if (map) z0 = Vector256.FusedMultiplyAdd(z0, e0, s0);
-            if (mask) x0 &= Vector256.GreaterThan(Vector256.FusedMultiplyAdd(z0, m0, h0), Vector256<float>.Zero);
+            if (mask) x0 &= Positive(z0, m0, h0);
             f0 += x0;
             g0 = Vector256.FusedMultiplyAdd(x0, z0, g0);
             if (!W.Second) continue;
             var x1 = Vector256.Load(x + Lanes);
             var z1 = Vector256.Load(z + Lanes);
             if (map) z1 = Vector256.FusedMultiplyAdd(z1, e1, s1);
-            if (mask) x1 &= Vector256.GreaterThan(Vector256.FusedMultiplyAdd(z1, m1, h1), Vector256<float>.Zero);
+            if (mask) x1 &= Positive(z1, m1, h1);
             f1 += x1;
             g1 = Vector256.FusedMultiplyAdd(x1, z1, g1);
         }
@@ -150,6 +150,10 @@ public static unsafe class ChannelKernels
 
     /// <summary>Whether z·g + h > 0: where a relu after the map passed its input on.</summary>
     private static bool Positive(float z, float g, float h) => MathF.FusedMultiplyAdd(z, g, h) > 0;
+
+    /// <summary>The same per lane: all bits set where z·g + h > 0.</summary>
+    private static Vector256<float> Positive(Vector256<float> z, Vector256<float> g, Vector256<float> h) =>
+        Vector256.GreaterThan(Vector256.FusedMultiplyAdd(z, g, h), Vector256<float>.Zero);
 
     /// <summary>y[r, c] = x[r, c]·a[c] + b[c] (y may be x).</summary>
     public static void Affine(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) =>
@@ -235,7 +239,7 @@ public static unsafe class ChannelKernels
                 {
                     var zhat = Vector256.FusedMultiplyAdd(Vector256.Load(s->Z + at + v), Vector256.Load(s->E + v), Vector256.Load(s->F + v));
                     var x = Vector256.Load(s->X + at + v);
-                    if (mask) x &= Vector256.GreaterThan(Vector256.FusedMultiplyAdd(zhat, Vector256.Load(s->G + v), Vector256.Load(s->H + v)), Vector256<float>.Zero);
+                    if (mask) x &= Positive(zhat, Vector256.Load(s->G + v), Vector256.Load(s->H + v));
                     Vector256.FusedMultiplyAdd(zhat, Vector256.Load(s->B + v),
                         Vector256.FusedMultiplyAdd(x, Vector256.Load(s->A + v), Vector256.Load(s->D + v))).Store(s->Y + at + v);
                 }

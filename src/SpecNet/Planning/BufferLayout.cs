@@ -28,6 +28,8 @@ public sealed class BufferLayout
     public bool[][] Accumulates { get; }
     /// <summary>Per layer: the last layer of the chain it starts (<see cref="Fusion"/>), or -1.</summary>
     public int[] ChainEnd { get; }
+    /// <summary>Per layer: run by the first layer of its chain (not its first layer itself).</summary>
+    public bool[] InChain { get; }
 
     public long ActivationFloats => ActivationSizes.Sum();
     public long GradientFloats => GradientSizes.Sum();
@@ -46,6 +48,8 @@ public sealed class BufferLayout
         var layers = model.Layers;
         var sources = SourcesOf(model);
         var chainEnd = ChainEnd = keepEveryActivation ? Enumerable.Repeat(-1, layers.Count).ToArray() : Fusion.Chains(model, sources, training);
+        var inChain = InChain = new bool[layers.Count];
+        for (int i = 0; i < layers.Count; i++) for (int j = i + 1; j <= chainEnd[i]; j++) inChain[j] = true;
         int tensors = layers.Count + 1;
         long SizeOf(int t) => t == 0 ? model.Input.Size : layers[t - 1].Output.Size;
         int output = tensors - 1;
@@ -99,8 +103,6 @@ public sealed class BufferLayout
         if (training)
         {
             Gradient[output] = gradients.Take(SizeOf(output));
-            var inChain = new bool[layers.Count];
-            for (int i = 0; i < layers.Count; i++) for (int j = i + 1; j <= chainEnd[i]; j++) inChain[j] = true;
             for (int i = layers.Count - 1; i >= 0; i--)
             {
                 if (inChain[i]) continue;  // its chain's first layer takes the chain's gradient

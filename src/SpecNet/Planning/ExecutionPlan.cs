@@ -42,12 +42,11 @@ public sealed class ExecutionPlan : IPlan
         Kernels = kernels;
         Capacity = capacity;
         _layers = model.Layers;
-        CheckMemory(model, capacity, trainable);
         _sources = BufferLayout.SourcesOf(model);
         var layout = new BufferLayout(model, trainable, inputGradient, keepEveryActivation);
+        CheckMemory(model, layout, capacity);
         _chainEnd = layout.ChainEnd;
-        _inChain = new bool[_layers.Count];
-        for (int i = 0; i < _layers.Count; i++) for (int j = i + 1; j <= _chainEnd[i]; j++) _inChain[j] = true;
+        _inChain = layout.InChain;
         _throughRelu = trainable && !keepEveryActivation ? Fusion.PoolingsThroughRelu(model, _sources) : new bool[_layers.Count];
         _reluDone = new bool[_layers.Count];
         for (int i = 0; i < _layers.Count; i++) if (_throughRelu[i]) _reluDone[_sources[i][0] - 1] = true;
@@ -161,9 +160,8 @@ public sealed class ExecutionPlan : IPlan
     }
 
     /// <summary>Refuses a plan whose buffers could not be allocated, before trying (batch size x activations).</summary>
-    private static void CheckMemory(ModelSpec model, int capacity, bool training)
+    private static void CheckMemory(ModelSpec model, BufferLayout layout, int capacity)
     {
-        var layout = new BufferLayout(model, training);
         long largest = Math.Max(layout.ActivationSizes.Max(), model.Layers.Max(l => l.ScratchValues));
         long perExample = layout.ActivationFloats + layout.GradientFloats + model.Layers.Sum(l => l.ScratchValues);
         long bytes = 4L * capacity * perExample;

@@ -19,8 +19,7 @@ public static class Fusion
     {
         var layers = model.Layers;
         int count = layers.Count;
-        var readers = new int[count + 1];
-        foreach (var s in sources) foreach (var t in s) readers[t]++;
+        var readers = Readers(sources, count);
         bool OnlyReader(int layer, int tensor) => layer < count && readers[tensor] == 1 && sources[layer] is [var t] && t == tensor;
         bool ReluAfter(int layer) => layer + 1 < count && layers[layer + 1] is ActivationLayer { Activation.Function: ActivationFunction.Relu } && OnlyReader(layer + 1, layer + 1);
 
@@ -44,9 +43,16 @@ public static class Fusion
     public static bool[] PoolingsThroughRelu(ModelSpec model, int[][] sources)
     {
         var layers = model.Layers;
-        var readers = new int[layers.Count + 1];
-        foreach (var s in sources) foreach (var t in s) readers[t]++;
+        var readers = Readers(sources, layers.Count);
         return layers.Select((l, i) => l is MaxPool2D && sources[i] is [var t] && t > 0 && readers[t] == 1
             && layers[t - 1].OutputActivation.Function == ActivationFunction.Relu).ToArray();
+    }
+
+    /// <summary>Per tensor: how many layer inputs read it.</summary>
+    private static int[] Readers(int[][] sources, int layers)
+    {
+        var readers = new int[layers + 1];
+        foreach (var s in sources) foreach (var t in s) readers[t]++;
+        return readers;
     }
 }
