@@ -49,11 +49,14 @@ public sealed unsafe class Convolution : IRangeWork
     private readonly ConvGeometry _g;
     private readonly ConvGeometry? _transposed;      // stride 1: dX = this convolution of dY with _flipped
     private readonly float[] _flipped;               // per group: W'[c, kh, kw, f] = W[f, KH-1-kh, KW-1-kw, c]
-    private readonly int _chunkSize;                 // examples per chunk at most
+    private int _chunkSize;                          // examples per chunk at most
     private readonly int _capacity;                  // examples per pass at most
     private readonly float[][] _cols;                // per thread: (chunk * OH * OW, K)
     private readonly float[][] _dWeightsT;           // per thread: each group's dWᵀ (K, F/groups), group after group
     private readonly bool[] _used;                   // per thread: whether its dWᵀ holds a partial sum yet
+    private (Window Rows, Window Cols)? _pool;       // inference: the max pooling forward applies to its output (PoolOutput)
+    private int _computedRows;                       // output rows per example forward computes: all, or those the pooling reads
+    private float[][] _blocks = [];                  // per thread, with a pooling: a block's output before it is pooled
 
     // The pass being run (set by Forward/Backward, read by the threads in Run).
     private bool _backward, _inputGradient, _weightGradient;
@@ -76,6 +79,26 @@ public sealed unsafe class Convolution : IRangeWork
         _cols = Enumerable.Range(0, threads).Select(_ => new float[colsPerThread]).ToArray();
         _dWeightsT = Enumerable.Range(0, training ? threads : 0).Select(_ => new float[geometry.PatchSize * geometry.Filters]).ToArray();
         _used = new bool[threads];
+        _computedRows = geometry.Rows.Output;
+    }
+
+    /// <summary>
+    /// Inference: this convolution's output is read only by a max pooling whose windows tile it (<see cref="Window.Tiles"/>), and
+    /// forward writes the pooling's output instead. Each block of output rows is computed into this thread's scratch, the
+    /// epilogue applied, and pooled while in cache: the full output is never stored, and rows no window reads (the last of an
+    /// odd height) are not computed. Same values as the two layers one after the other, to the bit.
+    /// </summary>
+    public void PoolOutput(Window rows, Window cols)
+    {
+        if (_dWeightsT.Length > 0) throw new InvalidOperationException("a convolution pools its output only at inference");
+        if (!rows.Tiles || !cols.Tiles || rows.Input != _g.Rows.Output || cols.Input != _g.Cols.Output)
+            throw new ArgumentException($"convolution: a pooling of {rows.Kernel}x{cols.Kernel} by {rows.Stride}x{cols.Stride} over {rows.Input}x{cols.Input} does not tile its {_g.Rows.Output}x{_g.Cols.Output} output");
+        _pool = (rows, cols);
+        // A 1x1 window reads x in place, whole examples at a time: it computes every row; others only the rows the windows cover.
+        _computedRows = Im2Col.IsIdentity(_g) ? _g.Rows.Output : rows.Output * rows.Stride;
+        long block = (long)_computedRows * _g.Cols.Output * _g.Filters;
+        _chunkSize = (int)Math.Max(1, ChunkFloats / (ColumnsPerExample(_g, training: false) + block));   // columns and block in cache together
+        _blocks = _cols.Select(_ => new float[Math.Min(_capacity, _chunkSize) * block]).ToArray();
     }
 
     /// <summary>Floats of columns per example (for memory planning; training's, the larger).</summary>
@@ -114,8 +137,10 @@ public sealed unsafe class Convolution : IRangeWork
             _x = px; _y = py; _w = pw; _epilogue = epilogue;
             // One image on several threads: its output rows are split between them, each thread's im2col, GEMM and epilogue
             // on its own rows (a whole image as one chunk ran im2col and the epilogue on one thread, and forked inside the GEMM).
+            // With a pooling, whole rows of its windows: a thread's share of pooled rows and the output rows under them.
             _rowSplit = batch == 1 && kernels.Threads > 1;
-            if (_rowSplit) kernels.ParallelFor(_g.Rows.Output, this, (long)_g.Cols.Output * _g.PatchSize * _g.Filters / 8);
+            int step = _pool?.Rows.Stride ?? 1, splitRows = _pool?.Rows.Output ?? _g.Rows.Output;
+            if (_rowSplit) kernels.ParallelFor(splitRows, this, (long)step * _g.Cols.Output * _g.PatchSize * _g.Filters / 8);
             else kernels.ParallelFor((batch + _chunk - 1) / _chunk, this);
             _epilogue = null;
             _rowSplit = false;
@@ -165,7 +190,8 @@ public sealed unsafe class Convolution : IRangeWork
 
     private void CheckSizes(int batch, int x, int w, int y, int dx)
     {
-        if (batch < 1 || batch > _capacity || x < batch * _g.Input.Size || y < batch * _g.OutputSize || w != _g.Filters * _g.PatchSize
+        long output = _pool is { } p ? (long)p.Rows.Output * p.Cols.Output * _g.Filters : _g.OutputSize;
+        if (batch < 1 || batch > _capacity || x < batch * _g.Input.Size || y < batch * output || w != _g.Filters * _g.PatchSize
             || dx != 0 && dx < batch * _g.Input.Size)
             throw new ArgumentException($"convolution: buffers of {x}, {w}, {y}, {dx} floats do not fit a batch of {batch} ({_g})");
     }
@@ -186,8 +212,9 @@ public sealed unsafe class Convolution : IRangeWork
         var g = _g;
         if (!_backward)
         {
-            if (_rowSplit) ForwardBlock(part, nested, 0, 1, c0, c1);
-            else for (int chunk = c0; chunk < c1; chunk++) ForwardBlock(part, nested, chunk * _chunk, Math.Min(_batch, (chunk + 1) * _chunk), 0, g.Rows.Output);
+            int step = _pool?.Rows.Stride ?? 1;
+            if (_rowSplit) ForwardBlock(part, nested, 0, 1, c0 * step, c1 * step);
+            else for (int chunk = c0; chunk < c1; chunk++) ForwardBlock(part, nested, chunk * _chunk, Math.Min(_batch, (chunk + 1) * _chunk), 0, _computedRows);
             return;
         }
         int positions = g.Positions, k = g.PatchSize, f = g.Filters, fg = g.GroupFilters, cg = g.GroupChannels;
@@ -232,22 +259,30 @@ public sealed unsafe class Convolution : IRangeWork
 
     /// <summary>
     /// Forward over examples [n0, n1), output rows [oh0, oh1) of each (all of them for a chunk, part of one image when it is
-    /// split): Y (rows, Fg) = cols Wgᵀ per group, then the epilogue on these rows while they are in cache.
+    /// split): Y (rows, Fg) = cols Wgᵀ per group, then the epilogue on these rows while they are in cache, then the pooling.
     /// </summary>
     private void ForwardBlock(int part, bool nested, int n0, int n1, int oh0, int oh1)
     {
         var g = _g;
         int k = g.PatchSize, f = g.Filters, fg = g.GroupFilters;
         int rows = (n1 - n0) * (oh1 - oh0) * g.Cols.Output;
-        long first = ((long)n0 * g.Rows.Output + oh0) * g.Cols.Output;              // the block's first output row
         var x = new ReadOnlySpan<float>(_x, _batch * g.Input.Size);
         var w = new ReadOnlySpan<float>(_w, f * k);
-        for (int group = 0; group < g.Groups; group++)
+        fixed (float* block = _blocks.Length > 0 ? _blocks[part] : null)
         {
-            var y = new Span<float>(_y + first * f + group * fg, rows * f - group * fg);
-            Gemm(nested, part, Op.N, Op.T, rows, fg, k, Columns(x, g, n0, n1, group, part, oh0, oh1), k, w.Slice(group * fg * k, fg * k), k, 0, y, f);
+            // The block's first output row in y, or in this thread's scratch when a pooling reads it.
+            float* output = _pool is null ? _y + ((long)n0 * g.Rows.Output + oh0) * g.Cols.Output * f : block;
+            for (int group = 0; group < g.Groups; group++)
+            {
+                var y = new Span<float>(output + group * fg, rows * f - group * fg);
+                Gemm(nested, part, Op.N, Op.T, rows, fg, k, Columns(x, g, n0, n1, group, part, oh0, oh1), k, w.Slice(group * fg * k, fg * k), k, 0, y, f);
+            }
+            _epilogue?.ApplyRows(new Span<float>(output, rows * f));
+            if (_pool is not { } p) return;
+            var rowsWindow = Window.Of(oh1 - oh0, p.Rows.Kernel, p.Rows.Stride, 1, Padding.Valid);   // this block's rows
+            long pooled = ((long)n0 * p.Rows.Output + oh0 / p.Rows.Stride) * p.Cols.Output * f;
+            Pooling.MaxForwardOnThread(n1 - n0, Shape.Spatial(oh1 - oh0, g.Cols.Output, f), rowsWindow, p.Cols, output, _y + pooled);
         }
-        _epilogue?.ApplyRows(new Span<float>(_y + first * f, rows * f));
     }
 
     /// <summary>

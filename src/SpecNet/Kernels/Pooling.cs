@@ -32,6 +32,13 @@ public static unsafe class Pooling
         }
     }
 
+    /// <summary>y = max over each window of x for <paramref name="batch"/> examples, on the calling thread (a convolution pooling the block of output it has just computed).</summary>
+    public static void MaxForwardOnThread(int batch, Shape input, Window rows, Window cols, float* x, float* y)
+    {
+        var args = new Args { X = x, Y = y, Input = input, Rows = rows, Cols = cols };
+        ForwardRange(&args, 0, 0, batch);
+    }
+
     /// <summary>
     /// dx = 0 except at each window's first maximum, which gets that output's dy (summed where windows overlap); with
     /// <paramref name="positiveOnly"/>, only where that maximum is positive: the gradient through a relu before the pooling too

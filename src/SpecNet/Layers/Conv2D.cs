@@ -150,6 +150,15 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
         s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y, s.Folded);   // each chunk: (z + bias)·a + b, relu
     }
 
+    /// <summary>
+    /// Whether, at inference, a max pooling that alone reads this convolution's output (or the batch norm's and relu's after it)
+    /// can run inside its forward: the pooling's windows tile, and its activation runs on each chunk (relu or none).
+    /// </summary>
+    public bool CanPool(MaxPool2D pool) => Activation.Function is ActivationFunction.Relu or ActivationFunction.Linear && pool.Rows.Tiles && pool.Cols.Tiles;
+
+    /// <summary>Plan time, inference: forward writes <paramref name="pool"/>'s output from now on, pooling each chunk in cache (<see cref="Convolution.PoolOutput"/>).</summary>
+    public void PoolOutput(LayerContext ctx, MaxPool2D pool) => ((State)ctx.State!).Convolution.PoolOutput(pool.Rows, pool.Cols);
+
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         var s = (State)ctx.State!;

@@ -62,7 +62,7 @@ public sealed class ExecutionPlan : IPlan
         bool anyAccumulates = _accumulates.Any(a => a.Any(x => x));
         _scratch = Enumerable.Range(0, slots).Select(_ => anyAccumulates ? new float[capacity * largest] : []).ToArray();
 
-        _foldScale = _chainEnd.Select((e, i) => e < 0 || _layers[i] is not IFoldsBatchNorm ? [] : new float[_layers[i].Output.Channels]).ToArray();
+        _foldScale = _chainEnd.Select((e, i) => e > i && _layers[i] is IFoldsBatchNorm && _layers[i + 1] is BatchNorm ? new float[_layers[i].Output.Channels] : []).ToArray();
         _foldShift = _foldScale.Select(a => new float[a.Length]).ToArray();
         Dropout = Rng.For(seed, "dropout");
         _contexts = new LayerContext[_layers.Count];
@@ -84,6 +84,8 @@ public sealed class ExecutionPlan : IPlan
                 InputGradient = inputGradients[0].Length > 0,
             };
         }
+        for (int i = 0; i < _layers.Count; i++)
+            if (_chainEnd[i] >= 0 && _layers[_chainEnd[i]] is MaxPool2D pool) ((Conv2D)_layers[i]).PoolOutput(_contexts[i], pool);
     }
 
     public ModelSpec Model { get; }
@@ -116,12 +118,14 @@ public sealed class ExecutionPlan : IPlan
             {
                 int last = _chainEnd[i];
                 var y = _values[last + 1].AsSpan(0, batch * _layers[last].Output.Size);
+                int mapped = _layers[last] is MaxPool2D ? last - 1 : last;     // a convolution writes its pooling's output itself
                 if (layer is BatchNorm batchNorm) batchNorm.Forward(ctx, ctx.InputOf(0), y, relu: true);   // batch_norm + relu
+                else if (mapped == i) layer.Forward(ctx, ctx.InputOf(0), y);                                // conv + max_pool2d
                 else
                 {
                     // conv + batch_norm (+ relu) as one: the batch norm's map folded into the convolution's output pass
                     ((BatchNorm)_layers[i + 1]).InferenceMap(_contexts[i + 1], _foldScale[i], _foldShift[i]);
-                    ((IFoldsBatchNorm)layer).ForwardFolded(ctx, ctx.InputOf(0), y, _foldScale[i], _foldShift[i], relu: last == i + 2);
+                    ((IFoldsBatchNorm)layer).ForwardFolded(ctx, ctx.InputOf(0), y, _foldScale[i], _foldShift[i], relu: mapped == i + 2);
                 }
                 if (Profile is not null) Profile.Forward[i] += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 i = last;

@@ -11,6 +11,9 @@ namespace SpecNet.Planning;
 /// - Inference only: a convolution without activation (<see cref="IFoldsBatchNorm"/>) with the batch_norm after it
 ///   (and its relu), as ONNX Runtime fuses Conv + BatchNormalization + Relu. Training needs the convolution's output
 ///   for the batch statistics.
+/// - Inference only: a conv2d (or such a chain) with the max_pool2d after it, when the pooling's windows tile
+///   (<see cref="Conv2D.CanPool"/>): each chunk of the convolution's output is pooled while in cache, and only the pooled
+///   tensor is written. Training keeps the convolution's output for both layers' backward.
 /// </summary>
 public static class Fusion
 {
@@ -30,6 +33,9 @@ public static class Fusion
                 end[i] = ReluAfter(i + 1) ? i + 2 : i + 1;
             else if (layers[i] is BatchNorm && ReluAfter(i))
                 end[i] = i + 1;
+            int last = Math.Max(i, end[i]);
+            if (!training && layers[i] is Conv2D conv && last + 1 < count && layers[last + 1] is MaxPool2D pool && conv.CanPool(pool) && OnlyReader(last + 1, last + 1))
+                end[i] = last + 1;
             if (end[i] >= 0) i = end[i];
         }
         return end;

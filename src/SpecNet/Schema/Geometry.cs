@@ -35,6 +35,9 @@ public readonly record struct Window(int Input, int Kernel, int Stride, int Dila
     public Window Transposed() => Stride == 1 ? new(Output, Kernel, 1, Dilation, (Kernel - 1) * Dilation - PadBefore, Input)
         : throw new InvalidOperationException("only a stride-1 window has a stride-1 transpose");
 
+    /// <summary>Whether windows lie side by side: stride = size, undilated, unpadded (each input cell in at most one window).</summary>
+    public bool Tiles => Kernel == Stride && Dilation == 1 && PadBefore == 0 && PadAfter == 0;
+
     /// <summary>Padding after the input (the larger half of 'same' padding; ONNX's SAME_UPPER).</summary>
     public int PadAfter => Math.Max(0, (Output - 1) * Stride + Dilated - Input - PadBefore);
 

@@ -35,7 +35,7 @@ public class BackendAndBenchTests
         Assert.Equal(0, layers["batch_norm_1"]);   // run inside the convolution before it
         Assert.Equal(0, layers["relu_1"]);
         var text = CliRunner.Run("bench", TestPaths.Repo("specs", "fashion-mobile.yaml"), "--batch-size", "4", "--iterations", "1");
-        Assert.Matches(@"batch_norm_1 \(batch_norm\) +[0-9.]+ +[0-9.]+ +[0-9.]+% +[0-9.]+ +folded", text.Output);
+        Assert.Matches(@"batch_norm_1 \(batch_norm\) +[0-9.]+ +[0-9.]+ +[0-9.]+% +[0-9.]+ +fused", text.Output);
     }
 
     [Fact]
