@@ -86,6 +86,16 @@ public abstract class Backend
 
     private readonly object _serial = new();
 
+    /// <summary>
+    /// C (m, n) = A Bᵀ on thread <paramref name="thread"/> (as <see cref="GemmOnThread"/>), with A's rows read where they lie
+    /// (<see cref="GatheredRows"/>: a convolution's windows, no im2col) and B (n, k) row-major; false when this backend has no
+    /// such kernel or the shape is better served otherwise, and the caller then lays the rows out for a GEMM. Equal to
+    /// that GEMM on the laid-out rows, to the bit.
+    /// </summary>
+    public virtual bool GathersRows => false;   // whether GemmGathered can ever run (else callers need not prepare for it)
+
+    public virtual unsafe bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc) => false;
+
     /// <summary>The pool this backend forks onto; backends with their own pool share it with ParallelFor.</summary>
     protected virtual WorkerPool SharedPool(int threads) => new(threads);
 
@@ -103,4 +113,23 @@ public abstract class Backend
         Gemm(opA, opB, m, n, k, a, opA == Op.N ? k : m, b, opB == Op.N ? n : k, beta, c, n);
 
     public override string ToString() => $"{Name} ({InstructionSet}, {Threads} thread{(Threads == 1 ? "" : "s")})";
+}
+
+/// <summary>
+/// Rows of a GEMM's A read where they lie: row r starts at Base + (r / (Rows·Width))·ImageStride + ((r / Width) mod Rows)·RowStep
+/// + (r mod Width)·ColStep and holds the K floats at Offsets[0..K) from there. For a convolution, row r is output position
+/// (image, row, column) and the offsets walk its window (kernel row, kernel column, channel): im2col's row, never copied.
+/// </summary>
+public readonly unsafe struct GatheredRows(float* origin, long imageStride, int rows, int width, long rowStep, long colStep, int* offsets, int k)
+{
+    public readonly float* Base = origin;
+    public readonly long ImageStride = imageStride, RowStep = rowStep, ColStep = colStep;
+    public readonly int Rows = rows, Width = width, K = k;
+    public readonly int* Offsets = offsets;
+
+    public float* Row(int r)
+    {
+        int perImage = Rows * Width, inImage = r % perImage;
+        return Base + (long)(r / perImage) * ImageStride + (inImage / Width) * RowStep + (inImage % Width) * ColStep;
+    }
 }

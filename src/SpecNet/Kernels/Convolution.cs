@@ -57,6 +57,7 @@ public sealed unsafe class Convolution : IRangeWork
     private (Window Rows, Window Cols)? _pool;       // inference: the max pooling forward applies to its output (PoolOutput)
     private int _computedRows;                       // output rows per example forward computes: all, or those the pooling reads
     private float[][] _blocks = [];                  // per thread, with a pooling: a block's output before it is pooled
+    private readonly WindowReader? _reader, _transposedReader;   // forward's and the input gradient's windows read in place
 
     // The pass being run (set by Forward/Backward, read by the threads in Run).
     private bool _backward, _inputGradient, _weightGradient;
@@ -80,6 +81,9 @@ public sealed unsafe class Convolution : IRangeWork
         _dWeightsT = Enumerable.Range(0, training ? threads : 0).Select(_ => new float[geometry.PatchSize * geometry.Filters]).ToArray();
         _used = new bool[threads];
         _computedRows = geometry.Rows.Output;
+        int examples = Math.Min(capacity, _chunkSize);
+        if (kernels.GathersRows && !Im2Col.IsIdentity(geometry)) _reader = new WindowReader(geometry, examples, threads);
+        if (kernels.GathersRows && _transposed is { } t) _transposedReader = new WindowReader(t, examples, threads);
     }
 
     /// <summary>
@@ -241,7 +245,7 @@ public sealed unsafe class Convolution : IRangeWork
                     int kt = t.PatchSize, inRows = (n1 - n0) * t.Positions, c = g.Input.Channels;
                     var dzAll = new ReadOnlySpan<float>(_dz, _batch * g.OutputSize);
                     var dxg = new Span<float>(_dx + (long)n0 * g.Input.Size + group * cg, inRows * c - group * cg);
-                    Gemm(nested, part, Op.N, Op.T, inRows, cg, kt, Columns(dzAll, t, n0, n1, group, part), kt, new ReadOnlySpan<float>(_wFlipped + (long)group * cg * kt, cg * kt), kt, 0, dxg, c);
+                    Convolve(nested, part, dzAll, t, _transposedReader, n0, n1, 0, t.Rows.Output, group, new ReadOnlySpan<float>(_wFlipped + (long)group * cg * kt, cg * kt), dxg, c);
                     continue;
                 }
                 if (Im2Col.IsIdentity(g))
@@ -275,13 +279,104 @@ public sealed unsafe class Convolution : IRangeWork
             for (int group = 0; group < g.Groups; group++)
             {
                 var y = new Span<float>(output + group * fg, rows * f - group * fg);
-                Gemm(nested, part, Op.N, Op.T, rows, fg, k, Columns(x, g, n0, n1, group, part, oh0, oh1), k, w.Slice(group * fg * k, fg * k), k, 0, y, f);
+                Convolve(nested, part, x, g, _reader, n0, n1, oh0, oh1, group, w.Slice(group * fg * k, fg * k), y, f);
             }
             _epilogue?.ApplyRows(new Span<float>(output, rows * f));
             if (_pool is not { } p) return;
             var rowsWindow = Window.Of(oh1 - oh0, p.Rows.Kernel, p.Rows.Stride, 1, Padding.Valid);   // this block's rows
             long pooled = ((long)n0 * p.Rows.Output + oh0 / p.Rows.Stride) * p.Cols.Output * f;
             Pooling.MaxForwardOnThread(n1 - n0, Shape.Spatial(oh1 - oh0, g.Cols.Output, f), rowsWindow, p.Cols, output, _y + pooled);
+        }
+    }
+
+    /// <summary>
+    /// Y (rows, Fg) = one group's windows of <paramref name="tensor"/> under <paramref name="g"/> (examples [n0, n1), output rows
+    /// [oh0, oh1) of each) times Wgᵀ: read where they lie when the backend can (<see cref="Backend.GemmGathered"/>), else laid
+    /// out by im2col for a GEMM. The same sums either way.
+    /// </summary>
+    private void Convolve(bool nested, int part, ReadOnlySpan<float> tensor, ConvGeometry g, WindowReader? reader, int n0, int n1, int oh0, int oh1, int group,
+        ReadOnlySpan<float> wg, Span<float> y, int ldy)
+    {
+        int rows = (n1 - n0) * (oh1 - oh0) * g.Cols.Output, k = g.PatchSize, fg = g.GroupFilters;
+        if (reader is not null && reader.Gemm(_kernels, part, tensor, n0, n1, oh0, oh1, group, wg, y, ldy)) return;
+        Gemm(nested, part, Op.N, Op.T, rows, fg, k, Columns(tensor, g, n0, n1, group, part, oh0, oh1), k, wg, k, 0, y, ldy);
+    }
+
+    /// <summary>
+    /// A convolution's windows for <see cref="Backend.GemmGathered"/>: read from the tensor itself when they need no padding,
+    /// else from this thread's copy of the block's input rows inside a zero border (a ninth of im2col's copy for a 3x3 window).
+    /// The offsets walk a window in im2col's order (kernel row, kernel column, channel), so each sum is built in the same order.
+    /// </summary>
+    private sealed class WindowReader
+    {
+        private readonly ConvGeometry _g;
+        private readonly bool _padded;
+        private readonly int _width;                 // columns of the rows read: the input's, or the padded copy's
+        private readonly int[] _offsets;             // per element of a window: its distance in floats from the window's start
+        private readonly float[][] _copies;          // per thread, when padded: the block's rows in a zero border
+
+        public WindowReader(ConvGeometry g, int examples, int threads)
+        {
+            _g = g;
+            _padded = g.Rows.PadBefore > 0 || g.Rows.PadAfter > 0 || g.Cols.PadBefore > 0 || g.Cols.PadAfter > 0;
+            _width = _padded ? (g.Cols.Output - 1) * g.Cols.Stride + g.Cols.Dilated : g.Input.Width;
+            int c = g.Input.Channels, cg = g.GroupChannels, kw = g.Cols.Kernel;
+            _offsets = new int[g.PatchSize];
+            for (int i = 0; i < g.Rows.Kernel; i++)
+                for (int j = 0; j < kw; j++)
+                    for (int ch = 0; ch < cg; ch++)
+                        _offsets[(i * kw + j) * cg + ch] = (i * g.Rows.Dilation * _width + j * g.Cols.Dilation) * c + ch;
+            long copy = (long)examples * Height(0, g.Rows.Output) * _width * c;
+            _copies = Enumerable.Range(0, _padded ? threads : 0).Select(_ => new float[copy]).ToArray();
+        }
+
+        /// <summary>Input rows (padded) under output rows [oh0, oh1).</summary>
+        private int Height(int oh0, int oh1) => (oh1 - 1 - oh0) * _g.Rows.Stride + _g.Rows.Dilated;
+
+        public bool Gemm(Backend kernels, int part, ReadOnlySpan<float> tensor, int n0, int n1, int oh0, int oh1, int group, ReadOnlySpan<float> wg, Span<float> y, int ldy)
+        {
+            var g = _g;
+            int c = g.Input.Channels, rows = (n1 - n0) * (oh1 - oh0) * g.Cols.Output;
+            fixed (float* px = tensor, copy = _padded ? _copies[part] : null)
+            fixed (int* offsets = _offsets)
+            {
+                float* origin;
+                long imageStride;
+                if (_padded)
+                {
+                    imageStride = (long)Height(oh0, oh1) * _width * c;
+                    Pad(px, copy, n0, n1, oh0 * g.Rows.Stride - g.Rows.PadBefore, Height(oh0, oh1));
+                    origin = copy;
+                }
+                else
+                {
+                    imageStride = g.Input.Size;
+                    origin = px + (long)n0 * imageStride + (long)oh0 * g.Rows.Stride * _width * c;
+                }
+                var a = new GatheredRows(origin + g.GroupChannels * group, imageStride, oh1 - oh0, g.Cols.Output,
+                    (long)g.Rows.Stride * _width * c, (long)g.Cols.Stride * c, offsets, g.PatchSize);
+                return kernels.GemmGathered(part, a, rows, g.GroupFilters, wg, g.PatchSize, y, ldy);
+            }
+        }
+
+        /// <summary>
+        /// Examples [n0, n1)'s input rows [ih0, ih0 + height) (some in the padding) into copy, each inside its zero border. The
+        /// left and right borders are never written, so they stay as allocated; a row above or below the input is cleared, as
+        /// another block may have left an input row there.
+        /// </summary>
+        private void Pad(float* x, float* copy, int n0, int n1, int ih0, int height)
+        {
+            var g = _g;
+            int c = g.Input.Channels, w = g.Input.Width, before = g.Cols.PadBefore, inside = Math.Min(w, _width - before);
+            long row = (long)_width * c;
+            for (int n = n0; n < n1; n++)
+                for (int r = 0; r < height; r++)
+                {
+                    float* dst = copy + ((long)(n - n0) * height + r) * row;
+                    int ih = ih0 + r;
+                    if ((uint)ih >= (uint)g.Input.Height) new Span<float>(dst, (int)row).Clear();
+                    else new ReadOnlySpan<float>(x + ((long)n * g.Input.Height + ih) * w * c, inside * c).CopyTo(new Span<float>(dst + before * c, inside * c));
+                }
         }
     }
 

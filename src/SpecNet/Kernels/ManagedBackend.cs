@@ -222,6 +222,78 @@ public sealed unsafe class ManagedBackend : Backend
         return (pairs + Vector128.Shuffle(pairs, Vector128.Create(1, 0, 3, 2))).ToScalar();
     }
 
+    /// <summary>
+    /// A GEMM whose A rows are gathered in place (a convolution without im2col), as <see cref="RunRows"/> runs the laid-out
+    /// one: B packed per K block into the same panels, the same MR x NR tiles, each sum built in the same order, C written at
+    /// the first K block and added to at the next: equal to it to the bit. Only with 256-bit vectors (measured on an AMD EPYC
+    /// Zen 1, one thread: 28x28x1 -> 32 and 28x28x16 -> 16 3x3 convolutions 1.3x faster than im2col + GEMM, 13x13x32 -> 64
+    /// 1.07x); AVX-512 keeps im2col and its wider kernels. A GEMM of 16 rows or fewer runs as dot products, so it too is left
+    /// to the caller.
+    /// </summary>
+    public override bool GathersRows => !Wide && Vector256.IsHardwareAccelerated;
+
+    public override bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc)
+    {
+        if (!GathersRows || m <= DotRows || n == 0) return false;
+        int k = a.K, nPanels = (n + NR - 1) / NR;
+        var packedB = ThreadB(thread, KC * nPanels * NR);
+        float** rows = stackalloc float*[MR];
+        float* tile = stackalloc float[MR * 16];
+        fixed (float* pb = b, pc = c, bp = packedB)
+        {
+            var j = new Job(Op.N, Op.T, m, n, k, null, 0, pb, ldb, 0, pc, ldc);
+            for (int p0 = 0; p0 < k; p0 += KC)
+            {
+                int kc = Math.Min(KC, k - p0);
+                float beta = p0 == 0 ? 0 : 1;
+                PackB(j, p0, kc, 0, n, bp);
+                for (int i = 0; i < m; i += MR)
+                {
+                    int h = Math.Min(MR, m - i);
+                    for (int r = 0; r < MR; r++) rows[r] = a.Row(i + Math.Min(r, h - 1));   // rows past the edge repeat the last, computed and dropped
+                    for (int jp = 0; jp < n; jp += NR)
+                    {
+                        int w = Math.Min(NR, n - jp);
+                        float* bPanel = bp + (long)(jp / NR) * kc * NR, cTile = pc + (long)i * ldc + jp;
+                        if (h == MR && w == NR) { KernelGathered256(kc, rows, a.Offsets + p0, bPanel, cTile, ldc, beta); continue; }
+                        KernelGathered256(kc, rows, a.Offsets + p0, bPanel, tile, NR, 0);
+                        for (int r = 0; r < h; r++)
+                            for (int q = 0; q < w; q++)
+                            {
+                                ref float dst = ref cTile[(long)r * ldc + q];
+                                dst = beta == 0 ? tile[r * NR + q] : tile[r * NR + q] + beta * dst;
+                            }
+                    }
+                }
+            }
+        }
+        return true;
+    }
+
+    /// <summary><see cref="Kernel256"/> with A's elements at rows[r][offsets[p]].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelGathered256(int kc, float** rows, int* offsets, float* b, float* c, int ldc, float beta)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+                         c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5];
+        for (int q = 0; q < kc; q++)
+        {
+            long p = offsets[q];
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var a0 = Vector256.Create(r0[p]); c00 = Vector256.FusedMultiplyAdd(a0, b0, c00); c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector256.Create(r1[p]); c10 = Vector256.FusedMultiplyAdd(a1, b0, c10); c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector256.Create(r2[p]); c20 = Vector256.FusedMultiplyAdd(a2, b0, c20); c21 = Vector256.FusedMultiplyAdd(a2, b1, c21);
+            var a3 = Vector256.Create(r3[p]); c30 = Vector256.FusedMultiplyAdd(a3, b0, c30); c31 = Vector256.FusedMultiplyAdd(a3, b1, c31);
+            var a4 = Vector256.Create(r4[p]); c40 = Vector256.FusedMultiplyAdd(a4, b0, c40); c41 = Vector256.FusedMultiplyAdd(a4, b1, c41);
+            var a5 = Vector256.Create(r5[p]); c50 = Vector256.FusedMultiplyAdd(a5, b0, c50); c51 = Vector256.FusedMultiplyAdd(a5, b1, c51);
+            b += 16;
+        }
+        Store256(c, c00, c01, beta); Store256(c + ldc, c10, c11, beta); Store256(c + 2 * ldc, c20, c21, beta);
+        Store256(c + 3 * ldc, c30, c31, beta); Store256(c + 4 * ldc, c40, c41, beta); Store256(c + 5 * ldc, c50, c51, beta);
+    }
+
     /// <summary>Rows split between threads in whole MR panels.</summary>
     private void RowsWork(int t)
     {

@@ -82,6 +82,64 @@ public class ConvolutionTests
     }
 
     /// <summary>The depthwise kernel against the grouped reference: channel vectors (C a multiple of 8, one filter each) and the general loop.</summary>
+    public static TheoryData<int, int, int, int, int, int, int, int, string, int> GatheredGeometries()
+    {
+        var data = Geometries();
+        data.Add(2, 9, 9, 16, 20, 5, 1, 1, "same", 1);     // K = 400: two K blocks, C added to; 20 filters: a part panel
+        data.Add(3, 12, 11, 16, 32, 3, 2, 1, "same", 1);   // stride 2 'same': a padded copy wider than the input
+        data.Add(2, 13, 13, 32, 64, 3, 1, 1, "valid", 1);  // K = 288, read from the tensor itself
+        data.Add(3, 20, 20, 8, 32, 3, 1, 1, "same", 1);    // one image's rows split between threads, between passes of three
+        return data;
+    }
+
+    /// <summary>
+    /// With 256-bit vectors the managed backend reads a convolution's windows where they lie (GemmGathered) instead of laying
+    /// them out: forward, and the input gradient computed as a convolution of dY, must equal im2col + GEMM to the bit; also
+    /// a pass over one image (its rows split between the threads) between two over the batch, which put different rows in
+    /// the same places of the padded copies. (With AVX-512 it keeps im2col; CI runs the kernel tests again with AVX-512 off.)
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(GatheredGeometries))]
+    public void Windows_read_in_place_give_the_sums_of_laid_out_windows_to_the_bit(int batch, int h, int w, int c, int filters, int k, int stride, int dilation, string padding, int groups)
+    {
+        var input = Shape.Spatial(h, w, c);
+        var pad = padding == "same" ? Padding.Same : Padding.Valid;
+        var g = new ConvGeometry(input, Window.Of(h, k, stride, dilation, pad), Window.Of(w, k, stride, dilation, pad), filters, groups);
+        var x = Random(batch * input.Size, 1);
+        var weights = Random(filters * g.PatchSize, 2);
+        var dy = Random(batch * g.OutputSize, 3);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var managed = new ManagedBackend(threads);
+            Assert.True(managed.GathersRows || System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated);
+            var results = new List<float[]>();
+            foreach (var backend in new Backend[] { managed, new LaidOut(managed) })
+            {
+                var conv = new Convolution(g, batch, training: true, backend);
+                var (y, single) = (new float[batch * g.OutputSize], new float[g.OutputSize]);
+                conv.Forward(backend, batch, x, weights, y);
+                conv.Forward(backend, 1, x.AsSpan(x.Length - input.Size), weights, single);
+                conv.Forward(backend, batch, x, weights, y);
+                var (dX, dW) = (new float[x.Length], new float[weights.Length]);
+                conv.Backward(backend, batch, x, weights, dy, dW, dX);
+                results.AddRange([y, single, dX, dW]);
+            }
+            for (int i = 0; i < 4; i++) Assert.Equal(results[i + 4], results[i]);
+        }
+    }
+
+    /// <summary>The managed backend's GEMMs without its gathered kernel: convolutions lay their windows out by im2col.</summary>
+    private sealed class LaidOut(ManagedBackend inner) : Backend
+    {
+        public override string Name => "laid-out";
+        public override string InstructionSet => inner.InstructionSet;
+        public override int Threads => inner.Threads;
+        public override void Gemm(Op opA, Op opB, int m, int n, int k, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) =>
+            inner.Gemm(opA, opB, m, n, k, a, lda, b, ldb, beta, c, ldc);
+        public override void GemmOnThread(int thread, Op opA, Op opB, int m, int n, int k, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) =>
+            inner.GemmOnThread(thread, opA, opB, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    }
+
     [Theory]
     [InlineData(3, 7, 6, 16, 1, 3, 1, 1, "same")]
     [InlineData(2, 12, 14, 16, 1, 3, 1, 1, "same")] // rows of outputs eight and four at a time, and the rest
