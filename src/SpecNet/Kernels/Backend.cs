@@ -127,9 +127,31 @@ public readonly unsafe struct GatheredRows(float* origin, long imageStride, int 
     public readonly int Rows = rows, Width = width, K = k;
     public readonly int* Offsets = offsets;
 
-    public float* Row(int r)
+    /// <summary>Where rows [first, ...) start, one after another: divisions once, then steps (a first convolution's tile of K = 9 multiply-adds per row cannot pay three divisions per row).</summary>
+    public Cursor From(int first) => new(this, first);
+
+    public struct Cursor
     {
-        int perImage = Rows * Width, inImage = r % perImage;
-        return Base + (long)(r / perImage) * ImageStride + (inImage / Width) * RowStep + (inImage % Width) * ColStep;
+        private readonly GatheredRows _rows;
+        private int _image, _row, _column;
+
+        public Cursor(in GatheredRows rows, int first)
+        {
+            _rows = rows;
+            int perImage = rows.Rows * rows.Width, inImage = first % perImage;
+            (_image, _row, _column) = (first / perImage, inImage / rows.Width, inImage % rows.Width);
+        }
+
+        /// <summary>This row's start; then moves to the next row.</summary>
+        public float* Next()
+        {
+            float* start = _rows.Base + _image * _rows.ImageStride + _row * _rows.RowStep + _column * _rows.ColStep;
+            if (++_column == _rows.Width)
+            {
+                _column = 0;
+                if (++_row == _rows.Rows) { _row = 0; _image++; }
+            }
+            return start;
+        }
     }
 }

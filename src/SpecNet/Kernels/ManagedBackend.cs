@@ -247,10 +247,12 @@ public sealed unsafe class ManagedBackend : Backend
                 int kc = Math.Min(KC, k - p0);
                 float beta = p0 == 0 ? 0 : 1;
                 PackB(j, p0, kc, 0, n, bp);
+                var cursor = a.From(0);
                 for (int i = 0; i < m; i += MR)
                 {
                     int h = Math.Min(MR, m - i);
-                    for (int r = 0; r < MR; r++) rows[r] = a.Row(i + Math.Min(r, h - 1));   // rows past the edge repeat the last, computed and dropped
+                    for (int r = 0; r < h; r++) rows[r] = cursor.Next();
+                    for (int r = h; r < MR; r++) rows[r] = rows[h - 1];          // rows past the edge repeat the last, computed and dropped
                     for (int jp = 0; jp < n; jp += NR)
                     {
                         int w = Math.Min(NR, n - jp);
