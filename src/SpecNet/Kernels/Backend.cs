@@ -86,15 +86,22 @@ public abstract class Backend
 
     private readonly object _serial = new();
 
+    /// <summary>Whether <see cref="GemmGathered"/> can ever run (else callers need not prepare for it).</summary>
+    public virtual bool GathersRows => false;
+
+    /// <summary>Floats that B (n, k) takes packed for <see cref="GemmGathered"/>.</summary>
+    public virtual int GatheredPackSize(int n, int k) => throw new NotSupportedException($"{Name} has no gathered GEMM");
+
+    /// <summary>B (n, k, row-major) laid out for <see cref="GemmGathered"/>: done once per pass, not by every thread for every chunk.</summary>
+    public virtual void PackGathered(ReadOnlySpan<float> b, int ldb, int n, int k, Span<float> packed) => throw new NotSupportedException($"{Name} has no gathered GEMM");
+
     /// <summary>
     /// C (m, n) = A Bᵀ on thread <paramref name="thread"/> (as <see cref="GemmOnThread"/>), with A's rows read where they lie
-    /// (<see cref="GatheredRows"/>: a convolution's windows, no im2col) and B (n, k) row-major; false when this backend has no
-    /// such kernel or the shape is better served otherwise, and the caller then lays the rows out for a GEMM. Equal to
-    /// that GEMM on the laid-out rows, to the bit.
+    /// (<see cref="GatheredRows"/>: a convolution's windows, no im2col) and B as <see cref="PackGathered"/> laid it out; false
+    /// when this backend has no such kernel or the shape is better served otherwise, and the caller then lays the rows out
+    /// for a GEMM. Equal to that GEMM on the laid-out rows, to the bit.
     /// </summary>
-    public virtual bool GathersRows => false;   // whether GemmGathered can ever run (else callers need not prepare for it)
-
-    public virtual unsafe bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc) => false;
+    public virtual bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc) => false;
 
     /// <summary>The pool this backend forks onto; backends with their own pool share it with ParallelFor.</summary>
     protected virtual WorkerPool SharedPool(int threads) => new(threads);

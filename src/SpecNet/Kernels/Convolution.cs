@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using SpecNet.Schema;
 
 namespace SpecNet.Kernels;
@@ -86,8 +87,8 @@ public sealed unsafe class Convolution : IRangeWork
         _used = new bool[threads];
         _computedRows = geometry.Rows.Output;
         int examples = Math.Min(capacity, _chunkSize);
-        if (kernels.GathersRows && !Im2Col.IsIdentity(geometry)) _reader = new WindowReader(geometry, examples, threads);
-        if (kernels.GathersRows && _transposed is { } t) _transposedReader = new WindowReader(t, examples, threads);
+        if (kernels.GathersRows && !Im2Col.IsIdentity(geometry)) _reader = new WindowReader(geometry, examples, kernels);
+        if (kernels.GathersRows && _transposed is { } t) _transposedReader = new WindowReader(t, examples, kernels);
     }
 
     /// <summary>
@@ -142,6 +143,7 @@ public sealed unsafe class Convolution : IRangeWork
         fixed (float* px = x, py = y, pw = w)
         {
             Begin(kernels, batch, backward: false, inputGradient: false);
+            _reader?.Pack(kernels, w, reuse: true);
             _x = px; _y = py; _w = pw; _epilogue = epilogue;
             // One image on several threads: its output rows are split between them, each thread's im2col, GEMM and epilogue
             // on its own rows (a whole image as one chunk ran im2col and the epilogue on one thread, and forked inside the GEMM).
@@ -162,7 +164,11 @@ public sealed unsafe class Convolution : IRangeWork
         _weightGradient = !dW.IsEmpty;                                   // empty: a frozen layer, only dx is wanted
         if (_weightGradient && dW.Length != w.Length) throw new ArgumentException($"convolution: dW has {dW.Length} floats, the kernel {w.Length}");
         Array.Clear(_used);
-        if (!dx.IsEmpty && _transposed is not null) Flip(w);
+        if (!dx.IsEmpty && _transposed is not null)
+        {
+            Flip(w);
+            _transposedReader?.Pack(kernels, _flipped, reuse: false);
+        }
         fixed (float* px = x, pdz = dz, pdx = dx, pw = w, pf = _flipped)
         {
             Begin(kernels, batch, backward: true, inputGradient: !dx.IsEmpty);
@@ -302,7 +308,7 @@ public sealed unsafe class Convolution : IRangeWork
         ReadOnlySpan<float> wg, Span<float> y, int ldy)
     {
         int rows = (n1 - n0) * (oh1 - oh0) * g.Cols.Output, k = g.PatchSize, fg = g.GroupFilters;
-        if (reader is not null && reader.Gemm(_kernels, part, tensor, n0, n1, oh0, oh1, group, wg, y, ldy)) return;
+        if (reader is not null && reader.Gemm(_kernels, part, tensor, n0, n1, oh0, oh1, group, y, ldy)) return;
         Gemm(nested, part, Op.N, Op.T, rows, fg, k, Columns(tensor, g, n0, n1, group, part, oh0, oh1), k, wg, k, 0, y, ldy);
     }
 
@@ -318,8 +324,11 @@ public sealed unsafe class Convolution : IRangeWork
         private readonly int _width;                 // columns of the rows read: the input's, or the padded copy's
         private readonly int[] _offsets;             // per element of a window: its distance in floats from the window's start
         private readonly float[][] _copies;          // per thread, when padded: the block's rows in a zero border
+        private readonly float[] _packed;            // each group's kernel as the backend's gathered GEMM reads it
+        private readonly int _packedGroup;           // floats of it per group
+        private float[] _packedFrom = [];            // the kernel _packed holds, when kept between passes
 
-        public WindowReader(ConvGeometry g, int examples, int threads)
+        public WindowReader(ConvGeometry g, int examples, Backend kernels)
         {
             _g = g;
             _padded = g.Rows.PadBefore > 0 || g.Rows.PadAfter > 0 || g.Cols.PadBefore > 0 || g.Cols.PadAfter > 0;
@@ -331,13 +340,33 @@ public sealed unsafe class Convolution : IRangeWork
                     for (int ch = 0; ch < cg; ch++)
                         _offsets[(i * kw + j) * cg + ch] = (i * g.Rows.Dilation * _width + j * g.Cols.Dilation) * c + ch;
             long copy = (long)examples * Height(0, g.Rows.Output) * _width * c;
-            _copies = Enumerable.Range(0, _padded ? threads : 0).Select(_ => new float[copy]).ToArray();
+            _copies = Enumerable.Range(0, _padded ? kernels.Threads : 0).Select(_ => new float[copy]).ToArray();
+            _packedGroup = kernels.GatheredPackSize(g.GroupFilters, g.PatchSize);
+            _packed = new float[g.Groups * _packedGroup];
+        }
+
+        /// <summary>
+        /// Packs the kernel w (per group (F/groups, K)) for the backend, once per pass rather than per thread and chunk. With
+        /// <paramref name="reuse"/>, not again while w is unchanged (inference: a single image's 7x7x64 -> 64 convolution
+        /// spent a third of its time packing its 37,000 weights); the comparison reads w once, cheaper than packing it.
+        /// </summary>
+        public void Pack(Backend kernels, ReadOnlySpan<float> w, bool reuse)
+        {
+            // Compared as bits: a vectorised memcmp (as floats it is a loop of Equals, slower than packing), and -0 is not 0.
+            if (reuse && MemoryMarshal.Cast<float, int>(w).SequenceEqual(MemoryMarshal.Cast<float, int>(_packedFrom.AsSpan()))) return;
+            int k = _g.PatchSize, fg = _g.GroupFilters;
+            for (int group = 0; group < _g.Groups; group++)
+                kernels.PackGathered(w.Slice(group * fg * k, fg * k), k, fg, k, _packed.AsSpan(group * _packedGroup, _packedGroup));
+            if (!reuse) return;
+            if (_packedFrom.Length != w.Length) _packedFrom = new float[w.Length];
+            w.CopyTo(_packedFrom);
         }
 
         /// <summary>Input rows (padded) under output rows [oh0, oh1).</summary>
         private int Height(int oh0, int oh1) => (oh1 - 1 - oh0) * _g.Rows.Stride + _g.Rows.Dilated;
 
-        public bool Gemm(Backend kernels, int part, ReadOnlySpan<float> tensor, int n0, int n1, int oh0, int oh1, int group, ReadOnlySpan<float> wg, Span<float> y, int ldy)
+        /// <summary>Y (rows, Fg) of one group, the kernel as last packed; false when the backend leaves this shape to im2col.</summary>
+        public bool Gemm(Backend kernels, int part, ReadOnlySpan<float> tensor, int n0, int n1, int oh0, int oh1, int group, Span<float> y, int ldy)
         {
             var g = _g;
             int c = g.Input.Channels, rows = (n1 - n0) * (oh1 - oh0) * g.Cols.Output;
@@ -359,7 +388,7 @@ public sealed unsafe class Convolution : IRangeWork
                 }
                 var a = new GatheredRows(origin + g.GroupChannels * group, imageStride, oh1 - oh0, g.Cols.Output,
                     (long)g.Rows.Stride * _width * c, (long)g.Cols.Stride * c, offsets, g.PatchSize);
-                return kernels.GemmGathered(part, a, rows, g.GroupFilters, wg, g.PatchSize, y, ldy);
+                return kernels.GemmGathered(part, a, rows, g.GroupFilters, _packed.AsSpan(group * _packedGroup, _packedGroup), y, ldy);
             }
         }
 

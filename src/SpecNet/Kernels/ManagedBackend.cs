@@ -232,21 +232,34 @@ public sealed unsafe class ManagedBackend : Backend
     /// </summary>
     public override bool GathersRows => !Wide && Vector256.IsHardwareAccelerated;
 
-    public override bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc)
+    /// <summary>B's panels for each K block, one block after another (as <see cref="RunRows"/> packs them, block by block).</summary>
+    public override int GatheredPackSize(int n, int k) => k * ((n + NR - 1) / NR) * NR;
+
+    public override void PackGathered(ReadOnlySpan<float> b, int ldb, int n, int k, Span<float> packed)
+    {
+        if (packed.Length < GatheredPackSize(n, k) || b.Length < (long)(n - 1) * ldb + k) throw new ArgumentException("gathered GEMM: buffers of the wrong size");
+        int nPanels = (n + NR - 1) / NR;
+        fixed (float* pb = b, bp = packed)
+        {
+            var j = new Job(Op.N, Op.T, 0, n, k, null, 0, pb, ldb, 0, null, 0);
+            for (int p0 = 0; p0 < k; p0 += KC) PackB(j, p0, Math.Min(KC, k - p0), 0, n, bp + (long)p0 * nPanels * NR);
+        }
+    }
+
+    public override bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc)
     {
         if (!GathersRows || m <= DotRows || n == 0) return false;
         int k = a.K, nPanels = (n + NR - 1) / NR;
-        var packedB = ThreadB(thread, KC * nPanels * NR);
+        if (packedB.Length < GatheredPackSize(n, k)) throw new ArgumentException("gathered GEMM: B is not packed for this shape");
         float** rows = stackalloc float*[MR];
         float* tile = stackalloc float[MR * 16];
-        fixed (float* pb = b, pc = c, bp = packedB)
+        fixed (float* pc = c, packed = packedB)
         {
-            var j = new Job(Op.N, Op.T, m, n, k, null, 0, pb, ldb, 0, pc, ldc);
             for (int p0 = 0; p0 < k; p0 += KC)
             {
                 int kc = Math.Min(KC, k - p0);
                 float beta = p0 == 0 ? 0 : 1;
-                PackB(j, p0, kc, 0, n, bp);
+                float* bp = packed + (long)p0 * nPanels * NR;
                 var cursor = a.From(0);
                 for (int i = 0; i < m; i += MR)
                 {

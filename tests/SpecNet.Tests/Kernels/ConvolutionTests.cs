@@ -96,7 +96,7 @@ public class ConvolutionTests
     /// With 256-bit vectors the managed backend reads a convolution's windows where they lie (GemmGathered) instead of laying
     /// them out: forward, and the input gradient computed as a convolution of dY, must equal im2col + GEMM to the bit; also
     /// a pass over one image (its rows split between the threads) between two over the batch, which put different rows in
-    /// the same places of the padded copies. (With AVX-512 it keeps im2col; CI runs the kernel tests again with AVX-512 off.)
+    /// the same places of the padded copies; and a pass after the kernel changed. (With AVX-512 it keeps im2col; CI runs the kernel tests again with AVX-512 off.)
     /// </summary>
     [Theory]
     [MemberData(nameof(GatheredGeometries))]
@@ -122,9 +122,13 @@ public class ConvolutionTests
                 conv.Forward(backend, batch, x, weights, y);
                 var (dX, dW) = (new float[x.Length], new float[weights.Length]);
                 conv.Backward(backend, batch, x, weights, dy, dW, dX);
-                results.AddRange([y, single, dX, dW]);
+                var changed = weights.ToArray();                        // a kernel packed once is packed again when it changes
+                changed[^1] += 0.5f;
+                var after = new float[y.Length];
+                conv.Forward(backend, batch, x, changed, after);
+                results.AddRange([y, single, dX, dW, after]);
             }
-            for (int i = 0; i < 4; i++) Assert.Equal(results[i + 4], results[i]);
+            for (int i = 0; i < 5; i++) Assert.Equal(results[i + 5], results[i]);
         }
     }
 
