@@ -262,25 +262,28 @@ public static unsafe class ChannelKernels
     }
 
     /// <summary>
-    /// y = (y + bias)·a + b per channel, then max(·, 0) when <paramref name="relu"/>; bias may be empty, and a and b
-    /// both empty for no map: a convolution's bias and relu, or with a batch normalisation's inference map folded in.
-    /// The same float operations as the separate passes it replaces.
+    /// y = (y + bias)·a + b per channel, then + residual (a residual block's add), then max(·, 0) when <paramref name="relu"/>;
+    /// bias and residual may be empty, and a and b both empty for no map: a convolution's bias and relu, or with a batch
+    /// normalisation's inference map folded in. The same float operations as the separate passes it replaces.
     /// </summary>
     public static void BiasAffineRelu(Backend kernels, Span<float> y, int channels, ReadOnlySpan<float> bias, ReadOnlySpan<float> a, ReadOnlySpan<float> b, bool relu) =>
         BiasAffineReluOn(kernels, y, channels, bias, a, b, relu);
 
     /// <summary>The same on this thread (a chunk of a convolution's rows, still in cache).</summary>
-    public static void BiasAffineRelu(Span<float> y, int channels, ReadOnlySpan<float> bias, ReadOnlySpan<float> a, ReadOnlySpan<float> b, bool relu) =>
-        BiasAffineReluOn(null, y, channels, bias, a, b, relu);
+    public static void BiasAffineRelu(Span<float> y, int channels, ReadOnlySpan<float> bias, ReadOnlySpan<float> a, ReadOnlySpan<float> b, bool relu,
+        ReadOnlySpan<float> residual = default) =>
+        BiasAffineReluOn(null, y, channels, bias, a, b, relu, residual);
 
     /// <summary>Split between the backend's threads, or all on this one when there is no backend.</summary>
-    private static void BiasAffineReluOn(Backend? kernels, Span<float> y, int channels, ReadOnlySpan<float> bias, ReadOnlySpan<float> a, ReadOnlySpan<float> b, bool relu)
+    private static void BiasAffineReluOn(Backend? kernels, Span<float> y, int channels, ReadOnlySpan<float> bias, ReadOnlySpan<float> a, ReadOnlySpan<float> b, bool relu,
+        ReadOnlySpan<float> residual = default)
     {
-        if (channels < 1 || y.Length % channels != 0 || bias.Length is not 0 && bias.Length != channels || a.Length != b.Length || a.Length is not 0 && a.Length != channels)
+        if (channels < 1 || y.Length % channels != 0 || bias.Length is not 0 && bias.Length != channels || a.Length != b.Length || a.Length is not 0 && a.Length != channels
+            || residual.Length is not 0 && residual.Length != y.Length)
             throw new ArgumentException("channel affine: buffers of the wrong size");
-        fixed (float* py = y, pbias = bias, pa = a, pb = b)
+        fixed (float* py = y, pbias = bias, pa = a, pb = b, pr = residual)
         {
-            var args = new Args { Y = py, X = bias.IsEmpty ? null : pbias, A = a.IsEmpty ? null : pa, B = pb, Channels = channels, Relu = relu };
+            var args = new Args { Y = py, X = bias.IsEmpty ? null : pbias, A = a.IsEmpty ? null : pa, B = pb, Z = residual.IsEmpty ? null : pr, Channels = channels, Relu = relu };
             if (kernels is null) BiasAffineReluRange(&args, 0, 0, y.Length / channels);
             else kernels.ParallelFor(y.Length / channels, &BiasAffineReluRange, &args, 2L * channels);
         }
@@ -296,19 +299,21 @@ public static unsafe class ChannelKernels
         // Rows of a few dozen channels: one flat loop per row, no call per row (a first convolution has 50,000 rows a batch).
         for (long r = r0; r < r1; r++)
         {
-            float* y = s->Y + r * c;
+            float* y = s->Y + r * c, residual = s->Z == null ? null : s->Z + r * c;
             int v = 0;
             for (; v <= c - Lanes; v += Lanes)
             {
                 var t = Vector256.Load(y + v);
                 if (bias != null) t += Vector256.Load(bias + v);
                 if (a != null) t = Vector256.FusedMultiplyAdd(t, Vector256.Load(a + v), Vector256.Load(b + v));
+                if (residual != null) t += Vector256.Load(residual + v);
                 (relu ? Vector256.Max(t, Vector256<float>.Zero) : t).Store(y + v);
             }
             for (; v < c; v++)
             {
                 float t = bias != null ? y[v] + bias[v] : y[v];
                 if (a != null) t = MathF.FusedMultiplyAdd(t, a[v], b[v]);
+                if (residual != null) t += residual[v];
                 y[v] = relu ? Math.Max(t, 0f) : t;
             }
         }

@@ -18,17 +18,23 @@ public readonly record struct ConvGeometry(Shape Input, Window Rows, Window Cols
 /// <summary>What ends a convolution, applied to a chunk's output rows while they are in cache (bias, relu).</summary>
 public interface IRowsEpilogue
 {
-    void ApplyRows(Span<float> rows);
+    /// <param name="at">Where the rows start in the whole output, in floats (to read a tensor of the output's shape alongside).</param>
+    void ApplyRows(Span<float> rows, long at);
 }
 
-/// <summary>y = max((y + bias)·a + b, 0) on a chunk's rows: bias, a folded batch normalisation and relu (<see cref="ChannelKernels.BiasAffineRelu(Span{float}, int, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, bool)"/>).</summary>
+/// <summary>
+/// y = max((y + bias)·a + b + residual, 0) on a chunk's rows: bias, a folded batch normalisation, a residual block's add of a
+/// tensor of the output's shape, and relu (<see cref="ChannelKernels.BiasAffineRelu(Span{float}, int, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, bool, ReadOnlySpan{float})"/>).
+/// </summary>
 public sealed class AffineRows : IRowsEpilogue
 {
     public float[]? Bias;
     public float[] A = [], B = [];
     public bool Relu;
+    public float[]? Residual;
 
-    public void ApplyRows(Span<float> rows) => ChannelKernels.BiasAffineRelu(rows, A.Length, Bias, A, B, Relu);
+    public void ApplyRows(Span<float> rows, long at) =>
+        ChannelKernels.BiasAffineRelu(rows, A.Length, Bias, A, B, Relu, Residual is null ? default : Residual.AsSpan(checked((int)at), rows.Length));
 }
 
 /// <summary>
@@ -291,7 +297,7 @@ public sealed unsafe class Convolution : IRangeWork
                 var y = new Span<float>(output + group * fg, rows * f - group * fg);
                 Convolve(nested, part, x, g, _reader, n0, n1, oh0, oh1, group, w.Slice(group * fg * k, fg * k), y, f);
             }
-            _epilogue?.ApplyRows(new Span<float>(output, rows * f));
+            _epilogue?.ApplyRows(new Span<float>(output, rows * f), ((long)n0 * g.Rows.Output + oh0) * g.Cols.Output * f);
             if (_pool is not { } p) return;
             var rowsWindow = Window.Of(oh1 - oh0, p.Rows.Kernel, p.Rows.Stride, 1, Padding.Valid);   // this block's rows
             long pooled = ((long)n0 * p.Rows.Output + oh0 / p.Rows.Stride) * p.Cols.Output * f;

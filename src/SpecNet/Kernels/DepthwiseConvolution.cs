@@ -143,7 +143,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                 if (!_backward)
                 {
                     ForwardVectors(xn, _y + (long)n * OutputSize);
-                    _epilogue?.ApplyRows(new Span<float>(_y + (long)n * OutputSize, OutputSize));
+                    _epilogue?.ApplyRows(new Span<float>(_y + (long)n * OutputSize, OutputSize), (long)n * OutputSize);
                 }
                 else
                 {
@@ -188,7 +188,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                         }
                     }
                 }
-            if (!_backward) _epilogue?.ApplyRows(y);
+            if (!_backward) _epilogue?.ApplyRows(y, (long)n * OutputSize);
         }
     }
 

@@ -143,10 +143,10 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
 
     public bool CanFold => Activation.IsLinear;
 
-    public void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu)
+    public void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu, float[]? residual = null)
     {
         var s = (State)ctx.State!;
-        (s.Folded.Bias, s.Folded.A, s.Folded.B, s.Folded.Relu) = (UseBias ? ctx.Params[1] : null, a, b, relu);
+        (s.Folded.Bias, s.Folded.A, s.Folded.B, s.Folded.Relu, s.Folded.Residual) = (UseBias ? ctx.Params[1] : null, a, b, relu, residual);
         s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y, s.Folded);   // each chunk: (z + bias)·a + b, relu
     }
 

@@ -25,7 +25,7 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
         return this;
     }
 
-    void IRowsEpilogue.ApplyRows(Span<float> rows)
+    void IRowsEpilogue.ApplyRows(Span<float> rows, long at)
     {
         bool relu = activation.Function == ActivationFunction.Relu;
         if (relu || _bias is not null) ChannelKernels.BiasAffineRelu(rows, channels, _bias, default, default, relu);

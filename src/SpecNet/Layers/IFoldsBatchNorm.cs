@@ -10,6 +10,9 @@ public interface IFoldsBatchNorm
     /// <summary>Only a convolution without an activation of its own: batch normalisation comes right after z + bias.</summary>
     bool CanFold { get; }
 
-    /// <summary>y = relu?((conv(x) + bias)·a + b), with a and b the batch normalisation's inference map.</summary>
-    void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu);
+    /// <summary>
+    /// y = relu?((conv(x) + bias)·a + b + residual), with a and b the batch normalisation's inference map, and residual (when
+    /// given) the other operand of an add after it: a tensor of the output's shape, the front of the buffer for the batch.
+    /// </summary>
+    void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu, float[]? residual = null);
 }

@@ -84,8 +84,9 @@ public sealed class BufferLayout
             int last = chainEnd[i] >= 0 ? chainEnd[i] : i;
             Activation[last + 1] = activations.Take(SizeOf(last + 1));
             for (int t = i + 1; t <= last; t++) Activation[t] = Activation[last + 1];   // inside a chain: never written
-            foreach (var t in sources[i].Distinct())
-                if (lastReader[t] == i && !keep[t]) activations.Give(Activation[t]);
+            for (int j = i; j <= last; j++)                                              // what the chain reads from outside it
+                foreach (var t in sources[j].Distinct())
+                    if ((t <= i || t > last) && lastReader[t] == j && !keep[t]) activations.Give(Activation[t]);
             if (lastReader[last + 1] < 0 && !keep[last + 1]) activations.Give(Activation[last + 1]); // an output nobody reads
             i = last;
         }

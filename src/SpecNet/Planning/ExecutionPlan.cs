@@ -28,6 +28,7 @@ public sealed class ExecutionPlan : IPlan
     private readonly bool[] _throughRelu;        // per layer: a max pooling whose backward is also its input's relu's
     private readonly bool[] _reluDone;           // per layer: that relu's layer, whose dy is then its pre-activation gradient
     private readonly float[][] _foldScale, _foldShift;   // per convolution starting a chain: the batch norm's map
+    private readonly int[] _residual;                    // per convolution starting a chain with an add: the add's other operand, or -1
 
     /// <param name="inputGradient">Also compute dL/d(input) (gradient checks, saliency); training does not need it.</param>
     /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch, activations reused.</param>
@@ -64,6 +65,7 @@ public sealed class ExecutionPlan : IPlan
 
         _foldScale = _chainEnd.Select((e, i) => e > i && _layers[i] is IFoldsBatchNorm && _layers[i + 1] is BatchNorm ? new float[_layers[i].Output.Channels] : []).ToArray();
         _foldShift = _foldScale.Select(a => new float[a.Length]).ToArray();
+        _residual = _chainEnd.Select((e, i) => e >= i + 2 && _layers[i + 2] is Merge ? _sources[i + 2].Single(t => t != i + 2) : -1).ToArray();
         Dropout = Rng.For(seed, "dropout");
         _contexts = new LayerContext[_layers.Count];
         for (int i = 0; i < _layers.Count; i++)
@@ -118,14 +120,17 @@ public sealed class ExecutionPlan : IPlan
             {
                 int last = _chainEnd[i];
                 var y = _values[last + 1].AsSpan(0, batch * _layers[last].Output.Size);
-                int mapped = _layers[last] is MaxPool2D ? last - 1 : last;     // a convolution writes its pooling's output itself
                 if (layer is BatchNorm batchNorm) batchNorm.Forward(ctx, ctx.InputOf(0), y, relu: true);   // batch_norm + relu
-                else if (mapped == i) layer.Forward(ctx, ctx.InputOf(0), y);                                // conv + max_pool2d
+                else if (_layers[i + 1] is not BatchNorm) layer.Forward(ctx, ctx.InputOf(0), y);            // conv + max_pool2d (it pools itself)
                 else
                 {
-                    // conv + batch_norm (+ relu) as one: the batch norm's map folded into the convolution's output pass
+                    // conv + batch_norm (+ add) (+ relu) (+ max_pool2d) as one: the batch norm's map, the add's other operand and the
+                    // relu applied in the convolution's output pass
+                    int next = i + 2;
+                    float[]? residual = _residual[i] >= 0 ? _values[_residual[i]] : null;
+                    if (residual is not null) next++;
                     ((BatchNorm)_layers[i + 1]).InferenceMap(_contexts[i + 1], _foldScale[i], _foldShift[i]);
-                    ((IFoldsBatchNorm)layer).ForwardFolded(ctx, ctx.InputOf(0), y, _foldScale[i], _foldShift[i], relu: mapped == i + 2);
+                    ((IFoldsBatchNorm)layer).ForwardFolded(ctx, ctx.InputOf(0), y, _foldScale[i], _foldShift[i], relu: next <= last && _layers[next] is ActivationLayer, residual);
                 }
                 if (Profile is not null) Profile.Forward[i] += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 i = last;

@@ -11,6 +11,9 @@ namespace SpecNet.Planning;
 /// - Inference only: a convolution without activation (<see cref="IFoldsBatchNorm"/>) with the batch_norm after it
 ///   (and its relu), as ONNX Runtime fuses Conv + BatchNormalization + Relu. Training needs the convolution's output
 ///   for the batch statistics.
+/// - Inference only: such a convolution and batch_norm with the add after it that alone reads the batch norm's output (a
+///   residual block's end; its other operand was computed before), and the relu after that: ONNX Runtime's Conv + Add +
+///   Relu. The add and the relu run in the convolution's output pass.
 /// - Inference only: a conv2d (or such a chain) with the max_pool2d after it, when the pooling's windows tile
 ///   (<see cref="Conv2D.CanPool"/>): each chunk of the convolution's output is pooled while in cache, and only the pooled
 ///   tensor is written. Training keeps the convolution's output for both layers' backward.
@@ -25,16 +28,22 @@ public static class Fusion
         var readers = Readers(sources, count);
         bool OnlyReader(int layer, int tensor) => layer < count && readers[tensor] == 1 && sources[layer] is [var t] && t == tensor;
         bool ReluAfter(int layer) => layer + 1 < count && layers[layer + 1] is ActivationLayer { Activation.Function: ActivationFunction.Relu } && OnlyReader(layer + 1, layer + 1);
+        // two operands, one of them this layer's output, which nothing else reads
+        bool AddAfter(int layer) => layer + 1 < count && layers[layer + 1] is Merge { Op: MergeOp.Add } && readers[layer + 1] == 1
+            && sources[layer + 1] is [var a, var b] && (a == layer + 1 || b == layer + 1);
 
         var end = Enumerable.Repeat(-1, count).ToArray();
         for (int i = 0; i < count; i++)
         {
             if (!training && layers[i] is IFoldsBatchNorm { CanFold: true } && i + 1 < count && layers[i + 1] is BatchNorm && OnlyReader(i + 1, i + 1))
-                end[i] = ReluAfter(i + 1) ? i + 2 : i + 1;
+            {
+                int mapped = AddAfter(i + 1) ? i + 2 : i + 1;          // a residual add before the relu, or none
+                end[i] = ReluAfter(mapped) ? mapped + 1 : mapped;
+            }
             else if (layers[i] is BatchNorm && ReluAfter(i))
                 end[i] = i + 1;
             int last = Math.Max(i, end[i]);
-            if (!training && layers[i] is Conv2D conv && last + 1 < count && layers[last + 1] is MaxPool2D pool && conv.CanPool(pool) && OnlyReader(last + 1, last + 1))
+            if (!training && layers[i] is Conv2D conv && (last < i + 2 || layers[i + 2] is not Merge) && last + 1 < count && layers[last + 1] is MaxPool2D pool && conv.CanPool(pool) && OnlyReader(last + 1, last + 1))
                 end[i] = last + 1;
             if (end[i] >= 0) i = end[i];
         }

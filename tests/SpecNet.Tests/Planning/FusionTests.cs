@@ -7,7 +7,8 @@ namespace SpecNet.Tests.Planning;
 
 /// <summary>
 /// Inference runs a convolution, the batch_norm after it and a relu after that as one pass, any batch_norm with the
-/// relu after it, and a conv2d (or such a chain) with the max pooling after it whose windows tile (Fusion). The outputs must be those of the layers run one by one (a training plan evaluating, every
+/// relu after it, a convolution and batch_norm with a residual add and relu after them, and a conv2d (or such a chain) with the
+/// max pooling after it whose windows tile (Fusion). The outputs must be those of the layers run one by one (a training plan evaluating, every
 /// layer apart), to the bit, with batch-norm statistics and scales that are not the identity. Training's fusion of
 /// batch_norm and relu is checked by the gradient checks and TrainingBufferReuseTests (to the bit against every layer apart).
 /// </summary>
@@ -33,6 +34,17 @@ public class FusionTests
     [InlineData("conv2d: { filters: 8, kernel_size: 3, activation: relu }\n  - max_pool2d: { padding: same }", 0, "7, 7, 3")]   // a padded window
     [InlineData("conv2d: { filters: 8, kernel_size: 3, padding: same, activation: tanh }\n  - max_pool2d", 0)]        // its activation is a pass of its own
     [InlineData("conv2d: { filters: 8, kernel_size: 3, padding: same, name: c }\n  - max_pool2d: { name: p }\n  - max_pool2d: { inputs: [c], name: q }\n  - add: { inputs: [p, q] }", 0)]   // c read twice
+    // conv + batch_norm + add (+ relu): a residual block's end, the add's other operand read in the convolution's output pass
+    [InlineData("conv2d: { filters: 3, kernel_size: 3, padding: same, use_bias: false }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - relu", 1)]
+    [InlineData("conv2d: { filters: 3, kernel_size: 3, padding: same }\n  - batch_norm: { name: b }\n  - add: { inputs: [input, b] }", 1)]
+    [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - relu", 1)]
+    [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - relu", 1, "6, 6, 8")]   // channel vectors
+    [InlineData("conv2d: { filters: 3, kernel_size: 1 }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input, input] }", 1)]     // three operands: add apart
+    [InlineData("conv2d: { filters: 3, kernel_size: 1 }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, b] }", 1)]
+    [InlineData("conv2d: { filters: 3, kernel_size: 1 }\n  - batch_norm: { name: b }\n  - subtract: { inputs: [b, input] }", 1)]
+    [InlineData("conv2d: { filters: 3, kernel_size: 1 }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - add: { inputs: [previous, b] }", 1)]   // b read twice
+    [InlineData("conv2d: { filters: 3, kernel_size: 1 }\n  - batch_norm: { name: b }\n  - add: { inputs: [input, input] }\n  - add: { inputs: [previous, b] }", 1)]   // the add after b does not read it
+    [InlineData("conv2d: { filters: 16, kernel_size: 3, padding: same, use_bias: false }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - relu", 1, "20, 20, 16", 1)]
     // One image: its pooled rows split between two threads, each computing the output rows under its own
     [InlineData("conv2d: { filters: 32, kernel_size: 3, activation: relu }\n  - max_pool2d", 1, "28, 28, 3", 1)]
     [InlineData("conv2d: { filters: 32, kernel_size: 3, padding: same }\n  - batch_norm\n  - relu\n  - max_pool2d: { pool_size: 3 }", 1, "29, 29, 3", 1)]
