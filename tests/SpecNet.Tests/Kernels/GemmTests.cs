@@ -17,7 +17,7 @@ public class GemmTests
             // 16 columns or fewer (the narrow kernel: full and partial tiles, K across blocks), a last panel of 16, a short K read in place
             (784, 16, 144), (144, 16, 784), (13, 16, 300), (25, 12, 33), (784, 144, 16), (25, 48, 40), (130, 80, 24),
             // 16 rows or fewer against Bᵀ run as dot products: on one thread and split by columns (with a tail of K)
-            (16, 37, 4001), (1, 128, 576), (5, 130, 17),
+            (16, 37, 4001), (1, 128, 576), (5, 130, 17), (6, 128, 576),
         };
         foreach (var (m, n, k) in shapes)
             foreach (var opA in new[] { Op.N, Op.T })
