@@ -276,8 +276,8 @@ public sealed unsafe class ManagedBackend : Backend
                     {
                         int w = Math.Min(NR, n - jp);
                         float* bPanel = bp + (long)(jp / NR) * kc * NR, cTile = pc + (long)i * ldc + jp;
-                        if (h == MR && w == NR) { KernelGathered256(kc, rows, a.Offsets + p0, bPanel, cTile, ldc, beta); continue; }
-                        KernelGathered256(kc, rows, a.Offsets + p0, bPanel, tile, NR, 0);
+                        if (h == MR && w == NR) { Kernel256(kc, rows, new Gathered(a.Offsets + p0), bPanel, NR, cTile, ldc, beta); continue; }
+                        Kernel256(kc, rows, new Gathered(a.Offsets + p0), bPanel, NR, tile, NR, 0);
                         for (int r = 0; r < h; r++)
                             for (int q = 0; q < w; q++)
                             {
@@ -289,30 +289,6 @@ public sealed unsafe class ManagedBackend : Backend
             }
         }
         return true;
-    }
-
-    /// <summary><see cref="Kernel256"/> with A's elements at rows[r][offsets[p]].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void KernelGathered256(int kc, float** rows, int* offsets, float* b, float* c, int ldc, float beta)
-    {
-        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
-                         c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5];
-        for (int q = 0; q < kc; q++)
-        {
-            long p = offsets[q];
-            var b0 = Vector256.Load(b);
-            var b1 = Vector256.Load(b + 8);
-            var a0 = Vector256.Create(r0[p]); c00 = Vector256.FusedMultiplyAdd(a0, b0, c00); c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
-            var a1 = Vector256.Create(r1[p]); c10 = Vector256.FusedMultiplyAdd(a1, b0, c10); c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);
-            var a2 = Vector256.Create(r2[p]); c20 = Vector256.FusedMultiplyAdd(a2, b0, c20); c21 = Vector256.FusedMultiplyAdd(a2, b1, c21);
-            var a3 = Vector256.Create(r3[p]); c30 = Vector256.FusedMultiplyAdd(a3, b0, c30); c31 = Vector256.FusedMultiplyAdd(a3, b1, c31);
-            var a4 = Vector256.Create(r4[p]); c40 = Vector256.FusedMultiplyAdd(a4, b0, c40); c41 = Vector256.FusedMultiplyAdd(a4, b1, c41);
-            var a5 = Vector256.Create(r5[p]); c50 = Vector256.FusedMultiplyAdd(a5, b0, c50); c51 = Vector256.FusedMultiplyAdd(a5, b1, c51);
-            b += 16;
-        }
-        Store256(c, c00, c01, beta); Store256(c + ldc, c10, c11, beta); Store256(c + 2 * ldc, c20, c21, beta);
-        Store256(c + 3 * ldc, c30, c31, beta); Store256(c + 4 * ldc, c40, c41, beta); Store256(c + 5 * ldc, c50, c51, beta);
     }
 
     /// <summary>Rows split between threads in whole MR panels.</summary>
@@ -719,14 +695,25 @@ public sealed unsafe class ManagedBackend : Backend
 
     // The same micro-kernel at half the width, for CPUs without AVX-512. .NET has no public interface
     // over vector widths (ISimdVector is internal), so the two are written out rather than made generic.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Kernel256(int kc, float** rows, int kStride, float* b, int bStride, float* c, int ldc, float beta) =>
+        Kernel256(kc, rows, new Strided(kStride), b, bStride, c, ldc, beta);
+
+    /// <summary>Where the micro-kernel finds A's element q of a row: q·stride from its start, or at an offset from a table (a convolution's window read in place).</summary>
+    private interface IElements { long At(int q); }
+    private readonly struct Strided(int stride) : IElements { public long At(int q) => (long)q * stride; }
+    private readonly struct Gathered(int* offsets) : IElements { public long At(int q) => offsets[q]; }
+
+    // A generic over a struct: the JIT compiles one copy per addressing, each with At inlined.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel256(int kc, float** rows, int kStride, float* b, int bStride, float* c, int ldc, float beta)
+    private static void Kernel256<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta) where TElements : struct, IElements
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
                          c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5];
-        for (long p = 0, end = (long)kc * kStride; p < end; p += kStride)
+        for (int q = 0; q < kc; q++)
         {
+            long p = elements.At(q);
             var b0 = Vector256.Load(b);
             var b1 = Vector256.Load(b + 8);
             var a0 = Vector256.Create(r0[p]); c00 = Vector256.FusedMultiplyAdd(a0, b0, c00); c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
