@@ -383,8 +383,9 @@ public sealed unsafe class Convolution : IRangeWork
                 long imageStride;
                 if (_padded)
                 {
+                    // The copy holds every channel, and a block's groups run in order on one thread: copied for the first.
                     imageStride = (long)Height(oh0, oh1) * _width * c;
-                    Pad(px, copy, n0, n1, oh0 * g.Rows.Stride - g.Rows.PadBefore, Height(oh0, oh1));
+                    if (group == 0) Pad(px, copy, n0, n1, oh0 * g.Rows.Stride - g.Rows.PadBefore, Height(oh0, oh1));
                     origin = copy;
                 }
                 else

@@ -145,12 +145,7 @@ public sealed unsafe class ManagedBackend : Backend
                 int rows = Math.Min(block, j.M - i0);
                 for (int r = 0; r < block; r++) a[r] = j.A + (long)(i0 + Math.Min(r, rows - 1)) * j.Lda;
                 if (Wide) Dots4x4(j.K, a, b, sums); else Dots3x3(j.K, a, b, sums);
-                for (int r = 0; r < rows; r++)
-                    for (int t = 0; t < cols; t++)
-                    {
-                        ref float dst = ref j.C[(long)(i0 + r) * j.Ldc + q + t];
-                        dst = j.Beta == 0 ? sums[r * 4 + t] : sums[r * 4 + t] + j.Beta * dst;
-                    }
+                StoreTile(sums, 4, j.C + (long)i0 * j.Ldc + q, j.Ldc, rows, cols, j.Beta);
             }
         }
     }
@@ -278,12 +273,7 @@ public sealed unsafe class ManagedBackend : Backend
                         float* bPanel = bp + (long)(jp / NR) * kc * NR, cTile = pc + (long)i * ldc + jp;
                         if (h == MR && w == NR) { Kernel256(kc, rows, new Gathered(a.Offsets + p0), bPanel, NR, cTile, ldc, beta); continue; }
                         Kernel256(kc, rows, new Gathered(a.Offsets + p0), bPanel, NR, tile, NR, 0);
-                        for (int r = 0; r < h; r++)
-                            for (int q = 0; q < w; q++)
-                            {
-                                ref float dst = ref cTile[(long)r * ldc + q];
-                                dst = beta == 0 ? tile[r * NR + q] : tile[r * NR + q] + beta * dst;
-                            }
+                        StoreTile(tile, NR, cTile, ldc, h, w, beta);
                     }
                 }
             }
@@ -466,12 +456,7 @@ public sealed unsafe class ManagedBackend : Backend
                     continue;
                 }
                 if (Wide) Kernel512(j.K, rows, kStride, b, j.Ldb, tile, NR, 0); else Kernel256(j.K, rows, kStride, b, j.Ldb, tile, NR, 0);
-                for (int r = 0; r < h; r++)
-                    for (int q = 0; q < NR; q++)
-                    {
-                        ref float dst = ref cTile[(long)r * j.Ldc + q];
-                        dst = j.Beta == 0 ? tile[r * NR + q] : tile[r * NR + q] + j.Beta * dst;
-                    }
+                StoreTile(tile, NR, cTile, j.Ldc, h, NR, j.Beta);
             }
     }
 
@@ -579,12 +564,7 @@ public sealed unsafe class ManagedBackend : Backend
                 else
                 {
                     if (Wide) Kernel512(kc, rows, kStride, bPanel, nr, tile, nr, 0); else Kernel256(kc, rows, kStride, bPanel, nr, tile, nr, 0);
-                    for (int r = 0; r < h; r++)
-                        for (int q = 0; q < w; q++)
-                        {
-                            ref float dst = ref cTile[(long)r * ldc + q];
-                            dst = beta == 0 ? tile[r * nr + q] : tile[r * nr + q] + beta * dst;
-                        }
+                    StoreTile(tile, nr, cTile, ldc, h, w, beta);
                 }
             }
         }
@@ -614,12 +594,7 @@ public sealed unsafe class ManagedBackend : Backend
             float* cTile = c + (long)(ic + ip) * ldc;
             if (h == MRN && n == 16) { KernelNarrow(kc, rows, kStride, bp, NR, cTile, ldc, beta); continue; }
             KernelNarrow(kc, rows, kStride, bp, NR, tile, 16, 0);
-            for (int r = 0; r < h; r++)
-                for (int q = 0; q < n; q++)
-                {
-                    ref float dst = ref cTile[(long)r * ldc + q];
-                    dst = beta == 0 ? tile[r * 16 + q] : tile[r * 16 + q] + beta * dst;
-                }
+            StoreTile(tile, 16, cTile, ldc, h, n, beta);
         }
     }
 
@@ -738,6 +713,20 @@ public sealed unsafe class ManagedBackend : Backend
             hi = Vector256.FusedMultiplyAdd(bv, Vector256.Load(c + 8), hi);
         }
         lo.Store(c); hi.Store(c + 8);
+    }
+
+    /// <summary>
+    /// C's top-left h x w = tile (rows tileStride apart) + beta·C: how a tile computed into scratch is stored, when it is cut by C's
+    /// edge (or, for dot products, always).
+    /// </summary>
+    private static void StoreTile(float* tile, int tileStride, float* c, int ldc, int h, int w, float beta)
+    {
+        for (int r = 0; r < h; r++)
+            for (int q = 0; q < w; q++)
+            {
+                ref float dst = ref c[(long)r * ldc + q];
+                dst = beta == 0 ? tile[r * tileStride + q] : tile[r * tileStride + q] + beta * dst;
+            }
     }
 
     private static void Scale(Span<float> c, int m, int n, int ldc, float beta)
