@@ -23,6 +23,16 @@ public interface IRowsEpilogue
 }
 
 /// <summary>
+/// What a convolution reads instead of an input tensor (<see cref="Convolution.ReadInputFrom"/>): the rows of it asked for,
+/// made on the spot into the convolution's scratch by the layer before (a depthwise convolution and its epilogue).
+/// </summary>
+public interface IRowsSource
+{
+    /// <summary>Rows [row0, row1) of examples [n0, n1) into <paramref name="into"/>, example after example, (row1 - row0)·W·C floats each; on thread <paramref name="part"/>.</summary>
+    void Rows(int part, int n0, int n1, int row0, int row1, Span<float> into);
+}
+
+/// <summary>
 /// y = max((y + bias)·a + b + residual, 0) on a chunk's rows: bias, a folded batch normalisation, a residual block's add of a
 /// tensor of the output's shape, and relu (<see cref="ChannelKernels.BiasAffineRelu(Span{float}, int, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, bool, ReadOnlySpan{float})"/>).
 /// </summary>
@@ -64,6 +74,8 @@ public sealed unsafe class Convolution : IRangeWork
     private (Window Rows, Window Cols)? _pool;       // inference: the max pooling forward applies to its output (PoolOutput)
     private int _computedRows;                       // output rows per example forward computes: all, or those the pooling reads
     private float[][] _blocks = [];                  // per thread, with a pooling: a block's output before it is pooled
+    private IRowsSource? _source;                    // inference: what makes the input's rows, instead of a tensor (ReadInputFrom)
+    private float[][] _inputs = [];                  // per thread, with a source: a block's input rows
     private readonly WindowReader? _reader, _transposedReader;   // forward's and the input gradient's windows read in place
 
     // The pass being run (set by Forward/Backward, read by the threads in Run).
@@ -111,9 +123,32 @@ public sealed unsafe class Convolution : IRangeWork
         _pool = (rows, cols);
         // A 1x1 window reads x in place, whole examples at a time: it computes every row; others only the rows the windows cover.
         _computedRows = Im2Col.IsIdentity(_g) ? _g.Rows.Output : rows.Output * rows.Stride;
-        long block = (long)_computedRows * _g.Cols.Output * _g.Filters;
-        _chunkSize = (int)Math.Max(1, ChunkFloats / (ColumnsPerExample(_g, training: false) + block));   // columns and block in cache together
-        _blocks = _cols.Select(_ => new float[Math.Min(_capacity, _chunkSize) * block]).ToArray();
+        Rechunk();
+    }
+
+    /// <summary>
+    /// Inference, a 1x1 convolution (<see cref="Im2Col.IsIdentity"/>): its input is made by <paramref name="source"/>, a block of
+    /// rows at a time into this thread's scratch, just before the GEMM reads them (a depthwise convolution's output, which is
+    /// then never stored). The same GEMM on the same values: outputs equal to the bit to reading the stored tensor.
+    /// </summary>
+    public void ReadInputFrom(IRowsSource source)
+    {
+        if (_dWeightsT.Length > 0 || !Im2Col.IsIdentity(_g)) throw new InvalidOperationException("only a 1x1 convolution at inference reads its input from a source");
+        _source = source;
+        Rechunk();
+    }
+
+    /// <summary>
+    /// Inference, with a pooling or a source: examples per chunk such that its columns, its output block and its input rows fit in
+    /// cache together; never more than the scratch made for the first chunk size holds.
+    /// </summary>
+    private void Rechunk()
+    {
+        long block = (long)_computedRows * _g.Cols.Output * _g.Filters, input = _source is null ? 0 : _g.Input.Size;
+        _chunkSize = (int)Math.Clamp(ChunkFloats / (ColumnsPerExample(_g, training: false) + block + input), 1, _chunkSize);
+        int examples = Math.Min(_capacity, _chunkSize);
+        _blocks = _pool is null ? [] : _cols.Select(_ => new float[examples * block]).ToArray();
+        _inputs = _source is null ? [] : _cols.Select(_ => new float[examples * input]).ToArray();
     }
 
     /// <summary>Floats of columns per example (for memory planning; training's, the larger).</summary>
@@ -211,7 +246,7 @@ public sealed unsafe class Convolution : IRangeWork
     private void CheckSizes(int batch, int x, int w, int y, int dx)
     {
         long output = _pool is { } p ? (long)p.Rows.Output * p.Cols.Output * _g.Filters : _g.OutputSize;
-        if (batch < 1 || batch > _capacity || x < batch * _g.Input.Size || y < batch * output || w != _g.Filters * _g.PatchSize
+        if (batch < 1 || batch > _capacity || x < batch * _g.Input.Size && _source is null || y < batch * output || w != _g.Filters * _g.PatchSize
             || dx != 0 && dx < batch * _g.Input.Size)
             throw new ArgumentException($"convolution: buffers of {x}, {w}, {y}, {dx} floats do not fit a batch of {batch} ({_g})");
     }
@@ -286,8 +321,10 @@ public sealed unsafe class Convolution : IRangeWork
         var g = _g;
         int k = g.PatchSize, f = g.Filters, fg = g.GroupFilters;
         int rows = (n1 - n0) * (oh1 - oh0) * g.Cols.Output;
-        var x = new ReadOnlySpan<float>(_x, _batch * g.Input.Size);
         var w = new ReadOnlySpan<float>(_w, f * k);
+        // The input: the tensor, or (a 1x1 window) its rows under this block as the source makes them, in this thread's scratch.
+        var x = _source is null ? new ReadOnlySpan<float>(_x, _batch * g.Input.Size) : Made(part, n0, n1, oh0, oh1);
+        var (m0, m1, r0, r1) = _source is null ? (n0, n1, oh0, oh1) : (0, n1 - n0, 0, oh1 - oh0);
         fixed (float* block = _blocks.Length > 0 ? _blocks[part] : null)
         {
             // The block's first output row in y, or in this thread's scratch when a pooling reads it.
@@ -295,7 +332,7 @@ public sealed unsafe class Convolution : IRangeWork
             for (int group = 0; group < g.Groups; group++)
             {
                 var y = new Span<float>(output + group * fg, rows * f - group * fg);
-                Convolve(nested, part, x, g, _reader, n0, n1, oh0, oh1, group, w.Slice(group * fg * k, fg * k), y, f);
+                Convolve(nested, part, x, g, _reader, m0, m1, r0, r1, group, w.Slice(group * fg * k, fg * k), y, f);
             }
             _epilogue?.ApplyRows(new Span<float>(output, rows * f), ((long)n0 * g.Rows.Output + oh0) * g.Cols.Output * f);
             if (_pool is not { } p) return;
@@ -303,6 +340,14 @@ public sealed unsafe class Convolution : IRangeWork
             long pooled = ((long)n0 * p.Rows.Output + oh0 / p.Rows.Stride) * p.Cols.Output * f;
             Pooling.MaxForwardOnThread(n1 - n0, Shape.Spatial(oh1 - oh0, g.Cols.Output, f), rowsWindow, p.Cols, output, _y + pooled);
         }
+    }
+
+    /// <summary>Input rows [oh0, oh1) of examples [n0, n1) (a 1x1 window: the output's rows) made by the source into this thread's scratch.</summary>
+    private ReadOnlySpan<float> Made(int part, int n0, int n1, int oh0, int oh1)
+    {
+        var rows = _inputs[part].AsSpan(0, (n1 - n0) * (oh1 - oh0) * _g.Input.Width * _g.Input.Channels);
+        _source!.Rows(part, n0, n1, oh0, oh1, rows);
+        return rows;
     }
 
     /// <summary>

@@ -40,6 +40,12 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             for (int dj = 0; dj < cols.Kernel; dj++)
                 _tapOffsets[di * cols.Kernel + dj] = (di * rows.Dilation * input.Width + dj * cols.Dilation) * input.Channels;
         (_rowTaps, _colTaps) = (TapRanges(rows, input.Height), TapRanges(cols, input.Width));
+        // Forward (vector paths) reads padded windows from a copy inside a zero border, per thread.
+        bool padded = rows.PadBefore > 0 || rows.PadAfter > 0 || cols.PadBefore > 0 || cols.PadAfter > 0;
+        _paddedWidth = padded ? (cols.Output - 1) * cols.Stride + cols.Dilated : input.Width;
+        if (padded && Vectors && !ThreeWide)
+            _padded = Enumerable.Range(0, kernels.Threads).Select(_ => new float[((rows.Output - 1) * rows.Stride + rows.Dilated) * _paddedWidth * input.Channels]).ToArray();
+        _forwardOffsets = _tapOffsets.Select((_, t) => ((t / cols.Kernel) * rows.Dilation * _paddedWidth + (t % cols.Kernel) * cols.Dilation) * input.Channels).ToArray();
         if (training && multiplier == 1 && rows.Stride == 1 && cols.Stride == 1)
         {
             _transposed = new DepthwiseConvolution(Shape.Spatial(rows.Output, cols.Output, input.Channels), rows.Transposed(), cols.Transposed(), 1, capacity, training: false, kernels);
@@ -55,7 +61,10 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     private readonly DepthwiseConvolution? _transposed;
     private readonly float[] _flipped = [];
 
-    private readonly int[] _tapOffsets;
+    private readonly int[] _tapOffsets;              // per tap: where it reads from its window's first pixel, in floats (in x)
+    private readonly int[] _forwardOffsets;          // the same in what forward reads: x, or the padded copy
+    private readonly float[][]? _padded;             // per thread, padded windows: the input inside a zero border
+    private readonly int _paddedWidth;               // columns of what forward reads
     private readonly (int First, int Last)[] _rowTaps, _colTaps;
 
     /// <summary>Per output index along an axis, the taps [First, Last] that read inside the input (the others read padding).</summary>
@@ -92,6 +101,30 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     }
 
     private IRowsEpilogue? _epilogue;
+
+    /// <summary>
+    /// Inference: this convolution as the input of a 1x1 convolution (<see cref="Convolution.ReadInputFrom"/>), computed a block
+    /// of rows at a time into that convolution's scratch, the epilogue applied, instead of as a pass of its own: its output
+    /// never goes through memory. x and w are read when the rows are asked for.
+    /// </summary>
+    public IRowsSource AsSource(float[] x, float[] w, IRowsEpilogue? epilogue) => new Source(this, x, w, epilogue);
+
+    private sealed class Source(DepthwiseConvolution owner, float[] x, float[] w, IRowsEpilogue? epilogue) : IRowsSource
+    {
+        public void Rows(int part, int n0, int n1, int row0, int row1, Span<float> into)
+        {
+            int rowSize = owner._cols.Output * owner.OutChannels, size = (row1 - row0) * rowSize;
+            if (n0 < 0 || n1 > owner._capacity || row0 < 0 || row1 > owner._rows.Output || into.Length < (n1 - n0) * size || x.Length < n1 * owner._input.Size)
+                throw new ArgumentException($"depthwise convolution: rows [{row0}, {row1}) of examples [{n0}, {n1}) do not fit");
+            fixed (float* px = x, pw = w, py = into)
+                for (int n = n0; n < n1; n++)
+                {
+                    float* y = py + (long)(n - n0) * size;
+                    owner.ForwardRows(part, px + (long)n * owner._input.Size, pw, y, row0, row1);
+                    epilogue?.ApplyRows(new Span<float>(y, size), (long)n * owner.OutputSize + row0 * rowSize);
+                }
+        }
+    }
 
     /// <summary>dW = the kernel's gradient (overwritten); dx = the input's gradient (overwritten) unless empty.</summary>
     public void Backward(Backend kernels, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> dy, Span<float> dW, Span<float> dx)
@@ -130,33 +163,32 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// <summary>Examples [n0, n1) on thread <paramref name="part"/>.</summary>
     public void Run(int part, int n0, int n1, bool nested)
     {
+        if (!_backward)
+        {
+            for (int n = n0; n < n1; n++)
+            {
+                float* y = _y + (long)n * OutputSize;
+                ForwardRows(part, _x + (long)n * _input.Size, _w, y, 0, _rows.Output);
+                _epilogue?.ApplyRows(new Span<float>(y, OutputSize), (long)n * OutputSize);
+            }
+            return;
+        }
         int w = _input.Width, c = _input.Channels, co = OutChannels, m = _multiplier;
         var weights = new ReadOnlySpan<float>(_w, WeightCount);
-        float[]? dW = _backward && _weightGradient ? _dWeights[part] : null;
+        float[]? dW = _weightGradient ? _dWeights[part] : null;
         if (dW is not null && !_used[part]) { Array.Clear(dW); _used[part] = true; }
-        bool vectors = _multiplier == 1 && c % Lanes == 0 && Vector256.IsHardwareAccelerated;
         for (int n = n0; n < n1; n++)
         {
-            if (vectors)
+            if (Vectors)
             {
-                float* xn = _x + (long)n * _input.Size;
-                if (!_backward)
-                {
-                    ForwardVectors(xn, _y + (long)n * OutputSize);
-                    _epilogue?.ApplyRows(new Span<float>(_y + (long)n * OutputSize, OutputSize), (long)n * OutputSize);
-                }
-                else
-                {
-                    fixed (float* pdW = dW)
-                        BackwardVectors(xn, _dy + (long)n * OutputSize, _dx == null ? null : _dx + (long)n * _input.Size, pdW);
-                }
+                fixed (float* pdW = dW)
+                    BackwardVectors(_x + (long)n * _input.Size, _dy + (long)n * OutputSize, _dx == null ? null : _dx + (long)n * _input.Size, pdW);
                 continue;
             }
             var x = new ReadOnlySpan<float>(_x + (long)n * _input.Size, _input.Size);
-            var y = _backward ? default : new Span<float>(_y + (long)n * OutputSize, OutputSize);
-            var dy = _backward ? new ReadOnlySpan<float>(_dy + (long)n * OutputSize, OutputSize) : default;
-            var dx = _backward && _dx != null ? new Span<float>(_dx + (long)n * _input.Size, _input.Size) : default;
-            if (_backward) dx.Clear(); else y.Clear();
+            var dy = new ReadOnlySpan<float>(_dy + (long)n * OutputSize, OutputSize);
+            var dx = _dx != null ? new Span<float>(_dx + (long)n * _input.Size, _input.Size) : default;
+            dx.Clear();
             for (int i = 0; i < _rows.Output; i++)
                 for (int j = 0; j < _cols.Output; j++)
                 {
@@ -171,81 +203,132 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                             if (m == 1)
                             {
                                 var xs = x.Slice(from, c);
-                                var ws = weights.Slice(tap, c);
-                                if (!_backward) { var ys = y.Slice(at, c); TensorPrimitives.FusedMultiplyAdd(xs, ws, ys, ys); continue; }
                                 var dys = dy.Slice(at, c);
                                 if (dW is not null) { var dws = dW.AsSpan(tap, c); TensorPrimitives.FusedMultiplyAdd(xs, dys, dws, dws); } // dW[tap] += x · dy
-                                if (!dx.IsEmpty) { var dxs = dx.Slice(from, c); TensorPrimitives.FusedMultiplyAdd(dys, ws, dxs, dxs); } // dx += dy · w
+                                if (!dx.IsEmpty) { var dxs = dx.Slice(from, c); TensorPrimitives.FusedMultiplyAdd(dys, weights.Slice(tap, c), dxs, dxs); } // dx += dy · w
                                 continue;
                             }
                             for (int o = 0; o < co; o++)
                             {
                                 int ci = from + o / m;
-                                if (!_backward) { y[at + o] += x[ci] * weights[tap + o]; continue; }
                                 if (dW is not null) dW[tap + o] += x[ci] * dy[at + o];
                                 if (!dx.IsEmpty) dx[ci] += dy[at + o] * weights[tap + o];
                             }
                         }
                     }
                 }
-            if (!_backward) _epilogue?.ApplyRows(y, (long)n * OutputSize);
         }
+    }
+
+    /// <summary>One filter per channel and whole vectors of channels: the fast paths.</summary>
+    private bool Vectors => _multiplier == 1 && _input.Channels % Lanes == 0 && Vector256.IsHardwareAccelerated;
+
+    /// <summary>Output rows [i0, i1) of one example into y (row i0 first), with kernel w; no epilogue.</summary>
+    private void ForwardRows(int part, float* x, float* w, float* y, int i0, int i1)
+    {
+        if (Vectors) { ForwardVectors(part, x, w, y, i0, i1); return; }
+        int width = _input.Width, c = _input.Channels, co = OutChannels, m = _multiplier;
+        new Span<float>(y, (i1 - i0) * _cols.Output * co).Clear();
+        for (int i = i0; i < i1; i++)
+            for (int j = 0; j < _cols.Output; j++)
+            {
+                float* yo = y + ((i - i0) * _cols.Output + j) * co;
+                for (int di = _rowTaps[i].First; di <= _rowTaps[i].Last; di++)
+                {
+                    int ih = i * _rows.Stride - _rows.PadBefore + di * _rows.Dilation;
+                    for (int dj = _colTaps[j].First; dj <= _colTaps[j].Last; dj++)
+                    {
+                        int iw = j * _cols.Stride - _cols.PadBefore + dj * _cols.Dilation;
+                        float* xs = x + (ih * width + iw) * c, ws = w + (di * _cols.Kernel + dj) * co;
+                        if (m == 1)
+                        {
+                            var ys = new Span<float>(yo, c);
+                            TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(xs, c), new ReadOnlySpan<float>(ws, c), ys, ys);
+                            continue;
+                        }
+                        for (int o = 0; o < co; o++) yo[o] += xs[o / m] * ws[o];
+                    }
+                }
+            }
     }
 
     private static readonly int Lanes = Vector256<float>.Count;
 
-    /// <summary>One example, one filter per channel: y[i, j, v] = Σ_taps x[tap's pixel, v] · w[tap, v], summed in a register.</summary>
-    private void ForwardVectors(float* x, float* y)
+    /// <summary>
+    /// Output rows [i0, i1) of one example (row i0 at y), one filter per channel: y[i, j, v] = Σ_taps x[tap's pixel, v] · weights[tap, v],
+    /// summed in a register, every window on a fast path. Each row goes in blocks of eight (or four) outputs, the last block
+    /// moved back to end at the row's end: a few outputs computed twice, to the same value, rather than one at a time.
+    /// A 3-wide kernel (stride 1 or 2, padding of at most one column a side) reads x in place: a window's kernel rows in the
+    /// padding are left out, and a row's first and last blocks leave out the column in the padding. Other padded windows read
+    /// this thread's copy of the input rows inside a zero border (a tap in the padding adds 0·w: the same sum as leaving it
+    /// out, as the sums start at +0).
+    /// </summary>
+    private void ForwardVectors(int part, float* x, float* weights, float* y, int i0, int i1)
     {
-        int w = _input.Width, c = _input.Channels, taps = _tapOffsets.Length;
-        float* weights = _w;
-        int step = _cols.Stride * c; // from one output column's window to the next
-        bool threeWide = _cols is { Kernel: 3, Stride: 1, Dilation: 1 };
-        fixed (int* offsets = _tapOffsets)
-            for (int i = 0; i < _rows.Output; i++)
-                for (int j = 0; j < _cols.Output; j++)
+        int c = _input.Channels, taps = _forwardOffsets.Length, n = _cols.Output, width = _input.Width;
+        if (ThreeWide)
+        {
+            int rowSize = width * c, step = _cols.Stride * c, dilatedRow = _rows.Dilation * rowSize, left = _cols.PadBefore * c;
+            for (int i = i0; i < i1; i++)
+            {
+                var (first, last) = _rowTaps[i];
+                float* origin = x + (long)(i * _rows.Stride - _rows.PadBefore + first * _rows.Dilation) * rowSize - left, yi = y + (long)(i - i0) * n * c;
+                float* wi = weights + first * 3 * c;
+                for (int j = 0; ; j += 8)
                 {
-                    float* yo = y + (i * _cols.Output + j) * c;
-                    int top = i * _rows.Stride - _rows.PadBefore, left = j * _cols.Stride - _cols.PadBefore;
-                    if (Inside(i, j))
+                    int at = Math.Min(j, n - 8);
+                    bool skipFirst = at == 0 && _cols.PadBefore > 0, skipLast = at == n - 8 && _colTaps[n - 1].Last < 2;
+                    if (_cols.Stride == 1) EightOfThreeWide(origin + at * step, last - first + 1, dilatedRow, wi, yi + at * c, c, skipFirst, skipLast);
+                    else EightOfThreeWideByTwo(origin + at * step, last - first + 1, dilatedRow, wi, yi + at * c, c, skipFirst, skipLast);
+                    if (at == n - 8) break;
+                }
+            }
+            return;
+        }
+        if (_padded is not null)
+        {
+            width = _paddedWidth;
+            fixed (float* copy = _padded[part]) x = Pad(x, copy, i0, i1);
+        }
+        long rowStep = (long)_rows.Stride * width * c;   // from one output row's windows to the next
+        int stride = _cols.Stride * c;
+        fixed (int* offsets = _forwardOffsets)
+            for (int i = i0; i < i1; i++)
+            {
+                float* origin = x + i * rowStep, yi = y + (long)(i - i0) * n * c;
+                if (n >= 4)
+                    for (int j = 0; ; j += 4)
                     {
-                        float* origin = x + (top * w + left) * c;
-                        if (threeWide && j + 7 < _cols.Output && Inside(i, j + 7))
-                        {
-                            EightOfThreeWide(origin, _rows.Kernel, _rows.Dilation * w * c, weights, yo, c);
-                            j += 7;
-                            continue;
-                        }
-                        if (j + 3 < _cols.Output && Inside(i, j + 3)) // the inside columns are contiguous
-                        {
-                            Four(origin, offsets, taps, weights, step, yo, c);
-                            j += 3;
-                            continue;
-                        }
+                        int at = Math.Min(j, n - 4);
+                        Four(origin + at * stride, offsets, taps, weights, stride, yi + at * c, c);
+                        if (at == n - 4) break;
+                    }
+                else
+                    for (int j = 0; j < n; j++)
                         for (int v = 0; v < c; v += Lanes)
                         {
                             var sum = Vector256<float>.Zero;
                             for (int t = 0; t < taps; t++)
-                                sum = Vector256.FusedMultiplyAdd(Vector256.Load(origin + offsets[t] + v), Vector256.Load(weights + t * c + v), sum);
-                            sum.Store(yo + v);
+                                sum = Vector256.FusedMultiplyAdd(Vector256.Load(origin + j * stride + offsets[t] + v), Vector256.Load(weights + t * c + v), sum);
+                            sum.Store(yi + j * c + v);
                         }
-                        continue;
-                    }
-                    for (int v = 0; v < c; v += Lanes)
-                    {
-                        var sum = Vector256<float>.Zero;
-                        for (int di = _rowTaps[i].First; di <= _rowTaps[i].Last; di++)
-                        {
-                            int ih = top + di * _rows.Dilation;
-                            for (int dj = _colTaps[j].First; dj <= _colTaps[j].Last; dj++)
-                            {
-                                int iw = left + dj * _cols.Dilation;
-                                sum = Vector256.FusedMultiplyAdd(Vector256.Load(x + (ih * w + iw) * c + v), Vector256.Load(_w + (di * _cols.Kernel + dj) * c + v), sum);
-                            }
-                        }
-                        sum.Store(yo + v);
-                    }
-                }
+            }
+    }
+
+    /// <summary>A 3-wide kernel, stride 1 or 2, at most one column of padding a side, eight outputs or more a row: read in place.</summary>
+    private bool ThreeWide => _cols is { Kernel: 3, Dilation: 1, Stride: 1 or 2, PadBefore: <= 1, PadAfter: <= 1, Output: >= 8 };
+
+    /// <summary>
+    /// The input rows under output rows [i0, i1) into copy, a padded image whose borders are never written (zero as allocated;
+    /// rows above and below the input are outside every copy). Returns where the padded image starts.
+    /// </summary>
+    private float* Pad(float* x, float* copy, int i0, int i1)
+    {
+        int c = _input.Channels, before = _cols.PadBefore, inside = Math.Min(_input.Width, _paddedWidth - before) * c;
+        int first = Math.Max(0, i0 * _rows.Stride - _rows.PadBefore), last = Math.Min(_input.Height, (i1 - 1) * _rows.Stride - _rows.PadBefore + _rows.Dilated);
+        for (int ih = first; ih < last; ih++)
+            new ReadOnlySpan<float>(x + (long)ih * _input.Width * c, inside).CopyTo(new Span<float>(copy + ((long)(ih + _rows.PadBefore) * _paddedWidth + before) * c, inside));
+        return copy;
     }
 
     /// <summary>
@@ -275,10 +358,11 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// <summary>
     /// Eight neighbouring outputs of a 3-wide, stride-1 kernel: each input column of a kernel row is loaded once and meets the
     /// three weights of that row in up to three sums (10 loads for 24 multiply-adds, where <see cref="Four"/> loads 5 for 4).
-    /// Each sum still adds its taps in order, row by row, left to right: the same floats as the other paths.
+    /// Each sum still adds its taps in order, row by row, left to right: the same floats as the other paths. The first output's
+    /// left column and the last output's right column are left out when they lie in the padding.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static void EightOfThreeWide(float* origin, int kernelRows, int rowStep, float* weights, float* yo, int c)
+    private static void EightOfThreeWide(float* origin, int kernelRows, int rowStep, float* weights, float* yo, int c, bool skipFirst, bool skipLast)
     {
         for (int v = 0; v < c; v += Lanes)
         {
@@ -287,9 +371,8 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             {
                 float* x = origin + (long)r * rowStep + v, wr = weights + r * 3 * c + v;
                 var w0 = Vector256.Load(wr); var w1 = Vector256.Load(wr + c); var w2 = Vector256.Load(wr + 2 * c);
-                var p = Vector256.Load(x);
-                a0 = Vector256.FusedMultiplyAdd(p, w0, a0);
-                p = Vector256.Load(x + c);
+                if (!skipFirst) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(x), w0, a0);
+                var p = Vector256.Load(x + c);
                 a0 = Vector256.FusedMultiplyAdd(p, w1, a0); a1 = Vector256.FusedMultiplyAdd(p, w0, a1);
                 p = Vector256.Load(x + 2 * c);
                 a0 = Vector256.FusedMultiplyAdd(p, w2, a0); a1 = Vector256.FusedMultiplyAdd(p, w1, a1); a2 = Vector256.FusedMultiplyAdd(p, w0, a2);
@@ -305,8 +388,52 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                 a5 = Vector256.FusedMultiplyAdd(p, w2, a5); a6 = Vector256.FusedMultiplyAdd(p, w1, a6); a7 = Vector256.FusedMultiplyAdd(p, w0, a7);
                 p = Vector256.Load(x + 8 * c);
                 a6 = Vector256.FusedMultiplyAdd(p, w2, a6); a7 = Vector256.FusedMultiplyAdd(p, w1, a7);
-                p = Vector256.Load(x + 9 * c);
-                a7 = Vector256.FusedMultiplyAdd(p, w2, a7);
+                if (!skipLast) a7 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 9 * c), w2, a7);
+            }
+            float* y = yo + v;
+            a0.Store(y); a1.Store(y + c); a2.Store(y + 2 * c); a3.Store(y + 3 * c); a4.Store(y + 4 * c); a5.Store(y + 5 * c); a6.Store(y + 6 * c); a7.Store(y + 7 * c);
+        }
+    }
+
+    /// <summary>
+    /// Eight neighbouring outputs of a 3-wide, stride-2 kernel: output j reads columns 2j, 2j + 1, 2j + 2, so each of the 17
+    /// columns of a kernel row is loaded once and meets one or two sums (17 loads for 24 multiply-adds, where
+    /// <see cref="Four"/> loads 5 for 4), each sum adding its taps in order; the padding columns left out as in <see cref="EightOfThreeWide"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static void EightOfThreeWideByTwo(float* origin, int kernelRows, int rowStep, float* weights, float* yo, int c, bool skipFirst, bool skipLast)
+    {
+        for (int v = 0; v < c; v += Lanes)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            for (int r = 0; r < kernelRows; r++)
+            {
+                float* x = origin + (long)r * rowStep + v, wr = weights + r * 3 * c + v;
+                var w0 = Vector256.Load(wr); var w1 = Vector256.Load(wr + c); var w2 = Vector256.Load(wr + 2 * c);
+                if (!skipFirst) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(x), w0, a0);
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(x + c), w1, a0);
+                var p = Vector256.Load(x + 2 * c);
+                a0 = Vector256.FusedMultiplyAdd(p, w2, a0); a1 = Vector256.FusedMultiplyAdd(p, w0, a1);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 3 * c), w1, a1);
+                p = Vector256.Load(x + 4 * c);
+                a1 = Vector256.FusedMultiplyAdd(p, w2, a1); a2 = Vector256.FusedMultiplyAdd(p, w0, a2);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 5 * c), w1, a2);
+                p = Vector256.Load(x + 6 * c);
+                a2 = Vector256.FusedMultiplyAdd(p, w2, a2); a3 = Vector256.FusedMultiplyAdd(p, w0, a3);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 7 * c), w1, a3);
+                p = Vector256.Load(x + 8 * c);
+                a3 = Vector256.FusedMultiplyAdd(p, w2, a3); a4 = Vector256.FusedMultiplyAdd(p, w0, a4);
+                a4 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 9 * c), w1, a4);
+                p = Vector256.Load(x + 10 * c);
+                a4 = Vector256.FusedMultiplyAdd(p, w2, a4); a5 = Vector256.FusedMultiplyAdd(p, w0, a5);
+                a5 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 11 * c), w1, a5);
+                p = Vector256.Load(x + 12 * c);
+                a5 = Vector256.FusedMultiplyAdd(p, w2, a5); a6 = Vector256.FusedMultiplyAdd(p, w0, a6);
+                a6 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 13 * c), w1, a6);
+                p = Vector256.Load(x + 14 * c);
+                a6 = Vector256.FusedMultiplyAdd(p, w2, a6); a7 = Vector256.FusedMultiplyAdd(p, w0, a7);
+                a7 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 15 * c), w1, a7);
+                if (!skipLast) a7 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 16 * c), w2, a7);
             }
             float* y = yo + v;
             a0.Store(y); a1.Store(y + c); a2.Store(y + 2 * c); a3.Store(y + 3 * c); a4.Store(y + 4 * c); a5.Store(y + 5 * c); a6.Store(y + 6 * c); a7.Store(y + 7 * c);

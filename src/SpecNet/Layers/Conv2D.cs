@@ -159,6 +159,12 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
     /// <summary>Plan time, inference: forward writes <paramref name="pool"/>'s output from now on, pooling each chunk in cache (<see cref="Convolution.PoolOutput"/>).</summary>
     public void PoolOutput(LayerContext ctx, MaxPool2D pool) => ((State)ctx.State!).Convolution.PoolOutput(pool.Rows, pool.Cols);
 
+    /// <summary>A 1x1 window, stride 1, no padding, one group: the input tensor is its own column matrix.</summary>
+    public bool IsPointwise => Im2Col.IsIdentity(Shape2D);
+
+    /// <summary>Plan time, inference, <see cref="IsPointwise"/>: forward reads its input from <paramref name="source"/> (<see cref="Convolution.ReadInputFrom"/>), not x.</summary>
+    public void ReadInputFrom(LayerContext ctx, IRowsSource source) => ((State)ctx.State!).Convolution.ReadInputFrom(source);
+
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         var s = (State)ctx.State!;

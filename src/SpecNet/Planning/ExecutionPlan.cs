@@ -29,6 +29,8 @@ public sealed class ExecutionPlan : IPlan
     private readonly bool[] _reluDone;           // per layer: that relu's layer, whose dy is then its pre-activation gradient
     private readonly float[][] _foldScale, _foldShift;   // per convolution starting a chain: the batch norm's map
     private readonly int[] _residual;                    // per convolution starting a chain with an add: the add's other operand, or -1
+    private readonly int[] _fed;                         // per depthwise convolution starting a chain: the 1x1 convolution reading it, or -1
+    private readonly int[] _stageEnd;                    // per layer starting a chain or the fed convolution's part of one: that part's last layer
 
     /// <param name="inputGradient">Also compute dL/d(input) (gradient checks, saliency); training does not need it.</param>
     /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch, activations reused.</param>
@@ -63,9 +65,14 @@ public sealed class ExecutionPlan : IPlan
         bool anyAccumulates = _accumulates.Any(a => a.Any(x => x));
         _scratch = Enumerable.Range(0, slots).Select(_ => anyAccumulates ? new float[capacity * largest] : []).ToArray();
 
-        _foldScale = _chainEnd.Select((e, i) => e > i && _layers[i] is IFoldsBatchNorm && _layers[i + 1] is BatchNorm ? new float[_layers[i].Output.Channels] : []).ToArray();
+        // A chain is one stage, or a depthwise stage and the 1x1 convolution's stage that reads it (Fusion).
+        _fed = Fusion.Fed(model, _chainEnd);
+        _stageEnd = (int[])_chainEnd.Clone();
+        for (int i = 0; i < _layers.Count; i++)
+            if (_fed[i] is var j and >= 0) (_stageEnd[i], _stageEnd[j]) = (j - 1, _chainEnd[i]);
+        _foldScale = _stageEnd.Select((e, i) => e > i && _layers[i] is IFoldsBatchNorm && _layers[i + 1] is BatchNorm ? new float[_layers[i].Output.Channels] : []).ToArray();
         _foldShift = _foldScale.Select(a => new float[a.Length]).ToArray();
-        _residual = _chainEnd.Select((e, i) => e >= i + 2 && _layers[i + 2] is Merge ? _sources[i + 2].Single(t => t != i + 2) : -1).ToArray();
+        _residual = _stageEnd.Select((e, i) => e >= i + 2 && _layers[i + 2] is Merge ? _sources[i + 2].Single(t => t != i + 2) : -1).ToArray();
         Dropout = Rng.For(seed, "dropout");
         _contexts = new LayerContext[_layers.Count];
         for (int i = 0; i < _layers.Count; i++)
@@ -87,7 +94,13 @@ public sealed class ExecutionPlan : IPlan
             };
         }
         for (int i = 0; i < _layers.Count; i++)
-            if (_chainEnd[i] >= 0 && _layers[_chainEnd[i]] is MaxPool2D pool) ((Conv2D)_layers[i]).PoolOutput(_contexts[i], pool);
+        {
+            if (_stageEnd[i] >= 0 && _layers[_stageEnd[i]] is MaxPool2D pool) ((Conv2D)_layers[i]).PoolOutput(_contexts[i], pool);
+            if (_fed[i] is not (var j and >= 0)) continue;
+            bool folded = _foldScale[i].Length > 0;
+            var source = ((DepthwiseConv2D)_layers[i]).AsSource(_contexts[i], folded ? _foldScale[i] : null, folded ? _foldShift[i] : null, relu: folded && j - 1 > i + 1);
+            ((Conv2D)_layers[j]).ReadInputFrom(_contexts[j], source);
+        }
     }
 
     public ModelSpec Model { get; }
@@ -120,18 +133,14 @@ public sealed class ExecutionPlan : IPlan
             {
                 int last = _chainEnd[i];
                 var y = _values[last + 1].AsSpan(0, batch * _layers[last].Output.Size);
-                if (layer is BatchNorm batchNorm) batchNorm.Forward(ctx, ctx.InputOf(0), y, relu: true);   // batch_norm + relu
-                else if (_layers[i + 1] is not BatchNorm) layer.Forward(ctx, ctx.InputOf(0), y);            // conv + max_pool2d (it pools itself)
-                else
+                if (_fed[i] is var j and >= 0)
                 {
-                    // conv + batch_norm (+ add) (+ relu) (+ max_pool2d) as one: the batch norm's map, the add's other operand and the
-                    // relu applied in the convolution's output pass
-                    int next = i + 2;
-                    float[]? residual = _residual[i] >= 0 ? _values[_residual[i]] : null;
-                    if (residual is not null) next++;
-                    ((BatchNorm)_layers[i + 1]).InferenceMap(_contexts[i + 1], _foldScale[i], _foldShift[i]);
-                    ((IFoldsBatchNorm)layer).ForwardFolded(ctx, ctx.InputOf(0), y, _foldScale[i], _foldShift[i], relu: next <= last && _layers[next] is ActivationLayer, residual);
+                    // depthwise stage + 1x1 convolution's stage: the convolution makes its input rows, through the depthwise stage's map
+                    if (_foldScale[i].Length > 0) ((BatchNorm)_layers[i + 1]).InferenceMap(_contexts[i + 1], _foldScale[i], _foldShift[i]);
+                    (_contexts[j].Batch, _contexts[j].Training) = (batch, training);
+                    RunStage(j, default, y);
                 }
+                else RunStage(i, ctx.InputOf(0), y);
                 if (Profile is not null) Profile.Forward[i] += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
                 i = last;
                 continue;
@@ -140,6 +149,24 @@ public sealed class ExecutionPlan : IPlan
             if (Profile is not null) Profile.Forward[i] += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
         return Output;
+    }
+
+    /// <summary>The stage starting at layer i, from x to y: batch_norm + relu, conv (+ max_pool2d), or conv + batch_norm (+ add) (+ relu) (+ max_pool2d).</summary>
+    private void RunStage(int i, ReadOnlySpan<float> x, Span<float> y)
+    {
+        var (layer, ctx, last) = (_layers[i], _contexts[i], _stageEnd[i]);
+        if (layer is BatchNorm batchNorm) batchNorm.Forward(ctx, x, y, relu: true);   // batch_norm + relu
+        else if (last == i || _layers[i + 1] is not BatchNorm) layer.Forward(ctx, x, y);  // a convolution alone, or with the max_pool2d (it pools itself)
+        else
+        {
+            // conv + batch_norm (+ add) (+ relu) (+ max_pool2d) as one: the batch norm's map, the add's other operand and the
+            // relu applied in the convolution's output pass
+            int next = i + 2;
+            float[]? residual = _residual[i] >= 0 ? _values[_residual[i]] : null;
+            if (residual is not null) next++;
+            ((BatchNorm)_layers[i + 1]).InferenceMap(_contexts[i + 1], _foldScale[i], _foldShift[i]);
+            ((IFoldsBatchNorm)layer).ForwardFolded(ctx, x, y, _foldScale[i], _foldShift[i], relu: next <= last && _layers[next] is ActivationLayer, residual);
+        }
     }
 
     public void Backward(bool fusedLoss)

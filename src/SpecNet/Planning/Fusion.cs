@@ -17,6 +17,9 @@ namespace SpecNet.Planning;
 /// - Inference only: a conv2d (or such a chain) with the max_pool2d after it, when the pooling's windows tile
 ///   (<see cref="Conv2D.CanPool"/>): each chunk of the convolution's output is pooled while in cache, and only the pooled
 ///   tensor is written. Training keeps the convolution's output for both layers' backward.
+/// - Inference only: a depthwise_conv2d (or its chain with batch_norm and relu, no add) whose output only a 1x1 conv2d reads,
+///   with that convolution's chain: the 1x1 convolution makes its input a block of rows at a time in its own scratch
+///   (<see cref="Conv2D.ReadInputFrom"/>), so the depthwise output never goes through memory (MobileNet's separable blocks).
 /// </summary>
 public static class Fusion
 {
@@ -32,23 +35,39 @@ public static class Fusion
         bool AddAfter(int layer) => layer + 1 < count && layers[layer + 1] is Merge { Op: MergeOp.Add } && readers[layer + 1] == 1
             && sources[layer + 1] is [var a, var b] && (a == layer + 1 || b == layer + 1);
 
-        var end = Enumerable.Repeat(-1, count).ToArray();
-        for (int i = 0; i < count; i++)
+        // The last layer of the chain starting at i without a depthwise stage before it (i itself when none).
+        int Stage(int i)
         {
+            int last = i;
             if (!training && layers[i] is IFoldsBatchNorm { CanFold: true } && i + 1 < count && layers[i + 1] is BatchNorm && OnlyReader(i + 1, i + 1))
             {
                 int mapped = AddAfter(i + 1) ? i + 2 : i + 1;          // a residual add before the relu, or none
-                end[i] = ReluAfter(mapped) ? mapped + 1 : mapped;
+                last = ReluAfter(mapped) ? mapped + 1 : mapped;
             }
             else if (layers[i] is BatchNorm && ReluAfter(i))
-                end[i] = i + 1;
-            int last = Math.Max(i, end[i]);
+                last = i + 1;
             if (!training && layers[i] is Conv2D conv && (last < i + 2 || layers[i + 2] is not Merge) && last + 1 < count && layers[last + 1] is MaxPool2D pool && conv.CanPool(pool) && OnlyReader(last + 1, last + 1))
-                end[i] = last + 1;
-            if (end[i] >= 0) i = end[i];
+                last++;
+            return last;
+        }
+
+        var end = Enumerable.Repeat(-1, count).ToArray();
+        for (int i = 0; i < count; i++)
+        {
+            int last = Stage(i);
+            if (!training && layers[i] is DepthwiseConv2D { Activation.Function: ActivationFunction.Relu or ActivationFunction.Linear }
+                && !layers.Skip(i).Take(last - i + 1).Any(l => l is Merge) && last + 1 < count && layers[last + 1] is Conv2D { IsPointwise: true } && OnlyReader(last + 1, last + 1))
+                last = Stage(last + 1);                                  // the depthwise stage feeds the 1x1 convolution's chain
+            if (last == i) continue;
+            end[i] = last;
+            i = last;
         }
         return end;
     }
+
+    /// <summary>Per layer: the 1x1 convolution that reads the depthwise stage this layer starts, in its chain, or -1.</summary>
+    public static int[] Fed(ModelSpec model, int[] chainEnd) => chainEnd.Select((e, i) => model.Layers[i] is not DepthwiseConv2D || e < 0 ? -1
+        : Enumerable.Range(i + 1, e - i).FirstOrDefault(j => model.Layers[j] is Conv2D, -1)).ToArray();
 
     /// <summary>
     /// Training, per layer: whether it is a max_pool2d that alone reads the output of a relu (a layer's own activation or a relu

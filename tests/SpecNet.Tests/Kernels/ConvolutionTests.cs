@@ -146,11 +146,16 @@ public class ConvolutionTests
 
     [Theory]
     [InlineData(3, 7, 6, 16, 1, 3, 1, 1, "same")]
-    [InlineData(2, 12, 14, 16, 1, 3, 1, 1, "same")] // rows of outputs eight and four at a time, and the rest
-    [InlineData(2, 5, 21, 8, 1, 3, 1, 1, "valid")]  // 19 outputs a row: eight, eight, and three one by one
-    [InlineData(2, 4, 17, 8, 1, 3, 1, 1, "same")]   // a second eight would end on the border column: four and ones instead
-    [InlineData(2, 9, 9, 32, 1, 3, 2, 1, "same")]   // TensorFlow's 'same' with stride 2: the extra row at the bottom
-    [InlineData(2, 8, 7, 8, 1, 3, 1, 2, "same")]    // dilated
+    [InlineData(2, 12, 14, 16, 1, 3, 1, 1, "same")] // rows of outputs eight at a time, the second block moved back to end at the row's end
+    [InlineData(2, 5, 21, 8, 1, 3, 1, 1, "valid")]  // 19 outputs a row: eight, eight, and eight moved back
+    [InlineData(2, 4, 17, 8, 1, 3, 1, 1, "same")]   // the last block ends on the border column, left out
+    [InlineData(2, 3, 8, 8, 1, 3, 1, 1, "same")]    // one block a row, both border columns left out
+    [InlineData(2, 9, 9, 32, 1, 3, 2, 1, "same")]   // TensorFlow's 'same' with stride 2: the extra row at the bottom; four at a time
+    [InlineData(2, 9, 20, 16, 1, 3, 2, 1, "same")]  // stride 2, eight at a time: the extra column on the right
+    [InlineData(2, 7, 19, 8, 1, 3, 2, 1, "same")]   // stride 2 over an odd width: a column of padding each side
+    [InlineData(2, 5, 17, 8, 1, 3, 2, 1, "valid")]
+    [InlineData(2, 8, 7, 8, 1, 3, 1, 2, "same")]    // dilated: the padded copy
+    [InlineData(2, 7, 9, 8, 1, 5, 1, 1, "same")]    // 5x5: the padded copy, four at a time
     [InlineData(2, 6, 6, 24, 1, 2, 2, 1, "valid")]
     [InlineData(2, 6, 5, 4, 2, 3, 2, 1, "same")]    // two filters per channel: the general loop
     [InlineData(2, 5, 5, 3, 1, 3, 1, 1, "valid")]   // channels not a whole vector

@@ -45,6 +45,16 @@ public class FusionTests
     [InlineData("conv2d: { filters: 3, kernel_size: 1 }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - add: { inputs: [previous, b] }", 1)]   // b read twice
     [InlineData("conv2d: { filters: 3, kernel_size: 1 }\n  - batch_norm: { name: b }\n  - add: { inputs: [input, input] }\n  - add: { inputs: [previous, b] }", 1)]   // the add after b does not read it
     [InlineData("conv2d: { filters: 16, kernel_size: 3, padding: same, use_bias: false }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - relu", 1, "20, 20, 16", 1)]
+    // depthwise (+ batch_norm + relu) + a 1x1 conv2d's chain: the 1x1 convolution makes its input rows a block at a time
+    [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same, use_bias: false }\n  - batch_norm\n  - relu\n  - conv2d: { filters: 16, kernel_size: 1, use_bias: false }\n  - batch_norm\n  - relu", 1, "10, 10, 8")]
+    [InlineData("depthwise_conv2d: { kernel_size: 3, strides: 2, padding: same }\n  - batch_norm\n  - conv2d: { filters: 5, kernel_size: 1 }", 1, "17, 17, 8")]   // no relus; the 1x1 alone
+    [InlineData("depthwise_conv2d: { kernel_size: 3, activation: relu }\n  - conv2d: { filters: 8, kernel_size: 1, activation: relu }", 1, "9, 9, 16")]   // its own bias and relu
+    [InlineData("depthwise_conv2d: { kernel_size: 3, depth_multiplier: 2, padding: same }\n  - batch_norm\n  - relu\n  - conv2d: { filters: 4, kernel_size: 1 }\n  - batch_norm", 1)]   // the general loop
+    [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same }\n  - conv2d: { filters: 8, kernel_size: 1, activation: relu }\n  - max_pool2d", 1, "8, 8, 8")]   // and a pooling
+    [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same }\n  - conv2d: { filters: 8, kernel_size: 1, strides: 2 }", 0, "8, 8, 8")]   // a strided 1x1 reads a tensor
+    [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same, activation: tanh }\n  - conv2d: { filters: 8, kernel_size: 1 }", 0, "8, 8, 8")]   // tanh: a pass of its own
+    [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same, name: d }\n  - conv2d: { filters: 8, kernel_size: 1 }\n  - add: { inputs: [previous, d] }", 0, "8, 8, 8")]   // d read twice
+    [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same, use_bias: false }\n  - batch_norm\n  - relu\n  - conv2d: { filters: 32, kernel_size: 1, use_bias: false }\n  - batch_norm\n  - relu", 1, "28, 28, 16", 1)]   // one image's rows split between threads
     // One image: its pooled rows split between two threads, each computing the output rows under its own
     [InlineData("conv2d: { filters: 32, kernel_size: 3, activation: relu }\n  - max_pool2d", 1, "28, 28, 3", 1)]
     [InlineData("conv2d: { filters: 32, kernel_size: 3, padding: same }\n  - batch_norm\n  - relu\n  - max_pool2d: { pool_size: 3 }", 1, "29, 29, 3", 1)]
@@ -57,7 +67,7 @@ public class FusionTests
 
     [Theory]
     [InlineData("fashion-resnet.yaml", 9, 4)]    // training: the four relus after a batch norm (the others follow an add)
-    [InlineData("fashion-mobile.yaml", 9, 9)]
+    [InlineData("fashion-mobile.yaml", 5, 9)]    // the stem; each depthwise chain with the 1x1 convolution's after it
     [InlineData("mnist-cnn.yaml", 3, 0)]         // every convolution with its max pooling
     public void Reference_models_fold_every_batch_norm_they_can(string file, int chains, int trainingChains)
     {
