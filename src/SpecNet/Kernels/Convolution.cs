@@ -28,8 +28,11 @@ public interface IRowsEpilogue
 /// </summary>
 public interface IRowsSource
 {
-    /// <summary>Rows [row0, row1) of examples [n0, n1) into <paramref name="into"/>, example after example, (row1 - row0)·W·C floats each; on thread <paramref name="part"/>.</summary>
-    void Rows(int part, int n0, int n1, int row0, int row1, Span<float> into);
+    /// <summary>
+    /// Rows [row0, row1) of examples [n0, n1) into <paramref name="into"/>, example after example, (row1 - row0)·W·C floats each; on
+    /// thread <paramref name="part"/> (<paramref name="nested"/>: inside the worker pool, as <see cref="IRangeWork.Run"/> says).
+    /// </summary>
+    void Rows(int part, bool nested, int n0, int n1, int row0, int row1, Span<float> into);
 }
 
 /// <summary>
@@ -323,7 +326,7 @@ public sealed unsafe class Convolution : IRangeWork
         int rows = (n1 - n0) * (oh1 - oh0) * g.Cols.Output;
         var w = new ReadOnlySpan<float>(_w, f * k);
         // The input: the tensor, or (a 1x1 window) its rows under this block as the source makes them, in this thread's scratch.
-        var x = _source is null ? new ReadOnlySpan<float>(_x, _batch * g.Input.Size) : Made(part, n0, n1, oh0, oh1);
+        var x = _source is null ? new ReadOnlySpan<float>(_x, _batch * g.Input.Size) : Made(part, nested, n0, n1, oh0, oh1);
         var (m0, m1, r0, r1) = _source is null ? (n0, n1, oh0, oh1) : (0, n1 - n0, 0, oh1 - oh0);
         fixed (float* block = _blocks.Length > 0 ? _blocks[part] : null)
         {
@@ -343,11 +346,38 @@ public sealed unsafe class Convolution : IRangeWork
     }
 
     /// <summary>Input rows [oh0, oh1) of examples [n0, n1) (a 1x1 window: the output's rows) made by the source into this thread's scratch.</summary>
-    private ReadOnlySpan<float> Made(int part, int n0, int n1, int oh0, int oh1)
+    private ReadOnlySpan<float> Made(int part, bool nested, int n0, int n1, int oh0, int oh1)
     {
         var rows = _inputs[part].AsSpan(0, (n1 - n0) * (oh1 - oh0) * _g.Input.Width * _g.Input.Channels);
-        _source!.Rows(part, n0, n1, oh0, oh1, rows);
+        _source!.Rows(part, nested, n0, n1, oh0, oh1, rows);
         return rows;
+    }
+
+    /// <summary>
+    /// Inference, a 1x1 convolution reading its input from a source (<see cref="ReadInputFrom"/>): itself a source of its output rows,
+    /// the epilogue applied, for the layer after it (a depthwise convolution) to read from cache. The kernel w is read when
+    /// the rows are asked for; the same GEMM and epilogue as forward, row for row.
+    /// </summary>
+    public IRowsSource AsSource(Backend kernels, float[] w, IRowsEpilogue? epilogue)
+    {
+        if (_source is null) throw new InvalidOperationException("a convolution is a source of rows only when it reads its own input from one");
+        _kernels = kernels;
+        return new Source(this, w, epilogue);
+    }
+
+    private sealed class Source(Convolution owner, float[] w, IRowsEpilogue? epilogue) : IRowsSource
+    {
+        public void Rows(int part, bool nested, int n0, int n1, int row0, int row1, Span<float> into)
+        {
+            var g = owner._g;
+            int rows = (n1 - n0) * (row1 - row0) * g.Cols.Output, k = g.PatchSize;
+            if (into.Length < rows * g.Filters)
+                throw new ArgumentException($"convolution: rows [{row0}, {row1}) of examples [{n0}, {n1}) do not fit");
+            var x = owner.Made(part, nested, n0, n1, row0, row1);
+            var y = into[..(rows * g.Filters)];
+            owner.Gemm(nested, part, Op.N, Op.T, rows, g.Filters, k, x, k, w, k, 0, y, g.Filters);   // Y = X Wᵀ
+            epilogue?.ApplyRows(y, ((long)n0 * g.Rows.Output + row0) * g.Cols.Output * g.Filters);
+        }
     }
 
     /// <summary>

@@ -105,22 +105,37 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// <summary>
     /// Inference: this convolution as the input of a 1x1 convolution (<see cref="Convolution.ReadInputFrom"/>), computed a block
     /// of rows at a time into that convolution's scratch, the epilogue applied, instead of as a pass of its own: its output
-    /// never goes through memory. x and w are read when the rows are asked for.
+    /// never goes through memory. It reads its own input from the tensor x, or, given <paramref name="upstream"/>, asks that
+    /// for the rows under each block (a 1x1 convolution's output, made on the spot in turn). x and w are read when the
+    /// rows are asked for.
     /// </summary>
-    public IRowsSource AsSource(float[] x, float[] w, IRowsEpilogue? epilogue) => new Source(this, x, w, epilogue);
-
-    private sealed class Source(DepthwiseConvolution owner, float[] x, float[] w, IRowsEpilogue? epilogue) : IRowsSource
+    public IRowsSource AsSource(float[] x, IRowsSource? upstream, float[] w, IRowsEpilogue? epilogue, int threads)
     {
-        public void Rows(int part, int n0, int n1, int row0, int row1, Span<float> into)
+        var inputs = upstream is null ? [] : Enumerable.Range(0, threads).Select(_ => new float[_input.Size]).ToArray();
+        return new Source(this, x, upstream, inputs, w, epilogue);
+    }
+
+    private sealed class Source(DepthwiseConvolution owner, float[] x, IRowsSource? upstream, float[][] inputs, float[] w, IRowsEpilogue? epilogue) : IRowsSource
+    {
+        public void Rows(int part, bool nested, int n0, int n1, int row0, int row1, Span<float> into)
         {
-            int rowSize = owner._cols.Output * owner.OutChannels, size = (row1 - row0) * rowSize;
-            if (n0 < 0 || n1 > owner._capacity || row0 < 0 || row1 > owner._rows.Output || into.Length < (n1 - n0) * size || x.Length < n1 * owner._input.Size)
+            var (input, rows) = (owner._input, owner._rows);
+            int rowSize = owner._cols.Output * owner.OutChannels, size = (row1 - row0) * rowSize, inputRow = input.Width * input.Channels;
+            if (n0 < 0 || n1 > owner._capacity || row0 < 0 || row1 > rows.Output || into.Length < (n1 - n0) * size || upstream is null && x.Length < n1 * input.Size)
                 throw new ArgumentException($"depthwise convolution: rows [{row0}, {row1}) of examples [{n0}, {n1}) do not fit");
-            fixed (float* px = x, pw = w, py = into)
+            // the input rows the windows of rows [row0, row1) read
+            int first = Math.Max(0, row0 * rows.Stride - rows.PadBefore), last = Math.Min(input.Height, (row1 - 1) * rows.Stride - rows.PadBefore + rows.Dilated);
+            fixed (float* px = x, pw = w, py = into, made = upstream is null ? null : inputs[part])
                 for (int n = n0; n < n1; n++)
                 {
+                    float* image = px + (long)n * input.Size;
+                    if (upstream is not null)
+                    {
+                        upstream.Rows(part, nested, n, n + 1, first, last, new Span<float>(made, (last - first) * inputRow));
+                        image = made - (long)first * inputRow;   // where the image would start: its rows are read by their index
+                    }
                     float* y = py + (long)(n - n0) * size;
-                    owner.ForwardRows(part, px + (long)n * owner._input.Size, pw, y, row0, row1);
+                    owner.ForwardRows(part, image, pw, y, row0, row1);
                     epilogue?.ApplyRows(new Span<float>(y, size), (long)n * owner.OutputSize + row0 * rowSize);
                 }
         }

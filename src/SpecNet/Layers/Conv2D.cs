@@ -165,6 +165,14 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
     /// <summary>Plan time, inference, <see cref="IsPointwise"/>: forward reads its input from <paramref name="source"/> (<see cref="Convolution.ReadInputFrom"/>), not x.</summary>
     public void ReadInputFrom(LayerContext ctx, IRowsSource source) => ((State)ctx.State!).Convolution.ReadInputFrom(source);
 
+    public IRowsSource AsSource(LayerContext ctx, IRowsSource? upstream, float[]? a, float[]? b, bool relu)
+    {
+        var s = (State)ctx.State!;
+        if (upstream is not null) s.Convolution.ReadInputFrom(upstream);
+        var epilogue = s.Epilogue.ForSource(s.Folded, UseBias ? ctx.Params[1] : null, a, b, relu);
+        return s.Convolution.AsSource(ctx.Kernels, ctx.Params[0], epilogue);
+    }
+
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         var s = (State)ctx.State!;

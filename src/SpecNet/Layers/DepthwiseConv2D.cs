@@ -97,22 +97,11 @@ public sealed class DepthwiseConv2D : Layer, IFoldsBatchNorm
         s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y, s.Folded);   // each image: (z + bias)·a + b, relu
     }
 
-    /// <summary>
-    /// Plan time, inference: this layer as the input of the 1x1 convolution after it (<see cref="Conv2D.ReadInputFrom"/>), with the
-    /// batch norm map (a, b) filled before each pass and the relu after it, or (without them) its own bias and relu.
-    /// </summary>
-    public IRowsSource AsSource(LayerContext ctx, float[]? a, float[]? b, bool relu)
+    public IRowsSource AsSource(LayerContext ctx, IRowsSource? upstream, float[]? a, float[]? b, bool relu)
     {
         var s = (State)ctx.State!;
-        var bias = UseBias ? ctx.Params[1] : null;
-        IRowsEpilogue? epilogue;
-        if (a is null) epilogue = s.Epilogue.ForRows(bias) ?? throw new InvalidOperationException($"{Name}: its {Activation} does not run on rows");
-        else
-        {
-            (s.Folded.Bias, s.Folded.A, s.Folded.B, s.Folded.Relu, s.Folded.Residual) = (bias, a, b!, relu, null);
-            epilogue = s.Folded;
-        }
-        return s.Convolution.AsSource(ctx.InputBuffers[0], ctx.Params[0], epilogue);
+        var epilogue = s.Epilogue.ForSource(s.Folded, UseBias ? ctx.Params[1] : null, a, b, relu);
+        return s.Convolution.AsSource(ctx.InputBuffers[0], upstream, ctx.Params[0], epilogue, ctx.Kernels.Threads);
     }
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)

@@ -25,6 +25,17 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
         return this;
     }
 
+    /// <summary>
+    /// The epilogue of a convolution run as a source of rows (<see cref="IFoldsBatchNorm.AsSource"/>): the batch norm's map a, b
+    /// (and relu) in <paramref name="folded"/>, or, a null, this one (relu or none).
+    /// </summary>
+    public IRowsEpilogue ForSource(AffineRows folded, float[]? bias, float[]? a, float[]? b, bool relu)
+    {
+        if (a is null) return ForRows(bias) ?? throw new InvalidOperationException($"a {activation} activation does not run on rows");
+        (folded.Bias, folded.A, folded.B, folded.Relu, folded.Residual) = (bias, a, b!, relu, null);
+        return folded;
+    }
+
     void IRowsEpilogue.ApplyRows(Span<float> rows, long at)
     {
         bool relu = activation.Function == ActivationFunction.Relu;

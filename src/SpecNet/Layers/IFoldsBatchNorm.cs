@@ -1,3 +1,5 @@
+using SpecNet.Kernels;
+
 namespace SpecNet.Layers;
 
 /// <summary>
@@ -15,4 +17,11 @@ public interface IFoldsBatchNorm
     /// given) the other operand of an add after it: a tensor of the output's shape, the front of the buffer for the batch.
     /// </summary>
     void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu, float[]? residual = null);
+
+    /// <summary>
+    /// Plan time, inference: this convolution as a source of rows for the next convolution of a chain (Planning/Fusion.cs), with
+    /// the batch norm map (a, b), filled before each pass, and the relu after it, or (a null) its own bias and relu. It reads
+    /// its input from its input tensor, or from <paramref name="upstream"/> (a 1x1 convolution: always).
+    /// </summary>
+    IRowsSource AsSource(LayerContext ctx, IRowsSource? upstream, float[]? a, float[]? b, bool relu);
 }

@@ -43,11 +43,12 @@ public sealed class BufferLayout
 
     /// <param name="keepEveryActivation">Training keeps every activation, whether backward reads it or not, and runs every
     /// layer apart: the layout before reuse and fusion, which the tests compare gradients against.</param>
-    public BufferLayout(ModelSpec model, bool training, bool inputGradient = false, bool keepEveryActivation = false)
+    /// <param name="oneImageOnThreads">A plan for one image at a time on several threads (<see cref="Fusion.Chains"/>).</param>
+    public BufferLayout(ModelSpec model, bool training, bool inputGradient = false, bool keepEveryActivation = false, bool oneImageOnThreads = false)
     {
         var layers = model.Layers;
         var sources = SourcesOf(model);
-        var chainEnd = ChainEnd = keepEveryActivation ? Enumerable.Repeat(-1, layers.Count).ToArray() : Fusion.Chains(model, sources, training);
+        var chainEnd = ChainEnd = keepEveryActivation ? Enumerable.Repeat(-1, layers.Count).ToArray() : Fusion.Chains(model, sources, training, oneImageOnThreads);
         var inChain = InChain = new bool[layers.Count];
         for (int i = 0; i < layers.Count; i++) for (int j = i + 1; j <= chainEnd[i]; j++) inChain[j] = true;
         int tensors = layers.Count + 1;

@@ -29,8 +29,8 @@ public sealed class ExecutionPlan : IPlan
     private readonly bool[] _reluDone;           // per layer: that relu's layer, whose dy is then its pre-activation gradient
     private readonly float[][] _foldScale, _foldShift;   // per convolution starting a chain: the batch norm's map
     private readonly int[] _residual;                    // per convolution starting a chain with an add: the add's other operand, or -1
-    private readonly int[] _fed;                         // per depthwise convolution starting a chain: the 1x1 convolution reading it, or -1
-    private readonly int[] _stageEnd;                    // per layer starting a chain or the fed convolution's part of one: that part's last layer
+    private readonly int[][] _stages;                    // per layer starting a chain of stages made for the next (Fusion): their first layers
+    private readonly int[] _stageEnd;                    // per layer starting a chain or a stage of one: the stage's last layer
 
     /// <param name="inputGradient">Also compute dL/d(input) (gradient checks, saliency); training does not need it.</param>
     /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch, activations reused.</param>
@@ -46,7 +46,7 @@ public sealed class ExecutionPlan : IPlan
         Capacity = capacity;
         _layers = model.Layers;
         _sources = BufferLayout.SourcesOf(model);
-        var layout = new BufferLayout(model, trainable, inputGradient, keepEveryActivation);
+        var layout = new BufferLayout(model, trainable, inputGradient, keepEveryActivation, oneImageOnThreads: capacity == 1 && kernels.Threads > 1);
         CheckMemory(model, layout, capacity);
         _chainEnd = layout.ChainEnd;
         _inChain = layout.InChain;
@@ -65,11 +65,12 @@ public sealed class ExecutionPlan : IPlan
         bool anyAccumulates = _accumulates.Any(a => a.Any(x => x));
         _scratch = Enumerable.Range(0, slots).Select(_ => anyAccumulates ? new float[capacity * largest] : []).ToArray();
 
-        // A chain is one stage, or a depthwise stage and the 1x1 convolution's stage that reads it (Fusion).
-        _fed = Fusion.Fed(model, _chainEnd);
+        // A chain is one stage, or stages each made for the next, a depthwise stage first and a 1x1 convolution's last (Fusion).
+        _stages = Fusion.Stages(model, _chainEnd);
         _stageEnd = (int[])_chainEnd.Clone();
         for (int i = 0; i < _layers.Count; i++)
-            if (_fed[i] is var j and >= 0) (_stageEnd[i], _stageEnd[j]) = (j - 1, _chainEnd[i]);
+            for (int t = 0; t < _stages[i].Length; t++)
+                _stageEnd[_stages[i][t]] = t + 1 < _stages[i].Length ? _stages[i][t + 1] - 1 : _chainEnd[i];
         _foldScale = _stageEnd.Select((e, i) => e > i && _layers[i] is IFoldsBatchNorm && _layers[i + 1] is BatchNorm ? new float[_layers[i].Output.Channels] : []).ToArray();
         _foldShift = _foldScale.Select(a => new float[a.Length]).ToArray();
         _residual = _stageEnd.Select((e, i) => e >= i + 2 && _layers[i + 2] is Merge ? _sources[i + 2].Single(t => t != i + 2) : -1).ToArray();
@@ -96,10 +97,14 @@ public sealed class ExecutionPlan : IPlan
         for (int i = 0; i < _layers.Count; i++)
         {
             if (_stageEnd[i] >= 0 && _layers[_stageEnd[i]] is MaxPool2D pool) ((Conv2D)_layers[i]).PoolOutput(_contexts[i], pool);
-            if (_fed[i] is not (var j and >= 0)) continue;
-            bool folded = _foldScale[i].Length > 0;
-            var source = ((DepthwiseConv2D)_layers[i]).AsSource(_contexts[i], folded ? _foldScale[i] : null, folded ? _foldShift[i] : null, relu: folded && j - 1 > i + 1);
-            ((Conv2D)_layers[j]).ReadInputFrom(_contexts[j], source);
+            if (_stages[i] is not [.. var made, var last]) continue;
+            IRowsSource? source = null;                    // each stage made for the next, the first reading its input tensor
+            foreach (int h in made)
+            {
+                bool folded = _foldScale[h].Length > 0;
+                source = ((IFoldsBatchNorm)_layers[h]).AsSource(_contexts[h], source, folded ? _foldScale[h] : null, folded ? _foldShift[h] : null, relu: folded && _stageEnd[h] > h + 1);
+            }
+            ((Conv2D)_layers[last]).ReadInputFrom(_contexts[last], source!);
         }
     }
 
@@ -133,10 +138,11 @@ public sealed class ExecutionPlan : IPlan
             {
                 int last = _chainEnd[i];
                 var y = _values[last + 1].AsSpan(0, batch * _layers[last].Output.Size);
-                if (_fed[i] is var j and >= 0)
+                if (_stages[i] is [.., var j])
                 {
-                    // depthwise stage + 1x1 convolution's stage: the convolution makes its input rows, through the depthwise stage's map
-                    if (_foldScale[i].Length > 0) ((BatchNorm)_layers[i + 1]).InferenceMap(_contexts[i + 1], _foldScale[i], _foldShift[i]);
+                    // stages made for the next: the last stage's convolution asks for its input rows, through the others' maps
+                    foreach (int h in _stages[i])
+                        if (h != j && _foldScale[h].Length > 0) ((BatchNorm)_layers[h + 1]).InferenceMap(_contexts[h + 1], _foldScale[h], _foldShift[h]);
                     (_contexts[j].Batch, _contexts[j].Training) = (batch, training);
                     RunStage(j, default, y);
                 }

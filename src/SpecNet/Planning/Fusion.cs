@@ -18,13 +18,18 @@ namespace SpecNet.Planning;
 ///   (<see cref="Conv2D.CanPool"/>): each chunk of the convolution's output is pooled while in cache, and only the pooled
 ///   tensor is written. Training keeps the convolution's output for both layers' backward.
 /// - Inference only: a depthwise_conv2d (or its chain with batch_norm and relu, no add) whose output only a 1x1 conv2d reads,
-///   with that convolution's chain: the 1x1 convolution makes its input a block of rows at a time in its own scratch
-///   (<see cref="Conv2D.ReadInputFrom"/>), so the depthwise output never goes through memory (MobileNet's separable blocks).
+///   with that convolution's chain, and any further depthwise and 1x1 pairs that each read only the one before (MobileNet's
+///   separable blocks): the last 1x1 convolution makes its input a block of rows at a time in its own scratch
+///   (<see cref="Conv2D.ReadInputFrom"/>), each stage asking the one before for the rows under its own, so that only the
+///   last stage's output goes through memory.
 /// </summary>
 public static class Fusion
 {
     /// <summary>Per layer: the last layer of the chain it starts, or -1.</summary>
-    public static int[] Chains(ModelSpec model, int[][] sources, bool training = false)
+    /// <param name="oneImageOnThreads">A plan for one image at a time on several threads: at most one depthwise and 1x1 pair a chain. Its
+    /// threads split a chain's output rows, and in a deeper chain each would make the rows under its share at every stage (the
+    /// windows of the next overlap): a quarter more work on MobileNet's first 1x1 convolution, slower than a pass per pair.</param>
+    public static int[] Chains(ModelSpec model, int[][] sources, bool training = false, bool oneImageOnThreads = false)
     {
         var layers = model.Layers;
         int count = layers.Count;
@@ -51,13 +56,30 @@ public static class Fusion
             return last;
         }
 
+        // Whether the stage [head, last] can be made a block of rows at a time for the stage after it, which only it feeds: a depthwise
+        // stage (relu or no activation, no add) for a 1x1 convolution, or a 1x1 convolution's stage (no add, no pooling) for a depthwise.
+        bool Feeds(int head, int last)
+        {
+            if (training || last + 1 >= count || !OnlyReader(last + 1, last + 1) || layers.Skip(head).Take(last - head + 1).Any(l => l is Merge or MaxPool2D)) return false;
+            return layers[head] is DepthwiseConv2D { Activation.Function: ActivationFunction.Relu or ActivationFunction.Linear } ? layers[last + 1] is Conv2D { IsPointwise: true }
+                : layers[head] is Conv2D { IsPointwise: true, Activation.Function: ActivationFunction.Relu or ActivationFunction.Linear } && layers[last + 1] is DepthwiseConv2D;
+        }
+
         var end = Enumerable.Repeat(-1, count).ToArray();
         for (int i = 0; i < count; i++)
         {
             int last = Stage(i);
-            if (!training && layers[i] is DepthwiseConv2D { Activation.Function: ActivationFunction.Relu or ActivationFunction.Linear }
-                && !layers.Skip(i).Take(last - i + 1).Any(l => l is Merge) && last + 1 < count && layers[last + 1] is Conv2D { IsPointwise: true } && OnlyReader(last + 1, last + 1))
-                last = Stage(last + 1);                                  // the depthwise stage feeds the 1x1 convolution's chain
+            // A depthwise stage and the 1x1 convolution's after it, then as many more such pairs as follow: the last 1x1 convolution
+            // asks for its input rows, and each stage for the rows under them from the one before.
+            if (layers[i] is DepthwiseConv2D && Feeds(i, last))
+                for (int head = last + 1; ; )
+                {
+                    last = Stage(head);
+                    if (oneImageOnThreads || !Feeds(head, last)) break;
+                    int next = Stage(last + 1);
+                    if (!Feeds(last + 1, next)) break;
+                    head = next + 1;
+                }
             if (last == i) continue;
             end[i] = last;
             i = last;
@@ -65,9 +87,9 @@ public static class Fusion
         return end;
     }
 
-    /// <summary>Per layer: the 1x1 convolution that reads the depthwise stage this layer starts, in its chain, or -1.</summary>
-    public static int[] Fed(ModelSpec model, int[] chainEnd) => chainEnd.Select((e, i) => model.Layers[i] is not DepthwiseConv2D || e < 0 ? -1
-        : Enumerable.Range(i + 1, e - i).FirstOrDefault(j => model.Layers[j] is Conv2D, -1)).ToArray();
+    /// <summary>Per layer: the first layers of the stages of the chain it starts when that begins with a depthwise stage (each stage made for the next), else empty.</summary>
+    public static int[][] Stages(ModelSpec model, int[] chainEnd) => chainEnd.Select((e, i) => model.Layers[i] is not DepthwiseConv2D || e < 0 ? []
+        : Enumerable.Range(i, e - i + 1).Where(j => model.Layers[j] is Conv2D or DepthwiseConv2D).ToArray()).Select(h => h.Length > 1 ? h : []).ToArray();
 
     /// <summary>
     /// Training, per layer: whether it is a max_pool2d that alone reads the output of a relu (a layer's own activation or a relu

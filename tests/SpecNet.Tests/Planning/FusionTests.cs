@@ -51,6 +51,8 @@ public class FusionTests
     [InlineData("depthwise_conv2d: { kernel_size: 3, activation: relu }\n  - conv2d: { filters: 8, kernel_size: 1, activation: relu }", 1, "9, 9, 16")]   // its own bias and relu
     [InlineData("depthwise_conv2d: { kernel_size: 3, depth_multiplier: 2, padding: same }\n  - batch_norm\n  - relu\n  - conv2d: { filters: 4, kernel_size: 1 }\n  - batch_norm", 1)]   // the general loop
     [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same }\n  - conv2d: { filters: 8, kernel_size: 1, activation: relu }\n  - max_pool2d", 1, "8, 8, 8")]   // and a pooling
+    [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same, use_bias: false }\n  - batch_norm\n  - relu\n  - conv2d: { filters: 16, kernel_size: 1 }\n  - batch_norm\n  - relu\n  - depthwise_conv2d: { kernel_size: 3, strides: 2, padding: same }\n  - conv2d: { filters: 8, kernel_size: 1 }\n  - depthwise_conv2d: { kernel_size: 3, padding: same }\n  - batch_norm\n  - conv2d: { filters: 8, kernel_size: 1, activation: relu }", 1, "19, 19, 8")]   // three pairs, each made for the next
+    [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same }\n  - conv2d: { filters: 8, kernel_size: 1, name: p }\n  - depthwise_conv2d: { kernel_size: 3, padding: same }\n  - conv2d: { filters: 8, kernel_size: 1 }\n  - add: { inputs: [previous, p] }", 2, "8, 8, 8")]   // p read twice: two chains
     [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same }\n  - conv2d: { filters: 8, kernel_size: 1, strides: 2 }", 0, "8, 8, 8")]   // a strided 1x1 reads a tensor
     [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same, activation: tanh }\n  - conv2d: { filters: 8, kernel_size: 1 }", 0, "8, 8, 8")]   // tanh: a pass of its own
     [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same, name: d }\n  - conv2d: { filters: 8, kernel_size: 1 }\n  - add: { inputs: [previous, d] }", 0, "8, 8, 8")]   // d read twice
@@ -67,9 +69,9 @@ public class FusionTests
 
     [Theory]
     [InlineData("fashion-resnet.yaml", 9, 4)]    // training: the four relus after a batch norm (the others follow an add)
-    [InlineData("fashion-mobile.yaml", 5, 9)]    // the stem; each depthwise chain with the 1x1 convolution's after it
+    [InlineData("fashion-mobile.yaml", 2, 9, 5)] // the stem; the four depthwise and 1x1 pairs, each made for the next (one image: a chain each)
     [InlineData("mnist-cnn.yaml", 3, 0)]         // every convolution with its max pooling
-    public void Reference_models_fold_every_batch_norm_they_can(string file, int chains, int trainingChains)
+    public void Reference_models_fold_every_batch_norm_they_can(string file, int chains, int trainingChains, int? oneImageChains = null)
     {
         var compiled = SpecCompiler.Compile(File.ReadAllText(TestPaths.Repo("specs", file)), file);
         Assert.True(compiled.Success, compiled.Render());
@@ -77,6 +79,8 @@ public class FusionTests
         var end = Fusion.Chains(model, BufferLayout.SourcesOf(model));
         Assert.Equal(chains, end.Count(e => e >= 0));
         Assert.Equal(trainingChains, Fusion.Chains(model, BufferLayout.SourcesOf(model), training: true).Count(e => e >= 0));
+        Assert.Equal(oneImageChains ?? chains, Fusion.Chains(model, BufferLayout.SourcesOf(model), oneImageOnThreads: true).Count(e => e >= 0));
+        SameOutputs(model, batch: 1);                // a plan for one image: its rows split between the threads
         // 8 images: each thread's chunk of the 3x3 convolution before the last pooling is 36 rows alone and 24 pooled (the
         // third row and column unread). A GEMM of 16 rows or fewer runs as dot products, which round differently.
         SameOutputs(model, batch: 8);
@@ -94,9 +98,12 @@ public class FusionTests
         var backend = new ManagedBackend(2);
         var separate = new ExecutionPlan(model, parameters, backend, batch, keepEveryActivation: true);
         var folded = new ExecutionPlan(model, parameters, backend, batch, trainable: false);
-        for (int i = 0; i < separate.Input.Length; i++) separate.Input[i] = folded.Input[i] = rng.NextFloat() * 2 - 1;
-        var expected = separate.Forward(batch, training: false).ToArray();
-        Assert.Equal(expected, folded.Forward(batch, training: false).ToArray());
+        var input = Enumerable.Range(0, separate.Input.Length).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
+        float[] Run(ExecutionPlan plan, int n) { input.CopyTo(plan.Input); return plan.Forward(n, training: false).ToArray(); }   // inference reuses the input's buffer
+        var expected = Run(separate, batch);
+        Assert.Equal(expected, Run(folded, batch));
         Assert.Contains(expected, v => v != 0);
+        if (batch > 1) Assert.Equal(Run(separate, 1), Run(folded, 1));   // one image in a plan for more: its rows split between the threads
+
     }
 }
