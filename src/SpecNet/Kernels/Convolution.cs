@@ -322,27 +322,37 @@ public sealed unsafe class Convolution : IRangeWork
     private void ForwardBlock(int part, bool nested, int n0, int n1, int oh0, int oh1)
     {
         var g = _g;
-        int k = g.PatchSize, f = g.Filters, fg = g.GroupFilters;
-        int rows = (n1 - n0) * (oh1 - oh0) * g.Cols.Output;
-        var w = new ReadOnlySpan<float>(_w, f * k);
-        // The input: the tensor, or (a 1x1 window) its rows under this block as the source makes them, in this thread's scratch.
-        var x = _source is null ? new ReadOnlySpan<float>(_x, _batch * g.Input.Size) : Made(part, nested, n0, n1, oh0, oh1);
-        var (m0, m1, r0, r1) = _source is null ? (n0, n1, oh0, oh1) : (0, n1 - n0, 0, oh1 - oh0);
+        int f = g.Filters, rows = (n1 - n0) * (oh1 - oh0) * g.Cols.Output;
         fixed (float* block = _blocks.Length > 0 ? _blocks[part] : null)
         {
             // The block's first output row in y, or in this thread's scratch when a pooling reads it.
             float* output = _pool is null ? _y + ((long)n0 * g.Rows.Output + oh0) * g.Cols.Output * f : block;
-            for (int group = 0; group < g.Groups; group++)
-            {
-                var y = new Span<float>(output + group * fg, rows * f - group * fg);
-                Convolve(nested, part, x, g, _reader, m0, m1, r0, r1, group, w.Slice(group * fg * k, fg * k), y, f);
-            }
-            _epilogue?.ApplyRows(new Span<float>(output, rows * f), ((long)n0 * g.Rows.Output + oh0) * g.Cols.Output * f);
+            Block(part, nested, n0, n1, oh0, oh1, new ReadOnlySpan<float>(_x, _x == null ? 0 : _batch * g.Input.Size), new ReadOnlySpan<float>(_w, f * g.PatchSize),
+                new Span<float>(output, rows * f), _epilogue);
             if (_pool is not { } p) return;
             var rowsWindow = Window.Of(oh1 - oh0, p.Rows.Kernel, p.Rows.Stride, 1, Padding.Valid);   // this block's rows
             long pooled = ((long)n0 * p.Rows.Output + oh0 / p.Rows.Stride) * p.Cols.Output * f;
             Pooling.MaxForwardOnThread(n1 - n0, Shape.Spatial(oh1 - oh0, g.Cols.Output, f), rowsWindow, p.Cols, output, _y + pooled);
         }
+    }
+
+    /// <summary>
+    /// Output rows [oh0, oh1) of examples [n0, n1) into y (rows, F): per group Y = windows Wgᵀ, then the epilogue while they are
+    /// in cache. The input: the tensor x, or (a 1x1 window) its rows under these as the source makes them, in this thread's scratch.
+    /// </summary>
+    private void Block(int part, bool nested, int n0, int n1, int oh0, int oh1, ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y, IRowsEpilogue? epilogue)
+    {
+        var g = _g;
+        int k = g.PatchSize, f = g.Filters, fg = g.GroupFilters;
+        long at = ((long)n0 * g.Rows.Output + oh0) * g.Cols.Output * f;   // where y lies in the whole output
+        if (_source is not null)
+        {
+            x = Made(part, nested, n0, n1, oh0, oh1);   // these rows alone
+            (n0, n1, oh0, oh1) = (0, n1 - n0, 0, oh1 - oh0);
+        }
+        for (int group = 0; group < g.Groups; group++)
+            Convolve(nested, part, x, g, _reader, n0, n1, oh0, oh1, group, w.Slice(group * fg * k, fg * k), y[(group * fg)..], f);
+        epilogue?.ApplyRows(y, at);
     }
 
     /// <summary>Input rows [oh0, oh1) of examples [n0, n1) (a 1x1 window: the output's rows) made by the source into this thread's scratch.</summary>
@@ -370,13 +380,9 @@ public sealed unsafe class Convolution : IRangeWork
         public void Rows(int part, bool nested, int n0, int n1, int row0, int row1, Span<float> into)
         {
             var g = owner._g;
-            int rows = (n1 - n0) * (row1 - row0) * g.Cols.Output, k = g.PatchSize;
-            if (into.Length < rows * g.Filters)
-                throw new ArgumentException($"convolution: rows [{row0}, {row1}) of examples [{n0}, {n1}) do not fit");
-            var x = owner.Made(part, nested, n0, n1, row0, row1);
-            var y = into[..(rows * g.Filters)];
-            owner.Gemm(nested, part, Op.N, Op.T, rows, g.Filters, k, x, k, w, k, 0, y, g.Filters);   // Y = X Wᵀ
-            epilogue?.ApplyRows(y, ((long)n0 * g.Rows.Output + row0) * g.Cols.Output * g.Filters);
+            int size = (n1 - n0) * (row1 - row0) * g.Cols.Output * g.Filters;
+            if (into.Length < size) throw new ArgumentException($"convolution: rows [{row0}, {row1}) of examples [{n0}, {n1}) do not fit");
+            owner.Block(part, nested, n0, n1, row0, row1, default, w, into[..size], epilogue);
         }
     }
 
