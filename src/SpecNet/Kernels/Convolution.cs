@@ -24,7 +24,8 @@ public interface IRowsEpilogue
 
 /// <summary>
 /// What a convolution reads instead of an input tensor (<see cref="Convolution.ReadInputFrom"/>): the rows of it asked for,
-/// made on the spot into the convolution's scratch by the layer before (a depthwise convolution and its epilogue).
+/// made on the spot into the reader's scratch by the layer before, its epilogue applied (a depthwise convolution for a 1x1
+/// convolution, or a 1x1 convolution for a depthwise one).
 /// </summary>
 public interface IRowsSource
 {

@@ -27,8 +27,8 @@ public sealed class ExecutionPlan : IPlan
     private readonly bool[] _inChain;            // per layer: run by the first layer of its chain
     private readonly bool[] _throughRelu;        // per layer: a max pooling whose backward is also its input's relu's
     private readonly bool[] _reluDone;           // per layer: that relu's layer, whose dy is then its pre-activation gradient
-    private readonly float[][] _foldScale, _foldShift;   // per convolution starting a chain: the batch norm's map
-    private readonly int[] _residual;                    // per convolution starting a chain with an add: the add's other operand, or -1
+    private readonly float[][] _foldScale, _foldShift;   // per convolution starting a stage: the batch norm's map
+    private readonly int[] _residual;                    // per convolution starting a stage with an add: the add's other operand, or -1
     private readonly int[][] _stages;                    // per layer starting a chain of stages made for the next (Fusion): their first layers
     private readonly int[] _stageEnd;                    // per layer starting a chain or a stage of one: the stage's last layer
 

@@ -40,7 +40,8 @@ public static class Fusion
         bool AddAfter(int layer) => layer + 1 < count && layers[layer + 1] is Merge { Op: MergeOp.Add } && readers[layer + 1] == 1
             && sources[layer + 1] is [var a, var b] && (a == layer + 1 || b == layer + 1);
 
-        // The last layer of the chain starting at i without a depthwise stage before it (i itself when none).
+        // The last layer of the stage starting at i (i itself when none): a convolution with the batch norm it folds (and the add,
+        // the relu, the pooling after them), a batch norm with its relu, or a convolution with its pooling.
         int Stage(int i)
         {
             int last = i;
@@ -87,7 +88,7 @@ public static class Fusion
         return end;
     }
 
-    /// <summary>Per layer: the first layers of the stages of the chain it starts when that begins with a depthwise stage (each stage made for the next), else empty.</summary>
+    /// <summary>Per layer: the first layers of the stages of the chain it starts when it has several (a depthwise stage first, each made for the next), else empty.</summary>
     public static int[][] Stages(ModelSpec model, int[] chainEnd) => chainEnd.Select((e, i) => model.Layers[i] is not DepthwiseConv2D || e < 0 ? []
         : Enumerable.Range(i, e - i + 1).Where(j => model.Layers[j] is Conv2D or DepthwiseConv2D).ToArray()).Select(h => h.Length > 1 ? h : []).ToArray();
 
