@@ -419,8 +419,8 @@ public sealed unsafe class Convolution : IRangeWork
         public WindowReader(ConvGeometry g, int examples, Backend kernels)
         {
             _g = g;
-            _padded = g.Rows.PadBefore > 0 || g.Rows.PadAfter > 0 || g.Cols.PadBefore > 0 || g.Cols.PadAfter > 0;
-            _width = _padded ? (g.Cols.Output - 1) * g.Cols.Stride + g.Cols.Dilated : g.Input.Width;
+            _padded = g.Rows.Padded || g.Cols.Padded;
+            _width = _padded ? g.Cols.Spanned(g.Cols.Output) : g.Input.Width;
             int c = g.Input.Channels, cg = g.GroupChannels, kw = g.Cols.Kernel;
             _offsets = new int[g.PatchSize];
             for (int i = 0; i < g.Rows.Kernel; i++)
@@ -451,7 +451,7 @@ public sealed unsafe class Convolution : IRangeWork
         }
 
         /// <summary>Input rows (padded) under output rows [oh0, oh1).</summary>
-        private int Height(int oh0, int oh1) => (oh1 - 1 - oh0) * _g.Rows.Stride + _g.Rows.Dilated;
+        private int Height(int oh0, int oh1) => _g.Rows.Spanned(oh1 - oh0);
 
         /// <summary>Y (rows, Fg) of one group, the kernel as last packed; false when the backend leaves this shape to im2col.</summary>
         public bool Gemm(Backend kernels, int part, ReadOnlySpan<float> tensor, int n0, int n1, int oh0, int oh1, int group, Span<float> y, int ldy)

@@ -41,10 +41,10 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                 _tapOffsets[di * cols.Kernel + dj] = (di * rows.Dilation * input.Width + dj * cols.Dilation) * input.Channels;
         (_rowTaps, _colTaps) = (TapRanges(rows, input.Height), TapRanges(cols, input.Width));
         // Forward (vector paths) reads padded windows from a copy inside a zero border, per thread.
-        bool padded = rows.PadBefore > 0 || rows.PadAfter > 0 || cols.PadBefore > 0 || cols.PadAfter > 0;
-        _paddedWidth = padded ? (cols.Output - 1) * cols.Stride + cols.Dilated : input.Width;
+        bool padded = rows.Padded || cols.Padded;
+        _paddedWidth = padded ? cols.Spanned(cols.Output) : input.Width;
         if (padded && Vectors && !ThreeWide)
-            _padded = Enumerable.Range(0, kernels.Threads).Select(_ => new float[((rows.Output - 1) * rows.Stride + rows.Dilated) * _paddedWidth * input.Channels]).ToArray();
+            _padded = Enumerable.Range(0, kernels.Threads).Select(_ => new float[rows.Spanned(rows.Output) * _paddedWidth * input.Channels]).ToArray();
         _forwardOffsets = _tapOffsets.Select((_, t) => ((t / cols.Kernel) * rows.Dilation * _paddedWidth + (t % cols.Kernel) * cols.Dilation) * input.Channels).ToArray();
         if (training && multiplier == 1 && rows.Stride == 1 && cols.Stride == 1)
         {
@@ -123,8 +123,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             int rowSize = owner._cols.Output * owner.OutChannels, size = (row1 - row0) * rowSize, inputRow = input.Width * input.Channels;
             if (n0 < 0 || n1 > owner._capacity || row0 < 0 || row1 > rows.Output || into.Length < (n1 - n0) * size || upstream is null && x.Length < n1 * input.Size)
                 throw new ArgumentException($"depthwise convolution: rows [{row0}, {row1}) of examples [{n0}, {n1}) do not fit");
-            // the input rows the windows of rows [row0, row1) read
-            int first = Math.Max(0, row0 * rows.Stride - rows.PadBefore), last = Math.Min(input.Height, (row1 - 1) * rows.Stride - rows.PadBefore + rows.Dilated);
+            var (first, last) = rows.Reads(row0, row1);   // the input rows under rows [row0, row1)
             fixed (float* px = x, pw = w, py = into, made = upstream is null ? null : inputs[part])
                 for (int n = n0; n < n1; n++)
                 {
@@ -340,7 +339,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     private float* Pad(float* x, float* copy, int i0, int i1)
     {
         int c = _input.Channels, before = _cols.PadBefore, inside = Math.Min(_input.Width, _paddedWidth - before) * c;
-        int first = Math.Max(0, i0 * _rows.Stride - _rows.PadBefore), last = Math.Min(_input.Height, (i1 - 1) * _rows.Stride - _rows.PadBefore + _rows.Dilated);
+        var (first, last) = _rows.Reads(i0, i1);
         for (int ih = first; ih < last; ih++)
             new ReadOnlySpan<float>(x + (long)ih * _input.Width * c, inside).CopyTo(new Span<float>(copy + ((long)(ih + _rows.PadBefore) * _paddedWidth + before) * c, inside));
         return copy;

@@ -13,7 +13,16 @@ public readonly record struct Window(int Input, int Kernel, int Stride, int Dila
     public int Dilated => (Kernel - 1) * Dilation + 1;
 
     /// <summary>Input rows or columns a valid window never reaches (at the end).</summary>
-    public int Dropped => Output <= 0 ? 0 : Math.Max(0, Input + PadBefore * 2 - ((Output - 1) * Stride + Dilated));
+    public int Dropped => Output <= 0 ? 0 : Math.Max(0, Input + PadBefore * 2 - Spanned(Output));
+
+    /// <summary>Input cells, padding included, that <paramref name="outputs"/> neighbouring windows span.</summary>
+    public int Spanned(int outputs) => (outputs - 1) * Stride + Dilated;
+
+    /// <summary>Whether some window reads padding.</summary>
+    public bool Padded => PadBefore > 0 || PadAfter > 0;
+
+    /// <summary>The input cells [First, End) that the windows of outputs [o0, o1) read, the padding left out.</summary>
+    public (int First, int End) Reads(int o0, int o1) => (Math.Max(0, o0 * Stride - PadBefore), Math.Min(Input, o0 * Stride - PadBefore + Spanned(o1 - o0)));
 
     public static Window Of(int input, int kernel, int stride, int dilation, Padding padding)
     {
@@ -39,7 +48,7 @@ public readonly record struct Window(int Input, int Kernel, int Stride, int Dila
     public bool Tiles => Kernel == Stride && Dilation == 1 && PadBefore == 0 && PadAfter == 0;
 
     /// <summary>Padding after the input (the larger half of 'same' padding; ONNX's SAME_UPPER).</summary>
-    public int PadAfter => Math.Max(0, (Output - 1) * Stride + Dilated - Input - PadBefore);
+    public int PadAfter => Math.Max(0, Spanned(Output) - Input - PadBefore);
 
     /// <summary>ONNX's pads of a 2-D window: [top, left, bottom, right].</summary>
     public static long[] Pads(Window rows, Window cols) => [rows.PadBefore, cols.PadBefore, rows.PadAfter, cols.PadAfter];
