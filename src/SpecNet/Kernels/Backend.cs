@@ -103,6 +103,14 @@ public abstract class Backend
     /// </summary>
     public virtual bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc) => false;
 
+    /// <summary>
+    /// C (m, n) = Aᵀ B + beta·C on thread <paramref name="thread"/>, A's k rows read where they lie (<see cref="GatheredRows"/>, m =
+    /// <see cref="GatheredRows.K"/> elements each: a convolution's windows) and B (k, n) row-major: a convolution's weight gradient
+    /// without laying its windows out. False when this backend has no such kernel or the shape is better served otherwise; when
+    /// true, equal to the bit to <see cref="GemmOnThread"/>(T, N) on the laid-out rows.
+    /// </summary>
+    public virtual bool GemmGatheredTransposed(int thread, in GatheredRows a, int k, int n, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) => false;
+
     /// <summary>The pool this backend forks onto; backends with their own pool share it with ParallelFor.</summary>
     protected virtual WorkerPool SharedPool(int threads) => new(threads);
 

@@ -290,8 +290,11 @@ public sealed unsafe class Convolution : IRangeWork
                 var dz = new ReadOnlySpan<float>(_dz + (long)n0 * positions * f + group * fg, rows * f - group * fg);
                 if (_weightGradient)
                 {
+                    // dWgᵀ (K, Fg) += colsᵀ dZg: the windows read in place when the backend can, on one thread as GemmOnThread would run it
                     var dWt = _dWeightsT[part].AsSpan(group * k * fg, k * fg);
-                    Gemm(nested, part, Op.T, Op.N, k, fg, rows, Columns(x, g, n0, n1, group, part), k, dz, f, _used[part] ? 1 : 0, dWt, fg); // dWgᵀ (K, Fg) += colsᵀ dZg
+                    float beta = _used[part] ? 1 : 0;
+                    if (_reader is null || !(nested || _kernels.Threads == 1) || !_reader.GemmTransposed(_kernels, part, x, n0, n1, group, dz, f, beta, dWt, fg))
+                        Gemm(nested, part, Op.T, Op.N, k, fg, rows, Columns(x, g, n0, n1, group, part), k, dz, f, beta, dWt, fg);
                 }
                 if (!_inputGradient) continue;
                 if (_transposed is { } t)
@@ -456,29 +459,45 @@ public sealed unsafe class Convolution : IRangeWork
         /// <summary>Y (rows, Fg) of one group, the kernel as last packed; false when the backend leaves this shape to im2col.</summary>
         public bool Gemm(Backend kernels, int part, ReadOnlySpan<float> tensor, int n0, int n1, int oh0, int oh1, int group, Span<float> y, int ldy)
         {
-            var g = _g;
-            int c = g.Input.Channels, rows = (n1 - n0) * (oh1 - oh0) * g.Cols.Output;
+            int rows = (n1 - n0) * (oh1 - oh0) * _g.Cols.Output;
             fixed (float* px = tensor, copy = _padded ? _copies[part] : null)
             fixed (int* offsets = _offsets)
+                return kernels.GemmGathered(part, Windows(px, copy, offsets, n0, n1, oh0, oh1, group), rows, _g.GroupFilters, _packed.AsSpan(group * _packedGroup, _packedGroup), y, ldy);
+        }
+
+        /// <summary>
+        /// One group's weight gradient over examples [n0, n1): dWgᵀ (K, Fg) = windowsᵀ dZg + beta·dWgᵀ, the windows read where
+        /// they lie; false when the backend leaves this shape to im2col.
+        /// </summary>
+        public bool GemmTransposed(Backend kernels, int part, ReadOnlySpan<float> tensor, int n0, int n1, int group, ReadOnlySpan<float> dz, int ldz, float beta, Span<float> dWt, int ldw)
+        {
+            int rows = (n1 - n0) * _g.Positions;
+            fixed (float* px = tensor, copy = _padded ? _copies[part] : null)
+            fixed (int* offsets = _offsets)
+                return kernels.GemmGatheredTransposed(part, Windows(px, copy, offsets, n0, n1, 0, _g.Rows.Output, group), rows, _g.GroupFilters, dz, ldz, beta, dWt, ldw);
+        }
+
+        /// <summary>The windows of output rows [oh0, oh1) of examples [n0, n1), one group's: in the tensor, or in this thread's padded copy of their rows.</summary>
+        private GatheredRows Windows(float* px, float* copy, int* offsets, int n0, int n1, int oh0, int oh1, int group)
+        {
+            var g = _g;
+            int c = g.Input.Channels;
+            float* origin;
+            long imageStride;
+            if (_padded)
             {
-                float* origin;
-                long imageStride;
-                if (_padded)
-                {
-                    // The copy holds every channel, and a block's groups run in order on one thread: copied for the first.
-                    imageStride = (long)Height(oh0, oh1) * _width * c;
-                    if (group == 0) Pad(px, copy, n0, n1, oh0 * g.Rows.Stride - g.Rows.PadBefore, Height(oh0, oh1));
-                    origin = copy;
-                }
-                else
-                {
-                    imageStride = g.Input.Size;
-                    origin = px + (long)n0 * imageStride + (long)oh0 * g.Rows.Stride * _width * c;
-                }
-                var a = new GatheredRows(origin + g.GroupChannels * group, imageStride, oh1 - oh0, g.Cols.Output,
-                    (long)g.Rows.Stride * _width * c, (long)g.Cols.Stride * c, offsets, g.PatchSize);
-                return kernels.GemmGathered(part, a, rows, g.GroupFilters, _packed.AsSpan(group * _packedGroup, _packedGroup), y, ldy);
+                // The copy holds every channel, and a block's groups run in order on one thread: copied for the first.
+                imageStride = (long)Height(oh0, oh1) * _width * c;
+                if (group == 0) Pad(px, copy, n0, n1, oh0 * g.Rows.Stride - g.Rows.PadBefore, Height(oh0, oh1));
+                origin = copy;
             }
+            else
+            {
+                imageStride = g.Input.Size;
+                origin = px + (long)n0 * imageStride + (long)oh0 * g.Rows.Stride * _width * c;
+            }
+            return new GatheredRows(origin + g.GroupChannels * group, imageStride, oh1 - oh0, g.Cols.Output,
+                (long)g.Rows.Stride * _width * c, (long)g.Cols.Stride * c, offsets, g.PatchSize);
         }
 
         /// <summary>

@@ -23,6 +23,7 @@ public sealed unsafe class ManagedBackend : Backend
     private readonly float[][] _packedB;
     private readonly float[][] _packedA;
     private readonly float[][] _partial;
+    private readonly int[][] _rowStarts;             // per thread: a gathered Aᵀ's row starts, from its base
 
     public ManagedBackend(int threads = 0)
     {
@@ -30,7 +31,8 @@ public sealed unsafe class ManagedBackend : Backend
         _packedB = new float[_pool.Count][];
         _packedA = new float[_pool.Count][];
         _partial = new float[_pool.Count][];
-        for (int t = 0; t < _pool.Count; t++) { _packedB[t] = []; _packedA[t] = []; _partial[t] = []; }
+        _rowStarts = new int[_pool.Count][];
+        for (int t = 0; t < _pool.Count; t++) { _packedB[t] = []; _packedA[t] = []; _partial[t] = []; _rowStarts[t] = []; }
         _rowsWork = RowsWork;
         _columnsWork = ColumnsWork;
         _splitKWork = SplitKWork;
@@ -277,6 +279,40 @@ public sealed unsafe class ManagedBackend : Backend
                     }
                 }
             }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Aᵀ B as <see cref="GemmOnThread"/> computes it for the laid-out rows when it takes the unpacked path (<see cref="Direct"/>:
+    /// a weight gradient over a chunk of at most <see cref="DirectMaxK"/> rows), the same kernel summing over the rows in the same
+    /// order; only where it finds A's elements differs: a tile's MR rows of Aᵀ are MR elements of the window, each at its offset,
+    /// and step q is row q's start, from a table made once per call.
+    /// </summary>
+    public override bool GemmGatheredTransposed(int thread, in GatheredRows a, int k, int n, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
+        int m = a.K;
+        var job = new Job(Op.T, Op.N, m, n, k, null, m, null, ldb, beta, null, ldc);
+        if (!GathersRows || m == 0 || n == 0 || k == 0 || !UseDirect(job, m) || Transposed(job)) return false;
+        if (b.Length < (long)(k - 1) * ldb + n || c.Length < (long)(m - 1) * ldc + n) throw new ArgumentException("gathered GEMM: buffers of the wrong size");
+        if (_rowStarts[thread].Length < k) _rowStarts[thread] = new int[k];
+        float** rows = stackalloc float*[MR];
+        float* tile = stackalloc float[MR * 16];
+        fixed (float* pb = b, pc = c)
+        fixed (int* steps = _rowStarts[thread])
+        {
+            var cursor = a.From(0);
+            for (int q = 0; q < k; q++) steps[q] = checked((int)(cursor.Next() - a.Base));
+            for (int jp = 0; jp < n; jp += NR)
+                for (int i = 0; i < m; i += MR)
+                {
+                    int h = Math.Min(MR, m - i);
+                    for (int r = 0; r < MR; r++) rows[r] = a.Base + a.Offsets[i + Math.Min(r, h - 1)];
+                    float* cTile = pc + (long)i * ldc + jp;
+                    if (h == MR) { Kernel256(k, rows, new Gathered(steps), pb + jp, ldb, cTile, ldc, beta); continue; }
+                    Kernel256(k, rows, new Gathered(steps), pb + jp, ldb, tile, NR, 0);
+                    StoreTile(tile, NR, cTile, ldc, h, NR, beta);
+                }
         }
         return true;
     }
