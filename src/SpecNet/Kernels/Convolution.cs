@@ -81,6 +81,7 @@ public sealed unsafe class Convolution : IRangeWork
     private IRowsSource? _source;                    // inference: what makes the input's rows, instead of a tensor (ReadInputFrom)
     private float[][] _inputs = [];                  // per thread, with a source: a block's input rows
     private readonly WindowReader? _reader, _transposedReader;   // forward's and the input gradient's windows read in place
+    private readonly bool _windowsForWeightGradient;                // and the weight gradient's, through _reader
 
     // The pass being run (set by Forward/Backward, read by the threads in Run).
     private bool _backward, _inputGradient, _weightGradient;
@@ -110,6 +111,10 @@ public sealed unsafe class Convolution : IRangeWork
         _computedRows = geometry.Rows.Output;
         int examples = Math.Min(capacity, _chunkSize);
         if (kernels.GathersRows && !Im2Col.IsIdentity(geometry)) _reader = new WindowReader(geometry, examples, kernels);
+        // The weight gradient reads its windows in place where im2col would copy each input value many times (nine for a 3x3
+        // stride-1 window). A stride-2 window's columns are a little over twice its input, and reading them laid out measured
+        // faster than reading the windows where they lie (13x13x32 -> 64: 1.49 against 1.58 ms at batch 64, Zen 1).
+        _windowsForWeightGradient = _reader is not null && (long)geometry.Positions * geometry.PatchSize * geometry.Groups >= 4L * geometry.Input.Size;
         if (kernels.GathersRows && _transposed is { } t) _transposedReader = new WindowReader(t, examples, kernels);
     }
 
@@ -290,10 +295,10 @@ public sealed unsafe class Convolution : IRangeWork
                 var dz = new ReadOnlySpan<float>(_dz + (long)n0 * positions * f + group * fg, rows * f - group * fg);
                 if (_weightGradient)
                 {
-                    // dWgᵀ (K, Fg) += colsᵀ dZg: the windows read in place when the backend can, on one thread as GemmOnThread would run it
+                    // dWgᵀ (K, Fg) += colsᵀ dZg: the windows read in place where they overlap and the backend can, on one thread as GemmOnThread runs it
                     var dWt = _dWeightsT[part].AsSpan(group * k * fg, k * fg);
                     float beta = _used[part] ? 1 : 0;
-                    if (_reader is null || !(nested || _kernels.Threads == 1) || !_reader.GemmTransposed(_kernels, part, x, n0, n1, group, dz, f, beta, dWt, fg))
+                    if (!_windowsForWeightGradient || !(nested || _kernels.Threads == 1) || !_reader!.GemmTransposed(_kernels, part, x, n0, n1, group, dz, f, beta, dWt, fg))
                         Gemm(nested, part, Op.T, Op.N, k, fg, rows, Columns(x, g, n0, n1, group, part), k, dz, f, beta, dWt, fg);
                 }
                 if (!_inputGradient) continue;
