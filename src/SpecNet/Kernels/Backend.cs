@@ -104,6 +104,13 @@ public abstract class Backend
     public virtual bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc) => false;
 
     /// <summary>
+    /// <see cref="GemmGathered"/> over rows grouped by class (<see cref="WindowClasses"/>), each row's sum over its class's taps
+    /// alone: the taps left out read the zero border (0·w adds nothing to a sum that starts at +0), so C is equal to the bit to
+    /// <see cref="GemmGathered"/> over every tap, for finite weights. False when the backend leaves this to the caller.
+    /// </summary>
+    public virtual bool GemmGatheredClasses(int thread, in WindowClasses a, int n, ReadOnlySpan<float> packedB) => false;
+
+    /// <summary>
     /// C (m, n) = Aᵀ B + beta·C on thread <paramref name="thread"/>, A's k rows read where they lie (<see cref="GatheredRows"/>, m =
     /// <see cref="GatheredRows.K"/> elements each: a convolution's windows) and B (k, n) row-major: a convolution's weight gradient
     /// without laying its windows out. False when this backend has no such kernel or the shape is better served otherwise; when
@@ -128,6 +135,19 @@ public abstract class Backend
         Gemm(opA, opB, m, n, k, a, opA == Op.N ? k : m, b, opB == Op.N ? n : k, beta, c, n);
 
     public override string ToString() => $"{Name} ({InstructionSet}, {Threads} thread{(Threads == 1 ? "" : "s")})";
+}
+
+/// <summary>
+/// A convolution's output positions grouped by which taps of their windows fall inside the input: class c holds rows
+/// [Starts[c], Starts[c + 1]) of the lists; A's row r (its window) starts at ARows[r], its elements at Offsets[0..K) from there,
+/// and C's row r is at CRows[r]; the class's taps are the q in [Ranges[2j], Ranges[2j + 1]) for j in [RangeStarts[c],
+/// RangeStarts[c + 1]), in order. A convolution's border positions skip the taps in the padding, as a direct convolution does.
+/// </summary>
+public readonly unsafe struct WindowClasses(int count, int* starts, float** aRows, float** cRows, int ldc, int* rangeStarts, int* ranges, int* offsets, int k)
+{
+    public readonly int Count = count, Ldc = ldc, K = k;
+    public readonly int* Starts = starts, RangeStarts = rangeStarts, Ranges = ranges, Offsets = offsets;
+    public readonly float** ARows = aRows, CRows = cRows;
 }
 
 /// <summary>

@@ -284,6 +284,95 @@ public sealed unsafe class ManagedBackend : Backend
     }
 
     /// <summary>
+    /// <see cref="GemmGathered"/> class by class: the same K blocks, each row's sum over its class's taps in the block in order
+    /// (the kernel walks the class's ranges with its sums in registers), a tile's rows stored where C's rows lie.
+    /// </summary>
+    public override bool GemmGatheredClasses(int thread, in WindowClasses a, int n, ReadOnlySpan<float> packedB)
+    {
+        int m = a.Starts[a.Count], k = a.K, nPanels = (n + NR - 1) / NR;
+        if (!GathersRows || m <= DotRows || n == 0) return false;
+        if (packedB.Length < GatheredPackSize(n, k)) throw new ArgumentException("gathered GEMM: B is not packed for this shape");
+        int widest = 0;                                                           // ranges of a class, at most
+        for (int cl = 0; cl < a.Count; cl++) widest = Math.Max(widest, a.RangeStarts[cl + 1] - a.RangeStarts[cl]);
+        int* inBlock = stackalloc int[2 * widest];
+        float** rows = stackalloc float*[MR];
+        float** outputs = stackalloc float*[MR];
+        float* tile = stackalloc float[MR * 16];
+        fixed (float* packed = packedB)
+        {
+            for (int p0 = 0; p0 < k; p0 += KC)
+            {
+                int kc = Math.Min(KC, k - p0);
+                float beta = p0 == 0 ? 0 : 1;
+                float* bp = packed + (long)p0 * nPanels * NR;
+                for (int cl = 0; cl < a.Count; cl++)
+                {
+                    int ranges = 0, end = a.Starts[cl + 1];                        // the class's taps in this block, from its start
+                    for (int j = a.RangeStarts[cl]; j < a.RangeStarts[cl + 1]; j++)
+                    {
+                        int q0 = Math.Max(a.Ranges[2 * j], p0), q1 = Math.Min(a.Ranges[2 * j + 1], p0 + kc);
+                        if (q0 < q1) { inBlock[2 * ranges] = q0 - p0; inBlock[2 * ranges + 1] = q1 - p0; ranges++; }
+                    }
+                    for (int i = a.Starts[cl]; i < end; i += MR)
+                    {
+                        int h = Math.Min(MR, end - i);
+                        for (int r = 0; r < MR; r++) rows[r] = a.ARows[i + Math.Min(r, h - 1)];   // rows past the end repeat the last, dropped
+                        for (int jp = 0; jp < n; jp += NR)
+                        {
+                            int w = Math.Min(NR, n - jp);
+                            float* bPanel = bp + (long)(jp / NR) * kc * NR;
+                            if (w == NR)
+                            {
+                                // each row stored where C's row lies; rows past the end into the scratch tile
+                                for (int r = 0; r < MR; r++) outputs[r] = r < h ? a.CRows[i + r] + jp : tile + r * NR;
+                                Kernel256Ranges(inBlock, ranges, rows, a.Offsets + p0, bPanel, outputs, beta);
+                                continue;
+                            }
+                            for (int r = 0; r < MR; r++) outputs[r] = tile + r * NR;
+                            Kernel256Ranges(inBlock, ranges, rows, a.Offsets + p0, bPanel, outputs, 0);
+                            for (int r = 0; r < h; r++) StoreTile(tile + r * NR, NR, a.CRows[i + r] + jp, a.Ldc, 1, w, beta);
+                        }
+                    }
+                }
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// <see cref="Kernel256{TElements}"/> over the k steps in <paramref name="count"/> ranges ([ranges[2j], ranges[2j + 1]), in
+    /// order) instead of all of them: one sum per row in registers throughout, so the same sums as over every step when the
+    /// steps left out add zeros. Element q of a row at offsets[q] from its start; B's row q at b + q·16; C's row r at c[r].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel256Ranges(int* ranges, int count, float** rows, int* offsets, float* b, float** c, float beta)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+                         c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5];
+        for (int j = 0; j < count; j++)
+        {
+            int q1 = ranges[2 * j + 1];
+            float* bq = b + (long)ranges[2 * j] * 16;
+            for (int q = ranges[2 * j]; q < q1; q++)
+            {
+                long p = offsets[q];
+                var b0 = Vector256.Load(bq);
+                var b1 = Vector256.Load(bq + 8);
+                var a0 = Vector256.Create(r0[p]); c00 = Vector256.FusedMultiplyAdd(a0, b0, c00); c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
+                var a1 = Vector256.Create(r1[p]); c10 = Vector256.FusedMultiplyAdd(a1, b0, c10); c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);
+                var a2 = Vector256.Create(r2[p]); c20 = Vector256.FusedMultiplyAdd(a2, b0, c20); c21 = Vector256.FusedMultiplyAdd(a2, b1, c21);
+                var a3 = Vector256.Create(r3[p]); c30 = Vector256.FusedMultiplyAdd(a3, b0, c30); c31 = Vector256.FusedMultiplyAdd(a3, b1, c31);
+                var a4 = Vector256.Create(r4[p]); c40 = Vector256.FusedMultiplyAdd(a4, b0, c40); c41 = Vector256.FusedMultiplyAdd(a4, b1, c41);
+                var a5 = Vector256.Create(r5[p]); c50 = Vector256.FusedMultiplyAdd(a5, b0, c50); c51 = Vector256.FusedMultiplyAdd(a5, b1, c51);
+                bq += 16;
+            }
+        }
+        Store256(c[0], c00, c01, beta); Store256(c[1], c10, c11, beta); Store256(c[2], c20, c21, beta);
+        Store256(c[3], c30, c31, beta); Store256(c[4], c40, c41, beta); Store256(c[5], c50, c51, beta);
+    }
+
+    /// <summary>
     /// Aᵀ B as <see cref="GemmOnThread"/> computes it for the laid-out rows when it takes the unpacked path (<see cref="Direct"/>:
     /// a weight gradient over a chunk of at most <see cref="DirectMaxK"/> rows), the same kernel summing over the rows in the same
     /// order; only where it finds A's elements differs: a tile's MR rows of Aᵀ are MR elements of the window, each at its offset,

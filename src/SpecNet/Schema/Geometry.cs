@@ -24,6 +24,15 @@ public readonly record struct Window(int Input, int Kernel, int Stride, int Dila
     /// <summary>The input cells [First, End) that the windows of outputs [o0, o1) read, the padding left out.</summary>
     public (int First, int End) Reads(int o0, int o1) => (Math.Max(0, o0 * Stride - PadBefore), Math.Min(Input, o0 * Stride - PadBefore + Spanned(o1 - o0)));
 
+    /// <summary>The kernel taps [First, End) of output o's window that fall inside the input (the others read padding); empty when none do.</summary>
+    public (int First, int End) Inside(int o)
+    {
+        int start = o * Stride - PadBefore;
+        int first = Math.Min(Kernel, start >= 0 ? 0 : (-start + Dilation - 1) / Dilation);
+        int end = start >= Input ? 0 : Math.Min(Kernel, (Input - start + Dilation - 1) / Dilation);
+        return (first, Math.Max(first, end));
+    }
+
     public static Window Of(int input, int kernel, int stride, int dilation, Padding padding)
     {
         int dilated = (kernel - 1) * dilation + 1;

@@ -94,7 +94,8 @@ public class ConvolutionTests
 
     /// <summary>
     /// With 256-bit vectors the managed backend reads a convolution's windows where they lie (GemmGathered) instead of laying
-    /// them out: forward, the input gradient computed as a convolution of dY, and the weight gradient (its windows read in place
+    /// them out (with padding, positions grouped by the taps inside the input and the rest skipped, when that pays): forward, the
+    /// input gradient computed as a convolution of dY, and the weight gradient (its windows read in place
     /// too, on each thread of a pass, or on the only one) must equal im2col + GEMM to the bit; also
     /// a pass over one image (its rows split between the threads) between two over the batch, which put different rows in
     /// the same places of the padded copies; and a pass after the kernel changed. (With AVX-512 it keeps im2col; CI runs the kernel tests again with AVX-512 off.)
