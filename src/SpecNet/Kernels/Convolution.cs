@@ -423,6 +423,7 @@ public sealed unsafe class Convolution : IRangeWork
         private readonly float[] _packed;            // each group's kernel as the backend's gathered GEMM reads it
         private readonly int _packedGroup;           // floats of it per group
         private float[] _packedFrom = [];            // the kernel _packed holds, when kept between passes
+        private readonly BorderClasses? _classes;    // when padded: positions by the taps inside the input, to skip the rest
 
         public WindowReader(ConvGeometry g, int examples, Backend kernels)
         {
@@ -441,8 +442,6 @@ public sealed unsafe class Convolution : IRangeWork
             _packed = new float[g.Groups * _packedGroup];
             _classes = BorderClasses.For(g, examples, kernels.Threads);
         }
-
-        private readonly BorderClasses? _classes;    // when padded: positions by the taps inside the input, to skip the rest
 
         /// <summary>
         /// Packs the kernel w (per group (F/groups, K)) for the backend, once per pass rather than per thread and chunk. With
