@@ -118,6 +118,9 @@ public abstract class Backend
     /// </summary>
     public virtual bool GemmGatheredTransposed(int thread, in GatheredRows a, int k, int n, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) => false;
 
+    /// <summary>Whether <see cref="GemmGatheredTransposed"/> takes C (m, n) over k rows: asked first, so a caller makes no padded copy for nothing.</summary>
+    public virtual bool GathersTransposed(int m, int n, int k) => false;
+
     /// <summary>The pool this backend forks onto; backends with their own pool share it with ParallelFor.</summary>
     protected virtual WorkerPool SharedPool(int threads) => new(threads);
 

@@ -484,6 +484,7 @@ public sealed unsafe class Convolution : IRangeWork
         public bool GemmTransposed(Backend kernels, int part, ReadOnlySpan<float> tensor, int n0, int n1, int group, ReadOnlySpan<float> dz, int ldz, float beta, Span<float> dWt, int ldw)
         {
             int rows = (n1 - n0) * _g.Positions;
+            if (!kernels.GathersTransposed(_g.PatchSize, _g.GroupFilters, rows)) return false;      // before the padded copy
             fixed (float* px = tensor, copy = _padded ? _copies[part] : null)
             fixed (int* offsets = _offsets)
                 return kernels.GemmGatheredTransposed(part, Windows(px, copy, offsets, n0, n1, 0, _g.Rows.Output, group), rows, _g.GroupFilters, dz, ldz, beta, dWt, ldw);
@@ -560,7 +561,7 @@ public sealed unsafe class Convolution : IRangeWork
 
         /// <summary>The share of a dimension's kernel taps, over all its outputs, that fall inside the input.</summary>
         private static double InsideShare(Window window) =>
-            Enumerable.Range(0, window.Output).Sum(o => window.Inside(o).End - window.Inside(o).First) / (double)(window.Output * window.Kernel);
+            Enumerable.Range(0, window.Output).Select(window.Inside).Sum(inside => inside.End - inside.First) / (double)(window.Output * window.Kernel);
 
         private BorderClasses(ConvGeometry g, int examples, int threads)
         {

@@ -378,11 +378,16 @@ public sealed unsafe class ManagedBackend : Backend
     /// order; only where it finds A's elements differs: a tile's MR rows of Aᵀ are MR elements of the window, each at its offset,
     /// and step q is row q's start, from a table made once per call.
     /// </summary>
+    public override bool GathersTransposed(int m, int n, int k)
+    {
+        var job = new Job(Op.T, Op.N, m, n, k, null, m, null, n, 0, null, n);
+        return GathersRows && m > 0 && n > 0 && k > 0 && UseDirect(job, m) && !Transposed(job);
+    }
+
     public override bool GemmGatheredTransposed(int thread, in GatheredRows a, int k, int n, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
     {
         int m = a.K;
-        var job = new Job(Op.T, Op.N, m, n, k, null, m, null, ldb, beta, null, ldc);
-        if (!GathersRows || m == 0 || n == 0 || k == 0 || !UseDirect(job, m) || Transposed(job)) return false;
+        if (!GathersTransposed(m, n, k)) return false;
         if (b.Length < (long)(k - 1) * ldb + n || c.Length < (long)(m - 1) * ldc + n) throw new ArgumentException("gathered GEMM: buffers of the wrong size");
         if (_rowStarts[thread].Length < k) _rowStarts[thread] = new int[k];
         float** rows = stackalloc float*[MR];
