@@ -156,6 +156,9 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
     /// </summary>
     public bool CanPool(MaxPool2D pool) => Activation.Function is ActivationFunction.Relu or ActivationFunction.Linear && pool.Rows.Tiles && pool.Cols.Tiles;
 
+    /// <summary>Plan time, inference: forward by Winograd F(2x2, 3x3) where it computes this convolution (<see cref="Convolution.UseWinograd"/>).</summary>
+    public bool UseWinograd(LayerContext ctx) => ((State)ctx.State!).Convolution.UseWinograd(ctx.Kernels);
+
     /// <summary>Plan time, inference: forward writes <paramref name="pool"/>'s output from now on, pooling each chunk in cache (<see cref="Convolution.PoolOutput"/>).</summary>
     public void PoolOutput(LayerContext ctx, MaxPool2D pool) => ((State)ctx.State!).Convolution.PoolOutput(pool.Rows, pool.Cols);
 

@@ -36,8 +36,10 @@ public sealed class ExecutionPlan : IPlan
     /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch, activations reused.</param>
     /// <param name="keepEveryActivation">No reuse of activations in training and every layer run apart (see <see cref="BufferLayout"/>,
     /// <see cref="Fusion"/>): the reference the tests compare with.</param>
+    /// <param name="winograd">Inference: 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) where they fit (<see cref="Kernels.Winograd"/>);
+    /// null: unless SPECNET_WINOGRAD=0. False gives training's forward outputs to the bit.</param>
     public ExecutionPlan(ModelSpec model, ParameterSet parameters, Backend kernels, int capacity, int seed = 0, bool inputGradient = false, bool trainable = true,
-        bool keepEveryActivation = false)
+        bool keepEveryActivation = false, bool? winograd = null)
     {
         Model = model;
         Trainable = trainable;
@@ -94,6 +96,9 @@ public sealed class ExecutionPlan : IPlan
                 InputGradient = inputGradients[0].Length > 0,
             };
         }
+        if (!trainable && (winograd ?? Winograd.Enabled))
+            for (int i = 0; i < _layers.Count; i++)
+                if (_layers[i] is Conv2D conv) conv.UseWinograd(_contexts[i]);
         for (int i = 0; i < _layers.Count; i++)
         {
             if (_stageEnd[i] >= 0 && _layers[_stageEnd[i]] is MaxPool2D pool) ((Conv2D)_layers[i]).PoolOutput(_contexts[i], pool);

@@ -1,0 +1,264 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace SpecNet.Kernels;
+
+/// <summary>
+/// A 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional
+/// Neural Networks", 2016): each 2x2 tile of output comes from the 4x4 tile of input under it, its channels transformed
+/// (V = Bᵀ d B), one GEMM per element ξ of the 4x4 transform, M_ξ (tiles, F) = V_ξ (tiles, C) U_ξᵀ, over the kernel
+/// transformed once (U = G g Gᵀ), and the tile back (Y = Aᵀ M A). 16 multiplies per tile, channel and filter instead of 36:
+/// 2.25x fewer, and the GEMMs are as large as the convolution's. The sums are rounded differently from the direct ones (a
+/// few parts in 10^7 of the terms' magnitude, measured in the tests), so only inference uses it, and a plan can turn it off
+/// (<see cref="Enabled"/>). Channels are 256-bit vectors: C and F multiples of 8.
+/// </summary>
+public sealed unsafe class Winograd
+{
+    /// <summary>SPECNET_WINOGRAD=0 turns it off: inference then gives training's forward outputs to the bit.</summary>
+    public static readonly bool Enabled = Environment.GetEnvironmentVariable("SPECNET_WINOGRAD") != "0";
+
+    private const int Xi = 16;                        // elements of a 4x4 transform: one GEMM each
+    private const int Skew = 16;                      // floats between the matrices of V and of M, so they do not start 4 KB apart
+
+    private readonly ConvGeometry _g;
+    private readonly int _c, _f, _tilesWide;          // channels, filters, tiles across an output row
+    private readonly int _most;                       // tiles per round of GEMMs, at most
+    private readonly float[] _u;                      // the transformed kernel: 16 matrices (F, C)
+    private readonly float[] _packed;                 // the same, each as the backend's gathered GEMM reads it (when it gathers)
+    private readonly int _packedSize;                 // floats of one packed matrix
+    private float[] _uFrom = [];                      // the kernel _u was made from
+    private readonly float[][] _v, _m;                // per thread: a round's transformed input (16, tiles, C) and products (16, tiles, F)
+    private readonly float[] _zeros;                  // C zeros: what a tile reads in the padding
+    private readonly int[] _offsets;                  // 0 .. C - 1: a row of V_ξ for the gathered GEMM
+
+    /// <summary>
+    /// Whether <paramref name="g"/> is a convolution this computes: 3x3, stride 1, undilated, one group, channels and filters in
+    /// whole 256-bit vectors.
+    /// </summary>
+    public static bool Computes(ConvGeometry g) =>
+        Vector256.IsHardwareAccelerated && g.Rows is { Kernel: 3, Stride: 1, Dilation: 1 } && g.Cols is { Kernel: 3, Stride: 1, Dilation: 1 }
+        && g.Groups == 1 && g.Input.Channels % 8 == 0 && g.Filters % 8 == 0 && g.Input.Channels > 0 && g.Filters > 0
+        && g.Rows.PadBefore <= 2 && g.Cols.PadBefore <= 2;
+
+    /// <summary>
+    /// Whether it also pays (measured on an AMD EPYC Zen 1, one thread, batch 1000): its GEMMs have K = C, and below 32 channels
+    /// their tiles are too short to run near peak (28x28x16 -> 16: no faster than the direct GEMM); and a small map's tiles
+    /// spill over its edge while the direct GEMM skips the padding's taps, so it must save nearly half the multiplies
+    /// (7x7x64 -> 64: 0.71 of them, no faster; 14x14x32 -> 32: 0.49, 1.4x faster; 13x13x32 -> 64 'valid': 0.53, 1.4x faster).
+    /// </summary>
+    public static bool Fits(ConvGeometry g)
+    {
+        if (!Computes(g) || g.Input.Channels < 32 || g.Filters < 16) return false;
+        double direct = 0;                                                        // taps inside the input, over every output
+        for (int oh = 0; oh < g.Rows.Output; oh++)
+            for (int ow = 0; ow < g.Cols.Output; ow++)
+            {
+                var (rows, cols) = (g.Rows.Inside(oh), g.Cols.Inside(ow));
+                direct += (rows.End - rows.First) * (cols.End - cols.First);
+            }
+        double winograd = 16.0 * ((g.Rows.Output + 1) / 2) * ((g.Cols.Output + 1) / 2);
+        return winograd <= 0.55 * direct;
+    }
+
+    public Winograd(ConvGeometry g, Backend kernels)
+    {
+        if (!Computes(g)) throw new ArgumentException($"Winograd F(2x2, 3x3) does not compute {g}");
+        _g = g;
+        (_c, _f) = (g.Input.Channels, g.Filters);
+        _tilesWide = (g.Cols.Output + 1) / 2;
+        // A round's V and M together in about 256 KB, half a Zen 1 L2: 126 tiles for 16 channels and filters, 30 for 64.
+        _most = Math.Max(24, 4096 / (_c + _f) / 6 * 6);
+        _u = new float[Xi * _f * _c];
+        _packedSize = kernels.GathersRows ? kernels.GatheredPackSize(_f, _c) : 0;
+        _packed = new float[Xi * _packedSize];
+        _v = Enumerable.Range(0, kernels.Threads).Select(_ => new float[Xi * (_most * _c + Skew)]).ToArray();
+        _m = Enumerable.Range(0, kernels.Threads).Select(_ => new float[Xi * (_most * _f + Skew)]).ToArray();
+        _zeros = new float[_c];
+        _offsets = Enumerable.Range(0, _c).ToArray();
+    }
+
+    /// <summary>
+    /// Whether a block of <paramref name="examples"/> examples' <paramref name="rows"/> output rows has tiles enough to pay: a
+    /// single image's share of a 13x13x32 -> 64 convolution's rows on one of two threads (18 tiles) took 0.104 ms against the
+    /// direct GEMM's 0.076 (Zen 1), its sixteen GEMMs too short.
+    /// </summary>
+    public bool Pays(int examples, int rows) => (long)examples * ((rows + 1) / 2) * _tilesWide >= MinTiles;
+
+    private const int MinTiles = 60;
+
+    /// <summary>
+    /// U_ξ = (G g Gᵀ)_ξ for each filter and channel of w [F, 3, 3, C], in double then rounded once; and packed for the backend.
+    /// Not again while w is unchanged (compared as bits, as the gathered GEMM's packing is).
+    /// </summary>
+    public void Transform(Backend kernels, ReadOnlySpan<float> w)
+    {
+        if (MemoryMarshal.Cast<float, int>(w).SequenceEqual(MemoryMarshal.Cast<float, int>(_uFrom.AsSpan()))) return;
+        Span<double> gg = stackalloc double[12];
+        for (int f = 0; f < _f; f++)
+            for (int c = 0; c < _c; c++)
+            {
+                int at = f * 9 * _c + c;                                      // w[f, i, j, c] at at + (3i + j)·C
+                for (int j = 0; j < 3; j++)                                   // G g: rows g0, (g0 + g1 + g2)/2, (g0 - g1 + g2)/2, g2
+                {
+                    double g0 = w[at + j * _c], g1 = w[at + (3 + j) * _c], g2 = w[at + (6 + j) * _c];
+                    (gg[j], gg[3 + j], gg[6 + j], gg[9 + j]) = (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2);
+                }
+                for (int i = 0; i < 4; i++)                                   // (G g) Gᵀ, the same on each row
+                {
+                    double r0 = gg[3 * i], r1 = gg[3 * i + 1], r2 = gg[3 * i + 2];
+                    _u[((4 * i + 0) * _f + f) * _c + c] = (float)r0;
+                    _u[((4 * i + 1) * _f + f) * _c + c] = (float)((r0 + r1 + r2) / 2);
+                    _u[((4 * i + 2) * _f + f) * _c + c] = (float)((r0 - r1 + r2) / 2);
+                    _u[((4 * i + 3) * _f + f) * _c + c] = (float)r2;
+                }
+            }
+        if (_packedSize > 0)
+            for (int xi = 0; xi < Xi; xi++)
+                kernels.PackGathered(_u.AsSpan(xi * _f * _c, _f * _c), _c, _f, _c, _packed.AsSpan(xi * _packedSize, _packedSize));
+        if (_uFrom.Length != w.Length) _uFrom = new float[w.Length];
+        w.CopyTo(_uFrom);
+    }
+
+    /// <summary>
+    /// Output rows [oh0, oh1) of examples [n0, n1) of x (the whole input) into y (the block's first output row, row stride
+    /// <paramref name="ldy"/>), on thread <paramref name="part"/>, with the kernel last given to <see cref="Transform"/>. The
+    /// tiles start at row oh0; a tile's rows and columns past the block's end are computed and not stored.
+    /// </summary>
+    public void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy)
+    {
+        int tilesHigh = (oh1 - oh0 + 1) / 2, perExample = tilesHigh * _tilesWide, tiles = (n1 - n0) * perExample;
+        // Rounds of whole 6-row tiles of the GEMMs, as equal as that allows: not a last round of a handful of tiles
+        int rounds = (tiles + _most - 1) / _most, size = Math.Min(_most, ((tiles + rounds - 1) / rounds + 5) / 6 * 6);
+        float** cells = stackalloc float*[16];
+        fixed (float* v = _v[part], m = _m[part], zeros = _zeros, u = _u, packed = _packed)
+        fixed (int* offsets = _offsets)
+        {
+            for (int round = 0; round * size < tiles; round++)
+            {
+                int t0 = round * size, t1 = Math.Min(tiles, t0 + size), count = t1 - t0;
+                long vStride = (long)count * _c + Skew, mStride = (long)count * _f + Skew;
+                for (int t = t0; t < t1; t++)
+                {
+                    int n = n0 + t / perExample, inExample = t % perExample, oh = oh0 + inExample / _tilesWide * 2, ow = inExample % _tilesWide * 2;
+                    InputTile(x, zeros, cells, n, oh - _g.Rows.PadBefore, ow - _g.Cols.PadBefore, v + (long)(t - t0) * _c, vStride);
+                }
+                for (int xi = 0; xi < Xi; xi++)
+                {
+                    float* vx = v + xi * vStride, mx = m + xi * mStride;
+                    var rows = new GatheredRows(vx, 0, 1, count, 0, _c, offsets, _c);
+                    if (_packedSize > 0 && kernels.GemmGathered(part, rows, count, _f, new ReadOnlySpan<float>(packed + (long)xi * _packedSize, _packedSize), new Span<float>(mx, count * _f), _f)) continue;
+                    var a = new ReadOnlySpan<float>(vx, count * _c);
+                    var b = new ReadOnlySpan<float>(u + (long)xi * _f * _c, _f * _c);
+                    var c = new Span<float>(mx, count * _f);
+                    if (nested) kernels.GemmOnThread(part, Op.N, Op.T, count, _f, _c, a, _c, b, _c, 0, c, _f);
+                    else kernels.Gemm(Op.N, Op.T, count, _f, _c, a, _c, b, _c, 0, c, _f);
+                }
+                for (int t = t0; t < t1; t++)
+                {
+                    int e = t / perExample, inExample = t % perExample, r = inExample / _tilesWide * 2, ow = inExample % _tilesWide * 2;
+                    int rowsLeft = Math.Min(2, oh1 - oh0 - r), colsLeft = Math.Min(2, _g.Cols.Output - ow);
+                    float* at = y + (((long)e * (oh1 - oh0) + r) * _g.Cols.Output + ow) * ldy;
+                    OutputTile(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// V = Bᵀ d B for the 4x4 input tile whose top left is (ih, iw) of example n, every channel, into v (element ξ at
+    /// v + ξ·<paramref name="stride"/>). Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. A tile inside the input reads it in
+    /// place; one over the edge reads zeros for the cells in the padding, through a table of the 16 cells' rows.
+    /// </summary>
+    private void InputTile(float* x, float* zeros, float** cells, int n, int ih, int iw, float* v, long stride)
+    {
+        int height = _g.Input.Height, width = _g.Input.Width, c = _c;
+        long rowStep = (long)width * c;
+        if (ih >= 0 && iw >= 0 && ih + 4 <= height && iw + 4 <= width)
+        {
+            float* p = x + (((long)n * height + ih) * width + iw) * c;
+            for (int ch = 0; ch < c; ch += 8)
+                Transform(p + ch, rowStep, c, v + ch, stride);
+            return;
+        }
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++)
+            {
+                int r = ih + i, col = iw + j;
+                cells[4 * i + j] = (uint)r < (uint)height && (uint)col < (uint)width ? x + (((long)n * height + r) * width + col) * c : zeros;
+            }
+        for (int ch = 0; ch < c; ch += 8)
+            Transform(cells, ch, v + ch, stride);
+    }
+
+    /// <summary>Bᵀ d B on 8 channels of the cells at p + i·rowStep + j·colStep, each column then each row in registers, stored once.</summary>
+    private static void Transform(float* p, long rowStep, int colStep, float* v, long stride)
+    {
+        Vector256<float> Load(int i, int j) => Vector256.Load(p + i * rowStep + j * colStep);
+        Store(v, stride,
+            Column(Load(0, 0), Load(1, 0), Load(2, 0), Load(3, 0)), Column(Load(0, 1), Load(1, 1), Load(2, 1), Load(3, 1)),
+            Column(Load(0, 2), Load(1, 2), Load(2, 2), Load(3, 2)), Column(Load(0, 3), Load(1, 3), Load(2, 3), Load(3, 3)));
+    }
+
+    /// <summary>The same over a table of the cells' rows (a tile over the edge: some are zeros).</summary>
+    private static void Transform(float** cells, int ch, float* v, long stride)
+    {
+        Vector256<float> Load(int i, int j) => Vector256.Load(cells[4 * i + j] + ch);
+        Store(v, stride,
+            Column(Load(0, 0), Load(1, 0), Load(2, 0), Load(3, 0)), Column(Load(0, 1), Load(1, 1), Load(2, 1), Load(3, 1)),
+            Column(Load(0, 2), Load(1, 2), Load(2, 2), Load(3, 2)), Column(Load(0, 3), Load(1, 3), Load(2, 3), Load(3, 3)));
+    }
+
+    /// <summary>Bᵀ times one column of d.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>) Column(Vector256<float> d0, Vector256<float> d1, Vector256<float> d2, Vector256<float> d3) =>
+        (d0 - d2, d1 + d2, d2 - d1, d1 - d3);
+
+    /// <summary>Each row of Bᵀ d (its four columns given) times B, stored: V[i, j] at v + (4i + j)·stride.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* v, long stride,
+        (Vector256<float> R0, Vector256<float> R1, Vector256<float> R2, Vector256<float> R3) c0, (Vector256<float> R0, Vector256<float> R1, Vector256<float> R2, Vector256<float> R3) c1,
+        (Vector256<float> R0, Vector256<float> R1, Vector256<float> R2, Vector256<float> R3) c2, (Vector256<float> R0, Vector256<float> R1, Vector256<float> R2, Vector256<float> R3) c3)
+    {
+        Row(v, stride, c0.R0, c1.R0, c2.R0, c3.R0);
+        Row(v + 4 * stride, stride, c0.R1, c1.R1, c2.R1, c3.R1);
+        Row(v + 8 * stride, stride, c0.R2, c1.R2, c2.R2, c3.R2);
+        Row(v + 12 * stride, stride, c0.R3, c1.R3, c2.R3, c3.R3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Row(float* v, long stride, Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3)
+    {
+        Vector256.Store(r0 - r2, v);
+        Vector256.Store(r1 + r2, v + stride);
+        Vector256.Store(r2 - r1, v + 2 * stride);
+        Vector256.Store(r1 - r3, v + 3 * stride);
+    }
+
+    /// <summary>
+    /// Y = Aᵀ M A for one tile, every filter, from m (element ξ at m + ξ·<paramref name="stride"/>) into the rows·cols of the 2x2
+    /// tile at y that lie in the output (row stride <paramref name="row"/>, column stride <paramref name="ldy"/>). Aᵀ = [1 1 1 0; 0 1 -1 -1].
+    /// </summary>
+    private void OutputTile(float* m, long stride, float* y, int ldy, long row, int rows, int cols)
+    {
+        for (int f = 0; f < _f; f += 8)
+        {
+            Vector256<float> t00, t01, t02, t03, t10, t11, t12, t13;
+            {
+                var m0 = Vector256.Load(m + 0 * stride + f); var m4 = Vector256.Load(m + 4 * stride + f); var m8 = Vector256.Load(m + 8 * stride + f); var m12 = Vector256.Load(m + 12 * stride + f);
+                (t00, t10) = (m0 + m4 + m8, m4 - m8 - m12);
+                var m1 = Vector256.Load(m + 1 * stride + f); var m5 = Vector256.Load(m + 5 * stride + f); var m9 = Vector256.Load(m + 9 * stride + f); var m13 = Vector256.Load(m + 13 * stride + f);
+                (t01, t11) = (m1 + m5 + m9, m5 - m9 - m13);
+                var m2 = Vector256.Load(m + 2 * stride + f); var m6 = Vector256.Load(m + 6 * stride + f); var m10 = Vector256.Load(m + 10 * stride + f); var m14 = Vector256.Load(m + 14 * stride + f);
+                (t02, t12) = (m2 + m6 + m10, m6 - m10 - m14);
+                var m3 = Vector256.Load(m + 3 * stride + f); var m7 = Vector256.Load(m + 7 * stride + f); var m11 = Vector256.Load(m + 11 * stride + f); var m15 = Vector256.Load(m + 15 * stride + f);
+                (t03, t13) = (m3 + m7 + m11, m7 - m11 - m15);
+            }
+            Vector256.Store(t00 + t01 + t02, y + f);
+            if (cols > 1) Vector256.Store(t01 - t02 - t03, y + ldy + f);
+            if (rows < 2) continue;
+            Vector256.Store(t10 + t11 + t12, y + row + f);
+            if (cols > 1) Vector256.Store(t11 - t12 - t13, y + row + ldy + f);
+        }
+    }
+}

@@ -1,0 +1,115 @@
+using SpecNet.Checking;
+using SpecNet.Kernels;
+using SpecNet.Planning;
+using SpecNet.Schema;
+using SpecNet.Tests.Layers;
+
+namespace SpecNet.Tests.Kernels;
+
+/// <summary>
+/// Inference's Winograd F(2x2, 3x3) convolutions against the direct loops (summed in double): within a few parts in 10^7 of
+/// the sum of the terms' magnitudes, no more than twice the direct GEMM's own error plus that; on every path a block takes
+/// (partial tiles at odd edges, padding on each side, rounds of tiles, one image's rows split between threads, backends
+/// without a gathered GEMM), and in plans with the epilogues and the pooling that follow it.
+/// </summary>
+public class WinogradTests
+{
+    public static TheoryData<int, int, int, int, int, string> Geometries() => new()
+    {
+        // batch, height, width, channels, filters, padding
+        { 2, 8, 8, 16, 16, "same" },
+        { 3, 7, 7, 16, 24, "same" },      // odd: the last tiles' second row and column fall outside
+        { 2, 9, 6, 24, 16, "valid" },
+        { 3, 13, 13, 32, 64, "valid" },   // the tutorial's second convolution
+        { 40, 7, 7, 64, 64, "same" },     // many tiles: several rounds of GEMMs per chunk
+        { 1, 29, 29, 16, 16, "same" },    // one image: its rows split between the threads, the second share starting at an odd row
+        { 1, 7, 7, 64, 64, "same" },      // too few tiles in a share: the direct GEMM
+        { 2, 5, 6, 16, 16, "same" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Geometries))]
+    public void Winograd_matches_the_direct_loops(int batch, int h, int w, int c, int filters, string padding)
+    {
+        var pad = padding == "same" ? Padding.Same : Padding.Valid;
+        var g = new ConvGeometry(Shape.Spatial(h, w, c), Window.Of(h, 3, 1, 1, pad), Window.Of(w, 3, 1, 1, pad), filters);
+        Assert.True(Winograd.Computes(g));
+        var x = Random(batch * g.Input.Size, 1);
+        var weights = Random(filters * g.PatchSize, 2);
+        var expected = ReferenceKernels.Convolution(x, batch, g.Input, weights, g.Rows, g.Cols, filters);
+        var scale = ReferenceKernels.Convolution(x.Select(Math.Abs).ToArray(), batch, g.Input, weights.Select(Math.Abs).ToArray(), g.Rows, g.Cols, filters);
+        foreach (var backend in new Backend[] { new ManagedBackend(2), new ManagedBackend(1), new ReferenceBackend() })
+        {
+            var direct = new float[expected.Length];
+            new Convolution(g, batch, training: false, backend).Forward(backend, batch, x, weights, direct);
+            var conv = new Convolution(g, batch, training: false, backend);
+            Assert.True(conv.UseWinograd(backend, wherePaying: false));
+            var y = Enumerable.Repeat(float.NaN, expected.Length).ToArray();
+            conv.Forward(backend, batch, x, weights, y);
+            double worst = 0, directWorst = 0;
+            for (int i = 0; i < y.Length; i++)
+            {
+                worst = Math.Max(worst, Math.Abs(y[i] - expected[i]) / scale[i]);
+                directWorst = Math.Max(directWorst, Math.Abs(direct[i] - expected[i]) / scale[i]);
+            }
+            Assert.True(worst <= 2 * directWorst + 3e-7, $"{backend}: relative error {worst:E2} (direct {directWorst:E2})");
+
+            // New weights: transformed again, not the last ones reused
+            var other = Random(weights.Length, 3);
+            conv.Forward(backend, batch, x, other, y);
+            var expectedOther = ReferenceKernels.Convolution(x, batch, g.Input, other, g.Rows, g.Cols, filters);
+            for (int i = 0; i < y.Length; i++) Assert.True(Math.Abs(y[i] - expectedOther[i]) <= 1e-5 * (1 + Math.Abs(expectedOther[i])), $"[{i}] after new weights: {y[i]} vs {expectedOther[i]}");
+        }
+    }
+
+    [Theory]
+    [InlineData(3, 2, 1, "same", 1, 16)]    // strided
+    [InlineData(3, 1, 2, "same", 1, 16)]    // dilated
+    [InlineData(3, 1, 1, "same", 2, 32)]    // grouped
+    [InlineData(5, 1, 1, "same", 1, 16)]    // 5x5
+    [InlineData(3, 1, 1, "same", 1, 8)]     // too few channels to pay
+    [InlineData(3, 1, 1, "same", 1, 20)]    // channels not whole vectors
+    public void Winograd_declines_what_it_does_not_compute(int kernel, int stride, int dilation, string padding, int groups, int channels)
+    {
+        var pad = padding == "same" ? Padding.Same : Padding.Valid;
+        var g = new ConvGeometry(Shape.Spatial(12, 12, channels), Window.Of(12, kernel, stride, dilation, pad), Window.Of(12, kernel, stride, dilation, pad), 32, groups);
+        Assert.False(Winograd.Fits(g));
+        var backend = new ManagedBackend(1);
+        Assert.False(new Convolution(g, 2, training: false, backend).UseWinograd(backend));
+        var fits = new ConvGeometry(Shape.Spatial(12, 12, 16), Window.Of(12, 3, 1, 1, pad), Window.Of(12, 3, 1, 1, pad), 16);
+        Assert.False(new Convolution(fits, 2, training: true, backend).UseWinograd(backend));   // training keeps the direct sums
+    }
+
+    /// <summary>Inference plans with Winograd against a training plan running every layer apart: near, and not equal (it ran).</summary>
+    [Theory]
+    [InlineData("conv2d: { filters: 32, kernel_size: 3, padding: same, use_bias: false }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - relu", "24, 24, 32", 5)]
+    [InlineData("conv2d: { filters: 32, kernel_size: 3, padding: same, use_bias: false }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - relu", "24, 24, 32", 1)]   // rows split
+    [InlineData("conv2d: { filters: 64, kernel_size: 3, activation: relu }\n  - max_pool2d", "13, 13, 32", 5)]
+    [InlineData("conv2d: { filters: 16, kernel_size: 3, padding: same }\n  - batch_norm\n  - relu\n  - max_pool2d", "17, 17, 32", 4)]
+    public void Inference_plans_run_Winograd_with_the_epilogue_and_pooling_after_it(string layers, string input, int batch)
+    {
+        var model = GradientCheckTests.Compile($"input: [{input}]\nlayers:\n  - {layers}\n  - global_avg_pool2d\n  - dense: {{ units: 4 }}\ntraining: {{ loss: mse }}\n");
+        var parameters = ParameterSet.Initialize(model, 1);
+        var rng = new Rng(3);
+        foreach (var slot in parameters.Slots)
+            if (slot.Layer is SpecNet.Layers.BatchNorm)
+                for (int i = 0; i < slot.Value.Length; i++) slot.Value[i] = slot.Spec.Suffix == "moving_variance" ? 0.2f + rng.NextFloat() : rng.NextFloat() * 2 - 1;
+        var backend = new ManagedBackend(2);
+        var separate = new ExecutionPlan(model, parameters, backend, batch, keepEveryActivation: true);
+        var exact = new ExecutionPlan(model, parameters, backend, batch, trainable: false, winograd: false);
+        var fast = new ExecutionPlan(model, parameters, backend, batch, trainable: false, winograd: true);
+        var x = Enumerable.Range(0, separate.Input.Length).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
+        float[] Run(ExecutionPlan plan) { x.CopyTo(plan.Input); return plan.Forward(batch, training: false).ToArray(); }
+        var expected = Run(separate);
+        Assert.Equal(expected, Run(exact));
+        var y = Run(fast);
+        Assert.NotEqual(expected, y);
+        for (int i = 0; i < y.Length; i++) Assert.True(Math.Abs(y[i] - expected[i]) <= 1e-5 * (1 + Math.Abs(expected[i])), $"[{i}]: {y[i]} vs {expected[i]}");
+    }
+
+    private static float[] Random(int n, int seed)
+    {
+        var rng = new Rng((ulong)seed);
+        return Enumerable.Range(0, n).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
+    }
+}
