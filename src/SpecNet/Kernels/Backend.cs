@@ -121,6 +121,12 @@ public abstract class Backend
     /// <summary>Whether <see cref="GemmGatheredTransposed"/> takes C (m, n) over k rows: asked first, so a caller makes no padded copy for nothing.</summary>
     public virtual bool GathersTransposed(int m, int n, int k) => false;
 
+    /// <summary>
+    /// A reference: models run on it compute every convolution by its definition's sums, never by a faster algorithm that
+    /// rounds differently (inference's Winograd convolutions, <see cref="Winograd"/>).
+    /// </summary>
+    public virtual bool Reference => false;
+
     /// <summary>The pool this backend forks onto; backends with their own pool share it with ParallelFor.</summary>
     protected virtual WorkerPool SharedPool(int threads) => new(threads);
 

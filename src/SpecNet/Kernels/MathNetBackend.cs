@@ -16,6 +16,8 @@ public sealed class MathNetBackend : Backend
 
     private readonly int _threads;
 
+    public override bool Reference => true;   // "a second reference"
+
     /// <param name="threads">Threads for the work around the GEMMs (the GEMMs run one at a time).</param>
     public MathNetBackend(int threads = 0)
     {

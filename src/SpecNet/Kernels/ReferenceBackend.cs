@@ -9,6 +9,7 @@ public sealed class ReferenceBackend : Backend
     public override string Name => "reference";
     public override string InstructionSet => "scalar";
     public override int Threads => 1;
+    public override bool Reference => true;
 
     public override void Gemm(Op opA, Op opB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)

@@ -37,7 +37,8 @@ public sealed class ExecutionPlan : IPlan
     /// <param name="keepEveryActivation">No reuse of activations in training and every layer run apart (see <see cref="BufferLayout"/>,
     /// <see cref="Fusion"/>): the reference the tests compare with.</param>
     /// <param name="winograd">Inference: 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) where they fit (<see cref="Kernels.Winograd"/>);
-    /// null: unless SPECNET_WINOGRAD=0. False gives training's forward outputs to the bit.</param>
+    /// null: unless SPECNET_WINOGRAD=0 or the backend is a reference (<see cref="Backend.Reference"/>). False gives training's forward
+    /// outputs to the bit.</param>
     public ExecutionPlan(ModelSpec model, ParameterSet parameters, Backend kernels, int capacity, int seed = 0, bool inputGradient = false, bool trainable = true,
         bool keepEveryActivation = false, bool? winograd = null)
     {
@@ -96,7 +97,7 @@ public sealed class ExecutionPlan : IPlan
                 InputGradient = inputGradients[0].Length > 0,
             };
         }
-        if (!trainable && (winograd ?? Winograd.Enabled))
+        if (!trainable && (winograd ?? (Winograd.Enabled && !kernels.Reference)))
             for (int i = 0; i < _layers.Count; i++)
                 if (_layers[i] is Conv2D conv) conv.UseWinograd(_contexts[i]);
         for (int i = 0; i < _layers.Count; i++)

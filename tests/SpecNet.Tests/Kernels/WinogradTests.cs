@@ -107,6 +107,26 @@ public class WinogradTests
         for (int i = 0; i < y.Length; i++) Assert.True(Math.Abs(y[i] - expected[i]) <= 1e-5 * (1 + Math.Abs(expected[i])), $"[{i}]: {y[i]} vs {expected[i]}");
     }
 
+    /// <summary>A plan's default: Winograd on the managed backend (unless SPECNET_WINOGRAD=0), never on a reference backend.</summary>
+    [Fact]
+    public void Reference_backends_keep_the_direct_sums_by_default()
+    {
+        var model = GradientCheckTests.Compile("input: [12, 12, 32]\nlayers:\n  - conv2d: { filters: 16, kernel_size: 3, padding: same }\n  - global_avg_pool2d\n  - dense: { units: 4 }\ntraining: { loss: mse }\n");
+        var parameters = ParameterSet.Initialize(model, 1);
+        var rng = new Rng(5);
+        var x = Enumerable.Range(0, 4 * model.Input.Size).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
+        float[] Run(Backend backend, bool trainable)
+        {
+            var plan = new ExecutionPlan(model, parameters, backend, 4, trainable: trainable);
+            x.CopyTo(plan.Input);
+            return plan.Forward(4, training: false).ToArray();
+        }
+        foreach (var reference in new Backend[] { new ReferenceBackend(), new MathNetBackend(1) })
+            Assert.Equal(Run(reference, trainable: true), Run(reference, trainable: false));
+        var managed = new ManagedBackend(2);
+        if (Winograd.Enabled) Assert.NotEqual(Run(managed, trainable: true), Run(managed, trainable: false));
+    }
+
     private static float[] Random(int n, int seed)
     {
         var rng = new Rng((ulong)seed);
