@@ -156,6 +156,9 @@ public sealed unsafe class Convolution : IRangeWork
     public bool UseWinograd(Backend kernels, bool wherePaying = true)
     {
         if (_dWeightsT.Length > 0 || _source is not null || !(wherePaying ? Winograd.Fits(_g) : Winograd.Computes(_g))) return false;
+        // Measured only where its GEMMs read V in place and the kernel packed once (AVX2's gathered GEMM): with AVX-512 or MKL they
+        // would pack the transformed kernel at every call, against a direct GEMM twice as wide; not measured there, left direct.
+        if (wherePaying && !kernels.GathersRows) return false;
         _winograd = new Winograd(_g, kernels);
         return true;
     }

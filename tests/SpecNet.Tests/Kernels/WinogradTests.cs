@@ -103,11 +103,11 @@ public class WinogradTests
         var expected = Run(separate);
         Assert.Equal(expected, Run(exact));
         var y = Run(fast);
-        Assert.NotEqual(expected, y);
+        if (backend.GathersRows) Assert.NotEqual(expected, y);    // it ran (with AVX-512 plans leave it off: CI's AVX2 pass runs this)
         for (int i = 0; i < y.Length; i++) Assert.True(Math.Abs(y[i] - expected[i]) <= 1e-5 * (1 + Math.Abs(expected[i])), $"[{i}]: {y[i]} vs {expected[i]}");
     }
 
-    /// <summary>A plan's default: Winograd on the managed backend (unless SPECNET_WINOGRAD=0), never on a reference backend.</summary>
+    /// <summary>A plan's default: Winograd on the managed backend with AVX2 (unless SPECNET_WINOGRAD=0), never on a reference backend.</summary>
     [Fact]
     public void Reference_backends_keep_the_direct_sums_by_default()
     {
@@ -124,7 +124,7 @@ public class WinogradTests
         foreach (var reference in new Backend[] { new ReferenceBackend(), new MathNetBackend(1) })
             Assert.Equal(Run(reference, trainable: true), Run(reference, trainable: false));
         var managed = new ManagedBackend(2);
-        if (Winograd.Enabled) Assert.NotEqual(Run(managed, trainable: true), Run(managed, trainable: false));
+        if (Winograd.Enabled && managed.GathersRows) Assert.NotEqual(Run(managed, trainable: true), Run(managed, trainable: false));
     }
 
     private static float[] Random(int n, int seed)
