@@ -43,8 +43,8 @@ public sealed unsafe class Winograd
     /// <summary>
     /// Whether it also pays (measured on an AMD EPYC Zen 1, one thread, batch 1000): its GEMMs have K = C, and below 32 channels
     /// their tiles are too short to run near peak (28x28x16 -> 16: no faster than the direct GEMM); and a small map's tiles
-    /// spill over its edge while the direct GEMM skips the padding's taps, so it must save nearly half the multiplies
-    /// (7x7x64 -> 64: 0.71 of them, no faster; 14x14x32 -> 32: 0.49, 1.4x faster; 13x13x32 -> 64 'valid': 0.53, 1.4x faster).
+    /// spill over its edge while the direct GEMM skips the padding's taps, so it must save a quarter of the multiplies or more
+    /// (7x7x64 -> 64: 0.71 of them, 1.25x faster; 14x14x32 -> 32: 0.49, 1.4x; 13x13x32 -> 64 'valid': 0.53, 1.4x).
     /// </summary>
     public static bool Fits(ConvGeometry g)
     {
@@ -57,7 +57,7 @@ public sealed unsafe class Winograd
                 direct += (rows.End - rows.First) * (cols.End - cols.First);
             }
         double winograd = 16.0 * ((g.Rows.Output + 1) / 2) * ((g.Cols.Output + 1) / 2);
-        return winograd <= 0.55 * direct;
+        return winograd <= 0.75 * direct;
     }
 
     public Winograd(ConvGeometry g, Backend kernels)
@@ -66,8 +66,9 @@ public sealed unsafe class Winograd
         _g = g;
         (_c, _f) = (g.Input.Channels, g.Filters);
         _tilesWide = (g.Cols.Output + 1) / 2;
-        // A round's V and M together in about 256 KB, half a Zen 1 L2: 126 tiles for 16 channels and filters, 30 for 64.
-        _most = Math.Max(24, 4096 / (_c + _f) / 6 * 6);
+        // Long GEMMs reuse each packed panel of U over more tiles: 126 tiles a round measured faster than rounds whose V and M fit
+        // half a Zen 1 L2 (7x7x64 -> 64: 30 tiles 94 ms, 126 tiles 73 ms, batch 1000, one thread); V and M at most 1 MB a thread.
+        _most = Math.Clamp(16384 / (_c + _f) / 6 * 6, 24, 126);
         _u = new float[Xi * _f * _c];
         _packedSize = kernels.GathersRows ? kernels.GatheredPackSize(_f, _c) : 0;
         _packed = new float[Xi * _packedSize];
