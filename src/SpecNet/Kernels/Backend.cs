@@ -86,6 +86,14 @@ public abstract class Backend
 
     private readonly object _serial = new();
 
+    /// <summary>A GEMM from thread <paramref name="thread"/> of a <see cref="ParallelFor"/> when <paramref name="nested"/> (<see cref="GemmOnThread"/>), else from outside one (<see cref="Gemm(Op, Op, int, int, int, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/>, which may fork).</summary>
+    public void GemmFrom(int thread, bool nested, Op opA, Op opB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
+        if (nested) GemmOnThread(thread, opA, opB, m, n, k, a, lda, b, ldb, beta, c, ldc);
+        else Gemm(opA, opB, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    }
+
     /// <summary>Whether <see cref="GemmGathered"/> can ever run (else callers need not prepare for it).</summary>
     public virtual bool GathersRows => false;
 

@@ -582,8 +582,7 @@ public sealed unsafe class Convolution : IRangeWork
         }
 
         /// <summary>The share of a dimension's kernel taps, over all its outputs, that fall inside the input.</summary>
-        private static double InsideShare(Window window) =>
-            Enumerable.Range(0, window.Output).Select(window.Inside).Sum(inside => inside.End - inside.First) / (double)(window.Output * window.Kernel);
+        private static double InsideShare(Window window) => window.TapsInside / (double)(window.Output * window.Kernel);
 
         private BorderClasses(ConvGeometry g, int examples, int threads)
         {
@@ -679,9 +678,6 @@ public sealed unsafe class Convolution : IRangeWork
     }
 
     private void Gemm(bool nested, int part, Op opA, Op opB, int m, int n, int k,
-        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
-    {
-        if (nested) _kernels.GemmOnThread(part, opA, opB, m, n, k, a, lda, b, ldb, beta, c, ldc);
-        else _kernels.Gemm(opA, opB, m, n, k, a, lda, b, ldb, beta, c, ldc);
-    }
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) =>
+        _kernels.GemmFrom(part, nested, opA, opB, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }

@@ -372,18 +372,18 @@ public sealed unsafe class ManagedBackend : Backend
         Store256(c[3], c30, c31, beta); Store256(c[4], c40, c41, beta); Store256(c[5], c50, c51, beta);
     }
 
-    /// <summary>
-    /// Aᵀ B as <see cref="GemmOnThread"/> computes it for the laid-out rows when it takes the unpacked path (<see cref="Direct"/>:
-    /// a weight gradient over a chunk of at most <see cref="DirectMaxK"/> rows), the same kernel summing over the rows in the same
-    /// order; only where it finds A's elements differs: a tile's MR rows of Aᵀ are MR elements of the window, each at its offset,
-    /// and step q is row q's start, from a table made once per call.
-    /// </summary>
     public override bool GathersTransposed(int m, int n, int k)
     {
         var job = new Job(Op.T, Op.N, m, n, k, null, m, null, n, 0, null, n);
         return GathersRows && m > 0 && n > 0 && k > 0 && UseDirect(job, m) && !Transposed(job);
     }
 
+    /// <summary>
+    /// Aᵀ B as <see cref="GemmOnThread"/> computes it for the laid-out rows when it takes the unpacked path (<see cref="Direct"/>:
+    /// a weight gradient over a chunk of at most <see cref="DirectMaxK"/> rows), the same kernel summing over the rows in the same
+    /// order; only where it finds A's elements differs: a tile's MR rows of Aᵀ are MR elements of the window, each at its offset,
+    /// and step q is row q's start, from a table made once per call.
+    /// </summary>
     public override bool GemmGatheredTransposed(int thread, in GatheredRows a, int k, int n, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
     {
         int m = a.K;

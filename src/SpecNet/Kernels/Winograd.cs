@@ -49,13 +49,7 @@ public sealed unsafe class Winograd
     public static bool Fits(ConvGeometry g)
     {
         if (!Computes(g) || g.Input.Channels < 32 || g.Filters < 16) return false;
-        double direct = 0;                                                        // taps inside the input, over every output
-        for (int oh = 0; oh < g.Rows.Output; oh++)
-            for (int ow = 0; ow < g.Cols.Output; ow++)
-            {
-                var (rows, cols) = (g.Rows.Inside(oh), g.Cols.Inside(ow));
-                direct += (rows.End - rows.First) * (cols.End - cols.First);
-            }
+        double direct = (double)g.Rows.TapsInside * g.Cols.TapsInside;             // taps inside the input, over every output
         double winograd = 16.0 * ((g.Rows.Output + 1) / 2) * ((g.Cols.Output + 1) / 2);
         return winograd <= 0.75 * direct;
     }
@@ -148,11 +142,8 @@ public sealed unsafe class Winograd
                     float* vx = v + xi * vStride, mx = m + xi * mStride;
                     var rows = new GatheredRows(vx, 0, 1, count, 0, _c, offsets, _c);
                     if (_packedSize > 0 && kernels.GemmGathered(part, rows, count, _f, new ReadOnlySpan<float>(packed + (long)xi * _packedSize, _packedSize), new Span<float>(mx, count * _f), _f)) continue;
-                    var a = new ReadOnlySpan<float>(vx, count * _c);
-                    var b = new ReadOnlySpan<float>(u + (long)xi * _f * _c, _f * _c);
-                    var c = new Span<float>(mx, count * _f);
-                    if (nested) kernels.GemmOnThread(part, Op.N, Op.T, count, _f, _c, a, _c, b, _c, 0, c, _f);
-                    else kernels.Gemm(Op.N, Op.T, count, _f, _c, a, _c, b, _c, 0, c, _f);
+                    kernels.GemmFrom(part, nested, Op.N, Op.T, count, _f, _c, new ReadOnlySpan<float>(vx, count * _c), _c,
+                        new ReadOnlySpan<float>(u + (long)xi * _f * _c, _f * _c), _c, 0, new Span<float>(mx, count * _f), _f);
                 }
                 for (int t = t0; t < t1; t++)
                 {
@@ -167,20 +158,12 @@ public sealed unsafe class Winograd
 
     /// <summary>
     /// V = Bᵀ d B for the 4x4 input tile whose top left is (ih, iw) of example n, every channel, into v (element ξ at
-    /// v + ξ·<paramref name="stride"/>). Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. A tile inside the input reads it in
-    /// place; one over the edge reads zeros for the cells in the padding, through a table of the 16 cells' rows.
+    /// v + ξ·<paramref name="stride"/>). Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. The tile's 16 cells are found through a
+    /// table of their rows, cells in the padding pointing at zeros.
     /// </summary>
     private void InputTile(float* x, float* zeros, float** cells, int n, int ih, int iw, float* v, long stride)
     {
         int height = _g.Input.Height, width = _g.Input.Width, c = _c;
-        long rowStep = (long)width * c;
-        if (ih >= 0 && iw >= 0 && ih + 4 <= height && iw + 4 <= width)
-        {
-            float* p = x + (((long)n * height + ih) * width + iw) * c;
-            for (int ch = 0; ch < c; ch += 8)
-                Transform(p + ch, rowStep, c, v + ch, stride);
-            return;
-        }
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++)
             {
@@ -191,16 +174,7 @@ public sealed unsafe class Winograd
             Transform(cells, ch, v + ch, stride);
     }
 
-    /// <summary>Bᵀ d B on 8 channels of the cells at p + i·rowStep + j·colStep, each column then each row in registers, stored once.</summary>
-    private static void Transform(float* p, long rowStep, int colStep, float* v, long stride)
-    {
-        Vector256<float> Load(int i, int j) => Vector256.Load(p + i * rowStep + j * colStep);
-        Store(v, stride,
-            Column(Load(0, 0), Load(1, 0), Load(2, 0), Load(3, 0)), Column(Load(0, 1), Load(1, 1), Load(2, 1), Load(3, 1)),
-            Column(Load(0, 2), Load(1, 2), Load(2, 2), Load(3, 2)), Column(Load(0, 3), Load(1, 3), Load(2, 3), Load(3, 3)));
-    }
-
-    /// <summary>The same over a table of the cells' rows (a tile over the edge: some are zeros).</summary>
+    /// <summary>Bᵀ d B on channels [ch, ch + 8) of the 16 cells, each column then each row in registers, stored once.</summary>
     private static void Transform(float** cells, int ch, float* v, long stride)
     {
         Vector256<float> Load(int i, int j) => Vector256.Load(cells[4 * i + j] + ch);

@@ -33,6 +33,9 @@ public readonly record struct Window(int Input, int Kernel, int Stride, int Dila
         return (first, Math.Max(first, end));
     }
 
+    /// <summary>Kernel taps inside the input, summed over every output (Output·Kernel when nothing reads padding).</summary>
+    public int TapsInside => Enumerable.Range(0, Output).Select(Inside).Sum(inside => inside.End - inside.First);
+
     public static Window Of(int input, int kernel, int stride, int dilation, Padding padding)
     {
         int dilated = (kernel - 1) * dilation + 1;
