@@ -80,6 +80,20 @@ public class WinogradTests
         Assert.False(new Convolution(fits, 2, training: true, backend).UseWinograd(backend));   // training keeps the direct sums
     }
 
+    /// <summary>Where it pays, as measured: 32 channels or more, and a quarter of the multiplies saved against the taps inside the input.</summary>
+    [Theory]
+    [InlineData(14, 32, 32, "same", true)]      // 0.49 of the multiplies
+    [InlineData(7, 64, 64, "same", true)]       // 0.71: tiles over a 7x7 map's edge, against 7·3 - 2 = 19 taps inside per dimension
+    [InlineData(13, 32, 64, "valid", true)]
+    [InlineData(28, 16, 16, "same", false)]     // K = 16: too short
+    [InlineData(5, 32, 32, "same", false)]      // 5x5: 9 tiles of 16 against 13·13 taps, 0.85
+    public void Winograd_runs_where_it_was_measured_to_pay(int size, int channels, int filters, string padding, bool fits)
+    {
+        var window = Window.Of(size, 3, 1, 1, padding == "same" ? Padding.Same : Padding.Valid);
+        Assert.Equal(padding == "same" ? size * 3 - 2 : window.Output * 3, window.TapsInside);
+        Assert.Equal(fits, Winograd.Fits(new ConvGeometry(Shape.Spatial(size, size, channels), window, window, filters)));
+    }
+
     /// <summary>Inference plans with Winograd against a training plan running every layer apart: near, and not equal (it ran).</summary>
     [Theory]
     [InlineData("conv2d: { filters: 32, kernel_size: 3, padding: same, use_bias: false }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - relu", "24, 24, 32", 5)]
