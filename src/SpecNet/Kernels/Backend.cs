@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace SpecNet.Kernels;
 
 /// <summary>Work split by <see cref="Backend.ParallelFor(int, IRangeWork)"/>: items [start, end) on thread <c>part</c>.</summary>
@@ -186,22 +188,27 @@ public readonly unsafe struct GatheredRows(float* origin, long imageStride, int 
     {
         private readonly GatheredRows _rows;
         private int _image, _row, _column;
+        private float* _at;
 
         public Cursor(in GatheredRows rows, int first)
         {
             _rows = rows;
             int perImage = rows.Rows * rows.Width, inImage = first % perImage;
             (_image, _row, _column) = (first / perImage, inImage / rows.Width, inImage % rows.Width);
+            _at = rows.Base + _image * rows.ImageStride + _row * rows.RowStep + _column * rows.ColStep;
         }
 
-        /// <summary>This row's start; then moves to the next row.</summary>
+        /// <summary>This row's start; then moves to the next row (inlined: with K = 9, a call per row was a sixth of the time).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public float* Next()
         {
-            float* start = _rows.Base + _image * _rows.ImageStride + _row * _rows.RowStep + _column * _rows.ColStep;
+            float* start = _at;
+            _at += _rows.ColStep;
             if (++_column == _rows.Width)
             {
                 _column = 0;
                 if (++_row == _rows.Rows) { _row = 0; _image++; }
+                _at = _rows.Base + _image * _rows.ImageStride + _row * _rows.RowStep;
             }
             return start;
         }
