@@ -138,6 +138,32 @@ public class ConvolutionTests
         }
     }
 
+    /// <summary>
+    /// A padded convolution's positions go through the kernel class by class (each with its taps inside the input) only where
+    /// the classes' tiles take fewer steps than whole windows: not for a single image's 7x7 map, whole or split between two
+    /// threads (classes of a row or two, each a whole tile), but for a chunk of twenty. (3x3 'same' over 64 channels, K = 576.)
+    /// </summary>
+    [Theory]
+    [InlineData(1, 3, 7, false)]
+    [InlineData(1, 0, 7, false)]
+    [InlineData(20, 0, 7, true)]
+    public void Border_classes_are_used_where_their_tiles_take_fewer_steps(int images, int row0, int row1, bool pay)
+    {
+        int[] kernelRows = [2, 3, 2];                                   // kernel rows inside for the top, inner and bottom rows
+        int Class(int o) => o == 0 ? 0 : o == 6 ? 2 : 1;
+        var (starts, rangeStarts, ranges) = (new List<int> { 0 }, new List<int> { 0 }, new List<int>());
+        for (int rc = 0; rc < 3; rc++)
+            for (int cc = 0; cc < 3; cc++)
+            {
+                int rows = Enumerable.Range(row0, row1 - row0).Count(r => Class(r) == rc), cols = Enumerable.Range(0, 7).Count(c => Class(c) == cc);
+                starts.Add(starts[^1] + images * rows * cols);
+                ranges.AddRange([0, kernelRows[rc] * kernelRows[cc] * 64]);
+                rangeStarts.Add(rangeStarts[^1] + 1);
+            }
+        Assert.Equal(images * (row1 - row0) * 7, starts[^1]);
+        Assert.Equal(pay, ManagedBackend.ClassesPay(starts.ToArray(), rangeStarts.ToArray(), ranges.ToArray(), 576));
+    }
+
     /// <summary>The managed backend's GEMMs without its gathered kernel: convolutions lay their windows out by im2col.</summary>
     private sealed class LaidOut(ManagedBackend inner) : Backend
     {
