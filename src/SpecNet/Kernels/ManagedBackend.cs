@@ -394,11 +394,11 @@ public sealed unsafe class ManagedBackend : Backend
         Store256(c[3], c30, c31, beta); Store256(c[4], c40, c41, beta); Store256(c[5], c50, c51, beta);
     }
 
-    public override bool GathersTransposed(int m, int n, int k)
-    {
-        var job = new Job(Op.T, Op.N, m, n, k, null, m, null, n, 0, null, n);
-        return GathersRows && m > 0 && n > 0 && k > 0 && n % NR == 0 && !Transposed(job);
-    }
+    public override bool GathersTransposed(int m, int n, int k) =>
+        GathersRows && m > 0 && n > 0 && k > 0 && n % NR == 0 && !Transposed(WeightGradientJob(m, n, k));
+
+    /// <summary>The shape of Aᵀ B (m, n) over k rows, as <see cref="GemmOnThread"/> would be asked for it: which of its paths it takes.</summary>
+    private static Job WeightGradientJob(int m, int n, int k) => new(Op.T, Op.N, m, n, k, null, m, null, n, 0, null, n);
 
     /// <summary>
     /// Aᵀ B as <see cref="GemmOnThread"/> computes it for the laid-out rows, the same kernel summing over the rows in the same
@@ -422,7 +422,7 @@ public sealed unsafe class ManagedBackend : Backend
         {
             var cursor = a.From(0);
             for (int q = 0; q < k; q++) steps[q] = checked((int)(cursor.Next() - a.Base));
-            int block = UseDirect(new Job(Op.T, Op.N, m, n, k, null, m, null, n, 0, null, n), m) ? k : KC;
+            int block = UseDirect(WeightGradientJob(m, n, k), m) ? k : KC;
             for (int jp = 0; jp < n; jp += NR)
                 for (int i = 0; i < m; i += MR)
                 {
