@@ -138,6 +138,8 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                     epilogue?.ApplyRows(new Span<float>(y, size), (long)n * owner.OutputSize + row0 * rowSize);
                 }
         }
+
+        public void Prepare() => upstream?.Prepare();
     }
 
     /// <summary>dW = the kernel's gradient (overwritten); dx = the input's gradient (overwritten) unless empty.</summary>

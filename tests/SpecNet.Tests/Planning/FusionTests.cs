@@ -104,6 +104,9 @@ public class FusionTests
         Assert.Equal(expected, Run(folded, batch));
         Assert.Contains(expected, v => v != 0);
         if (batch > 1) Assert.Equal(Run(separate, 1), Run(folded, 1));   // one image in a plan for more: its rows split between the threads
-
+        // New weights in the same arrays (a training step, a weights file loaded): every kernel the plan packed, packed again
+        foreach (var slot in parameters.Slots.Where(s => s.Spec.Suffix == "weight"))
+            for (int i = 0; i < slot.Value.Length; i++) slot.Value[i] = rng.NextFloat() - 0.5f;
+        Assert.Equal(Run(separate, batch), Run(folded, batch));
     }
 }
