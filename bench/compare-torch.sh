@@ -12,10 +12,11 @@ set -euo pipefail
 runs=${1:-3}; epochs=${2:-1}; models=${3:-pool stride resnet mobile}
 here=$(cd "$(dirname "$0")/.." && pwd)
 torch=${TORCH_BENCH:-$here/bench/torch-tuned}   # shared/bench/torch-tuned with the core type fitted to this CPU
-out=$(mktemp -d)
+cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+out=${RESULTS:-$(mktemp -d)}   # RESULTS=dir: summarise the runs kept there, without running anything
+[ -n "${RESULTS:-}" ] || {
 dotnet build "$here/src/SpecNet.Cli" -c Release -nologo -v q >/dev/null
 specnet=$here/src/SpecNet.Cli/bin/Release/net10.0/specnet
-cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 spec_of() { case $1 in pool) echo fashion-cnn;; stride) echo fashion-strided;; resnet) echo fashion-resnet;; mobile) echo fashion-mobile;; esac; }
 
 for model in $models; do
@@ -26,6 +27,8 @@ for model in $models; do
     "$specnet" bench "$spec" --batch-size 1000 --iterations 10 --onnx-runtime --json > "$out/$model-infer-$i.json"
   done
 done
+echo "runs kept in $out" >&2
+}
 
 python3 - "$out" "$runs" "$cpu" $models <<'PY'
 import json, re, statistics, sys
@@ -52,8 +55,11 @@ for model in models:
         v["t_mem"].append(peak(f"{out}/{model}-torch-{i}.time")); v["s_mem"].append(peak(f"{out}/{model}-specnet-{i}.time"))
     def row(name, s, t, o=None):
         r = lambda a, b: f"{m(a) / m(b):.2f}x" if b else "-"
+        # each run's ratio too: the programs alternate, so a pair shares the host's state, and the spread shows the noise
+        pairs = lambda a, b: " ".join(f"{x / y:.2f}" for x, y in zip(a, b)) if b else ""
         ov = f"{m(o):>10.0f} {r(s, o):>7}" if o else f"{'-':>10} {'-':>7}"
-        print(f"{model:<8} {name:<30} {m(s):>10.0f} {m(t) if t else float('nan'):>10.0f} {r(s, t):>7} {ov}")
+        runs = f"  runs: {pairs(s, t)}" + (f" | {pairs(s, o)}" if o else "")
+        print(f"{model:<8} {name:<30} {m(s):>10.0f} {m(t) if t else float('nan'):>10.0f} {r(s, t):>7} {ov}{runs}")
     row("training images/s (batch 64)", v["s_train"], v["t_train"])
     row("inference images/s, batch 1000", v["s_b1000"], v["t_b1000"], v["o_b1000"])
     row("inference images/s, batch 1", v["s_b1"], v["t_b1"], v["o_b1"])
