@@ -191,7 +191,7 @@ public static unsafe class ChannelKernels
                 {
                     var y = Vector256.FusedMultiplyAdd(Vector256.Load(s->X + at + v), Vector256.Load(s->A + v), Vector256.Load(s->B + v));
                     if (second) y = Vector256.FusedMultiplyAdd(y, Vector256.Load(s->E + v), Vector256.Load(s->F + v));
-                    (relu ? Vector256.Max(y, Vector256<float>.Zero) : y).Store(s->Y + at + v);
+                    (relu ? Elementwise.Relu(y) : y).Store(s->Y + at + v);
                 }
             return;
         }
@@ -333,7 +333,7 @@ public static unsafe class ChannelKernels
                 if (typeof(TBias) == typeof(On)) t += Vector256.Load(bias + v);
                 if (typeof(TAffine) == typeof(On)) t = Vector256.FusedMultiplyAdd(t, Vector256.Load(a + v), Vector256.Load(b + v));
                 if (typeof(TResidual) == typeof(On)) t += Vector256.Load(residual + v);
-                (typeof(TRelu) == typeof(On) ? Vector256.Max(t, Vector256<float>.Zero) : t).Store(y + v);
+                (typeof(TRelu) == typeof(On) ? Elementwise.Relu(t) : t).Store(y + v);
             }
             for (; v < c; v++)
             {
