@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using SpecNet.Kernels;
 using SpecNet.Schema;
 
@@ -17,28 +18,73 @@ public sealed class GlobalAvgPool2D : Layer
     public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
         g.Node("Flatten", [g.Node("GlobalAveragePool", inputs)], OnnxAttribute.Of("axis", 1L));
 
-    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    public override unsafe void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
-        int c = Input.Channels, cells = Input.Height * Input.Width;
-        for (int n = 0; n < ctx.Batch; n++)
+        fixed (float* px = x, py = y)
         {
-            var row = y.Slice(n * c, c);
-            row.Clear();
-            for (int i = 0; i < cells; i++) Elementwise.Add(row, x.Slice((n * cells + i) * c, c));
-            Elementwise.Scale(row, 1f / cells);
+            var args = new Args { Map = px, Means = py, Channels = Input.Channels, Cells = Input.Height * Input.Width };
+            ctx.Kernels.ParallelFor(ctx.Batch, &ForwardRange, &args, (long)args.Cells * args.Channels);
         }
     }
 
     public override bool BackwardReadsInputs => false;
     public override bool BackwardReadsOutput => false;
 
-    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    public override unsafe void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (!ctx.InputGradient) return;
-        int c = Input.Channels, cells = Input.Height * Input.Width;
+        fixed (float* pdx = dx, pdy = dy)
+        {
+            var args = new Args { Map = pdx, Means = pdy, Channels = Input.Channels, Cells = Input.Height * Input.Width };
+            ctx.Kernels.ParallelFor(ctx.Batch, &BackwardRange, &args, (long)args.Cells * args.Channels);
+        }
+    }
+
+    // Per example: the map (cells, channels) and its means (channels), or their gradients.
+    private unsafe struct Args { public float* Map, Means; public int Channels, Cells; }
+
+    private static readonly int Lanes = Vector256<float>.Count;
+
+    /// <summary>Examples [n0, n1): each channel's sum over the cells, in order from +0, in a register, times 1/cells.</summary>
+    private static unsafe void ForwardRange(void* state, int part, int n0, int n1)
+    {
+        var a = (Args*)state;
+        int c = a->Channels, cells = a->Cells;
         float inv = 1f / cells;
-        for (int n = 0; n < ctx.Batch; n++)
-            for (int i = 0; i < cells; i++)
-                for (int ch = 0; ch < c; ch++) dx[(n * cells + i) * c + ch] = dy[n * c + ch] * inv;
+        for (long n = n0; n < n1; n++)
+        {
+            float* map = a->Map + n * cells * c, mean = a->Means + n * c;
+            int v = 0;
+            for (; v <= c - Lanes; v += Lanes)
+            {
+                var sum = Vector256<float>.Zero;
+                for (int i = 0; i < cells; i++) sum += Vector256.Load(map + (long)i * c + v);
+                (sum * inv).Store(mean + v);
+            }
+            for (; v < c; v++)
+            {
+                float sum = 0;
+                for (int i = 0; i < cells; i++) sum += map[(long)i * c + v];
+                mean[v] = sum * inv;
+            }
+        }
+    }
+
+    /// <summary>Examples [n0, n1): every cell's gradient is its channel's, times 1/cells.</summary>
+    private static unsafe void BackwardRange(void* state, int part, int n0, int n1)
+    {
+        var a = (Args*)state;
+        int c = a->Channels, cells = a->Cells;
+        float inv = 1f / cells;
+        for (long n = n0; n < n1; n++)
+        {
+            float* dx = a->Map + n * cells * c, dy = a->Means + n * c;
+            for (int i = 0; i < cells; i++, dx += c)
+            {
+                int v = 0;
+                for (; v <= c - Lanes; v += Lanes) (Vector256.Load(dy + v) * inv).Store(dx + v);
+                for (; v < c; v++) dx[v] = dy[v] * inv;
+            }
+        }
     }
 }
