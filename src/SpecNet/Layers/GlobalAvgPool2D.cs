@@ -20,11 +20,7 @@ public sealed class GlobalAvgPool2D : Layer
 
     public override unsafe void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
-        fixed (float* px = x, py = y)
-        {
-            var args = new Args { Map = px, Means = py, Channels = Input.Channels, Cells = Input.Height * Input.Width };
-            ctx.Kernels.ParallelFor(ctx.Batch, &ForwardRange, &args, (long)args.Cells * args.Channels);
-        }
+        fixed (float* px = x, py = y) Run(ctx, px, py, &ForwardRange);
     }
 
     public override bool BackwardReadsInputs => false;
@@ -33,15 +29,18 @@ public sealed class GlobalAvgPool2D : Layer
     public override unsafe void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (!ctx.InputGradient) return;
-        fixed (float* pdx = dx, pdy = dy)
-        {
-            var args = new Args { Map = pdx, Means = pdy, Channels = Input.Channels, Cells = Input.Height * Input.Width };
-            ctx.Kernels.ParallelFor(ctx.Batch, &BackwardRange, &args, (long)args.Cells * args.Channels);
-        }
+        fixed (float* pdx = dx, pdy = dy) Run(ctx, pdx, pdy, &BackwardRange);
     }
 
     // Per example: the map (cells, channels) and its means (channels), or their gradients.
     private unsafe struct Args { public float* Map, Means; public int Channels, Cells; }
+
+    /// <summary>range over the batch's examples, split between the threads.</summary>
+    private unsafe void Run(LayerContext ctx, float* map, float* means, delegate*<void*, int, int, int, void> range)
+    {
+        var args = new Args { Map = map, Means = means, Channels = Input.Channels, Cells = Input.Height * Input.Width };
+        ctx.Kernels.ParallelFor(ctx.Batch, range, &args, (long)args.Cells * args.Channels);
+    }
 
     private static readonly int Lanes = Vector256<float>.Count;
 
