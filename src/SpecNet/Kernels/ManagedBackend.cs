@@ -434,7 +434,10 @@ public sealed unsafe class ManagedBackend : Backend
                         int kc = Math.Min(block, k - p0);
                         float blockBeta = p0 == 0 ? beta : 1;
                         if (h == MR) { Kernel256(kc, rows, new Gathered(steps + p0), pb + (long)p0 * ldb + jp, ldb, cTile, ldc, blockBeta); continue; }
-                        Kernel256(kc, rows, new Gathered(steps + p0), pb + (long)p0 * ldb + jp, ldb, tile, NR, 0);
+                        // A last tile of three rows or fewer (a 3x3 window over one channel: 9 = 6 + 3) in a kernel of three
+                        // rows, not six with three computed and dropped
+                        if (h <= 3) Kernel256Three(kc, rows, new Gathered(steps + p0), pb + (long)p0 * ldb + jp, ldb, tile, NR);
+                        else Kernel256(kc, rows, new Gathered(steps + p0), pb + (long)p0 * ldb + jp, ldb, tile, NR, 0);
                         StoreTile(tile, NR, cTile, ldc, h, NR, blockBeta);
                     }
                 }
@@ -862,6 +865,25 @@ public sealed unsafe class ManagedBackend : Backend
         }
         Store256(c, c00, c01, beta); Store256(c + ldc, c10, c11, beta); Store256(c + 2 * ldc, c20, c21, beta);
         Store256(c + 3 * ldc, c30, c31, beta); Store256(c + 4 * ldc, c40, c41, beta); Store256(c + 5 * ldc, c50, c51, beta);
+    }
+
+    /// <summary><see cref="Kernel256{TElements}"/> over rows 0-2 alone, into a tile (each sum built in the same order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel256Three<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* tile, int ldt) where TElements : struct, IElements
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        float* r0 = rows[0], r1 = rows[1], r2 = rows[2];
+        for (int q = 0; q < kc; q++)
+        {
+            long p = elements.At(q);
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var a0 = Vector256.Create(r0[p]); c00 = Vector256.FusedMultiplyAdd(a0, b0, c00); c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = Vector256.Create(r1[p]); c10 = Vector256.FusedMultiplyAdd(a1, b0, c10); c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = Vector256.Create(r2[p]); c20 = Vector256.FusedMultiplyAdd(a2, b0, c20); c21 = Vector256.FusedMultiplyAdd(a2, b1, c21);
+            b += bStride;
+        }
+        Store256(tile, c00, c01, 0); Store256(tile + ldt, c10, c11, 0); Store256(tile + 2 * ldt, c20, c21, 0);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
