@@ -274,7 +274,8 @@ public sealed unsafe class ManagedBackend : Backend
                         int w = Math.Min(NR, n - jp);
                         float* bPanel = bp + (long)(jp / NR) * kc * NR, cTile = pc + (long)i * ldc + jp;
                         if (h == MR && w == NR) { Kernel256(kc, rows, new Gathered(a.Offsets + p0), bPanel, NR, cTile, ldc, beta); continue; }
-                        Kernel256(kc, rows, new Gathered(a.Offsets + p0), bPanel, NR, tile, NR, 0);
+                        if (h <= 3) Kernel256Three(kc, rows, new Gathered(a.Offsets + p0), bPanel, NR, tile, NR);   // a last tile of 1-3 rows
+                        else Kernel256(kc, rows, new Gathered(a.Offsets + p0), bPanel, NR, tile, NR, 0);
                         StoreTile(tile, NR, cTile, ldc, h, w, beta);
                     }
                 }
