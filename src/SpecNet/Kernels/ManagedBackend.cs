@@ -844,13 +844,30 @@ public sealed unsafe class ManagedBackend : Backend
     private readonly struct Strided(int stride) : IElements { public long At(int q) => (long)q * stride; }
     private readonly struct Gathered(int* offsets) : IElements { public long At(int q) => offsets[q]; }
 
-    // A generic over a struct: the JIT compiles one copy per addressing, each with At inlined.
+    /// <summary>How many of a tile's rows the micro-kernel computes: all six, or the first three (a last tile of 1-3 rows).</summary>
+    private interface ITileRows;
+    private readonly struct Six : ITileRows;
+    private readonly struct Three : ITileRows;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Kernel256<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta) where TElements : struct, IElements =>
+        Kernel256<TElements, Six>(kc, rows, elements, b, bStride, c, ldc, beta);
+
+    /// <summary>Rows 0-2 alone, into a tile (each sum built in the same order): not six with three computed and dropped.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Kernel256Three<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* tile, int ldt) where TElements : struct, IElements =>
+        Kernel256<TElements, Three>(kc, rows, elements, b, bStride, tile, ldt, 0);
+
+    // Generic over structs: the JIT compiles one copy per addressing and row count, each with At inlined and the rows it
+    // does not compute left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel256<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta) where TElements : struct, IElements
+    private static void Kernel256<TElements, TRows>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta)
+        where TElements : struct, IElements where TRows : struct, ITileRows
     {
+        bool six = typeof(TRows) == typeof(Six);
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
                          c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5];
+        float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = six ? rows[3] : null, r4 = six ? rows[4] : null, r5 = six ? rows[5] : null;
         for (int q = 0; q < kc; q++)
         {
             long p = elements.At(q);
@@ -859,32 +876,17 @@ public sealed unsafe class ManagedBackend : Backend
             var a0 = Vector256.Create(r0[p]); c00 = Vector256.FusedMultiplyAdd(a0, b0, c00); c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
             var a1 = Vector256.Create(r1[p]); c10 = Vector256.FusedMultiplyAdd(a1, b0, c10); c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);
             var a2 = Vector256.Create(r2[p]); c20 = Vector256.FusedMultiplyAdd(a2, b0, c20); c21 = Vector256.FusedMultiplyAdd(a2, b1, c21);
-            var a3 = Vector256.Create(r3[p]); c30 = Vector256.FusedMultiplyAdd(a3, b0, c30); c31 = Vector256.FusedMultiplyAdd(a3, b1, c31);
-            var a4 = Vector256.Create(r4[p]); c40 = Vector256.FusedMultiplyAdd(a4, b0, c40); c41 = Vector256.FusedMultiplyAdd(a4, b1, c41);
-            var a5 = Vector256.Create(r5[p]); c50 = Vector256.FusedMultiplyAdd(a5, b0, c50); c51 = Vector256.FusedMultiplyAdd(a5, b1, c51);
+            if (six)
+            {
+                var a3 = Vector256.Create(r3[p]); c30 = Vector256.FusedMultiplyAdd(a3, b0, c30); c31 = Vector256.FusedMultiplyAdd(a3, b1, c31);
+                var a4 = Vector256.Create(r4[p]); c40 = Vector256.FusedMultiplyAdd(a4, b0, c40); c41 = Vector256.FusedMultiplyAdd(a4, b1, c41);
+                var a5 = Vector256.Create(r5[p]); c50 = Vector256.FusedMultiplyAdd(a5, b0, c50); c51 = Vector256.FusedMultiplyAdd(a5, b1, c51);
+            }
             b += bStride;
         }
         Store256(c, c00, c01, beta); Store256(c + ldc, c10, c11, beta); Store256(c + 2 * ldc, c20, c21, beta);
+        if (!six) return;
         Store256(c + 3 * ldc, c30, c31, beta); Store256(c + 4 * ldc, c40, c41, beta); Store256(c + 5 * ldc, c50, c51, beta);
-    }
-
-    /// <summary><see cref="Kernel256{TElements}"/> over rows 0-2 alone, into a tile (each sum built in the same order).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel256Three<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* tile, int ldt) where TElements : struct, IElements
-    {
-        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        float* r0 = rows[0], r1 = rows[1], r2 = rows[2];
-        for (int q = 0; q < kc; q++)
-        {
-            long p = elements.At(q);
-            var b0 = Vector256.Load(b);
-            var b1 = Vector256.Load(b + 8);
-            var a0 = Vector256.Create(r0[p]); c00 = Vector256.FusedMultiplyAdd(a0, b0, c00); c01 = Vector256.FusedMultiplyAdd(a0, b1, c01);
-            var a1 = Vector256.Create(r1[p]); c10 = Vector256.FusedMultiplyAdd(a1, b0, c10); c11 = Vector256.FusedMultiplyAdd(a1, b1, c11);
-            var a2 = Vector256.Create(r2[p]); c20 = Vector256.FusedMultiplyAdd(a2, b0, c20); c21 = Vector256.FusedMultiplyAdd(a2, b1, c21);
-            b += bStride;
-        }
-        Store256(tile, c00, c01, 0); Store256(tile + ldt, c10, c11, 0); Store256(tile + 2 * ldt, c20, c21, 0);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

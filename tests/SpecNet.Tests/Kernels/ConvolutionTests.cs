@@ -89,9 +89,9 @@ public class ConvolutionTests
         data.Add(3, 12, 11, 16, 32, 3, 2, 1, "same", 1);   // stride 2 'same': a padded copy wider than the input
         data.Add(2, 13, 13, 32, 64, 3, 1, 1, "valid", 1);  // K = 288, read from the tensor itself
         data.Add(3, 20, 20, 8, 32, 3, 1, 1, "same", 1);    // one image's rows split between threads, between passes of three
-        data.Add(8, 28, 28, 1, 32, 3, 1, 1, "valid", 1);   // a first layer of two panels: K = 9 written out; its weight gradient over
-                                                            // chunks of 2,704 rows, in blocks of 256 added one after another
-        data.Add(2, 28, 28, 1, 16, 3, 1, 1, "same", 1);    // the residual model's stem: K = 9 written out, for the class of whole windows
+        data.Add(8, 28, 28, 1, 32, 3, 1, 1, "valid", 1);   // a first layer of two panels, K = 9; its weight gradient over chunks of
+                                                            // 2,704 rows, in blocks of 256 added one after another, its 9 taps in tiles of 6 and 3
+        data.Add(2, 28, 28, 1, 16, 3, 1, 1, "same", 1);    // the residual model's stem, K = 9, with its padded copy
         data.Add(3, 28, 28, 1, 32, 3, 2, 1, "valid", 1);   // the strided model's stem: its weight gradient reads the windows in place
         return data;
     }
