@@ -274,8 +274,7 @@ public sealed unsafe class ManagedBackend : Backend
                         int w = Math.Min(NR, n - jp);
                         float* bPanel = bp + (long)(jp / NR) * kc * NR, cTile = pc + (long)i * ldc + jp;
                         if (h == MR && w == NR) { Kernel256(kc, rows, new Gathered(a.Offsets + p0), bPanel, NR, cTile, ldc, beta); continue; }
-                        if (h <= 3) Kernel256Three(kc, rows, new Gathered(a.Offsets + p0), bPanel, NR, tile, NR);   // a last tile of 1-3 rows
-                        else Kernel256(kc, rows, new Gathered(a.Offsets + p0), bPanel, NR, tile, NR, 0);
+                        EdgeTile256(kc, rows, new Gathered(a.Offsets + p0), bPanel, NR, tile, h);
                         StoreTile(tile, NR, cTile, ldc, h, w, beta);
                     }
                 }
@@ -435,10 +434,7 @@ public sealed unsafe class ManagedBackend : Backend
                         int kc = Math.Min(block, k - p0);
                         float blockBeta = p0 == 0 ? beta : 1;
                         if (h == MR) { Kernel256(kc, rows, new Gathered(steps + p0), pb + (long)p0 * ldb + jp, ldb, cTile, ldc, blockBeta); continue; }
-                        // A last tile of three rows or fewer (a 3x3 window over one channel: 9 = 6 + 3) in a kernel of three
-                        // rows, not six with three computed and dropped
-                        if (h <= 3) Kernel256Three(kc, rows, new Gathered(steps + p0), pb + (long)p0 * ldb + jp, ldb, tile, NR);
-                        else Kernel256(kc, rows, new Gathered(steps + p0), pb + (long)p0 * ldb + jp, ldb, tile, NR, 0);
+                        EdgeTile256(kc, rows, new Gathered(steps + p0), pb + (long)p0 * ldb + jp, ldb, tile, h);   // a 3x3 window over one channel: 9 = 6 + 3
                         StoreTile(tile, NR, cTile, ldc, h, NR, blockBeta);
                     }
                 }
@@ -620,7 +616,7 @@ public sealed unsafe class ManagedBackend : Backend
                     if (Wide) Kernel512(j.K, rows, kStride, b, j.Ldb, cTile, j.Ldc, j.Beta); else Kernel256(j.K, rows, kStride, b, j.Ldb, cTile, j.Ldc, j.Beta);
                     continue;
                 }
-                if (Wide) Kernel512(j.K, rows, kStride, b, j.Ldb, tile, NR, 0); else Kernel256(j.K, rows, kStride, b, j.Ldb, tile, NR, 0);
+                if (Wide) Kernel512(j.K, rows, kStride, b, j.Ldb, tile, NR, 0); else EdgeTile256(j.K, rows, new Strided(kStride), b, j.Ldb, tile, h);
                 StoreTile(tile, NR, cTile, j.Ldc, h, NR, j.Beta);
             }
     }
@@ -728,7 +724,7 @@ public sealed unsafe class ManagedBackend : Backend
                 }
                 else
                 {
-                    if (Wide) Kernel512(kc, rows, kStride, bPanel, nr, tile, nr, 0); else Kernel256(kc, rows, kStride, bPanel, nr, tile, nr, 0);
+                    if (Wide) Kernel512(kc, rows, kStride, bPanel, nr, tile, nr, 0); else EdgeTile256(kc, rows, new Strided(kStride), bPanel, nr, tile, h);
                     StoreTile(tile, nr, cTile, ldc, h, w, beta);
                 }
             }
@@ -853,10 +849,16 @@ public sealed unsafe class ManagedBackend : Backend
     private static void Kernel256<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta) where TElements : struct, IElements =>
         Kernel256<TElements, Six>(kc, rows, elements, b, bStride, c, ldc, beta);
 
-    /// <summary>Rows 0-2 alone, into a tile (each sum built in the same order): not six with three computed and dropped.</summary>
+    /// <summary>
+    /// A tile cut by C's edge, h of its rows wanted, into the scratch tile (rows NR apart) for StoreTile: with three rows or fewer
+    /// the kernel computes rows 0-2 alone, not six with the rest dropped. Each sum is built in the same order either way.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Kernel256Three<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* tile, int ldt) where TElements : struct, IElements =>
-        Kernel256<TElements, Three>(kc, rows, elements, b, bStride, tile, ldt, 0);
+    private static void EdgeTile256<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* tile, int h) where TElements : struct, IElements
+    {
+        if (h <= 3) Kernel256<TElements, Three>(kc, rows, elements, b, bStride, tile, NR, 0);
+        else Kernel256<TElements, Six>(kc, rows, elements, b, bStride, tile, NR, 0);
+    }
 
     // Generic over structs: the JIT compiles one copy per addressing and row count, each with At inlined and the rows it
     // does not compute left out.
