@@ -31,7 +31,7 @@ public static class PredictCommand
             var weightsPath = Inputs.WeightsPath(specPath, result.GetValue(weights), model);
             var (parameters, metadata) = WeightsFile.LoadWithMetadata(weightsPath, model);
             var names = WeightsFile.ClassNames(metadata, model);
-            var plan = engine.Plan(model, parameters, 1, PlanOptions.Inference);
+            var plan = engine.Plan(model, parameters, 1, PlanOptions.Serving);
             var predictions = new JsonArray();
             var inv = CultureInfo.InvariantCulture;
             foreach (var file in result.GetValue(images)!)

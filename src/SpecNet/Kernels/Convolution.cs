@@ -86,6 +86,7 @@ public sealed unsafe class Convolution : IRangeWork
     private readonly WindowReader? _reader, _transposedReader;   // forward's and the input gradient's windows read in place
     private readonly bool _windowsForWeightGradient;                // and the weight gradient's, through _reader
     private Winograd? _winograd;                     // inference, a 3x3 stride-1 convolution: forward by Winograd F(2x2, 3x3) (UseWinograd)
+    private Repack _repack = Repack.IfChanged;       // inference: when forward packs the kernel again (FixKernel)
 
     // The pass being run (set by Forward/Backward, read by the threads in Run).
     private bool _backward, _inputGradient, _weightGradient;
@@ -171,6 +172,17 @@ public sealed unsafe class Convolution : IRangeWork
     }
 
     /// <summary>
+    /// Inference over a kernel that will not change once the first pass has read it (PlanOptions.FixedParameters):
+    /// it is packed, or transformed for Winograd, at that pass only, not compared with the last one at every pass (306 KB of
+    /// weights read on one thread before each fork of a single image of the residual model).
+    /// </summary>
+    public void FixKernel()
+    {
+        if (_dWeightsT.Length > 0) throw new InvalidOperationException("a convolution fixes its kernel only at inference");
+        _repack = Repack.Once;
+    }
+
+    /// <summary>
     /// Inference, with a pooling or a source: examples per chunk such that its columns, its output block and its input rows fit in
     /// cache together; never more than the scratch made for the first chunk size holds.
     /// </summary>
@@ -224,8 +236,8 @@ public sealed unsafe class Convolution : IRangeWork
             int step = _pool?.Rows.Stride ?? 1, splitRows = _pool?.Rows.Output ?? _g.Rows.Output;
             // Winograd where a block has tiles enough (a single image's share of rows has not: its sixteen GEMMs too small)
             _byWinograd = _winograd is not null && _winograd.Pays(_rowSplit ? 1 : _chunk, _rowSplit ? (splitRows + kernels.Threads - 1) / kernels.Threads * step : _computedRows);
-            if (_byWinograd) _winograd!.Transform(kernels, w);
-            else _reader?.Pack(kernels, w, reuse: true);
+            if (_byWinograd) _winograd!.Transform(kernels, w, _repack);
+            else _reader?.Pack(kernels, w, _repack);
             _source?.Prepare();
             if (_rowSplit) kernels.ParallelFor(splitRows, this, (long)step * _g.Cols.Output * _g.PatchSize * _g.Filters / 8);
             else kernels.ParallelFor((batch + _chunk - 1) / _chunk, this);
@@ -244,7 +256,7 @@ public sealed unsafe class Convolution : IRangeWork
         if (!dx.IsEmpty && _transposed is not null)
         {
             Flip(w);
-            _transposedReader?.Pack(kernels, _flipped, reuse: false);
+            _transposedReader?.Pack(kernels, _flipped, Repack.Always);
         }
         fixed (float* px = x, pdz = dz, pdx = dx, pw = w, pf = _flipped)
         {
@@ -426,7 +438,7 @@ public sealed unsafe class Convolution : IRangeWork
 
         public void Prepare()
         {
-            owner._reader?.Pack(owner._kernels, w, reuse: true);
+            owner._reader?.Pack(owner._kernels, w, owner._repack);
             owner._source!.Prepare();
         }
     }
@@ -458,7 +470,8 @@ public sealed unsafe class Convolution : IRangeWork
         private readonly float[][] _copies;          // per thread, when padded: the block's rows in a zero border
         private readonly float[] _packed;            // each group's kernel as the backend's gathered GEMM reads it
         private readonly int _packedGroup;           // floats of it per group
-        private float[] _packedFrom = [];            // the kernel _packed holds, when kept between passes
+        private float[] _packedFrom = [];            // the kernel _packed holds, when kept between passes and compared
+        private bool _packedOnce;                    // whether _packed holds a kernel yet (Repack.Once)
         private readonly BorderClasses? _classes;    // when padded: positions by the taps inside the input, to skip the rest
 
         public WindowReader(ConvGeometry g, int examples, Backend kernels)
@@ -480,20 +493,18 @@ public sealed unsafe class Convolution : IRangeWork
         }
 
         /// <summary>
-        /// Packs the kernel w (per group (F/groups, K)) for the backend, once per pass rather than per thread and chunk. With
-        /// <paramref name="reuse"/>, not again while w is unchanged (inference: a single image's 7x7x64 -> 64 convolution
-        /// spent a third of its time packing its 37,000 weights); the comparison reads w once, cheaper than packing it.
+        /// Packs the kernel w (per group (F/groups, K)) for the backend, once per pass rather than per thread and chunk; at
+        /// inference not again while w is unchanged (a single image's 7x7x64 -> 64 convolution spent a third of its time packing
+        /// its 37,000 weights), and with fixed parameters never again.
         /// </summary>
-        public void Pack(Backend kernels, ReadOnlySpan<float> w, bool reuse)
+        public void Pack(Backend kernels, ReadOnlySpan<float> w, Repack when)
         {
-            // Compared as bits: a vectorised memcmp (as floats it is a loop of Equals, slower than packing), and -0 is not 0.
-            if (reuse && MemoryMarshal.Cast<float, int>(w).SequenceEqual(MemoryMarshal.Cast<float, int>(_packedFrom.AsSpan()))) return;
+            if (when == Repack.Once ? _packedOnce : when == Repack.IfChanged && Repacks.Same(w, _packedFrom)) return;
             int k = _g.PatchSize, fg = _g.GroupFilters;
             for (int group = 0; group < _g.Groups; group++)
                 kernels.PackGathered(w.Slice(group * fg * k, fg * k), k, fg, k, _packed.AsSpan(group * _packedGroup, _packedGroup));
-            if (!reuse) return;
-            if (_packedFrom.Length != w.Length) _packedFrom = new float[w.Length];
-            w.CopyTo(_packedFrom);
+            _packedOnce = true;
+            if (when == Repack.IfChanged) Repacks.Keep(w, ref _packedFrom);
         }
 
         /// <summary>Input rows (padded) under output rows [oh0, oh1).</summary>

@@ -40,6 +40,7 @@ public sealed class BatchNorm : Layer
         public readonly float[] A = new float[channels], B = new float[channels], D = new float[channels];   // the pass's own coefficients
         public readonly double[] First = new double[channels], Second = new double[channels];
         public readonly (double[], float[]) Scratch = ChannelKernels.Scratch(channels, kernels.Threads);
+        public bool Fixed, Mapped;                    // inference over fixed parameters: A and B made once (FixParameters)
     }
 
     public override bool BackwardReadsOutput => false;   // xhat is recomputed from the input
@@ -49,6 +50,8 @@ public sealed class BatchNorm : Layer
     public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
         g.Node("BatchNormalization", [inputs[0], g.Weight(this, 0), g.Weight(this, 1), g.Weight(this, 2), g.Weight(this, 3)],
             OnnxAttribute.Of("epsilon", Epsilon));
+
+    public override void FixParameters(LayerContext ctx) => ((State)ctx.State!).Fixed = true;
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y) => Forward(ctx, x, y, relu: false);
 
@@ -60,7 +63,8 @@ public sealed class BatchNorm : Layer
         float[] gamma = ctx.Params[0], beta = ctx.Params[1], movingMean = ctx.Params[2], movingVar = ctx.Params[3];
         if (!ctx.Training)
         {
-            InferenceMap(ctx, s.A, s.B);                                                                // y = x·a + b, one pass
+            if (!(s.Fixed && s.Mapped)) InferenceMap(ctx, s.A, s.B);                                   // y = x·a + b, one pass
+            s.Mapped = true;
             ChannelKernels.Affine(ctx.Kernels, x, s.A, s.B, default, default, y, relu);
             return;
         }

@@ -159,6 +159,8 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
     /// <summary>Plan time, inference: forward by Winograd F(2x2, 3x3) where it computes this convolution (<see cref="Convolution.UseWinograd"/>).</summary>
     public bool UseWinograd(LayerContext ctx) => ((State)ctx.State!).Convolution.UseWinograd(ctx.Kernels);
 
+    public override void FixParameters(LayerContext ctx) => ((State)ctx.State!).Convolution.FixKernel();
+
     /// <summary>Plan time, inference: forward writes <paramref name="pool"/>'s output from now on, pooling each chunk in cache (<see cref="Convolution.PoolOutput"/>).</summary>
     public void PoolOutput(LayerContext ctx, MaxPool2D pool) => ((State)ctx.State!).Convolution.PoolOutput(pool.Rows, pool.Cols);
 

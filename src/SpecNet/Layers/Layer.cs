@@ -155,6 +155,12 @@ public abstract class Layer
     /// </summary>
     public virtual object? CreateState(int capacity, bool training, Backend kernels) => null;
 
+    /// <summary>
+    /// Plan time, inference (PlanOptions.FixedParameters): the parameters will not change once the first
+    /// pass has read them, so what this layer derives from them is made at that pass and never checked again.
+    /// </summary>
+    public virtual void FixParameters(LayerContext ctx) { }
+
     /// <summary>y = layer(x) for ctx.Batch examples. x: (N, Input), y: (N, Output), NHWC. Merges read the other inputs from ctx.</summary>
     public abstract void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y);
 

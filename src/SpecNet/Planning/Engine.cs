@@ -4,9 +4,16 @@ using SpecNet.Kernels;
 namespace SpecNet.Planning;
 
 /// <summary>How a plan is made: for training (gradients, backward scratch) or inference only.</summary>
-public sealed record PlanOptions(bool Training = true, int Seed = 0, bool InputGradient = false)
+/// <param name="FixedParameters">Inference over parameters that do not change once its first pass has read them (eval and predict
+/// load a weights file once): what layers derive from them, a packed kernel or a batch norm's map, is made at that pass only,
+/// as ONNX Runtime prepares a session's weights once. Later writes to the parameters are not seen by this plan.</param>
+public sealed record PlanOptions(bool Training = true, int Seed = 0, bool InputGradient = false, bool FixedParameters = false)
 {
+    /// <summary>Inference over parameters that may change between passes (the trainer's, say): each pass checks them.</summary>
     public static readonly PlanOptions Inference = new(Training: false);
+
+    /// <summary>Inference over parameters read once (<see cref="FixedParameters"/>): eval, predict, bench.</summary>
+    public static readonly PlanOptions Serving = new(Training: false, FixedParameters: true);
 }
 
 /// <summary>

@@ -31,6 +31,8 @@ public sealed class ExecutionPlan : IPlan
     private readonly int[] _residual;                    // per convolution starting a stage with an add: the add's other operand, or -1
     private readonly int[][] _stages;                    // per layer starting a chain of stages made for the next (Fusion): their first layers
     private readonly int[] _stageEnd;                    // per layer starting a chain or a stage of one: the stage's last layer
+    private readonly bool _fixedParameters;              // inference over parameters read once (PlanOptions.FixedParameters)
+    private bool _mapped;                                // then: whether the batch norms' maps are made
 
     /// <param name="inputGradient">Also compute dL/d(input) (gradient checks, saliency); training does not need it.</param>
     /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch, activations reused.</param>
@@ -39,9 +41,12 @@ public sealed class ExecutionPlan : IPlan
     /// <param name="winograd">Inference: 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) where they fit (<see cref="Kernels.Winograd"/>);
     /// null: unless SPECNET_WINOGRAD=0 or the backend is a reference (<see cref="Backend.Reference"/>). False gives training's forward
     /// outputs to the bit.</param>
+    /// <param name="fixedParameters">Inference: the parameters do not change once the first pass has read them (<see cref="PlanOptions.FixedParameters"/>).</param>
     public ExecutionPlan(ModelSpec model, ParameterSet parameters, Backend kernels, int capacity, int seed = 0, bool inputGradient = false, bool trainable = true,
-        bool keepEveryActivation = false, bool? winograd = null)
+        bool keepEveryActivation = false, bool? winograd = null, bool fixedParameters = false)
     {
+        if (fixedParameters && trainable) throw new ArgumentException("only an inference plan can take its parameters as fixed", nameof(fixedParameters));
+        _fixedParameters = fixedParameters;
         Model = model;
         Trainable = trainable;
         Parameters = parameters;
@@ -100,6 +105,8 @@ public sealed class ExecutionPlan : IPlan
         if (!trainable && (winograd ?? (Winograd.Enabled && !kernels.Reference)))
             for (int i = 0; i < _layers.Count; i++)
                 if (_layers[i] is Conv2D conv) conv.UseWinograd(_contexts[i]);
+        if (fixedParameters)
+            for (int i = 0; i < _layers.Count; i++) _layers[i].FixParameters(_contexts[i]);
         for (int i = 0; i < _layers.Count; i++)
         {
             if (_stageEnd[i] >= 0 && _layers[_stageEnd[i]] is MaxPool2D pool) ((Conv2D)_layers[i]).PoolOutput(_contexts[i], pool);
@@ -148,7 +155,7 @@ public sealed class ExecutionPlan : IPlan
                 {
                     // stages made for the next: the last stage's convolution asks for its input rows, through the others' maps
                     foreach (int h in _stages[i])
-                        if (h != j && _foldScale[h].Length > 0) ((BatchNorm)_layers[h + 1]).InferenceMap(_contexts[h + 1], _foldScale[h], _foldShift[h]);
+                        if (h != j && _foldScale[h].Length > 0 && !_mapped) ((BatchNorm)_layers[h + 1]).InferenceMap(_contexts[h + 1], _foldScale[h], _foldShift[h]);
                     (_contexts[j].Batch, _contexts[j].Training) = (batch, training);
                     RunStage(j, default, y);
                 }
@@ -160,6 +167,7 @@ public sealed class ExecutionPlan : IPlan
             layer.Forward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, batch * layer.Output.Size));
             if (Profile is not null) Profile.Forward[i] += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
+        _mapped = _fixedParameters;
         return Output;
     }
 
@@ -176,7 +184,7 @@ public sealed class ExecutionPlan : IPlan
             int next = i + 2;
             float[]? residual = _residual[i] >= 0 ? _values[_residual[i]] : null;
             if (residual is not null) next++;
-            ((BatchNorm)_layers[i + 1]).InferenceMap(_contexts[i + 1], _foldScale[i], _foldShift[i]);
+            if (!_mapped) ((BatchNorm)_layers[i + 1]).InferenceMap(_contexts[i + 1], _foldScale[i], _foldShift[i]);
             ((IFoldsBatchNorm)layer).ForwardFolded(ctx, x, y, _foldScale[i], _foldShift[i], relu: next <= last && _layers[next] is ActivationLayer, residual);
         }
     }
@@ -229,7 +237,7 @@ public sealed class CpuEngine(Backend kernels) : IEngine
     public int Threads => Kernels.Threads;
 
     public IPlan Plan(ModelSpec model, ParameterSet parameters, int capacity, PlanOptions options) =>
-        new ExecutionPlan(model, parameters, Kernels, capacity, options.Seed, options.InputGradient, options.Training);
+        new ExecutionPlan(model, parameters, Kernels, capacity, options.Seed, options.InputGradient, options.Training, fixedParameters: options.FixedParameters);
 
     public override string ToString() => Kernels.ToString();
 }

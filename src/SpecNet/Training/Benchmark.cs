@@ -65,7 +65,7 @@ public static class Benchmark
 
         // Inference as eval and predict run it: a plan of its own (folded chains, activation buffers shared), timed whole
         // after a warm-up that lets the runtime tier its code up, then once more per layer.
-        var infer = engine.Plan(model, parameters, batchSize, PlanOptions.Inference);
+        var infer = engine.Plan(model, parameters, batchSize, PlanOptions.Serving);
         plan.Input.CopyTo(infer.Input);
         WarmUp(() => infer.Forward(batchSize, training: false), WarmUpMs / 2);
         clock.Restart();
@@ -79,7 +79,7 @@ public static class Benchmark
         var layers = model.Layers.Select((l, i) => new LayerBenchmark(l.Name, l.Kind.Name, times.Forward[i] / iterations, times.Backward[i] / iterations,
             l.Macs * 2 * batchSize * 3, inferTimes.Forward[i] / iterations)).ToList();
 
-        var single = engine.Plan(model, parameters, 1, PlanOptions.Inference);
+        var single = engine.Plan(model, parameters, 1, PlanOptions.Serving);
         plan.Input[..model.Input.Size].CopyTo(single.Input);
         WarmUp(() => single.Forward(1, false), WarmUpMs / 2);
         int singleRuns = Math.Max(200, iterations * 20);

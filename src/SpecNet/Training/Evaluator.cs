@@ -15,7 +15,7 @@ public static class Evaluator
     public const int BatchSize = 128;
 
     public static Evaluation Evaluate(ParameterSet parameters, IEngine engine, Dataset data) =>
-        Evaluate(engine.Plan(parameters.Model, parameters, Math.Min(BatchSize, data.Count), PlanOptions.Inference), data);
+        Evaluate(engine.Plan(parameters.Model, parameters, Math.Min(BatchSize, data.Count), PlanOptions.Serving), data);
 
     /// <summary>Evaluates with an existing plan's buffers (the trainer's, between epochs).</summary>
     public static Evaluation Evaluate(IPlan plan, Dataset data)

@@ -233,6 +233,45 @@ public class ConvolutionTests
     }
 
     /// <summary>A depthwise convolution (one filter per channel) as each output's taps fused-multiply-added in order, row by row, left to right.</summary>
+    /// <summary>
+    /// With fixed parameters (eval, predict: PlanOptions.Serving) a kernel is packed, or transformed for Winograd, at the first
+    /// pass only: weights written after it are not read, where a convolution over parameters that may change packs them again.
+    /// A backend that keeps no packed kernel (AVX-512 lays the windows out, and its GEMM packs at every call) reads them anyway.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_fixed_kernel_is_prepared_at_the_first_pass_only(bool winograd)
+    {
+        const int batch = 4;                              // two images a thread: tiles enough for Winograd to run
+        var backend = new ManagedBackend(2);
+        var window = Window.Of(14, 3, 1, 1, Padding.Same);
+        var g = new ConvGeometry(Shape.Spatial(14, 14, 32), window, window, 32);
+        float[] x = Random(batch * g.Input.Size, 1), w = Random(g.Filters * g.PatchSize, 2);
+        Convolution Make(bool fix, bool byWinograd)
+        {
+            var conv = new Convolution(g, batch, training: false, backend);
+            if (byWinograd) Assert.True(conv.UseWinograd(backend, wherePaying: false));
+            if (fix) conv.FixKernel();
+            return conv;
+        }
+        float[] Run(Convolution conv)
+        {
+            var y = new float[batch * g.OutputSize];
+            conv.Forward(backend, batch, x, w, y);
+            return y;
+        }
+        Convolution fixedKernel = Make(fix: true, winograd), checkedKernel = Make(fix: false, winograd);
+        var first = Run(checkedKernel);
+        Assert.Equal(first, Run(fixedKernel));
+        if (winograd) Assert.NotEqual(Run(Make(fix: false, byWinograd: false)), first);   // Winograd ran: its sums round differently
+        Random(w.Length, 3).CopyTo(w);
+        var second = Run(checkedKernel);
+        Assert.NotEqual(first, second);
+        Assert.Equal(winograd || backend.GathersRows ? first : second, Run(fixedKernel));
+        Assert.Throws<InvalidOperationException>(() => new Convolution(g, batch, training: true, backend).FixKernel());
+    }
+
     private static float[] TapOrderSums(float[] x, int batch, Shape input, float[] kernel, Window rows, Window cols)
     {
         int c = input.Channels;

@@ -86,6 +86,26 @@ public class FusionTests
         SameOutputs(model, batch: 8);
     }
 
+    /// <summary>Over fixed parameters (eval, predict) a batch norm's map is made at the first pass only, folded into a convolution or not.</summary>
+    [Theory]
+    [InlineData("conv2d: { filters: 4, kernel_size: 3, use_bias: false }\n  - batch_norm\n  - relu")]
+    [InlineData("batch_norm\n  - relu")]
+    public void Fixed_parameters_make_batch_norm_maps_once(string layers)
+    {
+        var model = GradientCheckTests.Compile($"input: [6, 6, 3]\nlayers:\n  - {layers}\n  - global_avg_pool2d\n  - dense: {{ units: 4 }}\ntraining: {{ loss: mse }}\n");
+        var parameters = ParameterSet.Initialize(model, 1);
+        var backend = new ManagedBackend(2);
+        var input = Enumerable.Range(0, 2 * model.Input.Size).Select(i => MathF.Sin(i)).ToArray();
+        float[] Run(ExecutionPlan plan) { input.CopyTo(plan.Input); return plan.Forward(2, training: false).ToArray(); }
+        ExecutionPlan fixedPlan = new(model, parameters, backend, 2, trainable: false, fixedParameters: true), checkedPlan = new(model, parameters, backend, 2, trainable: false);
+        var first = Run(checkedPlan);
+        Assert.Equal(first, Run(fixedPlan));
+        Array.Fill(parameters.Slots.Single(s => s.Spec.Suffix == "gamma").Value, 3f);
+        Assert.NotEqual(first, Run(checkedPlan));
+        Assert.Equal(first, Run(fixedPlan));
+        Assert.Throws<ArgumentException>(() => new ExecutionPlan(model, parameters, backend, 2, fixedParameters: true));   // training reads them at every step
+    }
+
     private static void SameOutputs(ModelSpec model, int batch = 3)
     {
         var parameters = ParameterSet.Initialize(model, 1);
@@ -98,15 +118,29 @@ public class FusionTests
         var backend = new ManagedBackend(2);
         var separate = new ExecutionPlan(model, parameters, backend, batch, keepEveryActivation: true);
         var folded = new ExecutionPlan(model, parameters, backend, batch, trainable: false, winograd: false);   // Winograd rounds differently: WinogradTests
+        var byWinograd = new ExecutionPlan(model, parameters, backend, batch, trainable: false, winograd: true);
+        // Over parameters read once (eval, predict): kernels packed and batch norm maps made at the first pass only
+        var fixedFolded = new ExecutionPlan(model, parameters, backend, batch, trainable: false, winograd: false, fixedParameters: true);
+        var fixedWinograd = new ExecutionPlan(model, parameters, backend, batch, trainable: false, winograd: true, fixedParameters: true);
         var input = Enumerable.Range(0, separate.Input.Length).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
         float[] Run(ExecutionPlan plan, int n) { input.CopyTo(plan.Input); return plan.Forward(n, training: false).ToArray(); }   // inference reuses the input's buffer
         var expected = Run(separate, batch);
         Assert.Equal(expected, Run(folded, batch));
+        Assert.Equal(expected, Run(fixedFolded, batch));
         Assert.Contains(expected, v => v != 0);
+        var winograd = Run(byWinograd, batch);
+        Assert.Equal(winograd, Run(fixedWinograd, batch));
+        Assert.Equal(expected, Run(fixedFolded, batch));         // and again, from what the first pass made
+        Assert.Equal(winograd, Run(fixedWinograd, batch));
         if (batch > 1) Assert.Equal(Run(separate, 1), Run(folded, 1));   // one image in a plan for more: its rows split between the threads
-        // New weights in the same arrays (a training step, a weights file loaded): every kernel the plan packed, packed again
-        foreach (var slot in parameters.Slots.Where(s => s.Spec.Suffix == "weight"))
+        if (batch > 1) Assert.Equal(Run(separate, 1), Run(fixedFolded, 1));
+        // New weights and batch norm scales in the same arrays (a training step, a weights file loaded): every kernel the plan
+        // packed, packed again, every batch norm map made again
+        foreach (var slot in parameters.Slots.Where(s => s.Spec.Suffix is "weight" or "gamma"))
             for (int i = 0; i < slot.Value.Length; i++) slot.Value[i] = rng.NextFloat() - 0.5f;
-        Assert.Equal(Run(separate, batch), Run(folded, batch));
+        var changed = Run(separate, batch);
+        Assert.NotEqual(expected, changed);
+        Assert.Equal(changed, Run(folded, batch));
+        // (plans over fixed parameters read them once: ConvolutionTests.A_fixed_kernel_is_prepared_at_the_first_pass_only)
     }
 }
