@@ -26,6 +26,8 @@ public class ConvolutionTests
         { 1, 20, 20, 8, 32, 3, 1, 1, "same", 2 },      // and in groups
         { 1, 24, 24, 32, 64, 1, 1, 1, "valid", 1 },    // and 1x1, read in place
         { 1, 28, 28, 16, 16, 3, 1, 1, "same", 1 },     // one image of the residual model's first block
+        { 1, 28, 28, 1, 16, 3, 1, 1, "same", 1 },      // and its stem, its rows split too (113,000 multiply-adds)
+        { 1, 28, 28, 16, 32, 1, 2, 1, "valid", 1 },    // and a 1x1 strided shortcut (100,000)
     };
 
     private static float[] Random(int n, int seed)
