@@ -57,6 +57,25 @@ public abstract class Backend
     }
 
     /// <summary>
+    /// The same, each thread taking the next item as it finishes one instead of a fixed share: for items whose results do not
+    /// depend on the thread that computes them (a convolution's forward chunks), so that a thread the host slows down (a
+    /// virtual CPU shared with other guests) takes fewer, and the other does not wait for it.
+    /// </summary>
+    public int ParallelForEach(int count, IRangeWork work, long itemWork = MinParallelWork)
+    {
+        int parts = Parts(count, itemWork);
+        if (parts <= 1) { if (count > 0) work.Run(0, 0, count, nested: false); return 1; }
+        _pool ??= SharedPool(Threads);
+        _work = work; _count = count; _parts = parts; _next = 0; _eachTakes = true;
+        try { _pool.Run(_rangeWork ??= RangeWork); }
+        finally { _work = null; _eachTakes = false; }
+        return parts;
+    }
+
+    private int _next;          // ParallelForEach: the next item to take
+    private bool _eachTakes;    // whether the pass running is ParallelForEach's
+
+    /// <summary>
     /// Floats of memory-bound work below which a second thread costs more than it saves (waking it and
     /// joining take microseconds; a batch of one image is mostly such layers).
     /// </summary>
@@ -69,6 +88,11 @@ public abstract class Backend
     private unsafe void RangeWork(int t)
     {
         if (t >= _parts) return;
+        if (_eachTakes)
+        {
+            for (int i; (i = Interlocked.Increment(ref _next) - 1) < _count; ) _work!.Run(t, i, i + 1, nested: true);
+            return;
+        }
         int start = (int)((long)_count * t / _parts), end = (int)((long)_count * (t + 1) / _parts);
         if (start >= end) return;
         if (_work is { } work) work.Run(t, start, end, nested: true);

@@ -243,7 +243,7 @@ public sealed unsafe class Convolution : IRangeWork
             // both threads too, where an eighth of them kept them on one (Zen 1, single images, alternating in-process: pooled model
             // 0.123 -> 0.109 ms, residual 0.355 -> 0.336, strided 0.064 -> 0.060; counting fewer gained nothing more).
             if (_rowSplit) kernels.ParallelFor(splitRows, this, (long)step * _g.Cols.Output * _g.PatchSize * _g.Filters);
-            else kernels.ParallelFor((batch + _chunk - 1) / _chunk, this);
+            else kernels.ParallelForEach((batch + _chunk - 1) / _chunk, this);   // each chunk's outputs alone: whichever thread is free
             _epilogue = null;
             _rowSplit = _byWinograd = false;
         }

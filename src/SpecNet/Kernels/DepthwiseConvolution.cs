@@ -95,7 +95,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         {
             (_backward, _batch, _epilogue) = (false, batch, epilogue);
             _x = px; _w = pw; _y = py;
-            kernels.ParallelFor(batch, this, (long)OutputSize * _rows.Kernel * _cols.Kernel);
+            kernels.ParallelForEach(batch, this, (long)OutputSize * _rows.Kernel * _cols.Kernel);   // each image's output alone: whichever thread is free
             _epilogue = null;
         }
     }
