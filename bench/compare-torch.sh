@@ -36,7 +36,7 @@ out, runs, cpu, models = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:
 def lines(p): return [json.loads(l) for l in open(p) if l.startswith("{")]
 def peak(p): return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(p).read()).group(1)) / 1024
 m = statistics.median
-print(f"CPU: {cpu}; {runs} alternating runs per model, medians (ratios: SpecNet over the other; memory: lower is better)")
+print(f"CPU: {cpu}; {runs} alternating runs per model, medians; ratios: SpecNet over the other, the median of the runs' own ratios (memory: lower is better)")
 print(f"{'model':<8} {'measure':<30} {'SpecNet':>10} {'PyTorch':>10} {'ratio':>7} {'ORT':>10} {'ratio':>7}")
 for model in models:
     v = {k: [] for k in "s_train t_train s_b1000 t_b1000 o_b1000 s_b1 t_b1 o_b1 s_mem t_mem s_acc t_acc".split()}
@@ -54,8 +54,9 @@ for model in models:
             v["o_b1000"].append(max(x["inference_images_per_second"] for x in ort)); v["o_b1"].append(max(1000 / x["single_image_ms"] for x in ort))
         v["t_mem"].append(peak(f"{out}/{model}-torch-{i}.time")); v["s_mem"].append(peak(f"{out}/{model}-specnet-{i}.time"))
     def row(name, s, t, o=None):
-        r = lambda a, b: f"{m(a) / m(b):.2f}x" if b else "-"
-        # each run's ratio too: the programs alternate, so a pair shares the host's state, and the spread shows the noise
+        # The programs alternate, so each run's pair shares the host's state: the ratio is the median of the runs' own ratios
+        # (a host that slows down between runs moves both of a pair), and each run's ratio is printed to show the spread.
+        r = lambda a, b: f"{m(x / y for x, y in zip(a, b)):.2f}x" if b else "-"
         pairs = lambda a, b: " ".join(f"{x / y:.2f}" for x, y in zip(a, b)) if b else ""
         ov = f"{m(o):>10.0f} {r(s, o):>7}" if o else f"{'-':>10} {'-':>7}"
         runs = f"  runs: {pairs(s, t)}" + (f" | {pairs(s, o)}" if o else "")
