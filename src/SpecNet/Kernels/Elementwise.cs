@@ -77,13 +77,14 @@ public static unsafe class Elementwise
     }
 
     /// <summary>What <see cref="Map"/> computes per element.</summary>
-    public enum MapOp { Copy, Add, Subtract, Multiply, Max, Min, Relu, ReluBackward }
+    public enum MapOp { Copy, Add, Subtract, Multiply, Max, Min, Relu, ReluBackward, AddRelu }
 
     /// <summary>Floats per piece of a <see cref="Map"/>: as much as a thread must have to be worth waking.</summary>
     private const int MapPiece = (int)Backend.MinParallelWork;
 
     /// <summary>
-    /// y = op(a, b) elementwise in one pass (Relu: max(a, 0); ReluBackward: a > 0 ? b : 0 with a = relu's output; Copy: a),
+    /// y = op(a, b) elementwise in one pass (Relu: max(a, 0); ReluBackward: a > 0 ? b : 0 with a = relu's output; AddRelu:
+    /// max(a + b, 0), the bits of Add then Relu; Copy: a),
     /// split between the backend's threads in pieces: memory-bound work on tensors of megabytes goes as fast as the cores can pull it.
     /// </summary>
     public static void Map(Backend kernels, MapOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
@@ -117,7 +118,19 @@ public static unsafe class Elementwise
             case MapOp.Min: System.Numerics.Tensors.TensorPrimitives.Min(a, b, y); break;
             case MapOp.Relu: System.Numerics.Tensors.TensorPrimitives.Max(a, 0f, y); break;
             case MapOp.ReluBackward: ReluBackward(a, b, y); break;
+            case MapOp.AddRelu: AddRelu(a, b, y); break;
         }
+    }
+
+    /// <summary>y = max(a + b, 0): a residual block's add and the relu after it in one pass.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddRelu(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
+    {
+        int i = 0;
+        ref float ra = ref MemoryMarshal.GetReference(a), rb = ref MemoryMarshal.GetReference(b), ry = ref MemoryMarshal.GetReference(y);
+        for (; i <= y.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+            Relu(Vector256.LoadUnsafe(ref ra, (nuint)i) + Vector256.LoadUnsafe(ref rb, (nuint)i)).StoreUnsafe(ref ry, (nuint)i);
+        for (; i < y.Length; i++) y[i] = Math.Max(a[i] + b[i], 0f);
     }
 
     private struct Args

@@ -48,9 +48,14 @@ public sealed class Merge : Layer
     /// <summary>"'conv2d_1'" or "the model's input", for messages.</summary>
     internal string Source(int i) => Sources[i] is { } s ? $"'{s.Name}'" : "the model's input";
 
-    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y) => Forward(ctx, x, y, relu: false);
+
+    /// <summary>Forward, then max(·, 0) when <paramref name="relu"/>: an add and the relu after it run as one (Planning/Fusion.cs), in the add's pass.</summary>
+    public void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, bool relu)
     {
         int k = ctx.InputCount;
+        if (relu && (Op != MergeOp.Add || k != 2)) throw new InvalidOperationException($"only an add of two runs with the relu after it, not a {Kind.Name} of {k}");
+        if (relu) { Elementwise.Map(ctx.Kernels, Elementwise.MapOp.AddRelu, x[..y.Length], ctx.InputOf(1), y); return; }
         var op = Op switch
         {
             MergeOp.Add or MergeOp.Average => Elementwise.MapOp.Add, MergeOp.Subtract => Elementwise.MapOp.Subtract,
@@ -66,13 +71,28 @@ public sealed class Merge : Layer
     public override bool BackwardReadsInputs => Op is MergeOp.Multiply or MergeOp.Maximum or MergeOp.Minimum;
     public override bool BackwardReadsOutput => Op is MergeOp.Maximum or MergeOp.Minimum;
 
-    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx) =>
+        Backward(ctx, y, dy, relu: false);
+
+    /// <summary>
+    /// Backward, given with <paramref name="relu"/> the output of the relu after it (run as one) in <paramref name="y"/> and the
+    /// gradient of that output: the first input's gradient is dy where y > 0, and each other input's a copy of it.
+    /// </summary>
+    public void Backward(LayerContext ctx, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, bool relu)
     {
         int k = ctx.InputCount;
+        ReadOnlySpan<float> masked = default;
         for (int i = 0; i < k; i++)
         {
             var di = ctx.GradientOf(i);
             if (di.IsEmpty) continue;
+            if (relu)
+            {
+                if (Op != MergeOp.Add) throw new InvalidOperationException($"only an add runs with the relu after it, not a {Kind.Name}");
+                Elementwise.Map(ctx.Kernels, masked.IsEmpty ? Elementwise.MapOp.ReluBackward : Elementwise.MapOp.Copy, masked.IsEmpty ? y : masked, dy, di);
+                if (masked.IsEmpty) masked = di;
+                continue;
+            }
             switch (Op)
             {
                 case MergeOp.Add: Elementwise.Map(ctx.Kernels, Elementwise.MapOp.Copy, dy, default, di); break;

@@ -64,7 +64,7 @@ public sealed class BufferLayout
 
         // Training keeps for backward the input, the output (the loss reads it), and every tensor whose producer's
         // backward reads its output or one of whose readers' backward reads its inputs; inference keeps none. A chain's
-        // backward (batch norm and relu) reads what its first layer reads of its inputs, and none of its outputs.
+        // backward reads what its first layer reads of its inputs, and (an add and relu: the relu's mask) its last output.
         var keep = new bool[tensors];
         if (training)
         {
@@ -73,6 +73,7 @@ public sealed class BufferLayout
             for (int i = 0; i < layers.Count; i++)
             {
                 keep[i + 1] |= layers[i].BackwardReadsOutput && chainEnd[i] < 0;
+                if (chainEnd[i] >= 0 && layers[i] is Merge) keep[chainEnd[i] + 1] = true;
                 if (layers[i].BackwardReadsInputs) foreach (var t in sources[i]) keep[t] = true;
                 if (chainEnd[i] >= 0) i = chainEnd[i];
             }

@@ -9,7 +9,7 @@ namespace SpecNet.Planning;
 /// as ONNX Runtime prepares a session's weights once. Later writes to the parameters are not seen by this plan.</param>
 public sealed record PlanOptions(bool Training = true, int Seed = 0, bool InputGradient = false, bool FixedParameters = false)
 {
-    /// <summary>Inference over parameters that may change between passes (the trainer's, say): each pass checks them.</summary>
+    /// <summary>Inference over parameters that may change between passes (a caller that trains or loads weights between them): each pass checks them.</summary>
     public static readonly PlanOptions Inference = new(Training: false);
 
     /// <summary>Inference over parameters read once (<see cref="FixedParameters"/>): eval, predict, bench.</summary>

@@ -176,6 +176,7 @@ public sealed class ExecutionPlan : IPlan
     {
         var (layer, ctx, last) = (_layers[i], _contexts[i], _stageEnd[i]);
         if (layer is BatchNorm batchNorm) batchNorm.Forward(ctx, x, y, relu: true);   // batch_norm + relu
+        else if (layer is Merge merge) merge.Forward(ctx, x, y, relu: true);          // add + relu
         else if (last == i || _layers[i + 1] is not BatchNorm) layer.Forward(ctx, x, y);  // a convolution alone, or with the max_pool2d (it pools itself)
         else
         {
@@ -202,7 +203,8 @@ public sealed class ExecutionPlan : IPlan
             ctx.PreActivationGradient = fusedLoss && last == _layers.Count - 1 || _reluDone[last];
             long start = Profile is null ? 0 : Stopwatch.GetTimestamp();
             var size = batch * _layers[last].Output.Size;
-            if (last > i) ((BatchNorm)layer).Backward(ctx, ctx.InputOf(0), dy.AsSpan(0, size), ctx.GradientOf(0), relu: true);   // batch_norm + relu
+            if (last > i && layer is Merge merge) merge.Backward(ctx, _values[last + 1].AsSpan(0, size), dy.AsSpan(0, size), relu: true);   // add + relu
+            else if (last > i) ((BatchNorm)layer).Backward(ctx, ctx.InputOf(0), dy.AsSpan(0, size), ctx.GradientOf(0), relu: true);   // batch_norm + relu
             else if (_throughRelu[i]) ((MaxPool2D)layer).Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0), throughRelu: true);
             else layer.Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0));
             for (int k = 0; k < _sources[i].Length; k++)

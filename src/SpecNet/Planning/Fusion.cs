@@ -8,6 +8,8 @@ namespace SpecNet.Planning;
 /// stored. A layer joins a chain only as the sole reader of the tensor before it.
 /// - A batch_norm and the relu after it, in training and inference: forward applies max(·, 0) in the batch norm's
 ///   pass, and backward recomputes the relu's mask from the batch norm's input (the relu's output is not kept).
+/// - An add of two and the relu after it (a residual block's end), in training and inference where no convolution takes
+///   them: forward writes max(a + b, 0) in one pass, and backward takes the relu's mask from that output, which it keeps.
 /// - Inference only: a convolution without activation (<see cref="IFoldsBatchNorm"/>) with the batch_norm after it
 ///   (and its relu), as ONNX Runtime fuses Conv + BatchNormalization + Relu. Training needs the convolution's output
 ///   for the batch statistics.
@@ -41,7 +43,7 @@ public static class Fusion
             && sources[layer + 1] is [var a, var b] && (a == layer + 1 || b == layer + 1);
 
         // The last layer of the stage starting at i (i itself when none): a convolution with the batch norm it folds (and the add,
-        // the relu, the pooling after them), a batch norm with its relu, or a convolution with its pooling.
+        // the relu, the pooling after them), a batch norm or an add with its relu, or a convolution with its pooling.
         int Stage(int i)
         {
             int last = i;
@@ -50,7 +52,7 @@ public static class Fusion
                 int mapped = AddAfter(i + 1) ? i + 2 : i + 1;          // a residual add before the relu, or none
                 last = ReluAfter(mapped) ? mapped + 1 : mapped;
             }
-            else if (layers[i] is BatchNorm && ReluAfter(i))
+            else if (layers[i] is BatchNorm && ReluAfter(i) || layers[i] is Merge { Op: MergeOp.Add, Sources.Count: 2 } && ReluAfter(i))
                 last = i + 1;
             if (!training && layers[i] is Conv2D conv && (last < i + 2 || layers[i + 2] is not Merge) && last + 1 < count && layers[last + 1] is MaxPool2D pool && conv.CanPool(pool) && OnlyReader(last + 1, last + 1))
                 last++;

@@ -39,4 +39,19 @@ public class ReluTests
         ChannelKernels.BiasAffineRelu(y, 8, default, [], [], relu: true);     // the convolutions' epilogue, 8 channels: vectors
         Assert.Equal(expected, Bits(y));
     }
+
+    /// <summary>An add and the relu after it in one pass (training's residual blocks) give the bits of the two passes: every pair of specials, vectors and the tail.</summary>
+    [Fact]
+    public void An_add_with_its_relu_is_the_add_then_the_relu_to_the_bit()
+    {
+        var a = Specials.SelectMany(u => Specials.Select(_ => u)).Append(0.25f).ToArray();   // 257: the last past the vectors
+        var b = Specials.SelectMany(_ => Specials).Append(-1f).ToArray();
+        var (sum, fused) = (new float[a.Length], new float[a.Length]);
+        var backend = new ManagedBackend(2);
+        Elementwise.Map(backend, Elementwise.MapOp.Add, a, b, sum);
+        Elementwise.Map(backend, Elementwise.MapOp.Relu, sum, default, sum);
+        Elementwise.Map(backend, Elementwise.MapOp.AddRelu, a, b, fused);
+        Assert.Equal(Bits(sum), Bits(fused));
+        Assert.Equal(Bits(a.Zip(b, (u, v) => Math.Max(u + v, 0f))), Bits(fused));
+    }
 }

@@ -68,7 +68,7 @@ public class FusionTests
     }
 
     [Theory]
-    [InlineData("fashion-resnet.yaml", 9, 4)]    // training: the four relus after a batch norm (the others follow an add)
+    [InlineData("fashion-resnet.yaml", 9, 7)]    // training: the four relus after a batch norm, and the three after an add
     [InlineData("fashion-mobile.yaml", 2, 9, 5)] // the stem; the four depthwise and 1x1 pairs, each made for the next (one image: a chain each)
     [InlineData("mnist-cnn.yaml", 3, 0)]         // every convolution with its max pooling
     public void Reference_models_fold_every_batch_norm_they_can(string file, int chains, int trainingChains, int? oneImageChains = null)
@@ -84,6 +84,20 @@ public class FusionTests
         // 8 images: each thread's chunk of the 3x3 convolution before the last pooling is 36 rows alone and 24 pooled (the
         // third row and column unread). A GEMM of 16 rows or fewer runs as dot products, which round differently.
         SameOutputs(model, batch: 8);
+    }
+
+    /// <summary>
+    /// In training an add of two and the relu that alone reads it run as one (a residual block's end); not an add whose output
+    /// something else reads too, nor an add of three. (Their gradients: TrainingBufferReuseTests.)
+    /// </summary>
+    [Theory]
+    [InlineData("add: { inputs: [a, b] }\n  - relu", 3)]
+    [InlineData("add: { inputs: [a, b], name: s }\n  - relu\n  - add: { inputs: [s, a] }", -1)]
+    [InlineData("add: { inputs: [a, b, a] }\n  - relu", -1)]
+    public void An_add_and_its_relu_run_as_one_in_training(string layers, int chainEnd)
+    {
+        var model = GradientCheckTests.Compile($"input: [4, 4, 8]\nlayers:\n  - dropout: {{ rate: 0.5, name: a }}\n  - dropout: {{ rate: 0.5, inputs: [input], name: b }}\n  - {layers}\n  - flatten\n  - dense: {{ units: 2 }}\ntraining: {{ loss: mse }}\n");
+        Assert.Equal(chainEnd, Fusion.Chains(model, BufferLayout.SourcesOf(model), training: true)[2]);   // the add is layer 2, its relu 3
     }
 
     /// <summary>Over fixed parameters (eval, predict) a batch norm's map is made at the first pass only, folded into a convolution or not.</summary>

@@ -54,14 +54,17 @@ public class TrainingBufferReuseTests
     }
 
     /// <summary>
-    /// A relu's mask comes from what backward keeps: its output (a relu layer, a conv's own relu) or the batch norm's input
-    /// it runs inside. Subtractions after it read nothing and write values of either sign into the buffers freed, so a
+    /// A relu's mask comes from what backward keeps: its output (a relu layer, a conv's own relu, an add's relu run with it) or
+    /// the batch norm's input it runs inside. Subtractions after it read nothing and write values of either sign into the buffers freed, so a
     /// wrong declaration gives another mask. (After dropouts, a value a later dropout zeroed also has a zero gradient.)
     /// </summary>
     [Theory]
     [InlineData("relu: { inputs: [a], name: r }")]
     [InlineData("batch_norm: { inputs: [a] }\n  - relu: { name: r }")]
     [InlineData("conv2d: { filters: 8, kernel_size: 1, activation: relu, inputs: [a], name: r }")]
+    [InlineData("add: { inputs: [a, b] }\n  - relu: { name: r }")]                                  // run as one, the mask from r
+    [InlineData("add: { inputs: [a, a] }\n  - relu: { name: r }")]                                  // both gradients into one tensor
+    [InlineData("add: { inputs: [a, b] }\n  - relu\n  - max_pool2d: { pool_size: 1, name: r }")] // the pooling's backward is the relu's
     public void A_relu_before_layers_that_overwrite_freed_buffers_gets_the_gradients_it_gets_with_every_activation_kept(string layers) =>
         SameStep(GradientCheckTests.Compile($$"""
             input: [3, 3, 8]
