@@ -171,7 +171,7 @@ public sealed class ExecutionPlan : IPlan
         return Output;
     }
 
-    /// <summary>The stage starting at layer i, from x to y: batch_norm + relu, conv (+ max_pool2d), or conv + batch_norm (+ add) (+ relu) (+ max_pool2d).</summary>
+    /// <summary>The stage starting at layer i, from x to y: batch_norm + relu, add + relu, conv (+ max_pool2d), or conv + batch_norm (+ add) (+ relu) (+ max_pool2d).</summary>
     private void RunStage(int i, ReadOnlySpan<float> x, Span<float> y)
     {
         var (layer, ctx, last) = (_layers[i], _contexts[i], _stageEnd[i]);
