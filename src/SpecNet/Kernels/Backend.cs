@@ -123,6 +123,9 @@ public abstract class Backend
     /// <summary>Whether <see cref="GemmGathered"/> can ever run (else callers need not prepare for it).</summary>
     public virtual bool GathersRows => false;
 
+    /// <summary>Rows of C that <see cref="GemmGathered"/> makes at a time (its micro-kernel's); 0 without a gathered GEMM.</summary>
+    public virtual int GatheredTileRows => 0;
+
     /// <summary>Floats that B (n, k) takes packed for <see cref="GemmGathered"/>.</summary>
     public virtual int GatheredPackSize(int n, int k) => throw new NotSupportedException($"{Name} has no gathered GEMM");
 
@@ -198,15 +201,21 @@ public readonly unsafe struct WindowClasses(int count, int* starts, float** aRow
 /// + (r mod Width)·ColStep and holds the K floats at Offsets[0..K) from there. For a convolution, row r is output position
 /// (image, row, column) and the offsets walk its window (kernel row, kernel column, channel): im2col's row, never copied.
 /// </summary>
-public readonly unsafe struct GatheredRows(float* origin, long imageStride, int rows, int width, long rowStep, long colStep, int* offsets, int k)
+public readonly unsafe struct GatheredRows(float* origin, long imageStride, int rows, int width, long rowStep, long colStep, int* offsets, int k, int first = 0)
 {
+    /// <summary>Rows passed over before the first one read (<see cref="Skip"/>).</summary>
+    public readonly int First = first;
+
     public readonly float* Base = origin;
     public readonly long ImageStride = imageStride, RowStep = rowStep, ColStep = colStep;
     public readonly int Rows = rows, Width = width, K = k;
     public readonly int* Offsets = offsets;
 
     /// <summary>Where rows [first, ...) start, one after another: divisions once, then steps (a first convolution's tile of K = 9 multiply-adds per row cannot pay three divisions per row).</summary>
-    public Cursor From(int first) => new(this, first);
+    public Cursor From(int first) => new(this, First + first);
+
+    /// <summary>The same rows from the <paramref name="rows"/>-th on: part of an image's row, a thread's share of its positions.</summary>
+    public GatheredRows Skip(int rows) => new(Base, ImageStride, Rows, Width, RowStep, ColStep, Offsets, K, First + rows);
 
     public struct Cursor
     {

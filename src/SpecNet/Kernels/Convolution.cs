@@ -92,7 +92,7 @@ public sealed unsafe class Convolution : IRangeWork
     private bool _backward, _inputGradient, _weightGradient;
     private int _batch, _chunk;
     private float* _x, _y, _dz, _dx, _w, _wFlipped;
-    private bool _rowSplit, _byWinograd;
+    private bool _rowSplit, _byWinograd, _positionSplit;
     private Backend _kernels = null!;
     private IRowsEpilogue? _epilogue;
 
@@ -242,12 +242,26 @@ public sealed unsafe class Convolution : IRangeWork
             // A row's multiply-adds counted as floats of work: a single image's stem (113,000 of them) and 1x1 shortcuts (100,000) run on
             // both threads too, where an eighth of them kept them on one (Zen 1, single images, alternating in-process: pooled model
             // 0.123 -> 0.109 ms, residual 0.355 -> 0.336, strided 0.064 -> 0.060; counting fewer gained nothing more).
-            if (_rowSplit) kernels.ParallelFor(splitRows, this, (long)step * _g.Cols.Output * _g.PatchSize * _g.Filters);
+            _positionSplit = _rowSplit && SplitsByPositions(kernels);
+            int tile = kernels.GatheredTileRows;
+            if (_positionSplit) kernels.ParallelFor((_g.Positions + tile - 1) / tile, this, (long)tile * _g.PatchSize * _g.Filters);
+            else if (_rowSplit) kernels.ParallelFor(splitRows, this, (long)step * _g.Cols.Output * _g.PatchSize * _g.Filters);
             else kernels.ParallelForEach((batch + _chunk - 1) / _chunk, this);   // each chunk's outputs alone: whichever thread is free
             _epilogue = null;
-            _rowSplit = _byWinograd = false;
+            _rowSplit = _byWinograd = _positionSplit = false;
         }
     }
+
+    /// <summary>
+    /// Whether one image's output positions are better split between the threads at the micro-kernel's tiles than by rows: where
+    /// the rows do not divide between them. A 7x7 map's rows split 3 and 4, 21 and 28 positions, which is 4 and 5 tiles of six;
+    /// by tiles 24 and 25, 4 tiles and one of a single row (the residual model's single image 3.3-3.5% faster in three runs
+    /// alternating in one process, Zen 1; the others level). Each thread's share at least three tiles: shorter GEMMs run as dot
+    /// products, which group the rows otherwise and round differently from the row split.
+    /// </summary>
+    private bool SplitsByPositions(Backend kernels) =>
+        kernels.GatheredTileRows > 0 && _reader is not null && _pool is null && _source is null && !_byWinograd && _g.Groups == 1
+        && _g.Rows.Output % kernels.Threads != 0 && _g.Positions >= 3 * kernels.GatheredTileRows * kernels.Threads;
 
     /// <summary>dW = gradient of the kernel (overwritten); dx = gradient of the input (overwritten) unless empty.</summary>
     public void Backward(Backend kernels, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> dz, Span<float> dW, Span<float> dx)
@@ -319,7 +333,8 @@ public sealed unsafe class Convolution : IRangeWork
         if (!_backward)
         {
             int step = _pool?.Rows.Stride ?? 1;
-            if (_rowSplit) ForwardBlock(part, nested, 0, 1, c0 * step, c1 * step);
+            if (_positionSplit) PositionBlock(part, nested, c0 * _kernels.GatheredTileRows, Math.Min(g.Positions, c1 * _kernels.GatheredTileRows));
+            else if (_rowSplit) ForwardBlock(part, nested, 0, 1, c0 * step, c1 * step);
             else for (int chunk = c0; chunk < c1; chunk++) ForwardBlock(part, nested, chunk * _chunk, Math.Min(_batch, (chunk + 1) * _chunk), 0, _computedRows);
             return;
         }
@@ -409,6 +424,17 @@ public sealed unsafe class Convolution : IRangeWork
         epilogue?.ApplyRows(y, at);
     }
 
+    /// <summary>One image's output positions [p0, p1) (<see cref="SplitsByPositions"/>), then the epilogue on them.</summary>
+    private void PositionBlock(int part, bool nested, int p0, int p1)
+    {
+        var g = _g;
+        int ow = g.Cols.Output, f = g.Filters, oh0 = p0 / ow, oh1 = (p1 + ow - 1) / ow;
+        var y = new Span<float>(_y + (long)p0 * f, (p1 - p0) * f);
+        Convolve(nested, part, new ReadOnlySpan<float>(_x, g.Input.Size), g, _reader, 0, 1, oh0, oh1, 0, new ReadOnlySpan<float>(_w, f * g.PatchSize), y, f,
+            p0 - oh0 * ow, p1 - p0);
+        _epilogue?.ApplyRows(y, (long)p0 * f);
+    }
+
     /// <summary>Input rows [oh0, oh1) of examples [n0, n1) (a 1x1 window: the output's rows) made by the source into this thread's scratch.</summary>
     private ReadOnlySpan<float> Made(int part, bool nested, int n0, int n1, int oh0, int oh1)
     {
@@ -452,11 +478,11 @@ public sealed unsafe class Convolution : IRangeWork
     /// out by im2col for a GEMM. The same sums either way.
     /// </summary>
     private void Convolve(bool nested, int part, ReadOnlySpan<float> tensor, ConvGeometry g, WindowReader? reader, int n0, int n1, int oh0, int oh1, int group,
-        ReadOnlySpan<float> wg, Span<float> y, int ldy)
+        ReadOnlySpan<float> wg, Span<float> y, int ldy, int skip = 0, int count = -1)
     {
-        int rows = (n1 - n0) * (oh1 - oh0) * g.Cols.Output, k = g.PatchSize, fg = g.GroupFilters;
-        if (reader is not null && reader.Gemm(_kernels, part, tensor, n0, n1, oh0, oh1, group, y, ldy)) return;
-        Gemm(nested, part, Op.N, Op.T, rows, fg, k, Columns(tensor, g, n0, n1, group, part, oh0, oh1), k, wg, k, 0, y, ldy);
+        int rows = count >= 0 ? count : (n1 - n0) * (oh1 - oh0) * g.Cols.Output, k = g.PatchSize, fg = g.GroupFilters;
+        if (reader is not null && reader.Gemm(_kernels, part, tensor, n0, n1, oh0, oh1, group, y, ldy, skip, count)) return;
+        Gemm(nested, part, Op.N, Op.T, rows, fg, k, Columns(tensor, g, n0, n1, group, part, oh0, oh1).Slice(skip * k, rows * k), k, wg, k, 0, y, ldy);
     }
 
     /// <summary>
@@ -514,14 +540,15 @@ public sealed unsafe class Convolution : IRangeWork
         private int Height(int oh0, int oh1) => _g.Rows.Spanned(oh1 - oh0);
 
         /// <summary>Y (rows, Fg) of one group, the kernel as last packed; false when the backend leaves this shape to im2col.</summary>
-        public bool Gemm(Backend kernels, int part, ReadOnlySpan<float> tensor, int n0, int n1, int oh0, int oh1, int group, Span<float> y, int ldy)
+        public bool Gemm(Backend kernels, int part, ReadOnlySpan<float> tensor, int n0, int n1, int oh0, int oh1, int group, Span<float> y, int ldy, int skip = 0, int count = -1)
         {
-            int rows = (n1 - n0) * (oh1 - oh0) * _g.Cols.Output;
+            int all = (n1 - n0) * (oh1 - oh0) * _g.Cols.Output, rows = count >= 0 ? count : all;
             var packed = _packed.AsSpan(group * _packedGroup, _packedGroup);
             fixed (float* px = tensor, copy = _padded ? _copies[part] : null, py = y)
             fixed (int* offsets = _offsets)
             {
                 var windows = Windows(px, copy, offsets, n0, n1, oh0, oh1, group);
+                if (rows != all) return kernels.GemmGathered(part, windows.Skip(skip), rows, _g.GroupFilters, packed, y, ldy);   // part of the rows: no classes
                 if (_classes is { } classes && classes.Gemm(kernels, part, windows, n1 - n0, oh0, py, ldy, _g.GroupFilters, packed)) return true;
                 return kernels.GemmGathered(part, windows, rows, _g.GroupFilters, packed, y, ldy);
             }

@@ -249,6 +249,8 @@ public sealed unsafe class ManagedBackend : Backend
         }
     }
 
+    public override int GatheredTileRows => GathersRows ? MR : 0;
+
     public override bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc)
     {
         if (!GathersRows || m <= DotRows || n == 0) return false;

@@ -28,7 +28,8 @@ public class ConvolutionTests
         { 1, 28, 28, 16, 16, 3, 1, 1, "same", 1 },     // one image of the residual model's first block
         { 1, 28, 28, 1, 16, 3, 1, 1, "same", 1 },      // and its stem, its rows split too (113,000 multiply-adds)
         { 1, 28, 28, 16, 32, 1, 2, 1, "valid", 1 },    // and a 1x1 strided shortcut (100,000)
-        { 1, 7, 7, 64, 64, 3, 1, 1, "same", 1 },       // and its last block's 7x7 map: rows split 3 and 4
+        { 1, 7, 7, 64, 64, 3, 1, 1, "same", 1 },       // and its last block's 7x7 map: positions split at tiles, 24 and 25
+        { 1, 5, 5, 8, 16, 3, 1, 1, "same", 1 },        // a 5x5 map: too few positions to split at tiles, its rows split
     };
 
     private static float[] Random(int n, int seed)
@@ -96,7 +97,7 @@ public class ConvolutionTests
                                                             // 2,704 rows, in blocks of 256 added one after another, its 9 taps in tiles of 6 and 3
         data.Add(2, 28, 28, 1, 16, 3, 1, 1, "same", 1);    // the residual model's stem, K = 9, with its padded copy
         data.Add(3, 28, 28, 1, 32, 3, 2, 1, "valid", 1);   // the strided model's stem: its weight gradient reads the windows in place
-        data.Add(2, 14, 14, 32, 64, 3, 2, 1, "same", 1);   // the residual model's last block, into a 7x7 map: one image's rows split 3 and 4
+        data.Add(2, 14, 14, 32, 64, 3, 2, 1, "same", 1);   // the residual model's last block, into a 7x7 map: one image's positions split at tiles
         data.Add(2, 14, 14, 32, 64, 1, 2, 1, "valid", 1);  // and its 1x1 shortcut
         data.Add(1, 7, 7, 64, 64, 3, 1, 1, "same", 1);     // and its second convolution, 7x7 padded
         return data;
