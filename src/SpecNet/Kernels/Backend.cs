@@ -45,28 +45,21 @@ public abstract class Backend
     }
 
     /// <summary>The same for work that needs managed state: an object, set up by its owner before the call.</summary>
-    public int ParallelFor(int count, IRangeWork work, long itemWork = MinParallelWork)
-    {
-        int parts = Parts(count, itemWork);
-        if (parts <= 1) { if (count > 0) work.Run(0, 0, count, nested: false); return 1; }
-        _pool ??= SharedPool(Threads);
-        _work = work; _count = count; _parts = parts;
-        _pool.Run(_rangeWork ??= RangeWork);
-        _work = null;
-        return parts;
-    }
+    public int ParallelFor(int count, IRangeWork work, long itemWork = MinParallelWork) => Fork(count, work, itemWork, eachTakes: false);
 
     /// <summary>
     /// The same, each thread taking the next item as it finishes one instead of a fixed share: for items whose results do not
     /// depend on the thread that computes them (a convolution's forward chunks), so that a thread the host slows down (a
     /// virtual CPU shared with other guests) takes fewer, and the other does not wait for it.
     /// </summary>
-    public int ParallelForEach(int count, IRangeWork work, long itemWork = MinParallelWork)
+    public int ParallelForEach(int count, IRangeWork work, long itemWork = MinParallelWork) => Fork(count, work, itemWork, eachTakes: true);
+
+    private int Fork(int count, IRangeWork work, long itemWork, bool eachTakes)
     {
         int parts = Parts(count, itemWork);
         if (parts <= 1) { if (count > 0) work.Run(0, 0, count, nested: false); return 1; }
         _pool ??= SharedPool(Threads);
-        _work = work; _count = count; _parts = parts; _next = 0; _eachTakes = true;
+        _work = work; _count = count; _parts = parts; _next = 0; _eachTakes = eachTakes;
         try { _pool.Run(_rangeWork ??= RangeWork); }
         finally { _work = null; _eachTakes = false; }
         return parts;

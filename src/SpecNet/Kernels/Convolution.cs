@@ -239,11 +239,11 @@ public sealed unsafe class Convolution : IRangeWork
             if (_byWinograd) _winograd!.Transform(kernels, w, _repack);
             else _reader?.Pack(kernels, w, _repack);
             _source?.Prepare();
-            // A row's multiply-adds counted as floats of work: a single image's stem (113,000 of them) and 1x1 shortcuts (100,000) run on
-            // both threads too, where an eighth of them kept them on one (Zen 1, single images, alternating in-process: pooled model
-            // 0.123 -> 0.109 ms, residual 0.355 -> 0.336, strided 0.064 -> 0.060; counting fewer gained nothing more).
             _positionSplit = _rowSplit && SplitsByPositions(kernels);
             int tile = kernels.GatheredTileRows;
+            // A split's multiply-adds counted as floats of work: a single image's stem (113,000 of them) and 1x1 shortcuts (100,000) run
+            // on both threads too, where an eighth of them kept them on one (Zen 1, single images, alternating in-process: pooled model
+            // 0.123 -> 0.109 ms, residual 0.355 -> 0.336, strided 0.064 -> 0.060; counting fewer gained nothing more).
             if (_positionSplit) kernels.ParallelFor((_g.Positions + tile - 1) / tile, this, (long)tile * _g.PatchSize * _g.Filters);
             else if (_rowSplit) kernels.ParallelFor(splitRows, this, (long)step * _g.Cols.Output * _g.PatchSize * _g.Filters);
             else kernels.ParallelForEach((batch + _chunk - 1) / _chunk, this);   // each chunk's outputs alone: whichever thread is free
@@ -499,8 +499,7 @@ public sealed unsafe class Convolution : IRangeWork
         private readonly float[][] _copies;          // per thread, when padded: the block's rows in a zero border
         private readonly float[] _packed;            // each group's kernel as the backend's gathered GEMM reads it
         private readonly int _packedGroup;           // floats of it per group
-        private float[] _packedFrom = [];            // the kernel _packed holds, when kept between passes and compared
-        private bool _packedOnce;                    // whether _packed holds a kernel yet (Repack.Once)
+        private readonly KernelSource _packedFrom = new();   // what _packed was made from
         private readonly BorderClasses? _classes;    // when padded: positions by the taps inside the input, to skip the rest
 
         public WindowReader(ConvGeometry g, int examples, Backend kernels)
@@ -528,12 +527,11 @@ public sealed unsafe class Convolution : IRangeWork
         /// </summary>
         public void Pack(Backend kernels, ReadOnlySpan<float> w, Repack when)
         {
-            if (when == Repack.Once ? _packedOnce : when == Repack.IfChanged && Repacks.Same(w, _packedFrom)) return;
+            if (_packedFrom.Holds(w, when)) return;
             int k = _g.PatchSize, fg = _g.GroupFilters;
             for (int group = 0; group < _g.Groups; group++)
                 kernels.PackGathered(w.Slice(group * fg * k, fg * k), k, fg, k, _packed.AsSpan(group * _packedGroup, _packedGroup));
-            _packedOnce = true;
-            if (when == Repack.IfChanged) Repacks.Keep(w, ref _packedFrom);
+            _packedFrom.Made(w, when);
         }
 
         /// <summary>Input rows (padded) under output rows [oh0, oh1).</summary>
@@ -548,9 +546,9 @@ public sealed unsafe class Convolution : IRangeWork
             fixed (int* offsets = _offsets)
             {
                 var windows = Windows(px, copy, offsets, n0, n1, oh0, oh1, group);
-                if (rows != all) return kernels.GemmGathered(part, windows.Skip(skip), rows, _g.GroupFilters, packed, y, ldy);   // part of the rows: no classes
-                if (_classes is { } classes && classes.Gemm(kernels, part, windows, n1 - n0, oh0, py, ldy, _g.GroupFilters, packed)) return true;
-                return kernels.GemmGathered(part, windows, rows, _g.GroupFilters, packed, y, ldy);
+                // border classes group whole rows: not for a share of positions
+                if (rows == all && _classes is { } classes && classes.Gemm(kernels, part, windows, n1 - n0, oh0, py, ldy, _g.GroupFilters, packed)) return true;
+                return kernels.GemmGathered(part, windows.Skip(skip), rows, _g.GroupFilters, packed, y, ldy);
             }
         }
 

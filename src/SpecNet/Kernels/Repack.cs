@@ -13,15 +13,25 @@ public enum Repack
     Once,
 }
 
-internal static class Repacks
+/// <summary>What a kernel made from weights was made from, to tell when to make it again (<see cref="Repack"/>).</summary>
+internal sealed class KernelSource
 {
-    /// <summary>Whether w holds the same bits as <paramref name="from"/>: a vectorised memcmp (as floats it is a loop of Equals, slower than packing), and -0 is not 0.</summary>
-    public static bool Same(ReadOnlySpan<float> w, float[] from) => MemoryMarshal.Cast<float, int>(w).SequenceEqual(MemoryMarshal.Cast<float, int>(from.AsSpan()));
+    private float[] _from = [];     // the weights it was made from, when compared
+    private bool _made;             // whether it was made at all
 
-    /// <summary>Keeps a copy of w to compare the next pass's with.</summary>
-    public static void Keep(ReadOnlySpan<float> w, ref float[] from)
+    /// <summary>
+    /// Whether the kernel made last is still the one for w. Compared as bits: a vectorised memcmp (as floats it is a loop of
+    /// Equals, slower than packing), and -0 is not 0.
+    /// </summary>
+    public bool Holds(ReadOnlySpan<float> w, Repack when) => when == Repack.Once ? _made
+        : when == Repack.IfChanged && MemoryMarshal.Cast<float, int>(w).SequenceEqual(MemoryMarshal.Cast<float, int>(_from.AsSpan()));
+
+    /// <summary>The kernel was just made from w: keeps a copy of w to compare the next pass's with, when that is how it is told.</summary>
+    public void Made(ReadOnlySpan<float> w, Repack when)
     {
-        if (from.Length != w.Length) from = new float[w.Length];
-        w.CopyTo(from);
+        _made = true;
+        if (when != Repack.IfChanged) return;
+        if (_from.Length != w.Length) _from = new float[w.Length];
+        w.CopyTo(_from);
     }
 }

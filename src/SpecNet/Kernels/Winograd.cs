@@ -27,8 +27,7 @@ public sealed unsafe class Winograd
     private readonly float[] _u;                      // the transformed kernel: 16 matrices (F, C)
     private readonly float[] _packed;                 // the same, each as the backend's gathered GEMM reads it (when it gathers)
     private readonly int _packedSize;                 // floats of one packed matrix
-    private float[] _uFrom = [];                      // the kernel _u was made from, when compared
-    private bool _transformed;                        // whether _u holds a kernel yet (Repack.Once)
+    private readonly KernelSource _uFrom = new();     // what _u was made from
     private readonly float[][] _v, _m;                // per thread: a round's transformed input (16, tiles, C) and products (16, tiles, F)
     private readonly float[] _zeros;                  // C zeros: what a tile reads in the padding
     private readonly int[] _offsets;                  // 0 .. C - 1: a row of V_ξ for the gathered GEMM
@@ -88,7 +87,7 @@ public sealed unsafe class Winograd
     /// </summary>
     public void Transform(Backend kernels, ReadOnlySpan<float> w, Repack when)
     {
-        if (when == Repack.Once ? _transformed : when == Repack.IfChanged && Repacks.Same(w, _uFrom)) return;
+        if (_uFrom.Holds(w, when)) return;
         Span<double> gg = stackalloc double[12];
         for (int f = 0; f < _f; f++)
             for (int c = 0; c < _c; c++)
@@ -111,8 +110,7 @@ public sealed unsafe class Winograd
         if (_packedSize > 0)
             for (int xi = 0; xi < Xi; xi++)
                 kernels.PackGathered(_u.AsSpan(xi * _f * _c, _f * _c), _c, _f, _c, _packed.AsSpan(xi * _packedSize, _packedSize));
-        _transformed = true;
-        if (when == Repack.IfChanged) Repacks.Keep(w, ref _uFrom);
+        _uFrom.Made(w, when);
     }
 
     /// <summary>

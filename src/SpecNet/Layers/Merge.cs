@@ -81,18 +81,14 @@ public sealed class Merge : Layer
     public void Backward(LayerContext ctx, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, bool relu)
     {
         int k = ctx.InputCount;
-        ReadOnlySpan<float> masked = default;
+        if (relu && Op != MergeOp.Add) throw new InvalidOperationException($"only an add runs with the relu after it, not a {Kind.Name}");
+        ReadOnlySpan<float> masked = default;   // relu: the first gradient written, dy where y > 0
         for (int i = 0; i < k; i++)
         {
             var di = ctx.GradientOf(i);
             if (di.IsEmpty) continue;
-            if (relu)
-            {
-                if (Op != MergeOp.Add) throw new InvalidOperationException($"only an add runs with the relu after it, not a {Kind.Name}");
-                Elementwise.Map(ctx.Kernels, masked.IsEmpty ? Elementwise.MapOp.ReluBackward : Elementwise.MapOp.Copy, masked.IsEmpty ? y : masked, dy, di);
-                if (masked.IsEmpty) masked = di;
-                continue;
-            }
+            if (relu && masked.IsEmpty) { Elementwise.Map(ctx.Kernels, Elementwise.MapOp.ReluBackward, y, dy, di); masked = di; continue; }
+            if (relu) { Elementwise.Map(ctx.Kernels, Elementwise.MapOp.Copy, masked, default, di); continue; }
             switch (Op)
             {
                 case MergeOp.Add: Elementwise.Map(ctx.Kernels, Elementwise.MapOp.Copy, dy, default, di); break;
