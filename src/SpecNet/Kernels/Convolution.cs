@@ -85,7 +85,8 @@ public sealed unsafe class Convolution : IRangeWork
     private float[][] _inputs = [];                  // per thread, with a source: a block's input rows
     private readonly WindowReader? _reader, _transposedReader;   // forward's and the input gradient's windows read in place
     private readonly bool _windowsForWeightGradient;                // and the weight gradient's, through _reader
-    private Winograd? _winograd;                     // inference, a 3x3 stride-1 convolution: forward by Winograd F(2x2, 3x3) (UseWinograd)
+    private Winograd? _winograd;                     // a 3x3 stride-1 convolution: forward by Winograd F(2x2, 3x3) (UseWinograd)
+    private Winograd? _transposedWinograd;           // training: the input gradient's transposed convolution, the same way
     private Repack _repack = Repack.IfChanged;       // inference: when forward packs the kernel again (FixKernel)
 
     // The pass being run (set by Forward/Backward, read by the threads in Run).
@@ -100,7 +101,7 @@ public sealed unsafe class Convolution : IRangeWork
     {
         _g = geometry;
         _capacity = capacity;
-        _transposed = training ? Transposed(geometry) : null;
+        _transposed = training ? Transposed(geometry, byWinograd: Winograd.Enabled) : null;
         _flipped = _transposed is null ? [] : new float[geometry.Filters * geometry.PatchSize];
         long perExample = ColumnsPerExample(geometry, training);
         // Inference counts the chunk's output too, so that the epilogue finds it in cache: a 1x1 convolution has no columns, and
@@ -157,18 +158,20 @@ public sealed unsafe class Convolution : IRangeWork
     }
 
     /// <summary>
-    /// Inference: forward by Winograd's F(2x2, 3x3) from now on, where it computes this convolution and pays (<see cref="Winograd.Fits"/>;
-    /// <paramref name="wherePaying"/> false: wherever it computes it, for the tests); false where not. Up to 2.25x fewer multiplies,
-    /// rounded differently from the direct sums.
+    /// Forward by Winograd's F(2x2, 3x3) from now on, where it computes this convolution and pays (<see cref="Winograd.Fits"/>;
+    /// <paramref name="wherePaying"/> false: wherever it computes it, for the tests), and in training the input gradient's
+    /// transposed convolution too, where it does; false where neither. Up to 2.25x fewer multiplies, rounded differently from
+    /// the direct sums (a few parts in 10^7 of the terms' magnitudes; the weight gradient keeps the direct sums).
     /// </summary>
     public bool UseWinograd(Backend kernels, bool wherePaying = true)
     {
-        if (_dWeightsT.Length > 0 || _source is not null || !(wherePaying ? Winograd.Fits(_g) : Winograd.Computes(_g))) return false;
         // Measured only where its GEMMs read V in place and the kernel packed once (AVX2's gathered GEMM): with AVX-512 or MKL they
         // would pack the transformed kernel at every call, against a direct GEMM twice as wide; not measured there, left direct.
-        if (wherePaying && !kernels.GathersRows) return false;
-        _winograd = new Winograd(_g, kernels);
-        return true;
+        if (_source is not null || wherePaying && !kernels.GathersRows) return false;
+        bool Takes(ConvGeometry g) => wherePaying ? Winograd.Fits(g) : Winograd.Computes(g);
+        if (Takes(_g)) _winograd = new Winograd(_g, kernels);
+        if (_transposed is { } t && Takes(t)) _transposedWinograd = new Winograd(t, kernels);
+        return _winograd is not null || _transposedWinograd is not null;
     }
 
     /// <summary>
@@ -202,7 +205,7 @@ public sealed unsafe class Convolution : IRangeWork
     {
         if (Im2Col.IsIdentity(g)) return 0;                       // forward reads x, backward writes dx = dZ W in place
         long forward = (long)g.Positions * g.PatchSize;
-        return training && Transposed(g) is { } t ? Math.Max(forward, (long)t.Positions * t.PatchSize) : forward;
+        return training && Transposed(g, byWinograd: true) is { } t ? Math.Max(forward, (long)t.Positions * t.PatchSize) : forward;
     }
 
     /// <summary>
@@ -211,11 +214,13 @@ public sealed unsafe class Convolution : IRangeWork
     /// need zeros between), when the output is smaller than the input (a 'valid' 3x3 over a 5x5 map: the padded dY would be mostly
     /// zeros, 2.8x the multiplies), or with more than 32 filters: dcols = dY W is then a GEMM of K = F that runs near peak, while
     /// with 16 filters it is store-bound and the transposed convolution saves a fifth of the backward (measured, `specnet bench`).
+    /// More filters than that still take it where it runs <paramref name="byWinograd"/> (<see cref="Winograd.Fits"/>).
     /// </summary>
-    private static ConvGeometry? Transposed(ConvGeometry g)
+    private static ConvGeometry? Transposed(ConvGeometry g, bool byWinograd)
     {
-        if (g.Rows.Stride != 1 || g.Cols.Stride != 1 || g.Positions < g.Input.Height * g.Input.Width || g.GroupFilters > 32 || Im2Col.IsIdentity(g)) return null;
-        return new ConvGeometry(Shape.Spatial(g.Rows.Output, g.Cols.Output, g.Filters), g.Rows.Transposed(), g.Cols.Transposed(), g.Input.Channels, g.Groups);
+        if (g.Rows.Stride != 1 || g.Cols.Stride != 1 || g.Positions < g.Input.Height * g.Input.Width || Im2Col.IsIdentity(g)) return null;
+        var t = new ConvGeometry(Shape.Spatial(g.Rows.Output, g.Cols.Output, g.Filters), g.Rows.Transposed(), g.Cols.Transposed(), g.Input.Channels, g.Groups);
+        return g.GroupFilters <= 32 || byWinograd && Winograd.Fits(t) ? t : null;
     }
 
     /// <summary>
@@ -274,6 +279,7 @@ public sealed unsafe class Convolution : IRangeWork
         {
             Flip(w);
             _transposedReader?.Pack(kernels, _flipped, Repack.Always);
+            _transposedWinograd?.Transform(kernels, _flipped, Repack.Always);
         }
         fixed (float* px = x, pdz = dz, pdx = dx, pw = w, pf = _flipped)
         {
@@ -365,7 +371,9 @@ public sealed unsafe class Convolution : IRangeWork
                     int kt = t.PatchSize, inRows = (n1 - n0) * t.Positions, c = g.Input.Channels;
                     var dzAll = new ReadOnlySpan<float>(_dz, _batch * g.OutputSize);
                     var dxg = new Span<float>(_dx + (long)n0 * g.Input.Size + group * cg, inRows * c - group * cg);
-                    Convolve(nested, part, dzAll, t, _transposedReader, n0, n1, 0, t.Rows.Output, group, new ReadOnlySpan<float>(_wFlipped + (long)group * cg * kt, cg * kt), dxg, c);
+                    if (_transposedWinograd is { } winograd && winograd.Pays(n1 - n0, t.Rows.Output))
+                        winograd.Forward(_kernels, nested, part, _dz, n0, n1, 0, t.Rows.Output, _dx + (long)n0 * g.Input.Size, c);
+                    else Convolve(nested, part, dzAll, t, _transposedReader, n0, n1, 0, t.Rows.Output, group, new ReadOnlySpan<float>(_wFlipped + (long)group * cg * kt, cg * kt), dxg, c);
                     continue;
                 }
                 if (Im2Col.IsIdentity(g))

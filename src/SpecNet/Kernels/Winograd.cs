@@ -10,12 +10,13 @@ namespace SpecNet.Kernels;
 /// (V = Bᵀ d B), one GEMM per element ξ of the 4x4 transform, M_ξ (tiles, F) = V_ξ (tiles, C) U_ξᵀ, over the kernel
 /// transformed once (U = G g Gᵀ), and the tile back (Y = Aᵀ M A). 16 multiplies per tile, channel and filter instead of 36:
 /// 2.25x fewer, but in GEMMs whose K is C rather than 9·C, which run further from peak (<see cref="Fits"/>). The sums are
-/// rounded differently from the direct ones (a few parts in 10^7 of the terms' magnitudes, measured in the tests), so only
-/// inference uses it, and a plan can turn it off (<see cref="Enabled"/>). Channels are 256-bit vectors: C and F multiples of 8.
+/// rounded differently from the direct ones (a few parts in 10^7 of the terms' magnitudes, measured in the tests), and a plan
+/// can turn it off (<see cref="Enabled"/>). Inference runs forward by it; training too, and its input gradient's transposed
+/// convolution (<see cref="Convolution.UseWinograd"/>). Channels are 256-bit vectors: C and F multiples of 8.
 /// </summary>
 public sealed unsafe class Winograd
 {
-    /// <summary>SPECNET_WINOGRAD=0 turns it off: inference then gives training's forward outputs to the bit.</summary>
+    /// <summary>SPECNET_WINOGRAD=0 turns it off, in training and inference: every convolution then sums directly.</summary>
     public static readonly bool Enabled = Environment.GetEnvironmentVariable("SPECNET_WINOGRAD") != "0";
 
     private const int Xi = 16;                        // elements of a 4x4 transform: one GEMM each

@@ -38,9 +38,9 @@ public sealed class ExecutionPlan : IPlan
     /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch, activations reused.</param>
     /// <param name="keepEveryActivation">No reuse of activations in training and every layer run apart (see <see cref="BufferLayout"/>,
     /// <see cref="Fusion"/>): the reference the tests compare with.</param>
-    /// <param name="winograd">Inference: 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) where they fit (<see cref="Kernels.Winograd"/>);
-    /// null: unless SPECNET_WINOGRAD=0 or the backend is a reference (<see cref="Backend.Reference"/>). False gives training's forward
-    /// outputs to the bit.</param>
+    /// <param name="winograd">3x3 stride-1 convolutions by Winograd F(2x2, 3x3) where they fit (<see cref="Kernels.Winograd"/>): forward,
+    /// and in training their input gradients; null: unless SPECNET_WINOGRAD=0 or the backend is a reference (<see cref="Backend.Reference"/>).
+    /// False: every convolution sums directly.</param>
     /// <param name="fixedParameters">Inference: the parameters do not change once the first pass has read them (<see cref="PlanOptions.FixedParameters"/>).</param>
     public ExecutionPlan(ModelSpec model, ParameterSet parameters, Backend kernels, int capacity, int seed = 0, bool inputGradient = false, bool trainable = true,
         bool keepEveryActivation = false, bool? winograd = null, bool fixedParameters = false)
@@ -102,7 +102,7 @@ public sealed class ExecutionPlan : IPlan
                 InputGradient = inputGradients[0].Length > 0,
             };
         }
-        if (!trainable && (winograd ?? (Winograd.Enabled && !kernels.Reference)))
+        if (winograd ?? (Winograd.Enabled && !kernels.Reference))
             for (int i = 0; i < _layers.Count; i++)
                 if (_layers[i] is Conv2D conv) conv.UseWinograd(_contexts[i]);
         if (fixedParameters)

@@ -130,7 +130,7 @@ public class FusionTests
             else if (slot.Spec.Suffix == "bias")
                 for (int i = 0; i < slot.Value.Length; i++) slot.Value[i] = rng.NextFloat() - 0.5f;
         var backend = new ManagedBackend(2);
-        var separate = new ExecutionPlan(model, parameters, backend, batch, keepEveryActivation: true);
+        var separate = new ExecutionPlan(model, parameters, backend, batch, keepEveryActivation: true, winograd: false);
         var folded = new ExecutionPlan(model, parameters, backend, batch, trainable: false, winograd: false);   // Winograd rounds differently: WinogradTests
         var byWinograd = new ExecutionPlan(model, parameters, backend, batch, trainable: false, winograd: true);
         // Over parameters read once (eval, predict): kernels packed and batch norm maps made at the first pass only
