@@ -116,6 +116,13 @@ public abstract class Backend
     /// <summary>Whether <see cref="GemmGathered"/> can ever run (else callers need not prepare for it).</summary>
     public virtual bool GathersRows => false;
 
+    /// <summary>
+    /// Whether 3x3 stride-1 convolutions run by Winograd F(2x2, 3x3) where it fits (<see cref="Winograd.Fits"/>), unless
+    /// SPECNET_WINOGRAD=0: measured only where its GEMMs read V in place and the kernel packed once (AVX2's gathered GEMM); with
+    /// AVX-512 or MKL they would pack the transformed kernel at every call, against a direct GEMM twice as wide: left direct there.
+    /// </summary>
+    public virtual bool RunsWinograd => GathersRows && Winograd.Enabled;
+
     /// <summary>Rows of C that <see cref="GemmGathered"/> makes at a time (its micro-kernel's); 0 without a gathered GEMM.</summary>
     public virtual int GatheredTileRows => 0;
 

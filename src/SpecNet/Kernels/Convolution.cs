@@ -101,16 +101,19 @@ public sealed unsafe class Convolution : IRangeWork
     {
         _g = geometry;
         _capacity = capacity;
-        _transposed = training ? Transposed(geometry, byWinograd: Winograd.Enabled) : null;
+        bool byWinograd = training && kernels.RunsWinograd;
+        _transposed = training ? Transposed(geometry, byWinograd) : null;
         _flipped = _transposed is null ? [] : new float[geometry.Filters * geometry.PatchSize];
-        long perExample = ColumnsPerExample(geometry, training);
+        long perExample = ColumnsPerExample(geometry, training, byWinograd);
         // Inference counts the chunk's output too, so that the epilogue finds it in cache: a 1x1 convolution has no columns, and
         // its chunk was half the batch (28x28x16 -> 32 at batch 1000: 50 MB written by the GEMM, then read and written again).
         // Training keeps its chunks: they decide how the weight gradient's partial sums are added.
         long chunked = training ? perExample : perExample + geometry.OutputSize;
         _chunkSize = (int)Math.Max(1, ChunkFloats / Math.Max(1, chunked));
         int threads = kernels.Threads;
-        int colsPerThread = (int)(Math.Min(capacity, _chunkSize) * perExample);
+        // Laid out (no gathered GEMM), a transposed convolution's columns too, where Winograd runs it and they did not decide the chunks
+        long laidOut = _transposed is { } lt && !kernels.GathersRows ? Math.Max(perExample, (long)lt.Positions * lt.PatchSize) : perExample;
+        int colsPerThread = (int)(Math.Min(capacity, _chunkSize) * laidOut);
         _cols = Enumerable.Range(0, threads).Select(_ => new float[colsPerThread]).ToArray();
         _dWeightsT = Enumerable.Range(0, training ? threads : 0).Select(_ => new float[geometry.PatchSize * geometry.Filters]).ToArray();
         _used = new bool[threads];
@@ -165,9 +168,7 @@ public sealed unsafe class Convolution : IRangeWork
     /// </summary>
     public bool UseWinograd(Backend kernels, bool wherePaying = true)
     {
-        // Measured only where its GEMMs read V in place and the kernel packed once (AVX2's gathered GEMM): with AVX-512 or MKL they
-        // would pack the transformed kernel at every call, against a direct GEMM twice as wide; not measured there, left direct.
-        if (_source is not null || wherePaying && !kernels.GathersRows) return false;
+        if (_source is not null || wherePaying && !kernels.RunsWinograd) return false;
         bool Takes(ConvGeometry g) => wherePaying ? Winograd.Fits(g) : Winograd.Computes(g);
         if (Takes(_g)) _winograd = new Winograd(_g, kernels);
         if (_transposed is { } t && Takes(t)) _transposedWinograd = new Winograd(t, kernels);
@@ -201,11 +202,13 @@ public sealed unsafe class Convolution : IRangeWork
     /// <summary>Floats of columns per example (for memory planning; training's, the larger).</summary>
     public static long ScratchPerExample(ConvGeometry g) => ColumnsPerExample(g, training: true);
 
-    private static long ColumnsPerExample(ConvGeometry g, bool training)
+    /// <summary>Floats of columns per example, which decide training's chunks: forward's, and the transposed convolution's unless Winograd runs it.</summary>
+    private static long ColumnsPerExample(ConvGeometry g, bool training, bool byWinograd = false)
     {
         if (Im2Col.IsIdentity(g)) return 0;                       // forward reads x, backward writes dx = dZ W in place
         long forward = (long)g.Positions * g.PatchSize;
-        return training && Transposed(g, byWinograd: true) is { } t ? Math.Max(forward, (long)t.Positions * t.PatchSize) : forward;
+        if (!training || Transposed(g, byWinograd) is not { } t || byWinograd && Winograd.Fits(t)) return forward;
+        return Math.Max(forward, (long)t.Positions * t.PatchSize);
     }
 
     /// <summary>
@@ -214,13 +217,16 @@ public sealed unsafe class Convolution : IRangeWork
     /// need zeros between), when the output is smaller than the input (a 'valid' 3x3 over a 5x5 map: the padded dY would be mostly
     /// zeros, 2.8x the multiplies), or with more than 32 filters: dcols = dY W is then a GEMM of K = F that runs near peak, while
     /// with 16 filters it is store-bound and the transposed convolution saves a fifth of the backward (measured, `specnet bench`).
-    /// More filters than that still take it where it runs <paramref name="byWinograd"/> (<see cref="Winograd.Fits"/>).
+    /// Where it runs <paramref name="byWinograd"/> (<see cref="Winograd.Fits"/>) it is taken whatever the filters and sizes: a
+    /// 'valid' 13x13x32 -> 64's over dY padded by two has 0.72 of col2im's multiplies, 7x7x64 -> 64's 0.71 (the pooled model's step
+    /// about 4% faster, the residual model's about 6%, with forward by Winograd too; `specnet bench`, Zen 1).
     /// </summary>
     private static ConvGeometry? Transposed(ConvGeometry g, bool byWinograd)
     {
-        if (g.Rows.Stride != 1 || g.Cols.Stride != 1 || g.Positions < g.Input.Height * g.Input.Width || Im2Col.IsIdentity(g)) return null;
+        if (g.Rows.Stride != 1 || g.Cols.Stride != 1 || Im2Col.IsIdentity(g)) return null;
         var t = new ConvGeometry(Shape.Spatial(g.Rows.Output, g.Cols.Output, g.Filters), g.Rows.Transposed(), g.Cols.Transposed(), g.Input.Channels, g.Groups);
-        return g.GroupFilters <= 32 || byWinograd && Winograd.Fits(t) ? t : null;
+        if (byWinograd && Winograd.Fits(t)) return t;
+        return g.Positions >= g.Input.Height * g.Input.Width && g.GroupFilters <= 32 ? t : null;
     }
 
     /// <summary>

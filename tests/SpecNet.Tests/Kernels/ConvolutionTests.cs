@@ -182,6 +182,7 @@ public class ConvolutionTests
         public override string Name => "laid-out";
         public override string InstructionSet => inner.InstructionSet;
         public override int Threads => inner.Threads;
+        public override bool RunsWinograd => inner.RunsWinograd;   // its convolutions take the same paths, laid out
         public override void Gemm(Op opA, Op opB, int m, int n, int k, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) =>
             inner.Gemm(opA, opB, m, n, k, a, lda, b, ldb, beta, c, ldc);
         public override void GemmOnThread(int thread, Op opA, Op opB, int m, int n, int k, ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) =>

@@ -149,17 +149,19 @@ public class WinogradTests
     }
 
     /// <summary>
-    /// Training: forward by Winograd, and the input gradient as Winograd's transposed convolution of dY (a 3x3 'same' one: 32
-    /// filters, and 64, which would otherwise take col2im), near the direct sums and not equal to them (it ran); the weight
-    /// gradient the direct one to the bit. A batch whose chunks have too few tiles keeps the direct sums.
+    /// Training: forward by Winograd, and the input gradient as Winograd's transposed convolution of dY (a 3x3 'same' one of 32
+    /// filters; of 64, which would otherwise take col2im; and a 'valid' one's, over dY padded by two, which would too), near the
+    /// direct sums and not equal to them (it ran); the weight gradient the direct one to the bit. A batch whose chunks have too
+    /// few tiles keeps the direct sums.
     /// </summary>
     [Theory]
-    [InlineData(6, 14, 32, 32, true)]
-    [InlineData(8, 7, 64, 64, true)]
-    [InlineData(1, 7, 64, 64, false)]     // one image: 16 tiles, too few
-    public void Training_runs_forward_and_the_input_gradient_by_Winograd(int batch, int size, int channels, int filters, bool pays)
+    [InlineData(6, 14, 32, 32, "same", true)]
+    [InlineData(8, 7, 64, 64, "same", true)]
+    [InlineData(6, 13, 32, 64, "valid", true)]   // the tutorial's second convolution
+    [InlineData(1, 7, 64, 64, "same", false)]    // one image: 16 tiles, too few
+    public void Training_runs_forward_and_the_input_gradient_by_Winograd(int batch, int size, int channels, int filters, string padding, bool pays)
     {
-        var window = Window.Of(size, 3, 1, 1, Padding.Same);
+        var window = Window.Of(size, 3, 1, 1, padding == "same" ? Padding.Same : Padding.Valid);
         var g = new ConvGeometry(Shape.Spatial(size, size, channels), window, window, filters);
         var (x, weights, dy) = (Random(batch * g.Input.Size, 1), Random(filters * g.PatchSize, 2), Random(batch * g.OutputSize, 3));
         var backend = new ManagedBackend(2);
@@ -186,8 +188,8 @@ public class WinogradTests
         for (int f = 0; f < filters; f++)
             for (int t = 0; t < 9; t++)
                 for (int c = 0; c < channels; c++) flipped[(c * 9 + 8 - t) * filters + f] = weights[(f * 9 + t) * channels + c];
-        var tg = new ConvGeometry(Shape.Spatial(size, size, filters), window, window, channels);
-        var exact = ReferenceKernels.Convolution(dy, batch, tg.Input, flipped, tg.Rows, tg.Cols, channels);
+        var (rows, cols) = (window.Transposed(), window.Transposed());
+        var exact = ReferenceKernels.Convolution(dy, batch, Shape.Spatial(window.Output, window.Output, filters), flipped, rows, cols, channels);
         for (int i = 0; i < exact.Length; i++) Assert.True(Math.Abs(fast.DX[i] - exact[i]) <= 1e-5 * (1 + Math.Abs(exact[i])), $"dX[{i}]: {fast.DX[i]} vs {exact[i]}");
 
         // and again with new weights: transformed again, not the last ones reused
