@@ -93,7 +93,7 @@ public sealed unsafe class Convolution : IRangeWork
     private bool _backward, _inputGradient, _weightGradient;
     private int _batch, _chunk;
     private float* _x, _y, _dz, _dx, _w, _wFlipped;
-    private bool _rowSplit, _byWinograd, _positionSplit;
+    private bool _rowSplit, _byWinograd, _positionSplit, _weightsByWinograd;
     private Backend _kernels = null!;
     private IRowsEpilogue? _epilogue;
 
@@ -171,6 +171,7 @@ public sealed unsafe class Convolution : IRangeWork
         if (_source is not null || wherePaying && !kernels.RunsWinograd) return false;
         bool Takes(ConvGeometry g) => wherePaying ? Winograd.Fits(g) : Winograd.Computes(g);
         if (Takes(_g)) _winograd = new Winograd(_g, kernels);
+        if (_winograd is not null && _dWeightsT.Length > 0) _winograd.KeepWeightGradients(kernels);
         if (_transposed is { } t && Takes(t)) _transposedWinograd = new Winograd(t, kernels);
         return _winograd is not null || _transposedWinograd is not null;
     }
@@ -291,9 +292,15 @@ public sealed unsafe class Convolution : IRangeWork
         {
             Begin(kernels, batch, backward: true, inputGradient: !dx.IsEmpty);
             _x = px; _dz = pdz; _dx = pdx; _w = pw; _wFlipped = pf;
+            _weightsByWinograd = _weightGradient && _winograd is not null && _winograd.Pays(_chunk, _g.Rows.Output);
             kernels.ParallelFor((batch + _chunk - 1) / _chunk, this);
         }
         if (!_weightGradient) return;
+        if (_weightsByWinograd)
+        {
+            _winograd!.WeightGradientTo(_used, dW);
+            return;
+        }
         // dW = the threads' partial gradients (kept transposed: the big operand, cols, is then read in place),
         // added in thread order: deterministic for a given thread count.
         int k = _g.PatchSize, fg = _g.GroupFilters;
@@ -362,7 +369,8 @@ public sealed unsafe class Convolution : IRangeWork
             {
                 var wg = w.Slice(group * fg * k, fg * k);
                 var dz = new ReadOnlySpan<float>(_dz + (long)n0 * positions * f + group * fg, rows * f - group * fg);
-                if (_weightGradient)
+                if (_weightsByWinograd) _winograd!.WeightGradient(_kernels, nested, part, _x, _dz, n0, n1, add: _used[part]);
+                else if (_weightGradient)
                 {
                     // dWgᵀ (K, Fg) += colsᵀ dZg: the windows read in place where they overlap and the backend can, on one thread as GemmOnThread runs it
                     var dWt = _dWeightsT[part].AsSpan(group * k * fg, k * fg);

@@ -30,7 +30,8 @@ public sealed unsafe class Winograd
     private readonly int _packedSize;                 // floats of one packed matrix
     private readonly KernelSource _uFrom = new();     // what _u was made from
     private readonly float[][] _v, _m;                // per thread: a round's transformed input (16, tiles, C) and products (16, tiles, F)
-    private readonly float[] _zeros;                  // C zeros: what a tile reads in the padding
+    private float[][] _dU = [];                       // training, per thread: Σ over its tiles of H_ξᵀ V_ξ, 16 matrices (F, C) (KeepWeightGradients)
+    private readonly float[] _zeros;                  // zeros: what a tile reads in the padding, or past dY's edge
     private readonly int[] _offsets;                  // 0 .. C - 1: a row of V_ξ for the gathered GEMM
 
     /// <summary>
@@ -69,9 +70,12 @@ public sealed unsafe class Winograd
         _packed = new float[Xi * _packedSize];
         _v = Enumerable.Range(0, kernels.Threads).Select(_ => new float[Xi * (_most * _c + Skew)]).ToArray();
         _m = Enumerable.Range(0, kernels.Threads).Select(_ => new float[Xi * (_most * _f + Skew)]).ToArray();
-        _zeros = new float[_c];
+        _zeros = new float[Math.Max(_c, _f)];
         _offsets = Enumerable.Range(0, _c).ToArray();
     }
+
+    /// <summary>Training: per-thread sums for <see cref="WeightGradient"/>.</summary>
+    public void KeepWeightGradients(Backend kernels) => _dU = Enumerable.Range(0, kernels.Threads).Select(_ => new float[Xi * _f * _c]).ToArray();
 
     /// <summary>
     /// Whether a block of <paramref name="examples"/> examples' <paramref name="rows"/> output rows has tiles enough to pay: a
@@ -154,6 +158,103 @@ public sealed unsafe class Winograd
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The weight gradient's share of examples [n0, n1) by F(3x3, 2x2), the transpose of forward's algorithm (Lavin and Gray):
+    /// each 2x2 tile of dY and the 4x4 input tile under it add Gᵀ [(A h Aᵀ) ⊙ (Bᵀ d B)] G to the 3x3 kernel's gradient, the
+    /// same V = Bᵀ d B as forward's. Summed over the tiles first, on thread <paramref name="part"/>: dU_ξ (F, C) += H_ξᵀ V_ξ,
+    /// sixteen GEMMs whose K is the tiles (<paramref name="add"/> false: the first share, written). 16 multiplies per tile,
+    /// channel and filter, against the direct sum's 36; <see cref="WeightGradientTo"/> then transforms the threads' sums back.
+    /// </summary>
+    public void WeightGradient(Backend kernels, bool nested, int part, float* x, float* dz, int n0, int n1, bool add)
+    {
+        int tilesHigh = (_g.Rows.Output + 1) / 2, perExample = tilesHigh * _tilesWide, tiles = (n1 - n0) * perExample;
+        int rounds = (tiles + _most - 1) / _most, size = (tiles + rounds - 1) / rounds;
+        float** cells = stackalloc float*[16];
+        fixed (float* v = _v[part], h = _m[part], zeros = _zeros, du = _dU[part])
+        {
+            for (int round = 0; round * size < tiles; round++)
+            {
+                int t0 = round * size, t1 = Math.Min(tiles, t0 + size), count = t1 - t0;
+                long vStride = (long)count * _c + Skew, hStride = (long)count * _f + Skew;
+                for (int t = t0; t < t1; t++)
+                {
+                    int n = n0 + t / perExample, inExample = t % perExample, oh = inExample / _tilesWide * 2, ow = inExample % _tilesWide * 2;
+                    InputTile(x, zeros, cells, n, oh - _g.Rows.PadBefore, ow - _g.Cols.PadBefore, v + (long)(t - t0) * _c, vStride);
+                    GradientTile(dz, zeros, cells, n, oh, ow, h + (long)(t - t0) * _f, hStride);
+                }
+                float beta = add || round > 0 ? 1 : 0;
+                for (int xi = 0; xi < Xi; xi++)
+                    kernels.GemmFrom(part, nested, Op.T, Op.N, _f, _c, count, new ReadOnlySpan<float>(h + xi * hStride, count * _f), _f,
+                        new ReadOnlySpan<float>(v + xi * vStride, count * _c), _c, beta, new Span<float>(du + (long)xi * _f * _c, _f * _c), _c);
+            }
+        }
+    }
+
+    /// <summary>
+    /// dW [F, 3, 3, C] = Gᵀ dU G per filter and channel, dU the sum of the threads' <see cref="WeightGradient"/> sums (those
+    /// <paramref name="used"/>), added in thread order: deterministic for a given thread count. Gᵀ = [1 ½ ½ 0; 0 ½ -½ 0; 0 ½ ½ 1].
+    /// </summary>
+    public void WeightGradientTo(ReadOnlySpan<bool> used, Span<float> dW)
+    {
+        Span<float> sum = stackalloc float[Xi], t = stackalloc float[12];
+        for (int f = 0; f < _f; f++)
+            for (int c = 0; c < _c; c++)
+            {
+                sum.Clear();
+                for (int part = 0; part < _dU.Length; part++)
+                    if (used[part])
+                        for (int xi = 0; xi < Xi; xi++) sum[xi] += _dU[part][((long)xi * _f + f) * _c + c];
+                for (int j = 0; j < 4; j++)                                   // Gᵀ M: rows m0 + (m1 + m2)/2, (m1 - m2)/2, (m1 + m2)/2 + m3
+                {
+                    float m0 = sum[j], m1 = sum[4 + j], m2 = sum[8 + j], m3 = sum[12 + j];
+                    (t[j], t[4 + j], t[8 + j]) = (m0 + 0.5f * (m1 + m2), 0.5f * (m1 - m2), 0.5f * (m1 + m2) + m3);
+                }
+                for (int i = 0; i < 3; i++)                                   // (Gᵀ M) G, the same on each row
+                {
+                    float r0 = t[4 * i], r1 = t[4 * i + 1], r2 = t[4 * i + 2], r3 = t[4 * i + 3];
+                    int at = (f * 9 + 3 * i) * _c + c;
+                    dW[at] = r0 + 0.5f * (r1 + r2);
+                    dW[at + _c] = 0.5f * (r1 - r2);
+                    dW[at + 2 * _c] = 0.5f * (r1 + r2) + r3;
+                }
+            }
+    }
+
+    /// <summary>
+    /// H = A h Aᵀ for the 2x2 tile of dY whose top left is output (oh, ow) of example n, every filter, into h (element ξ at
+    /// h + ξ·<paramref name="stride"/>); outputs past the edge read as zeros. A = [1 0; 1 1; 1 -1; 0 -1].
+    /// </summary>
+    private void GradientTile(float* dz, float* zeros, float** cells, int n, int oh, int ow, float* h, long stride)
+    {
+        int height = _g.Rows.Output, width = _g.Cols.Output, f = _f;
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++)
+            {
+                int r = oh + i, col = ow + j;
+                cells[2 * i + j] = r < height && col < width ? dz + (((long)n * height + r) * width + col) * f : zeros;
+            }
+        for (int q = 0; q < f; q += 8)
+        {
+            var (a, b, c, d) = (Vector256.Load(cells[0] + q), Vector256.Load(cells[1] + q), Vector256.Load(cells[2] + q), Vector256.Load(cells[3] + q));
+            // each row (a b), (c d) times Aᵀ: (x, x + y, x - y, -y); then each column of that times A, the same
+            Vector256<float> u0 = a, u1 = a + b, u2 = a - b, u3 = -b, w0 = c, w1 = c + d, w2 = c - d, w3 = -d;
+            GradientColumn(h + q, stride, 0, u0, w0);
+            GradientColumn(h + q, stride, 1, u1, w1);
+            GradientColumn(h + q, stride, 2, u2, w2);
+            GradientColumn(h + q, stride, 3, u3, w3);
+        }
+    }
+
+    /// <summary>Column j of A times (top, bottom): H[i, j] for i = 0..3 at h + (4i + j)·stride.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GradientColumn(float* h, long stride, int j, Vector256<float> top, Vector256<float> bottom)
+    {
+        Vector256.Store(top, h + j * stride);
+        Vector256.Store(top + bottom, h + (4 + j) * stride);
+        Vector256.Store(top - bottom, h + (8 + j) * stride);
+        Vector256.Store(-bottom, h + (12 + j) * stride);
     }
 
     /// <summary>
