@@ -159,7 +159,7 @@ public class WinogradTests
     [InlineData(8, 7, 64, 64, "same", true)]
     [InlineData(6, 13, 32, 64, "valid", true)]   // the tutorial's second convolution
     [InlineData(1, 7, 64, 64, "same", false)]    // one image: 16 tiles, too few
-    public void Training_runs_forward_and_the_input_gradient_by_Winograd(int batch, int size, int channels, int filters, string padding, bool pays)
+    public void Training_runs_forward_and_both_gradients_by_Winograd(int batch, int size, int channels, int filters, string padding, bool pays)
     {
         var window = Window.Of(size, 3, 1, 1, padding == "same" ? Padding.Same : Padding.Valid);
         var g = new ConvGeometry(Shape.Spatial(size, size, channels), window, window, filters);
