@@ -85,7 +85,7 @@ public sealed unsafe class Convolution : IRangeWork
     private float[][] _inputs = [];                  // per thread, with a source: a block's input rows
     private readonly WindowReader? _reader, _transposedReader;   // forward's and the input gradient's windows read in place
     private readonly bool _windowsForWeightGradient;                // and the weight gradient's, through _reader
-    private Winograd? _winograd;                     // a 3x3 stride-1 convolution: forward by Winograd F(2x2, 3x3) (UseWinograd)
+    private Winograd? _winograd;                     // a 3x3 stride-1 convolution: forward, and training's weight gradient, by Winograd (UseWinograd)
     private Winograd? _transposedWinograd;           // training: the input gradient's transposed convolution, the same way
     private Repack _repack = Repack.IfChanged;       // inference: when forward packs the kernel again (FixKernel)
 
@@ -162,9 +162,9 @@ public sealed unsafe class Convolution : IRangeWork
 
     /// <summary>
     /// Forward by Winograd's F(2x2, 3x3) from now on, where it computes this convolution and pays (<see cref="Winograd.Fits"/>;
-    /// <paramref name="wherePaying"/> false: wherever it computes it, for the tests), and in training the input gradient's
-    /// transposed convolution too, where it does; false where neither. Up to 2.25x fewer multiplies, rounded differently from
-    /// the direct sums (a few parts in 10^7 of the terms' magnitudes; the weight gradient keeps the direct sums).
+    /// <paramref name="wherePaying"/> false: wherever it computes it, for the tests), and in training the weight gradient with it
+    /// (<see cref="Winograd.WeightGradient"/>) and the input gradient's transposed convolution where it does; false where neither.
+    /// Up to 2.25x fewer multiplies, rounded differently from the direct sums (a few parts in 10^7 of the terms' magnitudes).
     /// </summary>
     public bool UseWinograd(Backend kernels, bool wherePaying = true)
     {

@@ -11,8 +11,8 @@ namespace SpecNet.Kernels;
 /// transformed once (U = G g Gᵀ), and the tile back (Y = Aᵀ M A). 16 multiplies per tile, channel and filter instead of 36:
 /// 2.25x fewer, but in GEMMs whose K is C rather than 9·C, which run further from peak (<see cref="Fits"/>). The sums are
 /// rounded differently from the direct ones (a few parts in 10^7 of the terms' magnitudes, measured in the tests), and a plan
-/// can turn it off (<see cref="Enabled"/>). Inference runs forward by it; training too, and its input gradient's transposed
-/// convolution (<see cref="Convolution.UseWinograd"/>). Channels are 256-bit vectors: C and F multiples of 8.
+/// can turn it off (<see cref="Enabled"/>). Inference runs forward by it; training too, its input gradient's transposed
+/// convolution, and its weight gradient by the transposed algorithm (<see cref="WeightGradient"/>; <see cref="Convolution.UseWinograd"/>). Channels are 256-bit vectors: C and F multiples of 8.
 /// </summary>
 public sealed unsafe class Winograd
 {
@@ -138,8 +138,8 @@ public sealed unsafe class Winograd
                 long vStride = (long)count * _c + Skew, mStride = (long)count * _f + Skew;
                 for (int t = t0; t < t1; t++)
                 {
-                    int n = n0 + t / perExample, inExample = t % perExample, oh = oh0 + inExample / _tilesWide * 2, ow = inExample % _tilesWide * 2;
-                    InputTile(x, zeros, cells, n, oh - _g.Rows.PadBefore, ow - _g.Cols.PadBefore, v + (long)(t - t0) * _c, vStride);
+                    var (e, r, ow) = TileAt(t, perExample);
+                    InputTile(x, zeros, cells, n0 + e, oh0 + r - _g.Rows.PadBefore, ow - _g.Cols.PadBefore, v + (long)(t - t0) * _c, vStride);
                 }
                 for (int xi = 0; xi < Xi; xi++)
                 {
@@ -151,13 +151,20 @@ public sealed unsafe class Winograd
                 }
                 for (int t = t0; t < t1; t++)
                 {
-                    int e = t / perExample, inExample = t % perExample, r = inExample / _tilesWide * 2, ow = inExample % _tilesWide * 2;
+                    var (e, r, ow) = TileAt(t, perExample);
                     int rowsLeft = Math.Min(2, oh1 - oh0 - r), colsLeft = Math.Min(2, _g.Cols.Output - ow);
                     float* at = y + (((long)e * (oh1 - oh0) + r) * _g.Cols.Output + ow) * ldy;
                     OutputTile(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft);
                 }
             }
         }
+    }
+
+    /// <summary>Tile t of a block whose examples have <paramref name="perExample"/> tiles each: its example in the block, and its top left output row and column there.</summary>
+    private (int Example, int Row, int Col) TileAt(int t, int perExample)
+    {
+        int inExample = t % perExample;
+        return (t / perExample, inExample / _tilesWide * 2, inExample % _tilesWide * 2);
     }
 
     /// <summary>
@@ -180,9 +187,9 @@ public sealed unsafe class Winograd
                 long vStride = (long)count * _c + Skew, hStride = (long)count * _f + Skew;
                 for (int t = t0; t < t1; t++)
                 {
-                    int n = n0 + t / perExample, inExample = t % perExample, oh = inExample / _tilesWide * 2, ow = inExample % _tilesWide * 2;
-                    InputTile(x, zeros, cells, n, oh - _g.Rows.PadBefore, ow - _g.Cols.PadBefore, v + (long)(t - t0) * _c, vStride);
-                    GradientTile(dz, zeros, cells, n, oh, ow, h + (long)(t - t0) * _f, hStride);
+                    var (e, oh, ow) = TileAt(t, perExample);
+                    InputTile(x, zeros, cells, n0 + e, oh - _g.Rows.PadBefore, ow - _g.Cols.PadBefore, v + (long)(t - t0) * _c, vStride);
+                    GradientTile(dz, zeros, cells, n0 + e, oh, ow, h + (long)(t - t0) * _f, hStride);
                 }
                 float beta = add || round > 0 ? 1 : 0;
                 for (int xi = 0; xi < Xi; xi++)
