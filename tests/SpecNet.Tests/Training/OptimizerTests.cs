@@ -79,6 +79,33 @@ public class OptimizerTests
     }
 
     [Fact]
+    public void Adam_updates_every_element_by_the_same_float_operations()
+    {
+        // 37 values: vectors of any width and a tail. Each one equal to the bit to the scalar formula in float, step after step.
+        var model = GradientCheckTests.Compile("input: { shape: [1] }\nlayers:\n  - dense: { units: 37, use_bias: false }\ntraining: { loss: mse }\n");
+        var set = new ParameterSet(model);
+        var slot = set.Slots[0];
+        var rng = new Random(7);
+        for (int i = 0; i < 37; i++) slot.Value[i] = (float)(rng.NextDouble() * 2 - 1);
+        float[] w = (float[])slot.Value.Clone(), m = new float[37], v = new float[37];
+        var optimizer = Optimizer.Create(Bind("{ adam: { learning_rate: 0.01 } }"), set);
+        for (int t = 1; t <= 3; t++)
+        {
+            for (int i = 0; i < 37; i++) slot.Grad![i] = (float)(rng.NextDouble() * 2 - 1) * (i + 1);
+            float alpha = (float)(0.01f * Math.Sqrt(1 - Math.Pow(0.999f, t)) / (1 - Math.Pow(0.9f, t)));
+            for (int i = 0; i < 37; i++)
+            {
+                float g = slot.Grad![i];
+                m[i] += (g - m[i]) * (1 - 0.9f);
+                v[i] += (g * g - v[i]) * (1 - 0.999f);
+                w[i] -= alpha * m[i] / (MathF.Sqrt(v[i]) + 1e-7f);
+            }
+            optimizer.Step();
+            Assert.Equal(w, slot.Value);
+        }
+    }
+
+    [Fact]
     public void AdamW_decays_then_steps()
     {
         double lr = 0.01, wd = 0.1;

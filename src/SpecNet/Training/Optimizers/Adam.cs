@@ -1,3 +1,4 @@
+using System.Numerics;
 using SpecNet.Checking;
 using SpecNet.Planning;
 
@@ -12,13 +13,31 @@ public sealed class Adam(AdamSpec spec, ParameterSet parameters) : Optimizer(spe
     protected override void Update(float[] w, float[] g, float[][] state, float lr)
     {
         float[] m = state[0], v = state[1];
-        float b1 = spec.Beta1, b2 = spec.Beta2, eps = spec.Epsilon;
+        float b1 = spec.Beta1, b2 = spec.Beta2, eps = spec.Epsilon, k1 = 1 - b1, k2 = 1 - b2;
         double t = Iterations;
         float alpha = (float)(lr * Math.Sqrt(1 - Math.Pow(b2, t)) / (1 - Math.Pow(b1, t)));
-        for (int i = 0; i < w.Length; i++)
+        // In vectors, the same operations in the same order as the scalar tail (no fused multiply-add): equal to the bit, and
+        // the step's serial part no longer leaves the other threads waiting (strided model's 160,000 parameters: 0.6 -> 0.1 ms).
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
         {
-            m[i] += (g[i] - m[i]) * (1 - b1);
-            v[i] += (g[i] * g[i] - v[i]) * (1 - b2);
+            var (vk1, vk2, valpha, veps) = (new Vector<float>(k1), new Vector<float>(k2), new Vector<float>(alpha), new Vector<float>(eps));
+            for (; i <= w.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var gi = new Vector<float>(g, i);
+                var mi = new Vector<float>(m, i);
+                var vi = new Vector<float>(v, i);
+                mi += (gi - mi) * vk1;
+                vi += (gi * gi - vi) * vk2;
+                mi.CopyTo(m, i);
+                vi.CopyTo(v, i);
+                (new Vector<float>(w, i) - valpha * mi / (Vector.SquareRoot(vi) + veps)).CopyTo(w, i);
+            }
+        }
+        for (; i < w.Length; i++)
+        {
+            m[i] += (g[i] - m[i]) * k1;
+            v[i] += (g[i] * g[i] - v[i]) * k2;
             w[i] -= alpha * m[i] / (MathF.Sqrt(v[i]) + eps);
         }
     }
