@@ -33,6 +33,7 @@ public sealed unsafe class Winograd
     private float[][] _dU = [];                       // training, per thread: Σ over its tiles of H_ξᵀ V_ξ, 16 matrices (F, C) (KeepWeightGradients)
     private readonly float[] _zeros;                  // zeros: what a tile reads in the padding, or past dY's edge
     private readonly int[] _offsets;                  // 0 .. C - 1: a row of V_ξ for the gathered GEMM
+    private readonly long[] _cellOffsets;             // a 4x4 input tile's cells: their distances in floats from its first
 
     /// <summary>
     /// Whether <paramref name="g"/> is a convolution this computes: 3x3, stride 1, undilated, one group, channels and filters in
@@ -43,14 +44,15 @@ public sealed unsafe class Winograd
         && g.Groups == 1 && g.Input.Channels % 8 == 0 && g.Filters % 8 == 0 && g.Input.Channels > 0 && g.Filters > 0;
 
     /// <summary>
-    /// Whether it also pays (measured on an AMD EPYC Zen 1, one thread, batch 1000): its GEMMs have K = C, and below 32 channels
-    /// their tiles are too short to run near peak (28x28x16 -> 16: no faster than the direct GEMM); and a small map's tiles
-    /// spill over its edge while the direct GEMM skips the padding's taps, so it must save a quarter of the multiplies or more
-    /// (7x7x64 -> 64: 0.71 of them, 1.25x faster; 14x14x32 -> 32: 0.49, 1.4x; 13x13x32 -> 64 'valid': 0.53, 1.4x).
+    /// Whether it also pays (measured on an AMD EPYC Zen 1, one thread, batch 1000): its GEMMs have K = C, so it needs 16
+    /// channels or more, and with 16 its transforms are as much work as its GEMMs (28x28x16 -> 16 on two threads: 53.4 -> 49.0 ms
+    /// at batch 1000, a single image 0.051 -> 0.044 ms, training's forward and both gradients at batch 64 6.8 -> 6.3 ms); and a
+    /// small map's tiles spill over its edge while the direct GEMM skips the padding's taps, so it must save a quarter of the
+    /// multiplies or more (7x7x64 -> 64: 0.71 of them, 1.25x faster; 14x14x32 -> 32: 0.49, 1.4x; 13x13x32 -> 64 'valid': 0.53, 1.4x).
     /// </summary>
     public static bool Fits(ConvGeometry g)
     {
-        if (!Computes(g) || g.Input.Channels < 32 || g.Filters < 16) return false;
+        if (!Computes(g) || g.Input.Channels < 16 || g.Filters < 16) return false;
         double direct = (double)g.Rows.TapsInside * g.Cols.TapsInside;             // taps inside the input, over every output
         double winograd = 16.0 * ((g.Rows.Output + 1) / 2) * ((g.Cols.Output + 1) / 2);
         return winograd <= 0.75 * direct;
@@ -72,6 +74,7 @@ public sealed unsafe class Winograd
         _m = Enumerable.Range(0, kernels.Threads).Select(_ => new float[Xi * (_most * _f + Skew)]).ToArray();
         _zeros = new float[Math.Max(_c, _f)];
         _offsets = Enumerable.Range(0, _c).ToArray();
+        _cellOffsets = Enumerable.Range(0, 16).Select(k => ((long)(k / 4) * g.Input.Width + k % 4) * _c).ToArray();
     }
 
     /// <summary>Training: per-thread sums for <see cref="WeightGradient"/>.</summary>
@@ -136,11 +139,9 @@ public sealed unsafe class Winograd
             {
                 int t0 = round * size, t1 = Math.Min(tiles, t0 + size), count = t1 - t0;
                 long vStride = (long)count * _c + Skew, mStride = (long)count * _f + Skew;
-                for (int t = t0; t < t1; t++)
-                {
-                    var (e, r, ow) = TileAt(t, perExample);
-                    InputTile(x, zeros, cells, n0 + e, oh0 + r - _g.Rows.PadBefore, ow - _g.Cols.PadBefore, v + (long)(t - t0) * _c, vStride);
-                }
+                var tile = new Tiles(t0, _tilesWide, tilesHigh);
+                for (int t = t0; t < t1; t++, tile.Next())
+                    InputTile(x, zeros, cells, n0 + tile.Example, oh0 + tile.Row - _g.Rows.PadBefore, tile.Col - _g.Cols.PadBefore, v + (long)(t - t0) * _c, vStride);
                 for (int xi = 0; xi < Xi; xi++)
                 {
                     float* vx = v + xi * vStride, mx = m + xi * mStride;
@@ -149,9 +150,10 @@ public sealed unsafe class Winograd
                     kernels.GemmFrom(part, nested, Op.N, Op.T, count, _f, _c, new ReadOnlySpan<float>(vx, count * _c), _c,
                         new ReadOnlySpan<float>(u + (long)xi * _f * _c, _f * _c), _c, 0, new Span<float>(mx, count * _f), _f);
                 }
-                for (int t = t0; t < t1; t++)
+                tile = new Tiles(t0, _tilesWide, tilesHigh);
+                for (int t = t0; t < t1; t++, tile.Next())
                 {
-                    var (e, r, ow) = TileAt(t, perExample);
+                    var (e, r, ow) = (tile.Example, tile.Row, tile.Col);
                     int rowsLeft = Math.Min(2, oh1 - oh0 - r), colsLeft = Math.Min(2, _g.Cols.Output - ow);
                     float* at = y + (((long)e * (oh1 - oh0) + r) * _g.Cols.Output + ow) * ldy;
                     OutputTile(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft);
@@ -160,11 +162,31 @@ public sealed unsafe class Winograd
         }
     }
 
-    /// <summary>Tile t of a block whose examples have <paramref name="perExample"/> tiles each: its example in the block, and its top left output row and column there.</summary>
-    private (int Example, int Row, int Col) TileAt(int t, int perExample)
+    /// <summary>
+    /// Tiles one after another from tile t of a block whose examples have <paramref name="tilesHigh"/> rows of tiles: each one's
+    /// example in the block, and its top left output row and column there. Divisions once, then steps (with 16 channels, two
+    /// divisions per tile had been 6% of forward).
+    /// </summary>
+    private struct Tiles
     {
-        int inExample = t % perExample;
-        return (t / perExample, inExample / _tilesWide * 2, inExample % _tilesWide * 2);
+        private readonly int _wide, _high;
+        public int Example, Row, Col;
+
+        public Tiles(int t, int tilesWide, int tilesHigh)
+        {
+            (_wide, _high) = (tilesWide, tilesHigh);
+            int perExample = tilesWide * tilesHigh, inExample = t % perExample;
+            (Example, Row, Col) = (t / perExample, inExample / tilesWide * 2, inExample % tilesWide * 2);
+        }
+
+        public void Next()
+        {
+            if ((Col += 2) < 2 * _wide) return;
+            Col = 0;
+            if ((Row += 2) < 2 * _high) return;
+            Row = 0;
+            Example++;
+        }
     }
 
     /// <summary>
@@ -185,9 +207,10 @@ public sealed unsafe class Winograd
             {
                 int t0 = round * size, t1 = Math.Min(tiles, t0 + size), count = t1 - t0;
                 long vStride = (long)count * _c + Skew, hStride = (long)count * _f + Skew;
-                for (int t = t0; t < t1; t++)
+                var tile = new Tiles(t0, _tilesWide, tilesHigh);
+                for (int t = t0; t < t1; t++, tile.Next())
                 {
-                    var (e, oh, ow) = TileAt(t, perExample);
+                    var (e, oh, ow) = (tile.Example, tile.Row, tile.Col);
                     InputTile(x, zeros, cells, n0 + e, oh - _g.Rows.PadBefore, ow - _g.Cols.PadBefore, v + (long)(t - t0) * _c, vStride);
                     GradientTile(dz, zeros, cells, n0 + e, oh, ow, h + (long)(t - t0) * _f, hStride);
                 }
@@ -272,12 +295,19 @@ public sealed unsafe class Winograd
     private void InputTile(float* x, float* zeros, float** cells, int n, int ih, int iw, float* v, long stride)
     {
         int height = _g.Input.Height, width = _g.Input.Width, c = _c;
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 4; j++)
-            {
-                int r = ih + i, col = iw + j;
-                cells[4 * i + j] = (uint)r < (uint)height && (uint)col < (uint)width ? x + (((long)n * height + r) * width + col) * c : zeros;
-            }
+        if (ih >= 0 && ih + 4 <= height && iw >= 0 && iw + 4 <= width)
+        {
+            // wholly inside (most tiles): the cells at fixed distances from the first, no bounds to test
+            float* first = x + (((long)n * height + ih) * width + iw) * c;
+            for (int k = 0; k < 16; k++) cells[k] = first + _cellOffsets[k];
+        }
+        else
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++)
+                {
+                    int r = ih + i, col = iw + j;
+                    cells[4 * i + j] = (uint)r < (uint)height && (uint)col < (uint)width ? x + (((long)n * height + r) * width + col) * c : zeros;
+                }
         for (int ch = 0; ch < c; ch += 8)
             Transform(cells, ch, v + ch, stride);
     }

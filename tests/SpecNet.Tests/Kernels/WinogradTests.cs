@@ -76,17 +76,20 @@ public class WinogradTests
         Assert.False(Winograd.Fits(g));
         var backend = new ManagedBackend(1);
         Assert.False(new Convolution(g, 2, training: false, backend).UseWinograd(backend));
-        var fits = new ConvGeometry(Shape.Spatial(12, 12, 16), Window.Of(12, 3, 1, 1, pad), Window.Of(12, 3, 1, 1, pad), 16);
-        Assert.False(new Convolution(fits, 2, training: false, backend).UseWinograd(backend));  // 16 channels: too few to pay
-        Assert.False(new Convolution(fits, 2, training: true, backend).UseWinograd(backend));   // nor its input gradient: 16 channels
+        var computed = new ConvGeometry(Shape.Spatial(12, 12, 8), Window.Of(12, 3, 1, 1, pad), Window.Of(12, 3, 1, 1, pad), 16);
+        Assert.True(Winograd.Computes(computed));
+        Assert.False(new Convolution(computed, 2, training: false, backend).UseWinograd(backend));  // 8 channels: too few to pay
+        Assert.False(new Convolution(computed, 2, training: true, backend).UseWinograd(backend));   // nor its input gradient: 8 filters
     }
 
-    /// <summary>Where it pays, as measured: 32 channels or more, and a quarter of the multiplies saved against the taps inside the input.</summary>
+    /// <summary>Where it pays, as measured: 16 channels or more, and a quarter of the multiplies saved against the taps inside the input.</summary>
     [Theory]
     [InlineData(14, 32, 32, "same", true)]      // 0.49 of the multiplies
     [InlineData(7, 64, 64, "same", true)]       // 0.71: tiles over a 7x7 map's edge, against 7·3 - 2 = 19 taps inside per dimension
     [InlineData(13, 32, 64, "valid", true)]
-    [InlineData(28, 16, 16, "same", false)]     // K = 16: too short
+    [InlineData(28, 16, 16, "same", true)]      // K = 16: 9% faster at batch 1000, 14% for a single image
+    [InlineData(28, 8, 16, "same", false)]      // K = 8: too short
+    [InlineData(28, 16, 8, "same", false)]      // 8 filters
     [InlineData(5, 32, 32, "same", false)]      // 5x5: 9 tiles of 16 against 13·13 taps, 0.85
     public void Winograd_runs_where_it_was_measured_to_pay(int size, int channels, int filters, string padding, bool fits)
     {
