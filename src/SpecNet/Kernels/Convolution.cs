@@ -85,15 +85,17 @@ public sealed unsafe class Convolution : IRangeWork
     private float[][] _inputs = [];                  // per thread, with a source: a block's input rows
     private readonly WindowReader? _reader, _transposedReader;   // forward's and the input gradient's windows read in place
     private readonly bool _windowsForWeightGradient;                // and the weight gradient's, through _reader
-    private Winograd? _winograd;                     // a 3x3 stride-1 convolution: forward, and training's weight gradient, by Winograd (UseWinograd)
-    private Winograd? _transposedWinograd;           // training: the input gradient's transposed convolution, the same way
+    private Winograd[] _winograds = [];              // a 3x3 stride-1 convolution: forward by Winograd (UseWinograd), F(4x4, 3x3) then F(2x2, 3x3)
+    private Winograd[] _transposedWinograds = [];    // training: the input gradient's transposed convolution, the same way
+    private Winograd? _weightWinograd;               // training: its weight gradient by F(3x3, 2x2)
+    private Winograd? _running, _transposedRunning;  // the pass's pick of them: the first whose GEMMs a block's tiles fill (Winograd.Pays)
     private Repack _repack = Repack.IfChanged;       // inference: when forward packs the kernel again (FixKernel)
 
     // The pass being run (set by Forward/Backward, read by the threads in Run).
     private bool _backward, _inputGradient, _weightGradient;
     private int _batch, _chunk;
     private float* _x, _y, _dz, _dx, _w, _wFlipped;
-    private bool _rowSplit, _byWinograd, _positionSplit, _weightsByWinograd;
+    private bool _rowSplit, _positionSplit, _weightsByWinograd;
     private Backend _kernels = null!;
     private IRowsEpilogue? _epilogue;
 
@@ -161,19 +163,23 @@ public sealed unsafe class Convolution : IRangeWork
     }
 
     /// <summary>
-    /// Forward by Winograd's F(2x2, 3x3) from now on, where it computes this convolution and pays (<see cref="Winograd.Fits"/>;
-    /// <paramref name="wherePaying"/> false: wherever it computes it, for the tests), and in training the weight gradient with it
-    /// (<see cref="Winograd.WeightGradient"/>) and the input gradient's transposed convolution where it does; false where neither.
-    /// Up to 2.25x fewer multiplies, rounded differently from the direct sums (a few parts in 10^7 of the terms' magnitudes).
+    /// Forward by Winograd from now on where it computes this convolution and pays (<see cref="Winograd.Fits"/>): each block by
+    /// F(4x4, 3x3) where it has tiles enough for that, else by F(2x2, 3x3) where that pays, else directly (<see cref="Winograd.Pays"/>);
+    /// in training the input gradient's transposed convolution the same way, and the weight gradient by F(3x3, 2x2)
+    /// (<see cref="Winograd.WeightGradient"/>); false where none. <paramref name="wherePaying"/> false: F(2x2, 3x3), or the
+    /// <paramref name="tile"/> given, on every block, wherever it computes the convolution (the tests). Up to 4x fewer
+    /// multiplies, rounded differently from the direct sums (<see cref="Winograd"/>).
     /// </summary>
-    public bool UseWinograd(Backend kernels, bool wherePaying = true)
+    public bool UseWinograd(Backend kernels, bool wherePaying = true, int tile = 0)
     {
         if (_source is not null || wherePaying && !kernels.RunsWinograd) return false;
-        bool Takes(ConvGeometry g) => wherePaying ? Winograd.Fits(g) : Winograd.Computes(g);
-        if (Takes(_g)) _winograd = new Winograd(_g, kernels);
-        if (_winograd is not null && _dWeightsT.Length > 0) _winograd.KeepWeightGradients(kernels);
-        if (_transposed is { } t && Takes(t)) _transposedWinograd = new Winograd(t, kernels);
-        return _winograd is not null || _transposedWinograd is not null;
+        int[] tiles = tile != 0 ? [tile] : wherePaying ? [4, 2] : [2];
+        Winograd[] For(ConvGeometry g) => tiles
+            .Where(t => wherePaying ? Winograd.Fits(g, t) : Winograd.Computes(g)).Select(t => new Winograd(g, kernels, t, always: !wherePaying)).ToArray();
+        _winograds = For(_g);
+        if (_dWeightsT.Length > 0 && _winograds.LastOrDefault() is { Tile: 2 } small) (_weightWinograd = small).KeepWeightGradients(kernels);
+        if (_transposed is { } t) _transposedWinograds = For(t);
+        return _winograds.Length > 0 || _transposedWinograds.Length > 0;
     }
 
     /// <summary>
@@ -208,7 +214,7 @@ public sealed unsafe class Convolution : IRangeWork
     {
         if (Im2Col.IsIdentity(g)) return 0;                       // forward reads x, backward writes dx = dZ W in place
         long forward = (long)g.Positions * g.PatchSize;
-        if (!training || Transposed(g, byWinograd) is not { } t || byWinograd && Winograd.Fits(t)) return forward;
+        if (!training || Transposed(g, byWinograd) is not { } t || byWinograd && Winograd.TileFor(t) > 0) return forward;
         return Math.Max(forward, (long)t.Positions * t.PatchSize);
     }
 
@@ -226,7 +232,7 @@ public sealed unsafe class Convolution : IRangeWork
     {
         if (g.Rows.Stride != 1 || g.Cols.Stride != 1 || Im2Col.IsIdentity(g)) return null;
         var t = new ConvGeometry(Shape.Spatial(g.Rows.Output, g.Cols.Output, g.Filters), g.Rows.Transposed(), g.Cols.Transposed(), g.Input.Channels, g.Groups);
-        if (byWinograd && Winograd.Fits(t)) return t;
+        if (byWinograd && Winograd.TileFor(t) > 0) return t;
         return g.Positions >= g.Input.Height * g.Input.Width && g.GroupFilters <= 32 ? t : null;
     }
 
@@ -247,8 +253,8 @@ public sealed unsafe class Convolution : IRangeWork
             _rowSplit = batch == 1 && kernels.Threads > 1;
             int step = _pool?.Rows.Stride ?? 1, splitRows = _pool?.Rows.Output ?? _g.Rows.Output;
             // Winograd where a block has tiles enough (a single image's share of rows has not: its sixteen GEMMs too small)
-            _byWinograd = _winograd is not null && _winograd.Pays(_rowSplit ? 1 : _chunk, _rowSplit ? (splitRows + kernels.Threads - 1) / kernels.Threads * step : _computedRows);
-            if (_byWinograd) _winograd!.Transform(kernels, w, _repack);
+            _running = Winograd.Paying(_winograds, _rowSplit ? 1 : _chunk, _rowSplit ? (splitRows + kernels.Threads - 1) / kernels.Threads * step : _computedRows);
+            if (_running is not null) _running.Transform(kernels, w, _repack);
             else _reader?.Pack(kernels, w, _repack);
             _source?.Prepare();
             _positionSplit = _rowSplit && SplitsByPositions(kernels);
@@ -260,7 +266,8 @@ public sealed unsafe class Convolution : IRangeWork
             else if (_rowSplit) kernels.ParallelFor(splitRows, this, (long)step * _g.Cols.Output * _g.PatchSize * _g.Filters);
             else kernels.ParallelForEach((batch + _chunk - 1) / _chunk, this);   // each chunk's outputs alone: whichever thread is free
             _epilogue = null;
-            _rowSplit = _byWinograd = _positionSplit = false;
+            _rowSplit = _positionSplit = false;
+            _running = null;
         }
     }
 
@@ -272,7 +279,7 @@ public sealed unsafe class Convolution : IRangeWork
     /// products, which group the rows otherwise and round differently from the row split.
     /// </summary>
     private bool SplitsByPositions(Backend kernels) =>
-        kernels.GatheredTileRows > 0 && _reader is not null && _pool is null && _source is null && !_byWinograd && _g.Groups == 1
+        kernels.GatheredTileRows > 0 && _reader is not null && _pool is null && _source is null && _running is null && _g.Groups == 1
         && _g.Rows.Output % kernels.Threads != 0 && _g.Positions >= 3 * kernels.GatheredTileRows * kernels.Threads;
 
     /// <summary>dW = gradient of the kernel (overwritten); dx = gradient of the input (overwritten) unless empty.</summary>
@@ -286,19 +293,20 @@ public sealed unsafe class Convolution : IRangeWork
         {
             Flip(w);
             _transposedReader?.Pack(kernels, _flipped, Repack.Always);
-            _transposedWinograd?.Transform(kernels, _flipped, Repack.Always);
+            _transposedRunning = _transposed is { } t ? Winograd.Paying(_transposedWinograds, Math.Min(batch, _chunkSize), t.Rows.Output) : null;
+            _transposedRunning?.Transform(kernels, _flipped, Repack.Always);
         }
         fixed (float* px = x, pdz = dz, pdx = dx, pw = w, pf = _flipped)
         {
             Begin(kernels, batch, backward: true, inputGradient: !dx.IsEmpty);
             _x = px; _dz = pdz; _dx = pdx; _w = pw; _wFlipped = pf;
-            _weightsByWinograd = _weightGradient && _winograd is not null && _winograd.Pays(_chunk, _g.Rows.Output);
+            _weightsByWinograd = _weightGradient && _weightWinograd is not null && _weightWinograd.Pays(_chunk, _g.Rows.Output);
             kernels.ParallelFor((batch + _chunk - 1) / _chunk, this);
         }
         if (!_weightGradient) return;
         if (_weightsByWinograd)
         {
-            _winograd!.WeightGradientTo(_used, dW);
+            _weightWinograd!.WeightGradientTo(_used, dW);
             return;
         }
         // dW = the threads' partial gradients (kept transposed: the big operand, cols, is then read in place),
@@ -369,7 +377,7 @@ public sealed unsafe class Convolution : IRangeWork
             {
                 var wg = w.Slice(group * fg * k, fg * k);
                 var dz = new ReadOnlySpan<float>(_dz + (long)n0 * positions * f + group * fg, rows * f - group * fg);
-                if (_weightsByWinograd) _winograd!.WeightGradient(_kernels, nested, part, _x, _dz, n0, n1, add: _used[part]);
+                if (_weightsByWinograd) _weightWinograd!.WeightGradient(_kernels, nested, part, _x, _dz, n0, n1, add: _used[part]);
                 else if (_weightGradient)
                 {
                     // dWgᵀ (K, Fg) += colsᵀ dZg: the windows read in place where they overlap and the backend can, on one thread as GemmOnThread runs it
@@ -385,7 +393,7 @@ public sealed unsafe class Convolution : IRangeWork
                     int kt = t.PatchSize, inRows = (n1 - n0) * t.Positions, c = g.Input.Channels;
                     var dzAll = new ReadOnlySpan<float>(_dz, _batch * g.OutputSize);
                     var dxg = new Span<float>(_dx + (long)n0 * g.Input.Size + group * cg, inRows * c - group * cg);
-                    if (_transposedWinograd is { } winograd && winograd.Pays(n1 - n0, t.Rows.Output))
+                    if (_transposedRunning is { } winograd && winograd.Pays(n1 - n0, t.Rows.Output))
                         winograd.Forward(_kernels, nested, part, _dz, n0, n1, 0, t.Rows.Output, _dx + (long)n0 * g.Input.Size, c);
                     else Convolve(nested, part, dzAll, t, _transposedReader, n0, n1, 0, t.Rows.Output, group, new ReadOnlySpan<float>(_wFlipped + (long)group * cg * kt, cg * kt), dxg, c);
                     continue;
@@ -438,8 +446,8 @@ public sealed unsafe class Convolution : IRangeWork
             x = Made(part, nested, n0, n1, oh0, oh1);   // these rows alone
             (n0, n1, oh0, oh1) = (0, n1 - n0, 0, oh1 - oh0);
         }
-        if (_byWinograd)
-            fixed (float* px = x, py = y) _winograd!.Forward(_kernels, nested, part, px, n0, n1, oh0, oh1, py, f);
+        if (_running is { } winograd)
+            fixed (float* px = x, py = y) winograd.Forward(_kernels, nested, part, px, n0, n1, oh0, oh1, py, f);
         else
             for (int group = 0; group < g.Groups; group++)
                 Convolve(nested, part, x, g, _reader, n0, n1, oh0, oh1, group, w.Slice(group * fg * k, fg * k), y[(group * fg)..], f);

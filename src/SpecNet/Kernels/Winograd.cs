@@ -9,8 +9,10 @@ namespace SpecNet.Kernels;
 /// Neural Networks", 2016): each 2x2 tile of output comes from the 4x4 tile of input under it, its channels transformed
 /// (V = Bᵀ d B), one GEMM per element ξ of the 4x4 transform, M_ξ (tiles, F) = V_ξ (tiles, C) U_ξᵀ, over the kernel
 /// transformed once (U = G g Gᵀ), and the tile back (Y = Aᵀ M A). 16 multiplies per tile, channel and filter instead of 36:
-/// 2.25x fewer, but in GEMMs whose K is C rather than 9·C, which run further from peak (<see cref="Fits"/>). The sums are
-/// rounded differently from the direct ones (a few parts in 10^7 of the terms' magnitudes, measured in the tests), and a plan
+/// 2.25x fewer, but in GEMMs whose K is C rather than 9·C, which run further from peak (<see cref="Fits"/>). F(4x4, 3x3) the
+/// same way over 6x6 input tiles: 36 multiplies for 16 outputs, 4x fewer, in 36 GEMMs that need more tiles to run well
+/// (<see cref="Pays"/>). The sums are rounded differently from the direct ones (measured in the tests, in parts of the terms'
+/// magnitudes: F(2x2, 3x3) a few in 10^7, F(4x4, 3x3) up to 2·10^-6, its transforms multiplying by up to 8), and a plan
 /// can turn it off (<see cref="Enabled"/>). Inference runs forward by it; training too, its input gradient's transposed
 /// convolution, and its weight gradient by the transposed algorithm (<see cref="WeightGradient"/>; <see cref="Convolution.UseWinograd"/>). Channels are 256-bit vectors: C and F multiples of 8.
 /// </summary>
@@ -19,7 +21,8 @@ public sealed unsafe class Winograd
     /// <summary>SPECNET_WINOGRAD=0 turns it off, in training and inference: every convolution then sums directly.</summary>
     public static readonly bool Enabled = Environment.GetEnvironmentVariable("SPECNET_WINOGRAD") != "0";
 
-    private const int Xi = 16;                        // elements of a 4x4 transform: one GEMM each
+    private readonly bool _always;                    // every block, paying or not (the tests)
+    private readonly int _tile, _span, _xi;           // output tile's side (2 or 4), input tile's (+2), elements of a transform (one GEMM each)
     private const int Skew = 16;                      // floats between the matrices of V and of M, so they do not start 4 KB apart
 
     private readonly ConvGeometry _g;
@@ -29,7 +32,7 @@ public sealed unsafe class Winograd
     private readonly float[] _packed;                 // the same, each as the backend's gathered GEMM reads it (when it gathers)
     private readonly int _packedSize;                 // floats of one packed matrix
     private readonly KernelSource _uFrom = new();     // what _u was made from
-    private readonly float[][] _v, _m;                // per thread: a round's transformed input (16, tiles, C) and products (16, tiles, F)
+    private readonly float[]?[] _v, _m;               // per thread: a round's transformed input (ξ, tiles, C) and products (ξ, tiles, F), made at its first round
     private float[][] _dU = [];                       // training, per thread: Σ over its tiles of H_ξᵀ V_ξ, 16 matrices (F, C) (KeepWeightGradients)
     private readonly float[] _zeros;                  // zeros: what a tile reads in the padding, or past dY's edge
     private readonly int[] _offsets;                  // 0 .. C - 1: a row of V_ξ for the gathered GEMM
@@ -50,44 +53,69 @@ public sealed unsafe class Winograd
     /// small map's tiles spill over its edge while the direct GEMM skips the padding's taps, so it must save a quarter of the
     /// multiplies or more (7x7x64 -> 64: 0.71 of them, 1.25x faster; 14x14x32 -> 32: 0.49, 1.4x; 13x13x32 -> 64 'valid': 0.53, 1.4x).
     /// </summary>
-    public static bool Fits(ConvGeometry g)
+    /// <summary>The output tile Winograd runs <paramref name="g"/> with where it pays: 4 (F(4x4, 3x3)), 2, or 0 where neither fits.</summary>
+    public static int TileFor(ConvGeometry g) => Fits(g, 4) ? 4 : Fits(g, 2) ? 2 : 0;
+
+    public static bool Fits(ConvGeometry g, int tile = 2)
     {
         if (!Computes(g) || g.Input.Channels < 16 || g.Filters < 16) return false;
         double direct = (double)g.Rows.TapsInside * g.Cols.TapsInside;             // taps inside the input, over every output
-        double winograd = 16.0 * ((g.Rows.Output + 1) / 2) * ((g.Cols.Output + 1) / 2);
+        double winograd = (tile + 2) * (tile + 2) * (double)((g.Rows.Output + tile - 1) / tile) * ((g.Cols.Output + tile - 1) / tile);
         return winograd <= 0.75 * direct;
     }
 
-    public Winograd(ConvGeometry g, Backend kernels)
+    /// <summary>
+    /// F(<paramref name="tile"/>x<paramref name="tile"/>, 3x3) for <paramref name="g"/>: tile 2 or 4; <paramref name="always"/>:
+    /// it runs every block, paying or not (<see cref="Pays"/>; for the tests).
+    /// </summary>
+    public Winograd(ConvGeometry g, Backend kernels, int tile = 2, bool always = false)
     {
-        if (!Computes(g)) throw new ArgumentException($"Winograd F(2x2, 3x3) does not compute {g}");
+        _always = always;
+        if (!Computes(g) || tile is not (2 or 4)) throw new ArgumentException($"Winograd F({tile}x{tile}, 3x3) does not compute {g}");
         _g = g;
         (_c, _f) = (g.Input.Channels, g.Filters);
-        _tilesWide = (g.Cols.Output + 1) / 2;
+        (_tile, _span, _xi) = (tile, tile + 2, (tile + 2) * (tile + 2));
+        _tilesWide = (g.Cols.Output + tile - 1) / tile;
         // Long GEMMs reuse each packed panel of U over more tiles: 126 tiles a round measured faster than rounds whose V and M fit
         // half a Zen 1 L2 (7x7x64 -> 64: 30 tiles 94 ms, 126 tiles 73 ms, batch 1000, one thread); V and M at most 1 MB a thread.
-        _most = Math.Clamp(16384 / (_c + _f) / 6 * 6, 24, 126);
-        _u = new float[Xi * _f * _c];
+        _most = Math.Clamp(262144 / _xi / (_c + _f) / 6 * 6, 24, 126);
+        _u = new float[_xi * _f * _c];
         _packedSize = kernels.GathersRows ? kernels.GatheredPackSize(_f, _c) : 0;
-        _packed = new float[Xi * _packedSize];
-        _v = Enumerable.Range(0, kernels.Threads).Select(_ => new float[Xi * (_most * _c + Skew)]).ToArray();
-        _m = Enumerable.Range(0, kernels.Threads).Select(_ => new float[Xi * (_most * _f + Skew)]).ToArray();
+        _packed = new float[_xi * _packedSize];
+        // Made by each thread at its first round, not here: a plan keeps both tiles of a convolution, and most run only one
+        // (the residual model's 7x7x64 one F(2x2, 3x3), in chunks too short for F(4x4, 3x3)'s 2 MB of them).
+        (_v, _m) = (new float[kernels.Threads][], new float[kernels.Threads][]);
         _zeros = new float[Math.Max(_c, _f)];
         _offsets = Enumerable.Range(0, _c).ToArray();
-        _cellOffsets = Enumerable.Range(0, 16).Select(k => ((long)(k / 4) * g.Input.Width + k % 4) * _c).ToArray();
+        _cellOffsets = Enumerable.Range(0, _xi).Select(k => ((long)(k / _span) * g.Input.Width + k % _span) * _c).ToArray();
     }
 
     /// <summary>Training: per-thread sums for <see cref="WeightGradient"/>.</summary>
-    public void KeepWeightGradients(Backend kernels) => _dU = Enumerable.Range(0, kernels.Threads).Select(_ => new float[Xi * _f * _c]).ToArray();
+    public void KeepWeightGradients(Backend kernels)
+    {
+        if (_tile != 2) throw new InvalidOperationException("the weight gradient runs by F(3x3, 2x2): a Winograd of 2x2 tiles");
+        _dU = Enumerable.Range(0, kernels.Threads).Select(_ => new float[_xi * _f * _c]).ToArray();
+    }
 
     /// <summary>
     /// Whether a block of <paramref name="examples"/> examples' <paramref name="rows"/> output rows has tiles enough to pay: a
     /// single image's share of a 13x13x32 -> 64 convolution's rows on one of two threads (18 tiles) took 0.104 ms against the
-    /// direct GEMM's 0.076 (Zen 1), its sixteen GEMMs too short.
+    /// direct GEMM's 0.076 (Zen 1), its sixteen GEMMs too short. F(4x4, 3x3) from 24 tiles: a chunk of four 7x7x64 -> 64 maps
+    /// (16 tiles) took 52 ms at batch 1000 against F(2x2, 3x3)'s 38, while 27 tiles of 13x13x32 -> 64 'valid' took 35 against
+    /// 44, and 49 of 28x28x16 -> 16 41 against 51 (Zen 1, two threads).
     /// </summary>
-    public bool Pays(int examples, int rows) => (long)examples * ((rows + 1) / 2) * _tilesWide >= MinTiles;
+    public bool Pays(int examples, int rows) => _always || (long)examples * ((rows + _tile - 1) / _tile) * _tilesWide >= (_tile == 4 ? 24 : 60);
 
-    private const int MinTiles = 60;
+    /// <summary>The first of <paramref name="winograds"/> that pays for a block (<see cref="Pays"/>), or null: the direct sums.</summary>
+    public static Winograd? Paying(Winograd[] winograds, int examples, int rows)
+    {
+        foreach (var w in winograds)
+            if (w.Pays(examples, rows)) return w;
+        return null;
+    }
+
+    /// <summary>The side of its output tiles: 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3)).</summary>
+    public int Tile => _tile;
 
     /// <summary>
     /// U_ξ = (G g Gᵀ)_ξ for each filter and channel of w [F, 3, 3, C], in double then rounded once; and packed for the backend.
@@ -96,6 +124,16 @@ public sealed unsafe class Winograd
     public void Transform(Backend kernels, ReadOnlySpan<float> w, Repack when)
     {
         if (_uFrom.Holds(w, when)) return;
+        if (_tile == 4) TransformKernel4(w);
+        else TransformKernel2(w);
+        if (_packedSize > 0)
+            for (int xi = 0; xi < _xi; xi++)
+                kernels.PackGathered(_u.AsSpan(xi * _f * _c, _f * _c), _c, _f, _c, _packed.AsSpan(xi * _packedSize, _packedSize));
+        _uFrom.Made(w, when);
+    }
+
+    private void TransformKernel2(ReadOnlySpan<float> w)
+    {
         Span<double> gg = stackalloc double[12];
         for (int f = 0; f < _f; f++)
             for (int c = 0; c < _c; c++)
@@ -115,10 +153,35 @@ public sealed unsafe class Winograd
                     _u[((4 * i + 3) * _f + f) * _c + c] = (float)r2;
                 }
             }
-        if (_packedSize > 0)
-            for (int xi = 0; xi < Xi; xi++)
-                kernels.PackGathered(_u.AsSpan(xi * _f * _c, _f * _c), _c, _f, _c, _packed.AsSpan(xi * _packedSize, _packedSize));
-        _uFrom.Made(w, when);
+    }
+
+    /// <summary>
+    /// F(4x4, 3x3)'s U = G g Gᵀ, G = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙; 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1] (Lavin and Gray's points
+    /// 0, ±1, ±2), in double then rounded once.
+    /// </summary>
+    private void TransformKernel4(ReadOnlySpan<float> w)
+    {
+        Span<double> gg = stackalloc double[18], row = stackalloc double[6];
+        static void G(double g0, double g1, double g2, Span<double> into, int at, int step)
+        {
+            into[at] = g0 / 4;
+            into[at + step] = -(g0 + g1 + g2) / 6;
+            into[at + 2 * step] = -(g0 - g1 + g2) / 6;
+            into[at + 3 * step] = g0 / 24 + g1 / 12 + g2 / 6;
+            into[at + 4 * step] = g0 / 24 - g1 / 12 + g2 / 6;
+            into[at + 5 * step] = g2;
+        }
+        for (int f = 0; f < _f; f++)
+            for (int c = 0; c < _c; c++)
+            {
+                int at = f * 9 * _c + c;                                      // w[f, i, j, c] at at + (3i + j)·C
+                for (int j = 0; j < 3; j++) G(w[at + j * _c], w[at + (3 + j) * _c], w[at + (6 + j) * _c], gg, j, 3);   // G g: 6 rows of 3
+                for (int i = 0; i < 6; i++)                                   // (G g) Gᵀ, the same on each row
+                {
+                    G(gg[3 * i], gg[3 * i + 1], gg[3 * i + 2], row, 0, 1);
+                    for (int j = 0; j < 6; j++) _u[((6 * i + j) * _f + f) * _c + c] = (float)row[j];
+                }
+            }
     }
 
     /// <summary>
@@ -128,21 +191,21 @@ public sealed unsafe class Winograd
     /// </summary>
     public void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy)
     {
-        int tilesHigh = (oh1 - oh0 + 1) / 2, perExample = tilesHigh * _tilesWide, tiles = (n1 - n0) * perExample;
+        int tilesHigh = (oh1 - oh0 + _tile - 1) / _tile, perExample = tilesHigh * _tilesWide, tiles = (n1 - n0) * perExample;
         // Rounds of whole 6-row tiles of the GEMMs, as equal as that allows: not a last round of a handful of tiles
         int rounds = (tiles + _most - 1) / _most, size = Math.Min(_most, ((tiles + rounds - 1) / rounds + 5) / 6 * 6);
-        float** cells = stackalloc float*[16];
-        fixed (float* v = _v[part], m = _m[part], zeros = _zeros, u = _u, packed = _packed)
+        float** cells = stackalloc float*[36];
+        fixed (float* v = _v[part] ??= new float[_xi * (_most * _c + Skew)], m = _m[part] ??= new float[_xi * (_most * _f + Skew)], zeros = _zeros, u = _u, packed = _packed)
         fixed (int* offsets = _offsets)
         {
             for (int round = 0; round * size < tiles; round++)
             {
                 int t0 = round * size, t1 = Math.Min(tiles, t0 + size), count = t1 - t0;
                 long vStride = (long)count * _c + Skew, mStride = (long)count * _f + Skew;
-                var tile = new Tiles(t0, _tilesWide, tilesHigh);
+                var tile = new Tiles(t0, _tilesWide, tilesHigh, _tile);
                 for (int t = t0; t < t1; t++, tile.Next())
                     InputTile(x, zeros, cells, n0 + tile.Example, oh0 + tile.Row - _g.Rows.PadBefore, tile.Col - _g.Cols.PadBefore, v + (long)(t - t0) * _c, vStride);
-                for (int xi = 0; xi < Xi; xi++)
+                for (int xi = 0; xi < _xi; xi++)
                 {
                     float* vx = v + xi * vStride, mx = m + xi * mStride;
                     var rows = new GatheredRows(vx, 0, 1, count, 0, _c, offsets, _c);
@@ -150,13 +213,14 @@ public sealed unsafe class Winograd
                     kernels.GemmFrom(part, nested, Op.N, Op.T, count, _f, _c, new ReadOnlySpan<float>(vx, count * _c), _c,
                         new ReadOnlySpan<float>(u + (long)xi * _f * _c, _f * _c), _c, 0, new Span<float>(mx, count * _f), _f);
                 }
-                tile = new Tiles(t0, _tilesWide, tilesHigh);
+                tile = new Tiles(t0, _tilesWide, tilesHigh, _tile);
                 for (int t = t0; t < t1; t++, tile.Next())
                 {
                     var (e, r, ow) = (tile.Example, tile.Row, tile.Col);
-                    int rowsLeft = Math.Min(2, oh1 - oh0 - r), colsLeft = Math.Min(2, _g.Cols.Output - ow);
+                    int rowsLeft = Math.Min(_tile, oh1 - oh0 - r), colsLeft = Math.Min(_tile, _g.Cols.Output - ow);
                     float* at = y + (((long)e * (oh1 - oh0) + r) * _g.Cols.Output + ow) * ldy;
-                    OutputTile(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft);
+                    if (_tile == 4) OutputTile4(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft);
+                    else OutputTile(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft);
                 }
             }
         }
@@ -169,21 +233,21 @@ public sealed unsafe class Winograd
     /// </summary>
     private struct Tiles
     {
-        private readonly int _wide, _high;
+        private readonly int _wide, _high, _side;
         public int Example, Row, Col;
 
-        public Tiles(int t, int tilesWide, int tilesHigh)
+        public Tiles(int t, int tilesWide, int tilesHigh, int side)
         {
-            (_wide, _high) = (tilesWide, tilesHigh);
+            (_wide, _high, _side) = (tilesWide, tilesHigh, side);
             int perExample = tilesWide * tilesHigh, inExample = t % perExample;
-            (Example, Row, Col) = (t / perExample, inExample / tilesWide * 2, inExample % tilesWide * 2);
+            (Example, Row, Col) = (t / perExample, inExample / tilesWide * side, inExample % tilesWide * side);
         }
 
         public void Next()
         {
-            if ((Col += 2) < 2 * _wide) return;
+            if ((Col += _side) < _side * _wide) return;
             Col = 0;
-            if ((Row += 2) < 2 * _high) return;
+            if ((Row += _side) < _side * _high) return;
             Row = 0;
             Example++;
         }
@@ -201,13 +265,13 @@ public sealed unsafe class Winograd
         int tilesHigh = (_g.Rows.Output + 1) / 2, perExample = tilesHigh * _tilesWide, tiles = (n1 - n0) * perExample;
         int rounds = (tiles + _most - 1) / _most, size = (tiles + rounds - 1) / rounds;
         float** cells = stackalloc float*[16];
-        fixed (float* v = _v[part], h = _m[part], zeros = _zeros, du = _dU[part])
+        fixed (float* v = _v[part] ??= new float[_xi * (_most * _c + Skew)], h = _m[part] ??= new float[_xi * (_most * _f + Skew)], zeros = _zeros, du = _dU[part])
         {
             for (int round = 0; round * size < tiles; round++)
             {
                 int t0 = round * size, t1 = Math.Min(tiles, t0 + size), count = t1 - t0;
                 long vStride = (long)count * _c + Skew, hStride = (long)count * _f + Skew;
-                var tile = new Tiles(t0, _tilesWide, tilesHigh);
+                var tile = new Tiles(t0, _tilesWide, tilesHigh, 2);
                 for (int t = t0; t < t1; t++, tile.Next())
                 {
                     var (e, oh, ow) = (tile.Example, tile.Row, tile.Col);
@@ -215,7 +279,7 @@ public sealed unsafe class Winograd
                     GradientTile(dz, zeros, cells, n0 + e, oh, ow, h + (long)(t - t0) * _f, hStride);
                 }
                 float beta = add || round > 0 ? 1 : 0;
-                for (int xi = 0; xi < Xi; xi++)
+                for (int xi = 0; xi < _xi; xi++)
                     kernels.GemmFrom(part, nested, Op.T, Op.N, _f, _c, count, new ReadOnlySpan<float>(h + xi * hStride, count * _f), _f,
                         new ReadOnlySpan<float>(v + xi * vStride, count * _c), _c, beta, new Span<float>(du + (long)xi * _f * _c, _f * _c), _c);
             }
@@ -228,14 +292,14 @@ public sealed unsafe class Winograd
     /// </summary>
     public void WeightGradientTo(ReadOnlySpan<bool> used, Span<float> dW)
     {
-        Span<float> sum = stackalloc float[Xi], t = stackalloc float[12];
+        Span<float> sum = stackalloc float[16], t = stackalloc float[12];
         for (int f = 0; f < _f; f++)
             for (int c = 0; c < _c; c++)
             {
                 sum.Clear();
                 for (int part = 0; part < _dU.Length; part++)
                     if (used[part])
-                        for (int xi = 0; xi < Xi; xi++) sum[xi] += _dU[part][((long)xi * _f + f) * _c + c];
+                        for (int xi = 0; xi < 16; xi++) sum[xi] += _dU[part][((long)xi * _f + f) * _c + c];
                 for (int j = 0; j < 4; j++)                                   // Gᵀ M: rows m0 + (m1 + m2)/2, (m1 - m2)/2, (m1 + m2)/2 + m3
                 {
                     float m0 = sum[j], m1 = sum[4 + j], m2 = sum[8 + j], m3 = sum[12 + j];
@@ -288,31 +352,36 @@ public sealed unsafe class Winograd
     }
 
     /// <summary>
-    /// V = Bᵀ d B for the 4x4 input tile whose top left is (ih, iw) of example n, every channel, into v (element ξ at
-    /// v + ξ·<paramref name="stride"/>). Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. The tile's 16 cells are found through a
-    /// table of their rows, cells in the padding pointing at zeros.
+    /// V = Bᵀ d B for the input tile (4x4, or 6x6 for F(4x4, 3x3)) whose top left is (ih, iw) of example n, every channel, into
+    /// v (element ξ at v + ξ·<paramref name="stride"/>). The tile's cells are found through a table of them, cells in the
+    /// padding pointing at zeros.
     /// </summary>
     private void InputTile(float* x, float* zeros, float** cells, int n, int ih, int iw, float* v, long stride)
     {
-        int height = _g.Input.Height, width = _g.Input.Width, c = _c;
-        if (ih >= 0 && ih + 4 <= height && iw >= 0 && iw + 4 <= width)
+        int height = _g.Input.Height, width = _g.Input.Width, c = _c, span = _span;
+        if (ih >= 0 && ih + span <= height && iw >= 0 && iw + span <= width)
         {
             // wholly inside (most tiles): the cells at fixed distances from the first, no bounds to test
             float* first = x + (((long)n * height + ih) * width + iw) * c;
-            for (int k = 0; k < 16; k++) cells[k] = first + _cellOffsets[k];
+            for (int k = 0; k < _xi; k++) cells[k] = first + _cellOffsets[k];
         }
         else
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++)
+            for (int i = 0; i < span; i++)
+                for (int j = 0; j < span; j++)
                 {
                     int r = ih + i, col = iw + j;
-                    cells[4 * i + j] = (uint)r < (uint)height && (uint)col < (uint)width ? x + (((long)n * height + r) * width + col) * c : zeros;
+                    cells[span * i + j] = (uint)r < (uint)height && (uint)col < (uint)width ? x + (((long)n * height + r) * width + col) * c : zeros;
                 }
-        for (int ch = 0; ch < c; ch += 8)
-            Transform(cells, ch, v + ch, stride);
+        if (span == 6)
+            for (int ch = 0; ch < c; ch += 8) Transform4(cells, ch, v + ch, stride);
+        else
+            for (int ch = 0; ch < c; ch += 8) Transform(cells, ch, v + ch, stride);
     }
 
-    /// <summary>Bᵀ d B on channels [ch, ch + 8) of the 16 cells, each column then each row in registers, stored once.</summary>
+    /// <summary>
+    /// F(2x2, 3x3): Bᵀ d B on channels [ch, ch + 8) of the 16 cells, each column then each row in registers, stored once.
+    /// Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+    /// </summary>
     private static void Transform(float** cells, int ch, float* v, long stride)
     {
         Vector256<float> Load(int i, int j) => Vector256.Load(cells[4 * i + j] + ch);
@@ -372,5 +441,73 @@ public sealed unsafe class Winograd
             Vector256.Store(t10 + t11 + t12, y + row + f);
             if (cols > 1) Vector256.Store(t11 - t12 - t13, y + row + ldy + f);
         }
+    }
+
+    /// <summary>
+    /// F(4x4, 3x3): Bᵀ d B on channels [ch, ch + 8) of the 36 cells, Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+    /// 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]: each column into a scratch of 36 vectors, then each row of it, stored.
+    /// </summary>
+    [SkipLocalsInit]
+    private static void Transform4(float** cells, int ch, float* v, long stride)
+    {
+        var t = stackalloc Vector256<float>[36];
+        for (int j = 0; j < 6; j++)
+            Bt(Vector256.Load(cells[j] + ch), Vector256.Load(cells[6 + j] + ch), Vector256.Load(cells[12 + j] + ch),
+                Vector256.Load(cells[18 + j] + ch), Vector256.Load(cells[24 + j] + ch), Vector256.Load(cells[30 + j] + ch), (float*)(t + j), 6 * 8);
+        for (int i = 0; i < 6; i++)
+            Bt(t[6 * i], t[6 * i + 1], t[6 * i + 2], t[6 * i + 3], t[6 * i + 4], t[6 * i + 5], v + 6 * i * stride, stride);
+    }
+
+    /// <summary>Bᵀ (6x6 above) times (d0 .. d5), the k-th result stored at at + k·step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Bt(Vector256<float> d0, Vector256<float> d1, Vector256<float> d2, Vector256<float> d3, Vector256<float> d4, Vector256<float> d5, float* at, long step)
+    {
+        var (four, five) = (Vector256.Create(4f), Vector256.Create(5f));
+        var (sum12, diff12, diff42, diff31) = (d1 + d2, d1 - d2, d4 - d2, d3 - d1);
+        Vector256.Store(four * d0 - five * d2 + d4, at);
+        Vector256.Store(d3 + d4 - four * sum12, at + step);
+        Vector256.Store(d4 - d3 + four * diff12, at + 2 * step);
+        Vector256.Store(diff42 + (diff31 + diff31), at + 3 * step);
+        Vector256.Store(diff42 - (diff31 + diff31), at + 4 * step);
+        Vector256.Store(four * d1 - five * d3 + d5, at + 5 * step);
+    }
+
+    /// <summary>
+    /// F(4x4, 3x3): Y = Aᵀ M A for one tile, every filter, Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]; the
+    /// rows·cols of the 4x4 tile at y that lie in the output stored (row stride <paramref name="row"/>, column stride <paramref name="ldy"/>).
+    /// </summary>
+    [SkipLocalsInit]
+    private void OutputTile4(float* m, long stride, float* y, int ldy, long row, int rows, int cols)
+    {
+        var t = stackalloc Vector256<float>[24];
+        for (int f = 0; f < _f; f += 8)
+        {
+            for (int j = 0; j < 6; j++)                                       // Aᵀ times each column of M: 4 rows of 6
+            {
+                var (m0, m1, m2, m3, m4, m5) = (Vector256.Load(m + j * stride + f), Vector256.Load(m + (6 + j) * stride + f), Vector256.Load(m + (12 + j) * stride + f),
+                    Vector256.Load(m + (18 + j) * stride + f), Vector256.Load(m + (24 + j) * stride + f), Vector256.Load(m + (30 + j) * stride + f));
+                At(m0, m1, m2, m3, m4, m5, out t[j], out t[6 + j], out t[12 + j], out t[18 + j]);
+            }
+            for (int i = 0; i < rows; i++)                                    // each row of that times A
+            {
+                At(t[6 * i], t[6 * i + 1], t[6 * i + 2], t[6 * i + 3], t[6 * i + 4], t[6 * i + 5], out var y0, out var y1, out var y2, out var y3);
+                float* at = y + i * row + f;
+                Vector256.Store(y0, at);
+                if (cols > 1) Vector256.Store(y1, at + ldy);
+                if (cols > 2) Vector256.Store(y2, at + 2 * ldy);
+                if (cols > 3) Vector256.Store(y3, at + 3 * ldy);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void At(Vector256<float> m0, Vector256<float> m1, Vector256<float> m2, Vector256<float> m3, Vector256<float> m4, Vector256<float> m5,
+        out Vector256<float> o0, out Vector256<float> o1, out Vector256<float> o2, out Vector256<float> o3)
+    {
+        var (sum12, diff12, sum34, diff34) = (m1 + m2, m1 - m2, m3 + m4, m3 - m4);
+        o0 = m0 + sum12 + sum34;
+        o1 = diff12 + (diff34 + diff34);
+        o2 = sum12 + Vector256.Create(4f) * sum34;
+        o3 = diff12 + Vector256.Create(8f) * diff34 + m5;
     }
 }
