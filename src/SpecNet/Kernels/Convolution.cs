@@ -252,7 +252,7 @@ public sealed unsafe class Convolution : IRangeWork
             // With a pooling, whole rows of its windows: a thread's share of pooled rows and the output rows under them.
             _rowSplit = batch == 1 && kernels.Threads > 1;
             int step = _pool?.Rows.Stride ?? 1, splitRows = _pool?.Rows.Output ?? _g.Rows.Output;
-            // Winograd where a block has tiles enough (a single image's share of rows has not: its sixteen GEMMs too small)
+            // Winograd's largest tile whose GEMMs a block's tiles fill (a single image's share of rows may fill none)
             _running = Winograd.Paying(_winograds, _rowSplit ? 1 : _chunk, _rowSplit ? (splitRows + kernels.Threads - 1) / kernels.Threads * step : _computedRows);
             if (_running is not null) _running.Transform(kernels, w, _repack);
             else _reader?.Pack(kernels, w, _repack);
@@ -293,13 +293,14 @@ public sealed unsafe class Convolution : IRangeWork
         {
             Flip(w);
             _transposedReader?.Pack(kernels, _flipped, Repack.Always);
-            _transposedRunning = _transposed is { } t ? Winograd.Paying(_transposedWinograds, Math.Min(batch, _chunkSize), t.Rows.Output) : null;
-            _transposedRunning?.Transform(kernels, _flipped, Repack.Always);
         }
         fixed (float* px = x, pdz = dz, pdx = dx, pw = w, pf = _flipped)
         {
             Begin(kernels, batch, backward: true, inputGradient: !dx.IsEmpty);
             _x = px; _dz = pdz; _dx = pdx; _w = pw; _wFlipped = pf;
+            // the transposed convolution's Winograd for this batch's chunks, given the flipped kernel
+            _transposedRunning = _inputGradient && _transposed is { } t ? Winograd.Paying(_transposedWinograds, _chunk, t.Rows.Output) : null;
+            _transposedRunning?.Transform(kernels, _flipped, Repack.Always);
             _weightsByWinograd = _weightGradient && _weightWinograd is not null && _weightWinograd.Pays(_chunk, _g.Rows.Output);
             kernels.ParallelFor((batch + _chunk - 1) / _chunk, this);
         }

@@ -36,7 +36,7 @@ public sealed unsafe class Winograd
     private float[][] _dU = [];                       // training, per thread: Σ over its tiles of H_ξᵀ V_ξ, 16 matrices (F, C) (KeepWeightGradients)
     private readonly float[] _zeros;                  // zeros: what a tile reads in the padding, or past dY's edge
     private readonly int[] _offsets;                  // 0 .. C - 1: a row of V_ξ for the gathered GEMM
-    private readonly long[] _cellOffsets;             // a 4x4 input tile's cells: their distances in floats from its first
+    private readonly long[] _cellOffsets;             // an input tile's cells: their distances in floats from its first
 
     /// <summary>
     /// Whether <paramref name="g"/> is a convolution this computes: 3x3, stride 1, undilated, one group, channels and filters in
@@ -52,6 +52,7 @@ public sealed unsafe class Winograd
     /// at batch 1000, a single image 0.051 -> 0.044 ms, training's forward and both gradients at batch 64 6.8 -> 6.3 ms); and a
     /// small map's tiles spill over its edge while the direct GEMM skips the padding's taps, so it must save a quarter of the
     /// multiplies or more (7x7x64 -> 64: 0.71 of them, 1.25x faster; 14x14x32 -> 32: 0.49, 1.4x; 13x13x32 -> 64 'valid': 0.53, 1.4x).
+    /// <paramref name="tile"/>: the output tile's side, 2 or 4 (F(4x4, 3x3): 36 multiplies for each 4x4 tile).
     /// </summary>
     /// <summary>The output tile Winograd runs <paramref name="g"/> with where it pays: 4 (F(4x4, 3x3)), 2, or 0 where neither fits.</summary>
     public static int TileFor(ConvGeometry g) => Fits(g, 4) ? 4 : Fits(g, 2) ? 2 : 0;
