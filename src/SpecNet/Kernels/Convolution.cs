@@ -74,6 +74,7 @@ public sealed unsafe class Convolution : IRangeWork
     private readonly ConvGeometry? _transposed;      // stride 1: dX = this convolution of dY with _flipped
     private readonly float[] _flipped;               // per group: W'[c, kh, kw, f] = W[f, KH-1-kh, KW-1-kw, c]
     private int _chunkSize;                          // examples per chunk at most
+    private int _winogradChunkSize;                  // the same where forward runs by Winograd (no columns to fit in cache)
     private readonly int _capacity;                  // examples per pass at most
     private readonly float[][] _cols;                // per thread: (chunk * OH * OW, K)
     private readonly float[][] _dWeightsT;           // per thread: each group's dWᵀ (K, F/groups), group after group
@@ -111,7 +112,7 @@ public sealed unsafe class Convolution : IRangeWork
         // its chunk was half the batch (28x28x16 -> 32 at batch 1000: 50 MB written by the GEMM, then read and written again).
         // Training keeps its chunks: they decide how the weight gradient's partial sums are added.
         long chunked = training ? perExample : perExample + geometry.OutputSize;
-        _chunkSize = (int)Math.Max(1, ChunkFloats / Math.Max(1, chunked));
+        _chunkSize = _winogradChunkSize = (int)Math.Max(1, ChunkFloats / Math.Max(1, chunked));
         int threads = kernels.Threads;
         // Laid out (no gathered GEMM), a transposed convolution's columns too, where Winograd runs it and they did not decide the chunks
         long laidOut = _transposed is { } lt && !kernels.GathersRows ? Math.Max(perExample, (long)lt.Positions * lt.PatchSize) : perExample;
@@ -179,6 +180,7 @@ public sealed unsafe class Convolution : IRangeWork
         _winograds = For(_g);
         if (_dWeightsT.Length > 0 && _winograds.LastOrDefault() is { Tile: 2 } small) (_weightWinograd = small).KeepWeightGradients(kernels);
         if (_transposed is { } t) _transposedWinograds = For(t);
+        SizeWinogradChunks();
         return _winograds.Length > 0 || _transposedWinograds.Length > 0;
     }
 
@@ -202,8 +204,26 @@ public sealed unsafe class Convolution : IRangeWork
         long block = (long)_computedRows * _g.Cols.Output * _g.Filters, input = _source is null ? 0 : _g.Input.Size;
         _chunkSize = (int)Math.Clamp(ChunkFloats / (ColumnsPerExample(_g, training: false) + block + input), 1, _chunkSize);
         int examples = Math.Min(_capacity, _chunkSize);
-        _blocks = _pool is null ? [] : _cols.Select(_ => new float[examples * block]).ToArray();
         _inputs = _source is null ? [] : _cols.Select(_ => new float[examples * input]).ToArray();
+        SizeWinogradChunks();
+    }
+
+    /// <summary>
+    /// Examples per chunk where forward runs by Winograd: enough for 64 tiles of its largest (a chunk sized by im2col's columns
+    /// held four 7x7 maps, 16 tiles of 4x4: F(4x4, 3x3) then took 49 ms at batch 1000, and 24 in chunks of sixteen, against
+    /// F(2x2, 3x3)'s 36-38; 13x13x32 -> 64 'valid' 32.7 -> 30.5 ms; Zen 1, two threads), at most 32 and the capacity. And the
+    /// pooling's scratch for the larger of the two chunks.
+    /// </summary>
+    private void SizeWinogradChunks()
+    {
+        _winogradChunkSize = _chunkSize;
+        if (_winograds.Length > 0)
+        {
+            int tiles = _winograds[0].TilesPerExample(_computedRows);
+            _winogradChunkSize = Math.Clamp((64 + tiles - 1) / tiles, _chunkSize, Math.Max(_chunkSize, 32));
+        }
+        long block = (long)_computedRows * _g.Cols.Output * _g.Filters;
+        _blocks = _pool is null ? [] : _cols.Select(_ => new float[Math.Min(_capacity, _winogradChunkSize) * block]).ToArray();
     }
 
     /// <summary>Floats of columns per example (for memory planning; training's, the larger).</summary>
@@ -253,7 +273,9 @@ public sealed unsafe class Convolution : IRangeWork
             _rowSplit = batch == 1 && kernels.Threads > 1;
             int step = _pool?.Rows.Stride ?? 1, splitRows = _pool?.Rows.Output ?? _g.Rows.Output;
             // Winograd's largest tile whose GEMMs a block's tiles fill (a single image's share of rows may fill none)
-            _running = Winograd.Paying(_winograds, _rowSplit ? 1 : _chunk, _rowSplit ? (splitRows + kernels.Threads - 1) / kernels.Threads * step : _computedRows);
+            int chunk = _rowSplit ? 1 : _winograds.Length > 0 ? Chunk(batch, _winogradChunkSize, kernels.Threads) : _chunk;
+            _running = Winograd.Paying(_winograds, chunk, _rowSplit ? (splitRows + kernels.Threads - 1) / kernels.Threads * step : _computedRows);
+            if (_running is not null && !_rowSplit) _chunk = chunk;                  // Winograd's chunks: no columns to keep in cache
             if (_running is not null) _running.Transform(kernels, w, _repack);
             else _reader?.Pack(kernels, w, _repack);
             _source?.Prepare();
@@ -348,10 +370,15 @@ public sealed unsafe class Convolution : IRangeWork
     private void Begin(Backend kernels, int batch, bool backward, bool inputGradient)
     {
         if (kernels.Threads != _cols.Length) throw new ArgumentException($"convolution scratch was made for {_cols.Length} threads, the backend has {kernels.Threads}");
-        int threads = kernels.Threads;
-        int chunks = (batch + _chunkSize - 1) / _chunkSize;
+        (_kernels, _batch, _chunk, _backward, _inputGradient) = (kernels, batch, Chunk(batch, _chunkSize, kernels.Threads), backward, inputGradient);
+    }
+
+    /// <summary>Examples per chunk of a batch, at most <paramref name="size"/>: chunks of equal size, as many as a multiple of the threads.</summary>
+    private static int Chunk(int batch, int size, int threads)
+    {
+        int chunks = (batch + size - 1) / size;
         chunks = Math.Min(batch, (chunks + threads - 1) / threads * threads);
-        (_kernels, _batch, _chunk, _backward, _inputGradient) = (kernels, batch, (batch + chunks - 1) / chunks, backward, inputGradient);
+        return (batch + chunks - 1) / chunks;
     }
 
     /// <summary>Chunks [c0, c1) on thread <paramref name="part"/> (output rows of a single image, when split).</summary>
@@ -420,6 +447,7 @@ public sealed unsafe class Convolution : IRangeWork
     {
         var g = _g;
         int f = g.Filters, rows = (n1 - n0) * (oh1 - oh0) * g.Cols.Output;
+        if (_pool is not null && (long)rows * f > _blocks[part].Length) throw new InvalidOperationException($"convolution: a block of {n1 - n0} examples does not fit the pooling's scratch");
         fixed (float* block = _blocks.Length > 0 ? _blocks[part] : null)
         {
             // The block's first output row in y, or in this thread's scratch when a pooling reads it.

@@ -115,6 +115,9 @@ public sealed unsafe class Winograd
         return null;
     }
 
+    /// <summary>Tiles of an example's <paramref name="rows"/> output rows.</summary>
+    public int TilesPerExample(int rows) => (rows + _tile - 1) / _tile * _tilesWide;
+
     /// <summary>The side of its output tiles: 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3)).</summary>
     public int Tile => _tile;
 

@@ -108,7 +108,8 @@ public class WinogradTests
     [Theory]
     [InlineData(2, 28, 16, 16, 4)]
     [InlineData(1, 28, 16, 16, 4)]      // one image, its rows split: 28 tiles a thread
-    [InlineData(1000, 7, 64, 64, 2)]    // chunks of four images
+    [InlineData(1000, 7, 64, 64, 4)]    // Winograd's chunks of sixteen images: 64 tiles of 4x4 (im2col's held four)
+    [InlineData(8, 7, 64, 64, 2)]       // chunks of four: 16 tiles of 4x4, 64 of 2x2
     [InlineData(6, 13, 32, 64, 4)]      // 'valid' below: chunks of three images, 27 tiles of 4x4
     [InlineData(2, 13, 32, 64, 0)]      // one image a chunk: 9 tiles of 4x4, 36 of 2x2
     [InlineData(1, 13, 32, 64, 0)]      // 6 and 9 tiles: neither pays
@@ -138,6 +139,7 @@ public class WinogradTests
     [InlineData("conv2d: { filters: 32, kernel_size: 3, padding: same, use_bias: false }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - relu", "24, 24, 32", 5)]
     [InlineData("conv2d: { filters: 32, kernel_size: 3, padding: same, use_bias: false }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - relu", "24, 24, 32", 1)]   // rows split
     [InlineData("conv2d: { filters: 64, kernel_size: 3, activation: relu }\n  - max_pool2d", "13, 13, 32", 5)]
+    [InlineData("conv2d: { filters: 64, kernel_size: 3, activation: relu }\n  - max_pool2d", "13, 13, 32", 16)]   // Winograd's chunks of 8, im2col's of 3
     [InlineData("conv2d: { filters: 16, kernel_size: 3, padding: same }\n  - batch_norm\n  - relu\n  - max_pool2d", "17, 17, 32", 4)]
     public void Inference_plans_run_Winograd_with_the_epilogue_and_pooling_after_it(string layers, string input, int batch)
     {
