@@ -174,7 +174,7 @@ public sealed unsafe class Convolution : IRangeWork
     public bool UseWinograd(Backend kernels, bool wherePaying = true, int tile = 0)
     {
         if (_source is not null || wherePaying && !kernels.RunsWinograd) return false;
-        int[] tiles = tile != 0 ? [tile] : wherePaying ? [4, 2] : [2];
+        IReadOnlyList<int> tiles = tile != 0 ? [tile] : wherePaying ? Winograd.TileSides : [2];
         Winograd[] For(ConvGeometry g) => tiles
             .Where(t => wherePaying ? Winograd.Fits(g, t) : Winograd.Computes(g)).Select(t => new Winograd(g, kernels, t, always: !wherePaying)).ToArray();
         _winograds = For(_g);
@@ -234,7 +234,7 @@ public sealed unsafe class Convolution : IRangeWork
     {
         if (Im2Col.IsIdentity(g)) return 0;                       // forward reads x, backward writes dx = dZ W in place
         long forward = (long)g.Positions * g.PatchSize;
-        if (!training || Transposed(g, byWinograd) is not { } t || byWinograd && Winograd.TileFor(t) > 0) return forward;
+        if (!training || Transposed(g, byWinograd) is not { } t || byWinograd && Winograd.FitsAny(t)) return forward;
         return Math.Max(forward, (long)t.Positions * t.PatchSize);
     }
 
@@ -252,7 +252,7 @@ public sealed unsafe class Convolution : IRangeWork
     {
         if (g.Rows.Stride != 1 || g.Cols.Stride != 1 || Im2Col.IsIdentity(g)) return null;
         var t = new ConvGeometry(Shape.Spatial(g.Rows.Output, g.Cols.Output, g.Filters), g.Rows.Transposed(), g.Cols.Transposed(), g.Input.Channels, g.Groups);
-        if (byWinograd && Winograd.TileFor(t) > 0) return t;
+        if (byWinograd && Winograd.FitsAny(t)) return t;
         return g.Positions >= g.Input.Height * g.Input.Width && g.GroupFilters <= 32 ? t : null;
     }
 
@@ -275,8 +275,11 @@ public sealed unsafe class Convolution : IRangeWork
             // Winograd's largest tile whose GEMMs a block's tiles fill (a single image's share of rows may fill none)
             int chunk = _rowSplit ? 1 : _winograds.Length > 0 ? Chunk(batch, _winogradChunkSize, kernels.Threads) : _chunk;
             _running = Winograd.Paying(_winograds, chunk, _rowSplit ? (splitRows + kernels.Threads - 1) / kernels.Threads * step : _computedRows);
-            if (_running is not null && !_rowSplit) _chunk = chunk;                  // Winograd's chunks: no columns to keep in cache
-            if (_running is not null) _running.Transform(kernels, w, _repack);
+            if (_running is not null)
+            {
+                if (!_rowSplit) _chunk = chunk;                                      // Winograd's chunks: no columns to keep in cache
+                _running.Transform(kernels, w, _repack);
+            }
             else _reader?.Pack(kernels, w, _repack);
             _source?.Prepare();
             _positionSplit = _rowSplit && SplitsByPositions(kernels);

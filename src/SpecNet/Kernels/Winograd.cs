@@ -54,9 +54,6 @@ public sealed unsafe class Winograd
     /// multiplies or more (7x7x64 -> 64: 0.71 of them, 1.25x faster; 14x14x32 -> 32: 0.49, 1.4x; 13x13x32 -> 64 'valid': 0.53, 1.4x).
     /// <paramref name="tile"/>: the output tile's side, 2 or 4 (F(4x4, 3x3): 36 multiplies for each 4x4 tile).
     /// </summary>
-    /// <summary>The output tile Winograd runs <paramref name="g"/> with where it pays: 4 (F(4x4, 3x3)), 2, or 0 where neither fits.</summary>
-    public static int TileFor(ConvGeometry g) => Fits(g, 4) ? 4 : Fits(g, 2) ? 2 : 0;
-
     public static bool Fits(ConvGeometry g, int tile = 2)
     {
         if (!Computes(g) || g.Input.Channels < 16 || g.Filters < 16) return false;
@@ -64,6 +61,12 @@ public sealed unsafe class Winograd
         double winograd = (tile + 2) * (tile + 2) * (double)((g.Rows.Output + tile - 1) / tile) * ((g.Cols.Output + tile - 1) / tile);
         return winograd <= 0.75 * direct;
     }
+
+    /// <summary>The output tiles a convolution tries, largest first: each block takes the first that pays (<see cref="Paying"/>).</summary>
+    public static readonly IReadOnlyList<int> TileSides = [4, 2];
+
+    /// <summary>Whether any of <see cref="TileSides"/> fits <paramref name="g"/>.</summary>
+    public static bool FitsAny(ConvGeometry g) => TileSides.Any(tile => Fits(g, tile));
 
     /// <summary>
     /// F(<paramref name="tile"/>x<paramref name="tile"/>, 3x3) for <paramref name="g"/>: tile 2 or 4; <paramref name="always"/>:

@@ -16,8 +16,8 @@ public sealed class Adam(AdamSpec spec, ParameterSet parameters) : Optimizer(spe
         float b1 = spec.Beta1, b2 = spec.Beta2, eps = spec.Epsilon, k1 = 1 - b1, k2 = 1 - b2;
         double t = Iterations;
         float alpha = (float)(lr * Math.Sqrt(1 - Math.Pow(b2, t)) / (1 - Math.Pow(b1, t)));
-        // In vectors, the same operations in the same order as the scalar tail (no fused multiply-add): equal to the bit, and
-        // the step's serial part no longer leaves the other threads waiting (strided model's 160,000 parameters: 0.6 -> 0.1 ms).
+        // In vectors, the same operations in the same order as the scalar tail (no fused multiply-add): equal to the bit. It runs on
+        // one thread while the others wait: the strided model's step (160,000 parameters) 11.2 -> 8.7 ms, Zen 1.
         int i = 0;
         if (Vector.IsHardwareAccelerated)
         {
