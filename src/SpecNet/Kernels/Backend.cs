@@ -118,8 +118,8 @@ public abstract class Backend
 
     /// <summary>
     /// Whether 3x3 stride-1 convolutions run by Winograd F(4x4, 3x3) or F(2x2, 3x3) where it fits (<see cref="Winograd.Fits"/>), unless
-    /// SPECNET_WINOGRAD=0: measured only where its GEMMs read V in place and the kernel packed once (AVX2's gathered GEMM); with
-    /// AVX-512 or MKL they would pack the transformed kernel at every call, against a direct GEMM twice as wide: left direct there.
+    /// SPECNET_WINOGRAD=0: where its GEMMs read V in place and the kernel is packed once (the managed backend's gathered GEMM); on
+    /// MKL they would pack the transformed kernel at every call: left direct there.
     /// </summary>
     public virtual bool RunsWinograd => GathersRows && Winograd.Enabled;
 

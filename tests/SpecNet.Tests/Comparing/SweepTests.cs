@@ -218,7 +218,7 @@ public sealed class SlurmCollection : ICollectionFixture<SlurmCluster>;
 [Collection("slurm")]
 public class SlurmSweepTests(SlurmCluster slurm)
 {
-    [Fact]
+    [SkippableFact]
     public void Slurm_runs_the_trials_as_a_job_array_and_resubmits_only_unfinished_ones()
     {
         slurm.Require();
@@ -240,7 +240,7 @@ public class SlurmSweepTests(SlurmCluster slurm)
         Assert.Contains("(1 tasks)", again.Error);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Ctrl_c_cancels_the_job_array()
     {
         slurm.Require();
@@ -271,7 +271,7 @@ public class SlurmSweepTests(SlurmCluster slurm)
         Assert.True(queue.Trim().Length == 0, queue);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Diff_runs_its_seeds_on_an_executor_with_the_same_result()
     {
         slurm.Require();

@@ -65,6 +65,37 @@ public class WinogradTests
         }
     }
 
+    /// <summary>
+    /// The kernel's transform U = G g Gᵀ, made eight channels at a time in vectors of doubles, against G g Gᵀ one element at a time
+    /// in double: within one rounding to float of it, for every filter, channel and ξ (24 channels: three vector blocks).
+    /// </summary>
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    public void The_kernel_transform_is_G_g_Gt_rounded_once(int tile)
+    {
+        var g = new ConvGeometry(Shape.Spatial(12, 12, 24), Window.Of(12, 3, 1, 1, Padding.Same), Window.Of(12, 3, 1, 1, Padding.Same), 16, 1);
+        var winograd = new Winograd(g, new ReferenceBackend(), tile);
+        var w = Random(16 * 9 * 24, 7);
+        winograd.Transform(new ReferenceBackend(), w, Repack.Always);
+        double[,] G = tile == 2
+            ? new double[,] { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } }
+            : new double[,] { { 1 / 4.0, 0, 0 }, { -1 / 6.0, -1 / 6.0, -1 / 6.0 }, { -1 / 6.0, 1 / 6.0, -1 / 6.0 }, { 1 / 24.0, 1 / 12.0, 1 / 6.0 }, { 1 / 24.0, -1 / 12.0, 1 / 6.0 }, { 0, 0, 1 } };
+        int span = tile + 2;
+        var u = winograd.TransformedKernel;
+        for (int f = 0; f < 16; f++)
+            for (int c = 0; c < 24; c++)
+                for (int a = 0; a < span; a++)
+                    for (int b = 0; b < span; b++)
+                    {
+                        double exact = 0;
+                        for (int i = 0; i < 3; i++)
+                            for (int j = 0; j < 3; j++) exact += G[a, i] * w[(f * 9 + 3 * i + j) * 24 + c] * G[b, j];
+                        float got = u[((a * span + b) * 16 + f) * 24 + c];
+                        Assert.True(Math.Abs(got - exact) <= Math.Abs(exact) * 1.2e-7 + 1e-12, $"U[{a},{b}] of filter {f}, channel {c}: {got} vs {exact}");
+                    }
+    }
+
     [Theory]
     [InlineData(3, 2, 1, "same", 1, 16)]    // strided
     [InlineData(3, 1, 2, "same", 1, 16)]    // dilated
