@@ -174,9 +174,10 @@ public sealed unsafe class Convolution : IRangeWork
     public bool UseWinograd(Backend kernels, bool wherePaying = true, int tile = 0)
     {
         if (_source is not null || wherePaying && !kernels.RunsWinograd) return false;
-        IReadOnlyList<int> tiles = tile != 0 ? [tile] : wherePaying ? Winograd.TileSides : [2];
+        bool training = _dWeightsT.Length > 0;
+        IReadOnlyList<int> tiles = tile != 0 ? [tile] : !wherePaying ? [2] : training ? Winograd.TrainingTileSides : Winograd.TileSides;
         Winograd[] For(ConvGeometry g) => tiles
-            .Where(t => wherePaying ? Winograd.Fits(g, t) : Winograd.Computes(g)).Select(t => new Winograd(g, kernels, t, always: !wherePaying)).ToArray();
+            .Where(t => wherePaying ? Winograd.Fits(g, t, training) : Winograd.Computes(g)).Select(t => new Winograd(g, kernels, t, always: !wherePaying)).ToArray();
         _winograds = For(_g);
         if (_dWeightsT.Length > 0 && _winograds.LastOrDefault() is { Tile: 2 } small) (_weightWinograd = small).KeepWeightGradients(kernels);
         if (_transposed is { } t) _transposedWinograds = For(t);
@@ -234,7 +235,7 @@ public sealed unsafe class Convolution : IRangeWork
     {
         if (Im2Col.IsIdentity(g)) return 0;                       // forward reads x, backward writes dx = dZ W in place
         long forward = (long)g.Positions * g.PatchSize;
-        if (!training || Transposed(g, byWinograd) is not { } t || byWinograd && Winograd.FitsAny(t)) return forward;
+        if (!training || Transposed(g, byWinograd) is not { } t || byWinograd && Winograd.FitsAny(t, training: true)) return forward;
         return Math.Max(forward, (long)t.Positions * t.PatchSize);
     }
 
@@ -252,7 +253,7 @@ public sealed unsafe class Convolution : IRangeWork
     {
         if (g.Rows.Stride != 1 || g.Cols.Stride != 1 || Im2Col.IsIdentity(g)) return null;
         var t = new ConvGeometry(Shape.Spatial(g.Rows.Output, g.Cols.Output, g.Filters), g.Rows.Transposed(), g.Cols.Transposed(), g.Input.Channels, g.Groups);
-        if (byWinograd && Winograd.FitsAny(t)) return t;
+        if (byWinograd && Winograd.FitsAny(t, training: true)) return t;
         return g.Positions >= g.Input.Height * g.Input.Width && g.GroupFilters <= 32 ? t : null;
     }
 

@@ -231,7 +231,7 @@ public sealed unsafe class ManagedBackend : Backend
     /// fewer; 6 x 16 with AVX2), each sum built in the same order, C written at the first K block and added to at the next: equal
     /// to it to the bit. AVX2, measured on an AMD EPYC Zen 1, one thread: 28x28x1 -> 32 and 28x28x16 -> 16 3x3 convolutions 1.3x
     /// faster than im2col + GEMM, 13x13x32 -> 64 1.07x. AVX-512, Zen 5, the pooled model (specnet bench, builds alternating):
-    /// batch 1000 38,119 -> 55,076 images/s, a single image 0.040 -> 0.028 ms, training step 6.16 -> 5.16 ms. A GEMM of 16
+    /// batch 1000 38,119 -> 57,016 images/s, a single image 0.040 -> 0.028 ms, training step 6.16 -> 5.16 ms (Winograd off). A GEMM of 16
     /// rows or fewer runs as dot products, so it too is left to the caller.
     /// </summary>
     public override bool GathersRows => Vector256.IsHardwareAccelerated;

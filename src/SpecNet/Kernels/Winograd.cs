@@ -52,11 +52,12 @@ public sealed unsafe class Winograd
     /// at batch 1000, a single image 0.051 -> 0.044 ms, training's forward and both gradients at batch 64 6.8 -> 6.3 ms); and a
     /// small map's tiles spill over its edge while the direct GEMM skips the padding's taps, so it must save a quarter of the
     /// multiplies or more (7x7x64 -> 64: 0.71 of them, 1.25x faster; 14x14x32 -> 32: 0.49, 1.4x; 13x13x32 -> 64 'valid': 0.53, 1.4x).
-    /// <paramref name="tile"/>: the output tile's side, 2 or 4 (F(4x4, 3x3): 36 multiplies for each 4x4 tile).
+    /// <paramref name="tile"/>: the output tile's side, 2 or 4 (F(4x4, 3x3): 36 multiplies for each 4x4 tile); <paramref name="training"/>:
+    /// from <see cref="TrainingChannels"/> channels.
     /// </summary>
-    public static bool Fits(ConvGeometry g, int tile = 2)
+    public static bool Fits(ConvGeometry g, int tile = 2, bool training = false)
     {
-        if (!Computes(g) || g.Input.Channels < 16 || g.Filters < 16) return false;
+        if (!Computes(g) || g.Input.Channels < (training ? TrainingChannels : 16) || g.Filters < 16) return false;
         double direct = (double)g.Rows.TapsInside * g.Cols.TapsInside;             // taps inside the input, over every output
         double winograd = (tile + 2) * (tile + 2) * (double)((g.Rows.Output + tile - 1) / tile) * ((g.Cols.Output + tile - 1) / tile);
         return winograd <= 0.75 * direct;
@@ -65,8 +66,22 @@ public sealed unsafe class Winograd
     /// <summary>The output tiles a convolution tries, largest first: each block takes the first that pays (<see cref="Paying"/>).</summary>
     public static readonly IReadOnlyList<int> TileSides = [4, 2];
 
-    /// <summary>Whether any of <see cref="TileSides"/> fits <paramref name="g"/>.</summary>
-    public static bool FitsAny(ConvGeometry g) => TileSides.Any(tile => Fits(g, tile));
+    // Training transforms the kernel at every step, and with 512-bit vectors the direct GEMM is twice as wide while the tiles'
+    // transforms stay 256-bit. Measured on an AMD EPYC Zen 5, two threads, training at batch 64 (one convolution's forward and
+    // both gradients, alternating in one process): F(4x4, 3x3) lost or drew everywhere (7x7x64 -> 64 3.25 ms against 2.35
+    // direct, 5x5x64 -> 64 'valid' 0.81 against 0.55), F(2x2, 3x3) paid over 32 channels (13x13x32 -> 64 'valid' 2.46 against
+    // 2.80, 14x14x32 -> 32 1.82 against 2.21) and lost over 16 (28x28x16 -> 16 4.59 against 3.88). Whole training steps, the
+    // plans alternating in one process, both orders: residual 26.8 -> 24.4 and 26.9 -> 25.3 ms, pooled 6.73 -> 6.12 and 8.05
+    // -> 7.15 ms. With 256-bit vectors (Zen 1) training takes what inference takes.
+
+    /// <summary>The output tiles a training plan tries: F(2x2, 3x3) alone with 512-bit vectors, else as <see cref="TileSides"/>.</summary>
+    public static IReadOnlyList<int> TrainingTileSides => Vector512.IsHardwareAccelerated ? [2] : TileSides;
+
+    /// <summary>Channels from which a training plan's convolution runs by Winograd: 32 with 512-bit vectors, else 16.</summary>
+    public static int TrainingChannels => Vector512.IsHardwareAccelerated ? 32 : 16;
+
+    /// <summary>Whether any of <see cref="TileSides"/> (a training plan's: <see cref="TrainingTileSides"/>) fits <paramref name="g"/>.</summary>
+    public static bool FitsAny(ConvGeometry g, bool training) => (training ? TrainingTileSides : TileSides).Any(tile => Fits(g, tile, training));
 
     /// <summary>
     /// F(<paramref name="tile"/>x<paramref name="tile"/>, 3x3) for <paramref name="g"/>: tile 2 or 4; <paramref name="always"/>:

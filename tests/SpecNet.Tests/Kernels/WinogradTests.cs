@@ -147,7 +147,7 @@ public class WinogradTests
     public void Each_block_takes_the_largest_tile_that_pays(int batch, int size, int channels, int filters, int tile)
     {
         var backend = new ManagedBackend(2);
-        if (!backend.RunsWinograd) return;   // with AVX-512 plans leave it off: CI's AVX2 pass runs this
+        Assert.True(backend.RunsWinograd);
         var window = Window.Of(size, 3, 1, 1, size == 13 ? Padding.Valid : Padding.Same);
         var g = new ConvGeometry(Shape.Spatial(size, size, channels), window, window, filters);
         var (x, weights) = (Random(batch * g.Input.Size, 1), Random(filters * g.PatchSize, 2));
@@ -163,6 +163,38 @@ public class WinogradTests
         var direct = Run(_ => true);
         Assert.Equal(tile == 0 ? direct : Run(c => c.UseWinograd(backend, wherePaying: false, tile)), chosen);
         if (tile != 0) Assert.NotEqual(direct, chosen);
+    }
+
+    /// <summary>
+    /// Training plans with 512-bit vectors take F(2x2, 3x3) alone, from 32 channels (measured: see Winograd.TrainingTileSides);
+    /// with 256-bit vectors (CI's AVX2 pass) what inference takes. Forward at batch 8 of 14x14x32 -> 32, where F(4x4, 3x3) would pay
+    /// (a chunk's 16 tiles a map), equals F(2x2, 3x3) run on every block to the bit with 512-bit vectors, and F(4x4, 3x3) with 256.
+    /// </summary>
+    [Fact]
+    public void Training_plans_take_the_tiles_measured_for_the_vector_width()
+    {
+        bool wide = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
+        var backend = new ManagedBackend(2);
+        ConvGeometry Same(int size, int channels, int filters) =>
+            new(Shape.Spatial(size, size, channels), Window.Of(size, 3, 1, 1, Padding.Same), Window.Of(size, 3, 1, 1, Padding.Same), filters);
+        var small = Same(28, 16, 16);
+        Assert.True(new Convolution(small, 8, training: false, backend).UseWinograd(backend));
+        Assert.Equal(!wide, new Convolution(small, 8, training: true, backend).UseWinograd(backend));
+        Assert.Equal(wide ? [2] : [4, 2], Winograd.TrainingTileSides);
+
+        var g = Same(14, 32, 32);
+        var (x, weights) = (Random(8 * g.Input.Size, 1), Random(32 * g.PatchSize, 2));
+        float[] Run(Func<Convolution, bool> use)
+        {
+            var conv = new Convolution(g, 8, training: true, backend);
+            Assert.True(use(conv));
+            var y = new float[8 * g.OutputSize];
+            conv.Forward(backend, 8, x, weights, y);
+            return y;
+        }
+        var chosen = Run(c => c.UseWinograd(backend));
+        Assert.Equal(Run(c => c.UseWinograd(backend, wherePaying: false, wide ? 2 : 4)), chosen);
+        Assert.NotEqual(Run(c => c.UseWinograd(backend, wherePaying: false, wide ? 4 : 2)), chosen);
     }
 
     /// <summary>Inference plans with Winograd against a training plan running every layer apart: near, and not equal (it ran).</summary>
