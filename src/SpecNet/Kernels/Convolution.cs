@@ -179,7 +179,7 @@ public sealed unsafe class Convolution : IRangeWork
         Winograd[] For(ConvGeometry g) => tiles
             .Where(t => wherePaying ? Winograd.Fits(g, t, training) : Winograd.Computes(g)).Select(t => new Winograd(g, kernels, t, always: !wherePaying)).ToArray();
         _winograds = For(_g);
-        if (_dWeightsT.Length > 0 && _winograds.LastOrDefault() is { Tile: 2 } small) (_weightWinograd = small).KeepWeightGradients(kernels);
+        if (training && _winograds.LastOrDefault() is { Tile: 2 } small) (_weightWinograd = small).KeepWeightGradients(kernels);
         if (_transposed is { } t) _transposedWinograds = For(t);
         SizeWinogradChunks();
         return _winograds.Length > 0 || _transposedWinograds.Length > 0;
