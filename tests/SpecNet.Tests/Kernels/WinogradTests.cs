@@ -96,6 +96,37 @@ public class WinogradTests
                     }
     }
 
+    /// <summary>
+    /// F(4x4, 3x3) over 16 channels and 16 filters (with AVX-512, its tiles transformed 16 at a time in 512-bit vectors) gives the
+    /// same floats as over the same channels with 8 zero ones added and 8 more filters (24: transformed 8 at a time, 256-bit):
+    /// the same operations on each channel, and the zero channels add +0 to each sum.
+    /// </summary>
+    [Fact]
+    public void Tiles_transformed_sixteen_channels_at_a_time_give_the_same_floats()
+    {
+        var backend = new ManagedBackend(1);
+        float[] Run(int channels, int filters, float[] x, float[] w)
+        {
+            var window = Window.Of(8, 3, 1, 1, Padding.Same);
+            var g = new ConvGeometry(Shape.Spatial(8, 8, channels), window, window, filters);
+            var conv = new Convolution(g, 2, training: false, backend);
+            Assert.True(conv.UseWinograd(backend, wherePaying: false, tile: 4));
+            var y = new float[2 * g.OutputSize];
+            conv.Forward(backend, 2, x, w, y);
+            return y;
+        }
+        var (x16, w16) = (Random(2 * 64 * 16, 1), Random(16 * 9 * 16, 2));
+        var (x24, w24) = (new float[2 * 64 * 24], Random(24 * 9 * 24, 3));
+        for (int p = 0; p < 2 * 64; p++)
+            for (int c = 0; c < 24; c++) x24[p * 24 + c] = c < 16 ? x16[p * 16 + c] : 0;
+        for (int f = 0; f < 16; f++)
+            for (int k = 0; k < 9; k++)
+                for (int c = 0; c < 24; c++) w24[(f * 9 + k) * 24 + c] = c < 16 ? w16[(f * 9 + k) * 16 + c] : 0;
+        var (y16, y24) = (Run(16, 16, x16, w16), Run(24, 24, x24, w24));
+        for (int p = 0; p < 2 * 64; p++)
+            for (int f = 0; f < 16; f++) Assert.Equal(y24[p * 24 + f], y16[p * 16 + f]);
+    }
+
     [Theory]
     [InlineData(3, 2, 1, "same", 1, 16)]    // strided
     [InlineData(3, 1, 2, "same", 1, 16)]    // dilated
