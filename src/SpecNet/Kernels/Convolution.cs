@@ -202,8 +202,8 @@ public sealed unsafe class Convolution : IRangeWork
     /// </summary>
     private void Rechunk()
     {
-        long block = (long)_computedRows * _g.Cols.Output * _g.Filters, input = _source is null ? 0 : _g.Input.Size;
-        _chunkSize = (int)Math.Clamp(ChunkFloats / (ColumnsPerExample(_g, training: false) + block + input), 1, _chunkSize);
+        long input = _source is null ? 0 : _g.Input.Size;
+        _chunkSize = (int)Math.Clamp(ChunkFloats / (ColumnsPerExample(_g, training: false) + OutputBlock + input), 1, _chunkSize);
         int examples = Math.Min(_capacity, _chunkSize);
         _inputs = _source is null ? [] : _cols.Select(_ => new float[examples * input]).ToArray();
         SizeWinogradChunks();
@@ -223,9 +223,11 @@ public sealed unsafe class Convolution : IRangeWork
             int tiles = _winograds[0].TilesPerExample(_computedRows);
             _winogradChunkSize = Math.Clamp((64 + tiles - 1) / tiles, _chunkSize, Math.Max(_chunkSize, 32));
         }
-        long block = (long)_computedRows * _g.Cols.Output * _g.Filters;
-        _blocks = _pool is null ? [] : _cols.Select(_ => new float[Math.Min(_capacity, _winogradChunkSize) * block]).ToArray();
+        _blocks = _pool is null ? [] : _cols.Select(_ => new float[Math.Min(_capacity, _winogradChunkSize) * OutputBlock]).ToArray();
     }
+
+    /// <summary>Floats of an example's computed output rows (all of them, or those a pooling reads).</summary>
+    private long OutputBlock => (long)_computedRows * _g.Cols.Output * _g.Filters;
 
     /// <summary>Floats of columns per example (for memory planning; training's, the larger).</summary>
     public static long ScratchPerExample(ConvGeometry g) => ColumnsPerExample(g, training: true);

@@ -276,13 +276,7 @@ public sealed unsafe class ManagedBackend : Backend
                     int h = Math.Min(tileRows, m - i);
                     for (int r = 0; r < h; r++) rows[r] = cursor.Next();
                     for (int r = h; r < tileRows; r++) rows[r] = rows[h - 1];    // rows past the edge repeat the last, computed and dropped
-                    if (narrow)
-                    {
-                        if (h == MRN && n == 16) { KernelNarrow(kc, rows, elements, bp, NR, pc + (long)i * ldc, ldc, beta); continue; }
-                        KernelNarrow(kc, rows, elements, bp, NR, tile, 16, 0);
-                        StoreTile(tile, 16, pc + (long)i * ldc, ldc, h, n, beta);
-                        continue;
-                    }
+                    if (narrow) { NarrowTile(kc, rows, elements, bp, NR, pc + (long)i * ldc, ldc, beta, h, n, tile); continue; }
                     for (int jp = 0; jp < n; jp += NR)
                     {
                         int w = Math.Min(NR, n - jp);
@@ -488,13 +482,7 @@ public sealed unsafe class ManagedBackend : Backend
                         float blockBeta = p0 == 0 ? beta : 1;
                         var elements = new Gathered(steps + p0);
                         float* bBlock = pb + (long)p0 * ldb + jp;
-                        if (narrow)
-                        {
-                            if (h == MRN) { KernelNarrow(kc, rows, elements, bBlock, ldb, cTile, ldc, blockBeta); continue; }
-                            KernelNarrow(kc, rows, elements, bBlock, ldb, tile, 16, 0);
-                            StoreTile(tile, 16, cTile, ldc, h, 16, blockBeta);
-                            continue;
-                        }
+                        if (narrow) { NarrowTile(kc, rows, elements, bBlock, ldb, cTile, ldc, blockBeta, h, 16, tile); continue; }
                         if (h == MR) { Tile(kc, rows, elements, bBlock, ldb, cTile, ldc, blockBeta); continue; }
                         EdgeTile(kc, rows, elements, bBlock, ldb, tile, h);   // a 3x3 window over one channel: 9 = 6 + 3
                         StoreTile(tile, NR, cTile, ldc, h, NR, blockBeta);
@@ -813,10 +801,21 @@ public sealed unsafe class ManagedBackend : Backend
                 rows[r] = packed ? a + (long)(row / MR) * kc * MR + row % MR : a + (long)row * rowStride;
             }
             float* cTile = c + (long)(ic + ip) * ldc;
-            if (h == MRN && n == 16) { KernelNarrow(kc, rows, new Strided(kStride), bp, NR, cTile, ldc, beta); continue; }
-            KernelNarrow(kc, rows, new Strided(kStride), bp, NR, tile, 16, 0);
-            StoreTile(tile, 16, cTile, ldc, h, n, beta);
+            NarrowTile(kc, rows, new Strided(kStride), bp, NR, cTile, ldc, beta, h, n, tile);
         }
+    }
+
+    /// <summary>
+    /// An h x w tile of C (at most MRN x 16) by the narrow kernel: straight into C when whole, else computed into the scratch
+    /// <paramref name="tile"/> (rows 16 apart) and its part inside C stored.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void NarrowTile<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta, int h, int w, float* tile)
+        where TElements : struct, IElements
+    {
+        if (h == MRN && w == 16) { KernelNarrow(kc, rows, elements, b, bStride, c, ldc, beta); return; }
+        KernelNarrow(kc, rows, elements, b, bStride, tile, 16, 0);
+        StoreTile(tile, 16, c, ldc, h, w, beta);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -14,14 +14,16 @@ namespace SpecNet.Kernels;
 /// (<see cref="Pays"/>). The sums are rounded differently from the direct ones (measured in the tests, in parts of the terms'
 /// magnitudes: F(2x2, 3x3) a few in 10^7, F(4x4, 3x3) up to 2·10^-6, its transforms multiplying by up to 8), and a plan
 /// can turn it off (<see cref="Enabled"/>). Inference runs forward by it; training too, its input gradient's transposed
-/// convolution, and its weight gradient by the transposed algorithm (<see cref="WeightGradient"/>; <see cref="Convolution.UseWinograd"/>). Channels are 256-bit vectors: C and F multiples of 8.
+/// convolution, and its weight gradient by the transposed algorithm (<see cref="WeightGradient"/>; <see cref="Convolution.UseWinograd"/>). Channels are 256-bit vectors: C and F multiples of 8
+/// (F(4x4, 3x3)'s tiles 512-bit where they are multiples of 16 and the CPU has AVX-512).
 /// </summary>
 public sealed unsafe class Winograd
 {
     /// <summary>
-    /// Whether F(4x4, 3x3)'s tiles are transformed 16 channels at a time in 512-bit vectors (where there are 16 of them): with 16
+    /// 512-bit vectors. F(4x4, 3x3)'s tiles are then transformed 16 channels at a time where there are 16 of them: with 16
     /// channels its transforms were as much work as its GEMMs. The residual model at batch 1000 on a Zen 5 (plans alternating in one
-    /// process, both orders; medians, tenth percentiles): 79.7 -> 73.0 and 75.6 -> 70.3 ms; 89.9 -> 89.7 and 82.3 -> 79.9 ms.
+    /// process, both orders; medians, tenth percentiles): 79.7 -> 73.0 and 75.6 -> 70.3 ms; 89.9 -> 89.7 and 82.3 -> 79.9 ms. And
+    /// training takes other tiles (<see cref="TrainingTileSides"/>).
     /// </summary>
     private static readonly bool Wide = Vector512.IsHardwareAccelerated;
 
@@ -82,10 +84,10 @@ public sealed unsafe class Winograd
     // -> 7.15 ms. With 256-bit vectors (Zen 1) training takes what inference takes.
 
     /// <summary>The output tiles a training plan tries: F(2x2, 3x3) alone with 512-bit vectors, else as <see cref="TileSides"/>.</summary>
-    public static IReadOnlyList<int> TrainingTileSides => Vector512.IsHardwareAccelerated ? [2] : TileSides;
+    public static IReadOnlyList<int> TrainingTileSides => Wide ? [2] : TileSides;
 
     /// <summary>Channels from which a training plan's convolution runs by Winograd: 32 with 512-bit vectors, else 16.</summary>
-    public static int TrainingChannels => Vector512.IsHardwareAccelerated ? 32 : 16;
+    public static int TrainingChannels => Wide ? 32 : 16;
 
     /// <summary>Whether any of <see cref="TileSides"/> (a training plan's: <see cref="TrainingTileSides"/>) fits <paramref name="g"/>.</summary>
     public static bool FitsAny(ConvGeometry g, bool training) => (training ? TrainingTileSides : TileSides).Any(tile => Fits(g, tile, training));
@@ -249,7 +251,8 @@ public sealed unsafe class Winograd
         // Rounds of whole 6-row tiles of the GEMMs, as equal as that allows: not a last round of a handful of tiles
         int rounds = (tiles + _most - 1) / _most, size = Math.Min(_most, ((tiles + rounds - 1) / rounds + 5) / 6 * 6);
         float** cells = stackalloc float*[36];
-        fixed (float* v = _v[part] ??= new float[_xi * (_most * _c + Skew)], m = _m[part] ??= new float[_xi * (_most * _f + Skew)], zeros = _zeros, u = _u, packed = _packed)
+        var (vs, ms) = Scratch(part);
+        fixed (float* v = vs, m = ms, zeros = _zeros, u = _u, packed = _packed)
         fixed (int* offsets = _offsets)
         {
             for (int round = 0; round * size < tiles; round++)
@@ -279,6 +282,10 @@ public sealed unsafe class Winograd
             }
         }
     }
+
+    /// <summary>Thread <paramref name="part"/>'s V and M (or H) for a round of tiles, made at its first round.</summary>
+    private (float[] V, float[] M) Scratch(int part) =>
+        (_v[part] ??= new float[_xi * (_most * _c + Skew)], _m[part] ??= new float[_xi * (_most * _f + Skew)]);
 
     /// <summary>
     /// Tiles one after another from tile t of a block whose examples have <paramref name="tilesHigh"/> rows of tiles: each one's
@@ -319,7 +326,8 @@ public sealed unsafe class Winograd
         int tilesHigh = (_g.Rows.Output + 1) / 2, perExample = tilesHigh * _tilesWide, tiles = (n1 - n0) * perExample;
         int rounds = (tiles + _most - 1) / _most, size = (tiles + rounds - 1) / rounds;
         float** cells = stackalloc float*[16];
-        fixed (float* v = _v[part] ??= new float[_xi * (_most * _c + Skew)], h = _m[part] ??= new float[_xi * (_most * _f + Skew)], zeros = _zeros, du = _dU[part])
+        var (vs, hs) = Scratch(part);
+        fixed (float* v = vs, h = hs, zeros = _zeros, du = _dU[part])
         {
             for (int round = 0; round * size < tiles; round++)
             {
@@ -563,32 +571,9 @@ public sealed unsafe class Winograd
     [SkipLocalsInit]
     private void OutputTile4(float* m, long stride, float* y, int ldy, long row, int rows, int cols)
     {
-        int f = 0;
-        if (Wide && _f % 16 == 0)
-        {
-            // 16 filters at a time in 512-bit vectors: the same operations on each, so the same Y
-            var w = stackalloc Vector512<float>[24];
-            for (; f < _f; f += 16)
-            {
-                for (int j = 0; j < 6; j++)
-                {
-                    var (m0, m1, m2, m3, m4, m5) = (Vector512.Load(m + j * stride + f), Vector512.Load(m + (6 + j) * stride + f), Vector512.Load(m + (12 + j) * stride + f),
-                        Vector512.Load(m + (18 + j) * stride + f), Vector512.Load(m + (24 + j) * stride + f), Vector512.Load(m + (30 + j) * stride + f));
-                    At(m0, m1, m2, m3, m4, m5, out w[j], out w[6 + j], out w[12 + j], out w[18 + j]);
-                }
-                for (int i = 0; i < rows; i++)
-                {
-                    At(w[6 * i], w[6 * i + 1], w[6 * i + 2], w[6 * i + 3], w[6 * i + 4], w[6 * i + 5], out var y0, out var y1, out var y2, out var y3);
-                    float* at = y + i * row + f;
-                    Vector512.Store(y0, at);
-                    if (cols > 1) Vector512.Store(y1, at + ldy);
-                    if (cols > 2) Vector512.Store(y2, at + 2 * ldy);
-                    if (cols > 3) Vector512.Store(y3, at + 3 * ldy);
-                }
-            }
-        }
+        if (Wide && _f % 16 == 0) { OutputTile4Wide(m, stride, y, ldy, row, rows, cols); return; }
         var t = stackalloc Vector256<float>[24];
-        for (; f < _f; f += 8)
+        for (int f = 0; f < _f; f += 8)
         {
             for (int j = 0; j < 6; j++)                                       // Aᵀ times each column of M: 4 rows of 6
             {
@@ -604,6 +589,31 @@ public sealed unsafe class Winograd
                 if (cols > 1) Vector256.Store(y1, at + ldy);
                 if (cols > 2) Vector256.Store(y2, at + 2 * ldy);
                 if (cols > 3) Vector256.Store(y3, at + 3 * ldy);
+            }
+        }
+    }
+
+    /// <summary><see cref="OutputTile4"/> 16 filters at a time in 512-bit vectors: the same operations on each filter, so the same Y.</summary>
+    [SkipLocalsInit]
+    private void OutputTile4Wide(float* m, long stride, float* y, int ldy, long row, int rows, int cols)
+    {
+        var t = stackalloc Vector512<float>[24];
+        for (int f = 0; f < _f; f += 16)
+        {
+            for (int j = 0; j < 6; j++)
+            {
+                var (m0, m1, m2, m3, m4, m5) = (Vector512.Load(m + j * stride + f), Vector512.Load(m + (6 + j) * stride + f), Vector512.Load(m + (12 + j) * stride + f),
+                    Vector512.Load(m + (18 + j) * stride + f), Vector512.Load(m + (24 + j) * stride + f), Vector512.Load(m + (30 + j) * stride + f));
+                At(m0, m1, m2, m3, m4, m5, out t[j], out t[6 + j], out t[12 + j], out t[18 + j]);
+            }
+            for (int i = 0; i < rows; i++)
+            {
+                At(t[6 * i], t[6 * i + 1], t[6 * i + 2], t[6 * i + 3], t[6 * i + 4], t[6 * i + 5], out var y0, out var y1, out var y2, out var y3);
+                float* at = y + i * row + f;
+                Vector512.Store(y0, at);
+                if (cols > 1) Vector512.Store(y1, at + ldy);
+                if (cols > 2) Vector512.Store(y2, at + 2 * ldy);
+                if (cols > 3) Vector512.Store(y3, at + 3 * ldy);
             }
         }
     }
