@@ -56,7 +56,7 @@ public static class BenchCommand
                     100 * (l.ForwardMs + l.BackwardMs) / total, l.GflopsPerSecond, l.InferenceMs == 0 ? "fused" : l.InferenceMs.ToString("0.000", inv)));
             o.WriteLine(string.Format(inv, "{0,-24} {1,10:0.000} {2,11:0.000} {3,7} {4,8} {5,12:0.000}", "total (layers)", r.Layers.Sum(l => l.ForwardMs), r.Layers.Sum(l => l.BackwardMs),
                 "", "", r.Layers.Sum(l => l.InferenceMs)));
-            o.WriteLine("(forward and backward: a training step, layer by layer, a relu after a batch norm or an add inside it; inference: the inference plan, as eval and predict run it; fused: inside the layer before)");
+            o.WriteLine("(forward and backward: a training step, layer by layer, a relu after a batch norm or an add inside it; inference: the inference plan, as eval and predict run it (a large batch in slices of a few examples, each thread through the whole model: per layer, the threads' time over the threads); fused: inside the layer before)");
             o.WriteLine(string.Format(inv, "Training step:    {0:0.000} ms = {1:N0} images/s (incl. loss and optimizer)", r.StepMs, r.TrainImagesPerSecond));
             o.WriteLine(string.Format(inv, "Inference:        {0:N0} images/s at batch {1}", r.InferenceImagesPerSecond, n));
             o.WriteLine(string.Format(inv, "Single image:     {0:0.0000} ms", r.SingleImageMs));

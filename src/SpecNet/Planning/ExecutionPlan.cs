@@ -230,7 +230,10 @@ public sealed class ExecutionPlan : IPlan
     }
 }
 
-/// <summary>The CPU engine: plans run layer by layer on a kernel backend (managed SIMD, MKL, MathNet, reference).</summary>
+/// <summary>
+/// The CPU engine: plans run layer by layer on a kernel backend (managed SIMD, MKL, MathNet, reference); inference over a
+/// large batch on the managed backend a slice at a time through the whole model (<see cref="SlicedPlan"/>).
+/// </summary>
 public sealed class CpuEngine(Backend kernels) : IEngine
 {
     public Backend Kernels { get; } = kernels;
@@ -239,7 +242,9 @@ public sealed class CpuEngine(Backend kernels) : IEngine
     public int Threads => Kernels.Threads;
 
     public IPlan Plan(ModelSpec model, ParameterSet parameters, int capacity, PlanOptions options) =>
-        new ExecutionPlan(model, parameters, Kernels, capacity, options.Seed, options.InputGradient, options.Training, fixedParameters: options.FixedParameters);
+        !options.Training && !options.InputGradient && SlicedPlan.Pays(Kernels, capacity)
+            ? new SlicedPlan(model, parameters, Kernels, capacity, options.FixedParameters)
+            : new ExecutionPlan(model, parameters, Kernels, capacity, options.Seed, options.InputGradient, options.Training, fixedParameters: options.FixedParameters);
 
     public override string ToString() => Kernels.ToString();
 }
