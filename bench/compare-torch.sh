@@ -12,7 +12,8 @@ set -euo pipefail
 runs=${1:-3}; epochs=${2:-1}; models=${3:-pool stride resnet mobile}
 here=$(cd "$(dirname "$0")/.." && pwd)
 torch=${TORCH_BENCH:-$here/bench/torch-tuned}   # shared/bench/torch-tuned with the core type fitted to this CPU
-cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+# lscpu's model name, and the family and model that tell apart CPUs named alike ("AMD EPYC": Zen 1 is family 23, Zen 4 25, Zen 5 26)
+cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1) (family $(lscpu | sed -n 's/^CPU family: *//p' | head -1), model $(lscpu | sed -n 's/^Model: *//p' | head -1))"
 out=${RESULTS:-$(mktemp -d)}   # RESULTS=dir: summarise the runs kept there, without running anything
 [ -n "${RESULTS:-}" ] || {
 dotnet build "$here/src/SpecNet.Cli" -c Release -nologo -v q >/dev/null

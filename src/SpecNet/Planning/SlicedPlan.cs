@@ -7,8 +7,8 @@ namespace SpecNet.Planning;
 /// Inference over a large batch, a slice of a few examples at a time through the whole model: each thread runs its own plan on a
 /// one-thread backend and takes the next slice when it finishes one. Layer by layer over the whole batch, every tensor between
 /// two layers went to memory and back (the residual model at batch 1000: 50 MB each); a slice's tensors stay in its core's
-/// cache, and the threads never wait for each other inside the model. The residual model at batch 1000 ran 21-27% faster, the
-/// pooled one 10-15% (Zen 4, two threads, alternating in one process); with one thread, the residual model 31%.
+/// cache, and the threads never wait for each other inside the model. Images/s of the residual model at batch 1000 +25-27%, of
+/// the pooled one +10-15% (Zen 4, two threads, alternating in one process); on one thread, the residual model +31%.
 /// A pass too small to give every thread a slice of <see cref="SliceExamples"/> runs whole on a plan of the shared backend,
 /// as before. An example's outputs are those a one-thread plan gives for its slice; they may round differently from a plan of
 /// the whole batch, where Winograd's tiles are chosen by the examples a block holds.
