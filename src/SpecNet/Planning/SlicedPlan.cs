@@ -1,4 +1,5 @@
 using SpecNet.Checking;
+using SpecNet.Diagnostics;
 using SpecNet.Kernels;
 
 namespace SpecNet.Planning;
@@ -36,6 +37,8 @@ public sealed class SlicedPlan : IPlan
 
     public SlicedPlan(ModelSpec model, ParameterSet parameters, Backend kernels, int capacity, bool fixedParameters)
     {
+        if ((long)capacity * Math.Max(model.Input.Size, model.Output.Size) > Array.MaxLength)
+            throw new SpecNetException($"a batch of {capacity:N0} examples of {model.Input.Size:N0} values does not fit in one buffer", "lower --batch-size");
         Model = model;
         Parameters = parameters;
         Capacity = capacity;
@@ -43,8 +46,8 @@ public sealed class SlicedPlan : IPlan
         _slices = Enumerable.Range(0, kernels.Threads)
             .Select(_ => new ExecutionPlan(model, parameters, new ManagedBackend(1), SliceExamples, trainable: false, fixedParameters: fixedParameters)).ToArray();
         _whole = new ExecutionPlan(model, parameters, kernels, kernels.Threads * SliceExamples, trainable: false, fixedParameters: fixedParameters);
-        _input = new float[checked(capacity * model.Input.Size)];
-        _output = new float[checked(capacity * model.Output.Size)];
+        _input = new float[capacity * model.Input.Size];
+        _output = new float[capacity * model.Output.Size];
         _work = new SliceWork(this);
     }
 

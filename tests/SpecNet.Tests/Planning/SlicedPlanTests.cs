@@ -81,6 +81,8 @@ public class SlicedPlanTests
         Assert.IsType<ExecutionPlan>(two.Plan(model, parameters, 4 * S, new PlanOptions(Training: false, InputGradient: true)));
         Assert.IsType<ExecutionPlan>(new CpuEngine(new MathNetBackend(2)).Plan(model, parameters, 4 * S, PlanOptions.Serving));
         Assert.IsType<SlicedPlan>(new CpuEngine(new ManagedBackend(1)).Plan(model, parameters, S, PlanOptions.Serving));   // one thread: slices keep tensors in cache too
+        var tooLarge = Assert.Throws<SpecNet.Diagnostics.SpecNetException>(() => two.Plan(model, parameters, Array.MaxLength / 100, PlanOptions.Serving));
+        Assert.Contains("does not fit", tooLarge.Message);
     }
 
     [Fact]
