@@ -29,7 +29,7 @@ public class SlicedPlanTests
         var input = Input(model, capacity);
         var whole = new ExecutionPlan(model, parameters, engine.Kernels, capacity, trainable: false, fixedParameters: true);
         var one = new ExecutionPlan(model, parameters, new ManagedBackend(1), S, trainable: false, fixedParameters: true);
-        foreach (int batch in new[] { capacity, 2 * S, capacity, 3 * S - 1 })   // 6 slices (2 of S - 1), 2 of S, 4 of about 0.7 S
+        foreach (int batch in new[] { capacity, 2 * S, capacity, 3 * S - 1 })   // with S = 16: 6 slices of 13-14, 2 of 16, 6 again, 4 of 11-12
         {
             int slices = SlicedPlan.Slices(batch, 2);
             Assert.True(slices % 2 == 0 && (batch + slices - 1) / slices <= S, $"{slices} slices of a batch of {batch}");
