@@ -23,7 +23,7 @@ public sealed class SlicedPlan : IPlan
     public static readonly int SliceExamples = int.TryParse(Environment.GetEnvironmentVariable("SPECNET_SLICE"), out var s) && s >= 0 ? s : 16;
 
     private readonly ExecutionPlan[] _slices;   // per thread: a plan of SliceExamples on a one-thread backend
-    private readonly ExecutionPlan _whole;      // passes too small to give every thread a slice
+    private readonly ExecutionPlan? _whole;     // passes too small to give every thread a slice (none with one thread: its slice is any pass)
     private readonly float[] _input, _output;
     private readonly Backend _kernels;
     private readonly SliceWork _work;
@@ -45,7 +45,7 @@ public sealed class SlicedPlan : IPlan
         _kernels = kernels;
         _slices = Enumerable.Range(0, kernels.Threads)
             .Select(_ => new ExecutionPlan(model, parameters, new ManagedBackend(1), SliceExamples, trainable: false, fixedParameters: fixedParameters)).ToArray();
-        _whole = new ExecutionPlan(model, parameters, kernels, kernels.Threads * SliceExamples, trainable: false, fixedParameters: fixedParameters);
+        _whole = kernels.Threads > 1 ? new ExecutionPlan(model, parameters, kernels, kernels.Threads * SliceExamples, trainable: false, fixedParameters: fixedParameters) : null;
         _input = new float[capacity * model.Input.Size];
         _output = new float[capacity * model.Output.Size];
         _work = new SliceWork(this);
@@ -56,7 +56,7 @@ public sealed class SlicedPlan : IPlan
     public int Capacity { get; }
     public int Batch { get; private set; }
     public bool Trainable => false;
-    public Rng Dropout => _whole.Dropout;
+    public Rng Dropout => _slices[0].Dropout;
 
     /// <summary>Per layer, the threads' milliseconds added and divided by the threads: its share of the pass's time.</summary>
     public LayerTimes? Profile { get; set; }
@@ -69,9 +69,12 @@ public sealed class SlicedPlan : IPlan
     /// <summary>Where slice <paramref name="i"/> of <paramref name="count"/> starts in a batch of <paramref name="batch"/>: slices differ by one example at most.</summary>
     public static int SliceStart(int batch, int count, int i) => (int)((long)batch * i / count);
 
-    /// <summary>Slices in a pass of <paramref name="batch"/>: a whole number per thread, none above <see cref="SliceExamples"/>; 0 when the pass runs whole.</summary>
+    /// <summary>
+    /// Slices in a pass of <paramref name="batch"/>: a whole number per thread, none above <see cref="SliceExamples"/>; 0 when the pass
+    /// runs whole, on the shared threads. One thread's slice is any pass up to <see cref="SliceExamples"/>.
+    /// </summary>
     public static int Slices(int batch, int threads) =>
-        batch < threads * SliceExamples ? 0 : threads * ((batch + threads * SliceExamples - 1) / (threads * SliceExamples));
+        threads > 1 && batch < threads * SliceExamples ? 0 : threads * ((batch + threads * SliceExamples - 1) / (threads * SliceExamples));
 
     public ReadOnlySpan<float> Forward(int batch, bool training)
     {
@@ -79,7 +82,7 @@ public sealed class SlicedPlan : IPlan
         if (training) throw new InvalidOperationException("this plan was made for inference only");
         Batch = batch;
         _count = Slices(batch, _slices.Length);
-        if (_count == 0)
+        if (_count == 0 && _whole is not null)
         {
             _whole.Profile = Profile;
             _input.AsSpan(0, batch * Model.Input.Size).CopyTo(_whole.Input);

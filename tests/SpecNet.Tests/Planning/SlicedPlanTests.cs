@@ -80,7 +80,12 @@ public class SlicedPlanTests
         Assert.IsType<ExecutionPlan>(two.Plan(model, parameters, 4 * S, new PlanOptions()));                       // training
         Assert.IsType<ExecutionPlan>(two.Plan(model, parameters, 4 * S, new PlanOptions(Training: false, InputGradient: true)));
         Assert.IsType<ExecutionPlan>(new CpuEngine(new MathNetBackend(2)).Plan(model, parameters, 4 * S, PlanOptions.Serving));
-        Assert.IsType<SlicedPlan>(new CpuEngine(new ManagedBackend(1)).Plan(model, parameters, S, PlanOptions.Serving));   // one thread: slices keep tensors in cache too
+        var one = new CpuEngine(new ManagedBackend(1)).Plan(model, parameters, 2 * S, PlanOptions.Serving);   // one thread: slices keep tensors in cache too
+        Assert.IsType<SlicedPlan>(one);
+        Assert.Equal(1, SlicedPlan.Slices(S - 1, 1));                 // and any smaller pass is its one slice: no second plan
+        var input = Input(model, 2 * S);
+        var alone = new ExecutionPlan(model, parameters, new ManagedBackend(1), S, trainable: false);
+        Assert.Equal(Run(alone, input, S - 1), Run(one, input, S - 1));
         var tooLarge = Assert.Throws<SpecNet.Diagnostics.SpecNetException>(() => two.Plan(model, parameters, Array.MaxLength / 100, PlanOptions.Serving));
         Assert.Contains("does not fit", tooLarge.Message);
     }
