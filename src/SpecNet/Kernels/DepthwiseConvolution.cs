@@ -12,7 +12,8 @@ namespace SpecNet.Kernels;
 /// Memory-bound, so no GEMM: each tap is one fused multiply-add over the channels. Work is split by
 /// example between threads; the weight gradient is summed from per-thread partials in thread order.
 /// With one filter per channel and whole vectors of channels (the common case), each output vector is
-/// summed over its taps in a register, and the backward pass's updates are inline vector operations.
+/// summed over its taps in a register, and the backward pass's updates are inline vector operations; a 3x3 kernel's weight
+/// gradient is summed in registers too, and with strides of 2 each input gradient is gathered and stored once.
 /// </summary>
 public sealed unsafe class DepthwiseConvolution : IRangeWork
 {
@@ -46,6 +47,12 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         if (padded && Vectors && !ThreeWide)
             _padded = Enumerable.Range(0, kernels.Threads).Select(_ => new float[rows.Spanned(rows.Output) * _paddedWidth * input.Channels]).ToArray();
         _forwardOffsets = _tapOffsets.Select((_, t) => ((t / cols.Kernel) * rows.Dilation * _paddedWidth + (t % cols.Kernel) * cols.Dilation) * input.Channels).ToArray();
+        if (training && ThreeByThree)
+        {
+            _borderedX = Enumerable.Range(0, kernels.Threads).Select(_ => new float[(input.Height + 2) * (input.Width + 2) * input.Channels]).ToArray();
+            if (rows.Stride == 2 && cols.Stride == 2)
+                _borderedDy = Enumerable.Range(0, kernels.Threads).Select(_ => new float[(rows.Output + 2) * (cols.Output + 2) * input.Channels]).ToArray();
+        }
         if (training && multiplier == 1 && rows.Stride == 1 && cols.Stride == 1)
         {
             _transposed = new DepthwiseConvolution(Shape.Spatial(rows.Output, cols.Output, input.Channels), rows.Transposed(), cols.Transposed(), 1, capacity, training: false, kernels);
@@ -60,6 +67,13 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// </summary>
     private readonly DepthwiseConvolution? _transposed;
     private readonly float[] _flipped = [];
+
+    /// <summary>
+    /// Training, <see cref="ThreeByThree"/>: per thread, an example's input inside a border of zeros one pixel wide, and with strides
+    /// of 2 its output gradient the same way: every tap of every window then reads inside them, so that the weight gradient sums
+    /// in registers and the input gradient gathers its sums, with no test per tap (<see cref="WeightGradientBordered"/>, <see cref="GatherByTwo"/>).
+    /// </summary>
+    private readonly float[][] _borderedX = [], _borderedDy = [];
 
     private readonly int[] _tapOffsets;              // per tap: where it reads from its window's first pixel, in floats (in x)
     private readonly int[] _forwardOffsets;          // the same in what forward reads: x, or the padded copy
@@ -195,6 +209,23 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         if (dW is not null && !_used[part]) { Array.Clear(dW); _used[part] = true; }
         for (int n = n0; n < n1; n++)
         {
+            if (_borderedX.Length > 0)
+            {
+                float* image = _x + (long)n * _input.Size, gradient = _dy + (long)n * OutputSize, into = _dx == null ? null : _dx + (long)n * _input.Size;
+                fixed (float* pdW = dW, bx = _borderedX[part], bdy = _borderedDy.Length > 0 ? _borderedDy[part] : null)
+                {
+                    if (pdW != null)
+                    {
+                        Border(image, _input.Height, _input.Width, bx);
+                        WeightGradientBordered(bx, gradient, pdW);
+                    }
+                    if (into == null) continue;
+                    if (bdy == null) { BackwardVectors(image, gradient, into, null); continue; }   // a stride of 1 on one axis only
+                    Border(gradient, _rows.Output, _cols.Output, bdy);
+                    GatherByTwo(bdy, into);
+                }
+                continue;
+            }
             if (Vectors)
             {
                 fixed (float* pdW = dW)
@@ -453,6 +484,103 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             }
             float* y = yo + v;
             a0.Store(y); a1.Store(y + c); a2.Store(y + 2 * c); a3.Store(y + 3 * c); a4.Store(y + 4 * c); a5.Store(y + 5 * c); a6.Store(y + 6 * c); a7.Store(y + 7 * c);
+        }
+    }
+
+    /// <summary>
+    /// A 3x3 kernel by 1 or 2, undilated, with at most one row or column of padding a side, one filter per channel and whole
+    /// vectors of channels (the depthwise layers of MobileNets): training's backward reads bordered copies (<see cref="_borderedX"/>).
+    /// </summary>
+    private bool ThreeByThree => Vectors
+        && _rows is { Kernel: 3, Dilation: 1, Stride: 1 or 2, PadBefore: <= 1, PadAfter: <= 1 } && _cols is { Kernel: 3, Dilation: 1, Stride: 1 or 2, PadBefore: <= 1, PadAfter: <= 1 };
+
+    /// <summary>An image of height x width pixels into the inside of <paramref name="bordered"/>, whose one-pixel border stays zero (never written).</summary>
+    private void Border(float* image, int height, int width, float* bordered)
+    {
+        int c = _input.Channels, row = width * c;
+        for (int r = 0; r < height; r++)
+            new ReadOnlySpan<float>(image + (long)r * row, row).CopyTo(new Span<float>(bordered + ((long)(r + 1) * (width + 2) + 1) * c, row));
+    }
+
+    /// <summary>
+    /// dW[tap] += Σ over one example's outputs, row by row, left to right, of the input under the tap · dy: per channel vector nine
+    /// sums in registers, each window's nine values read from the bordered input (a tap in the padding reads a zero and adds +0).
+    /// Where dW was read and written per tap and group of outputs, its loads waited on the stores before them (28x28x16 at batch 64:
+    /// 0.43 ms, three times the forward pass's multiply-adds' time).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void WeightGradientBordered(float* bordered, float* dy, float* dW)
+    {
+        int c = _input.Channels, ow = _cols.Output, oh = _rows.Output, step = _cols.Stride * c;
+        long row = (long)(_input.Width + 2) * c, rowStep = _rows.Stride * row;
+        // output (0, 0)'s window in the bordered image: one pixel in from its corner, less the padding
+        float* origin = bordered + (1 - _rows.PadBefore) * row + (1 - _cols.PadBefore) * c;
+        for (int v = 0; v < c; v += Lanes)
+        {
+            Vector256<float> s00 = default, s01 = default, s02 = default, s10 = default, s11 = default, s12 = default, s20 = default, s21 = default, s22 = default;
+            for (int i = 0; i < oh; i++)
+            {
+                float* x = origin + i * rowStep + v, g = dy + (long)i * ow * c + v;
+                for (int j = 0; j < ow; j++, x += step, g += c)
+                {
+                    var gv = Vector256.Load(g);
+                    s00 = Vector256.FusedMultiplyAdd(Vector256.Load(x), gv, s00);
+                    s01 = Vector256.FusedMultiplyAdd(Vector256.Load(x + c), gv, s01);
+                    s02 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 2 * c), gv, s02);
+                    s10 = Vector256.FusedMultiplyAdd(Vector256.Load(x + row), gv, s10);
+                    s11 = Vector256.FusedMultiplyAdd(Vector256.Load(x + row + c), gv, s11);
+                    s12 = Vector256.FusedMultiplyAdd(Vector256.Load(x + row + 2 * c), gv, s12);
+                    s20 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 2 * row), gv, s20);
+                    s21 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 2 * row + c), gv, s21);
+                    s22 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 2 * row + 2 * c), gv, s22);
+                }
+            }
+            float* d = dW + v;
+            (Vector256.Load(d) + s00).Store(d); (Vector256.Load(d + c) + s01).Store(d + c); (Vector256.Load(d + 2 * c) + s02).Store(d + 2 * c);
+            (Vector256.Load(d + 3 * c) + s10).Store(d + 3 * c); (Vector256.Load(d + 4 * c) + s11).Store(d + 4 * c); (Vector256.Load(d + 5 * c) + s12).Store(d + 5 * c);
+            (Vector256.Load(d + 6 * c) + s20).Store(d + 6 * c); (Vector256.Load(d + 7 * c) + s21).Store(d + 7 * c); (Vector256.Load(d + 8 * c) + s22).Store(d + 8 * c);
+        }
+    }
+
+    /// <summary>
+    /// Strides of 2: each input pixel's gradient gathered from the outputs whose windows read it, and stored once (not cleared,
+    /// then added to by nine read-modify-writes per output). With p = the pixel's row plus the padding above, an even p is read by
+    /// kernel rows 0 and 2 of output rows p/2 and p/2 - 1, an odd one by kernel row 1 of output row (p - 1)/2; the same along the
+    /// columns. dy's bordered copy holds zeros for output rows and columns -1 and past the end.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void GatherByTwo(float* bordered, float* dx)
+    {
+        int c = _input.Channels, width = _input.Width, top = _rows.PadBefore, left = _cols.PadBefore;
+        long row = (long)(_cols.Output + 2) * c;
+        float* w = _w;
+        for (int v = 0; v < c; v += Lanes)
+        {
+            Vector256<float> w00 = Vector256.Load(w + v), w01 = Vector256.Load(w + c + v), w02 = Vector256.Load(w + 2 * c + v),
+                             w10 = Vector256.Load(w + 3 * c + v), w11 = Vector256.Load(w + 4 * c + v), w12 = Vector256.Load(w + 5 * c + v),
+                             w20 = Vector256.Load(w + 6 * c + v), w21 = Vector256.Load(w + 7 * c + v), w22 = Vector256.Load(w + 8 * c + v);
+            for (int ih = 0; ih < _input.Height; ih++)
+            {
+                int p = ih + top;
+                // the output row read with kernel row 0 (even p) or 1 (odd), and for even p the one above it, read with kernel row 2
+                float* a = bordered + (p / 2 + 1) * row + v, b = a - row, y = dx + (long)ih * width * c + v;
+                for (int iw = 0; iw < width; iw++, y += c)
+                {
+                    int q = iw + left;
+                    float* at = a + (q / 2 + 1) * c, bt = b + (q / 2 + 1) * c;
+                    Vector256<float> sum;
+                    if ((p & 1) == 0)
+                        sum = (q & 1) == 0
+                            ? Vector256.FusedMultiplyAdd(Vector256.Load(bt - c), w22, Vector256.FusedMultiplyAdd(Vector256.Load(bt), w20,
+                                Vector256.FusedMultiplyAdd(Vector256.Load(at - c), w02, Vector256.Load(at) * w00)))
+                            : Vector256.FusedMultiplyAdd(Vector256.Load(bt), w21, Vector256.Load(at) * w01);
+                    else
+                        sum = (q & 1) == 0
+                            ? Vector256.FusedMultiplyAdd(Vector256.Load(at - c), w12, Vector256.Load(at) * w10)
+                            : Vector256.Load(at) * w11;
+                    sum.Store(y);
+                }
+            }
         }
     }
 

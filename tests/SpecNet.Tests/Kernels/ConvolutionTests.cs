@@ -210,12 +210,14 @@ public class ConvolutionTests
     [InlineData(2, 6, 6, 24, 1, 2, 2, 1, "valid")]
     [InlineData(2, 6, 5, 4, 2, 3, 2, 1, "same")]    // two filters per channel: the general loop
     [InlineData(2, 5, 5, 3, 1, 3, 1, 1, "valid")]   // channels not a whole vector
-    public void Depthwise_kernel_matches_the_direct_loops(int batch, int h, int w, int c, int multiplier, int k, int stride, int dilation, string padding)
+    [InlineData(2, 6, 17, 8, 1, 3, 1, 1, "same", 2)] // strides of 1 down and 2 across: dW from the bordered input, dx added per tap
+    [InlineData(2, 8, 7, 16, 1, 3, 2, 1, "same", 1)] // and 2 down, 1 across
+    public void Depthwise_kernel_matches_the_direct_loops(int batch, int h, int w, int c, int multiplier, int k, int stride, int dilation, string padding, int colStride = 0)
     {
         var input = Shape.Spatial(h, w, c);
         var pad = padding == "same" ? Padding.Same : Padding.Valid;
         var rows = Window.Of(h, k, stride, dilation, pad);
-        var cols = Window.Of(w, k, stride, dilation, pad);
+        var cols = Window.Of(w, k, colStride == 0 ? stride : colStride, dilation, pad);
         int filters = c * multiplier, taps = k * k;
         var x = Random(batch * input.Size, 1);
         var weights = Random(filters * taps, 2);                  // the reference's [C·M, KH, KW]
