@@ -8,7 +8,11 @@ namespace SpecNet.Kernels;
 /// </summary>
 public sealed class WorkerPool
 {
-    private const int SpinIterations = 20_000;
+    // Checks a pause apart: a worker sees a new call, and the caller the last worker done, within tens of nanoseconds. The
+    // workers checked 20 pauses apart, and the caller's SpinWait paused longer each round: a fork and join cost 0.5 us more
+    // (a 40,000-float add on two threads 4.1 -> 3.6 us; single images of the residual and depthwise models 2-3% faster,
+    // alternating in one process, Zen 4). A worker still spins about 10 ms, as before, then sleeps.
+    private const int SpinChecks = 300_000, JoinChecks = 100_000;
 
     private readonly object _gate = new();
     private Action<int>? _work;
@@ -43,7 +47,8 @@ public sealed class WorkerPool
         try { work(0); }
         finally
         {
-            var spin = new SpinWait();
+            for (int checks = 0; Volatile.Read(ref _pending) > 0 && checks < JoinChecks; checks++) Thread.SpinWait(1);
+            var spin = new SpinWait();   // a worker held up (preempted): yield to it
             while (Volatile.Read(ref _pending) > 0) spin.SpinOnce(sleep1Threshold: -1);
         }
         if (_error is not null) throw new AggregateException(_error);
@@ -55,8 +60,8 @@ public sealed class WorkerPool
         while (true)
         {
             // Spin briefly for the next call, then sleep until one comes.
-            int spins = 0;
-            while (Volatile.Read(ref _generation) == seen && spins++ < SpinIterations) Thread.SpinWait(20);
+            int checks = 0;
+            while (Volatile.Read(ref _generation) == seen && checks++ < SpinChecks) Thread.SpinWait(1);
             if (Volatile.Read(ref _generation) == seen)
                 lock (_gate)
                     while (Volatile.Read(ref _generation) == seen) Monitor.Wait(_gate);
