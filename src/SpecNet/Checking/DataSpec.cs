@@ -23,15 +23,34 @@ public sealed record Preprocessing(float Scale, float[] Mean, float[] Std, bool 
 {
     public static readonly Preprocessing Default = new(1f / 255, [0f], [1f], false);
 
-    /// <summary>8-bit values (HWC) to the model's input floats.</summary>
-    public void Apply(ReadOnlySpan<byte> pixels, Span<float> x, int channels)
+    /// <summary>
+    /// Every 8-bit value's float, per channel: table[c·256 + v]. A batch is then converted by lookups, not a division per value
+    /// (2% of the pooled model's training step, on the thread the others wait for).
+    /// </summary>
+    public float[] Table(int channels)
     {
-        for (int i = 0; i < pixels.Length; i++)
+        var table = new float[channels * 256];
+        for (int c = 0; c < channels; c++)
+            for (int v = 0; v < 256; v++)
+                table[c * 256 + v] = (v * Scale - Mean[c % Mean.Length]) / Std[c % Std.Length];
+        return table;
+    }
+
+    /// <summary>8-bit values (HWC) to the model's input floats (one image: its table made for it).</summary>
+    public void Apply(ReadOnlySpan<byte> pixels, Span<float> x, int channels) => Apply(pixels, x, channels, Table(channels));
+
+    /// <summary>8-bit values (HWC) to the model's input floats, through this preprocessing's <paramref name="table"/> for the channels.</summary>
+    public void Apply(ReadOnlySpan<byte> pixels, Span<float> x, int channels, ReadOnlySpan<float> table)
+    {
+        if (channels == 1)
         {
-            int c = i % channels;
-            int source = Bgr && channels == 3 ? i - c + (2 - c) : i;
-            x[i] = (pixels[source] * Scale - Mean[c % Mean.Length]) / Std[c % Std.Length];
+            for (int i = 0; i < pixels.Length; i++) x[i] = table[pixels[i]];
+            return;
         }
+        bool reversed = Bgr && channels == 3;   // the file's first channel is the model's last
+        for (int i = 0; i < pixels.Length; i += channels)
+            for (int c = 0; c < channels; c++)
+                x[i + c] = table[c * 256 + pixels[reversed ? i + 2 - c : i + c]];
     }
 
     public string Describe() => string.Create(CultureInfo.InvariantCulture,

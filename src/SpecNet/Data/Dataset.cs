@@ -13,6 +13,7 @@ public sealed class Dataset
     private readonly byte[]? _pixels;
     private readonly Func<int, byte[]>? _read;
     private readonly string? _fingerprint;
+    private float[]? _table;                 // Preprocessing.Table, made at the first batch
 
     public Dataset(string name, Shape shape, byte[] pixels, byte[] labels, string? source = null)
     {
@@ -54,7 +55,7 @@ public sealed class Dataset
         {
             int n = indices[b];
             ReadOnlySpan<byte> example = _pixels is not null ? _pixels.AsSpan(n * size, size) : ReadInto(n, values);
-            Preprocessing.Apply(example, x.Slice(b * size, size), Shape.Channels);
+            Preprocessing.Apply(example, x.Slice(b * size, size), Shape.Channels, _table ??= Preprocessing.Table(Shape.Channels));
             labels[b] = Labels[n];
         }
     }

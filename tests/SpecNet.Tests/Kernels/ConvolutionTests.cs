@@ -320,6 +320,7 @@ public class ConvolutionTests
     [InlineData(7, 7, 3, 3, 2, "same", true)]
     [InlineData(6, 5, 16, 2, 2, "valid", true)]
     [InlineData(26, 26, 32, 2, 2, "valid", true)]
+    [InlineData(5, 7, 27, 2, 2, "valid", true)]    // 2x2: a vector of 16 (or 8), one of 8, three channels alone; a row and a column left over
     [InlineData(5, 5, 2, 2, 2, "same", false)]
     public void Pooling_matches_the_direct_loops(int h, int w, int c, int pool, int stride, string padding, bool max)
     {
@@ -338,10 +339,14 @@ public class ConvolutionTests
     }
 
     [Theory]
-    [InlineData(6, 6, 19, 2, 2, "valid")]   // two channel vectors and three scalar channels
-    [InlineData(7, 7, 8, 3, 2, "same")]     // overlapping windows: a cell can win twice
-    [InlineData(5, 5, 3, 2, 2, "same")]     // windows cut by the border
-    public void Max_pooling_backward_sends_each_gradient_to_the_first_maximum_of_its_window(int h, int w, int c, int pool, int stride, string padding)
+    [InlineData(6, 6, 19, 2, 2, "valid", false)]   // two channel vectors and three scalar channels
+    [InlineData(7, 5, 27, 2, 2, "valid", false)]   // 2x2: vectors of 16 and 8, three channels alone; a row and a column no window reads
+    [InlineData(6, 6, 32, 2, 2, "valid", true)]    // through the relu before it: no gradient where the maximum is 0
+    [InlineData(7, 7, 8, 3, 2, "same", false)]     // overlapping windows: a cell can win twice
+    [InlineData(7, 7, 8, 3, 2, "same", true)]
+    [InlineData(5, 5, 3, 2, 2, "same", false)]     // windows cut by the border
+    public void Max_pooling_backward_sends_each_gradient_to_the_first_maximum_of_its_window(int h, int w, int c, int pool, int stride, string padding,
+        bool throughRelu)
     {
         var input = Shape.Spatial(h, w, c);
         var pad = padding == "same" ? Padding.Same : Padding.Valid;
@@ -368,14 +373,14 @@ public class ConvolutionTests
                                 int at = ((n * h + ih) * w + iw) * c + ch;
                                 if (first < 0 || x[at] > x[first]) first = at;
                             }
-                        expected[first] += dy[((n * rows.Output + i) * cols.Output + j) * c + ch];
+                        if (!throughRelu || x[first] > 0) expected[first] += dy[((n * rows.Output + i) * cols.Output + j) * c + ch];
                     }
         var backend = new ManagedBackend(2);
         var y = new float[batch * outSize];
         Pooling.MaxForward(backend, batch, input, rows, cols, x, y);
         Near(ReferenceKernels.Pooling(x, batch, input, rows, cols, max: true), y);
         var dx = Enumerable.Repeat(float.NaN, x.Length).ToArray();   // every cell must be written
-        Pooling.MaxBackward(backend, batch, input, rows, cols, x, y, dy, dx);
+        Pooling.MaxBackward(backend, batch, input, rows, cols, x, y, dy, dx, positiveOnly: throughRelu);
         Assert.Equal(expected, dx);
     }
 
