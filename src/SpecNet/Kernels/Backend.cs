@@ -136,16 +136,16 @@ public abstract class Backend
     /// C (m, n) = A Bᵀ on thread <paramref name="thread"/> (as <see cref="GemmOnThread"/>), with A's rows read where they lie
     /// (<see cref="GatheredRows"/>: a convolution's windows, no im2col) and B as <see cref="PackGathered"/> laid it out; false
     /// when this backend has no such kernel or the shape is better served otherwise, and the caller then lays the rows out
-    /// for a GEMM. Equal to that GEMM on the laid-out rows, to the bit.
+    /// for a GEMM. Equal to that GEMM on the laid-out rows, to the bit. <paramref name="beta"/> 1: C += A Bᵀ.
     /// </summary>
-    public virtual bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc) => false;
+    public virtual bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc, float beta = 0) => false;
 
     /// <summary>
     /// <see cref="GemmGathered"/> over rows grouped by class (<see cref="WindowClasses"/>), each row's sum over its class's taps
     /// alone: the taps left out read the zero border (0·w adds nothing to a sum that starts at +0), so C is equal to the bit to
     /// <see cref="GemmGathered"/> over every tap, for finite weights. False when the backend leaves this to the caller.
     /// </summary>
-    public virtual bool GemmGatheredClasses(int thread, in WindowClasses a, int n, ReadOnlySpan<float> packedB) => false;
+    public virtual bool GemmGatheredClasses(int thread, in WindowClasses a, int n, ReadOnlySpan<float> packedB, float beta = 0) => false;
 
     /// <summary>
     /// C (m, n) = Aᵀ B + beta·C on thread <paramref name="thread"/>, A's k rows read where they lie (<see cref="GatheredRows"/>, m =

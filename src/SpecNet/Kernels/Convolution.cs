@@ -93,7 +93,7 @@ public sealed unsafe class Convolution : IRangeWork
     private Repack _repack = Repack.IfChanged;       // inference: when forward packs the kernel again (FixKernel)
 
     // The pass being run (set by Forward/Backward, read by the threads in Run).
-    private bool _backward, _inputGradient, _weightGradient;
+    private bool _backward, _inputGradient, _weightGradient, _addToDx;
     private int _batch, _chunk;
     private float* _x, _y, _dz, _dx, _w, _wFlipped;
     private bool _rowSplit, _positionSplit, _weightsByWinograd;
@@ -314,10 +314,22 @@ public sealed unsafe class Convolution : IRangeWork
         kernels.GatheredTileRows > 0 && _reader is not null && _pool is null && _source is null && _running is null && _g.Groups == 1
         && _g.Rows.Output % kernels.Threads != 0 && _g.Positions >= 3 * kernels.GatheredTileRows * kernels.Threads;
 
-    /// <summary>dW = gradient of the kernel (overwritten); dx = gradient of the input (overwritten) unless empty.</summary>
-    public void Backward(Backend kernels, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> dz, Span<float> dW, Span<float> dx)
+    /// <summary>
+    /// Whether backward can add the input gradient to what dx holds (<see cref="Backward"/>'s addToDx): col2im adds anyway, and a
+    /// GEMM that writes dX adds with beta 1; the transposed convolution by Winograd only writes.
+    /// </summary>
+    public bool AddsToInputGradient => _transposedWinograds.Length == 0;
+
+    /// <summary>
+    /// dW = gradient of the kernel (overwritten); dx = gradient of the input unless empty: overwritten, or with
+    /// <paramref name="addToDx"/> added to what it holds (the gradient of a tensor that other layers read too; <see cref="AddsToInputGradient"/>).
+    /// </summary>
+    public void Backward(Backend kernels, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> dz, Span<float> dW, Span<float> dx,
+        bool addToDx = false)
     {
         CheckSizes(batch, x.Length, w.Length, dz.Length, dx.Length);
+        if (addToDx && !AddsToInputGradient) throw new InvalidOperationException("convolution: the input gradient by Winograd is written, not added");
+        _addToDx = addToDx && !dx.IsEmpty;
         _weightGradient = !dW.IsEmpty;                                   // empty: a frozen layer, only dx is wanted
         if (_weightGradient && dW.Length != w.Length) throw new ArgumentException($"convolution: dW has {dW.Length} floats, the kernel {w.Length}");
         Array.Clear(_used);
@@ -410,7 +422,8 @@ public sealed unsafe class Convolution : IRangeWork
         {
             int n0 = chunk * _chunk, n1 = Math.Min(_batch, n0 + _chunk), rows = (n1 - n0) * positions;
             bool col2im = _inputGradient && _transposed is null && !Im2Col.IsIdentity(g);
-            if (col2im) new Span<float>(_dx + (long)n0 * g.Input.Size, (n1 - n0) * g.Input.Size).Clear();
+            if (col2im && !_addToDx) new Span<float>(_dx + (long)n0 * g.Input.Size, (n1 - n0) * g.Input.Size).Clear();
+            float dxBeta = _addToDx ? 1 : 0;
             for (int group = 0; group < g.Groups; group++)
             {
                 var wg = w.Slice(group * fg * k, fg * k);
@@ -427,18 +440,19 @@ public sealed unsafe class Convolution : IRangeWork
                 if (!_inputGradient) continue;
                 if (_transposed is { } t)
                 {
-                    // dX[:, group] (rows in, Cg) = cols(dY[:, group]) W'gᵀ, as forward: nothing to clear or add
+                    // dX[:, group] (rows in, Cg) = cols(dY[:, group]) W'gᵀ (+ dX), as forward: nothing to clear
                     int kt = t.PatchSize, inRows = (n1 - n0) * t.Positions, c = g.Input.Channels;
                     var dzAll = new ReadOnlySpan<float>(_dz, _batch * g.OutputSize);
                     var dxg = new Span<float>(_dx + (long)n0 * g.Input.Size + group * cg, inRows * c - group * cg);
                     if (_transposedRunning is { } winograd && winograd.Pays(n1 - n0, t.Rows.Output))
                         winograd.Forward(_kernels, nested, part, _dz, n0, n1, 0, t.Rows.Output, _dx + (long)n0 * g.Input.Size, c);
-                    else Convolve(nested, part, dzAll, t, _transposedReader, n0, n1, 0, t.Rows.Output, group, new ReadOnlySpan<float>(_wFlipped + (long)group * cg * kt, cg * kt), dxg, c);
+                    else Convolve(nested, part, dzAll, t, _transposedReader, n0, n1, 0, t.Rows.Output, group, new ReadOnlySpan<float>(_wFlipped + (long)group * cg * kt, cg * kt), dxg, c,
+                        beta: dxBeta);
                     continue;
                 }
                 if (Im2Col.IsIdentity(g))
                 {
-                    Gemm(nested, part, Op.N, Op.N, rows, k, f, dz, f, w, k, 0, new Span<float>(_dx + (long)n0 * g.Input.Size, rows * k), k);   // dX = dZ W
+                    Gemm(nested, part, Op.N, Op.N, rows, k, f, dz, f, w, k, dxBeta, new Span<float>(_dx + (long)n0 * g.Input.Size, rows * k), k);   // dX (+)= dZ W
                     continue;
                 }
                 var cols = _cols[part].AsSpan(0, rows * k);
@@ -544,14 +558,14 @@ public sealed unsafe class Convolution : IRangeWork
     /// <summary>
     /// Y (rows, Fg) = one group's windows of <paramref name="tensor"/> under <paramref name="g"/> (examples [n0, n1), output rows
     /// [oh0, oh1) of each) times Wgᵀ: read where they lie when the backend can (<see cref="Backend.GemmGathered"/>), else laid
-    /// out by im2col for a GEMM. The same sums either way.
+    /// out by im2col for a GEMM. The same sums either way. <paramref name="beta"/> 1: added to Y.
     /// </summary>
     private void Convolve(bool nested, int part, ReadOnlySpan<float> tensor, ConvGeometry g, WindowReader? reader, int n0, int n1, int oh0, int oh1, int group,
-        ReadOnlySpan<float> wg, Span<float> y, int ldy, int skip = 0, int count = -1)
+        ReadOnlySpan<float> wg, Span<float> y, int ldy, int skip = 0, int count = -1, float beta = 0)
     {
         int rows = count >= 0 ? count : (n1 - n0) * (oh1 - oh0) * g.Cols.Output, k = g.PatchSize, fg = g.GroupFilters;
-        if (reader is not null && reader.Gemm(_kernels, part, tensor, n0, n1, oh0, oh1, group, y, ldy, skip, count)) return;
-        Gemm(nested, part, Op.N, Op.T, rows, fg, k, Columns(tensor, g, n0, n1, group, part, oh0, oh1).Slice(skip * k, rows * k), k, wg, k, 0, y, ldy);
+        if (reader is not null && reader.Gemm(_kernels, part, tensor, n0, n1, oh0, oh1, group, y, ldy, skip, count, beta)) return;
+        Gemm(nested, part, Op.N, Op.T, rows, fg, k, Columns(tensor, g, n0, n1, group, part, oh0, oh1).Slice(skip * k, rows * k), k, wg, k, beta, y, ldy);
     }
 
     /// <summary>
@@ -607,7 +621,8 @@ public sealed unsafe class Convolution : IRangeWork
         private int Height(int oh0, int oh1) => _g.Rows.Spanned(oh1 - oh0);
 
         /// <summary>Y (rows, Fg) of one group, the kernel as last packed; false when the backend leaves this shape to im2col.</summary>
-        public bool Gemm(Backend kernels, int part, ReadOnlySpan<float> tensor, int n0, int n1, int oh0, int oh1, int group, Span<float> y, int ldy, int skip = 0, int count = -1)
+        public bool Gemm(Backend kernels, int part, ReadOnlySpan<float> tensor, int n0, int n1, int oh0, int oh1, int group, Span<float> y, int ldy, int skip = 0, int count = -1,
+            float beta = 0)
         {
             int all = (n1 - n0) * (oh1 - oh0) * _g.Cols.Output, rows = count >= 0 ? count : all;
             var packed = _packed.AsSpan(group * _packedGroup, _packedGroup);
@@ -616,8 +631,8 @@ public sealed unsafe class Convolution : IRangeWork
             {
                 var windows = Windows(px, copy, offsets, n0, n1, oh0, oh1, group);
                 // border classes group whole rows: not for a share of positions
-                if (rows == all && _classes is { } classes && classes.Gemm(kernels, part, windows, n1 - n0, oh0, py, ldy, _g.GroupFilters, packed)) return true;
-                return kernels.GemmGathered(part, windows.Skip(skip), rows, _g.GroupFilters, packed, y, ldy);
+                if (rows == all && _classes is { } classes && classes.Gemm(kernels, part, windows, n1 - n0, oh0, py, ldy, _g.GroupFilters, packed, beta)) return true;
+                return kernels.GemmGathered(part, windows.Skip(skip), rows, _g.GroupFilters, packed, y, ldy, beta);
             }
         }
 
@@ -752,7 +767,7 @@ public sealed unsafe class Convolution : IRangeWork
         /// Y (rows, n) of the block <paramref name="windows"/> describes (its first output row <paramref name="oh0"/>), class by class;
         /// false when the backend leaves it to the caller.
         /// </summary>
-        public bool Gemm(Backend kernels, int part, in GatheredRows windows, int examples, int oh0, float* y, int ldy, int n, ReadOnlySpan<float> packed)
+        public bool Gemm(Backend kernels, int part, in GatheredRows windows, int examples, int oh0, float* y, int ldy, int n, ReadOnlySpan<float> packed, float beta)
         {
             int height = windows.Rows, width = windows.Width, classes = _rowClasses * _colClasses;
             if ((long)examples * height * width > _aRows[part].Length) return false;
@@ -779,7 +794,7 @@ public sealed unsafe class Convolution : IRangeWork
                     }
                 starts[classes] = count;
                 var sorted = new WindowClasses(classes, starts, (float**)aRows, (float**)cRows, ldy, rangeStarts, ranges, windows.Offsets, windows.K);
-                return kernels.GemmGatheredClasses(part, sorted, n, packed);
+                return kernels.GemmGatheredClasses(part, sorted, n, packed, beta);
             }
         }
     }

@@ -252,7 +252,7 @@ public sealed unsafe class ManagedBackend : Backend
 
     public override int GatheredTileRows => GathersRows ? MR : 0;
 
-    public override bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc)
+    public override bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc, float beta = 0)
     {
         if (!GathersRows || m <= DotRows || n == 0) return false;
         int k = a.K, nPanels = (n + NR - 1) / NR;
@@ -267,7 +267,7 @@ public sealed unsafe class ManagedBackend : Backend
             for (int p0 = 0; p0 < k; p0 += KC)
             {
                 int kc = Math.Min(KC, k - p0);
-                float beta = p0 == 0 ? 0 : 1;
+                float b = p0 == 0 ? beta : 1;
                 float* bp = packed + (long)p0 * nPanels * NR;
                 var elements = new Gathered(a.Offsets + p0);
                 var cursor = a.From(0);
@@ -276,14 +276,14 @@ public sealed unsafe class ManagedBackend : Backend
                     int h = Math.Min(tileRows, m - i);
                     for (int r = 0; r < h; r++) rows[r] = cursor.Next();
                     for (int r = h; r < tileRows; r++) rows[r] = rows[h - 1];    // rows past the edge repeat the last, computed and dropped
-                    if (narrow) { NarrowTile(kc, rows, elements, bp, NR, pc + (long)i * ldc, ldc, beta, h, n, tile); continue; }
+                    if (narrow) { NarrowTile(kc, rows, elements, bp, NR, pc + (long)i * ldc, ldc, b, h, n, tile); continue; }
                     for (int jp = 0; jp < n; jp += NR)
                     {
                         int w = Math.Min(NR, n - jp);
                         float* bPanel = bp + (long)(jp / NR) * kc * NR, cTile = pc + (long)i * ldc + jp;
-                        if (h == MR && w == NR) { Tile(kc, rows, elements, bPanel, NR, cTile, ldc, beta); continue; }
+                        if (h == MR && w == NR) { Tile(kc, rows, elements, bPanel, NR, cTile, ldc, b); continue; }
                         EdgeTile(kc, rows, elements, bPanel, NR, tile, h);
-                        StoreTile(tile, NR, cTile, ldc, h, w, beta);
+                        StoreTile(tile, NR, cTile, ldc, h, w, b);
                     }
                 }
             }
@@ -317,7 +317,7 @@ public sealed unsafe class ManagedBackend : Backend
     /// <see cref="GemmGathered"/> class by class: the same K blocks, each row's sum over its class's taps in the block in order
     /// (the kernel walks the class's ranges with its sums in registers), a tile's rows stored where C's rows lie.
     /// </summary>
-    public override bool GemmGatheredClasses(int thread, in WindowClasses a, int n, ReadOnlySpan<float> packedB)
+    public override bool GemmGatheredClasses(int thread, in WindowClasses a, int n, ReadOnlySpan<float> packedB, float beta = 0)
     {
         int m = a.Starts[a.Count], k = a.K, nPanels = (n + NR - 1) / NR;
         // 16 columns or fewer with 512-bit vectors are left to GemmGathered's narrow kernel, not computed 32 wide
@@ -334,7 +334,7 @@ public sealed unsafe class ManagedBackend : Backend
             for (int p0 = 0; p0 < k; p0 += KC)
             {
                 int kc = Math.Min(KC, k - p0);
-                float beta = p0 == 0 ? 0 : 1;
+                float b = p0 == 0 ? beta : 1;
                 float* bp = packed + (long)p0 * nPanels * NR;
                 for (int cl = 0; cl < a.Count; cl++)
                 {
@@ -356,14 +356,14 @@ public sealed unsafe class ManagedBackend : Backend
                             {
                                 // each row stored where C's row lies; rows past the end into the scratch tile
                                 for (int r = 0; r < MR; r++) outputs[r] = r < h ? a.CRows[i + r] + jp : tile + r * NR;
-                                if (Wide) Kernel512Ranges(inBlock, ranges, rows, a.Offsets + p0, bPanel, outputs, beta);
-                                else Kernel256Ranges(inBlock, ranges, rows, a.Offsets + p0, bPanel, outputs, beta);
+                                if (Wide) Kernel512Ranges(inBlock, ranges, rows, a.Offsets + p0, bPanel, outputs, b);
+                                else Kernel256Ranges(inBlock, ranges, rows, a.Offsets + p0, bPanel, outputs, b);
                                 continue;
                             }
                             for (int r = 0; r < MR; r++) outputs[r] = tile + r * NR;
                             if (Wide) Kernel512Ranges(inBlock, ranges, rows, a.Offsets + p0, bPanel, outputs, 0);
                             else Kernel256Ranges(inBlock, ranges, rows, a.Offsets + p0, bPanel, outputs, 0);
-                            for (int r = 0; r < h; r++) StoreTile(tile + r * NR, NR, a.CRows[i + r] + jp, a.Ldc, 1, w, beta);
+                            for (int r = 0; r < h; r++) StoreTile(tile + r * NR, NR, a.CRows[i + r] + jp, a.Ldc, 1, w, b);
                         }
                     }
                 }

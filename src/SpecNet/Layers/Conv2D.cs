@@ -182,8 +182,10 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
     {
         var s = (State)ctx.State!;
         var dz = s.Epilogue.Backward(ctx, y, dy, UseBias ? ctx.Grads[1] : null);     // dz = act'(z) dy, db = sum dz
-        s.Convolution.Backward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], dz, ctx.Grads[0], ctx.InputGradient ? dx : default);
+        s.Convolution.Backward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], dz, ctx.Grads[0], ctx.InputGradient ? dx : default, ctx.AddsInputGradient);
     }
+
+    public override bool CanAddInputGradient(LayerContext ctx) => ((State)ctx.State!).Convolution.AddsToInputGradient;
 
     public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs)
     {

@@ -161,12 +161,18 @@ public abstract class Layer
     /// </summary>
     public virtual void FixParameters(LayerContext ctx) { }
 
+    /// <summary>
+    /// Plan time, training: whether backward can add dL/dx to what dx holds instead of overwriting it (ctx.AddsInputGradient),
+    /// so that a tensor read by several layers gets its gradient summed as this one computes its share, not in a pass after.
+    /// </summary>
+    public virtual bool CanAddInputGradient(LayerContext ctx) => false;
+
     /// <summary>y = layer(x) for ctx.Batch examples. x: (N, Input), y: (N, Output), NHWC. Merges read the other inputs from ctx.</summary>
     public abstract void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y);
 
     /// <summary>
     /// Given dy = dL/dy, writes the parameter gradients into ctx.Grads (overwriting) and, when
-    /// ctx.InputGradient, dx = dL/dx (overwriting). Runs after Forward on the same batch and state.
+    /// ctx.InputGradient, dx = dL/dx (overwriting, or adding with ctx.AddsInputGradient). Runs after Forward on the same batch and state.
     /// </summary>
     public abstract void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx);
 
@@ -199,6 +205,8 @@ public sealed class LayerContext
     public bool Training { get; set; }
     /// <summary>False when nobody needs dL/dx of the first input (the model's input, in training).</summary>
     public bool InputGradient { get; set; } = true;
+    /// <summary>Backward adds dL/dx to what the first input's gradient holds (<see cref="Layer.CanAddInputGradient"/>): other readers' shares.</summary>
+    public bool AddsInputGradient { get; set; }
     /// <summary>
     /// dy is already the gradient before this layer's own activation: the loss differentiated through a final softmax or
     /// sigmoid, or the max pooling after a relu kept only positive maxima (Planning/Fusion.cs).

@@ -70,8 +70,6 @@ public sealed class ExecutionPlan : IPlan
         _gradients = layout.Gradient.Select(b => b < 0 ? null : gradientBuffers[b]).ToArray();
         int slots = _layers.Max(l => l.Sources.Count);
         long largest = _layers.Max(l => (long)l.Inputs.Max(s => s.Size));
-        bool anyAccumulates = _accumulates.Any(a => a.Any(x => x));
-        _scratch = Enumerable.Range(0, slots).Select(_ => anyAccumulates ? new float[capacity * largest] : []).ToArray();
 
         // A chain is one stage, or stages each made for the next, a depthwise stage first and a 1x1 convolution's last (Fusion).
         _stages = Fusion.Stages(model, _chainEnd);
@@ -88,7 +86,7 @@ public sealed class ExecutionPlan : IPlan
         {
             var layer = _layers[i];
             var slotsOf = parameters.Of(layer);
-            var inputGradients = _sources[i].Select((t, k) => _gradients[t] is not { } g ? [] : _accumulates[i][k] ? _scratch[k] : g).ToArray();
+            var inputGradients = _sources[i].Select(t => _gradients[t] ?? []).ToArray();
             _contexts[i] = new LayerContext
             {
                 Kernels = kernels,
@@ -107,6 +105,20 @@ public sealed class ExecutionPlan : IPlan
                 if (_layers[i] is Conv2D conv) conv.UseWinograd(_contexts[i]);
         if (fixedParameters)
             for (int i = 0; i < _layers.Count; i++) _layers[i].FixParameters(_contexts[i]);
+        // A tensor read by several layers sums their gradients. A layer that can adds its share to the gradient as it computes it
+        // (a convolution's col2im, or its GEMM with beta 1); the others write theirs into scratch, added in a pass after, on one
+        // thread (the residual model's step 0.3-5.7% faster in place, median 2.8%, four runs alternating in one process, Zen 4).
+        for (int i = 0; i < _layers.Count; i++)
+            if (_accumulates[i] is [true] && _layers[i].CanAddInputGradient(_contexts[i]))
+            {
+                _accumulates[i][0] = false;
+                _contexts[i].AddsInputGradient = true;
+            }
+        bool anyAccumulates = _accumulates.Any(a => a.Any(x => x));
+        _scratch = Enumerable.Range(0, slots).Select(_ => anyAccumulates ? new float[capacity * largest] : []).ToArray();
+        for (int i = 0; i < _layers.Count; i++)
+            for (int k = 0; k < _sources[i].Length; k++)
+                if (_accumulates[i][k]) _contexts[i].InputGradientBuffers[k] = _scratch[k];
         for (int i = 0; i < _layers.Count; i++)
         {
             if (_stageEnd[i] >= 0 && _layers[_stageEnd[i]] is MaxPool2D pool) ((Conv2D)_layers[i]).PoolOutput(_contexts[i], pool);

@@ -74,6 +74,13 @@ public class ConvolutionTests
             conv.Backward(backend, batch, x, weights, dy, dW, dX);
             Near(dw, dW);
             Near(dx, dX);
+            if (conv.AddsToInputGradient)
+            {
+                var prior = Random(x.Length, 5);
+                var added = prior.ToArray();                              // added to, where asked (another reader's share)
+                conv.Backward(backend, batch, x, weights, dy, default, added, addToDx: true);
+                Near(prior.Zip(dx, (a, b) => a + b).ToArray(), added);
+            }
 
             // a frozen layer (no dW) and a first layer (no dx) compute the other gradient alone
             dX.AsSpan().Fill(float.NaN);
@@ -150,9 +157,20 @@ public class ConvolutionTests
                 changed[^1] += 0.5f;
                 var after = new float[y.Length];
                 conv.Forward(backend, batch, x, changed, after);
-                results.AddRange([y, single, dX, dW, after]);
+                // the input gradient added to another reader's share (a tensor read twice), where the convolution can add it
+                var added = Random(x.Length, 5);
+                var prior = added.ToArray();
+                if (conv.AddsToInputGradient)
+                {
+                    conv.Backward(backend, batch, x, weights, dy, default, added, addToDx: true);
+                    Near(prior.Zip(dX, (a, b) => a + b).ToArray(), added);
+                }
+                results.AddRange([y, single, dX, dW, after, added]);
             }
-            for (int i = 0; i < 5; i++) Assert.Equal(results[i + 5], results[i]);
+            for (int i = 0; i < 5; i++) Assert.Equal(results[i + 6], results[i]);
+            // Added: the same to rounding. Over K blocks a laid-out GEMM that computes Cᵀ adds C's old values after every block's
+            // sum, the others before the second block's (20x20x8 -> 32 with 256-bit vectors).
+            Near(results[11], results[5]);
         }
     }
 
