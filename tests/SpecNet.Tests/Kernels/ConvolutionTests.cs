@@ -30,6 +30,7 @@ public class ConvolutionTests
         { 1, 28, 28, 16, 32, 1, 2, 1, "valid", 1 },    // and a 1x1 strided shortcut (100,000)
         { 1, 7, 7, 64, 64, 3, 1, 1, "same", 1 },       // and its last block's 7x7 map: positions split at tiles, 24 and 25
         { 1, 5, 5, 8, 16, 3, 1, 1, "same", 1 },        // a 5x5 map: too few positions to split at tiles, its rows split
+        { 2, 8, 8, 48, 48, 3, 1, 1, "same", 3 },       // 16 filters a group: the narrow kernel's weight gradient reads dY's rows 48 apart
     };
 
     private static float[] Random(int n, int seed)
@@ -127,7 +128,7 @@ public class ConvolutionTests
     /// too, on each thread of a pass, or on the only one) must equal im2col + GEMM to the bit; also
     /// a pass over one image (its rows split between the threads) between two over the batch, which put different rows in
     /// the same places of the padded copies; and a pass after the kernel changed. With 512-bit vectors, 16 filters or fewer run in the
-    /// narrow 12 x 16 kernel, more in 6 x 32 tiles; CI runs the kernel tests again with AVX-512 off, for the 256-bit kernels.
+    /// narrow 8 x 16 kernel, more in 6 x 32 tiles; CI runs the kernel tests again with AVX-512 off, for the 256-bit kernels.
     /// </summary>
     [Theory]
     [MemberData(nameof(GatheredGeometries))]
