@@ -44,7 +44,11 @@ public sealed class GlobalAvgPool2D : Layer
 
     private static readonly int Lanes = Vector256<float>.Count;
 
-    /// <summary>Examples [n0, n1): each channel's sum over the cells, in order from +0, in a register, times 1/cells.</summary>
+    /// <summary>
+    /// Examples [n0, n1): each channel's sum over the cells, in order from +0, in a register, times 1/cells. Four channel vectors
+    /// go down the cells side by side: one alone waits on each add's latency (a single image's 7x7x128 map took 2.0 us, the
+    /// depthwise model's single image 46 us on a Zen 5).
+    /// </summary>
     private static unsafe void ForwardRange(void* state, int part, int n0, int n1)
     {
         var a = (Args*)state;
@@ -54,6 +58,21 @@ public sealed class GlobalAvgPool2D : Layer
         {
             float* map = a->Map + n * cells * c, mean = a->Means + n * c;
             int v = 0;
+            for (; v <= c - 4 * Lanes; v += 4 * Lanes)
+            {
+                Vector256<float> s0 = Vector256<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
+                for (float* at = map + v, end = at + (long)cells * c; at < end; at += c)
+                {
+                    s0 += Vector256.Load(at);
+                    s1 += Vector256.Load(at + Lanes);
+                    s2 += Vector256.Load(at + 2 * Lanes);
+                    s3 += Vector256.Load(at + 3 * Lanes);
+                }
+                (s0 * inv).Store(mean + v);
+                (s1 * inv).Store(mean + v + Lanes);
+                (s2 * inv).Store(mean + v + 2 * Lanes);
+                (s3 * inv).Store(mean + v + 3 * Lanes);
+            }
             for (; v <= c - Lanes; v += Lanes)
             {
                 var sum = Vector256<float>.Zero;
