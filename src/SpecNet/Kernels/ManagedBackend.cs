@@ -828,7 +828,7 @@ public sealed unsafe class ManagedBackend : Backend
     private static void Narrow<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta)
         where TElements : struct, IElements
     {
-        if (bStride == NR) KernelNarrow(kc, rows, elements, b, new Fixed<Panel>(), c, ldc, beta);
+        if (bStride == 32) KernelNarrow(kc, rows, elements, b, new Fixed<ThirtyTwo>(), c, ldc, beta);     // a packed panel of B (NR with AVX-512)
         else if (bStride == 16) KernelNarrow(kc, rows, elements, b, new Fixed<Sixteen>(), c, ldc, beta);
         else KernelNarrow(kc, rows, elements, b, new Any(bStride), c, ldc, beta);
     }
@@ -860,7 +860,7 @@ public sealed unsafe class ManagedBackend : Backend
     /// <summary>How far apart B's rows lie, in floats: a constant the JIT folds in (<see cref="Fixed{T}"/>), or a value (<see cref="Any"/>).</summary>
     private interface IStride { int Floats { get; } }
     private interface IConstant { static abstract int Value { get; } }
-    private readonly struct Panel : IConstant { public static int Value => NR; }
+    private readonly struct ThirtyTwo : IConstant { public static int Value => 32; }
     private readonly struct Sixteen : IConstant { public static int Value => 16; }
     private readonly struct Fixed<T> : IStride where T : struct, IConstant { public int Floats => T.Value; }
     private readonly struct Any(int floats) : IStride { public int Floats => floats; }
