@@ -34,11 +34,13 @@ public static class PredictCommand
             var plan = engine.Plan(model, parameters, 1, PlanOptions.Serving);
             var predictions = new JsonArray();
             var inv = CultureInfo.InvariantCulture;
+            var preprocessing = model.Data?.Preprocessing ?? SpecNet.Checking.Preprocessing.Default;
+            var table = preprocessing.Table(model.Input.Channels);                   // once, for every image
             foreach (var file in result.GetValue(images)!)
             {
                 // The spec's data.resize is part of how the model reads images, as its preprocessing is.
                 var pixels = Images.Load(file, model.Input, model.Data?.Resize ?? (result.GetValue(resize) ? "bilinear" : null));
-                (model.Data?.Preprocessing ?? SpecNet.Checking.Preprocessing.Default).Apply(pixels, plan.Input[..pixels.Length], model.Input.Channels);
+                preprocessing.Apply(pixels, plan.Input[..pixels.Length], model.Input.Channels, table);
                 var y = plan.Forward(1, training: false);
                 int winner = Evaluator.Predict(y);
                 var probabilities = y.ToArray();

@@ -36,7 +36,7 @@ public sealed record Preprocessing(float Scale, float[] Mean, float[] Std, bool 
         return table;
     }
 
-    /// <summary>8-bit values (HWC) to the model's input floats (one image: its table made for it).</summary>
+    /// <summary>8-bit values (HWC) to the model's input floats, the table made for this call (a one-off conversion; a loop over images makes it once).</summary>
     public void Apply(ReadOnlySpan<byte> pixels, Span<float> x, int channels) => Apply(pixels, x, channels, Table(channels));
 
     /// <summary>8-bit values (HWC) to the model's input floats, through this preprocessing's <paramref name="table"/> for the channels.</summary>
