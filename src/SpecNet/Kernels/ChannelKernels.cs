@@ -125,7 +125,25 @@ public static unsafe class ChannelKernels
         if (W.Second && map) (e1, s1) = (Vector256.Load(a->E + v + Lanes), Vector256.Load(a->F + v + Lanes));
         if (W.Second && mask) (m1, h1) = (Vector256.Load(a->G + v + Lanes), Vector256.Load(a->H + v + Lanes));
         float* x = a->X + (long)r0 * c + v, z = a->Z + (long)r0 * c + v;
-        for (int q = r0; q < r1; q++, x += c, z += c)
+        int q = r0;
+        if (!map && !mask)
+        {
+            // Two rows at a time into two sets of sums, added at the end: each chain waits on the FMA's latency every other row only
+            // (a batch norm's statistics in training, 28x28x16 at batch 64: 0.056 -> 0.040 ms, Zen 5)
+            Vector256<float> f2 = default, g2 = default, f3 = default, g3 = default;
+            for (; q + 1 < r1; q += 2, x += 2 * c, z += 2 * c)
+            {
+                var (x0, x2) = (Vector256.Load(x), Vector256.Load(x + c));
+                (f0, g0) = (f0 + x0, Vector256.FusedMultiplyAdd(x0, Vector256.Load(z), g0));
+                (f2, g2) = (f2 + x2, Vector256.FusedMultiplyAdd(x2, Vector256.Load(z + c), g2));
+                if (!W.Second) continue;
+                var (x1, x3) = (Vector256.Load(x + Lanes), Vector256.Load(x + c + Lanes));
+                (f1, g1) = (f1 + x1, Vector256.FusedMultiplyAdd(x1, Vector256.Load(z + Lanes), g1));
+                (f3, g3) = (f3 + x3, Vector256.FusedMultiplyAdd(x3, Vector256.Load(z + c + Lanes), g3));
+            }
+            (f0, g0, f1, g1) = (f0 + f2, g0 + g2, f1 + f3, g1 + g3);
+        }
+        for (; q < r1; q++, x += c, z += c)
         {
             var x0 = Vector256.Load(x);
             var z0 = Vector256.Load(z);
