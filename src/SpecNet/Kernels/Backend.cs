@@ -48,9 +48,11 @@ public abstract class Backend
     public int ParallelFor(int count, IRangeWork work, long itemWork = MinParallelWork) => Fork(count, work, itemWork, eachTakes: false);
 
     /// <summary>
-    /// The same, each thread taking the next item as it finishes one instead of a fixed share: for items whose results do not
-    /// depend on the thread that computes them (a convolution's forward chunks), so that a thread the host slows down (a
-    /// virtual CPU shared with other guests) takes fewer, and the other does not wait for it.
+    /// The same, for items whose results do not depend on the thread that computes them (a convolution's forward chunks): each
+    /// thread takes the items of its fixed share one at a time from the front, then, done, takes the others' from their backs.
+    /// The shares are ParallelFor's, so a chunk's output is still in its thread's cache when the next pass over the same rows
+    /// (a batch norm, a relu, the next convolution) reads them there; and a thread the host slows down (a virtual CPU shared with
+    /// other guests) is relieved of the end of its share, so the other does not wait for it.
     /// </summary>
     public int ParallelForEach(int count, IRangeWork work, long itemWork = MinParallelWork) => Fork(count, work, itemWork, eachTakes: true);
 
@@ -59,14 +61,40 @@ public abstract class Backend
         int parts = Parts(count, itemWork);
         if (parts <= 1) { if (count > 0) work.Run(0, 0, count, nested: false); return 1; }
         _pool ??= SharedPool(Threads);
-        _work = work; _count = count; _parts = parts; _next = 0; _eachTakes = eachTakes;
+        _work = work; _count = count; _parts = parts; _eachTakes = eachTakes;
+        if (eachTakes)
+        {
+            if (_shares.Length < parts * ShareStride) _shares = new long[parts * ShareStride];
+            for (int t = 0; t < parts; t++) _shares[t * ShareStride] = Share(First(count, t, parts), First(count, t + 1, parts));
+        }
         try { _pool.Run(_rangeWork ??= RangeWork); }
         finally { _work = null; _eachTakes = false; }
         return parts;
     }
 
-    private int _next;          // ParallelForEach: the next item to take
     private bool _eachTakes;    // whether the pass running is ParallelForEach's
+    private long[] _shares = [];    // ParallelForEach: per part, the items of its share not yet taken, [front, back) (Share)
+
+    // Each part's share on a cache line of its own: taking an item writes it.
+    private const int ShareStride = 128 / sizeof(long);
+
+    private static long Share(int front, int back) => (long)back << 32 | (uint)front;
+
+    /// <summary>The first item of part <paramref name="t"/>'s share of <paramref name="count"/>: ParallelFor's split.</summary>
+    private static int First(int count, int t, int parts) => (int)((long)count * t / parts);
+
+    /// <summary>The next item of part <paramref name="part"/>'s share, from its front or its back, or -1 when none is left.</summary>
+    private int Take(int part, bool front)
+    {
+        ref long share = ref _shares[part * ShareStride];
+        while (true)
+        {
+            long seen = Volatile.Read(ref share);
+            int f = (int)seen, b = (int)(seen >> 32);
+            if (f >= b) return -1;
+            if (Interlocked.CompareExchange(ref share, front ? Share(f + 1, b) : Share(f, b - 1), seen) == seen) return front ? f : b - 1;
+        }
+    }
 
     /// <summary>
     /// Floats of memory-bound work below which a second thread costs more than it saves (waking it and
@@ -83,10 +111,15 @@ public abstract class Backend
         if (t >= _parts) return;
         if (_eachTakes)
         {
-            for (int i; (i = Interlocked.Increment(ref _next) - 1) < _count; ) _work!.Run(t, i, i + 1, nested: true);
+            // Its own share first, then the others' ends. Measured on a Zen 5, training at batch 64, in one process in both orders: the
+            // residual model's step 17.3 -> 16.5 and 16.9 -> 16.6 ms, the depthwise model's 11.9 -> 11.2 and 12.1 -> 11.9, against
+            // chunks taken in turn by whichever thread was free (a chunk's output then sat in the other core's cache as often as not).
+            for (int i; (i = Take(t, front: true)) >= 0; ) _work!.Run(t, i, i + 1, nested: true);
+            for (int other = 1; other < _parts; other++)
+                for (int i, p = (t + other) % _parts; (i = Take(p, front: false)) >= 0; ) _work!.Run(t, i, i + 1, nested: true);
             return;
         }
-        int start = (int)((long)_count * t / _parts), end = (int)((long)_count * (t + 1) / _parts);
+        int start = First(_count, t, _parts), end = First(_count, t + 1, _parts);
         if (start >= end) return;
         if (_work is { } work) work.Run(t, start, end, nested: true);
         else _body(_state, t, start, end);

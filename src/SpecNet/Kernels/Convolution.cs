@@ -299,7 +299,7 @@ public sealed unsafe class Convolution : IRangeWork
             // 0.123 -> 0.109 ms, residual 0.355 -> 0.336, strided 0.064 -> 0.060; counting fewer gained nothing more).
             if (_positionSplit) kernels.ParallelFor((_g.Positions + tile - 1) / tile, this, (long)tile * _g.PatchSize * _g.Filters);
             else if (_rowSplit) kernels.ParallelFor(splitRows, this, (long)step * _g.Cols.Output * _g.PatchSize * _g.Filters);
-            else kernels.ParallelForEach((batch + _chunk - 1) / _chunk, this);   // each chunk's outputs alone: whichever thread is free
+            else kernels.ParallelForEach((batch + _chunk - 1) / _chunk, this);   // each chunk's outputs alone: a thread's own share, then the other's end
             _epilogue = null;
             _rowSplit = _positionSplit = false;
             _running = null;

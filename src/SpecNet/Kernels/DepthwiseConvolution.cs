@@ -109,7 +109,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         {
             (_backward, _batch, _epilogue) = (false, batch, epilogue);
             _x = px; _w = pw; _y = py;
-            kernels.ParallelForEach(batch, this, (long)OutputSize * _rows.Kernel * _cols.Kernel);   // each image's output alone: whichever thread is free
+            kernels.ParallelForEach(batch, this, (long)OutputSize * _rows.Kernel * _cols.Kernel);   // each image's output alone: a thread's own share, then the other's end
             _epilogue = null;
         }
     }

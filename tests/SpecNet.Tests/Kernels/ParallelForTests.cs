@@ -9,28 +9,30 @@ public class ParallelForTests
     /// <summary>Records which thread ran each item; the first item taken is slow, as on a virtual CPU the host has lent away.</summary>
     private sealed class Recorder(int slowItem) : IRangeWork
     {
-        public readonly ConcurrentBag<(int Part, int Item)> Runs = [];
+        public readonly ConcurrentQueue<(int Part, int Item)> Runs = [];   // each thread's in the order it ran them
 
         public void Run(int part, int start, int end, bool nested)
         {
             for (int i = start; i < end; i++)
             {
                 if (i == slowItem) Thread.Sleep(200);
-                Runs.Add((part, i));
+                Runs.Enqueue((part, i));
             }
         }
     }
 
     [Fact]
-    public void Each_thread_takes_the_next_item_as_it_finishes_one()
+    public void Each_thread_takes_its_own_share_first_then_the_others_from_their_ends()
     {
         var backend = new ManagedBackend(2);
         var work = new Recorder(slowItem: 0);
         Assert.Equal(2, backend.ParallelForEach(20, work));
         Assert.Equal(Enumerable.Range(0, 20), work.Runs.Select(r => r.Item).Order());   // every item once
-        // while one thread sleeps in item 0, the other takes the rest (a fixed share would leave it nine of its ten)
+        // While the thread whose share starts at item 0 sleeps in it, the other runs its own share in order (its outputs stay in its
+        // cache for the next pass over those rows), then the sleeper's from the end: a fixed share would leave the sleeper nine of ten.
         int slowThread = work.Runs.Single(r => r.Item == 0).Part;
         Assert.Equal([0], work.Runs.Where(r => r.Part == slowThread).Select(r => r.Item));
+        Assert.Equal([.. Enumerable.Range(10, 10), .. Enumerable.Range(1, 9).Reverse()], work.Runs.Where(r => r.Part != slowThread).Select(r => r.Item));
 
         var fixedShares = new Recorder(slowItem: -1);
         backend.ParallelFor(20, fixedShares);
