@@ -6,7 +6,11 @@ namespace SpecNet.Tests.Kernels;
 /// <summary>How the backend splits work between its threads.</summary>
 public class ParallelForTests
 {
-    /// <summary>Records which thread ran each item; the first item taken is slow, as on a virtual CPU the host has lent away.</summary>
+    /// <summary>
+    /// Records which thread ran each item. One item is slow, as on a virtual CPU the host has lent away; the others take a
+    /// couple of milliseconds each, so that the other thread cannot take all of theirs before this one starts, preempted
+    /// by the tests running beside it.
+    /// </summary>
     private sealed class Recorder(int slowItem) : IRangeWork
     {
         public readonly ConcurrentQueue<(int Part, int Item)> Runs = [];   // each thread's in the order it ran them
@@ -15,7 +19,7 @@ public class ParallelForTests
         {
             for (int i = start; i < end; i++)
             {
-                if (i == slowItem) Thread.Sleep(200);
+                Thread.Sleep(i == slowItem ? 300 : 2);
                 Runs.Enqueue((part, i));
             }
         }
