@@ -65,7 +65,11 @@ public abstract class Backend
         if (eachTakes)
         {
             if (_shares.Length < parts * ShareStride) _shares = new long[parts * ShareStride];
-            for (int t = 0; t < parts; t++) _shares[t * ShareStride] = Share(First(count, t, parts), First(count, t + 1, parts));
+            for (int t = 0; t < parts; t++)
+            {
+                var (start, end) = Slice(count, parts, t);
+                _shares[t * ShareStride] = Share(start, end);
+            }
         }
         try { _pool.Run(_rangeWork ??= RangeWork); }
         finally { _work = null; _eachTakes = false; }
@@ -80,8 +84,9 @@ public abstract class Backend
 
     private static long Share(int front, int back) => (long)back << 32 | (uint)front;
 
-    /// <summary>The first item of part <paramref name="t"/>'s share of <paramref name="count"/>: ParallelFor's split.</summary>
-    private static int First(int count, int t, int parts) => (int)((long)count * t / parts);
+    /// <summary>Part <paramref name="index"/>'s share of <paramref name="count"/> items split into <paramref name="parts"/> contiguous ranges: ParallelFor's split.</summary>
+    protected static (int Start, int End) Slice(int count, int parts, int index) =>
+        ((int)((long)count * index / parts), (int)((long)count * (index + 1) / parts));
 
     /// <summary>The next item of part <paramref name="part"/>'s share, from its front or its back, or -1 when none is left.</summary>
     private int Take(int part, bool front)
@@ -119,7 +124,7 @@ public abstract class Backend
                 for (int i, p = (t + other) % _parts; (i = Take(p, front: false)) >= 0; ) _work!.Run(t, i, i + 1, nested: true);
             return;
         }
-        int start = First(_count, t, _parts), end = First(_count, t + 1, _parts);
+        var (start, end) = Slice(_count, _parts, t);
         if (start >= end) return;
         if (_work is { } work) work.Run(t, start, end, nested: true);
         else _body(_state, t, start, end);

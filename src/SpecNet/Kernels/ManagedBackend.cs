@@ -509,9 +509,6 @@ public sealed unsafe class ManagedBackend : Backend
         public float Beta = beta;
     }
 
-    private static (int Start, int End) Slice(int count, int parts, int index) =>
-        ((int)((long)count * index / parts), (int)((long)count * (index + 1) / parts));
-
     /// <summary>Rows [i0, i1) of C, all columns; B packed by this thread (rows split: each packs its own copy of the B block).</summary>
     private void RunRows(Job j, int i0, int i1, int thread)
     {
