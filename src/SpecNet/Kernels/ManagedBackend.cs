@@ -270,12 +270,14 @@ public sealed unsafe class ManagedBackend : Backend
                 float b = p0 == 0 ? beta : 1;
                 float* bp = packed + (long)p0 * nPanels * NR;
                 var elements = new Gathered(a.Offsets + p0);
+                bool runs = narrow && n == 16 && InRuns(a.Offsets + p0, kc);
                 var cursor = a.From(0);
                 for (int i = 0; i < m; i += tileRows)
                 {
                     int h = Math.Min(tileRows, m - i);
                     for (int r = 0; r < h; r++) rows[r] = cursor.Next();
                     for (int r = h; r < tileRows; r++) rows[r] = rows[h - 1];    // rows past the edge repeat the last, computed and dropped
+                    if (runs && h == MRN) { KernelNarrowRuns(kc, rows, a.Offsets + p0, bp, pc + (long)i * ldc, ldc, b); continue; }
                     if (narrow) { NarrowTile(kc, rows, elements, bp, NR, pc + (long)i * ldc, ldc, b, h, n, tile); continue; }
                     for (int jp = 0; jp < n; jp += NR)
                     {
@@ -470,6 +472,11 @@ public sealed unsafe class ManagedBackend : Backend
             var cursor = a.From(0);
             for (int q = 0; q < k; q++) steps[q] = checked((int)(cursor.Next() - a.Base));
             int block = UseDirect(WeightGradientJob(m, n, k), m) ? k : KC;
+            if (narrow && InRuns(a.Offsets, m))
+            {
+                WeightGradientRuns(k, m / 16, a.Base, a.Offsets, steps, pb, ldb, pc, ldc, beta, block);
+                return true;
+            }
             for (int jp = 0; jp < n; jp += NR)
                 for (int i = 0; i < m; i += tileRows)
                 {
@@ -490,6 +497,80 @@ public sealed unsafe class ManagedBackend : Backend
                 }
         }
         return true;
+    }
+
+    /// <summary>
+    /// C (K, 16) = windowsᵀ dZ + beta·C for windows whose offsets come in runs of 16 (16 channels under each tap), as outer
+    /// products: at each position, three taps' 16 channels (three vectors) times 8 filters' gradients (broadcasts) into 24 sums,
+    /// 12 loads for 24 FMAs where the 8 x 16 tile of <see cref="KernelNarrow{TElements, TStride}"/> takes 10 for 8. Each sum is
+    /// built as that tile builds it: over the positions of a block in order from zero, each block's sums added to C in turn
+    /// (here to a running total in vectors, C read and written once: written back per block, transposed, it took longer than
+    /// the tile). Zen 5, batch 64, alternating in one process: 28x28x16 -> 16's weight gradient 0.94 -> 0.83 ms.
+    /// </summary>
+    private static void WeightGradientRuns(int k, int taps, float* x, int* offsets, int* steps, float* dz, int ldz, float* c, int ldc, float beta, int block)
+    {
+        const int Sums = 8 * 3 * 16;
+        float* sums = stackalloc float[Sums];
+        float* totals = stackalloc float[Sums];
+        for (int t0 = 0; t0 < taps; t0 += 3)
+        {
+            // a last tile of fewer than three taps repeats its last tap, computed and dropped
+            int t1 = Math.Min(t0 + 1, taps - 1), t2 = Math.Min(t0 + 2, taps - 1), o0 = offsets[t0 * 16], width = Math.Min(3, taps - t0);
+            for (int f0 = 0; f0 < 16; f0 += 8)
+            {
+                for (int p0 = 0; p0 < k; p0 += block)
+                {
+                    OuterProducts(Math.Min(block, k - p0), x + o0, offsets[t1 * 16] - o0, offsets[t2 * 16] - o0, steps + p0, dz + (long)p0 * ldz + f0, ldz, sums);
+                    if (p0 > 0)
+                        for (int i = 0; i < Sums; i += 16) (Vector512.Load(totals + i) + Vector512.Load(sums + i)).Store(totals + i);
+                    else if (beta == 0) new Span<float>(sums, Sums).CopyTo(new Span<float>(totals, Sums));
+                    else
+                        for (int t = 0; t < width; t++)
+                            for (int ch = 0; ch < 16; ch++)
+                                for (int f = 0; f < 8; f++)
+                                {
+                                    int at = (f * 3 + t) * 16 + ch;
+                                    totals[at] = MathF.FusedMultiplyAdd(beta, c[(long)((t0 + t) * 16 + ch) * ldc + f0 + f], sums[at]);
+                                }
+                }
+                for (int t = 0; t < width; t++)
+                    for (int ch = 0; ch < 16; ch++)
+                    {
+                        float* row = c + (long)((t0 + t) * 16 + ch) * ldc + f0;
+                        for (int f = 0; f < 8; f++) row[f] = totals[(f * 3 + t) * 16 + ch];
+                    }
+            }
+        }
+    }
+
+    /// <summary>sums[(f·3 + t)·16 + ch] = Σ over the kc positions q of x[steps[q] + o_t + ch] · dz[q·ldz + f], from zero in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void OuterProducts(int kc, float* x, int o1, int o2, int* steps, float* dz, int ldz, float* sums)
+    {
+        Vector512<float> s00 = default, s01 = default, s02 = default, s10 = default, s11 = default, s12 = default,
+                         s20 = default, s21 = default, s22 = default, s30 = default, s31 = default, s32 = default,
+                         s40 = default, s41 = default, s42 = default, s50 = default, s51 = default, s52 = default,
+                         s60 = default, s61 = default, s62 = default, s70 = default, s71 = default, s72 = default;
+        for (int q = 0; q < kc; q++)
+        {
+            float* xq = x + steps[q];
+            var x0 = Vector512.Load(xq);
+            var x1 = Vector512.Load(xq + o1);
+            var x2 = Vector512.Load(xq + o2);
+            var d = Vector512.Create(dz[0]); s00 = Vector512.FusedMultiplyAdd(x0, d, s00); s01 = Vector512.FusedMultiplyAdd(x1, d, s01); s02 = Vector512.FusedMultiplyAdd(x2, d, s02);
+            d = Vector512.Create(dz[1]); s10 = Vector512.FusedMultiplyAdd(x0, d, s10); s11 = Vector512.FusedMultiplyAdd(x1, d, s11); s12 = Vector512.FusedMultiplyAdd(x2, d, s12);
+            d = Vector512.Create(dz[2]); s20 = Vector512.FusedMultiplyAdd(x0, d, s20); s21 = Vector512.FusedMultiplyAdd(x1, d, s21); s22 = Vector512.FusedMultiplyAdd(x2, d, s22);
+            d = Vector512.Create(dz[3]); s30 = Vector512.FusedMultiplyAdd(x0, d, s30); s31 = Vector512.FusedMultiplyAdd(x1, d, s31); s32 = Vector512.FusedMultiplyAdd(x2, d, s32);
+            d = Vector512.Create(dz[4]); s40 = Vector512.FusedMultiplyAdd(x0, d, s40); s41 = Vector512.FusedMultiplyAdd(x1, d, s41); s42 = Vector512.FusedMultiplyAdd(x2, d, s42);
+            d = Vector512.Create(dz[5]); s50 = Vector512.FusedMultiplyAdd(x0, d, s50); s51 = Vector512.FusedMultiplyAdd(x1, d, s51); s52 = Vector512.FusedMultiplyAdd(x2, d, s52);
+            d = Vector512.Create(dz[6]); s60 = Vector512.FusedMultiplyAdd(x0, d, s60); s61 = Vector512.FusedMultiplyAdd(x1, d, s61); s62 = Vector512.FusedMultiplyAdd(x2, d, s62);
+            d = Vector512.Create(dz[7]); s70 = Vector512.FusedMultiplyAdd(x0, d, s70); s71 = Vector512.FusedMultiplyAdd(x1, d, s71); s72 = Vector512.FusedMultiplyAdd(x2, d, s72);
+            dz += ldz;
+        }
+        s00.Store(sums); s01.Store(sums + 16); s02.Store(sums + 32); s10.Store(sums + 48); s11.Store(sums + 64); s12.Store(sums + 80);
+        s20.Store(sums + 96); s21.Store(sums + 112); s22.Store(sums + 128); s30.Store(sums + 144); s31.Store(sums + 160); s32.Store(sums + 176);
+        s40.Store(sums + 192); s41.Store(sums + 208); s42.Store(sums + 224); s50.Store(sums + 240); s51.Store(sums + 256); s52.Store(sums + 272);
+        s60.Store(sums + 288); s61.Store(sums + 304); s62.Store(sums + 320); s70.Store(sums + 336); s71.Store(sums + 352); s72.Store(sums + 368);
     }
 
     /// <summary>Rows split between threads in whole MR panels.</summary>
@@ -849,6 +930,46 @@ public sealed unsafe class ManagedBackend : Backend
             c6 = Vector512.FusedMultiplyAdd(Vector512.Create(r6[p]), bv, c6);
             c7 = Vector512.FusedMultiplyAdd(Vector512.Create(r7[p]), bv, c7);
             b += bStride.Floats;
+        }
+        Store1(c, c0, beta); Store1(c + ldc, c1, beta); Store1(c + 2 * ldc, c2, beta); Store1(c + 3 * ldc, c3, beta);
+        Store1(c + 4 * ldc, c4, beta); Store1(c + 5 * ldc, c5, beta); Store1(c + 6 * ldc, c6, beta); Store1(c + 7 * ldc, c7, beta);
+    }
+
+    /// <summary>Whether a window's offsets come in runs of 16 consecutive floats (16 channels or a multiple under each tap), for <see cref="KernelNarrowRuns"/>.</summary>
+    private static bool InRuns(int* offsets, int kc)
+    {
+        if (kc % 16 != 0) return false;
+        for (int q = 0; q < kc; q++) if (offsets[q] != offsets[q & ~15] + (q & 15)) return false;
+        return true;
+    }
+
+    /// <summary>
+    /// <see cref="KernelNarrow{TElements, TStride}"/> for windows whose offsets come in runs of 16 (B a packed panel, rows 32
+    /// apart): each run's offset read once, the elements under it one after another. The same sums in the same order; one
+    /// load fewer per step, 9 for 8 FMAs (Zen 5, batch 64, alternating in one process: 28x28x16 -> 16 forward 0.88 -> 0.85
+    /// ms, its input gradient by the same path 0.89 -> 0.86 ms).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelNarrowRuns(int kc, float** rows, int* offsets, float* b, float* c, int ldc, float beta)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5], r6 = rows[6], r7 = rows[7];
+        for (int q = 0; q < kc; q += 16)
+        {
+            long p = offsets[q], end = p + 16;
+            for (; p < end; p++)
+            {
+                var bv = Vector512.Load(b);
+                c0 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[p]), bv, c0);
+                c1 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[p]), bv, c1);
+                c2 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[p]), bv, c2);
+                c3 = Vector512.FusedMultiplyAdd(Vector512.Create(r3[p]), bv, c3);
+                c4 = Vector512.FusedMultiplyAdd(Vector512.Create(r4[p]), bv, c4);
+                c5 = Vector512.FusedMultiplyAdd(Vector512.Create(r5[p]), bv, c5);
+                c6 = Vector512.FusedMultiplyAdd(Vector512.Create(r6[p]), bv, c6);
+                c7 = Vector512.FusedMultiplyAdd(Vector512.Create(r7[p]), bv, c7);
+                b += 32;
+            }
         }
         Store1(c, c0, beta); Store1(c + ldc, c1, beta); Store1(c + 2 * ldc, c2, beta); Store1(c + 3 * ldc, c3, beta);
         Store1(c + 4 * ldc, c4, beta); Store1(c + 5 * ldc, c5, beta); Store1(c + 6 * ldc, c6, beta); Store1(c + 7 * ldc, c7, beta);
