@@ -272,6 +272,17 @@ public sealed unsafe class ManagedBackend : Backend
                 var elements = new Gathered(a.Offsets + p0);
                 bool runs = narrow && n == 16 && InRuns(a.Offsets + p0, kc);
                 var cursor = a.From(0);
+                // Tiles of 14 positions of one output row, 16 floats apart (16 channels, stride 1): KernelNarrowRuns14
+                if (runs && a.ColStep == 16 && a.Width % 14 == 0 && a.First % 14 == 0 && m % 14 == 0)
+                {
+                    for (int i = 0; i < m; i += 14)
+                    {
+                        float* r0 = cursor.Next();
+                        for (int r = 1; r < 14; r++) cursor.Next();
+                        KernelNarrowRuns14(kc, r0, a.Offsets + p0, bp, pc + (long)i * ldc, ldc, b);
+                    }
+                    continue;
+                }
                 for (int i = 0; i < m; i += tileRows)
                 {
                     int h = Math.Min(tileRows, m - i);
@@ -973,6 +984,46 @@ public sealed unsafe class ManagedBackend : Backend
         }
         Store1(c, c0, beta); Store1(c + ldc, c1, beta); Store1(c + 2 * ldc, c2, beta); Store1(c + 3 * ldc, c3, beta);
         Store1(c + 4 * ldc, c4, beta); Store1(c + 5 * ldc, c5, beta); Store1(c + 6 * ldc, c6, beta); Store1(c + 7 * ldc, c7, beta);
+    }
+
+    /// <summary>
+    /// <see cref="KernelNarrowRuns"/> over 14 rows that lie 16 floats apart (positions of one output row over 16 channels at
+    /// stride 1): one row pointer, the others at fixed distances from it, so the 14 sums fit in registers with it where 14 row
+    /// pointers would not. 15 loads for 14 FMAs instead of 9 for 8; the same sums in the same order (Zen 5, batch 64,
+    /// alternating in one process: 28x28x16 -> 16 forward 0.84 -> 0.77 ms, its input gradient by the same path 0.86 -> 0.79 ms).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelNarrowRuns14(int kc, float* r, int* offsets, float* b, float* c, int ldc, float beta)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default,
+                         c7 = default, c8 = default, c9 = default, c10 = default, c11 = default, c12 = default, c13 = default;
+        for (int q = 0; q < kc; q += 16)
+        {
+            float* a = r + offsets[q], end = a + 16;
+            for (; a < end; a++)
+            {
+                var bv = Vector512.Load(b);
+                c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), bv, c0);
+                c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[16]), bv, c1);
+                c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[32]), bv, c2);
+                c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a[48]), bv, c3);
+                c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a[64]), bv, c4);
+                c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a[80]), bv, c5);
+                c6 = Vector512.FusedMultiplyAdd(Vector512.Create(a[96]), bv, c6);
+                c7 = Vector512.FusedMultiplyAdd(Vector512.Create(a[112]), bv, c7);
+                c8 = Vector512.FusedMultiplyAdd(Vector512.Create(a[128]), bv, c8);
+                c9 = Vector512.FusedMultiplyAdd(Vector512.Create(a[144]), bv, c9);
+                c10 = Vector512.FusedMultiplyAdd(Vector512.Create(a[160]), bv, c10);
+                c11 = Vector512.FusedMultiplyAdd(Vector512.Create(a[176]), bv, c11);
+                c12 = Vector512.FusedMultiplyAdd(Vector512.Create(a[192]), bv, c12);
+                c13 = Vector512.FusedMultiplyAdd(Vector512.Create(a[208]), bv, c13);
+                b += 32;
+            }
+        }
+        Store1(c, c0, beta); Store1(c + ldc, c1, beta); Store1(c + 2 * ldc, c2, beta); Store1(c + 3 * ldc, c3, beta);
+        Store1(c + 4 * ldc, c4, beta); Store1(c + 5 * ldc, c5, beta); Store1(c + 6 * ldc, c6, beta); Store1(c + 7 * ldc, c7, beta);
+        Store1(c + 8 * ldc, c8, beta); Store1(c + 9 * ldc, c9, beta); Store1(c + 10 * ldc, c10, beta); Store1(c + 11 * ldc, c11, beta);
+        Store1(c + 12 * ldc, c12, beta); Store1(c + 13 * ldc, c13, beta);
     }
 
     /// <summary>How far apart B's rows lie, in floats: a constant the JIT folds in (<see cref="Fixed{T}"/>), or a value (<see cref="Any"/>).</summary>
