@@ -1,0 +1,106 @@
+using SpecNet.Kernels;
+
+namespace SpecNet.Tests.Kernels;
+
+/// <summary>
+/// Batch normalisation's passes over rows of channels, against their definitions: sums in double, maps by the same float
+/// operations (so equal to the bit). 300 rows on two threads are 150 each: two blocks of 64 rows and a part block, so that
+/// every block's start, end and carry into the running sums is crossed; 24 channels take a lone last vector, 5 none.
+/// </summary>
+public class ChannelKernelsTests
+{
+    private const int Rows = 300;
+
+    public static TheoryData<int, int> Cases()
+    {
+        var data = new TheoryData<int, int>();
+        foreach (int threads in new[] { 1, 2 })
+            foreach (int channels in new[] { 5, 8, 16, 24, 32 }) data.Add(channels, threads);
+        return data;
+    }
+
+    private static float[] Random(Rng rng, int n, float low, float high) => Enumerable.Range(0, n).Select(_ => low + (high - low) * rng.NextFloat()).ToArray();
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Sums_are_the_columns_sums_and_sums_of_squares(int channels, int threads)
+    {
+        var rng = new Rng(3);
+        var x = Random(rng, Rows * channels, -1, 3);
+        var (first, second) = (new double[channels], new double[channels]);
+        ChannelKernels.Sums(new ManagedBackend(threads), x, x, channels, first, second, ChannelKernels.Scratch(channels, threads));
+        for (int c = 0; c < channels; c++)
+        {
+            var column = Enumerable.Range(0, Rows).Select(r => (double)x[r * channels + c]).ToArray();
+            Near(column.Sum(), first[c], column.Sum(Math.Abs));
+            Near(column.Sum(v => v * v), second[c], column.Sum(v => v * v));
+        }
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Masked_sums_count_only_where_the_mapped_value_passes_the_relu(int channels, int threads)
+    {
+        var rng = new Rng(5);
+        var (dy, z) = (Random(rng, Rows * channels, -1, 1), Random(rng, Rows * channels, -2, 2));
+        var (e, f, g, h) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f), Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f));
+        var (first, second) = (new double[channels], new double[channels]);
+        ChannelKernels.Sums(new ManagedBackend(threads), dy, z, channels, first, second, ChannelKernels.Scratch(channels, threads), e, f, g, h);
+        for (int c = 0; c < channels; c++)
+        {
+            double sum = 0, product = 0, scale = 0;
+            for (int r = 0; r < Rows; r++)
+            {
+                int i = r * channels + c;
+                float zhat = MathF.FusedMultiplyAdd(z[i], e[c], f[c]);
+                if (MathF.FusedMultiplyAdd(zhat, g[c], h[c]) <= 0) continue;
+                (sum, product, scale) = (sum + dy[i], product + (double)dy[i] * zhat, scale + Math.Abs(dy[i] * zhat));
+            }
+            Near(sum, first[c], Rows);
+            Near(product, second[c], scale);
+        }
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Training_map_is_gamma_times_xhat_plus_beta_then_relu_to_the_bit(int channels, int threads)
+    {
+        var rng = new Rng(7);
+        var x = Random(rng, Rows * channels, -2, 2);
+        var (a, b, e, f) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f), Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f));
+        foreach (bool relu in new[] { false, true })
+        {
+            var y = new float[x.Length];
+            ChannelKernels.Affine(new ManagedBackend(threads), x, a, b, e, f, y, relu);
+            for (int i = 0; i < x.Length; i++)
+            {
+                int c = i % channels;
+                float t = MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(x[i], a[c], b[c]), e[c], f[c]);
+                Assert.Equal(relu ? Math.Max(t, 0f) : t, y[i]);
+            }
+        }
+    }
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Input_gradient_map_is_its_formula_to_the_bit(int channels, int threads)
+    {
+        var rng = new Rng(11);
+        var (dy, z) = (Random(rng, Rows * channels, -1, 1), Random(rng, Rows * channels, -2, 2));
+        var (a, b, d, e, f) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f), Random(rng, channels, -0.5f, 0.5f),
+            Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f));
+        var (g, h) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f));
+        foreach (bool mask in new[] { false, true })
+        {
+            var dx = new float[dy.Length];
+            ChannelKernels.Affine2(new ManagedBackend(threads), dy, z, e, f, a, b, d, dx, ChannelKernels.Scratch(channels, threads), mask ? g : default, mask ? h : default);
+            for (int i = 0; i < dy.Length; i++)
+            {
+                int c = i % channels;
+                float zhat = MathF.FusedMultiplyAdd(z[i], e[c], f[c]);
+                float passed = !mask || MathF.FusedMultiplyAdd(zhat, g[c], h[c]) > 0 ? dy[i] : 0;
+                Assert.Equal(MathF.FusedMultiplyAdd(zhat, b[c], MathF.FusedMultiplyAdd(passed, a[c], d[c])), dx[i]);
+            }
+        }
+    }
+
+    /// <summary>Float sums of 64 rows, then double: within a few float roundings of the terms' magnitude.</summary>
+    private static void Near(double expected, double actual, double magnitude) =>
+        Assert.True(Math.Abs(expected - actual) <= 1e-6 * magnitude + 1e-9, $"{actual} vs {expected}");
+}
