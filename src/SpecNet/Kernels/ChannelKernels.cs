@@ -387,6 +387,55 @@ public static unsafe class ChannelKernels
     {
         int c = s->Channels;
         float* bias = s->X, a = s->A, b = s->B;
+        // A block of rows at a time, one channel vector down it with its coefficients in registers, as AffineBlocks, in 512-bit
+        // vectors where the CPU has them. Row by row, reloading the coefficients at every vector of 8, it took 1 ns a vector on rows
+        // in L1; now 0.36-0.65 (16-64 channels, Zen 5), and the depthwise model's single image on one thread 46 -> 42 us.
+        if (Vector512.IsHardwareAccelerated && c % 16 == 0)
+        {
+            for (long r = r0; r < r1; r += BlockRows)
+            {
+                long rows = Math.Min(r1, r + BlockRows) - r;
+                for (int v = 0; v < c; v += 16)
+                {
+                    Vector512<float> add = default, scale = default, shift = default;
+                    if (typeof(TBias) == typeof(On)) add = Vector512.Load(bias + v);
+                    if (typeof(TAffine) == typeof(On)) (scale, shift) = (Vector512.Load(a + v), Vector512.Load(b + v));
+                    float* y = s->Y + r * c + v, residual = typeof(TResidual) == typeof(On) ? s->Z + r * c + v : null;
+                    for (long q = 0; q < rows; q++, y += c)
+                    {
+                        var t = Vector512.Load(y);
+                        if (typeof(TBias) == typeof(On)) t += add;
+                        if (typeof(TAffine) == typeof(On)) t = Vector512.FusedMultiplyAdd(t, scale, shift);
+                        if (typeof(TResidual) == typeof(On)) { t += Vector512.Load(residual); residual += c; }
+                        (typeof(TRelu) == typeof(On) ? Elementwise.Relu(t) : t).Store(y);
+                    }
+                }
+            }
+            return;
+        }
+        if (c % Lanes == 0)
+        {
+            for (long r = r0; r < r1; r += BlockRows)
+            {
+                long rows = Math.Min(r1, r + BlockRows) - r;
+                for (int v = 0; v < c; v += Lanes)
+                {
+                    Vector256<float> add = default, scale = default, shift = default;
+                    if (typeof(TBias) == typeof(On)) add = Vector256.Load(bias + v);
+                    if (typeof(TAffine) == typeof(On)) (scale, shift) = (Vector256.Load(a + v), Vector256.Load(b + v));
+                    float* y = s->Y + r * c + v, residual = typeof(TResidual) == typeof(On) ? s->Z + r * c + v : null;
+                    for (long q = 0; q < rows; q++, y += c)
+                    {
+                        var t = Vector256.Load(y);
+                        if (typeof(TBias) == typeof(On)) t += add;
+                        if (typeof(TAffine) == typeof(On)) t = Vector256.FusedMultiplyAdd(t, scale, shift);
+                        if (typeof(TResidual) == typeof(On)) { t += Vector256.Load(residual); residual += c; }
+                        (typeof(TRelu) == typeof(On) ? Elementwise.Relu(t) : t).Store(y);
+                    }
+                }
+            }
+            return;
+        }
         // Rows of a few dozen channels: one flat loop per row, no call per row (a first convolution has 50,000 rows a batch).
         for (long r = r0; r < r1; r++)
         {

@@ -51,6 +51,11 @@ public static unsafe class Elementwise
     public static Vector256<float> Relu(Vector256<float> t) =>
         Avx.IsSupported ? Avx.Add(Avx.Max(Vector256<float>.Zero, t), Vector256<float>.Zero) : Vector256.Max(t, Vector256<float>.Zero);
 
+    /// <summary>The same at twice the width.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Relu(Vector512<float> t) =>
+        Avx512F.IsSupported ? Avx512F.Add(Avx512F.Max(Vector512<float>.Zero, t), Vector512<float>.Zero) : Vector512.Max(t, Vector512<float>.Zero);
+
     /// <summary>y = max(y, 0), in place.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Relu(Span<float> y)

@@ -29,6 +29,13 @@ public class ReluTests
     }
 
     [Fact]
+    public void A_wide_vector_relu_is_max_with_zero_to_the_bit()
+    {
+        var relu = Elementwise.Relu(Vector512.Create(Specials));
+        Assert.Equal(Bits(Specials.Select(v => Math.Max(v, 0f))), Bits(Enumerable.Range(0, 16).Select(lane => relu.GetElement(lane))));
+    }
+
+    [Fact]
     public void Every_relu_pass_is_max_with_zero_to_the_bit()
     {
         var expected = Bits(Specials.Select(v => Math.Max(v, 0f)));
@@ -37,6 +44,9 @@ public class ReluTests
         Assert.Equal(expected, Bits(y));
         y = (float[])Specials.Clone();
         ChannelKernels.BiasAffineRelu(y, 8, default, [], [], relu: true);     // the convolutions' epilogue, 8 channels: vectors
+        Assert.Equal(expected, Bits(y));
+        y = (float[])Specials.Clone();
+        ChannelKernels.BiasAffineRelu(y, 16, default, [], [], relu: true);    // 16: 512-bit vectors where the CPU has them
         Assert.Equal(expected, Bits(y));
     }
 
