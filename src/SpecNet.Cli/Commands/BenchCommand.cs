@@ -35,7 +35,7 @@ public static class BenchCommand
                     ["spec"] = model.Name, ["backend"] = engine.Name, ["instruction_set"] = engine.Device, ["threads"] = engine.Threads,
                     ["batch_size"] = n, ["iterations"] = iters, ["step_ms"] = Math.Round(r.StepMs, 3),
                     ["train_images_per_second"] = Math.Round(r.TrainImagesPerSecond), ["inference_images_per_second"] = Math.Round(r.InferenceImagesPerSecond),
-                    ["single_image_ms"] = Math.Round(r.SingleImageMs, 4), ["allocated_bytes_per_step"] = r.AllocatedBytesPerStep,
+                    ["single_image_ms"] = Math.Round(r.SingleImageMs, 4), ["single_image_threads"] = r.SingleImageThreads, ["allocated_bytes_per_step"] = r.AllocatedBytesPerStep,
                     ["layers"] = new JsonArray(r.Layers.Select(l => (JsonNode)new JsonObject
                     {
                         ["name"] = l.Name, ["type"] = l.Kind, ["forward_ms"] = Math.Round(l.ForwardMs, 4), ["backward_ms"] = Math.Round(l.BackwardMs, 4),
@@ -59,7 +59,8 @@ public static class BenchCommand
             o.WriteLine("(forward and backward: a training step, layer by layer, a relu after a batch norm or an add inside it; inference: the inference plan, as eval and predict run it (a large batch in slices of a few examples, each thread through the whole model: per layer, the threads' time over the threads); fused: inside the layer before)");
             o.WriteLine(string.Format(inv, "Training step:    {0:0.000} ms = {1:N0} images/s (incl. loss and optimizer)", r.StepMs, r.TrainImagesPerSecond));
             o.WriteLine(string.Format(inv, "Inference:        {0:N0} images/s at batch {1}", r.InferenceImagesPerSecond, n));
-            o.WriteLine(string.Format(inv, "Single image:     {0:0.0000} ms", r.SingleImageMs));
+            o.WriteLine(string.Format(inv, "Single image:     {0:0.0000} ms{1}", r.SingleImageMs,
+                r.SingleImageThreads < engine.Threads ? $" on {r.SingleImageThreads} thread (timed faster here than {engine.Threads})" : ""));
             o.WriteLine(string.Format(inv, "Allocated:        {0:N0} bytes per training step", r.AllocatedBytesPerStep));
             foreach (var x in runtime)
                 o.WriteLine(string.Format(inv, "ONNX Runtime {0}, {1} thread{2}: {3:N0} images/s at batch {4}, single image {5:0.0000} ms", x.Runtime, x.Threads, x.Threads == 1 ? "" : "s",

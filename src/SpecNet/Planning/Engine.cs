@@ -6,7 +6,9 @@ namespace SpecNet.Planning;
 /// <summary>How a plan is made: for training (gradients, backward scratch) or inference only.</summary>
 /// <param name="FixedParameters">Inference over parameters that do not change once its first pass has read them (eval and predict
 /// load a weights file once): what layers derive from them, a packed kernel or a batch norm's map, is made at that pass only,
-/// as ONNX Runtime prepares a session's weights once. Later writes to the parameters are not seen by this plan.</param>
+/// as ONNX Runtime prepares a session's weights once. Later writes to the parameters are not seen by this plan. A plan for one
+/// image on several threads runs its first passes when it is made (<see cref="SingleImage"/> times it against one thread), so
+/// the parameters must hold their values by then.</param>
 public sealed record PlanOptions(bool Training = true, int Seed = 0, bool InputGradient = false, bool FixedParameters = false)
 {
     /// <summary>Inference over parameters that may change between passes (a caller that trains or loads weights between them): each pass checks them.</summary>

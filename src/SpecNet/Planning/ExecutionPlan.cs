@@ -253,10 +253,15 @@ public sealed class CpuEngine(Backend kernels) : IEngine
     public string Device => Kernels.InstructionSet;
     public int Threads => Kernels.Threads;
 
-    public IPlan Plan(ModelSpec model, ParameterSet parameters, int capacity, PlanOptions options) =>
-        !options.Training && !options.InputGradient && SlicedPlan.Pays(Kernels, capacity)
-            ? new SlicedPlan(model, parameters, Kernels, capacity, options.FixedParameters)
-            : new ExecutionPlan(model, parameters, Kernels, capacity, options.Seed, options.InputGradient, options.Training, fixedParameters: options.FixedParameters);
+    public IPlan Plan(ModelSpec model, ParameterSet parameters, int capacity, PlanOptions options)
+    {
+        bool inference = !options.Training && !options.InputGradient;
+        if (inference && SlicedPlan.Pays(Kernels, capacity)) return new SlicedPlan(model, parameters, Kernels, capacity, options.FixedParameters);
+        var plan = new ExecutionPlan(model, parameters, Kernels, capacity, options.Seed, options.InputGradient, options.Training, fixedParameters: options.FixedParameters);
+        return inference && capacity == 1 && Kernels is ManagedBackend && Kernels.Threads > 1
+            ? SingleImage.Faster(plan, new ExecutionPlan(model, parameters, new ManagedBackend(1), 1, trainable: false, fixedParameters: options.FixedParameters))
+            : plan;
+    }
 
     public override string ToString() => Kernels.ToString();
 }

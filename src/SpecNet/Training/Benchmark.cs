@@ -18,7 +18,7 @@ public sealed record LayerBenchmark(string Name, string Kind, double ForwardMs, 
 }
 
 public sealed record BenchmarkResult(int BatchSize, int Iterations, IReadOnlyList<LayerBenchmark> Layers,
-    double StepMs, double TrainImagesPerSecond, double InferenceImagesPerSecond, double SingleImageMs, long AllocatedBytesPerStep);
+    double StepMs, double TrainImagesPerSecond, double InferenceImagesPerSecond, double SingleImageMs, long AllocatedBytesPerStep, int SingleImageThreads);
 
 /// <summary>Times training steps and inference on random inputs: per layer, whole model, single image.</summary>
 public static class Benchmark
@@ -86,6 +86,7 @@ public static class Benchmark
         clock.Restart();
         for (int i = 0; i < singleRuns; i++) single.Forward(1, false);
         double singleMs = clock.Elapsed.TotalMilliseconds / singleRuns;
-        return new BenchmarkResult(batchSize, iterations, layers, stepMs, batchSize * 1000 / stepMs, inference, singleMs, perStep);
+        int singleThreads = single is ExecutionPlan kept ? kept.Kernels.Threads : engine.Threads;   // one thread where it timed faster (SingleImage)
+        return new BenchmarkResult(batchSize, iterations, layers, stepMs, batchSize * 1000 / stepMs, inference, singleMs, perStep, singleThreads);
     }
 }
