@@ -358,17 +358,29 @@ public sealed unsafe class Convolution : IRangeWork
             return;
         }
         // dW = the threads' partial gradients (kept transposed: the big operand, cols, is then read in place),
-        // added in thread order: deterministic for a given thread count.
-        int k = _g.PatchSize, fg = _g.GroupFilters;
-        dW.Clear();
-        for (int t = 0; t < _used.Length; t++)
-        {
-            if (!_used[t]) continue;
-            var partial = _dWeightsT[t];
+        // added in thread order into the first (vectors; the same floats as adding each to a cleared dW in turn), then transposed:
+        // done element by element, the partials of 576 x 128 (the strided model's last convolution) took 0.1 ms on one thread.
+        int k = _g.PatchSize, fg = _g.GroupFilters, first = Array.IndexOf(_used, true);
+        if (first < 0) { dW.Clear(); return; }
+        var sum = _dWeightsT[first].AsSpan(0, _g.Groups * k * fg);
+        for (int t = first + 1; t < _used.Length; t++)
+            if (_used[t]) System.Numerics.Tensors.TensorPrimitives.Add(sum, _dWeightsT[t].AsSpan(0, sum.Length), sum);
+        fixed (float* from = sum, to = dW)
             for (int group = 0; group < _g.Groups; group++)
-                for (int i = 0; i < k; i++)
-                    for (int f = 0; f < fg; f++) dW[(group * fg + f) * k + i] += partial[(group * k + i) * fg + f];
-        }
+                Transpose(from + group * k * fg, k, fg, to + group * fg * k);
+    }
+
+    /// <summary>to (cols, rows) = from (rows, cols)ᵀ, in blocks of 16 x 16 that stay in L1 on both sides.</summary>
+    private static void Transpose(float* from, int rows, int cols, float* to)
+    {
+        const int B = 16;
+        for (int i0 = 0; i0 < rows; i0 += B)
+            for (int j0 = 0; j0 < cols; j0 += B)
+            {
+                int i1 = Math.Min(rows, i0 + B), j1 = Math.Min(cols, j0 + B);
+                for (int j = j0; j < j1; j++)
+                    for (int i = i0; i < i1; i++) to[(long)j * rows + i] = from[(long)i * cols + j];
+            }
     }
 
     /// <summary>_flipped = the transposed convolution's kernel: per group, W'[c, kh, kw, f] = W[f, KH-1-kh, KW-1-kw, c].</summary>
