@@ -332,14 +332,18 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             }
             return;
         }
-        if (_padded is not null)
-        {
-            width = _paddedWidth;
-            fixed (float* copy = _padded[part]) x = Pad(x, copy, i0, i1);
-        }
-        long rowStep = (long)_rows.Stride * width * c;   // from one output row's windows to the next
-        int stride = _cols.Stride * c;
+        // The copy stays fixed while the windows are read from it: a pointer kept past its fixed block (as this was) reads
+        // wherever the array was before the collector moved it.
+        fixed (float* copy = _padded?[part])
         fixed (int* offsets = _forwardOffsets)
+        {
+            if (copy is not null)
+            {
+                width = _paddedWidth;
+                x = Pad(x, copy, i0, i1);
+            }
+            long rowStep = (long)_rows.Stride * width * c;   // from one output row's windows to the next
+            int stride = _cols.Stride * c;
             for (int i = i0; i < i1; i++)
             {
                 float* origin = x + i * rowStep, yi = y + (long)(i - i0) * n * c;
@@ -360,6 +364,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                             sum.Store(yi + j * c + v);
                         }
             }
+        }
     }
 
     /// <summary>A 3-wide kernel, stride 1 or 2, at most one column of padding a side, eight outputs or more a row: read in place.</summary>
