@@ -76,10 +76,11 @@ public static unsafe class ChannelKernels
         if (c % Lanes == 0)
         {
             // Each block's float sums go from registers into the running doubles (widened: the same values, added in the same order)
+            double* firstSums = a->Partials + part * 2 * c, secondSums = firstSums + c;   // first and second, as pointers
             for (int r = r0; r < r1; r += BlockRows)
                 for (int v = 0, end = Math.Min(r1, r + BlockRows); v < c; v += 2 * Lanes)   // two channel vectors at a time, down the rows
-                    if (v + Lanes < c) SumColumns<Two>(a, r, end, v, a->Partials + part * 2 * c, a->Partials + (part * 2 + 1) * c);
-                    else SumColumns<One>(a, r, end, v, a->Partials + part * 2 * c, a->Partials + (part * 2 + 1) * c);
+                    if (v + Lanes < c) SumColumns<Two>(a, r, end, v, firstSums, secondSums);
+                    else SumColumns<One>(a, r, end, v, firstSums, secondSums);
             return;
         }
         for (int r = r0; r < r1; r += BlockRows)

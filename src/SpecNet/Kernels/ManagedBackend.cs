@@ -544,13 +544,7 @@ public sealed unsafe class ManagedBackend : Backend
                         for (int i = 0; i < m; i += MR, t++)
                         {
                             for (int r = 0; r < MR; r++) rows[r] = a.Base + a.Offsets[Math.Min(i + r, m - 1)];   // a last tile's missing rows repeat its last, dropped
-                            float* b = pb + (long)p0 * ldb + jp, tile = parked + t * size;
-                            bool three = m - i <= 3;   // a last tile of 1-3 rows computes three, as EdgeTile does (six: the pooled model's first
-                                                     // convolution's weight gradient, 9 = 6 + 3 rows, 0.114 -> 0.137 ms)
-                            if (Wide && three) Kernel512<Gathered, Three>(kc, rows, elements, b, ldb, tile, NR, 0, resume: p0 > start);
-                            else if (Wide) Kernel512<Gathered, Six>(kc, rows, elements, b, ldb, tile, NR, 0, resume: p0 > start);
-                            else if (three) Kernel256<Gathered, Three>(kc, rows, elements, b, ldb, tile, NR, 0, resume: p0 > start);
-                            else Kernel256<Gathered, Six>(kc, rows, elements, b, ldb, tile, NR, 0, resume: p0 > start);
+                            EdgeTile(kc, rows, elements, pb + (long)p0 * ldb + jp, ldb, parked + t * size, Math.Min(MR, m - i), resume: p0 > start);
                         }
                 }
                 float blockBeta = start == 0 ? beta : 1;
@@ -1168,19 +1162,22 @@ public sealed unsafe class ManagedBackend : Backend
     private readonly struct Three : ITileRows;
 
     /// <summary>
-    /// A tile cut by C's edge, h of its rows wanted, into the scratch tile (rows NR apart) for StoreTile: with three rows or fewer
-    /// the kernel computes rows 0-2 alone, not six with the rest dropped. Each sum is built in the same order either way.
+    /// A tile, h of its rows wanted, into the scratch tile (rows NR apart): one cut by C's edge, for StoreTile, or with
+    /// <paramref name="resume"/> a tile's sums carried on from where they were parked there (<see cref="CarriedTiles"/>). With three
+    /// rows or fewer the kernel computes rows 0-2 alone, not six with the rest dropped (six had made the pooled model's first
+    /// convolution's carried weight gradient, 9 = 6 + 3 rows, 0.114 -> 0.137 ms). Each sum is built in the same order either way.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void EdgeTile<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* tile, int h) where TElements : struct, IElements
+    private static void EdgeTile<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* tile, int h, bool resume = false)
+        where TElements : struct, IElements
     {
         if (Wide)
         {
-            if (h <= 3) Kernel512<TElements, Three>(kc, rows, elements, b, bStride, tile, NR, 0);
-            else Kernel512<TElements, Six>(kc, rows, elements, b, bStride, tile, NR, 0);
+            if (h <= 3) Kernel512<TElements, Three>(kc, rows, elements, b, bStride, tile, NR, 0, resume);
+            else Kernel512<TElements, Six>(kc, rows, elements, b, bStride, tile, NR, 0, resume);
         }
-        else if (h <= 3) Kernel256<TElements, Three>(kc, rows, elements, b, bStride, tile, NR, 0);
-        else Kernel256<TElements, Six>(kc, rows, elements, b, bStride, tile, NR, 0);
+        else if (h <= 3) Kernel256<TElements, Three>(kc, rows, elements, b, bStride, tile, NR, 0, resume);
+        else Kernel256<TElements, Six>(kc, rows, elements, b, bStride, tile, NR, 0, resume);
     }
 
     // The same micro-kernel at half the width, for CPUs without AVX-512. .NET has no public interface over vector widths
