@@ -10,13 +10,17 @@ namespace SpecNet.Kernels;
 /// batch normalisation's xhat = (x - mu)/std is never stored, only recomputed from x, the same float
 /// operation in forward and backward. A relu after the batch normalisation runs inside it the same way: forward writes
 /// max(y, 0), and backward zeroes the gradient where y = xhat·g + h, recomputed from x, was not positive (relu's own
-/// backward tests its output, max(y, 0) > 0: the same cells). Sums are kept per thread (float within a block of rows, double across blocks) and
-/// added in thread order, so results are the same for a given thread count.
+/// backward tests its output, max(y, 0) > 0: the same cells). Sums are kept per chunk of rows (float within a block of rows, double across
+/// a chunk's blocks) and the chunks added in order; chunks are set by the rows alone, so results do not depend on the thread count.
+/// The maps' results depend on no split at all, so each thread takes chunks of its share, then of the other's (ParallelForEach).
 /// </summary>
 public static unsafe class ChannelKernels
 {
     /// <summary>Rows summed in float before the running sum (double) takes them: float error stays that of 64 terms.</summary>
     private const int BlockRows = 64;
+
+    /// <summary>Rows a chunk of a map's pass (<see cref="Backend.ParallelForEach(int, delegate*{void*, int, int, int, void}, void*, long, int)"/>): whole blocks, about 64 KB of a tensor.</summary>
+    private static int ChunkRows(int channels) => BlockRows * Math.Max(1, (int)(Backend.MinParallelWork / channels / BlockRows));
 
     /// <summary>Channels per vector: tensors whose channel count is a multiple of it run a vector loop down the rows.</summary>
     private static readonly int Lanes = Vector256<float>.Count;
@@ -26,12 +30,18 @@ public static unsafe class ChannelKernels
         public float* X, Y, Z, A, B, D, E, F, G, H;
         public double* Partials;
         public float* Scratch;
-        public int Channels;
+        public int Channels, ChunkRows;
         public bool Relu;
     }
 
-    /// <summary>Scratch the kernels need: per thread 2·C doubles and 3·C floats.</summary>
-    public static (double[] Partials, float[] Scratch) Scratch(int channels, int threads) => (new double[threads * 2 * channels], new float[threads * 3 * channels]);
+    /// <summary>Scratch the kernels need: 2·C doubles per chunk of <see cref="Sums"/>, and 3·C floats per thread.</summary>
+    public static (double[] Partials, float[] Scratch) Scratch(int channels, int threads) => (new double[MaxChunks * 2 * channels], new float[threads * 3 * channels]);
+
+    /// <summary>The most chunks <see cref="Sums"/> splits its rows into, each with its own partial sums.</summary>
+    private const int MaxChunks = 32;
+
+    /// <summary>Rows a chunk of <see cref="Sums"/>: whole blocks, at least a map's chunk, at most <see cref="MaxChunks"/> of them. The thread count plays no part.</summary>
+    private static int SumsChunkRows(int rows, int channels) => Math.Max(ChunkRows(channels), BlockRows * ((rows + BlockRows * MaxChunks - 1) / (BlockRows * MaxChunks)));
 
     /// <summary>
     /// first[c] = Σ_rows x[r, c]; second[c] = Σ_rows x[r, c]·z'[r, c], where z' = z·e[c] + f[c] when e and f are given,
@@ -41,33 +51,40 @@ public static unsafe class ChannelKernels
         (double[] Partials, float[] Scratch) scratch, ReadOnlySpan<float> e = default, ReadOnlySpan<float> f = default,
         ReadOnlySpan<float> g = default, ReadOnlySpan<float> h = default)
     {
-        int rows = x.Length / channels, parts;
+        int rows = x.Length / channels, chunkRows = SumsChunkRows(rows, channels);
         bool map = !e.IsEmpty, mask = !g.IsEmpty;
-        if (z.Length != x.Length || first.Length != channels || second.Length != channels || scratch.Partials.Length < kernels.Threads * 2 * channels
+        if (z.Length != x.Length || first.Length != channels || second.Length != channels || scratch.Partials.Length < MaxChunks * 2 * channels
             || scratch.Scratch.Length < kernels.Threads * 3 * channels || map && (e.Length != channels || f.Length != channels)
             || mask && (!map || g.Length != channels || h.Length != channels))
             throw new ArgumentException("channel sums: buffers of the wrong size");
         fixed (float* px = x, pz = z, ps = scratch.Scratch, pe = e, pf = f, pg = g, ph = h)
         fixed (double* pp = scratch.Partials)
         {
-            var args = new Args { X = px, Z = pz, Partials = pp, Scratch = ps, E = map ? pe : null, F = pf, G = mask ? pg : null, H = ph, Channels = channels };
-            parts = kernels.ParallelFor(rows, &SumsRange, &args, 2L * channels);
+            var args = new Args { X = px, Z = pz, Partials = pp, Scratch = ps, E = map ? pe : null, F = pf, G = mask ? pg : null, H = ph, Channels = channels, ChunkRows = chunkRows };
+            kernels.ParallelForEach(rows, &SumsRange, &args, 2L * channels, chunkRows);
         }
         first.Clear(); second.Clear();
-        for (int t = 0; t < parts; t++)
+        for (int chunk = 0; chunk * chunkRows < rows; chunk++)
             for (int c = 0; c < channels; c++)
             {
-                first[c] += scratch.Partials[(t * 2) * channels + c];
-                second[c] += scratch.Partials[(t * 2 + 1) * channels + c];
+                first[c] += scratch.Partials[(chunk * 2) * channels + c];
+                second[c] += scratch.Partials[(chunk * 2 + 1) * channels + c];
             }
     }
 
+    // Rows [r0, r1): whole chunks, each summed into its own partials, whichever thread takes it (the threads take a share of the
+    // chunks each, then the other's last: a thread the host slows does not hold the other up). So the sums do not depend on the threads.
     private static void SumsRange(void* state, int part, int r0, int r1)
     {
         var a = (Args*)state;
+        for (int r = r0, size = a->ChunkRows; r < r1; r += size) SumChunk(a, part, r / size, r, Math.Min(r1, r + size));
+    }
+
+    private static void SumChunk(Args* a, int part, int chunk, int r0, int r1)
+    {
         int c = a->Channels;
-        var first = new Span<double>(a->Partials + part * 2 * c, c);
-        var second = new Span<double>(a->Partials + (part * 2 + 1) * c, c);
+        var first = new Span<double>(a->Partials + chunk * 2 * c, c);
+        var second = new Span<double>(a->Partials + (chunk * 2 + 1) * c, c);
         var blockFirst = new Span<float>(a->Scratch + part * 3 * c, c);
         var blockSecond = new Span<float>(a->Scratch + (part * 3 + 1) * c, c);
         var mapped = new Span<float>(a->Scratch + (part * 3 + 2) * c, c);
@@ -76,7 +93,7 @@ public static unsafe class ChannelKernels
         if (c % Lanes == 0)
         {
             // Each block's float sums go from registers into the running doubles (widened: the same values, added in the same order)
-            double* firstSums = a->Partials + part * 2 * c, secondSums = firstSums + c;   // first and second, as pointers
+            double* firstSums = a->Partials + chunk * 2 * c, secondSums = firstSums + c;   // first and second, as pointers
             for (int r = r0; r < r1; r += BlockRows)
                 for (int v = 0, end = Math.Min(r1, r + BlockRows); v < c; v += 2 * Lanes)   // two channel vectors at a time, down the rows
                     if (v + Lanes < c) SumColumns<Two>(a, r, end, v, firstSums, secondSums);
@@ -204,7 +221,7 @@ public static unsafe class ChannelKernels
         fixed (float* px = x, py = y, pa = a, pb = b, pe = e, pf = f)
         {
             var args = new Args { X = px, Y = py, A = pa, B = pb, E = second ? pe : null, F = pf, Channels = channels, Relu = relu };
-            kernels.ParallelFor(x.Length / channels, &AffineRange, &args, 2L * channels);
+            kernels.ParallelForEach(x.Length / channels, &AffineRange, &args, 2L * channels, ChunkRows(channels));
         }
     }
 
@@ -273,7 +290,7 @@ public static unsafe class ChannelKernels
         fixed (float* px = x, pz = z, py = y, pa = a, pb = b, pd = d, pe = e, pf = f, pg = g, ph = h, ps = scratch.Scratch)
         {
             var args = new Args { X = px, Z = pz, Y = py, A = pa, B = pb, D = pd, E = pe, F = pf, G = mask ? pg : null, H = ph, Scratch = ps, Channels = channels };
-            kernels.ParallelFor(x.Length / channels, &Affine2Range, &args, 3L * channels);
+            kernels.ParallelForEach(x.Length / channels, &Affine2Range, &args, 3L * channels, ChunkRows(channels));
         }
     }
 
@@ -351,7 +368,7 @@ public static unsafe class ChannelKernels
         {
             var args = new Args { Y = py, X = bias.IsEmpty ? null : pbias, A = a.IsEmpty ? null : pa, B = pb, Z = residual.IsEmpty ? null : pr, Channels = channels, Relu = relu };
             if (kernels is null) BiasAffineReluRange(&args, 0, 0, y.Length / channels);
-            else kernels.ParallelFor(y.Length / channels, &BiasAffineReluRange, &args, 2L * channels);
+            else kernels.ParallelForEach(y.Length / channels, &BiasAffineReluRange, &args, 2L * channels, ChunkRows(channels));
         }
     }
 

@@ -98,7 +98,7 @@ public static unsafe class Elementwise
         fixed (float* pa = a, pb = b, py = y)
         {
             var args = new Args { A = pa, B = pb, C = py, Channels = (int)op, Length = y.Length };
-            kernels.ParallelFor((y.Length + MapPiece - 1) / MapPiece, &MapRange, &args);
+            kernels.ParallelForEach((y.Length + MapPiece - 1) / MapPiece, &MapRange, &args, Backend.MinParallelWork, grain: 1);
         }
     }
 

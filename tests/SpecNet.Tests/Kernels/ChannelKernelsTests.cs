@@ -11,59 +11,61 @@ public class ChannelKernelsTests
 {
     private const int Rows = 300;
 
-    public static TheoryData<int, int> Cases()
+    /// <summary>Also 5,000 rows on two threads: chunks of 640 to 3,264 rows (whole blocks, the last part of one) that the threads take in turn.</summary>
+    public static TheoryData<int, int, int> Cases()
     {
-        var data = new TheoryData<int, int>();
+        var data = new TheoryData<int, int, int>();
         foreach (int threads in new[] { 1, 2 })
-            foreach (int channels in new[] { 5, 8, 16, 24, 32 }) data.Add(channels, threads);
+            foreach (int channels in new[] { 5, 8, 16, 24, 32 }) data.Add(channels, threads, Rows);
+        foreach (int channels in new[] { 5, 16, 24 }) data.Add(channels, 2, 5000);
         return data;
     }
 
     private static float[] Random(Rng rng, int n, float low, float high) => Enumerable.Range(0, n).Select(_ => low + (high - low) * rng.NextFloat()).ToArray();
 
     [Theory, MemberData(nameof(Cases))]
-    public void Sums_are_the_columns_sums_and_sums_of_squares(int channels, int threads)
+    public void Sums_are_the_columns_sums_and_sums_of_squares(int channels, int threads, int rows)
     {
         var rng = new Rng(3);
-        var x = Random(rng, Rows * channels, -1, 3);
+        var x = Random(rng, rows * channels, -1, 3);
         var (first, second) = (new double[channels], new double[channels]);
         ChannelKernels.Sums(new ManagedBackend(threads), x, x, channels, first, second, ChannelKernels.Scratch(channels, threads));
         for (int c = 0; c < channels; c++)
         {
-            var column = Enumerable.Range(0, Rows).Select(r => (double)x[r * channels + c]).ToArray();
+            var column = Enumerable.Range(0, rows).Select(r => (double)x[r * channels + c]).ToArray();
             Near(column.Sum(), first[c], column.Sum(Math.Abs));
             Near(column.Sum(v => v * v), second[c], column.Sum(v => v * v));
         }
     }
 
     [Theory, MemberData(nameof(Cases))]
-    public void Masked_sums_count_only_where_the_mapped_value_passes_the_relu(int channels, int threads)
+    public void Masked_sums_count_only_where_the_mapped_value_passes_the_relu(int channels, int threads, int rows)
     {
         var rng = new Rng(5);
-        var (dy, z) = (Random(rng, Rows * channels, -1, 1), Random(rng, Rows * channels, -2, 2));
+        var (dy, z) = (Random(rng, rows * channels, -1, 1), Random(rng, rows * channels, -2, 2));
         var (e, f, g, h) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f), Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f));
         var (first, second) = (new double[channels], new double[channels]);
         ChannelKernels.Sums(new ManagedBackend(threads), dy, z, channels, first, second, ChannelKernels.Scratch(channels, threads), e, f, g, h);
         for (int c = 0; c < channels; c++)
         {
             double sum = 0, product = 0, scale = 0;
-            for (int r = 0; r < Rows; r++)
+            for (int r = 0; r < rows; r++)
             {
                 int i = r * channels + c;
                 float zhat = MathF.FusedMultiplyAdd(z[i], e[c], f[c]);
                 if (MathF.FusedMultiplyAdd(zhat, g[c], h[c]) <= 0) continue;
                 (sum, product, scale) = (sum + dy[i], product + (double)dy[i] * zhat, scale + Math.Abs(dy[i] * zhat));
             }
-            Near(sum, first[c], Rows);
+            Near(sum, first[c], rows);
             Near(product, second[c], scale);
         }
     }
 
     [Theory, MemberData(nameof(Cases))]
-    public void Training_map_is_gamma_times_xhat_plus_beta_then_relu_to_the_bit(int channels, int threads)
+    public void Training_map_is_gamma_times_xhat_plus_beta_then_relu_to_the_bit(int channels, int threads, int rows)
     {
         var rng = new Rng(7);
-        var x = Random(rng, Rows * channels, -2, 2);
+        var x = Random(rng, rows * channels, -2, 2);
         var (a, b, e, f) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f), Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f));
         foreach (bool relu in new[] { false, true })
         {
@@ -79,10 +81,10 @@ public class ChannelKernelsTests
     }
 
     [Theory, MemberData(nameof(Cases))]
-    public void Input_gradient_map_is_its_formula_to_the_bit(int channels, int threads)
+    public void Input_gradient_map_is_its_formula_to_the_bit(int channels, int threads, int rows)
     {
         var rng = new Rng(11);
-        var (dy, z) = (Random(rng, Rows * channels, -1, 1), Random(rng, Rows * channels, -2, 2));
+        var (dy, z) = (Random(rng, rows * channels, -1, 1), Random(rng, rows * channels, -2, 2));
         var (a, b, d, e, f) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f), Random(rng, channels, -0.5f, 0.5f),
             Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f));
         var (g, h) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f));
@@ -139,6 +141,35 @@ public class ChannelKernelsTests
                         ChannelKernels.BiasAffineRelu(new ManagedBackend(2), y, channels, withBias ? bias : default, map ? a : [], map ? b : [], relu);
                         Assert.Equal(expected, y);
                     }
+    }
+
+    /// <summary>The sums' chunks are set by the rows alone, each summed on its own and added in order: any thread count, the same doubles.</summary>
+    [Theory]
+    [InlineData(5, 7000)]
+    [InlineData(16, 5000)]
+    [InlineData(64, 3136)]
+    public void Sums_are_the_same_to_the_bit_on_any_number_of_threads(int channels, int rows)
+    {
+        var rng = new Rng(17);
+        var (x, z) = (Random(rng, rows * channels, -1, 3), Random(rng, rows * channels, -2, 2));
+        var (e, f, g, h) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f), Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f));
+        (double[], double[]) On(int threads, bool mask)
+        {
+            var (first, second) = (new double[channels], new double[channels]);
+            if (mask) ChannelKernels.Sums(new ManagedBackend(threads), x, z, channels, first, second, ChannelKernels.Scratch(channels, threads), e, f, g, h);
+            else ChannelKernels.Sums(new ManagedBackend(threads), x, x, channels, first, second, ChannelKernels.Scratch(channels, threads));
+            return (first, second);
+        }
+        foreach (bool mask in new[] { false, true })
+        {
+            var (first, second) = On(1, mask);
+            foreach (int threads in new[] { 2, 3 })
+            {
+                var (otherFirst, otherSecond) = On(threads, mask);
+                Assert.Equal(first, otherFirst);
+                Assert.Equal(second, otherSecond);
+            }
+        }
     }
 
     /// <summary>Float sums of 64 rows, then double: within a few float roundings of the terms' magnitude.</summary>

@@ -50,4 +50,24 @@ public class ParallelForTests
         Assert.Equal(1, new ManagedBackend(2).ParallelForEach(3, work, itemWork: 1));
         Assert.All(work.Runs, r => Assert.Equal(0, r.Part));
     }
+
+    private static readonly ConcurrentQueue<(int Part, int Start, int End)> Chunks = [];
+
+    private static unsafe void RecordChunk(void* state, int part, int start, int end)
+    {
+        Thread.Sleep(start == 0 ? 300 : 2);   // the first chunk slow, as above
+        Chunks.Enqueue((part, start, end));
+    }
+
+    [Fact]
+    public unsafe void Chunks_of_a_pass_are_taken_whole_each_thread_its_own_first()
+    {
+        Chunks.Clear();
+        // 137 items in chunks of 7: 19 whole and a last of 4, ten chunks a thread's share
+        Assert.Equal(2, new ManagedBackend(2).ParallelForEach(137, &RecordChunk, null, Backend.MinParallelWork, grain: 7));
+        Assert.Equal(Enumerable.Range(0, 20).Select(c => (c * 7, Math.Min(137, c * 7 + 7))), Chunks.Select(r => (r.Start, r.End)).Order());
+        int slowThread = Chunks.Single(r => r.Start == 0).Part;
+        Assert.Equal([0], Chunks.Where(r => r.Part == slowThread).Select(r => r.Start));
+        Assert.Equal([.. Enumerable.Range(10, 10), .. Enumerable.Range(1, 9).Reverse()], Chunks.Where(r => r.Part != slowThread).Select(r => r.Start / 7));
+    }
 }
