@@ -45,7 +45,7 @@ public abstract class Backend
     }
 
     /// <summary>
-    /// The same for passes whose results do not depend on the thread that computes an item (maps, not sums): the items in
+    /// The same for passes whose results do not depend on the thread that computes an item (maps, or sums kept per chunk): the items in
     /// chunks of <paramref name="grain"/>, each thread taking the chunks of ParallelFor's share from the front, then the
     /// others' from their backs, as <see cref="ParallelForEach(int, IRangeWork, long)"/> does.
     /// </summary>
