@@ -83,23 +83,23 @@ public static unsafe class ChannelKernels
     private static void SumChunk(Args* a, int part, int chunk, int r0, int r1)
     {
         int c = a->Channels;
-        var first = new Span<double>(a->Partials + chunk * 2 * c, c);
-        var second = new Span<double>(a->Partials + (chunk * 2 + 1) * c, c);
-        var blockFirst = new Span<float>(a->Scratch + part * 3 * c, c);
-        var blockSecond = new Span<float>(a->Scratch + (part * 3 + 1) * c, c);
-        var mapped = new Span<float>(a->Scratch + (part * 3 + 2) * c, c);
-        bool map = a->E != null, mask = a->G != null;
+        double* firstSums = a->Partials + chunk * 2 * c, secondSums = firstSums + c;   // this chunk's partials
+        var first = new Span<double>(firstSums, c);
+        var second = new Span<double>(secondSums, c);
         first.Clear(); second.Clear();
         if (c % Lanes == 0)
         {
             // Each block's float sums go from registers into the running doubles (widened: the same values, added in the same order)
-            double* firstSums = a->Partials + chunk * 2 * c, secondSums = firstSums + c;   // first and second, as pointers
             for (int r = r0; r < r1; r += BlockRows)
                 for (int v = 0, end = Math.Min(r1, r + BlockRows); v < c; v += 2 * Lanes)   // two channel vectors at a time, down the rows
                     if (v + Lanes < c) SumColumns<Two>(a, r, end, v, firstSums, secondSums);
                     else SumColumns<One>(a, r, end, v, firstSums, secondSums);
             return;
         }
+        var blockFirst = new Span<float>(a->Scratch + part * 3 * c, c);   // this thread's
+        var blockSecond = new Span<float>(a->Scratch + (part * 3 + 1) * c, c);
+        var mapped = new Span<float>(a->Scratch + (part * 3 + 2) * c, c);
+        bool map = a->E != null, mask = a->G != null;
         for (int r = r0; r < r1; r += BlockRows)
         {
             blockFirst.Clear(); blockSecond.Clear();
