@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SpecNet.Kernels;
 
@@ -206,9 +208,11 @@ public abstract class Backend
     /// C (m, n) = A Bᵀ on thread <paramref name="thread"/> (as <see cref="GemmOnThread"/>), with A's rows read where they lie
     /// (<see cref="GatheredRows"/>: a convolution's windows, no im2col) and B as <see cref="PackGathered"/> laid it out; false
     /// when this backend has no such kernel or the shape is better served otherwise, and the caller then lays the rows out
-    /// for a GEMM. Equal to that GEMM on the laid-out rows, to the bit. <paramref name="beta"/> 1: C += A Bᵀ.
+    /// for a GEMM. Equal to that GEMM on the laid-out rows, to the bit. <paramref name="beta"/> 1: C += A Bᵀ. <paramref name="map"/>:
+    /// applied to C's values as they are stored, where the backend can (<see cref="ColumnMap"/>).
     /// </summary>
-    public virtual bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc, float beta = 0) => false;
+    public virtual unsafe bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc, float beta = 0,
+        ColumnMap* map = null) => false;
 
     /// <summary>
     /// <see cref="GemmGathered"/> over rows grouped by class (<see cref="WindowClasses"/>), each row's sum over its class's taps
@@ -264,6 +268,83 @@ public readonly unsafe struct WindowClasses(int count, int* starts, float** aRow
     public readonly int Count = count, Ldc = ldc, K = k;
     public readonly int* Starts = starts, RangeStarts = rangeStarts, Ranges = ranges, Offsets = offsets;
     public readonly float** ARows = aRows, CRows = cRows;
+}
+
+/// <summary>
+/// What a GEMM can apply to C's values as it stores them, per column j: (c + Bias[j])·Scale[j] + Shift[j], then max(·, 0) with
+/// Relu (Bias, or Scale and Shift, null for none). A convolution's epilogue (its bias, a folded batch normalisation, relu) in the
+/// GEMM's registers instead of a pass over its output rows after; the float operations of <see cref="ChannelKernels.BiasAffineRelu(Backend, Span{float}, int, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, bool)"/>,
+/// so the values are the same to the bit. The backend sets <see cref="Applied"/> when it applied it to all of C; else the caller
+/// applies its epilogue itself.
+/// </summary>
+public unsafe struct ColumnMap
+{
+    public float* Bias, Scale, Shift;
+    public bool Relu, Applied;
+
+    /// <summary>The map of the columns from <paramref name="column"/> on (a panel of C's).</summary>
+    public readonly ColumnMap From(int column) => new()
+    {
+        Bias = Bias == null ? null : Bias + column, Scale = Scale == null ? null : Scale + column, Shift = Shift == null ? null : Shift + column, Relu = Relu,
+    };
+}
+
+/// <summary>
+/// A <see cref="ColumnMap"/>'s coefficients for the vector of columns from <paramref name="column"/> on, loaded once per tile and
+/// held in registers, applied without a test: a step the map lacks runs as an identity, to the bit (x + -0 = x for every x, -0
+/// included; x·1 + -0 = x; max(-∞, x) = x). The same operations as ChannelKernels.BiasAffineRelu's rows, so the same floats. A
+/// test per step and vector (read through the map at every store, or branching on its steps) cost more than the pass it saves:
+/// the depthwise kernels' eight outputs of a 3x3 window per vector of channels are few multiply-adds against their stores.
+/// </summary>
+internal readonly unsafe struct ColumnCoefficients512
+{
+    private readonly Vector512<float> _bias, _scale, _shift, _floor, _zero;
+    public readonly bool Any;                    // false: the default, which applies nothing
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // a call after a kernel's loop would spill its sums in the loop: no callee-saved vector registers
+    public ColumnCoefficients512(ColumnMap* map, int column)
+    {
+        if (map == null) return;
+        var minusZero = Vector512.Create(-0f);
+        Any = true;
+        _bias = map->Bias != null ? Vector512.Load(map->Bias + column) : minusZero;
+        (_scale, _shift) = map->Scale != null ? (Vector512.Load(map->Scale + column), Vector512.Load(map->Shift + column)) : (Vector512<float>.One, minusZero);
+        (_floor, _zero) = map->Relu ? (Vector512<float>.Zero, Vector512<float>.Zero) : (Vector512.Create(float.NegativeInfinity), minusZero);
+    }
+
+    /// <summary>(t + bias)·scale + shift, then max(·, 0) + 0 (<see cref="Elementwise.Relu(Vector512{float})"/>): the steps the map lacks are identities (+ -0, ·1, max with -∞, + -0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector512<float> Apply(Vector512<float> t)
+    {
+        t = Vector512.FusedMultiplyAdd(t + _bias, _scale, _shift);
+        return (Avx512F.IsSupported ? Avx512F.Max(_floor, t) : Vector512.Max(t, _floor)) + _zero;
+    }
+}
+
+/// <summary>The same at half the width.</summary>
+internal readonly unsafe struct ColumnCoefficients256
+{
+    private readonly Vector256<float> _bias, _scale, _shift, _floor, _zero;
+    public readonly bool Any;                    // false: the default, which applies nothing
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // a call after a kernel's loop would spill its sums in the loop: no callee-saved vector registers
+    public ColumnCoefficients256(ColumnMap* map, int column)
+    {
+        if (map == null) return;
+        var minusZero = Vector256.Create(-0f);
+        Any = true;
+        _bias = map->Bias != null ? Vector256.Load(map->Bias + column) : minusZero;
+        (_scale, _shift) = map->Scale != null ? (Vector256.Load(map->Scale + column), Vector256.Load(map->Shift + column)) : (Vector256<float>.One, minusZero);
+        (_floor, _zero) = map->Relu ? (Vector256<float>.Zero, Vector256<float>.Zero) : (Vector256.Create(float.NegativeInfinity), minusZero);
+    }
+
+    /// <summary>(t + bias)·scale + shift, then max(·, 0) + 0 (<see cref="Elementwise.Relu(Vector256{float})"/>): the steps the map lacks are identities (+ -0, ·1, max with -∞, + -0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector256<float> Apply(Vector256<float> t)
+    {
+        t = Vector256.FusedMultiplyAdd(t + _bias, _scale, _shift);
+        return (Avx.IsSupported ? Avx.Max(_floor, t) : Vector256.Max(t, _floor)) + _zero;
+    }
 }
 
 /// <summary>

@@ -254,7 +254,8 @@ public sealed unsafe class ManagedBackend : Backend
 
     public override int GatheredTileRows => GathersRows ? MR : 0;
 
-    public override bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc, float beta = 0)
+    public override bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc, float beta = 0,
+        ColumnMap* map = null)
     {
         if (!GathersRows || m <= DotRows || n == 0) return false;
         int k = a.K, nPanels = (n + NR - 1) / NR;
@@ -264,12 +265,17 @@ public sealed unsafe class ManagedBackend : Backend
         int tileRows = narrow ? MRN : MR;
         float** rows = stackalloc float*[MRN];
         float* tile = stackalloc float[MRN * 32];
+        // The map in the kernels' stores, at the last block of K, for whole panels only (a tile cut by C's edge is then cut in rows
+        // only, and the map's columns are read whole); C added to (beta 1) is left to the caller's pass
+        bool mapping = map != null && beta == 0 && (narrow ? n == 16 : n % NR == 0);
+        ColumnMap panel;
         fixed (float* pc = c, packed = packedB)
         {
             for (int p0 = 0; p0 < k; p0 += KC)
             {
                 int kc = Math.Min(KC, k - p0);
                 float b = p0 == 0 ? beta : 1;
+                ColumnMap* last = mapping && p0 + kc == k ? map : null, mapped = null;
                 float* bp = packed + (long)p0 * nPanels * NR;
                 var elements = new Gathered(a.Offsets + p0);
                 bool runs = narrow && n == 16 && InRuns(a.Offsets + p0, kc);
@@ -281,7 +287,7 @@ public sealed unsafe class ManagedBackend : Backend
                     {
                         float* r0 = cursor.Next();
                         for (int r = 1; r < 14; r++) cursor.Next();
-                        KernelNarrowRuns14(kc, r0, a.Offsets + p0, bp, pc + (long)i * ldc, ldc, b);
+                        KernelNarrowRuns14(kc, r0, a.Offsets + p0, bp, pc + (long)i * ldc, ldc, b, last);
                     }
                     continue;
                 }
@@ -290,19 +296,21 @@ public sealed unsafe class ManagedBackend : Backend
                     int h = Math.Min(tileRows, m - i);
                     for (int r = 0; r < h; r++) rows[r] = cursor.Next();
                     for (int r = h; r < tileRows; r++) rows[r] = rows[h - 1];    // rows past the edge repeat the last, computed and dropped
-                    if (runs && h == MRN) { KernelNarrowRuns(kc, rows, a.Offsets + p0, bp, pc + (long)i * ldc, ldc, b); continue; }
-                    if (narrow) { NarrowTile(kc, rows, elements, bp, NR, pc + (long)i * ldc, ldc, b, h, n, tile); continue; }
+                    if (runs && h == MRN) { KernelNarrowRuns(kc, rows, a.Offsets + p0, bp, pc + (long)i * ldc, ldc, b, last); continue; }
+                    if (narrow) { NarrowTile(kc, rows, elements, bp, NR, pc + (long)i * ldc, ldc, b, h, n, tile, last); continue; }
                     for (int jp = 0; jp < n; jp += NR)
                     {
                         int w = Math.Min(NR, n - jp);
                         float* bPanel = bp + (long)(jp / NR) * kc * NR, cTile = pc + (long)i * ldc + jp;
-                        if (h == MR && w == NR) { Tile(kc, rows, elements, bPanel, NR, cTile, ldc, b); continue; }
+                        if (last != null) { panel = last->From(jp); mapped = &panel; }
+                        if (h == MR && w == NR) { Tile(kc, rows, elements, bPanel, NR, cTile, ldc, b, mapped); continue; }
                         EdgeTile(kc, rows, elements, bPanel, NR, tile, h);
-                        StoreTile(tile, NR, cTile, ldc, h, w, b);
+                        StoreTile(tile, NR, cTile, ldc, h, w, b, mapped);
                     }
                 }
             }
         }
+        if (mapping) map->Applied = true;
         return true;
     }
 
@@ -955,27 +963,27 @@ public sealed unsafe class ManagedBackend : Backend
     /// <paramref name="tile"/> (rows 16 apart) and its part inside C stored.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void NarrowTile<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta, int h, int w, float* tile)
-        where TElements : struct, IElements
+    private static void NarrowTile<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta, int h, int w, float* tile,
+        ColumnMap* map = null) where TElements : struct, IElements
     {
         // B's stride a constant where it can be (packed panels, a 16-filter dY): held in a register it pushed a row pointer onto the stack
-        if (h == MRN && w == 16) { Narrow(kc, rows, elements, b, bStride, c, ldc, beta); return; }
+        if (h == MRN && w == 16) { Narrow(kc, rows, elements, b, bStride, c, ldc, beta, map); return; }
         Narrow(kc, rows, elements, b, bStride, tile, 16, 0);
-        StoreTile(tile, 16, c, ldc, h, w, beta);
+        StoreTile(tile, 16, c, ldc, h, w, beta, map);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Narrow<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta)
+    private static void Narrow<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta, ColumnMap* map = null)
         where TElements : struct, IElements
     {
-        if (bStride == 32) KernelNarrow(kc, rows, elements, b, new Fixed<ThirtyTwo>(), c, ldc, beta);     // a packed panel of B (NR with AVX-512)
-        else if (bStride == 16) KernelNarrow(kc, rows, elements, b, new Fixed<Sixteen>(), c, ldc, beta);
-        else KernelNarrow(kc, rows, elements, b, new Any(bStride), c, ldc, beta);
+        if (bStride == 32) KernelNarrow(kc, rows, elements, b, new Fixed<ThirtyTwo>(), c, ldc, beta, map);     // a packed panel of B (NR with AVX-512)
+        else if (bStride == 16) KernelNarrow(kc, rows, elements, b, new Fixed<Sixteen>(), c, ldc, beta, map);
+        else KernelNarrow(kc, rows, elements, b, new Any(bStride), c, ldc, beta, map);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void KernelNarrow<TElements, TStride>(int kc, float** rows, TElements elements, float* b, TStride bStride, float* c, int ldc, float beta)
-        where TElements : struct, IElements where TStride : struct, IStride
+    private static void KernelNarrow<TElements, TStride>(int kc, float** rows, TElements elements, float* b, TStride bStride, float* c, int ldc, float beta,
+        ColumnMap* map = null) where TElements : struct, IElements where TStride : struct, IStride
     {
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
         float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5], r6 = rows[6], r7 = rows[7];
@@ -993,8 +1001,9 @@ public sealed unsafe class ManagedBackend : Backend
             c7 = Vector512.FusedMultiplyAdd(Vector512.Create(r7[p]), bv, c7);
             b += bStride.Floats;
         }
-        Store1(c, c0, beta); Store1(c + ldc, c1, beta); Store1(c + 2 * ldc, c2, beta); Store1(c + 3 * ldc, c3, beta);
-        Store1(c + 4 * ldc, c4, beta); Store1(c + 5 * ldc, c5, beta); Store1(c + 6 * ldc, c6, beta); Store1(c + 7 * ldc, c7, beta);
+        var columns = new ColumnCoefficients512(map, 0);
+        Store1(c, c0, beta, columns); Store1(c + ldc, c1, beta, columns); Store1(c + 2 * ldc, c2, beta, columns); Store1(c + 3 * ldc, c3, beta, columns);
+        Store1(c + 4 * ldc, c4, beta, columns); Store1(c + 5 * ldc, c5, beta, columns); Store1(c + 6 * ldc, c6, beta, columns); Store1(c + 7 * ldc, c7, beta, columns);
     }
 
     /// <summary>Whether a window's offsets come in runs of 16 consecutive floats (16 channels or a multiple under each tap), for <see cref="KernelNarrowRuns"/>.</summary>
@@ -1012,7 +1021,7 @@ public sealed unsafe class ManagedBackend : Backend
     /// ms, its input gradient by the same path 0.89 -> 0.86 ms).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void KernelNarrowRuns(int kc, float** rows, int* offsets, float* b, float* c, int ldc, float beta)
+    private static void KernelNarrowRuns(int kc, float** rows, int* offsets, float* b, float* c, int ldc, float beta, ColumnMap* map = null)
     {
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
         float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5], r6 = rows[6], r7 = rows[7];
@@ -1033,8 +1042,9 @@ public sealed unsafe class ManagedBackend : Backend
                 b += 32;
             }
         }
-        Store1(c, c0, beta); Store1(c + ldc, c1, beta); Store1(c + 2 * ldc, c2, beta); Store1(c + 3 * ldc, c3, beta);
-        Store1(c + 4 * ldc, c4, beta); Store1(c + 5 * ldc, c5, beta); Store1(c + 6 * ldc, c6, beta); Store1(c + 7 * ldc, c7, beta);
+        var columns = new ColumnCoefficients512(map, 0);
+        Store1(c, c0, beta, columns); Store1(c + ldc, c1, beta, columns); Store1(c + 2 * ldc, c2, beta, columns); Store1(c + 3 * ldc, c3, beta, columns);
+        Store1(c + 4 * ldc, c4, beta, columns); Store1(c + 5 * ldc, c5, beta, columns); Store1(c + 6 * ldc, c6, beta, columns); Store1(c + 7 * ldc, c7, beta, columns);
     }
 
     /// <summary>
@@ -1044,7 +1054,7 @@ public sealed unsafe class ManagedBackend : Backend
     /// alternating in one process: 28x28x16 -> 16 forward 0.84 -> 0.77 ms, its input gradient by the same path 0.86 -> 0.79 ms).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void KernelNarrowRuns14(int kc, float* r, int* offsets, float* b, float* c, int ldc, float beta)
+    private static void KernelNarrowRuns14(int kc, float* r, int* offsets, float* b, float* c, int ldc, float beta, ColumnMap* map = null)
     {
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default,
                          c7 = default, c8 = default, c9 = default, c10 = default, c11 = default, c12 = default, c13 = default;
@@ -1071,10 +1081,11 @@ public sealed unsafe class ManagedBackend : Backend
                 b += 32;
             }
         }
-        Store1(c, c0, beta); Store1(c + ldc, c1, beta); Store1(c + 2 * ldc, c2, beta); Store1(c + 3 * ldc, c3, beta);
-        Store1(c + 4 * ldc, c4, beta); Store1(c + 5 * ldc, c5, beta); Store1(c + 6 * ldc, c6, beta); Store1(c + 7 * ldc, c7, beta);
-        Store1(c + 8 * ldc, c8, beta); Store1(c + 9 * ldc, c9, beta); Store1(c + 10 * ldc, c10, beta); Store1(c + 11 * ldc, c11, beta);
-        Store1(c + 12 * ldc, c12, beta); Store1(c + 13 * ldc, c13, beta);
+        var columns = new ColumnCoefficients512(map, 0);
+        Store1(c, c0, beta, columns); Store1(c + ldc, c1, beta, columns); Store1(c + 2 * ldc, c2, beta, columns); Store1(c + 3 * ldc, c3, beta, columns);
+        Store1(c + 4 * ldc, c4, beta, columns); Store1(c + 5 * ldc, c5, beta, columns); Store1(c + 6 * ldc, c6, beta, columns); Store1(c + 7 * ldc, c7, beta, columns);
+        Store1(c + 8 * ldc, c8, beta, columns); Store1(c + 9 * ldc, c9, beta, columns); Store1(c + 10 * ldc, c10, beta, columns); Store1(c + 11 * ldc, c11, beta, columns);
+        Store1(c + 12 * ldc, c12, beta, columns); Store1(c + 13 * ldc, c13, beta, columns);
     }
 
     /// <summary>How far apart B's rows lie, in floats: a constant the JIT folds in (<see cref="Fixed{T}"/>), or a value (<see cref="Any"/>).</summary>
@@ -1086,17 +1097,19 @@ public sealed unsafe class ManagedBackend : Backend
     private readonly struct Any(int floats) : IStride { public int Floats => floats; }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store1(float* c, Vector512<float> v, float beta)
+    private static void Store1(float* c, Vector512<float> v, float beta, in ColumnCoefficients512 map = default)
     {
         if (beta != 0) v = Vector512.FusedMultiplyAdd(Vector512.Create(beta), Vector512.Load(c), v);
+        if (map.Any) v = map.Apply(v);
         v.Store(c);
     }
+
 
     // Generic over structs: the JIT compiles one copy per addressing and row count, each with At inlined and the rows it
     // does not compute left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel512<TElements, TRows>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta,
-        bool resume = false) where TElements : struct, IElements where TRows : struct, ITileRows
+        bool resume = false, ColumnMap* map = null) where TElements : struct, IElements where TRows : struct, ITileRows
     {
         bool six = typeof(TRows) == typeof(Six);
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
@@ -1126,13 +1139,14 @@ public sealed unsafe class ManagedBackend : Backend
             }
             b += bStride;
         }
-        Store512(c, c00, c01, beta); Store512(c + ldc, c10, c11, beta); Store512(c + 2 * ldc, c20, c21, beta);
+        var (lo, hi) = (new ColumnCoefficients512(map, 0), new ColumnCoefficients512(map, 16));
+        Store512(c, c00, c01, beta, lo, hi); Store512(c + ldc, c10, c11, beta, lo, hi); Store512(c + 2 * ldc, c20, c21, beta, lo, hi);
         if (!six) return;
-        Store512(c + 3 * ldc, c30, c31, beta); Store512(c + 4 * ldc, c40, c41, beta); Store512(c + 5 * ldc, c50, c51, beta);
+        Store512(c + 3 * ldc, c30, c31, beta, lo, hi); Store512(c + 4 * ldc, c40, c41, beta, lo, hi); Store512(c + 5 * ldc, c50, c51, beta, lo, hi);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store512(float* c, Vector512<float> lo, Vector512<float> hi, float beta)
+    private static void Store512(float* c, Vector512<float> lo, Vector512<float> hi, float beta, in ColumnCoefficients512 mapLo = default, in ColumnCoefficients512 mapHi = default)
     {
         if (beta != 0)
         {
@@ -1140,15 +1154,17 @@ public sealed unsafe class ManagedBackend : Backend
             lo = Vector512.FusedMultiplyAdd(bv, Vector512.Load(c), lo);
             hi = Vector512.FusedMultiplyAdd(bv, Vector512.Load(c + 16), hi);
         }
+        if (mapLo.Any) (lo, hi) = (mapLo.Apply(lo), mapHi.Apply(hi));
         lo.Store(c); hi.Store(c + 16);
     }
 
     /// <summary>A whole MR x NR tile at this CPU's width.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta) where TElements : struct, IElements
+    private static void Tile<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta, ColumnMap* map = null)
+        where TElements : struct, IElements
     {
-        if (Wide) Kernel512<TElements, Six>(kc, rows, elements, b, bStride, c, ldc, beta);
-        else Kernel256<TElements, Six>(kc, rows, elements, b, bStride, c, ldc, beta);
+        if (Wide) Kernel512<TElements, Six>(kc, rows, elements, b, bStride, c, ldc, beta, map: map);
+        else Kernel256<TElements, Six>(kc, rows, elements, b, bStride, c, ldc, beta, map: map);
     }
 
     /// <summary>Where the micro-kernel finds A's element q of a row: q·stride from its start, or at an offset from a table (a convolution's window read in place).</summary>
@@ -1186,7 +1202,7 @@ public sealed unsafe class ManagedBackend : Backend
     // does not compute left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel256<TElements, TRows>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta,
-        bool resume = false) where TElements : struct, IElements where TRows : struct, ITileRows
+        bool resume = false, ColumnMap* map = null) where TElements : struct, IElements where TRows : struct, ITileRows
     {
         bool six = typeof(TRows) == typeof(Six);
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
@@ -1216,13 +1232,14 @@ public sealed unsafe class ManagedBackend : Backend
             }
             b += bStride;
         }
-        Store256(c, c00, c01, beta); Store256(c + ldc, c10, c11, beta); Store256(c + 2 * ldc, c20, c21, beta);
+        var (lo, hi) = (new ColumnCoefficients256(map, 0), new ColumnCoefficients256(map, 8));
+        Store256(c, c00, c01, beta, lo, hi); Store256(c + ldc, c10, c11, beta, lo, hi); Store256(c + 2 * ldc, c20, c21, beta, lo, hi);
         if (!six) return;
-        Store256(c + 3 * ldc, c30, c31, beta); Store256(c + 4 * ldc, c40, c41, beta); Store256(c + 5 * ldc, c50, c51, beta);
+        Store256(c + 3 * ldc, c30, c31, beta, lo, hi); Store256(c + 4 * ldc, c40, c41, beta, lo, hi); Store256(c + 5 * ldc, c50, c51, beta, lo, hi);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store256(float* c, Vector256<float> lo, Vector256<float> hi, float beta)
+    private static void Store256(float* c, Vector256<float> lo, Vector256<float> hi, float beta, in ColumnCoefficients256 mapLo = default, in ColumnCoefficients256 mapHi = default)
     {
         if (beta != 0)
         {
@@ -1230,6 +1247,7 @@ public sealed unsafe class ManagedBackend : Backend
             lo = Vector256.FusedMultiplyAdd(bv, Vector256.Load(c), lo);
             hi = Vector256.FusedMultiplyAdd(bv, Vector256.Load(c + 8), hi);
         }
+        if (mapLo.Any) (lo, hi) = (mapLo.Apply(lo), mapHi.Apply(hi));
         lo.Store(c); hi.Store(c + 8);
     }
 
@@ -1237,8 +1255,29 @@ public sealed unsafe class ManagedBackend : Backend
     /// C's top-left h x w = tile (rows tileStride apart) + beta·C: how a tile computed into scratch is stored, when it is cut by C's
     /// edge (or, for dot products, always).
     /// </summary>
-    private static void StoreTile(float* tile, int tileStride, float* c, int ldc, int h, int w, float beta)
+    private static void StoreTile(float* tile, int tileStride, float* c, int ldc, int h, int w, float beta, ColumnMap* map = null)
     {
+        if (map != null)   // whole vectors of columns (GemmGathered maps only then): tile + beta·C as below, then the map
+        {
+            for (int r = 0; r < h; r++)
+                for (int q = 0; q < w; q += Wide ? 16 : 8)
+                {
+                    float* from = tile + r * tileStride + q, to = c + (long)r * ldc + q;
+                    if (Wide)
+                    {
+                        var t = Vector512.Load(from);
+                        if (beta != 0) t += Vector512.Create(beta) * Vector512.Load(to);
+                        new ColumnCoefficients512(map, q).Apply(t).Store(to);
+                    }
+                    else
+                    {
+                        var t = Vector256.Load(from);
+                        if (beta != 0) t += Vector256.Create(beta) * Vector256.Load(to);
+                        new ColumnCoefficients256(map, q).Apply(t).Store(to);
+                    }
+                }
+            return;
+        }
         for (int r = 0; r < h; r++)
             for (int q = 0; q < w; q++)
             {

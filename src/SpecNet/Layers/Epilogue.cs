@@ -42,6 +42,12 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
         if (relu || _bias is not null) ChannelKernels.BiasAffineRelu(rows, channels, _bias, default, default, relu);
     }
 
+    bool IRowsEpilogue.AsColumns(out float[]? bias, out float[]? scale, out float[]? shift, out bool relu)
+    {
+        (bias, scale, shift, relu) = (_bias, null, null, activation.Function == ActivationFunction.Relu);
+        return relu || bias is not null;   // else there is nothing to apply: no map, and ApplyRows returns at once
+    }
+
     private readonly float[] _z = Activations.NeedsInput(activation) ? new float[capacityValues] : [];
     private readonly float[] _dz = activation.IsLinear || !training ? [] : new float[capacityValues];
     private readonly float[] _partials = new float[threads * channels]; // per thread of the backend: partial bias sums

@@ -170,12 +170,18 @@ public class ConvolutionTests
                     conv.Backward(backend, batch, x, weights, dy, default, added, addToDx: true);
                     Near(prior.Zip(dX, (a, b) => a + b).ToArray(), added);
                 }
-                results.AddRange([y, single, dX, dW, after, added]);
+                // A folded batch norm's map and relu, applied in the gathered GEMM's stores where it takes them (ColumnMap), else
+                // by the pass over the output rows after (laid out): the batch, and one image (its positions split between threads)
+                var folded = new AffineRows { Bias = Random(filters, 6), A = Random(filters, 7), B = Random(filters, 8), Relu = true };
+                var (mapped, mappedSingle) = (new float[y.Length], new float[single.Length]);
+                conv.Forward(backend, batch, x, weights, mapped, folded);
+                conv.Forward(backend, 1, x.AsSpan(x.Length - input.Size), weights, mappedSingle, folded);
+                results.AddRange([y, single, dX, dW, after, added, mapped, mappedSingle]);
             }
-            for (int i = 0; i < 5; i++) Assert.Equal(results[i + 6], results[i]);
+            foreach (int i in new[] { 0, 1, 2, 3, 4, 6, 7 }) Assert.Equal(results[i + 8], results[i]);
             // Added: the same to rounding. Over K blocks a laid-out GEMM that computes Cᵀ adds C's old values after every block's
             // sum, the others before the second block's (20x20x8 -> 32 with 256-bit vectors).
-            Near(results[11], results[5]);
+            Near(results[13], results[5]);
         }
     }
 
