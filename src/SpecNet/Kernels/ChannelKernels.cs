@@ -209,18 +209,20 @@ public static unsafe class ChannelKernels
 
     /// <summary>
     /// y[r, c] = (x[r, c]·a[c] + b[c])·e[c] + f[c] when e and f are given (batch normalisation in training: gamma·xhat + beta,
-    /// xhat in registers), else x[r, c]·a[c] + b[c]; then max(·, 0) when <paramref name="relu"/>. y may be x.
+    /// xhat in registers), else x[r, c]·a[c] + b[c]; then + residual[r, c] when given (a residual block's add, the bits of the add's
+    /// own pass); then max(·, 0) when <paramref name="relu"/>. y may be x.
     /// </summary>
     public static void Affine(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
-        ReadOnlySpan<float> e, ReadOnlySpan<float> f, Span<float> y, bool relu = false)
+        ReadOnlySpan<float> e, ReadOnlySpan<float> f, Span<float> y, bool relu = false, ReadOnlySpan<float> residual = default)
     {
         int channels = a.Length;
         bool second = !e.IsEmpty;
-        if (b.Length != channels || y.Length < x.Length || x.Length % channels != 0 || second && (e.Length != channels || f.Length != channels))
+        if (b.Length != channels || y.Length < x.Length || x.Length % channels != 0 || second && (e.Length != channels || f.Length != channels)
+            || !residual.IsEmpty && residual.Length != x.Length)
             throw new ArgumentException("channel affine: buffers of the wrong size");
-        fixed (float* px = x, py = y, pa = a, pb = b, pe = e, pf = f)
+        fixed (float* px = x, py = y, pa = a, pb = b, pe = e, pf = f, pz = residual)
         {
-            var args = new Args { X = px, Y = py, A = pa, B = pb, E = second ? pe : null, F = pf, Channels = channels, Relu = relu };
+            var args = new Args { X = px, Y = py, A = pa, B = pb, E = second ? pe : null, F = pf, Z = residual.IsEmpty ? null : pz, Channels = channels, Relu = relu };
             kernels.ParallelForEach(x.Length / channels, &AffineRange, &args, 2L * channels, ChunkRows(channels));
         }
     }
@@ -232,9 +234,9 @@ public static unsafe class ChannelKernels
         bool second = s->E != null, relu = s->Relu;
         if (c % Lanes == 0)
         {
-            if (second) { if (relu) AffineBlocks<On, On>(s, r0, r1); else AffineBlocks<On, Off>(s, r0, r1); }
-            else if (relu) AffineBlocks<Off, On>(s, r0, r1);
-            else AffineBlocks<Off, Off>(s, r0, r1);
+            if (s->Z != null) { if (second) AffineWithRelu<On, On>(s, r0, r1); else AffineWithRelu<Off, On>(s, r0, r1); }   // an add after it
+            else if (second) AffineWithRelu<On, Off>(s, r0, r1);
+            else AffineWithRelu<Off, Off>(s, r0, r1);
             return;
         }
         var a = new ReadOnlySpan<float>(s->A, c);
@@ -244,14 +246,21 @@ public static unsafe class ChannelKernels
             var y = new Span<float>(s->Y + (long)r * c, c);
             TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(s->X + (long)r * c, c), a, b, y);
             if (second) TensorPrimitives.FusedMultiplyAdd(y, new ReadOnlySpan<float>(s->E, c), new ReadOnlySpan<float>(s->F, c), y);
+            if (s->Z != null) TensorPrimitives.Add(y, new ReadOnlySpan<float>(s->Z + (long)r * c, c), y);
             if (relu) TensorPrimitives.Max(y, 0f, y);
         }
+    }
+
+    private static void AffineWithRelu<TSecond, TResidual>(Args* s, int r0, int r1) where TSecond : struct, IStep where TResidual : struct, IStep
+    {
+        if (s->Relu) AffineBlocks<TSecond, TResidual, On>(s, r0, r1); else AffineBlocks<TSecond, TResidual, Off>(s, r0, r1);
     }
 
     // A block of rows at a time (in L1 after its first channel vector), one channel vector down the block's rows with its
     // coefficients in registers: a vector's loop then loads only x. Rows outer, channel vectors inner, loaded the coefficients
     // and the Args fields again at every vector, and ran at a third of a copy's speed (6.4 MB, two threads, Zen 5).
-    private static void AffineBlocks<TSecond, TRelu>(Args* s, int r0, int r1) where TSecond : struct, IStep where TRelu : struct, IStep
+    private static void AffineBlocks<TSecond, TResidual, TRelu>(Args* s, int r0, int r1)
+        where TSecond : struct, IStep where TResidual : struct, IStep where TRelu : struct, IStep
     {
         int c = s->Channels;
         for (int r = r0; r < r1; r += BlockRows)
@@ -262,11 +271,12 @@ public static unsafe class ChannelKernels
                 var (a, b) = (Vector256.Load(s->A + v), Vector256.Load(s->B + v));
                 Vector256<float> e = default, f = default;
                 if (typeof(TSecond) == typeof(On)) (e, f) = (Vector256.Load(s->E + v), Vector256.Load(s->F + v));
-                float* x = s->X + (long)r * c + v, y = s->Y + (long)r * c + v;
+                float* x = s->X + (long)r * c + v, y = s->Y + (long)r * c + v, z = typeof(TResidual) == typeof(On) ? s->Z + (long)r * c + v : null;
                 for (int q = 0; q < rows; q++, x += c, y += c)
                 {
                     var t = Vector256.FusedMultiplyAdd(Vector256.Load(x), a, b);
                     if (typeof(TSecond) == typeof(On)) t = Vector256.FusedMultiplyAdd(t, e, f);
+                    if (typeof(TResidual) == typeof(On)) { t += Vector256.Load(z); z += c; }
                     (typeof(TRelu) == typeof(On) ? Elementwise.Relu(t) : t).Store(y);
                 }
             }

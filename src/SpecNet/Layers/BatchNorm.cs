@@ -55,8 +55,11 @@ public sealed class BatchNorm : Layer
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y) => Forward(ctx, x, y, relu: false);
 
-    /// <summary>Forward, then max(·, 0) in the same pass when <paramref name="relu"/>: a relu after it run as one (Planning/Fusion.cs).</summary>
-    public void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, bool relu)
+    /// <summary>
+    /// Forward, then + <paramref name="residual"/> (when given: the other operand of an add after it) and max(·, 0) when
+    /// <paramref name="relu"/> in the same pass: the layers after it run as one (Planning/Fusion.cs).
+    /// </summary>
+    public void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, bool relu, ReadOnlySpan<float> residual = default)
     {
         var s = (State)ctx.State!;
         int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
@@ -65,7 +68,7 @@ public sealed class BatchNorm : Layer
         {
             if (!(s.Fixed && s.Mapped)) InferenceMap(ctx, s.A, s.B);                                   // y = x·a + b, one pass
             s.Mapped = true;
-            ChannelKernels.Affine(ctx.Kernels, x, s.A, s.B, default, default, y, relu);
+            ChannelKernels.Affine(ctx.Kernels, x, s.A, s.B, default, default, y, relu, residual);
             return;
         }
         bool batchStatistics = !Frozen;
@@ -85,7 +88,7 @@ public sealed class BatchNorm : Layer
             (s.Scale[ch], s.Shift[ch]) = (invStd, (float)(-mu * invStd));
         }
         // y = gamma·xhat + beta with xhat = (x - mu)/std in registers: the value backward recomputes
-        ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, gamma, beta, y, relu);
+        ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, gamma, beta, y, relu, residual);
     }
 
     /// <summary>

@@ -13,7 +13,7 @@ namespace SpecNet.Planning;
 ///   tensor's last reader (which writes it; earlier readers add to it) to its producer's backward; a
 ///   tensor with nothing trainable upstream (the input, a frozen body) has none.
 /// Layers that run as one (<see cref="Fusion"/>) store only the chain's last output, and in training get one gradient:
-/// that of the chain's output, which backward takes through the chain at once.
+/// that of the chain's output, which backward takes through the chain at once to the gradients of what the chain reads.
 /// Sizes are floats per example; the plan multiplies by its capacity.
 /// </summary>
 public sealed class BufferLayout
@@ -73,7 +73,7 @@ public sealed class BufferLayout
             for (int i = 0; i < layers.Count; i++)
             {
                 keep[i + 1] |= layers[i].BackwardReadsOutput && chainEnd[i] < 0;
-                if (chainEnd[i] >= 0 && layers[i] is Merge) keep[chainEnd[i] + 1] = true;
+                if (chainEnd[i] >= 0 && layers.Skip(i).Take(chainEnd[i] - i + 1).Any(l => l is Merge)) keep[chainEnd[i] + 1] = true;
                 if (layers[i].BackwardReadsInputs) foreach (var t in sources[i]) keep[t] = true;
                 if (chainEnd[i] >= 0) i = chainEnd[i];
             }
@@ -111,13 +111,14 @@ public sealed class BufferLayout
                 if (inChain[i]) continue;  // its chain's first layer takes the chain's gradient
                 int last = Math.Max(i, chainEnd[i]);
                 if (Gradient[last + 1] < 0) continue; // an output nobody reads: no gradient flows through its layer
-                for (int k = 0; k < sources[i].Length; k++)
-                {
-                    int t = sources[i][k];
-                    if (!needed[t]) continue;
-                    if (Gradient[t] >= 0) Accumulates[i][k] = true;
-                    else Gradient[t] = gradients.Take(SizeOf(t));
-                }
+                for (int j = i; j <= last; j++)            // the inputs of the chain's layers from outside it (an add's other operand)
+                    for (int k = 0; k < sources[j].Length; k++)
+                    {
+                        int t = sources[j][k];
+                        if (!needed[t] || t > i && t <= last) continue;
+                        if (Gradient[t] >= 0) Accumulates[j][k] = true;
+                        else Gradient[t] = gradients.Take(SizeOf(t));
+                    }
                 gradients.Give(Gradient[last + 1]); // dy of layer i is dead once its backward has run
             }
         }

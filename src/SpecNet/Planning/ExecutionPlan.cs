@@ -117,8 +117,8 @@ public sealed class ExecutionPlan : IPlan
         bool anyAccumulates = _accumulates.Any(a => a.Any(x => x));
         _scratch = Enumerable.Range(0, slots).Select(_ => anyAccumulates ? new float[capacity * largest] : []).ToArray();
         for (int i = 0; i < _layers.Count; i++)
-            for (int k = 0; k < _sources[i].Length; k++)
-                if (_accumulates[i][k]) _contexts[i].InputGradientBuffers[k] = _scratch[k];
+            for (int k = 0; k < _sources[i].Length; k++)      // an add inside a chain: the batch norm before it has the first slot's scratch
+                if (_accumulates[i][k]) _contexts[i].InputGradientBuffers[k] = _scratch[_inChain[i] ? 1 : k];
         for (int i = 0; i < _layers.Count; i++)
         {
             if (_stageEnd[i] >= 0 && _layers[_stageEnd[i]] is MaxPool2D pool) ((Conv2D)_layers[i]).PoolOutput(_contexts[i], pool);
@@ -183,11 +183,15 @@ public sealed class ExecutionPlan : IPlan
         return Output;
     }
 
-    /// <summary>The stage starting at layer i, from x to y: batch_norm + relu, add + relu, conv (+ max_pool2d), or conv + batch_norm (+ add) (+ relu) (+ max_pool2d).</summary>
+    /// <summary>
+    /// The stage starting at layer i, from x to y: batch_norm (+ add) + relu, add + relu, conv (+ max_pool2d), or conv + batch_norm
+    /// (+ add) (+ relu) (+ max_pool2d).
+    /// </summary>
     private void RunStage(int i, ReadOnlySpan<float> x, Span<float> y)
     {
         var (layer, ctx, last) = (_layers[i], _contexts[i], _stageEnd[i]);
-        if (layer is BatchNorm batchNorm) batchNorm.Forward(ctx, x, y, relu: true);   // batch_norm + relu
+        if (layer is BatchNorm batchNorm)                                              // batch_norm (+ add) + relu
+            batchNorm.Forward(ctx, x, y, relu: true, last == i + 2 ? _values[AddOperand(i)].AsSpan(0, y.Length) : default);
         else if (layer is Merge merge) merge.Forward(ctx, x, y, relu: true);          // add + relu
         else if (last == i || _layers[i + 1] is not BatchNorm) layer.Forward(ctx, x, y);  // a convolution alone, or with the max_pool2d (it pools itself)
         else
@@ -201,6 +205,9 @@ public sealed class ExecutionPlan : IPlan
             ((IFoldsBatchNorm)layer).ForwardFolded(ctx, x, y, _foldScale[i], _foldShift[i], relu: next <= last && _layers[next] is ActivationLayer, residual);
         }
     }
+
+    /// <summary>The other operand of the add after batch norm i in its chain (batch_norm + add + relu): a tensor.</summary>
+    private int AddOperand(int i) => _sources[i + 1][0] == i + 1 ? _sources[i + 1][1] : _sources[i + 1][0];
 
     public void Backward(bool fusedLoss)
     {
@@ -216,15 +223,26 @@ public sealed class ExecutionPlan : IPlan
             long start = Profile is null ? 0 : Stopwatch.GetTimestamp();
             var size = batch * _layers[last].Output.Size;
             if (last > i && layer is Merge merge) merge.Backward(ctx, _values[last + 1].AsSpan(0, size), dy.AsSpan(0, size), relu: true);   // add + relu
+            else if (last == i + 2 && layer is BatchNorm norm)
+            {
+                // batch_norm + add + relu: dy where the output is positive is the gradient of both of the add's operands. Written where
+                // the other operand's gradient goes (or over dy, when that has none), the batch norm reads it there.
+                var add = _contexts[i + 1];
+                int other = _sources[i + 1][0] == i + 1 ? 1 : 0;
+                var gradient = add.InputGradientBuffers[other].Length > 0 ? add.InputGradientBuffers[other].AsSpan(0, size) : dy.AsSpan(0, size);
+                Elementwise.Map(ctx.Kernels, Elementwise.MapOp.ReluBackward, _values[last + 1].AsSpan(0, size), dy.AsSpan(0, size), gradient);
+                norm.Backward(ctx, ctx.InputOf(0), gradient, ctx.GradientOf(0), relu: false);
+            }
             else if (last > i) ((BatchNorm)layer).Backward(ctx, ctx.InputOf(0), dy.AsSpan(0, size), ctx.GradientOf(0), relu: true);   // batch_norm + relu
             else if (_throughRelu[i]) ((MaxPool2D)layer).Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0), throughRelu: true);
             else layer.Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0));
-            for (int k = 0; k < _sources[i].Length; k++)
-                if (_accumulates[i][k])
-                {
-                    var n = batch * layer.Inputs[k].Size;
-                    Elementwise.Add(_gradients[_sources[i][k]].AsSpan(0, n), _scratch[k].AsSpan(0, n));
-                }
+            for (int j = i; j <= last; j++)          // the shares written to scratch, added: the chain's layers' inputs from outside it
+                for (int k = 0; k < _sources[j].Length; k++)
+                    if (_accumulates[j][k])
+                    {
+                        var n = batch * _layers[j].Inputs[k].Size;
+                        Elementwise.Add(_gradients[_sources[j][k]].AsSpan(0, n), _contexts[j].InputGradientBuffers[k].AsSpan(0, n));
+                    }
             if (Profile is not null) Profile.Backward[i] += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
     }

@@ -10,6 +10,10 @@ namespace SpecNet.Planning;
 ///   pass, and backward recomputes the relu's mask from the batch norm's input (the relu's output is not kept).
 /// - An add of two and the relu after it (a residual block's end), in training and inference where no convolution takes
 ///   them: forward writes max(a + b, 0) in one pass, and backward takes the relu's mask from that output, which it keeps.
+/// - A batch_norm, an add of its output and another tensor (not its own input), and the relu after (a residual block's end in
+///   training, where the convolution before the batch norm cannot take them): forward writes max(bn(x) + b, 0) in the batch norm's
+///   pass; backward writes the relu's mask of dy where the add's other operand's gradient goes, and the batch norm reads it
+///   there: neither the batch norm's output nor a copy of the add's gradient is stored.
 /// - Inference only: a convolution without activation (<see cref="IFoldsBatchNorm"/>) with the batch_norm after it
 ///   (and its relu), as ONNX Runtime fuses Conv + BatchNormalization + Relu. Training needs the convolution's output
 ///   for the batch statistics.
@@ -52,6 +56,9 @@ public static class Fusion
                 int mapped = AddAfter(i + 1) ? i + 2 : i + 1;          // a residual add before the relu, or none
                 last = ReluAfter(mapped) ? mapped + 1 : mapped;
             }
+            else if (layers[i] is BatchNorm && AddAfter(i) && sources[i + 1] is [var p, var q] && (p == i + 1 ? q : p) is var other
+                     && other != i + 1 && other != sources[i][0] && ReluAfter(i + 1))
+                last = i + 2;                                           // batch norm + add + relu: a residual block's end
             else if (layers[i] is BatchNorm && ReluAfter(i) || layers[i] is Merge { Op: MergeOp.Add, Sources.Count: 2 } && ReluAfter(i))
                 last = i + 1;
             if (!training && layers[i] is Conv2D conv && (last < i + 2 || layers[i + 2] is not Merge) && last + 1 < count && layers[last + 1] is MaxPool2D pool && conv.CanPool(pool) && OnlyReader(last + 1, last + 1))

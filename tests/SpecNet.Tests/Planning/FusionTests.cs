@@ -45,6 +45,9 @@ public class FusionTests
     [InlineData("conv2d: { filters: 3, kernel_size: 1 }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - add: { inputs: [previous, b] }", 1)]   // b read twice
     [InlineData("conv2d: { filters: 3, kernel_size: 1 }\n  - batch_norm: { name: b }\n  - add: { inputs: [input, input] }\n  - add: { inputs: [previous, b] }", 1)]   // the add after b does not read it
     [InlineData("conv2d: { filters: 16, kernel_size: 3, padding: same, use_bias: false }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - relu", 1, "20, 20, 16", 1)]
+    // batch_norm + add + relu where no convolution takes the batch norm (its own activation first): the add in the batch norm's pass
+    [InlineData("conv2d: { filters: 3, kernel_size: 3, padding: same, activation: tanh }\n  - batch_norm: { name: b }\n  - add: { inputs: [input, b] }\n  - relu", 1)]
+    [InlineData("conv2d: { filters: 8, kernel_size: 1, activation: relu }\n  - batch_norm: { name: b }\n  - add: { inputs: [b, input] }\n  - relu", 1, "4, 4, 8")]   // channel vectors
     // depthwise (+ batch_norm + relu) + a 1x1 conv2d's chain: the 1x1 convolution makes its input rows a block at a time
     [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same, use_bias: false }\n  - batch_norm\n  - relu\n  - conv2d: { filters: 16, kernel_size: 1, use_bias: false }\n  - batch_norm\n  - relu", 1, "10, 10, 8")]
     [InlineData("depthwise_conv2d: { kernel_size: 3, strides: 2, padding: same }\n  - batch_norm\n  - conv2d: { filters: 5, kernel_size: 1 }", 1, "17, 17, 8")]   // no relus; the 1x1 alone
@@ -87,13 +90,20 @@ public class FusionTests
     }
 
     /// <summary>
-    /// In training an add of two and the relu that alone reads it run as one (a residual block's end); not an add whose output
+    /// In training an add of two and the relu that alone reads it run as one (a residual block's end), with the batch norm before
+    /// it when that alone reads the batch norm's output and the other operand is another tensor; not an add whose output
     /// something else reads too, nor an add of three. (Their gradients: TrainingBufferReuseTests.)
     /// </summary>
     [Theory]
     [InlineData("add: { inputs: [a, b] }\n  - relu", 3)]
     [InlineData("add: { inputs: [a, b], name: s }\n  - relu\n  - add: { inputs: [s, a] }", -1)]
     [InlineData("add: { inputs: [a, b, a] }\n  - relu", -1)]
+    // a batch norm with the add and relu after it (the batch norm is layer 2): not when the add's other operand is the batch
+    // norm's input, nor when something else reads the batch norm's output, nor without the relu
+    [InlineData("batch_norm: { inputs: [a], name: n }\n  - add: { inputs: [b, n] }\n  - relu", 4)]
+    [InlineData("batch_norm: { inputs: [a], name: n }\n  - add: { inputs: [n, a] }\n  - relu", -1)]
+    [InlineData("batch_norm: { inputs: [a], name: n }\n  - add: { inputs: [n, b] }\n  - add: { inputs: [previous, n] }\n  - relu", -1)]
+    [InlineData("batch_norm: { inputs: [a], name: n }\n  - add: { inputs: [n, b] }\n  - flatten", -1)]
     public void An_add_and_its_relu_run_as_one_in_training(string layers, int chainEnd)
     {
         var model = GradientCheckTests.Compile($"input: [4, 4, 8]\nlayers:\n  - dropout: {{ rate: 0.5, name: a }}\n  - dropout: {{ rate: 0.5, inputs: [input], name: b }}\n  - {layers}\n  - flatten\n  - dense: {{ units: 2 }}\ntraining: {{ loss: mse }}\n");

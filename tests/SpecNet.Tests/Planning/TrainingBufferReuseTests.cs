@@ -65,6 +65,10 @@ public class TrainingBufferReuseTests
     [InlineData("add: { inputs: [a, b] }\n  - relu: { name: r }")]                                  // run as one, the mask from r
     [InlineData("add: { inputs: [a, a] }\n  - relu: { name: r }")]                                  // both gradients into one tensor
     [InlineData("add: { inputs: [a, b] }\n  - relu\n  - max_pool2d: { pool_size: 1, name: r }")] // the pooling's backward is the relu's
+    // batch norm + add + relu run as one: the mask written where b's gradient goes (added there: the subtractions read b too)
+    [InlineData("batch_norm: { inputs: [a], name: n }\n  - add: { inputs: [n, b] }\n  - relu: { name: r }")]
+    [InlineData("batch_norm: { inputs: [a], name: n }\n  - add: { inputs: [b, n] }\n  - relu: { name: r }")]
+    [InlineData("batch_norm: { inputs: [a], name: n }\n  - add: { inputs: [b, n] }\n  - relu\n  - add: { inputs: [previous, a], name: r }")]   // a's and b's added both
     public void A_relu_before_layers_that_overwrite_freed_buffers_gets_the_gradients_it_gets_with_every_activation_kept(string layers) =>
         SameStep(GradientCheckTests.Compile($$"""
             input: [3, 3, 8]
@@ -79,6 +83,25 @@ public class TrainingBufferReuseTests
             training: { loss: mse }
 
             """));
+
+    /// <summary>
+    /// Batch norm + add + relu run as one, where the add's other operand needs no gradient (the input, with no input gradient asked
+    /// for): the relu's mask is written over dy, and the batch norm reads it there.
+    /// </summary>
+    [Fact]
+    public void A_batch_norm_add_and_relu_whose_other_operand_has_no_gradient_get_the_gradients_of_every_activation_kept() =>
+        SameStep(GradientCheckTests.Compile("""
+            input: [3, 3, 8]
+            layers:
+              - conv2d: { filters: 8, kernel_size: 1, activation: tanh }
+              - batch_norm: { name: n }
+              - add: { inputs: [n, input] }
+              - relu
+              - flatten
+              - dense: { units: 3 }
+            training: { loss: mse }
+
+            """), inputGradient: false);
 
     [Theory]
     [MemberData(nameof(GradientCheckTests.GraphCases), MemberType = typeof(GradientCheckTests))]
@@ -102,21 +125,22 @@ public class TrainingBufferReuseTests
         SameStep(model);
     }
 
-    private static void SameStep(ModelSpec model)
+    private static void SameStep(ModelSpec model, bool inputGradient = true)
     {
         var parameters = ParameterSet.Initialize(model, 1);
         var backend = new ManagedBackend(2);
-        var (output, grads, dx) = Step(model, parameters, backend, keepEveryActivation: false);
-        var (keptOutput, keptGrads, keptDx) = Step(model, parameters, backend, keepEveryActivation: true);
+        var (output, grads, dx) = Step(model, parameters, backend, keepEveryActivation: false, inputGradient);
+        var (keptOutput, keptGrads, keptDx) = Step(model, parameters, backend, keepEveryActivation: true, inputGradient);
         Assert.Equal(keptOutput, output);
         Assert.Equal(keptDx, dx);
         for (int i = 0; i < grads.Length; i++) Assert.True(keptGrads[i].SequenceEqual(grads[i]), $"parameter {i} of {grads.Length}: gradients differ");
     }
 
-    private static (float[] Output, float[][] Grads, float[] InputGradient) Step(ModelSpec model, ParameterSet parameters, Backend backend, bool keepEveryActivation)
+    private static (float[] Output, float[][] Grads, float[] InputGradient) Step(ModelSpec model, ParameterSet parameters, Backend backend, bool keepEveryActivation,
+        bool inputGradient)
     {
         const int batch = 3;
-        var plan = new ExecutionPlan(model, parameters, backend, batch, seed: 5, inputGradient: true, keepEveryActivation: keepEveryActivation);
+        var plan = new ExecutionPlan(model, parameters, backend, batch, seed: 5, inputGradient: inputGradient, keepEveryActivation: keepEveryActivation);
         var rng = new Rng(7);
         var input = plan.Input;
         for (int i = 0; i < input.Length; i++) input[i] = rng.NextFloat() * 2 - 1;
