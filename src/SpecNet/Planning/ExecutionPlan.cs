@@ -206,8 +206,9 @@ public sealed class ExecutionPlan : IPlan
         }
     }
 
-    /// <summary>The other operand of the add after batch norm i in its chain (batch_norm + add + relu): a tensor.</summary>
-    private int AddOperand(int i) => _sources[i + 1][0] == i + 1 ? _sources[i + 1][1] : _sources[i + 1][0];
+    /// <summary>Which input of the add after batch norm i in its chain (batch_norm + add + relu) is the other operand, and its tensor.</summary>
+    private int AddSlot(int i) => _sources[i + 1][0] == i + 1 ? 1 : 0;
+    private int AddOperand(int i) => _sources[i + 1][AddSlot(i)];
 
     public void Backward(bool fusedLoss)
     {
@@ -228,7 +229,7 @@ public sealed class ExecutionPlan : IPlan
                 // batch_norm + add + relu: dy where the output is positive is the gradient of both of the add's operands. Written where
                 // the other operand's gradient goes (or over dy, when that has none), the batch norm reads it there.
                 var add = _contexts[i + 1];
-                int other = _sources[i + 1][0] == i + 1 ? 1 : 0;
+                int other = AddSlot(i);
                 var gradient = add.InputGradientBuffers[other].Length > 0 ? add.InputGradientBuffers[other].AsSpan(0, size) : dy.AsSpan(0, size);
                 Elementwise.Map(ctx.Kernels, Elementwise.MapOp.ReluBackward, _values[last + 1].AsSpan(0, size), dy.AsSpan(0, size), gradient);
                 norm.Backward(ctx, ctx.InputOf(0), gradient, ctx.GradientOf(0), relu: false);
