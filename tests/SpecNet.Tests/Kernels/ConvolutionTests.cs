@@ -241,6 +241,8 @@ public class ConvolutionTests
     [InlineData(2, 5, 5, 3, 1, 3, 1, 1, "valid")]   // channels not a whole vector
     [InlineData(2, 6, 17, 8, 1, 3, 1, 1, "same", 2)] // strides of 1 down and 2 across: dW from the bordered input, dx added per tap
     [InlineData(2, 8, 7, 16, 1, 3, 2, 1, "same", 1)] // and 2 down, 1 across
+    [InlineData(2, 10, 11, 32, 1, 3, 1, 1, "same")]  // 3-wide kernels over channels a multiple of 16: 512-bit vectors where the CPU has them
+    [InlineData(2, 9, 17, 48, 1, 3, 2, 1, "same")]
     public void Depthwise_kernel_matches_the_direct_loops(int batch, int h, int w, int c, int multiplier, int k, int stride, int dilation, string padding, int colStride = 0)
     {
         var input = Shape.Spatial(h, w, c);
