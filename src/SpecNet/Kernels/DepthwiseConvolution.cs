@@ -217,12 +217,12 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                     if (pdW != null)
                     {
                         Border(image, _input.Height, _input.Width, bx);
-                        WeightGradientBordered(bx, gradient, pdW);
+                        if (Wide && _input.Channels % 16 == 0) WeightGradientBordered512(bx, gradient, pdW); else WeightGradientBordered(bx, gradient, pdW);
                     }
                     if (into == null) continue;
                     if (bdy == null) { BackwardVectors(image, gradient, into, null); continue; }   // a stride of 1 on one axis only
                     Border(gradient, _rows.Output, _cols.Output, bdy);
-                    GatherByTwo(bdy, into);
+                    if (Wide && _input.Channels % 16 == 0) GatherByTwo512(bdy, into); else GatherByTwo(bdy, into);
                 }
                 continue;
             }
@@ -301,7 +301,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
 
     private static readonly int Lanes = Vector256<float>.Count;
 
-    /// <summary>Whether the 3-wide kernels run in 512-bit vectors where the channels allow.</summary>
+    /// <summary>Whether the 3x3 kernels (forward's 3-wide ones, the weight gradient's, the stride-2 input gradient's) run in 512-bit vectors where the channels allow.</summary>
     private static readonly bool Wide = Vector512.IsHardwareAccelerated;
 
     /// <summary>
@@ -632,6 +632,41 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         }
     }
 
+    /// <summary>The same in 512-bit vectors, for channel counts a multiple of 16: the same sums in the same order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void WeightGradientBordered512(float* bordered, float* dy, float* dW)
+    {
+        int c = _input.Channels, ow = _cols.Output, oh = _rows.Output, step = _cols.Stride * c;
+        long row = (long)(_input.Width + 2) * c, rowStep = _rows.Stride * row;
+        // output (0, 0)'s window in the bordered image: one pixel in from its corner, less the padding
+        float* origin = bordered + (1 - _rows.PadBefore) * row + (1 - _cols.PadBefore) * c;
+        for (int v = 0; v < c; v += 16)
+        {
+            Vector512<float> s00 = default, s01 = default, s02 = default, s10 = default, s11 = default, s12 = default, s20 = default, s21 = default, s22 = default;
+            for (int i = 0; i < oh; i++)
+            {
+                float* x = origin + i * rowStep + v, g = dy + (long)i * ow * c + v;
+                for (int j = 0; j < ow; j++, x += step, g += c)
+                {
+                    var gv = Vector512.Load(g);
+                    s00 = Vector512.FusedMultiplyAdd(Vector512.Load(x), gv, s00);
+                    s01 = Vector512.FusedMultiplyAdd(Vector512.Load(x + c), gv, s01);
+                    s02 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * c), gv, s02);
+                    s10 = Vector512.FusedMultiplyAdd(Vector512.Load(x + row), gv, s10);
+                    s11 = Vector512.FusedMultiplyAdd(Vector512.Load(x + row + c), gv, s11);
+                    s12 = Vector512.FusedMultiplyAdd(Vector512.Load(x + row + 2 * c), gv, s12);
+                    s20 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * row), gv, s20);
+                    s21 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * row + c), gv, s21);
+                    s22 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * row + 2 * c), gv, s22);
+                }
+            }
+            float* d = dW + v;
+            (Vector512.Load(d) + s00).Store(d); (Vector512.Load(d + c) + s01).Store(d + c); (Vector512.Load(d + 2 * c) + s02).Store(d + 2 * c);
+            (Vector512.Load(d + 3 * c) + s10).Store(d + 3 * c); (Vector512.Load(d + 4 * c) + s11).Store(d + 4 * c); (Vector512.Load(d + 5 * c) + s12).Store(d + 5 * c);
+            (Vector512.Load(d + 6 * c) + s20).Store(d + 6 * c); (Vector512.Load(d + 7 * c) + s21).Store(d + 7 * c); (Vector512.Load(d + 8 * c) + s22).Store(d + 8 * c);
+        }
+    }
+
     /// <summary>
     /// Strides of 2: each input pixel's gradient gathered from the outputs whose windows read it, and stored once (not cleared,
     /// then added to by nine read-modify-writes per output). With p = the pixel's row plus the padding above, an even p is read by
@@ -668,6 +703,43 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                         sum = (q & 1) == 0
                             ? Vector256.FusedMultiplyAdd(Vector256.Load(at - c), w12, Vector256.Load(at) * w10)
                             : Vector256.Load(at) * w11;
+                    sum.Store(y);
+                }
+            }
+        }
+    }
+
+    /// <summary>The same in 512-bit vectors, for channel counts a multiple of 16: the same sums in the same order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void GatherByTwo512(float* bordered, float* dx)
+    {
+        int c = _input.Channels, width = _input.Width, top = _rows.PadBefore, left = _cols.PadBefore;
+        long row = (long)(_cols.Output + 2) * c;
+        float* w = _w;
+        for (int v = 0; v < c; v += 16)
+        {
+            Vector512<float> w00 = Vector512.Load(w + v), w01 = Vector512.Load(w + c + v), w02 = Vector512.Load(w + 2 * c + v),
+                             w10 = Vector512.Load(w + 3 * c + v), w11 = Vector512.Load(w + 4 * c + v), w12 = Vector512.Load(w + 5 * c + v),
+                             w20 = Vector512.Load(w + 6 * c + v), w21 = Vector512.Load(w + 7 * c + v), w22 = Vector512.Load(w + 8 * c + v);
+            for (int ih = 0; ih < _input.Height; ih++)
+            {
+                int p = ih + top;
+                // the output row read with kernel row 0 (even p) or 1 (odd), and for even p the one above it, read with kernel row 2
+                float* a = bordered + (p / 2 + 1) * row + v, b = a - row, y = dx + (long)ih * width * c + v;
+                for (int iw = 0; iw < width; iw++, y += c)
+                {
+                    int q = iw + left;
+                    float* at = a + (q / 2 + 1) * c, bt = b + (q / 2 + 1) * c;
+                    Vector512<float> sum;
+                    if ((p & 1) == 0)
+                        sum = (q & 1) == 0
+                            ? Vector512.FusedMultiplyAdd(Vector512.Load(bt - c), w22, Vector512.FusedMultiplyAdd(Vector512.Load(bt), w20,
+                                Vector512.FusedMultiplyAdd(Vector512.Load(at - c), w02, Vector512.Load(at) * w00)))
+                            : Vector512.FusedMultiplyAdd(Vector512.Load(bt), w21, Vector512.Load(at) * w01);
+                    else
+                        sum = (q & 1) == 0
+                            ? Vector512.FusedMultiplyAdd(Vector512.Load(at - c), w12, Vector512.Load(at) * w10)
+                            : Vector512.Load(at) * w11;
                     sum.Store(y);
                 }
             }
