@@ -1,6 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace SpecNet.Kernels;
 
@@ -292,59 +290,29 @@ public unsafe struct ColumnMap
 /// <summary>
 /// A <see cref="ColumnMap"/>'s coefficients for the vector of columns from <paramref name="column"/> on, loaded once per tile and
 /// held in registers, applied without a test: a step the map lacks runs as an identity, to the bit (x + -0 = x for every x, -0
-/// included; x·1 + -0 = x; max(-∞, x) = x). The same operations as ChannelKernels.BiasAffineRelu's rows, so the same floats. A
-/// test per step and vector (read through the map at every store, or branching on its steps) cost more than the pass it saves:
-/// the depthwise kernels' eight outputs of a 3x3 window per vector of channels are few multiply-adds against their stores.
+/// included; x·1 + -0 = x; max(-∞, x) = x). The same operations as ChannelKernels.BiasAffineRelu's rows, so the same floats.
+/// Reading the map through its pointers at every store, or testing its steps per vector, had cost more than the pass it saves
+/// (the depthwise model's single image on a Zen 5). One struct for either width (<see cref="ILanes{TVector}"/>).
 /// </summary>
-internal readonly unsafe struct ColumnCoefficients512
+internal readonly unsafe struct ColumnCoefficients<TL, TV> where TL : struct, ILanes<TV> where TV : struct
 {
-    private readonly Vector512<float> _bias, _scale, _shift, _floor, _zero;
+    private readonly TV _bias, _scale, _shift, _floor, _zero;
     public readonly bool Any;                    // false: the default, which applies nothing
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]   // a call after a kernel's loop would spill its sums in the loop: no callee-saved vector registers
-    public ColumnCoefficients512(ColumnMap* map, int column)
+    public ColumnCoefficients(ColumnMap* map, int column)
     {
         if (map == null) return;
-        var minusZero = Vector512.Create(-0f);
+        var minusZero = TL.Create(-0f);
         Any = true;
-        _bias = map->Bias != null ? Vector512.Load(map->Bias + column) : minusZero;
-        (_scale, _shift) = map->Scale != null ? (Vector512.Load(map->Scale + column), Vector512.Load(map->Shift + column)) : (Vector512<float>.One, minusZero);
-        (_floor, _zero) = map->Relu ? (Vector512<float>.Zero, Vector512<float>.Zero) : (Vector512.Create(float.NegativeInfinity), minusZero);
+        _bias = map->Bias != null ? TL.Load(map->Bias + column) : minusZero;
+        (_scale, _shift) = map->Scale != null ? (TL.Load(map->Scale + column), TL.Load(map->Shift + column)) : (TL.Create(1f), minusZero);
+        (_floor, _zero) = map->Relu ? (TL.Create(0f), TL.Create(0f)) : (TL.Create(float.NegativeInfinity), minusZero);
     }
 
-    /// <summary>(t + bias)·scale + shift, then max(·, 0) + 0 (<see cref="Elementwise.Relu(Vector512{float})"/>): the steps the map lacks are identities (+ -0, ·1, max with -∞, + -0).</summary>
+    /// <summary>(t + bias)·scale + shift, then max(·, 0) + 0 as Elementwise.Relu: the steps the map lacks are identities (+ -0, ·1, max with -∞, + -0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector512<float> Apply(Vector512<float> t)
-    {
-        t = Vector512.FusedMultiplyAdd(t + _bias, _scale, _shift);
-        return (Avx512F.IsSupported ? Avx512F.Max(_floor, t) : Vector512.Max(t, _floor)) + _zero;
-    }
-}
-
-/// <summary>The same at half the width.</summary>
-internal readonly unsafe struct ColumnCoefficients256
-{
-    private readonly Vector256<float> _bias, _scale, _shift, _floor, _zero;
-    public readonly bool Any;                    // false: the default, which applies nothing
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]   // a call after a kernel's loop would spill its sums in the loop: no callee-saved vector registers
-    public ColumnCoefficients256(ColumnMap* map, int column)
-    {
-        if (map == null) return;
-        var minusZero = Vector256.Create(-0f);
-        Any = true;
-        _bias = map->Bias != null ? Vector256.Load(map->Bias + column) : minusZero;
-        (_scale, _shift) = map->Scale != null ? (Vector256.Load(map->Scale + column), Vector256.Load(map->Shift + column)) : (Vector256<float>.One, minusZero);
-        (_floor, _zero) = map->Relu ? (Vector256<float>.Zero, Vector256<float>.Zero) : (Vector256.Create(float.NegativeInfinity), minusZero);
-    }
-
-    /// <summary>(t + bias)·scale + shift, then max(·, 0) + 0 (<see cref="Elementwise.Relu(Vector256{float})"/>): the steps the map lacks are identities (+ -0, ·1, max with -∞, + -0).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector256<float> Apply(Vector256<float> t)
-    {
-        t = Vector256.FusedMultiplyAdd(t + _bias, _scale, _shift);
-        return (Avx.IsSupported ? Avx.Max(_floor, t) : Vector256.Max(t, _floor)) + _zero;
-    }
+    public TV Apply(TV t) => TL.Add(TL.Max(_floor, TL.FusedMultiplyAdd(TL.Add(t, _bias), _scale, _shift)), _zero);
 }
 
 /// <summary>

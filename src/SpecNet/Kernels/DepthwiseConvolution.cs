@@ -217,12 +217,13 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                     if (pdW != null)
                     {
                         Border(image, _input.Height, _input.Width, bx);
-                        if (Wide && _input.Channels % 16 == 0) WeightGradientBordered512(bx, gradient, pdW); else WeightGradientBordered(bx, gradient, pdW);
+                        if (WideChannels) WeightGradientBordered<Lanes512, Vector512<float>>(bx, gradient, pdW);
+                        else WeightGradientBordered<Lanes256, Vector256<float>>(bx, gradient, pdW);
                     }
                     if (into == null) continue;
                     if (bdy == null) { BackwardVectors(image, gradient, into, null); continue; }   // a stride of 1 on one axis only
                     Border(gradient, _rows.Output, _cols.Output, bdy);
-                    if (Wide && _input.Channels % 16 == 0) GatherByTwo512(bdy, into); else GatherByTwo(bdy, into);
+                    if (WideChannels) GatherByTwo<Lanes512, Vector512<float>>(bdy, into); else GatherByTwo<Lanes256, Vector256<float>>(bdy, into);
                 }
                 continue;
             }
@@ -301,8 +302,12 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
 
     private static readonly int Lanes = Vector256<float>.Count;
 
-    /// <summary>Whether the 3x3 kernels (forward's 3-wide ones, the weight gradient's, the stride-2 input gradient's) run in 512-bit vectors where the channels allow.</summary>
-    private static readonly bool Wide = Vector512.IsHardwareAccelerated;
+    /// <summary>
+    /// Whether this convolution's 3x3 kernels (forward's 3-wide ones, the weight gradient's, the stride-2 input gradient's) run in
+    /// 512-bit vectors: the CPU has them and the channels fill them. Each kernel is written once over the width (<see cref="ILanes{TVector}"/>):
+    /// the same sums in the same order at either.
+    /// </summary>
+    private bool WideChannels => Vector512.IsHardwareAccelerated && _input.Channels % 16 == 0;
 
     /// <summary>
     /// Output rows [i0, i1) of one example (row i0 at y), one filter per channel: y[i, j, v] = Σ_taps x[tap's pixel, v] · weights[tap, v],
@@ -319,7 +324,6 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         if (ThreeWide)
         {
             int rowSize = width * c, step = _cols.Stride * c, dilatedRow = _rows.Dilation * rowSize, left = _cols.PadBefore * c;
-            bool wide = Wide && c % 16 == 0;
             for (int i = i0; i < i1; i++)
             {
                 var (first, last) = _rowTaps[i];
@@ -329,13 +333,15 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                 {
                     int at = Math.Min(j, n - 8);
                     bool skipFirst = at == 0 && _cols.PadBefore > 0, skipLast = at == n - 8 && _colTaps[n - 1].Last < 2;
-                    if (wide)
+                    float* from = origin + at * step, into = yi + at * c;
+                    int rows = last - first + 1;
+                    if (WideChannels)
                     {
-                        if (_cols.Stride == 1) EightOfThreeWide512(origin + at * step, last - first + 1, dilatedRow, wi, yi + at * c, c, skipFirst, skipLast);
-                        else EightOfThreeWideByTwo512(origin + at * step, last - first + 1, dilatedRow, wi, yi + at * c, c, skipFirst, skipLast);
+                        if (_cols.Stride == 1) EightOfThreeWide<Lanes512, Vector512<float>>(from, rows, dilatedRow, wi, into, c, skipFirst, skipLast);
+                        else EightOfThreeWideByTwo<Lanes512, Vector512<float>>(from, rows, dilatedRow, wi, into, c, skipFirst, skipLast);
                     }
-                    else if (_cols.Stride == 1) EightOfThreeWide(origin + at * step, last - first + 1, dilatedRow, wi, yi + at * c, c, skipFirst, skipLast);
-                    else EightOfThreeWideByTwo(origin + at * step, last - first + 1, dilatedRow, wi, yi + at * c, c, skipFirst, skipLast);
+                    else if (_cols.Stride == 1) EightOfThreeWide<Lanes256, Vector256<float>>(from, rows, dilatedRow, wi, into, c, skipFirst, skipLast);
+                    else EightOfThreeWideByTwo<Lanes256, Vector256<float>>(from, rows, dilatedRow, wi, into, c, skipFirst, skipLast);
                     if (at == n - 8) break;
                 }
             }
@@ -423,71 +429,37 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// left column and the last output's right column are left out when they lie in the padding.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static void EightOfThreeWide(float* origin, int kernelRows, int rowStep, float* weights, float* yo, int c, bool skipFirst, bool skipLast)
+    private static void EightOfThreeWide<TL, TV>(float* origin, int kernelRows, int rowStep, float* weights, float* yo, int c, bool skipFirst, bool skipLast)
+        where TL : struct, ILanes<TV> where TV : struct
     {
-        for (int v = 0; v < c; v += Lanes)
+        for (int v = 0; v < c; v += TL.Count)
         {
-            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            TV a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
             for (int r = 0; r < kernelRows; r++)
             {
                 float* x = origin + (long)r * rowStep + v, wr = weights + r * 3 * c + v;
-                var w0 = Vector256.Load(wr); var w1 = Vector256.Load(wr + c); var w2 = Vector256.Load(wr + 2 * c);
-                if (!skipFirst) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(x), w0, a0);
-                var p = Vector256.Load(x + c);
-                a0 = Vector256.FusedMultiplyAdd(p, w1, a0); a1 = Vector256.FusedMultiplyAdd(p, w0, a1);
-                p = Vector256.Load(x + 2 * c);
-                a0 = Vector256.FusedMultiplyAdd(p, w2, a0); a1 = Vector256.FusedMultiplyAdd(p, w1, a1); a2 = Vector256.FusedMultiplyAdd(p, w0, a2);
-                p = Vector256.Load(x + 3 * c);
-                a1 = Vector256.FusedMultiplyAdd(p, w2, a1); a2 = Vector256.FusedMultiplyAdd(p, w1, a2); a3 = Vector256.FusedMultiplyAdd(p, w0, a3);
-                p = Vector256.Load(x + 4 * c);
-                a2 = Vector256.FusedMultiplyAdd(p, w2, a2); a3 = Vector256.FusedMultiplyAdd(p, w1, a3); a4 = Vector256.FusedMultiplyAdd(p, w0, a4);
-                p = Vector256.Load(x + 5 * c);
-                a3 = Vector256.FusedMultiplyAdd(p, w2, a3); a4 = Vector256.FusedMultiplyAdd(p, w1, a4); a5 = Vector256.FusedMultiplyAdd(p, w0, a5);
-                p = Vector256.Load(x + 6 * c);
-                a4 = Vector256.FusedMultiplyAdd(p, w2, a4); a5 = Vector256.FusedMultiplyAdd(p, w1, a5); a6 = Vector256.FusedMultiplyAdd(p, w0, a6);
-                p = Vector256.Load(x + 7 * c);
-                a5 = Vector256.FusedMultiplyAdd(p, w2, a5); a6 = Vector256.FusedMultiplyAdd(p, w1, a6); a7 = Vector256.FusedMultiplyAdd(p, w0, a7);
-                p = Vector256.Load(x + 8 * c);
-                a6 = Vector256.FusedMultiplyAdd(p, w2, a6); a7 = Vector256.FusedMultiplyAdd(p, w1, a7);
-                if (!skipLast) a7 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 9 * c), w2, a7);
+                var w0 = TL.Load(wr); var w1 = TL.Load(wr + c); var w2 = TL.Load(wr + 2 * c);
+                if (!skipFirst) a0 = TL.FusedMultiplyAdd(TL.Load(x), w0, a0);
+                var p = TL.Load(x + c);
+                a0 = TL.FusedMultiplyAdd(p, w1, a0); a1 = TL.FusedMultiplyAdd(p, w0, a1);
+                p = TL.Load(x + 2 * c);
+                a0 = TL.FusedMultiplyAdd(p, w2, a0); a1 = TL.FusedMultiplyAdd(p, w1, a1); a2 = TL.FusedMultiplyAdd(p, w0, a2);
+                p = TL.Load(x + 3 * c);
+                a1 = TL.FusedMultiplyAdd(p, w2, a1); a2 = TL.FusedMultiplyAdd(p, w1, a2); a3 = TL.FusedMultiplyAdd(p, w0, a3);
+                p = TL.Load(x + 4 * c);
+                a2 = TL.FusedMultiplyAdd(p, w2, a2); a3 = TL.FusedMultiplyAdd(p, w1, a3); a4 = TL.FusedMultiplyAdd(p, w0, a4);
+                p = TL.Load(x + 5 * c);
+                a3 = TL.FusedMultiplyAdd(p, w2, a3); a4 = TL.FusedMultiplyAdd(p, w1, a4); a5 = TL.FusedMultiplyAdd(p, w0, a5);
+                p = TL.Load(x + 6 * c);
+                a4 = TL.FusedMultiplyAdd(p, w2, a4); a5 = TL.FusedMultiplyAdd(p, w1, a5); a6 = TL.FusedMultiplyAdd(p, w0, a6);
+                p = TL.Load(x + 7 * c);
+                a5 = TL.FusedMultiplyAdd(p, w2, a5); a6 = TL.FusedMultiplyAdd(p, w1, a6); a7 = TL.FusedMultiplyAdd(p, w0, a7);
+                p = TL.Load(x + 8 * c);
+                a6 = TL.FusedMultiplyAdd(p, w2, a6); a7 = TL.FusedMultiplyAdd(p, w1, a7);
+                if (!skipLast) a7 = TL.FusedMultiplyAdd(TL.Load(x + 9 * c), w2, a7);
             }
             float* y = yo + v;
-            a0.Store(y); a1.Store(y + c); a2.Store(y + 2 * c); a3.Store(y + 3 * c); a4.Store(y + 4 * c); a5.Store(y + 5 * c); a6.Store(y + 6 * c); a7.Store(y + 7 * c);
-        }
-    }
-
-    /// <summary>The same in 512-bit vectors (16 channels at a time), for channel counts a multiple of 16: the same sums in the same order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static void EightOfThreeWide512(float* origin, int kernelRows, int rowStep, float* weights, float* yo, int c, bool skipFirst, bool skipLast)
-    {
-        for (int v = 0; v < c; v += 16)
-        {
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-            for (int r = 0; r < kernelRows; r++)
-            {
-                float* x = origin + (long)r * rowStep + v, wr = weights + r * 3 * c + v;
-                var w0 = Vector512.Load(wr); var w1 = Vector512.Load(wr + c); var w2 = Vector512.Load(wr + 2 * c);
-                if (!skipFirst) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(x), w0, a0);
-                var p = Vector512.Load(x + c);
-                a0 = Vector512.FusedMultiplyAdd(p, w1, a0); a1 = Vector512.FusedMultiplyAdd(p, w0, a1);
-                p = Vector512.Load(x + 2 * c);
-                a0 = Vector512.FusedMultiplyAdd(p, w2, a0); a1 = Vector512.FusedMultiplyAdd(p, w1, a1); a2 = Vector512.FusedMultiplyAdd(p, w0, a2);
-                p = Vector512.Load(x + 3 * c);
-                a1 = Vector512.FusedMultiplyAdd(p, w2, a1); a2 = Vector512.FusedMultiplyAdd(p, w1, a2); a3 = Vector512.FusedMultiplyAdd(p, w0, a3);
-                p = Vector512.Load(x + 4 * c);
-                a2 = Vector512.FusedMultiplyAdd(p, w2, a2); a3 = Vector512.FusedMultiplyAdd(p, w1, a3); a4 = Vector512.FusedMultiplyAdd(p, w0, a4);
-                p = Vector512.Load(x + 5 * c);
-                a3 = Vector512.FusedMultiplyAdd(p, w2, a3); a4 = Vector512.FusedMultiplyAdd(p, w1, a4); a5 = Vector512.FusedMultiplyAdd(p, w0, a5);
-                p = Vector512.Load(x + 6 * c);
-                a4 = Vector512.FusedMultiplyAdd(p, w2, a4); a5 = Vector512.FusedMultiplyAdd(p, w1, a5); a6 = Vector512.FusedMultiplyAdd(p, w0, a6);
-                p = Vector512.Load(x + 7 * c);
-                a5 = Vector512.FusedMultiplyAdd(p, w2, a5); a6 = Vector512.FusedMultiplyAdd(p, w1, a6); a7 = Vector512.FusedMultiplyAdd(p, w0, a7);
-                p = Vector512.Load(x + 8 * c);
-                a6 = Vector512.FusedMultiplyAdd(p, w2, a6); a7 = Vector512.FusedMultiplyAdd(p, w1, a7);
-                if (!skipLast) a7 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 9 * c), w2, a7);
-            }
-            float* y = yo + v;
-            a0.Store(y); a1.Store(y + c); a2.Store(y + 2 * c); a3.Store(y + 3 * c); a4.Store(y + 4 * c); a5.Store(y + 5 * c); a6.Store(y + 6 * c); a7.Store(y + 7 * c);
+            TL.Store(a0, y); TL.Store(a1, y + c); TL.Store(a2, y + 2 * c); TL.Store(a3, y + 3 * c); TL.Store(a4, y + 4 * c); TL.Store(a5, y + 5 * c); TL.Store(a6, y + 6 * c); TL.Store(a7, y + 7 * c);
         }
     }
 
@@ -497,83 +469,43 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// <see cref="Four"/> loads 5 for 4), each sum adding its taps in order; the padding columns left out as in <see cref="EightOfThreeWide"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static void EightOfThreeWideByTwo(float* origin, int kernelRows, int rowStep, float* weights, float* yo, int c, bool skipFirst, bool skipLast)
+    private static void EightOfThreeWideByTwo<TL, TV>(float* origin, int kernelRows, int rowStep, float* weights, float* yo, int c, bool skipFirst, bool skipLast)
+        where TL : struct, ILanes<TV> where TV : struct
     {
-        for (int v = 0; v < c; v += Lanes)
+        for (int v = 0; v < c; v += TL.Count)
         {
-            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            TV a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
             for (int r = 0; r < kernelRows; r++)
             {
                 float* x = origin + (long)r * rowStep + v, wr = weights + r * 3 * c + v;
-                var w0 = Vector256.Load(wr); var w1 = Vector256.Load(wr + c); var w2 = Vector256.Load(wr + 2 * c);
-                if (!skipFirst) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(x), w0, a0);
-                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(x + c), w1, a0);
-                var p = Vector256.Load(x + 2 * c);
-                a0 = Vector256.FusedMultiplyAdd(p, w2, a0); a1 = Vector256.FusedMultiplyAdd(p, w0, a1);
-                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 3 * c), w1, a1);
-                p = Vector256.Load(x + 4 * c);
-                a1 = Vector256.FusedMultiplyAdd(p, w2, a1); a2 = Vector256.FusedMultiplyAdd(p, w0, a2);
-                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 5 * c), w1, a2);
-                p = Vector256.Load(x + 6 * c);
-                a2 = Vector256.FusedMultiplyAdd(p, w2, a2); a3 = Vector256.FusedMultiplyAdd(p, w0, a3);
-                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 7 * c), w1, a3);
-                p = Vector256.Load(x + 8 * c);
-                a3 = Vector256.FusedMultiplyAdd(p, w2, a3); a4 = Vector256.FusedMultiplyAdd(p, w0, a4);
-                a4 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 9 * c), w1, a4);
-                p = Vector256.Load(x + 10 * c);
-                a4 = Vector256.FusedMultiplyAdd(p, w2, a4); a5 = Vector256.FusedMultiplyAdd(p, w0, a5);
-                a5 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 11 * c), w1, a5);
-                p = Vector256.Load(x + 12 * c);
-                a5 = Vector256.FusedMultiplyAdd(p, w2, a5); a6 = Vector256.FusedMultiplyAdd(p, w0, a6);
-                a6 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 13 * c), w1, a6);
-                p = Vector256.Load(x + 14 * c);
-                a6 = Vector256.FusedMultiplyAdd(p, w2, a6); a7 = Vector256.FusedMultiplyAdd(p, w0, a7);
-                a7 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 15 * c), w1, a7);
-                if (!skipLast) a7 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 16 * c), w2, a7);
+                var w0 = TL.Load(wr); var w1 = TL.Load(wr + c); var w2 = TL.Load(wr + 2 * c);
+                if (!skipFirst) a0 = TL.FusedMultiplyAdd(TL.Load(x), w0, a0);
+                a0 = TL.FusedMultiplyAdd(TL.Load(x + c), w1, a0);
+                var p = TL.Load(x + 2 * c);
+                a0 = TL.FusedMultiplyAdd(p, w2, a0); a1 = TL.FusedMultiplyAdd(p, w0, a1);
+                a1 = TL.FusedMultiplyAdd(TL.Load(x + 3 * c), w1, a1);
+                p = TL.Load(x + 4 * c);
+                a1 = TL.FusedMultiplyAdd(p, w2, a1); a2 = TL.FusedMultiplyAdd(p, w0, a2);
+                a2 = TL.FusedMultiplyAdd(TL.Load(x + 5 * c), w1, a2);
+                p = TL.Load(x + 6 * c);
+                a2 = TL.FusedMultiplyAdd(p, w2, a2); a3 = TL.FusedMultiplyAdd(p, w0, a3);
+                a3 = TL.FusedMultiplyAdd(TL.Load(x + 7 * c), w1, a3);
+                p = TL.Load(x + 8 * c);
+                a3 = TL.FusedMultiplyAdd(p, w2, a3); a4 = TL.FusedMultiplyAdd(p, w0, a4);
+                a4 = TL.FusedMultiplyAdd(TL.Load(x + 9 * c), w1, a4);
+                p = TL.Load(x + 10 * c);
+                a4 = TL.FusedMultiplyAdd(p, w2, a4); a5 = TL.FusedMultiplyAdd(p, w0, a5);
+                a5 = TL.FusedMultiplyAdd(TL.Load(x + 11 * c), w1, a5);
+                p = TL.Load(x + 12 * c);
+                a5 = TL.FusedMultiplyAdd(p, w2, a5); a6 = TL.FusedMultiplyAdd(p, w0, a6);
+                a6 = TL.FusedMultiplyAdd(TL.Load(x + 13 * c), w1, a6);
+                p = TL.Load(x + 14 * c);
+                a6 = TL.FusedMultiplyAdd(p, w2, a6); a7 = TL.FusedMultiplyAdd(p, w0, a7);
+                a7 = TL.FusedMultiplyAdd(TL.Load(x + 15 * c), w1, a7);
+                if (!skipLast) a7 = TL.FusedMultiplyAdd(TL.Load(x + 16 * c), w2, a7);
             }
             float* y = yo + v;
-            a0.Store(y); a1.Store(y + c); a2.Store(y + 2 * c); a3.Store(y + 3 * c); a4.Store(y + 4 * c); a5.Store(y + 5 * c); a6.Store(y + 6 * c); a7.Store(y + 7 * c);
-        }
-    }
-
-    /// <summary>The same in 512-bit vectors (16 channels at a time), for channel counts a multiple of 16: the same sums in the same order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static void EightOfThreeWideByTwo512(float* origin, int kernelRows, int rowStep, float* weights, float* yo, int c, bool skipFirst, bool skipLast)
-    {
-        for (int v = 0; v < c; v += 16)
-        {
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-            for (int r = 0; r < kernelRows; r++)
-            {
-                float* x = origin + (long)r * rowStep + v, wr = weights + r * 3 * c + v;
-                var w0 = Vector512.Load(wr); var w1 = Vector512.Load(wr + c); var w2 = Vector512.Load(wr + 2 * c);
-                if (!skipFirst) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(x), w0, a0);
-                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(x + c), w1, a0);
-                var p = Vector512.Load(x + 2 * c);
-                a0 = Vector512.FusedMultiplyAdd(p, w2, a0); a1 = Vector512.FusedMultiplyAdd(p, w0, a1);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 3 * c), w1, a1);
-                p = Vector512.Load(x + 4 * c);
-                a1 = Vector512.FusedMultiplyAdd(p, w2, a1); a2 = Vector512.FusedMultiplyAdd(p, w0, a2);
-                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 5 * c), w1, a2);
-                p = Vector512.Load(x + 6 * c);
-                a2 = Vector512.FusedMultiplyAdd(p, w2, a2); a3 = Vector512.FusedMultiplyAdd(p, w0, a3);
-                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 7 * c), w1, a3);
-                p = Vector512.Load(x + 8 * c);
-                a3 = Vector512.FusedMultiplyAdd(p, w2, a3); a4 = Vector512.FusedMultiplyAdd(p, w0, a4);
-                a4 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 9 * c), w1, a4);
-                p = Vector512.Load(x + 10 * c);
-                a4 = Vector512.FusedMultiplyAdd(p, w2, a4); a5 = Vector512.FusedMultiplyAdd(p, w0, a5);
-                a5 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 11 * c), w1, a5);
-                p = Vector512.Load(x + 12 * c);
-                a5 = Vector512.FusedMultiplyAdd(p, w2, a5); a6 = Vector512.FusedMultiplyAdd(p, w0, a6);
-                a6 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 13 * c), w1, a6);
-                p = Vector512.Load(x + 14 * c);
-                a6 = Vector512.FusedMultiplyAdd(p, w2, a6); a7 = Vector512.FusedMultiplyAdd(p, w0, a7);
-                a7 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 15 * c), w1, a7);
-                if (!skipLast) a7 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 16 * c), w2, a7);
-            }
-            float* y = yo + v;
-            a0.Store(y); a1.Store(y + c); a2.Store(y + 2 * c); a3.Store(y + 3 * c); a4.Store(y + 4 * c); a5.Store(y + 5 * c); a6.Store(y + 6 * c); a7.Store(y + 7 * c);
+            TL.Store(a0, y); TL.Store(a1, y + c); TL.Store(a2, y + 2 * c); TL.Store(a3, y + 3 * c); TL.Store(a4, y + 4 * c); TL.Store(a5, y + 5 * c); TL.Store(a6, y + 6 * c); TL.Store(a7, y + 7 * c);
         }
     }
 
@@ -599,71 +531,37 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// 0.43 ms, three times the forward pass's multiply-adds' time).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void WeightGradientBordered(float* bordered, float* dy, float* dW)
+    private void WeightGradientBordered<TL, TV>(float* bordered, float* dy, float* dW)
+        where TL : struct, ILanes<TV> where TV : struct
     {
         int c = _input.Channels, ow = _cols.Output, oh = _rows.Output, step = _cols.Stride * c;
         long row = (long)(_input.Width + 2) * c, rowStep = _rows.Stride * row;
         // output (0, 0)'s window in the bordered image: one pixel in from its corner, less the padding
         float* origin = bordered + (1 - _rows.PadBefore) * row + (1 - _cols.PadBefore) * c;
-        for (int v = 0; v < c; v += Lanes)
+        for (int v = 0; v < c; v += TL.Count)
         {
-            Vector256<float> s00 = default, s01 = default, s02 = default, s10 = default, s11 = default, s12 = default, s20 = default, s21 = default, s22 = default;
+            TV s00 = default, s01 = default, s02 = default, s10 = default, s11 = default, s12 = default, s20 = default, s21 = default, s22 = default;
             for (int i = 0; i < oh; i++)
             {
                 float* x = origin + i * rowStep + v, g = dy + (long)i * ow * c + v;
                 for (int j = 0; j < ow; j++, x += step, g += c)
                 {
-                    var gv = Vector256.Load(g);
-                    s00 = Vector256.FusedMultiplyAdd(Vector256.Load(x), gv, s00);
-                    s01 = Vector256.FusedMultiplyAdd(Vector256.Load(x + c), gv, s01);
-                    s02 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 2 * c), gv, s02);
-                    s10 = Vector256.FusedMultiplyAdd(Vector256.Load(x + row), gv, s10);
-                    s11 = Vector256.FusedMultiplyAdd(Vector256.Load(x + row + c), gv, s11);
-                    s12 = Vector256.FusedMultiplyAdd(Vector256.Load(x + row + 2 * c), gv, s12);
-                    s20 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 2 * row), gv, s20);
-                    s21 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 2 * row + c), gv, s21);
-                    s22 = Vector256.FusedMultiplyAdd(Vector256.Load(x + 2 * row + 2 * c), gv, s22);
+                    var gv = TL.Load(g);
+                    s00 = TL.FusedMultiplyAdd(TL.Load(x), gv, s00);
+                    s01 = TL.FusedMultiplyAdd(TL.Load(x + c), gv, s01);
+                    s02 = TL.FusedMultiplyAdd(TL.Load(x + 2 * c), gv, s02);
+                    s10 = TL.FusedMultiplyAdd(TL.Load(x + row), gv, s10);
+                    s11 = TL.FusedMultiplyAdd(TL.Load(x + row + c), gv, s11);
+                    s12 = TL.FusedMultiplyAdd(TL.Load(x + row + 2 * c), gv, s12);
+                    s20 = TL.FusedMultiplyAdd(TL.Load(x + 2 * row), gv, s20);
+                    s21 = TL.FusedMultiplyAdd(TL.Load(x + 2 * row + c), gv, s21);
+                    s22 = TL.FusedMultiplyAdd(TL.Load(x + 2 * row + 2 * c), gv, s22);
                 }
             }
             float* d = dW + v;
-            (Vector256.Load(d) + s00).Store(d); (Vector256.Load(d + c) + s01).Store(d + c); (Vector256.Load(d + 2 * c) + s02).Store(d + 2 * c);
-            (Vector256.Load(d + 3 * c) + s10).Store(d + 3 * c); (Vector256.Load(d + 4 * c) + s11).Store(d + 4 * c); (Vector256.Load(d + 5 * c) + s12).Store(d + 5 * c);
-            (Vector256.Load(d + 6 * c) + s20).Store(d + 6 * c); (Vector256.Load(d + 7 * c) + s21).Store(d + 7 * c); (Vector256.Load(d + 8 * c) + s22).Store(d + 8 * c);
-        }
-    }
-
-    /// <summary>The same in 512-bit vectors, for channel counts a multiple of 16: the same sums in the same order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void WeightGradientBordered512(float* bordered, float* dy, float* dW)
-    {
-        int c = _input.Channels, ow = _cols.Output, oh = _rows.Output, step = _cols.Stride * c;
-        long row = (long)(_input.Width + 2) * c, rowStep = _rows.Stride * row;
-        // output (0, 0)'s window in the bordered image: one pixel in from its corner, less the padding
-        float* origin = bordered + (1 - _rows.PadBefore) * row + (1 - _cols.PadBefore) * c;
-        for (int v = 0; v < c; v += 16)
-        {
-            Vector512<float> s00 = default, s01 = default, s02 = default, s10 = default, s11 = default, s12 = default, s20 = default, s21 = default, s22 = default;
-            for (int i = 0; i < oh; i++)
-            {
-                float* x = origin + i * rowStep + v, g = dy + (long)i * ow * c + v;
-                for (int j = 0; j < ow; j++, x += step, g += c)
-                {
-                    var gv = Vector512.Load(g);
-                    s00 = Vector512.FusedMultiplyAdd(Vector512.Load(x), gv, s00);
-                    s01 = Vector512.FusedMultiplyAdd(Vector512.Load(x + c), gv, s01);
-                    s02 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * c), gv, s02);
-                    s10 = Vector512.FusedMultiplyAdd(Vector512.Load(x + row), gv, s10);
-                    s11 = Vector512.FusedMultiplyAdd(Vector512.Load(x + row + c), gv, s11);
-                    s12 = Vector512.FusedMultiplyAdd(Vector512.Load(x + row + 2 * c), gv, s12);
-                    s20 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * row), gv, s20);
-                    s21 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * row + c), gv, s21);
-                    s22 = Vector512.FusedMultiplyAdd(Vector512.Load(x + 2 * row + 2 * c), gv, s22);
-                }
-            }
-            float* d = dW + v;
-            (Vector512.Load(d) + s00).Store(d); (Vector512.Load(d + c) + s01).Store(d + c); (Vector512.Load(d + 2 * c) + s02).Store(d + 2 * c);
-            (Vector512.Load(d + 3 * c) + s10).Store(d + 3 * c); (Vector512.Load(d + 4 * c) + s11).Store(d + 4 * c); (Vector512.Load(d + 5 * c) + s12).Store(d + 5 * c);
-            (Vector512.Load(d + 6 * c) + s20).Store(d + 6 * c); (Vector512.Load(d + 7 * c) + s21).Store(d + 7 * c); (Vector512.Load(d + 8 * c) + s22).Store(d + 8 * c);
+            TL.Store(TL.Add(TL.Load(d), s00), d); TL.Store(TL.Add(TL.Load(d + c), s01), d + c); TL.Store(TL.Add(TL.Load(d + 2 * c), s02), d + 2 * c);
+            TL.Store(TL.Add(TL.Load(d + 3 * c), s10), d + 3 * c); TL.Store(TL.Add(TL.Load(d + 4 * c), s11), d + 4 * c); TL.Store(TL.Add(TL.Load(d + 5 * c), s12), d + 5 * c);
+            TL.Store(TL.Add(TL.Load(d + 6 * c), s20), d + 6 * c); TL.Store(TL.Add(TL.Load(d + 7 * c), s21), d + 7 * c); TL.Store(TL.Add(TL.Load(d + 8 * c), s22), d + 8 * c);
         }
     }
 
@@ -674,16 +572,17 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// columns. dy's bordered copy holds zeros for output rows and columns -1 and past the end.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void GatherByTwo(float* bordered, float* dx)
+    private void GatherByTwo<TL, TV>(float* bordered, float* dx)
+        where TL : struct, ILanes<TV> where TV : struct
     {
         int c = _input.Channels, width = _input.Width, top = _rows.PadBefore, left = _cols.PadBefore;
         long row = (long)(_cols.Output + 2) * c;
         float* w = _w;
-        for (int v = 0; v < c; v += Lanes)
+        for (int v = 0; v < c; v += TL.Count)
         {
-            Vector256<float> w00 = Vector256.Load(w + v), w01 = Vector256.Load(w + c + v), w02 = Vector256.Load(w + 2 * c + v),
-                             w10 = Vector256.Load(w + 3 * c + v), w11 = Vector256.Load(w + 4 * c + v), w12 = Vector256.Load(w + 5 * c + v),
-                             w20 = Vector256.Load(w + 6 * c + v), w21 = Vector256.Load(w + 7 * c + v), w22 = Vector256.Load(w + 8 * c + v);
+            TV w00 = TL.Load(w + v), w01 = TL.Load(w + c + v), w02 = TL.Load(w + 2 * c + v),
+                             w10 = TL.Load(w + 3 * c + v), w11 = TL.Load(w + 4 * c + v), w12 = TL.Load(w + 5 * c + v),
+                             w20 = TL.Load(w + 6 * c + v), w21 = TL.Load(w + 7 * c + v), w22 = TL.Load(w + 8 * c + v);
             for (int ih = 0; ih < _input.Height; ih++)
             {
                 int p = ih + top;
@@ -693,54 +592,17 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                 {
                     int q = iw + left;
                     float* at = a + (q / 2 + 1) * c, bt = b + (q / 2 + 1) * c;
-                    Vector256<float> sum;
+                    TV sum;
                     if ((p & 1) == 0)
                         sum = (q & 1) == 0
-                            ? Vector256.FusedMultiplyAdd(Vector256.Load(bt - c), w22, Vector256.FusedMultiplyAdd(Vector256.Load(bt), w20,
-                                Vector256.FusedMultiplyAdd(Vector256.Load(at - c), w02, Vector256.Load(at) * w00)))
-                            : Vector256.FusedMultiplyAdd(Vector256.Load(bt), w21, Vector256.Load(at) * w01);
+                            ? TL.FusedMultiplyAdd(TL.Load(bt - c), w22, TL.FusedMultiplyAdd(TL.Load(bt), w20,
+                                TL.FusedMultiplyAdd(TL.Load(at - c), w02, TL.Multiply(TL.Load(at), w00))))
+                            : TL.FusedMultiplyAdd(TL.Load(bt), w21, TL.Multiply(TL.Load(at), w01));
                     else
                         sum = (q & 1) == 0
-                            ? Vector256.FusedMultiplyAdd(Vector256.Load(at - c), w12, Vector256.Load(at) * w10)
-                            : Vector256.Load(at) * w11;
-                    sum.Store(y);
-                }
-            }
-        }
-    }
-
-    /// <summary>The same in 512-bit vectors, for channel counts a multiple of 16: the same sums in the same order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void GatherByTwo512(float* bordered, float* dx)
-    {
-        int c = _input.Channels, width = _input.Width, top = _rows.PadBefore, left = _cols.PadBefore;
-        long row = (long)(_cols.Output + 2) * c;
-        float* w = _w;
-        for (int v = 0; v < c; v += 16)
-        {
-            Vector512<float> w00 = Vector512.Load(w + v), w01 = Vector512.Load(w + c + v), w02 = Vector512.Load(w + 2 * c + v),
-                             w10 = Vector512.Load(w + 3 * c + v), w11 = Vector512.Load(w + 4 * c + v), w12 = Vector512.Load(w + 5 * c + v),
-                             w20 = Vector512.Load(w + 6 * c + v), w21 = Vector512.Load(w + 7 * c + v), w22 = Vector512.Load(w + 8 * c + v);
-            for (int ih = 0; ih < _input.Height; ih++)
-            {
-                int p = ih + top;
-                // the output row read with kernel row 0 (even p) or 1 (odd), and for even p the one above it, read with kernel row 2
-                float* a = bordered + (p / 2 + 1) * row + v, b = a - row, y = dx + (long)ih * width * c + v;
-                for (int iw = 0; iw < width; iw++, y += c)
-                {
-                    int q = iw + left;
-                    float* at = a + (q / 2 + 1) * c, bt = b + (q / 2 + 1) * c;
-                    Vector512<float> sum;
-                    if ((p & 1) == 0)
-                        sum = (q & 1) == 0
-                            ? Vector512.FusedMultiplyAdd(Vector512.Load(bt - c), w22, Vector512.FusedMultiplyAdd(Vector512.Load(bt), w20,
-                                Vector512.FusedMultiplyAdd(Vector512.Load(at - c), w02, Vector512.Load(at) * w00)))
-                            : Vector512.FusedMultiplyAdd(Vector512.Load(bt), w21, Vector512.Load(at) * w01);
-                    else
-                        sum = (q & 1) == 0
-                            ? Vector512.FusedMultiplyAdd(Vector512.Load(at - c), w12, Vector512.Load(at) * w10)
-                            : Vector512.Load(at) * w11;
-                    sum.Store(y);
+                            ? TL.FusedMultiplyAdd(TL.Load(at - c), w12, TL.Multiply(TL.Load(at), w10))
+                            : TL.Multiply(TL.Load(at), w11);
+                    TL.Store(sum, y);
                 }
             }
         }

@@ -1001,7 +1001,7 @@ public sealed unsafe class ManagedBackend : Backend
             c7 = Vector512.FusedMultiplyAdd(Vector512.Create(r7[p]), bv, c7);
             b += bStride.Floats;
         }
-        var columns = new ColumnCoefficients512(map, 0);
+        var columns = new ColumnCoefficients<Lanes512, Vector512<float>>(map, 0);
         Store1(c, c0, beta, columns); Store1(c + ldc, c1, beta, columns); Store1(c + 2 * ldc, c2, beta, columns); Store1(c + 3 * ldc, c3, beta, columns);
         Store1(c + 4 * ldc, c4, beta, columns); Store1(c + 5 * ldc, c5, beta, columns); Store1(c + 6 * ldc, c6, beta, columns); Store1(c + 7 * ldc, c7, beta, columns);
     }
@@ -1042,7 +1042,7 @@ public sealed unsafe class ManagedBackend : Backend
                 b += 32;
             }
         }
-        var columns = new ColumnCoefficients512(map, 0);
+        var columns = new ColumnCoefficients<Lanes512, Vector512<float>>(map, 0);
         Store1(c, c0, beta, columns); Store1(c + ldc, c1, beta, columns); Store1(c + 2 * ldc, c2, beta, columns); Store1(c + 3 * ldc, c3, beta, columns);
         Store1(c + 4 * ldc, c4, beta, columns); Store1(c + 5 * ldc, c5, beta, columns); Store1(c + 6 * ldc, c6, beta, columns); Store1(c + 7 * ldc, c7, beta, columns);
     }
@@ -1081,7 +1081,7 @@ public sealed unsafe class ManagedBackend : Backend
                 b += 32;
             }
         }
-        var columns = new ColumnCoefficients512(map, 0);
+        var columns = new ColumnCoefficients<Lanes512, Vector512<float>>(map, 0);
         Store1(c, c0, beta, columns); Store1(c + ldc, c1, beta, columns); Store1(c + 2 * ldc, c2, beta, columns); Store1(c + 3 * ldc, c3, beta, columns);
         Store1(c + 4 * ldc, c4, beta, columns); Store1(c + 5 * ldc, c5, beta, columns); Store1(c + 6 * ldc, c6, beta, columns); Store1(c + 7 * ldc, c7, beta, columns);
         Store1(c + 8 * ldc, c8, beta, columns); Store1(c + 9 * ldc, c9, beta, columns); Store1(c + 10 * ldc, c10, beta, columns); Store1(c + 11 * ldc, c11, beta, columns);
@@ -1097,7 +1097,7 @@ public sealed unsafe class ManagedBackend : Backend
     private readonly struct Any(int floats) : IStride { public int Floats => floats; }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store1(float* c, Vector512<float> v, float beta, in ColumnCoefficients512 map = default)
+    private static void Store1(float* c, Vector512<float> v, float beta, in ColumnCoefficients<Lanes512, Vector512<float>> map = default)
     {
         if (beta != 0) v = Vector512.FusedMultiplyAdd(Vector512.Create(beta), Vector512.Load(c), v);
         if (map.Any) v = map.Apply(v);
@@ -1139,14 +1139,14 @@ public sealed unsafe class ManagedBackend : Backend
             }
             b += bStride;
         }
-        var (lo, hi) = (new ColumnCoefficients512(map, 0), new ColumnCoefficients512(map, 16));
+        var (lo, hi) = (new ColumnCoefficients<Lanes512, Vector512<float>>(map, 0), new ColumnCoefficients<Lanes512, Vector512<float>>(map, 16));
         Store512(c, c00, c01, beta, lo, hi); Store512(c + ldc, c10, c11, beta, lo, hi); Store512(c + 2 * ldc, c20, c21, beta, lo, hi);
         if (!six) return;
         Store512(c + 3 * ldc, c30, c31, beta, lo, hi); Store512(c + 4 * ldc, c40, c41, beta, lo, hi); Store512(c + 5 * ldc, c50, c51, beta, lo, hi);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store512(float* c, Vector512<float> lo, Vector512<float> hi, float beta, in ColumnCoefficients512 mapLo = default, in ColumnCoefficients512 mapHi = default)
+    private static void Store512(float* c, Vector512<float> lo, Vector512<float> hi, float beta, in ColumnCoefficients<Lanes512, Vector512<float>> mapLo = default, in ColumnCoefficients<Lanes512, Vector512<float>> mapHi = default)
     {
         if (beta != 0)
         {
@@ -1197,7 +1197,8 @@ public sealed unsafe class ManagedBackend : Backend
     }
 
     // The same micro-kernel at half the width, for CPUs without AVX-512. .NET has no public interface over vector widths
-    // (Vector256 and Vector512 do not implement ISimdVector), so the two are written out rather than made generic.
+    // (Vector256 and Vector512 do not implement ISimdVector publicly), so the two were written out; the depthwise kernels and the
+    // epilogue's coefficients are now written once over ILanes (Lanes.cs), and these two could be too.
     // Generic over structs: the JIT compiles one copy per addressing and row count, each with At inlined and the rows it
     // does not compute left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -1232,14 +1233,14 @@ public sealed unsafe class ManagedBackend : Backend
             }
             b += bStride;
         }
-        var (lo, hi) = (new ColumnCoefficients256(map, 0), new ColumnCoefficients256(map, 8));
+        var (lo, hi) = (new ColumnCoefficients<Lanes256, Vector256<float>>(map, 0), new ColumnCoefficients<Lanes256, Vector256<float>>(map, 8));
         Store256(c, c00, c01, beta, lo, hi); Store256(c + ldc, c10, c11, beta, lo, hi); Store256(c + 2 * ldc, c20, c21, beta, lo, hi);
         if (!six) return;
         Store256(c + 3 * ldc, c30, c31, beta, lo, hi); Store256(c + 4 * ldc, c40, c41, beta, lo, hi); Store256(c + 5 * ldc, c50, c51, beta, lo, hi);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store256(float* c, Vector256<float> lo, Vector256<float> hi, float beta, in ColumnCoefficients256 mapLo = default, in ColumnCoefficients256 mapHi = default)
+    private static void Store256(float* c, Vector256<float> lo, Vector256<float> hi, float beta, in ColumnCoefficients<Lanes256, Vector256<float>> mapLo = default, in ColumnCoefficients<Lanes256, Vector256<float>> mapHi = default)
     {
         if (beta != 0)
         {
@@ -1267,13 +1268,13 @@ public sealed unsafe class ManagedBackend : Backend
                     {
                         var t = Vector512.Load(from);
                         if (beta != 0) t += Vector512.Create(beta) * Vector512.Load(to);
-                        new ColumnCoefficients512(map, q).Apply(t).Store(to);
+                        new ColumnCoefficients<Lanes512, Vector512<float>>(map, q).Apply(t).Store(to);
                     }
                     else
                     {
                         var t = Vector256.Load(from);
                         if (beta != 0) t += Vector256.Create(beta) * Vector256.Load(to);
-                        new ColumnCoefficients256(map, q).Apply(t).Store(to);
+                        new ColumnCoefficients<Lanes256, Vector256<float>>(map, q).Apply(t).Store(to);
                     }
                 }
             return;

@@ -1,0 +1,51 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SpecNet.Kernels;
+
+/// <summary>
+/// A vector width for kernels written once for both (.NET keeps its own interface over Vector256 and Vector512 internal): a
+/// kernel generic over a struct <typeparamref name="TVector"/> and its <see cref="ILanes{TVector}"/> is compiled once per
+/// width, every call here inlined, so each copy is the code written out for that width.
+/// </summary>
+internal unsafe interface ILanes<TVector> where TVector : struct
+{
+    /// <summary>Floats a vector.</summary>
+    static abstract int Count { get; }
+    static abstract TVector Load(float* p);
+    static abstract void Store(TVector v, float* p);
+    static abstract TVector FusedMultiplyAdd(TVector a, TVector b, TVector c);
+    static abstract TVector Multiply(TVector a, TVector b);
+    static abstract TVector Add(TVector a, TVector b);
+    static abstract TVector Create(float value);
+
+    /// <summary>max(a, b) lane by lane, b where either is NaN (x86's max: <see cref="Elementwise.Relu(Vector256{float})"/> takes max(0, t)).</summary>
+    static abstract TVector Max(TVector a, TVector b);
+}
+
+/// <summary>Eight floats a vector (AVX2).</summary>
+internal readonly unsafe struct Lanes256 : ILanes<Vector256<float>>
+{
+    public static int Count => 8;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(float* p) => Vector256.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector256<float> v, float* p) => v.Store(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> FusedMultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Multiply(Vector256<float> a, Vector256<float> b) => a * b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Create(float value) => Vector256.Create(value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Avx.IsSupported ? Avx.Max(a, b) : Vector256.Max(b, a);
+}
+
+/// <summary>Sixteen floats a vector (AVX-512).</summary>
+internal readonly unsafe struct Lanes512 : ILanes<Vector512<float>>
+{
+    public static int Count => 16;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(float* p) => Vector512.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector512<float> v, float* p) => v.Store(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> FusedMultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Multiply(Vector512<float> a, Vector512<float> b) => a * b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Create(float value) => Vector512.Create(value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Avx512F.IsSupported ? Avx512F.Max(a, b) : Vector512.Max(b, a);
+}
