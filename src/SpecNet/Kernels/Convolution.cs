@@ -89,8 +89,8 @@ public sealed unsafe class Convolution : IRangeWork
     private int _winogradChunkSize;                  // the same where forward runs by Winograd (no columns to fit in cache)
     private readonly int _capacity;                  // examples per pass at most
     private readonly float[][] _cols;                // per thread: (chunk * OH * OW, K)
-    private readonly float[][] _dWeightsT;           // per thread: each group's dWᵀ (K, F/groups), group after group
-    private readonly bool[] _used;                   // per thread: whether its dWᵀ holds a partial sum yet
+    private readonly float[] _dWeightsT;             // per slice of the batch (BatchSlices), one after another: each group's dWᵀ (K, F/groups), group after group
+    private readonly bool[] _used;                   // per slice: whether its dWᵀ holds a partial sum yet
     private (Window Rows, Window Cols)? _pool;       // inference: the max pooling forward applies to its output (PoolOutput)
     private int _computedRows;                       // output rows per example forward computes: all, or those the pooling reads
     private float[][] _blocks = [];                  // per thread, with a pooling: a block's output before it is pooled
@@ -109,6 +109,7 @@ public sealed unsafe class Convolution : IRangeWork
     private int _batch, _chunk;
     private float* _x, _y, _dz, _dx, _w, _wFlipped;
     private bool _rowSplit, _positionSplit, _weightsByWinograd;
+    private int _slices;                             // backward: slices of the batch's chunks (BatchSlices)
     private Backend _kernels = null!;
     private IRowsEpilogue? _epilogue;
 
@@ -130,8 +131,8 @@ public sealed unsafe class Convolution : IRangeWork
         long laidOut = _transposed is { } lt && !kernels.GathersRows ? Math.Max(perExample, (long)lt.Positions * lt.PatchSize) : perExample;
         int colsPerThread = (int)(Math.Min(capacity, _chunkSize) * laidOut);
         _cols = Enumerable.Range(0, threads).Select(_ => new float[colsPerThread]).ToArray();
-        _dWeightsT = Enumerable.Range(0, training ? threads : 0).Select(_ => new float[geometry.PatchSize * geometry.Filters]).ToArray();
-        _used = new bool[threads];
+        _dWeightsT = new float[training ? BatchSlices.PerThread * threads * geometry.PatchSize * geometry.Filters : 0];
+        _used = new bool[BatchSlices.PerThread * threads];
         _computedRows = geometry.Rows.Output;
         int examples = Math.Min(capacity, _chunkSize);
         // A 1x1 convolution's windows are its input's rows, read in place by a GEMM either way; at inference the reader keeps its
@@ -361,22 +362,24 @@ public sealed unsafe class Convolution : IRangeWork
             _transposedRunning = _inputGradient && _transposed is { } t ? Winograd.Paying(_transposedWinograds, _chunk, t.Rows.Output) : null;
             _transposedRunning?.Transform(kernels, _flipped, Repack.Always);
             _weightsByWinograd = _weightGradient && _weightWinograd is not null && _weightWinograd.Pays(_chunk, _g.Rows.Output);
-            kernels.ParallelFor((batch + _chunk - 1) / _chunk, this);
+            // the batch's chunks in slices, each with its partial dW, taken by whichever thread is free
+            int chunks = (batch + _chunk - 1) / _chunk;
+            _slices = BatchSlices.Count(chunks, kernels.Threads);
+            kernels.ParallelForEach(_slices, this);
         }
         if (!_weightGradient) return;
         if (_weightsByWinograd)
         {
-            _weightWinograd!.WeightGradientTo(_used, dW);
+            _weightWinograd!.WeightGradientTo(kernels, _used, dW);
             return;
         }
-        // dW = the threads' partial gradients (kept transposed: the big operand, cols, is then read in place),
-        // added in thread order into the first (vectors; the same floats as adding each to a cleared dW in turn), then transposed:
+        // dW = the slices' partial gradients (kept transposed: the big operand, cols, is then read in place),
+        // added in slice order into the first (vectors; the same floats as adding each to a cleared dW in turn), then transposed:
         // done element by element, the partials of 576 x 128 (the strided model's last convolution) took 0.1 ms on one thread.
-        int k = _g.PatchSize, fg = _g.GroupFilters, first = Array.IndexOf(_used, true);
+        int k = _g.PatchSize, fg = _g.GroupFilters, first = Array.IndexOf(_used, true), size = _g.Groups * k * fg;
         if (first < 0) { dW.Clear(); return; }
-        var sum = _dWeightsT[first].AsSpan(0, _g.Groups * k * fg);
-        for (int t = first + 1; t < _used.Length; t++)
-            if (_used[t]) System.Numerics.Tensors.TensorPrimitives.Add(sum, _dWeightsT[t].AsSpan(0, sum.Length), sum);
+        var sum = _dWeightsT.AsSpan(first * size, size);
+        BatchSlices.AddInOrder(kernels, _dWeightsT, size, _used, sum);
         fixed (float* from = sum, to = dW)
             for (int group = 0; group < _g.Groups; group++)
                 Transpose(from + group * k * fg, k, fg, to + group * fg * k);
@@ -442,52 +445,58 @@ public sealed unsafe class Convolution : IRangeWork
             else for (int chunk = c0; chunk < c1; chunk++) ForwardBlock(part, nested, chunk * _chunk, Math.Min(_batch, (chunk + 1) * _chunk), 0, _computedRows);
             return;
         }
-        int positions = g.Positions, k = g.PatchSize, f = g.Filters, fg = g.GroupFilters, cg = g.GroupChannels;
         var x = new ReadOnlySpan<float>(_x, _batch * g.Input.Size);
-        var w = new ReadOnlySpan<float>(_w, f * k);
-        for (int chunk = c0; chunk < c1; chunk++)
+        var w = new ReadOnlySpan<float>(_w, g.Filters * g.PatchSize);
+        for (int slice = c0; slice < c1; slice++)
+            for (var (chunk, end) = BatchSlices.Items((_batch + _chunk - 1) / _chunk, _slices, slice); chunk < end; chunk++)
+                BackwardChunk(part, nested, slice, chunk, x, w);
+    }
+
+    /// <summary>Backward over chunk <paramref name="chunk"/> of the batch on thread <paramref name="part"/>, its dW added to its slice's.</summary>
+    private void BackwardChunk(int part, bool nested, int slice, int chunk, ReadOnlySpan<float> x, ReadOnlySpan<float> w)
+    {
+        var g = _g;
+        int positions = g.Positions, k = g.PatchSize, f = g.Filters, fg = g.GroupFilters, cg = g.GroupChannels;
+        int n0 = chunk * _chunk, n1 = Math.Min(_batch, n0 + _chunk), rows = (n1 - n0) * positions;
+        bool col2im = _inputGradient && _transposed is null && !Im2Col.IsIdentity(g);
+        if (col2im && !_addToDx) new Span<float>(_dx + (long)n0 * g.Input.Size, (n1 - n0) * g.Input.Size).Clear();
+        float dxBeta = _addToDx ? 1 : 0;
+        for (int group = 0; group < g.Groups; group++)
         {
-            int n0 = chunk * _chunk, n1 = Math.Min(_batch, n0 + _chunk), rows = (n1 - n0) * positions;
-            bool col2im = _inputGradient && _transposed is null && !Im2Col.IsIdentity(g);
-            if (col2im && !_addToDx) new Span<float>(_dx + (long)n0 * g.Input.Size, (n1 - n0) * g.Input.Size).Clear();
-            float dxBeta = _addToDx ? 1 : 0;
-            for (int group = 0; group < g.Groups; group++)
+            var wg = w.Slice(group * fg * k, fg * k);
+            var dz = new ReadOnlySpan<float>(_dz + (long)n0 * positions * f + group * fg, rows * f - group * fg);
+            if (_weightsByWinograd) _weightWinograd!.WeightGradient(_kernels, nested, part, slice, _x, _dz, n0, n1, add: _used[slice]);
+            else if (_weightGradient)
             {
-                var wg = w.Slice(group * fg * k, fg * k);
-                var dz = new ReadOnlySpan<float>(_dz + (long)n0 * positions * f + group * fg, rows * f - group * fg);
-                if (_weightsByWinograd) _weightWinograd!.WeightGradient(_kernels, nested, part, _x, _dz, n0, n1, add: _used[part]);
-                else if (_weightGradient)
-                {
-                    // dWgᵀ (K, Fg) += colsᵀ dZg: the windows read in place where they overlap and the backend can, on one thread as GemmOnThread runs it
-                    var dWt = _dWeightsT[part].AsSpan(group * k * fg, k * fg);
-                    float beta = _used[part] ? 1 : 0;
-                    if (!_windowsForWeightGradient || !(nested || _kernels.Threads == 1) || !_reader!.GemmTransposed(_kernels, part, x, n0, n1, group, dz, f, beta, dWt, fg))
-                        Gemm(nested, part, Op.T, Op.N, k, fg, rows, Columns(x, g, n0, n1, group, part), k, dz, f, beta, dWt, fg);
-                }
-                if (!_inputGradient) continue;
-                if (_transposed is { } t)
-                {
-                    // dX[:, group] (rows in, Cg) = cols(dY[:, group]) W'gᵀ (+ dX), as forward: nothing to clear
-                    int kt = t.PatchSize, inRows = (n1 - n0) * t.Positions, c = g.Input.Channels;
-                    var dzAll = new ReadOnlySpan<float>(_dz, _batch * g.OutputSize);
-                    var dxg = new Span<float>(_dx + (long)n0 * g.Input.Size + group * cg, inRows * c - group * cg);
-                    if (_transposedRunning is { } winograd && winograd.Pays(n1 - n0, t.Rows.Output))
-                        winograd.Forward(_kernels, nested, part, _dz, n0, n1, 0, t.Rows.Output, _dx + (long)n0 * g.Input.Size, c);
-                    else Convolve(nested, part, dzAll, t, _transposedReader, n0, n1, 0, t.Rows.Output, group, new ReadOnlySpan<float>(_wFlipped + (long)group * cg * kt, cg * kt), dxg, c,
-                        beta: dxBeta);
-                    continue;
-                }
-                if (Im2Col.IsIdentity(g))
-                {
-                    Gemm(nested, part, Op.N, Op.N, rows, k, f, dz, f, w, k, dxBeta, new Span<float>(_dx + (long)n0 * g.Input.Size, rows * k), k);   // dX (+)= dZ W
-                    continue;
-                }
-                var cols = _cols[part].AsSpan(0, rows * k);
-                Gemm(nested, part, Op.N, Op.N, rows, k, fg, dz, f, wg, k, 0, cols, k);                      // dcols = dZg Wg
-                Im2Col.Accumulate(cols, n0, n1, g.Input, g.Rows, g.Cols, new Span<float>(_dx, _batch * g.Input.Size), group * cg, cg);
+                // dWgᵀ (K, Fg) += colsᵀ dZg: the windows read in place where they overlap and the backend can, on one thread as GemmOnThread runs it
+                var dWt = _dWeightsT.AsSpan((slice * g.Groups + group) * k * fg, k * fg);
+                float beta = _used[slice] ? 1 : 0;
+                if (!_windowsForWeightGradient || !(nested || _kernels.Threads == 1) || !_reader!.GemmTransposed(_kernels, part, x, n0, n1, group, dz, f, beta, dWt, fg))
+                    Gemm(nested, part, Op.T, Op.N, k, fg, rows, Columns(x, g, n0, n1, group, part), k, dz, f, beta, dWt, fg);
             }
-            _used[part] = true;
+            if (!_inputGradient) continue;
+            if (_transposed is { } t)
+            {
+                // dX[:, group] (rows in, Cg) = cols(dY[:, group]) W'gᵀ (+ dX), as forward: nothing to clear
+                int kt = t.PatchSize, inRows = (n1 - n0) * t.Positions, c = g.Input.Channels;
+                var dzAll = new ReadOnlySpan<float>(_dz, _batch * g.OutputSize);
+                var dxg = new Span<float>(_dx + (long)n0 * g.Input.Size + group * cg, inRows * c - group * cg);
+                if (_transposedRunning is { } winograd && winograd.Pays(n1 - n0, t.Rows.Output))
+                    winograd.Forward(_kernels, nested, part, _dz, n0, n1, 0, t.Rows.Output, _dx + (long)n0 * g.Input.Size, c);
+                else Convolve(nested, part, dzAll, t, _transposedReader, n0, n1, 0, t.Rows.Output, group, new ReadOnlySpan<float>(_wFlipped + (long)group * cg * kt, cg * kt), dxg, c,
+                    beta: dxBeta);
+                continue;
+            }
+            if (Im2Col.IsIdentity(g))
+            {
+                Gemm(nested, part, Op.N, Op.N, rows, k, f, dz, f, w, k, dxBeta, new Span<float>(_dx + (long)n0 * g.Input.Size, rows * k), k);   // dX (+)= dZ W
+                continue;
+            }
+            var cols = _cols[part].AsSpan(0, rows * k);
+            Gemm(nested, part, Op.N, Op.N, rows, k, fg, dz, f, wg, k, 0, cols, k);                      // dcols = dZg Wg
+            Im2Col.Accumulate(cols, n0, n1, g.Input, g.Rows, g.Cols, new Span<float>(_dx, _batch * g.Input.Size), group * cg, cg);
         }
+        _used[slice] = true;
     }
 
     /// <summary>

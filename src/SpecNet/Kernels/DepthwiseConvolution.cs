@@ -20,8 +20,10 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     private readonly Shape _input;
     private readonly Window _rows, _cols;
     private readonly int _multiplier, _capacity;
-    private readonly float[][] _dWeights; // per thread: partial dW (KH, KW, C·M)
-    private readonly bool[] _used;
+    private readonly float[] _dWeights;   // per slice of the batch (BatchSlices), one after another: partial dW (KH, KW, C·M)
+    private readonly bool[] _used;        // per slice: whether its partial holds a sum yet
+    private readonly int _threads;
+    private int _slices;                  // backward: slices of the batch's examples
 
     // The pass being run (set by Forward/Backward, read by the threads in Run).
     private bool _backward, _weightGradient;
@@ -31,8 +33,9 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     public DepthwiseConvolution(Shape input, Window rows, Window cols, int multiplier, int capacity, bool training, Backend kernels)
     {
         (_input, _rows, _cols, _multiplier, _capacity) = (input, rows, cols, multiplier, capacity);
-        _dWeights = Enumerable.Range(0, training ? kernels.Threads : 0).Select(_ => new float[WeightCount]).ToArray();
-        _used = new bool[kernels.Threads];
+        _threads = kernels.Threads;
+        _dWeights = new float[training ? BatchSlices.PerThread * _threads * WeightCount : 0];
+        _used = new bool[BatchSlices.PerThread * _threads];
         // Where each tap reads, relative to its window's first pixel (in floats), and per output row and
         // column the taps that read inside the input: no bounds checks in the loops, and windows with
         // every tap inside take the fast paths.
@@ -169,7 +172,8 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             {
                 (_backward, _batch) = (true, batch);
                 _x = px; _w = pw; _dy = pdy; _dx = dx.IsEmpty || transposed ? null : pdx;
-                kernels.ParallelFor(batch, this, (long)OutputSize * _rows.Kernel * _cols.Kernel);
+                _slices = BatchSlices.Count(batch, kernels.Threads);   // each with its partial dW, taken by whichever thread is free
+                kernels.ParallelForEach(_slices, this, (long)OutputSize * _rows.Kernel * _cols.Kernel * batch / _slices);
             }
         if (transposed)
         {
@@ -178,19 +182,17 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             _transposed!.Forward(kernels, batch, dy, _flipped, dx);
         }
         if (!_weightGradient) return;
-        dW.Clear();
-        for (int t = 0; t < _used.Length; t++)
-            if (_used[t]) TensorPrimitives.Add(dW, _dWeights[t], dW);
+        if (!BatchSlices.AddInOrder(kernels, _dWeights, WeightCount, _used, dW)) dW.Clear();
     }
 
     private void Check(Backend kernels, int batch, int x, int w, int y, int dx)
     {
         if (batch < 1 || batch > _capacity || x < batch * _input.Size || w != WeightCount || y < batch * OutputSize
-            || dx != 0 && dx < batch * _input.Size || kernels.Threads != _used.Length)
+            || dx != 0 && dx < batch * _input.Size || kernels.Threads != _threads)
             throw new ArgumentException($"depthwise convolution: buffers of {x}, {w}, {y}, {dx} floats do not fit a batch of {batch} on {kernels.Threads} threads");
     }
 
-    /// <summary>Examples [n0, n1) on thread <paramref name="part"/>.</summary>
+    /// <summary>Forward: examples [n0, n1) on thread <paramref name="part"/>; backward: slices [n0, n1) of the batch.</summary>
     public void Run(int part, int n0, int n1, bool nested)
     {
         if (!_backward)
@@ -203,10 +205,20 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             }
             return;
         }
+        for (int slice = n0; slice < n1; slice++)
+        {
+            var (first, end) = BatchSlices.Items(_batch, _slices, slice);
+            BackwardExamples(part, slice, first, end);
+        }
+    }
+
+    /// <summary>Backward over examples [n0, n1) on thread <paramref name="part"/>, their dW added to slice <paramref name="slice"/>'s.</summary>
+    private void BackwardExamples(int part, int slice, int n0, int n1)
+    {
         int w = _input.Width, c = _input.Channels, co = OutChannels, m = _multiplier;
         var weights = new ReadOnlySpan<float>(_w, WeightCount);
-        float[]? dW = _weightGradient ? _dWeights[part] : null;
-        if (dW is not null && !_used[part]) { Array.Clear(dW); _used[part] = true; }
+        Span<float> dW = _weightGradient ? _dWeights.AsSpan(slice * WeightCount, WeightCount) : default;
+        if (_weightGradient && !_used[slice]) { dW.Clear(); _used[slice] = true; }
         for (int n = n0; n < n1; n++)
         {
             if (_borderedX.Length > 0)
@@ -252,14 +264,14 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                             {
                                 var xs = x.Slice(from, c);
                                 var dys = dy.Slice(at, c);
-                                if (dW is not null) { var dws = dW.AsSpan(tap, c); TensorPrimitives.FusedMultiplyAdd(xs, dys, dws, dws); } // dW[tap] += x · dy
+                                if (!dW.IsEmpty) { var dws = dW.Slice(tap, c); TensorPrimitives.FusedMultiplyAdd(xs, dys, dws, dws); } // dW[tap] += x · dy
                                 if (!dx.IsEmpty) { var dxs = dx.Slice(from, c); TensorPrimitives.FusedMultiplyAdd(dys, weights.Slice(tap, c), dxs, dxs); } // dx += dy · w
                                 continue;
                             }
                             for (int o = 0; o < co; o++)
                             {
                                 int ci = from + o / m;
-                                if (dW is not null) dW[tap + o] += x[ci] * dy[at + o];
+                                if (!dW.IsEmpty) dW[tap + o] += x[ci] * dy[at + o];
                                 if (!dx.IsEmpty) dx[ci] += dy[at + o] * weights[tap + o];
                             }
                         }

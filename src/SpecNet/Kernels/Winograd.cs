@@ -42,7 +42,7 @@ public sealed unsafe class Winograd
     private readonly int _packedSize;                 // floats of one packed matrix
     private readonly KernelSource _uFrom = new();     // what _u was made from
     private readonly float[]?[] _v, _m;               // per thread: a round's transformed input (ξ, tiles, C) and products (ξ, tiles, F), made at its first round
-    private float[][] _dU = [];                       // training, per thread: Σ over its tiles of H_ξᵀ V_ξ, 16 matrices (F, C) (KeepWeightGradients)
+    private float[] _dU = [];                         // training, per slice of the batch (BatchSlices), one after another: Σ over its tiles of H_ξᵀ V_ξ, 16 matrices (F, C) (KeepWeightGradients)
     private readonly float[] _zeros;                  // zeros: what a tile reads in the padding, or past dY's edge
     private readonly int[] _offsets;                  // 0 .. C - 1: a row of V_ξ for the gathered GEMM
     private readonly long[] _cellOffsets;             // an input tile's cells: their distances in floats from its first
@@ -118,11 +118,11 @@ public sealed unsafe class Winograd
         _cellOffsets = Enumerable.Range(0, _xi).Select(k => ((long)(k / _span) * g.Input.Width + k % _span) * _c).ToArray();
     }
 
-    /// <summary>Training: per-thread sums for <see cref="WeightGradient"/>.</summary>
+    /// <summary>Training: the sums of each slice of the batch for <see cref="WeightGradient"/>.</summary>
     public void KeepWeightGradients(Backend kernels)
     {
         if (_tile != 2) throw new InvalidOperationException("the weight gradient runs by F(3x3, 2x2): a Winograd of 2x2 tiles");
-        _dU = Enumerable.Range(0, kernels.Threads).Select(_ => new float[_xi * _f * _c]).ToArray();
+        _dU = new float[BatchSlices.PerThread * kernels.Threads * _xi * _f * _c];
     }
 
     /// <summary>
@@ -317,18 +317,20 @@ public sealed unsafe class Winograd
     /// <summary>
     /// The weight gradient's share of examples [n0, n1) by F(3x3, 2x2), the transpose of forward's algorithm (Lavin and Gray):
     /// each 2x2 tile of dY and the 4x4 input tile under it add Gᵀ [(A h Aᵀ) ⊙ (Bᵀ d B)] G to the 3x3 kernel's gradient, the
-    /// same V = Bᵀ d B as forward's. Summed over the tiles first, on thread <paramref name="part"/>: dU_ξ (F, C) += H_ξᵀ V_ξ,
-    /// sixteen GEMMs whose K is the tiles (<paramref name="add"/> false: the first share, written). 16 multiplies per tile,
-    /// channel and filter, against the direct sum's 36; <see cref="WeightGradientTo"/> then transforms the threads' sums back.
+    /// same V = Bᵀ d B as forward's. Summed over the tiles first, on thread <paramref name="part"/> into the sums of slice
+    /// <paramref name="slice"/> of the batch: dU_ξ (F, C) += H_ξᵀ V_ξ, sixteen GEMMs whose K is the tiles (<paramref name="add"/>
+    /// false: the slice's first chunk, written). 16 multiplies per tile, channel and filter, against the direct sum's 36;
+    /// <see cref="WeightGradientTo"/> then transforms the slices' sums back.
     /// </summary>
-    public void WeightGradient(Backend kernels, bool nested, int part, float* x, float* dz, int n0, int n1, bool add)
+    public void WeightGradient(Backend kernels, bool nested, int part, int slice, float* x, float* dz, int n0, int n1, bool add)
     {
         int tilesHigh = (_g.Rows.Output + 1) / 2, perExample = tilesHigh * _tilesWide, tiles = (n1 - n0) * perExample;
         int rounds = (tiles + _most - 1) / _most, size = (tiles + rounds - 1) / rounds;
         float** cells = stackalloc float*[16];
         var (vs, hs) = Scratch(part);
-        fixed (float* v = vs, h = hs, zeros = _zeros, du = _dU[part])
+        fixed (float* v = vs, h = hs, zeros = _zeros, dU = _dU)
         {
+            float* du = dU + (long)slice * _xi * _f * _c;
             for (int round = 0; round * size < tiles; round++)
             {
                 int t0 = round * size, t1 = Math.Min(tiles, t0 + size), count = t1 - t0;
@@ -349,40 +351,62 @@ public sealed unsafe class Winograd
     }
 
     /// <summary>
-    /// dW [F, 3, 3, C] = Gᵀ dU G per filter and channel, dU the sum of the threads' <see cref="WeightGradient"/> sums (those
-    /// <paramref name="used"/>), added in thread order: deterministic for a given thread count. Gᵀ = [1 ½ ½ 0; 0 ½ -½ 0; 0 ½ ½ 1].
+    /// dW [F, 3, 3, C] = Gᵀ dU G per filter and channel, dU the sum of the slices' <see cref="WeightGradient"/> sums (those
+    /// <paramref name="used"/>), added in slice order: deterministic for a given thread count. Gᵀ = [1 ½ ½ 0; 0 ½ -½ 0; 0 ½ ½ 1].
     /// </summary>
-    public void WeightGradientTo(ReadOnlySpan<bool> used, Span<float> dW)
+    public void WeightGradientTo(Backend kernels, ReadOnlySpan<bool> used, Span<float> dW)
     {
         if (dW.Length < _f * 9 * _c) throw new ArgumentException($"Winograd: dW has {dW.Length} floats, the kernel {_f * 9 * _c}");
-        // Eight channels at a time (C is a multiple of 8): the same operations on each lane as one channel at a time, so the
-        // same floats (it ran a channel at a time on one thread while the others waited: 1-2% of a training step).
+        if (used.Length * _xi * _f * _c > _dU.Length) throw new ArgumentException("Winograd: more slices than its weight gradient's sums");
+        fixed (float* pw = dW, du = _dU)
+        fixed (bool* pu = used)
+        {
+            var args = new SumArgs { DW = pw, DU = du, Used = pu, Slices = used.Length, F = _f, C = _c };
+            kernels.ParallelFor(_f, &TransformBack, &args, 16L * _c * used.Length);   // filter by filter: the same floats on any split
+        }
+    }
+
+    private struct SumArgs
+    {
+        public float* DW, DU;
+        public bool* Used;
+        public int Slices, F, C;
+    }
+
+    // Filters [f0, f1): eight channels at a time (C is a multiple of 8), the same operations on each lane as one channel at a
+    // time, so the same floats (it ran a channel at a time on one thread while the others waited: 1-2% of a training step).
+    private static void TransformBack(void* state, int part, int f0, int f1)
+    {
+        var a = (SumArgs*)state;
+        int fs = a->F, cs = a->C;
+        long size = 16L * fs * cs;
         var sum = stackalloc Vector256<float>[16];
         var t = stackalloc Vector256<float>[12];
         var half = Vector256.Create(0.5f);
-        fixed (float* pw = dW)
-            for (int f = 0; f < _f; f++)
-                for (int c = 0; c < _c; c += 8)
+        for (int f = f0; f < f1; f++)
+            for (int c = 0; c < cs; c += 8)
+            {
+                for (int xi = 0; xi < 16; xi++) sum[xi] = Vector256<float>.Zero;
+                for (int slice = 0; slice < a->Slices; slice++)
+                    if (a->Used[slice])
+                    {
+                        float* du = a->DU + slice * size;
+                        for (int xi = 0; xi < 16; xi++) sum[xi] += Vector256.Load(du + ((long)xi * fs + f) * cs + c);
+                    }
+                for (int j = 0; j < 4; j++)                                   // Gᵀ M: rows m0 + (m1 + m2)/2, (m1 - m2)/2, (m1 + m2)/2 + m3
                 {
-                    for (int xi = 0; xi < 16; xi++) sum[xi] = Vector256<float>.Zero;
-                    for (int part = 0; part < _dU.Length; part++)
-                        if (used[part])
-                            fixed (float* du = _dU[part])
-                                for (int xi = 0; xi < 16; xi++) sum[xi] += Vector256.Load(du + ((long)xi * _f + f) * _c + c);
-                    for (int j = 0; j < 4; j++)                                   // Gᵀ M: rows m0 + (m1 + m2)/2, (m1 - m2)/2, (m1 + m2)/2 + m3
-                    {
-                        Vector256<float> m0 = sum[j], m1 = sum[4 + j], m2 = sum[8 + j], m3 = sum[12 + j];
-                        (t[j], t[4 + j], t[8 + j]) = (m0 + half * (m1 + m2), half * (m1 - m2), half * (m1 + m2) + m3);
-                    }
-                    for (int i = 0; i < 3; i++)                                   // (Gᵀ M) G, the same on each row
-                    {
-                        Vector256<float> r0 = t[4 * i], r1 = t[4 * i + 1], r2 = t[4 * i + 2], r3 = t[4 * i + 3];
-                        float* at = pw + (long)(f * 9 + 3 * i) * _c + c;
-                        (r0 + half * (r1 + r2)).Store(at);
-                        (half * (r1 - r2)).Store(at + _c);
-                        (half * (r1 + r2) + r3).Store(at + 2 * _c);
-                    }
+                    Vector256<float> m0 = sum[j], m1 = sum[4 + j], m2 = sum[8 + j], m3 = sum[12 + j];
+                    (t[j], t[4 + j], t[8 + j]) = (m0 + half * (m1 + m2), half * (m1 - m2), half * (m1 + m2) + m3);
                 }
+                for (int i = 0; i < 3; i++)                                   // (Gᵀ M) G, the same on each row
+                {
+                    Vector256<float> r0 = t[4 * i], r1 = t[4 * i + 1], r2 = t[4 * i + 2], r3 = t[4 * i + 3];
+                    float* at = a->DW + (long)(f * 9 + 3 * i) * cs + c;
+                    (r0 + half * (r1 + r2)).Store(at);
+                    (half * (r1 - r2)).Store(at + cs);
+                    (half * (r1 + r2) + r3).Store(at + 2 * cs);
+                }
+            }
     }
 
     /// <summary>
