@@ -20,6 +20,12 @@ public static unsafe class BatchSlices
     /// <summary>Slices of <paramref name="items"/> items (a pass's chunks, or its examples) on <paramref name="threads"/> threads.</summary>
     public static int Count(int items, int threads) => Math.Min(items, PerThread * threads);
 
+    /// <summary>
+    /// The most slices a pass over at most <paramref name="capacity"/> examples takes: its chunks never outnumber its examples, so a
+    /// small batch on many threads keeps no partials it cannot use.
+    /// </summary>
+    public static int Most(int capacity, int threads) => Count(Math.Max(1, capacity), threads);
+
     /// <summary>Items [Start, End) of slice <paramref name="slice"/> of <paramref name="slices"/>: contiguous, as equal as they can be.</summary>
     public static (int Start, int End) Items(int items, int slices, int slice) =>
         ((int)((long)items * slice / slices), (int)((long)items * (slice + 1) / slices));

@@ -131,8 +131,8 @@ public sealed unsafe class Convolution : IRangeWork
         long laidOut = _transposed is { } lt && !kernels.GathersRows ? Math.Max(perExample, (long)lt.Positions * lt.PatchSize) : perExample;
         int colsPerThread = (int)(Math.Min(capacity, _chunkSize) * laidOut);
         _cols = Enumerable.Range(0, threads).Select(_ => new float[colsPerThread]).ToArray();
-        _dWeightsT = new float[training ? BatchSlices.PerThread * threads * geometry.PatchSize * geometry.Filters : 0];
-        _used = new bool[BatchSlices.PerThread * threads];
+        _used = new bool[BatchSlices.Most(capacity, threads)];
+        _dWeightsT = new float[training ? _used.Length * geometry.PatchSize * geometry.Filters : 0];
         _computedRows = geometry.Rows.Output;
         int examples = Math.Min(capacity, _chunkSize);
         // A 1x1 convolution's windows are its input's rows, read in place by a GEMM either way; at inference the reader keeps its
@@ -199,7 +199,7 @@ public sealed unsafe class Convolution : IRangeWork
         Winograd[] For(ConvGeometry g) => tiles
             .Where(t => wherePaying ? Winograd.Fits(g, t, training) : Winograd.Computes(g)).Select(t => new Winograd(g, kernels, t, always: !wherePaying)).ToArray();
         _winograds = For(_g);
-        if (training && _winograds.LastOrDefault() is { Tile: 2 } small) (_weightWinograd = small).KeepWeightGradients(kernels);
+        if (training && _winograds.LastOrDefault() is { Tile: 2 } small) (_weightWinograd = small).KeepWeightGradients(_used.Length);
         if (_transposed is { } t) _transposedWinograds = For(t);
         SizeWinogradChunks();
         return _winograds.Length > 0 || _transposedWinograds.Length > 0;

@@ -34,8 +34,8 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     {
         (_input, _rows, _cols, _multiplier, _capacity) = (input, rows, cols, multiplier, capacity);
         _threads = kernels.Threads;
-        _dWeights = new float[training ? BatchSlices.PerThread * _threads * WeightCount : 0];
-        _used = new bool[BatchSlices.PerThread * _threads];
+        _used = new bool[BatchSlices.Most(capacity, _threads)];
+        _dWeights = new float[training ? _used.Length * WeightCount : 0];
         // Where each tap reads, relative to its window's first pixel (in floats), and per output row and
         // column the taps that read inside the input: no bounds checks in the loops, and windows with
         // every tap inside take the fast paths.

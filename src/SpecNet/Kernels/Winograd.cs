@@ -118,11 +118,11 @@ public sealed unsafe class Winograd
         _cellOffsets = Enumerable.Range(0, _xi).Select(k => ((long)(k / _span) * g.Input.Width + k % _span) * _c).ToArray();
     }
 
-    /// <summary>Training: the sums of each slice of the batch for <see cref="WeightGradient"/>.</summary>
-    public void KeepWeightGradients(Backend kernels)
+    /// <summary>Training: the sums of each of <paramref name="slices"/> slices of the batch for <see cref="WeightGradient"/>.</summary>
+    public void KeepWeightGradients(int slices)
     {
         if (_tile != 2) throw new InvalidOperationException("the weight gradient runs by F(3x3, 2x2): a Winograd of 2x2 tiles");
-        _dU = new float[BatchSlices.PerThread * kernels.Threads * _xi * _f * _c];
+        _dU = new float[slices * _xi * _f * _c];
     }
 
     /// <summary>
