@@ -589,6 +589,10 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     {
         int c = _input.Channels, width = _input.Width, top = _rows.PadBefore, left = _cols.PadBefore;
         long row = (long)(_cols.Output + 2) * c;
+        // Bordered column k (output column k - 1) is read by the pixels at q = 2k - 2 (with column k - 1) and q = 2k - 1: walked
+        // left to right, each column is loaded once for two pixels, where each pixel loaded its one to four (the depthwise model's
+        // two strided layers' backward in training, Zen 5: 0.559 -> 0.544 and 0.363 -> 0.332 ms).
+        int k0 = left / 2 + 1, k1 = (width - 1 + left) / 2 + 1;
         float* w = _w;
         for (int v = 0; v < c; v += TL.Count)
         {
@@ -599,22 +603,30 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             {
                 int p = ih + top;
                 // the output row read with kernel row 0 (even p) or 1 (odd), and for even p the one above it, read with kernel row 2
-                float* a = bordered + (p / 2 + 1) * row + v, b = a - row, y = dx + (long)ih * width * c + v;
-                for (int iw = 0; iw < width; iw++, y += c)
+                float* a = bordered + (p / 2 + 1) * row + v, b = a - row, y = dx + (long)ih * width * c + v - (long)left * c;
+                if ((p & 1) == 0)
                 {
-                    int q = iw + left;
-                    float* at = a + (q / 2 + 1) * c, bt = b + (q / 2 + 1) * c;
-                    TV sum;
-                    if ((p & 1) == 0)
-                        sum = (q & 1) == 0
-                            ? TL.FusedMultiplyAdd(TL.Load(bt - c), w22, TL.FusedMultiplyAdd(TL.Load(bt), w20,
-                                TL.FusedMultiplyAdd(TL.Load(at - c), w02, TL.Multiply(TL.Load(at), w00))))
-                            : TL.FusedMultiplyAdd(TL.Load(bt), w21, TL.Multiply(TL.Load(at), w01));
-                    else
-                        sum = (q & 1) == 0
-                            ? TL.FusedMultiplyAdd(TL.Load(at - c), w12, TL.Multiply(TL.Load(at), w10))
-                            : TL.Multiply(TL.Load(at), w11);
-                    TL.Store(sum, y);
+                    TV aPrevious = TL.Load(a + (k0 - 1) * c), bPrevious = TL.Load(b + (k0 - 1) * c);
+                    for (int k = k0; k <= k1; k++)
+                    {
+                        TV at = TL.Load(a + k * c), bt = TL.Load(b + k * c);
+                        int q = 2 * k - 2;
+                        if (q >= left) TL.Store(TL.FusedMultiplyAdd(bPrevious, w22, TL.FusedMultiplyAdd(bt, w20, TL.FusedMultiplyAdd(aPrevious, w02, TL.Multiply(at, w00)))), y + (long)q * c);
+                        if (q + 1 < width + left) TL.Store(TL.FusedMultiplyAdd(bt, w21, TL.Multiply(at, w01)), y + (long)(q + 1) * c);
+                        (aPrevious, bPrevious) = (at, bt);
+                    }
+                }
+                else
+                {
+                    TV aPrevious = TL.Load(a + (k0 - 1) * c);
+                    for (int k = k0; k <= k1; k++)
+                    {
+                        TV at = TL.Load(a + k * c);
+                        int q = 2 * k - 2;
+                        if (q >= left) TL.Store(TL.FusedMultiplyAdd(aPrevious, w12, TL.Multiply(at, w10)), y + (long)q * c);
+                        if (q + 1 < width + left) TL.Store(TL.Multiply(at, w11), y + (long)(q + 1) * c);
+                        aPrevious = at;
+                    }
                 }
             }
         }
