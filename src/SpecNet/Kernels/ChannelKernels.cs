@@ -11,8 +11,7 @@ namespace SpecNet.Kernels;
 /// operation in forward and backward. A relu after the batch normalisation runs inside it the same way: forward writes
 /// max(y, 0), and backward zeroes the gradient where y = xhat·g + h, recomputed from x, was not positive (relu's own
 /// backward tests its output, max(y, 0) > 0: the same cells). Sums are kept per chunk of rows (float within a block of rows, double across
-/// a chunk's blocks) and the chunks added in order; chunks are set by the rows alone (an example each, for images of 16 pixels or
-/// more), so results do not depend on the thread count, nor on who sums an example: the convolution that writes it can.
+/// a chunk's blocks) and the chunks added in order; chunks are set by the rows alone, so results do not depend on the thread count.
 /// The maps' results depend on no split at all, so each thread takes chunks of its share, then of the other's (ParallelForEach).
 /// </summary>
 public static unsafe class ChannelKernels
@@ -35,45 +34,26 @@ public static unsafe class ChannelKernels
         public bool Relu;
     }
 
-    /// <summary>
-    /// Scratch the kernels need: 2·C doubles per chunk of <see cref="Sums"/> (up to <paramref name="examples"/> chunks, one an example,
-    /// when examples of <paramref name="exampleRows"/> rows are summed by example), and 3·C floats per thread.
-    /// </summary>
-    public static (double[] Partials, float[] Scratch) Scratch(int channels, int threads, int examples = 0, int exampleRows = 0) =>
-        (new double[Math.Max(MaxChunks, ByExample(exampleRows) ? examples : 0) * 2 * channels], new float[threads * 3 * channels]);
+    /// <summary>Scratch the kernels need: 2·C doubles per chunk of <see cref="Sums"/>, and 3·C floats per thread.</summary>
+    public static (double[] Partials, float[] Scratch) Scratch(int channels, int threads) => (new double[MaxChunks * 2 * channels], new float[threads * 3 * channels]);
 
-    /// <summary>The most chunks <see cref="Sums"/> splits its rows into, each with its own partial sums, unless they are examples.</summary>
+    /// <summary>The most chunks <see cref="Sums"/> splits its rows into, each with its own partial sums.</summary>
     private const int MaxChunks = 32;
 
-    /// <summary>
-    /// Whether <see cref="Sums"/> over examples of this many rows (a batch norm's H·W) takes each example as a chunk: then the layer
-    /// that makes the tensor can sum each example as it writes it (<see cref="SumExamples"/>), the same floats.
-    /// </summary>
-    public static bool ByExample(int exampleRows) => exampleRows >= MinExampleRows;
-
-    /// <summary>Fewer rows an example (a 3x3 image, a dense layer's one) would make chunks too small to pay their partial sums.</summary>
-    private const int MinExampleRows = 16;
-
-    /// <summary>
-    /// Rows a chunk of <see cref="Sums"/>: an example's (<see cref="ByExample"/>), or whole blocks, at least a map's chunk, at most
-    /// <see cref="MaxChunks"/> of them. The thread count plays no part.
-    /// </summary>
-    private static int SumsChunkRows(int rows, int channels, int exampleRows) => ByExample(exampleRows) ? exampleRows
-        : Math.Max(ChunkRows(channels), BlockRows * ((rows + BlockRows * MaxChunks - 1) / (BlockRows * MaxChunks)));
+    /// <summary>Rows a chunk of <see cref="Sums"/>: whole blocks, at least a map's chunk, at most <see cref="MaxChunks"/> of them. The thread count plays no part.</summary>
+    private static int SumsChunkRows(int rows, int channels) => Math.Max(ChunkRows(channels), BlockRows * ((rows + BlockRows * MaxChunks - 1) / (BlockRows * MaxChunks)));
 
     /// <summary>
     /// first[c] = Σ_rows x[r, c]; second[c] = Σ_rows x[r, c]·z'[r, c], where z' = z·e[c] + f[c] when e and f are given,
     /// else z (z = x: the sum of squares). With g and h (and e, f), x counts only where z'·g[c] + h[c] > 0 (a relu's mask).
-    /// The rows are examples of <paramref name="exampleRows"/> rows each (0: unknown), summed by example when <see cref="ByExample"/>.
     /// </summary>
     public static void Sums(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> z, int channels, Span<double> first, Span<double> second,
         (double[] Partials, float[] Scratch) scratch, ReadOnlySpan<float> e = default, ReadOnlySpan<float> f = default,
-        ReadOnlySpan<float> g = default, ReadOnlySpan<float> h = default, int exampleRows = 0)
+        ReadOnlySpan<float> g = default, ReadOnlySpan<float> h = default)
     {
-        int rows = x.Length / channels, chunkRows = SumsChunkRows(rows, channels, exampleRows), chunks = (rows + chunkRows - 1) / chunkRows;
+        int rows = x.Length / channels, chunkRows = SumsChunkRows(rows, channels);
         bool map = !e.IsEmpty, mask = !g.IsEmpty;
-        if (z.Length != x.Length || first.Length != channels || second.Length != channels || scratch.Partials.Length < chunks * 2 * channels
-            || ByExample(exampleRows) && rows % exampleRows != 0
+        if (z.Length != x.Length || first.Length != channels || second.Length != channels || scratch.Partials.Length < MaxChunks * 2 * channels
             || scratch.Scratch.Length < kernels.Threads * 3 * channels || map && (e.Length != channels || f.Length != channels)
             || mask && (!map || g.Length != channels || h.Length != channels))
             throw new ArgumentException("channel sums: buffers of the wrong size");
@@ -83,43 +63,13 @@ public static unsafe class ChannelKernels
             var args = new Args { X = px, Z = pz, Partials = pp, Scratch = ps, E = map ? pe : null, F = pf, G = mask ? pg : null, H = ph, Channels = channels, ChunkRows = chunkRows };
             kernels.ParallelForEach(rows, &SumsRange, &args, 2L * channels, chunkRows);
         }
-        AddChunks(scratch.Partials, chunks, first, second);
-    }
-
-    /// <summary>first and second = the partial sums of chunks [0, chunks), added in chunk order.</summary>
-    public static void AddChunks(ReadOnlySpan<double> partials, int chunks, Span<double> first, Span<double> second)
-    {
-        int channels = first.Length;
         first.Clear(); second.Clear();
-        for (int chunk = 0; chunk < chunks; chunk++)
+        for (int chunk = 0; chunk * chunkRows < rows; chunk++)
             for (int c = 0; c < channels; c++)
             {
-                first[c] += partials[(chunk * 2) * channels + c];
-                second[c] += partials[(chunk * 2 + 1) * channels + c];
+                first[c] += scratch.Partials[(chunk * 2) * channels + c];
+                second[c] += scratch.Partials[(chunk * 2 + 1) * channels + c];
             }
-    }
-
-    /// <summary>
-    /// <see cref="Sums"/>' partial sums of x and x² for whole examples of x (examples <paramref name="firstExample"/> on), on this
-    /// thread: what a layer that makes the tensor runs on each example it has just written, while it is in cache. Channels a
-    /// whole number of vectors.
-    /// </summary>
-    public static void SumExamples(ReadOnlySpan<float> x, int channels, int exampleRows, int firstExample, double[] partials)
-    {
-        int rows = x.Length / channels, examples = rows / exampleRows;
-        if (channels % Lanes != 0 || !ByExample(exampleRows) || x.Length % channels != 0 || rows % exampleRows != 0
-            || partials.Length < (firstExample + examples) * 2 * channels)
-            throw new ArgumentException("channel sums by example: buffers of the wrong size");
-        fixed (float* px = x)
-        fixed (double* pp = partials)
-        {
-            var args = new Args { X = px, Z = px, Partials = pp, Channels = channels, ChunkRows = exampleRows };
-            for (int n = 0; n < examples; n++)
-            {
-                args.X = args.Z = px + (long)n * exampleRows * channels;   // SumChunk's rows are this example's, from 0
-                SumChunk(&args, 0, firstExample + n, 0, exampleRows);
-            }
-        }
     }
 
     // Rows [r0, r1): whole chunks, each summed into its own partials, whichever thread takes it (the threads take a share of the

@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics;
 using SpecNet.Kernels;
 using SpecNet.Schema;
 
@@ -33,77 +32,20 @@ public sealed class BatchNorm : Layer
     ];
 
 
-    private sealed class State(int channels, int exampleRows, int capacity, Backend kernels)
+    private sealed class State(int channels, Backend kernels)
     {
         // xhat = x·Scale + Shift per channel (set by forward, read by backward): xhat itself is never stored, only
         // recomputed from x where it is needed, by the same float operation (no (N, H, W, C) buffer kept for backward).
         public readonly float[] Scale = new float[channels], Shift = new float[channels];
         public readonly float[] A = new float[channels], B = new float[channels], D = new float[channels];   // the pass's own coefficients
         public readonly double[] First = new double[channels], Second = new double[channels];
-        public readonly (double[] Partials, float[] Scratch) Scratch = ChannelKernels.Scratch(channels, kernels.Threads, capacity, exampleRows);
-        public readonly Statistics Measured = new(channels, exampleRows);
+        public readonly (double[], float[]) Scratch = ChannelKernels.Scratch(channels, kernels.Threads);
         public bool Fixed, Mapped;                    // inference over fixed parameters: A and B made once (FixParameters)
     }
 
-    /// <summary>Rows of C channels an example: H·W.</summary>
-    private int ExampleRows => Input.Size / Input.Channels;
-
     public override bool BackwardReadsOutput => false;   // xhat is recomputed from the input
 
-    // Partial sums for every example of a batch in training only: inference uses the moving statistics (and batches of thousands).
-    public override object? CreateState(int capacity, bool training, Backend kernels) => new State(Input.Channels, ExampleRows, training ? capacity : 0, kernels);
-
-    /// <summary>
-    /// Whether the convolution before this batch norm can sum its batch statistics (<see cref="Measuring"/>): training with the
-    /// batch's statistics, examples summed one a chunk, and channels in whole vectors.
-    /// </summary>
-    public bool CanBeMeasured => !Frozen && ChannelKernels.ByExample(ExampleRows) && Input.Channels % Vector256<float>.Count == 0;
-
-    /// <summary>
-    /// Training: what the convolution before this batch norm runs on each chunk of examples it writes, after its own epilogue
-    /// (<paramref name="before"/>: its bias): Σ x and Σ x² of each example while it is in cache, into the partial sums this
-    /// layer's forward then adds (the same floats as its own pass over x: <see cref="ChannelKernels.SumExamples"/>). Forward
-    /// sums x itself when the convolution did not cover every example (a single image split by rows).
-    /// </summary>
-    public IRowsEpilogue Measuring(LayerContext ctx, IRowsEpilogue? before)
-    {
-        var s = (State)ctx.State!;
-        s.Measured.Begin(s.Scratch.Partials, before);
-        return s.Measured;
-    }
-
-    /// <summary>The epilogue of <see cref="Measuring"/>: partial sums by example, and how many examples it summed.</summary>
-    private sealed class Statistics(int channels, int exampleRows) : IRowsEpilogue
-    {
-        private double[] _partials = [];
-        private IRowsEpilogue? _before;
-        private int _examples;
-
-        public void Begin(double[] partials, IRowsEpilogue? before) => (_partials, _before, _examples) = (partials, before, 0);
-
-        /// <summary>Whether every one of the batch's examples was summed since <see cref="Begin"/>; ends the measuring either way.</summary>
-        public bool Covered(int batch)
-        {
-            bool covered = _examples == batch;
-            (_partials, _before, _examples) = ([], null, 0);
-            return covered;
-        }
-
-        public void ApplyRows(Span<float> rows, long at)
-        {
-            _before?.ApplyRows(rows, at);
-            long example = (long)exampleRows * channels;
-            if (_partials.Length == 0 || at % example != 0 || rows.Length % example != 0) return;   // not whole examples: forward sums them
-            ChannelKernels.SumExamples(rows, channels, exampleRows, (int)(at / example), _partials);
-            Interlocked.Add(ref _examples, (int)(rows.Length / example));
-        }
-
-        public bool AsColumns(out float[]? bias, out float[]? scale, out float[]? shift, out bool relu)
-        {
-            (bias, scale, shift, relu) = (null, null, null, false);
-            return false;   // sums, not a map of each column
-        }
-    }
+    public override object? CreateState(int capacity, bool training, Backend kernels) => new State(Input.Channels, kernels);
 
     public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
         g.Node("BatchNormalization", [inputs[0], g.Weight(this, 0), g.Weight(this, 1), g.Weight(this, 2), g.Weight(this, 3)],
@@ -130,8 +72,7 @@ public sealed class BatchNorm : Layer
             return;
         }
         bool batchStatistics = !Frozen;
-        if (batchStatistics && s.Measured.Covered(ctx.Batch)) ChannelKernels.AddChunks(s.Scratch.Partials, ctx.Batch, s.First, s.Second);   // summed by the convolution before
-        else if (batchStatistics) ChannelKernels.Sums(ctx.Kernels, x, x, c, s.First, s.Second, s.Scratch, exampleRows: ExampleRows);   // Σ x, Σ x²
+        if (batchStatistics) ChannelKernels.Sums(ctx.Kernels, x, x, c, s.First, s.Second, s.Scratch);   // Σ x, Σ x²
         for (int ch = 0; ch < c; ch++)
         {
             double mu, variance;
@@ -181,7 +122,7 @@ public sealed class BatchNorm : Layer
         bool batchStatistics = ctx.Training && !Frozen;
         if (ctx.Grads[0] is { } dGamma && ctx.Grads[1] is { } dBeta)
         {
-            ChannelKernels.Sums(ctx.Kernels, dy, x, c, s.First, s.Second, s.Scratch, s.Scale, s.Shift, maskScale, maskShift, ExampleRows);  // dbeta = Σ dy, dgamma = Σ dy xhat
+            ChannelKernels.Sums(ctx.Kernels, dy, x, c, s.First, s.Second, s.Scratch, s.Scale, s.Shift, maskScale, maskShift);  // dbeta = Σ dy, dgamma = Σ dy xhat
             for (int ch = 0; ch < c; ch++) (dBeta[ch], dGamma[ch]) = ((float)s.First[ch], (float)s.Second[ch]);
         }
         if (!ctx.InputGradient) return;

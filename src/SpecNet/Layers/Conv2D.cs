@@ -143,13 +143,6 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
 
     public bool CanFold => Activation.IsLinear;
 
-    public void ForwardMeasured(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, BatchNorm norm, LayerContext normContext)
-    {
-        var s = (State)ctx.State!;
-        var bias = s.Epilogue.ForRows(UseBias ? ctx.Params[1] : null);                  // linear (CanFold): the bias or nothing
-        s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y, norm.Measuring(normContext, bias));   // each chunk: + bias, then summed
-    }
-
     public void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu, float[]? residual = null)
     {
         var s = (State)ctx.State!;

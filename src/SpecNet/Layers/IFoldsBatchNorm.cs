@@ -5,8 +5,7 @@ namespace SpecNet.Layers;
 /// <summary>
 /// A convolution that can take the batch normalisation after it (and a relu after that) into its own output pass at
 /// inference, as ONNX Runtime fuses Conv + BatchNormalization + Relu: one write of the output instead of three passes.
-/// The inference plan decides when (Planning/Fusion.cs); the values are those of the separate layers, to the bit. In training
-/// it sums the batch norm's statistics instead, each example as it writes it (<see cref="ForwardMeasured"/>).
+/// The inference plan decides when (Planning/Fusion.cs); the values are those of the separate layers, to the bit.
 /// </summary>
 public interface IFoldsBatchNorm
 {
@@ -25,10 +24,4 @@ public interface IFoldsBatchNorm
     /// its input from its input tensor, or from <paramref name="upstream"/> (a 1x1 convolution: always).
     /// </summary>
     IRowsSource AsSource(LayerContext ctx, IRowsSource? upstream, float[]? a, float[]? b, bool relu);
-
-    /// <summary>
-    /// Training: forward, with Σ y and Σ y² of each example summed for the batch norm after it (<see cref="BatchNorm.Measuring"/>)
-    /// while the example is in cache, where that batch norm's own pass over y read it from memory.
-    /// </summary>
-    void ForwardMeasured(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, BatchNorm norm, LayerContext normContext);
 }

@@ -29,7 +29,6 @@ public sealed class ExecutionPlan : IPlan
     private readonly bool[] _reluDone;           // per layer: that relu's layer, whose dy is then its pre-activation gradient
     private readonly float[][] _foldScale, _foldShift;   // per convolution starting a stage: the batch norm's map
     private readonly int[] _residual;                    // per convolution starting a stage with an add: the add's other operand, or -1
-    private readonly bool[] _measured;                    // per convolution: it sums the statistics of the batch norm after it (training)
     private readonly int[][] _stages;                    // per layer starting a chain of stages made for the next (Fusion): their first layers
     private readonly int[] _stageEnd;                    // per layer starting a chain or a stage of one: the stage's last layer
     private readonly bool _fixedParameters;              // inference over parameters read once (PlanOptions.FixedParameters)
@@ -38,7 +37,7 @@ public sealed class ExecutionPlan : IPlan
     /// <param name="inputGradient">Also compute dL/d(input) (gradient checks, saliency); training does not need it.</param>
     /// <param name="trainable">False for inference only: no gradient buffers, no backward scratch, activations reused.</param>
     /// <param name="keepEveryActivation">No reuse of activations in training and every layer run apart (see <see cref="BufferLayout"/>,
-    /// <see cref="Fusion"/>; a batch norm sums its own statistics): the reference the tests compare with.</param>
+    /// <see cref="Fusion"/>): the reference the tests compare with.</param>
     /// <param name="winograd">3x3 stride-1 convolutions by Winograd F(4x4, 3x3) or F(2x2, 3x3) where they fit (<see cref="Kernels.Winograd"/>): forward,
     /// and in training their input and weight gradients; null: unless SPECNET_WINOGRAD=0 or the backend is a reference (<see cref="Backend.Reference"/>).
     /// False: every convolution sums directly.</param>
@@ -80,9 +79,6 @@ public sealed class ExecutionPlan : IPlan
                 _stageEnd[_stages[i][t]] = t + 1 < _stages[i].Length ? _stages[i][t + 1] - 1 : _chainEnd[i];
         _foldScale = _stageEnd.Select((e, i) => e > i && _layers[i] is IFoldsBatchNorm && _layers[i + 1] is BatchNorm ? new float[_layers[i].Output.Channels] : []).ToArray();
         _foldShift = _foldScale.Select(a => new float[a.Length]).ToArray();
-        // Training: a convolution (no activation) whose output a batch norm reads sums that batch norm's statistics as it writes it
-        _measured = _layers.Select((l, i) => trainable && !keepEveryActivation && _chainEnd[i] < 0 && !_inChain[i] && l is IFoldsBatchNorm { CanFold: true }
-            && i + 1 < _layers.Count && _layers[i + 1] is BatchNorm { CanBeMeasured: true } && _sources[i + 1] is [var t] && t == i + 1).ToArray();
         _residual = _stageEnd.Select((e, i) => e >= i + 2 && _layers[i + 2] is Merge ? _sources[i + 2].Single(t => t != i + 2) : -1).ToArray();
         Dropout = Rng.For(seed, "dropout");
         _contexts = new LayerContext[_layers.Count];
@@ -180,9 +176,7 @@ public sealed class ExecutionPlan : IPlan
                 i = last;
                 continue;
             }
-            var output = _values[i + 1].AsSpan(0, batch * layer.Output.Size);
-            if (training && _measured[i]) ((IFoldsBatchNorm)layer).ForwardMeasured(ctx, ctx.InputOf(0), output, (BatchNorm)_layers[i + 1], _contexts[i + 1]);
-            else layer.Forward(ctx, ctx.InputOf(0), output);
+            layer.Forward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, batch * layer.Output.Size));
             if (Profile is not null) Profile.Forward[i] += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
         _mapped = _fixedParameters;

@@ -16,8 +16,7 @@ namespace SpecNet.Planning;
 ///   there: neither the batch norm's output nor a copy of the add's gradient is stored.
 /// - Inference only: a convolution without activation (<see cref="IFoldsBatchNorm"/>) with the batch_norm after it
 ///   (and its relu), as ONNX Runtime fuses Conv + BatchNormalization + Relu. Training needs the convolution's output
-///   for the batch statistics; there the convolution sums them as it writes each example, and the batch norm reads its
-///   output once, not twice (<see cref="BatchNorm.Measuring"/>; not a chain: both write their outputs).
+///   for the batch statistics.
 /// - Inference only: such a convolution and batch_norm with the add after it that alone reads the batch norm's output (a
 ///   residual block's end; its other operand was computed before), and the relu after that: ONNX Runtime's Conv + Add +
 ///   Relu. The add and the relu run in the convolution's output pass.

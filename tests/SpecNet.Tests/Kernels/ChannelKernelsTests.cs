@@ -143,18 +143,12 @@ public class ChannelKernelsTests
                     }
     }
 
-    /// <summary>
-    /// The sums' chunks are set by the rows alone (or the examples), each summed on its own and added in order: any thread count,
-    /// the same doubles.
-    /// </summary>
+    /// <summary>The sums' chunks are set by the rows alone, each summed on its own and added in order: any thread count, the same doubles.</summary>
     [Theory]
-    [InlineData(5, 7000, 0)]
-    [InlineData(16, 5000, 0)]
-    [InlineData(64, 3136, 0)]
-    [InlineData(64, 3136, 49)]     // 64 examples of 7x7
-    [InlineData(24, 5000, 1000)]   // five large ones
-    [InlineData(5, 3000, 100)]
-    public void Sums_are_the_same_to_the_bit_on_any_number_of_threads(int channels, int rows, int exampleRows)
+    [InlineData(5, 7000)]
+    [InlineData(16, 5000)]
+    [InlineData(64, 3136)]
+    public void Sums_are_the_same_to_the_bit_on_any_number_of_threads(int channels, int rows)
     {
         var rng = new Rng(17);
         var (x, z) = (Random(rng, rows * channels, -1, 3), Random(rng, rows * channels, -2, 2));
@@ -162,9 +156,8 @@ public class ChannelKernelsTests
         (double[], double[]) On(int threads, bool mask)
         {
             var (first, second) = (new double[channels], new double[channels]);
-            var scratch = ChannelKernels.Scratch(channels, threads, rows / Math.Max(1, exampleRows), exampleRows);
-            if (mask) ChannelKernels.Sums(new ManagedBackend(threads), x, z, channels, first, second, scratch, e, f, g, h, exampleRows);
-            else ChannelKernels.Sums(new ManagedBackend(threads), x, x, channels, first, second, scratch, exampleRows: exampleRows);
+            if (mask) ChannelKernels.Sums(new ManagedBackend(threads), x, z, channels, first, second, ChannelKernels.Scratch(channels, threads), e, f, g, h);
+            else ChannelKernels.Sums(new ManagedBackend(threads), x, x, channels, first, second, ChannelKernels.Scratch(channels, threads));
             return (first, second);
         }
         foreach (bool mask in new[] { false, true })
@@ -177,48 +170,6 @@ public class ChannelKernelsTests
                 Assert.Equal(second, otherSecond);
             }
         }
-    }
-
-    /// <summary>
-    /// Summed by example, each example's partial sums are its own, whoever sums it: a convolution summing each example as it writes
-    /// it, in any order and any grouping (<see cref="ChannelKernels.SumExamples"/>), gives the doubles of the batch norm's own pass.
-    /// Examples of 16 to 784 rows cross the blocks of 64 rows; 8, 16 and 24 channels take pairs of vectors and a lone one.
-    /// </summary>
-    [Theory]
-    [InlineData(8, 16, 5)]
-    [InlineData(16, 784, 4)]
-    [InlineData(24, 49, 9)]
-    [InlineData(32, 196, 6)]
-    public void Examples_summed_where_they_are_made_give_the_sums_of_the_whole_pass(int channels, int exampleRows, int examples)
-    {
-        var rng = new Rng(23);
-        var x = Random(rng, examples * exampleRows * channels, -1, 3);
-        var (first, second) = (new double[channels], new double[channels]);
-        ChannelKernels.Sums(new ManagedBackend(2), x, x, channels, first, second, ChannelKernels.Scratch(channels, 2, examples, exampleRows), exampleRows: exampleRows);
-
-        var partials = ChannelKernels.Scratch(channels, 1, examples, exampleRows).Partials;
-        int size = exampleRows * channels;
-        ChannelKernels.SumExamples(x.AsSpan(2 * size), channels, exampleRows, 2, partials);                  // the last ones first,
-        ChannelKernels.SumExamples(x.AsSpan(size, size), channels, exampleRows, 1, partials);                // then one alone
-        ChannelKernels.SumExamples(x.AsSpan(0, size), channels, exampleRows, 0, partials);
-        var (made, madeSquares) = (new double[channels], new double[channels]);
-        ChannelKernels.AddChunks(partials, examples, made, madeSquares);
-        Assert.Equal(first, made);
-        Assert.Equal(second, madeSquares);
-        for (int c = 0; c < channels; c++)
-        {
-            var column = Enumerable.Range(0, examples * exampleRows).Select(r => (double)x[r * channels + c]).ToArray();
-            Near(column.Sum(), first[c], column.Sum(Math.Abs));
-        }
-    }
-
-    [Fact]
-    public void Only_examples_of_sixteen_rows_or_more_are_summed_by_example()
-    {
-        Assert.False(ChannelKernels.ByExample(15));
-        Assert.True(ChannelKernels.ByExample(16));
-        Assert.Throws<ArgumentException>(() => ChannelKernels.SumExamples(new float[15 * 8], 8, 15, 0, new double[2 * 8]));
-        Assert.Throws<ArgumentException>(() => ChannelKernels.SumExamples(new float[16 * 5], 5, 16, 0, new double[2 * 5]));   // no whole vectors
     }
 
     /// <summary>Float sums of 64 rows, then double: within a few float roundings of the terms' magnitude.</summary>

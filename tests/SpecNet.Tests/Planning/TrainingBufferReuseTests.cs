@@ -103,20 +103,6 @@ public class TrainingBufferReuseTests
 
             """), inputGradient: false);
 
-    /// <summary>
-    /// A convolution without activation before a batch norm sums its statistics as it writes each example (BatchNorm.Measuring); with
-    /// every activation kept, every layer runs apart and the batch norm sums them itself. A bias is added before the sums.
-    /// </summary>
-    [Theory]
-    [InlineData("[8, 8, 8]", "conv2d: { filters: 16, kernel_size: 3, padding: same }")]
-    [InlineData("[8, 8, 8]", "conv2d: { filters: 8, kernel_size: 1, use_bias: false }")]
-    [InlineData("[8, 8, 8]", "depthwise_conv2d: { kernel_size: 3, padding: same }")]
-    [InlineData("[8, 8, 16]", "depthwise_conv2d: { kernel_size: 3, strides: 2, padding: same, use_bias: false }")]   // 4x4: 16 rows an example
-    [InlineData("[6, 6, 8]", "conv2d: { filters: 8, kernel_size: 3, strides: 2, padding: same }")]                   // 3x3: summed by the batch norm
-    [InlineData("[8, 8, 8]", "conv2d: { filters: 12, kernel_size: 1 }")]                                             // 12 channels: by the batch norm
-    public void A_convolution_that_sums_the_batch_norm_s_statistics_gets_the_gradients_of_every_layer_run_apart(string input, string conv) =>
-        SameStep(GradientCheckTests.Compile($"input: {input}\nlayers:\n  - {conv}\n  - batch_norm\n  - relu\n  - flatten\n  - dense: {{ units: 3 }}\ntraining: {{ loss: mse }}\n"));
-
     [Theory]
     [MemberData(nameof(GradientCheckTests.GraphCases), MemberType = typeof(GradientCheckTests))]
     public void Graphs_get_the_gradients_they_get_with_every_activation_kept(string what, string spec)
