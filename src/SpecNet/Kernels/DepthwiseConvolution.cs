@@ -600,8 +600,8 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     {
         int c = _input.Channels, ow = _cols.Output, oh = _rows.Output, width = _input.Width, height = _input.Height, sc = _cols.Stride, left = _cols.PadBefore;
         long rowIn = (long)width * c;
-        // outputs [jFirst, jEnd) read columns inside the image only
-        int jFirst = (left + sc - 1) / sc, jEnd = Math.Min(ow, (width - 3 + left) / sc + 1);
+        // outputs [jFirst, jEnd) read columns inside the image only (none when the image is narrower than a window)
+        int jFirst = (left + sc - 1) / sc, jEnd = width - 3 + left < 0 ? 0 : Math.Min(ow, (width - 3 + left) / sc + 1);
         for (int v = 0; v < c; v += TL.Count)
         {
             TV s00 = default, s01 = default, s02 = default, s10 = default, s11 = default, s12 = default, s20 = default, s21 = default, s22 = default;

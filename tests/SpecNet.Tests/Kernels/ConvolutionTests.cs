@@ -243,6 +243,8 @@ public class ConvolutionTests
     [InlineData(2, 8, 7, 16, 1, 3, 2, 1, "same", 1)] // and 2 down, 1 across
     [InlineData(2, 10, 11, 32, 1, 3, 1, 1, "same")]  // 3-wide kernels over channels a multiple of 16: 512-bit vectors where the CPU has them
     [InlineData(2, 9, 17, 48, 1, 3, 2, 1, "same")]
+    [InlineData(2, 2, 2, 16, 1, 3, 2, 1, "same")]    // stride 2 over 2x2: the one output's window reads past the right and the bottom
+    [InlineData(2, 5, 3, 8, 1, 3, 2, 1, "same")]     // over 3 columns: padding each side, no window inside
     public void Depthwise_kernel_matches_the_direct_loops(int batch, int h, int w, int c, int multiplier, int k, int stride, int dilation, string padding, int colStride = 0)
     {
         var input = Shape.Spatial(h, w, c);
