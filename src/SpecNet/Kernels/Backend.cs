@@ -110,7 +110,7 @@ public abstract class Backend
     private static long Share(int front, int back) => (long)back << 32 | (uint)front;
 
     /// <summary>Part <paramref name="index"/>'s share of <paramref name="count"/> items split into <paramref name="parts"/> contiguous ranges: ParallelFor's split.</summary>
-    protected static (int Start, int End) Slice(int count, int parts, int index) =>
+    protected internal static (int Start, int End) Slice(int count, int parts, int index) =>
         ((int)((long)count * index / parts), (int)((long)count * (index + 1) / parts));
 
     /// <summary>The next item of part <paramref name="part"/>'s share, from its front or its back, or -1 when none is left.</summary>

@@ -26,9 +26,8 @@ public static unsafe class BatchSlices
     /// </summary>
     public static int Most(int capacity, int threads) => Count(Math.Max(1, capacity), threads);
 
-    /// <summary>Items [Start, End) of slice <paramref name="slice"/> of <paramref name="slices"/>: contiguous, as equal as they can be.</summary>
-    public static (int Start, int End) Items(int items, int slices, int slice) =>
-        ((int)((long)items * slice / slices), (int)((long)items * (slice + 1) / slices));
+    /// <summary>Items [Start, End) of slice <paramref name="slice"/> of <paramref name="slices"/>: contiguous, as equal as they can be (ParallelFor's split).</summary>
+    public static (int Start, int End) Items(int items, int slices, int slice) => Backend.Slice(items, slices, slice);
 
     /// <summary>
     /// into = the partial sums of the slices <paramref name="used"/> (slice s's at partials[s·size ..]) added in slice order, the
