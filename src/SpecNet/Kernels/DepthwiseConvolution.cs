@@ -77,8 +77,8 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// Training, <see cref="ThreeByThree"/> (<see cref="_bordered"/>): per thread, with strides of 1 an example's input inside a border
     /// of zeros one pixel wide, and with strides of 2 its output gradient the same way: every tap of every window then reads inside
     /// them, so that the weight gradient sums in registers and the input gradient gathers its sums, with no test per tap
-    /// (<see cref="WeightGradientBordered"/>, <see cref="GatherByTwo"/>). With strides of 2 the weight gradient reads the input in
-    /// place instead, a row of zeros (<see cref="_zeroRow"/>) for the padding's (<see cref="WeightGradientInPlace"/>).
+    /// (<see cref="WeightGradient3x3"/>, <see cref="GatherByTwo"/>). With strides of 2 the weight gradient reads the input in
+    /// place instead, a row of zeros (<see cref="_zeroRow"/>) for the padding's.
     /// </summary>
     private readonly float[][] _borderedX = [], _borderedDy = [];
     private readonly float[] _zeroRow = [];
@@ -232,16 +232,21 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                 float* image = _x + (long)n * _input.Size, gradient = _dy + (long)n * OutputSize, into = _dx == null ? null : _dx + (long)n * _input.Size;
                 fixed (float* pdW = dW, bx = _borderedX.Length > 0 ? _borderedX[part] : null, bdy = _borderedDy.Length > 0 ? _borderedDy[part] : null)
                 {
-                    if (pdW != null && bx == null)
+                    if (pdW != null)
                         fixed (float* zeros = _zeroRow)
-                            if (WideChannels) WeightGradientInPlace<Lanes512, Vector512<float>>(image, zeros, gradient, pdW);
-                            else WeightGradientInPlace<Lanes256, Vector256<float>>(image, zeros, gradient, pdW);
-                    else if (pdW != null)
-                    {
-                        Border(image, _input.Height, _input.Width, bx);
-                        if (WideChannels) WeightGradientBordered<Lanes512, Vector512<float>>(bx, gradient, pdW);
-                        else WeightGradientBordered<Lanes256, Vector256<float>>(bx, gradient, pdW);
-                    }
+                        {
+                            // strides of 2: the image in place; else its bordered copy, one pixel in from each side, every window inside
+                            float* from = image;
+                            int height = _input.Height, width = _input.Width, top = _rows.PadBefore, left = _cols.PadBefore;
+                            if (bx != null)
+                            {
+                                Border(image, height, width, bx);
+                                from = bx;
+                                (height, width, top, left) = (height + 2, width + 2, top - 1, left - 1);
+                            }
+                            if (WideChannels) WeightGradient3x3<Lanes512, Vector512<float>>(from, height, width, top, left, zeros, gradient, pdW);
+                            else WeightGradient3x3<Lanes256, Vector256<float>>(from, height, width, top, left, zeros, gradient, pdW);
+                        }
                     if (into == null) continue;
                     if (bdy == null) { BackwardVectors(image, gradient, into, null); continue; }   // a stride of 1 on one axis only
                     Border(gradient, _rows.Output, _cols.Output, bdy);
@@ -547,58 +552,22 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     }
 
     /// <summary>
-    /// dW[tap] += Σ over one example's outputs, row by row, left to right, of the input under the tap · dy: per channel vector nine
-    /// sums in registers, each window's nine values read from the bordered input (a tap in the padding reads a zero and adds +0).
-    /// Where dW was read and written per tap and group of outputs, its loads waited on the stores before them (28x28x16 at batch 64:
-    /// 0.43 ms, three times the forward pass's multiply-adds' time).
+    /// dW[tap] += Σ over one example's outputs, row by row, left to right, of the image under the tap · dy: per channel vector nine
+    /// sums in registers, each window's nine values read in place from <paramref name="image"/> (height x width pixels, output
+    /// (i, j)'s window at row i·stride - <paramref name="top"/>, column j·stride - <paramref name="left"/>). A window row above or
+    /// below the image reads a row of zeros, and the few outputs whose windows cross its left or right edge load zeros for the
+    /// columns outside; a zero adds +0, so the floats are those of summing the taps inside alone. Where dW was read and written
+    /// per tap and group of outputs, its loads waited on the stores before them (28x28x16 at batch 64: 0.43 ms, three times the
+    /// forward pass's multiply-adds' time). With strides of 1 the image is the input's bordered copy (every window inside it);
+    /// with strides of 2 the input itself, which measured faster than copying it: the depthwise model's strided layers' backward
+    /// 0.58 -> 0.51-0.52 and 0.32-0.33 -> 0.26-0.27 ms on a Zen 5 (training steps, alternating in one process), where with strides
+    /// of 1 it was level (-3% to +4%).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void WeightGradientBordered<TL, TV>(float* bordered, float* dy, float* dW)
+    private void WeightGradient3x3<TL, TV>(float* image, int height, int width, int top, int left, float* zeros, float* dy, float* dW)
         where TL : struct, ILanes<TV> where TV : struct
     {
-        int c = _input.Channels, ow = _cols.Output, oh = _rows.Output, step = _cols.Stride * c;
-        long row = (long)(_input.Width + 2) * c, rowStep = _rows.Stride * row;
-        // output (0, 0)'s window in the bordered image: one pixel in from its corner, less the padding
-        float* origin = bordered + (1 - _rows.PadBefore) * row + (1 - _cols.PadBefore) * c;
-        for (int v = 0; v < c; v += TL.Count)
-        {
-            TV s00 = default, s01 = default, s02 = default, s10 = default, s11 = default, s12 = default, s20 = default, s21 = default, s22 = default;
-            for (int i = 0; i < oh; i++)
-            {
-                float* x = origin + i * rowStep + v, g = dy + (long)i * ow * c + v;
-                for (int j = 0; j < ow; j++, x += step, g += c)
-                {
-                    var gv = TL.Load(g);
-                    s00 = TL.FusedMultiplyAdd(TL.Load(x), gv, s00);
-                    s01 = TL.FusedMultiplyAdd(TL.Load(x + c), gv, s01);
-                    s02 = TL.FusedMultiplyAdd(TL.Load(x + 2 * c), gv, s02);
-                    s10 = TL.FusedMultiplyAdd(TL.Load(x + row), gv, s10);
-                    s11 = TL.FusedMultiplyAdd(TL.Load(x + row + c), gv, s11);
-                    s12 = TL.FusedMultiplyAdd(TL.Load(x + row + 2 * c), gv, s12);
-                    s20 = TL.FusedMultiplyAdd(TL.Load(x + 2 * row), gv, s20);
-                    s21 = TL.FusedMultiplyAdd(TL.Load(x + 2 * row + c), gv, s21);
-                    s22 = TL.FusedMultiplyAdd(TL.Load(x + 2 * row + 2 * c), gv, s22);
-                }
-            }
-            float* d = dW + v;
-            TL.Store(TL.Add(TL.Load(d), s00), d); TL.Store(TL.Add(TL.Load(d + c), s01), d + c); TL.Store(TL.Add(TL.Load(d + 2 * c), s02), d + 2 * c);
-            TL.Store(TL.Add(TL.Load(d + 3 * c), s10), d + 3 * c); TL.Store(TL.Add(TL.Load(d + 4 * c), s11), d + 4 * c); TL.Store(TL.Add(TL.Load(d + 5 * c), s12), d + 5 * c);
-            TL.Store(TL.Add(TL.Load(d + 6 * c), s20), d + 6 * c); TL.Store(TL.Add(TL.Load(d + 7 * c), s21), d + 7 * c); TL.Store(TL.Add(TL.Load(d + 8 * c), s22), d + 8 * c);
-        }
-    }
-
-    /// <summary>
-    /// <see cref="WeightGradientBordered"/>'s sums, read from the image in place: a window row in the padding above or below reads a
-    /// row of zeros, and the few outputs whose windows cross the left or right edge load zeros for the columns outside. Each tap
-    /// still adds x·dy in the same order (a zero adds +0), so the floats are the bordered copy's, without copying the image. Taken
-    /// with strides of 2, where it measured faster: the depthwise model's strided layers' backward 0.58 -> 0.51-0.52 and 0.32-0.33
-    /// -> 0.26-0.27 ms on a Zen 5 (training steps, alternating in one process); with strides of 1 it was level (-3% to +4%).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void WeightGradientInPlace<TL, TV>(float* image, float* zeros, float* dy, float* dW)
-        where TL : struct, ILanes<TV> where TV : struct
-    {
-        int c = _input.Channels, ow = _cols.Output, oh = _rows.Output, width = _input.Width, height = _input.Height, sc = _cols.Stride, left = _cols.PadBefore;
+        int c = _input.Channels, ow = _cols.Output, oh = _rows.Output, sc = _cols.Stride;
         long rowIn = (long)width * c;
         // outputs [jFirst, jEnd) read columns inside the image only (none when the image is narrower than a window)
         int jFirst = (left + sc - 1) / sc, jEnd = width - 3 + left < 0 ? 0 : Math.Min(ow, (width - 3 + left) / sc + 1);
@@ -607,7 +576,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             TV s00 = default, s01 = default, s02 = default, s10 = default, s11 = default, s12 = default, s20 = default, s21 = default, s22 = default;
             for (int i = 0; i < oh; i++)
             {
-                int ih = i * _rows.Stride - _rows.PadBefore;
+                int ih = i * _rows.Stride - top;
                 float* r0 = (uint)ih < (uint)height ? image + ih * rowIn + v : zeros + c + v;   // zeros: columns -1 to width read inside
                 float* r1 = (uint)(ih + 1) < (uint)height ? image + (ih + 1) * rowIn + v : zeros + c + v;
                 float* r2 = (uint)(ih + 2) < (uint)height ? image + (ih + 2) * rowIn + v : zeros + c + v;
