@@ -199,8 +199,13 @@ public abstract class Backend
     /// <summary>Floats that B (n, k) takes packed for <see cref="GemmGathered"/>.</summary>
     public virtual int GatheredPackSize(int n, int k) => throw new NotSupportedException($"{Name} has no gathered GEMM");
 
-    /// <summary>B (n, k, row-major) laid out for <see cref="GemmGathered"/>: done once per pass, not by every thread for every chunk.</summary>
-    public virtual void PackGathered(ReadOnlySpan<float> b, int ldb, int n, int k, Span<float> packed) => throw new NotSupportedException($"{Name} has no gathered GEMM");
+    /// <summary>
+    /// B (n, k, row-major) laid out for <see cref="GemmGathered"/>: done once per pass, not by every thread for every chunk.
+    /// <paramref name="transposed"/>: <paramref name="b"/> holds Bᵀ (k, n), rows <paramref name="ldb"/> apart (a convolution's kernel
+    /// for <see cref="GemmAddToWindows"/>).
+    /// </summary>
+    public virtual void PackGathered(ReadOnlySpan<float> b, int ldb, int n, int k, Span<float> packed, bool transposed = false) =>
+        throw new NotSupportedException($"{Name} has no gathered GEMM");
 
     /// <summary>
     /// C (m, n) = A Bᵀ on thread <paramref name="thread"/> (as <see cref="GemmOnThread"/>), with A's rows read where they lie
@@ -226,6 +231,18 @@ public abstract class Backend
     /// true, equal to the bit to <see cref="GemmOnThread"/>(T, N) on the laid-out rows.
     /// </summary>
     public virtual bool GemmGatheredTransposed(int thread, in GatheredRows a, int k, int n, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) => false;
+
+    /// <summary>
+    /// X += col2im(A Bᵀ) on thread <paramref name="thread"/>: each row of A Bᵀ (m, n; A's m rows <paramref name="lda"/> apart, k
+    /// floats each; B as <see cref="PackGathered"/> laid it out, transposed) added, a vector at a time, to the cells of X its window
+    /// covers (<see cref="WindowTargets"/>) as it leaves the micro-kernel: a strided convolution's input gradient without its
+    /// columns stored and read back. Each cell's sum is built in an order fixed by its image alone (not by the rows' split into
+    /// chunks or threads). False when this backend leaves it to the caller (GEMM, then <see cref="Im2Col.Accumulate"/>).
+    /// </summary>
+    public virtual unsafe bool GemmAddToWindows(int thread, float* a, int lda, int m, int n, int k, ReadOnlySpan<float> packedB, in WindowTargets x) => false;
+
+    /// <summary>Floats of the vectors <see cref="GemmAddToWindows"/> adds, each where <see cref="WindowTargets"/> says (0: it has none).</summary>
+    public virtual int WindowVector => 0;
 
     /// <summary>Whether <see cref="GemmGatheredTransposed"/> takes C (m, n) over k rows: asked first, so a caller makes no padded copy for nothing.</summary>
     public virtual bool GathersTransposed(int m, int n, int k) => false;
@@ -365,4 +382,18 @@ public readonly unsafe struct GatheredRows(float* origin, long imageStride, int 
             return start;
         }
     }
+}
+
+/// <summary>
+/// Where each row of a GEMM's output belongs in a tensor X, for <see cref="Backend.GemmAddToWindows"/>: row r is output position
+/// p = r mod Positions of image r / Positions, and its columns [v·w, (v + 1)·w) (w = <see cref="Backend.WindowVector"/>; part of
+/// one tap's channels) are added at Origin + image·ImageStride + Targets[p·Vectors + v], or nowhere when that is negative (a tap
+/// in the padding, or past the row's end: Vectors covers whole panels of two).
+/// </summary>
+public readonly unsafe struct WindowTargets(float* origin, long imageStride, int positions, int vectors, int* targets)
+{
+    public readonly float* Origin = origin;
+    public readonly long ImageStride = imageStride;
+    public readonly int Positions = positions, Vectors = vectors;
+    public readonly int* Targets = targets;
 }

@@ -68,7 +68,8 @@ public sealed class AffineRows : IRowsEpilogue
 
 /// <summary>
 /// A convolution computed as im2col + GEMM, per group: Y[:, group] = cols(X) W_groupᵀ, and backward
-/// dW_group = dY[:, group]ᵀ cols, dcols = dY[:, group] W_group, dX += col2im(dcols). The input gradient of a stride-1
+/// dW_group = dY[:, group]ᵀ cols, dcols = dY[:, group] W_group, dX += col2im(dcols) (where the backend can, dcols added to dX
+/// tile by tile as the GEMM makes it, never stored: <see cref="Backend.GemmAddToWindows"/>). The input gradient of a stride-1
 /// convolution is itself a stride-1 convolution: of dY, with the kernel flipped and its filters and channels swapped, padded
 /// by (kernel - 1)·dilation - pad; where that is cheaper (<see cref="Transposed"/>) it runs as forward does (im2col of dY, one
 /// GEMM writing dX). A 1x1 stride-1 unpadded window needs no im2col: the tensor is its own column matrix, and dX = dY W.
@@ -97,6 +98,9 @@ public sealed unsafe class Convolution : IRangeWork
     private IRowsSource? _source;                    // inference: what makes the input's rows, instead of a tensor (ReadInputFrom)
     private float[][] _inputs = [];                  // per thread, with a source: a block's input rows
     private readonly WindowReader? _reader, _transposedReader;   // forward's and the input gradient's windows read in place
+    private readonly bool _addsToWindows;            // training, col2im's case: dcols added to dX as they are computed (AddToWindows)
+    private readonly int[] _windowTargets = [];      // then per output position and tap: where the tap's cell starts in its image, or -1
+    private readonly float[] _packedTransposed = []; // and each group's kernel packed for it, as (K, Fg)ᵀ
     private readonly bool _windowsForWeightGradient;                // and the weight gradient's, through _reader
     private Winograd[] _winograds = [];              // a 3x3 stride-1 convolution: forward by Winograd (UseWinograd), F(4x4, 3x3) then F(2x2, 3x3)
     private Winograd[] _transposedWinograds = [];    // training: the input gradient's transposed convolution, the same way
@@ -152,6 +156,44 @@ public sealed unsafe class Convolution : IRangeWork
         _windowsForWeightGradient = _reader is not null
             && ((long)geometry.Positions * geometry.PatchSize * geometry.Groups >= 4L * geometry.Input.Size || geometry.Input.Channels == 1 || oneByOne);
         if (kernels.GathersRows && _transposed is { } t) _transposedReader = new WindowReader(t, examples, kernels);
+        // col2im's case, where the backend adds a tile's vectors where they belong (each inside one tap's channels) and a window
+        // fills a panel: dcols is never stored and read back. Input gradients at batch 64, Zen 5, alternating in one process:
+        // 28x28x16 -> 32 3x3 by 2 0.528 -> 0.398 ms, 14x14x32 -> 64 0.430 -> 0.367; in the residual model's training step, their
+        // backward (both gradients, two runs) 1.14 -> 1.03 and 1.09 -> 0.98 ms, and 1.04 -> 0.97 and 1.03 -> 0.98. A 1x1 window of 16
+        // channels, half a panel, was slower (0.111 -> 0.128 ms): col2im's GEMM is narrow there.
+        int vector = kernels.WindowVector;
+        _addsToWindows = training && _transposed is null && !Im2Col.IsIdentity(geometry) && vector > 0 && geometry.GroupChannels % vector == 0
+            && geometry.PatchSize >= 2 * vector;
+        if (_addsToWindows)
+        {
+            _windowTargets = WindowTargets(geometry, vector);
+            _packedTransposed = new float[geometry.Groups * kernels.GatheredPackSize(geometry.PatchSize, geometry.GroupFilters)];
+        }
+    }
+
+    /// <summary>Vectors of a window's row in <see cref="_windowTargets"/>: its taps' channels, in whole panels of two.</summary>
+    private int TargetVectors => _windowTargets.Length / _g.Positions;
+
+    /// <summary>
+    /// Per output position, per vector of <paramref name="vector"/> floats of its window (kernel row, kernel column, channels, as
+    /// im2col lays it out; whole panels of two): the offset of the input cells it came from, from its image's start; -1 in the padding.
+    /// </summary>
+    private static int[] WindowTargets(ConvGeometry g, int vector)
+    {
+        int cg = g.GroupChannels, perTap = cg / vector, vectors = (g.Rows.Kernel * g.Cols.Kernel * perTap + 1) / 2 * 2;
+        var targets = new int[g.Positions * vectors];
+        Array.Fill(targets, -1);
+        for (int oh = 0; oh < g.Rows.Output; oh++)
+            for (int ow = 0; ow < g.Cols.Output; ow++)
+                for (int kh = 0; kh < g.Rows.Kernel; kh++)
+                    for (int kw = 0; kw < g.Cols.Kernel; kw++)
+                    {
+                        int ih = oh * g.Rows.Stride - g.Rows.PadBefore + kh * g.Rows.Dilation, iw = ow * g.Cols.Stride - g.Cols.PadBefore + kw * g.Cols.Dilation;
+                        if ((uint)ih >= (uint)g.Input.Height || (uint)iw >= (uint)g.Input.Width) continue;
+                        for (int v = 0; v < perTap; v++)
+                            targets[(oh * g.Cols.Output + ow) * vectors + (kh * g.Cols.Kernel + kw) * perTap + v] = (ih * g.Input.Width + iw) * g.Input.Channels + v * vector;
+                    }
+        return targets;
     }
 
     /// <summary>
@@ -330,6 +372,9 @@ public sealed unsafe class Convolution : IRangeWork
         kernels.GatheredTileRows > 0 && _reader is not null && _pool is null && _source is null && _running is null && _g.Groups == 1
         && _g.Rows.Output % kernels.Threads != 0 && _g.Positions >= 3 * kernels.GatheredTileRows * kernels.Threads;
 
+    /// <summary>Whether backward adds its input gradient's columns to dX as it computes them (<see cref="Backend.GemmAddToWindows"/>), not by col2im.</summary>
+    public bool AddsColumnsToWindows => _addsToWindows;
+
     /// <summary>
     /// Whether backward can add the input gradient to what dx holds (<see cref="Backward"/>'s addToDx): col2im adds anyway, and a
     /// GEMM that writes dX adds with beta 1; the transposed convolution by Winograd only writes.
@@ -353,6 +398,12 @@ public sealed unsafe class Convolution : IRangeWork
         {
             Flip(w);
             _transposedReader?.Pack(kernels, _flipped, Repack.Always);
+        }
+        if (!dx.IsEmpty && _addsToWindows)
+        {
+            int patch = _g.PatchSize, filters = _g.GroupFilters, packed = _packedTransposed.Length / _g.Groups;
+            for (int group = 0; group < _g.Groups; group++)
+                kernels.PackGathered(w.Slice(group * filters * patch, filters * patch), patch, patch, filters, _packedTransposed.AsSpan(group * packed, packed), transposed: true);
         }
         fixed (float* px = x, pdz = dz, pdx = dx, pw = w, pf = _flipped)
         {
@@ -492,11 +543,27 @@ public sealed unsafe class Convolution : IRangeWork
                 Gemm(nested, part, Op.N, Op.N, rows, k, f, dz, f, w, k, dxBeta, new Span<float>(_dx + (long)n0 * g.Input.Size, rows * k), k);   // dX (+)= dZ W
                 continue;
             }
+            if (_addsToWindows && (nested || _kernels.Threads == 1) && AddToWindows(part, n0, n1, group)) continue;
             var cols = _cols[part].AsSpan(0, rows * k);
             Gemm(nested, part, Op.N, Op.N, rows, k, fg, dz, f, wg, k, 0, cols, k);                      // dcols = dZg Wg
             Im2Col.Accumulate(cols, n0, n1, g.Input, g.Rows, g.Cols, new Span<float>(_dx, _batch * g.Input.Size), group * cg, cg);
         }
         _used[slice] = true;
+    }
+
+    /// <summary>
+    /// dX[:, group] += col2im(dZg Wg) over examples [n0, n1) on thread <paramref name="part"/>, each row of dcols added to dX as the
+    /// micro-kernel makes it (<see cref="Backend.GemmAddToWindows"/>), never stored: where col2im's GEMM wrote 2.25 times dX (a 3x3
+    /// window by 2) and col2im read it back. Each cell's sum in another order than col2im's, the same for any chunks.
+    /// </summary>
+    private bool AddToWindows(int part, int n0, int n1, int group)
+    {
+        var g = _g;
+        int k = g.PatchSize, fg = g.GroupFilters, size = _packedTransposed.Length / g.Groups;
+        fixed (int* targets = _windowTargets)
+            return _kernels.GemmAddToWindows(part, _dz + (long)n0 * g.OutputSize + group * fg, g.Filters, (n1 - n0) * g.Positions, k, fg,
+                _packedTransposed.AsSpan(group * size, size),
+                new WindowTargets(_dx + (long)n0 * g.Input.Size + group * g.GroupChannels, g.Input.Size, g.Positions, TargetVectors, targets));
     }
 
     /// <summary>

@@ -241,13 +241,14 @@ public sealed unsafe class ManagedBackend : Backend
     /// <summary>B's panels for each K block, one block after another (as <see cref="RunRows"/> packs them, block by block).</summary>
     public override int GatheredPackSize(int n, int k) => k * ((n + NR - 1) / NR) * NR;
 
-    public override void PackGathered(ReadOnlySpan<float> b, int ldb, int n, int k, Span<float> packed)
+    public override void PackGathered(ReadOnlySpan<float> b, int ldb, int n, int k, Span<float> packed, bool transposed = false)
     {
-        if (packed.Length < GatheredPackSize(n, k) || b.Length < (long)(n - 1) * ldb + k) throw new ArgumentException("gathered GEMM: buffers of the wrong size");
+        if (packed.Length < GatheredPackSize(n, k) || b.Length < (transposed ? (long)(k - 1) * ldb + n : (long)(n - 1) * ldb + k))
+            throw new ArgumentException("gathered GEMM: buffers of the wrong size");
         int nPanels = (n + NR - 1) / NR;
         fixed (float* pb = b, bp = packed)
         {
-            var j = new Job(Op.N, Op.T, 0, n, k, null, 0, pb, ldb, 0, null, 0);
+            var j = new Job(Op.N, transposed ? Op.N : Op.T, 0, n, k, null, 0, pb, ldb, 0, null, 0);
             for (int p0 = 0; p0 < k; p0 += KC) PackB(j, p0, Math.Min(KC, k - p0), 0, n, bp + (long)p0 * nPanels * NR);
         }
     }
@@ -313,6 +314,117 @@ public sealed unsafe class ManagedBackend : Backend
         if (mapping) map->Applied = true;
         return true;
     }
+
+    /// <summary>Half a panel: a tile's row is two vectors.</summary>
+    public override int WindowVector => GathersRows ? NR / 2 : 0;
+
+    /// <summary>
+    /// Tiles of MR rows and NR columns as <see cref="GemmGathered"/> computes them, each of their vectors added to the cells of X it
+    /// belongs to (or to a scratch vector, in the padding) instead of stored. A tile never spans two images, so each cell's sum
+    /// is built in the order of its image's tiles, panels and rows whatever the chunk; over K blocks of KC the partial sums are
+    /// added one after another.
+    /// </summary>
+    public override bool GemmAddToWindows(int thread, float* a, int lda, int m, int n, int k, ReadOnlySpan<float> packedB, in WindowTargets x)
+    {
+        int nPanels = (n + NR - 1) / NR, positions = x.Positions;
+        if (!GathersRows || x.Vectors < 2 * nPanels || m % positions != 0) return false;
+        if (packedB.Length < GatheredPackSize(n, k)) throw new ArgumentException("gathered GEMM: B is not packed for this shape");
+        float* scratch = stackalloc float[NR / 2];
+        int* none = stackalloc int[x.Vectors];                        // a tile's rows past the image's end: nowhere
+        new Span<int>(none, x.Vectors).Fill(-1);
+        float** rows = stackalloc float*[MR];
+        int** rowTargets = stackalloc int*[MR];
+        float** targets = stackalloc float*[2 * MR];
+        fixed (float* packed = packedB)
+            for (int p0 = 0; p0 < k; p0 += KC)
+            {
+                int kc = Math.Min(KC, k - p0);
+                float* bp = packed + (long)p0 * nPanels * NR;
+                for (int image = 0; image < m / positions; image++)
+                {
+                    float* origin = x.Origin + image * x.ImageStride, dy = a + (long)image * positions * lda + p0;
+                    for (int i = 0; i < positions; i += MR)
+                    {
+                        int h = Math.Min(MR, positions - i);
+                        for (int r = 0; r < MR; r++)
+                        {
+                            rows[r] = dy + (long)(i + Math.Min(r, h - 1)) * lda;
+                            rowTargets[r] = r < h ? x.Targets + (long)(i + r) * x.Vectors : none;
+                        }
+                        for (int jp = 0; jp < nPanels; jp++)
+                        {
+                            for (int r = 0; r < 2 * MR; r++)
+                            {
+                                int at = rowTargets[r >> 1][2 * jp + (r & 1)];
+                                targets[r] = at < 0 ? scratch : origin + at;
+                            }
+                            float* panel = bp + (long)jp * kc * NR;
+                            bool half = jp == nPanels - 1 && n - jp * NR <= NR / 2;     // a last panel of one vector: its half alone
+                            if (Wide) AddTile<Vector512<float>, Lanes512>(kc, rows, panel, targets, h, half);
+                            else AddTile<Vector256<float>, Lanes256>(kc, rows, panel, targets, h, half);
+                        }
+                    }
+                }
+            }
+        return true;
+    }
+
+    /// <summary>
+    /// An MR x NR tile of A's rows (k floats each, consecutive) times a packed panel of B, its vector v of row r added at
+    /// targets[2r + v] one after another (two may be the same cell: each add sees the last), the rows past TRows' left out.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddTile<TV, TL>(int kc, float** rows, float* b, float** targets, int h, bool half) where TL : struct, ILanes<TV> where TV : struct
+    {
+        if (half)
+        {
+            if (h <= 3) AddTile<TV, TL, Three, One>(kc, rows, b, targets);
+            else AddTile<TV, TL, Six, One>(kc, rows, b, targets);
+        }
+        else if (h <= 3) AddTile<TV, TL, Three, Two>(kc, rows, b, targets);
+        else AddTile<TV, TL, Six, Two>(kc, rows, b, targets);
+    }
+
+    /// <summary>How many of a panel's two vectors a tile computes.</summary>
+    private interface ITileColumns;
+    private readonly struct One : ITileColumns;
+    private readonly struct Two : ITileColumns;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddTile<TV, TL, TRows, TColumns>(int kc, float** rows, float* b, float** targets)
+        where TL : struct, ILanes<TV> where TV : struct where TRows : struct, ITileRows where TColumns : struct, ITileColumns
+    {
+        bool six = typeof(TRows) == typeof(Six), two = typeof(TColumns) == typeof(Two);
+        int w = TL.Count;
+        TV c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+           c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5];
+        for (int q = 0; q < kc; q++)
+        {
+            var b0 = TL.Load(b);
+            var b1 = two ? TL.Load(b + w) : default;
+            var a0 = TL.Create(r0[q]); c00 = TL.FusedMultiplyAdd(a0, b0, c00); if (two) c01 = TL.FusedMultiplyAdd(a0, b1, c01);
+            var a1 = TL.Create(r1[q]); c10 = TL.FusedMultiplyAdd(a1, b0, c10); if (two) c11 = TL.FusedMultiplyAdd(a1, b1, c11);
+            var a2 = TL.Create(r2[q]); c20 = TL.FusedMultiplyAdd(a2, b0, c20); if (two) c21 = TL.FusedMultiplyAdd(a2, b1, c21);
+            if (six)
+            {
+                var a3 = TL.Create(r3[q]); c30 = TL.FusedMultiplyAdd(a3, b0, c30); if (two) c31 = TL.FusedMultiplyAdd(a3, b1, c31);
+                var a4 = TL.Create(r4[q]); c40 = TL.FusedMultiplyAdd(a4, b0, c40); if (two) c41 = TL.FusedMultiplyAdd(a4, b1, c41);
+                var a5 = TL.Create(r5[q]); c50 = TL.FusedMultiplyAdd(a5, b0, c50); if (two) c51 = TL.FusedMultiplyAdd(a5, b1, c51);
+            }
+            b += 2 * w;
+        }
+        AddTo<TV, TL>(targets[0], c00); if (two) AddTo<TV, TL>(targets[1], c01);
+        AddTo<TV, TL>(targets[2], c10); if (two) AddTo<TV, TL>(targets[3], c11);
+        AddTo<TV, TL>(targets[4], c20); if (two) AddTo<TV, TL>(targets[5], c21);
+        if (!six) return;
+        AddTo<TV, TL>(targets[6], c30); if (two) AddTo<TV, TL>(targets[7], c31);
+        AddTo<TV, TL>(targets[8], c40); if (two) AddTo<TV, TL>(targets[9], c41);
+        AddTo<TV, TL>(targets[10], c50); if (two) AddTo<TV, TL>(targets[11], c51);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddTo<TV, TL>(float* p, TV v) where TL : struct, ILanes<TV> where TV : struct => TL.Store(TL.Add(TL.Load(p), v), p);
 
     /// <summary>
     /// Whether the classes' tiles, each as long as its class's taps, take fewer steps than whole windows in tiles of MR rows. A

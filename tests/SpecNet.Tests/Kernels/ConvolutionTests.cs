@@ -31,6 +31,12 @@ public class ConvolutionTests
         { 1, 7, 7, 64, 64, 3, 1, 1, "same", 1 },       // and its last block's 7x7 map: positions split at tiles, 24 and 25
         { 1, 5, 5, 8, 16, 3, 1, 1, "same", 1 },        // a 5x5 map: too few positions to split at tiles, its rows split
         { 2, 8, 8, 48, 48, 3, 1, 1, "same", 3 },       // 16 filters a group: the narrow kernel's weight gradient reads dY's rows 48 apart
+        // The input gradient's columns added to dX as they are computed (AddsColumnsToWindows): channels of whole vectors
+        { 3, 12, 11, 16, 32, 3, 2, 1, "same", 1 },     // 144 columns: four panels and a half one; 36 positions, six tiles
+        { 2, 9, 9, 32, 300, 3, 2, 1, "same", 1 },      // K = 300 filters: two K blocks, each added in turn
+        { 2, 9, 10, 32, 24, 3, 2, 2, "same", 2 },      // dilated, in groups of 16 channels
+        { 4, 7, 7, 32, 8, 3, 1, 1, "valid", 1 },       // stride 1 'valid' (col2im's case): 25 positions, a last tile of one row
+        { 2, 14, 14, 32, 64, 1, 2, 1, "valid", 1 },    // a 1x1 strided shortcut over 32 channels: one panel
     };
 
     private static float[] Random(int n, int seed)
@@ -149,9 +155,11 @@ public class ConvolutionTests
             var managed = new ManagedBackend(threads);
             Assert.True(managed.GathersRows);
             var results = new List<float[]>();
+            bool windows = false;
             foreach (var backend in new Backend[] { managed, new LaidOut(managed) })
             {
                 var conv = new Convolution(g, batch, training: true, backend);
+                windows |= conv.AddsColumnsToWindows;
                 var (y, single) = (new float[batch * g.OutputSize], new float[g.OutputSize]);
                 conv.Forward(backend, batch, x, weights, y);
                 conv.Forward(backend, 1, x.AsSpan(x.Length - input.Size), weights, single);
@@ -178,11 +186,55 @@ public class ConvolutionTests
                 conv.Forward(backend, 1, x.AsSpan(x.Length - input.Size), weights, mappedSingle, folded);
                 results.AddRange([y, single, dX, dW, after, added, mapped, mappedSingle]);
             }
-            foreach (int i in new[] { 0, 1, 2, 3, 4, 6, 7 }) Assert.Equal(results[i + 8], results[i]);
+            foreach (int i in new[] { 0, 1, 2, 3, 4, 6, 7 }.Where(i => i != 2 || !windows)) Assert.Equal(results[i + 8], results[i]);
+            // dX's columns added to it as they are computed: each cell's terms in another order than col2im's
+            if (windows) Near(results[10], results[2]);
             // Added: the same to rounding. Over K blocks a laid-out GEMM that computes Cᵀ adds C's old values after every block's
             // sum, the others before the second block's (20x20x8 -> 32 with 256-bit vectors).
             Near(results[13], results[5]);
         }
+    }
+
+    /// <summary>
+    /// Where the managed backend adds the input gradient's columns to dX as it computes them (a strided or 'valid' convolution over
+    /// channels of whole vectors), each cell's sum is built in an order fixed by its image: the same floats for a batch on two
+    /// threads, on one, and for each image alone, however the batch is cut into chunks. And only there: channels not a whole
+    /// vector, a transposed convolution's case, or a 1x1 shortcut narrower than a panel keep col2im.
+    /// </summary>
+    [Theory]
+    [InlineData(6, 28, 28, 16, 32, 3, 2, "same", true, true)]    // the residual model's first strided block: a half panel (AVX-512)
+    [InlineData(5, 14, 14, 32, 64, 3, 2, "same", true, true)]    // its second
+    [InlineData(3, 9, 9, 32, 300, 3, 2, "same", true, true)]     // two K blocks
+    [InlineData(4, 7, 7, 32, 8, 3, 1, "valid", true, true)]      // 25 positions: a last tile of one row
+    [InlineData(3, 28, 28, 16, 32, 1, 2, "valid", false, true)]  // a 1x1 window of one 512-bit vector: half a panel, left to col2im
+    [InlineData(3, 13, 13, 24, 32, 3, 2, "same", false, true)]   // 24 channels: not a whole 512-bit vector
+    [InlineData(3, 14, 14, 32, 32, 3, 1, "same", false, false)]  // stride 1 'same': the transposed convolution
+    public void Columns_added_to_windows_give_each_image_the_same_floats_in_any_chunk(int batch, int h, int w, int c, int filters, int k, int stride, string padding,
+        bool windows512, bool windows256)
+    {
+        var input = Shape.Spatial(h, w, c);
+        var pad = padding == "same" ? Padding.Same : Padding.Valid;
+        var g = new ConvGeometry(input, Window.Of(h, k, stride, 1, pad), Window.Of(w, k, stride, 1, pad), filters);
+        var x = Random(batch * input.Size, 1);
+        var weights = Random(filters * g.PatchSize, 2);
+        var dy = Random(batch * g.OutputSize, 3);
+        bool windows = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? windows512 : windows256;
+        Assert.Equal(windows, new Convolution(g, batch, training: true, new ManagedBackend(2)).AddsColumnsToWindows);
+        if (!windows) return;
+        float[] InputGradient(Backend backend, int examples, int first)
+        {
+            var conv = new Convolution(g, examples, training: true, backend);
+            var dX = new float[examples * input.Size];
+            conv.Backward(backend, examples, x.AsSpan(first * input.Size, examples * input.Size), weights,
+                dy.AsSpan(first * g.OutputSize, examples * g.OutputSize), default, dX);
+            return dX;
+        }
+        var two = InputGradient(new ManagedBackend(2), batch, 0);
+        Assert.Equal(two, InputGradient(new ManagedBackend(1), batch, 0));
+        var single = new ManagedBackend(1);
+        for (int n = 0; n < batch; n++) Assert.Equal(two.AsSpan(n * input.Size, input.Size).ToArray(), InputGradient(single, 1, n));
+        var (expected, _) = ReferenceKernels.ConvolutionBackward(x, batch, input, weights, dy, g.Rows, g.Cols, filters, 1);
+        Near(expected, two);
     }
 
     /// <summary>
