@@ -156,14 +156,13 @@ public sealed unsafe class Convolution : IRangeWork
         _windowsForWeightGradient = _reader is not null
             && ((long)geometry.Positions * geometry.PatchSize * geometry.Groups >= 4L * geometry.Input.Size || geometry.Input.Channels == 1 || oneByOne);
         if (kernels.GathersRows && _transposed is { } t) _transposedReader = new WindowReader(t, examples, kernels);
-        // col2im's case, where the backend adds a tile's vectors where they belong (each inside one tap's channels) and a window
-        // fills a panel: dcols is never stored and read back. Input gradients at batch 64, Zen 5, alternating in one process:
-        // 28x28x16 -> 32 3x3 by 2 0.528 -> 0.398 ms, 14x14x32 -> 64 0.430 -> 0.367; in the residual model's training step, their
-        // backward (both gradients, two runs) 1.14 -> 1.03 and 1.09 -> 0.98 ms, and 1.04 -> 0.97 and 1.03 -> 0.98. A 1x1 window of 16
-        // channels, half a panel, was slower (0.111 -> 0.128 ms): col2im's GEMM is narrow there.
+        // col2im's case, where the backend adds a tile's vectors where they belong (each inside one tap's channels): dcols is
+        // never stored and read back. Input gradients at batch 64, Zen 5, alternating in one process: 28x28x16 -> 32 3x3 by 2
+        // 0.528 -> 0.398 ms, 14x14x32 -> 64 0.430 -> 0.367, 1x1 by 2 28x28x16 -> 32 0.103 -> 0.093 and 0.108 -> 0.096 (its half
+        // panel as one vector: computed as two, 0.111 -> 0.128); in the residual model's training step, the strided blocks'
+        // backward (both gradients, two runs) 1.14 -> 1.03 and 1.09 -> 0.98 ms, and 1.04 -> 0.97 and 1.03 -> 0.98.
         int vector = kernels.WindowVector;
-        _addsToWindows = training && _transposed is null && !Im2Col.IsIdentity(geometry) && vector > 0 && geometry.GroupChannels % vector == 0
-            && geometry.PatchSize >= 2 * vector;
+        _addsToWindows = training && _transposed is null && !Im2Col.IsIdentity(geometry) && vector > 0 && geometry.GroupChannels % vector == 0;
         if (_addsToWindows)
         {
             _windowTargets = WindowTargets(geometry, vector);
