@@ -26,8 +26,24 @@ public static unsafe class BatchSlices
     /// </summary>
     public static int Most(int capacity, int threads) => Count(Math.Max(1, capacity), threads);
 
-    /// <summary>Items [Start, End) of slice <paramref name="slice"/> of <paramref name="slices"/>: contiguous, as equal as they can be (ParallelFor's split).</summary>
-    public static (int Start, int End) Items(int items, int slices, int slice) => Backend.Slice(items, slices, slice);
+    /// <summary>
+    /// Items [Start, End) of slice <paramref name="slice"/> of <paramref name="slices"/>: contiguous, in order. Each run of
+    /// <see cref="PerThread"/> slices (a thread's share, as <see cref="Backend.ParallelForEach(int, IRangeWork, long)"/> deals
+    /// them) takes an equal part of the items, cut 4:3:2:1: the last slice of a share, the one the other thread waits for at the
+    /// join or takes from its back, is a tenth of the share rather than a quarter. The residual model's training step, measured
+    /// against equal slices alternating in one process on a Zen 5 (three runs): 14.93 -> 14.69, 15.87 -> 15.44 and 18.29 -> 17.37 ms
+    /// (a busier host gains more); 5:3:1:1 gained less; the depthwise and pooled models level.
+    /// </summary>
+    public static (int Start, int End) Items(int items, int slices, int slice)
+    {
+        if (slices % PerThread != 0) return Backend.Slice(items, slices, slice);
+        var (start, end) = Backend.Slice(items, slices / PerThread, slice / PerThread);
+        int i = slice % PerThread, length = end - start;
+        return (start + length * Shrinking[i] / 10, start + length * Shrinking[i + 1] / 10);
+    }
+
+    /// <summary>Where a share's slices start, in tenths of it (PerThread of them).</summary>
+    private static readonly int[] Shrinking = [0, 4, 7, 9, 10];
 
     /// <summary>
     /// into = the partial sums of the slices <paramref name="used"/> (slice s's at partials[s·size ..]) added in slice order, the

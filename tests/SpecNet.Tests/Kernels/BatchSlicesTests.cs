@@ -11,21 +11,26 @@ namespace SpecNet.Tests.Kernels;
 /// </summary>
 public class BatchSlicesTests
 {
+    /// <summary>
+    /// The slices cover the items in order, none empty; each thread's share of them (PerThread slices) shrinks 4:3:2:1, so the
+    /// last slice a thread takes, the one the other may wait for, is small; fewer slices than that are equal.
+    /// </summary>
     [Theory]
-    [InlineData(64, 2, 8)]
-    [InlineData(3, 2, 3)]
-    [InlineData(10, 1, 4)]
-    [InlineData(1, 4, 1)]
-    public void Slices_cover_the_items_in_order(int items, int threads, int slices)
+    [InlineData(64, 2, new[] { 12, 10, 6, 4, 12, 10, 6, 4 })]
+    [InlineData(10, 1, new[] { 4, 3, 2, 1 })]
+    [InlineData(16, 2, new[] { 3, 2, 2, 1, 3, 2, 2, 1 })]
+    [InlineData(8, 2, new[] { 1, 1, 1, 1, 1, 1, 1, 1 })]
+    [InlineData(3, 2, new[] { 1, 1, 1 })]
+    [InlineData(1, 4, new[] { 1 })]
+    public void Slices_cover_the_items_in_order_each_share_shrinking(int items, int threads, int[] sizes)
     {
-        Assert.Equal(slices, BatchSlices.Count(items, threads));
+        Assert.Equal(sizes.Length, BatchSlices.Count(items, threads));
         int next = 0;
-        for (int s = 0; s < slices; s++)
+        for (int s = 0; s < sizes.Length; s++)
         {
-            var (start, end) = BatchSlices.Items(items, slices, s);
+            var (start, end) = BatchSlices.Items(items, sizes.Length, s);
             Assert.Equal(next, start);
-            Assert.True(end > start, $"slice {s} is empty");
-            Assert.True(end - start <= (items + slices - 1) / slices);
+            Assert.Equal(sizes[s], end - start);
             next = end;
         }
         Assert.Equal(items, next);
