@@ -99,7 +99,7 @@ public sealed unsafe class Convolution : IRangeWork
     private float[][] _inputs = [];                  // per thread, with a source: a block's input rows
     private readonly WindowReader? _reader, _transposedReader;   // forward's and the input gradient's windows read in place
     private readonly bool _addsToWindows;            // training, col2im's case: dcols added to dX as they are computed (AddToWindows)
-    private readonly int[] _windowTargets = [];      // then per output position and tap: where the tap's cell starts in its image, or -1
+    private readonly int[] _windowTargets = [];      // then per output position and vector of its window: where it lands in its image, or -1
     private readonly float[] _packedTransposed = []; // and each group's kernel packed for it, as (K, Fg)ᵀ
     private readonly bool _windowsForWeightGradient;                // and the weight gradient's, through _reader
     private Winograd[] _winograds = [];              // a 3x3 stride-1 convolution: forward by Winograd (UseWinograd), F(4x4, 3x3) then F(2x2, 3x3)

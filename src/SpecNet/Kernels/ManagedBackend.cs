@@ -369,10 +369,7 @@ public sealed unsafe class ManagedBackend : Backend
         return true;
     }
 
-    /// <summary>
-    /// An MR x NR tile of A's rows (k floats each, consecutive) times a packed panel of B, its vector v of row r added at
-    /// targets[2r + v] one after another (two may be the same cell: each add sees the last), the rows past TRows' left out.
-    /// </summary>
+    /// <summary>A tile of <paramref name="h"/> rows wanted (3 or fewer: three computed, else six) and of one vector (<paramref name="half"/>) or two.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AddTile<TV, TL>(int kc, float** rows, float* b, float** targets, int h, bool half) where TL : struct, ILanes<TV> where TV : struct
     {
@@ -390,6 +387,11 @@ public sealed unsafe class ManagedBackend : Backend
     private readonly struct One : ITileColumns;
     private readonly struct Two : ITileColumns;
 
+    /// <summary>
+    /// An MR x NR tile of A's rows (kc floats each, consecutive) times a packed panel of B, its vector v of row r added at
+    /// targets[2r + v] one after another (two may be the same cell: each add sees the last); the rows and the vector that
+    /// TRows and TColumns leave out are not computed.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddTile<TV, TL, TRows, TColumns>(int kc, float** rows, float* b, float** targets)
         where TL : struct, ILanes<TV> where TV : struct where TRows : struct, ITileRows where TColumns : struct, ITileColumns
