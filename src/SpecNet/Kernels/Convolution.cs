@@ -394,10 +394,14 @@ public sealed unsafe class Convolution : IRangeWork
         _weightGradient = !dW.IsEmpty;                                   // empty: a frozen layer, only dx is wanted
         if (_weightGradient && dW.Length != w.Length) throw new ArgumentException($"convolution: dW has {dW.Length} floats, the kernel {w.Length}");
         Array.Clear(_used);
-        if (!dx.IsEmpty && _transposed is not null)
+        if (!dx.IsEmpty && _transposed is { } transposed)
         {
             Flip(w);
-            _transposedReader?.Pack(kernels, _flipped, Repack.Always);
+            // the direct sums' packed kernel, unless Winograd runs every chunk (the last, smaller, too): a 64x64 kernel's 37,000
+            // weights packed on one thread for nothing
+            int chunk = Chunk(batch, _chunkSize, kernels.Threads), last = batch - (batch - 1) / chunk * chunk;
+            if (Winograd.Paying(_transposedWinograds, chunk, transposed.Rows.Output) is not { } winograd || !winograd.Pays(last, transposed.Rows.Output))
+                _transposedReader?.Pack(kernels, _flipped, Repack.Always);
         }
         if (!dx.IsEmpty && _addsToWindows)
         {

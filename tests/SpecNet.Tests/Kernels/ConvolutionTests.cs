@@ -238,6 +238,32 @@ public class ConvolutionTests
     }
 
     /// <summary>
+    /// Training by Winograd, the input gradient's transposed convolution runs by Winograd on the chunks with tiles enough and by
+    /// the direct sums on a last chunk too small (13 images in chunks of four: the last one image, 16 tiles of F(2x2, 3x3)): the
+    /// direct sums' packed kernel must be there for it (it is packed only when some chunk needs it).
+    /// </summary>
+    [Fact]
+    public void A_last_chunk_too_small_for_Winograd_takes_the_input_gradient_by_the_direct_sums()
+    {
+        const int batch = 13;
+        var input = Shape.Spatial(7, 7, 64);
+        var g = new ConvGeometry(input, Window.Of(7, 3, 1, 1, Padding.Same), Window.Of(7, 3, 1, 1, Padding.Same), 64);
+        var x = Random(batch * input.Size, 1);
+        var weights = Random(64 * g.PatchSize, 2);
+        var dy = Random(batch * g.OutputSize, 3);
+        var (expected, _) = ReferenceKernels.ConvolutionBackward(x, batch, input, weights, dy, g.Rows, g.Cols, 64, 1);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var backend = new ManagedBackend(threads);
+            var conv = new Convolution(g, batch, training: true, backend);
+            Assert.True(conv.UseWinograd(backend));
+            var dX = Enumerable.Repeat(float.NaN, x.Length).ToArray();
+            conv.Backward(backend, batch, x, weights, dy, default, dX);
+            Near(expected, dX);
+        }
+    }
+
+    /// <summary>
     /// A padded convolution's positions go through the kernel class by class (each with its taps inside the input) only where
     /// the classes' tiles take fewer steps than whole windows: not for a single image's 7x7 map, whole or split between two
     /// threads (classes of a row or two, each a whole tile), but for a chunk of twenty. (3x3 'same' over 64 channels, K = 576.)
