@@ -394,16 +394,20 @@ public sealed unsafe class Convolution : IRangeWork
         _weightGradient = !dW.IsEmpty;                                   // empty: a frozen layer, only dx is wanted
         if (_weightGradient && dW.Length != w.Length) throw new ArgumentException($"convolution: dW has {dW.Length} floats, the kernel {w.Length}");
         Array.Clear(_used);
-        if (!dx.IsEmpty && _transposed is { } transposed)
+        Begin(kernels, batch, backward: true, inputGradient: !dx.IsEmpty);
+        if (_inputGradient && _transposed is { } transposed)
         {
+            // the transposed convolution's Winograd for this batch's chunks, given the flipped kernel
             Flip(w);
+            _transposedRunning = Winograd.Paying(_transposedWinograds, _chunk, transposed.Rows.Output);
+            _transposedRunning?.Transform(kernels, _flipped, Repack.Always);
             // the direct sums' packed kernel, unless Winograd runs every chunk (the last, smaller, too): a 64x64 kernel's 37,000
             // weights packed on one thread for nothing
-            int chunk = Chunk(batch, _chunkSize, kernels.Threads), last = batch - (batch - 1) / chunk * chunk;
-            if (Winograd.Paying(_transposedWinograds, chunk, transposed.Rows.Output) is not { } winograd || !winograd.Pays(last, transposed.Rows.Output))
-                _transposedReader?.Pack(kernels, _flipped, Repack.Always);
+            int last = batch - (batch - 1) / _chunk * _chunk;
+            if (_transposedRunning is not { } winograd || !winograd.Pays(last, transposed.Rows.Output)) _transposedReader?.Pack(kernels, _flipped, Repack.Always);
         }
-        if (!dx.IsEmpty && _addsToWindows)
+        else _transposedRunning = null;
+        if (_inputGradient && _addsToWindows)
         {
             int patch = _g.PatchSize, filters = _g.GroupFilters, packed = _packedTransposed.Length / _g.Groups;
             for (int group = 0; group < _g.Groups; group++)
@@ -411,11 +415,7 @@ public sealed unsafe class Convolution : IRangeWork
         }
         fixed (float* px = x, pdz = dz, pdx = dx, pw = w, pf = _flipped)
         {
-            Begin(kernels, batch, backward: true, inputGradient: !dx.IsEmpty);
             _x = px; _dz = pdz; _dx = pdx; _w = pw; _wFlipped = pf;
-            // the transposed convolution's Winograd for this batch's chunks, given the flipped kernel
-            _transposedRunning = _inputGradient && _transposed is { } t ? Winograd.Paying(_transposedWinograds, _chunk, t.Rows.Output) : null;
-            _transposedRunning?.Transform(kernels, _flipped, Repack.Always);
             _weightsByWinograd = _weightGradient && _weightWinograd is not null && _weightWinograd.Pays(_chunk, _g.Rows.Output);
             // the batch's chunks in slices, each with its partial dW, taken by whichever thread is free
             int chunks = (batch + _chunk - 1) / _chunk;
