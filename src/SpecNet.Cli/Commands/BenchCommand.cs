@@ -50,12 +50,15 @@ public static class BenchCommand
             }
             o.WriteLine($"{model.Name}: batch {n}, {iters} iterations, backend {engine}");
             double total = r.Layers.Sum(l => l.ForwardMs + l.BackwardMs);
-            o.WriteLine($"{"layer",-24} {"forward ms",10} {"backward ms",11} {"share",7} {"GFLOP/s",8} {"inference ms",12}");
+            // The name column as wide as the longest name, so that a graph's block/layer names keep the figures in their columns
+            string Label(LayerBenchmark l) => $"{l.Name} ({l.Kind})";
+            int width = r.Layers.Select(l => Label(l).Length).Append("total (layers)".Length).Max();
+            o.WriteLine($"{"layer".PadRight(width)} {"forward ms",10} {"backward ms",11} {"share",7} {"GFLOP/s",8} {"inference ms",12}");
             foreach (var l in r.Layers)
-                o.WriteLine(string.Format(inv, "{0,-24} {1,10:0.000} {2,11:0.000} {3,6:0.0}% {4,8:0.0} {5,12}", $"{l.Name} ({l.Kind})", l.ForwardMs, l.BackwardMs,
+                o.WriteLine(string.Format(inv, "{0} {1,10:0.000} {2,11:0.000} {3,6:0.0}% {4,8:0.0} {5,12}", Label(l).PadRight(width), l.ForwardMs, l.BackwardMs,
                     100 * (l.ForwardMs + l.BackwardMs) / total, l.GflopsPerSecond, l.InferenceMs == 0 ? "fused" : l.InferenceMs.ToString("0.000", inv)));
-            o.WriteLine(string.Format(inv, "{0,-24} {1,10:0.000} {2,11:0.000} {3,7} {4,8} {5,12:0.000}", "total (layers)", r.Layers.Sum(l => l.ForwardMs), r.Layers.Sum(l => l.BackwardMs),
-                "", "", r.Layers.Sum(l => l.InferenceMs)));
+            o.WriteLine(string.Format(inv, "{0} {1,10:0.000} {2,11:0.000} {3,7} {4,8} {5,12:0.000}", "total (layers)".PadRight(width), r.Layers.Sum(l => l.ForwardMs),
+                r.Layers.Sum(l => l.BackwardMs), "", "", r.Layers.Sum(l => l.InferenceMs)));
             o.WriteLine("(forward and backward: a training step, layer by layer, a relu after a batch norm or an add inside it; inference: the inference plan, as eval and predict run it (a large batch in slices of a few examples, each thread through the whole model: per layer, the threads' time over the threads); fused: inside the layer before)");
             o.WriteLine(string.Format(inv, "Training step:    {0:0.000} ms = {1:N0} images/s (incl. loss and optimizer)", r.StepMs, r.TrainImagesPerSecond));
             o.WriteLine(string.Format(inv, "Inference:        {0:N0} images/s at batch {1}", r.InferenceImagesPerSecond, n));

@@ -39,6 +39,24 @@ public class BackendAndBenchTests
     }
 
     [Fact]
+    public void Bench_keeps_each_figure_in_its_column_whatever_the_layer_names()
+    {
+        // The residual model's names ("residual_2/shortcut/batch_norm_1 (batch_norm)") are longer than a fixed column
+        var text = CliRunner.Run("bench", TestPaths.Repo("specs", "fashion-resnet.yaml"), "--batch-size", "2", "--iterations", "1");
+        Assert.Equal(0, text.ExitCode);
+        var lines = text.Output.Split('\n');
+        int header = Array.FindIndex(lines, l => l.StartsWith("layer "));
+        int end = Array.FindIndex(lines, l => l.StartsWith("total (layers)"));
+        var rows = lines[header..(end + 1)];
+        Assert.Contains(rows, l => l.StartsWith("residual_2/shortcut/batch_norm_1 (batch_norm) "));
+        // Right-aligned figures: the forward column ends where its heading ends, on every row
+        int forwardEnd = rows[0].IndexOf("forward ms") + "forward ms".Length;
+        Assert.All(rows[1..], row => Assert.Matches(@"^[0-9.]+$", row[(forwardEnd - 5)..forwardEnd].Trim()));
+        Assert.All(rows[1..], row => Assert.Equal(' ', row[forwardEnd]));
+        Assert.All(rows, row => Assert.Equal(rows[0].Length, row.TrimEnd().Length));
+    }
+
+    [Fact]
     public void Unknown_backend_is_a_clear_error()
     {
         var r = CliRunner.Run("bench", TestPaths.Repo("specs", "lenet5.yaml"), "--backend", "cuda", "--iterations", "1");
