@@ -459,12 +459,18 @@ public sealed unsafe class Winograd
             for (int k = 0; k < _xi; k++) cells[k] = first + _cellOffsets[k];
         }
         else
-            for (int i = 0; i < span; i++)
-                for (int j = 0; j < span; j++)
-                {
-                    int r = ih + i, col = iw + j;
-                    cells[span * i + j] = (uint)r < (uint)height && (uint)col < (uint)width ? x + (((long)n * height + r) * width + col) * c : zeros;
-                }
+        {
+            // at the map's edge: which columns lie inside found once, then a row at a time (a test and an address per cell had
+            // made 28x28x16 -> 16's forward 4% slower at inference, 14x14x32 -> 32's 3%: half of their tiles and three quarters)
+            float* rowFirst = x + (((long)n * height + ih) * width + iw) * c;
+            uint columnsInside = 0;
+            for (int j = 0; j < span; j++) if ((uint)(iw + j) < (uint)width) columnsInside |= 1u << j;
+            for (int i = 0; i < span; i++, rowFirst += (long)width * c)
+            {
+                uint inside = (uint)(ih + i) < (uint)height ? columnsInside : 0;
+                for (int j = 0; j < span; j++) cells[span * i + j] = (inside >> j & 1) != 0 ? rowFirst + j * c : zeros;
+            }
+        }
         if (span == 6 && Wide && c % 16 == 0)
             for (int ch = 0; ch < c; ch += 16) Transform4Wide(cells, ch, v + ch, stride);
         else if (span == 6)
