@@ -45,7 +45,6 @@ public sealed unsafe class Winograd
     private float[] _dU = [];                         // training, per slice of the batch (BatchSlices), one after another: Σ over its tiles of H_ξᵀ V_ξ, 16 matrices (F, C) (KeepWeightGradients)
     private readonly float[] _zeros;                  // zeros: what a tile reads in the padding, or past dY's edge
     private readonly int[] _offsets;                  // 0 .. C - 1: a row of V_ξ for the gathered GEMM
-    private readonly long[] _cellOffsets;             // an input tile's cells: their distances in floats from its first
 
     /// <summary>
     /// Whether <paramref name="g"/> is a convolution this computes: 3x3, stride 1, undilated, one group, channels and filters in
@@ -115,7 +114,6 @@ public sealed unsafe class Winograd
         (_v, _m) = (new float[kernels.Threads][], new float[kernels.Threads][]);
         _zeros = new float[Math.Max(_c, _f)];
         _offsets = Enumerable.Range(0, _c).ToArray();
-        _cellOffsets = Enumerable.Range(0, _xi).Select(k => ((long)(k / _span) * g.Input.Width + k % _span) * _c).ToArray();
     }
 
     /// <summary>Training: the sums of each of <paramref name="slices"/> slices of the batch for <see cref="WeightGradient"/>.</summary>
@@ -446,46 +444,61 @@ public sealed unsafe class Winograd
 
     /// <summary>
     /// V = Bᵀ d B for the input tile (4x4, or 6x6 for F(4x4, 3x3)) whose top left is (ih, iw) of example n, every channel, into
-    /// v (element ξ at v + ξ·<paramref name="stride"/>). The tile's cells are found through a table of them, cells in the
-    /// padding pointing at zeros.
+    /// v (element ξ at v + ξ·<paramref name="stride"/>). A tile wholly inside the map reads its cells at fixed distances from
+    /// the first; one at the edge through a table of them, made in <paramref name="cells"/>, cells in the padding pointing at zeros.
     /// </summary>
     private void InputTile(float* x, float* zeros, float** cells, int n, int ih, int iw, float* v, long stride)
     {
         int height = _g.Input.Height, width = _g.Input.Width, c = _c, span = _span;
-        if (ih >= 0 && ih + span <= height && iw >= 0 && iw + span <= width)
+        float* first = x + (((long)n * height + ih) * width + iw) * c;
+        // wholly inside (most tiles): no table (making one had been 8% of 28x28x16 -> 16's forward by F(4x4, 3x3))
+        if (ih >= 0 && ih + span <= height && iw >= 0 && iw + span <= width) { InputTransform(new CellGrid(first, (long)width * c, c), v, stride); return; }
+        // at the map's edge: which columns lie inside found once, then a row at a time (a test and an address per cell had
+        // made 28x28x16 -> 16's forward 4% slower at inference, 14x14x32 -> 32's 3%: half of their tiles and three quarters)
+        uint columnsInside = 0;
+        for (int j = 0; j < span; j++) if ((uint)(iw + j) < (uint)width) columnsInside |= 1u << j;
+        for (int i = 0; i < span; i++, first += (long)width * c)
         {
-            // wholly inside (most tiles): the cells at fixed distances from the first, no bounds to test
-            float* first = x + (((long)n * height + ih) * width + iw) * c;
-            for (int k = 0; k < _xi; k++) cells[k] = first + _cellOffsets[k];
+            uint inside = (uint)(ih + i) < (uint)height ? columnsInside : 0;
+            for (int j = 0; j < span; j++) cells[span * i + j] = (inside >> j & 1) != 0 ? first + j * c : zeros;
         }
-        else
-        {
-            // at the map's edge: which columns lie inside found once, then a row at a time (a test and an address per cell had
-            // made 28x28x16 -> 16's forward 4% slower at inference, 14x14x32 -> 32's 3%: half of their tiles and three quarters)
-            float* rowFirst = x + (((long)n * height + ih) * width + iw) * c;
-            uint columnsInside = 0;
-            for (int j = 0; j < span; j++) if ((uint)(iw + j) < (uint)width) columnsInside |= 1u << j;
-            for (int i = 0; i < span; i++, rowFirst += (long)width * c)
-            {
-                uint inside = (uint)(ih + i) < (uint)height ? columnsInside : 0;
-                for (int j = 0; j < span; j++) cells[span * i + j] = (inside >> j & 1) != 0 ? rowFirst + j * c : zeros;
-            }
-        }
-        if (span == 6 && Wide && c % 16 == 0)
+        InputTransform(new CellTable(cells, span), v, stride);
+    }
+
+    /// <summary>Bᵀ d B over every channel of the tile whose cells <paramref name="cells"/> finds.</summary>
+    private void InputTransform<TCells>(TCells cells, float* v, long stride) where TCells : struct, ICells
+    {
+        int c = _c;
+        if (_span == 6 && Wide && c % 16 == 0)
             for (int ch = 0; ch < c; ch += 16) Transform4Wide(cells, ch, v + ch, stride);
-        else if (span == 6)
+        else if (_span == 6)
             for (int ch = 0; ch < c; ch += 8) Transform4(cells, ch, v + ch, stride);
         else
             for (int ch = 0; ch < c; ch += 8) Transform(cells, ch, v + ch, stride);
+    }
+
+    /// <summary>Where an input tile's cell (i, j) lies.</summary>
+    private interface ICells { float* At(int i, int j); }
+
+    /// <summary>A table of the cells' addresses, a row after another (a tile at the map's edge: cells in the padding at zeros).</summary>
+    private readonly struct CellTable(float** cells, int span) : ICells
+    {
+        public float* At(int i, int j) => cells[span * i + j];
+    }
+
+    /// <summary>Cells at fixed distances from the first (a tile wholly inside the map).</summary>
+    private readonly struct CellGrid(float* first, long row, long column) : ICells
+    {
+        public float* At(int i, int j) => first + i * row + j * column;
     }
 
     /// <summary>
     /// F(2x2, 3x3): Bᵀ d B on channels [ch, ch + 8) of the 16 cells, each column then each row in registers, stored once.
     /// Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
     /// </summary>
-    private static void Transform(float** cells, int ch, float* v, long stride)
+    private static void Transform<TCells>(TCells cells, int ch, float* v, long stride) where TCells : struct, ICells
     {
-        Vector256<float> Load(int i, int j) => Vector256.Load(cells[4 * i + j] + ch);
+        Vector256<float> Load(int i, int j) => Vector256.Load(cells.At(i, j) + ch);
         Store(v, stride,
             Column(Load(0, 0), Load(1, 0), Load(2, 0), Load(3, 0)), Column(Load(0, 1), Load(1, 1), Load(2, 1), Load(3, 1)),
             Column(Load(0, 2), Load(1, 2), Load(2, 2), Load(3, 2)), Column(Load(0, 3), Load(1, 3), Load(2, 3), Load(3, 3)));
@@ -549,12 +562,12 @@ public sealed unsafe class Winograd
     /// 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]: each column into a scratch of 36 vectors, then each row of it, stored.
     /// </summary>
     [SkipLocalsInit]
-    private static void Transform4(float** cells, int ch, float* v, long stride)
+    private static void Transform4<TCells>(TCells cells, int ch, float* v, long stride) where TCells : struct, ICells
     {
         var t = stackalloc Vector256<float>[36];
         for (int j = 0; j < 6; j++)
-            Bt(Vector256.Load(cells[j] + ch), Vector256.Load(cells[6 + j] + ch), Vector256.Load(cells[12 + j] + ch),
-                Vector256.Load(cells[18 + j] + ch), Vector256.Load(cells[24 + j] + ch), Vector256.Load(cells[30 + j] + ch), (float*)(t + j), 6 * 8);
+            Bt(Vector256.Load(cells.At(0, j) + ch), Vector256.Load(cells.At(1, j) + ch), Vector256.Load(cells.At(2, j) + ch),
+                Vector256.Load(cells.At(3, j) + ch), Vector256.Load(cells.At(4, j) + ch), Vector256.Load(cells.At(5, j) + ch), (float*)(t + j), 6 * 8);
         for (int i = 0; i < 6; i++)
             Bt(t[6 * i], t[6 * i + 1], t[6 * i + 2], t[6 * i + 3], t[6 * i + 4], t[6 * i + 5], v + 6 * i * stride, stride);
     }
@@ -564,12 +577,12 @@ public sealed unsafe class Winograd
     /// 16 channels F(4x4, 3x3)'s transforms are as much work as its GEMMs (measured on a Zen 5: see <see cref="Wide"/>).
     /// </summary>
     [SkipLocalsInit]
-    private static void Transform4Wide(float** cells, int ch, float* v, long stride)
+    private static void Transform4Wide<TCells>(TCells cells, int ch, float* v, long stride) where TCells : struct, ICells
     {
         var t = stackalloc Vector512<float>[36];
         for (int j = 0; j < 6; j++)
-            Bt(Vector512.Load(cells[j] + ch), Vector512.Load(cells[6 + j] + ch), Vector512.Load(cells[12 + j] + ch),
-                Vector512.Load(cells[18 + j] + ch), Vector512.Load(cells[24 + j] + ch), Vector512.Load(cells[30 + j] + ch), (float*)(t + j), 6 * 16);
+            Bt(Vector512.Load(cells.At(0, j) + ch), Vector512.Load(cells.At(1, j) + ch), Vector512.Load(cells.At(2, j) + ch),
+                Vector512.Load(cells.At(3, j) + ch), Vector512.Load(cells.At(4, j) + ch), Vector512.Load(cells.At(5, j) + ch), (float*)(t + j), 6 * 16);
         for (int i = 0; i < 6; i++)
             Bt(t[6 * i], t[6 * i + 1], t[6 * i + 2], t[6 * i + 3], t[6 * i + 4], t[6 * i + 5], v + 6 * i * stride, stride);
     }
