@@ -381,6 +381,24 @@ public readonly unsafe struct GatheredRows(float* origin, long imageStride, int 
             }
             return start;
         }
+
+        /// <summary>
+        /// This row's start; then moves <paramref name="count"/> rows on, where they lie along one row of the image (the cursor at a
+        /// multiple of <paramref name="count"/>, which divides the width): a tile of rows at fixed distances takes one step, not one each.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float* NextRun(int count)
+        {
+            float* start = _at;
+            _at += count * _rows.ColStep;
+            if ((_column += count) == _rows.Width)
+            {
+                _column = 0;
+                if (++_row == _rows.Rows) { _row = 0; _image++; }
+                _at = _rows.Base + _image * _rows.ImageStride + _row * _rows.RowStep;
+            }
+            return start;
+        }
     }
 }
 
