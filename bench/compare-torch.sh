@@ -7,13 +7,24 @@
 #
 #   bench/compare-torch.sh [RUNS=3] [EPOCHS=1] [MODELS="pool stride resnet mobile"]
 #
+# ISA=avx2 runs both programs as on a CPU without AVX-512 (an AMD Zen 1, an older Intel), on one that has it: SpecNet with
+# DOTNET_EnableAVX512=0, PyTorch with oneDNN, ATen and OpenBLAS capped at AVX2. ONNX Runtime has no such cap, so it is left out.
+# A proxy, not that CPU: the same instructions on another core's pipes and caches.
+#
 # Needs: apt-get install python3-torch libopenblas0-pthread dataset-fashion-mnist time
 set -euo pipefail
 runs=${1:-3}; epochs=${2:-1}; models=${3:-pool stride resnet mobile}
 here=$(cd "$(dirname "$0")/.." && pwd)
 torch=${TORCH_BENCH:-$here/bench/torch-tuned}   # shared/bench/torch-tuned with the core type fitted to this CPU
+isa=${ISA:-native}; capped=(); ort=--onnx-runtime
+case $isa in
+  native) ;;
+  avx2) capped=(DOTNET_EnableAVX512=0 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 OPENBLAS_CORETYPE=Haswell); ort= ;;
+  *) echo "ISA=$isa: expected native or avx2" >&2; exit 2 ;;
+esac
 # lscpu's model name, and the family and model that tell apart CPUs named alike ("AMD EPYC": Zen 1 is family 23, Zen 4 25, Zen 5 26)
 cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1) (family $(lscpu | sed -n 's/^CPU family: *//p' | head -1), model $(lscpu | sed -n 's/^Model: *//p' | head -1))"
+[ "$isa" = native ] || cpu="$cpu, both programs capped at ${isa^^}"
 out=${RESULTS:-$(mktemp -d)}   # RESULTS=dir: summarise the runs kept there, without running anything
 [ -n "${RESULTS:-}" ] || {
 dotnet build "$here/src/SpecNet.Cli" -c Release -nologo -v q >/dev/null
@@ -23,9 +34,9 @@ spec_of() { case $1 in pool) echo fashion-cnn;; stride) echo fashion-strided;; r
 for model in $models; do
   spec=$here/specs/$(spec_of "$model").yaml
   for i in $(seq 1 "$runs"); do
-    /usr/bin/time -v "$torch" --model "$model" --epochs "$epochs" --seed "$i" > "$out/$model-torch-$i.jsonl" 2> "$out/$model-torch-$i.time"
-    /usr/bin/time -v "$specnet" train "$spec" --epochs "$epochs" --seed "$i" --json --output "$out/w.safetensors" > "$out/$model-specnet-$i.jsonl" 2> "$out/$model-specnet-$i.time"
-    "$specnet" bench "$spec" --batch-size 1000 --iterations 10 --onnx-runtime --json > "$out/$model-infer-$i.json"
+    env "${capped[@]}" /usr/bin/time -v "$torch" --model "$model" --epochs "$epochs" --seed "$i" > "$out/$model-torch-$i.jsonl" 2> "$out/$model-torch-$i.time"
+    env "${capped[@]}" /usr/bin/time -v "$specnet" train "$spec" --epochs "$epochs" --seed "$i" --json --output "$out/w.safetensors" > "$out/$model-specnet-$i.jsonl" 2> "$out/$model-specnet-$i.time"
+    env "${capped[@]}" "$specnet" bench "$spec" --batch-size 1000 --iterations 10 $ort --json > "$out/$model-infer-$i.json"
   done
 done
 echo "runs kept in $out" >&2

@@ -437,20 +437,7 @@ public sealed unsafe class Convolution : IRangeWork
         BatchSlices.AddInOrder(kernels, _dWeightsT, size, _used, sum);
         fixed (float* from = sum, to = dW)
             for (int group = 0; group < _g.Groups; group++)
-                Transpose(from + group * k * fg, k, fg, to + group * fg * k);
-    }
-
-    /// <summary>to (cols, rows) = from (rows, cols)ᵀ, in blocks of 16 x 16 that stay in L1 on both sides.</summary>
-    private static void Transpose(float* from, int rows, int cols, float* to)
-    {
-        const int B = 16;
-        for (int i0 = 0; i0 < rows; i0 += B)
-            for (int j0 = 0; j0 < cols; j0 += B)
-            {
-                int i1 = Math.Min(rows, i0 + B), j1 = Math.Min(cols, j0 + B);
-                for (int j = j0; j < j1; j++)
-                    for (int i = i0; i < i1; i++) to[(long)j * rows + i] = from[(long)i * cols + j];
-            }
+                Elementwise.Transpose(from + group * k * fg, k, fg, to + group * fg * k);
     }
 
     /// <summary>_flipped = the transposed convolution's kernel: per group, W'[c, kh, kw, f] = W[f, KH-1-kh, KW-1-kw, c].</summary>

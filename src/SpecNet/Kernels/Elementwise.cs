@@ -212,4 +212,89 @@ public static unsafe class Elementwise
                 }
         }
     }
+
+    /// <summary>
+    /// to (cols, rows) = from (rows, cols)ᵀ, neither overlapping the other: in blocks of 8 x 8, 4 x 8 and 8 x 4 transposed in
+    /// registers (unpacks, shuffles and lane swaps), the rest a float at a time. Flatten's channel-major order and a weight
+    /// gradient's dWᵀ -> dW are such transposes; a float at a time (a load, a store and two index multiplies per float) took
+    /// flatten 0.158 ms of the strided model's 6.0 at batch 1000.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Transpose(float* from, int rows, int cols, float* to)
+    {
+        int i = 0, j = 0;
+        if (Avx.IsSupported)
+        {
+            for (; i <= rows - 8; i += 8)
+            {
+                for (j = 0; j <= cols - 8; j += 8) Transpose8x8(from + (long)i * cols + j, cols, to + (long)j * rows + i, rows);
+                if (j <= cols - 4) { Transpose8x4(from + (long)i * cols + j, cols, to + (long)j * rows + i, rows); j += 4; }
+                for (; j < cols; j++)
+                    for (int r = i; r < i + 8; r++) to[(long)j * rows + r] = from[(long)r * cols + j];
+            }
+            if (i <= rows - 4)
+            {
+                for (j = 0; j <= cols - 8; j += 8) Transpose4x8(from + (long)i * cols + j, cols, to + (long)j * rows + i, rows);
+                for (; j < cols; j++)
+                    for (int r = i; r < i + 4; r++) to[(long)j * rows + r] = from[(long)r * cols + j];
+                i += 4;
+            }
+        }
+        for (; i < rows; i++)
+            for (j = 0; j < cols; j++) to[(long)j * rows + i] = from[(long)i * cols + j];
+    }
+
+    /// <summary>Eight rows of eight floats (a row every <paramref name="lda"/>) into eight rows of eight (every <paramref name="ldb"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* a, int lda, float* b, int ldb)
+    {
+        // Pairs of rows interleaved, then pairs of pairs: each 128-bit half holds four rows' values of one column, the low
+        // halves columns 0-3, the high halves 4-7; the lane swaps put columns 0-3 of rows 0-3 beside those of rows 4-7.
+        Vector256<float> r0 = Avx.LoadVector256(a), r1 = Avx.LoadVector256(a + lda), r2 = Avx.LoadVector256(a + 2 * lda), r3 = Avx.LoadVector256(a + 3 * lda);
+        Vector256<float> r4 = Avx.LoadVector256(a + 4 * lda), r5 = Avx.LoadVector256(a + 5 * lda), r6 = Avx.LoadVector256(a + 6 * lda), r7 = Avx.LoadVector256(a + 7 * lda);
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE), s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE), s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(b, Avx.Permute2x128(s0, s4, 0x20));
+        Avx.Store(b + ldb, Avx.Permute2x128(s1, s5, 0x20));
+        Avx.Store(b + 2 * ldb, Avx.Permute2x128(s2, s6, 0x20));
+        Avx.Store(b + 3 * ldb, Avx.Permute2x128(s3, s7, 0x20));
+        Avx.Store(b + 4 * ldb, Avx.Permute2x128(s0, s4, 0x31));
+        Avx.Store(b + 5 * ldb, Avx.Permute2x128(s1, s5, 0x31));
+        Avx.Store(b + 6 * ldb, Avx.Permute2x128(s2, s6, 0x31));
+        Avx.Store(b + 7 * ldb, Avx.Permute2x128(s3, s7, 0x31));
+    }
+
+    /// <summary>Four rows of eight floats into eight rows of four: the same interleaving, each half stored alone.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose4x8(float* a, int lda, float* b, int ldb)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(a), r1 = Avx.LoadVector256(a + lda), r2 = Avx.LoadVector256(a + 2 * lda), r3 = Avx.LoadVector256(a + 3 * lda);
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE), s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+        Sse.Store(b, s0.GetLower());
+        Sse.Store(b + ldb, s1.GetLower());
+        Sse.Store(b + 2 * ldb, s2.GetLower());
+        Sse.Store(b + 3 * ldb, s3.GetLower());
+        Sse.Store(b + 4 * ldb, s0.GetUpper());
+        Sse.Store(b + 5 * ldb, s1.GetUpper());
+        Sse.Store(b + 6 * ldb, s2.GetUpper());
+        Sse.Store(b + 7 * ldb, s3.GetUpper());
+    }
+
+    /// <summary>Eight rows of four floats into four rows of eight: rows i and i + 4 share a vector, then the same interleaving.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x4(float* a, int lda, float* b, int ldb)
+    {
+        Vector256<float> r0 = Vector256.Create(Sse.LoadVector128(a), Sse.LoadVector128(a + 4 * lda));
+        Vector256<float> r1 = Vector256.Create(Sse.LoadVector128(a + lda), Sse.LoadVector128(a + 5 * lda));
+        Vector256<float> r2 = Vector256.Create(Sse.LoadVector128(a + 2 * lda), Sse.LoadVector128(a + 6 * lda));
+        Vector256<float> r3 = Vector256.Create(Sse.LoadVector128(a + 3 * lda), Sse.LoadVector128(a + 7 * lda));
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Avx.Store(b, Avx.Shuffle(t0, t2, 0x44));
+        Avx.Store(b + ldb, Avx.Shuffle(t0, t2, 0xEE));
+        Avx.Store(b + 2 * ldb, Avx.Shuffle(t1, t3, 0x44));
+        Avx.Store(b + 3 * ldb, Avx.Shuffle(t1, t3, 0xEE));
+    }
 }

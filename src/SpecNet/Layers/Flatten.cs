@@ -1,4 +1,5 @@
 using SpecNet.Diagnostics;
+using SpecNet.Kernels;
 using SpecNet.Schema;
 
 namespace SpecNet.Layers;
@@ -23,23 +24,25 @@ public sealed class Flatten : Layer
     public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
         Input.IsFlat ? inputs[0] : g.Node("Flatten", inputs, OnnxAttribute.Of("axis", 1L));
 
-    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
+    /// <summary>Each example's (cells, channels) transposed to (channels, cells).</summary>
+    public override unsafe void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
         int c = Input.Channels, cells = Input.Height * Input.Width, size = Input.Size;
-        for (int n = 0; n < ctx.Batch; n++)
-            for (int i = 0; i < cells; i++)
-                for (int ch = 0; ch < c; ch++) y[n * size + ch * cells + i] = x[n * size + i * c + ch];
+        if (x.Length < ctx.Batch * size || y.Length < ctx.Batch * size) throw new ArgumentException($"flatten: {x.Length} and {y.Length} floats for a batch of {ctx.Batch} of {size}");
+        fixed (float* px = x, py = y)
+            for (int n = 0; n < ctx.Batch; n++) Elementwise.Transpose(px + (long)n * size, cells, c, py + (long)n * size);
     }
 
     public override bool BackwardReadsInputs => false;
     public override bool BackwardReadsOutput => false;
 
-    public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    /// <summary>Each example's (channels, cells) gradient transposed back to (cells, channels).</summary>
+    public override unsafe void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (!ctx.InputGradient) return;
         int c = Input.Channels, cells = Input.Height * Input.Width, size = Input.Size;
-        for (int n = 0; n < ctx.Batch; n++)
-            for (int i = 0; i < cells; i++)
-                for (int ch = 0; ch < c; ch++) dx[n * size + i * c + ch] = dy[n * size + ch * cells + i];
+        if (dy.Length < ctx.Batch * size || dx.Length < ctx.Batch * size) throw new ArgumentException($"flatten: {dy.Length} and {dx.Length} floats for a batch of {ctx.Batch} of {size}");
+        fixed (float* pdy = dy, pdx = dx)
+            for (int n = 0; n < ctx.Batch; n++) Elementwise.Transpose(pdy + (long)n * size, c, cells, pdx + (long)n * size);
     }
 }
