@@ -1346,14 +1346,33 @@ public sealed unsafe class ManagedBackend : Backend
             }
             b += bStride;
         }
+        Store256(c, c00, c01, beta); Store256(c + ldc, c10, c11, beta); Store256(c + 2 * ldc, c20, c21, beta);
+        if (six) { Store256(c + 3 * ldc, c30, c31, beta); Store256(c + 4 * ldc, c40, c41, beta); Store256(c + 5 * ldc, c50, c51, beta); }
+        if (map != null) MapRows256(c, ldc, six ? 6 : 3, map);
+    }
+
+    /// <summary>
+    /// The map over a tile's rows of two vectors, as they lie in C (in L1: just stored). With 256-bit vectors the tile's twelve
+    /// sums fill 12 of the 16 registers, and the map's ten coefficient vectors applied as each row is stored went to the stack
+    /// and back at every row; here the sums are stored and dead, and the coefficients stay in registers. Not inlined: a kernel
+    /// of its own for the register allocator. The same operations on the same values as <see cref="ColumnCoefficients{TL, TV}.Apply"/>.
+    /// AVX-512 off on a Zen 5, inference as eval runs it, the old and new stores alternating in one process, the same floats: at
+    /// batch 1000 the strided model 11.33 -> 10.76 ms, the pooled 19.32 -> 17.48, the residual 62.1 -> 59.7, the depthwise 35.1 -> 30.3
+    /// (its 1x1 convolutions); a single image 2-16% faster; the first convolution of the strided model alone 1.40 -> 1.03 ms.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void MapRows256(float* c, int ldc, int rows, ColumnMap* map)
+    {
         var (lo, hi) = (new ColumnCoefficients<Lanes256, Vector256<float>>(map, 0), new ColumnCoefficients<Lanes256, Vector256<float>>(map, 8));
-        Store256(c, c00, c01, beta, lo, hi); Store256(c + ldc, c10, c11, beta, lo, hi); Store256(c + 2 * ldc, c20, c21, beta, lo, hi);
-        if (!six) return;
-        Store256(c + 3 * ldc, c30, c31, beta, lo, hi); Store256(c + 4 * ldc, c40, c41, beta, lo, hi); Store256(c + 5 * ldc, c50, c51, beta, lo, hi);
+        for (int r = 0; r < rows; r++, c += ldc)
+        {
+            lo.Apply(Vector256.Load(c)).Store(c);
+            hi.Apply(Vector256.Load(c + 8)).Store(c + 8);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store256(float* c, Vector256<float> lo, Vector256<float> hi, float beta, in ColumnCoefficients<Lanes256, Vector256<float>> mapLo = default, in ColumnCoefficients<Lanes256, Vector256<float>> mapHi = default)
+    private static void Store256(float* c, Vector256<float> lo, Vector256<float> hi, float beta)
     {
         if (beta != 0)
         {
@@ -1361,7 +1380,6 @@ public sealed unsafe class ManagedBackend : Backend
             lo = Vector256.FusedMultiplyAdd(bv, Vector256.Load(c), lo);
             hi = Vector256.FusedMultiplyAdd(bv, Vector256.Load(c + 8), hi);
         }
-        if (mapLo.Any) (lo, hi) = (mapLo.Apply(lo), mapHi.Apply(hi));
         lo.Store(c); hi.Store(c + 8);
     }
 
