@@ -298,6 +298,7 @@ public unsafe struct ColumnMap
     public bool Relu, Applied;
 
     /// <summary>The map of the columns from <paramref name="column"/> on (a panel of C's).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly ColumnMap From(int column) => new()
     {
         Bias = Bias == null ? null : Bias + column, Scale = Scale == null ? null : Scale + column, Shift = Shift == null ? null : Shift + column, Relu = Relu,

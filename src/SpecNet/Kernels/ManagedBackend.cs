@@ -291,7 +291,13 @@ public sealed unsafe class ManagedBackend : Backend
                     }
                     continue;
                 }
-                for (int i = 0; i < m; i += tileRows)
+                int done = 0;
+                if (!narrow && n % NR == 0)
+                {
+                    done = m / MR * MR;
+                    cursor = WholeTiles(kc, cursor, m / MR, elements, bp, nPanels, pc, ldc, b, last, rows);
+                }
+                for (int i = done; i < m; i += tileRows)
                 {
                     int h = Math.Min(tileRows, m - i);
                     for (int r = 0; r < h; r++) rows[r] = cursor.Next();
@@ -312,6 +318,32 @@ public sealed unsafe class ManagedBackend : Backend
         }
         if (mapping) map->Applied = true;
         return true;
+    }
+
+    /// <summary>
+    /// <see cref="GemmGathered"/>'s tiles of MR rows over whole panels, from the cursor on: the common case in a method of its own,
+    /// where the cursor and the loop's state stay in registers. In GemmGathered's loop, among its other cases, they lived on the
+    /// stack, and with K = 9 (a first convolution's window) finding a tile's rows and calling its kernel cost a third as much as the kernel.
+    /// Zen 5, inference at batch 1000, the two loops alternating in one process, the same floats: the pooled model 15.33 -> 14.66 ms
+    /// (its first convolution and pooling alone 2.95 -> 2.67), the strided 7.34 -> 7.18, the depthwise 20.28 -> 19.89, the residual
+    /// level; with AVX-512 off the pooled 19.18 -> 18.82 ms; training steps level.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static GatheredRows.Cursor WholeTiles(int kc, GatheredRows.Cursor cursor, int tiles, Gathered elements, float* bp, int panels, float* c, int ldc,
+        float beta, ColumnMap* map, float** rows)
+    {
+        ColumnMap panel;
+        for (int t = 0; t < tiles; t++, c += (long)MR * ldc)
+        {
+            for (int r = 0; r < MR; r++) rows[r] = cursor.Next();
+            for (int jp = 0; jp < panels; jp++)
+            {
+                ColumnMap* mapped = null;
+                if (map != null) { panel = map->From(jp * NR); mapped = &panel; }
+                Tile(kc, rows, elements, bp + (long)jp * kc * NR, NR, c + jp * NR, ldc, beta, mapped);
+            }
+        }
+        return cursor;
     }
 
     /// <summary>Half a panel: a tile's row is two vectors.</summary>
