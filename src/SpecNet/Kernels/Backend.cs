@@ -370,22 +370,12 @@ public readonly unsafe struct GatheredRows(float* origin, long imageStride, int 
 
         /// <summary>This row's start; then moves to the next row (inlined: with K = 9, a call per row was a sixth of the time).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public float* Next()
-        {
-            float* start = _at;
-            _at += _rows.ColStep;
-            if (++_column == _rows.Width)
-            {
-                _column = 0;
-                if (++_row == _rows.Rows) { _row = 0; _image++; }
-                _at = _rows.Base + _image * _rows.ImageStride + _row * _rows.RowStep;
-            }
-            return start;
-        }
+        public float* Next() => NextRun(1);
 
         /// <summary>
         /// This row's start; then moves <paramref name="count"/> rows on, where they lie along one row of the image (the cursor at a
         /// multiple of <paramref name="count"/>, which divides the width): a tile of rows at fixed distances takes one step, not one each.
+        /// Any row with a count of 1 (<see cref="Next"/>).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public float* NextRun(int count)
