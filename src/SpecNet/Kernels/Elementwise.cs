@@ -222,26 +222,30 @@ public static unsafe class Elementwise
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Transpose(float* from, int rows, int cols, float* to)
     {
-        int i = 0, j = 0;
+        int i = 0, j;
         if (Avx.IsSupported)
         {
             for (; i <= rows - 8; i += 8)
             {
                 for (j = 0; j <= cols - 8; j += 8) Transpose8x8(from + (long)i * cols + j, cols, to + (long)j * rows + i, rows);
                 if (j <= cols - 4) { Transpose8x4(from + (long)i * cols + j, cols, to + (long)j * rows + i, rows); j += 4; }
-                for (; j < cols; j++)
-                    for (int r = i; r < i + 8; r++) to[(long)j * rows + r] = from[(long)r * cols + j];
+                FloatByFloat(from, rows, cols, to, i, i + 8, j);
             }
             if (i <= rows - 4)
             {
                 for (j = 0; j <= cols - 8; j += 8) Transpose4x8(from + (long)i * cols + j, cols, to + (long)j * rows + i, rows);
-                for (; j < cols; j++)
-                    for (int r = i; r < i + 4; r++) to[(long)j * rows + r] = from[(long)r * cols + j];
+                FloatByFloat(from, rows, cols, to, i, i + 4, j);
                 i += 4;
             }
         }
-        for (; i < rows; i++)
-            for (j = 0; j < cols; j++) to[(long)j * rows + i] = from[(long)i * cols + j];
+        FloatByFloat(from, rows, cols, to, i, rows, 0);
+    }
+
+    /// <summary><see cref="Transpose"/>'s rows [i0, i1) from column j0 on, a float at a time: what its blocks leave.</summary>
+    private static void FloatByFloat(float* from, int rows, int cols, float* to, int i0, int i1, int j0)
+    {
+        for (int i = i0; i < i1; i++)
+            for (int j = j0; j < cols; j++) to[(long)j * rows + i] = from[(long)i * cols + j];
     }
 
     /// <summary>Eight rows of eight floats (a row every <paramref name="lda"/>) into eight rows of eight (every <paramref name="ldb"/>).</summary>
