@@ -102,10 +102,11 @@ public sealed unsafe class Convolution : IRangeWork
     private readonly int[] _windowTargets = [];      // then per output position and vector of its window: where it lands in its image, or -1
     private readonly float[] _packedTransposed = []; // and each group's kernel packed for it, as (K, Fg)ᵀ
     private readonly bool _windowsForWeightGradient;                // and the weight gradient's, through _reader
-    private Winograd[] _winograds = [];              // a 3x3 stride-1 convolution: forward by Winograd (UseWinograd), F(4x4, 3x3) then F(2x2, 3x3)
+    private IWinogradForward[] _winograds = [];      // forward by Winograd (UseWinograd): 3x3 stride 1 F(4x4, 3x3) then F(2x2, 3x3); 3x3 stride 2 F(3x3, 2x2) by phases
     private Winograd[] _transposedWinograds = [];    // training: the input gradient's transposed convolution, the same way
     private Winograd? _weightWinograd;               // training: its weight gradient by F(3x3, 2x2)
-    private Winograd? _running, _transposedRunning;  // the pass's pick of them: the first whose GEMMs a block's tiles fill (Winograd.Pays)
+    private IWinogradForward? _running;              // the pass's pick of them: the first whose GEMMs a block's tiles fill (Winograd.Pays)
+    private Winograd? _transposedRunning;            // and of the transposed ones
     private Repack _repack = Repack.IfChanged;       // inference: when forward packs the kernel again (FixKernel)
 
     // The pass being run (set by Forward/Backward, read by the threads in Run).
@@ -229,9 +230,11 @@ public sealed unsafe class Convolution : IRangeWork
     /// Forward by Winograd from now on where it computes this convolution and pays (<see cref="Winograd.Fits"/>): each block by
     /// F(4x4, 3x3) where it has tiles enough for that, else by F(2x2, 3x3) where that pays, else directly (<see cref="Winograd.Pays"/>);
     /// in training the input gradient's transposed convolution the same way, and the weight gradient by F(3x3, 2x2)
-    /// (<see cref="Winograd.WeightGradient"/>); false where none. <paramref name="wherePaying"/> false: F(2x2, 3x3), or the
-    /// <paramref name="tile"/> given, on every block, wherever it computes the convolution (the tests). Up to 4x fewer
-    /// multiplies, rounded differently from the direct sums (<see cref="Winograd"/>).
+    /// (<see cref="Winograd.WeightGradient"/>). A 3x3 stride-2 convolution at inference by F(3x3, 2x2) over its input's phases
+    /// where that pays (<see cref="StridedWinograd.Fits"/>): not in training, where its kernel would be transformed at every
+    /// step for a forward alone. False where none. <paramref name="wherePaying"/> false: F(2x2, 3x3), or the
+    /// <paramref name="tile"/> given (3: the strided one), on every block, wherever it computes the convolution (the tests). Up
+    /// to 4x fewer multiplies, rounded differently from the direct sums (<see cref="Winograd"/>).
     /// </summary>
     public bool UseWinograd(Backend kernels, bool wherePaying = true, int tile = 0)
     {
@@ -240,8 +243,10 @@ public sealed unsafe class Convolution : IRangeWork
         IReadOnlyList<int> tiles = tile != 0 ? [tile] : !wherePaying ? [2] : training ? Winograd.TrainingTileSides : Winograd.TileSides;
         Winograd[] For(ConvGeometry g) => tiles
             .Where(t => wherePaying ? Winograd.Fits(g, t, training) : Winograd.Computes(g)).Select(t => new Winograd(g, kernels, t, always: !wherePaying)).ToArray();
-        _winograds = For(_g);
-        if (training && _winograds.LastOrDefault() is { Tile: 2 } small) (_weightWinograd = small).KeepWeightGradients(_used.Length);
+        _winograds = StridedWinograd.Computes(_g)
+            ? !training && (wherePaying ? StridedWinograd.Fits(_g) : tile is 0 or 3) ? [new StridedWinograd(_g, kernels, always: !wherePaying)] : []
+            : For(_g);
+        if (training && _winograds.LastOrDefault() is Winograd { Tile: 2 } small) (_weightWinograd = small).KeepWeightGradients(_used.Length);
         if (_transposed is { } t) _transposedWinograds = For(t);
         SizeWinogradChunks();
         return _winograds.Length > 0 || _transposedWinograds.Length > 0;

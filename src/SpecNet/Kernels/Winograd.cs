@@ -5,6 +5,25 @@ using System.Runtime.Intrinsics;
 namespace SpecNet.Kernels;
 
 /// <summary>
+/// A convolution's forward by one of Winograd's minimal filtering algorithms (<see cref="Winograd"/>: 3x3 stride 1;
+/// <see cref="StridedWinograd"/>: 3x3 stride 2), which <see cref="Convolution"/> runs on the blocks it pays for.
+/// </summary>
+public unsafe interface IWinogradForward
+{
+    /// <summary>Whether a block of <paramref name="examples"/> examples' <paramref name="rows"/> output rows has tiles enough to pay.</summary>
+    bool Pays(int examples, int rows);
+
+    /// <summary>Tiles of an example's <paramref name="rows"/> output rows.</summary>
+    int TilesPerExample(int rows);
+
+    /// <summary>The kernel w [F, 3, 3, C] transformed (and packed) for <see cref="Forward"/>, unless it holds it already.</summary>
+    void Transform(Backend kernels, ReadOnlySpan<float> w, Repack when);
+
+    /// <summary>Output rows [oh0, oh1) of examples [n0, n1) of x into y (the block's first output row, row stride <paramref name="ldy"/>).</summary>
+    void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy);
+}
+
+/// <summary>
 /// A 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional
 /// Neural Networks", 2016): each 2x2 tile of output comes from the 4x4 tile of input under it, its channels transformed
 /// (V = Bᵀ d B), one GEMM per element ξ of the 4x4 transform, M_ξ (tiles, F) = V_ξ (tiles, C) U_ξᵀ, over the kernel
@@ -17,7 +36,7 @@ namespace SpecNet.Kernels;
 /// convolution, and its weight gradient by the transposed algorithm (<see cref="WeightGradient"/>; <see cref="Convolution.UseWinograd"/>). Channels are 256-bit vectors: C and F multiples of 8
 /// (F(4x4, 3x3)'s tiles 512-bit where they are multiples of 16 and the CPU has AVX-512).
 /// </summary>
-public sealed unsafe class Winograd
+public sealed unsafe class Winograd : IWinogradForward
 {
     /// <summary>
     /// 512-bit vectors. F(4x4, 3x3)'s tiles are then transformed 16 channels at a time where there are 16 of them: with 16
@@ -133,7 +152,7 @@ public sealed unsafe class Winograd
     public bool Pays(int examples, int rows) => _always || (long)examples * ((rows + _tile - 1) / _tile) * _tilesWide >= (_tile == 4 ? 24 : 60);
 
     /// <summary>The first of <paramref name="winograds"/> that pays for a block (<see cref="Pays"/>), or null: the direct sums.</summary>
-    public static Winograd? Paying(Winograd[] winograds, int examples, int rows)
+    public static T? Paying<T>(T[] winograds, int examples, int rows) where T : class, IWinogradForward
     {
         foreach (var w in winograds)
             if (w.Pays(examples, rows)) return w;
@@ -290,7 +309,7 @@ public sealed unsafe class Winograd
     /// example in the block, and its top left output row and column there. Divisions once, then steps (with 16 channels, two
     /// divisions per tile had been 6% of forward).
     /// </summary>
-    private struct Tiles
+    internal struct Tiles
     {
         private readonly int _wide, _high, _side;
         public int Example, Row, Col;
@@ -478,16 +497,16 @@ public sealed unsafe class Winograd
     }
 
     /// <summary>Where an input tile's cell (i, j) lies.</summary>
-    private interface ICells { float* At(int i, int j); }
+    internal interface ICells { float* At(int i, int j); }
 
     /// <summary>A table of the cells' addresses, a row after another (a tile at the map's edge: cells in the padding at zeros).</summary>
-    private readonly struct CellTable(float** cells, int span) : ICells
+    internal readonly struct CellTable(float** cells, int span) : ICells
     {
         public float* At(int i, int j) => cells[span * i + j];
     }
 
     /// <summary>Cells at fixed distances from the first (a tile wholly inside the map).</summary>
-    private readonly struct CellGrid(float* first, long row, long column) : ICells
+    internal readonly struct CellGrid(float* first, long row, long column) : ICells
     {
         public float* At(int i, int j) => first + i * row + j * column;
     }
@@ -496,7 +515,7 @@ public sealed unsafe class Winograd
     /// F(2x2, 3x3): Bᵀ d B on channels [ch, ch + 8) of the 16 cells, each column then each row in registers, stored once.
     /// Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
     /// </summary>
-    private static void Transform<TCells>(TCells cells, int ch, float* v, long stride) where TCells : struct, ICells
+    internal static void Transform<TCells>(TCells cells, int ch, float* v, long stride) where TCells : struct, ICells
     {
         Vector256<float> Load(int i, int j) => Vector256.Load(cells.At(i, j) + ch);
         Store(v, stride,
@@ -506,7 +525,7 @@ public sealed unsafe class Winograd
 
     /// <summary>Bᵀ times one column of d.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>) Column(Vector256<float> d0, Vector256<float> d1, Vector256<float> d2, Vector256<float> d3) =>
+    internal static (Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>) Column(Vector256<float> d0, Vector256<float> d1, Vector256<float> d2, Vector256<float> d3) =>
         (d0 - d2, d1 + d2, d2 - d1, d1 - d3);
 
     /// <summary>Each row of Bᵀ d (its four columns given) times B, stored: V[i, j] at v + (4i + j)·stride.</summary>
@@ -522,7 +541,7 @@ public sealed unsafe class Winograd
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Row(float* v, long stride, Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3)
+    internal static void Row(float* v, long stride, Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3)
     {
         Vector256.Store(r0 - r2, v);
         Vector256.Store(r1 + r2, v + stride);

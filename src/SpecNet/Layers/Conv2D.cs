@@ -156,7 +156,7 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
     /// </summary>
     public bool CanPool(MaxPool2D pool) => Activation.Function is ActivationFunction.Relu or ActivationFunction.Linear && pool.Rows.Tiles && pool.Cols.Tiles;
 
-    /// <summary>Plan time: forward, and in training both gradients, by Winograd F(4x4, 3x3) or F(2x2, 3x3) where it pays (<see cref="Convolution.UseWinograd"/>).</summary>
+    /// <summary>Plan time: forward, and in training both gradients, by Winograd where it pays (<see cref="Convolution.UseWinograd"/>).</summary>
     public bool UseWinograd(LayerContext ctx) => ((State)ctx.State!).Convolution.UseWinograd(ctx.Kernels);
 
     public override void FixParameters(LayerContext ctx) => ((State)ctx.State!).Convolution.FixKernel();

@@ -39,7 +39,8 @@ public sealed class ExecutionPlan : IPlan
     /// <param name="keepEveryActivation">No reuse of activations in training and every layer run apart (see <see cref="BufferLayout"/>,
     /// <see cref="Fusion"/>): the reference the tests compare with.</param>
     /// <param name="winograd">3x3 stride-1 convolutions by Winograd F(4x4, 3x3) or F(2x2, 3x3) where they fit (<see cref="Kernels.Winograd"/>): forward,
-    /// and in training their input and weight gradients; null: unless SPECNET_WINOGRAD=0 or the backend is a reference (<see cref="Backend.Reference"/>).
+    /// and in training their input and weight gradients; at inference 3x3 stride-2 ones by F(3x3, 2x2) over their input's phases
+    /// (<see cref="StridedWinograd"/>); null: unless SPECNET_WINOGRAD=0 or the backend is a reference (<see cref="Backend.Reference"/>).
     /// False: every convolution sums directly.</param>
     /// <param name="fixedParameters">Inference: the parameters do not change once the first pass has read them (<see cref="PlanOptions.FixedParameters"/>).</param>
     public ExecutionPlan(ModelSpec model, ParameterSet parameters, Backend kernels, int capacity, int seed = 0, bool inputGradient = false, bool trainable = true,

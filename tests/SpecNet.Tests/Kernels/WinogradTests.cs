@@ -128,7 +128,7 @@ public class WinogradTests
     }
 
     [Theory]
-    [InlineData(3, 2, 1, "same", 1, 16)]    // strided
+    [InlineData(3, 2, 1, "same", 1, 8)]     // strided (and too few channels for StridedWinograd)
     [InlineData(3, 1, 2, "same", 1, 16)]    // dilated
     [InlineData(3, 1, 1, "same", 2, 32)]    // grouped
     [InlineData(5, 1, 1, "same", 1, 16)]    // 5x5
