@@ -32,34 +32,7 @@ public class StridedWinogradTests
         var g = new ConvGeometry(Shape.Spatial(h, w, c), Window.Of(h, 3, 2, 1, pad), Window.Of(w, 3, 2, 1, pad), filters);
         Assert.True(StridedWinograd.Computes(g));
         Assert.False(Winograd.Computes(g));
-        var x = Random(batch * g.Input.Size, 1);
-        var weights = Random(filters * g.PatchSize, 2);
-        var expected = ReferenceKernels.Convolution(x, batch, g.Input, weights, g.Rows, g.Cols, filters);
-        var scale = ReferenceKernels.Convolution(x.Select(Math.Abs).ToArray(), batch, g.Input, weights.Select(Math.Abs).ToArray(), g.Rows, g.Cols, filters);
-        foreach (var backend in new Backend[] { new ManagedBackend(2), new ManagedBackend(1), new ReferenceBackend() })
-        {
-            var direct = new float[expected.Length];
-            new Convolution(g, batch, training: false, backend).Forward(backend, batch, x, weights, direct);
-            var conv = new Convolution(g, batch, training: false, backend);
-            Assert.True(conv.UseWinograd(backend, wherePaying: false));
-            var y = Enumerable.Repeat(float.NaN, expected.Length).ToArray();
-            conv.Forward(backend, batch, x, weights, y);
-            Assert.NotEqual(direct, y);                                   // it ran: its sums round differently
-            double worst = 0, directWorst = 0;
-            for (int i = 0; i < y.Length; i++)
-            {
-                worst = Math.Max(worst, Math.Abs(y[i] - expected[i]) / scale[i]);
-                directWorst = Math.Max(directWorst, Math.Abs(direct[i] - expected[i]) / scale[i]);
-            }
-            Assert.True(worst <= 2 * directWorst + 3e-7, $"{backend}: relative error {worst:E2} (direct {directWorst:E2})");
-
-            // New weights: transformed again, not the last ones reused
-            var other = Random(weights.Length, 3);
-            conv.Forward(backend, batch, x, other, y);
-            var expectedOther = ReferenceKernels.Convolution(x, batch, g.Input, other, g.Rows, g.Cols, filters);
-            var scaleOther = ReferenceKernels.Convolution(x.Select(Math.Abs).ToArray(), batch, g.Input, other.Select(Math.Abs).ToArray(), g.Rows, g.Cols, filters);
-            for (int i = 0; i < y.Length; i++) Assert.True(Math.Abs(y[i] - expectedOther[i]) <= 1e-6 * scaleOther[i], $"[{i}] after new weights: {y[i]} vs {expectedOther[i]}");
-        }
+        WinogradTests.MatchesTheDirectLoops(g, batch, (conv, backend) => conv.UseWinograd(backend, wherePaying: false), 3e-7, "F(3x3, 2x2) by phases");
     }
 
     /// <summary>
@@ -72,7 +45,7 @@ public class StridedWinogradTests
         const int filters = 16, channels = 24;
         var window = Window.Of(13, 3, 2, 1, Padding.Valid);
         var winograd = new StridedWinograd(new ConvGeometry(Shape.Spatial(13, 13, channels), window, window, filters), new ReferenceBackend());
-        var w = Random(filters * 9 * channels, 7);
+        var w = WinogradTests.Random(filters * 9 * channels, 7);
         winograd.Transform(new ReferenceBackend(), w, Repack.Always);
         double[,] G = { { 1, 0 }, { 1, 1 }, { 1, -1 }, { 0, -1 } };
         double[] half = [1, 0.5, 0.5, 1];
@@ -129,22 +102,8 @@ public class StridedWinogradTests
         var backend = new ManagedBackend(1);
         var window = Window.Of(13, 3, 2, 1, Padding.Valid);
         var g = new ConvGeometry(Shape.Spatial(13, 13, 32), window, window, 64);
-        var (x, weights) = (Random(batch * g.Input.Size, 1), Random(64 * g.PatchSize, 2));
-        float[] Run(Func<Convolution, bool> use)
-        {
-            var conv = new Convolution(g, batch, training: false, backend);
-            Assert.True(use(conv));
-            var y = new float[batch * g.OutputSize];
-            conv.Forward(backend, batch, x, weights, y);
-            return y;
-        }
+        float[] Run(Func<Convolution, bool> use) => WinogradTests.Forward(backend, g, batch, use);
         var chosen = Run(c => c.UseWinograd(backend));
         Assert.Equal(strided ? Run(c => c.UseWinograd(backend, wherePaying: false)) : Run(_ => true), chosen);
-    }
-
-    private static float[] Random(int n, int seed)
-    {
-        var rng = new Rng((ulong)seed);
-        return Enumerable.Range(0, n).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
     }
 }

@@ -34,17 +34,40 @@ public class WinogradTests
         var pad = padding == "same" ? Padding.Same : Padding.Valid;
         var g = new ConvGeometry(Shape.Spatial(h, w, c), Window.Of(h, 3, 1, 1, pad), Window.Of(w, 3, 1, 1, pad), filters);
         Assert.True(Winograd.Computes(g));
+        foreach (var tile in new[] { 2, 4 })
+            MatchesTheDirectLoops(g, batch, (conv, backend) => conv.UseWinograd(backend, wherePaying: false, tile), Slack(tile), $"F({tile}x{tile}, 3x3)");
+    }
+
+    /// <summary>Forward of <paramref name="g"/> over a batch of random inputs and weights (the same each call), with what <paramref name="use"/> turns on.</summary>
+    internal static float[] Forward(Backend backend, ConvGeometry g, int batch, Func<Convolution, bool> use)
+    {
+        var (x, weights) = (Random(batch * g.Input.Size, 1), Random(g.Filters * g.PatchSize, 2));
+        var conv = new Convolution(g, batch, training: false, backend);
+        Assert.True(use(conv));
+        var y = new float[batch * g.OutputSize];
+        conv.Forward(backend, batch, x, weights, y);
+        return y;
+    }
+
+    /// <summary>
+    /// Forward of <paramref name="g"/> with what <paramref name="use"/> turns on, on the managed backend (two threads and one) and
+    /// the reference one, against the direct loops summed in double: it ran (not the direct GEMM's floats), no further from
+    /// the exact sums than twice the direct GEMM's error plus <paramref name="slack"/> of the terms' magnitudes, and with new
+    /// weights it transforms them again.
+    /// </summary>
+    internal static void MatchesTheDirectLoops(ConvGeometry g, int batch, Func<Convolution, Backend, bool> use, double slack, string what)
+    {
+        int filters = g.Filters;
         var x = Random(batch * g.Input.Size, 1);
         var weights = Random(filters * g.PatchSize, 2);
         var expected = ReferenceKernels.Convolution(x, batch, g.Input, weights, g.Rows, g.Cols, filters);
         var scale = ReferenceKernels.Convolution(x.Select(Math.Abs).ToArray(), batch, g.Input, weights.Select(Math.Abs).ToArray(), g.Rows, g.Cols, filters);
         foreach (var backend in new Backend[] { new ManagedBackend(2), new ManagedBackend(1), new ReferenceBackend() })
-        foreach (var tile in new[] { 2, 4 })
         {
             var direct = new float[expected.Length];
             new Convolution(g, batch, training: false, backend).Forward(backend, batch, x, weights, direct);
             var conv = new Convolution(g, batch, training: false, backend);
-            Assert.True(conv.UseWinograd(backend, wherePaying: false, tile));
+            Assert.True(use(conv, backend));
             var y = Enumerable.Repeat(float.NaN, expected.Length).ToArray();
             conv.Forward(backend, batch, x, weights, y);
             Assert.NotEqual(direct, y);                                   // it ran: its sums round differently
@@ -54,14 +77,14 @@ public class WinogradTests
                 worst = Math.Max(worst, Math.Abs(y[i] - expected[i]) / scale[i]);
                 directWorst = Math.Max(directWorst, Math.Abs(direct[i] - expected[i]) / scale[i]);
             }
-            Assert.True(worst <= 2 * directWorst + Slack(tile), $"{backend}, F({tile}x{tile}, 3x3): relative error {worst:E2} (direct {directWorst:E2})");
+            Assert.True(worst <= 2 * directWorst + slack, $"{backend}, {what}: relative error {worst:E2} (direct {directWorst:E2})");
 
             // New weights: transformed again, not the last ones reused
             var other = Random(weights.Length, 3);
             conv.Forward(backend, batch, x, other, y);
             var expectedOther = ReferenceKernels.Convolution(x, batch, g.Input, other, g.Rows, g.Cols, filters);
             var scaleOther = ReferenceKernels.Convolution(x.Select(Math.Abs).ToArray(), batch, g.Input, other.Select(Math.Abs).ToArray(), g.Rows, g.Cols, filters);
-            for (int i = 0; i < y.Length; i++) Assert.True(Math.Abs(y[i] - expectedOther[i]) <= 3 * Slack(tile) * scaleOther[i], $"[{i}] after new weights: {y[i]} vs {expectedOther[i]}");
+            for (int i = 0; i < y.Length; i++) Assert.True(Math.Abs(y[i] - expectedOther[i]) <= 3 * slack * scaleOther[i], $"{what} [{i}] after new weights: {y[i]} vs {expectedOther[i]}");
         }
     }
 
@@ -181,15 +204,7 @@ public class WinogradTests
         Assert.True(backend.RunsWinograd);
         var window = Window.Of(size, 3, 1, 1, size == 13 ? Padding.Valid : Padding.Same);
         var g = new ConvGeometry(Shape.Spatial(size, size, channels), window, window, filters);
-        var (x, weights) = (Random(batch * g.Input.Size, 1), Random(filters * g.PatchSize, 2));
-        float[] Run(Func<Convolution, bool> use)
-        {
-            var conv = new Convolution(g, batch, training: false, backend);
-            Assert.True(use(conv));
-            var y = new float[batch * g.OutputSize];
-            conv.Forward(backend, batch, x, weights, y);
-            return y;
-        }
+        float[] Run(Func<Convolution, bool> use) => Forward(backend, g, batch, use);
         var chosen = Run(c => c.UseWinograd(backend));
         var direct = Run(_ => true);
         Assert.Equal(tile == 0 ? direct : Run(c => c.UseWinograd(backend, wherePaying: false, tile)), chosen);
@@ -361,7 +376,7 @@ public class WinogradTests
     /// </summary>
     private static double Slack(int tile) => tile == 4 ? 3e-6 : 3e-7;
 
-    private static float[] Random(int n, int seed)
+    internal static float[] Random(int n, int seed)
     {
         var rng = new Rng((ulong)seed);
         return Enumerable.Range(0, n).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
