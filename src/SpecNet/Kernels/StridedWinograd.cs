@@ -257,29 +257,39 @@ public sealed unsafe class StridedWinograd : IWinogradForward
 
     /// <summary>
     /// Y = Aᵀ M A for one tile (Aᵀ's halves in U: [1 1 1 0; 0 1 -1 0; 0 1 1 1]), every filter, from m (element ξ at m + ξ·stride)
-    /// into the rows·cols of the 3x3 tile at y that lie in the output (row stride <paramref name="row"/>, column stride <paramref name="ldy"/>).
+    /// into the rows·cols of the 3x3 tile at y that lie in the output (row stride <paramref name="row"/>, column stride
+    /// <paramref name="ldy"/>). Aᵀ M in locals, written out straight as the phases' transforms are.
     /// </summary>
-    [SkipLocalsInit]
     private void OutputTile(float* m, long stride, float* y, int ldy, long row, int rows, int cols)
     {
-        var t = stackalloc Vector256<float>[12];                              // Aᵀ M: row i, column j at t[4i + j]
         for (int f = 0; f < _f; f += 8)
         {
-            for (int j = 0; j < 4; j++)
-            {
-                var (m0, m1, m2, m3) = (Vector256.Load(m + j * stride + f), Vector256.Load(m + (4 + j) * stride + f), Vector256.Load(m + (8 + j) * stride + f), Vector256.Load(m + (12 + j) * stride + f));
-                var sum = m1 + m2;
-                (t[j], t[4 + j], t[8 + j]) = (m0 + sum, m1 - m2, sum + m3);
-            }
-            for (int i = 0; i < rows; i++)
-            {
-                var (r0, r1, r2, r3) = (t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]);
-                var sum = r1 + r2;
-                float* at = y + i * row + f;
-                Vector256.Store(r0 + sum, at);
-                if (cols > 1) Vector256.Store(r1 - r2, at + ldy);
-                if (cols > 2) Vector256.Store(sum + r3, at + 2 * ldy);
-            }
+            Vector256<float> M(int i, int j) => Vector256.Load(m + (4 * i + j) * stride + f);
+            var (a0, b0, c0) = At(M(0, 0), M(1, 0), M(2, 0), M(3, 0));        // Aᵀ times each column of M: row i at column j
+            var (a1, b1, c1) = At(M(0, 1), M(1, 1), M(2, 1), M(3, 1));
+            var (a2, b2, c2) = At(M(0, 2), M(1, 2), M(2, 2), M(3, 2));
+            var (a3, b3, c3) = At(M(0, 3), M(1, 3), M(2, 3), M(3, 3));
+            float* at = y + f;
+            StoreRow(at, ldy, cols, At(a0, a1, a2, a3));
+            if (rows > 1) StoreRow(at + row, ldy, cols, At(b0, b1, b2, b3));
+            if (rows > 2) StoreRow(at + 2 * row, ldy, cols, At(c0, c1, c2, c3));
         }
+    }
+
+    /// <summary>Aᵀ = [1 1 1 0; 0 1 -1 0; 0 1 1 1] times (m0 .. m3).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float>, Vector256<float>, Vector256<float>) At(Vector256<float> m0, Vector256<float> m1, Vector256<float> m2, Vector256<float> m3)
+    {
+        var sum = m1 + m2;
+        return (m0 + sum, m1 - m2, sum + m3);
+    }
+
+    /// <summary>The first <paramref name="cols"/> of a row's three outputs, <paramref name="ldy"/> apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(float* at, int ldy, int cols, (Vector256<float> Y0, Vector256<float> Y1, Vector256<float> Y2) y)
+    {
+        Vector256.Store(y.Y0, at);
+        if (cols > 1) Vector256.Store(y.Y1, at + ldy);
+        if (cols > 2) Vector256.Store(y.Y2, at + 2 * ldy);
     }
 }
