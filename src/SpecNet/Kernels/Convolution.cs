@@ -243,9 +243,8 @@ public sealed unsafe class Convolution : IRangeWork
         IReadOnlyList<int> tiles = tile != 0 ? [tile] : !wherePaying ? [2] : training ? Winograd.TrainingTileSides : Winograd.TileSides;
         Winograd[] For(ConvGeometry g) => tiles
             .Where(t => wherePaying ? Winograd.Fits(g, t, training) : Winograd.Computes(g)).Select(t => new Winograd(g, kernels, t, always: !wherePaying)).ToArray();
-        _winograds = StridedWinograd.Computes(_g)
-            ? !training && (wherePaying ? StridedWinograd.Fits(_g) : tile is 0 or 3) ? [new StridedWinograd(_g, kernels, always: !wherePaying)] : []
-            : For(_g);
+        bool strided = !training && (wherePaying ? StridedWinograd.Fits(_g) : StridedWinograd.Computes(_g) && tile is 0 or 3);
+        _winograds = strided ? [new StridedWinograd(_g, kernels, always: !wherePaying)] : For(_g);
         if (training && _winograds.LastOrDefault() is Winograd { Tile: 2 } small) (_weightWinograd = small).KeepWeightGradients(_used.Length);
         if (_transposed is { } t) _transposedWinograds = For(t);
         SizeWinogradChunks();
