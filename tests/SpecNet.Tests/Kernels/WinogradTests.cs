@@ -250,6 +250,9 @@ public class WinogradTests
     [InlineData("conv2d: { filters: 64, kernel_size: 3, activation: relu }\n  - max_pool2d", "13, 13, 32", 5)]
     [InlineData("conv2d: { filters: 64, kernel_size: 3, activation: relu }\n  - max_pool2d", "13, 13, 32", 16)]   // Winograd's chunks of 8, im2col's of 3
     [InlineData("conv2d: { filters: 16, kernel_size: 3, padding: same }\n  - batch_norm\n  - relu\n  - max_pool2d", "17, 17, 32", 4)]
+    [InlineData("conv2d: { filters: 64, kernel_size: 3, strides: 2, activation: relu }\n  - max_pool2d", "13, 13, 32", 16)]   // the strided Winograd, pooled
+    [InlineData("conv2d: { filters: 32, kernel_size: 3, strides: 2, padding: same, use_bias: false }\n  - batch_norm\n  - relu", "28, 28, 32", 7)]
+    [InlineData("conv2d: { filters: 32, kernel_size: 3, strides: 2, padding: same, use_bias: false }\n  - batch_norm\n  - relu", "56, 56, 32", 1)]   // rows split: 50 tiles a thread
     public void Inference_plans_run_Winograd_with_the_epilogue_and_pooling_after_it(string layers, string input, int batch)
     {
         var model = GradientCheckTests.Compile($"input: [{input}]\nlayers:\n  - {layers}\n  - global_avg_pool2d\n  - dense: {{ units: 4 }}\ntraining: {{ loss: mse }}\n");
