@@ -598,7 +598,17 @@ public sealed unsafe class Convolution : IRangeWork
             (n0, n1, oh0, oh1) = (0, n1 - n0, 0, oh1 - oh0);
         }
         if (_running is { } winograd)
-            fixed (float* px = x, py = y) winograd.Forward(_kernels, nested, part, px, n0, n1, oh0, oh1, py, f);
+        {
+            // the epilogue applied by the output transform as it stores, where it is a map per channel
+            float[]? bias = null, scale = null, shift = null;
+            bool relu = false, mapped = epilogue is not null && epilogue.AsColumns(out bias, out scale, out shift, out relu);
+            fixed (float* px = x, py = y, pb = bias, ps = scale, pf = shift)
+            {
+                var map = new ColumnMap { Bias = pb, Scale = ps, Shift = pf, Relu = relu };
+                winograd.Forward(_kernels, nested, part, px, n0, n1, oh0, oh1, py, f, mapped ? &map : null);
+            }
+            if (mapped) return;
+        }
         else if (g.Groups == 1 && epilogue is not null)
         {
             if (ConvolveMapped(nested, part, x, n0, n1, oh0, oh1, w, y, epilogue)) return;

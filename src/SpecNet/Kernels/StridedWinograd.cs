@@ -131,7 +131,7 @@ public sealed unsafe class StridedWinograd : IWinogradForward
     /// on thread <paramref name="part"/>. The tiles start at row oh0; their rows and columns past the block's end are computed
     /// and not stored.
     /// </summary>
-    public void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy)
+    public void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy, ColumnMap* map = null)
     {
         int tilesHigh = (oh1 - oh0 + Tile - 1) / Tile, tiles = (n1 - n0) * tilesHigh * _tilesWide;
         int rounds = (tiles + _most - 1) / _most, size = Math.Min(_most, ((tiles + rounds - 1) / rounds + 5) / 6 * 6);
@@ -170,7 +170,7 @@ public sealed unsafe class StridedWinograd : IWinogradForward
                     var (e, r, ow) = (tile.Example, tile.Row, tile.Col);
                     int rowsLeft = Math.Min(Tile, oh1 - oh0 - r), colsLeft = Math.Min(Tile, _g.Cols.Output - ow);
                     float* at = y + (((long)e * (oh1 - oh0) + r) * _g.Cols.Output + ow) * ldy;
-                    OutputTile(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft);
+                    OutputTile(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft, map);
                 }
             }
         }
@@ -258,21 +258,22 @@ public sealed unsafe class StridedWinograd : IWinogradForward
     /// <summary>
     /// Y = Aᵀ M A for one tile (Aᵀ's halves in U: [1 1 1 0; 0 1 -1 0; 0 1 1 1]), every filter, from m (element ξ at m + ξ·stride)
     /// into the rows·cols of the 3x3 tile at y that lie in the output (row stride <paramref name="row"/>, column stride
-    /// <paramref name="ldy"/>). Aᵀ M in locals, written out straight as the phases' transforms are.
+    /// <paramref name="ldy"/>), each through the map when given. Aᵀ M in locals, written out straight as the phases' transforms are.
     /// </summary>
-    private void OutputTile(float* m, long stride, float* y, int ldy, long row, int rows, int cols)
+    private void OutputTile(float* m, long stride, float* y, int ldy, long row, int rows, int cols, ColumnMap* map)
     {
         for (int f = 0; f < _f; f += 8)
         {
+            var k = new ColumnCoefficients<Lanes256, Vector256<float>>(map, f);
             Vector256<float> M(int i, int j) => Vector256.Load(m + (4 * i + j) * stride + f);
             var (a0, b0, c0) = At(M(0, 0), M(1, 0), M(2, 0), M(3, 0));        // Aᵀ times each column of M: row i at column j
             var (a1, b1, c1) = At(M(0, 1), M(1, 1), M(2, 1), M(3, 1));
             var (a2, b2, c2) = At(M(0, 2), M(1, 2), M(2, 2), M(3, 2));
             var (a3, b3, c3) = At(M(0, 3), M(1, 3), M(2, 3), M(3, 3));
             float* at = y + f;
-            StoreRow(at, ldy, cols, At(a0, a1, a2, a3));
-            if (rows > 1) StoreRow(at + row, ldy, cols, At(b0, b1, b2, b3));
-            if (rows > 2) StoreRow(at + 2 * row, ldy, cols, At(c0, c1, c2, c3));
+            StoreRow(k, at, ldy, cols, At(a0, a1, a2, a3));
+            if (rows > 1) StoreRow(k, at + row, ldy, cols, At(b0, b1, b2, b3));
+            if (rows > 2) StoreRow(k, at + 2 * row, ldy, cols, At(c0, c1, c2, c3));
         }
     }
 
@@ -284,12 +285,12 @@ public sealed unsafe class StridedWinograd : IWinogradForward
         return (m0 + sum, m1 - m2, sum + m3);
     }
 
-    /// <summary>The first <paramref name="cols"/> of a row's three outputs, <paramref name="ldy"/> apart.</summary>
+    /// <summary>The first <paramref name="cols"/> of a row's three outputs, through the map, <paramref name="ldy"/> apart.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow(float* at, int ldy, int cols, (Vector256<float> Y0, Vector256<float> Y1, Vector256<float> Y2) y)
+    private static void StoreRow(in ColumnCoefficients<Lanes256, Vector256<float>> k, float* at, int ldy, int cols, (Vector256<float> Y0, Vector256<float> Y1, Vector256<float> Y2) y)
     {
-        Vector256.Store(y.Y0, at);
-        if (cols > 1) Vector256.Store(y.Y1, at + ldy);
-        if (cols > 2) Vector256.Store(y.Y2, at + 2 * ldy);
+        Winograd.Store(k, y.Y0, at);
+        if (cols > 1) Winograd.Store(k, y.Y1, at + ldy);
+        if (cols > 2) Winograd.Store(k, y.Y2, at + 2 * ldy);
     }
 }

@@ -19,8 +19,11 @@ public unsafe interface IWinogradForward
     /// <summary>The kernel w [F, 3, 3, C] transformed (and packed) for <see cref="Forward"/>, unless it holds it already.</summary>
     void Transform(Backend kernels, ReadOnlySpan<float> w, Repack when);
 
-    /// <summary>Output rows [oh0, oh1) of examples [n0, n1) of x into y (the block's first output row, row stride <paramref name="ldy"/>).</summary>
-    void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy);
+    /// <summary>
+    /// Output rows [oh0, oh1) of examples [n0, n1) of x into y (the block's first output row, row stride <paramref name="ldy"/>),
+    /// <paramref name="map"/> (when given) applied to each output vector as the output transform stores it.
+    /// </summary>
+    void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy, ColumnMap* map = null);
 }
 
 /// <summary>
@@ -262,7 +265,7 @@ public sealed unsafe class Winograd : IWinogradForward
     /// <paramref name="ldy"/>), on thread <paramref name="part"/>, with the kernel last given to <see cref="Transform"/>. The
     /// tiles start at row oh0; a tile's rows and columns past the block's end are computed and not stored.
     /// </summary>
-    public void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy)
+    public void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy, ColumnMap* map = null)
     {
         int tilesHigh = (oh1 - oh0 + _tile - 1) / _tile, perExample = tilesHigh * _tilesWide, tiles = (n1 - n0) * perExample;
         // Rounds of whole 6-row tiles of the GEMMs, as equal as that allows: not a last round of a handful of tiles
@@ -293,9 +296,9 @@ public sealed unsafe class Winograd : IWinogradForward
                     var (e, r, ow) = (tile.Example, tile.Row, tile.Col);
                     int rowsLeft = Math.Min(_tile, oh1 - oh0 - r), colsLeft = Math.Min(_tile, _g.Cols.Output - ow);
                     float* at = y + (((long)e * (oh1 - oh0) + r) * _g.Cols.Output + ow) * ldy;
-                    if (_tile == 4 && Wide && _f % 16 == 0) OutputTile4<Lanes512, Vector512<float>>(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft);
-                    else if (_tile == 4) OutputTile4<Lanes256, Vector256<float>>(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft);
-                    else OutputTile(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft);
+                    if (_tile == 4 && Wide && _f % 16 == 0) OutputTile4<Lanes512, Vector512<float>>(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft, map);
+                    else if (_tile == 4) OutputTile4<Lanes256, Vector256<float>>(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft, map);
+                    else OutputTile(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft, map);
                 }
             }
         }
@@ -567,12 +570,14 @@ public sealed unsafe class Winograd : IWinogradForward
 
     /// <summary>
     /// Y = Aᵀ M A for one tile, every filter, from m (element ξ at m + ξ·<paramref name="stride"/>) into the rows·cols of the 2x2
-    /// tile at y that lie in the output (row stride <paramref name="row"/>, column stride <paramref name="ldy"/>). Aᵀ = [1 1 1 0; 0 1 -1 -1].
+    /// tile at y that lie in the output (row stride <paramref name="row"/>, column stride <paramref name="ldy"/>), each through the
+    /// map when given. Aᵀ = [1 1 1 0; 0 1 -1 -1].
     /// </summary>
-    private void OutputTile(float* m, long stride, float* y, int ldy, long row, int rows, int cols)
+    private void OutputTile(float* m, long stride, float* y, int ldy, long row, int rows, int cols, ColumnMap* map)
     {
         for (int f = 0; f < _f; f += 8)
         {
+            var k = new ColumnCoefficients<Lanes256, Vector256<float>>(map, f);
             Vector256<float> t00, t01, t02, t03, t10, t11, t12, t13;
             {
                 var m0 = Vector256.Load(m + 0 * stride + f); var m4 = Vector256.Load(m + 4 * stride + f); var m8 = Vector256.Load(m + 8 * stride + f); var m12 = Vector256.Load(m + 12 * stride + f);
@@ -584,11 +589,11 @@ public sealed unsafe class Winograd : IWinogradForward
                 var m3 = Vector256.Load(m + 3 * stride + f); var m7 = Vector256.Load(m + 7 * stride + f); var m11 = Vector256.Load(m + 11 * stride + f); var m15 = Vector256.Load(m + 15 * stride + f);
                 (t03, t13) = (m3 + m7 + m11, m7 - m11 - m15);
             }
-            Vector256.Store(t00 + t01 + t02, y + f);
-            if (cols > 1) Vector256.Store(t01 - t02 - t03, y + ldy + f);
+            Store(k, t00 + t01 + t02, y + f);
+            if (cols > 1) Store(k, t01 - t02 - t03, y + ldy + f);
             if (rows < 2) continue;
-            Vector256.Store(t10 + t11 + t12, y + row + f);
-            if (cols > 1) Vector256.Store(t11 - t12 - t13, y + row + ldy + f);
+            Store(k, t10 + t11 + t12, y + row + f);
+            if (cols > 1) Store(k, t11 - t12 - t13, y + row + ldy + f);
         }
     }
 
@@ -646,10 +651,11 @@ public sealed unsafe class Winograd : IWinogradForward
     /// 0 1 1 4 4 0; 0 1 -1 8 -8 1]: Aᵀ M into locals, then each row of those times A; the rows·cols of the 4x4 tile at y that
     /// lie in the output stored (row stride <paramref name="row"/>, column stride <paramref name="ldy"/>).
     /// </summary>
-    private void OutputTile4<TL, TV>(float* m, long stride, float* y, int ldy, long row, int rows, int cols) where TL : struct, ILanes<TV> where TV : struct
+    private void OutputTile4<TL, TV>(float* m, long stride, float* y, int ldy, long row, int rows, int cols, ColumnMap* map) where TL : struct, ILanes<TV> where TV : struct
     {
         for (int f = 0; f < _f; f += TL.Count)
         {
+            var k = new ColumnCoefficients<TL, TV>(map, f);
             TV M(int i, int j) => TL.Load(m + (6 * i + j) * stride + f);
             At<TL, TV>(M(0, 0), M(1, 0), M(2, 0), M(3, 0), M(4, 0), M(5, 0), out var a0, out var b0, out var c0, out var d0);
             At<TL, TV>(M(0, 1), M(1, 1), M(2, 1), M(3, 1), M(4, 1), M(5, 1), out var a1, out var b1, out var c1, out var d1);
@@ -658,10 +664,10 @@ public sealed unsafe class Winograd : IWinogradForward
             At<TL, TV>(M(0, 4), M(1, 4), M(2, 4), M(3, 4), M(4, 4), M(5, 4), out var a4, out var b4, out var c4, out var d4);
             At<TL, TV>(M(0, 5), M(1, 5), M(2, 5), M(3, 5), M(4, 5), M(5, 5), out var a5, out var b5, out var c5, out var d5);
             float* at = y + f;
-            StoreAt<TL, TV>(a0, a1, a2, a3, a4, a5, at, ldy, cols);
-            if (rows > 1) StoreAt<TL, TV>(b0, b1, b2, b3, b4, b5, at + row, ldy, cols);
-            if (rows > 2) StoreAt<TL, TV>(c0, c1, c2, c3, c4, c5, at + 2 * row, ldy, cols);
-            if (rows > 3) StoreAt<TL, TV>(d0, d1, d2, d3, d4, d5, at + 3 * row, ldy, cols);
+            StoreAt(k, a0, a1, a2, a3, a4, a5, at, ldy, cols);
+            if (rows > 1) StoreAt(k, b0, b1, b2, b3, b4, b5, at + row, ldy, cols);
+            if (rows > 2) StoreAt(k, c0, c1, c2, c3, c4, c5, at + 2 * row, ldy, cols);
+            if (rows > 3) StoreAt(k, d0, d1, d2, d3, d4, d5, at + 3 * row, ldy, cols);
         }
     }
 
@@ -676,14 +682,19 @@ public sealed unsafe class Winograd : IWinogradForward
         o3 = TL.Add(TL.Add(diff12, TL.Multiply(TL.Create(8f), diff34)), m5);                 // (m1 - m2) + 8(m3 - m4) + m5
     }
 
-    /// <summary>A row (t0 .. t5) of Aᵀ M times A: the first <paramref name="cols"/> of its four outputs stored, <paramref name="ldy"/> apart.</summary>
+    /// <summary>A row (t0 .. t5) of Aᵀ M times A: the first <paramref name="cols"/> of its four outputs stored through the map, <paramref name="ldy"/> apart.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreAt<TL, TV>(TV t0, TV t1, TV t2, TV t3, TV t4, TV t5, float* at, int ldy, int cols) where TL : struct, ILanes<TV> where TV : struct
+    private static void StoreAt<TL, TV>(in ColumnCoefficients<TL, TV> k, TV t0, TV t1, TV t2, TV t3, TV t4, TV t5, float* at, int ldy, int cols) where TL : struct, ILanes<TV> where TV : struct
     {
         At<TL, TV>(t0, t1, t2, t3, t4, t5, out var y0, out var y1, out var y2, out var y3);
-        TL.Store(y0, at);
-        if (cols > 1) TL.Store(y1, at + ldy);
-        if (cols > 2) TL.Store(y2, at + 2 * ldy);
-        if (cols > 3) TL.Store(y3, at + 3 * ldy);
+        Store(k, y0, at);
+        if (cols > 1) Store(k, y1, at + ldy);
+        if (cols > 2) Store(k, y2, at + 2 * ldy);
+        if (cols > 3) Store(k, y3, at + 3 * ldy);
     }
+
+    /// <summary>An output vector stored, through the map where there is one (the same operations as the epilogue's pass, so the same floats).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Store<TL, TV>(in ColumnCoefficients<TL, TV> k, TV y, float* at) where TL : struct, ILanes<TV> where TV : struct =>
+        TL.Store(k.Any ? k.Apply(y) : y, at);
 }

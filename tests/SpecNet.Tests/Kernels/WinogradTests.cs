@@ -38,14 +38,14 @@ public class WinogradTests
             MatchesTheDirectLoops(g, batch, (conv, backend) => conv.UseWinograd(backend, wherePaying: false, tile), Slack(tile), $"F({tile}x{tile}, 3x3)");
     }
 
-    /// <summary>Forward of <paramref name="g"/> over a batch of random inputs and weights (the same each call), with what <paramref name="use"/> turns on.</summary>
-    internal static float[] Forward(Backend backend, ConvGeometry g, int batch, Func<Convolution, bool> use)
+    /// <summary>Forward of <paramref name="g"/> over a batch of random inputs and weights (the same each call), with what <paramref name="use"/> turns on, and the epilogue given.</summary>
+    internal static float[] Forward(Backend backend, ConvGeometry g, int batch, Func<Convolution, bool> use, IRowsEpilogue? epilogue = null)
     {
         var (x, weights) = (Random(batch * g.Input.Size, 1), Random(g.Filters * g.PatchSize, 2));
         var conv = new Convolution(g, batch, training: false, backend);
         Assert.True(use(conv));
         var y = new float[batch * g.OutputSize];
-        conv.Forward(backend, batch, x, weights, y);
+        conv.Forward(backend, batch, x, weights, y, epilogue);
         return y;
     }
 
@@ -241,6 +241,31 @@ public class WinogradTests
         var chosen = Run(c => c.UseWinograd(backend));
         Assert.Equal(Run(c => c.UseWinograd(backend, wherePaying: false, wide ? 2 : 4)), chosen);
         Assert.NotEqual(Run(c => c.UseWinograd(backend, wherePaying: false, wide ? 4 : 2)), chosen);
+    }
+
+    /// <summary>
+    /// The epilogue (bias, a folded batch norm, relu) applied by a Winograd output transform as it stores each vector gives the
+    /// floats of the epilogue's own pass over the output after it: F(2x2, 3x3), F(4x4, 3x3) and the strided F(3x3, 2x2), at
+    /// either vector width (CI's AVX2 pass runs this too), with and without relu.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 2, true)]
+    [InlineData(1, 4, true)]
+    [InlineData(2, 3, true)]
+    [InlineData(1, 4, false)]
+    [InlineData(2, 3, false)]
+    public void The_epilogue_in_the_output_transform_gives_the_floats_of_its_own_pass(int stride, int tile, bool relu)
+    {
+        var backend = new ManagedBackend(1);
+        var window = Window.Of(13, 3, stride, 1, Padding.Valid);
+        var g = new ConvGeometry(Shape.Spatial(13, 13, 32), window, window, 64);
+        const int batch = 6;
+        var epilogue = new AffineRows { Bias = Random(64, 4), A = Random(64, 5), B = Random(64, 6), Relu = relu };
+        var fused = Forward(backend, g, batch, conv => conv.UseWinograd(backend, wherePaying: false, tile), epilogue);
+        var apart = Forward(backend, g, batch, conv => conv.UseWinograd(backend, wherePaying: false, tile));
+        Assert.NotEqual(apart, fused);
+        epilogue.ApplyRows(apart, 0);
+        Assert.Equal(apart, fused);
     }
 
     /// <summary>Inference plans with Winograd against a training plan running every layer apart: near, and not equal (it ran).</summary>
