@@ -134,7 +134,7 @@ public sealed unsafe class StridedWinograd : IWinogradForward
     public void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy, ColumnMap* map = null)
     {
         int tilesHigh = (oh1 - oh0 + Tile - 1) / Tile, tiles = (n1 - n0) * tilesHigh * _tilesWide;
-        int rounds = (tiles + _most - 1) / _most, size = Math.Min(_most, ((tiles + rounds - 1) / rounds + 5) / 6 * 6);
+        int size = Winograd.RoundSize(tiles, _most);
         float** cells = stackalloc float*[64];
         var vs = _v[part] ??= new float[64 * _vStride];
         var ms = _m[part] ??= new float[16 * (_most * _f + Skew)];

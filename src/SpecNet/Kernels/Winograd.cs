@@ -268,8 +268,7 @@ public sealed unsafe class Winograd : IWinogradForward
     public void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy, ColumnMap* map = null)
     {
         int tilesHigh = (oh1 - oh0 + _tile - 1) / _tile, perExample = tilesHigh * _tilesWide, tiles = (n1 - n0) * perExample;
-        // Rounds of whole 6-row tiles of the GEMMs, as equal as that allows: not a last round of a handful of tiles
-        int rounds = (tiles + _most - 1) / _most, size = Math.Min(_most, ((tiles + rounds - 1) / rounds + 5) / 6 * 6);
+        int size = RoundSize(tiles, _most);
         float** cells = stackalloc float*[36];
         var (vs, ms) = Scratch(part);
         fixed (float* v = vs, m = ms, zeros = _zeros, u = _u, packed = _packed)
@@ -302,6 +301,16 @@ public sealed unsafe class Winograd : IWinogradForward
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Tiles per round of a block's <paramref name="tiles"/>, at most <paramref name="most"/>: rounds of whole 6-row tiles of the
+    /// GEMMs, as equal as that allows, not a last round of a handful of tiles (the strided Winograd's rounds too).
+    /// </summary>
+    internal static int RoundSize(int tiles, int most)
+    {
+        int rounds = (tiles + most - 1) / most;
+        return Math.Min(most, ((tiles + rounds - 1) / rounds + 5) / 6 * 6);
     }
 
     /// <summary>Thread <paramref name="part"/>'s V and M (or H) for a round of tiles, made at its first round.</summary>
