@@ -41,6 +41,7 @@ public sealed class ActivationLayer : Layer
     // gelu and silu differentiate from their input, the others from their output
     public override bool BackwardReadsInputs => Activations.NeedsInput(Activation);
     public override bool BackwardReadsOutput => !Activation.IsLinear && !Activations.NeedsInput(Activation);
+    public override bool BackwardInPlace => true;   // element by element (softmax: a row's sum first)
 
     /// <summary>Every activation kind is identified by the function and its alpha (relu: alpha 0), whichever kind name was written.</summary>
     public override IReadOnlyList<IdentityItem> Identity => [new("activation", "activation", Activation), new("alpha", "alpha", Activation.Alpha)];

@@ -44,6 +44,7 @@ public sealed class BatchNorm : Layer
     }
 
     public override bool BackwardReadsOutput => false;   // xhat is recomputed from the input
+    public override bool BackwardInPlace => true;        // its sums read dy, then each dx is made from the dy where it lies
 
     public override object? CreateState(int capacity, bool training, Backend kernels) => new State(Input.Channels, kernels);
 

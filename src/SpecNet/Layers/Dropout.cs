@@ -36,6 +36,7 @@ public sealed class Dropout : Layer
 
     public override bool BackwardReadsInputs => false;
     public override bool BackwardReadsOutput => false;
+    public override bool BackwardInPlace => true;
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {

@@ -146,6 +146,12 @@ public abstract class Layer
     public virtual bool BackwardReadsInputs => true;
     public virtual bool BackwardReadsOutput => true;
 
+    /// <summary>
+    /// Whether backward may write dx over dy (the same buffer): one input of dy's size, each element of dy read before the dx
+    /// written where it lies is (training's buffer layout then gives them one buffer). False unless a kind knows better.
+    /// </summary>
+    public virtual bool BackwardInPlace => false;
+
     /// <summary>Floats of scratch per example that <see cref="CreateState"/> allocates (the largest buffer), for memory planning.</summary>
     public virtual long ScratchValues => 0;
 

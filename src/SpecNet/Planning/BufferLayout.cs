@@ -12,6 +12,7 @@ namespace SpecNet.Planning;
 ///   is kept to the end; the others live as in inference. A gradient lives from the backward of its
 ///   tensor's last reader (which writes it; earlier readers add to it) to its producer's backward; a
 ///   tensor with nothing trainable upstream (the input, a frozen body) has none.
+/// A batch norm's (or dropout's, or activation's) input gradient takes the buffer of its output gradient (<see cref="Layer.BackwardInPlace"/>).
 /// Layers that run as one (<see cref="Fusion"/>) store only the chain's last output, and in training get one gradient:
 /// that of the chain's output, which backward takes through the chain at once to the gradients of what the chain reads.
 /// Sizes are floats per example; the plan multiplies by its capacity.
@@ -111,6 +112,11 @@ public sealed class BufferLayout
                 if (inChain[i]) continue;  // its chain's first layer takes the chain's gradient
                 int last = Math.Max(i, chainEnd[i]);
                 if (Gradient[last + 1] < 0) continue; // an output nobody reads: no gradient flows through its layer
+                if (InPlace(i, last))
+                {
+                    Gradient[sources[i][0]] = Gradient[last + 1];   // dy's buffer passes to dx: it stays in use, not given back
+                    continue;
+                }
                 for (int j = i; j <= last; j++)            // the inputs of the chain's layers from outside it (an add's other operand)
                     for (int k = 0; k < sources[j].Length; k++)
                     {
@@ -123,6 +129,14 @@ public sealed class BufferLayout
             }
         }
         GradientSizes = gradients.Sizes;
+
+        // A chain whose every layer writes dx over dy (Layer.BackwardInPlace) takes its input's gradient in its output gradient's
+        // buffer, when it is the first to write that gradient (no later reader of the input has): backward then writes over the
+        // lines it has just read, which are in cache, and the layer before reads them there (the depthwise model's step 4.5%
+        // faster on a Zen 5, alternating in one process).
+        bool InPlace(int first, int last) =>
+            !keepEveryActivation && sources[first] is [var t] && needed[t] && Gradient[t] < 0 && SizeOf(t) == SizeOf(last + 1)
+            && layers.Skip(first).Take(last - first + 1).All(l => l.BackwardInPlace);
     }
 
     /// <summary>Buffers handed out and given back: a freed buffer goes to the next tensor that fits it best (grown if none does).</summary>

@@ -69,6 +69,9 @@ public class TrainingBufferReuseTests
     [InlineData("batch_norm: { inputs: [a], name: n }\n  - add: { inputs: [n, b] }\n  - relu: { name: r }")]
     [InlineData("batch_norm: { inputs: [a], name: n }\n  - add: { inputs: [b, n] }\n  - relu: { name: r }")]
     [InlineData("batch_norm: { inputs: [a], name: n }\n  - add: { inputs: [b, n] }\n  - relu\n  - add: { inputs: [previous, a], name: r }")]   // a's and b's added both
+    // a's gradient written by the add first: the batch norm or relu that reads a adds its share, not writing dx over dy
+    [InlineData("batch_norm: { inputs: [a], name: n }\n  - add: { inputs: [n, a], name: r }")]
+    [InlineData("relu: { inputs: [a], name: n }\n  - add: { inputs: [n, a], name: r }")]
     public void A_relu_before_layers_that_overwrite_freed_buffers_gets_the_gradients_it_gets_with_every_activation_kept(string layers) =>
         SameStep(GradientCheckTests.Compile($$"""
             input: [3, 3, 8]
@@ -102,6 +105,37 @@ public class TrainingBufferReuseTests
             training: { loss: mse }
 
             """), inputGradient: false);
+
+    /// <summary>
+    /// A batch norm (with its relu), a dropout and an activation write dx over dy: their input's gradient is their output
+    /// gradient's buffer. Not with every activation kept (the layout the others are checked against), not for a convolution.
+    /// </summary>
+    [Fact]
+    public void Batch_norms_dropouts_and_activations_take_their_input_gradient_in_their_output_gradients_buffer()
+    {
+        var model = GradientCheckTests.Compile("""
+            input: [4, 4, 3]
+            layers:
+              - conv2d: { filters: 8, kernel_size: 1 }
+              - batch_norm
+              - relu
+              - dropout: { rate: 0.5 }
+              - softmax
+              - conv2d: { filters: 4, kernel_size: 1 }
+              - flatten
+              - dense: { units: 3 }
+            training: { loss: mse }
+
+            """);
+        var gradient = new BufferLayout(model, training: true).Gradient;
+        Assert.Equal(gradient[1], gradient[3]);      // batch_norm + relu, run as one: tensor 1 in, 3 out
+        Assert.Equal(gradient[3], gradient[4]);      // dropout
+        Assert.Equal(gradient[4], gradient[5]);      // softmax
+        Assert.NotEqual(gradient[5], gradient[6]);   // a convolution's dx is no dy
+        var kept = new BufferLayout(model, training: true, keepEveryActivation: true).Gradient;
+        for (int t = 1; t < 5; t++) Assert.NotEqual(kept[t], kept[t + 1]);   // each layer apart, dx and dy in two buffers
+        SameStep(model);
+    }
 
     [Theory]
     [MemberData(nameof(GradientCheckTests.GraphCases), MemberType = typeof(GradientCheckTests))]
