@@ -133,6 +133,7 @@ public static class Activations
         return (float)(x >= 0 ? 1 - y : y - 1);
     }
 
-    private static bool Same(ReadOnlySpan<float> a, ReadOnlySpan<float> b) =>
+    /// <summary>Whether two spans start at the same float (a backward writing dx over dy: a copy would be one for nothing).</summary>
+    internal static bool Same(ReadOnlySpan<float> a, ReadOnlySpan<float> b) =>
         System.Runtime.CompilerServices.Unsafe.AreSame(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a), ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b));
 }

@@ -12,7 +12,8 @@ namespace SpecNet.Planning;
 ///   is kept to the end; the others live as in inference. A gradient lives from the backward of its
 ///   tensor's last reader (which writes it; earlier readers add to it) to its producer's backward; a
 ///   tensor with nothing trainable upstream (the input, a frozen body) has none.
-/// A batch norm's (or dropout's, or activation's) input gradient takes the buffer of its output gradient (<see cref="Layer.BackwardInPlace"/>).
+/// A batch norm's (or dropout's, or activation's) input gradient takes the buffer of its output gradient where it is the
+/// first to write that gradient (<see cref="Layer.BackwardInPlace"/>).
 /// Layers that run as one (<see cref="Fusion"/>) store only the chain's last output, and in training get one gradient:
 /// that of the chain's output, which backward takes through the chain at once to the gradients of what the chain reads.
 /// Sizes are floats per example; the plan multiplies by its capacity.
