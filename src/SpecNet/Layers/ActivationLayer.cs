@@ -54,7 +54,7 @@ public sealed class ActivationLayer : Layer
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (!ctx.InputGradient) return;
-        if (ctx.PreActivationGradient) { if (!Activations.Same(dy, dx)) dy.CopyTo(dx); }
+        if (ctx.PreActivationGradient) Activations.CopyUnlessSame(dy, dx);
         else Activations.Backward(Activation, x, y, dy, dx, Input.Channels, ctx.Kernels);
     }
 }

@@ -60,9 +60,9 @@ public static class Activations
     {
         switch (a.Function)
         {
-            case ActivationFunction.Linear: if (!Same(z, y)) z.CopyTo(y); break;
+            case ActivationFunction.Linear: CopyUnlessSame(z, y); break;
             case ActivationFunction.Relu when kernels is not null: Kernels.Elementwise.Map(kernels, Kernels.Elementwise.MapOp.Relu, z, default, y); break;
-            case ActivationFunction.Relu: if (!Same(z, y)) z.CopyTo(y); Kernels.Elementwise.Relu(y); break;
+            case ActivationFunction.Relu: CopyUnlessSame(z, y); Kernels.Elementwise.Relu(y); break;
             case ActivationFunction.LeakyRelu: for (int i = 0; i < y.Length; i++) y[i] = z[i] > 0 ? z[i] : a.Alpha * z[i]; break;
             case ActivationFunction.Elu: for (int i = 0; i < y.Length; i++) y[i] = z[i] > 0 ? z[i] : a.Alpha * (MathF.Exp(z[i]) - 1); break;
             case ActivationFunction.Gelu: for (int i = 0; i < y.Length; i++) y[i] = z[i] * Phi(z[i]); break;
@@ -81,7 +81,7 @@ public static class Activations
     {
         switch (a.Function)
         {
-            case ActivationFunction.Linear: if (!Same(dy, dz)) dy.CopyTo(dz); break;
+            case ActivationFunction.Linear: CopyUnlessSame(dy, dz); break;
             case ActivationFunction.Relu when kernels is not null: Kernels.Elementwise.Map(kernels, Kernels.Elementwise.MapOp.ReluBackward, y, dy, dz); break;
             case ActivationFunction.Relu: Kernels.Elementwise.ReluBackward(y, dy, dz); break;
             case ActivationFunction.LeakyRelu: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : a.Alpha * dy[i]; break;
@@ -133,7 +133,12 @@ public static class Activations
         return (float)(x >= 0 ? 1 - y : y - 1);
     }
 
-    /// <summary>Whether two spans start at the same float (a backward writing dx over dy: a copy would be one for nothing).</summary>
-    internal static bool Same(ReadOnlySpan<float> a, ReadOnlySpan<float> b) =>
+    /// <summary>to = from, unless they are one buffer (a pass in place, or a backward writing dx over dy): then nothing to copy.</summary>
+    internal static void CopyUnlessSame(ReadOnlySpan<float> from, Span<float> to)
+    {
+        if (!Same(from, to)) from.CopyTo(to);
+    }
+
+    private static bool Same(ReadOnlySpan<float> a, ReadOnlySpan<float> b) =>
         System.Runtime.CompilerServices.Unsafe.AreSame(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a), ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b));
 }

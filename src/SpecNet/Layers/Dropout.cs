@@ -42,7 +42,7 @@ public sealed class Dropout : Layer
     {
         if (!ctx.InputGradient) return;
         int count = ctx.Batch * Input.Size;
-        if (!ctx.Training || Rate == 0) { if (!Activations.Same(dy, dx)) dy[..count].CopyTo(dx); return; }
+        if (!ctx.Training || Rate == 0) { Activations.CopyUnlessSame(dy[..count], dx); return; }
         var mask = (float[])ctx.State!;
         for (int i = 0; i < count; i++) dx[i] = dy[i] * mask[i];
     }
