@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace SpecNet.Kernels;
@@ -136,6 +137,7 @@ public static unsafe class ChannelKernels
     /// independent chains of adds (one chain waits on the add's latency: half the speed on a Zen 1); the coefficients stay
     /// in registers (a Zen 1 loads 32 bytes a cycle: reloading them per row made the loop load-bound).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SumColumns<W>(Args* a, int r0, int r1, int v, double* first, double* second) where W : IWidth
     {
         int c = a->Channels;
@@ -259,6 +261,7 @@ public static unsafe class ChannelKernels
     // A block of rows at a time (in L1 after its first channel vector), one channel vector down the block's rows with its
     // coefficients in registers: a vector's loop then loads only x. Rows outer, channel vectors inner, loaded the coefficients
     // and the Args fields again at every vector, and ran at a third of a copy's speed (6.4 MB, two threads, Zen 5).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AffineBlocks<TSecond, TResidual, TRelu>(Args* s, int r0, int r1)
         where TSecond : struct, IStep where TResidual : struct, IStep where TRelu : struct, IStep
     {
@@ -331,6 +334,7 @@ public static unsafe class ChannelKernels
     }
 
     // Blocks of rows, one channel vector down each with its seven coefficients in registers, as AffineBlocks.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Affine2Blocks<TMask>(Args* s, int r0, int r1) where TMask : struct, IStep
     {
         int c = s->Channels;
@@ -409,7 +413,7 @@ public static unsafe class ChannelKernels
         if (s->Relu) Rows<TBias, TAffine, TResidual, On>(s, r0, r1); else Rows<TBias, TAffine, TResidual, Off>(s, r0, r1);
     }
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Rows<TBias, TAffine, TResidual, TRelu>(Args* s, int r0, int r1)
         where TBias : struct, IStep where TAffine : struct, IStep where TResidual : struct, IStep where TRelu : struct, IStep
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using SpecNet.Schema;
 
@@ -445,6 +446,7 @@ public sealed unsafe class Convolution : IRangeWork
     }
 
     /// <summary>_flipped = the transposed convolution's kernel: per group, W'[c, kh, kw, f] = W[f, KH-1-kh, KW-1-kw, c].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Flip(ReadOnlySpan<float> w)
     {
         int kh = _g.Rows.Kernel, kw = _g.Cols.Kernel, cg = _g.GroupChannels, fg = _g.GroupFilters, k = _g.PatchSize, kt = kh * kw * fg;
@@ -813,6 +815,7 @@ public sealed unsafe class Convolution : IRangeWork
         /// left and right borders are never written, so they stay as allocated; a row above or below the input is cleared, as
         /// another block may have left an input row there.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Pad(float* x, float* copy, int n0, int n1, int ih0, int height)
         {
             var g = _g;

@@ -345,6 +345,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// this thread's copy of the input rows inside a zero border (a tap in the padding adds 0·w: the same sum as leaving it
     /// out, as the sums start at +0).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ForwardVectors(int part, float* x, float* weights, float* y, int i0, int i1)
     {
         int c = _input.Channels, taps = _forwardOffsets.Length, n = _cols.Output, width = _input.Width;
@@ -544,6 +545,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         && _rows is { Kernel: 3, Dilation: 1, Stride: 1 or 2, PadBefore: <= 1, PadAfter: <= 1 } && _cols is { Kernel: 3, Dilation: 1, Stride: 1 or 2, PadBefore: <= 1, PadAfter: <= 1 };
 
     /// <summary>An image of height x width pixels into the inside of <paramref name="bordered"/>, whose one-pixel border stays zero (never written).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Border(float* image, int height, int width, float* bordered)
     {
         int c = _input.Channels, row = width * c;

@@ -242,6 +242,7 @@ public static unsafe class Elementwise
     }
 
     /// <summary><see cref="Transpose"/>'s rows [i0, i1) from column j0 on, a float at a time: what its blocks leave.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FloatByFloat(float* from, int rows, int cols, float* to, int i0, int i1, int j0)
     {
         for (int i = i0; i < i1; i++)

@@ -1419,6 +1419,7 @@ public sealed unsafe class ManagedBackend : Backend
     /// C's top-left h x w = tile (rows tileStride apart) + beta·C: how a tile computed into scratch is stored, when it is cut by C's
     /// edge (or, for dot products, always).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void StoreTile(float* tile, int tileStride, float* c, int ldc, int h, int w, float beta, ColumnMap* map = null)
     {
         if (map != null)   // whole vectors of columns (GemmGathered maps only then): tile + beta·C as below, then the map

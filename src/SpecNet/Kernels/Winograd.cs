@@ -407,6 +407,7 @@ public sealed unsafe class Winograd : IWinogradForward
     // time, so the same floats (it ran a channel at a time on one thread while the others waited: 1-2% of a training step).
     // Written out straight, the sixteen sums in registers (over a scratch on the stack it took a fifth longer: 0.54% of the
     // residual model's training samples against 0.45%, alternating in one process on a Zen 5).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransformBack(void* state, int part, int f0, int f1)
     {
         var a = (SumArgs*)state;
@@ -458,6 +459,7 @@ public sealed unsafe class Winograd : IWinogradForward
     /// H = A h Aᵀ for the 2x2 tile of dY whose top left is output (oh, ow) of example n, every filter, into h (element ξ at
     /// h + ξ·<paramref name="stride"/>); outputs past the edge read as zeros. A = [1 0; 1 1; 1 -1; 0 -1].
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void GradientTile(float* dz, float* zeros, float** cells, int n, int oh, int ow, float* h, long stride)
     {
         int height = _g.Rows.Output, width = _g.Cols.Output, f = _f;
@@ -494,6 +496,7 @@ public sealed unsafe class Winograd : IWinogradForward
     /// v (element ξ at v + ξ·<paramref name="stride"/>). A tile wholly inside the map reads its cells at fixed distances from
     /// the first; one at the edge through a table of them, made in <paramref name="cells"/>, cells in the padding pointing at zeros.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void InputTile(float* x, float* zeros, float** cells, int n, int ih, int iw, float* v, long stride)
     {
         int height = _g.Input.Height, width = _g.Input.Width, c = _c, span = _span;
@@ -513,6 +516,7 @@ public sealed unsafe class Winograd : IWinogradForward
     }
 
     /// <summary>Bᵀ d B over every channel of the tile whose cells <paramref name="cells"/> finds.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void InputTransform<TCells>(TCells cells, float* v, long stride) where TCells : struct, ICells
     {
         int c = _c;
@@ -543,6 +547,7 @@ public sealed unsafe class Winograd : IWinogradForward
     /// F(2x2, 3x3): Bᵀ d B on channels [ch, ch + 8) of the 16 cells, each column then each row in registers, stored once.
     /// Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Transform<TCells>(TCells cells, int ch, float* v, long stride) where TCells : struct, ICells
     {
         Vector256<float> Load(int i, int j) => Vector256.Load(cells.At(i, j) + ch);
@@ -582,6 +587,7 @@ public sealed unsafe class Winograd : IWinogradForward
     /// tile at y that lie in the output (row stride <paramref name="row"/>, column stride <paramref name="ldy"/>), each through the
     /// map when given. Aᵀ = [1 1 1 0; 0 1 -1 -1].
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void OutputTile(float* m, long stride, float* y, int ldy, long row, int rows, int cols, ColumnMap* map)
     {
         for (int f = 0; f < _f; f += 8)

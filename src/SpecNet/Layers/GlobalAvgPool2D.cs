@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using SpecNet.Kernels;
 using SpecNet.Schema;
@@ -89,6 +90,7 @@ public sealed class GlobalAvgPool2D : Layer
     }
 
     /// <summary>Examples [n0, n1): every cell's gradient is its channel's, times 1/cells.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void BackwardRange(void* state, int part, int n0, int n1)
     {
         var a = (Args*)state;

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using SpecNet.Checking;
 using SpecNet.Planning;
 
@@ -10,6 +11,7 @@ namespace SpecNet.Training.Optimizers;
 /// </summary>
 public sealed class Adam(AdamSpec spec, ParameterSet parameters) : Optimizer(spec, parameters, 2)
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Update(float[] w, float[] g, float[][] state, float lr)
     {
         float[] m = state[0], v = state[1];

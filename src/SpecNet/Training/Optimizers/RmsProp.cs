@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using SpecNet.Checking;
 using SpecNet.Planning;
 
@@ -6,6 +7,7 @@ namespace SpecNet.Training.Optimizers;
 /// <summary>Keras RMSprop (not centered, no momentum): v = rho·v + (1 - rho)·g²; w -= lr · g / sqrt(v + eps).</summary>
 public sealed class RmsProp(RmsPropSpec spec, ParameterSet parameters) : Optimizer(spec, parameters, 1)
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Update(float[] w, float[] g, float[][] state, float lr)
     {
         var v = state[0];

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using SpecNet.Checking;
 using SpecNet.Planning;
 
@@ -9,6 +10,7 @@ namespace SpecNet.Training.Optimizers;
 /// </summary>
 public sealed class Sgd(SgdSpec spec, ParameterSet parameters) : Optimizer(spec, parameters, spec.Momentum > 0 ? 1 : 0)
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Update(float[] w, float[] g, float[][] state, float lr)
     {
         float mu = spec.Momentum;
