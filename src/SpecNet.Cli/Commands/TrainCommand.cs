@@ -35,7 +35,9 @@ public static class TrainCommand
             var specPath = result.GetValue(spec)!;
             var model = Inputs.Compile(specPath);
             var engine = Inputs.Engine(result, backend, err);
+            var warmUp = WarmUp.Start(model, engine);   // the kernels compiled while the data loads
             var data = DataLoader.LoadSplits(model, line => err.WriteLine(line), ProgressLine.ForTerminal("loading data", err));
+            warmUp.Wait();
             var weightsPath = result.GetValue(output) ?? Inputs.DefaultWeightsPath(specPath, model);
             var options = TrainingOptions.For(model, weightsPath, result.GetValue(epochs), result.GetValue(batch), result.GetValue(seed)) with
             {

@@ -66,6 +66,35 @@ public class TrainerTests
     }
 
     [Fact]
+    public void A_warm_up_beside_the_run_runs_its_step_and_leaves_the_run_as_it_was()
+    {
+        using var dir = new TempFolder();
+        var (model, train, _) = Setup(dir, """
+              - conv2d: { filters: 16, kernel_size: 3, padding: same }
+              - batch_norm
+              - relu
+              - dropout: { rate: 0.2 }
+              - conv2d: { filters: 8, kernel_size: 3, strides: 2, padding: same }
+              - global_avg_pool2d
+              - dense: { units: 3, activation: softmax }
+            """, epochs: 1);
+        float[][] Run(bool warmUp)
+        {
+            var engine = new CpuEngine(new ManagedBackend(2));
+            var warming = warmUp ? WarmUp.Start(model, engine) : null;
+            var t = new Trainer(model, ParameterSet.Initialize(model, 5), engine);
+            t.Fit(train, null);                         // while the warm-up may still be running
+            Assert.Null(warming?.Result);               // its step ran to the end
+            return t.Parameters.Slots.Select(s => s.Value).ToArray();
+        }
+        Assert.True(WarmUp.Pays(model, new CpuEngine(new ManagedBackend(2))));
+        Assert.True(WarmUp.Pays(SpecCompiler.CompileFile(TestPaths.Repo("specs", "fashion-resnet.yaml")).Model!, new CpuEngine(new ManagedBackend(2))));
+        var alone = Run(warmUp: false);
+        var beside = Run(warmUp: true);
+        for (int i = 0; i < alone.Length; i++) Assert.Equal(alone[i], beside[i]);
+    }
+
+    [Fact]
     public void Divergence_is_reported_with_epoch_and_step()
     {
         using var dir = new TempFolder();
