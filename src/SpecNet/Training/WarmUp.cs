@@ -25,9 +25,9 @@ public static class WarmUp
         && model.TotalParameters <= 1_000_000 && model.Layers.Sum(l => l.Macs) <= 50_000_000;
 
     /// <summary>
-    /// Starts one training step (forward and backward) and one evaluation pass of <paramref name="model"/> on zeros in the background, when
-    /// <paramref name="engine"/> runs the managed backend; wait for it before the run's first step. Its result is what went
-    /// wrong, or null: only a head start, so the run itself meets any such error and reports it where it belongs.
+    /// Starts one training step (forward and backward) and one evaluation pass of <paramref name="model"/> on zeros in the
+    /// background, where it <see cref="Pays"/>; wait for it before the run's first step. Its result is what went wrong, or null:
+    /// only a head start, so the run itself meets any such error and reports it where it belongs.
     /// </summary>
     public static Task<Exception?> Start(ModelSpec model, IEngine engine)
     {
@@ -36,13 +36,8 @@ public static class WarmUp
         {
             try
             {
-                var parameters = ParameterSet.Initialize(model, 0);
-                int n = Math.Min(Examples, model.Training.BatchSize);
-                var plan = new CpuEngine(new ManagedBackend(1)).Plan(model, parameters, n, new PlanOptions());
-                var loss = Loss.For(model.Training.Loss, model.FinalActivation);
-                loss.Compute(plan.Forward(n, training: true), new int[n], n, plan.OutputGradient);
-                plan.Backward(loss.Fused);
-                plan.Forward(n, training: false);
+                Step(model);
+                GC.Collect();     // its buffers given back before the run makes its own
                 return null;
             }
             catch (Exception e)
@@ -50,5 +45,16 @@ public static class WarmUp
                 return e;
             }
         });
+    }
+
+    private static void Step(ModelSpec model)
+    {
+        var parameters = ParameterSet.Initialize(model, 0);
+        int n = Math.Min(Examples, model.Training.BatchSize);
+        var plan = new CpuEngine(new ManagedBackend(1)).Plan(model, parameters, n, new PlanOptions());
+        var loss = Loss.For(model.Training.Loss, model.FinalActivation);
+        loss.Compute(plan.Forward(n, training: true), new int[n], n, plan.OutputGradient);
+        plan.Backward(loss.Fused);
+        plan.Forward(n, training: false);
     }
 }
