@@ -22,7 +22,7 @@ public static class WarmUp
     /// long enough that the compiling is a small part of its run anyway.
     /// </summary>
     public static bool Pays(ModelSpec model, IEngine engine) => engine is CpuEngine { Kernels: ManagedBackend }
-        && model.TotalParameters <= 1_000_000 && model.Layers.Sum(l => l.Macs) <= 50_000_000;
+        && model.TotalParameters <= 1_000_000 && model.Macs <= 50_000_000;
 
     /// <summary>
     /// Starts one training step (forward and backward) and one evaluation pass of <paramref name="model"/> on zeros in the
