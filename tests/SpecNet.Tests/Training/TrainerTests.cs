@@ -29,14 +29,8 @@ public class TrainerTests
         Assert.True(result.Validation!.Accuracy > 0.9, $"test accuracy {result.Validation.Accuracy}");
     }
 
-    [Theory]
-    [InlineData("sgd: { learning_rate: 0.1, momentum: 0.9 }")]
-    [InlineData("rmsprop: { learning_rate: 0.005 }")]
-    [InlineData("adamw: { learning_rate: 0.01 }")]
-    public void Every_optimizer_trains_a_model_with_every_kind_of_layer(string optimizer)
-    {
-        using var dir = new TempFolder();
-        var (model, train, test) = Setup(dir, """
+    /// <summary>A model with a layer of every kind a small image model trains: convolutions, batch norm, pooling, dropout, dense.</summary>
+    private const string EveryKindOfLayer = """
               - conv2d: { filters: 6, kernel_size: 3, padding: same }
               - batch_norm
               - relu
@@ -45,7 +39,16 @@ public class TrainerTests
               - global_max_pool2d
               - dropout: { rate: 0.1 }
               - dense: { units: 3, activation: softmax }
-            """, epochs: 6);
+            """;
+
+    [Theory]
+    [InlineData("sgd: { learning_rate: 0.1, momentum: 0.9 }")]
+    [InlineData("rmsprop: { learning_rate: 0.005 }")]
+    [InlineData("adamw: { learning_rate: 0.01 }")]
+    public void Every_optimizer_trains_a_model_with_every_kind_of_layer(string optimizer)
+    {
+        using var dir = new TempFolder();
+        var (model, train, test) = Setup(dir, EveryKindOfLayer, epochs: 6);
         var text = File.ReadAllText(model.SourcePath).Replace("adam: { learning_rate: 0.01 }", optimizer);
         model = SpecCompiler.Compile(text, model.SourcePath).Model!;
         var result = new Trainer(model, ParameterSet.Initialize(model, 1), new CpuEngine(new ManagedBackend())).Fit(train, test);
@@ -69,15 +72,7 @@ public class TrainerTests
     public void A_warm_up_beside_the_run_runs_its_step_and_leaves_the_run_as_it_was()
     {
         using var dir = new TempFolder();
-        var (model, train, _) = Setup(dir, """
-              - conv2d: { filters: 16, kernel_size: 3, padding: same }
-              - batch_norm
-              - relu
-              - dropout: { rate: 0.2 }
-              - conv2d: { filters: 8, kernel_size: 3, strides: 2, padding: same }
-              - global_avg_pool2d
-              - dense: { units: 3, activation: softmax }
-            """, epochs: 1);
+        var (model, train, _) = Setup(dir, EveryKindOfLayer, epochs: 1);
         float[][] Run(bool warmUp)
         {
             var engine = new CpuEngine(new ManagedBackend(2));
