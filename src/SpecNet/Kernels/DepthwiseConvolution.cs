@@ -417,6 +417,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// The input rows under output rows [i0, i1) into copy, a padded image whose borders are never written (zero as allocated;
     /// rows above and below the input are outside every copy). Returns where the padded image starts.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private float* Pad(float* x, float* copy, int i0, int i1)
     {
         int c = _input.Channels, before = _cols.PadBefore, inside = Math.Min(_input.Width, _paddedWidth - before) * c;

@@ -181,6 +181,7 @@ public sealed unsafe class StridedWinograd : IWinogradForward
     /// at v + (16p + ξ)·_vStride. A patch wholly inside the map reads its cells at fixed distances; one at the edge through a
     /// table of each phase's cells, those in the padding pointing at zeros.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void InputTile(float* x, float* zeros, float** cells, int n, int ih, int iw, float* v)
     {
         int height = _g.Input.Height, width = _g.Input.Width, c = _c;
@@ -260,6 +261,7 @@ public sealed unsafe class StridedWinograd : IWinogradForward
     /// into the rows·cols of the 3x3 tile at y that lie in the output (row stride <paramref name="row"/>, column stride
     /// <paramref name="ldy"/>), each through the map when given. Aᵀ M in locals, written out straight as the phases' transforms are.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void OutputTile(float* m, long stride, float* y, int ldy, long row, int rows, int cols, ColumnMap* map)
     {
         for (int f = 0; f < _f; f += 8)

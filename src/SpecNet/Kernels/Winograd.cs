@@ -619,6 +619,7 @@ public sealed unsafe class Winograd : IWinogradForward
     /// had taken the residual model's inference at batch 1000 to 49.1 ms against 44.7 with AVX-512, 69.3 against 67.1 with AVX2
     /// (Zen 5, toggled in one process; the same floats).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Transform4<TCells, TL, TV>(TCells cells, int ch, float* v, long stride) where TCells : struct, ICells where TL : struct, ILanes<TV> where TV : struct
     {
         TV L(int i, int j) => TL.Load(cells.At(i, j) + ch);
@@ -666,6 +667,7 @@ public sealed unsafe class Winograd : IWinogradForward
     /// 0 1 1 4 4 0; 0 1 -1 8 -8 1]: Aᵀ M into locals, then each row of those times A; the rows·cols of the 4x4 tile at y that
     /// lie in the output stored (row stride <paramref name="row"/>, column stride <paramref name="ldy"/>).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void OutputTile4<TL, TV>(float* m, long stride, float* y, int ldy, long row, int rows, int cols, ColumnMap* map) where TL : struct, ILanes<TV> where TV : struct
     {
         for (int f = 0; f < _f; f += TL.Count)
