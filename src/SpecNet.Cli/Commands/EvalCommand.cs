@@ -29,9 +29,8 @@ public static class EvalCommand
             var model = Inputs.Compile(specPath);
             var engine = Inputs.Engine(result, backend, err);
             var parameters = WeightsFile.Load(Inputs.WeightsPath(specPath, result.GetValue(weights), model), model);
-            var (train, test) = DataLoader.Load(model, line => err.WriteLine(line));
-            var data = test ?? train;
-            if (test is null) err.WriteLine("note: the spec names no test set; evaluating on the training data");
+            var (data, isTest) = DataLoader.LoadEvaluation(model, line => err.WriteLine(line));
+            if (!isTest) err.WriteLine("note: the spec names no test set; evaluating on the training data");
             var e = Evaluator.Evaluate(parameters, engine, data);
             if (result.GetValue(json))
             {

@@ -25,8 +25,7 @@ public static class ReportCommand
             var weightsPath = Inputs.WeightsPath(path, result.GetValue(weights), model);
             var (parameters, metadata) = WeightsFile.LoadWithMetadata(weightsPath, model);
             var history = metadata.TryGetValue(WeightsFile.Keys.History, out var h) ? JsonSerializer.Deserialize<List<EpochReport>>(h) ?? [] : [];
-            var (train, test) = DataLoader.Load(model, line => result.InvocationConfiguration.Error.WriteLine(line));
-            var data = test ?? train;
+            var (data, _) = DataLoader.LoadEvaluation(model, line => result.InvocationConfiguration.Error.WriteLine(line));
             var evaluation = Evaluator.Evaluate(parameters, Inputs.Engine(result, backend, result.InvocationConfiguration.Error), data);
             var files = Reports.RunReport.Write(result.GetValue(output)!, model, history, data, evaluation);
             result.InvocationConfiguration.Output.WriteLine($"Report written to {Path.Combine(result.GetValue(output)!, "index.html")} ({string.Join(", ", files)})"

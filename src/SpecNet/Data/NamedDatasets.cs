@@ -52,9 +52,12 @@ public static class NamedDatasets
     public static string? FileIn(string folder, string stem) =>
         new[] { stem + ".gz", stem }.Select(f => Path.Combine(folder, f)).FirstOrDefault(File.Exists);
 
-    public static (Dataset Train, Dataset Test) Load(string name, string folder) =>
-        (Idx.ReadDataset($"{name}/train", FileIn(folder, Files[0])!, FileIn(folder, Files[1])!),
-         Idx.ReadDataset($"{name}/test", FileIn(folder, Files[2])!, FileIn(folder, Files[3])!));
+    public static (Dataset Train, Dataset Test) Load(string name, string folder) => (Read(name, folder, test: false), Read(name, folder, test: true));
+
+    /// <summary>The dataset's training or test split from its folder.</summary>
+    public static Dataset Read(string name, string folder, bool test) => test
+        ? Idx.ReadDataset($"{name}/test", FileIn(folder, Files[2])!, FileIn(folder, Files[3])!)
+        : Idx.ReadDataset($"{name}/train", FileIn(folder, Files[0])!, FileIn(folder, Files[1])!);
 
     /// <summary>
     /// Makes the dataset available and returns its folder, trying each source in turn and reporting through

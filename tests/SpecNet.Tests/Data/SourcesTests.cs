@@ -69,6 +69,32 @@ public class SourcesTests
     }
 
     [Fact]
+    public void Eval_reads_the_test_set_alone_and_the_training_set_only_without_one()
+    {
+        using var dir = new TempFolder();
+        WriteFolder(dir.File("train"), 20, 1);
+        WriteFolder(dir.File("test"), 5, 2);
+        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path));
+        var train = CliRunner.Run("train", spec, "--epochs", "1");
+        Assert.True(train.ExitCode == 0, train.All);
+        Directory.Move(dir.File("train"), dir.File("moved"));   // eval and report score the test set: the training set is not read
+        var eval = CliRunner.Run("eval", spec, "--json");
+        Assert.True(eval.ExitCode == 0, eval.All);
+        Assert.Equal(15, JsonDocument.Parse(eval.Output).RootElement.GetProperty("examples").GetInt32());
+        Assert.DoesNotContain("no test set", eval.All);
+        // No test set: the training examples, and a note saying so.
+        Directory.Move(dir.File("moved"), dir.File("train"));
+        var trainOnly = Write(dir, "t.yaml", FolderSpec(dir.Path).Replace("  test: { folder: test }\n", ""));
+        var (data, isTest) = DataLoader.LoadEvaluation(SpecCompiler.CompileFile(trainOnly).Model!, _ => { });
+        Assert.False(isTest);
+        Assert.Equal(60, data.Count);
+        var fallback = CliRunner.Run("eval", trainOnly, "--weights", dir.File("animals.safetensors"), "--json");
+        Assert.True(fallback.ExitCode == 0, fallback.All);
+        Assert.Contains("no test set; evaluating on the training data", fallback.All);
+        Assert.Equal(60, JsonDocument.Parse(fallback.Output).RootElement.GetProperty("examples").GetInt32());
+    }
+
+    [Fact]
     public void Image_folder_is_read_on_demand()
     {
         using var dir = new TempFolder();
@@ -275,5 +301,37 @@ public class SourcesTests
         resumed.Fit(train, test, onEpoch: e => epochs.Add(e.Epoch));
         Assert.Equal([2, 3], epochs);
         Assert.Equal(full.Parameters.Slots.Select(s => s.Value), resumed.Parameters.Slots.Select(s => s.Value));
+    }
+}
+
+[Collection(EnvironmentCollection.Name)] // sets SPECNET_DATA
+public class NamedDatasetEvaluationTests
+{
+    [Fact]
+    public void A_named_datasets_evaluation_reads_its_test_files_alone()
+    {
+        using var dir = new TempFolder();
+        var folder = Path.Combine(dir.File("data"), "fashion-mnist");
+        Directory.CreateDirectory(folder);
+        File.WriteAllBytes(Path.Combine(folder, NamedDatasets.Files[0]), [1, 2, 3]);   // the training images: corrupt
+        Idx.Write(Path.Combine(folder, NamedDatasets.Files[1]), [3], new byte[] { 0, 1, 2 });
+        Idx.Write(Path.Combine(folder, NamedDatasets.Files[2]), [2, 28, 28], new byte[2 * 28 * 28]);
+        Idx.Write(Path.Combine(folder, NamedDatasets.Files[3]), [2], new byte[] { 4, 9 });
+        var model = SpecCompiler.Compile("""
+            name: f
+            input: { shape: [28, 28, 1] }
+            data: { dataset: fashion-mnist }
+            layers: [ flatten, { dense: { units: 10, activation: softmax } } ]
+            """, dir.File("f.yaml")).Model!;
+        var saved = Environment.GetEnvironmentVariable("SPECNET_DATA");
+        try
+        {
+            Environment.SetEnvironmentVariable("SPECNET_DATA", dir.File("data"));
+            var (data, isTest) = DataLoader.LoadEvaluation(model, _ => { });
+            Assert.True(isTest);
+            Assert.Equal([4, 9], data.Labels);
+            Assert.Throws<SpecNetException>(() => DataLoader.Load(model, _ => { }));   // what reading the training files meets
+        }
+        finally { Environment.SetEnvironmentVariable("SPECNET_DATA", saved); }
     }
 }
