@@ -89,7 +89,7 @@ public static class SweepCommand
             }
             var wall = clock.Elapsed;
             Dataset? test = null;
-            try { test = DataLoader.LoadSplits(sweep.Base, _ => { }).Test; } catch (SpecNetException) { }
+            try { test = DataLoader.LoadTest(sweep.Base, _ => { }); } catch (SpecNetException) { }
             var outcome = Sweep.Collect(sweep, dir, test);
             if (result.GetValue(json))
             {
