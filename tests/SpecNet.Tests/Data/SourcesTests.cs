@@ -51,15 +51,22 @@ public class SourcesTests
 
     private static string Write(TempFolder dir, string name, string text) { File.WriteAllText(dir.File(name), text); return dir.File(name); }
 
+    /// <summary>Training and test folders of the patterns, the spec over them, trained (with <paramref name="options"/>): the spec's path.</summary>
+    private static string TrainedOnFolders(TempFolder dir, int trainPerClass, int testPerClass, params string[] options)
+    {
+        WriteFolder(dir.File("train"), trainPerClass, 1);
+        WriteFolder(dir.File("test"), testPerClass, 2);
+        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path));
+        var train = CliRunner.Run(["train", spec, .. options]);
+        Assert.True(train.ExitCode == 0, train.All);
+        return spec;
+    }
+
     [Fact]
     public void Image_folder_trains_and_names_classes_in_eval_and_predict()
     {
         using var dir = new TempFolder();
-        WriteFolder(dir.File("train"), 60, 1);
-        WriteFolder(dir.File("test"), 15, 2);
-        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path));
-        var train = CliRunner.Run("train", spec);
-        Assert.True(train.ExitCode == 0, train.All);
+        var spec = TrainedOnFolders(dir, 60, 15);
         var eval = CliRunner.Run("eval", spec, "--json");
         var root = JsonDocument.Parse(eval.Output).RootElement;
         Assert.Equal(Animals, root.GetProperty("class_names").EnumerateArray().Select(e => e.GetString()));
@@ -72,11 +79,7 @@ public class SourcesTests
     public void Eval_reads_the_test_set_alone_and_the_training_set_only_without_one()
     {
         using var dir = new TempFolder();
-        WriteFolder(dir.File("train"), 20, 1);
-        WriteFolder(dir.File("test"), 5, 2);
-        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path));
-        var train = CliRunner.Run("train", spec, "--epochs", "1");
-        Assert.True(train.ExitCode == 0, train.All);
+        var spec = TrainedOnFolders(dir, 20, 5, "--epochs", "1");
         Directory.Move(dir.File("train"), dir.File("moved"));   // eval and report score the test set: the training set is not read
         var eval = CliRunner.Run("eval", spec, "--json");
         Assert.True(eval.ExitCode == 0, eval.All);
