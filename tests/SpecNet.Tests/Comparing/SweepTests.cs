@@ -250,9 +250,8 @@ public class SlurmSweepTests(SlurmCluster slurm)
         TestData.WriteSpecWithData(dir.Path, trainCount: 600, testCount: 30, epochs: 100_000);
         File.WriteAllText(dir.File("sweep.yaml"), "base: patterns.yaml\nparameters:\n  training.batch_size: { choice: [8, 16] }\nsearch: grid\nmetric: accuracy\n");
         var cli = typeof(SpecNet.Cli.SpecNetCli).Assembly.Location;
-        var info = new ProcessStartInfo(Environment.ProcessPath!.EndsWith("dotnet") ? Environment.ProcessPath : "dotnet",
-            [cli, "sweep", dir.File("sweep.yaml"), "-o", dir.File("out"), "--executor", "slurm", "--threads", "1"]) { RedirectStandardError = true, RedirectStandardOutput = true };
-        using var p = Process.Start(info)!;
+        using var p = Process.Start(Children.Interruptible(Environment.ProcessPath!.EndsWith("dotnet") ? Environment.ProcessPath : "dotnet",
+            [cli, "sweep", dir.File("sweep.yaml"), "-o", dir.File("out"), "--executor", "slurm", "--threads", "1"]))!;
         var errors = new System.Text.StringBuilder();
         string? jobId = null;
         p.ErrorDataReceived += (_, e) => { if (e.Data is null) return; lock (errors) errors.AppendLine(e.Data); if (e.Data.Contains("submitted Slurm job array ")) jobId = e.Data.Split("array ")[1].Split(' ')[0]; };

@@ -175,10 +175,7 @@ public class CheckpointTests
     private static Process Child(params string[] args)
     {
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
-        var psi = new ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(typeof(SpecNetCli).Assembly.Location);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        return Process.Start(psi)!;
+        return Process.Start(Children.Interruptible(dotnet, [typeof(SpecNetCli).Assembly.Location, .. args]))!;
     }
 
     private static void WaitFor(Func<bool> condition, TimeSpan timeout)
