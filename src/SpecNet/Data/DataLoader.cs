@@ -14,7 +14,7 @@ public sealed record DataSplits(Dataset Train, Dataset? Validation, Dataset? Tes
 /// <summary>Loads the data a spec names and checks it against the model before anything runs.</summary>
 public static class DataLoader
 {
-    /// <summary>The training examples (all of them, before any validation split) and the test examples: for diff.</summary>
+    /// <summary>The training examples (all of them, before any validation split) and the test examples: for diff, and under LoadSplits.</summary>
     public static (Dataset Train, Dataset? Test) Load(ModelSpec model, Action<string> log, IProgress<double>? progress = null)
     {
         var (train, test) = LoadSources(model, log, progress, withTrain: true);
@@ -35,8 +35,8 @@ public static class DataLoader
     /// <summary>Training, validation (the spec's validation set, or validation_split of the training data) and test.</summary>
     public static DataSplits LoadSplits(ModelSpec model, Action<string> log, IProgress<double>? progress = null)
     {
-        var (loaded, test) = LoadSources(model, log, progress, withTrain: true);
-        var (train, data) = (loaded!, model.Data!);
+        var (train, test) = Load(model, log, progress);
+        var data = model.Data!;
         if (data.Validation is { } v) return new DataSplits(train, Prepare(model, Read(model, "validation", v, log, progress)), test);
         if (data.ValidationSplit <= 0) return new DataSplits(train, null, test);
         // A seeded permutation of the training examples: the same split every run, disjoint by construction.
