@@ -12,8 +12,9 @@ public sealed class ActivationLayer : Layer
     private static LayerKind Fixed(string name, string summary) =>
         new(name, summary, [], _ => new ActivationLayer { Activation = Activations.FromName(name) });
 
+    // The default as written (0.3, not the float's 0.300000012): float to decimal keeps 7 significant digits.
     private static LayerKind WithAlpha(string name, string summary, float alpha) =>
-        new(name, summary, [OptionInfo.Number("alpha", "slope or scale of the negative part", alpha, 0, MaxAlpha)],
+        new(name, summary, [OptionInfo.Number("alpha", "slope or scale of the negative part", (double)(decimal)alpha, 0, MaxAlpha)],
             r => new ActivationLayer { Activation = Activations.FromName(name) with { Alpha = r.Number("alpha") } });
 
     private const double MaxAlpha = 1e6;

@@ -10,6 +10,7 @@ using SpecNet.Kernels;
 using SpecNet.Layers;
 using SpecNet.Parsing;
 using SpecNet.Planning;
+using SpecNet.Schema;
 using SpecNet.Training;
 
 namespace SpecNet.Tests.Cli;
@@ -73,6 +74,31 @@ public class ExperienceTests
             var entry = items.Single(i => i!["required"]?[0]?.GetValue<string>() == block)!;
             Assert.Equal(options.Select(o => o.Name).Order(), entry["properties"]![block]!["properties"]!.AsObject().Select(p => p.Key).Order());
         }
+    }
+
+    [Fact]
+    public void Layers_lists_every_kind_and_block_with_defaults_as_written_in_aligned_columns()
+    {
+        var r = CliRunner.Run("layers");
+        Assert.Equal(0, r.ExitCode);
+        var lines = r.Output.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        // A table: its heading, then its options' lines, each option's doc starting in the same column.
+        List<string> Table(string heading) =>
+            lines.SkipWhile(l => !l.StartsWith(heading, StringComparison.Ordinal)).Skip(1).TakeWhile(l => l.StartsWith("    ")).ToList();
+        var tables = new List<(string Heading, IReadOnlyList<OptionInfo> Options)> { ("every layer also takes", LayerRegistry.CommonOptions) };
+        tables.AddRange(LayerRegistry.Kinds.Select(k => ($"{k.Name}: ", k.Options)));
+        tables.Add(("residual: ", SpecNet.Checking.Blocks.ResidualOptions));
+        tables.Add(("parallel: ", SpecNet.Checking.Blocks.ParallelOptions));
+        foreach (var (heading, options) in tables)
+        {
+            var table = Table(heading);
+            Assert.Equal(options.Select(o => o.Name), table.Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0]));
+            Assert.True(table.Select((l, i) => l.Length - options[i].Doc.Length).Distinct().Count() <= 1, $"{heading}: the docs start in different columns");
+            Assert.All(table.Zip(options), p => Assert.EndsWith("  " + p.Second.Doc, p.First));
+        }
+        // Defaults as a user writes them, not as a float widened to double (0.300000012).
+        Assert.Matches(@"^\s+alpha\s+number in \[0, 1000000\]\s+default 0\.3\s+slope", Table("leaky_relu: ")[0]);
+        Assert.Contains("\"default\": 0.3\n", SchemaCommand.SchemaText().ReplaceLineEndings("\n"));
     }
 
     [Fact]
