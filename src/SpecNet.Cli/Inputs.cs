@@ -66,33 +66,63 @@ public static class CommonOptions
     }
 
     /// <summary>--threads: the thread count of the matrix kernels for this command (as SPECNET_THREADS; sweeps give each trial its share).</summary>
-    public static Option<int?> Threads()
-    {
-        var option = AtLeast("--threads", 1, "threads for the matrix kernels (default: SPECNET_THREADS, else every core)");
-        option.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is > 1024) r.AddError("--threads must be at most 1024"); });
-        return option;
-    }
+    public static Option<int?> Threads() =>
+        AtLeast("--threads", 1, "threads for the matrix kernels (default: SPECNET_THREADS, else every core)", max: 1024);
 
-    /// <summary>An optional whole number that must be at least <paramref name="min"/> when given.</summary>
-    public static Option<int?> AtLeast(string name, int min, string description)
+    /// <summary>An optional whole number that must be at least <paramref name="min"/> (and at most <paramref name="max"/>) when given.</summary>
+    public static Option<int?> AtLeast(string name, int min, string description, int max = int.MaxValue) => new(name)
     {
-        var option = new Option<int?>(name) { Description = description };
-        option.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int?>() is { } v && v < min) r.AddError($"{name} must be {(min == 1 ? "a positive whole number" : $"at least {min}")}, not {v}");
-        });
-        return option;
-    }
+        Description = description,
+        CustomParser = r => WholeNumber(r, name) is { } v && Check(r, v, v < min ? $"{name} must be {(min == 1 ? "a positive whole number" : $"at least {min}")}, not {v}"
+            : v > max ? $"{name} must be at most {max}, not {v}" : null) ? v : null,
+    };
 
     /// <summary>A whole number in [min, max] with a default.</summary>
-    public static Option<int> InRange(string name, int min, int max, int @default, string description)
+    public static Option<int> InRange(string name, int min, int max, int @default, string description) => new(name)
     {
-        var option = new Option<int>(name) { Description = description, DefaultValueFactory = _ => @default };
-        option.Validators.Add(r =>
-        {
-            int v = r.GetValueOrDefault<int>();
-            if (v < min || v > max) r.AddError($"{name} must be between {min} and {max}, not {v}");
-        });
-        return option;
+        Description = description, DefaultValueFactory = _ => @default,
+        CustomParser = r => WholeNumber(r, name) is { } v && Check(r, v, v < min || v > max ? $"{name} must be between {min} and {max}, not {v}" : null) ? v : @default,
+    };
+
+    /// <summary>An optional whole number of any value (a trial or run index, checked where its range is known).</summary>
+    public static Option<int?> Index(string name, string description) => new(name) { Description = description, CustomParser = r => WholeNumber(r, name) };
+
+    /// <summary>An optional number, such as a scale.</summary>
+    public static Option<float?> Number(string name, string description) => new(name)
+    {
+        Description = description,
+        CustomParser = r => r.Tokens.Count == 1 && Parse(r, name, r.Tokens[0].Value) is { } v ? v : null,
+    };
+
+    /// <summary>One or more numbers, one per channel.</summary>
+    public static Option<float[]?> Numbers(string name, string description) => new(name)
+    {
+        Description = description, AllowMultipleArgumentsPerToken = true,
+        CustomParser = r => r.Tokens.Select(t => Parse(r, name, t.Value)).ToList() is var v && v.All(x => x is not null) ? v.Select(x => x!.Value).ToArray() : null,
+    };
+
+    // System.CommandLine's own message for a token that does not convert names .NET types
+    // ("as expected type 'System.Nullable`1[System.Int32]'"), and a validator reading such a value throws.
+    private static int? WholeNumber(System.CommandLine.Parsing.ArgumentResult r, string name)
+    {
+        if (r.Tokens.Count != 1) return null;
+        var text = r.Tokens[0].Value;
+        if (int.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int v)) return v;
+        r.AddError(long.TryParse(text, out _) ? $"{name} is too large: {text}" : $"{name} must be a whole number, not '{text}'");
+        return null;
+    }
+
+    private static float? Parse(System.CommandLine.Parsing.ArgumentResult r, string name, string text)
+    {
+        if (float.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out float v) && float.IsFinite(v)) return v;
+        r.AddError($"{name} must be a number, not '{text}'");
+        return null;
+    }
+
+    /// <summary>True when there is no error; else reports it.</summary>
+    private static bool Check(System.CommandLine.Parsing.ArgumentResult r, int value, string? error)
+    {
+        if (error is not null) r.AddError(error);
+        return error is null;
     }
 }

@@ -26,7 +26,8 @@ public static class DiffCommand
         var executor = new Option<string?>("--executor") { Description = "train the runs as separate jobs: local (a process pool, --workers at once) or slurm (a job array); default: one after another in this process" };
         executor.AcceptOnlyFromAmong("local", "slurm");
         var workers = CommonOptions.InRange("--workers", 1, 256, 1, "--executor local: runs at once (each gets --threads, default: the cores shared out)");
-        var run = new Option<int?>("--run") { Description = "train only run K (A's seeds, then B's) into the run cache: what each executor task does", Hidden = true };
+        var run = CommonOptions.Index("--run", "train only run K (A's seeds, then B's) into the run cache: what each executor task does");
+        run.Hidden = true;
         var command = new Command("diff", "Compare two specs: structure, then accuracy with confidence intervals and a significance test. Finished runs are cached and reused.\n\nExample: specnet diff specs/mnist-cnn.yaml specs/mnist-strided.yaml --seeds 3")
             { a, b, seeds, weightsA, weightsB, epochs, json, backend, threads, report, executor, workers, run };
         command.SetAction(result =>

@@ -12,9 +12,9 @@ public static class ImportCommand
         var model = new Argument<string>("model") { Description = "the .onnx file (torch.onnx.export, tf2onnx, specnet export)" };
         var output = new Option<string>("--output", "-o") { Description = "directory for <name>.yaml and <name>.safetensors", Required = true };
         var name = new Option<string?>("--name") { Description = "the spec's name and file names (default: the ONNX file's name)" };
-        var scale = new Option<float?>("--scale") { Description = "what the model expects of raw 8-bit pixels: value · scale (default 1/255, as torchvision's ToTensor)" };
-        var mean = new Option<float[]?>("--mean") { Description = "per-channel mean subtracted after scaling (e.g. --mean 0.485 0.456 0.406)", AllowMultipleArgumentsPerToken = true };
-        var std = new Option<float[]?>("--std") { Description = "per-channel standard deviation divided by after the mean", AllowMultipleArgumentsPerToken = true };
+        var scale = CommonOptions.Number("--scale", "what the model expects of raw 8-bit pixels: value · scale (default 1/255, as torchvision's ToTensor)");
+        var mean = CommonOptions.Numbers("--mean", "per-channel mean subtracted after scaling (e.g. --mean 0.485 0.456 0.406)");
+        var std = CommonOptions.Numbers("--std", "per-channel standard deviation divided by after the mean");
         var order = new Option<string?>("--channel-order") { Description = "rgb (default) or bgr: the channel order the model was trained on" };
         order.AcceptOnlyFromAmong("rgb", "bgr");
         var noVerify = new Option<bool>("--no-verify") { Description = "skip running both models in ONNX Runtime and SpecNet on the same inputs" };

@@ -27,7 +27,7 @@ public static class SweepCommand
         var epochs = CommonOptions.AtLeast("--epochs", 1, "override every trial's training.epochs (as diff's --epochs)");
         var json = new Option<bool>("--json") { Description = "print one JSON object whose 'trials' list holds each trial's parameters and results" };
         var dryRun = new Option<bool>("--dry-run") { Description = "list the trials without running them" };
-        var trial = new Option<int?>("--trial") { Description = "run only trial K in this process (what each executor task runs)" };
+        var trial = CommonOptions.Index("--trial", "run only trial K in this process (what each executor task runs)");
         var retry = new Option<bool>("--retry-failed") { Description = "run failed trials again (by default a rerun runs only trials without a result)" };
         var partition = new Option<string?>("--partition") { Description = "slurm: the partition (sbatch --partition)" };
         var time = new Option<string?>("--time") { Description = "slurm: each task's time limit (sbatch --time, e.g. 30:00)" };

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
+using System.CommandLine;
 using System.Text;
 using System.Text.Json;
+using SpecNet.Cli;
 using SpecNet.Data;
 
 namespace SpecNet.Tests.Cli;
@@ -181,13 +183,57 @@ public class TrainEvalPredictTests : IDisposable
     [InlineData("--seed", "-1", "--seed must be at least 0, not -1")]
     [InlineData("--checkpoint-every", "-2", "--checkpoint-every must be between 0 and")]
     [InlineData("--backend", "cuda", "'cuda' not recognized")]
+    [InlineData("--epochs", "abc", "--epochs must be a whole number, not 'abc'")]
+    [InlineData("--batch-size", "2.5", "--batch-size must be a whole number, not '2.5'")]
+    [InlineData("--seed", "99999999999", "--seed is too large: 99999999999")]
+    [InlineData("--threads", "2000", "--threads must be at most 1024, not 2000")]
+    [InlineData("--checkpoint-every", "x", "--checkpoint-every must be a whole number, not 'x'")]
     public void Option_values_are_checked_before_anything_runs(string option, string value, string message)
     {
         var r = CliRunner.Run("train", _spec, option, value);
         Assert.Equal(1, r.ExitCode);
         Assert.Contains(message, r.Error);
+        Assert.DoesNotContain("internal error", r.Error);
         Assert.DoesNotContain("Epoch", r.Output);
         Assert.False(File.Exists(Weights));
+    }
+
+    [Theory]
+    [InlineData("bench", "--iterations", "x", "--iterations must be a whole number, not 'x'")]
+    [InlineData("diff", "--seeds", "2.5", "--seeds must be a whole number, not '2.5'")]
+    [InlineData("diff", "--run", "z", "--run must be a whole number, not 'z'")]
+    [InlineData("sweep", "--trial", "q", "--trial must be a whole number, not 'q'")]
+    [InlineData("import", "--scale", "abc", "--scale must be a number, not 'abc'")]
+    [InlineData("import", "--mean", "nan", "--mean must be a number, not 'nan'")]
+    public void Every_commands_numbers_are_parsed_with_a_plain_message(string command, string option, string value, string message)
+    {
+        string[] args = command switch
+        {
+            "diff" => ["diff", _spec, _spec],
+            "sweep" => ["sweep", _spec, "-o", _dir.File("sweep")],
+            "import" => ["import", _dir.File("model.onnx"), "-o", _dir.File("imported")],
+            _ => [command, _spec],
+        };
+        var r = CliRunner.Run([.. args, option, value]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains(message, r.Error);
+        Assert.DoesNotContain("System.", r.Error);
+        Assert.DoesNotContain("internal error", r.Error);
+    }
+
+    [Fact]
+    public void Numbers_given_well_reach_the_command()
+    {
+        var mean = CommonOptions.Numbers("--mean", "");
+        var parsed = new RootCommand { mean }.Parse("--mean 0.485 0.456 0.406");
+        Assert.Empty(parsed.Errors);
+        Assert.Equal([0.485f, 0.456f, 0.406f], parsed.GetValue(mean)!);
+        var iterations = CommonOptions.InRange("--iterations", 1, 100, 50, "");
+        Assert.Equal(50, new RootCommand { iterations }.Parse("").GetValue(iterations));
+        Assert.Equal(7, new RootCommand { iterations }.Parse("--iterations 7").GetValue(iterations));
+        var epochs = CommonOptions.AtLeast("--epochs", 1, "");
+        Assert.Null(new RootCommand { epochs }.Parse("").GetValue(epochs));
+        Assert.Equal(-3, new RootCommand { CommonOptions.Index("--run", "") }.Parse("--run -3").GetValue<int?>("--run"));
     }
 
     [Fact]
