@@ -38,6 +38,29 @@ public static class AtomicFile
         }
     }
 
+    /// <summary>
+    /// Fails now, with the reason, if <paramref name="path"/> could not be written later: it names a folder, or its folder
+    /// cannot be made or written to. A long job checks its outputs before it starts, not after hours of work.
+    /// </summary>
+    public static void CheckWritable(string path, string what, string exampleName)
+    {
+        var full = Path.GetFullPath(path);
+        if (Directory.Exists(full))
+            throw new SpecNetException($"{path}: is a folder, not a file name for the {what}", $"name a file in it, such as {Path.Combine(path, exampleName)}");
+        var folder = Path.GetDirectoryName(full)!;
+        var probe = Path.Combine(folder, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            Directory.CreateDirectory(folder);
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(probe);
+            throw new SpecNetException($"{path}: the {what} cannot be written in {folder}: {e.Message}", "check the path and the folder's permissions");
+        }
+    }
+
     /// <summary>Temporary files of this target left by a process that was killed mid-write (its PID is gone).</summary>
     private static void RemoveAbandoned(string folder, string name)
     {

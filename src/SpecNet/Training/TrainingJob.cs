@@ -38,6 +38,8 @@ public static class TrainingJob
     {
         if (options.Resume && !File.Exists(options.CheckpointPath))
             throw new SpecNetException($"{options.CheckpointPath}: no checkpoint to resume from", "train without --resume, or pass --checkpoint PATH");
+        AtomicFile.CheckWritable(options.WeightsPath, "weights", $"{model.Name}.safetensors");
+        AtomicFile.CheckWritable(options.CheckpointPath, "checkpoint", $"{model.Name}.checkpoint.safetensors");
         var monitor = data.Monitor;
         string on = MetricsOn(data);
         IReadOnlyDictionary<string, string> Provenance(IReadOnlyList<EpochReport> history) => TrainingEvents.Provenance(model, data.Train, engine, options, history, on);

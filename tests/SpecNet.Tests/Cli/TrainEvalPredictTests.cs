@@ -198,6 +198,44 @@ public class TrainEvalPredictTests : IDisposable
         Assert.False(File.Exists(Weights));
     }
 
+    [Fact]
+    public void Outputs_that_cannot_be_written_fail_before_training()
+    {
+        var folder = _dir.File("runs");
+        Directory.CreateDirectory(folder);
+        var r = CliRunner.Run("train", _spec, "--output", folder);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"{folder}: is a folder, not a file name for the weights", r.Error);
+        Assert.Contains($"such as {Path.Combine(folder, "patterns.safetensors")}", r.Error);
+        Assert.DoesNotContain("Epoch", r.Output);
+
+        r = CliRunner.Run("train", _spec, "--checkpoint", folder);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("is a folder, not a file name for the checkpoint", r.Error);
+        Assert.DoesNotContain("Epoch", r.Output);
+
+        var file = _dir.File("a-file");
+        File.WriteAllText(file, "not a folder");
+        r = CliRunner.Run("train", _spec, "--output", Path.Combine(file, "w.safetensors"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("the weights cannot be written in", r.Error);
+        Assert.DoesNotContain("Epoch", r.Output);
+        Assert.Empty(Directory.GetFileSystemEntries(folder));
+        Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp"));
+
+        // A folder that exists but takes no new files (here even for root, who may write into read-only folders)
+        r = CliRunner.Run("train", _spec, "--output", "/proc/w.safetensors");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("/proc/w.safetensors: the weights cannot be written in /proc", r.Error);
+        Assert.DoesNotContain("Epoch", r.Output);
+
+        // A folder that does not exist yet is made, as before.
+        r = CliRunner.Run("train", _spec, "--epochs", "1", "--output", Path.Combine(folder, "new", "w.safetensors"));
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.True(File.Exists(Path.Combine(folder, "new", "w.safetensors")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(folder, "new"), ".*.tmp"));
+    }
+
     [Theory]
     [InlineData("bench", "--iterations", "x", "--iterations must be a whole number, not 'x'")]
     [InlineData("diff", "--seeds", "2.5", "--seeds must be a whole number, not '2.5'")]
