@@ -14,7 +14,7 @@ public static class PredictCommand
     public static Command Create()
     {
         var spec = new Argument<string>("spec") { Description = "the spec file, or a weights file (its embedded spec is used)" };
-        var images = new Argument<string[]>("images") { Description = "PNG, JPEG or BMP files", Arity = ArgumentArity.OneOrMore };
+        var images = new Argument<string[]>("images") { Description = "PNG, JPEG or BMP files, or folders of them (their sub-folders too)", Arity = ArgumentArity.OneOrMore };
         var weights = new Option<string?>("--weights", "-w") { Description = "weights file (default: <spec name>.safetensors beside the spec)" };
         var resize = new Option<bool>("--resize") { Description = "scale images to the model's input size instead of refusing other sizes (a spec's data.resize does this already)" };
         var json = new Option<bool>("--json") { Description = "print {\"predictions\": [{\"file\", \"class\", \"probabilities\"}]}" };
@@ -36,7 +36,7 @@ public static class PredictCommand
             var inv = CultureInfo.InvariantCulture;
             var preprocessing = model.Data?.Preprocessing ?? SpecNet.Checking.Preprocessing.Default;
             var table = preprocessing.Table(model.Input.Channels);                   // once, for every image
-            foreach (var file in result.GetValue(images)!)
+            foreach (var file in ImageFolder.Expand(result.GetValue(images)!))
             {
                 // The spec's data.resize is part of how the model reads images, as its preprocessing is.
                 var pixels = Images.Load(file, model.Input, model.Data?.Resize ?? (result.GetValue(resize) ? "bilinear" : null));

@@ -14,6 +14,16 @@ public static class ImageFolder
 {
     private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp"];
 
+    public static bool IsImage(string path) => Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
+
+    /// <summary>The paths as given, each folder among them standing for the images in it and its sub-folders (sorted by path).</summary>
+    public static IEnumerable<string> Expand(IEnumerable<string> paths) => paths.SelectMany(path =>
+    {
+        if (!Directory.Exists(path)) return [path];
+        var images = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Where(IsImage).Order(StringComparer.Ordinal).ToList();
+        return images.Count > 0 ? images : throw new SpecNetException($"{path}: the folder holds no PNG, JPEG or BMP images", "give image files, or a folder of them");
+    });
+
     public static Dataset Load(string name, string folder, Shape input, string? resize, IReadOnlyList<string>? classNames, Action<string>? log,
         IProgress<double>? progress = null)
     {
@@ -32,7 +42,7 @@ public static class ImageFolder
         int height = input.IsFlat ? 28 : input.Height, width = input.IsFlat ? 28 : input.Width;
         long indexed = 0;
         var perClass = classes.Select(cls => (cls, images: Directory.EnumerateFiles(Path.Combine(folder, cls))
-            .Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToList())).ToList();
+            .Where(IsImage).Order(StringComparer.Ordinal).ToList())).ToList();
         long total = perClass.Sum(c => (long)c.images.Count);
         foreach (var (cls, images) in perClass)
         {

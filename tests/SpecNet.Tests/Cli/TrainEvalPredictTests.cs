@@ -105,6 +105,30 @@ public class TrainEvalPredictTests : IDisposable
     }
 
     [Fact]
+    public void Predict_reads_the_images_of_a_folder_and_its_sub_folders_in_order()
+    {
+        TrainOnce();
+        var folder = _dir.File("inbox");
+        Directory.CreateDirectory(Path.Combine(folder, "b"));
+        var images = new[] { Image(1).Path, Image(2).Path, Image(3).Path };
+        string[] placed = [Path.Combine(folder, "b", "x.png"), Path.Combine(folder, "a.png"), Path.Combine(folder, "c.PNG")];
+        for (int i = 0; i < 3; i++) File.Copy(images[i], placed[i]);
+        File.WriteAllText(Path.Combine(folder, "notes.txt"), "not an image");
+        List<(string File, int Class)> Predictions(params string[] files) => JsonDocument.Parse(CliRunner.Run(["predict", _spec, "--weights", Weights, "--json", .. files]).Output)
+            .RootElement.GetProperty("predictions").EnumerateArray().Select(p => (p.GetProperty("file").GetString()!, p.GetProperty("class").GetInt32())).ToList();
+
+        var fromFolder = Predictions(folder);
+        Assert.Equal(placed.Order(StringComparer.Ordinal), fromFolder.Select(p => p.File));   // a.png, b/x.png, c.PNG; no notes.txt
+        Assert.Equal(Predictions(placed.Order(StringComparer.Ordinal).ToArray()), fromFolder);
+        Assert.Equal(3, Predictions(images[0], folder + "/b", images[2]).Count);
+
+        Directory.CreateDirectory(_dir.File("empty"));
+        var r = CliRunner.Run("predict", _spec, "--weights", Weights, _dir.File("empty"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("empty: the folder holds no PNG, JPEG or BMP images", r.Error);
+    }
+
+    [Fact]
     public void Independent_forward_pass_reproduces_predict()
     {
         TrainOnce();
