@@ -1,4 +1,5 @@
 using SpecNet.Diagnostics;
+using SpecNet.Formats;
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
@@ -38,6 +39,7 @@ public static class DiffCommand
             var modelB = Inputs.Compile(result.GetValue(b)!);
             int n = result.GetValue(seeds);
             var engine = Inputs.Engine(result, backend, err);
+            if (result.GetValue(report) is { } reportFolder) OutputFolder.Check(reportFolder, "report");   // before the training, not after
             if (result.GetValue(run) is { } k || result.GetValue(executor) is not null && result.GetValue(weightsA) is null)
             {
                 var (train, test) = Data.DataLoader.Load(modelA, line => err.WriteLine(line));
@@ -145,7 +147,7 @@ public static class DiffCommand
     /// <summary>Both models' curves (first seed) overlaid, and the text comparison, as files.</summary>
     private static void WriteReport(string folder, ComparisonResult r, string text, TextWriter log)
     {
-        Directory.CreateDirectory(folder);
+        OutputFolder.Create(folder, "report");
         var a = r.A.Runs[0].History; var b = r.B.Runs[0].History;
         if (a is null || b is null || a.Count == 0 || b.Count == 0)
         {

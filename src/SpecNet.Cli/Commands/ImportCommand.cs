@@ -51,7 +51,7 @@ public static class ImportCommand
                 }
             }
             var directory = result.GetValue(output)!;
-            Directory.CreateDirectory(directory);
+            OutputFolder.Create(directory, "output");
             var specPath = Path.Combine(directory, imported.Model.Name + ".yaml");
             var weightsPath = Path.Combine(directory, imported.Model.Name + ".safetensors");
             AtomicFile.Write(specPath, s => s.Write(System.Text.Encoding.UTF8.GetBytes(imported.SpecText)));

@@ -34,6 +34,7 @@ public static class TrainCommand
             bool asJson = result.GetValue(json), isQuiet = result.GetValue(quiet);
             var specPath = result.GetValue(spec)!;
             var model = Inputs.Compile(specPath);
+            if (result.GetValue(report) is { } reportFolder) Formats.OutputFolder.Check(reportFolder, "report");   // before the training, not after
             var engine = Inputs.Engine(result, backend, err);
             var warmUp = WarmUp.Start(model, engine);   // the kernels compiled while the data loads
             var data = DataLoader.LoadSplits(model, line => err.WriteLine(line), ProgressLine.ForTerminal("loading data", err));

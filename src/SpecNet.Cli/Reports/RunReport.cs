@@ -1,4 +1,5 @@
 using System.Globalization;
+using SpecNet.Formats;
 using System.Net;
 using System.Text;
 using ScottPlot;
@@ -25,7 +26,7 @@ public static class RunReport
 
     public static IReadOnlyList<string> Write(string folder, ModelSpec model, IReadOnlyList<EpochReport> history, Dataset test, Evaluation evaluation)
     {
-        Directory.CreateDirectory(folder);
+        OutputFolder.Create(folder, "report");
         var files = new List<string>();
         if (history.Count > 0)
         {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using SpecNet.Formats;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -17,7 +18,7 @@ public static class SweepReport
 
     public static IReadOnlyList<string> Write(string folder, JsonElement results)
     {
-        Directory.CreateDirectory(folder);
+        OutputFolder.Create(folder, "report");
         var metric = results.GetProperty("metric").GetString()!;
         var trials = results.GetProperty("trials").EnumerateArray().Where(t => t.GetProperty("status").GetString() == "ok").ToList();
         var parameters = trials.Count > 0 ? trials[0].GetProperty("parameters").EnumerateObject().Select(p => p.Name).ToList() : [];

@@ -50,8 +50,8 @@ public static class Sweep
     /// <summary>Writes every trial's spec; a trial whose spec changed (an edited sweep) loses its old result. Returns the trials still to run.</summary>
     public static IReadOnlyList<Trial> Prepare(SweepSpec sweep, string dir, bool retryFailed)
     {
-        Directory.CreateDirectory(TrialsFolder(dir));
-        Directory.CreateDirectory(Path.Combine(dir, "logs"));
+        OutputFolder.Create(TrialsFolder(dir), "sweep");
+        OutputFolder.Create(Path.Combine(dir, "logs"), "sweep");
         var pending = new List<Trial>();
         foreach (var trial in sweep.Expand())
         {

@@ -261,6 +261,32 @@ public class TrainEvalPredictTests : IDisposable
     }
 
     [Theory]
+    [InlineData("train")]
+    [InlineData("diff")]
+    [InlineData("report")]
+    [InlineData("import")]
+    [InlineData("sweep")]
+    public void An_output_folder_that_is_a_file_is_a_clear_error_before_any_work(string command)
+    {
+        var file = _dir.File("a-file");
+        File.WriteAllText(file, "not a folder");
+        string[] args = command switch
+        {
+            "train" => ["train", _spec, "--report", file],
+            "diff" => ["diff", _spec, _spec, "--report", Path.Combine(file, "sub")],
+            "report" => ["report", TrainOnce(), "--out", file],
+            "import" => ["import", TestPaths.Repo("samples/mnist-cnn.onnx"), "-o", file],
+            _ => ["sweep", TestPaths.Repo("specs/sweeps/mnist-folder.yaml"), "-o", file],
+        };
+        var r = CliRunner.Run(args);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Matches(@"is a file, not a folder for the (report|output)|folder cannot be made: .*a-file is a file", r.Error);
+        Assert.DoesNotContain("internal error", r.Error);
+        if (command is "train" or "diff") Assert.Equal("", r.Output);   // checked before training: nothing trained, nothing compared
+        Assert.Equal("not a folder", File.ReadAllText(file));
+    }
+
+    [Theory]
     [InlineData("bench", "--iterations", "x", "--iterations must be a whole number, not 'x'")]
     [InlineData("diff", "--seeds", "2.5", "--seeds must be a whole number, not '2.5'")]
     [InlineData("diff", "--run", "z", "--run must be a whole number, not 'z'")]
