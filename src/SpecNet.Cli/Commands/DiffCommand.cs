@@ -101,7 +101,7 @@ public static class DiffCommand
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         sb.Append($"A: {pathA} ({r.A.Model.Name})\nB: {pathB} ({r.B.Model.Name})\n\nLayers\n");
-        foreach (var c in r.Layers)
+        var rows = r.Layers.Select(c =>
         {
             string mark = c.Change switch { "added" => "+", "removed" => "-", "changed" => "~", _ => " " };
             var name = c.A is { } la && c.B is { } lb && la.Name != lb.Name ? $"{la.Name} -> {lb.Name}" : (c.A ?? c.B)!.Name;
@@ -112,7 +112,14 @@ public static class DiffCommand
             };
             var entry = (c.A ?? c.B)!;
             var kind = entry.IsBlock ? $"{entry.Kind} ({entry.Layers.Count} layers)" : entry.Kind;
-            sb.Append(inv, $"  {mark} {name,-24} {kind,-18} {shape,-22} params {Signed(c.ParamsDelta),9}  MACs {Signed(c.MacsDelta),11}");
+            return (Change: c, Mark: mark, Name: name, Kind: kind, Shape: shape);
+        }).ToList();
+        // Columns as wide as their longest entry, so that a long name or a block's kind never shifts the rest of its line.
+        int nameWidth = rows.Select(x => x.Name.Length).DefaultIfEmpty().Max(), kindWidth = rows.Select(x => x.Kind.Length).DefaultIfEmpty().Max(),
+            shapeWidth = rows.Select(x => x.Shape.Length).DefaultIfEmpty().Max();
+        foreach (var (c, mark, name, kind, shape) in rows)
+        {
+            sb.Append(inv, $"  {mark} {name.PadRight(nameWidth)}  {kind.PadRight(kindWidth)}  {shape.PadRight(shapeWidth)}  params {Signed(c.ParamsDelta),9}  MACs {Signed(c.MacsDelta),11}");
             if (c.Change == "changed") sb.Append("   ").Append(string.Join("; ", c.Details.Where(d => !d.StartsWith("output") && !d.StartsWith("params"))));
             sb.Append('\n');
         }

@@ -70,6 +70,28 @@ public class DiffTests
         finally { Environment.SetEnvironmentVariable("SPECNET_CACHE", null); }
     }
 
+    [Fact]
+    public void Diff_lines_up_its_layer_table_whatever_the_names_and_kinds()
+    {
+        using var dir = new TempFolder();
+        var a = TestData.WriteSpecWithData(dir.Path, epochs: 1);
+        var b = dir.File("b.yaml");
+        File.WriteAllText(b, File.ReadAllText(a).Replace("""
+              - max_pool2d: { pool_size: 2 }
+            """, """
+              - residual: { layers: [{ conv2d: { filters: 4, kernel_size: 3, padding: same } }, batch_norm], name: a_rather_long_residual_block_name }
+              - max_pool2d: { pool_size: 2 }
+            """));
+        var r = CliRunner.Run("diff", a, b, "--epochs", "1");
+        Assert.True(r.ExitCode == 0, r.All);
+        var table = r.Output.Split('\n').SkipWhile(l => l != "Layers").Skip(1).TakeWhile(l => l.Length > 0).ToList();
+        Assert.Contains(table, l => l.Contains("+ a_rather_long_residual_block_name") && l.Contains("residual (3 layers)"));
+        Assert.Equal(6, table.Count);
+        Assert.Single(table.Select(l => l.IndexOf("  params ", StringComparison.Ordinal)).Distinct());
+        int kind = table[1].IndexOf("residual (", StringComparison.Ordinal);   // every kind starts in that column
+        Assert.All(table, l => Assert.True(l[kind - 1] == ' ' && l[kind] != ' ', l));
+    }
+
     /// <summary>
     /// diff on two known weight files: every figure it reports (delta, its interval, McNemar's p, the
     /// discordant counts, the verdict) against values this test computes itself from the two models'
