@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
 using SpecNet.Checking;
 using SpecNet.Formats;
 using SpecNet.Kernels;
@@ -45,7 +47,7 @@ public static class Inputs
     public static int? Threads(ParseResult result) =>
         result.CommandResult.Command.Options.OfType<Option<int?>>().FirstOrDefault(o => o.Name == "--threads") is { } option ? result.GetValue(option) : null;
 
-    public static string Percent(double fraction) => (100 * fraction).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) + "%";
+    public static string Percent(double fraction) => (100 * fraction).ToString("0.00", CultureInfo.InvariantCulture) + "%";
 }
 
 /// <summary>
@@ -73,7 +75,7 @@ public static class CommonOptions
     public static Option<int?> AtLeast(string name, int min, string description, int max = int.MaxValue) => new(name)
     {
         Description = description,
-        CustomParser = r => WholeNumber(r, name) is { } v && Check(r, v, v < min ? $"{name} must be {(min == 1 ? "a positive whole number" : $"at least {min}")}, not {v}"
+        CustomParser = r => WholeNumber(r, name) is { } v && Check(r, v < min ? $"{name} must be {(min == 1 ? "a positive whole number" : $"at least {min}")}, not {v}"
             : v > max ? $"{name} must be at most {max}, not {v}" : null) ? v : null,
     };
 
@@ -81,7 +83,7 @@ public static class CommonOptions
     public static Option<int> InRange(string name, int min, int max, int @default, string description) => new(name)
     {
         Description = description, DefaultValueFactory = _ => @default,
-        CustomParser = r => WholeNumber(r, name) is { } v && Check(r, v, v < min || v > max ? $"{name} must be between {min} and {max}, not {v}" : null) ? v : @default,
+        CustomParser = r => WholeNumber(r, name) is { } v && Check(r, v < min || v > max ? $"{name} must be between {min} and {max}, not {v}" : null) ? v : @default,
     };
 
     /// <summary>An optional whole number of any value (a trial or run index, checked where its range is known).</summary>
@@ -103,24 +105,24 @@ public static class CommonOptions
 
     // System.CommandLine's own message for a token that does not convert names .NET types
     // ("as expected type 'System.Nullable`1[System.Int32]'"), and a validator reading such a value throws.
-    private static int? WholeNumber(System.CommandLine.Parsing.ArgumentResult r, string name)
+    private static int? WholeNumber(ArgumentResult r, string name)
     {
         if (r.Tokens.Count != 1) return null;
         var text = r.Tokens[0].Value;
-        if (int.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int v)) return v;
+        if (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int v)) return v;
         r.AddError(long.TryParse(text, out _) ? $"{name} is too large: {text}" : $"{name} must be a whole number, not '{text}'");
         return null;
     }
 
-    private static float? Parse(System.CommandLine.Parsing.ArgumentResult r, string name, string text)
+    private static float? Parse(ArgumentResult r, string name, string text)
     {
-        if (float.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out float v) && float.IsFinite(v)) return v;
+        if (float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float v) && float.IsFinite(v)) return v;
         r.AddError($"{name} must be a number, not '{text}'");
         return null;
     }
 
     /// <summary>True when there is no error; else reports it.</summary>
-    private static bool Check(System.CommandLine.Parsing.ArgumentResult r, int value, string? error)
+    private static bool Check(ArgumentResult r, string? error)
     {
         if (error is not null) r.AddError(error);
         return error is null;
