@@ -51,9 +51,9 @@ public static class Blocks
 
 /// <summary>
 /// Reads a `layers` list into a graph of layers in topological order, inferring each shape as it goes.
-/// A layer reads the one before it, or what its `inputs` name: earlier layers, `input` (the model's
-/// input) or `previous`. Blocks expand into layers: residual into its layers, its shortcut, an `add` and
-/// an activation; parallel into its branches and a merge.
+/// A layer reads the one before it, or what its `inputs` name: earlier layers or blocks (a block's
+/// output), `input` (the model's input) or `previous`. Blocks expand into layers: residual into its
+/// layers, its shortcut, an `add` and an activation; parallel into its branches and a merge.
 /// Names: top-level entries are numbered per kind (conv2d_1, residual_1); inside a block, names are the
 /// block's scope plus the same numbering (residual_1/conv2d_1, residual_1/shortcut/conv2d_1,
 /// parallel_1/branch_2/max_pool2d_1, residual_1/add, residual_1/relu), and with repeat: N each copy
@@ -70,6 +70,8 @@ internal sealed class GraphReader(DiagnosticBag diagnostics)
     }
 
     private readonly Dictionary<string, Layer> _byName = [];
+    /// <summary>Each block by name, for `inputs` that name it: its output layer (null when the block failed), and where it is.</summary>
+    private readonly Dictionary<string, (Layer? Output, SourceSpan Span)> _blocks = [];
     /// <summary>Inside a block with trainable: false.</summary>
     private bool _frozen;
     private readonly List<(string Reference, SourceSpan Span, string Owner)> _unresolved = [];
@@ -208,10 +210,10 @@ internal sealed class GraphReader(DiagnosticBag diagnostics)
 
     private bool Register(Layer layer)
     {
-        if (_byName.TryGetValue(layer.Name, out var first))
+        if (FirstNamed(layer.Name) is { } first)
         {
             diagnostics.Error(DiagnosticIds.DuplicateLayerName, layer.OptionSpans.GetValueOrDefault("name", layer.Span),
-                $"two layers are named '{layer.Name}' (the first at line {first.Span.Line})", "layer names must be unique: they name the tensors in the weights file");
+                $"two layers are named '{layer.Name}' (the first at line {first.Line})", "layer names must be unique: they name the tensors in the weights file");
             return false;
         }
         _byName[layer.Name] = layer;
@@ -275,23 +277,28 @@ internal sealed class GraphReader(DiagnosticBag diagnostics)
         "previous" => previous,
         _ when namePrefix.Length > 0 && _byName.TryGetValue(namePrefix + reference, out var local) => Output(local),
         _ when _byName.TryGetValue(reference, out var layer) => Output(layer),
+        _ when namePrefix.Length > 0 && _blocks.TryGetValue(namePrefix + reference, out var localBlock) => BlockOutput(localBlock.Output),
+        _ when _blocks.TryGetValue(reference, out var block) => BlockOutput(block.Output),
         _ => null,
     };
 
     /// <summary>A registered layer whose connection failed is broken (its error is already reported).</summary>
     private Value Output(Layer layer) => Layers.Contains(layer) ? new Value(layer) : Value.Failed;
 
+    /// <summary>A block stands for its output; a block that failed is broken (its error is already reported).</summary>
+    private static Value BlockOutput(Layer? output) => output is null ? Value.Failed : new Value(output);
+
     /// <summary>References that named nothing earlier: a later layer, or nothing at all.</summary>
     private void ReportUnresolved()
     {
         foreach (var (reference, span, owner) in _unresolved)
         {
-            if (_byName.TryGetValue(reference, out var later))
-                diagnostics.Error(DiagnosticIds.UnknownInput, span, $"{owner}: inputs names '{reference}', which comes later (line {later.Span.Line})",
+            if (FirstNamed(reference) is { } later)
+                diagnostics.Error(DiagnosticIds.UnknownInput, span, $"{owner}: inputs names '{reference}', which comes later (line {later.Line})",
                     "a layer can read only earlier layers: move it after that one");
             else
                 diagnostics.Error(DiagnosticIds.UnknownInput, span, $"{owner}: inputs names '{reference}', but no layer has that name",
-                    Names.Suggest(reference, [.. _byName.Keys, "input", "previous"]) is { } near ? $"did you mean '{near}'?"
+                    Names.Suggest(reference, [.. _byName.Keys, .. _blocks.Keys, "input", "previous"]) is { } near ? $"did you mean '{near}'?"
                         : $"name an earlier layer, input or previous (layers: {string.Join(", ", _byName.Keys.Take(12))})");
         }
         if (_unresolved.Count > 0) Complete = false;
@@ -318,11 +325,29 @@ internal sealed class GraphReader(DiagnosticBag diagnostics)
         var merge = residual ? "add" : r.Choice("merge");
         bool frozen = !r.Bool("trainable");
         r.Finish();
-        if (r.HadErrors || input is null || paths is null) { Complete = false; return Value.Failed; }
+        if (r.HadErrors || input is null || paths is null) { Complete = false; return RegisterBlock(blockName, kindNode.Span, r, Value.Failed); }
         bool outer = _frozen;
         _frozen |= frozen;
-        try { return Copies(kindNode, input[0], paths, residual, activation, merge, repeat, blockName, namePrefix, r); }
+        try { return RegisterBlock(blockName, kindNode.Span, r, Copies(kindNode, input[0], paths, residual, activation, merge, repeat, blockName, namePrefix, r)); }
         finally { _frozen = outer; }
+    }
+
+    /// <summary>Where the layer or block already named <paramref name="name"/> is, if one is.</summary>
+    private SourceSpan? FirstNamed(string name) =>
+        _byName.TryGetValue(name, out var layer) ? layer.Span : _blocks.TryGetValue(name, out var block) ? block.Span : null;
+
+    /// <summary>Records a block's name for `inputs` that name it (a name shared with a layer or another block is an error).</summary>
+    private Value RegisterBlock(string name, SourceSpan span, OptionReader r, Value output)
+    {
+        if (FirstNamed(name) is { } f)
+        {
+            diagnostics.Error(DiagnosticIds.DuplicateLayerName, r.SpanOf("name"),
+                $"two layers are named '{name}' (the first at line {f.Line})", "layer and block names must be unique: inputs name them, and layer names name the tensors in the weights file");
+            Complete = false;
+            return Value.Failed;
+        }
+        _blocks[name] = (output.Broken ? null : output.Layer, span);
+        return output;
     }
 
     private Value Copies(ScalarNode kindNode, Value input, List<IReadOnlyList<SyntaxNode>?> paths, bool residual, Activation activation, string merge,

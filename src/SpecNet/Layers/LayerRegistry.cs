@@ -30,7 +30,7 @@ public static class LayerRegistry
 
     /// <summary>The `inputs` every layer accepts: what it reads, when not the layer before it.</summary>
     public static readonly OptionInfo InputsOption =
-        OptionInfo.Structure("inputs", "[names]", "the layers it reads: earlier layers' names, input (the model's input) or previous")
+        OptionInfo.Structure("inputs", "[names]", "the layers it reads: earlier layers' or blocks' names (a block stands for its output), input (the model's input) or previous")
             with { DefaultNote = "[previous]" };
 
     /// <summary>The `trainable` every layer and block accepts: false freezes its parameters (fine-tuning).</summary>

@@ -51,6 +51,35 @@ public class GraphSpecTests
     }
 
     [Fact]
+    public void Inputs_may_name_a_block_for_its_output()
+    {
+        const string text = """
+            input: [8, 8, 4]
+            layers:
+              - conv2d: { filters: 4, kernel_size: 3, padding: same, name: stem }
+              - residual: { layers: [ conv2d: { filters: 4, kernel_size: 3, padding: same } ], activation: relu, name: block }
+              - parallel: { branches: [ [ conv2d: { filters: 4, kernel_size: 1 } ], [] ], merge: add }
+              - concatenate: { inputs: [stem, block, parallel_1] }
+              - global_avg_pool2d
+              - dense: { units: 3, activation: softmax }
+            """;
+        var byBlock = Compile(text);
+        var concatenate = byBlock.Layers.Single(l => l.Name == "concatenate_1");
+        Assert.Equal(["stem", "block/relu", "parallel_1/add"], concatenate.Sources.Select(l => l!.Name));
+        Assert.Equal([8, 8, 12], new[] { concatenate.Output.Height, concatenate.Output.Width, concatenate.Output.Channels });
+        // The same graph as naming the blocks' last layers.
+        Assert.Equal(byBlock.StructuralHash, Compile(text.Replace("[stem, block, parallel_1]", "[stem, block/relu, parallel_1/add]")).StructuralHash);
+
+        var later = SpecCompiler.Compile(text.Replace("[stem, block, parallel_1]", "[stem, block, parallel_2]")
+            .Replace("  - global_avg_pool2d", "  - parallel: { branches: [ [], [] ], merge: add }\n  - global_avg_pool2d"), "g.yaml");
+        Assert.Contains("inputs names 'parallel_2', which comes later (line 7)", later.Render());
+        var clash = SpecCompiler.Compile(text.Replace("name: block", "name: stem"), "g.yaml");
+        Assert.Contains("two layers are named 'stem' (the first at line 3)", clash.Render());
+        var broken = SpecCompiler.Compile(text.Replace("activation: relu, name: block", "activation: relu, name: block, inputs: [nowhere]"), "g.yaml");
+        Assert.Single(broken.Diagnostics, d => d.Severity == SpecNet.Diagnostics.Severity.Error);   // the block's own error, not one more where it is read
+    }
+
+    [Fact]
     public void Plain_lists_keep_their_hash_and_graphs_hash_their_wiring()
     {
         const string plain = "input: [4]\nlayers:\n  - dense: { units: 3, name: a }\n  - dense: { units: 3, name: b }\n  - dense: { units: 2, activation: softmax }\n";
