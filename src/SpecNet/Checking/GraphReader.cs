@@ -169,18 +169,16 @@ internal sealed class GraphReader(DiagnosticBag diagnostics)
         var layer = kind.Create(bound);
         var sources = Sources(bound, previous, namePrefix, kind, $"{kind.Name} layer '{fullName}'");
         reader.Finish();
+        layer.Name = fullName;
+        layer.Span = kindNode.Span;
         if (reader.HadErrors || sources is null)
         {
             // Its name is still taken: a later layer reading it is broken quietly, not told that no layer has that name.
-            layer.Name = fullName;
-            layer.Span = kindNode.Span;
             Register(layer);
             Complete = false;
             return Value.Failed;
         }
-        layer.Name = fullName;
         layer.Kind = kind;
-        layer.Span = kindNode.Span;
         layer.Frozen = _frozen || !bound.Bool("trainable");
         layer.OptionSpans = reader.Spans();
         layer.Options = bound.Values;

@@ -14,7 +14,7 @@ public static class AtomicFile
     {
         var full = Path.GetFullPath(path);
         var folder = Path.GetDirectoryName(full)!;
-        var temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        var temp = TempPath(full);
         try
         {
             Directory.CreateDirectory(folder);
@@ -48,7 +48,7 @@ public static class AtomicFile
         if (Directory.Exists(full))
             throw new SpecNetException($"{path}: is a folder, not a file name for the {what}", $"name a file in it, such as {Path.Combine(path, exampleName)}");
         var folder = Path.GetDirectoryName(full)!;
-        var probe = Path.Combine(folder, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        var probe = TempPath(full);
         try
         {
             Directory.CreateDirectory(folder);
@@ -60,6 +60,10 @@ public static class AtomicFile
             throw new SpecNetException($"{path}: the {what} cannot be written in {folder}: {e.Message}", "check the path and the folder's permissions");
         }
     }
+
+    /// <summary>A temporary file beside <paramref name="full"/>, named so that <see cref="RemoveAbandoned"/> knows its process.</summary>
+    private static string TempPath(string full) =>
+        Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
 
     /// <summary>Temporary files of this target left by a process that was killed mid-write (its PID is gone).</summary>
     private static void RemoveAbandoned(string folder, string name)
