@@ -70,3 +70,34 @@ public sealed class TempFolder : IDisposable
     public string File(string name) => System.IO.Path.Combine(Path, name);
     public void Dispose() { try { Directory.Delete(Path, true); } catch (IOException) { } }
 }
+
+/// <summary>Checks that files are replaced whole, by a rename, rather than written over where they lie.</summary>
+public static class Replacement
+{
+    /// <summary>
+    /// Every file in <paramref name="folder"/> gets a second name (a hard link beside the folder) whose contents are then set to
+    /// a sentinel, under both names. A rewrite by rename leaves the sentinel under the second name and new contents under the
+    /// first; a file written over in place (truncated, then written) loses the sentinel under both.
+    /// </summary>
+    public static void AssertEveryFileReplacedWhole(string folder, Action rewrite)
+    {
+        var kept = folder.TrimEnd('/') + ".kept";
+        Directory.CreateDirectory(kept);
+        var names = Directory.GetFiles(folder).Select(f => System.IO.Path.GetFileName(f)).ToList();
+        Assert.NotEmpty(names);
+        foreach (var name in names)
+        {
+            Assert.Equal(0, link(System.IO.Path.Combine(folder, name), System.IO.Path.Combine(kept, name)));
+            File.WriteAllText(System.IO.Path.Combine(kept, name), "sentinel");
+        }
+        rewrite();
+        foreach (var name in names)
+        {
+            Assert.True(File.ReadAllText(System.IO.Path.Combine(kept, name)) == "sentinel", $"{name} was written over in place");
+            Assert.True(File.ReadAllText(System.IO.Path.Combine(folder, name)) != "sentinel", $"{name} was not rewritten");
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int link(string existing, string added);
+}

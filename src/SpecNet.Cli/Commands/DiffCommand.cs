@@ -6,6 +6,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using SpecNet.Comparing;
 using SpecNet.Planning;
+using SpecNet.Cli.Reports;
 
 namespace SpecNet.Cli.Commands;
 
@@ -156,23 +157,25 @@ public static class DiffCommand
     {
         OutputFolder.Create(folder, "report");
         var a = r.A.Runs[0].History; var b = r.B.Runs[0].History;
-        if (a is null || b is null || a.Count == 0 || b.Count == 0)
+        bool curves = a is { Count: > 0 } && b is { Count: > 0 }, rates = curves && a!.Concat(b!).All(e => e.LearningRate is not null);
+        if (!curves)
         {
             log.WriteLine("note: no learning curves to plot (runs evaluated from weights, or cached by an older SpecNet)");
         }
         else
         {
-            Reports.RunReport.WriteCurves(Path.Combine(folder, "loss.png"), [new Reports.Curves("A " + r.A.Model.Name, a), new Reports.Curves("B " + r.B.Model.Name, b)], loss: true);
-            Reports.RunReport.WriteCurves(Path.Combine(folder, "accuracy.png"), [new Reports.Curves("A " + r.A.Model.Name, a), new Reports.Curves("B " + r.B.Model.Name, b)], loss: false);
-            if (a.Concat(b).All(e => e.LearningRate is not null))
-                Reports.RunReport.WriteLearningRate(Path.Combine(folder, "learning_rate.png"), [new Reports.Curves("A " + r.A.Model.Name, a), new Reports.Curves("B " + r.B.Model.Name, b)]);
+            Curves[] both = [new("A " + r.A.Model.Name, a!), new("B " + r.B.Model.Name, b!)];
+            RunReport.WriteCurves(Path.Combine(folder, "loss.png"), both, loss: true);
+            RunReport.WriteCurves(Path.Combine(folder, "accuracy.png"), both, loss: false);
+            if (rates) RunReport.WriteLearningRate(Path.Combine(folder, "learning_rate.png"), both);
         }
+        // The page shows the pictures this diff drew, not ones an earlier report left in the folder.
         var html = $"<!doctype html><html><head><meta charset=\"utf-8\"><title>{System.Net.WebUtility.HtmlEncode(r.A.Model.Name)} vs {System.Net.WebUtility.HtmlEncode(r.B.Model.Name)}</title>" +
             "<style>body{font-family:sans-serif;margin:2em}pre{background:#f6f6f6;padding:1em}img{max-width:48%}</style></head><body>" +
-            $"<h1>{System.Net.WebUtility.HtmlEncode(r.Verdict)}</h1>" + (a is { Count: > 0 } ? "<img src=\"loss.png\"> <img src=\"accuracy.png\">" : "") +
-            (File.Exists(Path.Combine(folder, "learning_rate.png")) ? " <img src=\"learning_rate.png\">" : "") +
+            $"<h1>{System.Net.WebUtility.HtmlEncode(r.Verdict)}</h1>" + (curves ? "<img src=\"loss.png\"> <img src=\"accuracy.png\">" : "") +
+            (rates ? " <img src=\"learning_rate.png\">" : "") +
             $"<pre>{System.Net.WebUtility.HtmlEncode(text)}</pre></body></html>";
-        File.WriteAllText(Path.Combine(folder, "index.html"), html);
+        ReportFiles.Text(Path.Combine(folder, "index.html"), html);
         log.WriteLine($"Report written to {Path.Combine(folder, "index.html")}");
     }
 

@@ -68,7 +68,7 @@ public static class RunReport
         foreach (var i in wrong)
             html.Append($"<figure style=\"display:inline-block;margin:4px;text-align:center\"><img src=\"data:image/png;base64,{Convert.ToBase64String(Png(test, i))}\"><figcaption>#{i}: {test.Labels[i]} → {evaluation.Predictions[i]}</figcaption></figure>");
         html.Append("</div><h2>Spec</h2><pre>").Append(Esc(ModelSummary.ToText(model))).Append("</pre><pre>").Append(Esc(model.SourceText)).Append("</pre></body></html>");
-        File.WriteAllText(Path.Combine(folder, "index.html"), html.ToString());
+        ReportFiles.Text(Path.Combine(folder, "index.html"), html.ToString());
         files.Add("index.html");
         return files;
     }
@@ -99,7 +99,7 @@ public static class RunReport
         plot.XLabel("epoch");
         plot.YLabel(loss ? "loss" : "accuracy");
         plot.ShowLegend();
-        plot.SavePng(path, 720, 440);
+        ReportFiles.Png(plot, path, 720, 440);
     }
 
     /// <summary>The learning rate in effect at the end of each epoch, one line per model.</summary>
@@ -118,7 +118,7 @@ public static class RunReport
         plot.XLabel("epoch");
         plot.YLabel("learning rate");
         plot.ShowLegend();
-        plot.SavePng(path, 720, 440);
+        ReportFiles.Png(plot, path, 720, 440);
     }
 
     /// <summary>Rows: true class; columns: predicted; colour: the share of the true class.</summary>
@@ -149,7 +149,7 @@ public static class RunReport
         var ticks = Enumerable.Range(0, k).ToArray();
         plot.Axes.Bottom.SetTicks(ticks.Select(t => (double)t).ToArray(), ticks.Select(t => t.ToString(Inv)).ToArray());
         plot.Axes.Left.SetTicks(ticks.Select(t => (double)(k - 1 - t)).ToArray(), ticks.Select(t => t.ToString(Inv)).ToArray());
-        plot.SavePng(path, 640, 560);
+        ReportFiles.Png(plot, path, 640, 560);
     }
 
     /// <summary>Examples side by side, 12 to a row, each scaled 2x.</summary>
@@ -169,19 +169,10 @@ public static class RunReport
                     grid[ox + x, oy + y] = ch == 1 ? new Rgb24(pixels[p], pixels[p], pixels[p]) : new Rgb24(pixels[p], pixels[p + 1], pixels[p + 2]);
                 }
         }
-        grid.SaveAsPng(path);
+        ReportFiles.Png(grid, path);
     }
 
-    private static byte[] Png(Dataset data, int index)
-    {
-        var path = Path.GetTempFileName();
-        try
-        {
-            Images.SavePng(path, data.Example(index), data.Shape.Height, data.Shape.Width, data.Shape.Channels);
-            return File.ReadAllBytes(path);
-        }
-        finally { File.Delete(path); }
-    }
+    private static byte[] Png(Dataset data, int index) => Images.Png(data.Example(index), data.Shape.Height, data.Shape.Width, data.Shape.Channels);
 
     private static string Esc(string s) => WebUtility.HtmlEncode(s);
 }

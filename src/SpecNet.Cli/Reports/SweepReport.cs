@@ -54,7 +54,7 @@ public static class SweepReport
             plot.YLabel(metric);
             plot.Title($"{metric} against {name}");
             var file = $"parameter-{p + 1}.png";
-            plot.SavePng(Path.Combine(folder, file), 640, 420);
+            ReportFiles.Png(plot, Path.Combine(folder, file), 640, 420);
             files.Add(file);
         }
 
@@ -77,7 +77,7 @@ public static class SweepReport
             html.Append(Inv, $"<td>{Metric(t):0.0000}</td><td>{100 * t.GetProperty("test_accuracy").GetDouble():0.00}%</td><td>{t.GetProperty("params").GetInt64():N0}</td><td>{t.GetProperty("train_seconds").GetDouble():0.0}</td></tr>");
         }
         html.Append("</table></body></html>");
-        File.WriteAllText(Path.Combine(folder, "index.html"), html.ToString());
+        ReportFiles.Text(Path.Combine(folder, "index.html"), html.ToString());
         files.Add("index.html");
         return files;
     }
@@ -119,7 +119,7 @@ public static class SweepReport
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(0.25);
         plot.YLabel("position in its range");
         plot.Title("Trials in parallel coordinates (colour: " + metric + ")");
-        plot.SavePng(Path.Combine(folder, "parallel.png"), 900, 460);
+        ReportFiles.Png(plot, Path.Combine(folder, "parallel.png"), 900, 460);
         return "parallel.png";
     }
 

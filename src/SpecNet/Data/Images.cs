@@ -64,6 +64,13 @@ public static class Images
     /// <summary>Writes grayscale or RGB bytes (HWC) as a PNG.</summary>
     public static void SavePng(string path, ReadOnlySpan<byte> pixels, int height, int width, int channels)
     {
+        var bytes = Png(pixels, height, width, channels);
+        Formats.AtomicFile.Write(path, s => s.Write(bytes));
+    }
+
+    /// <summary>Grayscale or RGB bytes (HWC) encoded as a PNG.</summary>
+    public static byte[] Png(ReadOnlySpan<byte> pixels, int height, int width, int channels)
+    {
         using var image = new Image<Rgb24>(width, height);
         for (int y = 0; y < height; y++)
             for (int x = 0; x < width; x++)
@@ -73,7 +80,6 @@ public static class Images
             }
         using var stream = new MemoryStream();
         image.SaveAsPng(stream);
-        var bytes = stream.ToArray();
-        Formats.AtomicFile.Write(path, s => s.Write(bytes));
+        return stream.ToArray();
     }
 }

@@ -171,6 +171,9 @@ public class ExperienceTests
         var again = CliRunner.Run("report", dir.File("patterns.safetensors"), "--out", dir.File("again"));
         Assert.True(again.ExitCode == 0, again.All);
         AssertPng(Path.Combine(dir.File("again"), "accuracy.png"), 10_000); // curves from the history the weights file records
+
+        // A report written again into its folder replaces each file whole: interrupted, it leaves the last complete one.
+        Replacement.AssertEveryFileReplacedWhole(dir.File("again"), () => Assert.Equal(0, CliRunner.Run("report", dir.File("patterns.safetensors"), "--out", dir.File("again")).ExitCode));
     }
 
     [Fact]
@@ -187,6 +190,17 @@ public class ExperienceTests
             Assert.True(r.ExitCode == 0, r.All);
             AssertPng(Path.Combine(dir.File("diff"), "loss.png"), 10_000);
             Assert.Contains("Verdict", File.ReadAllText(Path.Combine(dir.File("diff"), "index.html")).Replace("verdict", "Verdict"));
+            Assert.Contains("learning_rate.png", File.ReadAllText(Path.Combine(dir.File("diff"), "index.html")));
+            Replacement.AssertEveryFileReplacedWhole(dir.File("diff"), () => Assert.Equal(0, CliRunner.Run("diff", a, b, "--report", dir.File("diff")).ExitCode));
+
+            // Trained models compared from their weights have no curves: the page shows none, whatever the folder held before.
+            var weights = dir.File("patterns.safetensors");
+            Assert.Equal(0, CliRunner.Run("train", a, "--quiet").ExitCode);
+            var fromWeights = CliRunner.Run("diff", a, a, "--weights-a", weights, "--weights-b", weights, "--report", dir.File("diff"));
+            Assert.True(fromWeights.ExitCode == 0, fromWeights.All);
+            Assert.Contains("no learning curves", fromWeights.Error);
+            var page = File.ReadAllText(Path.Combine(dir.File("diff"), "index.html"));
+            Assert.DoesNotContain("<img", page);
         }
         finally { Environment.SetEnvironmentVariable("SPECNET_CACHE", null); }
     }

@@ -157,6 +157,7 @@ public class SweepTests
         Assert.True(report.ExitCode == 0, report.All);
         Assert.True(new FileInfo(dir.File("out/report/parallel.png")).Length > 1000);
         Assert.Contains("parameter-3.png", File.ReadAllText(dir.File("out/report/index.html")));
+        Replacement.AssertEveryFileReplacedWhole(dir.File("out/report"), () => Assert.Equal(0, CliRunner.Run("sweep", "report", dir.File("out")).ExitCode));
     }
 
     [Fact]
