@@ -48,7 +48,7 @@ public static class DataCommand
                     ? Path.Combine(result.GetValue(outDir)!, label.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{count}.png")
                     : Path.Combine(result.GetValue(outDir)!, count == 1 ? $"{label}.png" : $"{label}-{count}.png");
                 Images.SavePng(file, test.Pixels.AsSpan(i * size, size), test.Shape.Height, test.Shape.Width, test.Shape.Channels);
-                if (!result.GetValue(folders)) result.InvocationConfiguration.Output.WriteLine($"{file}  ({result.GetValue(split)} image {i}, class {label})");
+                if (!result.GetValue(folders)) result.InvocationConfiguration.Output.WriteLine($"{file}  ({result.GetValue(split)} image {i}, class {label}{(test.ClassNames is null ? "" : $": {test.ClassName(label)}")})");
             }
             return ExitCodes.Ok;
         });

@@ -61,18 +61,22 @@ public static class EvalCommand
         sb.Append(inv, $"{model.Name} on {data.Name} ({e.Count:N0} examples)\n");
         sb.Append(inv, $"Test loss:     {e.Loss:0.0000}\nTest accuracy: {Inputs.Percent(e.Accuracy)}\n\n");
         sb.Append("Per class:\n");
+        int nameWidth = Math.Max(12, Enumerable.Range(0, e.Classes).Max(c => data.ClassName(c).Length));
         for (int c = 0; c < e.Classes; c++)
         {
             int n = Enumerable.Range(0, e.Classes).Sum(p => e.Confusion[c, p]);
-            sb.Append(inv, $"  {data.ClassName(c),12}  {(double.IsNaN(e.PerClassAccuracy[c]) ? "   -   " : Inputs.Percent(e.PerClassAccuracy[c])),8}  of {n:N0}\n");
+            sb.Append(inv, $"  {data.ClassName(c).PadLeft(nameWidth)}  {(double.IsNaN(e.PerClassAccuracy[c]) ? "   -   " : Inputs.Percent(e.PerClassAccuracy[c])),8}  of {n:N0}\n");
         }
-        sb.Append("\nConfusion matrix (rows: true class, columns: predicted):\n      ");
+        // Columns by number, rows by number and name: a row's label says what its number stands for.
+        var rows = Enumerable.Range(0, e.Classes).Select(r => data.ClassNames is null ? r.ToString(inv).PadLeft(5) : $"  {r} {data.ClassName(r)}").ToList();
+        int rowWidth = rows.Max(r => r.Length);
+        sb.Append("\nConfusion matrix (rows: true class, columns: predicted):\n").Append(' ', rowWidth + 1);
         int width = Math.Max(4, e.Count.ToString(inv).Length + 1);
         for (int c = 0; c < e.Classes; c++) sb.Append(c.ToString(inv).PadLeft(width));
         sb.Append('\n');
         for (int r = 0; r < e.Classes; r++)
         {
-            sb.Append(r.ToString(inv).PadLeft(5)).Append(' ');
+            sb.Append(rows[r].PadRight(rowWidth)).Append(' ');
             for (int c = 0; c < e.Classes; c++) sb.Append(e.Confusion[r, c].ToString(inv).PadLeft(width));
             sb.Append('\n');
         }

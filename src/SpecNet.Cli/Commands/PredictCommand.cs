@@ -30,7 +30,8 @@ public static class PredictCommand
             var engine = Inputs.Engine(result, backend, result.InvocationConfiguration.Error);
             var weightsPath = Inputs.WeightsPath(specPath, result.GetValue(weights), model);
             var (parameters, metadata) = WeightsFile.LoadWithMetadata(weightsPath, model);
-            var names = WeightsFile.ClassNames(metadata, model);
+            // A file written before SpecNet knew Fashion-MNIST's names records none: the dataset's own, then.
+            var names = WeightsFile.ClassNames(metadata, model) ?? (model.Data?.Dataset is { } dataset ? NamedDatasets.ClassNames(dataset) : null);
             var plan = engine.Plan(model, parameters, 1, PlanOptions.Serving);
             var predictions = new JsonArray();
             var inv = CultureInfo.InvariantCulture;
@@ -53,7 +54,8 @@ public static class PredictCommand
                 else
                 {
                     var confidence = probabilities.Length == 1 ? (winner == 1 ? probabilities[0] : 1 - probabilities[0]) : probabilities[winner];
-                    o.WriteLine($"{file}: {(names is null ? winner.ToString(inv) : $"{names[winner]} (class {winner})")} ({(100 * confidence).ToString("0.0", inv)}%)");
+                    var percent = (100 * confidence).ToString("0.0", inv) + "%";
+                    o.WriteLine($"{file}: {(names is null ? $"{winner} ({percent})" : $"{names[winner]} (class {winner}, {percent})")}");
                     o.WriteLine("  [" + string.Join(", ", probabilities.Select(p => p.ToString("0.00", inv))) + "]");
                 }
             }

@@ -39,7 +39,7 @@ public static class RunReport
                 files.Add("learning_rate.png");
             }
         }
-        WriteConfusion(Path.Combine(folder, "confusion.png"), evaluation.Confusion, model.Name);
+        WriteConfusion(Path.Combine(folder, "confusion.png"), evaluation.Confusion, model.Name, test.ClassNames);
         var wrong = Enumerable.Range(0, test.Count).Where(i => evaluation.Predictions[i] != test.Labels[i]).Take(48).ToList();
         WriteGrid(Path.Combine(folder, "misclassified.png"), test, wrong);
         files.AddRange(["confusion.png", "misclassified.png"]);
@@ -61,12 +61,12 @@ public static class RunReport
         html.Append("<h2>Confusion matrix</h2><img src=\"confusion.png\" alt=\"confusion matrix\">");
         html.Append("<table><tr><th>class</th><th>accuracy</th></tr>");
         for (int c = 0; c < evaluation.Classes; c++)
-            html.Append(Inv, $"<tr><td>{c}</td><td>{(double.IsNaN(evaluation.PerClassAccuracy[c]) ? "-" : (100 * evaluation.PerClassAccuracy[c]).ToString("0.00", Inv) + "%")}</td></tr>");
+            html.Append(Inv, $"<tr><td>{Esc(Label(test, c))}</td><td>{(double.IsNaN(evaluation.PerClassAccuracy[c]) ? "-" : (100 * evaluation.PerClassAccuracy[c]).ToString("0.00", Inv) + "%")}</td></tr>");
         html.Append("</table>");
         html.Append($"<h2>Misclassified test examples ({test.Count - (int)Math.Round(evaluation.Accuracy * test.Count):N0} in all; the first {wrong.Count})</h2>");
         html.Append("<img src=\"misclassified.png\" alt=\"misclassified examples\"><div class=\"grid\">");
         foreach (var i in wrong)
-            html.Append($"<figure style=\"display:inline-block;margin:4px;text-align:center\"><img src=\"data:image/png;base64,{Convert.ToBase64String(Png(test, i))}\"><figcaption>#{i}: {test.Labels[i]} → {evaluation.Predictions[i]}</figcaption></figure>");
+            html.Append($"<figure style=\"display:inline-block;margin:4px;text-align:center\"><img src=\"data:image/png;base64,{Convert.ToBase64String(Png(test, i))}\"><figcaption>#{i}: {Esc(Label(test, test.Labels[i]))} → {Esc(Label(test, evaluation.Predictions[i]))}</figcaption></figure>");
         html.Append("</div><h2>Spec</h2><pre>").Append(Esc(ModelSummary.ToText(model))).Append("</pre><pre>").Append(Esc(model.SourceText)).Append("</pre></body></html>");
         ReportFiles.Text(Path.Combine(folder, "index.html"), html.ToString());
         files.Add("index.html");
@@ -121,8 +121,8 @@ public static class RunReport
         ReportFiles.Png(plot, path, 720, 440);
     }
 
-    /// <summary>Rows: true class; columns: predicted; colour: the share of the true class.</summary>
-    public static void WriteConfusion(string path, int[,] confusion, string name)
+    /// <summary>Rows: true class; columns: predicted; colour: the share of the true class. Classes by name when they have names.</summary>
+    public static void WriteConfusion(string path, int[,] confusion, string name, IReadOnlyList<string>? classNames = null)
     {
         int k = confusion.GetLength(0);
         var share = new double[k, k];
@@ -147,9 +147,17 @@ public static class RunReport
         plot.XLabel("predicted class");
         plot.YLabel("true class");
         var ticks = Enumerable.Range(0, k).ToArray();
-        plot.Axes.Bottom.SetTicks(ticks.Select(t => (double)t).ToArray(), ticks.Select(t => t.ToString(Inv)).ToArray());
-        plot.Axes.Left.SetTicks(ticks.Select(t => (double)(k - 1 - t)).ToArray(), ticks.Select(t => t.ToString(Inv)).ToArray());
-        ReportFiles.Png(plot, path, 640, 560);
+        var labels = ticks.Select(t => classNames is { } n && t < n.Count ? n[t] : t.ToString(Inv)).ToArray();
+        plot.Axes.Bottom.SetTicks(ticks.Select(t => (double)t).ToArray(), labels);
+        plot.Axes.Left.SetTicks(ticks.Select(t => (double)(k - 1 - t)).ToArray(), labels);
+        if (classNames is not null)
+        {
+            // Names side by side under the columns would run into each other: slanted, they fit.
+            plot.Axes.Bottom.TickLabelStyle.Rotation = 45;
+            plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+            plot.Axes.Bottom.MinimumSize = 20 + 6 * labels.Max(l => l.Length);
+        }
+        ReportFiles.Png(plot, path, classNames is null ? 640 : 720, classNames is null ? 560 : 640);
     }
 
     /// <summary>Examples side by side, 12 to a row, each scaled 2x.</summary>
@@ -171,6 +179,9 @@ public static class RunReport
         }
         ReportFiles.Png(grid, path);
     }
+
+    /// <summary>Class c as the report shows it: its name and number when it has a name, else its number.</summary>
+    private static string Label(Dataset data, int c) => data.ClassNames is null ? c.ToString(Inv) : $"{data.ClassName(c)} ({c})";
 
     private static byte[] Png(Dataset data, int index) => Images.Png(data.Example(index), data.Shape.Height, data.Shape.Width, data.Shape.Channels);
 

@@ -54,10 +54,22 @@ public static class NamedDatasets
 
     public static (Dataset Train, Dataset Test) Load(string name, string folder) => (Read(name, folder, test: false), Read(name, folder, test: true));
 
-    /// <summary>The dataset's training or test split from its folder.</summary>
-    public static Dataset Read(string name, string folder, bool test) => test
-        ? Idx.ReadDataset($"{name}/test", FileIn(folder, Files[2])!, FileIn(folder, Files[3])!)
-        : Idx.ReadDataset($"{name}/train", FileIn(folder, Files[0])!, FileIn(folder, Files[1])!);
+    /// <summary>The dataset's training or test split from its folder, with its class names.</summary>
+    public static Dataset Read(string name, string folder, bool test)
+    {
+        var split = test
+            ? Idx.ReadDataset($"{name}/test", FileIn(folder, Files[2])!, FileIn(folder, Files[3])!)
+            : Idx.ReadDataset($"{name}/train", FileIn(folder, Files[0])!, FileIn(folder, Files[1])!);
+        return split.Retag(split.Preprocessing, ClassNames(name));
+    }
+
+    /// <summary>
+    /// A dataset's class names, for eval, predict and reports: Fashion-MNIST's as its authors and the Keras tutorial name them
+    /// (label 0 is 'T-shirt/top'); null for MNIST, whose labels are the digits themselves.
+    /// </summary>
+    public static IReadOnlyList<string>? ClassNames(string name) => name == "fashion-mnist" ? FashionClasses : null;
+
+    private static readonly string[] FashionClasses = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
     /// <summary>
     /// Makes the dataset available and returns its folder, trying each source in turn and reporting through

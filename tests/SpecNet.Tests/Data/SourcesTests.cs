@@ -2,6 +2,7 @@ using System.Text.Json;
 using SpecNet.Checking;
 using SpecNet.Data;
 using SpecNet.Diagnostics;
+using SpecNet.Formats;
 using SpecNet.Kernels;
 using SpecNet.Planning;
 using SpecNet.Tests.Cli;
@@ -72,7 +73,7 @@ public class SourcesTests
         Assert.Equal(Animals, root.GetProperty("class_names").EnumerateArray().Select(e => e.GetString()));
         Assert.True(root.GetProperty("accuracy").GetDouble() > 0.8, eval.Output);
         var predict = CliRunner.Run("predict", dir.File("animals.safetensors"), Path.Combine(dir.File("test"), "cat", Directory.GetFiles(Path.Combine(dir.File("test"), "cat"))[0]));
-        Assert.Contains("cat (class 1)", predict.Output);
+        Assert.Contains(": cat (class 1, ", predict.Output);
     }
 
     [Fact]
@@ -334,6 +335,56 @@ public class NamedDatasetEvaluationTests
             Assert.True(isTest);
             Assert.Equal([4, 9], data.Labels);
             Assert.Throws<SpecNetException>(() => DataLoader.Load(model, _ => { }));   // what reading the training files meets
+        }
+        finally { Environment.SetEnvironmentVariable("SPECNET_DATA", saved); }
+    }
+
+    [Fact]
+    public void Fashion_mnist_classes_go_by_their_names_in_eval_predict_and_reports()
+    {
+        using var dir = new TempFolder();
+        var folder = Path.Combine(dir.File("data"), "fashion-mnist");
+        var (pixels, labels) = (new byte[20 * 28 * 28], Enumerable.Range(0, 20).Select(i => (byte)(i % 10)).ToArray());
+        new Random(5).NextBytes(pixels);
+        Idx.Write(Path.Combine(folder, NamedDatasets.Files[0]), [20, 28, 28], pixels);
+        Idx.Write(Path.Combine(folder, NamedDatasets.Files[1]), [20], labels);
+        Idx.Write(Path.Combine(folder, NamedDatasets.Files[2]), [20, 28, 28], pixels);
+        Idx.Write(Path.Combine(folder, NamedDatasets.Files[3]), [20], labels);
+        var spec = dir.File("f.yaml");
+        File.WriteAllText(spec, "name: f\ninput: { shape: [28, 28, 1] }\ndata: { dataset: fashion-mnist }\nlayers: [ flatten, { dense: { units: 10, activation: softmax } } ]\n");
+        // Weights as a SpecNet that did not know the names wrote them: no class names recorded.
+        WeightsFile.Save(dir.File("f.safetensors"), ParameterSet.Initialize(SpecCompiler.CompileFile(spec).Model!, 1), new Dictionary<string, string>());
+        Images.SavePng(dir.File("shoe.png"), pixels.AsSpan(0, 28 * 28), 28, 28, 1);
+        var saved = Environment.GetEnvironmentVariable("SPECNET_DATA");
+        try
+        {
+            Environment.SetEnvironmentVariable("SPECNET_DATA", dir.File("data"));
+            string[] names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+            Assert.Equal(names, NamedDatasets.Read("fashion-mnist", folder, test: true).ClassNames);
+            Assert.Null(NamedDatasets.ClassNames("mnist"));                          // digits name themselves
+
+            var eval = CliRunner.Run("eval", spec);
+            Assert.True(eval.ExitCode == 0, eval.All);
+            var lines = eval.Output.Split('\n');
+            Assert.Contains(lines, l => l.Trim().StartsWith("Ankle boot ") && l.Contains("of 2"));                      // per class
+            var rows = lines.SkipWhile(l => !l.StartsWith("Confusion matrix")).Skip(2).Take(10).ToList();
+            Assert.All(Enumerable.Range(0, 10), c => Assert.StartsWith($"  {c} {names[c]} ", rows[c]));
+            Assert.Single(rows.Select(r => r.Length).Distinct());                                                  // in line
+            var json = System.Text.Json.JsonDocument.Parse(CliRunner.Run("eval", spec, "--json").Output).RootElement;
+            Assert.Equal(names, json.GetProperty("class_names").EnumerateArray().Select(e => e.GetString()));
+
+            var predict = CliRunner.Run("predict", spec, dir.File("shoe.png"));
+            Assert.True(predict.ExitCode == 0, predict.All);
+            Assert.Matches(@"shoe\.png: (T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot) \(class \d, \d+\.\d%\)", predict.Output);
+
+            var report = CliRunner.Run("report", spec, "--weights", dir.File("f.safetensors"), "--out", dir.File("report"));
+            Assert.True(report.ExitCode == 0, report.All);
+            var page = File.ReadAllText(dir.File("report/index.html"));
+            Assert.Contains("<td>Ankle boot (9)</td>", page);
+            Assert.Matches(@"<figcaption>#\d+: [A-Za-z-/ ]+ \(\d\) → [A-Za-z-/ ]+ \(\d\)</figcaption>", page.Replace("T-shirt/top", "Tshirt"));
+
+            var sample = CliRunner.Run("data", "sample", "fashion-mnist", "--out", dir.File("samples"), "--per-class", "1");
+            Assert.Contains("(test image 9, class 9: Ankle boot)", sample.Output);
         }
         finally { Environment.SetEnvironmentVariable("SPECNET_DATA", saved); }
     }
