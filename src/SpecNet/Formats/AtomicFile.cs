@@ -48,6 +48,7 @@ public static class AtomicFile
         if (Directory.Exists(full))
             throw new SpecNetException($"{path}: is a folder, not a file name for the {what}", $"name a file in it, such as {Path.Combine(path, exampleName)}");
         var folder = Path.GetDirectoryName(full)!;
+        OutputFolder.Check(folder, what);             // a file on the way: named, rather than .NET's "already exists"
         var probe = TempPath(full);
         try
         {

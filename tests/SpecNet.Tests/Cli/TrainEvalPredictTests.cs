@@ -242,7 +242,10 @@ public class TrainEvalPredictTests : IDisposable
         File.WriteAllText(file, "not a folder");
         r = CliRunner.Run("train", _spec, "--output", Path.Combine(file, "w.safetensors"));
         Assert.Equal(1, r.ExitCode);
-        Assert.Contains("the weights cannot be written in", r.Error);
+        Assert.Contains($"{file}: is a file, not a folder for the weights", r.Error);
+        r = CliRunner.Run("train", _spec, "--checkpoint", Path.Combine(file, "deeper", "c.safetensors"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"the checkpoint folder cannot be made: {file} is a file", r.Error);
         Assert.DoesNotContain("Epoch", r.Output);
         Assert.Empty(Directory.GetFileSystemEntries(folder));
         Assert.Empty(Directory.GetFiles(_dir.Path, "*.tmp"));
