@@ -171,6 +171,7 @@ internal sealed class GraphReader(DiagnosticBag diagnostics)
         reader.Finish();
         layer.Name = fullName;
         layer.Span = kindNode.Span;
+        layer.OptionSpans = reader.Spans();            // a duplicate name is then shown at its 'name:', broken layer or not
         if (reader.HadErrors || sources is null)
         {
             // Its name is still taken: a later layer reading it is broken quietly, not told that no layer has that name.
@@ -180,7 +181,6 @@ internal sealed class GraphReader(DiagnosticBag diagnostics)
         }
         layer.Kind = kind;
         layer.Frozen = _frozen || !bound.Bool("trainable");
-        layer.OptionSpans = reader.Spans();
         layer.Options = bound.Values;
         return Add(layer, sources);
     }
