@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using SpecNet.Checking;
+using SpecNet.Diagnostics;
 using SpecNet.Formats;
 using SpecNet.Kernels;
 using SpecNet.Planning;
@@ -23,11 +24,25 @@ public static class Inputs
     /// <summary>Compiles a spec file; a weights file (.safetensors) in its place stands for the spec embedded in it.</summary>
     public static ModelSpec Compile(string specOrWeights)
     {
-        var compilation = IsWeightsFile(specOrWeights)
-            ? SpecCompiler.Compile(WeightsFile.EmbeddedSpec(specOrWeights), specOrWeights + "#spec")
-            : SpecCompiler.CompileFile(specOrWeights);
+        var compilation = IsWeightsFile(specOrWeights) ? CompileEmbedded(specOrWeights) : SpecCompiler.CompileFile(specOrWeights);
         if (!compilation.Success) throw new SpecErrorsException(compilation.Render(specOrWeights));
         return compilation.Model!;
+    }
+
+    /// <summary>
+    /// A weights file's embedded spec. Its relative paths (data, init_from) are read from the folder of the spec it was trained
+    /// from, where they were written for (a sweep's best.safetensors, weights written with --output elsewhere), when more of
+    /// them are found there; else from the weights file's own folder (a model shipped beside its data, or moved to another machine).
+    /// </summary>
+    private static Compilation CompileEmbedded(string weights)
+    {
+        var (spec, trainedIn) = WeightsFile.Embedded(weights);
+        var beside = SpecCompiler.Compile(spec, weights + "#spec");
+        if (trainedIn is null || !Directory.Exists(trainedIn)) return beside;
+        var there = SpecCompiler.Compile(spec, weights + "#spec", trainedIn);
+        return Missing(there) < Missing(beside) ? there : beside;
+
+        static int Missing(Compilation c) => c.Diagnostics.Count(d => d.Id == DiagnosticIds.DataFileMissing);
     }
 
     public static bool IsWeightsFile(string path) => path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);

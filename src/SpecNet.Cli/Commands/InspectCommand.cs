@@ -36,7 +36,7 @@ public static class InspectCommand
                 return ExitCodes.Ok;
             }
             o.WriteLine($"{path}: {tensors.Count} tensors, {ModelSummary.N(total)} values ({ModelSummary.Bytes(new FileInfo(path).Length)})");
-            foreach (var key in new[] { "spec_name", "spec_hash", "specnet_version", "created", "seed", "epochs", "dataset", "dataset_fingerprint",
+            foreach (var key in new[] { "spec_name", "spec_hash", "spec_folder", "specnet_version", "created", "seed", "epochs", "dataset", "dataset_fingerprint",
                                         "train_loss", "train_accuracy", "test_loss", "test_accuracy", "backend", "format" })
                 if (metadata.TryGetValue(key, out var v)) o.WriteLine($"  {key,-20} {v}");
             foreach (var (k, v) in metadata.Where(p => p.Key != "spec" && !p.Key.StartsWith("spec_") && p.Key is not ("specnet_version" or "created" or "seed" or "epochs" or "dataset" or "dataset_fingerprint" or "train_loss" or "train_accuracy" or "test_loss" or "test_accuracy" or "backend" or "format")))

@@ -20,6 +20,8 @@ public sealed class ModelSpec
     /// <summary>The spec's text as written, embedded in weights files so they are self-describing.</summary>
     public required string SourceText { get; init; }
     public required string SourcePath { get; init; }
+    /// <summary>The folder its relative paths (data, init_from) were read from; weights files record it.</summary>
+    public string BaseFolder { get; init; } = ".";
 
     public Shape Output => Layers[^1].Output;
     public long TotalParameters => Layers.Sum(l => l.ParameterCount);

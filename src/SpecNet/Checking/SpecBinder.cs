@@ -9,8 +9,11 @@ namespace SpecNet.Checking;
 /// Binds the syntax tree to a <see cref="ModelSpec"/>: reads each section against its schema, builds the
 /// layers from the registry, then infers shapes layer by layer. Every user error of a spec comes from here.
 /// </summary>
-internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
+internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath, string? baseFolder = null)
 {
+    /// <summary>The folder the spec's relative paths (data, init_from) are read from: the spec file's, unless given.</summary>
+    private readonly string _baseFolder = baseFolder ?? Path.GetDirectoryName(Path.GetFullPath(sourcePath)) ?? ".";
+
     public static readonly IReadOnlyList<OptionInfo> TopLevel =
     [
         OptionInfo.Text("name", "the model's name (default: the file name)"),
@@ -42,13 +45,13 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
         var training = top.Node("training") switch
         {
             null => TrainingSpec.Default,
-            MappingNode t => TrainingSpec.Read(t, t.Span, diagnostics, Path.GetDirectoryName(Path.GetFullPath(sourcePath)) ?? "."),
+            MappingNode t => TrainingSpec.Read(t, t.Span, diagnostics, _baseFolder),
             var other => Wrong(other, "training", TrainingSpec.Default),
         };
         var data = top.Node("data") switch
         {
             null => null,
-            MappingNode d => DataSpec.Read(d, Path.GetDirectoryName(Path.GetFullPath(sourcePath)) ?? ".", diagnostics),
+            MappingNode d => DataSpec.Read(d, _baseFolder, diagnostics),
             var other => Wrong<DataSpec?>(other, "data", null),
         };
         top.Finish();
@@ -65,7 +68,7 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath)
         return new ModelSpec
         {
             Name = name, Input = input.Value, Layers = graph.Value.Layers, Entries = graph.Value.Entries, Training = training, Data = data,
-            SourceText = text, SourcePath = sourcePath,
+            SourceText = text, SourcePath = sourcePath, BaseFolder = _baseFolder,
         };
     }
 

@@ -10,13 +10,14 @@ public static class SpecCompiler
     /// <summary>Largest spec read; a real one is a few kilobytes.</summary>
     public const int MaxSpecBytes = 1 << 20;
 
-    public static Compilation Compile(string text, string sourcePath)
+    /// <summary>Compiles spec text; its relative paths are read from <paramref name="baseFolder"/>, else from the folder of <paramref name="sourcePath"/>.</summary>
+    public static Compilation Compile(string text, string sourcePath, string? baseFolder = null)
     {
         var diagnostics = new DiagnosticBag();
         var root = SpecParser.Parse(text, diagnostics);
         ModelSpec? model = null;
         if (root is not null)
-            model = new SpecBinder(diagnostics, sourcePath).Bind(root, text);
+            model = new SpecBinder(diagnostics, sourcePath, baseFolder).Bind(root, text);
         return new Compilation(diagnostics.HasErrors ? null : model, diagnostics.Sorted(), text, sourcePath);
     }
 

@@ -104,7 +104,7 @@ public static class Sweep
                 var (record, weights) = TrainOrReuse(model, seed, e, data, cache, engine, log);
                 var last = record.History![^1];
                 seeds.Add(new SeedResult(seed, last.Value(sweep.Metric) ?? double.NaN, record.Accuracy, record.Loss, record.TrainSeconds, record.Cached, record.Predictions));
-                if (s == 0) File.Copy(weights, WeightsPath(dir, index), overwrite: true);
+                if (s == 0) WeightsFile.Retarget(weights, WeightsPath(dir, index), model);
             }
             result = new TrialResult(index, "ok", null, seeds, model.TotalParameters, model.Macs);
         }
@@ -169,8 +169,12 @@ public static class Sweep
         {
             var best = ranked[0].Trial;
             var text = sweep.TrialSpec(best, dir, $"{sweep.Base.Name}-best");
-            AtomicFile.Write(Path.Combine(dir, "best.yaml"), s => s.Write(Encoding.UTF8.GetBytes($"# the best trial, {best.Name}\n" + text)));
-            if (File.Exists(WeightsPath(dir, best.Index))) File.Copy(WeightsPath(dir, best.Index), Path.Combine(dir, "best.safetensors"), overwrite: true);
+            var bestText = $"# the best trial, {best.Name}\n" + text;
+            AtomicFile.Write(Path.Combine(dir, "best.yaml"), s => s.Write(Encoding.UTF8.GetBytes(bestText)));
+            // best.safetensors embeds best.yaml, whose paths are written for the sweep's folder, not for trials/.
+            if (File.Exists(WeightsPath(dir, best.Index)))
+                WeightsFile.Retarget(WeightsPath(dir, best.Index), Path.Combine(dir, "best.safetensors"), SpecCompiler.Compile(bestText, Path.Combine(dir, "best.yaml")).Model
+                    ?? throw new SpecNetException($"{Path.Combine(dir, "best.yaml")}: does not check", "run specnet check on it"));
         }
         WriteTables(outcome, dir);
         return outcome;

@@ -20,7 +20,7 @@ public static class WeightsFile
         public const string Format = "format", Spec = "spec", SpecHash = "spec_hash", SpecName = "spec_name", Version = "specnet_version",
             Seed = "seed", Epochs = "epochs", Dataset = "dataset", DatasetFingerprint = "dataset_fingerprint", Created = "created",
             TestAccuracy = "test_accuracy", TestLoss = "test_loss", TrainLoss = "train_loss", TrainAccuracy = "train_accuracy", Backend = "backend",
-            History = "history", Labels = "labels", Preprocess = "preprocess", Resize = "resize";
+            History = "history", Labels = "labels", Preprocess = "preprocess", Resize = "resize", SpecFolder = "spec_folder";
     }
 
     public static string Version => typeof(WeightsFile).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
@@ -40,6 +40,7 @@ public static class WeightsFile
             [Keys.Spec] = model.SourceText,
             [Keys.SpecHash] = model.StructuralHash,
             [Keys.SpecName] = model.Name,
+            [Keys.SpecFolder] = model.BaseFolder,
             [Keys.Version] = Version,
             [Keys.Created] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
             [Keys.Preprocess] = (model.Data?.Preprocessing ?? Preprocessing.Default).Describe(),
@@ -104,11 +105,30 @@ public static class WeightsFile
         return metadata.TryGetValue(Keys.Labels, out var text) && text.Length > 0 ? System.Text.Json.JsonSerializer.Deserialize<List<string>>(text) : null;
     }
 
+    /// <summary>
+    /// Writes <paramref name="source"/>'s tensors and provenance to <paramref name="target"/> as the weights of
+    /// <paramref name="model"/>, a spec of the same structure: its text and folder replace the embedded ones, so the copy runs
+    /// alone from where it lies (a sweep's trial reusing a run cached by another sweep, whose folder may be gone).
+    /// </summary>
+    public static void Retarget(string source, string target, ModelSpec model)
+    {
+        var (tensors, metadata) = SafeTensors.Read(source);
+        if (metadata.GetValueOrDefault(Keys.SpecHash) is { } hash && hash != model.StructuralHash)
+            throw new SpecNetException($"{source}: holds weights for spec hash {hash}, not {model.Name}'s {model.StructuralHash}");
+        SafeTensors.Write(target, tensors, new Dictionary<string, string>(metadata)
+        {
+            [Keys.Spec] = model.SourceText, [Keys.SpecName] = model.Name, [Keys.SpecFolder] = model.BaseFolder,
+        });
+    }
+
     /// <summary>The spec text embedded in a weights file, so the file alone is enough to run.</summary>
-    public static string EmbeddedSpec(string path)
+    public static string EmbeddedSpec(string path) => Embedded(path).Spec;
+
+    /// <summary>The embedded spec and the folder its relative paths were read from when it was trained (null in files from before it was recorded).</summary>
+    public static (string Spec, string? Folder) Embedded(string path)
     {
         var (_, metadata) = SafeTensors.Read(path);
-        return metadata.TryGetValue(Keys.Spec, out var spec) ? spec
+        return metadata.TryGetValue(Keys.Spec, out var spec) ? (spec, metadata.GetValueOrDefault(Keys.SpecFolder) is { Length: > 0 } folder ? folder : null)
             : throw new SpecNetException($"{path}: has no embedded spec (__metadata__.spec)", "pass the spec file as well");
     }
 }

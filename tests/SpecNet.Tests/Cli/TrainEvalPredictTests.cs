@@ -81,11 +81,26 @@ public class TrainEvalPredictTests : IDisposable
     }
 
     [Fact]
-    public void Weights_file_alone_is_enough_to_evaluate()
+    public void Weights_file_alone_is_enough_to_evaluate_wherever_it_was_written_or_moved()
     {
         TrainOnce();
         var r = CliRunner.Run("eval", Weights, "--json");
         Assert.True(r.ExitCode == 0, r.All);
+
+        // Written into another folder: its spec's data paths are still read from the folder the spec was trained in.
+        var elsewhere = _dir.File("runs/today/w.safetensors");
+        Assert.Equal(0, CliRunner.Run("train", _spec, "--epochs", "1", "--output", elsewhere, "--quiet").ExitCode);
+        r = CliRunner.Run("eval", elsewhere, "--json");
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.Equal(150, JsonDocument.Parse(r.Output).RootElement.GetProperty("examples").GetInt32());
+
+        // Shipped beside data of its own (90 test images, at the same relative paths): read beside the weights.
+        using var shipped = new TempFolder();
+        TestData.WriteSpecWithData(shipped.Path, testCount: 90);
+        File.Copy(elsewhere, shipped.File("w.safetensors"));
+        r = CliRunner.Run("eval", shipped.File("w.safetensors"), "--json");
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.Equal(90, JsonDocument.Parse(r.Output).RootElement.GetProperty("examples").GetInt32());
     }
 
     [Fact]

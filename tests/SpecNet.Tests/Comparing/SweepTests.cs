@@ -3,6 +3,7 @@ using System.Text.Json;
 using SpecNet.Checking;
 using SpecNet.Comparing;
 using SpecNet.Diagnostics;
+using SpecNet.Formats;
 using SpecNet.Parsing;
 using SpecNet.Tests.Cli;
 
@@ -143,8 +144,12 @@ public class SweepTests
         Assert.Equal(metrics.OrderDescending(), metrics);                                              // ranked by the metric
         var best = trials[0].GetProperty("name").GetString()!;
         Assert.Equal(best, json.GetProperty("best").GetString());
-        Assert.Equal(File.ReadAllBytes(dir.File($"out/trials/{best}.safetensors")), File.ReadAllBytes(dir.File("out/best.safetensors")));
+        Assert.Equal(SafeTensors.Read(dir.File($"out/trials/{best}.safetensors")).Tensors.Select(t => t.Data), SafeTensors.Read(dir.File("out/best.safetensors")).Tensors.Select(t => t.Data));
         Assert.True(SpecCompiler.CompileFile(dir.File("out/best.yaml")).Success);
+        // The best weights alone run, though their spec's data paths were written for trials/, a folder below them.
+        var evaluated = CliRunner.Run("eval", dir.File("out/best.safetensors"), "--json");
+        Assert.True(evaluated.ExitCode == 0, evaluated.All);
+        Assert.Equal(trials[0].GetProperty("test_accuracy").GetDouble(), JsonDocument.Parse(evaluated.Output).RootElement.GetProperty("accuracy").GetDouble(), 4);
         Assert.Equal(4, File.ReadAllLines(dir.File("out/results.csv")).Length);
         Assert.Contains("2 workers", json.GetProperty("executor").GetString());
 
@@ -296,5 +301,43 @@ public class SlurmSweepTests(SlurmCluster slurm)
         Assert.Contains($"export SPECNET_CACHE={dir.File("cache")}", File.ReadAllText(dir.File("cache/runs/diff-jobs/slurm/diff.sbatch")));
         }
         finally { Environment.SetEnvironmentVariable("SPECNET_CACHE", cache); }
+    }
+}
+
+[Collection(EnvironmentCollection.Name)] // sets SPECNET_CACHE
+public class SweepWeightsTests
+{
+    /// <summary>Every weights file a sweep writes runs alone: its embedded spec's data paths lead to the data from where it lies.</summary>
+    [Fact]
+    public void A_sweeps_weights_run_alone_when_reused_from_another_sweep_or_moved()
+    {
+        using var dir = new TempFolder();
+        TestData.WriteSpecWithData(dir.Path, trainCount: 90, testCount: 30, epochs: 1);
+        File.WriteAllText(dir.File("sweep.yaml"), "base: patterns.yaml\nparameters:\n  training.batch_size: { choice: [16, 32] }\nsearch: grid\nmetric: accuracy\n");
+        var saved = Environment.GetEnvironmentVariable("SPECNET_CACHE");
+        try
+        {
+            Environment.SetEnvironmentVariable("SPECNET_CACHE", dir.File("cache"));
+            Assert.Equal(0, CliRunner.Run("sweep", dir.File("sweep.yaml"), "-o", dir.File("first"), "--threads", "1").ExitCode);
+            Directory.Delete(dir.File("first"), recursive: true);
+
+            // The same trials into a deeper folder: every run comes from the cache, trained for the folder now deleted.
+            var second = dir.File("runs/today/sweep");
+            var r = CliRunner.Run("sweep", dir.File("sweep.yaml"), "-o", second, "--threads", "1");
+            Assert.True(r.ExitCode == 0, r.All);
+            Assert.True(File.ReadAllText(Path.Combine(second, "logs", "trial-000.log")).Contains("cached"), r.All);
+            foreach (var weights in new[] { "trials/trial-000.safetensors", "trials/trial-001.safetensors", "best.safetensors" })
+            {
+                var e = CliRunner.Run("eval", Path.Combine(second, weights), "--json");
+                Assert.True(e.ExitCode == 0, $"{weights}: {e.All}");
+                Assert.Equal(30, JsonDocument.Parse(e.Output).RootElement.GetProperty("examples").GetInt32());
+            }
+
+            // The sweep's folder moved beside it: the best weights still find the data from where they now lie.
+            Directory.Move(second, dir.File("runs/today/kept"));
+            var moved = CliRunner.Run("eval", dir.File("runs/today/kept/best.safetensors"), "--json");
+            Assert.True(moved.ExitCode == 0, moved.All);
+        }
+        finally { Environment.SetEnvironmentVariable("SPECNET_CACHE", saved); }
     }
 }
