@@ -34,11 +34,6 @@ public static class TrainCommand
             bool asJson = result.GetValue(json), isQuiet = result.GetValue(quiet);
             var specPath = result.GetValue(spec)!;
             var model = Inputs.Compile(specPath);
-            if (result.GetValue(report) is { } reportFolder) Formats.OutputFolder.Check(reportFolder, "report");   // before the training, not after
-            var engine = Inputs.Engine(result, backend, err);
-            var warmUp = WarmUp.Start(model, engine);   // the kernels compiled while the data loads
-            var data = DataLoader.LoadSplits(model, line => err.WriteLine(line), ProgressLine.ForTerminal("loading data", err));
-            warmUp.Wait();
             var weightsPath = result.GetValue(output) ?? Inputs.DefaultWeightsPath(specPath, model);
             var options = TrainingOptions.For(model, weightsPath, result.GetValue(epochs), result.GetValue(batch), result.GetValue(seed)) with
             {
@@ -46,6 +41,13 @@ public static class TrainCommand
                 Resume = result.GetValue(resume),
             };
             if (result.GetValue(checkpoint) is { } c) options = options with { CheckpointPath = c };
+            // What the run will write, checked before anything is loaded or printed, not after the training
+            TrainingJob.CheckOutputs(model, options);
+            if (result.GetValue(report) is { } reportFolder) Formats.OutputFolder.Check(reportFolder, "report");
+            var engine = Inputs.Engine(result, backend, err);
+            var warmUp = WarmUp.Start(model, engine);   // the kernels compiled while the data loads
+            var data = DataLoader.LoadSplits(model, line => err.WriteLine(line), ProgressLine.ForTerminal("loading data", err));
+            warmUp.Wait();
             if (result.GetValue(determinism)) return CheckDeterminism(model, data.Train, () => Inputs.Engine(result, backend, TextWriter.Null), options, o);
 
             string on = TrainingJob.MetricsOn(data);

@@ -33,13 +33,19 @@ public sealed record TrainingOutcome(TrainingResult Result, string WeightsPath, 
 /// </summary>
 public static class TrainingJob
 {
-    public static TrainingOutcome Run(ModelSpec model, DataSplits data, IEngine engine, TrainingOptions options,
-        Action<JsonObject>? events = null, Action<EpochReport>? onEpoch = null, Action<StepReport>? onStep = null, CancellationToken cancel = default)
+    /// <summary>Fails now, with the reason, if the run could not resume as asked or write its weights and checkpoint at the end.</summary>
+    public static void CheckOutputs(ModelSpec model, TrainingOptions options)
     {
         if (options.Resume && !File.Exists(options.CheckpointPath))
             throw new SpecNetException($"{options.CheckpointPath}: no checkpoint to resume from", "train without --resume, or pass --checkpoint PATH");
         AtomicFile.CheckWritable(options.WeightsPath, "weights", $"{model.Name}.safetensors");
         AtomicFile.CheckWritable(options.CheckpointPath, "checkpoint", $"{model.Name}.checkpoint.safetensors");
+    }
+
+    public static TrainingOutcome Run(ModelSpec model, DataSplits data, IEngine engine, TrainingOptions options,
+        Action<JsonObject>? events = null, Action<EpochReport>? onEpoch = null, Action<StepReport>? onStep = null, CancellationToken cancel = default)
+    {
+        CheckOutputs(model, options);
         var monitor = data.Monitor;
         string on = MetricsOn(data);
         IReadOnlyDictionary<string, string> Provenance(IReadOnlyList<EpochReport> history) => TrainingEvents.Provenance(model, data.Train, engine, options, history, on);

@@ -245,6 +245,8 @@ public class TrainEvalPredictTests : IDisposable
         var r = CliRunner.Run("train", _spec, "--output", folder);
         Assert.Equal(1, r.ExitCode);
         Assert.Contains($"{folder}: is a folder, not a file name for the weights", r.Error);
+        Assert.Empty(r.Output);                                           // before the data is loaded, or anything printed
+        Assert.DoesNotContain("images in", r.Error);
         Assert.Contains($"such as {Path.Combine(folder, "patterns.safetensors")}", r.Error);
         Assert.DoesNotContain("Epoch", r.Output);
 
