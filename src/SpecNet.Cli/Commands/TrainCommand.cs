@@ -1,5 +1,6 @@
 using System.CommandLine;
 using SpecNet.Data;
+using SpecNet.Diagnostics;
 using SpecNet.Planning;
 using SpecNet.Training;
 using SpecNet.Cli.Terminal;
@@ -35,6 +36,10 @@ public static class TrainCommand
             var specPath = result.GetValue(spec)!;
             var model = Inputs.Compile(specPath);
             var weightsPath = result.GetValue(output) ?? Inputs.DefaultWeightsPath(specPath, model);
+            // `train model.safetensors` trains its embedded spec afresh: by default that would replace the weights it came from.
+            if (result.GetValue(output) is null && Inputs.IsWeightsFile(specPath) && Path.GetFullPath(weightsPath) == Path.GetFullPath(specPath))
+                throw new SpecNetException($"{specPath}: training the spec it embeds would write over it (the default output is the weights file beside the spec, named after it)",
+                    "give --output NEW.safetensors; to start from these weights instead of from scratch, use a spec with training: { init_from: ... }");
             var options = TrainingOptions.For(model, weightsPath, result.GetValue(epochs), result.GetValue(batch), result.GetValue(seed)) with
             {
                 CheckpointEvery = result.GetValue(every),

@@ -81,6 +81,21 @@ public class TrainEvalPredictTests : IDisposable
     }
 
     [Fact]
+    public void Training_a_weights_files_spec_never_writes_over_that_file()
+    {
+        TrainOnce();
+        var before = File.ReadAllBytes(Weights);
+        var r = CliRunner.Run("train", Weights, "--epochs", "1");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"{Weights}: training the spec it embeds would write over it", r.Error);
+        Assert.Contains("--output", r.Error);
+        Assert.Equal(before, File.ReadAllBytes(Weights));
+        r = CliRunner.Run("train", Weights, "--epochs", "1", "--output", _dir.File("again.safetensors"), "--quiet");
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.Equal(before, File.ReadAllBytes(Weights));
+    }
+
+    [Fact]
     public void Weights_file_alone_is_enough_to_evaluate_wherever_it_was_written_or_moved()
     {
         TrainOnce();
