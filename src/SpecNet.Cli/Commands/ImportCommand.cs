@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using SpecNet.Diagnostics;
 using SpecNet.Formats;
 
 namespace SpecNet.Cli.Commands;
@@ -18,10 +19,11 @@ public static class ImportCommand
         var order = new Option<string?>("--channel-order") { Description = "rgb (default) or bgr: the channel order the model was trained on" };
         order.AcceptOnlyFromAmong("rgb", "bgr");
         var noVerify = new Option<bool>("--no-verify") { Description = "skip running both models in ONNX Runtime and SpecNet on the same inputs" };
+        var force = new Option<bool>("--force") { Description = "overwrite a spec or weights file of the same name in the output folder" };
         var command = new Command("import", "Import an ONNX model as a spec and weights. PyTorch models are NCHW; the spec is NHWC with the same outputs. " +
             "Both models run on the same random inputs before anything is written (max abs difference 1e-5).\n\n" +
             "Example: specnet import model.onnx -o imported --scale 0.00392156862745098 --mean 0.2860 --std 0.3530")
-            { model, output, name, scale, mean, std, order, noVerify };
+            { model, output, name, scale, mean, std, order, noVerify, force };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;
@@ -54,6 +56,9 @@ public static class ImportCommand
             OutputFolder.Create(directory, "output");
             var specPath = Path.Combine(directory, imported.Model.Name + ".yaml");
             var weightsPath = Path.Combine(directory, imported.Model.Name + ".safetensors");
+            // A spec imported before may have been edited since (a new head, frozen layers): never replaced unasked.
+            if (!result.GetValue(force) && new[] { specPath, weightsPath }.FirstOrDefault(File.Exists) is { } existing)
+                throw new SpecNetException($"{existing}: already exists; nothing written", "pass --force to overwrite it, or -o another folder, or --name another name");
             AtomicFile.Write(specPath, s => s.Write(System.Text.Encoding.UTF8.GetBytes(imported.SpecText)));
             WeightsFile.Save(weightsPath, imported.Parameters, new Dictionary<string, string> { ["imported_from"] = Path.GetFileName(path) });
             o.WriteLine($"Wrote {specPath} ({imported.Model.Layers.Count} layers, input {string.Join("x", imported.Model.Input.Dims)}, output {string.Join("x", imported.Model.Output.Dims)})");

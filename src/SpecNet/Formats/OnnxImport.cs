@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using SpecNet.Diagnostics;
 using SpecNet.Checking;
+using SpecNet.Parsing;
 using SpecNet.Planning;
 using SpecNet.Schema;
 
@@ -52,7 +53,8 @@ public static class OnnxImport
         var onnx = OnnxModel.Read(path);
         var notes = new List<string>();
         var name = options.Name ?? Sanitize(Path.GetFileNameWithoutExtension(path));
-        if (options.UseEmbeddedSpec && onnx.Metadata.TryGetValue("spec", out var embedded) && FromSpecNet(onnx, embedded, path, notes) is { } own) return own;
+        if (options.UseEmbeddedSpec && onnx.Metadata.TryGetValue("spec", out var embedded)
+            && FromSpecNet(onnx, options.Name is null ? embedded : Renamed(embedded, options.Name), path, notes) is { } own) return own;
         var translation = new Translation(onnx, path, options, notes);
         var text = translation.Spec(name);
         var compilation = SpecCompiler.Compile(text, Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, name + ".yaml"));
@@ -73,6 +75,22 @@ public static class OnnxImport
         notes.Add("written by SpecNet: its embedded spec is used as is (blocks and names included)");
         return new ImportResult(text, model, Weights(model, tensors.ToDictionary(p => p.Key, p => p.Value.Floats), path), notes,
             onnx.Inputs[0].Name, OnnxInputLayout.RawNhwc, onnx.Outputs[0].Name);
+    }
+
+    /// <summary>
+    /// Spec text with its top-level name set to <paramref name="name"/> (--name on a SpecNet export), its comments and layout
+    /// kept: the value of `name:` replaced where it is written, or a `name:` line put first.
+    /// </summary>
+    internal static string Renamed(string text, string name)
+    {
+        var value = name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.') ? name : System.Text.Json.JsonSerializer.Serialize(name);
+        var root = SpecParser.Parse(text, new DiagnosticBag()) as MappingNode;
+        if (root?.Entries.FirstOrDefault(e => e.Key.Value == "name")?.Value is not ScalarNode { Span: var at } || at.Line != at.EndLine || at.IsNone)
+            return $"name: {value}\n" + text;
+        var lines = text.Split('\n');
+        var line = lines[at.Line - 1];
+        lines[at.Line - 1] = line[..(at.Column - 1)] + value + line[(at.EndColumn - 1)..];
+        return string.Join('\n', lines);
     }
 
     /// <summary>The parameters from tensors in the weights file's layout, named as in a weights file.</summary>

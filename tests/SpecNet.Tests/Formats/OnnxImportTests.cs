@@ -171,6 +171,40 @@ public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
         Assert.Equal(model.Data!.Preprocessing.Describe(), imported.Describe());
     }
 
+    /// <summary>A spec imported before may have been edited since: importing again into its folder writes nothing unless --force.</summary>
+    [Fact]
+    public void Import_never_replaces_an_earlier_import_unasked()
+    {
+        using var dir = new TempFolder();
+        var onnx = TestPaths.Repo("samples", "mnist-cnn.onnx");
+        Assert.Equal(0, CliRunner.Run("import", onnx, "-o", dir.Path, "--no-verify").ExitCode);
+        var spec = dir.File("mnist-cnn.yaml");
+        File.AppendAllText(spec, "# my edits\n");
+        var weights = File.ReadAllBytes(dir.File("mnist-cnn.safetensors"));
+
+        var again = CliRunner.Run("import", onnx, "-o", dir.Path, "--no-verify");
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains($"{spec}: already exists; nothing written", again.Error);
+        Assert.Contains("--force", again.Error);
+        Assert.EndsWith("# my edits\n", File.ReadAllText(spec));
+        Assert.Equal(weights, File.ReadAllBytes(dir.File("mnist-cnn.safetensors")));
+
+        Assert.Equal(0, CliRunner.Run("import", onnx, "-o", dir.Path, "--no-verify", "--force").ExitCode);
+        Assert.DoesNotContain("# my edits", File.ReadAllText(spec));
+        // --name names a SpecNet export's spec too, so its default weights file is the one written beside it.
+        Assert.Equal(0, CliRunner.Run("import", onnx, "-o", dir.Path, "--no-verify", "--name", "other").ExitCode);
+        Assert.Equal("other", SpecCompiler.CompileFile(dir.File("other.yaml")).Model!.Name);
+        var predicted = CliRunner.Run("predict", dir.File("other.yaml"), TestPaths.Repo("samples", "digits", "3.png"));
+        Assert.True(predicted.ExitCode == 0, predicted.All);
+    }
+
+    [Theory]
+    [InlineData("name: mnist-cnn   # the tutorial\ninput: [4]\n", "name: renamed   # the tutorial\ninput: [4]\n")]
+    [InlineData("# a comment\ninput: [4]\nname: \"quoted name\"\n", "# a comment\ninput: [4]\nname: renamed\n")]
+    [InlineData("input: [4]\n", "name: renamed\ninput: [4]\n")]
+    public void Renaming_an_embedded_spec_keeps_its_comments_and_layout(string text, string expected) =>
+        Assert.Equal(expected, OnnxImport.Renamed(text, "renamed"));
+
     /// <summary>The graph alone cannot give back what inference does not show (dropout, blocks, the training section), so only the embedded spec keeps the hash.</summary>
     private static void RoundTrip(ModelSpec model, ParameterSet parameters)
     {
