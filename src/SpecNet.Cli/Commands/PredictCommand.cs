@@ -18,10 +18,11 @@ public static class PredictCommand
         var weights = new Option<string?>("--weights", "-w") { Description = "weights file (default: <spec name>.safetensors beside the spec)" };
         var resize = new Option<bool>("--resize") { Description = "scale images to the model's input size instead of refusing other sizes (a spec's data.resize does this already)" };
         var json = new Option<bool>("--json") { Description = "print {\"predictions\": [{\"file\", \"class\", \"probabilities\"}]}" };
+        var top = CommonOptions.AtLeast("--top", 1, "show the K most likely classes, by name and probability, instead of every probability");
         var backend = CommonOptions.Backend();
         var threads = CommonOptions.Threads();
         var command = new Command("predict", "Classify images with trained weights.\n\nExample: specnet predict specs/mnist-cnn.yaml --weights samples/mnist-cnn.safetensors samples/digits/3.png")
-            { spec, images, weights, resize, json, backend, threads };
+            { spec, images, weights, resize, json, top, backend, threads };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;
@@ -56,7 +57,10 @@ public static class PredictCommand
                     var confidence = probabilities.Length == 1 ? (winner == 1 ? probabilities[0] : 1 - probabilities[0]) : probabilities[winner];
                     var percent = (100 * confidence).ToString("0.0", inv) + "%";
                     o.WriteLine($"{file}: {(names is null ? $"{winner} ({percent})" : $"{names[winner]} (class {winner}, {percent})")}");
-                    o.WriteLine("  [" + string.Join(", ", probabilities.Select(p => p.ToString("0.00", inv))) + "]");
+                    o.WriteLine(result.GetValue(top) is { } k && probabilities.Length > 1
+                        ? "  " + string.Join(", ", probabilities.Select((p, c) => (p, c)).OrderByDescending(e => e.p).ThenBy(e => e.c).Take(k)
+                            .Select(e => $"{(names is null ? e.c.ToString(inv) : names[e.c])} {(100 * e.p).ToString("0.0", inv)}%"))
+                        : "  [" + string.Join(", ", probabilities.Select(p => p.ToString("0.00", inv))) + "]");
                 }
             }
             if (result.GetValue(json)) o.WriteLine(new JsonObject { ["predictions"] = predictions, ["backend"] = engine.ToString() }.ToJsonString());

@@ -132,6 +132,11 @@ public class TrainEvalPredictTests : IDisposable
         Assert.Equal(label, p.GetProperty("class").GetInt32());
         var text = CliRunner.Run("predict", _spec, "--weights", Weights, file);
         Assert.Matches(@"image4\.png: \d \(\d+\.\d%\)\n  \[0\.\d\d, 0\.\d\d, 0\.\d\d\]", text.Output);
+
+        // --top K: the K most likely classes, most likely first
+        var top = CliRunner.Run("predict", _spec, "--weights", Weights, file, "--top", "2");
+        var order = probabilities.Select((q, c) => (q, c)).OrderByDescending(e => e.q).Take(2).ToList();
+        Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"\n  {order[0].c} {100 * order[0].q:0.0}%, {order[1].c} {100 * order[1].q:0.0}%\n"), top.Output);
     }
 
     [Fact]

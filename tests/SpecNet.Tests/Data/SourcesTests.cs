@@ -376,6 +376,8 @@ public class NamedDatasetEvaluationTests
             var predict = CliRunner.Run("predict", spec, dir.File("shoe.png"));
             Assert.True(predict.ExitCode == 0, predict.All);
             Assert.Matches(@"shoe\.png: (T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot) \(class \d, \d+\.\d%\)", predict.Output);
+            var top = CliRunner.Run("predict", spec, dir.File("shoe.png"), "--top", "3").Output.Split('\n')[1];
+            Assert.Matches(@"^  ([A-Za-z/ -]+ \d+\.\d%, ){2}[A-Za-z/ -]+ \d+\.\d%$", top);
 
             var report = CliRunner.Run("report", spec, "--weights", dir.File("f.safetensors"), "--out", dir.File("report"));
             Assert.True(report.ExitCode == 0, report.All);
