@@ -36,12 +36,19 @@ public static class DiffCommand
         {
             var o = result.InvocationConfiguration.Output;
             var err = result.InvocationConfiguration.Error;
-            var modelA = Inputs.Compile(result.GetValue(a)!);
-            var modelB = Inputs.Compile(result.GetValue(b)!);
+            var (pathA, pathB) = (result.GetValue(a)!, result.GetValue(b)!);
+            var modelA = Inputs.Compile(pathA);
+            var modelB = Inputs.Compile(pathB);
+            // A weights file in A's or B's place is that trained model, evaluated as it is: training its spec again would ignore it.
+            var trainedA = result.GetValue(weightsA) ?? (Inputs.IsWeightsFile(pathA) ? pathA : null);
+            var trainedB = result.GetValue(weightsB) ?? (Inputs.IsWeightsFile(pathB) ? pathB : null);
+            if ((trainedA is null) != (trainedB is null))
+                throw new SpecNetException($"{(trainedA is null ? pathB : pathA)} is a trained model, but {(trainedA is null ? pathA : pathB)} is a spec to train: diff compares two trained models, or trains two specs",
+                    $"give {(trainedA is null ? "A" : "B")}'s weights (--weights-{(trainedA is null ? "a" : "b")} FILE, or its .safetensors in its place), or both spec files to train both");
             int n = result.GetValue(seeds);
             var engine = Inputs.Engine(result, backend, err);
             if (result.GetValue(report) is { } reportFolder) OutputFolder.Check(reportFolder, "report");   // before the training, not after
-            if (result.GetValue(run) is { } k || result.GetValue(executor) is not null && result.GetValue(weightsA) is null)
+            if (result.GetValue(run) is { } k || result.GetValue(executor) is not null && trainedA is null)
             {
                 var (train, test) = Data.DataLoader.Load(modelA, line => err.WriteLine(line));
                 if (test is null) throw new SpecNetException($"{modelA.SourcePath}: the spec names no test set; diff compares models on one", "add data.test, or use a named dataset");
@@ -55,9 +62,8 @@ public static class DiffCommand
                 }
                 RunJobs(result, runs, n, executor, workers, threads, epochs, backend, err);
             }
-            var r = Comparison.Run(modelA, modelB, n, result.GetValue(epochs), result.GetValue(weightsA), result.GetValue(weightsB),
-                engine, RunCache.Default, line => err.WriteLine(line));
-            var text = Text(r, result.GetValue(a)!, result.GetValue(b)!);
+            var r = Comparison.Run(modelA, modelB, n, result.GetValue(epochs), trainedA, trainedB, engine, RunCache.Default, line => err.WriteLine(line));
+            var text = Text(r, pathA, pathB);
             if (result.GetValue(json)) o.WriteLine(Json(r).ToJsonString());
             else o.Write(text);
             if (result.GetValue(report) is { } folder) WriteReport(folder, r, text, err);

@@ -138,6 +138,19 @@ public class DiffTests
         var verdict = json.GetProperty("verdict").GetString()!;
         Assert.StartsWith($"B is better by {Math.Abs(delta * 100).ToString("0.0#", System.Globalization.CultureInfo.InvariantCulture)} points, ", verdict);
         Assert.Contains("measures only test-set noise, not training noise", verdict); // one seed: no claim about training
+
+        // The weights files themselves in A's and B's places: the same comparison, nothing trained.
+        var files = CliRunner.Run("diff", dir.File("a.safetensors"), dir.File("b.safetensors"), "--json");
+        Assert.True(files.ExitCode == 0, files.All);
+        Assert.DoesNotContain("training", files.Error);
+        var fromFiles = JsonDocument.Parse(files.Output).RootElement;
+        Assert.Equal(onlyA, fromFiles.GetProperty("only_a").GetInt32());
+        Assert.Equal(onlyB, fromFiles.GetProperty("only_b").GetInt32());
+        // One trained model against a spec to train: refused, not silently trained from scratch.
+        var mixed = CliRunner.Run("diff", dir.File("a.safetensors"), a);
+        Assert.Equal(1, mixed.ExitCode);
+        Assert.Contains($"{dir.File("a.safetensors")} is a trained model, but {a} is a spec to train", mixed.Error);
+        Assert.Contains("--weights-b", mixed.Error);
     }
 }
 
