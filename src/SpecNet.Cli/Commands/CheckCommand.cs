@@ -11,14 +11,14 @@ public static class CheckCommand
 {
     public static Command Create()
     {
-        var spec = new Argument<string>("spec") { Description = "the spec file (.yaml)" };
+        var spec = new Argument<string>("spec") { Description = "the spec file (.yaml), or a weights file (its embedded spec is checked)" };
         var json = new Option<bool>("--json") { Description = "print the summary (or the diagnostics) as one JSON object" };
         var command = new Command("check", "Validate a spec, infer every shape, and print a Keras-style summary.\n\nExample: specnet check specs/mnist-cnn.yaml") { spec, json };
         command.SetAction(result =>
         {
             var output = result.InvocationConfiguration.Output;
             var path = result.GetValue(spec)!;
-            var compilation = SpecCompiler.CompileFile(path);
+            var compilation = Inputs.Check(path);
             if (result.GetValue(json))
             {
                 var obj = compilation.Model is { } m ? ModelSummary.ToJson(m) : new JsonObject { ["name"] = Path.GetFileNameWithoutExtension(path) };

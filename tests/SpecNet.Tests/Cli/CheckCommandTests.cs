@@ -25,6 +25,11 @@ public class CheckCommandTests : IDisposable
         Assert.Contains("conv2d_1 (conv2d)", r.Output);
         Assert.Contains("warning SN2101", r.Output);
         Assert.Equal("", r.Error);
+
+        // A weights file in the spec's place, as every other command takes it: its embedded spec, checked the same.
+        var weights = CliRunner.Run("check", TestPaths.Repo("samples", "mnist-cnn.safetensors"));
+        Assert.True(weights.ExitCode == 0, weights.All);
+        Assert.Equal(r.Output.Split('\n')[..20], weights.Output.Split('\n')[..20]);
     }
 
     [Fact]
