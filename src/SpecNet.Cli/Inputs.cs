@@ -49,6 +49,13 @@ public static class Inputs
         static int Missing(Compilation c) => c.Diagnostics.Count(d => d.Id == DiagnosticIds.DataFileMissing);
     }
 
+    /// <summary>
+    /// The model's class names: the spec's labels, else those its weights file records, else its named dataset's (a file
+    /// written before SpecNet knew Fashion-MNIST's names records none); null when the classes have only numbers.
+    /// </summary>
+    public static IReadOnlyList<string>? ClassNames(IReadOnlyDictionary<string, string> metadata, ModelSpec model) =>
+        WeightsFile.ClassNames(metadata, model) ?? (model.Data?.Dataset is { } dataset ? Data.NamedDatasets.ClassNames(dataset) : null);
+
     public static bool IsWeightsFile(string path) => path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The weights to use: --weights, else the SPEC argument when it is a weights file, else the default beside the spec.</summary>

@@ -17,10 +17,11 @@ public static class EvalCommand
         var spec = new Argument<string>("spec") { Description = "the spec file, or a weights file (its embedded spec is used)" };
         var weights = new Option<string?>("--weights", "-w") { Description = "weights file (default: <spec name>.safetensors beside the spec)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object" };
+        var other = new Option<string?>("--data") { Description = "evaluate on these examples instead of the spec's test set: a folder with a sub-folder per class, named as the model's classes (its numbers when it has no names), or a CSV file with a label column" };
         var backend = CommonOptions.Backend();
         var threads = CommonOptions.Threads();
         var command = new Command("eval", "Evaluate trained weights on the spec's test data.\n\nExample: specnet eval specs/mnist-cnn.yaml --weights specs/mnist-cnn.safetensors")
-            { spec, weights, json, backend, threads };
+            { spec, weights, other, json, backend, threads };
         command.SetAction(result =>
         {
             var o = result.InvocationConfiguration.Output;
@@ -28,9 +29,19 @@ public static class EvalCommand
             var specPath = result.GetValue(spec)!;
             var model = Inputs.Compile(specPath);
             var engine = Inputs.Engine(result, backend, err);
-            var parameters = WeightsFile.Load(Inputs.WeightsPath(specPath, result.GetValue(weights), model), model);
-            var (data, isTest) = DataLoader.LoadEvaluation(model, line => err.WriteLine(line));
-            if (!isTest) err.WriteLine("note: the spec names no test set; evaluating on the training data");
+            var (parameters, metadata) = WeightsFile.LoadWithMetadata(Inputs.WeightsPath(specPath, result.GetValue(weights), model), model);
+            Dataset data;
+            if (result.GetValue(other) is { } path)
+            {
+                int classes = model.Output.Size == 1 ? 2 : model.Output.Size;
+                var names = Inputs.ClassNames(metadata, model) ?? Enumerable.Range(0, classes).Select(c => c.ToString(CultureInfo.InvariantCulture)).ToList();
+                data = DataLoader.LoadFrom(model, path, names, line => err.WriteLine(line));
+            }
+            else
+            {
+                (data, var isTest) = DataLoader.LoadEvaluation(model, line => err.WriteLine(line));
+                if (!isTest) err.WriteLine("note: the spec names no test set; evaluating on the training data");
+            }
             var e = Evaluator.Evaluate(parameters, engine, data);
             if (result.GetValue(json))
             {

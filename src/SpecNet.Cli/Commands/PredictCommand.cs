@@ -31,8 +31,7 @@ public static class PredictCommand
             var engine = Inputs.Engine(result, backend, result.InvocationConfiguration.Error);
             var weightsPath = Inputs.WeightsPath(specPath, result.GetValue(weights), model);
             var (parameters, metadata) = WeightsFile.LoadWithMetadata(weightsPath, model);
-            // A file written before SpecNet knew Fashion-MNIST's names records none: the dataset's own, then.
-            var names = WeightsFile.ClassNames(metadata, model) ?? (model.Data?.Dataset is { } dataset ? NamedDatasets.ClassNames(dataset) : null);
+            var names = Inputs.ClassNames(metadata, model);
             var plan = engine.Plan(model, parameters, 1, PlanOptions.Serving);
             var predictions = new JsonArray();
             var inv = CultureInfo.InvariantCulture;

@@ -79,11 +79,26 @@ public static class DataLoader
         _ => Idx.ReadDataset(name, source.Path, source.Labels!),
     };
 
+    /// <summary>
+    /// Examples other than the spec's (eval --data): an image folder, its sub-folders named as the model's classes, or a CSV file
+    /// with a label column (`label`, else the first), its labels class numbers or names. <paramref name="classNames"/> are the
+    /// model's classes in order, so a folder holding only some of them still maps each to its own output.
+    /// </summary>
+    public static Dataset LoadFrom(ModelSpec model, string path, IReadOnlyList<string> classNames, Action<string> log)
+    {
+        var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)));
+        var data = Directory.Exists(path) ? ImageFolder.Load(name, path, model.Input, model.Data?.Resize, classNames, log)
+            : File.Exists(path) && path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? Csv.Load(name, path, model.Input, null, null, classNames)
+            : throw new SpecNetException($"{path}: {(File.Exists(path) ? "not an image folder or a .csv file" : "no such folder or file")}",
+                $"give a folder with a sub-folder per class ({string.Join(", ", classNames.Take(4))}{(classNames.Count > 4 ? ", ..." : "")}), or a CSV file with a label column");
+        return Prepare(model, data);
+    }
+
     /// <summary>The spec's preprocessing and class names on a loaded dataset, after checking it fits the model.</summary>
     private static Dataset Prepare(ModelSpec model, Dataset data)
     {
         Validate(model, data);
-        return data.Retag(model.Data!.Preprocessing, model.Data.Labels ?? data.ClassNames);
+        return data.Retag(model.Data?.Preprocessing ?? Preprocessing.Default, model.Data?.Labels ?? data.ClassNames);
     }
 
     /// <summary>Image size against the input shape, labels against the output units.</summary>

@@ -33,8 +33,8 @@ public static class ImageFolder
         if (classNames is not null)
         {
             var unknown = classes.FirstOrDefault(c => !classNames.Contains(c));
-            if (unknown is not null) throw new SpecNetException($"{Path.Combine(folder, unknown)}: class '{unknown}' is not in the spec's labels [{string.Join(", ", classNames)}]",
-                "add it to data.labels, or remove the folder");
+            if (unknown is not null) throw new SpecNetException($"{Path.Combine(folder, unknown)}: class '{unknown}' is not one of the model's classes [{string.Join(", ", classNames)}]",
+                "name each class folder after one of them (a spec lists them in data.labels), or remove the folder");
         }
         var names = classNames ?? classes;
         var files = new List<string>();

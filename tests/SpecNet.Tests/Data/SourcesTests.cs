@@ -64,6 +64,41 @@ public class SourcesTests
     }
 
     [Fact]
+    public void Eval_data_scores_other_examples_mapping_their_classes_by_name()
+    {
+        using var dir = new TempFolder();
+        TrainedOnFolders(dir, 60, 15);
+        // Only two of the three classes: mapped by name (cat stays 1, dog 2), not by their order in this folder.
+        WriteFolder(dir.File("mine"), 10, 7);
+        Directory.Delete(Path.Combine(dir.File("mine"), "bird"), recursive: true);
+        var r = CliRunner.Run("eval", dir.File("animals.safetensors"), "--data", dir.File("mine"), "--json");
+        Assert.True(r.ExitCode == 0, r.All);
+        var root = JsonDocument.Parse(r.Output).RootElement;
+        Assert.Equal(20, root.GetProperty("examples").GetInt32());
+        Assert.Equal(Animals, root.GetProperty("class_names").EnumerateArray().Select(e => e.GetString()));
+        Assert.True(root.GetProperty("accuracy").GetDouble() > 0.8, r.Output);
+        var confusion = root.GetProperty("confusion_matrix").EnumerateArray().Select(row => row.EnumerateArray().Sum(v => v.GetInt32())).ToArray();
+        Assert.Equal([0, 10, 10], confusion);                                                   // true classes: 10 cats, 10 dogs
+
+        // A CSV file of the same examples: labels by name
+        var csv = new System.Text.StringBuilder("label," + string.Join(",", Enumerable.Range(0, 64).Select(i => $"p{i}")) + "\n");
+        foreach (var animal in new[] { "cat", "dog" })
+            foreach (var png in Directory.GetFiles(Path.Combine(dir.File("mine"), animal)).Order())
+                csv.Append(animal).Append(',').AppendJoin(',', Images.Load(png, SpecNet.Schema.Shape.Spatial(8, 8, 1), null)).Append('\n');
+        File.WriteAllText(dir.File("mine.csv"), csv.ToString());
+        var fromCsv = JsonDocument.Parse(CliRunner.Run("eval", dir.File("animals.safetensors"), "--data", dir.File("mine.csv"), "--json").Output).RootElement;
+        Assert.Equal(root.GetProperty("accuracy").GetDouble(), fromCsv.GetProperty("accuracy").GetDouble());
+
+        Directory.CreateDirectory(Path.Combine(dir.File("mine"), "horse"));
+        var unknown = CliRunner.Run("eval", dir.File("animals.safetensors"), "--data", dir.File("mine"));
+        Assert.Equal(1, unknown.ExitCode);
+        Assert.Contains("class 'horse' is not one of the model's classes [bird, cat, dog]", unknown.Error);
+        var missing = CliRunner.Run("eval", dir.File("animals.safetensors"), "--data", dir.File("nope"));
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("no such folder or file", missing.Error);
+    }
+
+    [Fact]
     public void Image_folder_trains_and_names_classes_in_eval_and_predict()
     {
         using var dir = new TempFolder();
