@@ -81,7 +81,7 @@ public static class DataLoader
 
     /// <summary>
     /// Examples other than the spec's (eval --data): an image folder, its sub-folders named as the model's classes, or a CSV file
-    /// with a label column (`label`, else the first), its labels class numbers or names. <paramref name="classNames"/> are the
+    /// with a label column (the one named `label` in a header, else the first), its labels class numbers or names. <paramref name="classNames"/> are the
     /// model's classes in order, so a folder holding only some of them still maps each to its own output.
     /// </summary>
     public static Dataset LoadFrom(ModelSpec model, string path, IReadOnlyList<string> classNames, Action<string> log)
