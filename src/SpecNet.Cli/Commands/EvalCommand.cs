@@ -31,6 +31,7 @@ public static class EvalCommand
             var engine = Inputs.Engine(result, backend, err);
             var (parameters, metadata) = WeightsFile.LoadWithMetadata(Inputs.WeightsPath(specPath, result.GetValue(weights), model), model);
             Dataset data;
+            bool isTest = false;
             if (result.GetValue(other) is { } path)
             {
                 int classes = model.Output.Size == 1 ? 2 : model.Output.Size;
@@ -39,7 +40,7 @@ public static class EvalCommand
             }
             else
             {
-                (data, var isTest) = DataLoader.LoadEvaluation(model, line => err.WriteLine(line));
+                (data, isTest) = DataLoader.LoadEvaluation(model, line => err.WriteLine(line));
                 if (!isTest) err.WriteLine("note: the spec names no test set; evaluating on the training data");
             }
             var e = Evaluator.Evaluate(parameters, engine, data);
@@ -57,7 +58,7 @@ public static class EvalCommand
             }
             else
             {
-                o.Write(Text(model, data, e));
+                o.Write(Text(model, data, e, isTest));
                 o.WriteLine($"\nBackend: {engine}");
             }
             return ExitCodes.Ok;
@@ -65,12 +66,14 @@ public static class EvalCommand
         return command;
     }
 
-    public static string Text(ModelSpec model, Dataset data, Evaluation e)
+    /// <summary>The evaluation as text; its figures called "Test" only when the data is the spec's test set.</summary>
+    public static string Text(ModelSpec model, Dataset data, Evaluation e, bool isTest = true)
     {
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         sb.Append(inv, $"{model.Name} on {data.Name} ({e.Count:N0} examples)\n");
-        sb.Append(inv, $"Test loss:     {e.Loss:0.0000}\nTest accuracy: {Inputs.Percent(e.Accuracy)}\n\n");
+        var (loss, accuracy) = isTest ? ("Test loss:", "Test accuracy:") : ("Loss:", "Accuracy:");
+        sb.Append(inv, $"{loss,-15}{e.Loss:0.0000}\n{accuracy,-15}{Inputs.Percent(e.Accuracy)}\n\n");
         sb.Append("Per class:\n");
         int nameWidth = Math.Max(12, Enumerable.Range(0, e.Classes).Max(c => data.ClassName(c).Length));
         for (int c = 0; c < e.Classes; c++)

@@ -89,6 +89,10 @@ public class SourcesTests
         var fromCsv = JsonDocument.Parse(CliRunner.Run("eval", dir.File("animals.safetensors"), "--data", dir.File("mine.csv"), "--json").Output).RootElement;
         Assert.Equal(root.GetProperty("accuracy").GetDouble(), fromCsv.GetProperty("accuracy").GetDouble());
 
+        var text = CliRunner.Run("eval", dir.File("animals.safetensors"), "--data", dir.File("mine")).Output;
+        Assert.Contains("animals on mine (20 examples)\nLoss:          ", text);                 // not the test set: not "Test loss"
+        Assert.Contains("\nAccuracy:      ", text);
+
         Directory.CreateDirectory(Path.Combine(dir.File("mine"), "horse"));
         var unknown = CliRunner.Run("eval", dir.File("animals.safetensors"), "--data", dir.File("mine"));
         Assert.Equal(1, unknown.ExitCode);
