@@ -74,6 +74,9 @@ public static class DiffCommand
 
     private const int MaxSeeds = 100;
 
+    /// <summary>The widest line the per-class deltas take before wrapping.</summary>
+    private const int MaxLine = 110;
+
     /// <summary>The runs not yet in the cache, as jobs on the chosen executor (`specnet diff A B --run K` each).</summary>
     private static void RunJobs(ParseResult result, IReadOnlyList<(Checking.ModelSpec Model, int Seed, string Key)> runs, int seeds, Option<string?> executor,
         Option<int> workers, Option<int?> threads, Option<int?> epochs, Option<string?> backend, TextWriter err)
@@ -146,8 +149,17 @@ public static class DiffCommand
         sb.Append(inv, $"  B {P(r.B.Accuracy.Value)}%  [{P(r.B.Accuracy.Low)}, {P(r.B.Accuracy.High)}]{Cached(r.B)}\n");
         sb.Append(inv, $"  B - A {Pt(r.Delta.Value)} points  [{Pt(r.Delta.Low)}, {Pt(r.Delta.High)}], {r.Test}: p = {r.P.ToString("0.0000", inv)}\n");
         if (seeds == 1) sb.Append(inv, $"  examples only A gets right: {r.OnlyA:N0}; only B: {r.OnlyB:N0}\n");
-        sb.Append("\nPer class (B - A, points): ");
-        sb.Append(string.Join("  ", r.A.PerClassAccuracy.Select((acc, c) => $"{r.ClassName(c)}: {Pt(r.B.PerClassAccuracy[c] - acc)}")));
+        sb.Append("\nPer class (B - A, points):");
+        // On the heading's line while they fit; else on lines of their own, so long class names do not run off the screen
+        var perClass = r.A.PerClassAccuracy.Select((acc, c) => $"{r.ClassName(c)}: {Pt(r.B.PerClassAccuracy[c] - acc)}").ToList();
+        int width = "Per class (B - A, points):".Length;
+        if (width + perClass.Sum(e => e.Length + 2) > MaxLine) { sb.Append("\n "); width = 1; }
+        foreach (var entry in perClass)
+        {
+            if (width > 2 && width + 2 + entry.Length > MaxLine) { sb.Append("\n "); width = 1; }
+            sb.Append(' ', width > 1 ? 2 : 1).Append(entry);
+            width += (width > 1 ? 2 : 1) + entry.Length;
+        }
         sb.Append('\n');
         if (r.Confusions.Count > 0)
         {

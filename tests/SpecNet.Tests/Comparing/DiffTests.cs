@@ -82,8 +82,15 @@ public class DiffTests
               - residual: { layers: [{ conv2d: { filters: 4, kernel_size: 3, padding: same } }, batch_norm], name: a_rather_long_residual_block_name }
               - max_pool2d: { pool_size: 2 }
             """));
+        string[] names = ["a-class-with-a-rather-long-name", "a-second-class-with-a-long-name", "and-a-third-one-as-long-as-that"];
+        foreach (var spec in new[] { a, b })
+            File.WriteAllText(spec, File.ReadAllText(spec).Replace("  test: { images", $"  labels: [{string.Join(", ", names)}]\n  test: {{ images"));
         var r = CliRunner.Run("diff", a, b, "--epochs", "1");
         Assert.True(r.ExitCode == 0, r.All);
+        // The per-class deltas wrap rather than run off the screen, every class named
+        var perClass = r.Output.Split('\n').SkipWhile(l => !l.StartsWith("Per class")).TakeWhile(l => l.Length > 0 && !l.StartsWith("Confusions")).ToList();
+        Assert.True(perClass.Count >= 3 && perClass.All(l => l.Length <= 110), string.Join("\n", perClass));
+        Assert.All(names, n => Assert.Contains($"{n}: ", string.Join("\n", perClass)));
         var table = r.Output.Split('\n').SkipWhile(l => l != "Layers").Skip(1).TakeWhile(l => l.Length > 0).ToList();
         Assert.Contains(table, l => l.Contains("+ a_rather_long_residual_block_name") && l.Contains("residual (3 layers)"));
         Assert.Equal(6, table.Count);
