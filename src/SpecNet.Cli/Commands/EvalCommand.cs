@@ -79,6 +79,7 @@ public static class EvalCommand
         for (int c = 0; c < e.Classes; c++)
         {
             int n = Enumerable.Range(0, e.Classes).Sum(p => e.Confusion[c, p]);
+            if (n == 0 && !isTest) continue;          // other data (--data) may hold a few of the classes: the rest is noise
             sb.Append(inv, $"  {data.ClassName(c).PadLeft(nameWidth)}  {(double.IsNaN(e.PerClassAccuracy[c]) ? "   -   " : Inputs.Percent(e.PerClassAccuracy[c])),8}  of {n:N0}\n");
         }
         // Columns by number, rows by number and name: a row's label says what its number stands for.

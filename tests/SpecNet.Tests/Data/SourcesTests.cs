@@ -92,6 +92,8 @@ public class SourcesTests
         var text = CliRunner.Run("eval", dir.File("animals.safetensors"), "--data", dir.File("mine")).Output;
         Assert.Contains("animals on mine (20 examples)\nLoss:          ", text);                 // not the test set: not "Test loss"
         Assert.Contains("\nAccuracy:      ", text);
+        var perClass = text.Split('\n').SkipWhile(l => l != "Per class:").Skip(1).TakeWhile(l => l.Length > 0).ToList();
+        Assert.Equal(["cat", "dog"], perClass.Select(l => l.Trim().Split(' ')[0]));    // the classes it holds, not bird's "- of 0"
 
         Directory.CreateDirectory(Path.Combine(dir.File("mine"), "horse"));
         var unknown = CliRunner.Run("eval", dir.File("animals.safetensors"), "--data", dir.File("mine"));
