@@ -20,7 +20,7 @@ public static class EvalCommand
         var other = new Option<string?>("--data") { Description = "evaluate on these examples instead of the spec's test set: a folder with a sub-folder per class, named as the model's classes (its numbers when it has no names), or a CSV file with a label column" };
         var backend = CommonOptions.Backend();
         var threads = CommonOptions.Threads();
-        var command = new Command("eval", "Evaluate trained weights on the spec's test data.\n\nExample: specnet eval specs/mnist-cnn.yaml --weights specs/mnist-cnn.safetensors")
+        var command = new Command("eval", "Evaluate trained weights on the spec's test data.\n\nExample: specnet eval specs/mnist-cnn.yaml --weights samples/mnist-cnn.safetensors")
             { spec, weights, other, json, backend, threads };
         command.SetAction(result =>
         {

@@ -35,7 +35,7 @@ public static class SweepCommand
         var sbatchArgs = new Option<string[]>("--sbatch-arg") { Description = "slurm: any other sbatch option, passed through (repeatable)", AllowMultipleArgumentsPerToken = false };
         var backend = CommonOptions.Backend();
         var command = new Command("sweep", "Run many variants of a spec (random or grid search) locally or on Slurm, rank them, keep the best.\n\n" +
-            "Example: specnet sweep specs/sweeps/mnist-folder-lr.yaml -o sweeps/lr --workers 2 --threads 1")
+            "Example: specnet sweep specs/sweeps/mnist-folder.yaml -o sweeps/mnist-folder --workers 2 --threads 1")
             { file, output, executor, workers, threads, epochs, json, dryRun, trial, retry, partition, time, memory, sbatchArgs, backend };
         command.Add(ReportCommand());
         command.SetAction(result =>

@@ -222,13 +222,25 @@ public class ExperienceTests
         Assert.StartsWith(SpecNet.Formats.WeightsFile.Version, v.Output.Trim());
         foreach (var command in SpecNet.Cli.SpecNetCli.Build().Subcommands)
         {
-            var leaf = command.Subcommands.Count > 0 ? command.Subcommands : [command];
-            foreach (var c in leaf)
+            // every command that runs: the leaves, and a parent with an action of its own (sweep, beside sweep report)
+            var runnable = command.Subcommands.Count == 0 || command.Action is not null ? [command] : new List<System.CommandLine.Command>();
+            foreach (var c in runnable.Concat(command.Subcommands))
             {
                 var args = c == command ? new[] { c.Name, "--help" } : [command.Name, c.Name, "--help"];
                 var r = CliRunner.Run(args);
                 Assert.True(r.ExitCode == 0, string.Join(" ", args));
                 if (c.Name is not ("layers" or "schema")) Assert.Contains("Example:", r.Output);
+                // An example runs from the repository as written: every file of it that is read is there
+                foreach (var line in r.Output.Split('\n').Where(l => l.TrimStart().StartsWith("Example: specnet")))
+                {
+                    var words = line.Trim().Split(' ');
+                    for (int i = 2; i < words.Length; i++)
+                        if (words[i].StartsWith("specs/") || words[i].StartsWith("samples/"))
+                            if (words[i - 1] is not ("-o" or "--output" or "--out" or "--onnx" or ">"))
+                                // specs/*.safetensors are what training writes (git ignores them): not in a fresh clone
+                                Assert.True((File.Exists(TestPaths.Repo(words[i])) || Directory.Exists(TestPaths.Repo(words[i])))
+                                    && !(words[i].StartsWith("specs/") && words[i].EndsWith(".safetensors")), $"{line.Trim()}: no {words[i]} in a fresh clone");
+                }
             }
         }
     }
