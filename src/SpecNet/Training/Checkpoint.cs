@@ -20,6 +20,26 @@ public static class Checkpoint
     public static string DefaultPath(string weightsPath) =>
         Path.Combine(Path.GetDirectoryName(Path.GetFullPath(weightsPath)) ?? ".", Path.GetFileNameWithoutExtension(weightsPath) + ".checkpoint.safetensors");
 
+    /// <summary>
+    /// Where the run in the checkpoint at <paramref name="path"/> stopped ("epoch 3 of 5, step 40"), when it is a run of this very
+    /// spec text that neither finished its epochs nor stopped early (an interrupted run, or one a NaN loss ended); else null,
+    /// also for a file that cannot be read. A new run would write over it, and with it the way to resume.
+    /// </summary>
+    public static string? Unfinished(string path, ModelSpec model)
+    {
+        IReadOnlyDictionary<string, string> meta;
+        try { meta = SafeTensors.Read(path).Metadata; }
+        catch (SpecNetException) { return null; }
+        if (meta.GetValueOrDefault("format") != Format || meta.GetValueOrDefault("spec") != model.SourceText || meta.GetValueOrDefault("stopped") == "true") return null;
+        if (!int.TryParse(meta.GetValueOrDefault("epoch"), NumberStyles.Integer, Inv, out var epoch)
+            || !int.TryParse(meta.GetValueOrDefault("step"), NumberStyles.Integer, Inv, out var step)) return null;
+        List<EpochReport>? history;
+        try { history = JsonSerializer.Deserialize<List<EpochReport>>(meta.GetValueOrDefault("history", "[]")); }
+        catch (JsonException) { return null; }
+        if (history is { Count: > 0 } && epoch > history[^1].Epochs) return null;          // every planned epoch done
+        return history is { Count: > 0 } ? $"epoch {epoch} of {history[^1].Epochs}, step {step}" : $"epoch {epoch}, step {step}";
+    }
+
     /// <summary>Writes the run as it stands, to continue at (<paramref name="epoch"/>, <paramref name="step"/>).</summary>
     public static void Save(string path, TrainingRun run, int epoch, int step, IReadOnlyList<TrainingCallback> callbacks)
     {

@@ -38,6 +38,10 @@ public static class TrainingJob
     {
         if (options.Resume && !File.Exists(options.CheckpointPath))
             throw new SpecNetException($"{options.CheckpointPath}: no checkpoint to resume from", "train without --resume, or pass --checkpoint PATH");
+        // A run started again by mistake (without --resume) would replace an interrupted run's checkpoint with its own first one.
+        if (!options.Resume && File.Exists(options.CheckpointPath) && Checkpoint.Unfinished(options.CheckpointPath, model) is { } where)
+            throw new SpecNetException($"{options.CheckpointPath}: holds an unfinished run of this spec ({where}); a new run would write over it",
+                "continue it with --resume; to start over, delete the file or give --checkpoint another path");
         AtomicFile.CheckWritable(options.WeightsPath, "weights", $"{model.Name}.safetensors");
         AtomicFile.CheckWritable(options.CheckpointPath, "checkpoint", $"{model.Name}.checkpoint.safetensors");
     }

@@ -61,6 +61,34 @@ public class CheckpointTests
         Assert.Equal(fullResult.Epochs.Select(e => e.Loss), resumedResult.Epochs.Select(e => e.Loss));
     }
 
+    /// <summary>`train SPEC` run again without --resume after an interruption would replace the checkpoint, and the way to resume.</summary>
+    [Fact]
+    public void A_new_run_will_not_write_over_an_unfinished_runs_checkpoint()
+    {
+        using var dir = new TempFolder();
+        var (model, train, test) = Setup(dir.Path, epochs: 2);
+        var ckpt = dir.File("patterns.checkpoint.safetensors");                  // where `train` keeps the spec's checkpoint
+        using var cancel = new CancellationTokenSource();
+        Assert.Throws<TrainingInterruptedException>(() => new Trainer(model, ParameterSet.Initialize(model, model.Training.Seed), new CpuEngine(new ManagedBackend()))
+            { Callbacks = [new Checkpointer(ckpt, 0, [])] }.Fit(train, test, onStep: s => { if (s.Epoch == 2 && s.Step == 20) cancel.Cancel(); }, cancel: cancel.Token));
+        var saved = File.ReadAllBytes(ckpt);
+
+        var again = CliRunner.Run("train", model.SourcePath);
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains($"{ckpt}: holds an unfinished run of this spec (epoch 2 of 2, step 20)", again.Error);
+        Assert.Contains("--resume", again.Error);
+        Assert.Equal(saved, File.ReadAllBytes(ckpt));
+
+        var resumed = CliRunner.Run("train", model.SourcePath, "--resume");
+        Assert.True(resumed.ExitCode == 0, resumed.All);
+        var fresh = CliRunner.Run("train", model.SourcePath, "--quiet");                 // a finished run's checkpoint is trained over, as before
+        Assert.True(fresh.ExitCode == 0, fresh.All);
+        // Another spec text in the same place is another run: its checkpoint is not this one's to keep
+        File.WriteAllBytes(ckpt, saved);
+        File.AppendAllText(model.SourcePath, "\n# edited\n");
+        Assert.Equal(0, CliRunner.Run("train", model.SourcePath, "--quiet").ExitCode);
+    }
+
     [Fact]
     public void Checkpoint_of_another_spec_is_refused_saying_what_differs()
     {
