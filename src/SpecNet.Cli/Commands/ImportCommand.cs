@@ -56,16 +56,38 @@ public static class ImportCommand
             OutputFolder.Create(directory, "output");
             var specPath = Path.Combine(directory, imported.Model.Name + ".yaml");
             var weightsPath = Path.Combine(directory, imported.Model.Name + ".safetensors");
-            // A spec imported before may have been edited since (a new head, frozen layers): never replaced unasked.
-            if (!result.GetValue(force) && new[] { specPath, weightsPath }.FirstOrDefault(File.Exists) is { } existing)
-                throw new SpecNetException($"{existing}: already exists; nothing written", "pass --force to overwrite it, or -o another folder, or --name another name");
+            // A spec imported before may have been edited since (a new head, frozen layers), its weights trained: never replaced
+            // unasked. Files an import wrote and nobody changed since are replaced (importing again with other --scale, say).
+            if (!result.GetValue(force) && !Untouched(specPath, weightsPath) && new[] { specPath, weightsPath }.FirstOrDefault(File.Exists) is { } existing)
+                throw new SpecNetException($"{existing}: already exists and is not as an import left it; nothing written",
+                    "pass --force to overwrite it, or -o another folder, or --name another name");
             AtomicFile.Write(specPath, s => s.Write(System.Text.Encoding.UTF8.GetBytes(imported.SpecText)));
-            WeightsFile.Save(weightsPath, imported.Parameters, new Dictionary<string, string> { ["imported_from"] = Path.GetFileName(path) });
+            WeightsFile.Save(weightsPath, imported.Parameters, new Dictionary<string, string>
+            {
+                ["imported_from"] = Path.GetFileName(path), [ImportedSpec] = Fingerprint(imported.SpecText),
+            });
             o.WriteLine($"Wrote {specPath} ({imported.Model.Layers.Count} layers, input {string.Join("x", imported.Model.Input.Dims)}, output {string.Join("x", imported.Model.Output.Dims)})");
             o.WriteLine($"Wrote {weightsPath}");
             o.WriteLine($"Try: specnet predict {specPath} IMAGE.png");
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>The weights file's record of the spec text written beside it.</summary>
+    private const string ImportedSpec = "imported_spec";
+
+    private static string Fingerprint(string text) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..16];
+
+    /// <summary>Both files are there as an import wrote them: the weights untrained since (still recording it) and the spec unedited.</summary>
+    private static bool Untouched(string specPath, string weightsPath)
+    {
+        if (!File.Exists(specPath) || !File.Exists(weightsPath)) return false;
+        try
+        {
+            var (_, metadata) = SafeTensors.Read(weightsPath);
+            return metadata.TryGetValue(ImportedSpec, out var recorded) && recorded == Fingerprint(File.ReadAllText(specPath));
+        }
+        catch (Exception e) when (e is SpecNetException or IOException or UnauthorizedAccessException) { return false; }
     }
 }

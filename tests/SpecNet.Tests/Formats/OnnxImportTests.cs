@@ -171,7 +171,10 @@ public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
         Assert.Equal(model.Data!.Preprocessing.Describe(), imported.Describe());
     }
 
-    /// <summary>A spec imported before may have been edited since: importing again into its folder writes nothing unless --force.</summary>
+    /// <summary>
+    /// A spec imported before may have been edited since, its weights trained: importing again into its folder writes nothing
+    /// unless --force. Files as the import left them are replaced (importing again with other options).
+    /// </summary>
     [Fact]
     public void Import_never_replaces_an_earlier_import_unasked()
     {
@@ -179,18 +182,24 @@ public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
         var onnx = TestPaths.Repo("samples", "mnist-cnn.onnx");
         Assert.Equal(0, CliRunner.Run("import", onnx, "-o", dir.Path, "--no-verify").ExitCode);
         var spec = dir.File("mnist-cnn.yaml");
+        Assert.Equal(0, CliRunner.Run("import", onnx, "-o", dir.Path, "--no-verify").ExitCode);      // untouched: replaced
+
         File.AppendAllText(spec, "# my edits\n");
         var weights = File.ReadAllBytes(dir.File("mnist-cnn.safetensors"));
-
         var again = CliRunner.Run("import", onnx, "-o", dir.Path, "--no-verify");
         Assert.Equal(1, again.ExitCode);
-        Assert.Contains($"{spec}: already exists; nothing written", again.Error);
+        Assert.Contains($"{spec}: already exists and is not as an import left it; nothing written", again.Error);
         Assert.Contains("--force", again.Error);
         Assert.EndsWith("# my edits\n", File.ReadAllText(spec));
         Assert.Equal(weights, File.ReadAllBytes(dir.File("mnist-cnn.safetensors")));
 
         Assert.Equal(0, CliRunner.Run("import", onnx, "-o", dir.Path, "--no-verify", "--force").ExitCode);
         Assert.DoesNotContain("# my edits", File.ReadAllText(spec));
+        // Weights written since by something else (training the spec writes its weights there): kept too
+        var model = SpecCompiler.CompileFile(spec).Model!;
+        WeightsFile.Save(dir.File("mnist-cnn.safetensors"), ParameterSet.Initialize(model, 1), new Dictionary<string, string>());
+        Assert.Equal(1, CliRunner.Run("import", onnx, "-o", dir.Path, "--no-verify").ExitCode);
+
         // --name names a SpecNet export's spec too, so its default weights file is the one written beside it.
         Assert.Equal(0, CliRunner.Run("import", onnx, "-o", dir.Path, "--no-verify", "--name", "other").ExitCode);
         Assert.Equal("other", SpecCompiler.CompileFile(dir.File("other.yaml")).Model!.Name);
