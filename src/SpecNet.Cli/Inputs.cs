@@ -24,13 +24,13 @@ public static class Inputs
     /// <summary>Compiles a spec file; a weights file (.safetensors) in its place stands for the spec embedded in it.</summary>
     public static ModelSpec Compile(string specOrWeights)
     {
-        var compilation = Check(specOrWeights);
+        var compilation = CompilationOf(specOrWeights);
         if (!compilation.Success) throw new SpecErrorsException(compilation.Render(specOrWeights));
         return compilation.Model!;
     }
 
     /// <summary>The compilation of a spec file, or of the spec a weights file embeds, with its diagnostics (for `check`).</summary>
-    public static Compilation Check(string specOrWeights) =>
+    public static Compilation CompilationOf(string specOrWeights) =>
         IsWeightsFile(specOrWeights) ? CompileEmbedded(specOrWeights) : SpecCompiler.CompileFile(specOrWeights);
 
     /// <summary>

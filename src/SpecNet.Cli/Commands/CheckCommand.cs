@@ -18,7 +18,7 @@ public static class CheckCommand
         {
             var output = result.InvocationConfiguration.Output;
             var path = result.GetValue(spec)!;
-            var compilation = Inputs.Check(path);
+            var compilation = Inputs.CompilationOf(path);
             if (result.GetValue(json))
             {
                 var obj = compilation.Model is { } m ? ModelSummary.ToJson(m) : new JsonObject { ["name"] = Path.GetFileNameWithoutExtension(path) };

@@ -149,18 +149,21 @@ public static class DiffCommand
         sb.Append(inv, $"  B {P(r.B.Accuracy.Value)}%  [{P(r.B.Accuracy.Low)}, {P(r.B.Accuracy.High)}]{Cached(r.B)}\n");
         sb.Append(inv, $"  B - A {Pt(r.Delta.Value)} points  [{Pt(r.Delta.Low)}, {Pt(r.Delta.High)}], {r.Test}: p = {r.P.ToString("0.0000", inv)}\n");
         if (seeds == 1) sb.Append(inv, $"  examples only A gets right: {r.OnlyA:N0}; only B: {r.OnlyB:N0}\n");
-        sb.Append("\nPer class (B - A, points):");
-        // On the heading's line while they fit; else on lines of their own, so long class names do not run off the screen
+        // On the heading's line while they fit; else in indented lines, so long class names do not run off the screen
+        const string heading = "Per class (B - A, points):";
         var perClass = r.A.PerClassAccuracy.Select((acc, c) => $"{r.ClassName(c)}: {Pt(r.B.PerClassAccuracy[c] - acc)}").ToList();
-        int width = "Per class (B - A, points):".Length;
-        if (width + perClass.Sum(e => e.Length + 2) > MaxLine) { sb.Append("\n "); width = 1; }
-        foreach (var entry in perClass)
+        sb.Append('\n').Append(heading);
+        if (heading.Length + perClass.Sum(e => e.Length + 2) <= MaxLine) sb.Append(' ').AppendJoin("  ", perClass).Append('\n');
+        else
         {
-            if (width > 2 && width + 2 + entry.Length > MaxLine) { sb.Append("\n "); width = 1; }
-            sb.Append(' ', width > 1 ? 2 : 1).Append(entry);
-            width += (width > 1 ? 2 : 1) + entry.Length;
+            var line = new List<string>();
+            foreach (var entry in perClass)
+            {
+                if (line.Count > 0 && 2 + line.Sum(e => e.Length + 2) + entry.Length > MaxLine) { sb.Append("\n  ").AppendJoin("  ", line); line.Clear(); }
+                line.Add(entry);
+            }
+            sb.Append("\n  ").AppendJoin("  ", line).Append('\n');
         }
-        sb.Append('\n');
         if (r.Confusions.Count > 0)
         {
             sb.Append("Confusions that changed most (true -> predicted: A -> B):\n");

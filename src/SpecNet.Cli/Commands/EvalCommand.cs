@@ -33,11 +33,7 @@ public static class EvalCommand
             Dataset data;
             bool isTest = false;
             if (result.GetValue(other) is { } path)
-            {
-                int classes = model.Output.Size == 1 ? 2 : model.Output.Size;
-                var names = Inputs.ClassNames(metadata, model) ?? Enumerable.Range(0, classes).Select(c => c.ToString(CultureInfo.InvariantCulture)).ToList();
-                data = DataLoader.LoadFrom(model, path, names, line => err.WriteLine(line));
-            }
+                data = DataLoader.LoadFrom(model, path, Inputs.ClassNames(metadata, model), line => err.WriteLine(line));
             else
             {
                 (data, isTest) = DataLoader.LoadEvaluation(model, line => err.WriteLine(line));

@@ -24,6 +24,8 @@ public sealed class ModelSpec
     public string BaseFolder { get; init; } = ".";
 
     public Shape Output => Layers[^1].Output;
+    /// <summary>The classes the output tells apart: one per unit, or two for a single (sigmoid) unit.</summary>
+    public int Classes => Output.Size == 1 ? 2 : Output.Size;
     public long TotalParameters => Layers.Sum(l => l.ParameterCount);
     public long TrainableParameters => Layers.Sum(l => l.TrainableCount);
     public long Macs => Layers.Sum(l => l.Macs);

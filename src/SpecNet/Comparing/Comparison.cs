@@ -147,7 +147,7 @@ public static class Comparison
 
     private static Side Summarize(ModelSpec model, List<RunRecord> runs, byte[] labels)
     {
-        int classes = Math.Max(labels.Max() + 1, model.Output.Size == 1 ? 2 : model.Output.Size);
+        int classes = Math.Max(labels.Max() + 1, model.Classes);
         var confusion = new int[classes, classes];
         foreach (var run in runs)
             for (int i = 0; i < labels.Length; i++) confusion[labels[i], run.Predictions[i]]++;

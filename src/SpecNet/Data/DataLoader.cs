@@ -82,10 +82,12 @@ public static class DataLoader
     /// <summary>
     /// Examples other than the spec's (eval --data): an image folder, its sub-folders named as the model's classes, or a CSV file
     /// with a label column (the one named `label` in a header, else the first), its labels class numbers or names. <paramref name="classNames"/> are the
-    /// model's classes in order, so a folder holding only some of them still maps each to its own output.
+    /// model's classes in order (their numbers when it has no names), so a folder holding only some of them still maps each to
+    /// its own output.
     /// </summary>
-    public static Dataset LoadFrom(ModelSpec model, string path, IReadOnlyList<string> classNames, Action<string> log)
+    public static Dataset LoadFrom(ModelSpec model, string path, IReadOnlyList<string>? classNames, Action<string> log)
     {
+        classNames ??= Enumerable.Range(0, model.Classes).Select(c => c.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToList();
         var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)));
         var data = Directory.Exists(path) ? ImageFolder.Load(name, path, model.Input, model.Data?.Resize, classNames, log)
             : File.Exists(path) && path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) ? Csv.Load(name, path, model.Input, null, null, classNames)
@@ -112,7 +114,7 @@ public static class DataLoader
         if (data.Count == 0) throw new SpecNetException($"{where}: the {data.Name} data holds no examples");
         int units = model.Output.Size;
         int maxLabel = data.Labels.Max();
-        int classes = units == 1 ? 2 : units;
+        int classes = model.Classes;
         if (maxLabel >= classes)
             throw new SpecNetException($"{where}: the {data.Name} labels{(data.Source is null ? "" : $" ({data.Source.Split(", ")[^1]})")} go up to {maxLabel}, but the model has {units} output unit{(units == 1 ? "" : "s")} ({classes} classes)",
                 $"give the last dense layer units: {maxLabel + 1}");

@@ -22,7 +22,7 @@ public static class Evaluator
     {
         var model = plan.Model;
         var loss = Loss.For(model.Training.Loss, model.FinalActivation);
-        int units = model.Output.Size, classes = units == 1 ? 2 : units;
+        int units = model.Output.Size, classes = model.Classes;
         var confusion = new int[classes, classes];
         var predictions = new int[data.Count];
         var indices = new int[plan.Capacity];

@@ -33,7 +33,10 @@ public sealed record TrainingOutcome(TrainingResult Result, string WeightsPath, 
 /// </summary>
 public static class TrainingJob
 {
-    /// <summary>Fails now, with the reason, if the run could not resume as asked or write its weights and checkpoint at the end.</summary>
+    /// <summary>
+    /// Fails now, with the reason, if the run could not resume as asked or write its weights and checkpoint at the end. Its
+    /// caller runs it before <see cref="Run"/>, ahead of loading the data (train does).
+    /// </summary>
     public static void CheckOutputs(ModelSpec model, TrainingOptions options)
     {
         if (options.Resume && !File.Exists(options.CheckpointPath))
@@ -49,7 +52,6 @@ public static class TrainingJob
     public static TrainingOutcome Run(ModelSpec model, DataSplits data, IEngine engine, TrainingOptions options,
         Action<JsonObject>? events = null, Action<EpochReport>? onEpoch = null, Action<StepReport>? onStep = null, CancellationToken cancel = default)
     {
-        CheckOutputs(model, options);
         var monitor = data.Monitor;
         string on = MetricsOn(data);
         IReadOnlyDictionary<string, string> Provenance(IReadOnlyList<EpochReport> history) => TrainingEvents.Provenance(model, data.Train, engine, options, history, on);

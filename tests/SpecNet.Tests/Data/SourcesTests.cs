@@ -102,6 +102,14 @@ public class SourcesTests
         var missing = CliRunner.Run("eval", dir.File("animals.safetensors"), "--data", dir.File("nope"));
         Assert.Equal(1, missing.ExitCode);
         Assert.Contains("no such folder or file", missing.Error);
+
+        // A model whose classes have no names (the sample digits): folders named by class number, mapped to those outputs
+        foreach (var digit in new[] { "3", "7" })
+            foreach (var png in Directory.GetFiles(TestPaths.Repo("samples", "mnist-folder", "test", digit)))
+                File.Copy(png, Path.Combine(Directory.CreateDirectory(dir.File($"digits/{digit}")).FullName, Path.GetFileName(png)));
+        var digits = JsonDocument.Parse(CliRunner.Run("eval", TestPaths.Repo("samples", "mnist-cnn.safetensors"), "--data", dir.File("digits"), "--json").Output).RootElement;
+        var perDigit = digits.GetProperty("confusion_matrix").EnumerateArray().Select(row => row.EnumerateArray().Sum(v => v.GetInt32())).ToArray();
+        Assert.Equal([0, 0, 0, 15, 0, 0, 0, 15, 0, 0], perDigit);
     }
 
     [Fact]
