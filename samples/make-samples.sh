@@ -10,7 +10,7 @@ specnet=src/SpecNet.Cli/bin/Release/net10.0/specnet
 "$specnet" train specs/mnist-cnn.yaml --output samples/mnist-cnn.safetensors
 rm -rf samples/digits
 "$specnet" data sample mnist --out samples/digits
-"$specnet" export samples/mnist-cnn.safetensors --onnx samples/mnist-cnn.onnx --verify
+"$specnet" export samples/mnist-cnn.safetensors -o samples/mnist-cnn.onnx --verify
 rm -rf samples/report
 "$specnet" report samples/mnist-cnn.safetensors --out samples/report
 # An image-folder dataset (one sub-folder per digit) for specs/mnist-folder.yaml

@@ -93,6 +93,21 @@ public class OnnxExportTests
         Assert.True(r.ExitCode == 0, r.All);
         Assert.Contains("classes agree on 16/16", r.Output);
         Assert.True(new FileInfo(dir.File("m.onnx")).Length > 200_000);
+
+        // -o as every command that writes; without it, beside the weights and named after them
+        var lenet = TestPaths.Repo("specs", "lenet5.yaml");
+        Assert.Equal(0, CliRunner.Run("export", lenet, "-w", dir.File("w.safetensors"), "-o", dir.File("o.onnx")).ExitCode);
+        var byDefault = CliRunner.Run("export", lenet, "-w", dir.File("w.safetensors"));
+        Assert.True(byDefault.ExitCode == 0, byDefault.All);
+        Assert.Equal(File.ReadAllBytes(dir.File("m.onnx")), File.ReadAllBytes(dir.File("w.onnx")));
+        Assert.Equal(File.ReadAllBytes(dir.File("m.onnx")), File.ReadAllBytes(dir.File("o.onnx")));
+
+        // an output named as the weights or the spec by a slip: refused, the model untouched
+        var weights = File.ReadAllBytes(dir.File("w.safetensors"));
+        var slip = CliRunner.Run("export", lenet, "-w", dir.File("w.safetensors"), "-o", dir.File("w.safetensors"));
+        Assert.Equal(1, slip.ExitCode);
+        Assert.Contains("the export would write over the weights it reads", slip.Error);
+        Assert.Equal(weights, File.ReadAllBytes(dir.File("w.safetensors")));
     }
 
     /// <summary>
