@@ -9,14 +9,14 @@ specnet=src/SpecNet.Cli/bin/Release/net10.0/specnet
 "$specnet" data get mnist
 "$specnet" train specs/mnist-cnn.yaml --output samples/mnist-cnn.safetensors
 rm -rf samples/digits
-"$specnet" data sample mnist --out samples/digits
+"$specnet" data sample mnist -o samples/digits
 "$specnet" export samples/mnist-cnn.safetensors -o samples/mnist-cnn.onnx --verify
 rm -rf samples/report
-"$specnet" report samples/mnist-cnn.safetensors --out samples/report
+"$specnet" report samples/mnist-cnn.safetensors -o samples/report
 # An image-folder dataset (one sub-folder per digit) for specs/mnist-folder.yaml
 rm -rf samples/mnist-folder
-"$specnet" data sample mnist --split train --per-class 40 --folders --out samples/mnist-folder/train
-"$specnet" data sample mnist --split test --per-class 15 --folders --out samples/mnist-folder/test
+"$specnet" data sample mnist --split train --per-class 40 --folders -o samples/mnist-folder/train
+"$specnet" data sample mnist --split test --per-class 15 --folders -o samples/mnist-folder/test
 # Fine-tuning (README, "Fine-tuning"): the residual model pretrained on Fashion-MNIST, then its frozen-body step on the digit folder
 "$specnet" data get fashion-mnist
 "$specnet" train specs/fashion-resnet.yaml --output samples/fashion-resnet.safetensors

@@ -22,9 +22,9 @@ public static class DataCommand
             result.InvocationConfiguration.Output.WriteLine($"{result.GetValue(name)}: {train.Count:N0} train / {test.Count:N0} test images of {train.Shape} in {folder}");
             return ExitCodes.Ok;
         });
-        var sample = new Command("sample", "Write test images of a named dataset as PNG files, one (or more) per class: <class>.png, <class>-2.png, ...\n\nExample: specnet data sample mnist --out samples/digits");
+        var sample = new Command("sample", "Write test images of a named dataset as PNG files, one (or more) per class: <class>.png, <class>-2.png, ...\n\nExample: specnet data sample mnist -o samples/digits");
         var sampleName = new Argument<string>("name") { Description = string.Join(" or ", DataSpec.NamedDatasets) };
-        var outDir = new Option<string>("--out") { Description = "folder to write into", Required = true };
+        var outDir = new Option<string>("--output", "-o", "--out") { Description = "folder to write into", Required = true };
         var perClass = CommonOptions.InRange("--per-class", 1, 100_000, 1, "images per class");
         var folders = new Option<bool>("--folders") { Description = "one sub-folder per class (an image-folder dataset): <class>/<n>.png" };
         var split = new Option<string>("--split") { Description = "train or test", DefaultValueFactory = _ => "test" };

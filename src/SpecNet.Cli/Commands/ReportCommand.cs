@@ -6,17 +6,17 @@ using SpecNet.Training;
 
 namespace SpecNet.Cli.Commands;
 
-/// <summary>`specnet report WEIGHTS --out DIR`: the report of a finished run, from its weights file (curves from its recorded history).</summary>
+/// <summary>`specnet report WEIGHTS -o DIR`: the report of a finished run, from its weights file (curves from its recorded history).</summary>
 public static class ReportCommand
 {
     public static Command Create()
     {
         var run = new Argument<string>("run") { Description = "a weights file (its spec and history are embedded), or a spec with --weights" };
         var weights = new Option<string?>("--weights", "-w") { Description = "weights file, when RUN is a spec" };
-        var output = new Option<string>("--out") { Description = "folder to write the report into", Required = true };
+        var output = new Option<string>("--output", "-o", "--out") { Description = "folder to write the report into", Required = true };
         var backend = CommonOptions.Backend();
         var threads = CommonOptions.Threads();
-        var command = new Command("report", "Write a run's report: learning curves, confusion matrix, misclassified examples, index.html.\n\nExample: specnet report samples/mnist-cnn.safetensors --out report")
+        var command = new Command("report", "Write a run's report: learning curves, confusion matrix, misclassified examples, index.html.\n\nExample: specnet report samples/mnist-cnn.safetensors -o report")
             { run, weights, output, backend, threads };
         command.SetAction(result =>
         {

@@ -168,7 +168,7 @@ public class ExperienceTests
         Assert.Contains("<img src=\"confusion.png\"", html);
         Assert.Contains("conv2d_1 (conv2d)", html);
 
-        var again = CliRunner.Run("report", dir.File("patterns.safetensors"), "--out", dir.File("again"));
+        var again = CliRunner.Run("report", dir.File("patterns.safetensors"), "-o", dir.File("again"));
         Assert.True(again.ExitCode == 0, again.All);
         AssertPng(Path.Combine(dir.File("again"), "accuracy.png"), 10_000); // curves from the history the weights file records
 
@@ -243,6 +243,19 @@ public class ExperienceTests
                 }
             }
         }
+    }
+
+    /// <summary>Every command that writes a file or folder takes it as -o/--output, whatever else it is called (--onnx, --out).</summary>
+    [Fact]
+    public void Every_output_is_dash_o()
+    {
+        static IEnumerable<System.CommandLine.Command> All(System.CommandLine.Command c) => c.Subcommands.SelectMany(All).Prepend(c);
+        var outputs = All(SpecNet.Cli.SpecNetCli.Build())
+            .SelectMany(c => c.Options.Select(o => (command: c.Name, names: o.Aliases.Append(o.Name).ToHashSet())))
+            .Where(o => o.names.Overlaps(["--out", "--output", "--onnx"])).ToList();
+        Assert.True(outputs.Count >= 7, string.Join(", ", outputs.Select(o => o.command)));   // train, export, import, init, report, data sample, sweep
+        foreach (var (command, names) in outputs)
+            Assert.True(names.IsSupersetOf(["-o", "--output"]), $"{command}: its output is {string.Join("/", names)}, not -o/--output");
     }
 
     /// <summary>`dotnet pack` makes a .NET tool that installs and runs as `specnet`.</summary>
