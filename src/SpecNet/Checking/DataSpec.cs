@@ -120,7 +120,7 @@ public sealed record DataSpec(string? Dataset, DataSource? Train, DataSource? Te
 
     internal static DataSpec? Read(MappingNode map, string baseFolder, DiagnosticBag diagnostics)
     {
-        var r = new OptionReader(map, "data", map.Span, Options, diagnostics);
+        var r = new OptionReader(map, "data", map.Span, Options, diagnostics) { Elsewhere = (key, value) => Misplaced.Hint(Misplaced.Section.Data, key, value) };
         string? dataset = null;
         if (r.Has("dataset")) dataset = r.Choice("dataset");
         var train = Source(r, "train", baseFolder, diagnostics);

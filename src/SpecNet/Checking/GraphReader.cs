@@ -161,7 +161,8 @@ internal sealed class GraphReader(DiagnosticBag diagnostics)
     {
         var kind = LayerRegistry.Find(kindNode.Value)!;
         var reader = new OptionReader(options, $"{kind.Name} layer '{defaultName}'", kindNode.Span,
-            [.. LayerRegistry.CommonOptions, .. kind.Options], diagnostics);
+            [.. LayerRegistry.CommonOptions, .. kind.Options], diagnostics) 
+            { Elsewhere = (key, value) => Misplaced.Hint(Misplaced.Section.Layer, key, value, kind.Options.Any(o => o.Name == "activation")) };
         var name = UserName(reader);
         var fullName = name is null ? defaultName : namePrefix + name;
         var bound = new OptionReader(options, $"{kind.Name} layer '{fullName}'", kindNode.Span,

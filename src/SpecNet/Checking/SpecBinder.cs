@@ -37,7 +37,8 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath, s
                 "see specs/mnist-cnn.yaml for a complete example");
             return null;
         }
-        var top = new OptionReader(map, "the spec", new SourceSpan(1, 1, 1, 1), TopLevel, diagnostics) { KeyNoun = "section" };
+        var top = new OptionReader(map, "the spec", new SourceSpan(1, 1, 1, 1), TopLevel, diagnostics)
+            { KeyNoun = "section", Elsewhere = (key, value) => Misplaced.Hint(Misplaced.Section.Top, key, value) };
         var name = top.String("name") ?? Path.GetFileNameWithoutExtension(sourcePath);
         top.String("description");
         var input = ReadInput(top);
