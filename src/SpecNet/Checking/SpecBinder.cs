@@ -29,12 +29,22 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath, s
 
     private static OptionInfo NameOption => LayerRegistry.NameOption;
 
+    /// <summary>A sweep file's top level: a base spec and parameters, no layers of its own.</summary>
+    public static bool IsSweep(MappingNode map) => map.Find("base") is not null && map.Find("parameters") is not null && map.Find("layers") is null;
+
     public ModelSpec? Bind(SyntaxNode root, string text)
     {
         if (root is not MappingNode map)
         {
             diagnostics.Error(DiagnosticIds.WrongNodeType, root.Span, $"a spec is a map of sections (name, input, layers, training), not {root.Describe()}",
                 "see specs/mnist-cnn.yaml for a complete example");
+            return null;
+        }
+        if (IsSweep(map))
+        {
+            // given to train, eval, ...: one error that says what the file is, not one for each of its keys
+            diagnostics.Error(DiagnosticIds.UnknownKey, map.Find("base")!.Key.Span, "this is a sweep file (base, parameters), not a spec",
+                $"run it with specnet sweep {Path.GetFileName(sourcePath)} -o DIR (--dry-run lists its trials); the spec it sweeps is its base");
             return null;
         }
         var top = new OptionReader(map, "the spec", new SourceSpan(1, 1, 1, 1), TopLevel, diagnostics)

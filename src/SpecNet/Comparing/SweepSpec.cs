@@ -39,12 +39,13 @@ public abstract record Distribution
 
     private static double Round(double v) => v == 0 ? 0 : Math.Round(v, Math.Max(0, 2 - (int)Math.Floor(Math.Log10(Math.Abs(v)))));
 
-    public override string ToString() => this switch
+    /// <summary>As a sweep file writes it. Sealed: else each derived record's generated ToString would print its fields.</summary>
+    public sealed override string ToString() => this switch
     {
         LogUniform l => FormattableString.Invariant($"loguniform [{l.Low}, {l.High}]"),
         Uniform u => FormattableString.Invariant($"uniform [{u.Low}, {u.High}]"),
         Integer i => FormattableString.Invariant($"int [{i.Low}, {i.High}]"),
-        Choice c => $"choice of {c.Values.Count}",
+        Choice c => $"choice [{string.Join(", ", c.Values.Select(v => v.Write().Trim()))}]",
         _ => "",
     };
 }
@@ -82,6 +83,13 @@ public sealed record SweepSpec(string SourcePath, string SourceText, string Base
     ];
 
     public const int MaxTrials = 10_000;
+
+    /// <summary>Whether a file is a sweep rather than a spec: its top level has base and parameters, and no layers.</summary>
+    public static bool IsSweepFile(string path)
+    {
+        try { return SpecParser.Parse(SpecCompiler.ReadSpecText(path), new DiagnosticBag()) is MappingNode map && SpecBinder.IsSweep(map); }
+        catch (SpecNetException) { return false; }   // unreadable: the spec's own reading says why
+    }
 
     /// <summary>The sweep and its problems; null when it has errors (rendered against the sweep file or the base spec).</summary>
     public static (SweepSpec? Sweep, IReadOnlyList<Diagnostic> Diagnostics, string Rendered) Read(string path)

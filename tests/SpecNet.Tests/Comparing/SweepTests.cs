@@ -59,9 +59,38 @@ public class SweepTests
         Assert.Contains("sweep.yaml(6,9): error SN1007: the grid has 6 combinations, more than trials: 5", rendered);
         (sweep, rendered) = Read(dir, "base: patterns.yaml\nparameters:\n  training.batch_size: { int: [8, 16] }\nsearch: grid\n");
         Assert.Null(sweep);
-        Assert.Contains("a grid search takes choice parameters only", rendered);
+        Assert.Contains("a grid search takes choice parameters only, not int [8, 16]", rendered);
         (sweep, rendered) = Read(dir, "base: patterns.yaml\nparameters:\n  training.batch_size: { choice: [8, 16] }\nserach: grid\n");
         Assert.Contains("did you mean 'search'?", rendered);
+    }
+
+    /// <summary>`check` checks a sweep file as `sweep` would before running it; the commands that take a spec say what the file is.</summary>
+    [Fact]
+    public void Check_takes_a_sweep_file_and_other_commands_say_it_is_one()
+    {
+        using var dir = new TempFolder();
+        Read(dir, Good);
+        var r = CliRunner.Run("check", dir.File("sweep.yaml"));
+        Assert.True(r.ExitCode == 0, r.All);
+        Assert.Contains("Sweep: 4 trials of patterns.yaml (random search, 1 training seed each), ranked by val_accuracy (max)", r.Output);
+        Assert.Contains("  training.optimizer.adam.learning_rate: loguniform [0.001, 0.1]\n  training.batch_size: choice [16, 32]\n  layers.conv2d_1.filters: int [2, 6]\n", r.Output.ReplaceLineEndings("\n"));
+        var json = System.Text.Json.Nodes.JsonNode.Parse(CliRunner.Run("check", dir.File("sweep.yaml"), "--json").Output)!;
+        Assert.Equal(4, (int)json["sweep"]!["trials"]!);
+        Assert.Equal("choice [16, 32]", (string)json["sweep"]!["parameters"]![1]!["range"]!);
+
+        File.WriteAllText(dir.File("bad.yaml"), "base: patterns.yaml\nparameters:\n  layers.nope.filters: { int: [2, 6] }\n");
+        var bad = CliRunner.Run("check", dir.File("bad.yaml"));
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("bad.yaml(3,3): error SN1003: parameter 'layers.nope.filters': the spec has no layer named 'nope'", bad.Error);
+
+        foreach (var command in new[] { "train", "eval" })
+        {
+            var given = CliRunner.Run(command, dir.File("sweep.yaml"));
+            Assert.Equal(2, given.ExitCode);
+            Assert.Contains("sweep.yaml(1,1): error SN1003: this is a sweep file (base, parameters), not a spec", given.Error);
+            Assert.Contains("run it with specnet sweep sweep.yaml -o DIR", given.Error);
+            Assert.Contains("1 error, 0 warnings", given.Error);
+        }
     }
 
     [Fact]
