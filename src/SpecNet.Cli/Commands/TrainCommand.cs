@@ -58,8 +58,11 @@ public static class TrainCommand
             string on = TrainingJob.MetricsOn(data);
             if (!asJson && !isQuiet)
             {
+                // the splits there are, of images or (a flat input) of examples
+                var splits = new[] { ("train", data.Train), ("validation", data.Validation), ("test", data.Test) }
+                    .Where(s => s.Item2 is not null || s.Item1 == "test").Select(s => $"{s.Item2?.Count ?? 0:N0} {s.Item1}");
                 o.WriteLine($"Training {model.Name} ({ModelSummary.N(model.TotalParameters)} parameters) on {data.Train.Name.Split('/')[0]}: " +
-                            $"{data.Train.Count:N0} train / {data.Test?.Count ?? 0:N0} test images, {options.Epochs} epochs, batch {options.BatchSize}, seed {options.Seed}");
+                            $"{string.Join(" / ", splits)} {(model.Input.IsFlat ? "examples" : "images")}, {options.Epochs} epochs, batch {options.BatchSize}, seed {options.Seed}");
                 o.WriteLine($"Backend: {engine}");
                 if (WarmStart.Plan(model) is { } from)
                 {

@@ -53,6 +53,21 @@ public sealed record Preprocessing(float Scale, float[] Mean, float[] Std, bool 
                 x[i + c] = table[c * 256 + pixels[reversed ? i + 2 - c : i + c]];
     }
 
+    /// <summary>
+    /// Features held as floats (HWC) to the model's input floats: the same formula, in the same float operations, as the
+    /// table's entries, so a whole-number value gives what its 8-bit twin gives.
+    /// </summary>
+    public void Apply(ReadOnlySpan<float> values, Span<float> x, int channels)
+    {
+        bool reversed = Bgr && channels == 3;
+        for (int i = 0; i < values.Length; i += channels)
+            for (int c = 0; c < channels; c++)
+                x[i + c] = (values[reversed ? i + 2 - c : i + c] * Scale - Mean[c % Mean.Length]) / Std[c % Std.Length];
+    }
+
+    /// <summary>Whether this is the default, x/255: right for pixels, a surprise for features.</summary>
+    public bool ScalesLikePixels => Scale == 1f / 255 && Mean.All(m => m == 0) && Std.All(s => s == 1);
+
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
         $"scale={Scale:R} mean=[{Join(Mean)}] std=[{Join(Std)}] channel_order={(Bgr ? "bgr" : "rgb")}");
 

@@ -6,9 +6,10 @@ namespace SpecNet.Data;
 
 /// <summary>
 /// A CSV file with one example per row: a label column (by header name or index) and the pixel or
-/// feature columns, 0..255, in HWC order (Kaggle's MNIST CSV: "label,pixel0,...,pixel783"). A header is
+/// feature columns in HWC order (Kaggle's MNIST CSV: "label,pixel0,...,pixel783"). A header is
 /// detected when the first row is not all numbers. Labels are class indices, or class names when the
-/// spec lists them. Read streaming, row by row, into 8-bit values.
+/// spec lists them. Read streaming, row by row: into 8-bit values while every value is a whole number in
+/// 0..255 (a fourth of the memory), else every value as the float written (features: fractions, negatives).
 /// </summary>
 public static class Csv
 {
@@ -17,6 +18,7 @@ public static class Csv
         if (!File.Exists(path)) throw new SpecNetException($"{path}: no such file", "check the data paths in the spec (relative to the spec's folder)");
         int size = input.Size;
         var pixels = new List<byte[]>();
+        List<float[]>? features = null;          // from the first value that is not 8-bit on, every row's values as written
         var labels = new List<byte>();
         int labelIndex = -1, lineNumber = 0;
         using var reader = new StreamReader(path);
@@ -36,20 +38,30 @@ public static class Csv
             }
             if (fields.Length != size + 1)
                 throw new SpecNetException($"{path}({lineNumber}): {fields.Length} columns, but the first row has {size + 1}", "every row needs the label and the same number of values");
-            var values = new byte[size];
+            var values = new float[size];
+            bool bytes = features is null;
             for (int f = 0, v = 0; f < fields.Length; f++)
             {
                 if (f == labelIndex) { labels.Add(Label(path, lineNumber, fields[f].Trim(), classNames)); continue; }
-                if (!double.TryParse(fields[f], NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < 0 || value > 255 || double.IsNaN(value))
-                    throw new SpecNetException($"{path}({lineNumber}): column {f + 1} holds '{fields[f]}', not a value in 0..255");
-                values[v++] = (byte)Math.Round(value);
+                if (!float.TryParse(fields[f], NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !float.IsFinite(value))
+                    throw new SpecNetException($"{path}({lineNumber}): column {f + 1} holds '{fields[f].Trim()}', not a number", "every value column holds a number (pixels 0..255, or features)");
+                values[v++] = value;
+                bytes &= value is >= 0 and <= 255 && value == MathF.Round(value);
             }
-            pixels.Add(values);
+            if (!bytes && features is null) features = [.. pixels.Select(row => row.Select(b => (float)b).ToArray())];
+            if (features is not null) features.Add(values);
+            else pixels.Add(values.Select(v => (byte)v).ToArray());
         }
-        if (pixels.Count == 0) throw new SpecNetException($"{path}: holds no examples");
-        var all = new byte[pixels.Count * size];
-        for (int i = 0; i < pixels.Count; i++) pixels[i].CopyTo(all, i * size);
-        return new Dataset(name, input.IsFlat ? input : input, all, [.. labels], path) { ClassNames = classNames };
+        if (labels.Count == 0) throw new SpecNetException($"{path}: holds no examples");
+        if (features is not null)
+        {
+            var all = new float[features.Count * size];
+            for (int i = 0; i < features.Count; i++) features[i].CopyTo(all, i * size);
+            return new Dataset(name, input, all, [.. labels], path) { ClassNames = classNames };
+        }
+        var pixelsAll = new byte[pixels.Count * size];
+        for (int i = 0; i < pixels.Count; i++) pixels[i].CopyTo(pixelsAll, i * size);
+        return new Dataset(name, input, pixelsAll, [.. labels], path) { ClassNames = classNames };
     }
 
     private static int LabelIndex(string path, string[] first, bool header, string? column)

@@ -75,9 +75,18 @@ public static class DataLoader
     private static Dataset Read(ModelSpec model, string name, DataSource source, Action<string> log, IProgress<double>? progress) => source.Kind switch
     {
         SourceKind.Folder => ImageFolder.Load(name, source.Path, model.Input, model.Data!.Resize, model.Data.Labels, log, progress),
-        SourceKind.Csv => Csv.Load(name, source.Path, model.Input, source.LabelColumn, source.Header, model.Data!.Labels),
+        SourceKind.Csv => Noted(Csv.Load(name, source.Path, model.Input, source.LabelColumn, source.Header, model.Data!.Labels), model, log),
         _ => Idx.ReadDataset(name, source.Path, source.Labels!),
     };
+
+    /// <summary>Features read under the pixels' default x/255 train, but rarely as meant: said once, with the fix.</summary>
+    private static Dataset Noted(Dataset data, ModelSpec model, Action<string> log)
+    {
+        if (data.HoldsFeatures && (model.Data?.Preprocessing ?? Preprocessing.Default).ScalesLikePixels)
+            log($"{data.Name}: {data.Source} holds values that are not 8-bit pixels, read as written; the spec scales them as pixels (x/255): " +
+                "set data.preprocess: { scale: 1 } to take them as they are (mean and std standardise them)");
+        return data;
+    }
 
     /// <summary>
     /// Examples other than the spec's (eval --data): an image folder, its sub-folders named as the model's classes, or a CSV file

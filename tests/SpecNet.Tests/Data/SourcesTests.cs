@@ -270,10 +270,56 @@ public class SourcesTests
         Assert.Equal("dog", t3.ClassName(2));
     }
 
+    /// <summary>
+    /// A CSV of features (fractions, negatives, values past 255) is read as written, not rounded into pixels: the values reach
+    /// the model through the spec's preprocessing formula, whole numbers exactly as their 8-bit twins do, and a flat model
+    /// learns from them. Under the pixels' default x/255 a note says how to take them as they are.
+    /// </summary>
+    [Fact]
+    public void Csv_features_are_read_as_written_and_train()
+    {
+        using var dir = new TempFolder();
+        Write(dir, "f.csv", "label,a,b,c,d\n1,3,0,255,7\n0,-1.25,0.5,1000.75,2\n");
+        var spec = Write(dir, "f.yaml", "input: [4]\ndata:\n  train: { csv: f.csv }\nlayers:\n  - dense: { units: 2, activation: softmax }\n");
+        var notes = new List<string>();
+        var (train, _) = DataLoader.Load(SpecCompiler.CompileFile(spec).Model!, notes.Add);
+        Assert.True(train.HoldsFeatures);
+        Assert.Contains(notes, n => n.Contains("holds values that are not 8-bit pixels") && n.Contains("data.preprocess: { scale: 1 }"));
+        var x = new float[8];
+        train.FillBatch([0, 1], x, new int[2]);
+        // the whole-number row as its 8-bit twin gives it, to the bit
+        var twin = new float[4];
+        new Dataset("t", SpecNet.Schema.Shape.Flat(4), new byte[] { 3, 0, 255, 7 }, [1]).FillBatch([0], twin, new int[1]);
+        Assert.Equal(twin, x[..4]);
+        Assert.Equal(new[] { -1.25f, 0.5f, 1000.75f, 2f }.Select(v => (v * (1f / 255) - 0f) / 1f), x[4..]);
+
+        File.WriteAllText(spec, File.ReadAllText(spec).Replace("data:\n", "data:\n  preprocess: { scale: 1 }\n"));
+        notes.Clear();
+        (train, _) = DataLoader.Load(SpecCompiler.CompileFile(spec).Model!, notes.Add);
+        train.FillBatch([1], x.AsSpan(0, 4), new int[1]);
+        Assert.Equal([-1.25f, 0.5f, 1000.75f, 2f], x[..4]);
+        Assert.DoesNotContain(notes, n => n.Contains("8-bit"));
+
+        // two classes apart on features under 0.5: rounded into pixels, as they were, every value was 0
+        var rng = new Rng(3);
+        var rows = Enumerable.Range(0, 400).Select(i => (y: i % 2, a: (i % 2 == 0 ? 0.05 : 0.3) + 0.1 * rng.NextDouble(), b: rng.NextDouble() * 0.45))
+            .Select(r => FormattableString.Invariant($"{r.y},{r.a:0.000},{r.b:0.000},{-r.a:0.000},{r.a * r.b:0.000}"));
+        Write(dir, "f.csv", "label,a,b,c,d\n" + string.Join("\n", rows) + "\n");
+        File.WriteAllText(spec, File.ReadAllText(spec).Replace("data:\n", "data:\n  validation_split: 0.25\n")
+            + "training: { optimizer: { adam: { learning_rate: 0.05 } }, epochs: 15, batch_size: 16 }\n");
+        var r = CliRunner.Run("train", spec, "--json");
+        Assert.True(r.ExitCode == 0, r.All);
+        var last = r.Output.Split('\n').Where(l => l.Contains("\"event\":\"epoch\"")).Last();
+        Assert.True(JsonDocument.Parse(last).RootElement.GetProperty("val_accuracy").GetDouble() > 0.95, last);
+        Assert.Contains("300 train / 100 validation / 0 test examples", CliRunner.Run("train", spec, "-o", dir.File("again.safetensors")).Output);
+    }
+
     [Theory]
     [InlineData("label,a,b,c,d\n1,1,2,3,4\n2,1,2,3\n", "r.csv(3): 4 columns, but the first row has 5")]
     [InlineData("label,a,b,c,d\n1,1,2,3,4\nhorse,1,2,3,4\n", "r.csv(3): unknown label 'horse'")]
-    [InlineData("label,a,b,c,d\n1,1,2,300,4\n", "r.csv(2): column 4 holds '300', not a value in 0..255")]
+    [InlineData("label,a,b,c,d\n1,1,2,abc,4\n", "r.csv(2): column 4 holds 'abc', not a number")]
+    [InlineData("label,a,b,c,d\n1,1,2,3,4\n1,1,nan,3,4\n", "r.csv(3): column 3 holds 'nan', not a number")]
+    [InlineData("label,a,b,c,d\n1,1,2,1e39,4\n", "r.csv(2): column 4 holds '1e39', not a number")]
     [InlineData("label,a,b\n1,1,2\n", "r.csv(1): 2 value columns, but the model's input 2x2x1 needs 4")]
     public void Malformed_csv_is_a_located_error(string content, string expected)
     {
