@@ -8,13 +8,13 @@ using SpecNet.Training;
 
 namespace SpecNet.Cli.Commands;
 
-/// <summary>`specnet predict SPEC --weights FILE IMAGE...`: the probability vector and the winning class of each image.</summary>
+/// <summary>`specnet predict SPEC --weights FILE IMAGE|CSV...`: the probability vector and the winning class of each image or CSV row.</summary>
 public static class PredictCommand
 {
     public static Command Create()
     {
         var spec = new Argument<string>("spec") { Description = "the spec file, or a weights file (its embedded spec is used)" };
-        var images = new Argument<string[]>("images") { Description = "PNG, JPEG or BMP files, or folders of them (their sub-folders too)", Arity = ArgumentArity.OneOrMore };
+        var images = new Argument<string[]>("images") { Description = "PNG, JPEG or BMP files, folders of them (their sub-folders too), or CSV files of one example a row (a label column is left out)", Arity = ArgumentArity.OneOrMore };
         var weights = new Option<string?>("--weights", "-w") { Description = "weights file (default: <spec name>.safetensors beside the spec)" };
         var resize = new Option<bool>("--resize") { Description = "scale images to the model's input size instead of refusing other sizes (a spec's data.resize does this already)" };
         var json = new Option<bool>("--json") { Description = "print {\"predictions\": [{\"file\", \"class\", \"probabilities\"}]}" };
@@ -37,25 +37,33 @@ public static class PredictCommand
             var inv = CultureInfo.InvariantCulture;
             var preprocessing = model.Data?.Preprocessing ?? SpecNet.Checking.Preprocessing.Default;
             var table = preprocessing.Table(model.Input.Channels);                   // once, for every image
-            foreach (var file in ImageFolder.Expand(result.GetValue(images)!))
+            // each image, and each row of a CSV file (Kaggle's test.csv, or features for a flat input), in the order given
+            var examples = result.GetValue(images)!.SelectMany(path => IsCsv(path)
+                ? Csv.Rows(path, model.Input).Select(r => (File: path, Row: (int?)r.Line, Values: (float[]?)r.Values))
+                : ImageFolder.Expand([path]).Select(file => (File: file, Row: (int?)null, Values: (float[]?)null)));
+            foreach (var (file, row, values) in examples)
             {
-                // The spec's data.resize is part of how the model reads images, as its preprocessing is.
-                var pixels = Images.Load(file, model.Input, model.Data?.Resize ?? (result.GetValue(resize) ? "bilinear" : null));
-                preprocessing.Apply(pixels, plan.Input[..pixels.Length], model.Input.Channels, table);
+                if (values is not null) preprocessing.Apply(values, plan.Input[..values.Length], model.Input.Channels);
+                else
+                {
+                    // The spec's data.resize is part of how the model reads images, as its preprocessing is.
+                    var pixels = Images.Load(file, model.Input, model.Data?.Resize ?? (result.GetValue(resize) ? "bilinear" : null));
+                    preprocessing.Apply(pixels, plan.Input[..pixels.Length], model.Input.Channels, table);
+                }
                 var y = plan.Forward(1, training: false);
                 int winner = Evaluator.Predict(y);
                 var probabilities = y.ToArray();
                 if (result.GetValue(json))
                     predictions.Add(new JsonObject
                     {
-                        ["file"] = file, ["class"] = winner, ["label"] = names?[winner],
+                        ["file"] = file, ["row"] = row, ["class"] = winner, ["label"] = names?[winner],
                         ["probabilities"] = new JsonArray(probabilities.Select(p => (JsonNode)Math.Round(p, 6)).ToArray()),
                     });
                 else
                 {
                     var confidence = probabilities.Length == 1 ? (winner == 1 ? probabilities[0] : 1 - probabilities[0]) : probabilities[winner];
                     var percent = (100 * confidence).ToString("0.0", inv) + "%";
-                    o.WriteLine($"{file}: {(names is null ? $"{winner} ({percent})" : $"{names[winner]} (class {winner}, {percent})")}");
+                    o.WriteLine($"{file}{(row is null ? "" : $"({row})")}: {(names is null ? $"{winner} ({percent})" : $"{names[winner]} (class {winner}, {percent})")}");
                     o.WriteLine(result.GetValue(top) is { } k && probabilities.Length > 1
                         ? "  " + string.Join(", ", probabilities.Select((p, c) => (p, c)).OrderByDescending(e => e.p).ThenBy(e => e.c).Take(k)
                             .Select(e => $"{(names is null ? e.c.ToString(inv) : names[e.c])} {(100 * e.p).ToString("0.0", inv)}%"))
@@ -68,4 +76,6 @@ public static class PredictCommand
         });
         return command;
     }
+
+    private static bool IsCsv(string path) => path.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) && File.Exists(path);
 }

@@ -43,8 +43,7 @@ public static class Csv
             for (int f = 0, v = 0; f < fields.Length; f++)
             {
                 if (f == labelIndex) { labels.Add(Label(path, lineNumber, fields[f].Trim(), classNames)); continue; }
-                if (!float.TryParse(fields[f], NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !float.IsFinite(value))
-                    throw new SpecNetException($"{path}({lineNumber}): column {f + 1} holds '{fields[f].Trim()}', not a number", "every value column holds a number (pixels 0..255, or features)");
+                var value = Value(path, lineNumber, f, fields[f]);
                 values[v++] = value;
                 bytes &= value is >= 0 and <= 255 && value == MathF.Round(value);
             }
@@ -63,6 +62,52 @@ public static class Csv
         for (int i = 0; i < pixels.Count; i++) pixels[i].CopyTo(pixelsAll, i * size);
         return new Dataset(name, input, pixelsAll, [.. labels], path) { ClassNames = classNames };
     }
+
+    /// <summary>
+    /// The rows of a CSV file to predict, each with its line: a row holds the input's values, as `train` reads them (a header, a
+    /// first row that is not all numbers, is skipped). A column the header names `label` is left out, so a labelled file (a test
+    /// set) predicts as it is, and so does Kaggle's test.csv, which has none.
+    /// </summary>
+    public static IEnumerable<(int Line, float[] Values)> Rows(string path, Shape input)
+    {
+        if (!File.Exists(path)) throw new SpecNetException($"{path}: no such file");
+        int size = input.Size, lineNumber = 0, skip = -1;
+        bool first = true;
+        using var reader = new StreamReader(path);
+        string? line;
+        while ((line = reader.ReadLine()) is not null)
+        {
+            lineNumber++;
+            if (line.Length == 0) continue;
+            var fields = line.Split(',');
+            if (first)
+            {
+                first = false;
+                if (fields.Any(f => !double.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture, out _)))
+                {
+                    skip = Array.FindIndex(fields, f => f.Trim().Equals("label", StringComparison.OrdinalIgnoreCase));
+                    if (fields.Length - (skip < 0 ? 0 : 1) != size)
+                        throw new SpecNetException($"{path}({lineNumber}): {fields.Length - (skip < 0 ? 0 : 1)} value columns, but the model takes {Takes(input)}",
+                            "one column per input value, and a column named label if the file has one");
+                    continue;
+                }
+            }
+            if (fields.Length - (skip < 0 ? 0 : 1) != size)
+                throw new SpecNetException($"{path}({lineNumber}): {fields.Length - (skip < 0 ? 0 : 1)} values, but the model takes {Takes(input)}",
+                    skip < 0 ? "a file without a header holds the values alone; a labelled one needs a header naming its label column" : "every row needs the same columns as the header");
+            var values = new float[size];
+            for (int f = 0, v = 0; f < fields.Length; f++)
+                if (f != skip) values[v++] = Value(path, lineNumber, f, fields[f]);
+            yield return (lineNumber, values);
+        }
+    }
+
+    private static string Takes(Shape input) => input.IsFlat ? $"{input.Size}" : $"{input.Size} ({input})";
+
+    /// <summary>A value column's number: any finite float (pixels 0..255, or features).</summary>
+    private static float Value(string path, int line, int column, string text) =>
+        float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && float.IsFinite(value) ? value
+            : throw new SpecNetException($"{path}({line}): column {column + 1} holds '{text.Trim()}', not a number", "every value column holds a number (pixels 0..255, or features)");
 
     private static int LabelIndex(string path, string[] first, bool header, string? column)
     {

@@ -139,6 +139,39 @@ public class TrainEvalPredictTests : IDisposable
         Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"\n  {order[0].c} {100 * order[0].q:0.0}%, {order[1].c} {100 * order[1].q:0.0}%\n"), top.Output);
     }
 
+    /// <summary>
+    /// A CSV file predicts a row at a time (Kaggle's test.csv: a header, no label): the same probabilities as the images the
+    /// rows hold; a labelled file's label column is left out; a row of the wrong length is a located error.
+    /// </summary>
+    [Fact]
+    public void Predict_reads_the_rows_of_a_csv_file_as_the_images_they_hold()
+    {
+        TrainOnce();
+        var images = new[] { Image(1), Image(2), Image(3) };
+        var (pixels, labels) = TestData.Patterns(4, 9);
+        var header = string.Join(",", Enumerable.Range(0, 64).Select(i => $"pixel{i}"));
+        var rows = Enumerable.Range(1, 3).Select(n => string.Join(",", pixels.AsSpan(n * 64, 64).ToArray())).ToList();
+        File.WriteAllText(_dir.File("test.csv"), header + "\n" + string.Join("\n", rows) + "\n");
+        File.WriteAllText(_dir.File("labelled.csv"), "label," + header + "\n" + string.Join("\n", rows.Select((r, i) => $"{labels[i + 1]},{r}")) + "\n");
+        JsonElement[] Predictions(string file) =>
+            [.. JsonDocument.Parse(CliRunner.Run("predict", _spec, "--weights", Weights, file, "--json").Output).RootElement.GetProperty("predictions").EnumerateArray()];
+        string Probabilities(JsonElement p) => p.GetProperty("probabilities").GetRawText();
+
+        var fromImages = images.Select(i => Predictions(i.Path)[0]).ToList();
+        foreach (var file in new[] { "test.csv", "labelled.csv" })
+        {
+            var fromRows = Predictions(_dir.File(file));
+            Assert.Equal([2, 3, 4], fromRows.Select(p => p.GetProperty("row").GetInt32()));
+            Assert.Equal(fromImages.Select(Probabilities), fromRows.Select(Probabilities));
+        }
+        Assert.Contains("test.csv(3): ", CliRunner.Run("predict", _spec, "--weights", Weights, _dir.File("test.csv")).Output);
+
+        File.WriteAllText(_dir.File("short.csv"), rows[0] + "\n" + rows[1][..rows[1].LastIndexOf(',')] + "\n");
+        var shortRow = CliRunner.Run("predict", _spec, "--weights", Weights, _dir.File("short.csv"));
+        Assert.Equal(1, shortRow.ExitCode);
+        Assert.Contains("short.csv(2): 63 values, but the model takes 64 (8x8x1)", shortRow.Error);
+    }
+
     [Fact]
     public void Predict_reads_the_images_of_a_folder_and_its_sub_folders_in_order()
     {
