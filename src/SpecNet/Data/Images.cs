@@ -20,7 +20,7 @@ public static class Images
     {
         if (!File.Exists(path)) throw new SpecNetException($"{path}: no such file");
         if (input.IsFlat && input.Size != 28 * 28)
-            throw new SpecNetException($"{path}: the model's input is a flat vector of {input.Size}, not an image", "predict takes images only for models with an image input shape");
+            throw new SpecNetException($"{path}: the model's input is a flat vector of {input.Size}, not an image", $"give a CSV file instead, one example of {input.Size} values a row");
         int height = input.IsFlat ? 28 : input.Height, width = input.IsFlat ? 28 : input.Width, channels = input.IsFlat ? 1 : input.Channels;
         if (channels is not (1 or 3)) throw new SpecNetException($"{path}: the model takes {channels} channels; images give 1 (grayscale) or 3 (RGB)");
         try
