@@ -25,9 +25,9 @@ public static class ReportCommand
             var weightsPath = Inputs.WeightsPath(path, result.GetValue(weights), model);
             var (parameters, metadata) = WeightsFile.LoadWithMetadata(weightsPath, model);
             var history = metadata.TryGetValue(WeightsFile.Keys.History, out var h) ? JsonSerializer.Deserialize<List<EpochReport>>(h) ?? [] : [];
-            var (data, _) = DataLoader.LoadEvaluation(model, line => result.InvocationConfiguration.Error.WriteLine(line));
+            var (data, isTest) = DataLoader.LoadEvaluation(model, line => result.InvocationConfiguration.Error.WriteLine(line));
             var evaluation = Evaluator.Evaluate(parameters, Inputs.Engine(result, backend, result.InvocationConfiguration.Error), data);
-            var files = Reports.RunReport.Write(result.GetValue(output)!, model, history, data, evaluation);
+            var files = Reports.RunReport.Write(result.GetValue(output)!, model, history, data, evaluation, isTest ? "test" : "training");
             result.InvocationConfiguration.Output.WriteLine($"Report written to {Path.Combine(result.GetValue(output)!, "index.html")} ({string.Join(", ", files)})"
                 + (history.Count == 0 ? "; the weights file records no training history, so there are no learning curves" : ""));
             return ExitCodes.Ok;

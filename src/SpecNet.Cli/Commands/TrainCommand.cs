@@ -99,7 +99,8 @@ public static class TrainCommand
             {
                 var monitored = data.Monitor ?? data.Train;
                 var evaluation = outcome.Result.Validation ?? Evaluator.Evaluate(Formats.WeightsFile.Load(outcome.WeightsPath, model), engine, monitored);
-                var files = Reports.RunReport.Write(folder, model, outcome.Result.Epochs, monitored, evaluation);
+                var files = Reports.RunReport.Write(folder, model, outcome.Result.Epochs, monitored, evaluation,
+                    data.Validation is not null ? "validation" : data.Test is not null ? "test" : "training");
                 if (!asJson) o.WriteLine($"Report written to {Path.Combine(folder, "index.html")} ({string.Join(", ", files)})");
             }
             if (!asJson)

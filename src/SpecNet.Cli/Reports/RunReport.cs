@@ -24,7 +24,8 @@ public static class RunReport
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static IReadOnlyList<string> Write(string folder, ModelSpec model, IReadOnlyList<EpochReport> history, Dataset test, Evaluation evaluation)
+    /// <param name="set">which examples <paramref name="test"/> holds: "test", "validation" or "training"</param>
+    public static IReadOnlyList<string> Write(string folder, ModelSpec model, IReadOnlyList<EpochReport> history, Dataset test, Evaluation evaluation, string set = "test")
     {
         OutputFolder.Create(folder, "report");
         var files = new List<string>();
@@ -41,14 +42,19 @@ public static class RunReport
         }
         WriteConfusion(Path.Combine(folder, "confusion.png"), evaluation.Confusion, model.Name, test.ClassNames);
         var wrong = Enumerable.Range(0, test.Count).Where(i => evaluation.Predictions[i] != test.Labels[i]).Take(48).ToList();
-        WriteGrid(Path.Combine(folder, "misclassified.png"), test, wrong);
-        files.AddRange(["confusion.png", "misclassified.png"]);
+        files.Add("confusion.png");
+        bool pictures = !test.Shape.IsFlat;      // a flat input's examples are features: listed, not drawn
+        if (pictures)
+        {
+            WriteGrid(Path.Combine(folder, "misclassified.png"), test, wrong);
+            files.Add("misclassified.png");
+        }
 
         var html = new StringBuilder();
         html.Append($"<!doctype html><html><head><meta charset=\"utf-8\"><title>{Esc(model.Name)}: SpecNet report</title>");
         html.Append("<style>body{font-family:sans-serif;margin:2em;max-width:1100px}pre{background:#f6f6f6;padding:1em;overflow:auto}img{max-width:100%}")
             .Append("table{border-collapse:collapse}td,th{padding:2px 8px;text-align:right;border-bottom:1px solid #ddd}.grid img{width:56px;image-rendering:pixelated;margin:2px}</style></head><body>");
-        html.Append($"<h1>{Esc(model.Name)}</h1><p>Test set: {test.Count:N0} examples. Loss {evaluation.Loss.ToString("0.0000", Inv)}, accuracy <b>{(100 * evaluation.Accuracy).ToString("0.00", Inv)}%</b>.</p>");
+        html.Append($"<h1>{Esc(model.Name)}</h1><p>{char.ToUpperInvariant(set[0]) + set[1..]} set: {test.Count:N0} examples. Loss {evaluation.Loss.ToString("0.0000", Inv)}, accuracy <b>{(100 * evaluation.Accuracy).ToString("0.00", Inv)}%</b>.</p>");
         if (history.Count > 0)
         {
             html.Append("<h2>Learning curves</h2><img src=\"loss.png\" alt=\"loss per epoch\"> <img src=\"accuracy.png\" alt=\"accuracy per epoch\">");
@@ -63,11 +69,25 @@ public static class RunReport
         for (int c = 0; c < evaluation.Classes; c++)
             html.Append(Inv, $"<tr><td>{Esc(Label(test, c))}</td><td>{(double.IsNaN(evaluation.PerClassAccuracy[c]) ? "-" : (100 * evaluation.PerClassAccuracy[c]).ToString("0.00", Inv) + "%")}</td></tr>");
         html.Append("</table>");
-        html.Append($"<h2>Misclassified test examples ({test.Count - (int)Math.Round(evaluation.Accuracy * test.Count):N0} in all; the first {wrong.Count})</h2>");
-        html.Append("<img src=\"misclassified.png\" alt=\"misclassified examples\"><div class=\"grid\">");
-        foreach (var i in wrong)
-            html.Append($"<figure style=\"display:inline-block;margin:4px;text-align:center\"><img src=\"data:image/png;base64,{Convert.ToBase64String(Png(test, i))}\"><figcaption>#{i}: {Esc(Label(test, test.Labels[i]))} → {Esc(Label(test, evaluation.Predictions[i]))}</figcaption></figure>");
-        html.Append("</div><h2>Spec</h2><pre>").Append(Esc(ModelSummary.ToText(model))).Append("</pre><pre>").Append(Esc(model.SourceText)).Append("</pre></body></html>");
+        html.Append($"<h2>Misclassified {set} examples ({test.Count - (int)Math.Round(evaluation.Accuracy * test.Count):N0} in all; the first {wrong.Count})</h2>");
+        if (pictures)
+        {
+            html.Append("<img src=\"misclassified.png\" alt=\"misclassified examples\"><div class=\"grid\">");
+            foreach (var i in wrong)
+                html.Append($"<figure style=\"display:inline-block;margin:4px;text-align:center\"><img src=\"data:image/png;base64,{Convert.ToBase64String(Png(test, i))}\"><figcaption>#{i}: {Esc(Label(test, test.Labels[i]))} → {Esc(Label(test, evaluation.Predictions[i]))}</figcaption></figure>");
+            html.Append("</div>");
+        }
+        else
+        {
+            int shown = Math.Min(test.Shape.Size, 12);
+            html.Append("<table><tr><th>#</th><th>true</th><th>predicted</th>").Append(string.Concat(Enumerable.Range(0, shown).Select(f => $"<th>x{f}</th>")))
+                .Append(test.Shape.Size > shown ? "<th>...</th>" : "").Append("</tr>");
+            foreach (var i in wrong)
+                html.Append($"<tr><td>{i}</td><td>{Esc(Label(test, test.Labels[i]))}</td><td>{Esc(Label(test, evaluation.Predictions[i]))}</td>")
+                    .Append(string.Concat(test.Values(i).Take(shown).Select(v => $"<td>{v.ToString("G4", Inv)}</td>"))).Append(test.Shape.Size > shown ? "<td></td>" : "").Append("</tr>");
+            html.Append("</table>");
+        }
+        html.Append("<h2>Spec</h2><pre>").Append(Esc(ModelSummary.ToText(model))).Append("</pre><pre>").Append(Esc(model.SourceText)).Append("</pre></body></html>");
         ReportFiles.Text(Path.Combine(folder, "index.html"), html.ToString());
         files.Add("index.html");
         return files;

@@ -63,6 +63,10 @@ public sealed class Dataset
         : _features is not null ? _features.AsSpan(index * Shape.Size, Shape.Size).ToArray().Select(v => (byte)Math.Clamp(MathF.Round(v), 0, 255)).ToArray()
         : _read!(index);
 
+    /// <summary>Example i's values as numbers: features as written, 8-bit values as they are.</summary>
+    public float[] Values(int index) =>
+        _features is not null ? _features.AsSpan(index * Shape.Size, Shape.Size).ToArray() : Array.ConvertAll(Example(index), b => (float)b);
+
     /// <summary>Copies the examples at <paramref name="indices"/> into x (preprocessed) and their labels.</summary>
     public void FillBatch(ReadOnlySpan<int> indices, Span<float> x, Span<int> labels)
     {

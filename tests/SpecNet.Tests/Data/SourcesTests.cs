@@ -312,6 +312,15 @@ public class SourcesTests
         var last = r.Output.Split('\n').Where(l => l.Contains("\"event\":\"epoch\"")).Last();
         Assert.True(JsonDocument.Parse(last).RootElement.GetProperty("val_accuracy").GetDouble() > 0.95, last);
         Assert.Contains("300 train / 100 validation / 0 test examples", CliRunner.Run("train", spec, "-o", dir.File("again.safetensors")).Output);
+
+        // reports list a flat input's misclassified examples by their values, and name the examples they score
+        Assert.Equal(0, CliRunner.Run("train", spec, "--report", dir.File("run")).ExitCode);
+        var page = File.ReadAllText(dir.File("run/index.html"));
+        Assert.Contains("Validation set: 100 examples", page);
+        Assert.Contains("<th>x0</th><th>x1</th><th>x2</th><th>x3</th></tr>", page);
+        Assert.False(File.Exists(dir.File("run/misclassified.png")));
+        Assert.Equal(0, CliRunner.Run("report", dir.File("f.safetensors"), "-o", dir.File("rep")).ExitCode);
+        Assert.Contains("Training set: ", File.ReadAllText(dir.File("rep/index.html")));
     }
 
     [Theory]
