@@ -135,6 +135,13 @@ public sealed record SweepSpec(string SourcePath, string SourceText, string Base
             diagnostics.Error(DiagnosticIds.DataSource, r.SpanOf("base"), $"the base spec '{basePath}' has errors:\n{compiled.Render(baseFull).TrimEnd()}", "run specnet check on it");
             return null;
         }
+        if (compiled.Model!.Data is not { } data || data.Dataset is null && data.Test is null)
+        {
+            // every trial is scored on the test set (its accuracy, the best against the runner-up): found out before any trains
+            diagnostics.Error(DiagnosticIds.DataSource, r.SpanOf("base"), $"the base spec '{basePath}' names no test set, and a sweep scores every trial on one",
+                "add data.test to the base spec (held-out examples, kept out of training), or use a named dataset");
+            return null;
+        }
         var tree = YamlTree.From(SpecParser.Parse(baseText, new DiagnosticBag())!);
 
         var parameters = ReadParameters(parametersNode, diagnostics);

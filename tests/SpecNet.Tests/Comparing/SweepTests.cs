@@ -50,6 +50,21 @@ public class SweepTests
         Assert.Contains("sweep.yaml" + expected, rendered);
     }
 
+    /// <summary>A base spec without a test set is refused before any trial trains: each trial would fail after its training.</summary>
+    [Fact]
+    public void A_base_spec_without_a_test_set_is_refused_before_anything_runs()
+    {
+        using var dir = new TempFolder();
+        Read(dir, Good);
+        var spec = dir.File("patterns.yaml");
+        File.WriteAllText(spec, string.Join("\n", File.ReadAllLines(spec).Where(l => !l.TrimStart().StartsWith("test:"))) + "\n");
+        Assert.True(SpecCompiler.CompileFile(spec).Success);
+        var r = CliRunner.Run("sweep", dir.File("sweep.yaml"), "-o", dir.File("out"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("sweep.yaml(1,7): error SN3002: the base spec 'patterns.yaml' names no test set, and a sweep scores every trial on one", r.Error);
+        Assert.False(Directory.Exists(dir.File("out")));
+    }
+
     [Fact]
     public void A_grid_larger_than_its_trials_or_with_ranges_is_refused()
     {
