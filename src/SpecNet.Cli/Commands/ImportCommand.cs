@@ -13,7 +13,7 @@ public static class ImportCommand
         var model = new Argument<string>("model") { Description = "the .onnx file (torch.onnx.export, tf2onnx, specnet export)" };
         var output = new Option<string>("--output", "-o") { Description = "directory for <name>.yaml and <name>.safetensors", Required = true };
         var name = new Option<string?>("--name") { Description = "the spec's name and file names (default: the ONNX file's name)" };
-        var scale = CommonOptions.Number("--scale", "what the model expects of raw 8-bit pixels: value · scale (default 1/255, as torchvision's ToTensor)");
+        var scale = CommonOptions.Number("--scale", "what the model expects of its raw input: value · scale (default 1/255 for images, as torchvision's ToTensor; 1 for a vector of features)");
         var mean = CommonOptions.Numbers("--mean", "per-channel mean subtracted after scaling (e.g. --mean 0.485 0.456 0.406)");
         var std = CommonOptions.Numbers("--std", "per-channel standard deviation divided by after the mean");
         var order = new Option<string?>("--channel-order") { Description = "rgb (default) or bgr: the channel order the model was trained on" };
@@ -68,7 +68,7 @@ public static class ImportCommand
             });
             o.WriteLine($"Wrote {specPath} ({imported.Model.Layers.Count} layers, input {string.Join("x", imported.Model.Input.Dims)}, output {string.Join("x", imported.Model.Output.Dims)})");
             o.WriteLine($"Wrote {weightsPath}");
-            o.WriteLine($"Try: specnet predict {specPath} IMAGE.png");
+            o.WriteLine($"Try: specnet predict {specPath} {(imported.Model.Input.IsFlat ? "ROWS.csv" : "IMAGE.png")}");
             return ExitCodes.Ok;
         });
         return command;

@@ -178,6 +178,7 @@ public static class OnnxImport
                 throw new SpecNetException($"{path}: the model has {onnx.Inputs.Count} inputs and {onnx.Outputs.Count} outputs; SpecNet imports one of each");
             foreach (var (key, t) in onnx.Initializers) _values[key] = Constant(ConstantTensor.Of(t));
             Input(onnx.Inputs[0]);
+            if (options.Scale is null && !_rawInput && _input.IsFlat) _scale = 1;     // a vector of features, taken as given; pixels are an image input's
             _output = onnx.Outputs[0].Name;
             foreach (var node in onnx.Nodes) Node(node);
             if (!_values.TryGetValue(_output, out var result) || result.IsConstant || result.Entry < 0)
@@ -716,7 +717,9 @@ public static class OnnxImport
             if (_mean.Any(m => m != 0)) pre.Add($"mean: [{string.Join(", ", _mean.Select(m => m.ToString("R", inv)))}]");
             if (_std.Any(s => s != 1)) pre.Add($"std: [{string.Join(", ", _std.Select(s => s.ToString("R", inv)))}]");
             if (_bgr) pre.Add("channel_order: bgr");
-            sb.Append("# how raw 8-bit pixels become the model's input: value · scale (1/255 unless given), minus mean, over std\n");
+            sb.Append(_input.IsFlat && !_rawInput
+                ? "# how the input's values become the model's: value · scale (1, as given, unless --scale), minus mean, over std\n"
+                : "# how raw 8-bit pixels become the model's input: value · scale (1/255 unless given), minus mean, over std\n");
             sb.Append(pre.Count > 0 ? $"data: {{ preprocess: {{ {string.Join(", ", pre)} }} }}\n" : "data: { preprocess: { scale: 0.00392156862745098 } }\n");
             sb.Append("layers:\n");
             for (int i = 0; i < live.Count; i++)

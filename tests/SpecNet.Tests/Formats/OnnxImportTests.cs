@@ -101,6 +101,30 @@ public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
 
     private static string F(float v) => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// A PyTorch model of a vector of features imports taking its values as given (scale 1: pixels are an image input's), and
+    /// `specnet predict` on a CSV of the rows gives what PyTorch computed.
+    /// </summary>
+    [SkippableFact]
+    public void A_model_of_features_imports_taking_its_values_as_given()
+    {
+        using var dir = new TempFolder();
+        var imported = CliRunner.Run("import", Path.Combine(torch.Folder, "features.onnx"), "-o", dir.Path);
+        Assert.True(imported.ExitCode == 0, imported.All);
+        Assert.Contains("Try: specnet predict", imported.Output);
+        Assert.Contains("ROWS.csv", imported.Output);
+        Assert.Contains("data: { preprocess: { scale: 1 } }", File.ReadAllText(dir.File("features.yaml")));
+
+        var r = CliRunner.Run("predict", dir.File("features.yaml"), Path.Combine(torch.Folder, "features.csv"), "--json");
+        Assert.True(r.ExitCode == 0, r.All);
+        var predicted = JsonDocument.Parse(r.Output).RootElement.GetProperty("predictions");
+        var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(torch.Folder, "features.json"))).RootElement.GetProperty("outputs");
+        Assert.Equal(expected.GetArrayLength(), predicted.GetArrayLength());
+        for (int i = 0; i < expected.GetArrayLength(); i++)
+            foreach (var (mine, theirs) in predicted[i].GetProperty("probabilities").EnumerateArray().Zip(expected[i].EnumerateArray()))
+                Assert.True(Math.Abs(mine.GetDouble() - theirs.GetDouble()) <= 1e-5, $"row {i}: PyTorch {theirs}, specnet predict {mine}");
+    }
+
     [SkippableFact]
     public void Reference_models_import_as_graphs_with_readable_names()
     {

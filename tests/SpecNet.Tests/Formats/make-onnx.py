@@ -249,6 +249,19 @@ class Pooled(nn.Module):
         return self.pool(self.conv(x)).flatten(1)
 
 
+# A vector of features, not pixels (a tabular model): the importer takes its values as given, scale 1. The inputs are float32
+# rows, written as CSV for `specnet predict` (repr keeps every float's digits).
+features = nn.Sequential(nn.Linear(5, 12), nn.ReLU(), nn.Dropout(0.2), nn.Linear(12, 3), nn.Softmax(dim=1)).eval()
+rows = torch.tensor(rng.normal(0, 3, size=(count, 5)).astype(np.float32))
+with torch.no_grad():
+    y = features(rows)
+torch.onnx.export(features, rows, os.path.join(out, "features.onnx"), opset_version=13, input_names=["x"], output_names=["scores"],
+                  dynamic_axes={"x": {0: "batch"}, "scores": {0: "batch"}})
+with open(os.path.join(out, "features.csv"), "w") as f:
+    f.write("a,b,c,d,e\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rows.numpy()))
+with open(os.path.join(out, "features.json"), "w") as f:
+    json.dump({"count": count, "outputs": y.numpy().astype(float).tolist()}, f)
+
 refused = [
     ("unsupported-resize", Upsample()),
     ("unsupported-ceil", Pooled(nn.MaxPool2d(2, ceil_mode=True))),      # Keras rounds the output size down
@@ -257,4 +270,4 @@ refused = [
 for name, model in refused:
     model.eval()
     torch.onnx.export(model, torch.zeros(1, 1, 9, 9), os.path.join(out, name + ".onnx"), opset_version=13, input_names=["image"], output_names=["scores"])
-print(" ".join(c[0] for c in cases + refused))
+print(" ".join([c[0] for c in cases + refused] + ["features"]))
