@@ -31,9 +31,12 @@ public static class Csv
             if (labelIndex < 0)
             {
                 bool hasHeader = header ?? fields.Any(f => !double.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture, out _) && (classNames is null || !classNames.Contains(f.Trim())));
+                if (fields.Length == size)
+                    throw new SpecNetException($"{path}({lineNumber}): {fields.Length} columns, the model's input values alone: no label column",
+                        "a labelled file holds each row's label too; to classify rows without labels, use specnet predict");
                 labelIndex = LabelIndex(path, fields, hasHeader, labelColumn);
                 if (fields.Length - 1 != size)
-                    throw new SpecNetException($"{path}({lineNumber}): {fields.Length - 1} value columns, but the model's input {input} needs {size}", "check input.shape, or the CSV's columns");
+                    throw new SpecNetException($"{path}({lineNumber}): {fields.Length - 1} value columns, but the model takes {Takes(input)}", "check input.shape, or the CSV's columns");
                 if (hasHeader) continue;
             }
             if (fields.Length != size + 1)
