@@ -20,17 +20,12 @@ public static class Csv
         var pixels = new List<byte[]>();
         List<float[]>? features = null;          // from the first value that is not 8-bit on, every row's values as written
         var labels = new List<byte>();
-        int labelIndex = -1, lineNumber = 0;
-        using var reader = new StreamReader(path);
-        string? line;
-        while ((line = reader.ReadLine()) is not null)
+        int labelIndex = -1;
+        foreach (var (lineNumber, fields) in Records(path))
         {
-            lineNumber++;
-            if (line.Length == 0) continue;
-            var fields = line.Split(',');
             if (labelIndex < 0)
             {
-                bool hasHeader = header ?? fields.Any(f => !double.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture, out _) && (classNames is null || !classNames.Contains(f.Trim())));
+                bool hasHeader = header ?? fields.Any(f => !IsNumber(f) && (classNames is null || !classNames.Contains(f.Trim())));
                 if (fields.Length == size)
                     throw new SpecNetException($"{path}({lineNumber}): {fields.Length} columns, the model's input values alone: no label column",
                         "a labelled file holds each row's label too; to classify rows without labels, use specnet predict");
@@ -74,19 +69,14 @@ public static class Csv
     public static IEnumerable<(int Line, float[] Values)> Rows(string path, Shape input)
     {
         if (!File.Exists(path)) throw new SpecNetException($"{path}: no such file");
-        int size = input.Size, lineNumber = 0, skip = -1;
+        int size = input.Size, skip = -1;
         bool first = true;
-        using var reader = new StreamReader(path);
-        string? line;
-        while ((line = reader.ReadLine()) is not null)
+        foreach (var (lineNumber, fields) in Records(path))
         {
-            lineNumber++;
-            if (line.Length == 0) continue;
-            var fields = line.Split(',');
             if (first)
             {
                 first = false;
-                if (fields.Any(f => !double.TryParse(f, NumberStyles.Float, CultureInfo.InvariantCulture, out _)))
+                if (!fields.All(IsNumber))
                 {
                     skip = Array.FindIndex(fields, f => f.Trim().Equals("label", StringComparison.OrdinalIgnoreCase));
                     if (fields.Length - (skip < 0 ? 0 : 1) != size)
@@ -104,6 +94,17 @@ public static class Csv
             yield return (lineNumber, values);
         }
     }
+
+    /// <summary>The file's lines that hold something, split at the commas, each with its line number.</summary>
+    private static IEnumerable<(int Line, string[] Fields)> Records(string path)
+    {
+        using var reader = new StreamReader(path);
+        int number = 0;
+        for (string? line; (line = reader.ReadLine()) is not null;)
+            if (++number > 0 && line.Length > 0) yield return (number, line.Split(','));
+    }
+
+    private static bool IsNumber(string field) => double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
 
     private static string Takes(Shape input) => input.IsFlat ? $"{input.Size}" : $"{input.Size} ({input})";
 
