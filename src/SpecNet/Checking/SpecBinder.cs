@@ -121,7 +121,13 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath, s
             diagnostics.Error(DiagnosticIds.OutOfRange, seq.Span, "input: the shape holds more than 2^26 values per example", "use a smaller input");
             return null;
         }
-        return dims.Count == 1 ? Shape.Flat(dims[0]!.Value) : Shape.Spatial(dims[0]!.Value, dims[1]!.Value, dims[2]!.Value);
+        if (dims.Count == 1) return Shape.Flat(dims[0]!.Value);
+        var (h, w, c) = (dims[0]!.Value, dims[1]!.Value, dims[2]!.Value);
+        // [1, 28, 28] or [3, 224, 224]: a PyTorch tensor's order, which here is a 1-pixel-high image of 28 channels
+        if (h is 1 or 3 && w > 4 && c > 4)
+            diagnostics.Warning(DiagnosticIds.ChannelsFirst, seq.Span, $"input: [{h}, {w}, {c}] is {h} pixel{(h == 1 ? "" : "s")} high with {c} channels; it reads as PyTorch's [channels, height, width]",
+                $"a spec's shape is [height, width, channels]: for {w}x{c} images of {h} channel{(h == 1 ? "" : "s")} write [{w}, {c}, {h}]");
+        return Shape.Spatial(h, w, c);
     }
 
     private static string Count(SyntaxNode node) => node is SequenceNode s ? $"a list of {s.Items.Count}" : node.Describe();

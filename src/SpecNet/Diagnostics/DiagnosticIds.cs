@@ -29,6 +29,7 @@ public static class DiagnosticIds
     public const string PoolingDropsData = "SN2101";
     public const string DenseDominates = "SN2102";
     public const string RedundantLayer = "SN2103";
+    public const string ChannelsFirst = "SN2105";
 
     public const string LossMismatch = "SN3001";
     public const string DataSource = "SN3002";
@@ -55,6 +56,7 @@ public static class DiagnosticIds
         [UnknownInput] = "an 'inputs' entry names no layer, or a layer defined later",
         [MergeShapes] = "the inputs of a merge (or a residual block's two paths) do not fit together",
         [UnusedOutput] = "warning: a layer's output is used by nothing",
+        [ChannelsFirst] = "warning: the input shape reads as PyTorch's [channels, height, width], not [height, width, channels]",
         [DimensionTooSmall] = "a layer's window does not fit its input",
         [WrongInputRank] = "a layer gets a flat input where it needs height x width x channels, or the reverse",
         [InvalidCombination] = "options that cannot be used together",
