@@ -1,10 +1,15 @@
 namespace SpecNet.Schema;
 
-/// <summary>Finds the name a user probably meant: edit distance, plus the Keras spellings users bring along.</summary>
+/// <summary>Finds the name a user probably meant: edit distance, plus the Keras and PyTorch spellings users bring along.</summary>
 public static class Names
 {
     private static readonly Dictionary<string, string> KerasSpellings = new()
     {
+        // PyTorch's (torch.nn's class names, a "nn." prefix dropped by Fold)
+        ["linear"] = "dense", ["batchnorm2d"] = "batch_norm", ["adaptiveavgpool2d"] = "global_avg_pool2d", ["adaptivemaxpool2d"] = "global_max_pool2d",
+        ["crossentropyloss"] = "categorical_crossentropy", ["bceloss"] = "binary_crossentropy", ["bcewithlogitsloss"] = "binary_crossentropy",
+        ["mseloss"] = "mse", ["outfeatures"] = "units", ["outchannels"] = "filters", ["padding2d"] = "zero_padding2d", ["zeropad2d"] = "zero_padding2d",
+        // Keras's
         ["maxpooling2d"] = "max_pool2d", ["maxpool2d"] = "max_pool2d", ["averagepooling2d"] = "avg_pool2d",
         ["avgpool2d"] = "avg_pool2d", ["globalaveragepooling2d"] = "global_avg_pool2d",
         ["globalmaxpooling2d"] = "global_max_pool2d", ["batchnormalization"] = "batch_norm", ["batchnorm"] = "batch_norm",
@@ -38,7 +43,13 @@ public static class Names
         return suggestion is not null ? $"did you mean '{suggestion}'?" : $"known {what}: {string.Join(", ", list)}";
     }
 
-    private static string Fold(string s) => new(s.ToLowerInvariant().Where(char.IsLetterOrDigit).ToArray());
+    private static string Fold(string s)
+    {
+        var name = s.Trim();
+        foreach (var prefix in new[] { "torch.nn.", "nn.", "keras.layers.", "layers.", "tf.keras.layers." })
+            if (name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)) { name = name[prefix.Length..]; break; }
+        return new(name.ToLowerInvariant().Where(char.IsLetterOrDigit).ToArray());
+    }
 
     private static int Distance(string a, string b)
     {
