@@ -54,11 +54,14 @@ public static class PredictCommand
                 int winner = Evaluator.Predict(y);
                 var probabilities = y.ToArray();
                 if (result.GetValue(json))
-                    predictions.Add(new JsonObject
-                    {
-                        ["file"] = file, ["row"] = row, ["class"] = winner, ["label"] = names?[winner],
-                        ["probabilities"] = new JsonArray(probabilities.Select(p => (JsonNode)Math.Round(p, 6)).ToArray()),
-                    });
+                {
+                    var prediction = new JsonObject { ["file"] = file };
+                    if (row is not null) prediction["row"] = row;                        // a CSV file's line
+                    prediction["class"] = winner;
+                    prediction["label"] = names?[winner];
+                    prediction["probabilities"] = new JsonArray(probabilities.Select(p => (JsonNode)Math.Round(p, 6)).ToArray());
+                    predictions.Add(prediction);
+                }
                 else
                 {
                     var confidence = probabilities.Length == 1 ? (winner == 1 ? probabilities[0] : 1 - probabilities[0]) : probabilities[winner];
