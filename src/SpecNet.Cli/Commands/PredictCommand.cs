@@ -17,7 +17,7 @@ public static class PredictCommand
         var images = new Argument<string[]>("images") { Description = "PNG, JPEG or BMP files, folders of them (their sub-folders too), or CSV files of one example a row (a label column is left out)", Arity = ArgumentArity.OneOrMore };
         var weights = new Option<string?>("--weights", "-w") { Description = "weights file (default: <spec name>.safetensors beside the spec)" };
         var resize = new Option<bool>("--resize") { Description = "scale images to the model's input size instead of refusing other sizes (a spec's data.resize does this already)" };
-        var json = new Option<bool>("--json") { Description = "print {\"predictions\": [{\"file\", \"class\", \"probabilities\"}]}" };
+        var json = new Option<bool>("--json") { Description = "print {\"predictions\": [{\"file\", \"row\" (a CSV file's line), \"class\", \"label\", \"probabilities\"}]}" };
         var top = CommonOptions.AtLeast("--top", 1, "show the K most likely classes, by name and probability, instead of every probability");
         var backend = CommonOptions.Backend();
         var threads = CommonOptions.Threads();
