@@ -101,7 +101,14 @@ public static class Csv
         using var reader = new StreamReader(path);
         int number = 0;
         for (string? line; (line = reader.ReadLine()) is not null;)
-            if (++number > 0 && line.Length > 0) yield return (number, line.Split(','));
+        {
+            if (++number > 0 && line.Length == 0) continue;
+            // a spreadsheet's export in a locale with decimal commas separates with ';' (or tabs): one field a row here
+            if (!line.Contains(',') && (line.Contains(';') || line.Contains('\t')))
+                throw new SpecNetException($"{path}({number}): the values are separated by {(line.Contains(';') ? "';'" : "tabs")}, not commas",
+                    "save the file as comma-separated values, with '.' as the decimal point");
+            yield return (number, line.Split(','));
+        }
     }
 
     private static bool IsNumber(string field) => double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
