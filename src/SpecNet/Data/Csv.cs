@@ -107,8 +107,15 @@ public static class Csv
             if (!line.Contains(',') && (line.Contains(';') || line.Contains('\t')))
                 throw new SpecNetException($"{path}({number}): the values are separated by {(line.Contains(';') ? "';'" : "tabs")}, not commas",
                     "save the file as comma-separated values, with '.' as the decimal point");
-            yield return (number, line.Split(','));
+            yield return (number, Array.ConvertAll(line.Split(','), Unquoted));
         }
+    }
+
+    /// <summary>A field without the quotes a spreadsheet or pandas may put around it ("label", "3").</summary>
+    private static string Unquoted(string field)
+    {
+        var f = field.Trim();
+        return f.Length >= 2 && f[0] == '"' && f[^1] == '"' ? f[1..^1] : field;
     }
 
     private static bool IsNumber(string field) => double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out _);

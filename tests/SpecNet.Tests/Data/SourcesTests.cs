@@ -263,6 +263,12 @@ public class SourcesTests
         Assert.Equal([1, 2], t2.Labels);
         Assert.Equal([0, 1, 2, 3, 4, 5, 6, 7], t2.Pixels);
 
+        // quoted fields, as spreadsheets and pandas may write them
+        Write(dir, "q.csv", "\"label\",\"p0\",\"p1\",\"p2\",\"p3\"\n\"2\",0,255,\"10\",20\n");
+        var (quoted, _) = DataLoader.Load(SpecCompiler.Compile(CsvSpec("q.csv"), dir.File("q.yaml")).Model!, _ => { });
+        Assert.Equal([2], quoted.Labels);
+        Assert.Equal([0, 255, 10, 20], quoted.Pixels);
+
         Write(dir, "named.csv", "kind,a,b,c,d\ncat,1,1,1,1\ndog,2,2,2,2\n");
         var named = SpecCompiler.Compile(CsvSpec("named.csv", ", label: kind").Replace("layers:", "  labels: [bird, cat, dog]\nlayers:"), dir.File("c.yaml")).Model!;
         var (t3, _) = DataLoader.Load(named, _ => { });
