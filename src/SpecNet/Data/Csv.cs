@@ -31,7 +31,7 @@ public static class Csv
                         "a labelled file holds each row's label too; to classify rows without labels, use specnet predict");
                 labelIndex = LabelIndex(path, fields, hasHeader, labelColumn);
                 if (fields.Length - 1 != size)
-                    throw new SpecNetException($"{path}({lineNumber}): {fields.Length - 1} value columns, but the model takes {Takes(input)}", "check input.shape, or the CSV's columns");
+                    throw new SpecNetException($"{path}({lineNumber}): {fields.Length - 1} value columns, but the model takes {Takes(input)}", ColumnsHint(hasHeader, fields, "check input.shape, or the CSV's columns"));
                 if (hasHeader) continue;
             }
             if (fields.Length != size + 1)
@@ -81,7 +81,7 @@ public static class Csv
                     skip = Array.FindIndex(fields, f => f.Trim().Equals("label", StringComparison.OrdinalIgnoreCase));
                     if (fields.Length - (skip < 0 ? 0 : 1) != size)
                         throw new SpecNetException($"{path}({lineNumber}): {fields.Length - (skip < 0 ? 0 : 1)} value columns, but the model takes {Takes(input)}",
-                            "one column per input value, and a column named label if the file has one");
+                            ColumnsHint(true, fields, "one column per input value, and a column named label if the file has one"));
                     continue;
                 }
             }
@@ -119,6 +119,10 @@ public static class Csv
     }
 
     private static bool IsNumber(string field) => double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
+
+    /// <summary>A header whose first column has no name is pandas' index column (to_csv without index=False): a column too many.</summary>
+    private static string ColumnsHint(bool header, string[] fields, string otherwise) =>
+        header && fields[0].Trim().Length == 0 ? "the first column has no name: a row index (pandas writes one unless to_csv(..., index=False)); leave it out" : otherwise;
 
     private static string Takes(Shape input) => input.IsFlat ? $"{input.Size}" : $"{input.Size} ({input})";
 

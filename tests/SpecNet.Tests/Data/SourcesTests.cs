@@ -338,6 +338,7 @@ public class SourcesTests
     [InlineData("label,a,b\n1,1,2\n", "r.csv(1): 2 value columns, but the model takes 4 (2x2x1)")]
     [InlineData("a,b,c,d\n1,1,2,3\n", "r.csv(1): 4 columns, the model's input values alone: no label column")]
     [InlineData("label;a;b;c;d\n1;1,5;2;3;4\n", "r.csv(1): the values are separated by ';', not commas")]
+    [InlineData(",label,a,b,c,d\n0,1,1,2,3,4\n", "hint: the first column has no name: a row index (pandas writes one unless to_csv(..., index=False)); leave it out")]
     [InlineData("label\ta\tb\tc\td\n", "r.csv(1): the values are separated by tabs, not commas")]
     public void Malformed_csv_is_a_located_error(string content, string expected)
     {
