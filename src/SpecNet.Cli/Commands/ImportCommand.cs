@@ -85,7 +85,7 @@ public static class ImportCommand
         if (!File.Exists(specPath) || !File.Exists(weightsPath)) return false;
         try
         {
-            var (_, metadata) = SafeTensors.Read(weightsPath);
+            var metadata = SafeTensors.ReadMetadata(weightsPath);
             return metadata.TryGetValue(ImportedSpec, out var recorded) && recorded == Fingerprint(File.ReadAllText(specPath));
         }
         catch (Exception e) when (e is SpecNetException or IOException or UnauthorizedAccessException) { return false; }

@@ -70,6 +70,33 @@ public static class SafeTensors
         return Parse(bytes, path);
     }
 
+    /// <summary>
+    /// The metadata alone, from the header: what a command reads first (a weights file's embedded spec, a checkpoint's progress, an
+    /// import's fingerprint) without reading the tensors behind it. The tensors are checked when they are read.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> ReadMetadata(string path)
+    {
+        if (!File.Exists(path)) throw new SpecNetException($"{path}: no such file", "train the spec first (specnet train SPEC), or check the path");
+        try
+        {
+            using var stream = File.OpenRead(path);
+            var prefix = new byte[8];
+            if (stream.ReadAtLeast(prefix, 8, throwOnEndOfStream: false) < 8) throw Bad(path, $"{stream.Length} bytes is too short for a safetensors file");
+            ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+            if (headerLength > (ulong)(stream.Length - 8) || headerLength > MaxHeaderBytes)
+                throw Bad(path, $"header length {headerLength:N0} runs past the end of the {stream.Length:N0}-byte file");
+            var header = new byte[headerLength];
+            stream.ReadExactly(header);
+            try { return MetadataOf(Header(header, path), path); }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException or OverflowException)
+            {
+                throw Bad(path, $"header is not valid JSON ({e.Message})");
+            }
+        }
+        catch (IOException e) { throw new SpecNetException($"{path}: cannot be read: {e.Message}"); }
+        catch (UnauthorizedAccessException) { throw new SpecNetException($"{path}: permission denied"); }
+    }
+
     public static (IReadOnlyList<Tensor> Tensors, IReadOnlyDictionary<string, string> Metadata) Parse(byte[] bytes, string path)
     {
         try { return ParseUnchecked(bytes, path); }
@@ -86,27 +113,14 @@ public static class SafeTensors
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
         if (headerLength > (ulong)(bytes.Length - 8) || headerLength > MaxHeaderBytes)
             throw Bad(path, $"header length {headerLength:N0} runs past the end of the {bytes.Length:N0}-byte file");
-        JsonObject header;
-        try
-        {
-            header = JsonNode.Parse(bytes.AsSpan(8, (int)headerLength), documentOptions: new JsonDocumentOptions { MaxDepth = 8 }) as JsonObject
-                     ?? throw Bad(path, "header is not a JSON object");
-        }
-        catch (JsonException e) { throw Bad(path, $"header is not valid JSON ({e.Message})"); }
-
+        var header = Header(bytes.AsSpan(8, (int)headerLength), path);
         long dataStart = 8 + (long)headerLength, dataLength = bytes.Length - dataStart;
-        var metadata = new Dictionary<string, string>();
+        var metadata = MetadataOf(header, path);
         var tensors = new List<Tensor>();
         var ranges = new List<(long Begin, long End, string Name)>();
         foreach (var (name, node) in header)
         {
-            if (name == "__metadata__")
-            {
-                if (node is not JsonObject meta) throw Bad(path, "__metadata__ is not a map of strings");
-                foreach (var (k, v) in meta)
-                    metadata[k] = v is JsonValue jv && jv.TryGetValue<string>(out var s) ? s : throw Bad(path, $"metadata '{k}' is not a string");
-                continue;
-            }
+            if (name == "__metadata__") continue;
             if (node is not JsonObject t) throw Bad(path, $"tensor '{name}' is not described by a map");
             var dtype = (t["dtype"] as JsonValue)?.TryGetValue<string>(out var d) == true ? d : null;
             if (dtype is null || !ElementBytes.TryGetValue(dtype, out var elementBytes))
@@ -132,6 +146,27 @@ public static class SafeTensors
             if (ranges[i].Begin < ranges[i - 1].End)
                 throw Bad(path, $"tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap in the data");
         return (tensors, metadata);
+    }
+
+    /// <summary>The header's JSON object.</summary>
+    private static JsonObject Header(ReadOnlySpan<byte> json, string path)
+    {
+        try
+        {
+            return JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { MaxDepth = 8 }) as JsonObject ?? throw Bad(path, "header is not a JSON object");
+        }
+        catch (JsonException e) { throw Bad(path, $"header is not valid JSON ({e.Message})"); }
+    }
+
+    /// <summary>The header's __metadata__: a map of strings (none: empty).</summary>
+    private static Dictionary<string, string> MetadataOf(JsonObject header, string path)
+    {
+        var metadata = new Dictionary<string, string>();
+        if (header["__metadata__"] is not { } node) return metadata;
+        if (node is not JsonObject meta) throw Bad(path, "__metadata__ is not a map of strings");
+        foreach (var (k, v) in meta)
+            metadata[k] = v is JsonValue jv && jv.TryGetValue<string>(out var s) ? s : throw Bad(path, $"metadata '{k}' is not a string");
+        return metadata;
     }
 
     private static readonly Dictionary<string, int> ElementBytes = new()

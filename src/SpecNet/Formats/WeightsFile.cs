@@ -127,7 +127,7 @@ public static class WeightsFile
     /// <summary>The embedded spec and the folder its relative paths were read from when it was trained (null in files from before it was recorded).</summary>
     public static (string Spec, string? Folder) Embedded(string path)
     {
-        var (_, metadata) = SafeTensors.Read(path);
+        var metadata = SafeTensors.ReadMetadata(path);
         return metadata.TryGetValue(Keys.Spec, out var spec) ? (spec, metadata.GetValueOrDefault(Keys.SpecFolder) is { Length: > 0 } folder ? folder : null)
             : throw new SpecNetException($"{path}: has no embedded spec (__metadata__.spec)", "pass the spec file as well");
     }

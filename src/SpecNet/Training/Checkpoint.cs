@@ -28,7 +28,7 @@ public static class Checkpoint
     public static string? Unfinished(string path, ModelSpec model)
     {
         IReadOnlyDictionary<string, string> meta;
-        try { meta = SafeTensors.Read(path).Metadata; }
+        try { meta = SafeTensors.ReadMetadata(path); }
         catch (SpecNetException) { return null; }
         if (meta.GetValueOrDefault("format") != Format || meta.GetValueOrDefault("spec") != model.SourceText || meta.GetValueOrDefault("stopped") == "true") return null;
         if (!int.TryParse(meta.GetValueOrDefault("epoch"), NumberStyles.Integer, Inv, out var epoch)

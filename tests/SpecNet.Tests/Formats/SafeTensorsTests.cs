@@ -59,6 +59,24 @@ public class SafeTensorsTests
         Assert.Contains("not a valid safetensors file", e.Message);
     }
 
+    /// <summary>The header's problems are ReadMetadata's too; the tensors behind it it does not read (a 100 MB model's spec is a few KB).</summary>
+    [Theory]
+    [MemberData(nameof(Hostile))]
+    public void Metadata_alone_reads_the_header_only(string what, byte[] bytes, string expected)
+    {
+        using var dir = new TempFolder();
+        File.WriteAllBytes(dir.File(what), bytes);
+        bool headerProblem = what is "short" or "header past end" or "not json" or "metadata not string";
+        if (headerProblem) Assert.Contains(expected, Assert.Throws<SpecNetException>(() => SafeTensors.ReadMetadata(dir.File(what))).Message);
+        else Assert.Empty(SafeTensors.ReadMetadata(dir.File(what)));
+
+        // a file cut short in its tensors: its metadata read, the tensors refused when they are read
+        SafeTensors.Write(dir.File("w.safetensors"), [new Tensor("a", [1000], new float[1000])], new Dictionary<string, string> { ["spec"] = "name: x" });
+        using (var f = File.OpenWrite(dir.File("w.safetensors"))) f.SetLength(f.Length - 100);
+        Assert.Equal("name: x", SafeTensors.ReadMetadata(dir.File("w.safetensors"))["spec"]);
+        Assert.Contains("outside", Assert.Throws<SpecNetException>(() => SafeTensors.Read(dir.File("w.safetensors"))).Message);
+    }
+
     private static ModelSpec Conv() => GradientCheckTests.Compile("input: { shape: [4, 4, 2] }\nlayers:\n  - conv2d: { filters: 3, kernel_size: [2, 3] }\n  - flatten\n  - dense: { units: 2, activation: softmax }\n");
 
     [Fact]
