@@ -56,6 +56,14 @@ internal static class Misplaced
         return null;
     }
 
+    /// <summary>
+    /// At the top of a spec, train, test or validation holding a data source (a folder, a CSV, IDX files): the data section's,
+    /// though 'train' reads like a near miss of 'training'.
+    /// </summary>
+    public static string? DataSourceAtTop(string key, SyntaxNode value) =>
+        key is "train" or "test" or "validation" && value is MappingNode map && map.Entries.Any(e => DataSpec.SourceOptions.Any(o => o.Name == e.Key.Value))
+            ? $"'{key}' belongs in the data section: data: {{ {key}: {Text(value)} }}" : null;
+
     /// <summary>The known name <paramref name="key"/> is, or is a near miss of (Keras's spellings, abbreviations, typos).</summary>
     private static string? Find(string key, IEnumerable<string> names)
     {

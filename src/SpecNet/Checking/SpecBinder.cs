@@ -48,7 +48,7 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath, s
             return null;
         }
         var top = new OptionReader(map, "the spec", new SourceSpan(1, 1, 1, 1), TopLevel, diagnostics)
-            { KeyNoun = "section", Elsewhere = (key, value) => Misplaced.Hint(Misplaced.Section.Top, key, value) };
+            { KeyNoun = "section", Elsewhere = (key, value) => Misplaced.Hint(Misplaced.Section.Top, key, value), SurelyElsewhere = Misplaced.DataSourceAtTop };
         var name = top.String("name") ?? Path.GetFileNameWithoutExtension(sourcePath);
         top.String("description");
         var input = ReadInput(top);

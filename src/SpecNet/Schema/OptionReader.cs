@@ -37,6 +37,8 @@ public sealed class OptionReader
     public string KeyNoun { get; init; } = "option";
     /// <summary>The hint for a key this map does not take but another part of a spec does (its key and value), or null.</summary>
     public Func<string, SyntaxNode, string?>? Elsewhere { get; init; }
+    /// <summary>The same for a key whose value shows it belongs elsewhere, whatever it resembles here (train: { folder: ... } at the top).</summary>
+    public Func<string, SyntaxNode, string?>? SurelyElsewhere { get; init; }
     public SourceSpan OwnerSpan { get; }
     public DiagnosticBag Diagnostics => _diagnostics;
 
@@ -171,6 +173,7 @@ public sealed class OptionReader
                 _diagnostics.Error(DiagnosticIds.UnknownKey, entry.Key.Span, $"{Owner} has no {KeyNoun} '{entry.Key.Value}'",
                     entry.Key.Value is "input_shape" or "input_dim" ? "the shape of one example goes at the top of the spec: input: { shape: [28, 28, 1] }"
                     : _known.Count == 0 ? "this entry takes no options; write it bare"
+                    : SurelyElsewhere?.Invoke(entry.Key.Value, entry.Value) is { } surely ? surely
                     : Names.Suggest(entry.Key.Value, _known.Select(o => o.Name)) is null && Elsewhere?.Invoke(entry.Key.Value, entry.Value) is { } there ? there
                     : Names.Hint(entry.Key.Value, _known.Select(o => o.Name), KeyNoun + "s"));
     }
