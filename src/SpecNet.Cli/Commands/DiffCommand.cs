@@ -185,7 +185,7 @@ public static class DiffCommand
         }
         else
         {
-            Curves[] both = [new("A " + r.A.Model.Name, a!), new("B " + r.B.Model.Name, b!)];
+            Curves[] both = [new(r.A.Model, "A " + r.A.Model.Name, a!), new(r.B.Model, "B " + r.B.Model.Name, b!)];
             RunReport.WriteCurves(Path.Combine(folder, "loss.png"), both, loss: true);
             RunReport.WriteCurves(Path.Combine(folder, "accuracy.png"), both, loss: false);
             if (rates) RunReport.WriteLearningRate(Path.Combine(folder, "learning_rate.png"), both);

@@ -13,7 +13,11 @@ using SpecNet.Training;
 namespace SpecNet.Cli.Reports;
 
 /// <summary>One model's curves for a plot: its name and its epochs.</summary>
-public sealed record Curves(string Name, IReadOnlyList<EpochReport> Epochs);
+/// <param name="Held">what the dashed curves measure: "val" (validation data) or "test"</param>
+public sealed record Curves(string Name, IReadOnlyList<EpochReport> Epochs, string Held = "test")
+{
+    public Curves(ModelSpec model, string name, IReadOnlyList<EpochReport> epochs) : this(name, epochs, model.Data?.HasValidation == true ? "val" : "test") { }
+}
 
 /// <summary>
 /// A run's report as files: learning curves (loss and accuracy, training and test, per epoch) and the
@@ -31,8 +35,8 @@ public static class RunReport
         var files = new List<string>();
         if (history.Count > 0)
         {
-            WriteCurves(Path.Combine(folder, "loss.png"), [new Curves(model.Name, history)], loss: true);
-            WriteCurves(Path.Combine(folder, "accuracy.png"), [new Curves(model.Name, history)], loss: false);
+            WriteCurves(Path.Combine(folder, "loss.png"), [new Curves(model, model.Name, history)], loss: true);
+            WriteCurves(Path.Combine(folder, "accuracy.png"), [new Curves(model, model.Name, history)], loss: false);
             files.AddRange(["loss.png", "accuracy.png"]);
             if (history.All(e => e.LearningRate is not null))
             {
@@ -59,7 +63,8 @@ public static class RunReport
         {
             html.Append("<h2>Learning curves</h2><img src=\"loss.png\" alt=\"loss per epoch\"> <img src=\"accuracy.png\" alt=\"accuracy per epoch\">");
             if (files.Contains("learning_rate.png")) html.Append(" <img src=\"learning_rate.png\" alt=\"learning rate per epoch\">");
-            html.Append("<table><tr><th>epoch</th><th>loss</th><th>accuracy</th><th>test loss</th><th>test accuracy</th><th>learning rate</th><th>seconds</th><th>images/s</th></tr>");
+            var held = model.Data?.HasValidation == true ? "val" : "test";     // what the per-epoch metrics were measured on
+            html.Append($"<table><tr><th>epoch</th><th>loss</th><th>accuracy</th><th>{held} loss</th><th>{held} accuracy</th><th>learning rate</th><th>seconds</th><th>images/s</th></tr>");
             foreach (var e in history)
                 html.Append(Inv, $"<tr><td>{e.Epoch}</td><td>{e.Loss:0.0000}</td><td>{e.Accuracy:0.0000}</td><td>{e.TestLoss:0.0000}</td><td>{e.TestAccuracy:0.0000}</td><td>{e.LearningRate:G4}</td><td>{e.Seconds:0.0}</td><td>{e.ImagesPerSecond:N0}</td></tr>");
             html.Append("</table>");
@@ -93,7 +98,7 @@ public static class RunReport
         return files;
     }
 
-    /// <summary>Loss or accuracy per epoch, training (solid) and test (dashed), one colour per model.</summary>
+    /// <summary>Loss or accuracy per epoch, training (solid) and validation or test (dashed), one colour per model.</summary>
     public static void WriteCurves(string path, IReadOnlyList<Curves> models, bool loss)
     {
         var plot = new Plot();
@@ -111,7 +116,7 @@ public static class RunReport
                 var test = plot.Add.Scatter(x, epochs.Select(e => (loss ? e.TestLoss : e.TestAccuracy)!.Value).ToArray());
                 test.Color = color;
                 test.LinePattern = LinePattern.Dashed;
-                test.LegendText = $"{models[m].Name} test";
+                test.LegendText = $"{models[m].Name} {models[m].Held}";
             }
         }
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(Math.Max(1, models.Max(m => m.Epochs.Count) / 10));

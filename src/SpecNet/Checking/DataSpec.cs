@@ -86,6 +86,9 @@ public sealed record DataSpec(string? Dataset, DataSource? Train, DataSource? Te
 {
     public static readonly IReadOnlyList<string> NamedDatasets = ["mnist", "fashion-mnist"];
 
+    /// <summary>Whether training holds examples out for validation (a split or a set): its per-epoch metrics are then theirs, not the test set's.</summary>
+    public bool HasValidation => ValidationSplit > 0 || Validation is not null;
+
     private const string SourceForm = "{images, labels} | {folder} | {csv, label, header}";
 
     public static readonly IReadOnlyList<OptionInfo> Options =

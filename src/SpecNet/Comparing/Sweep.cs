@@ -160,7 +160,7 @@ public static class Sweep
         ranked = (sweep.Maximize ? ranked.OrderByDescending(r => r.Result.Metric) : ranked.OrderBy(r => r.Result.Metric)).ThenBy(r => r.Trial.Index).ToList();
         string? note = null;
         if (ranked.Count >= 2 && test is not null) note = Significance(ranked[0], ranked[1], test.Labels);
-        bool validation = sweep.Base.Data is { } d && (d.ValidationSplit > 0 || d.Validation is not null);
+        bool validation = sweep.Base.Data?.HasValidation == true;
         if (!validation && sweep.Metric is Metric.ValAccuracy or Metric.ValLoss)
             note = $"the base spec has no validation data, so {MetricName(sweep)} is measured on the test set, which then also picks the best: add data.validation_split" +
                    (note is null ? "" : "\n" + note);

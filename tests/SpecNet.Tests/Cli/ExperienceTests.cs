@@ -167,6 +167,8 @@ public class ExperienceTests
         Assert.Contains("<img src=\"loss.png\"", html);
         Assert.Contains("<img src=\"confusion.png\"", html);
         Assert.Contains("conv2d_1 (conv2d)", html);
+        Assert.Contains("Test set: 150 examples", html);
+        Assert.Contains("<th>test loss</th><th>test accuracy</th>", html);             // no validation data: the test set's
 
         var again = CliRunner.Run("report", dir.File("patterns.safetensors"), "-o", dir.File("again"));
         Assert.True(again.ExitCode == 0, again.All);

@@ -323,6 +323,7 @@ public class SourcesTests
         Assert.Equal(0, CliRunner.Run("train", spec, "--report", dir.File("run")).ExitCode);
         var page = File.ReadAllText(dir.File("run/index.html"));
         Assert.Contains("Validation set: 100 examples", page);
+        Assert.Contains("<th>val loss</th><th>val accuracy</th>", page);     // the per-epoch metrics were the validation set's
         Assert.Contains("<th>x0</th><th>x1</th><th>x2</th><th>x3</th></tr>", page);
         Assert.False(File.Exists(dir.File("run/misclassified.png")));
         Assert.Equal(0, CliRunner.Run("report", dir.File("f.safetensors"), "-o", dir.File("rep")).ExitCode);
