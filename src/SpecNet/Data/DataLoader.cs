@@ -74,10 +74,18 @@ public static class DataLoader
 
     private static Dataset Read(ModelSpec model, string name, DataSource source, Action<string> log, IProgress<double>? progress) => source.Kind switch
     {
-        SourceKind.Folder => ImageFolder.Load(name, source.Path, model.Input, model.Data!.Resize, model.Data.Labels, log, progress),
+        SourceKind.Folder => ImageFolder.Load(name, source.Path, model.Input, model.Data!.Resize, FolderClasses(model), log, progress),
         SourceKind.Csv => Noted(Csv.Load(name, source.Path, model.Input, source.LabelColumn, source.Header, model.Data!.Labels), model, log),
         _ => Idx.ReadDataset(name, source.Path, source.Labels!),
     };
+
+    /// <summary>
+    /// The classes of a spec's image folders, by name: data.labels, else the training folder's sub-folders. The test and validation
+    /// folders are read against them, so a class is the same output in every split when a folder lacks one (a test folder without
+    /// 'green' had numbered 'red' as green's output) and a class training never saw is an error naming its folder.
+    /// </summary>
+    private static IReadOnlyList<string>? FolderClasses(ModelSpec model) =>
+        model.Data!.Labels ?? (model.Data.Train is { Kind: SourceKind.Folder } train && Directory.Exists(train.Path) ? ImageFolder.Classes(train.Path) : null);
 
     /// <summary>Features read under the pixels' default x/255 train, but rarely as meant: said once, with the fix.</summary>
     private static Dataset Noted(Dataset data, ModelSpec model, Action<string> log)

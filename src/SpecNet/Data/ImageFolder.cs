@@ -24,11 +24,15 @@ public static class ImageFolder
         return images.Count > 0 ? images : throw new SpecNetException($"{path}: the folder holds no PNG, JPEG or BMP images", "give image files, or a folder of them");
     });
 
+    /// <summary>A folder's class sub-folders, in the order that numbers them.</summary>
+    public static List<string> Classes(string folder) =>
+        Directory.GetDirectories(folder).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList();
+
     public static Dataset Load(string name, string folder, Shape input, string? resize, IReadOnlyList<string>? classNames, Action<string>? log,
         IProgress<double>? progress = null)
     {
         if (!Directory.Exists(folder)) throw new SpecNetException($"{folder}: no such folder", "check the data paths in the spec (relative to the spec's folder)");
-        var classes = Directory.GetDirectories(folder).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList();
+        var classes = Classes(folder);
         if (classes.Count == 0) throw new SpecNetException($"{folder}: has no class sub-folders", "put each class's images in a sub-folder named after the class");
         if (classNames is not null)
         {

@@ -63,6 +63,33 @@ public class SourcesTests
         return spec;
     }
 
+    /// <summary>
+    /// A test or validation folder is numbered by the training folder's classes: one without a class keeps the others' outputs
+    /// (a test folder without 'cat' had numbered 'dog' as cat's output, and scored it so), one with a class training never saw
+    /// is an error naming its folder.
+    /// </summary>
+    [Fact]
+    public void Test_folders_take_the_training_folders_class_numbers()
+    {
+        using var dir = new TempFolder();
+        WriteFolder(dir.File("train"), 5, 1);
+        WriteFolder(dir.File("test"), 5, 2);
+        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path));
+        var (train, test) = DataLoader.Load(SpecCompiler.CompileFile(spec).Model!, _ => { });
+        int first = Array.IndexOf(Animals, "cat") is var c && c >= 0 ? c : throw new InvalidOperationException();
+        var before = test!.Labels.ToArray();
+        Directory.Delete(Path.Combine(dir.File("test"), Animals[first]), recursive: true);
+        (_, test) = DataLoader.Load(SpecCompiler.CompileFile(spec).Model!, _ => { });
+        Assert.Equal(before.Where(l => l != first), test!.Labels);
+        Assert.Equal(train.ClassNames, test.ClassNames);
+        Assert.DoesNotContain((byte)first, test.Labels);
+
+        Directory.CreateDirectory(Path.Combine(dir.File("test"), "horse"));
+        File.Copy(Directory.GetFiles(Path.Combine(dir.File("train"), Animals[first]))[0], Path.Combine(dir.File("test"), "horse", "h.png"));
+        var e = Assert.Throws<SpecNetException>(() => DataLoader.Load(SpecCompiler.CompileFile(spec).Model!, _ => { }));
+        Assert.Contains("class 'horse' is not one of the model's classes [", e.Message);
+    }
+
     [Fact]
     public void Eval_data_scores_other_examples_mapping_their_classes_by_name()
     {
