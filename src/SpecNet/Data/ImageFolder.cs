@@ -20,13 +20,15 @@ public static class ImageFolder
     public static IEnumerable<string> Expand(IEnumerable<string> paths) => paths.SelectMany(path =>
     {
         if (!Directory.Exists(path)) return [path];
-        var images = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Where(IsImage).Order(StringComparer.Ordinal).ToList();
+        var images = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Where(IsImage)
+            .Where(f => !Path.GetRelativePath(path, f).Split(Path.DirectorySeparatorChar).SkipLast(1).Any(d => d.StartsWith('.')))   // not in hidden folders
+            .Order(StringComparer.Ordinal).ToList();
         return images.Count > 0 ? images : throw new SpecNetException($"{path}: the folder holds no PNG, JPEG or BMP images", "give image files, or a folder of them");
     });
 
-    /// <summary>A folder's class sub-folders, in the order that numbers them.</summary>
+    /// <summary>A folder's class sub-folders, in the order that numbers them. Hidden ones (.ipynb_checkpoints, .git) are no class.</summary>
     public static List<string> Classes(string folder) =>
-        Directory.GetDirectories(folder).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList();
+        Directory.GetDirectories(folder).Select(Path.GetFileName).OfType<string>().Where(n => !n.StartsWith('.')).Order(StringComparer.Ordinal).ToList();
 
     public static Dataset Load(string name, string folder, Shape input, string? resize, IReadOnlyList<string>? classNames, Action<string>? log,
         IProgress<double>? progress = null)

@@ -182,6 +182,8 @@ public class TrainEvalPredictTests : IDisposable
         string[] placed = [Path.Combine(folder, "b", "x.png"), Path.Combine(folder, "a.png"), Path.Combine(folder, "c.PNG")];
         for (int i = 0; i < 3; i++) File.Copy(images[i], placed[i]);
         File.WriteAllText(Path.Combine(folder, "notes.txt"), "not an image");
+        Directory.CreateDirectory(Path.Combine(folder, "b", ".ipynb_checkpoints"));                 // Jupyter's copies: not predicted
+        File.Copy(images[0], Path.Combine(folder, "b", ".ipynb_checkpoints", "x-checkpoint.png"));
         List<(string File, int Class)> Predictions(params string[] files) => JsonDocument.Parse(CliRunner.Run(["predict", _spec, "--weights", Weights, "--json", .. files]).Output)
             .RootElement.GetProperty("predictions").EnumerateArray().Select(p => (p.GetProperty("file").GetString()!, p.GetProperty("class").GetInt32())).ToList();
 

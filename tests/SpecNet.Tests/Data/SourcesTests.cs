@@ -84,6 +84,12 @@ public class SourcesTests
         Assert.Equal(train.ClassNames, test.ClassNames);
         Assert.DoesNotContain((byte)first, test.Labels);
 
+        // a hidden folder (Jupyter's .ipynb_checkpoints) is no class
+        Directory.CreateDirectory(Path.Combine(dir.File("train"), ".ipynb_checkpoints"));
+        File.Copy(Directory.GetFiles(Path.Combine(dir.File("train"), Animals[0]))[0], Path.Combine(dir.File("train"), ".ipynb_checkpoints", "x.png"));
+        (train, _) = DataLoader.Load(SpecCompiler.CompileFile(spec).Model!, _ => { });
+        Assert.Equal(Animals, train.ClassNames);
+
         Directory.CreateDirectory(Path.Combine(dir.File("test"), "horse"));
         File.Copy(Directory.GetFiles(Path.Combine(dir.File("train"), Animals[first]))[0], Path.Combine(dir.File("test"), "horse", "h.png"));
         var e = Assert.Throws<SpecNetException>(() => DataLoader.Load(SpecCompiler.CompileFile(spec).Model!, _ => { }));
