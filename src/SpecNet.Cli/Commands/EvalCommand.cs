@@ -36,7 +36,7 @@ public static class EvalCommand
                 data = DataLoader.LoadFrom(model, path, Inputs.ClassNames(metadata, model), line => err.WriteLine(line));
             else
             {
-                (data, isTest) = DataLoader.LoadEvaluation(model, line => err.WriteLine(line));
+                (data, isTest) = DataLoader.LoadEvaluation(model, line => err.WriteLine(line), recorded: WeightsFile.ClassNames(metadata, model));
                 if (!isTest) err.WriteLine("note: the spec names no test set; evaluating on the training data");
             }
             var e = Evaluator.Evaluate(parameters, engine, data);

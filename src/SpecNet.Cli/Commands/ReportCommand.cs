@@ -25,7 +25,7 @@ public static class ReportCommand
             var weightsPath = Inputs.WeightsPath(path, result.GetValue(weights), model);
             var (parameters, metadata) = WeightsFile.LoadWithMetadata(weightsPath, model);
             var history = metadata.TryGetValue(WeightsFile.Keys.History, out var h) ? JsonSerializer.Deserialize<List<EpochReport>>(h) ?? [] : [];
-            var (data, isTest) = DataLoader.LoadEvaluation(model, line => result.InvocationConfiguration.Error.WriteLine(line));
+            var (data, isTest) = DataLoader.LoadEvaluation(model, line => result.InvocationConfiguration.Error.WriteLine(line), recorded: WeightsFile.ClassNames(metadata, model));
             var evaluation = Evaluator.Evaluate(parameters, Inputs.Engine(result, backend, result.InvocationConfiguration.Error), data);
             var files = Reports.RunReport.Write(result.GetValue(output)!, model, history, data, evaluation, isTest ? "test" : "training");
             result.InvocationConfiguration.Output.WriteLine($"Report written to {Path.Combine(result.GetValue(output)!, "index.html")} ({string.Join(", ", files)})"

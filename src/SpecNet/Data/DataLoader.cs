@@ -25,12 +25,13 @@ public static class DataLoader
     /// The test examples alone, or null when the spec names none. The training set is left unread: Fashion-MNIST's images, 47 MB
     /// out of gzip, had been a quarter of a second of every eval.
     /// </summary>
-    public static Dataset? LoadTest(ModelSpec model, Action<string> log, IProgress<double>? progress = null) =>
-        LoadSources(model, log, progress, withTrain: false).Test;
+    /// <param name="recorded">the classes the weights recorded: they number an image folder when the training folder is not there</param>
+    public static Dataset? LoadTest(ModelSpec model, Action<string> log, IProgress<double>? progress = null, IReadOnlyList<string>? recorded = null) =>
+        LoadSources(model, log, progress, withTrain: false, recorded).Test;
 
     /// <summary>What eval and report score: the test examples, or the training examples when the spec names no test set.</summary>
-    public static (Dataset Data, bool IsTest) LoadEvaluation(ModelSpec model, Action<string> log, IProgress<double>? progress = null) =>
-        LoadTest(model, log, progress) is { } test ? (test, true) : (Load(model, log, progress).Train, false);
+    public static (Dataset Data, bool IsTest) LoadEvaluation(ModelSpec model, Action<string> log, IProgress<double>? progress = null, IReadOnlyList<string>? recorded = null) =>
+        LoadTest(model, log, progress, recorded) is { } test ? (test, true) : (Load(model, log, progress).Train, false);
 
     /// <summary>Training, validation (the spec's validation set, or validation_split of the training data) and test.</summary>
     public static DataSplits LoadSplits(ModelSpec model, Action<string> log, IProgress<double>? progress = null)
@@ -52,7 +53,8 @@ public static class DataLoader
     }
 
     /// <summary>The spec's test examples (null when it names none), and its training examples when <paramref name="withTrain"/>.</summary>
-    private static (Dataset? Train, Dataset? Test) LoadSources(ModelSpec model, Action<string> log, IProgress<double>? progress, bool withTrain)
+    private static (Dataset? Train, Dataset? Test) LoadSources(ModelSpec model, Action<string> log, IProgress<double>? progress, bool withTrain,
+        IReadOnlyList<string>? recorded = null)
     {
         var data = model.Data is { Dataset: not null } or { Train: not null } ? model.Data : throw new SpecNetException(
             $"{model.SourcePath}: the spec names no examples" + (model.Data is null ? " (it has no data section)" : " (its data section only says how the model reads images)"),
@@ -67,20 +69,22 @@ public static class DataLoader
         else
         {
             if (withTrain) train = Read(model, "train", data.Train!, log, progress);
-            if (data.Test is { } t) test = Read(model, "test", t, log, progress);
+            if (data.Test is { } t) test = Read(model, "test", t, log, progress, recorded);
         }
         return (train is null ? null : Prepare(model, train), test is null ? null : Prepare(model, test));
     }
 
-    private static Dataset Read(ModelSpec model, string name, DataSource source, Action<string> log, IProgress<double>? progress) => source.Kind switch
+    private static Dataset Read(ModelSpec model, string name, DataSource source, Action<string> log, IProgress<double>? progress,
+        IReadOnlyList<string>? recorded = null) => source.Kind switch
     {
-        SourceKind.Folder => ImageFolder.Load(name, source.Path, model.Input, model.Data!.Resize, FolderClasses(model), log, progress),
+        SourceKind.Folder => ImageFolder.Load(name, source.Path, model.Input, model.Data!.Resize, FolderClasses(model) ?? recorded, log, progress),
         SourceKind.Csv => Noted(Csv.Load(name, source.Path, model.Input, source.LabelColumn, source.Header, model.Data!.Labels), model, log),
         _ => Idx.ReadDataset(name, source.Path, source.Labels!),
     };
 
     /// <summary>
-    /// The classes of a spec's image folders, by name: data.labels, else the training folder's sub-folders. The test and validation
+    /// The classes of a spec's image folders, by name: data.labels, else the training folder's sub-folders (else, for eval and report
+    /// without that folder, the classes the weights recorded). The test and validation
     /// folders are read against them, so a class is the same output in every split when a folder lacks one (a test folder without
     /// 'green' had numbered 'red' as green's output) and a class training never saw is an error naming its folder.
     /// </summary>

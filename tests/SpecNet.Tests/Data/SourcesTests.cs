@@ -90,6 +90,14 @@ public class SourcesTests
         (train, _) = DataLoader.Load(SpecCompiler.CompileFile(spec).Model!, _ => { });
         Assert.Equal(Animals, train.ClassNames);
 
+        // shipped without its training folder: the classes the weights recorded number the test folder
+        Assert.Equal(0, CliRunner.Run("train", spec, "--epochs", "1").ExitCode);
+        string Confusion() => JsonDocument.Parse(CliRunner.Run("eval", spec, "--json").Output).RootElement.GetProperty("confusion_matrix").GetRawText();
+        var withTraining = Confusion();
+        Directory.Move(dir.File("train"), dir.File("train-away"));
+        Assert.Equal(withTraining, Confusion());
+        Directory.Move(dir.File("train-away"), dir.File("train"));
+
         Directory.CreateDirectory(Path.Combine(dir.File("test"), "horse"));
         File.Copy(Directory.GetFiles(Path.Combine(dir.File("train"), Animals[first]))[0], Path.Combine(dir.File("test"), "horse", "h.png"));
         var e = Assert.Throws<SpecNetException>(() => DataLoader.Load(SpecCompiler.CompileFile(spec).Model!, _ => { }));
