@@ -104,6 +104,24 @@ public class SourcesTests
         Assert.Contains("class 'horse' is not one of the model's classes [", e.Message);
     }
 
+    /// <summary>One sigmoid unit is class 1's probability: predict --top ranks both classes by name, as a softmax's.</summary>
+    [Fact]
+    public void Predict_top_ranks_both_classes_of_one_sigmoid_unit()
+    {
+        using var dir = new TempFolder();
+        WriteFolder(dir.File("train"), 10, 1);
+        WriteFolder(dir.File("test"), 3, 2);
+        foreach (var split in new[] { "train", "test" }) Directory.Delete(Path.Combine(dir.File(split), "dog"), recursive: true);
+        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path).Replace("units: 3, activation: softmax", "units: 1, activation: sigmoid")
+            .Replace("  seed: 1", "  seed: 1\n  loss: binary_crossentropy"));
+        Assert.Equal(0, CliRunner.Run("train", spec).ExitCode);
+        var image = Directory.GetFiles(Path.Combine(dir.File("test"), "cat"))[0];
+        var p = JsonDocument.Parse(CliRunner.Run("predict", spec, image, "--json").Output).RootElement.GetProperty("predictions")[0].GetProperty("probabilities")[0].GetDouble();
+        var (first, second) = p >= 0.5 ? (("cat", p), ("bird", 1 - p)) : (("bird", 1 - p), ("cat", p));
+        Assert.Contains(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"\n  {first.Item1} {100 * first.Item2:0.0}%, {second.Item1} {100 * second.Item2:0.0}%\n"),
+            CliRunner.Run("predict", spec, image, "--top", "2").Output);
+    }
+
     [Fact]
     public void Eval_data_scores_other_examples_mapping_their_classes_by_name()
     {
