@@ -40,8 +40,17 @@ public static class Comparison
     {
         var (train, test) = DataLoader.Load(a, log);
         if (test is null) throw new SpecNetException($"{a.SourcePath}: the spec names no test set; diff compares models on one", "add data.test, or use a named dataset");
-        DataLoader.Validate(b, train);
-        DataLoader.Validate(b, test);
+        try
+        {
+            DataLoader.Validate(b, train);
+            DataLoader.Validate(b, test);
+        }
+        catch (SpecNetException e)
+        {
+            // the data is A's: B's own spec is not what is wrong, the pairing is
+            throw new SpecNetException($"{b.SourcePath}: diff trains and tests both specs on A's data ({a.Name}), which does not fit B ({b.Name}): {e.Message}",
+                "diff compares two specs of the same data (the same input shape and classes)");
+        }
         if (b.Data is { } bd && a.Data is { } ad && (bd.Dataset != ad.Dataset || bd.Train?.Path != ad.Train?.Path))
             log($"note: {b.Name} names other data; both are trained and tested on {a.Name}'s");
 

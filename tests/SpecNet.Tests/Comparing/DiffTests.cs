@@ -35,6 +35,12 @@ public class DiffTests
         using var dir = new TempFolder();
         var a = TestData.WriteSpecWithData(dir.Path, epochs: 2);
         var b = Path.Combine(dir.Path, "b.yaml");
+        // a B that A's data does not fit: the pairing is named, not B's spec
+        File.WriteAllText(b, File.ReadAllText(a).Replace("name: patterns", "name: rgb").Replace("shape: [8, 8, 1]", "shape: [8, 8, 3]"));
+        var unfit = CliRunner.Run("diff", a, b);
+        Assert.Equal(1, unfit.ExitCode);
+        Assert.Contains("b.yaml: diff trains and tests both specs on A's data (patterns), which does not fit B (rgb): ", unfit.Error);
+
         File.WriteAllText(b, File.ReadAllText(a).Replace("name: patterns", "name: wider").Replace("units: 16", "units: 32"));
         Environment.SetEnvironmentVariable("SPECNET_CACHE", dir.File("cache"));
         try
