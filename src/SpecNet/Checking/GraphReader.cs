@@ -61,7 +61,8 @@ public static class Blocks
 /// block, under the copy's scope); every name is unique in the whole model and names the tensors in the
 /// weights file ("residual_1/conv2d_1.weight").
 /// </summary>
-internal sealed class GraphReader(DiagnosticBag diagnostics)
+/// <param name="optimizer">the spec's optimizer, for the hint that moves an optimizer option out of a layer</param>
+internal sealed class GraphReader(DiagnosticBag diagnostics, string? optimizer = null)
 {
     /// <summary>What flows between layers: a layer's output, or (Layer null) the model's input; Broken after an error upstream.</summary>
     private readonly record struct Value(Layer? Layer, bool Broken = false)
@@ -162,7 +163,7 @@ internal sealed class GraphReader(DiagnosticBag diagnostics)
         var kind = LayerRegistry.Find(kindNode.Value)!;
         var reader = new OptionReader(options, $"{kind.Name} layer '{defaultName}'", kindNode.Span,
             [.. LayerRegistry.CommonOptions, .. kind.Options], diagnostics) 
-            { Elsewhere = (key, value) => Misplaced.Hint(Misplaced.Section.Layer, key, value, kind.Options.Any(o => o.Name == "activation")) };
+            { Elsewhere = (key, value) => Misplaced.Hint(Misplaced.Section.Layer, key, value, kind.Options.Any(o => o.Name == "activation"), optimizer) };
         var name = UserName(reader);
         var fullName = name is null ? defaultName : namePrefix + name;
         var bound = new OptionReader(options, $"{kind.Name} layer '{fullName}'", kindNode.Span,

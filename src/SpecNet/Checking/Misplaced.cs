@@ -19,7 +19,8 @@ internal static class Misplaced
 
     /// <summary>The hint for <paramref name="key"/>, unknown in <paramref name="here"/>, when another part of a spec takes it; else null.</summary>
     /// <param name="takesActivation">a layer with an activation option, where `relu: true` means activation: relu</param>
-    public static string? Hint(Section here, string key, SyntaxNode value, bool takesActivation = false)
+    /// <param name="optimizer">the optimizer the spec's training section names, if any: an optimizer option moves into it</param>
+    public static string? Hint(Section here, string key, SyntaxNode value, bool takesActivation = false, string? optimizer = null)
     {
         var v = Text(value);
         if (takesActivation && Find(key, Activations.Known) is { } activation)
@@ -31,7 +32,8 @@ internal static class Misplaced
         {
             bool Takes(OptimizerKind k) => k.Options.Any(x => x.Name == o);
             // decoupled weight decay is what adamw is for; else adam when it takes the option (momentum is sgd's, rho rmsprop's)
-            var kind = o == "weight_decay" ? OptimizerSpec.Find("adamw")! : OptimizerSpec.Kinds.FirstOrDefault(k => k.Name == "adam" && Takes(k)) ?? OptimizerSpec.Kinds.First(Takes);
+            var kind = optimizer is not null && OptimizerSpec.Find(optimizer) is { } named && Takes(named) ? named
+                : o == "weight_decay" ? OptimizerSpec.Find("adamw")! : OptimizerSpec.Kinds.FirstOrDefault(k => k.Name == "adam" && Takes(k)) ?? OptimizerSpec.Kinds.First(Takes);
             return $"'{o}' is an option of the optimizer{(here == Section.Layer ? ", the same for every layer" : "")}: " +
                 $"{training}optimizer: {{ {kind.Name}: {{ {o}: {v} }} }}{end}";
         }
@@ -63,6 +65,15 @@ internal static class Misplaced
     public static string? DataSourceAtTop(string key, SyntaxNode value) =>
         key is "train" or "test" or "validation" && value is MappingNode map && map.Entries.Any(e => DataSpec.SourceOptions.Any(o => o.Name == e.Key.Value))
             ? $"'{key}' belongs in the data section: data: {{ {key}: {Text(value)} }}" : null;
+
+    /// <summary>The optimizer a training section names (optimizer: sgd, or optimizer: { sgd: {...} }), when it is one.</summary>
+    public static string? OptimizerOf(SyntaxNode? training) =>
+        (training as MappingNode)?.Find("optimizer")?.Value switch
+        {
+            ScalarNode { IsNull: false } s => OptimizerSpec.Find(s.Value)?.Name,
+            MappingNode { Entries: [var only] } => OptimizerSpec.Find(only.Key.Value)?.Name,
+            _ => null,
+        };
 
     /// <summary>The known name <paramref name="key"/> is, or is a near miss of (Keras's spellings, abbreviations, typos).</summary>
     private static string? Find(string key, IEnumerable<string> names)

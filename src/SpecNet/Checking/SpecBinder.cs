@@ -48,11 +48,14 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath, s
             return null;
         }
         var top = new OptionReader(map, "the spec", new SourceSpan(1, 1, 1, 1), TopLevel, diagnostics)
-            { KeyNoun = "section", Elsewhere = (key, value) => Misplaced.Hint(Misplaced.Section.Top, key, value), SurelyElsewhere = Misplaced.DataSourceAtTop };
+            {
+                KeyNoun = "section", SurelyElsewhere = Misplaced.DataSourceAtTop,
+                Elsewhere = (key, value) => Misplaced.Hint(Misplaced.Section.Top, key, value, optimizer: Misplaced.OptimizerOf(map.Find("training")?.Value)),
+            };
         var name = top.String("name") ?? Path.GetFileNameWithoutExtension(sourcePath);
         top.String("description");
         var input = ReadInput(top);
-        var graph = ReadLayers(top.Node("layers"), top, input);
+        var graph = ReadLayers(top.Node("layers"), top, input, Misplaced.OptimizerOf(map.Find("training")?.Value));
         var training = top.Node("training") switch
         {
             null => TrainingSpec.Default,
@@ -145,7 +148,7 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath, s
     }
 
     /// <summary>The layer list as a graph (layers in topological order, shapes inferred); null when it has errors.</summary>
-    private (List<Layer> Layers, List<Entry> Entries)? ReadLayers(SyntaxNode? node, OptionReader top, Shape? input)
+    private (List<Layer> Layers, List<Entry> Entries)? ReadLayers(SyntaxNode? node, OptionReader top, Shape? input, string? optimizer)
     {
         if (node is null) { top.RequireMissing("layers"); return null; }
         if (node is not SequenceNode seq)
@@ -158,7 +161,7 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath, s
             diagnostics.Error(DiagnosticIds.MissingKey, seq.Span, "'layers' is empty; a model needs at least one layer", "add e.g. '- dense: { units: 10, activation: softmax }'");
             return null;
         }
-        var graph = new GraphReader(diagnostics);
+        var graph = new GraphReader(diagnostics, optimizer);
         var output = graph.Read(seq, input);
         return output is null ? null : (graph.Layers, graph.Entries);
     }

@@ -230,7 +230,8 @@ public sealed record TrainingSpec(OptimizerSpec Optimizer, LossSpec Loss, IReadO
 
     internal static TrainingSpec Read(MappingNode? map, SourceSpan span, DiagnosticBag diagnostics, string baseFolder)
     {
-        var r = new OptionReader(map, "training", span, Options, diagnostics) { Elsewhere = (key, value) => Misplaced.Hint(Misplaced.Section.Training, key, value) };
+        var r = new OptionReader(map, "training", span, Options, diagnostics)
+            { Elsewhere = (key, value) => Misplaced.Hint(Misplaced.Section.Training, key, value, optimizer: Misplaced.OptimizerOf(map)) };
         var optimizer = ReadOptimizer(r);
         var loss = ReadLoss(r);
         var metrics = new List<string>();
