@@ -13,7 +13,7 @@ public static class ImportCommand
         var model = new Argument<string>("model") { Description = "the .onnx file (torch.onnx.export, tf2onnx, specnet export)" };
         var output = new Option<string>("--output", "-o") { Description = "directory for <name>.yaml and <name>.safetensors", Required = true };
         var name = new Option<string?>("--name") { Description = "the spec's name and file names (default: the ONNX file's name)" };
-        var scale = CommonOptions.Number("--scale", "what the model expects of its raw input: value · scale (default 1/255 for images, as torchvision's ToTensor; 1 for a vector of features)");
+        var scale = CommonOptions.Number("--scale", "what the model expects of its raw input: value · scale (default 1/255, as torchvision's ToTensor on pixels; 1 takes features as given)");
         var mean = CommonOptions.Numbers("--mean", "per-channel mean subtracted after scaling (e.g. --mean 0.485 0.456 0.406)");
         var std = CommonOptions.Numbers("--std", "per-channel standard deviation divided by after the mean");
         var order = new Option<string?>("--channel-order") { Description = "rgb (default) or bgr: the channel order the model was trained on" };

@@ -178,7 +178,9 @@ public static class OnnxImport
                 throw new SpecNetException($"{path}: the model has {onnx.Inputs.Count} inputs and {onnx.Outputs.Count} outputs; SpecNet imports one of each");
             foreach (var (key, t) in onnx.Initializers) _values[key] = Constant(ConstantTensor.Of(t));
             Input(onnx.Inputs[0]);
-            if (options.Scale is null && !_rawInput && _input.IsFlat) _scale = 1;     // a vector of features, taken as given; pixels are an image input's
+            // a vector input is a flattened image (PyTorch's MNIST MLPs take x.view(-1, 784) of ToTensor's pixels) or features: said, not guessed
+            if (options.Scale is null && !_rawInput && _input.IsFlat)
+                _notes.Add($"the input is a vector of {_input.Size}, read as 8-bit pixels scaled by 1/255 (torchvision's ToTensor); for features taken as they are, import with --scale 1");
             _output = onnx.Outputs[0].Name;
             foreach (var node in onnx.Nodes) Node(node);
             if (!_values.TryGetValue(_output, out var result) || result.IsConstant || result.Entry < 0)
@@ -718,7 +720,7 @@ public static class OnnxImport
             if (_std.Any(s => s != 1)) pre.Add($"std: [{string.Join(", ", _std.Select(s => s.ToString("R", inv)))}]");
             if (_bgr) pre.Add("channel_order: bgr");
             sb.Append(_input.IsFlat && !_rawInput
-                ? "# how the input's values become the model's: value · scale (1, as given, unless --scale), minus mean, over std\n"
+                ? "# how the input's values become the model's: value · scale (1/255, as pixels, unless --scale; 1 takes features as given), minus mean, over std\n"
                 : "# how raw 8-bit pixels become the model's input: value · scale (1/255 unless given), minus mean, over std\n");
             sb.Append(pre.Count > 0 ? $"data: {{ preprocess: {{ {string.Join(", ", pre)} }} }}\n" : "data: { preprocess: { scale: 0.00392156862745098 } }\n");
             sb.Append("layers:\n");

@@ -102,15 +102,22 @@ public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
     private static string F(float v) => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
-    /// A PyTorch model of a vector of features imports taking its values as given (scale 1: pixels are an image input's), and
-    /// `specnet predict` on a CSV of the rows gives what PyTorch computed.
+    /// A PyTorch model of a vector input imports with a note that its values are read as pixels unless --scale 1 (a flattened
+    /// MNIST image and a row of features look alike); with --scale 1, `specnet predict` on a CSV of the rows gives what PyTorch
+    /// computed.
     /// </summary>
     [SkippableFact]
-    public void A_model_of_features_imports_taking_its_values_as_given()
+    public void A_model_of_features_imports_taking_its_values_as_given_with_scale_1()
     {
         using var dir = new TempFolder();
-        var imported = CliRunner.Run("import", Path.Combine(torch.Folder, "features.onnx"), "-o", dir.Path);
+        var byDefault = CliRunner.Run("import", Path.Combine(torch.Folder, "features.onnx"), "-o", dir.File("pixels"));
+        Assert.True(byDefault.ExitCode == 0, byDefault.All);
+        Assert.Contains("note: the input is a vector of 5, read as 8-bit pixels scaled by 1/255 (torchvision's ToTensor); for features taken as they are, import with --scale 1", byDefault.Output);
+        Assert.Contains("data: { preprocess: { scale: 0.00392156862745098 } }", File.ReadAllText(Path.Combine(dir.File("pixels"), "features.yaml")));
+
+        var imported = CliRunner.Run("import", Path.Combine(torch.Folder, "features.onnx"), "-o", dir.Path, "--scale", "1");
         Assert.True(imported.ExitCode == 0, imported.All);
+        Assert.DoesNotContain("note: the input is a vector", imported.Output);
         Assert.Contains("Try: specnet predict", imported.Output);
         Assert.Contains("ROWS.csv", imported.Output);
         Assert.Contains("data: { preprocess: { scale: 1 } }", File.ReadAllText(dir.File("features.yaml")));
