@@ -8,8 +8,9 @@ namespace SpecNet.Data;
 /// A CSV file with one example per row: a label column (by header name or index) and the pixel or
 /// feature columns in HWC order (Kaggle's MNIST CSV: "label,pixel0,...,pixel783"). A header is
 /// detected when the first row is not all numbers. Labels are class indices, or class names when the
-/// spec lists them. Read streaming, row by row: into 8-bit values while every value is a whole number in
-/// 0..255 (a fourth of the memory), else every value as the float written (features: fractions, negatives).
+/// spec lists them. Read streaming, row by row. An image input's values are 8-bit pixels (a value outside 0..255 is an
+/// error); a flat input's are held as bytes while every value is a whole number in 0..255 (a fourth of the memory), else
+/// every value as the float written (features: fractions, negatives).
 /// </summary>
 public static class Csv
 {
@@ -41,7 +42,7 @@ public static class Csv
             for (int f = 0, v = 0; f < fields.Length; f++)
             {
                 if (f == labelIndex) { labels.Add(Label(path, lineNumber, fields[f].Trim(), classNames)); continue; }
-                var value = Value(path, lineNumber, f, fields[f]);
+                var value = input.IsFlat ? Value(path, lineNumber, f, fields[f]) : Pixel(path, lineNumber, f, fields[f]);
                 values[v++] = value;
                 bytes &= value is >= 0 and <= 255 && value == MathF.Round(value);
             }
@@ -90,7 +91,7 @@ public static class Csv
                     skip < 0 ? "a file without a header holds the values alone; a labelled one needs a header naming its label column" : "every row needs the same columns as the header");
             var values = new float[size];
             for (int f = 0, v = 0; f < fields.Length; f++)
-                if (f != skip) values[v++] = Value(path, lineNumber, f, fields[f]);
+                if (f != skip) values[v++] = input.IsFlat ? Value(path, lineNumber, f, fields[f]) : Pixel(path, lineNumber, f, fields[f]);
             yield return (lineNumber, values);
         }
     }
@@ -126,7 +127,14 @@ public static class Csv
 
     private static string Takes(Shape input) => input.IsFlat ? $"{input.Size}" : $"{input.Size} ({input})";
 
-    /// <summary>A value column's number: any finite float (pixels 0..255, or features).</summary>
+    /// <summary>An image input's value: an 8-bit pixel, a fraction rounded as an image file would hold it; else an error, as corrupt data.</summary>
+    private static float Pixel(string path, int line, int column, string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value is >= 0 and <= 255
+            ? (float)Math.Round(value)
+            : throw new SpecNetException($"{path}({line}): column {column + 1} holds '{text.Trim()}', not a value in 0..255",
+                "an image input's CSV holds 8-bit pixels; a model of other features takes a flat input, input: [n]");
+
+    /// <summary>A flat input's value: any finite float (pixels 0..255, or features).</summary>
     private static float Value(string path, int line, int column, string text) =>
         float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && float.IsFinite(value) ? value
             : throw new SpecNetException($"{path}({line}): column {column + 1} holds '{text.Trim()}', not a number", "every value column holds a number (pixels 0..255, or features)");

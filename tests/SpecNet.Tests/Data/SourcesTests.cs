@@ -365,6 +365,14 @@ public class SourcesTests
         Assert.Equal([-1.25f, 0.5f, 1000.75f, 2f], x[..4]);
         Assert.DoesNotContain(notes, n => n.Contains("8-bit"));
 
+        // a flat input's values are any finite numbers
+        foreach (var (row, expected) in new[] { ("1,1,abc,3,4", "f.csv(3): column 3 holds 'abc', not a number"), ("1,1,2,1e39,4", "f.csv(3): column 4 holds '1e39', not a number"),
+                                                  ("1,nan,2,3,4", "f.csv(3): column 2 holds 'nan', not a number") })
+        {
+            Write(dir, "f.csv", "label,a,b,c,d\n1,3,0,255,7\n" + row + "\n");
+            Assert.Contains(expected, Assert.Throws<SpecNetException>(() => DataLoader.Load(SpecCompiler.CompileFile(spec).Model!, _ => { })).Message);
+        }
+
         // two classes apart on features under 0.5: rounded into pixels, as they were, every value was 0
         var rng = new Rng(3);
         var rows = Enumerable.Range(0, 400).Select(i => (y: i % 2, a: (i % 2 == 0 ? 0.05 : 0.3) + 0.1 * rng.NextDouble(), b: rng.NextDouble() * 0.45))
@@ -392,9 +400,10 @@ public class SourcesTests
     [Theory]
     [InlineData("label,a,b,c,d\n1,1,2,3,4\n2,1,2,3\n", "r.csv(3): 4 columns, but the first row has 5")]
     [InlineData("label,a,b,c,d\n1,1,2,3,4\nhorse,1,2,3,4\n", "r.csv(3): unknown label 'horse'")]
-    [InlineData("label,a,b,c,d\n1,1,2,abc,4\n", "r.csv(2): column 4 holds 'abc', not a number")]
-    [InlineData("label,a,b,c,d\n1,1,2,3,4\n1,1,nan,3,4\n", "r.csv(3): column 3 holds 'nan', not a number")]
-    [InlineData("label,a,b,c,d\n1,1,2,1e39,4\n", "r.csv(2): column 4 holds '1e39', not a number")]
+    [InlineData("label,a,b,c,d\n1,1,2,abc,4\n", "r.csv(2): column 4 holds 'abc', not a value in 0..255")]
+    [InlineData("label,a,b,c,d\n1,1,2,3,4\n1,1,nan,3,4\n", "r.csv(3): column 3 holds 'nan', not a value in 0..255")]
+    [InlineData("label,a,b,c,d\n1,1,2,300,4\n", "r.csv(2): column 4 holds '300', not a value in 0..255")]          // an image input's: pixels
+    [InlineData("label,a,b,c,d\n1,1,-2,3,4\n", "r.csv(2): column 3 holds '-2', not a value in 0..255")]
     [InlineData("label,a,b\n1,1,2\n", "r.csv(1): 2 value columns, but the model takes 4 (2x2x1)")]
     [InlineData("a,b,c,d\n1,1,2,3\n", "r.csv(1): 4 columns, the model's input values alone: no label column")]
     [InlineData("label;a;b;c;d\n1;1,5;2;3;4\n", "r.csv(1): the values are separated by ';', not commas")]
