@@ -43,16 +43,16 @@ internal static class Misplaced
             var rate = LearningRate.Options.ContainsKey(schedule) ? $"{{ {schedule}: {v} }}"
                 : value is MappingNode { Entries: [{ Key.Value: var name }] } && LearningRate.Options.ContainsKey(name) ? v
                 : "{ cosine_decay: { initial_learning_rate: 0.001, decay_steps: 1000 } }";
-            return $"a learning-rate schedule is the optimizer's learning_rate: {training}optimizer: {{ adam: {{ learning_rate: {rate} }} }}{end}";
+            return $"a learning-rate schedule is the optimizer's learning_rate: {training}optimizer: {{ {optimizer ?? "adam"}: {{ learning_rate: {rate} }} }}{end}";
         }
         if (Find(key, LossSpec.Names.SelectMany(LossSpec.OptionsOf).Select(x => x.Name)) is { } l)
             return $"'{l}' is an option of the loss: {training}loss: {{ categorical_crossentropy: {{ {l}: {v} }} }}{end}";
         if (here != Section.Data && Find(key, DataSpec.Options.Select(x => x.Name)) is { } d)
             return $"'{d}' belongs in the data section: data: {{ {d}: {v} }}";
-        if (Find(key, LayerRegistry.Names) is { } kind2)
+        if (Find(key, LayerRegistry.Names) is { } layer)
             return here == Section.Layer
-                ? $"'{kind2}' is a layer of its own: add it to the list after this one, as - {kind2}{Options(kind2, value)}"
-                : $"'{kind2}' is a layer: it goes in the layers list, as - {kind2}{Options(kind2, value)}";
+                ? $"'{layer}' is a layer of its own: add it to the list after this one, as - {layer}{Options(layer, value)}"
+                : $"'{layer}' is a layer: it goes in the layers list, as - {layer}{Options(layer, value)}";
         if (here != Section.Layer && key is "shape")
             return $"the shape of one example is the input's: input: {{ shape: {v} }}";
         return null;
