@@ -64,11 +64,10 @@ public static class PredictCommand
                 }
                 else
                 {
-                    var confidence = probabilities.Length == 1 ? (winner == 1 ? probabilities[0] : 1 - probabilities[0]) : probabilities[winner];
-                    var percent = (100 * confidence).ToString("0.0", inv) + "%";
-                    o.WriteLine($"{file}{(row is null ? "" : $"({row})")}: {(names is null ? $"{winner} ({percent})" : $"{names[winner]} (class {winner}, {percent})")}");
-                    // one sigmoid unit is class 1's probability: --top ranks both classes
+                    // one sigmoid unit is class 1's probability: the winner's confidence and --top read both classes
                     var perClass = probabilities.Length == 1 ? [1 - probabilities[0], probabilities[0]] : probabilities;
+                    var percent = (100 * perClass[winner]).ToString("0.0", inv) + "%";
+                    o.WriteLine($"{file}{(row is null ? "" : $"({row})")}: {(names is null ? $"{winner} ({percent})" : $"{names[winner]} (class {winner}, {percent})")}");
                     o.WriteLine(result.GetValue(top) is { } k
                         ? "  " + string.Join(", ", perClass.Select((p, c) => (p, c)).OrderByDescending(e => e.p).ThenBy(e => e.c).Take(k)
                             .Select(e => $"{(names is null ? e.c.ToString(inv) : names[e.c])} {(100 * e.p).ToString("0.0", inv)}%"))

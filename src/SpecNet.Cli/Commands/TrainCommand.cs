@@ -97,10 +97,9 @@ public static class TrainCommand
                     (model.Training.EarlyStopping!.RestoreBestWeights ? $"; the weights are epoch {early.Tracker.BestEpoch}'s" : ""));
             if (result.GetValue(report) is { } folder)
             {
-                var monitored = data.Monitor ?? data.Train;
+                var (monitored, set) = data.Reported;
                 var evaluation = outcome.Result.Validation ?? Evaluator.Evaluate(Formats.WeightsFile.Load(outcome.WeightsPath, model), engine, monitored);
-                var files = Reports.RunReport.Write(folder, model, outcome.Result.Epochs, monitored, evaluation,
-                    data.Validation is not null ? "validation" : data.Test is not null ? "test" : "training");
+                var files = Reports.RunReport.Write(folder, model, outcome.Result.Epochs, monitored, evaluation, set);
                 if (!asJson) o.WriteLine($"Report written to {Path.Combine(folder, "index.html")} ({string.Join(", ", files)})");
             }
             if (!asJson)

@@ -16,7 +16,10 @@ namespace SpecNet.Cli.Reports;
 /// <param name="Held">what the dashed curves measure: "val" (validation data) or "test"</param>
 public sealed record Curves(string Name, IReadOnlyList<EpochReport> Epochs, string Held = "test")
 {
-    public Curves(ModelSpec model, string name, IReadOnlyList<EpochReport> epochs) : this(name, epochs, model.Data?.HasValidation == true ? "val" : "test") { }
+    public Curves(ModelSpec model, string name, IReadOnlyList<EpochReport> epochs) : this(name, epochs, HeldOf(model)) { }
+
+    /// <summary>What a model's per-epoch metrics were measured on: "val" when training held examples out, else "test".</summary>
+    public static string HeldOf(ModelSpec model) => model.Data?.HasValidation == true ? "val" : "test";
 }
 
 /// <summary>
@@ -63,7 +66,7 @@ public static class RunReport
         {
             html.Append("<h2>Learning curves</h2><img src=\"loss.png\" alt=\"loss per epoch\"> <img src=\"accuracy.png\" alt=\"accuracy per epoch\">");
             if (files.Contains("learning_rate.png")) html.Append(" <img src=\"learning_rate.png\" alt=\"learning rate per epoch\">");
-            var held = model.Data?.HasValidation == true ? "val" : "test";     // what the per-epoch metrics were measured on
+            var held = Curves.HeldOf(model);
             html.Append($"<table><tr><th>epoch</th><th>loss</th><th>accuracy</th><th>{held} loss</th><th>{held} accuracy</th><th>learning rate</th><th>seconds</th><th>images/s</th></tr>");
             foreach (var e in history)
                 html.Append(Inv, $"<tr><td>{e.Epoch}</td><td>{e.Loss:0.0000}</td><td>{e.Accuracy:0.0000}</td><td>{e.TestLoss:0.0000}</td><td>{e.TestAccuracy:0.0000}</td><td>{e.LearningRate:G4}</td><td>{e.Seconds:0.0}</td><td>{e.ImagesPerSecond:N0}</td></tr>");

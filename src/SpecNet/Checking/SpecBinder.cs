@@ -47,15 +47,16 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath, s
                 $"run it with specnet sweep {Path.GetFileName(sourcePath)} -o DIR (--dry-run lists its trials); the spec it sweeps is its base");
             return null;
         }
+        var optimizer = Misplaced.OptimizerOf(map.Find("training")?.Value);     // where a misplaced optimizer option's hint moves it
         var top = new OptionReader(map, "the spec", new SourceSpan(1, 1, 1, 1), TopLevel, diagnostics)
             {
                 KeyNoun = "section", SurelyElsewhere = Misplaced.DataSourceAtTop,
-                Elsewhere = (key, value) => Misplaced.Hint(Misplaced.Section.Top, key, value, optimizer: Misplaced.OptimizerOf(map.Find("training")?.Value)),
+                Elsewhere = (key, value) => Misplaced.Hint(Misplaced.Section.Top, key, value, optimizer: optimizer),
             };
         var name = top.String("name") ?? Path.GetFileNameWithoutExtension(sourcePath);
         top.String("description");
         var input = ReadInput(top);
-        var graph = ReadLayers(top.Node("layers"), top, input, Misplaced.OptimizerOf(map.Find("training")?.Value));
+        var graph = ReadLayers(top.Node("layers"), top, input, optimizer);
         var training = top.Node("training") switch
         {
             null => TrainingSpec.Default,

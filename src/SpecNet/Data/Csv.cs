@@ -80,20 +80,22 @@ public static class Csv
                 if (!fields.All(IsNumber))
                 {
                     skip = Array.FindIndex(fields, f => f.Trim().Equals("label", StringComparison.OrdinalIgnoreCase));
-                    if (fields.Length - (skip < 0 ? 0 : 1) != size)
-                        throw new SpecNetException($"{path}({lineNumber}): {fields.Length - (skip < 0 ? 0 : 1)} value columns, but the model takes {Takes(input)}",
+                    if (ValueColumns(fields) != size)
+                        throw new SpecNetException($"{path}({lineNumber}): {ValueColumns(fields)} value columns, but the model takes {Takes(input)}",
                             ColumnsHint(true, fields, "one column per input value, and a column named label if the file has one"));
                     continue;
                 }
             }
-            if (fields.Length - (skip < 0 ? 0 : 1) != size)
-                throw new SpecNetException($"{path}({lineNumber}): {fields.Length - (skip < 0 ? 0 : 1)} values, but the model takes {Takes(input)}",
+            if (ValueColumns(fields) != size)
+                throw new SpecNetException($"{path}({lineNumber}): {ValueColumns(fields)} values, but the model takes {Takes(input)}",
                     skip < 0 ? "a file without a header holds the values alone; a labelled one needs a header naming its label column" : "every row needs the same columns as the header");
             var values = new float[size];
             for (int f = 0, v = 0; f < fields.Length; f++)
                 if (f != skip) values[v++] = input.IsFlat ? Value(path, lineNumber, f, fields[f]) : Pixel(path, lineNumber, f, fields[f]);
             yield return (lineNumber, values);
         }
+
+        int ValueColumns(string[] fields) => fields.Length - (skip < 0 ? 0 : 1);     // all but the label column
     }
 
     /// <summary>The file's lines that hold something, split at the commas, each with its line number.</summary>
@@ -103,7 +105,8 @@ public static class Csv
         int number = 0;
         for (string? line; (line = reader.ReadLine()) is not null;)
         {
-            if (++number > 0 && line.Length == 0) continue;
+            number++;
+            if (line.Length == 0) continue;
             // a spreadsheet's export in a locale with decimal commas separates with ';' (or tabs): one field a row here
             if (!line.Contains(',') && (line.Contains(';') || line.Contains('\t')))
                 throw new SpecNetException($"{path}({number}): the values are separated by {(line.Contains(';') ? "';'" : "tabs")}, not commas",

@@ -9,6 +9,9 @@ public sealed record DataSplits(Dataset Train, Dataset? Validation, Dataset? Tes
 {
     /// <summary>What per-epoch metrics are computed on: the validation data, else the test data.</summary>
     public Dataset? Monitor => Validation ?? Test;
+
+    /// <summary>What a run's report scores, and which set that is: the monitored data, else the training data.</summary>
+    public (Dataset Data, string Set) Reported => Validation is { } v ? (v, "validation") : Test is { } t ? (t, "test") : (Train, "training");
 }
 
 /// <summary>Loads the data a spec names and checks it against the model before anything runs.</summary>

@@ -60,60 +60,62 @@ public static class SafeTensors
         });
     }
 
-    public static (IReadOnlyList<Tensor> Tensors, IReadOnlyDictionary<string, string> Metadata) Read(string path)
-    {
-        if (!File.Exists(path)) throw new SpecNetException($"{path}: no such file", "train the spec first (specnet train SPEC), or check the path");
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (IOException e) { throw new SpecNetException($"{path}: cannot be read: {e.Message}"); }
-        catch (UnauthorizedAccessException) { throw new SpecNetException($"{path}: permission denied"); }
-        return Parse(bytes, path);
-    }
+    public static (IReadOnlyList<Tensor> Tensors, IReadOnlyDictionary<string, string> Metadata) Read(string path) =>
+        Reading(path, () => Parse(File.ReadAllBytes(path), path));
 
     /// <summary>
     /// The metadata alone, from the header: what a command reads first (a weights file's embedded spec, a checkpoint's progress, an
     /// import's fingerprint) without reading the tensors behind it. The tensors are checked when they are read.
     /// </summary>
-    public static IReadOnlyDictionary<string, string> ReadMetadata(string path)
+    public static IReadOnlyDictionary<string, string> ReadMetadata(string path) => Reading(path, () =>
+    {
+        using var stream = File.OpenRead(path);
+        var prefix = new byte[8];
+        int got = stream.ReadAtLeast(prefix, 8, throwOnEndOfStream: false);
+        var header = new byte[HeaderLength(prefix.AsSpan(0, got), stream.Length, path)];
+        stream.ReadExactly(header);
+        return ParsingJson(path, () => MetadataOf(Header(header, path), path));
+    });
+
+    public static (IReadOnlyList<Tensor> Tensors, IReadOnlyDictionary<string, string> Metadata) Parse(byte[] bytes, string path) =>
+        ParsingJson(path, () => ParseUnchecked(bytes, path));
+
+    /// <summary>A file read by <paramref name="read"/>: missing, unreadable or forbidden is one clear error.</summary>
+    private static T Reading<T>(string path, Func<T> read)
     {
         if (!File.Exists(path)) throw new SpecNetException($"{path}: no such file", "train the spec first (specnet train SPEC), or check the path");
-        try
-        {
-            using var stream = File.OpenRead(path);
-            var prefix = new byte[8];
-            if (stream.ReadAtLeast(prefix, 8, throwOnEndOfStream: false) < 8) throw Bad(path, $"{stream.Length} bytes is too short for a safetensors file");
-            ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
-            if (headerLength > (ulong)(stream.Length - 8) || headerLength > MaxHeaderBytes)
-                throw Bad(path, $"header length {headerLength:N0} runs past the end of the {stream.Length:N0}-byte file");
-            var header = new byte[headerLength];
-            stream.ReadExactly(header);
-            try { return MetadataOf(Header(header, path), path); }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException or OverflowException)
-            {
-                throw Bad(path, $"header is not valid JSON ({e.Message})");
-            }
-        }
+        try { return read(); }
         catch (IOException e) { throw new SpecNetException($"{path}: cannot be read: {e.Message}"); }
         catch (UnauthorizedAccessException) { throw new SpecNetException($"{path}: permission denied"); }
     }
 
-    public static (IReadOnlyList<Tensor> Tensors, IReadOnlyDictionary<string, string> Metadata) Parse(byte[] bytes, string path)
+    /// <summary>
+    /// The header's JSON read by <paramref name="parse"/>. System.Text.Json reports some malformed headers lazily (invalid UTF-8
+    /// inside a string, a number too large), as other exceptions than its own.
+    /// </summary>
+    private static T ParsingJson<T>(string path, Func<T> parse)
     {
-        try { return ParseUnchecked(bytes, path); }
+        try { return parse(); }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException or OverflowException)
         {
-            // System.Text.Json reports some malformed headers lazily (invalid UTF-8 inside a string, a number too large)
             throw Bad(path, $"header is not valid JSON ({e.Message})");
         }
     }
 
+    /// <summary>The header's length from the file's first 8 bytes (<paramref name="prefix"/>), checked against the file's.</summary>
+    private static int HeaderLength(ReadOnlySpan<byte> prefix, long fileLength, string path)
+    {
+        if (prefix.Length < 8) throw Bad(path, $"{fileLength} bytes is too short for a safetensors file");
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+        if (headerLength > (ulong)(fileLength - 8) || headerLength > MaxHeaderBytes)
+            throw Bad(path, $"header length {headerLength:N0} runs past the end of the {fileLength:N0}-byte file");
+        return (int)headerLength;
+    }
+
     private static (IReadOnlyList<Tensor> Tensors, IReadOnlyDictionary<string, string> Metadata) ParseUnchecked(byte[] bytes, string path)
     {
-        if (bytes.Length < 8) throw Bad(path, $"{bytes.Length} bytes is too short for a safetensors file");
-        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        if (headerLength > (ulong)(bytes.Length - 8) || headerLength > MaxHeaderBytes)
-            throw Bad(path, $"header length {headerLength:N0} runs past the end of the {bytes.Length:N0}-byte file");
-        var header = Header(bytes.AsSpan(8, (int)headerLength), path);
+        int headerLength = HeaderLength(bytes.AsSpan(0, Math.Min(8, bytes.Length)), bytes.Length, path);
+        var header = Header(bytes.AsSpan(8, headerLength), path);
         long dataStart = 8 + (long)headerLength, dataLength = bytes.Length - dataStart;
         var metadata = MetadataOf(header, path);
         var tensors = new List<Tensor>();

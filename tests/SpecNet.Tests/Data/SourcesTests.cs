@@ -52,12 +52,18 @@ public class SourcesTests
 
     private static string Write(TempFolder dir, string name, string text) { File.WriteAllText(dir.File(name), text); return dir.File(name); }
 
+    /// <summary>Training and test folders of the patterns and the spec over them (with <paramref name="extra"/> data options): the spec's path.</summary>
+    private static string FoldersAndSpec(TempFolder dir, int trainPerClass, int testPerClass, string extra = "", int channels = 1, int size = TestData.Size)
+    {
+        WriteFolder(dir.File("train"), trainPerClass, 1, channels, size);
+        WriteFolder(dir.File("test"), testPerClass, 2, channels, size);
+        return Write(dir, "s.yaml", FolderSpec(dir.Path, extra, channels));
+    }
+
     /// <summary>Training and test folders of the patterns, the spec over them, trained (with <paramref name="options"/>): the spec's path.</summary>
     private static string TrainedOnFolders(TempFolder dir, int trainPerClass, int testPerClass, params string[] options)
     {
-        WriteFolder(dir.File("train"), trainPerClass, 1);
-        WriteFolder(dir.File("test"), testPerClass, 2);
-        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path));
+        var spec = FoldersAndSpec(dir, trainPerClass, testPerClass);
         var train = CliRunner.Run(["train", spec, .. options]);
         Assert.True(train.ExitCode == 0, train.All);
         return spec;
@@ -72,9 +78,7 @@ public class SourcesTests
     public void Test_folders_take_the_training_folders_class_numbers()
     {
         using var dir = new TempFolder();
-        WriteFolder(dir.File("train"), 5, 1);
-        WriteFolder(dir.File("test"), 5, 2);
-        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path));
+        var spec = FoldersAndSpec(dir, 5, 5);
         var (train, test) = DataLoader.Load(SpecCompiler.CompileFile(spec).Model!, _ => { });
         int first = Array.IndexOf(Animals, "cat") is var c && c >= 0 ? c : throw new InvalidOperationException();
         var before = test!.Labels.ToArray();
@@ -109,10 +113,9 @@ public class SourcesTests
     public void Predict_top_ranks_both_classes_of_one_sigmoid_unit()
     {
         using var dir = new TempFolder();
-        WriteFolder(dir.File("train"), 10, 1);
-        WriteFolder(dir.File("test"), 3, 2);
+        var spec = FoldersAndSpec(dir, 10, 3);
         foreach (var split in new[] { "train", "test" }) Directory.Delete(Path.Combine(dir.File(split), "dog"), recursive: true);
-        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path).Replace("units: 3, activation: softmax", "units: 1, activation: sigmoid")
+        File.WriteAllText(spec, File.ReadAllText(spec).Replace("units: 3, activation: softmax", "units: 1, activation: sigmoid")
             .Replace("  seed: 1", "  seed: 1\n  loss: binary_crossentropy"));
         Assert.Equal(0, CliRunner.Run("train", spec).ExitCode);
         var image = Directory.GetFiles(Path.Combine(dir.File("test"), "cat"))[0];
@@ -224,9 +227,7 @@ public class SourcesTests
     public void Rgb_folder_loads_three_channels()
     {
         using var dir = new TempFolder();
-        WriteFolder(dir.File("train"), 10, 1, channels: 3);
-        WriteFolder(dir.File("test"), 5, 2, channels: 3);
-        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path, channels: 3));
+        var spec = FoldersAndSpec(dir, 10, 5, channels: 3);
         var r = CliRunner.Run("train", spec, "--epochs", "1");
         Assert.True(r.ExitCode == 0, r.All);
         // The first bird's pixels, channel by channel, as the model sees them (scaled by 1/255).
@@ -247,9 +248,7 @@ public class SourcesTests
     public void A_model_trained_with_resize_reads_images_of_the_folders_size()
     {
         using var dir = new TempFolder();
-        WriteFolder(dir.File("train"), 10, 1, size: 12);
-        WriteFolder(dir.File("test"), 5, 2, size: 12);
-        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path, "  resize: bilinear"));
+        var spec = FoldersAndSpec(dir, 10, 5, "  resize: bilinear", size: 12);
         Assert.Equal(0, CliRunner.Run("train", spec, "--epochs", "1").ExitCode);
         var weights = dir.File("animals.safetensors");
         Assert.Equal("bilinear", SpecNet.Formats.SafeTensors.Read(weights).Metadata["resize"]);
@@ -271,9 +270,7 @@ public class SourcesTests
     public void Folder_problems_are_clear_errors()
     {
         using var dir = new TempFolder();
-        WriteFolder(dir.File("train"), 5, 1);
-        WriteFolder(dir.File("test"), 5, 2);
-        var spec = Write(dir, "s.yaml", FolderSpec(dir.Path));
+        var spec = FoldersAndSpec(dir, 5, 5);
 
         Directory.CreateDirectory(Path.Combine(dir.File("train"), "zebra"));
         var empty = CliRunner.Run("train", spec);
