@@ -15,6 +15,9 @@ internal static class Misplaced
     /// <summary>The part of a spec a key was found in.</summary>
     public enum Section { Top, Data, Training, Layer }
 
+    /// <summary>The training options that are Keras callbacks (EarlyStopping, ModelCheckpoint's best-only, ReduceLROnPlateau).</summary>
+    private static readonly string[] CallbackOptions = ["early_stopping", "keep_best", "reduce_lr_on_plateau"];
+
     private static readonly string[] ScheduleWords = ["schedule", "scheduler", "lr_schedule", "lr_scheduler", "learning_rate_schedule"];
 
     /// <summary>The hint for <paramref name="key"/>, unknown in <paramref name="here"/>, when another part of a spec takes it; else null.</summary>
@@ -23,6 +26,7 @@ internal static class Misplaced
     public static string? Hint(Section here, string key, SyntaxNode value, bool takesActivation = false, string? optimizer = null)
     {
         var v = Text(value);
+        if (here != Section.Layer && key is "callbacks") return Callbacks(value, here);
         if (takesActivation && Find(key, Activations.Known) is { } activation)
             return $"an activation is this layer's option: activation: {activation}";
         string training = here == Section.Training ? "" : "training: { ", end = here == Section.Training ? "" : " }";
@@ -51,11 +55,36 @@ internal static class Misplaced
             return $"'{d}' belongs in the data section: data: {{ {d}: {v} }}";
         if (Find(key, LayerRegistry.Names) is { } layer)
             return here == Section.Layer
-                ? $"'{layer}' is a layer of its own: add it to the list after this one, as - {layer}{Options(layer, value)}"
-                : $"'{layer}' is a layer: it goes in the layers list, as - {layer}{Options(layer, value)}";
+                ? $"'{layer}' is a layer of its own: add it to the list after this one, as - {layer}{LayerOptions(layer, value)}"
+                : $"'{layer}' is a layer: it goes in the layers list, as - {layer}{LayerOptions(layer, value)}";
         if (here != Section.Layer && key is "shape")
             return $"the shape of one example is the input's: input: {{ shape: {v} }}";
         return null;
+    }
+
+    /// <summary>
+    /// Keras's callbacks list (`callbacks: [early_stopping: {patience: 3}]`): here each is an option of the training section,
+    /// written as it is; ModelCheckpoint's best-only saving is keep_best.
+    /// </summary>
+    private static string Callbacks(SyntaxNode value, Section here)
+    {
+        var moved = new List<string>();
+        foreach (var item in value is SequenceNode list ? list.Items : [value])
+        {
+            var (key, options) = item switch
+            {
+                MappingNode { Entries: [var only] } => (only.Key.Value, only.Value),
+                ScalarNode { IsNull: false } s => (s.Value, null),
+                _ => (null, null),
+            };
+            if (key is null) continue;
+            if (Find(key, ["model_checkpoint"]) is not null) moved.Add("keep_best: true");
+            else if (Find(key, CallbackOptions) is { } option)
+                moved.Add($"{option}: {(options is null || options is ScalarNode { IsNull: true } ? "{}" : Text(options))}");
+        }
+        if (moved.Count == 0) return $"callbacks are options of the training section: {string.Join(", ", CallbackOptions)}";
+        var written = string.Join(", ", moved);
+        return $"callbacks are options of the training section: {(here == Section.Training ? written : $"training: {{ {written} }}")}";
     }
 
     /// <summary>
@@ -82,8 +111,11 @@ internal static class Misplaced
         return list.Contains(key) ? key : Names.Suggest(key, list);
     }
 
-    /// <summary>A layer's options after its kind: the required ones, the user's value given to the first (dropout: 0.2 -> rate: 0.2).</summary>
-    private static string Options(string kind, SyntaxNode value)
+    /// <summary>
+    /// A layer's options after its kind: the required ones, the user's value given to the first (dropout: 0.2 -> rate: 0.2,
+    /// dense: 10 -> units: 10); nothing for a kind without any (flatten: true -> flatten).
+    /// </summary>
+    public static string LayerOptions(string kind, SyntaxNode value)
     {
         var required = LayerRegistry.Find(kind)!.Options.Where(o => o.Required).ToList();
         if (required.Count == 0) return "";
