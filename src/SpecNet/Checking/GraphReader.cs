@@ -134,7 +134,7 @@ internal sealed class GraphReader(DiagnosticBag diagnostics, string? optimizer =
                 if (one.Entries[0].Value is ScalarNode { IsNull: true }) return (Known(kind) ? kind : null, null);
                 diagnostics.Error(DiagnosticIds.MalformedLayer, one.Entries[0].Value.Span,
                     $"the options of '{kind.Value}' must be a map, not {one.Entries[0].Value.Describe()}",
-                    $"write '- {kind.Value}{Misplaced.LayerOptions(kind.Value, one.Entries[0].Value)}'");
+                    $"write '- {kind.Value}{(LayerRegistry.Find(kind.Value) is null ? ": { option: value, ... }" : Misplaced.LayerOptions(kind.Value, one.Entries[0].Value))}'");
                 return (null, null);
             case MappingNode many when many.Entries.Count > 1 && (LayerRegistry.Find(many.Entries[0].Key.Value) is not null || IsBlock(many.Entries[0].Key.Value)):
                 diagnostics.Error(DiagnosticIds.MalformedLayer, many.Entries[1].Key.Span,
