@@ -46,6 +46,7 @@ public static class OnnxImport
         "Conv", "BatchNormalization", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Softmax", "Add", "Sub", "Mul", "Sum", "Mean", "Max", "Min",
         "Concat", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "Flatten", "Reshape", "Transpose", "Gemm", "MatMul",
         "Pad", "Identity", "Dropout", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "Div",
+        "Clip", "HardSigmoid", "HardSwish", "Gelu", "Erf (in GELU's x * 0.5 * (1 + erf(x / sqrt 2)))",
     ];
 
     public static ImportResult Import(string path, ImportOptions options)
@@ -283,7 +284,7 @@ public static class OnnxImport
 
         private void Node(OnnxNode node)
         {
-            if (node.Outputs.Count == 0) return;
+            if (node.Outputs.Count == 0 || _absorbed.Contains(node)) return;
             switch (node.Op)
             {
                 case "Identity" or "Dropout" or "Cast": Set(node, Get(node, 0)); break;
@@ -306,6 +307,12 @@ public static class OnnxImport
                 case "Tanh": Activation(node, "tanh"); break;
                 case "Softmax": Softmax(node); break;
                 case "LeakyRelu": Activation(node, "leaky_relu", node.Float("alpha", 0.01f)); break;
+                case "Clip": Clip(node); break;
+                case "HardSigmoid": HardSigmoid(node); break;
+                case "HardSwish": Activation(node, "hard_swish"); break;
+                case "Gelu" when node.Text("approximate") is null or "none": Activation(node, "gelu"); break;
+                case "Gelu": throw Unsupported(node, $"GELU's '{node.Text("approximate")}' approximation (SpecNet's gelu is the exact one, with erf)");
+                case "Div" or "Mul" when Gelu(node): break;
                 case "Elu": Activation(node, "elu", node.Float("alpha", 1f)); break;
                 case "MaxPool": Pool(node, "max_pool2d"); break;
                 case "AveragePool": Pool(node, "avg_pool2d"); break;
@@ -319,7 +326,7 @@ public static class OnnxImport
                 case "Add": Merge(node, node.Inputs.Count == 2 ? "add" : throw Unsupported(node, "Add takes two inputs")); break;
                 case "Sum": Merge(node, "add"); break;
                 case "Sub": Merge(node, "subtract"); break;
-                case "Mul" when Silu(node): break;
+                case "Mul" when GatedBy(node, "Sigmoid", "sigmoid", "silu") || GatedBy(node, "HardSigmoid", "hard_sigmoid", "hard_swish"): break;
                 case "Mul": Merge(node, "multiply"); break;
                 case "Mean": Merge(node, "average"); break;
                 case "Max": Merge(node, "maximum"); break;
@@ -523,18 +530,85 @@ public static class OnnxImport
             Activation(node, "softmax");
         }
 
-        /// <summary>x · Sigmoid(x) is silu: the Sigmoid's layer (already written) is replaced by one silu activation on x.</summary>
-        private bool Silu(OnnxNode node)
+        /// <summary>
+        /// x · Sigmoid(x) is silu, x · HardSigmoid(x) hard_swish (PyTorch's Hardswish before opset 14): the gate's layer (already
+        /// written) is replaced by one activation on x.
+        /// </summary>
+        private bool GatedBy(OnnxNode node, string gateOp, string gateKind, string activation)
         {
-            var producer = _onnx.Nodes.FirstOrDefault(n => n.Op == "Sigmoid" && n.Outputs.Contains(node.Inputs[1]));
-            if (producer is null || producer.Inputs[0] != node.Inputs[0]) return false;
-            var sig = Get(node, 1);
-            if (sig.Entry >= 0 && _entries[sig.Entry].Kind == "sigmoid") { _entries[sig.Entry].Removed = true; DropReader(_entries[sig.Entry]); }
-            var x = Get(node, 0);
-            var entry = new Entry("activation");
-            entry.Set("activation", "silu");
-            Add(entry, x);
-            Set(node, Output(entry, x.Layout, x.Shape));
+            for (int side = 0; side < 2; side++)
+            {
+                var gate = _onnx.Nodes.FirstOrDefault(n => n.Op == gateOp && n.Outputs.Contains(node.Inputs[1 - side]));
+                if (gate is null || gate.Inputs[0] != node.Inputs[side]) continue;
+                var gated = Get(node, 1 - side);
+                // the gate's layer goes when this product is all that reads it
+                if (gated.Entry >= 0 && _entries[gated.Entry].Kind == gateKind && ReadersOf(gate.Outputs[0]) == 1)
+                {
+                    _entries[gated.Entry].Removed = true;
+                    DropReader(_entries[gated.Entry]);
+                }
+                var x = Get(node, side);
+                var entry = new Entry(activation);
+                Add(entry, x);
+                Set(node, Output(entry, x.Layout, x.Shape));
+                return true;
+            }
+            return false;
+        }
+
+        /// <summary>Clip to [0, 6] is relu6 (PyTorch's ReLU6), to [0, none] relu; bounds are attributes before opset 11, inputs since.</summary>
+        private void Clip(OnnxNode node)
+        {
+            float Bound(int input, string attribute, float none) => _onnx.Opset < 11 ? node.Float(attribute, none)
+                : node.Inputs.Count > input && node.Inputs[input].Length > 0 ? Get(node, input) switch
+                {
+                    { Floats: [var v] } => v,
+                    { Ints: [var i] } => i,    // a whole-number bound, Cast to float after (torch.clamp(x, min=0))
+                    _ => throw Unsupported(node, "a bound that is not a constant scalar"),
+                }
+                : none;
+            float lo = Bound(1, "min", float.NegativeInfinity), hi = Bound(2, "max", float.PositiveInfinity);
+            if (lo == 0 && hi == 6) Activation(node, "relu6");
+            else if (lo == 0 && (float.IsPositiveInfinity(hi) || hi == float.MaxValue)) Activation(node, "relu");
+            else throw Unsupported(node, $"a Clip to [{lo.ToString(CultureInfo.InvariantCulture)}, {hi.ToString(CultureInfo.InvariantCulture)}] (SpecNet's are relu6, [0, 6], and relu, [0, none])");
+        }
+
+        /// <summary>HardSigmoid as PyTorch's Hardsigmoid and Keras 3's hard_sigmoid write it: x / 6 + 0.5, clipped to [0, 1].</summary>
+        private void HardSigmoid(OnnxNode node)
+        {
+            float alpha = node.Float("alpha", 0.2f), beta = node.Float("beta", 0.5f);
+            if (Math.Abs(alpha - 1f / 6) > 1e-6f || beta != 0.5f)
+                throw Unsupported(node, $"HardSigmoid with alpha {alpha.ToString(CultureInfo.InvariantCulture)} and beta {beta.ToString(CultureInfo.InvariantCulture)} " +
+                    "(SpecNet's hard_sigmoid is x / 6 + 0.5, PyTorch's and Keras 3's; Keras 2's was 0.2 x + 0.5)");
+            Activation(node, "hard_sigmoid");
+        }
+
+        private readonly HashSet<OnnxNode> _absorbed = new(ReferenceEqualityComparer.Instance);
+
+        /// <summary>
+        /// GELU as PyTorch exports it before opset 20, x · (1 + erf(x / √2)) · 0.5, from its first node (the division, or a
+        /// multiplication by 1/√2): one gelu layer on x; the nodes after it are absorbed.
+        /// </summary>
+        private bool Gelu(OnnxNode first)
+        {
+            const float Sqrt2 = 1.41421356f;
+            // the constants after the first node are not read yet: an initializer's, or a Constant node's ahead
+            bool IsScalar(string input, float value) =>
+                (_values.TryGetValue(input, out var v) ? v.Floats
+                    : _onnx.Nodes.FirstOrDefault(c => c.Op == "Constant" && c.Outputs.Contains(input))?.Attributes.Values.FirstOrDefault(a => a.Tensor is not null)?.Tensor is { } t
+                        ? ConstantTensor.Of(t).Floats : null) is [var f] && Math.Abs(f - value) <= 1e-6f * Math.Abs(value);
+            OnnxNode? Next(OnnxNode n, string op) =>
+                n.Outputs[0] != _output && _onnx.Nodes.Where(r => r.Inputs.Contains(n.Outputs[0])).ToList() is [var only] && only.Op == op ? only : null;
+            string? Other(OnnxNode n, string known) => n.Inputs.Count == 2 ? n.Inputs[0] == known ? n.Inputs[1] : n.Inputs[1] == known ? n.Inputs[0] : null : null;
+            if (first.Inputs.Count != 2) return false;
+            int side = first.Op == "Div" ? 0 : IsScalar(first.Inputs[0], 1 / Sqrt2) ? 1 : 0;
+            var x = first.Inputs[side];
+            if (!IsScalar(first.Inputs[1 - side], first.Op == "Div" ? Sqrt2 : 1 / Sqrt2) || first.Op == "Div" && side != 0) return false;
+            if (Next(first, "Erf") is not { } erf || Next(erf, "Add") is not { } plus || Other(plus, erf.Outputs[0]) is not { } one || !IsScalar(one, 1)
+                || Next(plus, "Mul") is not { } times || Other(times, plus.Outputs[0]) != x
+                || Next(times, "Mul") is not { } half || Other(half, times.Outputs[0]) is not { } h || !IsScalar(h, 0.5f)) return false;
+            _absorbed.UnionWith([erf, plus, times, half]);
+            Activation(new OnnxNode(first.Name, "Gelu", [x], half.Outputs, first.Attributes), "gelu");
             return true;
         }
 
@@ -682,6 +756,9 @@ public static class OnnxImport
         private void Merge(OnnxNode node, string kind)
         {
             var inputs = Enumerable.Range(0, node.Inputs.Count).Select(i => Get(node, i)).ToArray();
+            // 0.044715 x³ is the mark of GELU's tanh approximation, written out as arithmetic
+            if (inputs.Any(i => i.Floats is [var c] && Math.Abs(c - 0.044715f) < 1e-6f))
+                throw Unsupported(node, "GELU's tanh approximation (nn.GELU(approximate='tanh')): SpecNet's gelu is the exact one, with erf; export the model with nn.GELU() to import it");
             if (inputs.Any(i => i.IsConstant)) throw Unsupported(node, $"{node.Op} with a constant operand (only of layers' outputs, or a bias)");
             if (kind == "concatenate")
             {

@@ -5,7 +5,8 @@ namespace SpecNet.Layers;
 /// <summary>
 /// A standalone activation (Keras Activation, ReLU, LeakyReLU, ELU, Softmax...): y = f(x), shape unchanged.
 /// relu max(0,x); leaky_relu x or alpha*x; elu x or alpha*(e^x - 1); gelu x*Phi(x); sigmoid 1/(1+e^-x);
-/// tanh; softmax over the channel axis; silu x*sigmoid(x). Derivatives in <see cref="Activations"/>.
+/// tanh; softmax over the channel axis; silu x*sigmoid(x); relu6 min(max(0,x),6); hard_sigmoid relu6(x+3)/6;
+/// hard_swish x*hard_sigmoid(x). Derivatives in <see cref="Activations"/>.
 /// </summary>
 public sealed class ActivationLayer : Layer
 {
@@ -30,6 +31,10 @@ public sealed class ActivationLayer : Layer
         Fixed("sigmoid", "1 / (1 + exp(-x))"),
         Fixed("tanh", "hyperbolic tangent"),
         Fixed("softmax", "exp(x) / sum(exp(x)) over the channel axis"),
+        Fixed("silu", "x * sigmoid(x), also called swish"),
+        Fixed("relu6", "min(max(0, x), 6), MobileNet's"),
+        Fixed("hard_sigmoid", "relu6(x + 3) / 6, a piecewise-linear sigmoid"),
+        Fixed("hard_swish", "x * hard_sigmoid(x), MobileNetV3's"),
     ];
 
     public Activation Activation { get; private init; }
@@ -39,7 +44,7 @@ public sealed class ActivationLayer : Layer
 
     public override Activation OutputActivation => Activation;
 
-    // gelu and silu differentiate from their input, the others from their output
+    // gelu, silu and hard_swish differentiate from their input, the others from their output
     public override bool BackwardReadsInputs => Activations.NeedsInput(Activation);
     public override bool BackwardReadsOutput => !Activation.IsLinear && !Activations.NeedsInput(Activation);
     public override bool BackwardInPlace => true;   // element by element (softmax: a row's sum first)

@@ -4,7 +4,7 @@ using SpecNet.Schema;
 namespace SpecNet.Layers;
 
 /// <summary>The activation functions, by their Keras names. Applied elementwise, except softmax (over channels).</summary>
-public enum ActivationFunction { Linear, Relu, LeakyRelu, Elu, Gelu, Sigmoid, Tanh, Softmax, Silu }
+public enum ActivationFunction { Linear, Relu, LeakyRelu, Elu, Gelu, Sigmoid, Tanh, Softmax, Silu, Relu6, HardSigmoid, HardSwish }
 
 /// <summary>An activation with its one parameter (alpha of leaky_relu and elu).</summary>
 public readonly record struct Activation(ActivationFunction Function, float Alpha = 0)
@@ -16,7 +16,12 @@ public readonly record struct Activation(ActivationFunction Function, float Alph
 
 public static class Activations
 {
-    public static readonly IReadOnlyList<string> Known = ["linear", "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax", "silu"];
+    /// <summary>
+    /// Keras's names. relu6, hard_sigmoid and hard_swish are MobileNet's (PyTorch's ReLU6, Hardsigmoid, Hardswish; Keras 3's
+    /// hard_sigmoid relu6(x + 3) / 6, not Keras 2's 0.2x + 0.5).
+    /// </summary>
+    public static readonly IReadOnlyList<string> Known = ["linear", "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax", "silu",
+        "relu6", "hard_sigmoid", "hard_swish"];
 
     /// <summary>Keras's defaults when an activation is named in a conv2d or dense layer.</summary>
     public const float LeakyReluAlpha = 0.3f, EluAlpha = 1.0f;
@@ -46,13 +51,16 @@ public static class Activations
         ActivationFunction.Tanh => g.Node("Tanh", [x]),
         ActivationFunction.Softmax => g.Node("Softmax", [x], OnnxAttribute.Of("axis", 1L)),
         ActivationFunction.Silu => g.Node("Mul", [x, g.Node("Sigmoid", [x])]),
+        ActivationFunction.Relu6 => g.Node("Clip", [x, g.Scalar(0), g.Scalar(6)]),
+        ActivationFunction.HardSigmoid => g.Node("HardSigmoid", [x], OnnxAttribute.Of("alpha", 1f / 6), OnnxAttribute.Of("beta", 0.5f)),
+        ActivationFunction.HardSwish => g.Node("HardSwish", [x]),
         // gelu(x) = 0.5 x (1 + erf(x / sqrt 2)); opset 17 has Erf but not Gelu
         ActivationFunction.Gelu => g.Node("Mul", [g.Node("Mul", [x, g.Node("Add", [g.Node("Erf", [g.Node("Div", [x, g.Scalar(MathF.Sqrt(2))])]), g.Scalar(1)])]), g.Scalar(0.5f)]),
         _ => throw new InvalidOperationException($"activation {a.Name} has no ONNX mapping"),
     };
 
-    /// <summary>gelu and silu need their input to differentiate; the others are differentiated from their output.</summary>
-    public static bool NeedsInput(Activation a) => a.Function is ActivationFunction.Gelu or ActivationFunction.Silu;
+    /// <summary>gelu, silu and hard_swish need their input to differentiate; the others are differentiated from their output.</summary>
+    public static bool NeedsInput(Activation a) => a.Function is ActivationFunction.Gelu or ActivationFunction.Silu or ActivationFunction.HardSwish;
 
     /// <summary>y = f(z), in place allowed (z and y the same memory). Softmax is over groups of <paramref name="channels"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -69,6 +77,9 @@ public static class Activations
             case ActivationFunction.Sigmoid: for (int i = 0; i < y.Length; i++) y[i] = Sigmoid(z[i]); break;
             case ActivationFunction.Tanh: for (int i = 0; i < y.Length; i++) y[i] = MathF.Tanh(z[i]); break;
             case ActivationFunction.Silu: for (int i = 0; i < y.Length; i++) y[i] = z[i] * Sigmoid(z[i]); break;
+            case ActivationFunction.Relu6: for (int i = 0; i < y.Length; i++) y[i] = Math.Min(Math.Max(z[i], 0f), 6f); break;
+            case ActivationFunction.HardSigmoid: for (int i = 0; i < y.Length; i++) y[i] = HardSigmoid(z[i]); break;
+            case ActivationFunction.HardSwish: for (int i = 0; i < y.Length; i++) y[i] = z[i] * HardSigmoid(z[i]); break;
             case ActivationFunction.Softmax:
                 for (int r = 0; r < y.Length; r += channels) Softmax(z.Slice(r, channels), y.Slice(r, channels));
                 break;
@@ -94,6 +105,13 @@ public static class Activations
             case ActivationFunction.Silu:
                 for (int i = 0; i < dz.Length; i++) { var s = Sigmoid(z[i]); dz[i] = dy[i] * (s + z[i] * s * (1 - s)); }
                 break;
+            // the flat parts' ends have no slope, as PyTorch's (hardtanh's backward: min < x < max)
+            case ActivationFunction.Relu6: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 && y[i] < 6 ? dy[i] : 0; break;
+            case ActivationFunction.HardSigmoid: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 && y[i] < 1 ? dy[i] * (1f / 6) : 0; break;
+            case ActivationFunction.HardSwish:
+                // x < -3: 0; -3 <= x <= 3: (2x + 3) / 6; x > 3: 1 (PyTorch's hardswish_backward)
+                for (int i = 0; i < dz.Length; i++) dz[i] = z[i] < -3 ? 0 : z[i] <= 3 ? dy[i] * (z[i] * (1f / 3) + 0.5f) : dy[i];
+                break;
             case ActivationFunction.Softmax:
                 // dz_i = y_i * (dy_i - sum_j dy_j y_j)
                 for (int r = 0; r < dz.Length; r += channels)
@@ -118,6 +136,9 @@ public static class Activations
     }
 
     private const float InvSqrt2Pi = 0.3989422804014327f;
+
+    /// <summary>relu6(x + 3) / 6.</summary>
+    private static float HardSigmoid(float x) => Math.Min(Math.Max(x * (1f / 6) + 0.5f, 0f), 1f);
 
     private static float Sigmoid(float x) => x >= 0 ? 1 / (1 + MathF.Exp(-x)) : MathF.Exp(x) / (1 + MathF.Exp(x));
 

@@ -18,6 +18,7 @@ public static class Names
         ["optimiser"] = "optimizer", ["batchsize"] = "batch_size", ["epoch"] = "epochs", ["units"] = "units",
         ["crossentropy"] = "categorical_crossentropy", ["fashion_mnist"] = "fashion-mnist", ["fashionmnist"] = "fashion-mnist",
         ["train"] = "training",
+        ["swish"] = "silu", ["hardsilu"] = "hard_swish",
     };
 
     public static string? Suggest(string given, IEnumerable<string> known)

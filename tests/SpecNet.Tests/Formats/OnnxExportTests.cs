@@ -45,6 +45,11 @@ public class OnnxExportTests
     [InlineData("[12]", "gelu")]
     [InlineData("[12]", "leaky_relu: { alpha: 0.1 }")]
     [InlineData("[12]", "activation: { activation: silu }")]
+    [InlineData("[12]", "silu")]
+    [InlineData("[3, 3, 4]", "relu6")]
+    [InlineData("[12]", "hard_sigmoid")]
+    [InlineData("[12]", "hard_swish")]
+    [InlineData("[7, 6, 2]", "conv2d: { filters: 3, kernel_size: 3, activation: relu6 }")]
     [InlineData("[7, 6, 4]", "conv2d: { filters: 6, kernel_size: 3, strides: 2, padding: same, groups: 2, activation: relu }")]
     [InlineData("[9, 7, 4]", "depthwise_conv2d: { kernel_size: 3, strides: 2, padding: same }")]
     [InlineData("[8, 8, 3]", "depthwise_conv2d: { kernel_size: [3, 2], depth_multiplier: 2, dilation_rate: 2, activation: tanh, use_bias: false }")]
@@ -60,6 +65,17 @@ public class OnnxExportTests
     public void Every_layer_kind_matches_onnx_runtime(string input, string layer)
     {
         var model = GradientCheckTests.Compile($"input: {{ shape: {input} }}\nlayers:\n  - {layer}\ntraining: {{ loss: mse }}\n");
+        AssertMatches(model, Randomized(model, 2));
+    }
+
+    /// <summary>MobileNet's piecewise activations past their kinks (-3, 0, 3, 6): the preprocessing spreads 8-bit inputs over [-7.5, 7.8].</summary>
+    [Theory]
+    [InlineData("relu6")]
+    [InlineData("hard_sigmoid")]
+    [InlineData("hard_swish")]
+    public void Piecewise_activations_match_onnx_runtime_on_every_piece(string kind)
+    {
+        var model = GradientCheckTests.Compile($"input: {{ shape: [4, 4, 3] }}\ndata: {{ preprocess: {{ scale: 0.06, mean: [7.5] }} }}\nlayers:\n  - {kind}\ntraining: {{ loss: mse }}\n");
         AssertMatches(model, Randomized(model, 2));
     }
 

@@ -52,7 +52,7 @@ public sealed class PyTorchModels : IDisposable
 public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
 {
     public static TheoryData<string> TorchCases() =>
-        new("tutorial-pool", "tutorial-stride", "tutorial-plain", "resnet-folded", "resnet-batchnorm", "mobile", "mobile-opset16", "mlp", "branches-rgb", "avgpool-count-pad", "tensorflow-nhwc");
+        new("tutorial-pool", "tutorial-stride", "tutorial-plain", "resnet-folded", "resnet-batchnorm", "mobile", "mobile-opset16", "mlp", "branches-rgb", "hard-opset13", "hard-opset17", "avgpool-count-pad", "tensorflow-nhwc");
 
     [SkippableTheory]
     [MemberData(nameof(TorchCases))]
@@ -154,7 +154,24 @@ public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
         Assert.Contains("depthwise_conv2d", mobile);
     }
 
+    /// <summary>
+    /// MobileNet's activations come back as the layers they are, not as their ONNX arithmetic: HardSwish (or x · HardSigmoid(x)
+    /// before opset 14) as hard_swish, Clip to [0, 6] as relu6 (to [0, none] as relu), GELU's erf and its five nodes as gelu.
+    /// </summary>
     [SkippableTheory]
+    [InlineData("hard-opset13")]
+    [InlineData("hard-opset17")]
+    public void Mobilenet_activations_import_as_their_layers(string name)
+    {
+        var spec = OnnxImport.Import(Path.Combine(torch.Folder, name + ".onnx"), new ImportOptions()).SpecText;
+        var kinds = spec.Split('\n').Where(l => l.StartsWith("  - ")).Select(l => l[4..].Split(':', ' ')[0]).ToList();
+        Assert.Equal(["zero_padding2d", "conv2d", .. name == "hard-opset17" ? ["batch_norm"] : Array.Empty<string>(), "hard_swish", "depthwise_conv2d", "relu6", "conv2d",
+            "hard_sigmoid", "relu", "add", "global_avg_pool2d", "dense", "gelu", "dense"], kinds);
+    }
+
+    [SkippableTheory]
+    [InlineData("unsupported-hardtanh", "(Clip)", "a Clip to [-1, 1]")]
+    [InlineData("unsupported-gelu-tanh", "(Mul)", "GELU's tanh approximation")]
     [InlineData("unsupported-resize", "(Resize)", "this op is not supported")]
     [InlineData("unsupported-ceil", "(MaxPool)", "ceil_mode")]
     [InlineData("unsupported-pool-pads", "(AveragePool)", "neither none nor Keras's 'same'")]

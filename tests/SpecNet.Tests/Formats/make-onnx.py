@@ -142,6 +142,30 @@ class Branches(nn.Module):
         return self.head(x.view(x.size(0), -1))
 
 
+class Hard(nn.Module):
+    """MobileNetV3's activations: Hardswish (HardSwish from opset 14, x * HardSigmoid(x) before), ReLU6 (Clip to [0, 6]),
+    Hardsigmoid, a Clip to [0, none] (relu), and GELU (Erf and its arithmetic before opset 20) in the head."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 8, 3, stride=2, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.pw = nn.Conv2d(8, 12, 1)
+        self.fc1 = nn.Linear(12, 16)
+        self.fc2 = nn.Linear(16, 5)
+        with torch.no_grad():   # larger weights: inputs past +-3 and 6, where the activations' pieces meet
+            for conv in (self.stem, self.dw, self.pw):
+                conv.weight.mul_(4)
+
+    def forward(self, x):
+        x = F.hardswish(self.bn(self.stem(x)))
+        x = F.relu6(self.dw(x))
+        x = F.hardsigmoid(self.pw(x)) + torch.clamp(self.pw(x), min=0)
+        x = F.gelu(self.fc1(F.adaptive_avg_pool2d(x, 1).flatten(1)))
+        return self.fc2(x)
+
+
 def randomize_batch_norm(model):
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -163,6 +187,8 @@ cases = [
     ("mobile-opset16", GraphCNN("mobile"), (28, 28, 1), 16, False, 1 / 255, [0.0], [1.0]),
     ("mlp", Mlp(), (28, 28, 1), 14, True, 1 / 255, [0.0], [1.0]),
     ("branches-rgb", Branches(), (16, 16, 3), 15, False, 1 / 255, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    ("hard-opset13", Hard(), (12, 12, 1), 13, True, 1 / 255, [0.5], [0.25]),
+    ("hard-opset17", Hard(), (12, 12, 1), 17, False, 1 / 255, [0.5], [0.25]),
 ]
 
 count = 6
@@ -262,7 +288,19 @@ with open(os.path.join(out, "features.csv"), "w") as f:
 with open(os.path.join(out, "features.json"), "w") as f:
     json.dump({"count": count, "outputs": y.numpy().astype(float).tolist()}, f)
 
+class Act(nn.Module):
+    def __init__(self, act):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.act = act
+
+    def forward(self, x):
+        return self.act(self.conv(x)).flatten(1)
+
+
 refused = [
+    ("unsupported-hardtanh", Act(nn.Hardtanh())),                       # a Clip to [-1, 1]: no layer clips there
+    ("unsupported-gelu-tanh", Act(nn.GELU(approximate="tanh"))),        # SpecNet's gelu is the exact one
     ("unsupported-resize", Upsample()),
     ("unsupported-ceil", Pooled(nn.MaxPool2d(2, ceil_mode=True))),      # Keras rounds the output size down
     ("unsupported-pool-pads", Pooled(nn.AvgPool2d(2, stride=2, padding=1, count_include_pad=False))),  # pads that are not Keras's 'same'

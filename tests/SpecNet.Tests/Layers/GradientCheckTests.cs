@@ -39,6 +39,11 @@ public class GradientCheckTests
         { "[9]", "tanh" },
         { "[2, 2, 5]", "softmax" },
         { "[9]", "activation: { activation: silu }" },
+        { "[9]", "silu" },
+        { "[3, 2, 4]", "relu6" },
+        { "[9]", "hard_sigmoid" },
+        { "[9]", "hard_swish" },
+        { "[7, 6, 2]", "conv2d: { filters: 3, kernel_size: 3, activation: hard_swish }" },   // the epilogue keeps its input
         { "[6, 5, 4]", "conv2d: { filters: 6, kernel_size: 3, groups: 2, activation: tanh }" },
         { "[7, 6, 4]", "depthwise_conv2d: { kernel_size: 3, activation: tanh }" },
         { "[7, 7, 3]", "depthwise_conv2d: { kernel_size: [3, 2], strides: 2, padding: same, depth_multiplier: 2, activation: tanh }" },
