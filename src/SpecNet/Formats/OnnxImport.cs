@@ -568,7 +568,13 @@ public static class OnnxImport
                 }
                 : none;
             float lo = Bound(1, "min", float.NegativeInfinity), hi = Bound(2, "max", float.PositiveInfinity);
-            if (lo == 0 && hi == 6) Activation(node, "relu6");
+            // PyTorch writes ReLU6 as Relu, then Clip: relu6(relu(x)) is relu6(x), one activation of the layer before
+            if (lo == 0 && hi == 6 && OnlyReader(node, Get(node, 0)) is { } owner && owner.Get("activation") == "relu")
+            {
+                owner.Set("activation", "relu6");
+                Set(node, Get(node, 0));
+            }
+            else if (lo == 0 && hi == 6) Activation(node, "relu6");
             else if (lo == 0 && (float.IsPositiveInfinity(hi) || hi == float.MaxValue)) Activation(node, "relu");
             else throw Unsupported(node, $"a Clip to [{lo.ToString(CultureInfo.InvariantCulture)}, {hi.ToString(CultureInfo.InvariantCulture)}] (SpecNet's are relu6, [0, 6], and relu, [0, none])");
         }

@@ -156,7 +156,7 @@ public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
 
     /// <summary>
     /// MobileNet's activations come back as the layers they are, not as their ONNX arithmetic: HardSwish (or x · HardSigmoid(x)
-    /// before opset 14) as hard_swish, Clip to [0, 6] as relu6 (to [0, none] as relu), GELU's erf and its five nodes as gelu.
+    /// before opset 14) as hard_swish, Clip to [0, 6] as relu6 (PyTorch's Relu before it folded in; to [0, none] as relu), GELU's erf and its five nodes as gelu.
     /// </summary>
     [SkippableTheory]
     [InlineData("hard-opset13")]
@@ -165,8 +165,9 @@ public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
     {
         var spec = OnnxImport.Import(Path.Combine(torch.Folder, name + ".onnx"), new ImportOptions()).SpecText;
         var kinds = spec.Split('\n').Where(l => l.StartsWith("  - ")).Select(l => l[4..].Split(':', ' ')[0]).ToList();
-        Assert.Equal(["zero_padding2d", "conv2d", .. name == "hard-opset17" ? ["batch_norm"] : Array.Empty<string>(), "hard_swish", "depthwise_conv2d", "relu6", "conv2d",
+        Assert.Equal(["zero_padding2d", "conv2d", .. name == "hard-opset17" ? ["batch_norm"] : Array.Empty<string>(), "hard_swish", "depthwise_conv2d", "conv2d",
             "hard_sigmoid", "relu", "add", "global_avg_pool2d", "dense", "gelu", "dense"], kinds);
+        Assert.Contains("depthwise_conv2d: { name: dw, kernel_size: 3, padding: same, activation: relu6 }", spec);   // PyTorch's Relu, then Clip
     }
 
     [SkippableTheory]
