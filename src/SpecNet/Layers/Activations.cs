@@ -1,5 +1,7 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using SpecNet.Schema;
+using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace SpecNet.Layers;
 
@@ -62,8 +64,10 @@ public static class Activations
     /// <summary>gelu, silu and hard_swish need their input to differentiate; the others are differentiated from their output.</summary>
     public static bool NeedsInput(Activation a) => a.Function is ActivationFunction.Gelu or ActivationFunction.Silu or ActivationFunction.HardSwish;
 
-    /// <summary>y = f(z), in place allowed (z and y the same memory). Softmax is over groups of <paramref name="channels"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <summary>
+    /// y = f(z), in place allowed (z and y the same memory). Softmax is over groups of <paramref name="channels"/>; the others
+    /// run in vectors, in pieces shared between the backend's threads when <paramref name="kernels"/> is given.
+    /// </summary>
     public static void Forward(Activation a, ReadOnlySpan<float> z, Span<float> y, int channels, Kernels.Backend? kernels = null)
     {
         switch (a.Function)
@@ -71,23 +75,14 @@ public static class Activations
             case ActivationFunction.Linear: CopyUnlessSame(z, y); break;
             case ActivationFunction.Relu when kernels is not null: Kernels.Elementwise.Map(kernels, Kernels.Elementwise.MapOp.Relu, z, default, y); break;
             case ActivationFunction.Relu: CopyUnlessSame(z, y); Kernels.Elementwise.Relu(y); break;
-            case ActivationFunction.LeakyRelu: for (int i = 0; i < y.Length; i++) y[i] = z[i] > 0 ? z[i] : a.Alpha * z[i]; break;
-            case ActivationFunction.Elu: for (int i = 0; i < y.Length; i++) y[i] = z[i] > 0 ? z[i] : a.Alpha * (MathF.Exp(z[i]) - 1); break;
-            case ActivationFunction.Gelu: for (int i = 0; i < y.Length; i++) y[i] = z[i] * Phi(z[i]); break;
-            case ActivationFunction.Sigmoid: for (int i = 0; i < y.Length; i++) y[i] = Sigmoid(z[i]); break;
-            case ActivationFunction.Tanh: for (int i = 0; i < y.Length; i++) y[i] = MathF.Tanh(z[i]); break;
-            case ActivationFunction.Silu: for (int i = 0; i < y.Length; i++) y[i] = z[i] * Sigmoid(z[i]); break;
-            case ActivationFunction.Relu6: for (int i = 0; i < y.Length; i++) y[i] = Math.Min(Math.Max(z[i], 0f), 6f); break;
-            case ActivationFunction.HardSigmoid: for (int i = 0; i < y.Length; i++) y[i] = HardSigmoid(z[i]); break;
-            case ActivationFunction.HardSwish: for (int i = 0; i < y.Length; i++) y[i] = z[i] * HardSigmoid(z[i]); break;
             case ActivationFunction.Softmax:
                 for (int r = 0; r < y.Length; r += channels) Softmax(z.Slice(r, channels), y.Slice(r, channels));
                 break;
+            default: InPieces(a, forward: true, z, default, default, y, kernels); break;
         }
     }
 
     /// <summary>dz = dy * f'(z), from y where that suffices (z may be empty then). In place allowed (dz and dy the same).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Backward(Activation a, ReadOnlySpan<float> z, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, int channels, Kernels.Backend? kernels = null)
     {
         switch (a.Function)
@@ -95,23 +90,6 @@ public static class Activations
             case ActivationFunction.Linear: CopyUnlessSame(dy, dz); break;
             case ActivationFunction.Relu when kernels is not null: Kernels.Elementwise.Map(kernels, Kernels.Elementwise.MapOp.ReluBackward, y, dy, dz); break;
             case ActivationFunction.Relu: Kernels.Elementwise.ReluBackward(y, dy, dz); break;
-            case ActivationFunction.LeakyRelu: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : a.Alpha * dy[i]; break;
-            case ActivationFunction.Elu: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 ? dy[i] : dy[i] * (y[i] + a.Alpha); break;
-            case ActivationFunction.Gelu:
-                for (int i = 0; i < dz.Length; i++) dz[i] = dy[i] * (Phi(z[i]) + z[i] * MathF.Exp(-0.5f * z[i] * z[i]) * InvSqrt2Pi);
-                break;
-            case ActivationFunction.Sigmoid: for (int i = 0; i < dz.Length; i++) dz[i] = dy[i] * y[i] * (1 - y[i]); break;
-            case ActivationFunction.Tanh: for (int i = 0; i < dz.Length; i++) dz[i] = dy[i] * (1 - y[i] * y[i]); break;
-            case ActivationFunction.Silu:
-                for (int i = 0; i < dz.Length; i++) { var s = Sigmoid(z[i]); dz[i] = dy[i] * (s + z[i] * s * (1 - s)); }
-                break;
-            // the flat parts' ends have no slope, as PyTorch's (hardtanh's backward: min < x < max)
-            case ActivationFunction.Relu6: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 && y[i] < 6 ? dy[i] : 0; break;
-            case ActivationFunction.HardSigmoid: for (int i = 0; i < dz.Length; i++) dz[i] = y[i] > 0 && y[i] < 1 ? dy[i] * (1f / 6) : 0; break;
-            case ActivationFunction.HardSwish:
-                // x < -3: 0; -3 <= x <= 3: (2x + 3) / 6; x > 3: 1 (PyTorch's hardswish_backward)
-                for (int i = 0; i < dz.Length; i++) dz[i] = z[i] < -3 ? 0 : z[i] <= 3 ? dy[i] * (z[i] * (1f / 3) + 0.5f) : dy[i];
-                break;
             case ActivationFunction.Softmax:
                 // dz_i = y_i * (dy_i - sum_j dy_j y_j)
                 for (int r = 0; r < dz.Length; r += channels)
@@ -121,8 +99,210 @@ public static class Activations
                     for (int j = 0; j < channels; j++) dz[r + j] = y[r + j] * (dy[r + j] - dot);
                 }
                 break;
+            default: InPieces(a, forward: false, z, y, dy, dz, kernels); break;
         }
     }
+
+    /// <summary>Floats a thread takes at a time (as much as is worth waking it for), and a chunk's within it (its temporaries on the stack).</summary>
+    private const int Piece = (int)Kernels.Backend.MinParallelWork, Chunk = 512;
+
+    private unsafe struct Pass
+    {
+        public float* Z, Y, Dy, Out;
+        public long Length;
+        public Activation Activation;
+        public bool Forward;
+    }
+
+    /// <summary>
+    /// The elementwise activations over pieces of <see cref="Piece"/> floats, on the backend's threads; each element's result
+    /// depends only on where its piece starts, so it is the same for any number of threads.
+    /// </summary>
+    private static unsafe void InPieces(Activation a, bool forward, ReadOnlySpan<float> z, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> result, Kernels.Backend? kernels)
+    {
+        fixed (float* pz = z, py = y, pdy = dy, pout = result)
+        {
+            var pass = new Pass { Z = pz, Y = py, Dy = pdy, Out = pout, Length = result.Length, Activation = a, Forward = forward };
+            int pieces = (int)((result.Length + Piece - 1) / Piece);
+            if (kernels is null) PieceRange(&pass, 0, 0, pieces);
+            else kernels.ParallelForEach(pieces, &PieceRange, &pass, Kernels.Backend.MinParallelWork, grain: 1);
+        }
+    }
+
+    private static unsafe void PieceRange(void* state, int part, int p0, int p1)
+    {
+        var s = (Pass*)state;
+        Span<float> t1 = stackalloc float[Chunk], t2 = stackalloc float[Chunk];
+        long end = Math.Min((long)p1 * Piece, s->Length);
+        for (long at = (long)p0 * Piece; at < end; at += Chunk)
+        {
+            int n = (int)Math.Min(Chunk, end - at);
+            bool z = s->Z != null && (s->Forward || NeedsInput(s->Activation));
+            var zs = z ? new ReadOnlySpan<float>(s->Z + at, n) : default;
+            if (s->Forward) ForwardChunk(s->Activation, zs, new Span<float>(s->Out + at, n), t1[..n]);
+            else BackwardChunk(s->Activation, zs, new ReadOnlySpan<float>(s->Y + at, n), new ReadOnlySpan<float>(s->Dy + at, n), new Span<float>(s->Out + at, n), t1[..n], t2[..n]);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ForwardChunk(Activation a, ReadOnlySpan<float> z, Span<float> y, Span<float> t)
+    {
+        switch (a.Function)
+        {
+            // alpha * z where z <= 0: the larger of the two for alpha <= 1, the smaller past it
+            case ActivationFunction.LeakyRelu:
+                TP.Multiply(z, a.Alpha, t);
+                if (a.Alpha <= 1) TP.Max(z, t, y); else TP.Min(z, t, y);
+                break;
+            case ActivationFunction.Elu:
+                TP.Min(z, 0f, t);
+                TP.Exp(t, t);
+                TP.Subtract(t, 1f, t);
+                TP.Multiply(t, a.Alpha, t);
+                Positive(z, z, t, y);
+                break;
+            case ActivationFunction.Gelu: Gelu(z, default, y, t, forward: true); break;
+            case ActivationFunction.Sigmoid: TP.Sigmoid(z, y); break;
+            case ActivationFunction.Tanh: TP.Tanh(z, y); break;
+            case ActivationFunction.Silu:
+                TP.Sigmoid(z, t);
+                TP.Multiply(z, t, y);
+                break;
+            case ActivationFunction.Relu6:
+                TP.Max(z, 0f, y);
+                TP.Min(y, 6f, y);
+                break;
+            case ActivationFunction.HardSigmoid: HardSigmoid(z, y); break;
+            case ActivationFunction.HardSwish:
+                HardSigmoid(z, t);
+                TP.Multiply(z, t, y);
+                break;
+            default: throw new InvalidOperationException($"{a.Name} is not elementwise");
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardChunk(Activation a, ReadOnlySpan<float> z, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, Span<float> t, Span<float> u)
+    {
+        switch (a.Function)
+        {
+            case ActivationFunction.LeakyRelu:
+                TP.Multiply(dy, a.Alpha, t);
+                Positive(y, dy, t, dz);
+                break;
+            case ActivationFunction.Elu:
+                // elu' = y + alpha where z <= 0
+                TP.Add(y, a.Alpha, t);
+                TP.Multiply(t, dy, t);
+                Positive(y, dy, t, dz);
+                break;
+            case ActivationFunction.Gelu: Gelu(z, dy, dz, t, forward: false); break;
+            case ActivationFunction.Sigmoid:
+                // y (1 - y)
+                TP.Subtract(1f, y, t);
+                TP.Multiply(t, y, t);
+                TP.Multiply(t, dy, dz);
+                break;
+            case ActivationFunction.Tanh:
+                // 1 - y²
+                TP.Multiply(y, y, t);
+                TP.Subtract(1f, t, t);
+                TP.Multiply(t, dy, dz);
+                break;
+            case ActivationFunction.Silu:
+                // s + z s (1 - s) = s (1 + z (1 - s)), s = sigmoid(z)
+                TP.Sigmoid(z, t);
+                TP.Subtract(1f, t, u);
+                TP.MultiplyAdd(z, u, 1f, u);
+                TP.Multiply(u, t, u);
+                TP.Multiply(u, dy, dz);
+                break;
+            // the flat parts' ends have no slope, as PyTorch's (hardtanh's backward: min < x < max)
+            case ActivationFunction.Relu6: Between(y, 0, 6, dy, 1, dz); break;
+            case ActivationFunction.HardSigmoid: Between(y, 0, 1, dy, 1f / 6, dz); break;
+            case ActivationFunction.HardSwish: HardSwishBackward(z, dy, dz); break;
+            default: throw new InvalidOperationException($"{a.Name} is not elementwise");
+        }
+    }
+
+    /// <summary>r = c > 0 ? p : q.</summary>
+    private static void Positive(ReadOnlySpan<float> c, ReadOnlySpan<float> p, ReadOnlySpan<float> q, Span<float> r)
+    {
+        int i = 0;
+        for (; i <= r.Length - Vector<float>.Count; i += Vector<float>.Count)
+            Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(c[i..]), Vector<float>.Zero), new Vector<float>(p[i..]), new Vector<float>(q[i..])).CopyTo(r[i..]);
+        for (; i < r.Length; i++) r[i] = c[i] > 0 ? p[i] : q[i];
+    }
+
+    /// <summary>r = lo &lt; y &lt; hi ? dy · scale : 0.</summary>
+    private static void Between(ReadOnlySpan<float> y, float lo, float hi, ReadOnlySpan<float> dy, float scale, Span<float> r)
+    {
+        int i = 0;
+        Vector<float> vlo = new(lo), vhi = new(hi), vscale = new(scale);
+        for (; i <= r.Length - Vector<float>.Count; i += Vector<float>.Count)
+        {
+            var v = new Vector<float>(y[i..]);
+            var inside = Vector.GreaterThan(v, vlo) & Vector.LessThan(v, vhi);
+            ((new Vector<float>(dy[i..]) * vscale) & inside.As<int, float>()).CopyTo(r[i..]);
+        }
+        for (; i < r.Length; i++) r[i] = y[i] > lo && y[i] < hi ? dy[i] * scale : 0;
+    }
+
+    /// <summary>y = min(max(z / 6 + 0.5, 0), 1) = relu6(z + 3) / 6.</summary>
+    private static void HardSigmoid(ReadOnlySpan<float> z, Span<float> y)
+    {
+        TP.Multiply(z, 1f / 6, y);
+        TP.Add(y, 0.5f, y);
+        TP.Max(y, 0f, y);
+        TP.Min(y, 1f, y);
+    }
+
+    /// <summary>z &lt; -3: 0; -3 &lt;= z &lt;= 3: (2z + 3) / 6; z > 3: 1 (PyTorch's hardswish_backward).</summary>
+    private static void HardSwishBackward(ReadOnlySpan<float> z, ReadOnlySpan<float> dy, Span<float> dz)
+    {
+        int i = 0;
+        Vector<float> three = new(3), third = new(1f / 3), half = new(0.5f);
+        for (; i <= dz.Length - Vector<float>.Count; i += Vector<float>.Count)
+        {
+            var v = new Vector<float>(z[i..]);
+            var d = new Vector<float>(dy[i..]);
+            var slope = Vector.ConditionalSelect(Vector.GreaterThan(v, three), d, d * (v * third + half));
+            Vector.AndNot(slope, Vector.LessThan(v, -three).As<int, float>()).CopyTo(dz[i..]);
+        }
+        for (; i < dz.Length; i++) dz[i] = z[i] < -3 ? 0 : z[i] <= 3 ? dy[i] * (z[i] * (1f / 3) + 0.5f) : dy[i];
+    }
+
+    /// <summary>
+    /// gelu(z) = z Φ(z), and its backward dy (Φ(z) + z φ(z)), with φ(z) = exp(-z²/2) / √(2π) computed once in <paramref name="e"/>
+    /// and erf by Abramowitz and Stegun's 7.1.26 (|error| ≤ 1.5e-7). The vector lanes and the scalar tail take the same steps.
+    /// </summary>
+    private static void Gelu(ReadOnlySpan<float> z, ReadOnlySpan<float> dy, Span<float> r, Span<float> e, bool forward)
+    {
+        TP.Multiply(z, z, e);
+        TP.Multiply(e, -0.5f, e);
+        TP.Exp(e, e);
+        int i = 0;
+        for (; i <= r.Length - Vector<float>.Count; i += Vector<float>.Count)
+        {
+            var v = new Vector<float>(z[i..]);
+            var ev = new Vector<float>(e[i..]);
+            var t = Vector<float>.One / (Vector<float>.One + new Vector<float>(ErfP * InvSqrt2) * Vector.Abs(v));
+            var poly = t * (new Vector<float>(A1) + t * (new Vector<float>(A2) + t * (new Vector<float>(A3) + t * (new Vector<float>(A4) + t * new Vector<float>(A5)))));
+            var erf = Vector<float>.One - poly * ev;
+            var phi = new Vector<float>(0.5f) * (Vector<float>.One + Vector.ConditionalSelect(Vector.LessThan(v, Vector<float>.Zero), -erf, erf));
+            (forward ? v * phi : new Vector<float>(dy[i..]) * (phi + v * ev * new Vector<float>(InvSqrt2Pi))).CopyTo(r[i..]);
+        }
+        for (; i < r.Length; i++)
+        {
+            float v = z[i], t = 1f / (1f + ErfP * InvSqrt2 * Math.Abs(v));
+            float poly = t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5))));
+            float erf = 1f - poly * e[i], phi = 0.5f * (1f + (v < 0 ? -erf : erf));
+            r[i] = forward ? v * phi : dy[i] * (phi + v * e[i] * InvSqrt2Pi);
+        }
+    }
+
+    private const float ErfP = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
+    private const float InvSqrt2 = 0.70710678118654752f;
 
     /// <summary>Numerically stable softmax of one row.</summary>
     public static void Softmax(ReadOnlySpan<float> z, Span<float> y)
@@ -136,23 +316,6 @@ public static class Activations
     }
 
     private const float InvSqrt2Pi = 0.3989422804014327f;
-
-    /// <summary>relu6(x + 3) / 6.</summary>
-    private static float HardSigmoid(float x) => Math.Min(Math.Max(x * (1f / 6) + 0.5f, 0f), 1f);
-
-    private static float Sigmoid(float x) => x >= 0 ? 1 / (1 + MathF.Exp(-x)) : MathF.Exp(x) / (1 + MathF.Exp(x));
-
-    /// <summary>The standard normal CDF, via erf.</summary>
-    private static float Phi(float x) => 0.5f * (1 + Erf(x * 0.70710678118654752f));
-
-    /// <summary>erf with |error| under 1.2e-7 (Numerical Recipes' erfc Chebyshev fit), in double for accuracy.</summary>
-    private static float Erf(float xf)
-    {
-        double x = xf, t = 1 / (1 + 0.5 * Math.Abs(x));
-        double y = t * Math.Exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
-                   t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-        return (float)(x >= 0 ? 1 - y : y - 1);
-    }
 
     /// <summary>to = from, unless they are one buffer (a pass in place, or a backward writing dx over dy): then nothing to copy.</summary>
     internal static void CopyUnlessSame(ReadOnlySpan<float> from, Span<float> to)

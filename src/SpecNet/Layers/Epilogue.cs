@@ -62,7 +62,7 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
         }
         if (useBias) Elementwise.AddBias(y, bias);
         if (_z.Length > 0) y.CopyTo(_z);
-        Activations.Forward(activation, y, y, channels);
+        Activations.Forward(activation, y, y, channels, ctx.Kernels);
     }
 
     /// <summary>dz from dy (dy itself when linear, or when the loss already differentiated through a fused final activation); the bias gradient into dBias.</summary>
@@ -75,7 +75,7 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
             Elementwise.ReluBiasBackward(ctx.Kernels, y, dy, dz, dBias, _partials);
             return dz;
         }
-        if (activate) Activations.Backward(activation, _z.AsSpan(0, Math.Min(_z.Length, y.Length)), y, dy, dz, channels);
+        if (activate) Activations.Backward(activation, _z.AsSpan(0, Math.Min(_z.Length, y.Length)), y, dy, dz, channels, ctx.Kernels);
         ReadOnlySpan<float> result = activate ? dz : dy;
         bool reluDone = ctx.PreActivationGradient && activation.Function == ActivationFunction.Relu;   // by a max pooling after it
         if (useBias && dBias is not null) Elementwise.BiasGradient(ctx.Kernels, result, dBias, _partials, splitAsRelu: reluDone);   // null: a frozen layer

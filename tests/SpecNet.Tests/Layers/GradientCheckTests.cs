@@ -33,6 +33,7 @@ public class GradientCheckTests
         { "[2, 2, 16]", "batch_norm" },                         // 16 channels: the vector kernels (8 channels a vector)
         { "[3, 2, 4]", "relu" },
         { "[9]", "leaky_relu" },
+        { "[9]", "leaky_relu: { alpha: 2.5 }" },                // past 1: alpha * x is the smaller where x < 0
         { "[9]", "elu: { alpha: 0.7 }" },
         { "[9]", "gelu" },
         { "[9]", "sigmoid" },

@@ -1,0 +1,103 @@
+using SpecNet.Kernels;
+using SpecNet.Layers;
+
+namespace SpecNet.Tests.Layers;
+
+/// <summary>
+/// The elementwise activations' vector kernels. MobileNet's piecewise activations over all their pieces. The layer gradient checks feed inputs in [-1, 1], where relu6 is
+/// relu and hard_sigmoid a line; here inputs run past -3, 0, 3 and 6, where the pieces meet. Forward against PyTorch's
+/// definitions (ReLU6, Hardsigmoid, Hardswish), backward against a central difference of the forward.
+/// </summary>
+public class ActivationTests
+{
+    public static TheoryData<string> Names() => new("relu6", "hard_sigmoid", "hard_swish");
+
+    private static double Expected(string name, double x) => name switch
+    {
+        "relu6" => Math.Clamp(x, 0, 6),
+        "hard_sigmoid" => Math.Clamp(x / 6 + 0.5, 0, 1),
+        "hard_swish" => x * Math.Clamp(x + 3, 0, 6) / 6,
+        _ => throw new ArgumentException(name),
+    };
+
+    /// <summary>From -8 to 8, never within 0.01 of a kink (the difference there would straddle two pieces).</summary>
+    private static float[] Inputs() => Enumerable.Range(0, 161).Select(i => -8f + i * 0.1f + 0.037f).ToArray();
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void Forward_is_pytorchs_definition(string name)
+    {
+        var z = Inputs();
+        var y = new float[z.Length];
+        Activations.Forward(Activations.FromName(name), z, y, channels: 1);
+        for (int i = 0; i < z.Length; i++) Assert.True(Math.Abs(y[i] - Expected(name, z[i])) <= 1e-6, $"{name}({z[i]}) = {y[i]}, PyTorch's {Expected(name, z[i])}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void Backward_is_the_slope_of_every_piece(string name)
+    {
+        var activation = Activations.FromName(name);
+        var z = Inputs();
+        var y = new float[z.Length];
+        Activations.Forward(activation, z, y, channels: 1);
+        var dy = z.Select((_, i) => 0.5f + i % 7 * 0.25f).ToArray();
+        var dz = new float[z.Length];
+        Activations.Backward(activation, z, y, dy, dz, channels: 1);
+        const double h = 1e-3;
+        for (int i = 0; i < z.Length; i++)
+        {
+            double slope = (Expected(name, z[i] + h) - Expected(name, z[i] - h)) / (2 * h);
+            Assert.True(Math.Abs(dz[i] - dy[i] * slope) <= 1e-4, $"{name}'({z[i]}): {dz[i] / dy[i]}, the difference gives {slope}");
+        }
+        // the flat pieces pass nothing back
+        Assert.Contains(dz, v => v == 0);
+        Assert.Contains(dz, v => v != 0);
+    }
+
+    public static TheoryData<string> Elementwise() => new("leaky_relu", "elu", "gelu", "sigmoid", "tanh", "silu", "relu6", "hard_sigmoid", "hard_swish");
+
+    /// <summary>
+    /// A tensor of many pieces (16,384 floats a thread takes at a time, 512 a chunk) and a ragged end: on two threads, each value is
+    /// the one a single thread computes, to the bit, and the one its definition gives (gelu's against erf's series).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Elementwise))]
+    public void Large_tensors_run_in_pieces_on_threads_with_every_value_right(string name)
+    {
+        var activation = Activations.FromName(name);
+        var rng = new Rng(3);
+        int n = 3 * (int)Backend.MinParallelWork + 1001;
+        var z = Enumerable.Range(0, n).Select(_ => rng.NextFloat() * 16 - 8).ToArray();
+        var dy = Enumerable.Range(0, n).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
+        float[] y1 = new float[n], y2 = new float[n], dz1 = new float[n], dz2 = new float[n];
+        Activations.Forward(activation, z, y1, 1);
+        Activations.Forward(activation, z, y2, 1, new ManagedBackend(2));
+        Activations.Backward(activation, z, y1, dy, dz1, 1);
+        Activations.Backward(activation, z, y2, dy, dz2, 1, new ManagedBackend(2));
+        Assert.Equal(y1, y2);
+        Assert.Equal(dz1, dz2);
+        for (int i = 0; i < n; i++)
+            Assert.True(Math.Abs(y1[i] - Definition(name, z[i])) <= 2e-6 * Math.Max(1, Math.Abs(z[i])), $"{name}({z[i]}) at {i}: {y1[i]}, its definition {Definition(name, z[i])}");
+    }
+
+    private static double Definition(string name, double x) => name switch
+    {
+        "leaky_relu" => x > 0 ? x : 0.3 * x,
+        "elu" => x > 0 ? x : Math.Exp(x) - 1,
+        "gelu" => x * 0.5 * (1 + Erf(x / Math.Sqrt(2))),
+        "sigmoid" => 1 / (1 + Math.Exp(-x)),
+        "tanh" => Math.Tanh(x),
+        "silu" => x / (1 + Math.Exp(-x)),
+        _ => Expected(name, x),
+    };
+
+    /// <summary>erf by Numerical Recipes' erfc Chebyshev fit in doubles (|error| under 1.2e-7), another formula than the kernel's.</summary>
+    private static double Erf(double x)
+    {
+        double t = 1 / (1 + 0.5 * Math.Abs(x));
+        double y = t * Math.Exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+                   t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+        return x >= 0 ? 1 - y : y - 1;
+    }
+}
