@@ -34,6 +34,20 @@ public static unsafe class Elementwise
         for (; i < x.Length; i++) x[i] += y[i];
     }
 
+    /// <summary>x += y * s, the product rounded before the sum (the floats of the scalar loop; no fused multiply-add).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AddScaled(Span<float> x, ReadOnlySpan<float> y, float s)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vs = new Vector<float>(s);
+            for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
+                (new Vector<float>(x[i..]) + new Vector<float>(y[i..]) * vs).CopyTo(x[i..]);
+        }
+        for (; i < x.Length; i++) x[i] += y[i] * s;
+    }
+
     /// <summary>Adds bias[c] to every row of x viewed as (rows, bias.Length).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddBias(Span<float> x, ReadOnlySpan<float> bias)

@@ -27,14 +27,37 @@ public sealed class Rng
         return new Rng((ulong)(uint)seed ^ h);
     }
 
-    public uint NextUInt()
+    public uint NextUInt() => Step(ref _s0, ref _s1, ref _s2, ref _s3);
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static uint Step(ref uint s0, ref uint s1, ref uint s2, ref uint s3)
     {
-        uint result = BitOperations.RotateLeft(_s1 * 5, 7) * 9;
-        uint t = _s1 << 9;
-        _s2 ^= _s0; _s3 ^= _s1; _s1 ^= _s2; _s0 ^= _s3;
-        _s2 ^= t;
-        _s3 = BitOperations.RotateLeft(_s3, 11);
+        uint result = BitOperations.RotateLeft(s1 * 5, 7) * 9;
+        uint t = s1 << 9;
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3;
+        s2 ^= t;
+        s3 = BitOperations.RotateLeft(s3, 11);
         return result;
+    }
+
+    /// <summary>
+    /// Dropout's mask: mask[i] = <see cref="NextFloat"/>() >= rate ? keep : 0, the same draws, with the state in registers
+    /// (through the fields, each draw waited on the stores of the one before: 6.7 ns a float).
+    /// </summary>
+    public void Mask(Span<float> mask, float rate, float keep)
+    {
+        // k / 2^24 >= rate exactly when k >= ceil(rate · 2^24) (both sides exact in floats); the comparison as a borrow bit,
+        // since a branch on random draws is mispredicted as often as it drops
+        uint threshold = (uint)MathF.Ceiling(rate * (1 << 24));
+        int keepBits = BitConverter.SingleToInt32Bits(keep);
+        uint s0 = _s0, s1 = _s1, s2 = _s2, s3 = _s3;
+        for (int i = 0; i < mask.Length; i++)
+        {
+            uint k = Step(ref s0, ref s1, ref s2, ref s3) >> 8;
+            int kept = -(int)((threshold - 1 - k) >> 31);   // all ones when k >= threshold (threshold 0 wraps: all kept), else 0
+            mask[i] = BitConverter.Int32BitsToSingle(keepBits & kept);
+        }
+        (_s0, _s1, _s2, _s3) = (s0, s1, s2, s3);
     }
 
     /// <summary>Uniform in [0, 1) with 24 random bits.</summary>

@@ -25,13 +25,9 @@ public sealed class Dropout : Layer
     {
         int count = ctx.Batch * Input.Size;
         if (!ctx.Training || Rate == 0) { x[..count].CopyTo(y); return; }
-        var mask = (float[])ctx.State!;
-        float keep = 1f / (1 - Rate);
-        for (int i = 0; i < count; i++)
-        {
-            mask[i] = ctx.Random.NextFloat() >= Rate ? keep : 0f;
-            y[i] = x[i] * mask[i];
-        }
+        var mask = ((float[])ctx.State!).AsSpan(0, count);
+        ctx.Random.Mask(mask, Rate, 1f / (1 - Rate));
+        System.Numerics.Tensors.TensorPrimitives.Multiply(x[..count], mask, y[..count]);
     }
 
     public override bool BackwardReadsInputs => false;
@@ -43,7 +39,6 @@ public sealed class Dropout : Layer
         if (!ctx.InputGradient) return;
         int count = ctx.Batch * Input.Size;
         if (!ctx.Training || Rate == 0) { Activations.CopyUnlessSame(dy[..count], dx); return; }
-        var mask = (float[])ctx.State!;
-        for (int i = 0; i < count; i++) dx[i] = dy[i] * mask[i];
+        System.Numerics.Tensors.TensorPrimitives.Multiply(dy[..count], ((float[])ctx.State!).AsSpan(0, count), dx[..count]);
     }
 }

@@ -1,3 +1,4 @@
+using System.Numerics;
 using SpecNet.Kernels;
 using System.Numerics.Tensors;
 using SpecNet.Diagnostics;
@@ -98,15 +99,31 @@ public sealed class Merge : Layer
                     dy.CopyTo(di);
                     for (int j = 0; j < k; j++) if (j != i) TensorPrimitives.Multiply(di, ctx.InputOf(j), di);
                     break;
-                default: // maximum, minimum: the first input that holds y gets dy
-                    for (int e = 0; e < di.Length; e++)
-                    {
-                        int winner = 0;
-                        while (ctx.InputOf(winner)[e] != y[e]) winner++;
-                        di[e] = winner == i ? dy[e] : 0;
-                    }
-                    break;
+                default: FirstHolder(ctx, i, y, dy, di); break;
+
             }
+        }
+    }
+
+    /// <summary>
+    /// Maximum's and minimum's backward for input i: dy where it holds y and no input before it does (the first holder takes a
+    /// tie), else 0; a NaN that none holds passes nothing back.
+    /// </summary>
+    private static void FirstHolder(LayerContext ctx, int i, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> di)
+    {
+        int e = 0;
+        for (; e <= di.Length - Vector<float>.Count; e += Vector<float>.Count)
+        {
+            var v = new Vector<float>(y[e..]);
+            var holds = Vector.Equals(new Vector<float>(ctx.InputOf(i)[e..]), v);
+            for (int j = 0; j < i; j++) holds = Vector.AndNot(holds, Vector.Equals(new Vector<float>(ctx.InputOf(j)[e..]), v));
+            Vector.ConditionalSelect(holds, new Vector<float>(dy[e..]), Vector<float>.Zero).CopyTo(di[e..]);
+        }
+        for (; e < di.Length; e++)
+        {
+            bool first = ctx.InputOf(i)[e] == y[e];
+            for (int j = 0; j < i && first; j++) first = ctx.InputOf(j)[e] != y[e];
+            di[e] = first ? dy[e] : 0;
         }
     }
 

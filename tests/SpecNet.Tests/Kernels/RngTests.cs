@@ -1,0 +1,44 @@
+using SpecNet.Kernels;
+
+namespace SpecNet.Tests.Kernels;
+
+/// <summary>Dropout's mask is drawn in registers, branch-free: the same draws, and so the same masks, as NextFloat one at a time.</summary>
+public class RngTests
+{
+    [Theory]
+    [InlineData(0.25f)]
+    [InlineData(0.3f)]          // not a binary fraction: the threshold is rounded up
+    [InlineData(0.5f)]
+    [InlineData(0f)]
+    [InlineData(0.999999f)]
+    [InlineData(5.9604645E-08f)] // one draw in 2^24
+    public void Mask_is_the_stream_of_next_float(float rate)
+    {
+        float keep = 1f / (1 - rate);
+        var (fast, slow) = (new Rng(17), new Rng(17));
+        var mask = new float[100_003];
+        fast.Mask(mask, rate, keep);
+        for (int i = 0; i < mask.Length; i++)
+        {
+            var expected = slow.NextFloat() >= rate ? keep : 0f;
+            Assert.True(mask[i] == expected, $"draw {i}: {mask[i]}, NextFloat gives {expected}");
+        }
+        Assert.Equal(slow.NextUInt(), fast.NextUInt());   // the state moved on as far
+    }
+
+    /// <summary>
+    /// A draw k / 2^24 on the rate is kept (>=); half a step above it, between two draws' values, drops it (the threshold
+    /// rounded up, not down).
+    /// </summary>
+    [Fact]
+    public void A_draw_equal_to_the_rate_is_kept_and_one_just_below_dropped()
+    {
+        int seed = Enumerable.Range(1, 100).First(s => new Rng((ulong)s).NextUInt() >> 8 < 1 << 23);   // k + 0.5 exact in a float
+        uint k = new Rng((ulong)seed).NextUInt() >> 8;
+        var mask = new float[1];
+        new Rng((ulong)seed).Mask(mask, k * (1.0f / (1 << 24)), 2f);
+        Assert.Equal(2f, mask[0]);
+        new Rng((ulong)seed).Mask(mask, (k + 0.5f) * (1.0f / (1 << 24)), 2f);
+        Assert.Equal(0f, mask[0]);
+    }
+}
