@@ -1,3 +1,4 @@
+using System.Numerics;
 using SpecNet.Kernels;
 using SpecNet.Schema;
 
@@ -19,22 +20,40 @@ public sealed class GlobalMaxPool2D : Layer
     public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
         g.Node("Flatten", [g.Node("GlobalMaxPool", inputs)], OnnxAttribute.Of("axis", 1L));
 
+    /// <summary>Per example, channel vectors go down the cells keeping each channel's maximum and the first cell holding it.</summary>
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
         var argmax = (int[])ctx.State!;
-        int c = Input.Channels, cells = Input.Height * Input.Width;
+        int c = Input.Channels, cells = Input.Height * Input.Width, lanes = Vector<float>.Count;
         for (int n = 0; n < ctx.Batch; n++)
-            for (int ch = 0; ch < c; ch++)
+        {
+            int map = n * cells * c, ch = 0;
+            for (; ch <= c - lanes; ch += lanes)
             {
-                int best = n * cells * c + ch;
+                var best = new Vector<float>(x[(map + ch)..]);
+                var cell = Vector<int>.Zero;
                 for (int i = 1; i < cells; i++)
                 {
-                    int at = (n * cells + i) * c + ch;
-                    if (x[at] > x[best]) best = at;
+                    var v = new Vector<float>(x[(map + i * c + ch)..]);
+                    var greater = Vector.GreaterThan(v, best);     // strictly: the first of equal maxima stays
+                    best = Vector.ConditionalSelect(greater, v, best);
+                    cell = Vector.ConditionalSelect(greater, new Vector<int>(i), cell);
                 }
-                y[n * c + ch] = x[best];
-                argmax[n * c + ch] = best;
+                best.CopyTo(y[(n * c + ch)..]);
+                for (int l = 0; l < lanes; l++) argmax[n * c + ch + l] = map + cell[l] * c + ch + l;
             }
+            for (; ch < c; ch++)
+            {
+                int first = map + ch;
+                for (int i = 1; i < cells; i++)
+                {
+                    int at = map + i * c + ch;
+                    if (x[at] > x[first]) first = at;
+                }
+                y[n * c + ch] = x[first];
+                argmax[n * c + ch] = first;
+            }
+        }
     }
 
     public override bool BackwardReadsInputs => false;

@@ -1,0 +1,37 @@
+using SpecNet.Kernels;
+using SpecNet.Layers;
+
+namespace SpecNet.Tests.Layers;
+
+/// <summary>
+/// Global max pooling in channel vectors and one channel at a time (19 channels: 16 + 3): each channel's maximum, and its
+/// gradient to the first cell holding it, ties included (values drawn from a few levels, so most channels' maximum repeats).
+/// </summary>
+public class GlobalMaxPool2DTests
+{
+    [Fact]
+    public void The_first_cell_holding_each_maximum_takes_its_gradient()
+    {
+        var model = GradientCheckTests.Compile("input: [5, 4, 19]\nlayers:\n  - global_max_pool2d\ntraining: { loss: mse }\n");
+        const int batch = 3, cells = 20, c = 19;
+        var layer = model.Layers[0];
+        var ctx = new LayerContext { Kernels = new ManagedBackend(2), Params = [], Grads = [], Random = new Rng(1), Batch = batch, State = layer.CreateState(batch, true, new ManagedBackend(2)) };
+        var rng = new Rng(9);
+        var x = Enumerable.Range(0, batch * cells * c).Select(_ => (float)rng.NextInt(4)).ToArray();
+        var dy = Enumerable.Range(0, batch * c).Select(_ => rng.NextFloat() + 0.5f).ToArray();
+        var (y, dx) = (new float[batch * c], new float[x.Length]);
+        layer.Forward(ctx, x, y);
+        layer.Backward(ctx, x, y, dy, dx);
+        int ties = 0;
+        for (int n = 0; n < batch; n++)
+            for (int v = 0; v < c; v++)
+            {
+                var column = Enumerable.Range(0, cells).Select(i => x[(n * cells + i) * c + v]).ToArray();
+                int first = Array.IndexOf(column, column.Max());
+                ties += column.Count(value => value == column.Max()) > 1 ? 1 : 0;
+                Assert.Equal(column.Max(), y[n * c + v]);
+                for (int i = 0; i < cells; i++) Assert.Equal(i == first ? dy[n * c + v] : 0f, dx[(n * cells + i) * c + v]);
+            }
+        Assert.True(ties > batch * c / 2, $"only {ties} ties");
+    }
+}
