@@ -312,7 +312,7 @@ public static class OnnxImport
                 case "HardSwish": Activation(node, "hard_swish"); break;
                 case "Gelu" when node.Text("approximate") is null or "none": Activation(node, "gelu"); break;
                 case "Gelu": throw Unsupported(node, $"GELU's '{node.Text("approximate")}' approximation (SpecNet's gelu is the exact one, with erf)");
-                case "Div" or "Mul" when Gelu(node): break;
+                case "Div" when Gelu(node): break;
                 case "Elu": Activation(node, "elu", node.Float("alpha", 1f)); break;
                 case "MaxPool": Pool(node, "max_pool2d"); break;
                 case "AveragePool": Pool(node, "avg_pool2d"); break;
@@ -592,8 +592,8 @@ public static class OnnxImport
         private readonly HashSet<OnnxNode> _absorbed = new(ReferenceEqualityComparer.Instance);
 
         /// <summary>
-        /// GELU as PyTorch exports it before opset 20, x · (1 + erf(x / √2)) · 0.5, from its first node (the division, or a
-        /// multiplication by 1/√2): one gelu layer on x; the nodes after it are absorbed.
+        /// GELU as PyTorch exports it before opset 20, x · (1 + erf(x / √2)) · 0.5, from its first node (the division): one gelu
+        /// layer on x; the four nodes after it are absorbed.
         /// </summary>
         private bool Gelu(OnnxNode first)
         {
@@ -606,10 +606,7 @@ public static class OnnxImport
             OnnxNode? Next(OnnxNode n, string op) =>
                 n.Outputs[0] != _output && _onnx.Nodes.Where(r => r.Inputs.Contains(n.Outputs[0])).ToList() is [var only] && only.Op == op ? only : null;
             string? Other(OnnxNode n, string known) => n.Inputs.Count == 2 ? n.Inputs[0] == known ? n.Inputs[1] : n.Inputs[1] == known ? n.Inputs[0] : null : null;
-            if (first.Inputs.Count != 2) return false;
-            int side = first.Op == "Div" ? 0 : IsScalar(first.Inputs[0], 1 / Sqrt2) ? 1 : 0;
-            var x = first.Inputs[side];
-            if (!IsScalar(first.Inputs[1 - side], first.Op == "Div" ? Sqrt2 : 1 / Sqrt2) || first.Op == "Div" && side != 0) return false;
+            if (first.Inputs is not [var x, var divisor] || !IsScalar(divisor, Sqrt2)) return false;
             if (Next(first, "Erf") is not { } erf || Next(erf, "Add") is not { } plus || Other(plus, erf.Outputs[0]) is not { } one || !IsScalar(one, 1)
                 || Next(plus, "Mul") is not { } times || Other(times, plus.Outputs[0]) != x
                 || Next(times, "Mul") is not { } half || Other(half, times.Outputs[0]) is not { } h || !IsScalar(h, 0.5f)) return false;
