@@ -604,12 +604,12 @@ public static class OnnxImport
                     : _onnx.Nodes.FirstOrDefault(c => c.Op == "Constant" && c.Outputs.Contains(input))?.Attributes.Values.FirstOrDefault(a => a.Tensor is not null)?.Tensor is { } t
                         ? ConstantTensor.Of(t).Floats : null) is [var f] && Math.Abs(f - value) <= 1e-6f * Math.Abs(value);
             OnnxNode? Next(OnnxNode n, string op) =>
-                n.Outputs[0] != _output && _onnx.Nodes.Where(r => r.Inputs.Contains(n.Outputs[0])).ToList() is [var only] && only.Op == op ? only : null;
+                n.Outputs is [var o, ..] && o != _output && _onnx.Nodes.Where(r => r.Inputs.Contains(o)).ToList() is [var only] && only.Op == op ? only : null;
             string? Other(OnnxNode n, string known) => n.Inputs.Count == 2 ? n.Inputs[0] == known ? n.Inputs[1] : n.Inputs[1] == known ? n.Inputs[0] : null : null;
             if (first.Inputs is not [var x, var divisor] || !IsScalar(divisor, Sqrt2)) return false;
             if (Next(first, "Erf") is not { } erf || Next(erf, "Add") is not { } plus || Other(plus, erf.Outputs[0]) is not { } one || !IsScalar(one, 1)
                 || Next(plus, "Mul") is not { } times || Other(times, plus.Outputs[0]) != x
-                || Next(times, "Mul") is not { } half || Other(half, times.Outputs[0]) is not { } h || !IsScalar(h, 0.5f)) return false;
+                || Next(times, "Mul") is not { Outputs.Count: > 0 } half || Other(half, times.Outputs[0]) is not { } h || !IsScalar(h, 0.5f)) return false;
             _absorbed.UnionWith([erf, plus, times, half]);
             Activation(new OnnxNode(first.Name, "Gelu", [x], half.Outputs, first.Attributes), "gelu");
             return true;
