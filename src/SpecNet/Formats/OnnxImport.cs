@@ -295,6 +295,8 @@ public static class OnnxImport
                 case "Shape" when !Get(node, 0).IsConstant: ShapeOf(node); break;
                 case var op when OnnxConstants.Ops.Contains(op) && node.Inputs.Count > 0 && node.Inputs.Where(i => i.Length > 0).All(i => Get(node, i).IsConstant): Fold(node); break;
                 case "Gather": Preprocess(node); break;
+                case "Unsqueeze" when Get(node, 0).Layout == Layout.Flat && Get(node, 0).Entry >= 0: Unsqueeze(node); break;
+                case "Conv" when Get(node, 0).Layout == Layout.Pooled: PointwiseOnVector(node); break;
                 case "Squeeze" when Get(node, 0).Layout == Layout.Pooled: Set(node, Get(node, 0) with { Layout = Layout.Flat }); break;
                 case "Concat": Merge(node, "concatenate"); break;
                 case "Mul" or "Sub" or "Div" when IsRawInput(Get(node, 0)): Preprocess(node); break;
@@ -409,6 +411,30 @@ public static class OnnxImport
                 _ => throw Unsupported(node, $"auto_pad {auto} (SAME_LOWER puts the extra padding first, which Keras never does)"),
             };
             return (pads, kernel, strides, dilation);
+        }
+
+        /// <summary>A vector [N, C] made [N, C, 1, 1] (SpecNet's export of a squeeze-and-excitation gate): the same values, pooled.</summary>
+        private void Unsqueeze(OnnxNode node)
+        {
+            var axes = node.Ints("axes") ?? (node.Inputs.Count > 1 ? Get(node, 1).Ints : null);
+            if (axes is null || !axes.Select(a => a < 0 ? a + 4 : a).Order().SequenceEqual(new long[] { 2, 3 }))
+                throw Unsupported(node, "an Unsqueeze of a vector to anything but [batch, channels, 1, 1]");
+            Set(node, Get(node, 0) with { Layout = Layout.Pooled });
+        }
+
+        /// <summary>
+        /// A 1x1 Conv of a pooled [N, C, 1, 1] (torchvision's squeeze-and-excitation: fc1 and fc2 are Conv2d(1x1) of the
+        /// average-pooled map): a dense layer of its filters, still pooled, so that a Mul after it gates the map's channels.
+        /// </summary>
+        private void PointwiseOnVector(OnnxNode node)
+        {
+            var w = Get(node, 1);
+            if (w.Floats is null || w.Dims is not [var units, var inputs, 1, 1] || node.Int("group", 1) != 1
+                || node.Ints("strides") is { } st && st.Any(v => v != 1) || node.Ints("pads") is { } p && p.Any(v => v != 0))
+                throw Unsupported(node, "a Conv of a pooled [batch, channels, 1, 1] other than a 1x1, ungrouped, unpadded one");
+            var bias = node.Inputs.Count > 2 && node.Inputs[2].Length > 0 ? Get(node, 2).Floats : null;
+            Dense(node, w.Floats, (int)inputs, (int)units, transposed: true, bias);
+            Set(node, _values[node.Outputs[0]] with { Layout = Layout.Pooled });
         }
 
         private void Conv(OnnxNode node)
@@ -671,8 +697,14 @@ public static class OnnxImport
                 var target = Get(node, 1).Ints ?? throw Unsupported(node, "the shape must be a constant");
                 int features = x.Shape.Size;
                 // [batch, features] however written: x.size(0) (the batch), 0 (keep it) or -1 (infer it) beside the features or -1
+                // a vector to [batch, features, 1, 1] (x.view(N, C, 1, 1) of a squeeze-and-excitation gate): the same values, pooled
+                if (target is [ConstantTensor.Batch or 0 or -1, var c, 1, 1] && c == features && x.Layout is Layout.Flat or Layout.Pooled)
+                {
+                    Set(node, x with { Layout = Layout.Pooled });
+                    return;
+                }
                 bool flat = target.Length == 2 && (target[0] is ConstantTensor.Batch or 0 ? target[1] is -1 || target[1] == features : target[0] == -1 && target[1] == features);
-                if (!flat) throw Unsupported(node, $"a reshape to [{string.Join(", ", target)}] (only to [batch, features])");
+                if (!flat) throw Unsupported(node, $"a reshape to [{string.Join(", ", target)}] (only to [batch, features], or a vector's to [batch, features, 1, 1])");
             }
             else if (node.Int("axis", 1) != 1) throw Unsupported(node, "a flatten that keeps more than the batch axis");
             switch (x.Layout)
@@ -768,6 +800,16 @@ public static class OnnxImport
                 long axis = node.Int("axis", 1);
                 bool channels = inputs[0].Layout == Layout.Flat ? axis is 1 or -1 : axis is 1 or -3;
                 if (!channels) throw Unsupported(node, $"concatenation along axis {axis} (SpecNet joins channels)");
+            }
+            // a [N, C, 1, 1] times an [N, C, H, W]: the vector gates the map's channels (squeeze-and-excitation)
+            if (kind == "multiply" && inputs is [var a, var b] && (a.Layout, b.Layout) is (Layout.Pooled, Layout.Nchw) or (Layout.Nchw, Layout.Pooled))
+            {
+                var map = a.Layout == Layout.Nchw ? a : b;
+                if ((a.Layout == Layout.Pooled ? a : b).Shape.Size != map.Shape.Channels) throw Unsupported(node, "a gate whose size is not the map's channels");
+                var gated = new Entry(kind);
+                Add(gated, inputs);
+                Set(node, Output(gated, Layout.Nchw, map.Shape));
+                return;
             }
             if (inputs.Select(i => i.Layout == Layout.Pooled ? Layout.Flat : i.Layout).Distinct().Count() > 1) throw Unsupported(node, "inputs of different layouts");
             var entry = new Entry(kind);

@@ -13,7 +13,8 @@ public enum MergeOp { Add, Subtract, Multiply, Average, Maximum, Minimum }
 /// An elementwise merge of k inputs of one shape (Keras's merge layers), y = op(x_1, ..., x_k):
 /// add Σ x_i (dx_i = dy); subtract x_1 - x_2, two inputs (dx_1 = dy, dx_2 = -dy); multiply Π x_i
 /// (dx_i = dy Π_{j≠i} x_j); average Σ x_i / k (dx_i = dy / k); maximum / minimum (dy flows to the first
-/// input holding the extreme). No parameters. Inputs come from `inputs: [a, b, ...]` or from a block.
+/// input holding the extreme). A multiply of a map and a vector g of its channels: y[n,p,c] = x[n,p,c] g[n,c]
+/// (dx = dy g, dg[n,c] = Σ_p dy x). No parameters. Inputs come from `inputs: [a, b, ...]` or from a block.
 /// </summary>
 public sealed class Merge : Layer
 {
@@ -24,7 +25,7 @@ public sealed class Merge : Layer
     [
         Define("add", MergeOp.Add, "sum of its inputs (of one shape)"),
         Define("subtract", MergeOp.Subtract, "first input minus the second", max: 2),
-        Define("multiply", MergeOp.Multiply, "elementwise product of its inputs"),
+        Define("multiply", MergeOp.Multiply, "elementwise product of its inputs; of a map and a vector of its channels, the map's channels scaled"),
         Define("average", MergeOp.Average, "elementwise mean of its inputs"),
         Define("maximum", MergeOp.Maximum, "elementwise maximum of its inputs"),
         Define("minimum", MergeOp.Minimum, "elementwise minimum of its inputs"),
@@ -32,14 +33,30 @@ public sealed class Merge : Layer
 
     public MergeOp Op { get; private init; }
 
+    /// <summary>
+    /// A multiply of a map (H x W x C) and a vector of its C channels, in either order: the vector's input (0 or 1), whose
+    /// values scale every position's channels (a squeeze-and-excitation gate; Keras broadcasts a (1, 1, C) tensor the same
+    /// way); -1 otherwise.
+    /// </summary>
+    public int Gate { get; private set; } = -1;
+
     protected override Shape? InferShape(IReadOnlyList<Shape> inputs, ShapeCheck check)
     {
+        if (Op == MergeOp.Multiply && inputs.Count == 2 && inputs[0].IsFlat != inputs[1].IsFlat)
+        {
+            int gate = inputs[0].IsFlat ? 0 : 1;
+            if (inputs[gate].Size == inputs[1 - gate].Channels) { Gate = gate; return inputs[1 - gate]; }
+            check.Error(DiagnosticIds.MergeShapes, "inputs",
+                $"a vector scales a map's channels, one value each, but {Source(gate)} gives {inputs[gate].Size} values for the {inputs[1 - gate].Channels} channels of {Source(1 - gate)} ({inputs[1 - gate]})",
+                $"give the vector {inputs[1 - gate].Channels} values (a dense layer of {inputs[1 - gate].Channels} units, as a squeeze-and-excitation block ends)");
+            return null;
+        }
         for (int i = 1; i < inputs.Count; i++)
             if (inputs[i] != inputs[0])
             {
                 check.Error(DiagnosticIds.MergeShapes, "inputs",
                     $"its inputs must have one shape, but {Source(0)} gives {inputs[0]} and {Source(i)} gives {inputs[i]}",
-                    inputs[i].IsFlat != inputs[0].IsFlat ? "flatten (or globally pool) both, or neither"
+                    inputs[i].IsFlat != inputs[0].IsFlat ? "flatten (or globally pool) both, or neither (a multiply of two takes a map and a vector of its channels)"
                         : "make them agree: a 1x1 conv2d (with strides) can change channels and size; concatenate joins different channel counts");
                 return null;
             }
@@ -57,6 +74,7 @@ public sealed class Merge : Layer
         int k = ctx.InputCount;
         if (relu && (Op != MergeOp.Add || k != 2)) throw new InvalidOperationException($"only an add of two runs with the relu after it, not a {Kind.Name} of {k}");
         if (relu) { Elementwise.Map(ctx.Kernels, Elementwise.MapOp.AddRelu, x[..y.Length], ctx.InputOf(1), y); return; }
+        if (Gate >= 0) { Scale(ctx, y); return; }
         var op = Op switch
         {
             MergeOp.Add or MergeOp.Average => Elementwise.MapOp.Add, MergeOp.Subtract => Elementwise.MapOp.Subtract,
@@ -83,6 +101,7 @@ public sealed class Merge : Layer
     {
         int k = ctx.InputCount;
         if (relu && Op != MergeOp.Add) throw new InvalidOperationException($"only an add runs with the relu after it, not a {Kind.Name}");
+        if (Gate >= 0) { ScaleBackward(ctx, dy); return; }
         ReadOnlySpan<float> masked = default;   // relu: the first gradient written, dy where y > 0
         for (int i = 0; i < k; i++)
         {
@@ -127,7 +146,39 @@ public sealed class Merge : Layer
         }
     }
 
-    public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) => Op switch
+    /// <summary>y[n, p, c] = map[n, p, c] · gate[n, c].</summary>
+    private void Scale(LayerContext ctx, Span<float> y)
+    {
+        ReadOnlySpan<float> map = ctx.InputOf(1 - Gate), gate = ctx.InputOf(Gate);
+        int c = Output.Channels, positions = Output.Height * Output.Width;
+        for (int n = 0; n < ctx.Batch; n++)
+            for (int p = 0; p < positions; p++)
+            {
+                int at = (n * positions + p) * c;
+                TensorPrimitives.Multiply(map.Slice(at, c), gate.Slice(n * c, c), y.Slice(at, c));
+            }
+    }
+
+    /// <summary>d map = dy · gate; d gate[n, c] = Σ_p dy[n, p, c] · map[n, p, c], over the positions in order.</summary>
+    private void ScaleBackward(LayerContext ctx, ReadOnlySpan<float> dy)
+    {
+        ReadOnlySpan<float> map = ctx.InputOf(1 - Gate), gate = ctx.InputOf(Gate);
+        Span<float> dMap = ctx.GradientOf(1 - Gate), dGate = ctx.GradientOf(Gate);
+        int c = Output.Channels, positions = Output.Height * Output.Width;
+        if (!dGate.IsEmpty) dGate.Clear();
+        for (int n = 0; n < ctx.Batch; n++)
+            for (int p = 0; p < positions; p++)
+            {
+                int at = (n * positions + p) * c;
+                if (!dMap.IsEmpty) TensorPrimitives.Multiply(dy.Slice(at, c), gate.Slice(n * c, c), dMap.Slice(at, c));
+                if (!dGate.IsEmpty) TensorPrimitives.MultiplyAdd(dy.Slice(at, c), map.Slice(at, c), dGate.Slice(n * c, c), dGate.Slice(n * c, c));
+            }
+    }
+
+    public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) => Gate >= 0
+        // the vector [N, C] as [N, C, 1, 1], which ONNX's Mul broadcasts over height and width
+        ? g.Node("Mul", [inputs[1 - Gate], g.Node("Unsqueeze", [inputs[Gate], g.Int64Constant("axes_height_width", [2, 3])])])
+        : Op switch
     {
         MergeOp.Add => g.Node(inputs.Count == 2 ? "Add" : "Sum", inputs),
         MergeOp.Subtract => g.Node("Sub", inputs),

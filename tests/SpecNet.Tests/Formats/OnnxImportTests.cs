@@ -52,7 +52,7 @@ public sealed class PyTorchModels : IDisposable
 public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
 {
     public static TheoryData<string> TorchCases() =>
-        new("tutorial-pool", "tutorial-stride", "tutorial-plain", "resnet-folded", "resnet-batchnorm", "mobile", "mobile-opset16", "mlp", "branches-rgb", "hard-opset13", "hard-opset17", "avgpool-count-pad", "tensorflow-nhwc");
+        new("tutorial-pool", "tutorial-stride", "tutorial-plain", "resnet-folded", "resnet-batchnorm", "mobile", "mobile-opset16", "mlp", "branches-rgb", "hard-opset13", "hard-opset17", "squeeze-excite", "avgpool-count-pad", "tensorflow-nhwc");
 
     [SkippableTheory]
     [MemberData(nameof(TorchCases))]
@@ -168,6 +168,20 @@ public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
         Assert.Equal(["zero_padding2d", "conv2d", .. name == "hard-opset17" ? ["batch_norm"] : Array.Empty<string>(), "hard_swish", "depthwise_conv2d", "conv2d",
             "hard_sigmoid", "relu", "add", "global_avg_pool2d", "dense", "gelu", "dense"], kinds);
         Assert.Contains("depthwise_conv2d: { name: dw, kernel_size: 3, padding: same, activation: relu6 }", spec);   // PyTorch's Relu, then Clip
+    }
+
+    /// <summary>
+    /// Squeeze-and-excitation gates, as torchvision writes them (1x1 convolutions of the pooled map) and as a Linear then
+    /// view(N, C, 1, 1): dense layers of the pooled vector, whose output multiplies the map's channels.
+    /// </summary>
+    [SkippableFact]
+    public void Squeeze_and_excitation_imports_as_dense_gates_of_a_multiply()
+    {
+        var spec = OnnxImport.Import(Path.Combine(torch.Folder, "squeeze-excite.onnx"), new ImportOptions()).SpecText;
+        Assert.Contains("- dense: { name: fc2, units: 8, activation: sigmoid }", spec);
+        Assert.Contains("- multiply: { inputs: [stem, fc2] }", spec);
+        Assert.Contains("- dense: { name: lin2, units: 6, activation: hard_sigmoid }", spec);
+        Assert.Contains("- multiply: { inputs: [lin2, hard_swish_1] }", spec);
     }
 
     [SkippableTheory]

@@ -166,6 +166,27 @@ class Hard(nn.Module):
         return self.fc2(x)
 
 
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation gates: torchvision's (1x1 Conv2d of the pooled map, sigmoid, or MobileNetV3's hardsigmoid) and
+    the Linear form (x.mean, Linear, then view(N, C, 1, 1)); each multiplies the map's channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 8, 3, padding=1)
+        self.fc1, self.fc2 = nn.Conv2d(8, 4, 1), nn.Conv2d(4, 8, 1)
+        self.conv = nn.Conv2d(8, 6, 3, stride=2, padding=1)
+        self.lin1, self.lin2 = nn.Linear(6, 3), nn.Linear(3, 6)
+        self.head = nn.Linear(6, 4)
+
+    def forward(self, x):
+        x = F.relu(self.stem(x))
+        x = x * torch.sigmoid(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1)))))
+        x = F.hardswish(self.conv(x))
+        s = F.hardsigmoid(self.lin2(F.relu(self.lin1(x.mean((2, 3))))))
+        x = s.view(-1, 6, 1, 1) * x
+        return self.head(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
 def randomize_batch_norm(model):
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -189,6 +210,7 @@ cases = [
     ("branches-rgb", Branches(), (16, 16, 3), 15, False, 1 / 255, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
     ("hard-opset13", Hard(), (12, 12, 1), 13, True, 1 / 255, [0.5], [0.25]),
     ("hard-opset17", Hard(), (12, 12, 1), 17, False, 1 / 255, [0.5], [0.25]),
+    ("squeeze-excite", SqueezeExcite(), (10, 10, 1), 13, True, 1 / 255, [0.0], [1.0]),
 ]
 
 count = 6

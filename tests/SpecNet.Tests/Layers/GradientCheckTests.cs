@@ -126,6 +126,17 @@ public class GradientCheckTests
               - global_avg_pool2d: { inputs: [shared], name: g }   # so the relu's own backward, on the sum of both gradients
               - add: { inputs: [p, g] }
             """ },
+        { "squeeze-and-excitation", """
+            input: [4, 3, 6]
+            layers:
+              - conv2d: { filters: 6, kernel_size: 3, padding: same, activation: tanh, name: features }
+              - global_avg_pool2d
+              - dense: { units: 3, activation: tanh }
+              - dense: { units: 6, activation: sigmoid, name: gate }
+              - multiply: { inputs: [features, gate] }
+              - conv2d: { filters: 6, kernel_size: 3, strides: 2, padding: same, activation: tanh }
+              - multiply: { inputs: [gate, previous] }    # the vector first, and a map of another size
+            """ },
         { "parallel", """
             input: [4, 4, 2]
             layers:
