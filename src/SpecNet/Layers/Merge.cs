@@ -146,33 +146,80 @@ public sealed class Merge : Layer
         }
     }
 
-    /// <summary>y[n, p, c] = map[n, p, c] · gate[n, c].</summary>
-    private void Scale(LayerContext ctx, Span<float> y)
+    private unsafe struct Gating
     {
-        ReadOnlySpan<float> map = ctx.InputOf(1 - Gate), gate = ctx.InputOf(Gate);
-        int c = Output.Channels, positions = Output.Height * Output.Width;
-        for (int n = 0; n < ctx.Batch; n++)
-            for (int p = 0; p < positions; p++)
-            {
-                int at = (n * positions + p) * c;
-                TensorPrimitives.Multiply(map.Slice(at, c), gate.Slice(n * c, c), y.Slice(at, c));
-            }
+        public float* Map, Gate, Y, Dy, DMap, DGate;   // DMap or DGate null: that input takes no gradient
+        public int Channels, Positions;
     }
 
-    /// <summary>d map = dy · gate; d gate[n, c] = Σ_p dy[n, p, c] · map[n, p, c], over the positions in order.</summary>
-    private void ScaleBackward(LayerContext ctx, ReadOnlySpan<float> dy)
+    /// <summary>y[n, p, c] = map[n, p, c] · gate[n, c], the examples split between threads.</summary>
+    private unsafe void Scale(LayerContext ctx, Span<float> y)
     {
-        ReadOnlySpan<float> map = ctx.InputOf(1 - Gate), gate = ctx.InputOf(Gate);
-        Span<float> dMap = ctx.GradientOf(1 - Gate), dGate = ctx.GradientOf(Gate);
-        int c = Output.Channels, positions = Output.Height * Output.Width;
-        if (!dGate.IsEmpty) dGate.Clear();
-        for (int n = 0; n < ctx.Batch; n++)
-            for (int p = 0; p < positions; p++)
+        fixed (float* map = ctx.InputOf(1 - Gate), gate = ctx.InputOf(Gate), py = y)
+        {
+            var g = new Gating { Map = map, Gate = gate, Y = py, Channels = Output.Channels, Positions = Output.Height * Output.Width };
+            ctx.Kernels.ParallelFor(ctx.Batch, &ScaleRange, &g, Output.Size);
+        }
+    }
+
+    /// <summary>d map = dy · gate; d gate[n, c] = Σ_p dy[n, p, c] · map[n, p, c], over the positions in order, in a register.</summary>
+    private unsafe void ScaleBackward(LayerContext ctx, ReadOnlySpan<float> dy)
+    {
+        fixed (float* map = ctx.InputOf(1 - Gate), gate = ctx.InputOf(Gate), pdy = dy, dMap = ctx.GradientOf(1 - Gate), dGate = ctx.GradientOf(Gate))
+        {
+            var g = new Gating { Map = map, Gate = gate, Dy = pdy, DMap = dMap, DGate = dGate, Channels = Output.Channels, Positions = Output.Height * Output.Width };
+            ctx.Kernels.ParallelFor(ctx.Batch, &ScaleBackwardRange, &g, 2L * Output.Size);
+        }
+    }
+
+    private static unsafe void ScaleRange(void* state, int part, int n0, int n1)
+    {
+        var g = *(Gating*)state;
+        int c = g.Channels, lanes = Vector<float>.Count;
+        for (long n = n0; n < n1; n++)
+        {
+            float* gate = g.Gate + n * c;
+            for (long at = n * g.Positions * c, end = at + (long)g.Positions * c; at < end; at += c)
             {
-                int at = (n * positions + p) * c;
-                if (!dMap.IsEmpty) TensorPrimitives.Multiply(dy.Slice(at, c), gate.Slice(n * c, c), dMap.Slice(at, c));
-                if (!dGate.IsEmpty) TensorPrimitives.MultiplyAdd(dy.Slice(at, c), map.Slice(at, c), dGate.Slice(n * c, c), dGate.Slice(n * c, c));
+                int v = 0;
+                for (; v <= c - lanes; v += lanes) Vector.Store(Vector.Load(g.Map + at + v) * Vector.Load(gate + v), g.Y + at + v);
+                for (; v < c; v++) g.Y[at + v] = g.Map[at + v] * gate[v];
             }
+        }
+    }
+
+    private static unsafe void ScaleBackwardRange(void* state, int part, int n0, int n1)
+    {
+        var g = *(Gating*)state;
+        int c = g.Channels, lanes = Vector<float>.Count;
+        for (long n = n0; n < n1; n++)
+        {
+            long first = n * g.Positions * c, end = first + (long)g.Positions * c;
+            float* gate = g.Gate + n * c;
+            int v = 0;
+            for (; v <= c - lanes; v += lanes)
+            {
+                var scale = Vector.Load(gate + v);
+                var sum = Vector<float>.Zero;
+                for (long at = first + v; at < end; at += c)
+                {
+                    var d = Vector.Load(g.Dy + at);
+                    if (g.DMap != null) Vector.Store(d * scale, g.DMap + at);
+                    sum += d * Vector.Load(g.Map + at);
+                }
+                if (g.DGate != null) Vector.Store(sum, g.DGate + n * c + v);
+            }
+            for (; v < c; v++)
+            {
+                float sum = 0;
+                for (long at = first + v; at < end; at += c)
+                {
+                    if (g.DMap != null) g.DMap[at] = g.Dy[at] * gate[v];
+                    sum += g.Dy[at] * g.Map[at];
+                }
+                if (g.DGate != null) g.DGate[n * c + v] = sum;
+            }
+        }
     }
 
     public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) => Gate >= 0

@@ -129,12 +129,12 @@ public class GradientCheckTests
         { "squeeze-and-excitation", """
             input: [4, 3, 6]
             layers:
-              - conv2d: { filters: 6, kernel_size: 3, padding: same, activation: tanh, name: features }
+              - conv2d: { filters: 18, kernel_size: 3, padding: same, activation: tanh, name: features }   # 18: two vectors of 8, 2 alone
               - global_avg_pool2d
               - dense: { units: 3, activation: tanh }
-              - dense: { units: 6, activation: sigmoid, name: gate }
+              - dense: { units: 18, activation: sigmoid, name: gate }
               - multiply: { inputs: [features, gate] }
-              - conv2d: { filters: 6, kernel_size: 3, strides: 2, padding: same, activation: tanh }
+              - conv2d: { filters: 18, kernel_size: 1, strides: 2, activation: tanh }
               - multiply: { inputs: [gate, previous] }    # the vector first, and a map of another size
             """ },
         { "parallel", """
