@@ -287,14 +287,16 @@ class Upsample(nn.Module):
         return F.interpolate(self.conv(x), scale_factor=2.0, mode="nearest").flatten(1)
 
 
-class Pooled(nn.Module):
-    def __init__(self, pool):
+class ConvThen(nn.Module):
+    """A convolution, then the module refused after it."""
+
+    def __init__(self, then):
         super().__init__()
         self.conv = nn.Conv2d(1, 4, 3)
-        self.pool = pool
+        self.then = then
 
     def forward(self, x):
-        return self.pool(self.conv(x)).flatten(1)
+        return self.then(self.conv(x)).flatten(1)
 
 
 # A vector of features, not pixels (a tabular model): the importer takes its values as given, scale 1. The inputs are float32
@@ -310,22 +312,12 @@ with open(os.path.join(out, "features.csv"), "w") as f:
 with open(os.path.join(out, "features.json"), "w") as f:
     json.dump({"count": count, "outputs": y.numpy().astype(float).tolist()}, f)
 
-class Act(nn.Module):
-    def __init__(self, act):
-        super().__init__()
-        self.conv = nn.Conv2d(1, 4, 3)
-        self.act = act
-
-    def forward(self, x):
-        return self.act(self.conv(x)).flatten(1)
-
-
 refused = [
-    ("unsupported-hardtanh", Act(nn.Hardtanh())),                       # a Clip to [-1, 1]: no layer clips there
-    ("unsupported-gelu-tanh", Act(nn.GELU(approximate="tanh"))),        # SpecNet's gelu is the exact one
+    ("unsupported-hardtanh", ConvThen(nn.Hardtanh())),                       # a Clip to [-1, 1]: no layer clips there
+    ("unsupported-gelu-tanh", ConvThen(nn.GELU(approximate="tanh"))),        # SpecNet's gelu is the exact one
     ("unsupported-resize", Upsample()),
-    ("unsupported-ceil", Pooled(nn.MaxPool2d(2, ceil_mode=True))),      # Keras rounds the output size down
-    ("unsupported-pool-pads", Pooled(nn.AvgPool2d(2, stride=2, padding=1, count_include_pad=False))),  # pads that are not Keras's 'same'
+    ("unsupported-ceil", ConvThen(nn.MaxPool2d(2, ceil_mode=True))),      # Keras rounds the output size down
+    ("unsupported-pool-pads", ConvThen(nn.AvgPool2d(2, stride=2, padding=1, count_include_pad=False))),  # pads that are not Keras's 'same'
 ]
 for name, model in refused:
     model.eval()

@@ -17,7 +17,7 @@ public class GlobalAvgPool2DTests
         var model = GradientCheckTests.Compile("input: [7, 7, 44]\nlayers:\n  - global_avg_pool2d\ntraining: { loss: mse }\n");
         const int batch = 64, cells = 49, c = 44;
         var layer = model.Layers[0];
-        var ctx = new LayerContext { Kernels = new ManagedBackend(2), Params = [], Grads = [], Random = new Rng(1), Batch = batch };
+        var ctx = GradientCheckTests.Context(layer, batch);
         var rng = new Rng(5);
         var x = Enumerable.Range(0, batch * cells * c).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
         var dy = Enumerable.Range(0, batch * c).Select(_ => rng.NextFloat() * 2 - 1).ToArray();

@@ -15,7 +15,7 @@ public class GlobalMaxPool2DTests
         var model = GradientCheckTests.Compile("input: [5, 4, 19]\nlayers:\n  - global_max_pool2d\ntraining: { loss: mse }\n");
         const int batch = 3, cells = 20, c = 19;
         var layer = model.Layers[0];
-        var ctx = new LayerContext { Kernels = new ManagedBackend(2), Params = [], Grads = [], Random = new Rng(1), Batch = batch, State = layer.CreateState(batch, true, new ManagedBackend(2)) };
+        var ctx = GradientCheckTests.Context(layer, batch);
         var rng = new Rng(9);
         var x = Enumerable.Range(0, batch * cells * c).Select(_ => (float)rng.NextInt(4)).ToArray();
         var dy = Enumerable.Range(0, batch * c).Select(_ => rng.NextFloat() + 0.5f).ToArray();

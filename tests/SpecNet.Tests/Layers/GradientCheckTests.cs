@@ -233,6 +233,13 @@ public class GradientCheckTests
         GradientCheck.RunWithLoss(model, batch: 3, seed: 3, step: 2e-4f);
     }
 
+    /// <summary>A context to run one layer alone on two threads, with the state it makes for training.</summary>
+    internal static LayerContext Context(Layer layer, int batch)
+    {
+        var kernels = new ManagedBackend(2);
+        return new LayerContext { Kernels = kernels, Params = [], Grads = [], Random = new Rng(1), Batch = batch, State = layer.CreateState(batch, true, kernels) };
+    }
+
     internal static ModelSpec Compile(string text)
     {
         var c = SpecCompiler.Compile(text, "grad.yaml");
