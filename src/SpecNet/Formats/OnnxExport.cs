@@ -57,13 +57,13 @@ public static class OnnxExport
             .String(3, WeightsFile.Version)
             .String(4, "specnet")
             .Int(5, 1)
-            .String(6, $"{model.Name}: input '{InputName}' float32 {(model.Input.IsFlat ? "[batch, features]" : "[batch, height, width, channels] (NHWC)")}, raw 8-bit values 0..255 (the spec's preprocessing is in the graph); output '{OutputName}'.")
+            .String(6, $"{model.Name}: input '{InputName}' float32 {(model.Input.IsFlat ? "[batch, features]" : "[batch, height, width, channels] (NHWC)")}, {RawValues(model)} (the spec's preprocessing is in the graph); output '{OutputName}'.")
             .Message(7, graph)
             .Message(8, new Protobuf().String(1, "").Int(2, Opset));
         foreach (var (k, v) in new Dictionary<string, string>
         {
             ["spec_hash"] = model.StructuralHash, ["spec_name"] = model.Name, ["specnet_version"] = WeightsFile.Version,
-            ["input_layout"] = model.Input.IsFlat ? "NF" : "NHWC", ["input_values"] = "raw 8-bit values 0..255 as float32", ["preprocess"] = p.Describe(),
+            ["input_layout"] = model.Input.IsFlat ? "NF" : "NHWC", ["input_values"] = RawValues(model) + " as float32", ["preprocess"] = p.Describe(),
             ["labels"] = model.Data?.Labels is { } names ? string.Join(",", names) : "", ["spec"] = model.SourceText,
             ["input_size"] = $"{model.Input}: the graph takes this size only" +
                 (model.Data?.Resize is { } resize ? $"; the model was trained on images resized ({resize}) to it: resize inputs the same way before running it" : ""),
@@ -71,6 +71,13 @@ public static class OnnxExport
             m.Message(14, new Protobuf().String(1, k).String(2, v));
         return m.ToArray();
     }
+
+    /// <summary>
+    /// What the input takes, before the graph's preprocessing: an image's 8-bit pixels, or a vector's values as its data holds
+    /// them (pixels, or a CSV's features as written). Starts with "raw": import reads that as "the preprocessing is inside".
+    /// </summary>
+    private static string RawValues(ModelSpec model) =>
+        model.Input.IsFlat ? "raw values as the data holds them (8-bit pixels, or a CSV's features as written)" : "raw 8-bit values 0..255";
 
     private static Protobuf ValueInfo(string name, int[] dims)
     {

@@ -278,6 +278,21 @@ public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
         Assert.Equal(expected, OnnxImport.Renamed(text, "renamed"));
 
     /// <summary>The graph alone cannot give back what inference does not show (dropout, blocks, the training section), so only the embedded spec keeps the hash.</summary>
+    /// <summary>
+    /// A flat input's export says its values are taken as the data holds them (a CSV's features, not only 8-bit pixels), and
+    /// import still finds the preprocessing in the graph.
+    /// </summary>
+    [Fact]
+    public void A_flat_input_exports_its_values_as_the_data_holds_them_and_round_trips()
+    {
+        var model = GradientCheckTests.Compile("input: [12]\ndata: { preprocess: { scale: 1, mean: 0.5, std: 2 } }\nlayers:\n  - dense: { units: 5, activation: tanh }\n  - dense: { units: 3, activation: softmax }\ntraining: { loss: mse }\n");
+        using var dir = new TempFolder();
+        File.WriteAllBytes(dir.File("m.onnx"), OnnxExport.Build(model, OnnxExportTests.Randomized(model, 3)));
+        var metadata = OnnxModel.Read(dir.File("m.onnx")).Metadata;
+        Assert.Equal("raw values as the data holds them (8-bit pixels, or a CSV's features as written) as float32", metadata["input_values"]);
+        RoundTrip(model, OnnxExportTests.Randomized(model, 3));
+    }
+
     private static void RoundTrip(ModelSpec model, ParameterSet parameters)
     {
         using var dir = new TempFolder();
