@@ -106,11 +106,52 @@ public static class InitCommand
               batch_size: 64
               seed: 42
             """,
+        ["mobilenet"] = """
+            # A small MobileNet v3: inverted residual blocks (a 1x1 expansion, a 3x3 depthwise convolution, a linear 1x1
+            # projection), a squeeze-and-excitation gate (a vector from the pooled map multiplies its channels), hard_swish
+            # and relu6. Batch norms at momentum 0.9: the moving statistics keep up with weights that change this fast.
+            name: my-mobilenet
+            input: { shape: [28, 28, 1] }
+            data: { dataset: fashion-mnist }
+            layers:
+              - conv2d: { filters: 16, kernel_size: 3, padding: same, use_bias: false }
+              - batch_norm: { momentum: 0.9 }
+              - hard_swish
+              - residual:
+                  layers:
+                    - conv2d: { filters: 48, kernel_size: 1, use_bias: false }
+                    - batch_norm: { momentum: 0.9 }
+                    - relu6
+                    - depthwise_conv2d: { kernel_size: 3, padding: same, use_bias: false }
+                    - batch_norm: { momentum: 0.9 }
+                    - relu6
+                    - conv2d: { filters: 16, kernel_size: 1, use_bias: false }
+                    - batch_norm: { momentum: 0.9 }
+              - conv2d: { filters: 64, kernel_size: 1, use_bias: false }
+              - batch_norm: { momentum: 0.9 }
+              - hard_swish
+              - depthwise_conv2d: { kernel_size: 3, strides: 2, padding: same, use_bias: false }
+              - batch_norm: { momentum: 0.9 }
+              - hard_swish: { name: expanded }
+              - global_avg_pool2d
+              - dense: { units: 16, activation: relu }
+              - dense: { units: 64, activation: hard_sigmoid }
+              - multiply: { inputs: [expanded, previous] }
+              - conv2d: { filters: 32, kernel_size: 1, use_bias: false }
+              - batch_norm: { momentum: 0.9 }
+              - global_avg_pool2d
+              - dense: { units: 10, activation: softmax }
+            training:
+              optimizer: { adam: { learning_rate: 0.002 } }
+              epochs: 5
+              batch_size: 64
+              seed: 42
+            """,
     };
 
     public static Command Create()
     {
-        var template = new Option<string>("--template") { Description = "cnn, mlp, lenet or resnet", DefaultValueFactory = _ => "cnn" };
+        var template = new Option<string>("--template") { Description = "cnn, mlp, lenet, resnet or mobilenet", DefaultValueFactory = _ => "cnn" };
         template.AcceptOnlyFromAmong([.. Templates.Keys]);
         var output = new Option<string>("--output", "-o") { Description = "file to write", DefaultValueFactory = _ => "model.yaml" };
         var force = new Option<bool>("--force") { Description = "overwrite an existing file" };

@@ -113,6 +113,7 @@ public class ExperienceTests
     [InlineData("mlp")]
     [InlineData("lenet")]
     [InlineData("resnet")]
+    [InlineData("mobilenet")]
     public void Init_writes_a_spec_that_checks_and_trains(string template)
     {
         using var dir = new TempFolder();
