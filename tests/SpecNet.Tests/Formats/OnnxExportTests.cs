@@ -62,6 +62,7 @@ public class OnnxExportTests
     [InlineData("[12]", "maximum: { inputs: [input, input] }")]
     [InlineData("[12]", "minimum: { inputs: [input, input] }")]
     [InlineData("[4, 3, 2]", "concatenate: { inputs: [input, input] }")]
+    [InlineData("[2, 2, 17]", "concatenate: { inputs: [input, input] }")]
     public void Every_layer_kind_matches_onnx_runtime(string input, string layer)
     {
         var model = GradientCheckTests.Compile($"input: {{ shape: {input} }}\nlayers:\n  - {layer}\ntraining: {{ loss: mse }}\n");

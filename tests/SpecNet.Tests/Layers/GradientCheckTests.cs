@@ -52,6 +52,7 @@ public class GradientCheckTests
         { "[5, 9, 8]", "depthwise_conv2d: { kernel_size: 3, padding: same, activation: tanh }" },         // 8 channels: dW summed in registers
         { "[6, 6, 3]", "separable_conv2d: { filters: 4, kernel_size: 3, depth_multiplier: 2, activation: tanh }" },
         { "[7, 7, 2]", "separable_conv2d: { filters: 3, kernel_size: 3, strides: 2, padding: same, use_bias: false }" },
+        { "[2, 2, 17]", "concatenate: { inputs: [input, input] }" },    // 17 channels: two vectors of 8 and one alone, each copy's gradient added
         { "[3, 3, 4]", "maximum: { inputs: [input, input] }" },   // a tie everywhere: the first input takes dy, the second nothing
         { "[3, 3, 4]", "minimum: { inputs: [input, input, input] }" },
         { "[5, 4, 2]", "zero_padding2d: { padding: [[1, 2], [0, 3]] }" },
