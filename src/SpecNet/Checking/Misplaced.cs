@@ -80,7 +80,7 @@ internal static class Misplaced
             if (key is null) continue;
             if (Find(key, ["model_checkpoint"]) is not null) moved.Add("keep_best: true");
             else if (Find(key, CallbackOptions) is { } option)
-                moved.Add($"{option}: {(options is null || options is ScalarNode { IsNull: true } ? "{}" : Text(options))}");
+                moved.Add($"{option}: {(options is null or ScalarNode { IsNull: true } ? "{}" : Text(options))}");
         }
         if (moved.Count == 0) return $"callbacks are options of the training section: {string.Join(", ", CallbackOptions)}";
         var written = string.Join(", ", moved);
