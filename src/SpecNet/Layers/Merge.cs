@@ -115,8 +115,10 @@ public sealed class Merge : Layer
                 case MergeOp.Average: TensorPrimitives.Multiply(dy, 1f / k, di); break;
                 case MergeOp.Subtract: if (i == 0) dy.CopyTo(di); else TensorPrimitives.Negate(dy, di); break;
                 case MergeOp.Multiply:
-                    dy.CopyTo(di);
-                    for (int j = 0; j < k; j++) if (j != i) TensorPrimitives.Multiply(di, ctx.InputOf(j), di);
+                    // dy times every other input, in input order (the products of the loop that copied dy first), on the threads
+                    bool first = true;
+                    for (int j = 0; j < k; j++)
+                        if (j != i) { Elementwise.Map(ctx.Kernels, Elementwise.MapOp.Multiply, first ? dy : di, ctx.InputOf(j), di); first = false; }
                     break;
                 default: FirstHolder(ctx, i, y, dy, di); break;
 

@@ -75,6 +75,13 @@ public class GradientCheckTests
         { "maximum", Merged("maximum") },
         { "minimum", Merged("minimum") },
         { "concatenate", Merged("concatenate") },
+        { "multiply of three", """
+            input: [3, 3, 2]
+            layers:
+              - conv2d: { filters: 2, kernel_size: 1, activation: tanh, name: a }
+              - conv2d: { filters: 2, kernel_size: 1, activation: sigmoid, inputs: [input], name: b }
+              - multiply: { inputs: [a, b, input] }   # each input's gradient: dy times both others
+            """ },
         { "read three times", """
             input: [3, 3, 2]
             layers:
