@@ -416,9 +416,7 @@ public static class OnnxImport
         /// <summary>A vector [N, C] made [N, C, 1, 1] (SpecNet's export of a squeeze-and-excitation gate): the same values, pooled.</summary>
         private void Unsqueeze(OnnxNode node)
         {
-            var axes = node.Ints("axes") ?? (node.Inputs.Count > 1 ? Get(node, 1).Ints : null);
-            if (axes is null || !axes.Select(a => a < 0 ? a + 4 : a).Order().SequenceEqual(new long[] { 2, 3 }))
-                throw Unsupported(node, "an Unsqueeze of a vector to anything but [batch, channels, 1, 1]");
+            if (!OverHeightAndWidth(node)) throw Unsupported(node, "an Unsqueeze of a vector to anything but [batch, channels, 1, 1]");
             Set(node, Get(node, 0) with { Layout = Layout.Pooled });
         }
 
@@ -681,11 +679,14 @@ public static class OnnxImport
             Set(node, Output(entry, keepDims ? Layout.Pooled : Layout.Flat, Schema.Shape.Flat(x.Shape.Channels)));
         }
 
+        /// <summary>Whether the node's axes (an attribute, or its second input in later opsets) are an NCHW tensor's height and width.</summary>
+        private bool OverHeightAndWidth(OnnxNode node) =>
+            (node.Ints("axes") ?? (node.Inputs.Count > 1 ? Get(node, 1).Ints : null)) is { } axes
+            && axes.Select(a => a < 0 ? a + 4 : a).Order().SequenceEqual(new long[] { 2, 3 });
+
         private void ReduceMean(OnnxNode node)
         {
-            var axes = node.Ints("axes") ?? (node.Inputs.Count > 1 ? Get(node, 1).Ints : null);
-            if (axes is null || !axes.Select(a => a < 0 ? a + 4 : a).Order().SequenceEqual(new long[] { 2, 3 }))
-                throw Unsupported(node, "a mean over anything but height and width");
+            if (!OverHeightAndWidth(node)) throw Unsupported(node, "a mean over anything but height and width");
             GlobalPool(node, "global_avg_pool2d", node.Int("keepdims", 1) != 0);
         }
 

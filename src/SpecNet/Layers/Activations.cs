@@ -134,10 +134,10 @@ public static class Activations
         var s = (Pass*)state;
         Span<float> t1 = stackalloc float[Chunk], t2 = stackalloc float[Chunk];
         long end = Math.Min((long)p1 * Piece, s->Length);
+        bool z = s->Z != null && (s->Forward || NeedsInput(s->Activation));
         for (long at = (long)p0 * Piece; at < end; at += Chunk)
         {
             int n = (int)Math.Min(Chunk, end - at);
-            bool z = s->Z != null && (s->Forward || NeedsInput(s->Activation));
             var zs = z ? new ReadOnlySpan<float>(s->Z + at, n) : default;
             if (s->Forward) ForwardChunk(s->Activation, zs, new Span<float>(s->Out + at, n), t1[..n]);
             else BackwardChunk(s->Activation, zs, new ReadOnlySpan<float>(s->Y + at, n), new ReadOnlySpan<float>(s->Dy + at, n), new Span<float>(s->Out + at, n), t1[..n], t2[..n]);

@@ -38,14 +38,13 @@ public sealed class Merge : Layer
     /// values scale every position's channels (a squeeze-and-excitation gate; Keras broadcasts a (1, 1, C) tensor the same
     /// way); -1 otherwise.
     /// </summary>
-    public int Gate { get; private set; } = -1;
+    public int Gate => Op == MergeOp.Multiply && Inputs is [var a, var b] && a.IsFlat != b.IsFlat ? (a.IsFlat ? 0 : 1) : -1;
 
     protected override Shape? InferShape(IReadOnlyList<Shape> inputs, ShapeCheck check)
     {
-        if (Op == MergeOp.Multiply && inputs.Count == 2 && inputs[0].IsFlat != inputs[1].IsFlat)
+        if (Gate is >= 0 and var gate)   // Inputs are these inputs
         {
-            int gate = inputs[0].IsFlat ? 0 : 1;
-            if (inputs[gate].Size == inputs[1 - gate].Channels) { Gate = gate; return inputs[1 - gate]; }
+            if (inputs[gate].Size == inputs[1 - gate].Channels) return inputs[1 - gate];
             check.Error(DiagnosticIds.MergeShapes, "inputs",
                 $"a vector scales a map's channels, one value each, but {Source(gate)} gives {inputs[gate].Size} values for the {inputs[1 - gate].Channels} channels of {Source(1 - gate)} ({inputs[1 - gate]})",
                 $"give the vector {inputs[1 - gate].Channels} values (a dense layer of {inputs[1 - gate].Channels} units, as a squeeze-and-excitation block ends)");
@@ -121,7 +120,6 @@ public sealed class Merge : Layer
                         if (j != i) { Elementwise.Map(ctx.Kernels, Elementwise.MapOp.Multiply, first ? dy : di, ctx.InputOf(j), di); first = false; }
                     break;
                 default: FirstHolder(ctx, i, y, dy, di); break;
-
             }
         }
     }
