@@ -43,7 +43,7 @@ public static class OnnxImport
 {
     public static readonly IReadOnlyList<string> Supported =
     [
-        "Conv", "BatchNormalization", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Softmax", "Add", "Sub", "Mul", "Sum", "Mean", "Max", "Min",
+        "Conv", "BatchNormalization", "LayerNormalization (over a flat input's features, or channels-last)", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Softmax", "Add", "Sub", "Mul", "Sum", "Mean", "Max", "Min",
         "Concat", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "Flatten", "Reshape", "Transpose", "Gemm", "MatMul",
         "Pad", "Identity", "Dropout", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "Div",
         "Clip", "HardSigmoid", "HardSwish", "Gelu", "Erf (in GELU's x * 0.5 * (1 + erf(x / sqrt 2)))",
@@ -304,6 +304,7 @@ public static class OnnxImport
                 case "Conv": Conv(node); break;
                 case "Pad": Pad(node); break;
                 case "BatchNormalization": BatchNorm(node); break;
+                case "LayerNormalization": LayerNorm(node); break;
                 case "Relu": Activation(node, "relu"); break;
                 case "Sigmoid": Activation(node, "sigmoid"); break;
                 case "Tanh": Activation(node, "tanh"); break;
@@ -521,6 +522,37 @@ public static class OnnxImport
             Set(node, Output(entry, x.Layout, x.Shape));
         }
 
+        /// <summary>
+        /// LayerNormalization over the last axis: a flat input's features, or the channels of a channels-last tensor (PyTorch's
+        /// ConvNeXt permutes NCHW to NHWC for it, and back after). Over any other axes it is not SpecNet's layer_norm.
+        /// </summary>
+        private void LayerNorm(OnnxNode node)
+        {
+            var x = Get(node, 0);
+            long axis = node.Int("axis", -1);
+            bool lastAxis = x.Layout switch
+            {
+                Layout.Flat => axis is -1 or 1,
+                Layout.Pooled => axis is 1 or -3,             // [N, C, 1, 1]: from the channels on
+                Layout.ChannelsLast => axis is -1 or 3,
+                _ => false,
+            };
+            if (x.IsConstant || !lastAxis)
+                throw Unsupported(node, (x.Layout == Layout.Nchw && axis is 1 or -3 ? "a layer normalization over channels, height and width together"
+                    : $"a layer normalization from axis {axis} of {(x.IsConstant ? "a constant" : $"a {x.Layout} tensor")}") + ": SpecNet's layer_norm normalises each position's channels "
+                    + "(a flat input's features); PyTorch writes that as nn.LayerNorm(C) on a channels-last tensor (x.permute(0, 2, 3, 1), as ConvNeXt's LayerNorm2d)");
+            int c = x.Shape.Channels;
+            // a flat input in another order than SpecNet's (a channels-last flatten): each feature's gamma and beta go with it
+            float[] InSpecNetOrder(float[] v) => x.Permutation is { } p ? p.Select(i => v[i]).ToArray() : v;
+            var entry = new Entry("layer_norm");
+            entry.Set("epsilon", F(node.Float("epsilon", 1e-5f)));
+            entry.Weights["gamma"] = InSpecNetOrder(Floats(node, 1, c));
+            entry.Weights["beta"] = node.Inputs.Count > 2 && node.Inputs[2].Length > 0 ? InSpecNetOrder(Floats(node, 2, c)) : new float[c];
+            NameFrom(entry, node.Inputs[1]);
+            Add(entry, x);
+            Set(node, Output(entry, x.Layout, x.Shape) with { Permutation = x.Permutation });
+        }
+
         /// <summary>An activation: into the layer before it when only this node reads it and it has none yet, else a layer of its own.</summary>
         private void Activation(OnnxNode node, string name, float alpha = float.NaN)
         {
@@ -684,9 +716,15 @@ public static class OnnxImport
             (node.Ints("axes") ?? (node.Inputs.Count > 1 ? Get(node, 1).Ints : null)) is { } axes
             && axes.Select(a => a < 0 ? a + 4 : a).Order().SequenceEqual(new long[] { 2, 3 });
 
+        private bool OverLastAxis(OnnxNode node) =>
+            (node.Ints("axes") ?? (node.Inputs.Count > 1 ? Get(node, 1).Ints : null)) is [var axis]
+            && (axis == -1 || axis == (Get(node, 0).Layout is Layout.Flat ? 1 : 3));
+
         private void ReduceMean(OnnxNode node)
         {
-            if (!OverHeightAndWidth(node)) throw Unsupported(node, "a mean over anything but height and width");
+            if (!OverHeightAndWidth(node))
+                throw Unsupported(node, "a mean over anything but height and width" + (OverLastAxis(node) ? " (over the last axis, as a layer normalization is written out "
+                    + "before opset 17: export with opset_version=17, which writes it as one LayerNormalization node, and SpecNet reads that as layer_norm)" : ""));
             GlobalPool(node, "global_avg_pool2d", node.Int("keepdims", 1) != 0);
         }
 

@@ -19,6 +19,7 @@ public static class LayerRegistry
         Dense.Definition,
         Dropout.Definition,
         BatchNorm.Definition,
+        LayerNorm.Definition,
         .. ActivationLayer.Definitions,
         .. Merge.Definitions,
         Concatenate.Definition,

@@ -13,6 +13,7 @@ public static class Names
         ["maxpooling2d"] = "max_pool2d", ["maxpool2d"] = "max_pool2d", ["averagepooling2d"] = "avg_pool2d",
         ["avgpool2d"] = "avg_pool2d", ["globalaveragepooling2d"] = "global_avg_pool2d",
         ["globalmaxpooling2d"] = "global_max_pool2d", ["batchnormalization"] = "batch_norm", ["batchnorm"] = "batch_norm",
+        ["layernormalization"] = "layer_norm",
         ["convolution2d"] = "conv2d", ["leakyrelu"] = "leaky_relu", ["kernel"] = "kernel_size", ["pool"] = "pool_size",
         ["stride"] = "strides", ["lr"] = "learning_rate", ["dilation"] = "dilation_rate", ["momentum"] = "momentum",
         ["optimiser"] = "optimizer", ["batchsize"] = "batch_size", ["epoch"] = "epochs", ["units"] = "units",

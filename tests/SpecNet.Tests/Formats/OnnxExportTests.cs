@@ -35,6 +35,8 @@ public class OnnxExportTests
     [InlineData("[3, 4, 2]", "flatten")]
     [InlineData("[6, 6, 4]", "batch_norm")]
     [InlineData("[12]", "batch_norm: { epsilon: 0.01 }")]
+    [InlineData("[4, 3, 19]", "layer_norm")]
+    [InlineData("[12]", "layer_norm: { epsilon: 0.01 }")]
     [InlineData("[12]", "dense: { units: 5, activation: elu }")]
     [InlineData("[12]", "dropout: { rate: 0.5 }")]
     [InlineData("[3, 3, 4]", "softmax")]

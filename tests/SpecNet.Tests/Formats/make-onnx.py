@@ -187,8 +187,38 @@ class SqueezeExcite(nn.Module):
         return self.head(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
+class LayerNorm2d(nn.LayerNorm):
+    """ConvNeXt's (torchvision's): nn.LayerNorm over each position's channels, on a channels-last view."""
+
+    def forward(self, x):
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class ConvNext(nn.Module):
+    """ConvNeXt's pieces: a patchify stem and LayerNorm2d; a block (7x7 depthwise, LayerNorm2d, 1x1 up, GELU, 1x1 down, added to
+    its input); a LayerNorm2d and a 2x2 stride-2 convolution to downsample; nn.LayerNorm over the pooled features before the head."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.stem_norm = nn.Conv2d(1, 8, 2, stride=2), LayerNorm2d(8, eps=1e-6)
+        self.dw, self.norm = nn.Conv2d(8, 8, 7, padding=3, groups=8), LayerNorm2d(8, eps=1e-6)
+        self.up, self.down = nn.Conv2d(8, 32, 1), nn.Conv2d(32, 8, 1)
+        self.reduce_norm, self.reduce = LayerNorm2d(8), nn.Conv2d(8, 16, 2, stride=2)
+        self.head_norm, self.head = nn.LayerNorm(16), nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = self.stem_norm(self.stem(x))
+        x = x + self.down(F.gelu(self.up(self.norm(self.dw(x)))))
+        x = self.reduce(self.reduce_norm(x))
+        return self.head(self.head_norm(F.adaptive_avg_pool2d(x, 1).flatten(1)))
+
+
 def randomize_batch_norm(model):
     for m in model.modules():
+        if isinstance(m, nn.LayerNorm):   # gamma and beta away from 1 and 0, so that a swapped or dropped one shows
+            with torch.no_grad():
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
         if isinstance(m, nn.BatchNorm2d):
             with torch.no_grad():
                 m.running_mean.uniform_(-0.5, 0.5)
@@ -211,6 +241,7 @@ cases = [
     ("hard-opset13", Hard(), (12, 12, 1), 13, True, 1 / 255, [0.5], [0.25]),
     ("hard-opset17", Hard(), (12, 12, 1), 17, False, 1 / 255, [0.5], [0.25]),
     ("squeeze-excite", SqueezeExcite(), (10, 10, 1), 13, True, 1 / 255, [0.0], [1.0]),
+    ("convnext", ConvNext(), (12, 12, 1), 17, False, 1 / 255, [0.5], [0.25]),
 ]
 
 count = 6
@@ -249,31 +280,34 @@ with open(os.path.join(out, "avgpool-count-pad.json"), "w") as f:
                "outputs": y.numpy().astype(float).tolist()}, f)
 cases.append(("avgpool-count-pad",))
 
-# TensorFlow's layout as tf2onnx writes it: an NHWC input transposed to NCHW at once, a Transpose back before the flatten, MatMul + Add.
+# TensorFlow's layout as tf2onnx writes it: an NHWC input transposed to NCHW at once, a Transpose back before the flatten, a
+# LayerNormalization of the flat features (in channels-last order: its gamma and beta follow them), MatMul + Add.
 w1 = torch.randn(6, 3, 3, 3) * 0.3
 b1 = torch.randn(6) * 0.1
 w2 = torch.randn(6 * 6 * 6, 4) * 0.1
 b2 = torch.randn(4) * 0.1
+g, b = torch.rand(216) + 0.5, torch.rand(216) - 0.5
 nodes = [helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]),
          helper.make_node("Conv", ["nchw", "w1", "b1"], ["conv"], kernel_shape=[3, 3]),
          helper.make_node("Relu", ["conv"], ["relu"]),
          helper.make_node("Transpose", ["relu"], ["nhwc"], perm=[0, 2, 3, 1]),
          helper.make_node("Reshape", ["nhwc", "flat_shape"], ["flat"]),
-         helper.make_node("MatMul", ["flat", "w2"], ["mm"]),
+         helper.make_node("LayerNormalization", ["flat", "g", "b"], ["normed"], axis=-1, epsilon=1e-5),
+         helper.make_node("MatMul", ["normed", "w2"], ["mm"]),
          helper.make_node("Add", ["mm", "b2"], ["logits"]),
          helper.make_node("Softmax", ["logits"], ["scores"], axis=-1)]
-inits = [helper.make_tensor(n, TensorProto.FLOAT, t.shape, t.flatten().tolist()) for n, t in [("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2)]]
+inits = [helper.make_tensor(n, TensorProto.FLOAT, t.shape, t.flatten().tolist()) for n, t in [("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2), ("g", g), ("b", b)]]
 inits.append(helper.make_tensor("flat_shape", TensorProto.INT64, [2], [-1, 6 * 6 * 6]))
 graph = helper.make_graph(nodes, "tf", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 8, 8, 3])],
                           [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 4])], inits)
-onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="tf2onnx-like"), os.path.join(out, "tensorflow-nhwc.onnx"))
+onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="tf2onnx-like"), os.path.join(out, "tensorflow-nhwc.onnx"))
 raw = rng.integers(0, 256, size=(count, 8, 8, 3), dtype=np.uint8)
 x = torch.tensor(raw.astype(np.float32) / np.float32(255))
 h = F.relu(F.conv2d(x.permute(0, 3, 1, 2), w1, b1)).permute(0, 2, 3, 1).reshape(count, -1)
-y = F.softmax(h @ w2 + b2, dim=-1)
+y = F.softmax(F.layer_norm(h, (216,), g, b, 1e-5) @ w2 + b2, dim=-1)
 raw.tofile(os.path.join(out, "tensorflow-nhwc.raw"))
 with open(os.path.join(out, "tensorflow-nhwc.json"), "w") as f:
-    json.dump({"shape": [8, 8, 3], "count": count, "opset": 13, "scale": 1 / 255, "mean": [0.0], "std": [1.0], "folded": False, "parameters": 6 * 27 + 6 + 216 * 4 + 4,
+    json.dump({"shape": [8, 8, 3], "count": count, "opset": 17, "scale": 1 / 255, "mean": [0.0], "std": [1.0], "folded": False, "parameters": 6 * 27 + 6 + 216 * 4 + 4 + 2 * 216,
                "outputs": y.numpy().astype(float).tolist()}, f)
 cases.append(("tensorflow-nhwc",))
 
@@ -318,8 +352,10 @@ refused = [
     ("unsupported-resize", Upsample()),
     ("unsupported-ceil", ConvThen(nn.MaxPool2d(2, ceil_mode=True))),      # Keras rounds the output size down
     ("unsupported-pool-pads", ConvThen(nn.AvgPool2d(2, stride=2, padding=1, count_include_pad=False))),  # pads that are not Keras's 'same'
+    ("unsupported-layer-norm-chw", ConvThen(nn.LayerNorm([4, 7, 7])), 17),   # over channels, height and width: not each position's channels
+    ("unsupported-layer-norm-opset13", ConvThen(LayerNorm2d(4))),            # written out in arithmetic before opset 17
 ]
-for name, model in refused:
+for name, model, *opset in refused:
     model.eval()
-    torch.onnx.export(model, torch.zeros(1, 1, 9, 9), os.path.join(out, name + ".onnx"), opset_version=13, input_names=["image"], output_names=["scores"])
+    torch.onnx.export(model, torch.zeros(1, 1, 9, 9), os.path.join(out, name + ".onnx"), opset_version=(opset or [13])[0], input_names=["image"], output_names=["scores"])
 print(" ".join([c[0] for c in cases + refused] + ["features"]))

@@ -31,6 +31,9 @@ public class GradientCheckTests
         { "[3, 3, 4]", "batch_norm" },
         { "[6]", "batch_norm: { momentum: 0.5 }" },
         { "[2, 2, 16]", "batch_norm" },                         // 16 channels: the vector kernels (8 channels a vector)
+        { "[3, 2, 4]", "layer_norm" },
+        { "[2, 2, 19]", "layer_norm" },                         // 19 channels: two vectors of 8 and a tail of 3
+        { "[12]", "layer_norm: { epsilon: 0.01 }" },
         { "[3, 2, 4]", "relu" },
         { "[9]", "leaky_relu" },
         { "[9]", "leaky_relu: { alpha: 2.5 }" },                // past 1: alpha * x is the smaller where x < 0
@@ -59,6 +62,7 @@ public class GradientCheckTests
         { "[3, 3, 2]", "zero_padding2d" },
         // frozen (trainable: false): only dx, and batch_norm normalises with its moving statistics
         { "[3, 3, 4]", "batch_norm: { trainable: false }" },
+        { "[2, 2, 11]", "layer_norm: { trainable: false }" },
         { "[7, 6, 2]", "conv2d: { filters: 3, kernel_size: 3, activation: tanh, trainable: false }" },
         { "[7, 6, 4]", "depthwise_conv2d: { kernel_size: 3, activation: relu, trainable: false }" },
         { "[6, 6, 3]", "separable_conv2d: { filters: 4, kernel_size: 3, activation: tanh, trainable: false }" },
@@ -100,6 +104,21 @@ public class GradientCheckTests
                     - conv2d: { filters: 3, kernel_size: 1, strides: 2 }
                   activation: elu
               - residual: { layers: [ depthwise_conv2d: { kernel_size: 3, padding: same, activation: tanh } ], repeat: 2 }
+            """ },
+        { "layer_norm in a ConvNeXt block", """
+            input: [6, 6, 2]
+            layers:
+              - conv2d: { filters: 9, kernel_size: 2, strides: 2 }   # a patchify stem
+              - layer_norm
+              - residual:
+                  layers:
+                    - depthwise_conv2d: { kernel_size: 3, padding: same }
+                    - layer_norm: { epsilon: 0.000001 }
+                    - conv2d: { filters: 12, kernel_size: 1, activation: gelu }
+                    - conv2d: { filters: 9, kernel_size: 1 }
+              - global_avg_pool2d
+              - layer_norm
+              - dense: { units: 3 }
             """ },
         { "batch_norm and relu run as one", """
             input: [3, 3, 16]
