@@ -41,6 +41,8 @@ public class ShapeTableTests
     [InlineData("[128]", "dropout: { rate: 0.5 }", "128", 0)]
     [InlineData("[5, 5, 16]", "batch_norm", "5x5x16", 64)]
     [InlineData("[32]", "batch_norm: { momentum: 0.9, epsilon: 0.00001 }", "32", 128)]
+    [InlineData("[5, 5, 16]", "layer_norm", "5x5x16", 32)]
+    [InlineData("[32]", "layer_norm: { epsilon: 0.000001 }", "32", 64)]
     [InlineData("[5, 5, 16]", "relu", "5x5x16", 0)]
     [InlineData("[10]", "leaky_relu: { alpha: 0.1 }", "10", 0)]
     [InlineData("[10]", "elu", "10", 0)]
