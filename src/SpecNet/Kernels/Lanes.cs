@@ -23,6 +23,15 @@ internal unsafe interface ILanes<TVector> where TVector : struct
 
     /// <summary>max(a, b) lane by lane, b where either is NaN (x86's max: <see cref="Elementwise.Relu(Vector256{float})"/> takes max(0, t)).</summary>
     static abstract TVector Max(TVector a, TVector b);
+
+    static abstract TVector Divide(TVector a, TVector b);
+    static abstract TVector Abs(TVector a);
+
+    /// <summary>|<paramref name="magnitude"/>| with the sign of <paramref name="sign"/> (MathF.CopySign: -0 counts as negative).</summary>
+    static abstract TVector WithSignOf(TVector magnitude, TVector sign);
+
+    /// <summary>2^n for lanes holding whole numbers n in [-126, 127]: n + 127 put in the exponent bits.</summary>
+    static abstract TVector PowerOfTwo(TVector n);
 }
 
 /// <summary>Eight floats a vector (AVX2).</summary>
@@ -37,6 +46,10 @@ internal readonly unsafe struct Lanes256 : ILanes<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Subtract(Vector256<float> a, Vector256<float> b) => a - b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Create(float value) => Vector256.Create(value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Avx.IsSupported ? Avx.Max(a, b) : Vector256.Max(b, a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Divide(Vector256<float> a, Vector256<float> b) => a / b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Abs(Vector256<float> a) => Vector256.Abs(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> WithSignOf(Vector256<float> magnitude, Vector256<float> sign) => Vector256.ConditionalSelect(Vector256.Create(-0f), sign, magnitude);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> PowerOfTwo(Vector256<float> n) => ((Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23).AsSingle();
 }
 
 /// <summary>Sixteen floats a vector (AVX-512).</summary>
@@ -51,4 +64,8 @@ internal readonly unsafe struct Lanes512 : ILanes<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Subtract(Vector512<float> a, Vector512<float> b) => a - b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Create(float value) => Vector512.Create(value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Avx512F.IsSupported ? Avx512F.Max(a, b) : Vector512.Max(b, a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Divide(Vector512<float> a, Vector512<float> b) => a / b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Abs(Vector512<float> a) => Vector512.Abs(a);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> WithSignOf(Vector512<float> magnitude, Vector512<float> sign) => Vector512.ConditionalSelect(Vector512.Create(-0f), sign, magnitude);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> PowerOfTwo(Vector512<float> n) => ((Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23).AsSingle();
 }

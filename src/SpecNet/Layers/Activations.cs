@@ -1,5 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using SpecNet.Kernels;
 using SpecNet.Schema;
 using TP = System.Numerics.Tensors.TensorPrimitives;
 
@@ -161,7 +163,7 @@ public static class Activations
                 TP.Multiply(t, a.Alpha, t);
                 Positive(z, z, t, y);
                 break;
-            case ActivationFunction.Gelu: Gelu(z, default, y, t, forward: true); break;
+            case ActivationFunction.Gelu: Gelu(z, default, y, forward: true); break;
             case ActivationFunction.Sigmoid: TP.Sigmoid(z, y); break;
             case ActivationFunction.Tanh: TP.Tanh(z, y); break;
             case ActivationFunction.Silu:
@@ -196,7 +198,7 @@ public static class Activations
                 TP.Multiply(t, dy, t);
                 Positive(y, dy, t, dz);
                 break;
-            case ActivationFunction.Gelu: Gelu(z, dy, dz, t, forward: false); break;
+            case ActivationFunction.Gelu: Gelu(z, dy, dz, forward: false); break;
             case ActivationFunction.Sigmoid:
                 // y (1 - y)
                 TP.Subtract(1f, y, t);
@@ -273,33 +275,76 @@ public static class Activations
     }
 
     /// <summary>
-    /// gelu(z) = z Φ(z), and its backward dy (Φ(z) + z φ(z)), with φ(z) = exp(-z²/2) / √(2π) computed once in <paramref name="e"/>
-    /// and erf by Abramowitz and Stegun's 7.1.26 (|error| ≤ 1.5e-7). The vector lanes and the scalar tail take the same steps.
+    /// gelu(z) = z Φ(z), and its backward dy (Φ(z) + z φ(z)), in one pass of vectors: φ's exp(-z²/2) by Cody and Waite's
+    /// reduction and Cephes' expf polynomial (relative error about 1e-7), erf by Abramowitz and Stegun's 7.1.26 (|error| ≤ 1.5e-7).
+    /// The same steps in every lane of either width and in the scalar tail, so the floats do not depend on the machine's vectors.
+    /// Zen 5, one thread, per float: 0.86 ns in passes of TensorPrimitives (z², its exp, then erf; seven times relu6's, a fifth of
+    /// the ConvNeXt spec's training step), 0.69 ns in one pass of 256-bit vectors, 0.32 ns in 512-bit ones.
     /// </summary>
-    private static void Gelu(ReadOnlySpan<float> z, ReadOnlySpan<float> dy, Span<float> r, Span<float> e, bool forward)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Gelu(ReadOnlySpan<float> z, ReadOnlySpan<float> dy, Span<float> r, bool forward)
     {
-        TP.Multiply(z, z, e);
-        TP.Multiply(e, -0.5f, e);
-        TP.Exp(e, e);
-        int i = 0;
-        for (; i <= r.Length - Vector<float>.Count; i += Vector<float>.Count)
+        int n = r.Length;
+        fixed (float* pz = z, pdy = dy, pr = r)
         {
-            var v = new Vector<float>(z[i..]);
-            var ev = new Vector<float>(e[i..]);
-            var t = Vector<float>.One / (Vector<float>.One + new Vector<float>(ErfP * InvSqrt2) * Vector.Abs(v));
-            var poly = t * (new Vector<float>(A1) + t * (new Vector<float>(A2) + t * (new Vector<float>(A3) + t * (new Vector<float>(A4) + t * new Vector<float>(A5)))));
-            var erf = Vector<float>.One - poly * ev;
-            var phi = new Vector<float>(0.5f) * (Vector<float>.One + Vector.ConditionalSelect(Vector.LessThan(v, Vector<float>.Zero), -erf, erf));
-            (forward ? v * phi : new Vector<float>(dy[i..]) * (phi + v * ev * new Vector<float>(InvSqrt2Pi))).CopyTo(r[i..]);
-        }
-        for (; i < r.Length; i++)
-        {
-            float v = z[i], t = 1f / (1f + ErfP * InvSqrt2 * Math.Abs(v));
-            float poly = t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5))));
-            float erf = 1f - poly * e[i], phi = 0.5f * (1f + (v < 0 ? -erf : erf));
-            r[i] = forward ? v * phi : dy[i] * (phi + v * e[i] * InvSqrt2Pi);
+            int i = Vector512.IsHardwareAccelerated ? GeluLanes<Lanes512, Vector512<float>>(pz, pdy, pr, n, forward) : GeluLanes<Lanes256, Vector256<float>>(pz, pdy, pr, n, forward);
+            for (; i < n; i++) pr[i] = GeluOne(pz[i], forward ? 0 : pdy[i], forward);
         }
     }
+
+    /// <summary>One float of <see cref="Gelu"/>: gelu(z), or dy · gelu'(z). The lanes' steps.</summary>
+    internal static float GeluOne(float v, float dy, bool forward)
+    {
+        float e = ExpOfNegativeHalfSquare(v), t = 1f / MathF.FusedMultiplyAdd(ErfP * InvSqrt2, MathF.Abs(v), 1f);
+        float poly = t * MathF.FusedMultiplyAdd(t, MathF.FusedMultiplyAdd(t, MathF.FusedMultiplyAdd(t, MathF.FusedMultiplyAdd(t, A5, A4), A3), A2), A1);
+        float phi = MathF.FusedMultiplyAdd(0.5f, MathF.CopySign(MathF.FusedMultiplyAdd(-poly, e, 1f), v), 0.5f);
+        return forward ? v * phi : dy * MathF.FusedMultiplyAdd(v * e, InvSqrt2Pi, phi);
+    }
+
+    /// <summary>The whole vectors of <see cref="Gelu"/>; returns where the tail starts.</summary>
+    internal static unsafe int GeluLanes<TL, TV>(float* z, float* dy, float* r, int n, bool forward) where TL : struct, ILanes<TV> where TV : struct
+    {
+        int i = 0;
+        for (; i <= n - TL.Count; i += TL.Count)
+        {
+            TV v = TL.Load(z + i), e = ExpOfNegativeHalfSquare<TL, TV>(v), one = TL.Create(1f), half = TL.Create(0.5f);
+            var t = TL.Divide(one, TL.FusedMultiplyAdd(TL.Create(ErfP * InvSqrt2), TL.Abs(v), one));
+            var poly = TL.Multiply(t, TL.FusedMultiplyAdd(t, TL.FusedMultiplyAdd(t, TL.FusedMultiplyAdd(t, TL.FusedMultiplyAdd(t,
+                TL.Create(A5), TL.Create(A4)), TL.Create(A3)), TL.Create(A2)), TL.Create(A1)));
+            var erf = TL.FusedMultiplyAdd(TL.Subtract(TL.Create(0f), poly), e, one);             // erf(|z| / √2)
+            var phi = TL.FusedMultiplyAdd(half, TL.WithSignOf(erf, v), half);
+            TL.Store(forward ? TL.Multiply(v, phi) : TL.Multiply(TL.Load(dy + i), TL.FusedMultiplyAdd(TL.Multiply(v, e), TL.Create(InvSqrt2Pi), phi)), r + i);
+        }
+        return i;
+    }
+
+    /// <summary>
+    /// exp(-z²/2): x = -z²/2 (clamped at -87, where exp is below float's normal range and gelu's terms vanish) = n ln 2 + f with
+    /// n = round(x / ln 2) and |f| ≤ ln 2 / 2 (ln 2 in two parts, so f is exact); exp(f) by Cephes' expf polynomial; 2^n in the exponent bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ExpOfNegativeHalfSquare<TL, TV>(TV z) where TL : struct, ILanes<TV> where TV : struct
+    {
+        var x = TL.Max(TL.Multiply(TL.Multiply(z, z), TL.Create(-0.5f)), TL.Create(-87f));
+        var n = TL.Subtract(TL.FusedMultiplyAdd(x, TL.Create(Log2E), TL.Create(RoundingShift)), TL.Create(RoundingShift));
+        var f = TL.FusedMultiplyAdd(n, TL.Create(-Ln2Low), TL.FusedMultiplyAdd(n, TL.Create(-Ln2High), x));
+        var p = TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(
+            TL.Create(E0), f, TL.Create(E1)), f, TL.Create(E2)), f, TL.Create(E3)), f, TL.Create(E4)), f, TL.Create(E5));
+        return TL.Multiply(TL.FusedMultiplyAdd(p, TL.Multiply(f, f), TL.Add(f, TL.Create(1f))), TL.PowerOfTwo(n));
+    }
+
+    private static float ExpOfNegativeHalfSquare(float z)
+    {
+        float x = MathF.Max(z * z * -0.5f, -87f);
+        float n = MathF.FusedMultiplyAdd(x, Log2E, RoundingShift) - RoundingShift;
+        float f = MathF.FusedMultiplyAdd(n, -Ln2Low, MathF.FusedMultiplyAdd(n, -Ln2High, x));
+        float p = MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(E0, f, E1), f, E2), f, E3), f, E4), f, E5);
+        return MathF.FusedMultiplyAdd(p, f * f, f + 1f) * BitConverter.Int32BitsToSingle(((int)n + 127) << 23);
+    }
+
+    // Cephes' expf: ln 2 as 0.693359375 (exact in a few bits) plus the rest; the polynomial's coefficients from e^f = 1 + f + f²·p(f)
+    private const float Log2E = 1.44269504088896341f, Ln2High = 0.693359375f, Ln2Low = -2.12194440e-4f, RoundingShift = 12582912f;   // 1.5 · 2^23: adding it rounds to an integer
+    private const float E0 = 1.9875691500e-4f, E1 = 1.3981999507e-3f, E2 = 8.3334519073e-3f, E3 = 4.1665795894e-2f, E4 = 1.6666665459e-1f, E5 = 5.0000001201e-1f;
 
     private const float ErfP = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
     private const float InvSqrt2 = 0.70710678118654752f;

@@ -136,9 +136,8 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
     {
         var s = (State)ctx.State!;
         var bias = UseBias ? ctx.Params[1] : null;
-        var rows = s.Epilogue.ForRows(bias);                                         // bias and relu on each chunk, in cache
-        s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y, rows);   // z = im2col(x) Wᵀ
-        if (rows is null) s.Epilogue.Forward(ctx, y, bias);                          // y = act(z + b)
+        // y = act(im2col(x) Wᵀ + b), the bias and the activation on each chunk, in cache
+        s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y, s.Epilogue.ForRows(bias));
     }
 
     public bool CanFold => Activation.IsLinear;

@@ -83,9 +83,8 @@ public sealed class DepthwiseConv2D : Layer, IFoldsBatchNorm
     {
         var s = (State)ctx.State!;
         var bias = UseBias ? ctx.Params[1] : null;
-        var rows = s.Epilogue.ForRows(bias);                                         // bias and relu on each image, in cache
-        s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y, rows);   // z = depthwise(x, W)
-        if (rows is null) s.Epilogue.Forward(ctx, y, bias);                          // y = act(z + b)
+        // y = act(depthwise(x, W) + b), the bias and the activation on each image, in cache
+        s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y, s.Epilogue.ForRows(bias));
     }
 
     public bool CanFold => Activation.IsLinear;

@@ -5,22 +5,23 @@ namespace SpecNet.Layers;
 /// <summary>
 /// What ends conv2d and dense alike: y = act(z + b), with z the GEMM's output (per row of
 /// <c>channels</c>). Forward adds the bias and applies the activation in place (relu fused with the
-/// bias in one pass); backward turns dy into dz = dL/dz and writes the bias gradient (relu's backward
-/// fused with the bias sum). Holds the buffers that needs: the pre-activation z for gelu and silu, dz,
-/// and per-thread partial bias sums
-/// (one slice per thread of the backend that runs it).
+/// bias in one pass); a convolution runs it on each chunk of rows it computes, while they are in cache.
+/// Backward turns dy into dz = dL/dz and writes the bias gradient (relu's backward
+/// fused with the bias sum). Holds the buffers that needs: the pre-activation z for gelu, silu and hard_swish in
+/// training, dz, and per-thread partial bias sums (one slice per thread of the backend that runs it).
 /// </summary>
 public sealed class Epilogue(Activation activation, bool useBias, int channels, int capacityValues, bool training, int threads) : IRowsEpilogue
 {
     private float[]? _bias;
 
     /// <summary>
-    /// This epilogue for a convolution to run on each chunk of rows it computes, or null when it must run as its own
-    /// pass (an activation other than relu keeps a copy of z, or computes more than a bias and a max).
+    /// This epilogue for a convolution to run on each chunk of rows it computes: relu and the bias in the GEMM's stores, any
+    /// other activation on the chunk while it is in cache (keeping z for backward where it needs it). Run as a pass of its own over
+    /// a large tensor, gelu's epilogue took a 14x14x32 -> 128 convolution's forward from 0.46 to 2.2 ms at batch 64 (Zen 5): a
+    /// bias pass and z's copy on one thread, then the activation, each over 6.4 MB from memory.
     /// </summary>
-    public IRowsEpilogue? ForRows(float[]? bias)
+    public IRowsEpilogue ForRows(float[]? bias)
     {
-        if (activation.Function is not (ActivationFunction.Relu or ActivationFunction.Linear)) return null;
         _bias = useBias ? bias : null;
         return this;
     }
@@ -31,24 +32,29 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
     /// </summary>
     public IRowsEpilogue ForSource(AffineRows folded, float[]? bias, float[]? a, float[]? b, bool relu)
     {
-        if (a is null) return ForRows(bias) ?? throw new InvalidOperationException($"a {activation} activation does not run on rows");
+        if (a is null) return ForRows(bias);
         (folded.Bias, folded.A, folded.B, folded.Relu, folded.Residual) = (bias, a, b!, relu, null);
         return folded;
     }
 
+    /// <summary>Whole rows of the output at offset <paramref name="at"/>, on the thread that computed them: act(z + b), z kept where backward needs it.</summary>
     void IRowsEpilogue.ApplyRows(Span<float> rows, long at)
     {
         bool relu = activation.Function == ActivationFunction.Relu;
         if (relu || _bias is not null) ChannelKernels.BiasAffineRelu(rows, channels, _bias, default, default, relu);
+        if (relu || activation.IsLinear) return;
+        if (_z.Length > 0) rows.CopyTo(_z.AsSpan(checked((int)at)));
+        Activations.Forward(activation, rows, rows, channels);
     }
 
+    /// <summary>relu and the bias as the GEMM stores its tiles; other activations need the rows whole (<see cref="IRowsEpilogue.ApplyRows"/>).</summary>
     bool IRowsEpilogue.AsColumns(out float[]? bias, out float[]? scale, out float[]? shift, out bool relu)
     {
         (bias, scale, shift, relu) = (_bias, null, null, activation.Function == ActivationFunction.Relu);
-        return relu || bias is not null;   // else there is nothing to apply: no map, and ApplyRows returns at once
+        return (relu || activation.IsLinear) && (relu || bias is not null);   // linear without a bias: nothing to apply, and ApplyRows returns at once
     }
 
-    private readonly float[] _z = Activations.NeedsInput(activation) ? new float[capacityValues] : [];
+    private readonly float[] _z = training && Activations.NeedsInput(activation) ? new float[capacityValues] : [];
     private readonly float[] _dz = activation.IsLinear || !training ? [] : new float[capacityValues];
     private readonly float[] _partials = new float[threads * channels]; // per thread of the backend: partial bias sums
 

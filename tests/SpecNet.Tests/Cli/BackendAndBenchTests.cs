@@ -103,25 +103,35 @@ public class BackendAndBenchTests
         Assert.InRange(Backends.GemmSeconds(new ManagedBackend(1)), 1e-6, 5);
     }
 
-    /// <summary>Every backend runs the whole model (forward and backward) to the reference's results.</summary>
+    /// <summary>
+    /// Every backend runs the whole model (forward and backward) to the reference's results: the tutorial's kinds, and the activations a
+    /// convolution applies to each chunk of its output (keeping z for backward) with a layer_norm, over many chunks on two threads.
+    /// </summary>
     [SkippableTheory]
-    [InlineData("managed")]
-    [InlineData("mathnet")]
-    [InlineData("mkl")]
-    public void Backends_agree_with_the_reference_on_a_whole_training_step(string name)
+    [InlineData("managed", "relu")]
+    [InlineData("managed", "other activations")]
+    [InlineData("mathnet", "relu")]
+    [InlineData("mkl", "relu")]
+    public void Backends_agree_with_the_reference_on_a_whole_training_step(string name, string layers)
     {
         Backend backend;
         try { backend = Backends.Create(name); }
         catch (SpecNetException e) { Optional.Require(false, e.Message); return; }
-        var model = GradientCheckTests.Compile("""
-            input: { shape: [12, 12, 2] }
-            layers:
+        var model = GradientCheckTests.Compile("input: { shape: [12, 12, 2] }\nlayers:\n" + (layers == "relu" ? """
               - conv2d: { filters: 32, kernel_size: 3, activation: relu }
               - max_pool2d: { pool_size: 2 }
               - conv2d: { filters: 32, kernel_size: 3, padding: same, activation: relu }
               - flatten
               - dense: { units: 10, activation: softmax }
-            """);
+            """ : """
+              - conv2d: { filters: 32, kernel_size: 3, activation: gelu }
+              - depthwise_conv2d: { kernel_size: 3, padding: same, activation: silu }
+              - conv2d: { filters: 24, kernel_size: 1, activation: hard_swish }
+              - layer_norm
+              - conv2d: { filters: 8, kernel_size: 3, strides: 2, activation: tanh }
+              - flatten
+              - dense: { units: 10, activation: softmax }
+            """));
         float[][] Run(Backend b)
         {
             var parameters = ParameterSet.Initialize(model, 3);

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using SpecNet.Kernels;
 using SpecNet.Layers;
 
@@ -79,6 +80,31 @@ public class ActivationTests
         Assert.Equal(dz1, dz2);
         for (int i = 0; i < n; i++)
             Assert.True(Math.Abs(y1[i] - Definition(name, z[i])) <= 2e-6 * Math.Max(1, Math.Abs(z[i])), $"{name}({z[i]}) at {i}: {y1[i]}, its definition {Definition(name, z[i])}");
+    }
+
+    /// <summary>
+    /// gelu's floats do not depend on the machine: 256-bit lanes (AVX2), 512-bit lanes (AVX-512) and the scalar tail give the same,
+    /// forward and backward, over zero, -0, the kinks of its erf's |z| and exp's clamp (|z| past 13.2), and the range between.
+    /// </summary>
+    [Fact]
+    public unsafe void Gelu_gives_the_same_floats_in_either_vector_width_and_alone()
+    {
+        var rng = new Rng(11);
+        float[] z = [0f, -0f, 1e-30f, -1e-30f, 13.19f, -13.19f, 13.2f, -13.2f, 13.3f, -13.3f, 40f, -40f, 1e6f, -1e6f, 3f, -3f,
+            .. Enumerable.Range(0, 4096).Select(_ => rng.NextFloat() * 20 - 10)];
+        var dy = z.Select(_ => rng.NextFloat() * 2 - 1).ToArray();
+        foreach (bool forward in new[] { true, false })
+        {
+            var alone = z.Select((v, i) => Activations.GeluOne(v, dy[i], forward)).ToArray();
+            float[] narrow = new float[z.Length], wide = new float[z.Length];
+            fixed (float* pz = z, pdy = dy, pn = narrow, pw = wide)
+            {
+                Assert.Equal(z.Length, Activations.GeluLanes<Lanes256, Vector256<float>>(pz, pdy, pn, z.Length, forward));
+                Assert.Equal(z.Length, Activations.GeluLanes<Lanes512, Vector512<float>>(pz, pdy, pw, z.Length, forward));
+            }
+            Assert.Equal(alone, narrow);
+            Assert.Equal(alone, wide);
+        }
     }
 
     private static double Definition(string name, double x) => name switch
