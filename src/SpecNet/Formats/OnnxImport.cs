@@ -114,8 +114,12 @@ public static class OnnxImport
         return clean.Length > 64 ? clean[..64] : clean;
     }
 
-    /// <summary>How a value is laid out: the raw NHWC input, NCHW (PyTorch's spatial tensors), flat, [N, C, 1, 1] after global pooling, or NHWC features about to be flattened channel-last.</summary>
-    private enum Layout { RawNhwc, Nchw, Flat, Pooled, ChannelsLast }
+    /// <summary>
+    /// How a value is laid out: the raw NHWC input, NCHW (PyTorch's spatial tensors), flat, [N, C, 1, 1] after global pooling, NHWC
+    /// (features about to be flattened channel-last, or a channels-last stretch of PyTorch's: LayerNorm, Linear), or [N, 1, 1, C]
+    /// (a pooled vector permuted so: ConvNeXt's classifier's LayerNorm2d).
+    /// </summary>
+    private enum Layout { RawNhwc, Nchw, Flat, Pooled, ChannelsLast, PooledChannelsLast }
 
 
     /// <summary>A value of the ONNX graph: a constant, the model input (entry -1), or an entry's output; a flat value may carry the feature order its dense reader must use.</summary>
@@ -268,7 +272,7 @@ public static class OnnxImport
         /// <summary>A name for an entry from its weights' ONNX names ("features.0.conv.weight" -> features_0_conv).</summary>
         private void NameFrom(Entry entry, string tensor)
         {
-            if (!tensor.Contains('.') || tensor.StartsWith("onnx::", StringComparison.Ordinal)) return;
+            if (!tensor.Contains('.') || tensor.StartsWith("onnx::", StringComparison.Ordinal) || tensor.StartsWith('/')) return;   // '/...': a node's output, no parameter's name
             var name = Sanitize(tensor[..tensor.LastIndexOf('.')]);
             if (_names.Add(name)) entry.Name = name;
         }
@@ -325,11 +329,12 @@ public static class OnnxImport
                 case "Flatten" or "Reshape": Flatten(node); break;
                 case "Gemm": Gemm(node); break;
                 case "MatMul": MatMul(node); break;
-                case "Add" when Get(node, 1).IsConstant: Bias(node); break;
+                case "Add" when Get(node, 1).IsConstant || Get(node, 0).IsConstant: Bias(node); break;
                 case "Add": Merge(node, node.Inputs.Count == 2 ? "add" : throw Unsupported(node, "Add takes two inputs")); break;
                 case "Sum": Merge(node, "add"); break;
                 case "Sub": Merge(node, "subtract"); break;
                 case "Mul" when GatedBy(node, "Sigmoid", "sigmoid", "silu") || GatedBy(node, "HardSigmoid", "hard_sigmoid", "hard_swish"): break;
+                case "Mul" when Get(node, 1).IsConstant || Get(node, 0).IsConstant: Scale(node); break;
                 case "Mul": Merge(node, "multiply"); break;
                 case "Mean": Merge(node, "average"); break;
                 case "Max": Merge(node, "maximum"); break;
@@ -346,6 +351,7 @@ public static class OnnxImport
             {
                 Layout.Flat => [ConstantTensor.Batch, x.Shape.Channels],
                 Layout.Pooled => [ConstantTensor.Batch, x.Shape.Channels, 1, 1],
+                Layout.PooledChannelsLast => [ConstantTensor.Batch, 1, 1, x.Shape.Channels],
                 Layout.ChannelsLast or Layout.RawNhwc => [ConstantTensor.Batch, x.Shape.Height, x.Shape.Width, x.Shape.Channels],
                 _ => [ConstantTensor.Batch, x.Shape.Channels, x.Shape.Height, x.Shape.Width],
             };
@@ -379,6 +385,8 @@ public static class OnnxImport
             var perm = node.Ints("perm") ?? [];
             if (x.Layout is Layout.RawNhwc or Layout.ChannelsLast && perm.SequenceEqual(new long[] { 0, 3, 1, 2 })) Set(node, x with { Layout = Layout.Nchw });
             else if (x.Layout == Layout.Nchw && perm.SequenceEqual(new long[] { 0, 2, 3, 1 })) Set(node, x with { Layout = Layout.ChannelsLast });
+            else if (x.Layout == Layout.Pooled && perm.SequenceEqual(new long[] { 0, 2, 3, 1 })) Set(node, x with { Layout = Layout.PooledChannelsLast });
+            else if (x.Layout == Layout.PooledChannelsLast && perm.SequenceEqual(new long[] { 0, 3, 1, 2 })) Set(node, x with { Layout = Layout.Pooled });
             else throw Unsupported(node, $"a transpose [{string.Join(", ", perm)}] of a {x.Layout} tensor (only to or from channels-last, or before a flatten)");
         }
 
@@ -534,7 +542,7 @@ public static class OnnxImport
             {
                 Layout.Flat => axis is -1 or 1,
                 Layout.Pooled => axis is 1 or -3,             // [N, C, 1, 1]: from the channels on
-                Layout.ChannelsLast => axis is -1 or 3,
+                Layout.ChannelsLast or Layout.PooledChannelsLast => axis is -1 or 3,
                 _ => false,
             };
             if (x.IsConstant || !lastAxis)
@@ -574,8 +582,11 @@ public static class OnnxImport
         private int ReadersOf(string value) => _onnx.Nodes.Count(n => n.Inputs.Contains(value)) + (_output == value ? 1 : 0);
 
         /// <summary>The entry that computes this node's first input, when this node is all that reads it (so it can be folded into that entry).</summary>
-        private Entry? OnlyReader(OnnxNode node, Value x) =>
-            x.Entry >= 0 && _entries[x.Entry] is { Readers: 0, Removed: false } owner && ReadersOf(node.Inputs[0]) == 1 ? owner : null;
+        private Entry? OnlyReader(OnnxNode node, Value x) => OnlyReader(node.Inputs[0], x);
+
+        /// <summary>The entry that computes <paramref name="x"/> (the value named <paramref name="input"/>), when one node is all that reads it.</summary>
+        private Entry? OnlyReader(string input, Value x) =>
+            x.Entry >= 0 && _entries[x.Entry] is { Readers: 0, Removed: false } owner && ReadersOf(input) == 1 ? owner : null;
 
         private void Softmax(OnnxNode node)
         {
@@ -748,7 +759,7 @@ public static class OnnxImport
             else if (node.Int("axis", 1) != 1) throw Unsupported(node, "a flatten that keeps more than the batch axis");
             switch (x.Layout)
             {
-                case Layout.Flat or Layout.Pooled: Set(node, x with { Layout = Layout.Flat }); break;
+                case Layout.Flat or Layout.Pooled or Layout.PooledChannelsLast: Set(node, x with { Layout = Layout.Flat }); break;   // 1x1: one order
                 case Layout.Nchw or Layout.ChannelsLast:
                     var entry = new Entry("flatten");
                     Add(entry, x);
@@ -789,7 +800,26 @@ public static class OnnxImport
         {
             var w = Get(node, 1);
             if (w.Floats is null || w.Dims is not { Length: 2 } d) throw Unsupported(node, "the right operand must be a constant matrix");
-            Dense(node, w.Floats, (int)d[0], (int)d[1], transposed: false, bias: null);
+            if (Get(node, 0).Layout == Layout.ChannelsLast) Pointwise(node, w.Floats, (int)d[0], (int)d[1]);
+            else Dense(node, w.Floats, (int)d[0], (int)d[1], transposed: false, bias: null);
+        }
+
+        /// <summary>A MatMul of a channels-last image tensor (PyTorch's nn.Linear after a permute, as in ConvNeXt's blocks): a 1x1 convolution.</summary>
+        private void Pointwise(OnnxNode node, float[] weights, int inputs, int units)
+        {
+            var x = Get(node, 0);
+            if (x.Shape.Channels != inputs) throw Unsupported(node, $"its input has {x.Shape.Channels} channels, not the {inputs} the weights take");
+            var kernel = new float[units * inputs];                       // [filters, channels, 1, 1] from [channels, filters]
+            for (int u = 0; u < units; u++)
+                for (int k = 0; k < inputs; k++) kernel[u * inputs + k] = weights[k * units + u];
+            var entry = new Entry("conv2d");
+            entry.Set("filters", $"{units}");
+            entry.Set("kernel_size", "1");
+            entry.Set("use_bias", "false");
+            entry.Weights["weight"] = kernel;
+            NameFrom(entry, node.Inputs[1]);
+            Add(entry, x);
+            Set(node, Output(entry, Layout.ChannelsLast, Schema.Shape.Spatial(x.Shape.Height, x.Shape.Width, units)));
         }
 
         /// <summary>A dense layer; the weights file keeps [units, inputs], in SpecNet's feature order.</summary>
@@ -817,13 +847,46 @@ public static class OnnxImport
         /// <summary>Add of a constant: the bias of the dense layer (MatMul) or convolution before it.</summary>
         private void Bias(OnnxNode node)
         {
-            var x = Get(node, 0);
-            var b = Get(node, 1).Floats ?? throw Unsupported(node, "only float biases are supported");
-            if (OnlyReader(node, x) is not { Kind: "dense" or "conv2d" or "depthwise_conv2d" } owner || owner.Weights.ContainsKey("bias")
+            int at = Get(node, 0).IsConstant ? 1 : 0;                 // PyTorch writes a Linear's bias first on a 4-D input: Add(b, x·W)
+            var x = Get(node, at);
+            var b = Get(node, 1 - at).Floats ?? throw Unsupported(node, "only float biases are supported");
+            if (x.IsConstant || OnlyReader(node.Inputs[at], x) is not { Kind: "dense" or "conv2d" or "depthwise_conv2d" } owner || owner.Weights.ContainsKey("bias")
                 || owner.Get("activation") is not null || b.Length != owner.Output.Channels)
                 throw Unsupported(node, "adding a constant other than a bias right after MatMul or Conv");
             owner.Weights["bias"] = b;
             owner.Options.RemoveAll(o => o.Key == "use_bias");
+            if (owner.Name is null) NameFrom(owner, node.Inputs[1 - at]);   // a MatMul's weights are a transposed copy, its bias the parameter
+            Set(node, x);
+        }
+
+        /// <summary>
+        /// A product with a constant of one value per channel (or one value) right after a convolution or dense layer without an
+        /// activation: folded into its weights and bias, as ConvNeXt's layer scale (gamma of shape [C, 1, 1]) is. Anything else is a
+        /// multiply, which refuses a constant operand.
+        /// </summary>
+        private void Scale(OnnxNode node)
+        {
+            int at = Get(node, 0).IsConstant ? 1 : 0;
+            var x = Get(node, at);
+            var k = Get(node, 1 - at);
+            int c = x.Shape.Channels;
+            // broadcast against x's own layout: [C, 1, 1] (or [1, C, 1, 1]) over NCHW, [C] over a flat or channels-last tensor
+            bool perChannel = k.Floats is { } f && k.Dims is { } d && (f.Length == 1 || f.Length == c && x.Layout switch
+            {
+                Layout.Nchw or Layout.Pooled => d.Length is 3 or 4 && d[^3] == c,
+                Layout.Flat or Layout.ChannelsLast or Layout.PooledChannelsLast => d[^1] == c,
+                _ => false,
+            });
+            if (x.IsConstant || !perChannel || OnlyReader(node.Inputs[at], x) is not { Kind: "dense" or "conv2d" or "depthwise_conv2d" } owner
+                || owner.Get("activation") is not null || x.Permutation is not null)
+            {
+                Merge(node, "multiply");
+                return;
+            }
+            var scale = k.Floats!;
+            foreach (var (key, values) in owner.Weights)                  // file layouts: the output channel first ([out, ...]), a bias [out]
+                for (int i = 0, per = values.Length / c; i < values.Length; i++) values[i] *= scale.Length == 1 ? scale[0] : scale[i / per];
+            _notes.Add($"{node.Inputs[1 - at]} (a constant factor per channel, as ConvNeXt's layer scale) is folded into {owner.Id}'s weights");
             Set(node, x);
         }
 

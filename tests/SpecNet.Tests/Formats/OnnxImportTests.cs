@@ -52,7 +52,7 @@ public sealed class PyTorchModels : IDisposable
 public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
 {
     public static TheoryData<string> TorchCases() =>
-        new("tutorial-pool", "tutorial-stride", "tutorial-plain", "resnet-folded", "resnet-batchnorm", "mobile", "mobile-opset16", "mlp", "branches-rgb", "hard-opset13", "hard-opset17", "squeeze-excite", "convnext", "avgpool-count-pad", "tensorflow-nhwc");
+        new("tutorial-pool", "tutorial-stride", "tutorial-plain", "resnet-folded", "resnet-batchnorm", "mobile", "mobile-opset16", "mlp", "branches-rgb", "hard-opset13", "hard-opset17", "squeeze-excite", "convnext", "convnext-torchvision", "avgpool-count-pad", "tensorflow-nhwc");
 
     [SkippableTheory]
     [MemberData(nameof(TorchCases))]
@@ -168,6 +168,22 @@ public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
         Assert.Equal(["zero_padding2d", "conv2d", .. name == "hard-opset17" ? ["batch_norm"] : Array.Empty<string>(), "hard_swish", "depthwise_conv2d", "conv2d",
             "hard_sigmoid", "relu", "add", "global_avg_pool2d", "dense", "gelu", "dense"], kinds);
         Assert.Contains("depthwise_conv2d: { name: dw, kernel_size: 3, padding: same, activation: relu6 }", spec);   // PyTorch's Relu, then Clip
+    }
+
+    /// <summary>
+    /// ConvNeXt as torchvision writes it: LayerNorm over channels-last views (also of the pooled [N, C, 1, 1]) as layer_norm, its
+    /// Linears on the channels-last tensor (MatMul, then Add(bias, ·)) as 1x1 convolutions named by their bias, and the layer scale
+    /// folded into the convolution before it, with a note.
+    /// </summary>
+    [SkippableFact]
+    public void Torchvision_convnext_imports_as_layer_norms_and_pointwise_convolutions()
+    {
+        var result = OnnxImport.Import(Path.Combine(torch.Folder, "convnext-torchvision.onnx"), new ImportOptions());
+        var kinds = result.SpecText.Split('\n').Where(l => l.StartsWith("  - ")).Select(l => l[4..].Split(':', ' ')[0]).ToList();
+        string[] block = ["depthwise_conv2d", "layer_norm", "conv2d", "gelu", "conv2d", "add"];
+        Assert.Equal(["conv2d", "layer_norm", .. block, "layer_norm", "conv2d", .. block, "global_avg_pool2d", "layer_norm", "dense"], kinds);
+        Assert.Contains("- conv2d: { name: features_1_block_3, filters: 32, kernel_size: 1 }", result.SpecText);
+        Assert.Contains(result.Notes, n => n.Contains("features.3.layer_scale") && n.Contains("folded into features_3_block_5's weights"));
     }
 
     /// <summary>

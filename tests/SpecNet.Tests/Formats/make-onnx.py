@@ -213,6 +213,45 @@ class ConvNext(nn.Module):
         return self.head(self.head_norm(F.adaptive_avg_pool2d(x, 1).flatten(1)))
 
 
+class Permute(nn.Module):
+    def __init__(self, dims):
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x):
+        return x.permute(*self.dims)
+
+
+class CNBlock(nn.Module):
+    """torchvision's ConvNeXt block: a 7x7 depthwise Conv2d, a Permute to channels-last, LayerNorm, Linear to 4C (a MatMul of the
+    4-D tensor), GELU, Linear back, a Permute back, times a learned layer scale of shape (C, 1, 1), added to the block's input
+    (stochastic depth is the identity in eval)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv2d(c, c, 7, padding=3, groups=c), Permute([0, 2, 3, 1]), nn.LayerNorm(c, eps=1e-6),
+                                   nn.Linear(c, 4 * c), nn.GELU(), nn.Linear(4 * c, c), Permute([0, 3, 1, 2]))
+        self.layer_scale = nn.Parameter(torch.rand(c, 1, 1) + 0.5)
+
+    def forward(self, x):
+        return x + self.layer_scale * self.block(x)
+
+
+class TorchvisionConvNext(nn.Module):
+    """torchvision's ConvNeXt, small: its stem (Conv2d, LayerNorm2d), CNBlocks, its downsampling (LayerNorm2d, 2x2 stride-2
+    Conv2d) and its classifier (AdaptiveAvgPool2d, LayerNorm2d of the pooled [N, C, 1, 1], Flatten, Linear)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Sequential(nn.Conv2d(1, 8, 2, stride=2), LayerNorm2d(8, eps=1e-6)), CNBlock(8),
+                                      nn.Sequential(LayerNorm2d(8, eps=1e-6), nn.Conv2d(8, 16, 2, stride=2)), CNBlock(16))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(LayerNorm2d(16, eps=1e-6), nn.Flatten(1), nn.Linear(16, 5))
+
+    def forward(self, x):
+        return self.classifier(self.avgpool(self.features(x)))
+
+
 def randomize_batch_norm(model):
     for m in model.modules():
         if isinstance(m, nn.LayerNorm):   # gamma and beta away from 1 and 0, so that a swapped or dropped one shows
@@ -242,6 +281,7 @@ cases = [
     ("hard-opset17", Hard(), (12, 12, 1), 17, False, 1 / 255, [0.5], [0.25]),
     ("squeeze-excite", SqueezeExcite(), (10, 10, 1), 13, True, 1 / 255, [0.0], [1.0]),
     ("convnext", ConvNext(), (12, 12, 1), 17, False, 1 / 255, [0.5], [0.25]),
+    ("convnext-torchvision", TorchvisionConvNext(), (12, 12, 1), 17, False, 1 / 255, [0.5], [0.25]),
 ]
 
 count = 6
@@ -259,7 +299,8 @@ for name, model, (h, w, c), opset, fold, scale, mean, std in cases:
     raw.tofile(os.path.join(out, name + ".raw"))
     with open(os.path.join(out, name + ".json"), "w") as f:
         json.dump({"shape": [h, w, c], "count": count, "opset": opset, "scale": scale, "mean": mean, "std": std, "folded": fold,
-                   "parameters": sum(p.numel() for p in model.parameters()), "outputs": y.numpy().astype(float).tolist()}, f)
+                   "parameters": sum(p.numel() for n, p in model.named_parameters() if "layer_scale" not in n),   # a layer scale is folded into the weights before it
+                   "outputs": y.numpy().astype(float).tolist()}, f)
 
 
 # ---------------------------------------------------------------- what PyTorch itself never writes, written with onnx.helper
