@@ -53,6 +53,8 @@ public class GradientCheckTests
         { "[7, 7, 3]", "depthwise_conv2d: { kernel_size: [3, 2], strides: 2, padding: same, depth_multiplier: 2, activation: tanh }" },
         { "[8, 8, 2]", "depthwise_conv2d: { kernel_size: 3, dilation_rate: 2, padding: same, use_bias: false }" },
         { "[5, 9, 8]", "depthwise_conv2d: { kernel_size: 3, padding: same, activation: tanh }" },         // 8 channels: dW summed in registers
+        { "[9, 7, 8]", "depthwise_conv2d: { kernel_size: 5, padding: same }" },        // 8 channels, padded, not 3x3: dW from a padded copy, four outputs then a tail
+        { "[6, 10, 16]", "depthwise_conv2d: { kernel_size: [3, 7], dilation_rate: [2, 1], padding: same, activation: gelu }" },
         { "[6, 6, 3]", "separable_conv2d: { filters: 4, kernel_size: 3, depth_multiplier: 2, activation: tanh }" },
         { "[7, 7, 2]", "separable_conv2d: { filters: 3, kernel_size: 3, strides: 2, padding: same, use_bias: false }" },
         { "[2, 2, 17]", "concatenate: { inputs: [input, input] }" },    // 17 channels: two vectors of 8 and one alone, each copy's gradient added
