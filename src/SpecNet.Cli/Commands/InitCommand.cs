@@ -147,11 +147,48 @@ public static class InitCommand
               batch_size: 64
               seed: 42
             """,
+        ["convnext"] = """
+            # A small ConvNeXt: a patchify stem (2x2, stride 2) and layer_norm; blocks of a 7x7 depthwise convolution, a
+            # layer_norm, a 1x1 expansion to four times the width with gelu and a 1x1 projection back, added to the block's
+            # input; a layer_norm and a 2x2 stride-2 convolution between stages. AdamW with a warm-up and a cosine decay.
+            name: my-convnext
+            input: { shape: [28, 28, 1] }
+            data: { dataset: fashion-mnist }
+            layers:
+              - conv2d: { filters: 32, kernel_size: 2, strides: 2, name: stem }
+              - layer_norm: { epsilon: 0.000001 }
+              - residual:
+                  layers:
+                    - depthwise_conv2d: { kernel_size: 7, padding: same }
+                    - layer_norm: { epsilon: 0.000001 }
+                    - conv2d: { filters: 128, kernel_size: 1, activation: gelu }
+                    - conv2d: { filters: 32, kernel_size: 1 }
+              - layer_norm: { epsilon: 0.000001 }
+              - conv2d: { filters: 64, kernel_size: 2, strides: 2 }
+              - residual:
+                  layers:
+                    - depthwise_conv2d: { kernel_size: 7, padding: same }
+                    - layer_norm: { epsilon: 0.000001 }
+                    - conv2d: { filters: 256, kernel_size: 1, activation: gelu }
+                    - conv2d: { filters: 64, kernel_size: 1 }
+              - global_avg_pool2d
+              - layer_norm: { epsilon: 0.000001 }
+              - dense: { units: 10, activation: softmax }
+            training:
+              optimizer:
+                adamw:
+                  learning_rate:   # 300 steps of warm-up, then a cosine to 0 over the rest of 3 epochs of 938 steps
+                    cosine_decay: { initial_learning_rate: 0.0, warmup_target: 0.002, warmup_steps: 300, decay_steps: 2514 }
+                  weight_decay: 0.05
+              epochs: 3
+              batch_size: 64
+              seed: 42
+            """,
     };
 
     public static Command Create()
     {
-        var template = new Option<string>("--template") { Description = "cnn, mlp, lenet, resnet or mobilenet", DefaultValueFactory = _ => "cnn" };
+        var template = new Option<string>("--template") { Description = "cnn, mlp, lenet, resnet, mobilenet or convnext", DefaultValueFactory = _ => "cnn" };
         template.AcceptOnlyFromAmong([.. Templates.Keys]);
         var output = new Option<string>("--output", "-o") { Description = "file to write", DefaultValueFactory = _ => "model.yaml" };
         var force = new Option<bool>("--force") { Description = "overwrite an existing file" };

@@ -114,6 +114,7 @@ public class ExperienceTests
     [InlineData("lenet")]
     [InlineData("resnet")]
     [InlineData("mobilenet")]
+    [InlineData("convnext")]
     public void Init_writes_a_spec_that_checks_and_trains(string template)
     {
         using var dir = new TempFolder();
