@@ -162,64 +162,90 @@ public sealed class LayerNorm : Layer
         for (int r = r0, size = a->ChunkRows; r < r1; r += size) BackwardChunk(a, part, r / size, r, Math.Min(r1, r + size));
     }
 
+    /// <summary>
+    /// Rows [r0, r1) of chunk <paramref name="chunk"/>, a block of 64 rows at a time: first the block's dgamma and dbeta terms, channel
+    /// vector by channel vector down its rows (sums in registers), then each row's dx (written over dy where they share a buffer, so
+    /// the sums come first). Summed row by row into memory instead, each row's adds waited on the row before's stores: the 14x14x32
+    /// layer's backward took 0.26-0.31 ms against 0.07 without the parameters' gradients, 0.11 now (Zen 5, batch 64, alone;
+    /// in the ConvNeXt spec's step, with its tensors from memory, 0.30 -> 0.19 ms).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void BackwardChunk(Args* a, int part, int chunk, int r0, int r1)
     {
         int c = a->Channels;
         double* gammaSums = a->Partials + chunk * 2 * c, betaSums = gammaSums + c;
         float* blockGamma = a->Blocks + part * 2 * c, blockBeta = blockGamma + c;   // this thread's
+        float* x0 = a->X, dy0 = a->DY, dx0 = a->DX, gamma = a->Gamma, means = a->Mean, invStds = a->InvStd;
+        bool parameters = a->ParameterGradients, input = a->InputGradient;
         new Span<double>(gammaSums, 2 * c).Clear();
         for (int block = r0; block < r1; block += BlockRows)
         {
-            new Span<float>(blockGamma, 2 * c).Clear();
-            for (long r = block, end = Math.Min(r1, block + BlockRows); r < end; r++)
+            int end = Math.Min(r1, block + BlockRows);
+            if (parameters)
             {
-                float* x = a->X + r * c, dy = a->DY + r * c, dx = a->DX + r * c;
-                float mean = a->Mean[r], invStd = a->InvStd[r];
-                // Σ dxhat and Σ dxhat·xhat over the row, and the row's dgamma, dbeta terms
+                // Σ dy·xhat and Σ dy over the block's rows, in float from +0, rows in order, then into the chunk's doubles
+                int v = 0;
+                for (; v <= c - Lanes; v += Lanes)
+                {
+                    Vector256<float> g = Vector256<float>.Zero, b = g;
+                    for (long r = block; r < end; r++)
+                    {
+                        var d = Vector256.Load(dy0 + r * c + v);
+                        g = Vector256.FusedMultiplyAdd(d, (Vector256.Load(x0 + r * c + v) - Vector256.Create(means[r])) * Vector256.Create(invStds[r]), g);
+                        b += d;
+                    }
+                    g.Store(blockGamma + v);
+                    b.Store(blockBeta + v);
+                }
+                for (; v < c; v++)
+                {
+                    float g = 0, b = 0;
+                    for (long r = block; r < end; r++)
+                    {
+                        float d = dy0[r * c + v];
+                        g = MathF.FusedMultiplyAdd(d, (x0[r * c + v] - means[r]) * invStds[r], g);
+                        b += d;
+                    }
+                    (blockGamma[v], blockBeta[v]) = (g, b);
+                }
+                for (int ch = 0; ch < c; ch++) (gammaSums[ch], betaSums[ch]) = (gammaSums[ch] + blockGamma[ch], betaSums[ch] + blockBeta[ch]);
+            }
+            if (!input) continue;
+            for (long r = block; r < end; r++)
+            {
+                float* x = x0 + r * c, dy = dy0 + r * c, dx = dx0 + r * c;
+                float mean = means[r], invStd = invStds[r];
+                // Σ dxhat and Σ dxhat·xhat over the row
                 Vector256<float> vm = Vector256.Create(mean), vi = Vector256.Create(invStd), sum = Vector256<float>.Zero, dot = sum;
                 float rowSum = 0, rowDot = 0;
                 int v = 0;
                 for (; v <= c - Lanes; v += Lanes)
                 {
-                    Vector256<float> xhat = (Vector256.Load(x + v) - vm) * vi, g = Vector256.Load(dy + v), dxhat = g * Vector256.Load(a->Gamma + v);
+                    Vector256<float> xhat = (Vector256.Load(x + v) - vm) * vi, dxhat = Vector256.Load(dy + v) * Vector256.Load(gamma + v);
                     sum += dxhat;
                     dot = Vector256.FusedMultiplyAdd(dxhat, xhat, dot);
-                    if (a->ParameterGradients)
-                    {
-                        Vector256.FusedMultiplyAdd(g, xhat, Vector256.Load(blockGamma + v)).Store(blockGamma + v);
-                        (Vector256.Load(blockBeta + v) + g).Store(blockBeta + v);
-                    }
                 }
                 for (int t = v; t < c; t++)
                 {
-                    float xhat = (x[t] - mean) * invStd, dxhat = dy[t] * a->Gamma[t];
+                    float xhat = (x[t] - mean) * invStd, dxhat = dy[t] * gamma[t];
                     rowSum += dxhat;
                     rowDot = MathF.FusedMultiplyAdd(dxhat, xhat, rowDot);
-                    if (a->ParameterGradients)
-                    {
-                        blockGamma[t] = MathF.FusedMultiplyAdd(dy[t], xhat, blockGamma[t]);
-                        blockBeta[t] += dy[t];
-                    }
                 }
-                if (!a->InputGradient) continue;
                 // dx = invStd·dxhat - invStd·mean(dxhat) - xhat·invStd·mean(dxhat·xhat)
                 float shift = -invStd * (Vector256.Sum(sum) + rowSum) / c, slope = -invStd * (Vector256.Sum(dot) + rowDot) / c;
                 Vector256<float> vShift = Vector256.Create(shift), vSlope = Vector256.Create(slope);
                 for (v = 0; v <= c - Lanes; v += Lanes)
                 {
                     var xhat = (Vector256.Load(x + v) - vm) * vi;
-                    var dxhat = Vector256.Load(dy + v) * Vector256.Load(a->Gamma + v);
+                    var dxhat = Vector256.Load(dy + v) * Vector256.Load(gamma + v);
                     Vector256.FusedMultiplyAdd(dxhat, vi, Vector256.FusedMultiplyAdd(xhat, vSlope, vShift)).Store(dx + v);
                 }
                 for (; v < c; v++)
                 {
-                    float xhat = (x[v] - mean) * invStd, dxhat = dy[v] * a->Gamma[v];
+                    float xhat = (x[v] - mean) * invStd, dxhat = dy[v] * gamma[v];
                     dx[v] = MathF.FusedMultiplyAdd(dxhat, invStd, MathF.FusedMultiplyAdd(xhat, slope, shift));
                 }
             }
-            if (!a->ParameterGradients) continue;
-            for (int ch = 0; ch < c; ch++) (gammaSums[ch], betaSums[ch]) = (gammaSums[ch] + blockGamma[ch], betaSums[ch] + blockBeta[ch]);
         }
     }
 }
