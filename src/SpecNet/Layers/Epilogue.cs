@@ -55,7 +55,10 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
     }
 
     private readonly float[] _z = training && Activations.NeedsInput(activation) ? new float[capacityValues] : [];
-    private readonly float[] _dz = activation.IsLinear || !training ? [] : new float[capacityValues];
+    // dz goes over z where backward reads z (gelu, silu, hard_swish): each dz is made from the z where it lies, and z is dead
+    // after (the next forward writes it again). A buffer of its own for the others.
+    private readonly float[] _ownDz = activation.IsLinear || !training || Activations.NeedsInput(activation) ? [] : new float[capacityValues];
+    private float[] Dz => Activations.NeedsInput(activation) ? _z : _ownDz;
     private readonly float[] _partials = new float[threads * channels]; // per thread of the backend: partial bias sums
 
     /// <summary>y (holding z on entry) = act(z + bias).</summary>
@@ -75,7 +78,7 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
     public ReadOnlySpan<float> Backward(LayerContext ctx, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, float[]? dBias)
     {
         bool activate = !activation.IsLinear && !ctx.PreActivationGradient;
-        var dz = activate ? _dz.AsSpan(0, y.Length) : default;
+        var dz = activate ? Dz.AsSpan(0, y.Length) : default;
         if (activate && activation.Function == ActivationFunction.Relu && useBias && dBias is not null)
         {
             Elementwise.ReluBiasBackward(ctx.Kernels, y, dy, dz, dBias, _partials);
