@@ -56,16 +56,24 @@ public sealed class AffineRows : IRowsEpilogue
     public float[] A = [], B = [];
     public bool Relu;
     public float[]? Residual;
+    /// <summary>An activation other than relu after it all (a MobileNet's relu6 or hard_swish after the batch norm), on the rows in cache.</summary>
+    public RowsMap? Then;
 
-    public void ApplyRows(Span<float> rows, long at) =>
+    public void ApplyRows(Span<float> rows, long at)
+    {
         ChannelKernels.BiasAffineRelu(rows, A.Length, Bias, A, B, Relu, Residual is null ? default : Residual.AsSpan(checked((int)at), rows.Length));
+        Then?.Invoke(rows);
+    }
 
     public bool AsColumns(out float[]? bias, out float[]? scale, out float[]? shift, out bool relu)
     {
         (bias, scale, shift, relu) = (Bias, A.Length == 0 ? null : A, A.Length == 0 ? null : B, Relu);
-        return Residual is null;
+        return Residual is null && Then is null;
     }
 }
+
+/// <summary>A map applied in place to whole rows of an output, by the thread that computed them.</summary>
+public delegate void RowsMap(Span<float> rows);
 
 /// <summary>
 /// A convolution computed as im2col + GEMM, per group: Y[:, group] = cols(X) W_groupᵀ, and backward

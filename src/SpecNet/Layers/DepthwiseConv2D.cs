@@ -89,10 +89,10 @@ public sealed class DepthwiseConv2D : Layer, IFoldsBatchNorm
 
     public bool CanFold => Activation.IsLinear;
 
-    public void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu, float[]? residual = null)
+    public void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu, float[]? residual = null, RowsMap? then = null)
     {
         var s = (State)ctx.State!;
-        (s.Folded.Bias, s.Folded.A, s.Folded.B, s.Folded.Relu, s.Folded.Residual) = (UseBias ? ctx.Params[1] : null, a, b, relu, residual);
+        (s.Folded.Bias, s.Folded.A, s.Folded.B, s.Folded.Relu, s.Folded.Residual, s.Folded.Then) = (UseBias ? ctx.Params[1] : null, a, b, relu, residual, then);
         s.Convolution.Forward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], y, s.Folded);   // each image: (z + bias)·a + b, relu
     }
 

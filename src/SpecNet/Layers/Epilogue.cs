@@ -33,7 +33,7 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
     public IRowsEpilogue ForSource(AffineRows folded, float[]? bias, float[]? a, float[]? b, bool relu)
     {
         if (a is null) return ForRows(bias);
-        (folded.Bias, folded.A, folded.B, folded.Relu, folded.Residual) = (bias, a, b!, relu, null);
+        (folded.Bias, folded.A, folded.B, folded.Relu, folded.Residual, folded.Then) = (bias, a, b!, relu, null, null);
         return folded;
     }
 

@@ -15,8 +15,9 @@ public interface IFoldsBatchNorm
     /// <summary>
     /// y = relu?((conv(x) + bias)·a + b + residual), with a and b the batch normalisation's inference map, and residual (when
     /// given) the other operand of an add after it: a tensor of the output's shape, the front of the buffer for the batch.
+    /// <paramref name="then"/>, when given, is an activation other than relu after it all, applied to each chunk of rows in cache.
     /// </summary>
-    void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu, float[]? residual = null);
+    void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu, float[]? residual = null, RowsMap? then = null);
 
     /// <summary>
     /// Plan time, inference: this convolution as a source of rows for the next convolution of a chain (Planning/Fusion.cs), with

@@ -28,6 +28,7 @@ public sealed class ExecutionPlan : IPlan
     private readonly bool[] _throughRelu;        // per layer: a max pooling whose backward is also its input's relu's
     private readonly bool[] _reluDone;           // per layer: that relu's layer, whose dy is then its pre-activation gradient
     private readonly float[][] _foldScale, _foldShift;   // per convolution starting a stage: the batch norm's map
+    private readonly RowsMap?[] _foldThen;               // the same: an activation other than relu ending the stage, on its rows
     private readonly int[] _residual;                    // per convolution starting a stage with an add: the add's other operand, or -1
     private readonly int[][] _stages;                    // per layer starting a chain of stages made for the next (Fusion): their first layers
     private readonly int[] _stageEnd;                    // per layer starting a chain or a stage of one: the stage's last layer
@@ -81,6 +82,8 @@ public sealed class ExecutionPlan : IPlan
         _foldScale = _stageEnd.Select((e, i) => e > i && _layers[i] is IFoldsBatchNorm && _layers[i + 1] is BatchNorm ? new float[_layers[i].Output.Channels] : []).ToArray();
         _foldShift = _foldScale.Select(a => new float[a.Length]).ToArray();
         _residual = _stageEnd.Select((e, i) => e >= i + 2 && _layers[i + 2] is Merge ? _sources[i + 2].Single(t => t != i + 2) : -1).ToArray();
+        _foldThen = _stageEnd.Select((e, i) => _foldScale[i].Length > 0 && _layers[e] is ActivationLayer { Activation: { Function: not ActivationFunction.Relu } act } last
+            ? new RowsMap(rows => Activations.Forward(act, rows, rows, last.Output.Channels)) : null).ToArray();
         Dropout = Rng.For(seed, "dropout");
         _contexts = new LayerContext[_layers.Count];
         for (int i = 0; i < _layers.Count; i++)
@@ -203,7 +206,8 @@ public sealed class ExecutionPlan : IPlan
             float[]? residual = _residual[i] >= 0 ? _values[_residual[i]] : null;
             if (residual is not null) next++;
             if (!_mapped) ((BatchNorm)_layers[i + 1]).InferenceMap(_contexts[i + 1], _foldScale[i], _foldShift[i]);
-            ((IFoldsBatchNorm)layer).ForwardFolded(ctx, x, y, _foldScale[i], _foldShift[i], relu: next <= last && _layers[next] is ActivationLayer, residual);
+            bool relu = next <= last && _layers[next] is ActivationLayer { Activation.Function: ActivationFunction.Relu };
+            ((IFoldsBatchNorm)layer).ForwardFolded(ctx, x, y, _foldScale[i], _foldShift[i], relu, residual, _foldThen[i]);
         }
     }
 

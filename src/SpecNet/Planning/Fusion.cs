@@ -15,7 +15,8 @@ namespace SpecNet.Planning;
 ///   pass; backward writes the relu's mask of dy where the add's other operand's gradient goes, and the batch norm reads it
 ///   there: neither the batch norm's output nor a copy of the add's gradient is stored.
 /// - Inference only: a convolution without activation (<see cref="IFoldsBatchNorm"/>) with the batch_norm after it
-///   (and its relu), as ONNX Runtime fuses Conv + BatchNormalization + Relu. Training needs the convolution's output
+///   (and its relu, or another elementwise activation: MobileNet's relu6 and hard_swish, applied to each chunk of rows in
+///   cache), as ONNX Runtime fuses Conv + BatchNormalization + Relu. Training needs the convolution's output
 ///   for the batch statistics.
 /// - Inference only: such a convolution and batch_norm with the add after it that alone reads the batch norm's output (a
 ///   residual block's end; its other operand was computed before), and the relu after that: ONNX Runtime's Conv + Add +
@@ -42,6 +43,9 @@ public static class Fusion
         var readers = Readers(sources, count);
         bool OnlyReader(int layer, int tensor) => layer < count && readers[tensor] == 1 && sources[layer] is [var t] && t == tensor;
         bool ReluAfter(int layer) => layer + 1 < count && layers[layer + 1] is ActivationLayer { Activation.Function: ActivationFunction.Relu } && OnlyReader(layer + 1, layer + 1);
+        // any elementwise activation (softmax is over channels, so not one)
+        bool ActivationAfter(int layer) => layer + 1 < count && layers[layer + 1] is ActivationLayer { Activation.Function: not (ActivationFunction.Softmax or ActivationFunction.Linear) } && OnlyReader(layer + 1, layer + 1);
+        bool OtherActivation(Layer l) => l is ActivationLayer { Activation.Function: not ActivationFunction.Relu };
         // two operands, one of them this layer's output, which nothing else reads
         bool AddAfter(int layer) => layer + 1 < count && layers[layer + 1] is Merge { Op: MergeOp.Add } && readers[layer + 1] == 1
             && sources[layer + 1] is [var a, var b] && (a == layer + 1 || b == layer + 1);
@@ -54,14 +58,14 @@ public static class Fusion
             if (!training && layers[i] is IFoldsBatchNorm { CanFold: true } && i + 1 < count && layers[i + 1] is BatchNorm && OnlyReader(i + 1, i + 1))
             {
                 int mapped = AddAfter(i + 1) ? i + 2 : i + 1;          // a residual add before the relu, or none
-                last = ReluAfter(mapped) ? mapped + 1 : mapped;
+                last = ActivationAfter(mapped) ? mapped + 1 : mapped;   // relu, or another activation (relu6, hard_swish) on the rows in cache
             }
             else if (layers[i] is BatchNorm && AddAfter(i) && sources[i + 1] is [var p, var q] && (p == i + 1 ? q : p) is var other
                      && other != i + 1 && other != sources[i][0] && ReluAfter(i + 1))
                 last = i + 2;                                           // batch norm + add + relu: a residual block's end
             else if (layers[i] is BatchNorm && ReluAfter(i) || layers[i] is Merge { Op: MergeOp.Add, Sources.Count: 2 } && ReluAfter(i))
                 last = i + 1;
-            if (!training && layers[i] is Conv2D conv && (last < i + 2 || layers[i + 2] is not Merge) && last + 1 < count && layers[last + 1] is MaxPool2D pool && conv.CanPool(pool) && OnlyReader(last + 1, last + 1))
+            if (!training && layers[i] is Conv2D conv && (last < i + 2 || layers[i + 2] is not Merge) && !OtherActivation(layers[last]) && last + 1 < count && layers[last + 1] is MaxPool2D pool && conv.CanPool(pool) && OnlyReader(last + 1, last + 1))
                 last++;
             return last;
         }
@@ -70,7 +74,7 @@ public static class Fusion
         // stage (relu or no activation, no add) for a 1x1 convolution, or a 1x1 convolution's stage (no add, no pooling) for a depthwise.
         bool Feeds(int head, int last)
         {
-            if (training || last + 1 >= count || !OnlyReader(last + 1, last + 1) || layers.Skip(head).Take(last - head + 1).Any(l => l is Merge or MaxPool2D)) return false;
+            if (training || last + 1 >= count || !OnlyReader(last + 1, last + 1) || layers.Skip(head).Take(last - head + 1).Any(l => l is Merge or MaxPool2D || OtherActivation(l))) return false;
             return layers[head] is DepthwiseConv2D { Activation.Function: ActivationFunction.Relu or ActivationFunction.Linear } ? layers[last + 1] is Conv2D { IsPointwise: true }
                 : layers[head] is Conv2D { IsPointwise: true, Activation.Function: ActivationFunction.Relu or ActivationFunction.Linear } && layers[last + 1] is DepthwiseConv2D;
         }

@@ -63,6 +63,14 @@ public class FusionTests
     // One image: its pooled rows split between two threads, each computing the output rows under its own
     [InlineData("conv2d: { filters: 32, kernel_size: 3, activation: relu }\n  - max_pool2d", 1, "28, 28, 3", 1)]
     [InlineData("conv2d: { filters: 32, kernel_size: 3, padding: same }\n  - batch_norm\n  - relu\n  - max_pool2d: { pool_size: 3 }", 1, "29, 29, 3", 1)]
+    // Another activation than relu after the batch norm, on each chunk's rows (MobileNet's): not with the pooling after it, nor
+    // inside a depthwise and 1x1 pair made a block of rows at a time
+    [InlineData("conv2d: { filters: 16, kernel_size: 3, padding: same, use_bias: false }\n  - batch_norm\n  - hard_swish", 1, "28, 28, 3", 8)]
+    [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same }\n  - batch_norm\n  - relu6", 1, "9, 9, 16", 5)]
+    [InlineData("conv2d: { filters: 8, kernel_size: 3, padding: same, name: c }\n  - conv2d: { filters: 8, kernel_size: 1 }\n  - batch_norm\n  - add: { inputs: [previous, c] }\n  - leaky_relu", 1)]
+    [InlineData("conv2d: { filters: 8, kernel_size: 3 }\n  - batch_norm\n  - relu6\n  - max_pool2d", 1)]
+    [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same }\n  - batch_norm\n  - hard_swish\n  - conv2d: { filters: 8, kernel_size: 1 }", 1)]
+    [InlineData("conv2d: { filters: 8, kernel_size: 3 }\n  - batch_norm\n  - softmax", 1)]   // over the channels: a pass of its own after the chain
     public void Folded_layers_give_the_outputs_of_the_layers_one_by_one(string layers, int chains, string input = "6, 6, 3", int batch = 3)
     {
         var model = GradientCheckTests.Compile($"input: [{input}]\nlayers:\n  - {layers}\n  - global_avg_pool2d\n  - dense: {{ units: 4 }}\ntraining: {{ loss: mse }}\n");
@@ -73,6 +81,7 @@ public class FusionTests
     [Theory]
     [InlineData("fashion-resnet.yaml", 9, 7)]    // training: the four relus after a batch norm, and the three after an add
     [InlineData("fashion-mobile.yaml", 2, 9, 5)] // the stem; the four depthwise and 1x1 pairs, each made for the next (one image: a chain each)
+    [InlineData("fashion-mobilenet-v3.yaml", 11, 0)] // every convolution with its batch norm (and add), and its hard_swish or relu6 (training: no relu)
     [InlineData("mnist-cnn.yaml", 3, 0)]         // every convolution with its max pooling
     public void Reference_models_fold_every_batch_norm_they_can(string file, int chains, int trainingChains, int? oneImageChains = null)
     {
