@@ -111,7 +111,9 @@ public class BackendAndBenchTests
     [InlineData("managed", "relu")]
     [InlineData("managed", "other activations")]
     [InlineData("mathnet", "relu")]
+    [InlineData("mathnet", "other activations")]
     [InlineData("mkl", "relu")]
+    [InlineData("mkl", "other activations")]
     public void Backends_agree_with_the_reference_on_a_whole_training_step(string name, string layers)
     {
         Backend backend;
