@@ -774,12 +774,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                 int j = 0;
                 for (; j + 4 <= n; j += 4) FourWeightGradient(origin + j * step, offsets, taps, g + j * c, step, dW, c);
                 for (; j < n; j++)
-                    for (int t = 0; t < taps; t++)
-                        for (int v = 0; v < c; v += Lanes)
-                        {
-                            float* d = dW + t * c + v;
-                            Vector256.FusedMultiplyAdd(Vector256.Load(origin + j * step + offsets[t] + v), Vector256.Load(g + j * c + v), Vector256.Load(d)).Store(d);
-                        }
+                    for (int t = 0; t < taps; t++) Tap(origin + j * step, g + j * c, null, dW, offsets[t], t * c, c);
             }
     }
 

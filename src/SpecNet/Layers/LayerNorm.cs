@@ -33,18 +33,17 @@ public sealed class LayerNorm : Layer
     /// <summary>The most chunks backward splits the rows into, each with its own partial sums (set by the rows alone, so the sums do not depend on the threads).</summary>
     private const int MaxChunks = 32;
 
-    private sealed class State(int rows, int channels, int threads)
+    private sealed class State(int rows, int channels)
     {
         // Each row's mean and 1/std, kept from forward: backward recomputes xhat = (x - mean)·invStd by the same float operations.
         public readonly float[] Mean = new float[rows], InvStd = new float[rows];
         public readonly double[] Partials = new double[MaxChunks * 2 * channels];     // per chunk: Σ dy·xhat, then Σ dy
-        public readonly float[] Blocks = new float[threads * 2 * channels];            // per thread: a block's float sums
     }
 
     public override long ScratchValues => 2L * Input.Size / Input.Channels;
 
     public override object? CreateState(int capacity, bool training, Backend kernels) =>
-        new State(capacity * (Input.Size / Input.Channels), Input.Channels, kernels.Threads);
+        new State(capacity * (Input.Size / Input.Channels), Input.Channels);
 
     public override bool BackwardReadsOutput => false;   // xhat is recomputed from the input
     public override bool BackwardInPlace => true;        // a row's dy is read whole before its dx is written, each dx where its dy lay
@@ -64,7 +63,7 @@ public sealed class LayerNorm : Layer
 
     private unsafe struct Args
     {
-        public float* X, Y, DY, DX, Gamma, Beta, Mean, InvStd, Blocks;
+        public float* X, Y, DY, DX, Gamma, Beta, Mean, InvStd;
         public double* Partials;
         public int Channels, ChunkRows;
         public float Epsilon;
@@ -134,12 +133,12 @@ public sealed class LayerNorm : Layer
         int c = Input.Channels, rows = ctx.Batch * (Input.Size / c), chunkRows = ChunkRows(rows, c);
         bool parameterGradients = ctx.Grads[0] is not null && ctx.Grads[1] is not null;
         if (!parameterGradients && !ctx.InputGradient) return;
-        fixed (float* px = x, pdy = dy, pdx = dx, pg = ctx.Params[0], pm = s.Mean, pi = s.InvStd, pbl = s.Blocks)
+        fixed (float* px = x, pdy = dy, pdx = dx, pg = ctx.Params[0], pm = s.Mean, pi = s.InvStd)
         fixed (double* pp = s.Partials)
         {
             var args = new Args
             {
-                X = px, DY = pdy, DX = pdx, Gamma = pg, Mean = pm, InvStd = pi, Blocks = pbl, Partials = pp, Channels = c, ChunkRows = chunkRows,
+                X = px, DY = pdy, DX = pdx, Gamma = pg, Mean = pm, InvStd = pi, Partials = pp, Channels = c, ChunkRows = chunkRows,
                 ParameterGradients = parameterGradients, InputGradient = ctx.InputGradient,
             };
             ctx.Kernels.ParallelForEach(rows, &BackwardRange, &args, 4L * c, chunkRows);
@@ -159,7 +158,7 @@ public sealed class LayerNorm : Layer
     private static unsafe void BackwardRange(void* state, int part, int r0, int r1)
     {
         var a = (Args*)state;
-        for (int r = r0, size = a->ChunkRows; r < r1; r += size) BackwardChunk(a, part, r / size, r, Math.Min(r1, r + size));
+        for (int r = r0, size = a->ChunkRows; r < r1; r += size) BackwardChunk(a, r / size, r, Math.Min(r1, r + size));
     }
 
     /// <summary>
@@ -170,11 +169,10 @@ public sealed class LayerNorm : Layer
     /// in the ConvNeXt spec's step, with its tensors from memory, 0.30 -> 0.19 ms).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void BackwardChunk(Args* a, int part, int chunk, int r0, int r1)
+    private static unsafe void BackwardChunk(Args* a, int chunk, int r0, int r1)
     {
         int c = a->Channels;
         double* gammaSums = a->Partials + chunk * 2 * c, betaSums = gammaSums + c;
-        float* blockGamma = a->Blocks + part * 2 * c, blockBeta = blockGamma + c;   // this thread's
         float* x0 = a->X, dy0 = a->DY, dx0 = a->DX, gamma = a->Gamma, means = a->Mean, invStds = a->InvStd;
         bool parameters = a->ParameterGradients, input = a->InputGradient;
         new Span<double>(gammaSums, 2 * c).Clear();
@@ -194,8 +192,8 @@ public sealed class LayerNorm : Layer
                         g = Vector256.FusedMultiplyAdd(d, (Vector256.Load(x0 + r * c + v) - Vector256.Create(means[r])) * Vector256.Create(invStds[r]), g);
                         b += d;
                     }
-                    g.Store(blockGamma + v);
-                    b.Store(blockBeta + v);
+                    for (int lane = 0; lane < Lanes; lane++)
+                        (gammaSums[v + lane], betaSums[v + lane]) = (gammaSums[v + lane] + g.GetElement(lane), betaSums[v + lane] + b.GetElement(lane));
                 }
                 for (; v < c; v++)
                 {
@@ -206,9 +204,8 @@ public sealed class LayerNorm : Layer
                         g = MathF.FusedMultiplyAdd(d, (x0[r * c + v] - means[r]) * invStds[r], g);
                         b += d;
                     }
-                    (blockGamma[v], blockBeta[v]) = (g, b);
+                    (gammaSums[v], betaSums[v]) = (gammaSums[v] + g, betaSums[v] + b);
                 }
-                for (int ch = 0; ch < c; ch++) (gammaSums[ch], betaSums[ch]) = (gammaSums[ch] + blockGamma[ch], betaSums[ch] + blockBeta[ch]);
             }
             if (!input) continue;
             for (long r = block; r < end; r++)
