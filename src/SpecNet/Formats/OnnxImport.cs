@@ -804,19 +804,32 @@ public static class OnnxImport
             else Dense(node, w.Floats, (int)d[0], (int)d[1], transposed: false, bias: null);
         }
 
+        /// <summary>
+        /// A MatMul's or Gemm's weights ([inputs, units], or [units, inputs] when <paramref name="transposed"/>) as a weights file keeps
+        /// them, [units, inputs], with the inputs in SpecNet's order (<paramref name="permutation"/>: where each is in the ONNX order).
+        /// </summary>
+        private static float[] UnitsFirst(float[] weights, int inputs, int units, bool transposed, int[]? permutation)
+        {
+            var file = new float[units * inputs];
+            for (int u = 0; u < units; u++)
+                for (int k = 0; k < inputs; k++)
+                {
+                    int source = permutation is { } p ? p[k] : k;
+                    file[u * inputs + k] = transposed ? weights[u * inputs + source] : weights[source * units + u];
+                }
+            return file;
+        }
+
         /// <summary>A MatMul of a channels-last image tensor (PyTorch's nn.Linear after a permute, as in ConvNeXt's blocks): a 1x1 convolution.</summary>
         private void Pointwise(OnnxNode node, float[] weights, int inputs, int units)
         {
             var x = Get(node, 0);
             if (x.Shape.Channels != inputs) throw Unsupported(node, $"its input has {x.Shape.Channels} channels, not the {inputs} the weights take");
-            var kernel = new float[units * inputs];                       // [filters, channels, 1, 1] from [channels, filters]
-            for (int u = 0; u < units; u++)
-                for (int k = 0; k < inputs; k++) kernel[u * inputs + k] = weights[k * units + u];
             var entry = new Entry("conv2d");
             entry.Set("filters", $"{units}");
             entry.Set("kernel_size", "1");
             entry.Set("use_bias", "false");
-            entry.Weights["weight"] = kernel;
+            entry.Weights["weight"] = UnitsFirst(weights, inputs, units, transposed: false, permutation: null);   // [filters, channels, 1, 1]
             NameFrom(entry, node.Inputs[1]);
             Add(entry, x);
             Set(node, Output(entry, Layout.ChannelsLast, Schema.Shape.Spatial(x.Shape.Height, x.Shape.Width, units)));
@@ -828,16 +841,9 @@ public static class OnnxImport
             var x = Get(node, 0);
             if (x.Layout is not (Layout.Flat or Layout.Pooled) || x.Shape.Size != inputs)
                 throw Unsupported(node, $"its input is {x.Layout} with {x.Shape.Size} features, not a flat vector of {inputs}");
-            var file = new float[units * inputs];
-            for (int u = 0; u < units; u++)
-                for (int k = 0; k < inputs; k++)
-                {
-                    int source = x.Permutation is { } p ? p[k] : k;
-                    file[u * inputs + k] = transposed ? weights[u * inputs + source] : weights[source * units + u];
-                }
             var entry = new Entry("dense");
             entry.Set("units", $"{units}");
-            entry.Weights["weight"] = file;
+            entry.Weights["weight"] = UnitsFirst(weights, inputs, units, transposed, x.Permutation);
             if (bias is not null) entry.Weights["bias"] = bias; else entry.Set("use_bias", "false");
             NameFrom(entry, node.Inputs[1]);
             Add(entry, x);
