@@ -274,7 +274,7 @@ public static unsafe class Elementwise
 
     /// <summary>Eight rows of eight floats (a row every <paramref name="lda"/>) into eight rows of eight (every <paramref name="ldb"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(float* a, int lda, float* b, int ldb)
+    internal static void Transpose8x8(float* a, int lda, float* b, int ldb)
     {
         // Pairs of rows interleaved, then pairs of pairs: each 128-bit half holds four rows' values of one column, the low
         // halves columns 0-3, the high halves 4-7; the lane swaps put columns 0-3 of rows 0-3 beside those of rows 4-7.

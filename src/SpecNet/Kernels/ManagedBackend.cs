@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SpecNet.Kernels;
 
@@ -992,10 +993,16 @@ public sealed unsafe class ManagedBackend : Backend
                 }
                 else if (p == 0)
                 {
-                    // op(B) = Bᵀ: column q of the panel is row (j0 + jp + q) of B; read it contiguously.
+                    // op(B) = Bᵀ: column q of the panel is row (j0 + jp + q) of B, 8 x 8 blocks transposed in registers where they
+                    // are whole (a float at a time, a Winograd kernel's 36 packings took as long as its transform), the rest a float at a time
+                    float* first = j.B + (long)(j0 + jp) * j.Ldb + pc;
+                    int whole = Avx.IsSupported ? w / 8 * 8 : 0, wholeK = kc / 8 * 8;
+                    for (int q = 0; q < whole; q += 8)
+                        for (int k = 0; k < wholeK; k += 8) Elementwise.Transpose8x8(first + (long)q * j.Ldb + k, j.Ldb, panel + k * nr + q, nr);
                     for (int q = 0; q < nr; q++)
                     {
-                        if (q < w) { float* src = j.B + (long)(j0 + jp + q) * j.Ldb + pc; for (int k = 0; k < kc; k++) panel[k * nr + q] = src[k]; }
+                        float* src = first + (long)q * j.Ldb;
+                        if (q < w) for (int k = q < whole ? wholeK : 0; k < kc; k++) panel[k * nr + q] = src[k];
                         else for (int k = 0; k < kc; k++) panel[k * nr + q] = 0;
                     }
                 }

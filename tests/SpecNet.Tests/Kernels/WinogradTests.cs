@@ -90,17 +90,21 @@ public class WinogradTests
 
     /// <summary>
     /// The kernel's transform U = G g Gᵀ, made eight channels at a time in vectors of doubles, against G g Gᵀ one element at a time
-    /// in double: within one rounding to float of it, for every filter, channel and ξ (24 channels: three vector blocks).
+    /// in double: within one rounding to float of it, for every filter, channel and ξ (24 channels: three vector blocks). On the
+    /// managed backend's two threads too, which split the filters between them (and then the ξs' packings).
     /// </summary>
     [Theory]
-    [InlineData(2)]
-    [InlineData(4)]
-    public void The_kernel_transform_is_G_g_Gt_rounded_once(int tile)
+    [InlineData(2, 1)]
+    [InlineData(4, 1)]
+    [InlineData(2, 2)]
+    [InlineData(4, 2)]
+    public void The_kernel_transform_is_G_g_Gt_rounded_once(int tile, int threads)
     {
         var g = new ConvGeometry(Shape.Spatial(12, 12, 24), Window.Of(12, 3, 1, 1, Padding.Same), Window.Of(12, 3, 1, 1, Padding.Same), 16, 1);
-        var winograd = new Winograd(g, new ReferenceBackend(), tile);
+        Backend backend = threads == 1 ? new ReferenceBackend() : new ManagedBackend(threads);
+        var winograd = new Winograd(g, backend, tile);
         var w = Random(16 * 9 * 24, 7);
-        winograd.Transform(new ReferenceBackend(), w, Repack.Always);
+        winograd.Transform(backend, w, Repack.Always);
         double[,] G = tile == 2
             ? new double[,] { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } }
             : new double[,] { { 1 / 4.0, 0, 0 }, { -1 / 6.0, -1 / 6.0, -1 / 6.0 }, { -1 / 6.0, 1 / 6.0, -1 / 6.0 }, { 1 / 24.0, 1 / 12.0, 1 / 6.0 }, { 1 / 24.0, -1 / 12.0, 1 / 6.0 }, { 0, 0, 1 } };
