@@ -122,6 +122,7 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
     public override bool BackwardReadsOutput => !Activation.IsLinear;   // the activation's derivative, from y
 
     public override long ScratchValues => Convolution.ScratchPerExample(Shape2D);
+    public override long StateValues(bool training) => Epilogue.ValuesPerExample(Activation, training, Output.Size);
 
     private sealed class State(Conv2D layer, int capacity, bool training, Backend kernels)
     {

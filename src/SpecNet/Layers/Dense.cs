@@ -59,6 +59,7 @@ public sealed class Dense : Layer
 
     public override bool BackwardReadsOutput => !Activation.IsLinear;   // the activation's derivative, from y
 
+    public override long StateValues(bool training) => Epilogue.ValuesPerExample(Activation, training, Units);
     public override object? CreateState(int capacity, bool training, Backend kernels) =>
         new Epilogue(Activation, UseBias, Units, capacity * Units, training, kernels.Threads);
 

@@ -78,6 +78,7 @@ public sealed class DepthwiseConv2D : Layer, IFoldsBatchNorm
     }
 
     public override object? CreateState(int capacity, bool training, Backend kernels) => new State(this, capacity, training, kernels);
+    public override long StateValues(bool training) => Epilogue.ValuesPerExample(Activation, training, Output.Size);
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {

@@ -15,6 +15,7 @@ public sealed class Dropout : Layer
 
     public float Rate { get; private init; }
 
+    public override long StateValues(bool training) => training ? Input.Size : 0;
     public override object? CreateState(int capacity, bool training, Backend kernels) =>
         training ? new float[capacity * Input.Size] : null; // mask: 0 or 1 / (1 - rate)
 

@@ -54,6 +54,9 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
         return (relu || activation.IsLinear) && (relu || bias is not null);   // linear without a bias: nothing to apply, and ApplyRows returns at once
     }
 
+    /// <summary>Floats per example this keeps for an output of <paramref name="outputSize"/>: z or dz, in training, for any activation but linear.</summary>
+    public static long ValuesPerExample(Activation activation, bool training, long outputSize) => training && !activation.IsLinear ? outputSize : 0;
+
     private readonly float[] _z = training && Activations.NeedsInput(activation) ? new float[capacityValues] : [];
     // dz goes over z where backward reads z (gelu, silu, hard_swish): each dz is made from the z where it lies, and z is dead
     // after (the next forward writes it again). A buffer of its own for the others.

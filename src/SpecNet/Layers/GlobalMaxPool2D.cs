@@ -16,6 +16,7 @@ public sealed class GlobalMaxPool2D : Layer
         check.NeedsSpatial(input) ? Shape.Flat(input.Channels) : null;
 
     public override object? CreateState(int capacity, bool training, Backend kernels) => new int[capacity * Input.Channels]; // argmax per (n, c)
+    public override long StateValues(bool training) => Input.Channels;   // as many ints
 
     public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
         g.Node("Flatten", [g.Node("GlobalMaxPool", inputs)], OnnxAttribute.Of("axis", 1L));

@@ -156,6 +156,13 @@ public abstract class Layer
     public virtual long ScratchValues => 0;
 
     /// <summary>
+    /// Floats per example that <see cref="CreateState"/> keeps for the plan's whole capacity (a dropout's mask, the pre-activations
+    /// an activation other than relu keeps for backward, a layer norm's statistics): with the buffer layout's tensors, what a
+    /// plan holds per example (the summary's memory figures, the check before a plan is made).
+    /// </summary>
+    public virtual long StateValues(bool training) => 0;
+
+    /// <summary>
     /// Scratch kept between forward and backward (masks, indices, columns), for up to <paramref name="capacity"/>
     /// examples and the backend's thread count; what only backward needs is left out when not <paramref name="training"/>.
     /// </summary>

@@ -40,7 +40,7 @@ public sealed class LayerNorm : Layer
         public readonly double[] Partials = new double[MaxChunks * 2 * channels];     // per chunk: Σ dy·xhat, then Σ dy
     }
 
-    public override long ScratchValues => 2L * Input.Size / Input.Channels;
+    public override long StateValues(bool training) => 2L * Input.Size / Input.Channels;   // each row's mean and 1/σ
 
     public override object? CreateState(int capacity, bool training, Backend kernels) =>
         new State(capacity * (Input.Size / Input.Channels), Input.Channels);

@@ -57,7 +57,7 @@ public sealed class ExecutionPlan : IPlan
         _layers = model.Layers;
         _sources = BufferLayout.SourcesOf(model);
         var layout = new BufferLayout(model, trainable, inputGradient, keepEveryActivation, oneImageOnThreads: capacity == 1 && kernels.Threads > 1);
-        CheckMemory(model, layout, capacity);
+        CheckMemory(model, layout, capacity, trainable);
         _chainEnd = layout.ChainEnd;
         _inChain = layout.InChain;
         _throughRelu = trainable && !keepEveryActivation ? Fusion.PoolingsThroughRelu(model, _sources) : new bool[_layers.Count];
@@ -71,7 +71,7 @@ public sealed class ExecutionPlan : IPlan
         var gradientBuffers = layout.GradientSizes.Select(size => new float[capacity * size]).ToArray();
         _gradients = layout.Gradient.Select(b => b < 0 ? null : gradientBuffers[b]).ToArray();
         int slots = _layers.Max(l => l.Sources.Count);
-        long largest = _layers.Max(l => (long)l.Inputs.Max(s => s.Size));
+        long largest = _layers.Max(l => (long)l.Inputs.Max(s => s.Size));   // slots x largest: BufferLayout.ScratchFloats
 
         // A chain is one stage, or stages each made for the next, a depthwise stage first and a 1x1 convolution's last (Fusion).
         _stages = Fusion.Stages(model, _chainEnd);
@@ -254,10 +254,10 @@ public sealed class ExecutionPlan : IPlan
     }
 
     /// <summary>Refuses a plan whose buffers could not be allocated, before trying (batch size x activations).</summary>
-    private static void CheckMemory(ModelSpec model, BufferLayout layout, int capacity)
+    private static void CheckMemory(ModelSpec model, BufferLayout layout, int capacity, bool training)
     {
-        long largest = Math.Max(layout.ActivationSizes.Max(), model.Layers.Max(l => l.ScratchValues));
-        long perExample = layout.ActivationFloats + layout.GradientFloats + model.Layers.Sum(l => l.ScratchValues);
+        long largest = Math.Max(layout.ActivationSizes.Max(), model.Layers.Max(l => Math.Max(l.ScratchValues, l.StateValues(training))));
+        long perExample = layout.ActivationFloats + layout.GradientFloats + layout.ScratchFloats + model.Layers.Sum(l => l.ScratchValues + l.StateValues(training));
         long bytes = 4L * capacity * perExample;
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (capacity * largest > Array.MaxLength || bytes > available)

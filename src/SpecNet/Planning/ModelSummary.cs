@@ -38,8 +38,10 @@ public static class ModelSummary
         sb.Append($"MACs per example:     {N(model.Macs)}\n");
         var training = new BufferLayout(model, training: true);
         var inference = new BufferLayout(model, training: false);
-        sb.Append($"Activation memory:    {Bytes(4 * training.ActivationFloats)} per example for training (what backward reads kept for it),\n");
-        sb.Append($"                      {Bytes(4 * training.GradientFloats)} of gradients, {Bytes(4 * inference.ActivationFloats)} for inference (buffers reused once dead)\n");
+        long kept = StateValues(model, training: true);
+        sb.Append($"Activation memory:    {Bytes(4 * (training.ActivationFloats + kept))} per example for training (what backward reads kept for it" +
+                  (kept > 0 ? $", {Bytes(4 * kept)} of it in the layers' own buffers),\n" : "),\n"));
+        sb.Append($"                      {Bytes(4 * (training.GradientFloats + training.ScratchFloats))} of gradients, {Bytes(4 * (inference.ActivationFloats + StateValues(model, training: false)))} for inference (buffers reused once dead)\n");
         sb.Append($"Weights memory:       {Bytes(model.WeightBytes)}\n");
         var t = model.Training;
         sb.Append($"Training:             {t.Optimizer.Name} (learning_rate {t.Optimizer.LearningRate}), {t.Loss}, {t.Epochs} epochs, batch {t.BatchSize}, seed {t.Seed}\n");
@@ -80,12 +82,16 @@ public static class ModelSummary
             ["non_trainable_params"] = model.TotalParameters - model.TrainableParameters,
             ["macs"] = model.Macs,
             ["activation_bytes"] = model.ActivationBytes,
-            ["gradient_bytes"] = 4 * new BufferLayout(model, training: true).GradientFloats,
-            ["inference_bytes"] = 4 * new BufferLayout(model, training: false).ActivationFloats,
+            ["gradient_bytes"] = 4 * (new BufferLayout(model, training: true) is var t ? t.GradientFloats + t.ScratchFloats : 0),
+            ["layer_state_bytes"] = 4 * StateValues(model, training: true),
+            ["inference_bytes"] = 4 * (new BufferLayout(model, training: false).ActivationFloats + StateValues(model, training: false)),
             ["weight_bytes"] = model.WeightBytes,
             ["layers"] = layers,
         };
     }
+
+    /// <summary>Floats per example the layers keep in their own buffers (<see cref="SpecNet.Layers.Layer.StateValues"/>).</summary>
+    public static long StateValues(ModelSpec model, bool training) => model.Layers.Sum(l => l.StateValues(training));
 
     /// <summary>What a layer reads: layer names, "input" for the model's input.</summary>
     private static IEnumerable<string> Inputs(SpecNet.Layers.Layer l) => l.Sources.Select(s => s?.Name ?? "input");

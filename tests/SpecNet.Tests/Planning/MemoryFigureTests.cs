@@ -1,0 +1,54 @@
+using SpecNet.Checking;
+using SpecNet.Kernels;
+using SpecNet.Planning;
+
+namespace SpecNet.Tests.Planning;
+
+/// <summary>
+/// The memory per example that `check` and `summary` print for training is what a training plan allocates per example: its
+/// buffer layout's tensors and gradients, and what the layers keep in buffers of their own (a convolution's pre-activations
+/// for gelu, a relu's dz, a dropout's mask, a layer norm's statistics). Measured as the plan's allocation at two capacities:
+/// what grows with the batch is per example, the rest (chunks' scratch, packed kernels) stays.
+/// </summary>
+public class MemoryFigureTests
+{
+    [Theory]
+    [InlineData("fashion-cnn.yaml")]
+    [InlineData("fashion-convnext.yaml")]
+    [InlineData("fashion-resnet.yaml")]
+    [InlineData("fashion-mobilenet-v3.yaml")]
+    [InlineData("")]
+    public void A_training_plan_allocates_per_example_what_the_summary_says(string file)
+    {
+        var model = file == ""
+            ? SpecCompiler.Compile("""
+                input: { shape: [12, 12, 8] }
+                layers:
+                  - separable_conv2d: { filters: 16, kernel_size: 3, padding: same, activation: elu }
+                  - dropout: { rate: 0.3 }
+                  - depthwise_conv2d: { kernel_size: 3, activation: silu }
+                  - global_max_pool2d
+                  - dense: { units: 32, activation: tanh }
+                  - dense: { units: 10, activation: softmax }
+                training: { loss: categorical_crossentropy }
+                """, "layers.yaml").Model!
+            : SpecCompiler.Compile(File.ReadAllText(TestPaths.Repo("specs", file)), file).Model!;
+        var parameters = ParameterSet.Initialize(model, 1);
+        var backend = new ManagedBackend(2);
+        long Allocated(int capacity)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var plan = new ExecutionPlan(model, parameters, backend, capacity);
+            long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+            GC.KeepAlive(plan);
+            return bytes;
+        }
+        Allocated(64);                                                              // statics, compiled code
+        double perExample = (Allocated(256) - Allocated(128)) / 128.0;
+        var layout = new BufferLayout(model, training: true);
+        double said = 4.0 * (layout.ActivationFloats + layout.GradientFloats + ModelSummary.StateValues(model, training: true));
+        double scratch = 4.0 * layout.ScratchFloats;   // at most: left out where every reader adds its share in place
+        Assert.True(perExample >= 0.98 * said && perExample <= 1.02 * (said + scratch),
+            $"{file}: a plan allocates {perExample:F0} bytes per example, the summary says {said:F0} and up to {scratch:F0} of scratch");
+    }
+}
