@@ -54,14 +54,17 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
         return (relu || activation.IsLinear) && (relu || bias is not null);   // linear without a bias: nothing to apply, and ApplyRows returns at once
     }
 
-    /// <summary>Floats per example this keeps for an output of <paramref name="outputSize"/>: z or dz, in training, for any activation but linear.</summary>
-    public static long ValuesPerExample(Activation activation, bool training, long outputSize) => training && !activation.IsLinear ? outputSize : 0;
+    /// <summary>Floats per example this keeps for an output of <paramref name="outputSize"/>: z in training for gelu, silu and hard_swish.</summary>
+    public static long ValuesPerExample(Activation activation, bool training, long outputSize) => training && Activations.NeedsInput(activation) ? outputSize : 0;
 
     private readonly float[] _z = training && Activations.NeedsInput(activation) ? new float[capacityValues] : [];
     // dz goes over z where backward reads z (gelu, silu, hard_swish): each dz is made from the z where it lies, and z is dead
-    // after (the next forward writes it again). A buffer of its own for the others.
-    private readonly float[] _ownDz = activation.IsLinear || !training || Activations.NeedsInput(activation) ? [] : new float[capacityValues];
-    private float[] Dz => Activations.NeedsInput(activation) ? _z : _ownDz;
+    // after (the next forward writes it again). For the others over dy, where the plan gives its buffer (each dz made from the
+    // dy where it lies): a buffer of its own for dz had been 120 KB an example in the tutorial's pooled model, written at every
+    // step while dy was read; made only for a caller that keeps dy.
+    private float[]? _ownDz;
+    private Span<float> Dz(LayerContext ctx, int length) =>
+        (Activations.NeedsInput(activation) ? _z : ctx.WritableOutputGradient ?? (_ownDz ??= new float[capacityValues])).AsSpan(0, length);
     private readonly float[] _partials = new float[threads * channels]; // per thread of the backend: partial bias sums
 
     /// <summary>y (holding z on entry) = act(z + bias).</summary>
@@ -81,7 +84,7 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
     public ReadOnlySpan<float> Backward(LayerContext ctx, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, float[]? dBias)
     {
         bool activate = !activation.IsLinear && !ctx.PreActivationGradient;
-        var dz = activate ? Dz.AsSpan(0, y.Length) : default;
+        var dz = activate ? Dz(ctx, y.Length) : default;
         if (activate && activation.Function == ActivationFunction.Relu && useBias && dBias is not null)
         {
             Elementwise.ReluBiasBackward(ctx.Kernels, y, dy, dz, dBias, _partials);

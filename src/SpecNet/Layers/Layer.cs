@@ -226,6 +226,12 @@ public sealed class LayerContext
     /// </summary>
     public bool PreActivationGradient { get; set; }
 
+    /// <summary>
+    /// Training, set by the plan: the buffer dy comes in, which nothing reads once this layer's backward has run, so the layer may
+    /// write over it (an epilogue's dz, element by element over the dy it is made from). Null where the caller keeps dy.
+    /// </summary>
+    public float[]? WritableOutputGradient { get; set; }
+
     /// <summary>Every input's buffer (the plan's), for layers with several inputs; sized per example by <see cref="InputSizes"/>.</summary>
     internal float[][] InputBuffers { get; set; } = [];
     internal int[] InputSizes { get; set; } = [];

@@ -104,6 +104,11 @@ public sealed class ExecutionPlan : IPlan
                 InputGradient = inputGradients[0].Length > 0,
             };
         }
+        // A layer run alone is the last to read its output's gradient (its readers wrote it, its buffer is given back after):
+        // its backward may write over it. Not in keepEveryActivation's layout, which the tests read gradients back from.
+        if (trainable && !keepEveryActivation)
+            for (int i = 0; i < _layers.Count; i++)
+                if (!_inChain[i] && _chainEnd[i] < 0 && !_throughRelu[i]) _contexts[i].WritableOutputGradient = _gradients[i + 1];
         if (winograd ?? (Winograd.Enabled && !kernels.Reference))
             for (int i = 0; i < _layers.Count; i++)
                 if (_layers[i] is Conv2D conv) conv.UseWinograd(_contexts[i]);
