@@ -157,7 +157,7 @@ public abstract class Layer
 
     /// <summary>
     /// Floats per example that <see cref="CreateState"/> keeps for the plan's whole capacity (a dropout's mask, the pre-activations
-    /// an activation other than relu keeps for backward, a layer norm's statistics): with the buffer layout's tensors, what a
+    /// gelu, silu and hard_swish keep for backward, a layer norm's statistics): with the buffer layout's tensors, what a
     /// plan holds per example (the summary's memory figures, the check before a plan is made).
     /// </summary>
     public virtual long StateValues(bool training) => 0;

@@ -41,7 +41,7 @@ public sealed class BufferLayout
     /// written it already (added in a pass after): a buffer of the largest input per input slot, per example. The plan leaves it
     /// out when every such layer can add its share as it computes it (<see cref="Layer.CanAddInputGradient"/>).
     /// </summary>
-    public long ScratchFloats { get; }
+    public long GradientScratchFloats { get; }
 
     /// <summary>The tensor each input of each layer reads.</summary>
     public static int[][] SourcesOf(ModelSpec model)
@@ -137,7 +137,7 @@ public sealed class BufferLayout
             }
         }
         GradientSizes = gradients.Sizes;
-        if (Accumulates.Any(a => a.Any(x => x))) ScratchFloats = layers.Max(l => l.Sources.Count) * layers.Max(l => (long)l.Inputs.Max(s => s.Size));
+        if (Accumulates.Any(a => a.Any(x => x))) GradientScratchFloats = layers.Max(l => l.Sources.Count) * layers.Max(l => (long)l.Inputs.Max(s => s.Size));
 
         // A chain whose every layer writes dx over dy (Layer.BackwardInPlace) takes its input's gradient in its output gradient's
         // buffer, when it is the first to write that gradient (no later reader of the input has): backward then writes over the

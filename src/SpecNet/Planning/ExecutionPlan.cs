@@ -71,7 +71,7 @@ public sealed class ExecutionPlan : IPlan
         var gradientBuffers = layout.GradientSizes.Select(size => new float[capacity * size]).ToArray();
         _gradients = layout.Gradient.Select(b => b < 0 ? null : gradientBuffers[b]).ToArray();
         int slots = _layers.Max(l => l.Sources.Count);
-        long largest = _layers.Max(l => (long)l.Inputs.Max(s => s.Size));   // slots x largest: BufferLayout.ScratchFloats
+        long largest = _layers.Max(l => (long)l.Inputs.Max(s => s.Size));   // slots x largest: BufferLayout.GradientScratchFloats
 
         // A chain is one stage, or stages each made for the next, a depthwise stage first and a 1x1 convolution's last (Fusion).
         _stages = Fusion.Stages(model, _chainEnd);
@@ -262,7 +262,7 @@ public sealed class ExecutionPlan : IPlan
     private static void CheckMemory(ModelSpec model, BufferLayout layout, int capacity, bool training)
     {
         long largest = Math.Max(layout.ActivationSizes.Max(), model.Layers.Max(l => Math.Max(l.ScratchValues, l.StateValues(training))));
-        long perExample = layout.ActivationFloats + layout.GradientFloats + layout.ScratchFloats + model.Layers.Sum(l => l.ScratchValues + l.StateValues(training));
+        long perExample = layout.ActivationFloats + layout.GradientFloats + layout.GradientScratchFloats + model.Layers.Sum(l => l.ScratchValues + l.StateValues(training));
         long bytes = 4L * capacity * perExample;
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (capacity * largest > Array.MaxLength || bytes > available)

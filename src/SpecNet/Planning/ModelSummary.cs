@@ -41,7 +41,7 @@ public static class ModelSummary
         long kept = StateValues(model, training: true);
         sb.Append($"Activation memory:    {Bytes(4 * (training.ActivationFloats + kept))} per example for training (what backward reads kept for it" +
                   (kept > 0 ? $", {Bytes(4 * kept)} of it in the layers' own buffers),\n" : "),\n"));
-        sb.Append($"                      {Bytes(4 * (training.GradientFloats + training.ScratchFloats))} of gradients, {Bytes(4 * (inference.ActivationFloats + StateValues(model, training: false)))} for inference (buffers reused once dead)\n");
+        sb.Append($"                      {Bytes(4 * (training.GradientFloats + training.GradientScratchFloats))} of gradients, {Bytes(4 * (inference.ActivationFloats + StateValues(model, training: false)))} for inference (buffers reused once dead)\n");
         sb.Append($"Weights memory:       {Bytes(model.WeightBytes)}\n");
         var t = model.Training;
         sb.Append($"Training:             {t.Optimizer.Name} (learning_rate {t.Optimizer.LearningRate}), {t.Loss}, {t.Epochs} epochs, batch {t.BatchSize}, seed {t.Seed}\n");
@@ -59,6 +59,7 @@ public static class ModelSummary
 
     public static JsonObject ToJson(ModelSpec model)
     {
+        var training = new BufferLayout(model, training: true);
         var layers = new JsonArray();
         foreach (var l in model.Layers)
             layers.Add(new JsonObject
@@ -82,7 +83,7 @@ public static class ModelSummary
             ["non_trainable_params"] = model.TotalParameters - model.TrainableParameters,
             ["macs"] = model.Macs,
             ["activation_bytes"] = model.ActivationBytes,
-            ["gradient_bytes"] = 4 * (new BufferLayout(model, training: true) is var t ? t.GradientFloats + t.ScratchFloats : 0),
+            ["gradient_bytes"] = 4 * (training.GradientFloats + training.GradientScratchFloats),
             ["layer_state_bytes"] = 4 * StateValues(model, training: true),
             ["inference_bytes"] = 4 * (new BufferLayout(model, training: false).ActivationFloats + StateValues(model, training: false)),
             ["weight_bytes"] = model.WeightBytes,

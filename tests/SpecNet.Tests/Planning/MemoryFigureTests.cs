@@ -47,7 +47,7 @@ public class MemoryFigureTests
         double perExample = (Allocated(256) - Allocated(128)) / 128.0;
         var layout = new BufferLayout(model, training: true);
         double said = 4.0 * (layout.ActivationFloats + layout.GradientFloats + ModelSummary.StateValues(model, training: true));
-        double scratch = 4.0 * layout.ScratchFloats;   // at most: left out where every reader adds its share in place
+        double scratch = 4.0 * layout.GradientScratchFloats;   // at most: left out where every reader adds its share in place
         Assert.True(perExample >= 0.98 * said && perExample <= 1.02 * (said + scratch),
             $"{file}: a plan allocates {perExample:F0} bytes per example, the summary says {said:F0} and up to {scratch:F0} of scratch");
     }
