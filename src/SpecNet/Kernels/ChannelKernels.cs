@@ -33,6 +33,7 @@ public static unsafe class ChannelKernels
         public float* Scratch;
         public int Channels, ChunkRows;
         public bool Relu;
+        public float Cap;       // with Relu: the upper clamp (relu6: 6), +∞ for relu
     }
 
     /// <summary>Scratch the kernels need: 2·C doubles per chunk of <see cref="Sums"/>, and 3·C floats per thread.</summary>
@@ -50,7 +51,7 @@ public static unsafe class ChannelKernels
     /// </summary>
     public static void Sums(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> z, int channels, Span<double> first, Span<double> second,
         (double[] Partials, float[] Scratch) scratch, ReadOnlySpan<float> e = default, ReadOnlySpan<float> f = default,
-        ReadOnlySpan<float> g = default, ReadOnlySpan<float> h = default)
+        ReadOnlySpan<float> g = default, ReadOnlySpan<float> h = default, float cap = float.PositiveInfinity)
     {
         int rows = x.Length / channels, chunkRows = SumsChunkRows(rows, channels);
         bool map = !e.IsEmpty, mask = !g.IsEmpty;
@@ -61,7 +62,7 @@ public static unsafe class ChannelKernels
         fixed (float* px = x, pz = z, ps = scratch.Scratch, pe = e, pf = f, pg = g, ph = h)
         fixed (double* pp = scratch.Partials)
         {
-            var args = new Args { X = px, Z = pz, Partials = pp, Scratch = ps, E = map ? pe : null, F = pf, G = mask ? pg : null, H = ph, Channels = channels, ChunkRows = chunkRows };
+            var args = new Args { X = px, Z = pz, Partials = pp, Scratch = ps, E = map ? pe : null, F = pf, G = mask ? pg : null, H = ph, Channels = channels, ChunkRows = chunkRows, Cap = cap };
             kernels.ParallelForEach(rows, &SumsRange, &args, 2L * channels, chunkRows);
         }
         first.Clear(); second.Clear();
@@ -113,7 +114,7 @@ public static unsafe class ChannelKernels
                 if (mask)
                     for (int ch = 0; ch < c; ch++)   // a channel count that is no multiple of the vector: rare and small
                     {
-                        float dx = Positive(z[ch], a->G[ch], a->H[ch]) ? x[ch] : 0;
+                        float dx = Passes(z[ch], a->G[ch], a->H[ch], a->Cap) ? x[ch] : 0;
                         blockFirst[ch] += dx;
                         blockSecond[ch] = MathF.FusedMultiplyAdd(dx, z[ch], blockSecond[ch]);
                     }
@@ -144,6 +145,7 @@ public static unsafe class ChannelKernels
         bool map = a->E != null, mask = a->G != null;
         Vector256<float> f0 = default, g0 = default, f1 = default, g1 = default;
         Vector256<float> e0 = default, e1 = default, s0 = default, s1 = default, m0 = default, m1 = default, h0 = default, h1 = default;
+        var cap = Vector256.Create(a->Cap);
         if (map) (e0, s0) = (Vector256.Load(a->E + v), Vector256.Load(a->F + v));
         if (mask) (m0, h0) = (Vector256.Load(a->G + v), Vector256.Load(a->H + v));
         if (W.Second && map) (e1, s1) = (Vector256.Load(a->E + v + Lanes), Vector256.Load(a->F + v + Lanes));
@@ -172,14 +174,14 @@ public static unsafe class ChannelKernels
             var x0 = Vector256.Load(x);
             var z0 = Vector256.Load(z);
             if (map) z0 = Vector256.FusedMultiplyAdd(z0, e0, s0);
-            if (mask) x0 &= Positive(z0, m0, h0);
+            if (mask) x0 &= Passes(z0, m0, h0, cap);
             f0 += x0;
             g0 = Vector256.FusedMultiplyAdd(x0, z0, g0);
             if (!W.Second) continue;
             var x1 = Vector256.Load(x + Lanes);
             var z1 = Vector256.Load(z + Lanes);
             if (map) z1 = Vector256.FusedMultiplyAdd(z1, e1, s1);
-            if (mask) x1 &= Positive(z1, m1, h1);
+            if (mask) x1 &= Passes(z1, m1, h1, cap);
             f1 += x1;
             g1 = Vector256.FusedMultiplyAdd(x1, z1, g1);
         }
@@ -198,12 +200,15 @@ public static unsafe class ChannelKernels
         (Vector256.Load(sums + Lanes / 2) + high).Store(sums + Lanes / 2);
     }
 
-    /// <summary>Whether z·g + h > 0: where a relu after the map passed its input on.</summary>
-    private static bool Positive(float z, float g, float h) => MathF.FusedMultiplyAdd(z, g, h) > 0;
+    /// <summary>Whether 0 &lt; z·g + h &lt; cap: where a relu (cap +∞) or relu6 (cap 6) after the map passed its input on, with a slope.</summary>
+    private static bool Passes(float z, float g, float h, float cap) => MathF.FusedMultiplyAdd(z, g, h) is var y && y > 0 && y < cap;
 
-    /// <summary>The same per lane: all bits set where z·g + h > 0.</summary>
-    private static Vector256<float> Positive(Vector256<float> z, Vector256<float> g, Vector256<float> h) =>
-        Vector256.GreaterThan(Vector256.FusedMultiplyAdd(z, g, h), Vector256<float>.Zero);
+    /// <summary>The same per lane: all bits set where 0 &lt; z·g + h &lt; cap.</summary>
+    private static Vector256<float> Passes(Vector256<float> z, Vector256<float> g, Vector256<float> h, Vector256<float> cap)
+    {
+        var y = Vector256.FusedMultiplyAdd(z, g, h);
+        return Vector256.GreaterThan(y, Vector256<float>.Zero) & Vector256.LessThan(y, cap);
+    }
 
     /// <summary>y[r, c] = x[r, c]·a[c] + b[c] (y may be x).</summary>
     public static void Affine(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) =>
@@ -215,7 +220,7 @@ public static unsafe class ChannelKernels
     /// own pass); then max(·, 0) when <paramref name="relu"/>. y may be x.
     /// </summary>
     public static void Affine(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
-        ReadOnlySpan<float> e, ReadOnlySpan<float> f, Span<float> y, bool relu = false, ReadOnlySpan<float> residual = default)
+        ReadOnlySpan<float> e, ReadOnlySpan<float> f, Span<float> y, bool relu = false, ReadOnlySpan<float> residual = default, float cap = float.PositiveInfinity)
     {
         int channels = a.Length;
         bool second = !e.IsEmpty;
@@ -224,7 +229,7 @@ public static unsafe class ChannelKernels
             throw new ArgumentException("channel affine: buffers of the wrong size");
         fixed (float* px = x, py = y, pa = a, pb = b, pe = e, pf = f, pz = residual)
         {
-            var args = new Args { X = px, Y = py, A = pa, B = pb, E = second ? pe : null, F = pf, Z = residual.IsEmpty ? null : pz, Channels = channels, Relu = relu };
+            var args = new Args { X = px, Y = py, A = pa, B = pb, E = second ? pe : null, F = pf, Z = residual.IsEmpty ? null : pz, Channels = channels, Relu = relu, Cap = cap };
             kernels.ParallelForEach(x.Length / channels, &AffineRange, &args, 2L * channels, ChunkRows(channels));
         }
     }
@@ -250,12 +255,15 @@ public static unsafe class ChannelKernels
             if (second) TensorPrimitives.FusedMultiplyAdd(y, new ReadOnlySpan<float>(s->E, c), new ReadOnlySpan<float>(s->F, c), y);
             if (s->Z != null) TensorPrimitives.Add(y, new ReadOnlySpan<float>(s->Z + (long)r * c, c), y);
             if (relu) TensorPrimitives.Max(y, 0f, y);
+            if (relu && float.IsFinite(s->Cap)) TensorPrimitives.Min(y, s->Cap, y);
         }
     }
 
     private static void AffineWithRelu<TSecond, TResidual>(Args* s, int r0, int r1) where TSecond : struct, IStep where TResidual : struct, IStep
     {
-        if (s->Relu) AffineBlocks<TSecond, TResidual, On>(s, r0, r1); else AffineBlocks<TSecond, TResidual, Off>(s, r0, r1);
+        if (!s->Relu) AffineBlocks<TSecond, TResidual, Off>(s, r0, r1);
+        else if (float.IsFinite(s->Cap)) AffineBlocks<TSecond, TResidual, Capped>(s, r0, r1);
+        else AffineBlocks<TSecond, TResidual, On>(s, r0, r1);
     }
 
     // A block of rows at a time (in L1 after its first channel vector), one channel vector down the block's rows with its
@@ -266,6 +274,7 @@ public static unsafe class ChannelKernels
         where TSecond : struct, IStep where TResidual : struct, IStep where TRelu : struct, IStep
     {
         int c = s->Channels;
+        var cap = Vector256.Create(s->Cap);
         for (int r = r0; r < r1; r += BlockRows)
         {
             int rows = Math.Min(r1, r + BlockRows) - r;
@@ -280,7 +289,9 @@ public static unsafe class ChannelKernels
                     var t = Vector256.FusedMultiplyAdd(Vector256.Load(x), a, b);
                     if (typeof(TSecond) == typeof(On)) t = Vector256.FusedMultiplyAdd(t, e, f);
                     if (typeof(TResidual) == typeof(On)) { t += Vector256.Load(z); z += c; }
-                    (typeof(TRelu) == typeof(On) ? Elementwise.Relu(t) : t).Store(y);
+                    if (typeof(TRelu) == typeof(On)) t = Elementwise.Relu(t);
+                    if (typeof(TRelu) == typeof(Capped)) t = Vector256.Min(Elementwise.Relu(t), cap);
+                    t.Store(y);
                 }
             }
         }
@@ -292,7 +303,7 @@ public static unsafe class ChannelKernels
     /// </summary>
     public static void Affine2(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> z, ReadOnlySpan<float> e, ReadOnlySpan<float> f,
         ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> d, Span<float> y, (double[] Partials, float[] Scratch) scratch,
-        ReadOnlySpan<float> g = default, ReadOnlySpan<float> h = default)
+        ReadOnlySpan<float> g = default, ReadOnlySpan<float> h = default, float cap = float.PositiveInfinity)
     {
         int channels = a.Length;
         bool mask = !g.IsEmpty;
@@ -302,7 +313,7 @@ public static unsafe class ChannelKernels
             throw new ArgumentException("channel affine: buffers of the wrong size");
         fixed (float* px = x, pz = z, py = y, pa = a, pb = b, pd = d, pe = e, pf = f, pg = g, ph = h, ps = scratch.Scratch)
         {
-            var args = new Args { X = px, Z = pz, Y = py, A = pa, B = pb, D = pd, E = pe, F = pf, G = mask ? pg : null, H = ph, Scratch = ps, Channels = channels };
+            var args = new Args { X = px, Z = pz, Y = py, A = pa, B = pb, D = pd, E = pe, F = pf, G = mask ? pg : null, H = ph, Scratch = ps, Channels = channels, Cap = cap };
             kernels.ParallelForEach(x.Length / channels, &Affine2Range, &args, 3L * channels, ChunkRows(channels));
         }
     }
@@ -328,7 +339,7 @@ public static unsafe class ChannelKernels
             TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(s->X + (long)r * c, c), a, d, y);
             if (mask)
                 for (int ch = 0; ch < c; ch++)
-                    if (!Positive(zhatRow[ch], s->G[ch], s->H[ch])) y[ch] = d[ch];   // x' = 0: x'·a + d = d
+                    if (!Passes(zhatRow[ch], s->G[ch], s->H[ch], s->Cap)) y[ch] = d[ch];   // x' = 0: x'·a + d = d
             TensorPrimitives.FusedMultiplyAdd(zhatRow, b, y, y);
         }
     }
@@ -338,6 +349,7 @@ public static unsafe class ChannelKernels
     private static void Affine2Blocks<TMask>(Args* s, int r0, int r1) where TMask : struct, IStep
     {
         int c = s->Channels;
+        var cap = Vector256.Create(s->Cap);
         for (int r = r0; r < r1; r += BlockRows)
         {
             int rows = Math.Min(r1, r + BlockRows) - r;
@@ -351,7 +363,7 @@ public static unsafe class ChannelKernels
                 {
                     var zhat = Vector256.FusedMultiplyAdd(Vector256.Load(z), e, f);
                     var dy = Vector256.Load(x);
-                    if (typeof(TMask) == typeof(On)) dy &= Positive(zhat, g, h);
+                    if (typeof(TMask) == typeof(On)) dy &= Passes(zhat, g, h, cap);
                     Vector256.FusedMultiplyAdd(zhat, b, Vector256.FusedMultiplyAdd(dy, a, d)).Store(y);
                 }
             }
@@ -391,6 +403,7 @@ public static unsafe class ChannelKernels
     private interface IStep;
     private readonly struct On : IStep;
     private readonly struct Off : IStep;
+    private readonly struct Capped : IStep;   // relu with an upper clamp (relu6)
 
     private static void BiasAffineReluRange(void* state, int part, int r0, int r1)
     {

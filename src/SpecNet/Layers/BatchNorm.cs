@@ -58,9 +58,10 @@ public sealed class BatchNorm : Layer
 
     /// <summary>
     /// Forward, then + <paramref name="residual"/> (when given: the other operand of an add after it) and max(·, 0) when
-    /// <paramref name="relu"/> in the same pass: the layers after it run as one (Planning/Fusion.cs).
+    /// <paramref name="relu"/> (and min(·, <paramref name="cap"/>): relu6) in the same pass: the layers after it run as one
+    /// (Planning/Fusion.cs).
     /// </summary>
-    public void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, bool relu, ReadOnlySpan<float> residual = default)
+    public void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, bool relu, ReadOnlySpan<float> residual = default, float cap = float.PositiveInfinity)
     {
         var s = (State)ctx.State!;
         int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
@@ -69,7 +70,7 @@ public sealed class BatchNorm : Layer
         {
             if (!(s.Fixed && s.Mapped)) InferenceMap(ctx, s.A, s.B);                                   // y = x·a + b, one pass
             s.Mapped = true;
-            ChannelKernels.Affine(ctx.Kernels, x, s.A, s.B, default, default, y, relu, residual);
+            ChannelKernels.Affine(ctx.Kernels, x, s.A, s.B, default, default, y, relu, residual, cap);
             return;
         }
         bool batchStatistics = !Frozen;
@@ -89,7 +90,7 @@ public sealed class BatchNorm : Layer
             (s.Scale[ch], s.Shift[ch]) = (invStd, (float)(-mu * invStd));
         }
         // y = gamma·xhat + beta with xhat = (x - mu)/std in registers: the value backward recomputes
-        ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, gamma, beta, y, relu, residual);
+        ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, gamma, beta, y, relu, residual, cap);
     }
 
     /// <summary>
@@ -112,9 +113,10 @@ public sealed class BatchNorm : Layer
 
     /// <summary>
     /// Backward, given with <paramref name="relu"/> the gradient of a relu after it (run as one): dy counts only where
-    /// gamma·xhat + beta > 0, that value recomputed from x by the forward's own operations.
+    /// gamma·xhat + beta > 0 (and &lt; <paramref name="cap"/>: relu6's flat top, as its own backward), that value recomputed from
+    /// x by the forward's own operations.
     /// </summary>
-    public void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool relu)
+    public void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool relu, float cap = float.PositiveInfinity)
     {
         var s = (State)ctx.State!;
         int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
@@ -123,7 +125,7 @@ public sealed class BatchNorm : Layer
         bool batchStatistics = ctx.Training && !Frozen;
         if (ctx.Grads[0] is { } dGamma && ctx.Grads[1] is { } dBeta)
         {
-            ChannelKernels.Sums(ctx.Kernels, dy, x, c, s.First, s.Second, s.Scratch, s.Scale, s.Shift, maskScale, maskShift);  // dbeta = Σ dy, dgamma = Σ dy xhat
+            ChannelKernels.Sums(ctx.Kernels, dy, x, c, s.First, s.Second, s.Scratch, s.Scale, s.Shift, maskScale, maskShift, cap);  // dbeta = Σ dy, dgamma = Σ dy xhat
             for (int ch = 0; ch < c; ch++) (dBeta[ch], dGamma[ch]) = ((float)s.First[ch], (float)s.Second[ch]);
         }
         if (!ctx.InputGradient) return;
@@ -135,6 +137,6 @@ public sealed class BatchNorm : Layer
             s.B[ch] = batchStatistics ? -k * (float)s.Second[ch] / rows : 0;
             s.A[ch] = k;
         }
-        ChannelKernels.Affine2(ctx.Kernels, dy, x, s.Scale, s.Shift, s.A, s.B, s.D, dx, s.Scratch, maskScale, maskShift);
+        ChannelKernels.Affine2(ctx.Kernels, dy, x, s.Scale, s.Shift, s.A, s.B, s.D, dx, s.Scratch, maskScale, maskShift, cap);
     }
 }

@@ -200,7 +200,7 @@ public sealed class ExecutionPlan : IPlan
     {
         var (layer, ctx, last) = (_layers[i], _contexts[i], _stageEnd[i]);
         if (layer is BatchNorm batchNorm)                                              // batch_norm (+ add) + relu
-            batchNorm.Forward(ctx, x, y, relu: true, last == i + 2 ? _values[AddOperand(i)].AsSpan(0, y.Length) : default);
+            batchNorm.Forward(ctx, x, y, relu: true, last == i + 2 ? _values[AddOperand(i)].AsSpan(0, y.Length) : default, Cap(last));
         else if (layer is Merge merge) merge.Forward(ctx, x, y, relu: true);          // add + relu
         else if (last == i || _layers[i + 1] is not BatchNorm) layer.Forward(ctx, x, y);  // a convolution alone, or with the max_pool2d (it pools itself)
         else
@@ -215,6 +215,9 @@ public sealed class ExecutionPlan : IPlan
             ((IFoldsBatchNorm)layer).ForwardFolded(ctx, x, y, _foldScale[i], _foldShift[i], relu, residual, _foldThen[i]);
         }
     }
+
+    /// <summary>The upper clamp of the relu ending a chain: 6 for relu6, else none.</summary>
+    private float Cap(int last) => _layers[last] is ActivationLayer { Activation.Function: ActivationFunction.Relu6 } ? 6 : float.PositiveInfinity;
 
     /// <summary>Which input of the add after batch norm i in its chain (batch_norm + add + relu) is the other operand, and its tensor.</summary>
     private int AddSlot(int i) => _sources[i + 1][0] == i + 1 ? 1 : 0;
@@ -244,7 +247,7 @@ public sealed class ExecutionPlan : IPlan
                 Elementwise.Map(ctx.Kernels, Elementwise.MapOp.ReluBackward, _values[last + 1].AsSpan(0, size), dy.AsSpan(0, size), gradient);
                 norm.Backward(ctx, ctx.InputOf(0), gradient, ctx.GradientOf(0), relu: false);
             }
-            else if (last > i) ((BatchNorm)layer).Backward(ctx, ctx.InputOf(0), dy.AsSpan(0, size), ctx.GradientOf(0), relu: true);   // batch_norm + relu
+            else if (last > i) ((BatchNorm)layer).Backward(ctx, ctx.InputOf(0), dy.AsSpan(0, size), ctx.GradientOf(0), relu: true, Cap(last));   // batch_norm + relu or relu6
             else if (_throughRelu[i]) ((MaxPool2D)layer).Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0), throughRelu: true);
             else layer.Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0));
             for (int j = i; j <= last; j++)          // the shares written to scratch, added: the chain's layers' inputs from outside it

@@ -43,6 +43,7 @@ public static class Fusion
         var readers = Readers(sources, count);
         bool OnlyReader(int layer, int tensor) => layer < count && readers[tensor] == 1 && sources[layer] is [var t] && t == tensor;
         bool ReluAfter(int layer) => layer + 1 < count && layers[layer + 1] is ActivationLayer { Activation.Function: ActivationFunction.Relu } && OnlyReader(layer + 1, layer + 1);
+        bool Relu6After(int layer) => layer + 1 < count && layers[layer + 1] is ActivationLayer { Activation.Function: ActivationFunction.Relu6 } && OnlyReader(layer + 1, layer + 1);
         // any elementwise activation (softmax is over channels, so not one)
         bool ActivationAfter(int layer) => layer + 1 < count && layers[layer + 1] is ActivationLayer { Activation.Function: not (ActivationFunction.Softmax or ActivationFunction.Linear) } && OnlyReader(layer + 1, layer + 1);
         bool OtherActivation(Layer l) => l is ActivationLayer { Activation.Function: not ActivationFunction.Relu };
@@ -63,8 +64,8 @@ public static class Fusion
             else if (layers[i] is BatchNorm && AddAfter(i) && sources[i + 1] is [var p, var q] && (p == i + 1 ? q : p) is var other
                      && other != i + 1 && other != sources[i][0] && ReluAfter(i + 1))
                 last = i + 2;                                           // batch norm + add + relu: a residual block's end
-            else if (layers[i] is BatchNorm && ReluAfter(i) || layers[i] is Merge { Op: MergeOp.Add, Sources.Count: 2 } && ReluAfter(i))
-                last = i + 1;
+            else if (layers[i] is BatchNorm && (ReluAfter(i) || Relu6After(i)) || layers[i] is Merge { Op: MergeOp.Add, Sources.Count: 2 } && ReluAfter(i))
+                last = i + 1;                                           // batch norm + relu or relu6 (a clamp in its pass), add + relu
             if (!training && layers[i] is Conv2D conv && (last < i + 2 || layers[i + 2] is not Merge) && !OtherActivation(layers[last]) && last + 1 < count && layers[last + 1] is MaxPool2D pool && conv.CanPool(pool) && OnlyReader(last + 1, last + 1))
                 last++;
             return last;
