@@ -94,8 +94,13 @@ public static unsafe class ChannelKernels
             // Each block's float sums go from registers into the running doubles (widened: the same values, added in the same order)
             for (int r = r0; r < r1; r += BlockRows)
                 for (int v = 0, end = Math.Min(r1, r + BlockRows); v < c; v += 2 * Lanes)   // two channel vectors at a time, down the rows
-                    if (v + Lanes < c) SumColumns<Two>(a, r, end, v, firstSums, secondSums);
-                    else SumColumns<One>(a, r, end, v, firstSums, secondSums);
+                    if (float.IsFinite(a->Cap))
+                    {
+                        if (v + Lanes < c) SumColumns<Two, Capped>(a, r, end, v, firstSums, secondSums);
+                        else SumColumns<One, Capped>(a, r, end, v, firstSums, secondSums);
+                    }
+                    else if (v + Lanes < c) SumColumns<Two, Off>(a, r, end, v, firstSums, secondSums);
+                    else SumColumns<One, Off>(a, r, end, v, firstSums, secondSums);
             return;
         }
         var blockFirst = new Span<float>(a->Scratch + part * 3 * c, c);   // this thread's
@@ -139,7 +144,7 @@ public static unsafe class ChannelKernels
     /// in registers (a Zen 1 loads 32 bytes a cycle: reloading them per row made the loop load-bound).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SumColumns<W>(Args* a, int r0, int r1, int v, double* first, double* second) where W : IWidth
+    private static void SumColumns<W, TCap>(Args* a, int r0, int r1, int v, double* first, double* second) where W : IWidth where TCap : struct, IStep
     {
         int c = a->Channels;
         bool map = a->E != null, mask = a->G != null;
@@ -174,14 +179,14 @@ public static unsafe class ChannelKernels
             var x0 = Vector256.Load(x);
             var z0 = Vector256.Load(z);
             if (map) z0 = Vector256.FusedMultiplyAdd(z0, e0, s0);
-            if (mask) x0 &= Passes(z0, m0, h0, cap);
+            if (mask) x0 &= Passes<TCap>(z0, m0, h0, cap);
             f0 += x0;
             g0 = Vector256.FusedMultiplyAdd(x0, z0, g0);
             if (!W.Second) continue;
             var x1 = Vector256.Load(x + Lanes);
             var z1 = Vector256.Load(z + Lanes);
             if (map) z1 = Vector256.FusedMultiplyAdd(z1, e1, s1);
-            if (mask) x1 &= Passes(z1, m1, h1, cap);
+            if (mask) x1 &= Passes<TCap>(z1, m1, h1, cap);
             f1 += x1;
             g1 = Vector256.FusedMultiplyAdd(x1, z1, g1);
         }
@@ -201,13 +206,19 @@ public static unsafe class ChannelKernels
     }
 
     /// <summary>Whether 0 &lt; z·g + h &lt; cap: where a relu (cap +∞) or relu6 (cap 6) after the map passed its input on, with a slope.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Passes(float z, float g, float h, float cap) => MathF.FusedMultiplyAdd(z, g, h) is var y && y > 0 && y < cap;
 
-    /// <summary>The same per lane: all bits set where 0 &lt; z·g + h &lt; cap.</summary>
-    private static Vector256<float> Passes(Vector256<float> z, Vector256<float> g, Vector256<float> h, Vector256<float> cap)
+    /// <summary>
+    /// The same per lane: all bits set where 0 &lt; z·g + h, and &lt; cap when <typeparamref name="TCap"/> is <see cref="Capped"/>
+    /// (relu6). Relu's mask leaves the second test out: with it the depthwise model's training step took 8.6% longer (Zen 5).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Passes<TCap>(Vector256<float> z, Vector256<float> g, Vector256<float> h, Vector256<float> cap) where TCap : struct, IStep
     {
         var y = Vector256.FusedMultiplyAdd(z, g, h);
-        return Vector256.GreaterThan(y, Vector256<float>.Zero) & Vector256.LessThan(y, cap);
+        var passes = Vector256.GreaterThan(y, Vector256<float>.Zero);
+        return typeof(TCap) == typeof(Capped) ? passes & Vector256.LessThan(y, cap) : passes;
     }
 
     /// <summary>y[r, c] = x[r, c]·a[c] + b[c] (y may be x).</summary>
@@ -325,7 +336,9 @@ public static unsafe class ChannelKernels
         bool mask = s->G != null;
         if (c % Lanes == 0)
         {
-            if (mask) Affine2Blocks<On>(s, r0, r1); else Affine2Blocks<Off>(s, r0, r1);
+            if (!mask) Affine2Blocks<Off>(s, r0, r1);
+            else if (float.IsFinite(s->Cap)) Affine2Blocks<Capped>(s, r0, r1);
+            else Affine2Blocks<On>(s, r0, r1);
             return;
         }
         var a = new ReadOnlySpan<float>(s->A, c);
@@ -357,13 +370,13 @@ public static unsafe class ChannelKernels
             {
                 var (a, b, d, e, f) = (Vector256.Load(s->A + v), Vector256.Load(s->B + v), Vector256.Load(s->D + v), Vector256.Load(s->E + v), Vector256.Load(s->F + v));
                 Vector256<float> g = default, h = default;
-                if (typeof(TMask) == typeof(On)) (g, h) = (Vector256.Load(s->G + v), Vector256.Load(s->H + v));
+                if (typeof(TMask) != typeof(Off)) (g, h) = (Vector256.Load(s->G + v), Vector256.Load(s->H + v));
                 float* x = s->X + (long)r * c + v, z = s->Z + (long)r * c + v, y = s->Y + (long)r * c + v;
                 for (int q = 0; q < rows; q++, x += c, z += c, y += c)
                 {
                     var zhat = Vector256.FusedMultiplyAdd(Vector256.Load(z), e, f);
                     var dy = Vector256.Load(x);
-                    if (typeof(TMask) == typeof(On)) dy &= Passes(zhat, g, h, cap);
+                    if (typeof(TMask) != typeof(Off)) dy &= Passes<TMask>(zhat, g, h, cap);
                     Vector256.FusedMultiplyAdd(zhat, b, Vector256.FusedMultiplyAdd(dy, a, d)).Store(y);
                 }
             }
