@@ -211,14 +211,14 @@ public static unsafe class ChannelKernels
 
     /// <summary>
     /// The same per lane: all bits set where 0 &lt; z·g + h, and &lt; cap when <typeparamref name="TCap"/> is <see cref="Capped"/>
-    /// (relu6). Relu's mask leaves the second test out: with it the depthwise model's training step took 8.6% longer (Zen 5).
+    /// (relu6), as one test: min(y, cap - y) > 0, the same cells (cap - y is exact from cap/2 to 2·cap, and of the right sign
+    /// elsewhere). Relu's mask keeps the one test it had: testing a cap of +∞ too took the depthwise model's step 8.6% longer (Zen 5).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Passes<TCap>(Vector256<float> z, Vector256<float> g, Vector256<float> h, Vector256<float> cap) where TCap : struct, IStep
     {
         var y = Vector256.FusedMultiplyAdd(z, g, h);
-        var passes = Vector256.GreaterThan(y, Vector256<float>.Zero);
-        return typeof(TCap) == typeof(Capped) ? passes & Vector256.LessThan(y, cap) : passes;
+        return Vector256.GreaterThan(typeof(TCap) == typeof(Capped) ? Vector256.Min(y, cap - y) : y, Vector256<float>.Zero);
     }
 
     /// <summary>y[r, c] = x[r, c]·a[c] + b[c] (y may be x).</summary>
