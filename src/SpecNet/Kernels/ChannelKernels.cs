@@ -11,7 +11,8 @@ namespace SpecNet.Kernels;
 /// batch normalisation's xhat = (x - mu)/std is never stored, only recomputed from x, the same float
 /// operation in forward and backward. A relu after the batch normalisation runs inside it the same way: forward writes
 /// max(y, 0), and backward zeroes the gradient where y = xhat·g + h, recomputed from x, was not positive (relu's own
-/// backward tests its output, max(y, 0) > 0: the same cells). Sums are kept per chunk of rows (float within a block of rows, double across
+/// backward tests its output, max(y, 0) > 0: the same cells); a relu6 likewise, clamped to [0, 6] forward and its gradient
+/// kept where 0 &lt; y &lt; 6 (<see cref="Capped"/>). Sums are kept per chunk of rows (float within a block of rows, double across
 /// a chunk's blocks) and the chunks added in order; chunks are set by the rows alone, so results do not depend on the thread count.
 /// The maps' results depend on no split at all, so each thread takes chunks of its share, then of the other's (ParallelForEach).
 /// </summary>
