@@ -43,6 +43,10 @@ public sealed class BufferLayout
     /// </summary>
     public long GradientScratchFloats { get; }
 
+    /// <summary>That scratch's buffers: one per input slot of the layer with the most inputs, each of the largest input's floats.</summary>
+    public static (int Count, long Floats) GradientScratchBuffers(IReadOnlyList<Layer> layers) =>
+        (layers.Max(l => l.Sources.Count), layers.Max(l => (long)l.Inputs.Max(s => s.Size)));
+
     /// <summary>The tensor each input of each layer reads.</summary>
     public static int[][] SourcesOf(ModelSpec model)
     {
@@ -137,7 +141,7 @@ public sealed class BufferLayout
             }
         }
         GradientSizes = gradients.Sizes;
-        if (Accumulates.Any(a => a.Any(x => x))) GradientScratchFloats = layers.Max(l => l.Sources.Count) * layers.Max(l => (long)l.Inputs.Max(s => s.Size));
+        if (Accumulates.Any(a => a.Any(x => x)) && GradientScratchBuffers(layers) is var (count, floats)) GradientScratchFloats = count * floats;
 
         // A chain whose every layer writes dx over dy (Layer.BackwardInPlace) takes its input's gradient in its output gradient's
         // buffer, when it is the first to write that gradient (no later reader of the input has): backward then writes over the

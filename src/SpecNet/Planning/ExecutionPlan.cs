@@ -70,8 +70,7 @@ public sealed class ExecutionPlan : IPlan
         _values = layout.Activation.Select(b => buffers[b]).ToArray();
         var gradientBuffers = layout.GradientSizes.Select(size => new float[capacity * size]).ToArray();
         _gradients = layout.Gradient.Select(b => b < 0 ? null : gradientBuffers[b]).ToArray();
-        int slots = _layers.Max(l => l.Sources.Count);
-        long largest = _layers.Max(l => (long)l.Inputs.Max(s => s.Size));   // slots x largest: BufferLayout.GradientScratchFloats
+        var (slots, largest) = BufferLayout.GradientScratchBuffers(_layers);
 
         // A chain is one stage, or stages each made for the next, a depthwise stage first and a 1x1 convolution's last (Fusion).
         _stages = Fusion.Stages(model, _chainEnd);

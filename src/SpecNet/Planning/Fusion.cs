@@ -42,10 +42,13 @@ public static class Fusion
         int count = layers.Count;
         var readers = Readers(sources, count);
         bool OnlyReader(int layer, int tensor) => layer < count && readers[tensor] == 1 && sources[layer] is [var t] && t == tensor;
-        bool ReluAfter(int layer) => layer + 1 < count && layers[layer + 1] is ActivationLayer { Activation.Function: ActivationFunction.Relu } && OnlyReader(layer + 1, layer + 1);
-        bool Relu6After(int layer) => layer + 1 < count && layers[layer + 1] is ActivationLayer { Activation.Function: ActivationFunction.Relu6 } && OnlyReader(layer + 1, layer + 1);
+        // an activation layer of a kind after this layer, reading it alone
+        bool ActivationAfter(int layer, Func<ActivationFunction, bool> kind) =>
+            layer + 1 < count && layers[layer + 1] is ActivationLayer a && kind(a.Activation.Function) && OnlyReader(layer + 1, layer + 1);
+        bool ReluAfter(int layer) => ActivationAfter(layer, f => f == ActivationFunction.Relu);
+        bool ClampAfter(int layer) => ActivationAfter(layer, f => f is ActivationFunction.Relu or ActivationFunction.Relu6);   // what a batch norm's pass applies
         // any elementwise activation (softmax is over channels, so not one)
-        bool ActivationAfter(int layer) => layer + 1 < count && layers[layer + 1] is ActivationLayer { Activation.Function: not (ActivationFunction.Softmax or ActivationFunction.Linear) } && OnlyReader(layer + 1, layer + 1);
+        bool ElementwiseAfter(int layer) => ActivationAfter(layer, f => f is not (ActivationFunction.Softmax or ActivationFunction.Linear));
         bool OtherActivation(Layer l) => l is ActivationLayer { Activation.Function: not ActivationFunction.Relu };
         // two operands, one of them this layer's output, which nothing else reads
         bool AddAfter(int layer) => layer + 1 < count && layers[layer + 1] is Merge { Op: MergeOp.Add } && readers[layer + 1] == 1
@@ -59,12 +62,12 @@ public static class Fusion
             if (!training && layers[i] is IFoldsBatchNorm { CanFold: true } && i + 1 < count && layers[i + 1] is BatchNorm && OnlyReader(i + 1, i + 1))
             {
                 int mapped = AddAfter(i + 1) ? i + 2 : i + 1;          // a residual add before the relu, or none
-                last = ActivationAfter(mapped) ? mapped + 1 : mapped;   // relu, or another activation (relu6, hard_swish) on the rows in cache
+                last = ElementwiseAfter(mapped) ? mapped + 1 : mapped;   // relu, or another activation (relu6, hard_swish) on the rows in cache
             }
             else if (layers[i] is BatchNorm && AddAfter(i) && sources[i + 1] is [var p, var q] && (p == i + 1 ? q : p) is var other
                      && other != i + 1 && other != sources[i][0] && ReluAfter(i + 1))
                 last = i + 2;                                           // batch norm + add + relu: a residual block's end
-            else if (layers[i] is BatchNorm && (ReluAfter(i) || Relu6After(i)) || layers[i] is Merge { Op: MergeOp.Add, Sources.Count: 2 } && ReluAfter(i))
+            else if (layers[i] is BatchNorm && ClampAfter(i) || layers[i] is Merge { Op: MergeOp.Add, Sources.Count: 2 } && ReluAfter(i))
                 last = i + 1;                                           // batch norm + relu or relu6 (a clamp in its pass), add + relu
             if (!training && layers[i] is Conv2D conv && (last < i + 2 || layers[i + 2] is not Merge) && !OtherActivation(layers[last]) && last + 1 < count && layers[last + 1] is MaxPool2D pool && conv.CanPool(pool) && OnlyReader(last + 1, last + 1))
                 last++;
