@@ -9,15 +9,19 @@ namespace SpecNet.Kernels;
 /// affine maps, vectorised along the channels and split by rows between the backend's threads. Each can
 /// take a per-channel map of its second operand, z·e[c] + f[c], computed in registers where it is used:
 /// batch normalisation's xhat = (x - mu)/std is never stored, only recomputed from x, the same float
-/// operation in forward and backward. A relu after the batch normalisation runs inside it the same way: forward writes
-/// max(y, 0), and backward zeroes the gradient where y = xhat·g + h, recomputed from x, was not positive (relu's own
-/// backward tests its output, max(y, 0) > 0: the same cells); a relu6 likewise, clamped to [0, 6] forward and its gradient
-/// kept where 0 &lt; y &lt; 6 (<see cref="Capped"/>). Sums are kept per chunk of rows (float within a block of rows, double across
+/// operation in forward and backward. An activation after the batch normalisation (<see cref="ChannelActivation"/>) runs inside
+/// it the same way: forward applies it to y = xhat·g + h, and backward multiplies the gradient by its slope at y, recomputed
+/// from x: relu's zeroes it where y was not positive (relu's own backward tests its output, max(y, 0) > 0: the same cells),
+/// relu6's outside 0 &lt; y &lt; 6, hard_swish's is its own backward's. Sums are kept per chunk of rows (float within a block of rows, double across
 /// a chunk's blocks) and the chunks added in order; chunks are set by the rows alone, so results do not depend on the thread count.
 /// The maps' results depend on no split at all, so each thread takes chunks of its share, then of the other's (ParallelForEach).
 /// </summary>
 public static unsafe class ChannelKernels
 {
+    /// <summary>relu6's top, and hard_swish's constants as its own layer applies them (Layers/Activations.cs).</summary>
+    private static readonly Vector256<float> Six = Vector256.Create(6f), Three = Vector256.Create(3f), Half = Vector256.Create(0.5f),
+        Sixth = Vector256.Create(1f / 6), Third = Vector256.Create(1f / 3);
+
     /// <summary>Rows summed in float before the running sum (double) takes them: float error stays that of 64 terms.</summary>
     private const int BlockRows = 64;
 
@@ -33,8 +37,8 @@ public static unsafe class ChannelKernels
         public double* Partials;
         public float* Scratch;
         public int Channels, ChunkRows;
-        public bool Relu;
-        public float Cap;       // with Relu: the upper clamp (relu6: 6), +∞ for relu
+        public bool Relu;                          // BiasAffineRelu's
+        public ChannelActivation Activation;       // the others': what follows the map (Affine), or whose slope the gradient takes (Sums, Affine2)
     }
 
     /// <summary>Scratch the kernels need: 2·C doubles per chunk of <see cref="Sums"/>, and 3·C floats per thread.</summary>
@@ -48,14 +52,15 @@ public static unsafe class ChannelKernels
 
     /// <summary>
     /// first[c] = Σ_rows x[r, c]; second[c] = Σ_rows x[r, c]·z'[r, c], where z' = z·e[c] + f[c] when e and f are given,
-    /// else z (z = x: the sum of squares). With g and h (and e, f), x counts only where z'·g[c] + h[c] > 0 (a relu's mask).
+    /// else z (z = x: the sum of squares). With an activation, g and h (and e, f), x is first multiplied by the activation's slope at
+    /// z'·g[c] + h[c] (x: the gradient of its output; relu's slope counts x only where z'·g[c] + h[c] > 0).
     /// </summary>
     public static void Sums(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> z, int channels, Span<double> first, Span<double> second,
         (double[] Partials, float[] Scratch) scratch, ReadOnlySpan<float> e = default, ReadOnlySpan<float> f = default,
-        ReadOnlySpan<float> g = default, ReadOnlySpan<float> h = default, float cap = float.PositiveInfinity)
+        ChannelActivation activation = ChannelActivation.None, ReadOnlySpan<float> g = default, ReadOnlySpan<float> h = default)
     {
         int rows = x.Length / channels, chunkRows = SumsChunkRows(rows, channels);
-        bool map = !e.IsEmpty, mask = !g.IsEmpty;
+        bool map = !e.IsEmpty, mask = activation != ChannelActivation.None;
         if (z.Length != x.Length || first.Length != channels || second.Length != channels || scratch.Partials.Length < MaxChunks * 2 * channels
             || scratch.Scratch.Length < kernels.Threads * 3 * channels || map && (e.Length != channels || f.Length != channels)
             || mask && (!map || g.Length != channels || h.Length != channels))
@@ -63,7 +68,7 @@ public static unsafe class ChannelKernels
         fixed (float* px = x, pz = z, ps = scratch.Scratch, pe = e, pf = f, pg = g, ph = h)
         fixed (double* pp = scratch.Partials)
         {
-            var args = new Args { X = px, Z = pz, Partials = pp, Scratch = ps, E = map ? pe : null, F = pf, G = mask ? pg : null, H = ph, Channels = channels, ChunkRows = chunkRows, Cap = cap };
+            var args = new Args { X = px, Z = pz, Partials = pp, Scratch = ps, E = map ? pe : null, F = pf, G = pg, H = ph, Channels = channels, ChunkRows = chunkRows, Activation = activation };
             kernels.ParallelForEach(rows, &SumsRange, &args, 2L * channels, chunkRows);
         }
         first.Clear(); second.Clear();
@@ -95,19 +100,14 @@ public static unsafe class ChannelKernels
             // Each block's float sums go from registers into the running doubles (widened: the same values, added in the same order)
             for (int r = r0; r < r1; r += BlockRows)
                 for (int v = 0, end = Math.Min(r1, r + BlockRows); v < c; v += 2 * Lanes)   // two channel vectors at a time, down the rows
-                    if (float.IsFinite(a->Cap))
-                    {
-                        if (v + Lanes < c) SumColumns<Two, Capped>(a, r, end, v, firstSums, secondSums);
-                        else SumColumns<One, Capped>(a, r, end, v, firstSums, secondSums);
-                    }
-                    else if (v + Lanes < c) SumColumns<Two, Off>(a, r, end, v, firstSums, secondSums);
-                    else SumColumns<One, Off>(a, r, end, v, firstSums, secondSums);
+                    if (v + Lanes < c) SumColumns<Two>(a, r, end, v, firstSums, secondSums);
+                    else SumColumns<One>(a, r, end, v, firstSums, secondSums);
             return;
         }
         var blockFirst = new Span<float>(a->Scratch + part * 3 * c, c);   // this thread's
         var blockSecond = new Span<float>(a->Scratch + (part * 3 + 1) * c, c);
         var mapped = new Span<float>(a->Scratch + (part * 3 + 2) * c, c);
-        bool map = a->E != null, mask = a->G != null;
+        bool map = a->E != null, mask = a->Activation != ChannelActivation.None;
         for (int r = r0; r < r1; r += BlockRows)
         {
             blockFirst.Clear(); blockSecond.Clear();
@@ -120,7 +120,7 @@ public static unsafe class ChannelKernels
                 if (mask)
                     for (int ch = 0; ch < c; ch++)   // a channel count that is no multiple of the vector: rare and small
                     {
-                        float dx = Passes(z[ch], a->G[ch], a->H[ch], a->Cap) ? x[ch] : 0;
+                        float dx = Slope(a->Activation, x[ch], MathF.FusedMultiplyAdd(z[ch], a->G[ch], a->H[ch]));
                         blockFirst[ch] += dx;
                         blockSecond[ch] = MathF.FusedMultiplyAdd(dx, z[ch], blockSecond[ch]);
                     }
@@ -139,19 +139,30 @@ public static unsafe class ChannelKernels
     private struct One : IWidth { public static bool Second => false; }
     private struct Two : IWidth { public static bool Second => true; }
 
+    /// <summary>Sums of channels v .. v + 8 (and the next 8 with Two), with the slope of the call's activation.</summary>
+    private static void SumColumns<W>(Args* a, int r0, int r1, int v, double* first, double* second) where W : IWidth
+    {
+        switch (a->Activation)
+        {
+            case ChannelActivation.None: SumColumns<W, Off>(a, r0, r1, v, first, second); break;
+            case ChannelActivation.Relu: SumColumns<W, On>(a, r0, r1, v, first, second); break;
+            case ChannelActivation.Relu6: SumColumns<W, Capped>(a, r0, r1, v, first, second); break;
+            default: SumColumns<W, HardSwish>(a, r0, r1, v, first, second); break;
+        }
+    }
+
     /// <summary>
     /// Sums of channels v .. v + 8 (and the next 8 with Two) over rows r0 .. r1, in row order per channel. Two vectors give two
     /// independent chains of adds (one chain waits on the add's latency: half the speed on a Zen 1); the coefficients stay
     /// in registers (a Zen 1 loads 32 bytes a cycle: reloading them per row made the loop load-bound).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SumColumns<W, TCap>(Args* a, int r0, int r1, int v, double* first, double* second) where W : IWidth where TCap : struct, IStep
+    private static void SumColumns<W, TAct>(Args* a, int r0, int r1, int v, double* first, double* second) where W : IWidth where TAct : struct, IStep
     {
         int c = a->Channels;
-        bool map = a->E != null, mask = a->G != null;
+        bool map = a->E != null, mask = typeof(TAct) != typeof(Off);
         Vector256<float> f0 = default, g0 = default, f1 = default, g1 = default;
         Vector256<float> e0 = default, e1 = default, s0 = default, s1 = default, m0 = default, m1 = default, h0 = default, h1 = default;
-        var cap = Vector256.Create(a->Cap);
         if (map) (e0, s0) = (Vector256.Load(a->E + v), Vector256.Load(a->F + v));
         if (mask) (m0, h0) = (Vector256.Load(a->G + v), Vector256.Load(a->H + v));
         if (W.Second && map) (e1, s1) = (Vector256.Load(a->E + v + Lanes), Vector256.Load(a->F + v + Lanes));
@@ -180,14 +191,14 @@ public static unsafe class ChannelKernels
             var x0 = Vector256.Load(x);
             var z0 = Vector256.Load(z);
             if (map) z0 = Vector256.FusedMultiplyAdd(z0, e0, s0);
-            if (mask) x0 &= Passes<TCap>(z0, m0, h0, cap);
+            if (mask) x0 = Slope<TAct>(x0, Vector256.FusedMultiplyAdd(z0, m0, h0));
             f0 += x0;
             g0 = Vector256.FusedMultiplyAdd(x0, z0, g0);
             if (!W.Second) continue;
             var x1 = Vector256.Load(x + Lanes);
             var z1 = Vector256.Load(z + Lanes);
             if (map) z1 = Vector256.FusedMultiplyAdd(z1, e1, s1);
-            if (mask) x1 &= Passes<TCap>(z1, m1, h1, cap);
+            if (mask) x1 = Slope<TAct>(x1, Vector256.FusedMultiplyAdd(z1, m1, h1));
             f1 += x1;
             g1 = Vector256.FusedMultiplyAdd(x1, z1, g1);
         }
@@ -206,20 +217,38 @@ public static unsafe class ChannelKernels
         (Vector256.Load(sums + Lanes / 2) + high).Store(sums + Lanes / 2);
     }
 
-    /// <summary>Whether 0 &lt; z·g + h &lt; cap: where a relu (cap +∞) or relu6 (cap 6) after the map passed its input on, with a slope.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Passes(float z, float g, float h, float cap) => MathF.FusedMultiplyAdd(z, g, h) is var y && y > 0 && y < cap;
+    /// <summary>dy times the slope of <paramref name="activation"/> at y, as its own backward takes it (Layers/Activations.cs).</summary>
+    private static float Slope(ChannelActivation activation, float dy, float y) => activation switch
+    {
+        ChannelActivation.Relu => y > 0 ? dy : 0,
+        ChannelActivation.Relu6 => y > 0 && y < 6 ? dy : 0,                         // no slope at either flat part's end
+        ChannelActivation.HardSwish => y < -3 ? 0 : y <= 3 ? dy * (y * (1f / 3) + 0.5f) : dy,
+        _ => dy,
+    };
 
     /// <summary>
-    /// The same per lane: all bits set where 0 &lt; z·g + h, and &lt; cap when <typeparamref name="TCap"/> is <see cref="Capped"/>
-    /// (relu6), as one test: min(y, cap - y) > 0, the same cells (cap - y is exact from cap/2 to 2·cap, and of the right sign
-    /// elsewhere). Relu's mask keeps the one test it had: testing a cap of +∞ too took the depthwise model's step 8.6% longer (Zen 5).
+    /// The same per lane. Relu: dy where y > 0. Relu6 (<see cref="Capped"/>): where 0 &lt; y &lt; 6, as one test, min(y, 6 - y) > 0,
+    /// the same cells (6 - y is exact from 3 to 12, and of the right sign elsewhere); relu's keeps the one test it had: testing a cap
+    /// of +∞ too took the depthwise model's step 8.6% longer (Zen 5). hard_swish: 0 below -3, dy above 3, dy·(y/3 + 1/2) between.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Passes<TCap>(Vector256<float> z, Vector256<float> g, Vector256<float> h, Vector256<float> cap) where TCap : struct, IStep
+    private static Vector256<float> Slope<TAct>(Vector256<float> dy, Vector256<float> y) where TAct : struct, IStep
     {
-        var y = Vector256.FusedMultiplyAdd(z, g, h);
-        return Vector256.GreaterThan(typeof(TCap) == typeof(Capped) ? Vector256.Min(y, cap - y) : y, Vector256<float>.Zero);
+        if (typeof(TAct) == typeof(On)) return dy & Vector256.GreaterThan(y, Vector256<float>.Zero);
+        if (typeof(TAct) == typeof(Capped)) return dy & Vector256.GreaterThan(Vector256.Min(y, Six - y), Vector256<float>.Zero);
+        if (typeof(TAct) == typeof(HardSwish))
+            return Vector256.AndNot(Vector256.ConditionalSelect(Vector256.GreaterThan(y, Three), dy, dy * (y * Third + Half)), Vector256.LessThan(y, -Three));
+        return dy;
+    }
+
+    /// <summary>The activation applied to t per lane: relu, relu6 (a clamp to [0, 6]), hard_swish t·min(max(t/6 + 1/2, 0), 1), or none.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Apply<TAct>(Vector256<float> t) where TAct : struct, IStep
+    {
+        if (typeof(TAct) == typeof(On)) return Elementwise.Relu(t);
+        if (typeof(TAct) == typeof(Capped)) return Vector256.Min(Elementwise.Relu(t), Six);
+        if (typeof(TAct) == typeof(HardSwish)) return t * Vector256.Min(Vector256.Max(t * Sixth + Half, Vector256<float>.Zero), Vector256<float>.One);
+        return t;
     }
 
     /// <summary>y[r, c] = x[r, c]·a[c] + b[c] (y may be x).</summary>
@@ -229,10 +258,10 @@ public static unsafe class ChannelKernels
     /// <summary>
     /// y[r, c] = (x[r, c]·a[c] + b[c])·e[c] + f[c] when e and f are given (batch normalisation in training: gamma·xhat + beta,
     /// xhat in registers), else x[r, c]·a[c] + b[c]; then + residual[r, c] when given (a residual block's add, the bits of the add's
-    /// own pass); then max(·, 0) when <paramref name="relu"/>. y may be x.
+    /// own pass); then <paramref name="activation"/>. y may be x.
     /// </summary>
     public static void Affine(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
-        ReadOnlySpan<float> e, ReadOnlySpan<float> f, Span<float> y, bool relu = false, ReadOnlySpan<float> residual = default, float cap = float.PositiveInfinity)
+        ReadOnlySpan<float> e, ReadOnlySpan<float> f, Span<float> y, ChannelActivation activation = ChannelActivation.None, ReadOnlySpan<float> residual = default)
     {
         int channels = a.Length;
         bool second = !e.IsEmpty;
@@ -241,7 +270,7 @@ public static unsafe class ChannelKernels
             throw new ArgumentException("channel affine: buffers of the wrong size");
         fixed (float* px = x, py = y, pa = a, pb = b, pe = e, pf = f, pz = residual)
         {
-            var args = new Args { X = px, Y = py, A = pa, B = pb, E = second ? pe : null, F = pf, Z = residual.IsEmpty ? null : pz, Channels = channels, Relu = relu, Cap = cap };
+            var args = new Args { X = px, Y = py, A = pa, B = pb, E = second ? pe : null, F = pf, Z = residual.IsEmpty ? null : pz, Channels = channels, Activation = activation };
             kernels.ParallelForEach(x.Length / channels, &AffineRange, &args, 2L * channels, ChunkRows(channels));
         }
     }
@@ -250,12 +279,12 @@ public static unsafe class ChannelKernels
     {
         var s = (Args*)state;
         int c = s->Channels;
-        bool second = s->E != null, relu = s->Relu;
+        bool second = s->E != null;
         if (c % Lanes == 0)
         {
-            if (s->Z != null) { if (second) AffineWithRelu<On, On>(s, r0, r1); else AffineWithRelu<Off, On>(s, r0, r1); }   // an add after it
-            else if (second) AffineWithRelu<On, Off>(s, r0, r1);
-            else AffineWithRelu<Off, Off>(s, r0, r1);
+            if (s->Z != null) { if (second) AffineWith<On, On>(s, r0, r1); else AffineWith<Off, On>(s, r0, r1); }   // an add after it
+            else if (second) AffineWith<On, Off>(s, r0, r1);
+            else AffineWith<Off, Off>(s, r0, r1);
             return;
         }
         var a = new ReadOnlySpan<float>(s->A, c);
@@ -266,27 +295,38 @@ public static unsafe class ChannelKernels
             TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(s->X + (long)r * c, c), a, b, y);
             if (second) TensorPrimitives.FusedMultiplyAdd(y, new ReadOnlySpan<float>(s->E, c), new ReadOnlySpan<float>(s->F, c), y);
             if (s->Z != null) TensorPrimitives.Add(y, new ReadOnlySpan<float>(s->Z + (long)r * c, c), y);
-            if (relu) TensorPrimitives.Max(y, 0f, y);
-            if (relu && float.IsFinite(s->Cap)) TensorPrimitives.Min(y, s->Cap, y);
+            foreach (ref float t in y) t = Apply(s->Activation, t);
         }
     }
 
-    private static void AffineWithRelu<TSecond, TResidual>(Args* s, int r0, int r1) where TSecond : struct, IStep where TResidual : struct, IStep
+    /// <summary>One float of <see cref="Apply{TAct}"/>: the same operations.</summary>
+    private static float Apply(ChannelActivation activation, float t) => activation switch
     {
-        if (!s->Relu) AffineBlocks<TSecond, TResidual, Off>(s, r0, r1);
-        else if (float.IsFinite(s->Cap)) AffineBlocks<TSecond, TResidual, Capped>(s, r0, r1);
-        else AffineBlocks<TSecond, TResidual, On>(s, r0, r1);
+        ChannelActivation.Relu => Math.Max(t, 0f),
+        ChannelActivation.Relu6 => Math.Min(Math.Max(t, 0f), 6f),
+        ChannelActivation.HardSwish => t * Math.Min(Math.Max(t * (1f / 6) + 0.5f, 0f), 1f),
+        _ => t,
+    };
+
+    private static void AffineWith<TSecond, TResidual>(Args* s, int r0, int r1) where TSecond : struct, IStep where TResidual : struct, IStep
+    {
+        switch (s->Activation)
+        {
+            case ChannelActivation.None: AffineBlocks<TSecond, TResidual, Off>(s, r0, r1); break;
+            case ChannelActivation.Relu: AffineBlocks<TSecond, TResidual, On>(s, r0, r1); break;
+            case ChannelActivation.Relu6: AffineBlocks<TSecond, TResidual, Capped>(s, r0, r1); break;
+            default: AffineBlocks<TSecond, TResidual, HardSwish>(s, r0, r1); break;
+        }
     }
 
     // A block of rows at a time (in L1 after its first channel vector), one channel vector down the block's rows with its
     // coefficients in registers: a vector's loop then loads only x. Rows outer, channel vectors inner, loaded the coefficients
     // and the Args fields again at every vector, and ran at a third of a copy's speed (6.4 MB, two threads, Zen 5).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void AffineBlocks<TSecond, TResidual, TRelu>(Args* s, int r0, int r1)
-        where TSecond : struct, IStep where TResidual : struct, IStep where TRelu : struct, IStep
+    private static void AffineBlocks<TSecond, TResidual, TAct>(Args* s, int r0, int r1)
+        where TSecond : struct, IStep where TResidual : struct, IStep where TAct : struct, IStep
     {
         int c = s->Channels;
-        var cap = Vector256.Create(s->Cap);
         for (int r = r0; r < r1; r += BlockRows)
         {
             int rows = Math.Min(r1, r + BlockRows) - r;
@@ -301,9 +341,7 @@ public static unsafe class ChannelKernels
                     var t = Vector256.FusedMultiplyAdd(Vector256.Load(x), a, b);
                     if (typeof(TSecond) == typeof(On)) t = Vector256.FusedMultiplyAdd(t, e, f);
                     if (typeof(TResidual) == typeof(On)) { t += Vector256.Load(z); z += c; }
-                    if (typeof(TRelu) == typeof(On)) t = Elementwise.Relu(t);
-                    if (typeof(TRelu) == typeof(Capped)) t = Vector256.Min(Elementwise.Relu(t), cap);
-                    t.Store(y);
+                    Apply<TAct>(t).Store(y);
                 }
             }
         }
@@ -311,21 +349,22 @@ public static unsafe class ChannelKernels
 
     /// <summary>
     /// y[r, c] = x'[r, c]·a[c] + (z[r, c]·e[c] + f[c])·b[c] + d[c]: batch normalisation's input gradient in one pass,
-    /// with z the layer's input and z·e + f its xhat; x' = x, or with g and h, x where xhat·g[c] + h[c] > 0, else 0 (a relu's mask).
+    /// with z the layer's input and z·e + f its xhat; x' = x, or with an activation, g and h, x times the activation's slope at
+    /// xhat·g[c] + h[c] (relu's: x where that is positive, else 0).
     /// </summary>
     public static void Affine2(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> z, ReadOnlySpan<float> e, ReadOnlySpan<float> f,
         ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> d, Span<float> y, (double[] Partials, float[] Scratch) scratch,
-        ReadOnlySpan<float> g = default, ReadOnlySpan<float> h = default, float cap = float.PositiveInfinity)
+        ChannelActivation activation = ChannelActivation.None, ReadOnlySpan<float> g = default, ReadOnlySpan<float> h = default)
     {
         int channels = a.Length;
-        bool mask = !g.IsEmpty;
+        bool mask = activation != ChannelActivation.None;
         if (b.Length != channels || d.Length != channels || e.Length != channels || f.Length != channels || z.Length != x.Length
             || y.Length < x.Length || x.Length % channels != 0 || scratch.Scratch.Length < kernels.Threads * 3 * channels
             || mask && (g.Length != channels || h.Length != channels))
             throw new ArgumentException("channel affine: buffers of the wrong size");
         fixed (float* px = x, pz = z, py = y, pa = a, pb = b, pd = d, pe = e, pf = f, pg = g, ph = h, ps = scratch.Scratch)
         {
-            var args = new Args { X = px, Z = pz, Y = py, A = pa, B = pb, D = pd, E = pe, F = pf, G = mask ? pg : null, H = ph, Scratch = ps, Channels = channels, Cap = cap };
+            var args = new Args { X = px, Z = pz, Y = py, A = pa, B = pb, D = pd, E = pe, F = pf, G = pg, H = ph, Scratch = ps, Channels = channels, Activation = activation };
             kernels.ParallelForEach(x.Length / channels, &Affine2Range, &args, 3L * channels, ChunkRows(channels));
         }
     }
@@ -334,12 +373,16 @@ public static unsafe class ChannelKernels
     {
         var s = (Args*)state;
         int c = s->Channels;
-        bool mask = s->G != null;
+        bool mask = s->Activation != ChannelActivation.None;
         if (c % Lanes == 0)
         {
-            if (!mask) Affine2Blocks<Off>(s, r0, r1);
-            else if (float.IsFinite(s->Cap)) Affine2Blocks<Capped>(s, r0, r1);
-            else Affine2Blocks<On>(s, r0, r1);
+            switch (s->Activation)
+            {
+                case ChannelActivation.None: Affine2Blocks<Off>(s, r0, r1); break;
+                case ChannelActivation.Relu: Affine2Blocks<On>(s, r0, r1); break;
+                case ChannelActivation.Relu6: Affine2Blocks<Capped>(s, r0, r1); break;
+                default: Affine2Blocks<HardSwish>(s, r0, r1); break;
+            }
             return;
         }
         var a = new ReadOnlySpan<float>(s->A, c);
@@ -350,20 +393,20 @@ public static unsafe class ChannelKernels
         {
             var y = new Span<float>(s->Y + (long)r * c, c);
             TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(s->Z + (long)r * c, c), new ReadOnlySpan<float>(s->E, c), new ReadOnlySpan<float>(s->F, c), zhatRow);
-            TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(s->X + (long)r * c, c), a, d, y);
-            if (mask)
-                for (int ch = 0; ch < c; ch++)
-                    if (!Passes(zhatRow[ch], s->G[ch], s->H[ch], s->Cap)) y[ch] = d[ch];   // x' = 0: x'·a + d = d
+            var x = new ReadOnlySpan<float>(s->X + (long)r * c, c);   // y may be x: each y[ch] written after x[ch] is read
+            if (!mask) TensorPrimitives.FusedMultiplyAdd(x, a, d, y);
+            else
+                for (int ch = 0; ch < c; ch++)   // x' = x times the activation's slope
+                    y[ch] = MathF.FusedMultiplyAdd(Slope(s->Activation, x[ch], MathF.FusedMultiplyAdd(zhatRow[ch], s->G[ch], s->H[ch])), a[ch], d[ch]);
             TensorPrimitives.FusedMultiplyAdd(zhatRow, b, y, y);
         }
     }
 
     // Blocks of rows, one channel vector down each with its seven coefficients in registers, as AffineBlocks.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Affine2Blocks<TMask>(Args* s, int r0, int r1) where TMask : struct, IStep
+    private static void Affine2Blocks<TAct>(Args* s, int r0, int r1) where TAct : struct, IStep
     {
         int c = s->Channels;
-        var cap = Vector256.Create(s->Cap);
         for (int r = r0; r < r1; r += BlockRows)
         {
             int rows = Math.Min(r1, r + BlockRows) - r;
@@ -371,13 +414,13 @@ public static unsafe class ChannelKernels
             {
                 var (a, b, d, e, f) = (Vector256.Load(s->A + v), Vector256.Load(s->B + v), Vector256.Load(s->D + v), Vector256.Load(s->E + v), Vector256.Load(s->F + v));
                 Vector256<float> g = default, h = default;
-                if (typeof(TMask) != typeof(Off)) (g, h) = (Vector256.Load(s->G + v), Vector256.Load(s->H + v));
+                if (typeof(TAct) != typeof(Off)) (g, h) = (Vector256.Load(s->G + v), Vector256.Load(s->H + v));
                 float* x = s->X + (long)r * c + v, z = s->Z + (long)r * c + v, y = s->Y + (long)r * c + v;
                 for (int q = 0; q < rows; q++, x += c, z += c, y += c)
                 {
                     var zhat = Vector256.FusedMultiplyAdd(Vector256.Load(z), e, f);
                     var dy = Vector256.Load(x);
-                    if (typeof(TMask) != typeof(Off)) dy &= Passes<TMask>(zhat, g, h, cap);
+                    if (typeof(TAct) != typeof(Off)) dy = Slope<TAct>(dy, Vector256.FusedMultiplyAdd(zhat, g, h));
                     Vector256.FusedMultiplyAdd(zhat, b, Vector256.FusedMultiplyAdd(dy, a, d)).Store(y);
                 }
             }
@@ -418,6 +461,7 @@ public static unsafe class ChannelKernels
     private readonly struct On : IStep;
     private readonly struct Off : IStep;
     private readonly struct Capped : IStep;   // relu with an upper clamp (relu6)
+    private readonly struct HardSwish : IStep;
 
     private static void BiasAffineReluRange(void* state, int part, int r0, int r1)
     {
@@ -518,3 +562,9 @@ public static unsafe class ChannelKernels
         }
     }
 }
+
+/// <summary>
+/// The activation a batch normalisation's pass applies after its map, as one with the activation layer after it (Planning/Fusion.cs):
+/// forward applies it, backward multiplies the gradient by its slope, recomputed from the batch norm's input.
+/// </summary>
+public enum ChannelActivation { None, Relu, Relu6, HardSwish }

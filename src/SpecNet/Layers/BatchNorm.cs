@@ -54,14 +54,13 @@ public sealed class BatchNorm : Layer
 
     public override void FixParameters(LayerContext ctx) => ((State)ctx.State!).Fixed = true;
 
-    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y) => Forward(ctx, x, y, relu: false);
+    public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y) => Forward(ctx, x, y, ChannelActivation.None);
 
     /// <summary>
-    /// Forward, then + <paramref name="residual"/> (when given: the other operand of an add after it) and max(·, 0) when
-    /// <paramref name="relu"/> (and min(·, <paramref name="cap"/>): relu6) in the same pass: the layers after it run as one
-    /// (Planning/Fusion.cs).
+    /// Forward, then + <paramref name="residual"/> (when given: the other operand of an add after it) and the activation after it
+    /// (relu, relu6 or hard_swish) in the same pass: the layers after it run as one (Planning/Fusion.cs).
     /// </summary>
-    public void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, bool relu, ReadOnlySpan<float> residual = default, float cap = float.PositiveInfinity)
+    public void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, ChannelActivation then, ReadOnlySpan<float> residual = default)
     {
         var s = (State)ctx.State!;
         int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
@@ -70,7 +69,7 @@ public sealed class BatchNorm : Layer
         {
             if (!(s.Fixed && s.Mapped)) InferenceMap(ctx, s.A, s.B);                                   // y = x·a + b, one pass
             s.Mapped = true;
-            ChannelKernels.Affine(ctx.Kernels, x, s.A, s.B, default, default, y, relu, residual, cap);
+            ChannelKernels.Affine(ctx.Kernels, x, s.A, s.B, default, default, y, then, residual);
             return;
         }
         bool batchStatistics = !Frozen;
@@ -90,7 +89,7 @@ public sealed class BatchNorm : Layer
             (s.Scale[ch], s.Shift[ch]) = (invStd, (float)(-mu * invStd));
         }
         // y = gamma·xhat + beta with xhat = (x - mu)/std in registers: the value backward recomputes
-        ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, gamma, beta, y, relu, residual, cap);
+        ChannelKernels.Affine(ctx.Kernels, x, s.Scale, s.Shift, gamma, beta, y, then, residual);
     }
 
     /// <summary>
@@ -109,23 +108,21 @@ public sealed class BatchNorm : Layer
     }
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx) =>
-        Backward(ctx, x, dy, dx, relu: false);
+        Backward(ctx, x, dy, dx, ChannelActivation.None);
 
     /// <summary>
-    /// Backward, given with <paramref name="relu"/> the gradient of a relu after it (run as one): dy counts only where
-    /// gamma·xhat + beta > 0 (and &lt; <paramref name="cap"/>: relu6's flat top, as its own backward), that value recomputed from
-    /// x by the forward's own operations.
+    /// Backward, given with <paramref name="then"/> the gradient of the activation after it (run as one): dy times its slope at
+    /// gamma·xhat + beta (relu's: dy where that is positive), that value recomputed from x by the forward's own operations.
     /// </summary>
-    public void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool relu, float cap = float.PositiveInfinity)
+    public void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, ChannelActivation then)
     {
         var s = (State)ctx.State!;
         int c = Input.Channels, rows = ctx.Batch * Input.Size / c;
         float[] gamma = ctx.Params[0], beta = ctx.Params[1];
-        ReadOnlySpan<float> maskScale = relu ? gamma : default, maskShift = relu ? beta : default;
         bool batchStatistics = ctx.Training && !Frozen;
         if (ctx.Grads[0] is { } dGamma && ctx.Grads[1] is { } dBeta)
         {
-            ChannelKernels.Sums(ctx.Kernels, dy, x, c, s.First, s.Second, s.Scratch, s.Scale, s.Shift, maskScale, maskShift, cap);  // dbeta = Σ dy, dgamma = Σ dy xhat
+            ChannelKernels.Sums(ctx.Kernels, dy, x, c, s.First, s.Second, s.Scratch, s.Scale, s.Shift, then, gamma, beta);  // dbeta = Σ dy, dgamma = Σ dy xhat
             for (int ch = 0; ch < c; ch++) (dBeta[ch], dGamma[ch]) = ((float)s.First[ch], (float)s.Second[ch]);
         }
         if (!ctx.InputGradient) return;
@@ -137,6 +134,6 @@ public sealed class BatchNorm : Layer
             s.B[ch] = batchStatistics ? -k * (float)s.Second[ch] / rows : 0;
             s.A[ch] = k;
         }
-        ChannelKernels.Affine2(ctx.Kernels, dy, x, s.Scale, s.Shift, s.A, s.B, s.D, dx, s.Scratch, maskScale, maskShift, cap);
+        ChannelKernels.Affine2(ctx.Kernels, dy, x, s.Scale, s.Shift, s.A, s.B, s.D, dx, s.Scratch, then, gamma, beta);
     }
 }

@@ -199,7 +199,7 @@ public sealed class ExecutionPlan : IPlan
     {
         var (layer, ctx, last) = (_layers[i], _contexts[i], _stageEnd[i]);
         if (layer is BatchNorm batchNorm)                                              // batch_norm (+ add) + relu
-            batchNorm.Forward(ctx, x, y, relu: true, last == i + 2 ? _values[AddOperand(i)].AsSpan(0, y.Length) : default, Cap(last));
+            batchNorm.Forward(ctx, x, y, Then(last), last == i + 2 ? _values[AddOperand(i)].AsSpan(0, y.Length) : default);
         else if (layer is Merge merge) merge.Forward(ctx, x, y, relu: true);          // add + relu
         else if (last == i || _layers[i + 1] is not BatchNorm) layer.Forward(ctx, x, y);  // a convolution alone, or with the max_pool2d (it pools itself)
         else
@@ -215,8 +215,14 @@ public sealed class ExecutionPlan : IPlan
         }
     }
 
-    /// <summary>The upper clamp of the relu ending a chain: 6 for relu6, else none.</summary>
-    private float Cap(int last) => _layers[last] is ActivationLayer { Activation.Function: ActivationFunction.Relu6 } ? 6 : float.PositiveInfinity;
+    /// <summary>The activation ending a batch norm's chain (Fusion's ActivationAfter): relu, relu6 or hard_swish.</summary>
+    private ChannelActivation Then(int last) => ((ActivationLayer)_layers[last]).Activation.Function switch
+    {
+        ActivationFunction.Relu => ChannelActivation.Relu,
+        ActivationFunction.Relu6 => ChannelActivation.Relu6,
+        ActivationFunction.HardSwish => ChannelActivation.HardSwish,
+        var f => throw new InvalidOperationException($"a batch norm's pass does not apply {f}"),
+    };
 
     /// <summary>Which input of the add after batch norm i in its chain (batch_norm + add + relu) is the other operand, and its tensor.</summary>
     private int AddSlot(int i) => _sources[i + 1][0] == i + 1 ? 1 : 0;
@@ -244,9 +250,9 @@ public sealed class ExecutionPlan : IPlan
                 int other = AddSlot(i);
                 var gradient = add.InputGradientBuffers[other].Length > 0 ? add.InputGradientBuffers[other].AsSpan(0, size) : dy.AsSpan(0, size);
                 Elementwise.Map(ctx.Kernels, Elementwise.MapOp.ReluBackward, _values[last + 1].AsSpan(0, size), dy.AsSpan(0, size), gradient);
-                norm.Backward(ctx, ctx.InputOf(0), gradient, ctx.GradientOf(0), relu: false);
+                norm.Backward(ctx, ctx.InputOf(0), gradient, ctx.GradientOf(0), ChannelActivation.None);
             }
-            else if (last > i) ((BatchNorm)layer).Backward(ctx, ctx.InputOf(0), dy.AsSpan(0, size), ctx.GradientOf(0), relu: true, Cap(last));   // batch_norm + relu or relu6
+            else if (last > i) ((BatchNorm)layer).Backward(ctx, ctx.InputOf(0), dy.AsSpan(0, size), ctx.GradientOf(0), Then(last));   // batch_norm + relu, relu6 or hard_swish
             else if (_throughRelu[i]) ((MaxPool2D)layer).Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0), throughRelu: true);
             else layer.Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0));
             for (int j = i; j <= last; j++)          // the shares written to scratch, added: the chain's layers' inputs from outside it

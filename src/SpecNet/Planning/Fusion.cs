@@ -6,8 +6,8 @@ namespace SpecNet.Planning;
 /// <summary>
 /// Which layers a plan runs as one, each chain writing only its last layer's output; the tensors between are never
 /// stored. A layer joins a chain only as the sole reader of the tensor before it.
-/// - A batch_norm and the relu after it, in training and inference: forward applies max(·, 0) in the batch norm's
-///   pass, and backward recomputes the relu's mask from the batch norm's input (the relu's output is not kept).
+/// - A batch_norm and the relu, relu6 or hard_swish after it, in training and inference: forward applies it in the batch norm's
+///   pass, and backward its slope, recomputed from the batch norm's input (the batch norm's output is not kept).
 /// - An add of two and the relu after it (a residual block's end), in training and inference where no convolution takes
 ///   them: forward writes max(a + b, 0) in one pass, and backward takes the relu's mask from that output, which it keeps.
 /// - A batch_norm, an add of its output and another tensor (not its own input), and the relu after (a residual block's end in
@@ -46,7 +46,7 @@ public static class Fusion
         bool ActivationAfter(int layer, Func<ActivationFunction, bool> kind) =>
             layer + 1 < count && layers[layer + 1] is ActivationLayer a && kind(a.Activation.Function) && OnlyReader(layer + 1, layer + 1);
         bool ReluAfter(int layer) => ActivationAfter(layer, f => f == ActivationFunction.Relu);
-        bool ClampAfter(int layer) => ActivationAfter(layer, f => f is ActivationFunction.Relu or ActivationFunction.Relu6);   // what a batch norm's pass applies
+        bool BatchNormsActivationAfter(int layer) => ActivationAfter(layer, f => f is ActivationFunction.Relu or ActivationFunction.Relu6 or ActivationFunction.HardSwish);   // what its pass applies
         // any elementwise activation (softmax is over channels, so not one)
         bool ElementwiseAfter(int layer) => ActivationAfter(layer, f => f is not (ActivationFunction.Softmax or ActivationFunction.Linear));
         bool OtherActivation(Layer l) => l is ActivationLayer { Activation.Function: not ActivationFunction.Relu };
@@ -67,8 +67,8 @@ public static class Fusion
             else if (layers[i] is BatchNorm && AddAfter(i) && sources[i + 1] is [var p, var q] && (p == i + 1 ? q : p) is var other
                      && other != i + 1 && other != sources[i][0] && ReluAfter(i + 1))
                 last = i + 2;                                           // batch norm + add + relu: a residual block's end
-            else if (layers[i] is BatchNorm && ClampAfter(i) || layers[i] is Merge { Op: MergeOp.Add, Sources.Count: 2 } && ReluAfter(i))
-                last = i + 1;                                           // batch norm + relu or relu6 (a clamp in its pass), add + relu
+            else if (layers[i] is BatchNorm && BatchNormsActivationAfter(i) || layers[i] is Merge { Op: MergeOp.Add, Sources.Count: 2 } && ReluAfter(i))
+                last = i + 1;                                           // batch norm + relu, relu6 or hard_swish (in its pass), add + relu
             if (!training && layers[i] is Conv2D conv && (last < i + 2 || layers[i + 2] is not Merge) && !OtherActivation(layers[last]) && last + 1 < count && layers[last + 1] is MaxPool2D pool && conv.CanPool(pool) && OnlyReader(last + 1, last + 1))
                 last++;
             return last;

@@ -23,6 +23,26 @@ public class ChannelKernelsTests
 
     private static float[] Random(Rng rng, int n, float low, float high) => Enumerable.Range(0, n).Select(_ => low + (high - low) * rng.NextFloat()).ToArray();
 
+    private static readonly ChannelActivation[] Activations = Enum.GetValues<ChannelActivation>();
+
+    /// <summary>Each activation by its definition (Keras's and PyTorch's), one float at a time.</summary>
+    private static float Apply(ChannelActivation activation, float t) => activation switch
+    {
+        ChannelActivation.Relu => t > 0 ? t : 0,
+        ChannelActivation.Relu6 => t <= 0 ? 0 : t >= 6 ? 6 : t,
+        ChannelActivation.HardSwish => t * (t <= -3 ? 0 : t >= 3 ? 1 : t * (1f / 6) + 0.5f),
+        _ => t,
+    };
+
+    /// <summary>dy times its slope at t, as PyTorch's backward takes it: none at a flat part's end, (2t + 3)/6 from -3 to 3 for hard_swish.</summary>
+    private static float Slope(ChannelActivation activation, float dy, float t) => activation switch
+    {
+        ChannelActivation.Relu => t > 0 ? dy : 0,
+        ChannelActivation.Relu6 => t > 0 && t < 6 ? dy : 0,
+        ChannelActivation.HardSwish => t < -3 ? 0 : t > 3 ? dy : dy * (t * (1f / 3) + 0.5f),
+        _ => dy,
+    };
+
     [Theory, MemberData(nameof(Cases))]
     public void Sums_are_the_columns_sums_and_sums_of_squares(int channels, int threads, int rows)
     {
@@ -38,44 +58,50 @@ public class ChannelKernelsTests
         }
     }
 
+    /// <summary>
+    /// With an activation after the map, dy times its slope at zhat·g + h: z spans -2 to 2 and g 0.5 to 2.5, so the mapped values
+    /// cross relu6's 6 and hard_swish's -3 and 3.
+    /// </summary>
     [Theory, MemberData(nameof(Cases))]
-    public void Masked_sums_count_only_where_the_mapped_value_passes_the_relu(int channels, int threads, int rows)
+    public void Sums_with_an_activation_take_dy_times_its_slope_at_the_mapped_value(int channels, int threads, int rows)
     {
         var rng = new Rng(5);
         var (dy, z) = (Random(rng, rows * channels, -1, 1), Random(rng, rows * channels, -2, 2));
-        var (e, f, g, h) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f), Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f));
-        var (first, second) = (new double[channels], new double[channels]);
-        ChannelKernels.Sums(new ManagedBackend(threads), dy, z, channels, first, second, ChannelKernels.Scratch(channels, threads), e, f, g, h);
-        for (int c = 0; c < channels; c++)
+        var (e, f, g, h) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f), Random(rng, channels, 0.5f, 2.5f), Random(rng, channels, -0.5f, 0.5f));
+        foreach (var activation in Activations.Skip(1))
         {
-            double sum = 0, product = 0, scale = 0;
-            for (int r = 0; r < rows; r++)
+            var (first, second) = (new double[channels], new double[channels]);
+            ChannelKernels.Sums(new ManagedBackend(threads), dy, z, channels, first, second, ChannelKernels.Scratch(channels, threads), e, f, activation, g, h);
+            for (int c = 0; c < channels; c++)
             {
-                int i = r * channels + c;
-                float zhat = MathF.FusedMultiplyAdd(z[i], e[c], f[c]);
-                if (MathF.FusedMultiplyAdd(zhat, g[c], h[c]) <= 0) continue;
-                (sum, product, scale) = (sum + dy[i], product + (double)dy[i] * zhat, scale + Math.Abs(dy[i] * zhat));
+                double sum = 0, product = 0, scale = 0;
+                for (int r = 0; r < rows; r++)
+                {
+                    int i = r * channels + c;
+                    float zhat = MathF.FusedMultiplyAdd(z[i], e[c], f[c]), d = Slope(activation, dy[i], MathF.FusedMultiplyAdd(zhat, g[c], h[c]));
+                    (sum, product, scale) = (sum + d, product + (double)d * zhat, scale + Math.Abs(d * zhat));
+                }
+                Near(sum, first[c], rows);
+                Near(product, second[c], scale);
             }
-            Near(sum, first[c], rows);
-            Near(product, second[c], scale);
         }
     }
 
     [Theory, MemberData(nameof(Cases))]
-    public void Training_map_is_gamma_times_xhat_plus_beta_then_relu_to_the_bit(int channels, int threads, int rows)
+    public void Training_map_is_gamma_times_xhat_plus_beta_then_its_activation_to_the_bit(int channels, int threads, int rows)
     {
         var rng = new Rng(7);
         var x = Random(rng, rows * channels, -2, 2);
-        var (a, b, e, f) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f), Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f));
-        foreach (bool relu in new[] { false, true })
+        var (a, b, e, f) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f), Random(rng, channels, 0.5f, 2.5f), Random(rng, channels, -0.5f, 0.5f));
+        foreach (var activation in Activations)
         {
             var y = new float[x.Length];
-            ChannelKernels.Affine(new ManagedBackend(threads), x, a, b, e, f, y, relu);
+            ChannelKernels.Affine(new ManagedBackend(threads), x, a, b, e, f, y, activation);
             for (int i = 0; i < x.Length; i++)
             {
                 int c = i % channels;
                 float t = MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(x[i], a[c], b[c]), e[c], f[c]);
-                Assert.Equal(relu ? Math.Max(t, 0f) : t, y[i]);
+                Assert.Equal(Apply(activation, t), y[i]);
             }
         }
     }
@@ -87,16 +113,17 @@ public class ChannelKernelsTests
         var (dy, z) = (Random(rng, rows * channels, -1, 1), Random(rng, rows * channels, -2, 2));
         var (a, b, d, e, f) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f), Random(rng, channels, -0.5f, 0.5f),
             Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f));
-        var (g, h) = (Random(rng, channels, 0.5f, 1.5f), Random(rng, channels, -0.5f, 0.5f));
-        foreach (bool mask in new[] { false, true })
+        var (g, h) = (Random(rng, channels, 0.5f, 2.5f), Random(rng, channels, -0.5f, 0.5f));
+        foreach (var activation in Activations)
         {
             var dx = new float[dy.Length];
-            ChannelKernels.Affine2(new ManagedBackend(threads), dy, z, e, f, a, b, d, dx, ChannelKernels.Scratch(channels, threads), mask ? g : default, mask ? h : default);
+            bool mask = activation != ChannelActivation.None;
+            ChannelKernels.Affine2(new ManagedBackend(threads), dy, z, e, f, a, b, d, dx, ChannelKernels.Scratch(channels, threads), activation, mask ? g : default, mask ? h : default);
             for (int i = 0; i < dy.Length; i++)
             {
                 int c = i % channels;
                 float zhat = MathF.FusedMultiplyAdd(z[i], e[c], f[c]);
-                float passed = !mask || MathF.FusedMultiplyAdd(zhat, g[c], h[c]) > 0 ? dy[i] : 0;
+                float passed = Slope(activation, dy[i], MathF.FusedMultiplyAdd(zhat, g[c], h[c]));
                 Assert.Equal(MathF.FusedMultiplyAdd(zhat, b[c], MathF.FusedMultiplyAdd(passed, a[c], d[c])), dx[i]);
             }
         }
@@ -156,7 +183,7 @@ public class ChannelKernelsTests
         (double[], double[]) On(int threads, bool mask)
         {
             var (first, second) = (new double[channels], new double[channels]);
-            if (mask) ChannelKernels.Sums(new ManagedBackend(threads), x, z, channels, first, second, ChannelKernels.Scratch(channels, threads), e, f, g, h);
+            if (mask) ChannelKernels.Sums(new ManagedBackend(threads), x, z, channels, first, second, ChannelKernels.Scratch(channels, threads), e, f, ChannelActivation.Relu, g, h);
             else ChannelKernels.Sums(new ManagedBackend(threads), x, x, channels, first, second, ChannelKernels.Scratch(channels, threads));
             return (first, second);
         }

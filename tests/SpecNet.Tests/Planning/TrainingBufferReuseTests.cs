@@ -88,14 +88,18 @@ public class TrainingBufferReuseTests
             """));
 
     /// <summary>
-    /// A relu6 after a batch norm runs inside the batch norm's passes, as relu does: forward clamps to [0, 6], backward passes dy where
-    /// 0 &lt; gamma·xhat + beta &lt; 6, recomputed from the input. With gamma 5 about a quarter of the values are past 6 and a half
-    /// below 0; the same outputs and gradients to the bit as the two layers run apart. 8 channels run in vectors, 5 a float at a time.
+    /// A relu6 or hard_swish after a batch norm runs inside the batch norm's passes, as relu does: forward applies it, backward
+    /// multiplies dy by its slope at gamma·xhat + beta, recomputed from the input (relu6: 1 where 0 &lt; it &lt; 6; hard_swish: 0 below
+    /// -3, 1 above 3, (2·it + 3)/6 between). With gamma 5 about a quarter of the values are past 6 and a half below 0, and a third
+    /// outside hard_swish's -3 to 3; the same outputs and gradients to the bit as the two layers run apart. 8 channels run in
+    /// vectors, 5 a float at a time.
     /// </summary>
     [Theory]
-    [InlineData(8)]
-    [InlineData(5)]
-    public void A_relu6_after_a_batch_norm_runs_inside_it_with_the_gradients_of_the_layers_run_apart(int channels)
+    [InlineData("relu6", 8)]
+    [InlineData("relu6", 5)]
+    [InlineData("hard_swish", 8)]
+    [InlineData("hard_swish", 5)]
+    public void An_activation_after_a_batch_norm_runs_inside_it_with_the_gradients_of_the_layers_run_apart(string activation, int channels)
     {
         var model = GradientCheckTests.Compile($$"""
             input: [3, 3, {{channels}}]
@@ -103,7 +107,7 @@ public class TrainingBufferReuseTests
               - dropout: { rate: 0.5, name: a }
               - dropout: { rate: 0.5, inputs: [input], name: b }
               - batch_norm: { inputs: [a] }
-              - relu6: { name: r }
+              - {{activation}}: { name: r }
               - subtract: { inputs: [b, r], name: s1 }
               - subtract: { inputs: [s1, b] }
             training: { loss: mse }
