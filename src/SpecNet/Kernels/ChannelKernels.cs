@@ -295,7 +295,7 @@ public static unsafe class ChannelKernels
             TensorPrimitives.FusedMultiplyAdd(new ReadOnlySpan<float>(s->X + (long)r * c, c), a, b, y);
             if (second) TensorPrimitives.FusedMultiplyAdd(y, new ReadOnlySpan<float>(s->E, c), new ReadOnlySpan<float>(s->F, c), y);
             if (s->Z != null) TensorPrimitives.Add(y, new ReadOnlySpan<float>(s->Z + (long)r * c, c), y);
-            foreach (ref float t in y) t = Apply(s->Activation, t);
+            if (s->Activation != ChannelActivation.None) foreach (ref float t in y) t = Apply(s->Activation, t);
         }
     }
 
