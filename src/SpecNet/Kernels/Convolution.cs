@@ -239,23 +239,38 @@ public sealed unsafe class Convolution : IRangeWork
     /// Forward by Winograd from now on where it computes this convolution and pays (<see cref="Winograd.Fits"/>): each block by
     /// F(4x4, 3x3) where it has tiles enough for that, else by F(2x2, 3x3) where that pays, else directly (<see cref="Winograd.Pays"/>);
     /// in training the input gradient's transposed convolution the same way, and the weight gradient by F(3x3, 2x2)
-    /// (<see cref="Winograd.WeightGradient"/>). A 3x3 stride-2 convolution at inference by F(3x3, 2x2) over its input's phases
+    /// (<see cref="Winograd.WeightGradient"/>), both with the tiles and channels measured for training (<see cref="Winograd.TrainingTileSides"/>).
+    /// A 3x3 stride-2 convolution at inference by F(3x3, 2x2) over its input's phases
     /// where that pays (<see cref="StridedWinograd.Fits"/>): not in training, where its kernel would be transformed at every
     /// step for a forward alone. False where none. <paramref name="wherePaying"/> false: F(2x2, 3x3), or the
     /// <paramref name="tile"/> given (3: the strided one), on every block, wherever it computes the convolution (the tests). Up
     /// to 4x fewer multiplies, rounded differently from the direct sums (<see cref="Winograd"/>).
     /// </summary>
+    /// <remarks>
+    /// Training's forward takes inference's tiles too where transforming the kernel at every step pays (<see cref="Winograd.TransformPays"/>):
+    /// with 512-bit vectors the gradients lose by F(4x4, 3x3) and on 16 channels (Winograd.TrainingTileSides), but a forward
+    /// alone gains. The residual model's training step on a Zen 5, three pairs alternating (`specnet bench`): its 28x28x16 -> 16
+    /// convolutions' forward 0.84-0.88 -> 0.62-0.64 ms, 14x14x32 -> 32 and 7x7x64 -> 64 by F(4x4, 3x3) 0.68-0.74 -> 0.64-0.68 ms;
+    /// the pooled model's 13x13x32 -> 64 0.78-0.86 -> 0.64-0.69 ms (its 5x5x64 -> 128, one tile an example, stays direct). With
+    /// 256-bit vectors training's tiles are inference's.
+    /// </remarks>
     public bool UseWinograd(Backend kernels, bool wherePaying = true, int tile = 0)
     {
         if (_source is not null || wherePaying && !kernels.RunsWinograd) return false;
         bool training = _dWeightsT.Length > 0;
-        IReadOnlyList<int> tiles = tile != 0 ? [tile] : !wherePaying ? [2] : training ? Winograd.TrainingTileSides : Winograd.TileSides;
-        Winograd[] For(ConvGeometry g) => tiles
-            .Where(t => wherePaying ? Winograd.Fits(g, t, training) : Winograd.Computes(g)).Select(t => new Winograd(g, kernels, t, always: !wherePaying)).ToArray();
+        IReadOnlyList<int> sides = tile != 0 ? [tile] : !wherePaying ? [2] : Winograd.TileSides;
+        // the gradients' tiles: training's (Winograd.TrainingTileSides); forward's: those, and inference's where the transform pays
+        bool Gradient(ConvGeometry g, int t) => wherePaying ? (tile != 0 || Winograd.TrainingTileSides.Contains(t)) && Winograd.Fits(g, t, training: true) : Winograd.Computes(g);
+        bool Forward(int t) => !wherePaying ? Winograd.Computes(_g) : !training ? Winograd.Fits(_g, t)
+            : Gradient(_g, t) || tile == 0 && Winograd.Fits(_g, t) && Winograd.TransformPays(_g, t, _capacity);
+        Winograd[] Make(ConvGeometry g, Func<int, bool> takes) => sides.Where(takes).Select(t => new Winograd(g, kernels, t, always: !wherePaying)).ToArray();
         bool strided = !training && (wherePaying ? StridedWinograd.Fits(_g) : StridedWinograd.Computes(_g) && tile is 0 or 3);
-        _winograds = strided ? [new StridedWinograd(_g, kernels, always: !wherePaying)] : For(_g);
-        if (training && _winograds.LastOrDefault() is Winograd { Tile: 2 } small) (_weightWinograd = small).KeepWeightGradients(_used.Length);
-        if (_transposed is { } t) _transposedWinograds = For(t);
+        _winograds = strided ? [new StridedWinograd(_g, kernels, always: !wherePaying)] : Make(_g, Forward);
+        // the weight gradient by F(3x3, 2x2) where training's rule takes F(2x2, 3x3), with forward's F(2x2, 3x3) when it has one
+        if (training && tile is 0 or 2 && Gradient(_g, 2))
+            (_weightWinograd = _winograds.OfType<Winograd>().LastOrDefault(w => w.Tile == 2) ?? new Winograd(_g, kernels, 2, always: !wherePaying))
+                .KeepWeightGradients(_used.Length);
+        if (_transposed is { } transposed) _transposedWinograds = Make(transposed, t => Gradient(transposed, t));
         SizeWinogradChunks();
         return _winograds.Length > 0 || _transposedWinograds.Length > 0;
     }

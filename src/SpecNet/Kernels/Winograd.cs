@@ -85,13 +85,23 @@ public sealed unsafe class Winograd : IWinogradForward
     /// <paramref name="tile"/>: the output tile's side, 2 or 4 (F(4x4, 3x3): 36 multiplies for each 4x4 tile); <paramref name="training"/>:
     /// from <see cref="TrainingChannels"/> channels.
     /// </summary>
-    public static bool Fits(ConvGeometry g, int tile = 2, bool training = false)
-    {
-        if (!Computes(g) || g.Input.Channels < (training ? TrainingChannels : 16) || g.Filters < 16) return false;
-        double direct = (double)g.Rows.TapsInside * g.Cols.TapsInside;             // taps inside the input, over every output
-        double winograd = (tile + 2) * (tile + 2) * (double)((g.Rows.Output + tile - 1) / tile) * ((g.Cols.Output + tile - 1) / tile);
-        return winograd <= 0.75 * direct;
-    }
+    public static bool Fits(ConvGeometry g, int tile = 2, bool training = false) =>
+        Computes(g) && g.Input.Channels >= (training ? TrainingChannels : 16) && g.Filters >= 16 && Multiplies(g, tile) <= 0.75 * Multiplies(g, 0);
+
+    /// <summary>
+    /// Multiplies per example, filter and channel: by F(<paramref name="tile"/>x<paramref name="tile"/>, 3x3) over every tile,
+    /// or with tile 0 the direct sums' (the taps inside the input, over every output).
+    /// </summary>
+    private static double Multiplies(ConvGeometry g, int tile) => tile == 0 ? (double)g.Rows.TapsInside * g.Cols.TapsInside
+        : (tile + 2) * (tile + 2) * (double)((g.Rows.Output + tile - 1) / tile) * ((g.Cols.Output + tile - 1) / tile);
+
+    /// <summary>
+    /// Training: whether the multiplies F(<paramref name="tile"/>x<paramref name="tile"/>, 3x3) saves over a batch of
+    /// <paramref name="examples"/> outweigh transforming the kernel at every step, an element of U costing about 128 of the GEMM's
+    /// multiply-adds (5x5x64 -> 128 'valid' on a Zen 5: 295,000 elements, 0.30 ms; its forward by F(4x4, 3x3) 0.60-0.62 ms in
+    /// training against 0.35-0.39 directly).
+    /// </summary>
+    public static bool TransformPays(ConvGeometry g, int tile, int examples) => examples * (Multiplies(g, 0) - Multiplies(g, tile)) >= 128.0 * (tile + 2) * (tile + 2);
 
     /// <summary>The output tiles a convolution tries, largest first: each block takes the first that pays (<see cref="Paying"/>).</summary>
     public static readonly IReadOnlyList<int> TileSides = [4, 2];

@@ -216,21 +216,26 @@ public class WinogradTests
     }
 
     /// <summary>
-    /// Training plans with 512-bit vectors take F(2x2, 3x3) alone, from 32 channels (measured: see Winograd.TrainingTileSides);
-    /// with 256-bit vectors (CI's AVX2 pass) what inference takes. Forward at batch 8 of 14x14x32 -> 32, where F(4x4, 3x3) would pay
-    /// (a chunk's 16 tiles a map), equals F(2x2, 3x3) run on every block to the bit with 512-bit vectors, and F(4x4, 3x3) with 256.
+    /// Training plans run forward by inference's tiles (F(4x4, 3x3) where a block has tiles enough, from 16 channels) where the
+    /// kernel's transform at every step pays (Winograd.TransformPays), and their gradients by the tiles measured for the vector
+    /// width (Winograd.TrainingTileSides): with 512-bit vectors F(2x2, 3x3) alone
+    /// from 32 channels, with 256-bit vectors (CI's AVX2 pass) what inference takes. Forward at batch 8 of 14x14x32 -> 32 (a chunk's
+    /// 16 tiles a map) equals F(4x4, 3x3) run on every block to the bit at either width; 28x28x16 -> 16's gradients equal the direct
+    /// sums' to the bit with 512-bit vectors, and not with 256-bit ones (by Winograd).
     /// </summary>
     [Fact]
-    public void Training_plans_take_the_tiles_measured_for_the_vector_width()
+    public void Training_plans_run_forward_as_inference_and_the_gradients_by_the_tiles_measured_for_the_vector_width()
     {
         bool wide = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
         var backend = new ManagedBackend(2);
         ConvGeometry Same(int size, int channels, int filters) =>
             new(Shape.Spatial(size, size, channels), Window.Of(size, 3, 1, 1, Padding.Same), Window.Of(size, 3, 1, 1, Padding.Same), filters);
-        var small = Same(28, 16, 16);
-        Assert.True(new Convolution(small, 8, training: false, backend).UseWinograd(backend));
-        Assert.Equal(!wide, new Convolution(small, 8, training: true, backend).UseWinograd(backend));
         Assert.Equal(wide ? [2] : [4, 2], Winograd.TrainingTileSides);
+        // 5x5x64 -> 128 'valid': one 4x4 tile an example, too few at batch 64 to pay for its kernel's transform at every step
+        var valid = Window.Of(5, 3, 1, 1, Padding.Valid);
+        var tiny = new ConvGeometry(Shape.Spatial(5, 5, 64), valid, valid, 128);
+        Assert.True(new Convolution(tiny, 64, training: false, backend).UseWinograd(backend));
+        Assert.Equal(!wide, new Convolution(tiny, 64, training: true, backend).UseWinograd(backend));
 
         var g = Same(14, 32, 32);
         var (x, weights) = (Random(8 * g.Input.Size, 1), Random(32 * g.PatchSize, 2));
@@ -243,8 +248,23 @@ public class WinogradTests
             return y;
         }
         var chosen = Run(c => c.UseWinograd(backend));
-        Assert.Equal(Run(c => c.UseWinograd(backend, wherePaying: false, wide ? 2 : 4)), chosen);
-        Assert.NotEqual(Run(c => c.UseWinograd(backend, wherePaying: false, wide ? 4 : 2)), chosen);
+        Assert.Equal(Run(c => c.UseWinograd(backend, wherePaying: false, 4)), chosen);
+        Assert.NotEqual(Run(c => c.UseWinograd(backend, wherePaying: false, 2)), chosen);
+
+        var small = Same(28, 16, 16);
+        var (xs, ws, dy) = (Random(8 * small.Input.Size, 3), Random(16 * small.PatchSize, 4), Random(8 * small.OutputSize, 5));
+        (float[] DW, float[] DX) Gradients(bool winograd)
+        {
+            var conv = new Convolution(small, 8, training: true, backend);
+            if (winograd) Assert.True(conv.UseWinograd(backend));   // forward by it at least
+            var (dW, dx) = (new float[ws.Length], new float[xs.Length]);
+            conv.Backward(backend, 8, xs, ws, dy, dW, dx);
+            return (dW, dx);
+        }
+        var (dWChosen, dxChosen) = Gradients(winograd: true);
+        var (dWDirect, dxDirect) = Gradients(winograd: false);
+        Assert.Equal(wide, dWChosen.SequenceEqual(dWDirect));
+        Assert.Equal(wide, dxChosen.SequenceEqual(dxDirect));
     }
 
     /// <summary>
