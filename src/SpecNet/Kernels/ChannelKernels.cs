@@ -37,8 +37,7 @@ public static unsafe class ChannelKernels
         public double* Partials;
         public float* Scratch;
         public int Channels, ChunkRows;
-        public bool Relu;                          // BiasAffineRelu's
-        public ChannelActivation Activation;       // the others': what follows the map (Affine), or whose slope the gradient takes (Sums, Affine2)
+        public ChannelActivation Activation;       // what follows the map (Affine, BiasAffineRelu: none or relu), or whose slope the gradient takes (Sums, Affine2)
     }
 
     /// <summary>Scratch the kernels need: 2·C doubles per chunk of <see cref="Sums"/>, and 3·C floats per thread.</summary>
@@ -449,7 +448,7 @@ public static unsafe class ChannelKernels
             throw new ArgumentException("channel affine: buffers of the wrong size");
         fixed (float* py = y, pbias = bias, pa = a, pb = b, pr = residual)
         {
-            var args = new Args { Y = py, X = bias.IsEmpty ? null : pbias, A = a.IsEmpty ? null : pa, B = pb, Z = residual.IsEmpty ? null : pr, Channels = channels, Relu = relu };
+            var args = new Args { Y = py, X = bias.IsEmpty ? null : pbias, A = a.IsEmpty ? null : pa, B = pb, Z = residual.IsEmpty ? null : pr, Channels = channels, Activation = relu ? ChannelActivation.Relu : ChannelActivation.None };
             if (kernels is null) BiasAffineReluRange(&args, 0, 0, y.Length / channels);
             else kernels.ParallelForEach(y.Length / channels, &BiasAffineReluRange, &args, 2L * channels, ChunkRows(channels));
         }
@@ -481,7 +480,7 @@ public static unsafe class ChannelKernels
 
     private static void WithResidual<TBias, TAffine, TResidual>(Args* s, int r0, int r1) where TBias : struct, IStep where TAffine : struct, IStep where TResidual : struct, IStep
     {
-        if (s->Relu) Rows<TBias, TAffine, TResidual, On>(s, r0, r1); else Rows<TBias, TAffine, TResidual, Off>(s, r0, r1);
+        if (s->Activation == ChannelActivation.Relu) Rows<TBias, TAffine, TResidual, On>(s, r0, r1); else Rows<TBias, TAffine, TResidual, Off>(s, r0, r1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -215,14 +215,9 @@ public sealed class ExecutionPlan : IPlan
         }
     }
 
-    /// <summary>The activation ending a batch norm's chain (Fusion's ActivationAfter): relu, relu6 or hard_swish.</summary>
-    private ChannelActivation Then(int last) => ((ActivationLayer)_layers[last]).Activation.Function switch
-    {
-        ActivationFunction.Relu => ChannelActivation.Relu,
-        ActivationFunction.Relu6 => ChannelActivation.Relu6,
-        ActivationFunction.HardSwish => ChannelActivation.HardSwish,
-        var f => throw new InvalidOperationException($"a batch norm's pass does not apply {f}"),
-    };
+    /// <summary>The activation ending a batch norm's chain: relu, relu6 or hard_swish (<see cref="Fusion.InBatchNorm"/>).</summary>
+    private ChannelActivation Then(int last) => ((ActivationLayer)_layers[last]).Activation.Function is var f && Fusion.InBatchNorm(f) is { } then ? then
+        : throw new InvalidOperationException($"a batch norm's pass does not apply {f}");
 
     /// <summary>Which input of the add after batch norm i in its chain (batch_norm + add + relu) is the other operand, and its tensor.</summary>
     private int AddSlot(int i) => _sources[i + 1][0] == i + 1 ? 1 : 0;

@@ -1,4 +1,5 @@
 using SpecNet.Checking;
+using SpecNet.Kernels;
 using SpecNet.Layers;
 
 namespace SpecNet.Planning;
@@ -46,7 +47,7 @@ public static class Fusion
         bool ActivationAfter(int layer, Func<ActivationFunction, bool> kind) =>
             layer + 1 < count && layers[layer + 1] is ActivationLayer a && kind(a.Activation.Function) && OnlyReader(layer + 1, layer + 1);
         bool ReluAfter(int layer) => ActivationAfter(layer, f => f == ActivationFunction.Relu);
-        bool BatchNormsActivationAfter(int layer) => ActivationAfter(layer, f => f is ActivationFunction.Relu or ActivationFunction.Relu6 or ActivationFunction.HardSwish);   // what its pass applies
+        bool BatchNormsActivationAfter(int layer) => ActivationAfter(layer, f => InBatchNorm(f) is not null);   // what its pass applies
         // any elementwise activation (softmax is over channels, so not one)
         bool ElementwiseAfter(int layer) => ActivationAfter(layer, f => f is not (ActivationFunction.Softmax or ActivationFunction.Linear));
         bool OtherActivation(Layer l) => l is ActivationLayer { Activation.Function: not ActivationFunction.Relu };
@@ -104,6 +105,15 @@ public static class Fusion
         }
         return end;
     }
+
+    /// <summary>The activation a batch norm's pass applies for an activation layer after it (relu, relu6, hard_swish), or null: a pass of its own.</summary>
+    public static ChannelActivation? InBatchNorm(ActivationFunction f) => f switch
+    {
+        ActivationFunction.Relu => ChannelActivation.Relu,
+        ActivationFunction.Relu6 => ChannelActivation.Relu6,
+        ActivationFunction.HardSwish => ChannelActivation.HardSwish,
+        _ => null,
+    };
 
     /// <summary>Per layer: the first layers of the stages of the chain it starts when it has several (a depthwise stage first, each made for the next), else empty.</summary>
     public static int[][] Stages(ModelSpec model, int[] chainEnd) => chainEnd.Select((e, i) => model.Layers[i] is not DepthwiseConv2D || e < 0 ? []
