@@ -110,7 +110,7 @@ internal sealed class GraphReader(DiagnosticBag diagnostics, string? optimizer =
             counts[kindNode.Value] = counts.GetValueOrDefault(kindNode.Value) + 1;
             var defaultName = $"{scope}{kindNode.Value}_{counts[kindNode.Value]}";
             previous = kindNode.Value is Blocks.Residual or Blocks.Parallel
-                ? Block(kindNode, options, previous, defaultName, scope, namePrefix)
+                ? Block(kindNode, options, previous, defaultName, namePrefix)
                 : Layer(kindNode, options, previous, defaultName, namePrefix);
             if (topLevel && Layers.Count > first)
                 Entries.Add(new Entry(IsBlock(kindNode.Value) ? BlockName(options, defaultName, namePrefix) : Layers[first].Name, kindNode.Value, Layers[first..], kindNode.Span));
@@ -312,7 +312,7 @@ internal sealed class GraphReader(DiagnosticBag diagnostics, string? optimizer =
                 "feed it to a later layer (inputs: [...]) or remove it");
     }
 
-    private Value Block(ScalarNode kindNode, MappingNode? options, Value previous, string defaultName, string scope, string namePrefix)
+    private Value Block(ScalarNode kindNode, MappingNode? options, Value previous, string defaultName, string namePrefix)
     {
         bool residual = kindNode.Value == Blocks.Residual;
         var r = new OptionReader(options, $"{kindNode.Value} block '{defaultName}'", kindNode.Span, residual ? Blocks.ResidualOptions : Blocks.ParallelOptions, diagnostics);

@@ -27,8 +27,6 @@ internal sealed class SpecBinder(DiagnosticBag diagnostics, string sourcePath, s
     private static readonly IReadOnlyList<OptionInfo> InputOptions =
         [OptionInfo.Structure("shape", "[h, w, c] | [n]", "height, width, channels of one example, or a feature count", required: true)];
 
-    private static OptionInfo NameOption => LayerRegistry.NameOption;
-
     /// <summary>A sweep file's top level: a base spec and parameters, no layers of its own.</summary>
     public static bool IsSweep(MappingNode map) => map.Find("base") is not null && map.Find("parameters") is not null && map.Find("layers") is null;
 

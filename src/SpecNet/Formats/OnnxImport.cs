@@ -890,7 +890,7 @@ public static class OnnxImport
                 return;
             }
             var scale = k.Floats!;
-            foreach (var (key, values) in owner.Weights)                  // file layouts: the output channel first ([out, ...]), a bias [out]
+            foreach (var (_, values) in owner.Weights)                    // file layouts: the output channel first ([out, ...]), a bias [out]
                 for (int i = 0, per = values.Length / c; i < values.Length; i++) values[i] *= scale.Length == 1 ? scale[0] : scale[i / per];
             _notes.Add($"{node.Inputs[1 - at]} (a constant factor per channel, as ConvNeXt's layer scale) is folded into {owner.Id}'s weights");
             Set(node, x);

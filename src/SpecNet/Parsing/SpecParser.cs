@@ -116,7 +116,7 @@ public static class SpecParser
             {
                 parser.MoveNext();
                 var items = new List<SyntaxNode>();
-                while (!parser.TryConsume<SequenceEnd>(out var end))
+                while (!parser.TryConsume<SequenceEnd>(out _))
                     items.Add(ReadNode(parser, diagnostics, depth + 1));
                 return new SequenceNode(items, SpanOf(start));
             }

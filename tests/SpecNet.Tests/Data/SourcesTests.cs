@@ -32,7 +32,7 @@ public class SourcesTests
         }
     }
 
-    private static string FolderSpec(string dir, string extra = "", int channels = 1) => $$"""
+    private static string FolderSpec(string extra = "", int channels = 1) => $$"""
         name: animals
         input: { shape: [8, 8, {{channels}}] }
         data:
@@ -57,7 +57,7 @@ public class SourcesTests
     {
         WriteFolder(dir.File("train"), trainPerClass, 1, channels, size);
         WriteFolder(dir.File("test"), testPerClass, 2, channels, size);
-        return Write(dir, "s.yaml", FolderSpec(dir.Path, extra, channels));
+        return Write(dir, "s.yaml", FolderSpec(extra, channels));
     }
 
     /// <summary>Training and test folders of the patterns, the spec over them, trained (with <paramref name="options"/>): the spec's path.</summary>
@@ -199,7 +199,7 @@ public class SourcesTests
         Assert.DoesNotContain("no test set", eval.All);
         // No test set: the training examples, and a note saying so.
         Directory.Move(dir.File("moved"), dir.File("train"));
-        var trainOnly = Write(dir, "t.yaml", FolderSpec(dir.Path).Replace("  test: { folder: test }\n", ""));
+        var trainOnly = Write(dir, "t.yaml", FolderSpec().Replace("  test: { folder: test }\n", ""));
         var (data, isTest) = DataLoader.LoadEvaluation(SpecCompiler.CompileFile(trainOnly).Model!, _ => { });
         Assert.False(isTest);
         Assert.Equal(60, data.Count);
@@ -214,7 +214,7 @@ public class SourcesTests
     {
         using var dir = new TempFolder();
         WriteFolder(dir.File("train"), 5, 1);
-        var model = SpecCompiler.Compile(FolderSpec(dir.Path).Replace("  test: { folder: test }\n", ""), dir.File("s.yaml")).Model!;
+        var model = SpecCompiler.Compile(FolderSpec().Replace("  test: { folder: test }\n", ""), dir.File("s.yaml")).Model!;
         var (train, _) = DataLoader.Load(model, _ => { });
         Assert.Throws<InvalidOperationException>(() => train.Pixels); // nothing decoded up front
         var x = new float[2 * 64]; var labels = new int[2];
@@ -283,7 +283,7 @@ public class SourcesTests
         Assert.Equal(1, size.ExitCode);
         Assert.Contains("big.png: the image is 12x10 (width x height), but the model takes 8x8", size.Error);
         Assert.Contains("data.resize", size.Error);
-        Assert.Equal(0, CliRunner.Run("train", Write(dir, "r.yaml", FolderSpec(dir.Path, "  resize: bilinear")), "--epochs", "1").ExitCode);
+        Assert.Equal(0, CliRunner.Run("train", Write(dir, "r.yaml", FolderSpec("  resize: bilinear")), "--epochs", "1").ExitCode);
 
         File.Delete(Path.Combine(dir.File("train"), "cat", "big.png"));
         var good = File.ReadAllBytes(Directory.GetFiles(Path.Combine(dir.File("train"), "dog"))[0]);

@@ -205,10 +205,4 @@ public class CheckpointTests
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
         return Process.Start(Children.Interruptible(dotnet, [typeof(SpecNetCli).Assembly.Location, .. args]))!;
     }
-
-    private static void WaitFor(Func<bool> condition, TimeSpan timeout)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition() && clock.Elapsed < timeout) Thread.Sleep(20);
-    }
 }
