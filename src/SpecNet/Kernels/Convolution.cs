@@ -140,6 +140,11 @@ public sealed unsafe class Convolution : IRangeWork
         // Training keeps its chunks: they decide how the weight gradient's partial sums are added.
         long chunked = training ? perExample : perExample + geometry.OutputSize;
         _chunkSize = _winogradChunkSize = (int)Math.Max(1, ChunkFloats / Math.Max(1, chunked));
+        // Where the input gradient's transposed convolution will run by Winograd (UseWinograd), backward's chunks hold tiles enough
+        // for its GEMMs, as forward's do (SizeWinogradChunks): one 28x28 example is 49 tiles of F(4x4, 3x3), and 36 GEMMs of 49
+        // rows ran its 16 -> 16 input gradient slower than the direct sums
+        if (byWinograd && _transposed is { } tw && Winograd.TileSides.FirstOrDefault(t => Winograd.TrainingForward(tw, t, capacity)) is > 0 and var side)
+            _chunkSize = Math.Max(_chunkSize, Math.Min(32, (64 + Winograd.TilesOf(tw, side) - 1) / Winograd.TilesOf(tw, side)));
         int threads = kernels.Threads;
         // Laid out (no gathered GEMM), a transposed convolution's columns too, where Winograd runs it and they did not decide the chunks
         long laidOut = _transposed is { } lt && !kernels.GathersRows ? Math.Max(perExample, (long)lt.Positions * lt.PatchSize) : perExample;
@@ -259,18 +264,19 @@ public sealed unsafe class Convolution : IRangeWork
         if (_source is not null || wherePaying && !kernels.RunsWinograd) return false;
         bool training = _dWeightsT.Length > 0;
         IReadOnlyList<int> sides = tile != 0 ? [tile] : !wherePaying ? [2] : Winograd.TileSides;
-        // the gradients' tiles: training's (Winograd.TrainingTileSides); forward's: those, and inference's where the transform pays
+        // the weight gradient's tiles: training's (Winograd.TrainingTileSides); forward's and the input gradient's: those, and
+        // inference's where the kernel's transform pays
         bool Gradient(ConvGeometry g, int t) => wherePaying ? (tile != 0 || Winograd.TrainingTileSides.Contains(t)) && Winograd.Fits(g, t, training: true) : Winograd.Computes(g);
-        bool Forward(int t) => !wherePaying ? Winograd.Computes(_g) : !training ? Winograd.Fits(_g, t)
-            : Gradient(_g, t) || tile == 0 && Winograd.Fits(_g, t) && Winograd.TransformPays(_g, t, _capacity);
+        bool Forward(ConvGeometry g, int t) => !wherePaying ? Winograd.Computes(g) : !training ? Winograd.Fits(g, t)
+            : tile != 0 ? Gradient(g, t) : Winograd.TrainingForward(g, t, _capacity);
         Winograd[] Make(ConvGeometry g, Func<int, bool> takes) => sides.Where(takes).Select(t => new Winograd(g, kernels, t, always: !wherePaying)).ToArray();
         bool strided = !training && (wherePaying ? StridedWinograd.Fits(_g) : StridedWinograd.Computes(_g) && tile is 0 or 3);
-        _winograds = strided ? [new StridedWinograd(_g, kernels, always: !wherePaying)] : Make(_g, Forward);
+        _winograds = strided ? [new StridedWinograd(_g, kernels, always: !wherePaying)] : Make(_g, t => Forward(_g, t));
         // the weight gradient by F(3x3, 2x2) where training's rule takes F(2x2, 3x3), with forward's F(2x2, 3x3) when it has one
         if (training && tile is 0 or 2 && Gradient(_g, 2))
             (_weightWinograd = _winograds.OfType<Winograd>().LastOrDefault(w => w.Tile == 2) ?? new Winograd(_g, kernels, 2, always: !wherePaying))
                 .KeepWeightGradients(_used.Length);
-        if (_transposed is { } transposed) _transposedWinograds = Make(transposed, t => Gradient(transposed, t));
+        if (_transposed is { } transposed) _transposedWinograds = Make(transposed, t => Forward(transposed, t));
         SizeWinogradChunks();
         return _winograds.Length > 0 || _transposedWinograds.Length > 0;
     }
@@ -404,20 +410,13 @@ public sealed unsafe class Convolution : IRangeWork
     public bool AddsColumnsToWindows => _addsToWindows;
 
     /// <summary>
-    /// Whether backward can add the input gradient to what dx holds (<see cref="Backward"/>'s addToDx): col2im adds anyway, and a
-    /// GEMM that writes dX adds with beta 1; the transposed convolution by Winograd only writes.
-    /// </summary>
-    public bool AddsToInputGradient => _transposedWinograds.Length == 0;
-
-    /// <summary>
     /// dW = gradient of the kernel (overwritten); dx = gradient of the input unless empty: overwritten, or with
-    /// <paramref name="addToDx"/> added to what it holds (the gradient of a tensor that other layers read too; <see cref="AddsToInputGradient"/>).
+    /// <paramref name="addToDx"/> added to what it holds (the gradient of a tensor that other layers read too), by every path.
     /// </summary>
     public void Backward(Backend kernels, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> dz, Span<float> dW, Span<float> dx,
         bool addToDx = false)
     {
         CheckSizes(batch, x.Length, w.Length, dz.Length, dx.Length);
-        if (addToDx && !AddsToInputGradient) throw new InvalidOperationException("convolution: the input gradient by Winograd is written, not added");
         _addToDx = addToDx && !dx.IsEmpty;
         _weightGradient = !dW.IsEmpty;                                   // empty: a frozen layer, only dx is wanted
         if (_weightGradient && dW.Length != w.Length) throw new ArgumentException($"convolution: dW has {dW.Length} floats, the kernel {w.Length}");
@@ -553,7 +552,7 @@ public sealed unsafe class Convolution : IRangeWork
                 var dzAll = new ReadOnlySpan<float>(_dz, _batch * g.OutputSize);
                 var dxg = new Span<float>(_dx + (long)n0 * g.Input.Size + group * cg, inRows * c - group * cg);
                 if (_transposedRunning is { } winograd && winograd.Pays(n1 - n0, t.Rows.Output))
-                    winograd.Forward(_kernels, nested, part, _dz, n0, n1, 0, t.Rows.Output, _dx + (long)n0 * g.Input.Size, c);
+                    winograd.Forward(_kernels, nested, part, _dz, n0, n1, 0, t.Rows.Output, _dx + (long)n0 * g.Input.Size, c, map: null, add: _addToDx);
                 else Convolve(nested, part, dzAll, t, _transposedReader, n0, n1, 0, t.Rows.Output, group, new ReadOnlySpan<float>(_wFlipped + (long)group * cg * kt, cg * kt), dxg, c,
                     beta: dxBeta);
                 continue;

@@ -125,6 +125,17 @@ public sealed unsafe class Winograd : IWinogradForward
     /// <summary>Channels from which a training plan's gradients run by Winograd: 32 with 512-bit vectors, else 16.</summary>
     public static int TrainingChannels => Wide ? 32 : 16;
 
+    /// <summary>
+    /// Whether a training plan runs <paramref name="g"/>'s forward, or an input gradient's transposed convolution, by
+    /// F(<paramref name="tile"/>x<paramref name="tile"/>, 3x3) over batches of <paramref name="examples"/>: by training's tiles,
+    /// and by inference's where transforming the kernel at every step pays (<see cref="TransformPays"/>).
+    /// </summary>
+    public static bool TrainingForward(ConvGeometry g, int tile, int examples) =>
+        TrainingTileSides.Contains(tile) && Fits(g, tile, training: true) || Fits(g, tile) && TransformPays(g, tile, examples);
+
+    /// <summary>Tiles of F(<paramref name="tile"/>x<paramref name="tile"/>, 3x3) an example of <paramref name="g"/> has.</summary>
+    public static int TilesOf(ConvGeometry g, int tile) => (g.Rows.Output + tile - 1) / tile * ((g.Cols.Output + tile - 1) / tile);
+
     /// <summary>Whether any of <see cref="TileSides"/> (a training plan's: <see cref="TrainingTileSides"/>) fits <paramref name="g"/>.</summary>
     public static bool FitsAny(ConvGeometry g, bool training) => (training ? TrainingTileSides : TileSides).Any(tile => Fits(g, tile, training));
 
@@ -314,7 +325,14 @@ public sealed unsafe class Winograd : IWinogradForward
     /// <paramref name="ldy"/>), on thread <paramref name="part"/>, with the kernel last given to <see cref="Transform"/>. The
     /// tiles start at row oh0; a tile's rows and columns past the block's end are computed and not stored.
     /// </summary>
-    public void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy, ColumnMap* map = null)
+    public void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy, ColumnMap* map = null) =>
+        Forward(kernels, nested, part, x, n0, n1, oh0, oh1, y, ldy, map, add: false);
+
+    /// <summary>
+    /// The same, each output added to what y holds where <paramref name="add"/> (an input gradient that other readers of the
+    /// input share: dX += the transposed convolution of dY), as the output transform stores it.
+    /// </summary>
+    public void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy, ColumnMap* map, bool add)
     {
         int tilesHigh = (oh1 - oh0 + _tile - 1) / _tile, perExample = tilesHigh * _tilesWide, tiles = (n1 - n0) * perExample;
         int size = RoundSize(tiles, _most);
@@ -344,9 +362,9 @@ public sealed unsafe class Winograd : IWinogradForward
                     var (e, r, ow) = (tile.Example, tile.Row, tile.Col);
                     int rowsLeft = Math.Min(_tile, oh1 - oh0 - r), colsLeft = Math.Min(_tile, _g.Cols.Output - ow);
                     float* at = y + (((long)e * (oh1 - oh0) + r) * _g.Cols.Output + ow) * ldy;
-                    if (_tile == 4 && Wide && _f % 16 == 0) OutputTile4<Lanes512, Vector512<float>>(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft, map);
-                    else if (_tile == 4) OutputTile4<Lanes256, Vector256<float>>(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft, map);
-                    else OutputTile(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft, map);
+                    if (_tile == 4 && Wide && _f % 16 == 0) OutputTile4<Lanes512, Vector512<float>>(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft, map, add);
+                    else if (_tile == 4) OutputTile4<Lanes256, Vector256<float>>(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft, map, add);
+                    else OutputTile(m + (long)(t - t0) * _f, mStride, at, ldy, (long)_g.Cols.Output * ldy, rowsLeft, colsLeft, map, add);
                 }
             }
         }
@@ -637,7 +655,7 @@ public sealed unsafe class Winograd : IWinogradForward
     /// map when given. Aᵀ = [1 1 1 0; 0 1 -1 -1].
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void OutputTile(float* m, long stride, float* y, int ldy, long row, int rows, int cols, ColumnMap* map)
+    private void OutputTile(float* m, long stride, float* y, int ldy, long row, int rows, int cols, ColumnMap* map, bool add)
     {
         for (int f = 0; f < _f; f += 8)
         {
@@ -653,11 +671,11 @@ public sealed unsafe class Winograd : IWinogradForward
                 var m3 = Vector256.Load(m + 3 * stride + f); var m7 = Vector256.Load(m + 7 * stride + f); var m11 = Vector256.Load(m + 11 * stride + f); var m15 = Vector256.Load(m + 15 * stride + f);
                 (t03, t13) = (m3 + m7 + m11, m7 - m11 - m15);
             }
-            Store(k, t00 + t01 + t02, y + f);
-            if (cols > 1) Store(k, t01 - t02 - t03, y + ldy + f);
+            Store(k, t00 + t01 + t02, y + f, add);
+            if (cols > 1) Store(k, t01 - t02 - t03, y + ldy + f, add);
             if (rows < 2) continue;
-            Store(k, t10 + t11 + t12, y + row + f);
-            if (cols > 1) Store(k, t11 - t12 - t13, y + row + ldy + f);
+            Store(k, t10 + t11 + t12, y + row + f, add);
+            if (cols > 1) Store(k, t11 - t12 - t13, y + row + ldy + f, add);
         }
     }
 
@@ -717,7 +735,7 @@ public sealed unsafe class Winograd : IWinogradForward
     /// lie in the output stored (row stride <paramref name="row"/>, column stride <paramref name="ldy"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void OutputTile4<TL, TV>(float* m, long stride, float* y, int ldy, long row, int rows, int cols, ColumnMap* map) where TL : struct, ILanes<TV> where TV : struct
+    private void OutputTile4<TL, TV>(float* m, long stride, float* y, int ldy, long row, int rows, int cols, ColumnMap* map, bool add) where TL : struct, ILanes<TV> where TV : struct
     {
         for (int f = 0; f < _f; f += TL.Count)
         {
@@ -730,10 +748,10 @@ public sealed unsafe class Winograd : IWinogradForward
             At<TL, TV>(M(0, 4), M(1, 4), M(2, 4), M(3, 4), M(4, 4), M(5, 4), out var a4, out var b4, out var c4, out var d4);
             At<TL, TV>(M(0, 5), M(1, 5), M(2, 5), M(3, 5), M(4, 5), M(5, 5), out var a5, out var b5, out var c5, out var d5);
             float* at = y + f;
-            StoreAt(k, a0, a1, a2, a3, a4, a5, at, ldy, cols);
-            if (rows > 1) StoreAt(k, b0, b1, b2, b3, b4, b5, at + row, ldy, cols);
-            if (rows > 2) StoreAt(k, c0, c1, c2, c3, c4, c5, at + 2 * row, ldy, cols);
-            if (rows > 3) StoreAt(k, d0, d1, d2, d3, d4, d5, at + 3 * row, ldy, cols);
+            StoreAt(k, a0, a1, a2, a3, a4, a5, at, ldy, cols, add);
+            if (rows > 1) StoreAt(k, b0, b1, b2, b3, b4, b5, at + row, ldy, cols, add);
+            if (rows > 2) StoreAt(k, c0, c1, c2, c3, c4, c5, at + 2 * row, ldy, cols, add);
+            if (rows > 3) StoreAt(k, d0, d1, d2, d3, d4, d5, at + 3 * row, ldy, cols, add);
         }
     }
 
@@ -750,17 +768,23 @@ public sealed unsafe class Winograd : IWinogradForward
 
     /// <summary>A row (t0 .. t5) of Aᵀ M times A: the first <paramref name="cols"/> of its four outputs stored through the map, <paramref name="ldy"/> apart.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreAt<TL, TV>(in ColumnCoefficients<TL, TV> k, TV t0, TV t1, TV t2, TV t3, TV t4, TV t5, float* at, int ldy, int cols) where TL : struct, ILanes<TV> where TV : struct
+    private static void StoreAt<TL, TV>(in ColumnCoefficients<TL, TV> k, TV t0, TV t1, TV t2, TV t3, TV t4, TV t5, float* at, int ldy, int cols, bool add) where TL : struct, ILanes<TV> where TV : struct
     {
         At<TL, TV>(t0, t1, t2, t3, t4, t5, out var y0, out var y1, out var y2, out var y3);
-        Store(k, y0, at);
-        if (cols > 1) Store(k, y1, at + ldy);
-        if (cols > 2) Store(k, y2, at + 2 * ldy);
-        if (cols > 3) Store(k, y3, at + 3 * ldy);
+        Store(k, y0, at, add);
+        if (cols > 1) Store(k, y1, at + ldy, add);
+        if (cols > 2) Store(k, y2, at + 2 * ldy, add);
+        if (cols > 3) Store(k, y3, at + 3 * ldy, add);
     }
 
-    /// <summary>An output vector stored, through the map where there is one (the same operations as the epilogue's pass, so the same floats).</summary>
+    /// <summary>
+    /// An output vector stored, through the map where there is one (the same operations as the epilogue's pass, so the same floats),
+    /// or added to what is there.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Store<TL, TV>(in ColumnCoefficients<TL, TV> k, TV y, float* at) where TL : struct, ILanes<TV> where TV : struct =>
-        TL.Store(k.Any ? k.Apply(y) : y, at);
+    internal static void Store<TL, TV>(in ColumnCoefficients<TL, TV> k, TV y, float* at, bool add = false) where TL : struct, ILanes<TV> where TV : struct
+    {
+        if (k.Any) y = k.Apply(y);
+        TL.Store(add ? TL.Add(TL.Load(at), y) : y, at);
+    }
 }

@@ -185,7 +185,8 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
         s.Convolution.Backward(ctx.Kernels, ctx.Batch, x, ctx.Params[0], dz, ctx.Grads[0], ctx.InputGradient ? dx : default, ctx.AddsInputGradient);
     }
 
-    public override bool CanAddInputGradient(LayerContext ctx) => ((State)ctx.State!).Convolution.AddsToInputGradient;
+    // col2im adds anyway, a GEMM that writes dX adds with beta 1, and Winograd's output transform as it stores (Convolution.Backward's addToDx)
+    public override bool CanAddInputGradient(LayerContext ctx) => true;
 
     public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs)
     {

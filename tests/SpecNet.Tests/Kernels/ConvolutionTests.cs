@@ -83,13 +83,10 @@ public class ConvolutionTests
             conv.Backward(backend, batch, x, weights, dy, dW, dX);
             Near(dw, dW);
             Near(dx, dX);
-            if (conv.AddsToInputGradient)
-            {
-                var prior = Random(x.Length, 5);
-                var added = prior.ToArray();                              // added to, where asked (another reader's share)
-                conv.Backward(backend, batch, x, weights, dy, default, added, addToDx: true);
-                Near(prior.Zip(dx, (a, b) => a + b).ToArray(), added);
-            }
+            var prior = Random(x.Length, 5);
+            var added = prior.ToArray();                              // added to, where asked (another reader's share)
+            conv.Backward(backend, batch, x, weights, dy, default, added, addToDx: true);
+            Near(prior.Zip(dx, (a, b) => a + b).ToArray(), added);
 
             // a frozen layer (no dW) and a first layer (no dx) compute the other gradient alone
             dX.AsSpan().Fill(float.NaN);
@@ -173,11 +170,8 @@ public class ConvolutionTests
                 // the input gradient added to another reader's share (a tensor read twice), where the convolution can add it
                 var added = Random(x.Length, 5);
                 var prior = added.ToArray();
-                if (conv.AddsToInputGradient)
-                {
-                    conv.Backward(backend, batch, x, weights, dy, default, added, addToDx: true);
-                    Near(prior.Zip(dX, (a, b) => a + b).ToArray(), added);
-                }
+                conv.Backward(backend, batch, x, weights, dy, default, added, addToDx: true);
+                Near(prior.Zip(dX, (a, b) => a + b).ToArray(), added);
                 // A folded batch norm's map and relu, applied in the gathered GEMM's stores where it takes them (ColumnMap), else
                 // by the pass over the output rows after (laid out): the batch, and one image (its positions split between threads)
                 var folded = new AffineRows { Bias = Random(filters, 6), A = Random(filters, 7), B = Random(filters, 8), Relu = true };

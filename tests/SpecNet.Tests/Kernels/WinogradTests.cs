@@ -216,20 +216,19 @@ public class WinogradTests
     }
 
     /// <summary>
-    /// Training plans run forward by inference's tiles (F(4x4, 3x3) where a block has tiles enough, from 16 channels) where the
-    /// kernel's transform at every step pays (Winograd.TransformPays), and their gradients by the tiles measured for the vector
-    /// width (Winograd.TrainingTileSides): with 512-bit vectors F(2x2, 3x3) alone
+    /// Training plans run forward and the input gradient's transposed convolution by inference's tiles (F(4x4, 3x3) where a block
+    /// has tiles enough, from 16 channels) where the kernel's transform at every step pays (Winograd.TransformPays), and the weight
+    /// gradient by the tiles measured for the vector width (Winograd.TrainingTileSides): with 512-bit vectors F(2x2, 3x3) alone
     /// from 32 channels, with 256-bit vectors (CI's AVX2 pass) what inference takes. Forward at batch 8 of 14x14x32 -> 32 (a chunk's
-    /// 16 tiles a map) equals F(4x4, 3x3) run on every block to the bit at either width; 28x28x16 -> 16's gradients equal the direct
-    /// sums' to the bit with 512-bit vectors, and not with 256-bit ones (by Winograd).
+    /// 16 tiles a map) equals F(4x4, 3x3) run on every block to the bit at either width; 28x28x16 -> 16's input gradient equals
+    /// F(4x4, 3x3)'s on every block at either width, and its weight gradient the direct sums' with 512-bit vectors and not with
+    /// 256-bit ones (by Winograd).
     /// </summary>
     [Fact]
-    public void Training_plans_run_forward_as_inference_and_the_gradients_by_the_tiles_measured_for_the_vector_width()
+    public void Training_plans_run_forward_and_the_input_gradient_as_inference_and_the_weight_gradient_by_the_tiles_measured_for_the_vector_width()
     {
         bool wide = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
         var backend = new ManagedBackend(2);
-        ConvGeometry Same(int size, int channels, int filters) =>
-            new(Shape.Spatial(size, size, channels), Window.Of(size, 3, 1, 1, Padding.Same), Window.Of(size, 3, 1, 1, Padding.Same), filters);
         Assert.Equal(wide ? [2] : [4, 2], Winograd.TrainingTileSides);
         // 5x5x64 -> 128 'valid': one 4x4 tile an example, too few at batch 64 to pay for its kernel's transform at every step
         var valid = Window.Of(5, 3, 1, 1, Padding.Valid);
@@ -253,18 +252,57 @@ public class WinogradTests
 
         var small = Same(28, 16, 16);
         var (xs, ws, dy) = (Random(8 * small.Input.Size, 3), Random(16 * small.PatchSize, 4), Random(8 * small.OutputSize, 5));
-        (float[] DW, float[] DX) Gradients(bool winograd)
+        (float[] DW, float[] DX) Gradients(Func<Convolution, bool>? use)
         {
             var conv = new Convolution(small, 8, training: true, backend);
-            if (winograd) Assert.True(conv.UseWinograd(backend));   // forward by it at least
+            if (use is not null) Assert.True(use(conv));
             var (dW, dx) = (new float[ws.Length], new float[xs.Length]);
             conv.Backward(backend, 8, xs, ws, dy, dW, dx);
             return (dW, dx);
         }
-        var (dWChosen, dxChosen) = Gradients(winograd: true);
-        var (dWDirect, dxDirect) = Gradients(winograd: false);
+        var (dWChosen, dxChosen) = Gradients(c => c.UseWinograd(backend));
+        var (dWDirect, dxDirect) = Gradients(null);
+        var (_, dxByF4) = Gradients(c => c.UseWinograd(backend, wherePaying: false, 4));
         Assert.Equal(wide, dWChosen.SequenceEqual(dWDirect));
-        Assert.Equal(wide, dxChosen.SequenceEqual(dxDirect));
+        Assert.Equal(dxByF4, dxChosen);
+        Assert.NotEqual(dxDirect, dxChosen);
+    }
+
+    private static ConvGeometry Same(int size, int channels, int filters) =>
+        new(Shape.Spatial(size, size, channels), Window.Of(size, 3, 1, 1, Padding.Same), Window.Of(size, 3, 1, 1, Padding.Same), filters);
+
+    /// <summary>
+    /// The input gradient by Winograd added to what dX holds (another reader's share of a tensor's gradient), as the output
+    /// transform stores: each cell the prior value plus the written gradient, to the bit, by F(2x2, 3x3) and F(4x4, 3x3), at either
+    /// vector width (CI's AVX2 pass runs this too), on one thread and two.
+    /// </summary>
+    [Theory]
+    [InlineData(2, 1)]
+    [InlineData(4, 1)]
+    [InlineData(2, 2)]
+    [InlineData(4, 2)]
+    public void The_input_gradient_by_Winograd_adds_to_what_dx_holds(int tile, int threads)
+    {
+        var backend = new ManagedBackend(threads);
+        var g = Same(14, 32, 32);
+        const int batch = 6;
+        var (x, w, dy) = (Random(batch * g.Input.Size, 1), Random(32 * g.PatchSize, 2), Random(batch * g.OutputSize, 3));
+        var conv = new Convolution(g, batch, training: true, backend);
+        Assert.True(conv.UseWinograd(backend, wherePaying: false, tile));
+        var written = new float[x.Length];
+        conv.Backward(backend, batch, x, w, dy, default, written);
+        var prior = Random(x.Length, 4);
+        var added = prior.ToArray();
+        conv.Backward(backend, batch, x, w, dy, default, added, addToDx: true);
+        Assert.Equal(prior.Zip(written, (a, b) => a + b).ToArray(), added);
+        Assert.NotEqual(written, Gradient(new Convolution(g, batch, training: true, backend)));   // by Winograd, not the direct sums
+
+        float[] Gradient(Convolution direct)
+        {
+            var dx = new float[x.Length];
+            direct.Backward(backend, batch, x, w, dy, default, dx);
+            return dx;
+        }
     }
 
     /// <summary>
