@@ -244,7 +244,7 @@ public sealed unsafe class Convolution : IRangeWork
     /// Forward by Winograd from now on where it computes this convolution and pays (<see cref="Winograd.Fits"/>): each block by
     /// F(4x4, 3x3) where it has tiles enough for that, else by F(2x2, 3x3) where that pays, else directly (<see cref="Winograd.Pays"/>);
     /// in training the input gradient's transposed convolution the same way, and the weight gradient by F(3x3, 2x2)
-    /// (<see cref="Winograd.WeightGradient"/>), both with the tiles and channels measured for training (<see cref="Winograd.TrainingTileSides"/>).
+    /// (<see cref="Winograd.WeightGradient"/>) with the tiles and channels measured for training (<see cref="Winograd.TrainingTileSides"/>).
     /// A 3x3 stride-2 convolution at inference by F(3x3, 2x2) over its input's phases
     /// where that pays (<see cref="StridedWinograd.Fits"/>): not in training, where its kernel would be transformed at every
     /// step for a forward alone. False where none. <paramref name="wherePaying"/> false: F(2x2, 3x3), or the
@@ -252,12 +252,14 @@ public sealed unsafe class Convolution : IRangeWork
     /// to 4x fewer multiplies, rounded differently from the direct sums (<see cref="Winograd"/>).
     /// </summary>
     /// <remarks>
-    /// Training's forward takes inference's tiles too where transforming the kernel at every step pays (<see cref="Winograd.TransformPays"/>):
-    /// with 512-bit vectors the gradients lose by F(4x4, 3x3) and on 16 channels (Winograd.TrainingTileSides), but a forward
-    /// alone gains. The residual model's training step on a Zen 5, three pairs alternating (`specnet bench`): its 28x28x16 -> 16
-    /// convolutions' forward 0.84-0.88 -> 0.62-0.64 ms, 14x14x32 -> 32 and 7x7x64 -> 64 by F(4x4, 3x3) 0.68-0.74 -> 0.64-0.68 ms;
-    /// the pooled model's 13x13x32 -> 64 0.78-0.86 -> 0.64-0.69 ms (its 5x5x64 -> 128, one tile an example, stays direct). With
-    /// 256-bit vectors training's tiles are inference's.
+    /// Training's forward and input gradient take inference's tiles too where transforming the kernel at every step pays
+    /// (<see cref="Winograd.TrainingForward"/>): with 512-bit vectors the weight gradient loses by F(4x4, 3x3) and on 16 channels
+    /// (Winograd.TrainingTileSides), but the other two gain. On a Zen 5 (`specnet bench`, the builds alternating), forward: the
+    /// residual model's 28x28x16 -> 16 convolutions 0.84-0.88 -> 0.62-0.64 ms, 14x14x32 -> 32 and 7x7x64 -> 64 by F(4x4, 3x3)
+    /// 0.68-0.74 -> 0.64-0.68 ms, the pooled model's 13x13x32 -> 64 0.78-0.86 -> 0.64-0.69 ms (its 5x5x64 -> 128, one tile an
+    /// example, stays direct); then the input gradient too: the 28x28x16 -> 16 convolutions' backward 1.86-1.96 -> 1.50-1.57 ms,
+    /// the residual model's step -6.2% and the pooled model's -2.4% (seven pairs). With 256-bit vectors training's tiles are
+    /// inference's (there the input gradient's chunks and its adding to dX gained 3.1% and 2.2%).
     /// </remarks>
     public bool UseWinograd(Backend kernels, bool wherePaying = true, int tile = 0)
     {

@@ -112,17 +112,18 @@ public sealed unsafe class Winograd : IWinogradForward
     // direct, 5x5x64 -> 64 'valid' 0.81 against 0.55), F(2x2, 3x3) paid over 32 channels (13x13x32 -> 64 'valid' 2.46 against
     // 2.80, 14x14x32 -> 32 1.82 against 2.21) and lost over 16 (28x28x16 -> 16 4.59 against 3.88). Whole training steps, the
     // plans alternating in one process, both orders: residual 26.8 -> 24.4 and 26.9 -> 25.3 ms, pooled 6.73 -> 6.12 and 8.05
-    // -> 7.15 ms. With 256-bit vectors (Zen 1) training takes what inference takes. The forward alone, since its tiles are
-    // transformed 512 bits at a time, pays by inference's tiles (Convolution.UseWinograd); the gradients still lose there (the
-    // residual model's input gradients by F(4x4, 3x3) from 16 channels: 1.70-1.92 -> 1.77-2.13 ms each, three pairs).
+    // -> 7.15 ms. With 256-bit vectors (Zen 1) training takes what inference takes. The forward and the input gradient's
+    // transposed convolution, whose tiles are transformed 512 bits at a time, pay by inference's tiles (Convolution.UseWinograd)
+    // where a chunk holds 64 tiles (the residual model's 28x28x16 -> 16 backward 1.86-1.96 -> 1.50-1.57 ms each; in chunks of one
+    // example, 49 tiles, its input gradient had measured slower than the direct sums); the weight gradient still loses there.
 
     /// <summary>
-    /// The output tiles a training plan's gradients try: F(2x2, 3x3) alone with 512-bit vectors, else as <see cref="TileSides"/>.
-    /// Its forward takes inference's too where the kernel's transform pays (<see cref="TransformPays"/>, <see cref="Convolution.UseWinograd"/>).
+    /// The output tiles a training plan's weight gradient tries: F(2x2, 3x3) alone with 512-bit vectors, else as <see cref="TileSides"/>.
+    /// Its forward and input gradient take inference's too where the kernel's transform pays (<see cref="TrainingForward"/>).
     /// </summary>
     public static IReadOnlyList<int> TrainingTileSides => Wide ? [2] : TileSides;
 
-    /// <summary>Channels from which a training plan's gradients run by Winograd: 32 with 512-bit vectors, else 16.</summary>
+    /// <summary>Channels from which a training plan's weight gradient runs by Winograd: 32 with 512-bit vectors, else 16.</summary>
     public static int TrainingChannels => Wide ? 32 : 16;
 
     /// <summary>
