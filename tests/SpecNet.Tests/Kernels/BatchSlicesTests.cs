@@ -57,13 +57,18 @@ public class BatchSlicesTests
         Assert.False(BatchSlices.AddInOrder(new ManagedBackend(2), partials, size, new bool[slices], new float[size]));
     }
 
+    /// <summary>
+    /// The batches (the second with 256-bit vectors, whose training plans take other tiles) make chunks of the same size on one
+    /// thread and two, no more of them than slices on one thread.
+    /// </summary>
     [Theory]
-    [InlineData(28, 16, 16, 4, false)]   // one example a chunk: four chunks, the windows read in place
-    [InlineData(28, 16, 16, 3, false)]
-    [InlineData(14, 32, 32, 8, true)]    // the weight gradient by Winograd F(3x3, 2x2): four chunks of two examples
-    [InlineData(7, 64, 64, 16, true)]    // four chunks of four
-    public void A_convolutions_weight_gradient_is_the_same_on_one_thread_and_two(int size, int channels, int filters, int batch, bool winograd)
+    [InlineData(28, 16, 16, 4, 4, false)]    // two chunks of two examples (for the input gradient's F(4x4, 3x3) tiles), the windows read in place
+    [InlineData(28, 16, 16, 3, 3, false)]    // chunks of two and one
+    [InlineData(14, 32, 32, 8, 8, true)]     // the weight gradient by Winograd F(3x3, 2x2): four chunks of two examples (two of four with 256 bits)
+    [InlineData(7, 64, 64, 16, 64, true)]    // four chunks: of four examples, of sixteen with 256 bits (4 tiles of F(4x4, 3x3) an example)
+    public void A_convolutions_weight_gradient_is_the_same_on_one_thread_and_two(int size, int channels, int filters, int batch512, int batch256, bool winograd)
     {
+        int batch = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? batch512 : batch256;
         var window = Window.Of(size, 3, 1, 1, Padding.Same);
         var g = new ConvGeometry(Shape.Spatial(size, size, channels), window, window, filters);
         var (x, w, dy) = (Random(batch * g.Input.Size, 1), Random(filters * g.PatchSize, 2), Random(batch * g.OutputSize, 3));
