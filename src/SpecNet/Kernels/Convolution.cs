@@ -144,7 +144,7 @@ public sealed unsafe class Convolution : IRangeWork
         // for its GEMMs, as forward's do (SizeWinogradChunks): one 28x28 example is 49 tiles of F(4x4, 3x3), and 36 GEMMs of 49
         // rows ran its 16 -> 16 input gradient slower than the direct sums
         if (byWinograd && _transposed is { } tw && Winograd.TileSides.FirstOrDefault(t => Winograd.TrainingForward(tw, t, capacity)) is > 0 and var side)
-            _chunkSize = Math.Max(_chunkSize, Math.Min(32, (64 + Winograd.TilesOf(tw, side) - 1) / Winograd.TilesOf(tw, side)));
+            _chunkSize = FillingTiles(_chunkSize, Winograd.TilesOf(tw, side));
         int threads = kernels.Threads;
         // Laid out (no gathered GEMM), a transposed convolution's columns too, where Winograd runs it and they did not decide the chunks
         long laidOut = _transposed is { } lt && !kernels.GathersRows ? Math.Max(perExample, (long)lt.Positions * lt.PatchSize) : perExample;
@@ -315,14 +315,12 @@ public sealed unsafe class Convolution : IRangeWork
     /// </summary>
     private void SizeWinogradChunks()
     {
-        _winogradChunkSize = _chunkSize;
-        if (_winograds.Length > 0)
-        {
-            int tiles = _winograds[0].TilesPerExample(_computedRows);
-            _winogradChunkSize = Math.Clamp((64 + tiles - 1) / tiles, _chunkSize, Math.Max(_chunkSize, 32));
-        }
+        _winogradChunkSize = _winograds.Length > 0 ? FillingTiles(_chunkSize, _winograds[0].TilesPerExample(_computedRows)) : _chunkSize;
         _blocks = _pool is null ? [] : _cols.Select(_ => new float[Math.Min(_capacity, _winogradChunkSize) * OutputBlock]).ToArray();
     }
+
+    /// <summary>Examples per chunk of at least <paramref name="chunk"/>: enough for 64 tiles of <paramref name="tilesPerExample"/> an example, at most 32.</summary>
+    private static int FillingTiles(int chunk, int tilesPerExample) => Math.Max(chunk, Math.Min(32, (64 + tilesPerExample - 1) / tilesPerExample));
 
     /// <summary>Floats of an example's computed output rows (all of them, or those a pooling reads).</summary>
     private long OutputBlock => (long)_computedRows * _g.Cols.Output * _g.Filters;

@@ -93,7 +93,7 @@ public sealed unsafe class Winograd : IWinogradForward
     /// or with tile 0 the direct sums' (the taps inside the input, over every output).
     /// </summary>
     private static double Multiplies(ConvGeometry g, int tile) => tile == 0 ? (double)g.Rows.TapsInside * g.Cols.TapsInside
-        : (tile + 2) * (tile + 2) * (double)((g.Rows.Output + tile - 1) / tile) * ((g.Cols.Output + tile - 1) / tile);
+        : (tile + 2) * (tile + 2) * (double)TilesOf(g, tile);
 
     /// <summary>
     /// Training: whether the multiplies F(<paramref name="tile"/>x<paramref name="tile"/>, 3x3) saves over a batch of
