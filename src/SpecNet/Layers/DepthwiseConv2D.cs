@@ -78,7 +78,8 @@ public sealed class DepthwiseConv2D : Layer, IFoldsBatchNorm
     }
 
     public override object? CreateState(int capacity, bool training, Backend kernels) => new State(this, capacity, training, kernels);
-    public override long StateValues(bool training) => Epilogue.ValuesPerExample(Activation, training, Output.Size);
+    public override long StateValues(bool training) =>
+        Epilogue.ValuesPerExample(Activation, training, Output.Size) + DepthwiseConvolution.ValuesPerExample(Input, Rows, Cols, Multiplier, training);
 
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {

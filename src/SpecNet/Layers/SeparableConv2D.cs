@@ -76,7 +76,8 @@ public sealed class SeparableConv2D : Layer
 
     public override bool BackwardReadsOutput => !Activation.IsLinear;   // the activation's derivative, from y
 
-    public override long StateValues(bool training) => (training ? 2L : 1L) * Positions * Middle + Epilogue.ValuesPerExample(Activation, training, Output.Size);   // m, dm
+    public override long StateValues(bool training) => (training ? 2L : 1L) * Positions * Middle   // m, dm
+        + Epilogue.ValuesPerExample(Activation, training, Output.Size) + DepthwiseConvolution.ValuesPerExample(Input, Rows, Cols, Multiplier, training);
 
     private sealed class State(SeparableConv2D layer, int capacity, bool training, Backend kernels)
     {

@@ -309,8 +309,14 @@ public class ConvolutionTests
     [InlineData(2, 8, 7, 8, 1, 3, 1, 2, "same")]    // dilated: the padded copy
     [InlineData(2, 7, 9, 8, 1, 5, 1, 1, "same")]    // 5x5: the padded copy, four at a time
     [InlineData(2, 6, 6, 24, 1, 2, 2, 1, "valid")]
-    [InlineData(2, 6, 5, 4, 2, 3, 2, 1, "same")]    // two filters per channel: the general loop
+    // Other layouts run over the input spread to one filter per channel, in whole vectors (ChannelSpread)
+    [InlineData(2, 6, 5, 4, 2, 3, 2, 1, "same")]    // two filters per channel
     [InlineData(2, 5, 5, 3, 1, 3, 1, 1, "valid")]   // channels not a whole vector
+    [InlineData(3, 9, 10, 12, 1, 3, 1, 1, "same")]  // a vector and a half: the bordered training paths, stride 1
+    [InlineData(2, 9, 11, 3, 1, 3, 2, 1, "same")]   // and stride 2
+    [InlineData(2, 7, 9, 8, 2, 3, 1, 1, "same")]    // 16 filters: two whole vectors, nothing padded
+    [InlineData(2, 9, 8, 5, 3, 5, 1, 2, "same")]    // three filters per channel, 5x5, dilated
+    [InlineData(2, 6, 6, 6, 1, 2, 2, 1, "valid")]
     [InlineData(2, 6, 17, 8, 1, 3, 1, 1, "same", 2)] // strides of 1 down and 2 across: dW from the bordered input, dx added per tap
     [InlineData(2, 8, 7, 16, 1, 3, 2, 1, "same", 1)] // and 2 down, 1 across
     [InlineData(2, 10, 11, 32, 1, 3, 1, 1, "same")]  // 3-wide kernels over channels a multiple of 16: 512-bit vectors where the CPU has them

@@ -7,8 +7,9 @@ namespace SpecNet.Tests.Planning;
 /// <summary>
 /// The memory per example that `check` and `summary` print for training is what a training plan allocates per example: its
 /// buffer layout's tensors and gradients, and what the layers keep in buffers of their own (a convolution's pre-activations
-/// for gelu, a relu's dz, a dropout's mask, a layer norm's statistics). Measured as the plan's allocation at two capacities:
-/// what grows with the batch is per example, the rest (chunks' scratch, packed kernels) stays.
+/// for gelu, a relu's dz, a dropout's mask, a layer norm's statistics, a depthwise convolution's input spread to whole
+/// vectors). Measured as the plan's allocation at two capacities: what grows with the batch is per example, the rest
+/// (chunks' scratch, packed kernels) stays.
 /// </summary>
 public class MemoryFigureTests
 {
@@ -22,9 +23,9 @@ public class MemoryFigureTests
     {
         var model = file == ""
             ? SpecCompiler.Compile("""
-                input: { shape: [12, 12, 8] }
+                input: { shape: [12, 12, 6] }
                 layers:
-                  - separable_conv2d: { filters: 16, kernel_size: 3, padding: same, activation: elu }
+                  - separable_conv2d: { filters: 16, kernel_size: 3, padding: same, depth_multiplier: 2, activation: elu }
                   - dropout: { rate: 0.3 }
                   - depthwise_conv2d: { kernel_size: 3, activation: silu }
                   - global_max_pool2d
