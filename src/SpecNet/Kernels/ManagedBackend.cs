@@ -1450,12 +1450,19 @@ public sealed unsafe class ManagedBackend : Backend
                 }
             return;
         }
+        // in vectors, then one float at a time: an edge tile's store cost more than its sums where K is small (a 1x1 convolution
+        // of 16 channels to 24 filters: 1.27 ms forward at batch 64, 4 times 16 to 32 filters', 28% of its step in this loop)
         for (int r = 0; r < h; r++)
-            for (int q = 0; q < w; q++)
-            {
-                ref float dst = ref c[(long)r * ldc + q];
-                dst = beta == 0 ? tile[r * tileStride + q] : tile[r * tileStride + q] + beta * dst;
-            }
+        {
+            float* from = tile + r * tileStride, to = c + (long)r * ldc;
+            int q = 0;
+            if (Wide)
+                for (; q + 16 <= w; q += 16)
+                    (beta == 0 ? Vector512.Load(from + q) : Vector512.Load(from + q) + Vector512.Create(beta) * Vector512.Load(to + q)).Store(to + q);
+            for (; q + 8 <= w; q += 8)
+                (beta == 0 ? Vector256.Load(from + q) : Vector256.Load(from + q) + Vector256.Create(beta) * Vector256.Load(to + q)).Store(to + q);
+            for (; q < w; q++) to[q] = beta == 0 ? from[q] : from[q] + beta * to[q];
+        }
     }
 
     private static void Scale(Span<float> c, int m, int n, int ldc, float beta)
