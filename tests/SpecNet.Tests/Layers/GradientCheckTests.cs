@@ -48,7 +48,10 @@ public class GradientCheckTests
         { "[9]", "hard_sigmoid" },
         { "[9]", "hard_swish" },
         { "[7, 6, 2]", "conv2d: { filters: 3, kernel_size: 3, activation: hard_swish }" },   // the epilogue keeps its input
-        { "[6, 5, 4]", "conv2d: { filters: 6, kernel_size: 3, groups: 2, activation: tanh }" },
+        { "[6, 5, 4]", "conv2d: { filters: 6, kernel_size: 3, groups: 2, activation: tanh }" },                 // small groups: as a dense convolution
+        { "[6, 5, 12]", "conv2d: { filters: 8, kernel_size: 3, padding: same, groups: 4, use_bias: false }" },
+        { "[5, 6, 32]", "conv2d: { filters: 16, kernel_size: 3, padding: same, groups: 2 }" },                       // groups of 16: group by group
+        { "[7, 7, 4]", "conv2d: { filters: 4, kernel_size: 3, strides: 2, groups: 2 }" },
         { "[7, 6, 4]", "depthwise_conv2d: { kernel_size: 3, activation: tanh }" },
         { "[7, 7, 3]", "depthwise_conv2d: { kernel_size: [3, 2], strides: 2, padding: same, depth_multiplier: 2, activation: tanh }" },
         { "[8, 8, 2]", "depthwise_conv2d: { kernel_size: 3, dilation_rate: 2, padding: same, use_bias: false }" },
