@@ -77,9 +77,7 @@ public static class Activations
             case ActivationFunction.Linear: CopyUnlessSame(z, y); break;
             case ActivationFunction.Relu when kernels is not null: Kernels.Elementwise.Map(kernels, Kernels.Elementwise.MapOp.Relu, z, default, y); break;
             case ActivationFunction.Relu: CopyUnlessSame(z, y); Kernels.Elementwise.Relu(y); break;
-            case ActivationFunction.Softmax:
-                for (int r = 0; r < y.Length; r += channels) Softmax(z.Slice(r, channels), y.Slice(r, channels));
-                break;
+            case ActivationFunction.Softmax: SoftmaxRows(forward: true, z, default, y, channels, kernels); break;
             default: InPieces(a, forward: true, z, default, default, y, kernels); break;
         }
     }
@@ -92,16 +90,40 @@ public static class Activations
             case ActivationFunction.Linear: CopyUnlessSame(dy, dz); break;
             case ActivationFunction.Relu when kernels is not null: Kernels.Elementwise.Map(kernels, Kernels.Elementwise.MapOp.ReluBackward, y, dy, dz); break;
             case ActivationFunction.Relu: Kernels.Elementwise.ReluBackward(y, dy, dz); break;
-            case ActivationFunction.Softmax:
-                // dz_i = y_i * (dy_i - sum_j dy_j y_j)
-                for (int r = 0; r < dz.Length; r += channels)
-                {
-                    float dot = 0;
-                    for (int j = 0; j < channels; j++) dot += dy[r + j] * y[r + j];
-                    for (int j = 0; j < channels; j++) dz[r + j] = y[r + j] * (dy[r + j] - dot);
-                }
-                break;
+            case ActivationFunction.Softmax: SoftmaxRows(forward: false, y, dy, dz, channels, kernels); break;
             default: InPieces(a, forward: false, z, y, dy, dz, kernels); break;
+        }
+    }
+
+    /// <summary>
+    /// Softmax over each row of <paramref name="channels"/>: forward y = softmax(z), or backward dz = y·(dy - Σ dy·y) (z being y then).
+    /// Rows on the backend's threads (each row's floats whichever thread takes it): over a 28x28x16 map at batch 64 a single
+    /// thread had taken 7.2 ms forward (Zen 5), ten times PyTorch's.
+    /// </summary>
+    private static unsafe void SoftmaxRows(bool forward, ReadOnlySpan<float> z, ReadOnlySpan<float> dy, Span<float> result, int channels, Kernels.Backend? kernels)
+    {
+        fixed (float* pz = z, pdy = dy, pout = result)
+        {
+            var pass = new Pass { Z = pz, Dy = pdy, Out = pout, Length = channels, Forward = forward };
+            int rows = result.Length / channels;
+            if (kernels is null) SoftmaxRange(&pass, 0, 0, rows);
+            else kernels.ParallelForEach(rows, &SoftmaxRange, &pass, 16L * channels, grain: Math.Max(1, Chunk / channels));   // an exp costs about 16 floats' copying
+        }
+    }
+
+    private static unsafe void SoftmaxRange(void* state, int part, int r0, int r1)
+    {
+        var s = (Pass*)state;
+        int c = (int)s->Length;
+        for (long r = r0; r < r1; r++)
+        {
+            var y = new ReadOnlySpan<float>(s->Z + r * c, c);
+            var result = new Span<float>(s->Out + r * c, c);
+            if (s->Forward) { Softmax(y, result); continue; }
+            var dy = new ReadOnlySpan<float>(s->Dy + r * c, c);
+            float dot = 0;
+            for (int j = 0; j < c; j++) dot += dy[j] * y[j];
+            for (int j = 0; j < c; j++) result[j] = y[j] * (dy[j] - dot);   // dz may be dy: each dz[j] written after dy[j] is read
         }
     }
 

@@ -83,6 +83,39 @@ public class ActivationTests
     }
 
     /// <summary>
+    /// Softmax over the channels of many rows (a 28x28x16 map's worth of a few examples, the rows on two threads): each row the one a
+    /// single thread computes, to the bit, and its definition's; backward too, written over dy as a layer's backward does.
+    /// </summary>
+    [Fact]
+    public void Softmax_rows_on_threads_are_those_of_one_thread_and_of_the_definition()
+    {
+        const int channels = 16, rows = 3 * 784 + 5;
+        var rng = new Rng(5);
+        var z = Enumerable.Range(0, rows * channels).Select(_ => rng.NextFloat() * 20 - 10).ToArray();
+        var dy = Enumerable.Range(0, z.Length).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
+        var softmax = Activations.FromName("softmax");
+        float[] y1 = new float[z.Length], y2 = new float[z.Length], dz1 = new float[z.Length], dz2 = (float[])dy.Clone();
+        Activations.Forward(softmax, z, y1, channels);
+        Activations.Forward(softmax, z, y2, channels, new ManagedBackend(2));
+        Activations.Backward(softmax, default, y1, dy, dz1, channels);
+        Activations.Backward(softmax, default, y2, dz2, dz2, channels, new ManagedBackend(2));   // in place
+        Assert.Equal(y1, y2);
+        Assert.Equal(dz1, dz2);
+        for (int r = 0; r < rows; r++)
+        {
+            var row = z.Skip(r * channels).Take(channels).Select(v => (double)v).ToArray();
+            double max = row.Max(), sum = row.Sum(v => Math.Exp(v - max));
+            double dot = Enumerable.Range(0, channels).Sum(j => (double)dy[r * channels + j] * y1[r * channels + j]);
+            for (int j = 0; j < channels; j++)
+            {
+                int i = r * channels + j;
+                Assert.True(Math.Abs(y1[i] - Math.Exp(row[j] - max) / sum) <= 1e-6, $"row {r}, channel {j}: {y1[i]}");
+                Assert.True(Math.Abs(dz1[i] - y1[i] * (dy[i] - dot)) <= 1e-6, $"row {r}, channel {j}: dz {dz1[i]}");
+            }
+        }
+    }
+
+    /// <summary>
     /// gelu's floats do not depend on the machine: 256-bit lanes (AVX2), 512-bit lanes (AVX-512) and the scalar tail give the same,
     /// forward and backward, over zero, -0, the kinks of its erf's |z| and exp's clamp (|z| past 13.2), and the range between.
     /// </summary>
