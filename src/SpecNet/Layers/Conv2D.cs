@@ -11,7 +11,7 @@ namespace SpecNet.Layers;
 /// Computed as im2col then one GEMM per group: cols (N*OH*OW, kh*kw*C/G) x Wᵀ (<see cref="Convolution"/>),
 /// then the epilogue (bias, activation). Backward: the epilogue gives dZ and db; dW = colsᵀ dZ,
 /// dcols = dZ W, and col2im adds dcols back into dx. Small groups of a 3x3 convolution run as one dense convolution
-/// (<see cref="RunsDense"/>).
+/// (<see cref="SmallGroups"/>).
 /// </summary>
 public sealed class Conv2D : Layer, IFoldsBatchNorm
 {
@@ -46,7 +46,7 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
     public Window Rows { get; private set; }
     public Window Cols { get; private set; }
 
-    private ConvGeometry Shape2D => new(Input, Rows, Cols, Filters, RunsDense ? 1 : Groups);
+    private ConvGeometry Shape2D => new(Input, Rows, Cols, Filters, Groups);
 
     /// <summary>
     /// Groups of at most 8 channels, at most 8 of them, in a 3x3 stride-1 undilated convolution: run as the dense convolution whose
@@ -56,8 +56,9 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
     /// in 2 groups 1.30-1.54 and 4.2-4.9 -> 0.63-0.65 and 1.63-1.69 ms; 32 in 4 groups 3.4 and 11.7-12.1 -> 1.7-1.9 and 4.6-4.9;
     /// 32 in 8 groups 3.7-3.8 and 19.9-20.1 -> 1.7-1.9 and 4.4-4.5; 64 in 8 groups 7.6 and 29.4-29.6 -> 5.6-5.8 and 15.1-15.5 (with
     /// AVX2 forward level, backward 42-45 -> 23). 64 channels in 4 groups of 16 stay grouped: dense, 5.2 and 14.4 against 4.0 and 9.0.
+    /// On backends without Winograd (MKL, MathNet) the groups stay apart: there 64 channels in 8 groups ran slower dense.
     /// </summary>
-    private bool RunsDense => Groups > 1 && Input.Channels / Groups <= 8 && Groups <= 8
+    private bool SmallGroups => Groups > 1 && Input.Channels / Groups <= 8 && Groups <= 8
         && KernelSize == (3, 3) && Strides == (1, 1) && Dilation == (1, 1);
 
     private static Layer Bind(OptionReader r) => new Conv2D
@@ -134,19 +135,26 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
 
     public override bool BackwardReadsOutput => !Activation.IsLinear;   // the activation's derivative, from y
 
-    public override long ScratchValues => Convolution.ScratchPerExample(Shape2D);
+    public override long ScratchValues => Convolution.ScratchPerExample(SmallGroups ? Shape2D with { Groups = 1 } : Shape2D);   // the larger
     public override long StateValues(bool training) => Epilogue.ValuesPerExample(Activation, training, Output.Size);
 
-    private sealed class State(Conv2D layer, int capacity, bool training, Backend kernels)
+    private sealed class State
     {
-        public readonly Convolution Convolution = new(layer.Shape2D, capacity, training, kernels);
-        // RunsDense: the kernel with its zero blocks, and training's gradient of it (their blocks outside the groups never written)
-        public readonly float[] Dense = layer.RunsDense ? new float[layer.Filters * layer.Taps * layer.Input.Channels] : [];
-        public readonly float[] DenseGradient = layer.RunsDense && training ? new float[layer.Filters * layer.Taps * layer.Input.Channels] : [];
-        public bool Fixed;   // parameters that never change (eval, predict): the dense kernel made at the first pass only
+        public readonly bool Dense;                       // this runs as the dense convolution (SmallGroups, on a backend with Winograd)
+        public readonly Convolution Convolution;
+        public readonly float[] DenseKernel = [], DenseGradient = [];   // Dense: the kernel with its zero blocks (never written), its gradient
+        public bool Fixed;                                // parameters that never change (eval, predict): the dense kernel made at the first pass only
         public bool Made;
-        public readonly Epilogue Epilogue = new(layer.Activation, layer.UseBias, layer.Filters, capacity * layer.Output.Size, training, kernels.Threads);
+        public readonly Epilogue Epilogue;
         public readonly AffineRows Folded = new();
+
+        public State(Conv2D layer, int capacity, bool training, Backend kernels)
+        {
+            Dense = layer.SmallGroups && kernels.RunsWinograd;
+            Convolution = new(layer.Shape2D with { Groups = Dense ? 1 : layer.Groups }, capacity, training, kernels);
+            if (Dense) (DenseKernel, DenseGradient) = (new float[layer.Filters * layer.Taps * layer.Input.Channels], training ? new float[layer.Filters * layer.Taps * layer.Input.Channels] : []);
+            Epilogue = new(layer.Activation, layer.UseBias, layer.Filters, capacity * layer.Output.Size, training, kernels.Threads);
+        }
     }
 
     public override object? CreateState(int capacity, bool training, Backend kernels) => new State(this, capacity, training, kernels);
@@ -205,21 +213,21 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
     {
         var s = (State)ctx.State!;
         var dz = s.Epilogue.Backward(ctx, y, dy, UseBias ? ctx.Grads[1] : null);     // dz = act'(z) dy, db = sum dz
-        var dW = RunsDense && ctx.Grads[0] is not null ? s.DenseGradient : ctx.Grads[0];
+        var dW = s.Dense && ctx.Grads[0] is not null ? s.DenseGradient : ctx.Grads[0];
         s.Convolution.Backward(ctx.Kernels, ctx.Batch, x, Kernel(ctx), dz, dW, ctx.InputGradient ? dx : default, ctx.AddsInputGradient);
-        if (RunsDense && ctx.Grads[0] is { } grads) Blocks(s.DenseGradient, grads, toDense: false);
+        if (s.Dense && ctx.Grads[0] is { } grads) Blocks(s.DenseGradient, grads, toDense: false);
     }
 
     private int Taps => KernelSize.H * KernelSize.W;
 
-    /// <summary>The kernel the convolution runs: the parameter, or where it <see cref="RunsDense"/> the dense kernel made from it.</summary>
+    /// <summary>The kernel the convolution runs: the parameter, or where it runs dense (<see cref="SmallGroups"/>) the dense kernel made from it.</summary>
     private float[] Kernel(LayerContext ctx)
     {
-        if (!RunsDense) return ctx.Params[0];
         var s = (State)ctx.State!;
-        if (!(s.Fixed && s.Made)) Blocks(s.Dense, ctx.Params[0], toDense: true);
+        if (!s.Dense) return ctx.Params[0];
+        if (!(s.Fixed && s.Made)) Blocks(s.DenseKernel, ctx.Params[0], toDense: true);
         s.Made = true;
-        return s.Dense;
+        return s.DenseKernel;
     }
 
     /// <summary>Each filter's taps between the grouped layout [F, KH, KW, C/G] and the dense one [F, KH, KW, C] (its group's channels).</summary>

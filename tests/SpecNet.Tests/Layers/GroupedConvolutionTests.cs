@@ -7,7 +7,8 @@ namespace SpecNet.Tests.Layers;
 /// <summary>
 /// A grouped conv2d gives the grouped convolution's outputs (each filter reading its group's channels alone), whichever way it
 /// runs: small groups of a 3x3 stride-1 convolution as the dense convolution with zero blocks, the others group by group. Against
-/// the direct loops, in an inference plan and a training plan, on one thread and two. (Their gradients: GradientCheckTests.)
+/// the direct loops, in an inference plan and a training plan, on one thread and two, and on a backend without Winograd (where the
+/// groups always run apart). (Their gradients: GradientCheckTests.)
 /// </summary>
 public class GroupedConvolutionTests
 {
@@ -27,7 +28,7 @@ public class GroupedConvolutionTests
         var x = Enumerable.Range(0, batch * conv.Input.Size).Select(i => MathF.Sin(0.37f * i)).ToArray();
         var expected = ReferenceKernels.Convolution(x, batch, conv.Input, w, conv.Rows, conv.Cols, filters, groups);
         for (int i = 0; i < expected.Length; i++) expected[i] += bias[i % filters];
-        foreach (var backend in new Backend[] { new ManagedBackend(1), new ManagedBackend(2) })
+        foreach (var backend in new Backend[] { new ManagedBackend(1), new ManagedBackend(2), new ReferenceBackend() })   // the last without Winograd: group by group
             foreach (bool trainable in new[] { false, true })
             {
                 var plan = new ExecutionPlan(model, parameters, backend, batch, trainable: trainable);
