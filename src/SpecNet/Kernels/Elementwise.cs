@@ -204,36 +204,49 @@ public static unsafe class Elementwise
         new Span<float>(sum, c).Clear();
         // The running sum of a channel vector stays in a register for four rows (rows are short, 16-64 channels, and
         // many); the rows are still added one after another, so the result is the row-by-row sum's to the bit.
-        for (int r = r0; r < r1; r += 4)
+        // A channel count that is no multiple of 8 ends with a vector of its last 8 channels, summed apart (its first lanes
+        // repeat channels summed already, stored before it is); with fewer than 8, that vector reads into the next row, and
+        // the rows whose vector would reach past the range's end (into another thread's rows) go a float at a time.
+        int tail = c % 8 == 0 ? -1 : Math.Max(0, c - 8), whole = c / 8 * 8;
+        int vectorEnd = c >= 8 ? r1 : Math.Max(r0, r1 - (c + 7) / c + 1);   // a row's vector ends inside the range: r·c + 8 ≤ r1·c
+        float* tailSum = stackalloc float[8];
+        Vector256<float> tailRun = Vector256<float>.Zero;
+        for (int r = r0; r < vectorEnd; r += 4)
         {
-            int rows = Math.Min(4, r1 - r);
+            int rows = Math.Min(4, vectorEnd - r);
             long row0 = (long)r * c;
-            int j = 0;
-            for (; j <= c - 8; j += 8)
-            {
-                var s = Vector256.Load(sum + j);
-                for (int i = 0; i < rows; i++)
-                {
-                    long at = row0 + (long)i * c + j;
-                    var d = Vector256.Load(dy + at);
-                    if (y != null)
-                    {
-                        d &= Vector256.GreaterThan(Vector256.Load(y + at), Vector256<float>.Zero);
-                        d.Store(dz + at);
-                    }
-                    s += d;
-                }
-                s.Store(sum + j);
-            }
-            for (; j < c; j++)
-                for (int i = 0; i < rows; i++)
-                {
-                    long at = row0 + (long)i * c + j;
-                    float d = y == null || y[at] > 0 ? dy[at] : 0f;
-                    if (y != null) dz[at] = d;
-                    sum[j] += d;
-                }
+            for (int j = 0; j < whole; j += 8) Rows(Vector256.Load(sum + j), dy, y, dz, row0 + j, c, rows).Store(sum + j);
+            if (tail >= 0) tailRun = Rows(tailRun, dy, y, dz, row0 + tail, c, rows);
         }
+        if (tail >= 0)
+        {
+            tailRun.Store(tailSum);
+            for (int j = Math.Max(whole, tail); j < c; j++) sum[j] = tailSum[j - tail];
+        }
+        for (int j = 0; j < c && vectorEnd < r1; j++)
+            for (long at = (long)vectorEnd * c + j; at < (long)r1 * c; at += c)
+            {
+                float d = y == null || y[at] > 0 ? dy[at] : 0f;
+                if (y != null) dz[at] = d;
+                sum[j] += d;
+            }
+    }
+
+    /// <summary>s plus the 8 floats at <paramref name="at"/> of each of <paramref name="rows"/> rows, in turn; with y, those are dy where y > 0, stored to dz.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Rows(Vector256<float> s, float* dy, float* y, float* dz, long at, int c, int rows)
+    {
+        for (int i = 0; i < rows; i++, at += c)
+        {
+            var d = Vector256.Load(dy + at);
+            if (y != null)
+            {
+                d &= Vector256.GreaterThan(Vector256.Load(y + at), Vector256<float>.Zero);
+                d.Store(dz + at);
+            }
+            s += d;
+        }
+        return s;
     }
 
     /// <summary>
