@@ -102,9 +102,11 @@ public static unsafe class Pooling
                     float* x0 = a->X + (((long)n * a->Input.Height + ih0) * w + iw0) * c;
                     int ch = 0;
                     // A channel vector's maximum is kept in a register across the window's cells; a cell wins
-                    // only when greater, so the first maximum stays (as backward assumes).
-                    for (; ch <= c - 8; ch += 8)
+                    // only when greater, so the first maximum stays (as backward assumes). A channel count that is no
+                    // multiple of 8 ends with a vector moved back to end at the last channel (its first lanes again, the same maxima).
+                    for (; ch < c && c >= 8; ch += 8)
                     {
+                        ch = Math.Min(ch, c - 8);
                         var best = Vector256.Create(float.NegativeInfinity);
                         for (int ih = ih0; ih < ih1; ih++)
                             for (int iw = iw0; iw < iw1; iw++)
@@ -208,8 +210,11 @@ public static unsafe class Pooling
         if (Vector512.IsHardwareAccelerated)
             for (; j <= count - 16; j += 16)
                 Larger(Larger(Larger(Larger(Vector512.Create(float.NegativeInfinity), p + j), q + j), r + j), s + j).Store(y + j);
-        for (; j <= count - 8; j += 8)
+        for (; j < count && count >= 8; j += 8)
+        {
+            j = Math.Min(j, count - 8);   // the last vector moved back to end at the last channel: its first lanes again, the same maxima
             Larger(Larger(Larger(Larger(Vector256.Create(float.NegativeInfinity), p + j), q + j), r + j), s + j).Store(y + j);
+        }
         for (; j < count; j++)
             y[j] = Larger(Larger(Larger(Larger(float.NegativeInfinity, p[j]), q[j]), r[j]), s[j]);
     }
@@ -250,8 +255,9 @@ public static unsafe class Pooling
                 open = Send(x + down + j, dx + down + j, max, g, open);
                 Send(x + down + right + j, dx + down + right + j, max, g, open);
             }
-        for (; j <= count - 8; j += 8)
+        for (; j < count && count >= 8; j += 8)
         {
+            j = Math.Min(j, count - 8);   // the last vector moved back to end at the last channel: its first lanes stored again, the same values
             var max = Vector256.Load(y + j);
             var g = Vector256.Load(dy + j);
             if (positiveOnly) g &= Vector256.GreaterThan(max, Vector256<float>.Zero);
