@@ -82,8 +82,9 @@ public sealed class AvgPool2D : Pooling2D
     private static unsafe void Mean(float* map, float* cell, int c, int w, int h0, int h1, int w0, int w1, float inv)
     {
         int v = 0;
-        for (; v <= c - Vector<float>.Count; v += Vector<float>.Count)
+        for (; v < c && c >= Vector<float>.Count; v += Vector<float>.Count)
         {
+            v = Math.Min(v, c - Vector<float>.Count);   // the last vector moved back to end at the last channel: its first lanes again, the same sums
             var sum = Vector<float>.Zero;
             for (int ih = h0; ih < h1; ih++)
                 for (int iw = w0; iw < w1; iw++) sum += Vector.Load(map + (ih * w + iw) * c + v);

@@ -22,6 +22,7 @@ public class GradientCheckTests
         { "[7, 7, 2]", "max_pool2d: { pool_size: 3, strides: 2, padding: same }" },
         { "[6, 6, 3]", "avg_pool2d: { pool_size: 2 }" },
         { "[5, 5, 2]", "avg_pool2d: { pool_size: 2, strides: 2, padding: same }" },
+        { "[5, 6, 12]", "avg_pool2d: { pool_size: 3, strides: 1, padding: same }" },   // a vector and a half of channels
         { "[4, 3, 5]", "global_avg_pool2d" },
         { "[4, 3, 5]", "global_max_pool2d" },
         { "[3, 4, 2]", "flatten" },

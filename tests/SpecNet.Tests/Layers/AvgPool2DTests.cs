@@ -1,0 +1,46 @@
+using SpecNet.Kernels;
+using SpecNet.Layers;
+using SpecNet.Planning;
+
+namespace SpecNet.Tests.Layers;
+
+/// <summary>
+/// Average pooling's forward against its definition (Keras's: the mean of the window's cells inside the input, padding left
+/// out), for channel counts in whole vectors and not (a last vector moved back to end at the last channel), on one thread and two.
+/// </summary>
+public class AvgPool2DTests
+{
+    [Theory]
+    [InlineData(7, 7, 12, 3, 2, "same")]
+    [InlineData(6, 5, 20, 3, 1, "same")]
+    [InlineData(6, 6, 16, 2, 2, "valid")]
+    [InlineData(6, 6, 5, 2, 2, "valid")]
+    public void Forward_is_the_mean_of_the_cells_inside(int h, int w, int c, int pool, int stride, string padding)
+    {
+        var model = GradientCheckTests.Compile($"input: {{ shape: [{h}, {w}, {c}] }}\nlayers:\n  - avg_pool2d: {{ pool_size: {pool}, strides: {stride}, padding: {padding} }}\ntraining: {{ loss: mse }}\n");
+        var layer = (AvgPool2D)model.Layers[0];
+        const int batch = 3;
+        var x = Enumerable.Range(0, batch * layer.Input.Size).Select(i => MathF.Sin(0.7f * i)).ToArray();
+        var output = layer.Output;
+        int padTop = padding == "same" ? Math.Max(0, (output.Height - 1) * stride + pool - h) / 2 : 0;
+        int padLeft = padding == "same" ? Math.Max(0, (output.Width - 1) * stride + pool - w) / 2 : 0;
+        foreach (var backend in new Backend[] { new ManagedBackend(1), new ManagedBackend(2) })
+        {
+            var plan = new ExecutionPlan(model, ParameterSet.Initialize(model, 1), backend, batch, trainable: false);
+            x.CopyTo(plan.Input);
+            var y = plan.Forward(batch, training: false).ToArray();
+            for (int n = 0; n < batch; n++)
+                for (int i = 0; i < output.Height; i++)
+                    for (int j = 0; j < output.Width; j++)
+                        for (int ch = 0; ch < c; ch++)
+                        {
+                            double sum = 0; int count = 0;
+                            for (int ih = i * stride - padTop; ih < i * stride - padTop + pool; ih++)
+                                for (int iw = j * stride - padLeft; iw < j * stride - padLeft + pool; iw++)
+                                    if ((uint)ih < (uint)h && (uint)iw < (uint)w) { sum += x[((n * h + ih) * w + iw) * c + ch]; count++; }
+                            float got = y[((n * output.Height + i) * output.Width + j) * c + ch];
+                            Assert.True(Math.Abs(got - sum / count) <= 1e-6, $"{backend}: ({n}, {i}, {j}, {ch}) = {got}, the mean {sum / count}");
+                        }
+        }
+    }
+}
