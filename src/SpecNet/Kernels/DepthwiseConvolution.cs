@@ -36,6 +36,12 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     {
         (_input, _rows, _cols, _multiplier, _capacity) = (input, rows, cols, multiplier, capacity);
         _threads = kernels.Threads;
+        if (Spreads(input, multiplier))   // the convolution over the spread input holds the tables and scratch: none of this one's own
+        {
+            _spread = new Spread(this, capacity, training, kernels);
+            (_used, _dWeights, _tapOffsets, _forwardOffsets, _rowTaps, _colTaps) = ([], [], [], [], [], []);
+            return;
+        }
         _used = new bool[BatchSlices.Most(capacity, _threads)];
         _dWeights = new float[training ? _used.Length * WeightCount : 0];
         // Where each tap reads, relative to its window's first pixel (in floats), and per output row and
@@ -46,12 +52,6 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             for (int dj = 0; dj < cols.Kernel; dj++)
                 _tapOffsets[di * cols.Kernel + dj] = (di * rows.Dilation * input.Width + dj * cols.Dilation) * input.Channels;
         (_rowTaps, _colTaps) = (TapRanges(rows, input.Height), TapRanges(cols, input.Width));
-        if (Spreads(input, multiplier))
-        {
-            _spread = new Spread(this, capacity, training, kernels);
-            _forwardOffsets = [];
-            return;
-        }
         // Forward (vector paths) reads padded windows from a copy inside a zero border, per thread.
         bool padded = rows.Padded || cols.Padded;
         _paddedWidth = padded ? cols.Spanned(cols.Output) : input.Width;

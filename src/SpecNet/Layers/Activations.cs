@@ -104,7 +104,7 @@ public static class Activations
     {
         fixed (float* pz = z, pdy = dy, pout = result)
         {
-            var pass = new Pass { Z = pz, Dy = pdy, Out = pout, Length = channels, Forward = forward };
+            var pass = new Pass { Z = pz, Dy = pdy, Out = pout, Length = result.Length, Channels = channels, Forward = forward };
             int rows = result.Length / channels;
             if (kernels is null) SoftmaxRange(&pass, 0, 0, rows);
             else kernels.ParallelForEach(rows, &SoftmaxRange, &pass, 16L * channels, grain: Math.Max(1, Chunk / channels));   // an exp costs about 16 floats' copying
@@ -114,7 +114,7 @@ public static class Activations
     private static unsafe void SoftmaxRange(void* state, int part, int r0, int r1)
     {
         var s = (Pass*)state;
-        int c = (int)s->Length;
+        int c = s->Channels;
         for (long r = r0; r < r1; r++)
         {
             var y = new ReadOnlySpan<float>(s->Z + r * c, c);
@@ -134,6 +134,7 @@ public static class Activations
     {
         public float* Z, Y, Dy, Out;
         public long Length;
+        public int Channels;          // softmax: a row's
         public Activation Activation;
         public bool Forward;
     }
