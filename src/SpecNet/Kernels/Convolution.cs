@@ -146,8 +146,9 @@ public sealed unsafe class Convolution : IRangeWork
         if (byWinograd && _transposed is { } tw && Winograd.TileSides.FirstOrDefault(t => Winograd.TrainingForward(tw, t, capacity)) is > 0 and var side)
             _chunkSize = FillingTiles(_chunkSize, Winograd.TilesOf(tw, side));
         int threads = kernels.Threads;
-        // Laid out (no gathered GEMM), a transposed convolution's columns too, where Winograd runs it and they did not decide the chunks
-        long laidOut = _transposed is { } lt && !kernels.GathersRows ? Math.Max(perExample, (long)lt.Positions * lt.PatchSize) : perExample;
+        // A transposed convolution's columns too, where Winograd runs it and they did not decide the chunks: a block Winograd does not
+        // pay for goes to the GEMM, and a gathered GEMM leaves short blocks to im2col (a 2x6 map at batch 1: 12 rows)
+        long laidOut = _transposed is { } lt ? Math.Max(perExample, (long)lt.Positions * lt.PatchSize) : perExample;
         int colsPerThread = (int)(Math.Min(capacity, _chunkSize) * laidOut);
         _cols = Enumerable.Range(0, threads).Select(_ => new float[colsPerThread]).ToArray();
         _used = new bool[BatchSlices.Most(capacity, threads)];

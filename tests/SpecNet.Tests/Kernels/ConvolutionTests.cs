@@ -258,6 +258,34 @@ public class ConvolutionTests
     }
 
     /// <summary>
+    /// Where the input gradient's transposed convolution runs by Winograd, backward's scratch was sized for the forward columns.
+    /// A block Winograd does not pay for goes to the GEMM, and one too short for the gathered GEMM (12 rows: a 2x6 map, one
+    /// image) to im2col, whose columns of 32 filters are twice the forward's of 16 channels: they did not fit (found by
+    /// <see cref="Planning.RandomModelTests"/>).
+    /// </summary>
+    [Theory]
+    [InlineData(1, 2, 6, 16, 32)]
+    [InlineData(3, 2, 6, 16, 32)]    // 36 rows: gathered
+    public void A_block_too_short_for_the_gathered_gemm_lays_out_the_transposed_convolutions_columns(int batch, int h, int w, int c, int filters)
+    {
+        var input = Shape.Spatial(h, w, c);
+        var g = new ConvGeometry(input, Window.Of(h, 3, 1, 1, Padding.Same), Window.Of(w, 3, 1, 1, Padding.Same), filters);
+        var x = Random(batch * input.Size, 1);
+        var weights = Random(filters * g.PatchSize, 2);
+        var dy = Random(batch * g.OutputSize, 3);
+        var (expected, _) = ReferenceKernels.ConvolutionBackward(x, batch, input, weights, dy, g.Rows, g.Cols, filters, 1);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var backend = new ManagedBackend(threads);
+            var conv = new Convolution(g, batch, training: true, backend);
+            Assert.True(conv.UseWinograd(backend));
+            var dX = Enumerable.Repeat(float.NaN, x.Length).ToArray();
+            conv.Backward(backend, batch, x, weights, dy, default, dX);
+            Near(expected, dX);
+        }
+    }
+
+    /// <summary>
     /// A padded convolution's positions go through the kernel class by class (each with its taps inside the input) only where
     /// the classes' tiles take fewer steps than whole windows: not for a single image's 7x7 map, whole or split between two
     /// threads (classes of a row or two, each a whole tile), but for a chunk of twenty. (3x3 'same' over 64 channels, K = 576.)

@@ -1,0 +1,375 @@
+using System.Globalization;
+using System.Text;
+using SpecNet.Checking;
+using SpecNet.Kernels;
+using SpecNet.Planning;
+using SpecNet.Training;
+
+namespace SpecNet.Tests.Planning;
+
+/// <summary>
+/// Random models, of the shapes users write after the tutorial, run on the managed backend to the reference's results.
+/// The managed backend takes a different path for many layouts (Winograd, gathered GEMMs, spread depthwise, fused stages,
+/// sliced and single-image inference); a path that a layout picks wrongly shows up here as a model whose outputs or
+/// gradients differ from the readable loops'. Seeded and reproducible: a failure names its seed and spec, and
+/// SPECNET_RANDOM_MODELS=N runs N models from SPECNET_RANDOM_SEED (150 from 1 unless set; about 20 s).
+/// </summary>
+public class RandomModelTests
+{
+    private static readonly int Count = int.TryParse(Environment.GetEnvironmentVariable("SPECNET_RANDOM_MODELS"), out var n) ? n : 150;
+    private static readonly int FirstSeed = int.TryParse(Environment.GetEnvironmentVariable("SPECNET_RANDOM_SEED"), out var s) ? s : 1;
+
+    [Fact]
+    public void Random_models_train_and_infer_on_the_managed_backend_as_on_the_reference()
+    {
+        var failures = new List<string>();
+        for (int seed = FirstSeed; seed < FirstSeed + Count && failures.Count < 3; seed++)
+        {
+            var text = RandomSpec.Write(seed);
+            try { Compare(seed, text); }
+            catch (Exception e)
+            {
+                failures.Add($"seed {seed}: {(e is Xunit.Sdk.XunitException ? e.Message : e.ToString())}\n{text}");
+            }
+        }
+        Assert.True(failures.Count == 0, string.Join("\n\n", failures));
+    }
+
+    [Fact]
+    public void The_generator_writes_every_kind_of_layer_and_block()
+    {
+        var text = string.Concat(Enumerable.Range(1, 200).Select(RandomSpec.Write));
+        foreach (var kind in SpecNet.Layers.LayerRegistry.Names.Append("residual").Append("parallel"))
+            Assert.Matches($@"\b{kind}\b", text);
+        Assert.Contains("trainable: false", text);
+        Assert.Contains("inputs: [skip_", text);
+    }
+
+    private static void Compare(int seed, string text)
+    {
+        var compiled = SpecCompiler.Compile(text, $"random-{seed}.yaml");
+        Assert.True(compiled.Success, compiled.Render());
+        var model = compiled.Model!;
+        var rng = new Random(seed);
+        int batch = rng.Next(4) switch { 0 => 1, 1 => 2 + rng.Next(6), 2 => 16 + rng.Next(20), _ => 40 + rng.Next(30) };
+        int threads = 1 + rng.Next(2);
+        var input = new float[batch * model.Input.Size];
+        var data = new Rng((ulong)seed);
+        for (int i = 0; i < input.Length; i++) input[i] = data.NextFloat() * 2 - 1;
+        var labels = Enumerable.Range(0, batch).Select(i => (i * 7 + seed) % model.Output.Size).ToArray();
+        bool inputGradient = rng.Next(2) == 0;
+
+        // one training step: outputs, the loss's gradient back through every layer, each parameter's gradient; with the
+        // input and every parameter moved by a relative 1e-5 when `nudge` is given
+        float[][] Train(Backend kernels, int nudge = 0)
+        {
+            var parameters = Parameters(model, seed);
+            var plan = new ExecutionPlan(model, parameters, kernels, batch, seed, inputGradient, keepEveryActivation: kernels.Reference);
+            input.CopyTo(plan.Input);
+            if (nudge > 0)
+            {
+                var noise = new Rng((ulong)nudge);
+                foreach (var slot in parameters.Slots) Nudge(slot.Value, noise);
+                Nudge(plan.Input[..input.Length], noise);
+            }
+            plan.Forward(batch, training: true);
+            var loss = Loss.For(model.Training.Loss, model.FinalActivation);
+            loss.Compute(plan.Output, labels, batch, plan.OutputGradient);
+            plan.Backward(loss.Fused);
+            return [plan.Output.ToArray(), .. inputGradient ? [plan.InputGradient.ToArray()] : Array.Empty<float[]>(),
+                .. parameters.Trainable.Select(p => p.Grad!.ToArray())];
+        }
+        var names = new[] { "output" }.Concat(inputGradient ? ["input gradient"] : Array.Empty<string>())
+            .Concat(Parameters(model, seed).Trainable.Select(p => $"gradient of {p.Layer.Name}.{p.Spec.Suffix}")).ToArray();
+        var reference = Train(new ReferenceBackend());
+        var sensitivity = Sensitivity(reference, Train(new ReferenceBackend(), nudge: 1), Train(new ReferenceBackend(), nudge: 2));
+        Near($"training on {threads} thread(s), batch {batch}", names, reference, Train(new ManagedBackend(threads)), sensitivity);
+
+        // inference the way eval and predict run it (fused stages; sliced over threads for large batches, one image apart),
+        // against the reference's layers one at a time
+        float[] Infer(int capacity, int count)
+        {
+            var plan = new CpuEngine(new ManagedBackend(threads)).Plan(model, Parameters(model, seed), capacity, PlanOptions.Serving);
+            input.AsSpan(0, count * model.Input.Size).CopyTo(plan.Input);
+            return plan.Forward(count, training: false).ToArray();
+        }
+        float[] Expected(int count)
+        {
+            var plan = new ExecutionPlan(model, Parameters(model, seed), new ReferenceBackend(), count, trainable: false, keepEveryActivation: true);
+            input.AsSpan(0, count * model.Input.Size).CopyTo(plan.Input);
+            return plan.Forward(count, training: false).ToArray();
+        }
+        int capacity = batch == 1 ? 1 : batch + rng.Next(3);
+        Near($"inference on {threads} thread(s), batch {batch} of {capacity}", ["output"], [Expected(batch)], [Infer(capacity, batch)], [0]);   // no batch statistics
+        if (batch > 1) Near($"one image on {threads} thread(s)", ["output"], [Expected(1)], [Infer(1, 1)], [0]);
+    }
+
+    private static void Nudge(Span<float> values, Rng noise)
+    {
+        for (int i = 0; i < values.Length; i++) values[i] *= 1 + 1e-5f * (2 * noise.NextFloat() - 1);
+    }
+
+    private static ParameterSet Parameters(ModelSpec model, int seed) => Formats.OnnxExportTests.Randomized(model, seed);
+
+    /// <summary>
+    /// How far each tensor moves, at most, when the input and parameters move by a relative 1e-5: ten times the float rounding
+    /// that sums in another order cause. Most tensors move about 1e-5 of their largest value, but some far more, and another
+    /// order of sums may move them as far: a relu or a max pool whose argument sits at its kink takes the other branch; a
+    /// gradient that is zero but for rounding (a bias before a batch norm); a batch norm over values that hardly vary, whose
+    /// backward subtracts nearly equal sums.
+    /// </summary>
+    private static double[] Sensitivity(float[][] reference, params float[][][] nudged) =>
+        reference.Select((r, t) => nudged.Max(n => r.Zip(n[t], (a, b) => Math.Abs((double)a - b)).DefaultIfEmpty().Max())).ToArray();
+
+    /// <summary>
+    /// Within a tolerance scaled to each tensor: sums in another order (Winograd's transforms, GEMM blocking, threads' partial
+    /// sums) round differently. A tensor that moves far when its inputs move by rounding (<see cref="Sensitivity"/>) may differ
+    /// by ten times as much; a wrong path differs by far more, and in the tensors that barely move.
+    /// </summary>
+    private static void Near(string what, string[] names, float[][] expected, float[][] actual, double[] sensitivity)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int t = 0; t < expected.Length; t++)
+        {
+            Assert.Equal(expected[t].Length, actual[t].Length);
+            double scale = expected[t].Length == 0 ? 0 : expected[t].Max(v => Math.Abs((double)v));
+            double moves = sensitivity[t], allowed = 2e-4 * scale + 10 * moves + 1e-7;
+            for (int i = 0; i < expected[t].Length; i++)
+            {
+                double e = expected[t][i], a = actual[t][i];
+                if (!(Math.Abs(a - e) <= 1e-3 * Math.Abs(e) + allowed))
+                    throw new Xunit.Sdk.XunitException($"{what}: {names[t]}[{i}] = {a}, reference {e} (largest {scale}{(moves > 0 ? $", moves {moves:E2} when nudged" : "")})");
+            }
+        }
+    }
+}
+
+/// <summary>
+/// Writes a random valid model spec: a stem, a few stages of convolutions (dense, grouped, depthwise, separable, strided,
+/// dilated, bordered), pooling, normalisation, activations, residual and parallel blocks, a squeeze-and-excitation gate,
+/// then a head. Sizes stay small enough for the reference backend's loops.
+/// </summary>
+internal sealed class RandomSpec
+{
+    private static readonly string[] Activations = ["relu", "linear", "tanh", "sigmoid", "gelu", "silu", "elu", "leaky_relu", "relu6", "hard_sigmoid", "hard_swish", "softmax"];
+    private static readonly string[] ActivationLayers = ["relu", "tanh", "sigmoid", "gelu", "silu", "elu", "leaky_relu", "relu6", "hard_sigmoid", "hard_swish", "softmax"];
+
+    private readonly Random _rng;
+    private readonly StringBuilder _text = new();
+    private int _h, _w, _c, _names;
+
+    private RandomSpec(int seed) => _rng = new Random(seed);
+
+    public static string Write(int seed) => new RandomSpec(seed).Spec();
+
+    private string Spec()
+    {
+        _h = 1 + _rng.Next(24);
+        _w = _rng.Next(3) == 0 ? _h : 1 + _rng.Next(24);
+        _c = Pick(1, 1, 3, 2 + _rng.Next(20));
+        _text.Append(Inv($"name: random\ninput: {{ shape: [{_h}, {_w}, {_c}] }}\nlayers:\n"));
+        int stages = 1 + _rng.Next(4);
+        for (int i = 0; i < stages; i++) Stage("  ");
+        switch (_rng.Next(3))
+        {
+            case 0: Line("  ", "flatten"); break;
+            case 1: Line("  ", "global_avg_pool2d"); break;
+            default: Line("  ", "global_max_pool2d"); break;
+        }
+        if (_rng.Next(2) == 0) Line("  ", Inv($"dense: {{ units: {1 + _rng.Next(40)}, activation: {Pick(Activations)}{Frozen()} }}"));
+        if (_rng.Next(3) == 0) Line("  ", Inv($"dropout: {{ rate: {0.1 + 0.4 * _rng.NextDouble():F2} }}"));
+        if (_rng.Next(4) == 0) Line("  ", "batch_norm");
+        bool classify = _rng.Next(3) > 0;
+        int units = 2 + _rng.Next(11);
+        Line("  ", Inv($"dense: {{ units: {units}, activation: {(classify ? "softmax" : Pick("linear", "sigmoid", "tanh"))} }}"));
+        _text.Append(Inv($"training: {{ loss: {(classify ? "categorical_crossentropy" : "mse")} }}\n"));
+        return _text.ToString();
+    }
+
+    /// <summary>A few layers over the current map, then maybe a block.</summary>
+    private void Stage(string indent)
+    {
+        for (int n = 1 + _rng.Next(3); n > 0; n--) Layer(indent, allowShrink: true);
+        switch (_rng.Next(6))
+        {
+            case 0: Residual(indent); break;
+            case 1: Parallel(indent); break;
+            case 2: Gate(indent); break;
+            case 3: Skip(indent); break;
+        }
+    }
+
+    private void Layer(string indent, bool allowShrink)
+    {
+        switch (_rng.Next(allowShrink ? 13 : 9))
+        {
+            case 0: case 1: case 2: Convolution(indent, allowShrink); break;
+            case 3: Depthwise(indent, allowShrink, separable: false); break;
+            case 4: Depthwise(indent, allowShrink, separable: true); break;
+            case 5: Line(indent, _rng.Next(2) == 0 ? "batch_norm" : Pick("layer_norm", "batch_norm: { momentum: 0.9 }", "layer_norm: { epsilon: 0.01 }", "batch_norm: { trainable: false }")); break;
+            case 6: Line(indent, Pick(ActivationLayers) is var a && a == "leaky_relu" ? "leaky_relu: { alpha: 0.2 }" : a == "elu" ? "elu: { alpha: 0.5 }" : a); break;
+            case 7: Line(indent, "activation: { activation: " + Pick(Activations) + " }"); break;
+            case 8: Line(indent, Inv($"dropout: {{ rate: {0.1 + 0.4 * _rng.NextDouble():F2} }}")); break;
+            case 9: case 10: Pool(indent); break;
+            case 11: Padding(indent); break;
+            default: Convolution(indent, allowShrink); break;
+        }
+    }
+
+    private void Convolution(string indent, bool allowShrink)
+    {
+        int filters = allowShrink ? Pick(8, 16, 24, 32, 1 + _rng.Next(40)) : _c;
+        int groups = 1;
+        if (_rng.Next(4) == 0)
+        {
+            var common = Enumerable.Range(2, 15).Where(g => _c % g == 0 && filters % g == 0).ToArray();
+            if (common.Length > 0) groups = common[_rng.Next(common.Length)];
+        }
+        var (geometry, h, w) = Window(allowShrink, Pick(1, 3, 3, 3, 5, 2));
+        _h = h; _w = w; _c = filters;
+        // half the time ResNet's and MobileNet's unit, which the plans fuse: conv, batch_norm, an activation, maybe a max pooling
+        bool unit = _rng.Next(2) == 0;
+        Line(indent, Inv($"conv2d: {{ filters: {filters}, {geometry}{(groups > 1 ? $", groups: {groups}" : "")}, activation: {(unit ? "linear" : Pick(Activations))}, use_bias: {(_rng.Next(3) > 0 ? "true" : "false")}{Frozen()} }}"));
+        if (!unit) return;
+        Line(indent, Pick("batch_norm", "batch_norm", "batch_norm: { momentum: 0.9 }", "batch_norm: { trainable: false }"));
+        if (_rng.Next(4) > 0) Line(indent, Pick("relu", "relu", "relu6", "hard_swish", "silu", "leaky_relu"));
+        if (allowShrink && _rng.Next(4) == 0) Pool(indent);
+    }
+
+    private void Depthwise(string indent, bool allowShrink, bool separable)
+    {
+        int multiplier = Pick(1, 1, 2, 3);
+        var (geometry, h, w) = Window(allowShrink, Pick(3, 3, 5, 2));
+        string bias = _rng.Next(3) > 0 ? "true" : "false";
+        if (separable)
+        {
+            int filters = allowShrink ? Pick(8, 16, 1 + _rng.Next(40)) : _c;
+            Line(indent, Inv($"separable_conv2d: {{ filters: {filters}, {geometry}, depth_multiplier: {multiplier}, activation: {Pick(Activations)}, use_bias: {bias}{Frozen()} }}"));
+            _c = filters;
+        }
+        else
+        {
+            if (!allowShrink) multiplier = 1;
+            Line(indent, Inv($"depthwise_conv2d: {{ {geometry}, depth_multiplier: {multiplier}, activation: {Pick(Activations)}, use_bias: {bias}{Frozen()} }}"));
+            _c *= multiplier;
+        }
+        _h = h; _w = w;
+    }
+
+    /// <summary>A kernel, strides or dilation, and padding that fit the current map; 'same' at stride 1 where the size must stay.</summary>
+    private (string Geometry, int H, int W) Window(bool allowShrink, int k)
+    {
+        int kh = k, kw = _rng.Next(5) == 0 ? Pick(1, 2, 3) : k;
+        int stride = allowShrink && _rng.Next(3) == 0 ? Pick(2, 2, 3) : 1;
+        int dilation = stride == 1 && kh > 1 && _rng.Next(5) == 0 ? 2 : 1;
+        bool same = !allowShrink || _rng.Next(2) == 0;
+        int spanH = dilation * (kh - 1) + 1, spanW = dilation * (kw - 1) + 1;
+        if (!same && (spanH > _h || spanW > _w)) same = true;
+        if (same && !allowShrink) stride = 1;
+        int h = same ? (_h + stride - 1) / stride : (_h - spanH) / stride + 1;
+        int w = same ? (_w + stride - 1) / stride : (_w - spanW) / stride + 1;
+        string size = kh == kw ? $"{kh}" : $"[{kh}, {kw}]";
+        var g = $"kernel_size: {size}{(stride > 1 ? $", strides: {stride}" : "")}{(dilation > 1 ? $", dilation_rate: {dilation}" : "")}{(same ? ", padding: same" : "")}";
+        return (g, h, w);
+    }
+
+    private void Pool(string indent)
+    {
+        string kind = Pick("max_pool2d", "max_pool2d", "avg_pool2d");
+        int size = Pick(2, 2, 3), stride = Pick(size, size, 1, 2);
+        bool same = _rng.Next(2) == 0 || size > _h || size > _w;
+        _h = same ? (_h + stride - 1) / stride : (_h - size) / stride + 1;
+        _w = same ? (_w + stride - 1) / stride : (_w - size) / stride + 1;
+        Line(indent, Inv($"{kind}: {{ pool_size: {size}{(stride != size ? $", strides: {stride}" : "")}{(same ? ", padding: same" : "")} }}"));
+    }
+
+    private void Padding(string indent)
+    {
+        int t = _rng.Next(3), b = _rng.Next(3), l = _rng.Next(3), r = _rng.Next(3);
+        _h += t + b; _w += l + r;
+        Line(indent, Inv($"zero_padding2d: {{ padding: [[{t}, {b}], [{l}, {r}]] }}"));
+    }
+
+    /// <summary>activation(layers(x) + shortcut(x)): the main path keeps the size or strides by 2 with a 1x1 shortcut.</summary>
+    private void Residual(string indent)
+    {
+        int c = _c, h = _h, w = _w;
+        bool down = _h > 3 && _w > 3 && _rng.Next(3) == 0;
+        int filters = down ? Pick(c, 2 * c, 16) : c;
+        Line(indent, "residual:");
+        Key(indent + "    ", "layers:");
+        string inner = indent + "      ";
+        Line(inner, Inv($"conv2d: {{ filters: {filters}, kernel_size: 3{(down ? ", strides: 2" : "")}, padding: same, use_bias: false }}"));
+        _c = filters; _h = down ? (h + 1) / 2 : h; _w = down ? (w + 1) / 2 : w;
+        if (_rng.Next(2) == 0) Line(inner, "batch_norm");
+        for (int n = _rng.Next(3); n > 0; n--) Layer(inner, allowShrink: false);
+        if (down || _rng.Next(4) == 0)
+        {
+            Key(indent + "    ", "shortcut:");
+            Line(inner, Inv($"conv2d: {{ filters: {filters}, kernel_size: 1{(down ? ", strides: 2" : "")}, use_bias: false }}"));
+            if (_rng.Next(2) == 0) Line(inner, "batch_norm");
+        }
+        if (_rng.Next(2) == 0) Key(indent + "    ", "activation: " + Pick(Activations));
+        if (!down && _rng.Next(4) == 0) Key(indent + "    ", "repeat: 2");
+    }
+
+    /// <summary>Branches over the same input, joined by concatenation (any channels) or an elementwise merge (equal channels).</summary>
+    private void Parallel(string indent)
+    {
+        int c = _c;
+        string merge = Pick("concatenate", "concatenate", "add", "subtract", "multiply", "average", "maximum", "minimum");
+        int branches = merge == "subtract" ? 2 : 2 + _rng.Next(2);
+        int total = 0;
+        Line(indent, "parallel:");
+        Key(indent + "    ", "branches:");
+        for (int b = 0; b < branches; b++)
+        {
+            _c = c;
+            if (b == 0 && _rng.Next(3) == 0) { Key(indent + "      ", "- []"); total += c; continue; }
+            int f = merge == "concatenate" ? 1 + _rng.Next(20) : c;
+            string first = Inv($"conv2d: {{ filters: {f}, kernel_size: {Pick(1, 3)}, padding: same, activation: {Pick(Activations)} }}");
+            Key(indent + "      ", "- - " + first);
+            _c = f;
+            for (int n = _rng.Next(2); n > 0; n--) Layer(indent + "        ", allowShrink: false);
+            total += _c;
+        }
+        Key(indent + "    ", "merge: " + merge);
+        _c = merge == "concatenate" ? total : c;
+    }
+
+    /// <summary>A connection past a few layers that keep the size: the earlier tensor named, then joined to the later by name.</summary>
+    private void Skip(string indent)
+    {
+        string name = $"skip_{++_names}";
+        Line(indent, Inv($"{Pick("relu", "tanh", "silu", "hard_swish", "sigmoid")}: {{ name: {name} }}"));
+        int c = _c;
+        for (int n = 1 + _rng.Next(2); n > 0; n--) Layer(indent, allowShrink: false);
+        string merge = Pick("concatenate", "add", "subtract", "multiply", "average", "maximum", "minimum");
+        Line(indent, Inv($"{merge}: {{ inputs: [{name}, previous] }}"));
+        if (merge == "concatenate") _c += c;
+    }
+
+    /// <summary>Sometimes a frozen layer, as in fine-tuning: no gradient for its parameters, but one through it.</summary>
+    private string Frozen() => _rng.Next(8) == 0 ? ", trainable: false" : "";
+
+    /// <summary>MobileNet's squeeze and excitation: a gate per channel from the pooled map scales the map.</summary>
+    private void Gate(string indent)
+    {
+        string name = $"gated_{++_names}";
+        Line(indent, Inv($"batch_norm: {{ name: {name} }}"));
+        Line(indent, "global_avg_pool2d");
+        Line(indent, Inv($"dense: {{ units: {1 + _rng.Next(12)}, activation: relu }}"));
+        Line(indent, Inv($"dense: {{ units: {_c}, activation: {Pick("hard_sigmoid", "sigmoid")} }}"));
+        Line(indent, Inv($"multiply: {{ inputs: [{name}, previous] }}"));
+    }
+
+    /// <summary>A list entry: a layer, or a block's first line.</summary>
+    private void Line(string indent, string layer) => _text.Append(indent).Append("- ").Append(layer).Append('\n');
+
+    /// <summary>A block's option, or a branch (itself a list).</summary>
+    private void Key(string indent, string text) => _text.Append(indent).Append(text).Append('\n');
+
+    private T Pick<T>(params T[] options) => options[_rng.Next(options.Length)];
+
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+}
