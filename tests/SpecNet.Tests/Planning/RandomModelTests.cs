@@ -8,7 +8,7 @@ using SpecNet.Training;
 namespace SpecNet.Tests.Planning;
 
 /// <summary>
-/// Random models, of the shapes users write after the tutorial, run on the managed backend to the reference's results.
+/// Random models, of the shapes users write after the tutorial, run on each backend to the reference's results.
 /// The managed backend takes a different path for many layouts (Winograd, gathered GEMMs, spread depthwise, fused stages,
 /// sliced and single-image inference); a path that a layout picks wrongly shows up here as a model whose outputs or
 /// gradients differ from the readable loops'. Seeded and reproducible: a failure names its seed and spec, and
@@ -19,14 +19,20 @@ public class RandomModelTests
     private static readonly int Count = int.TryParse(Environment.GetEnvironmentVariable("SPECNET_RANDOM_MODELS"), out var n) ? n : 150;
     private static readonly int FirstSeed = int.TryParse(Environment.GetEnvironmentVariable("SPECNET_RANDOM_SEED"), out var s) ? s : 1;
 
-    [Fact]
-    public void Random_models_train_and_infer_on_the_managed_backend_as_on_the_reference()
+    /// <summary>The managed backend over many models; MathNet and MKL (their GEMMs under the same layers) over a few.</summary>
+    [SkippableTheory]
+    [InlineData("managed", 1)]
+    [InlineData("mathnet", 6)]
+    [InlineData("mkl", 6)]
+    public void Random_models_train_and_infer_on_each_backend_as_on_the_reference(string backend, int share)
     {
+        try { _ = Backends.Create(backend, threads: 1); }
+        catch (SpecNet.Diagnostics.SpecNetException e) { Optional.Require(false, e.Message); }
         var failures = new List<string>();
-        for (int seed = FirstSeed; seed < FirstSeed + Count && failures.Count < 3; seed++)
+        for (int seed = FirstSeed; seed < FirstSeed + Count / share && failures.Count < 3; seed++)
         {
             var text = RandomSpec.Write(seed);
-            try { Compare(seed, text); }
+            try { Compare(seed, text, threads => Backends.Create(backend, threads: threads)); }
             catch (Exception e)
             {
                 failures.Add($"seed {seed}: {(e is Xunit.Sdk.XunitException ? e.Message : e.ToString())}\n{text}");
@@ -45,7 +51,7 @@ public class RandomModelTests
         Assert.Contains("inputs: [skip_", text);
     }
 
-    private static void Compare(int seed, string text)
+    private static void Compare(int seed, string text, Func<int, Backend> backend)
     {
         var compiled = SpecCompiler.Compile(text, $"random-{seed}.yaml");
         Assert.True(compiled.Success, compiled.Render());
@@ -83,13 +89,13 @@ public class RandomModelTests
             .Concat(Parameters(model, seed).Trainable.Select(p => $"gradient of {p.Layer.Name}.{p.Spec.Suffix}")).ToArray();
         var reference = Train(new ReferenceBackend());
         var sensitivity = Sensitivity(reference, Train(new ReferenceBackend(), nudge: 1), Train(new ReferenceBackend(), nudge: 2));
-        Near($"training on {threads} thread(s), batch {batch}", names, reference, Train(new ManagedBackend(threads)), sensitivity);
+        Near($"training on {threads} thread(s), batch {batch}", names, reference, Train(backend(threads)), sensitivity);
 
         // inference the way eval and predict run it (fused stages; sliced over threads for large batches, one image apart),
         // against the reference's layers one at a time
         float[] Infer(int capacity, int count)
         {
-            var plan = new CpuEngine(new ManagedBackend(threads)).Plan(model, Parameters(model, seed), capacity, PlanOptions.Serving);
+            var plan = new CpuEngine(backend(threads)).Plan(model, Parameters(model, seed), capacity, PlanOptions.Serving);
             input.AsSpan(0, count * model.Input.Size).CopyTo(plan.Input);
             return plan.Forward(count, training: false).ToArray();
         }
