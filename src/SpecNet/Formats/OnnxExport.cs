@@ -108,12 +108,13 @@ public static class OnnxExport
             return name;
         }
 
-        /// <summary>AttributeProto: name 1, f 2, i 3, ints 8, type 20 (FLOAT 1, INT 2, INTS 7).</summary>
+        /// <summary>AttributeProto: name 1, f 2, i 3, s 4, ints 8, type 20 (FLOAT 1, INT 2, STRING 3, INTS 7).</summary>
         private static Protobuf Attribute(OnnxAttribute a)
         {
             var p = new Protobuf().String(1, a.Name);
             if (a.Float is { } f) return p.Float(2, f).Int(20, 1);
             if (a.Int is { } i) return p.Int(3, i).Int(20, 2);
+            if (a.Text is { } s) return p.String(4, s).Int(20, 3);
             return p.Ints(8, a.Ints!).Int(20, 7);
         }
 

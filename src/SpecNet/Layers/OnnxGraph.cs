@@ -1,8 +1,9 @@
 namespace SpecNet.Layers;
 
-/// <summary>An attribute of an ONNX node: one int, one float, or a list of ints.</summary>
-public sealed record OnnxAttribute(string Name, long? Int = null, float? Float = null, long[]? Ints = null)
+/// <summary>An attribute of an ONNX node: one int, one float, a list of ints, or a string.</summary>
+public sealed record OnnxAttribute(string Name, long? Int = null, float? Float = null, long[]? Ints = null, string? Text = null)
 {
+    public static OnnxAttribute Of(string name, string value) => new(name, Text: value);
     public static OnnxAttribute Of(string name, long value) => new(name, Int: value);
     public static OnnxAttribute Of(string name, float value) => new(name, Float: value);
     public static OnnxAttribute Of(string name, params long[] values) => new(name, Ints: values);

@@ -56,10 +56,15 @@ public abstract class Pooling2D : Layer
 
     private static string Count(int n, string what) => n == 1 ? $"1 {what}" : $"{n} {what}s";
 
-    /// <summary>ONNX's attributes of this window.</summary>
+    /// <summary>
+    /// ONNX's attributes of this window: its padding by auto_pad (Keras's 'same' is SAME_UPPER), not as pads. ONNX Runtime folds a
+    /// Pad into a MaxPool or AveragePool given explicit pads, as though the pool's padding were zeros: after a zero_padding2d, a
+    /// max pool then took the largest of a window's inputs where a zero was larger, and failed to load where the sum of both
+    /// paddings reached the window's size. It leaves a pool with auto_pad alone.
+    /// </summary>
     protected OnnxAttribute[] WindowAttributes() =>
     [
         OnnxAttribute.Of("kernel_shape", PoolSize.H, PoolSize.W), OnnxAttribute.Of("strides", Strides.H, Strides.W),
-        OnnxAttribute.Of("pads", Window.Pads(Rows, Cols)),
+        OnnxAttribute.Of("auto_pad", Padding == Padding.Same ? "SAME_UPPER" : "VALID"),
     ];
 }

@@ -41,6 +41,29 @@ public class RandomModelTests
         Assert.True(failures.Count == 0, string.Join("\n\n", failures));
     }
 
+    /// <summary>Random models exported to ONNX and run in ONNX Runtime, against SpecNet's forward pass (a third as many).</summary>
+    [Fact]
+    public void Random_models_export_to_onnx_and_match_onnx_runtime()
+    {
+        var failures = new List<string>();
+        for (int seed = FirstSeed; seed < FirstSeed + Count / 3 && failures.Count < 3; seed++)
+        {
+            var text = RandomSpec.Write(seed);
+            try
+            {
+                var model = SpecCompiler.Compile(text, $"random-{seed}.yaml").Model!;
+                var parameters = Parameters(model, seed);
+                var check = SpecNet.Cli.OnnxRuntimeCheck.Run(model, parameters, SpecNet.Formats.OnnxExport.Build(model, parameters), examples: 3, seed: seed);
+                if (!check.Passed) failures.Add($"seed {seed}: largest difference {check.MaxDifference}, {check.SameClass} of {check.Examples} in the same class\n{text}");
+            }
+            catch (Exception e)
+            {
+                failures.Add($"seed {seed}: {e}\n{text}");
+            }
+        }
+        Assert.True(failures.Count == 0, string.Join("\n\n", failures));
+    }
+
     [Fact]
     public void The_generator_writes_every_kind_of_layer_and_block()
     {
