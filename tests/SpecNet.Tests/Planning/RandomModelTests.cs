@@ -89,7 +89,7 @@ public class RandomModelTests
         bool inputGradient = rng.Next(2) == 0;
 
         // one training step: outputs, the loss's gradient back through every layer, each parameter's gradient; with the
-        // input and every parameter moved by a relative 1e-5 when `nudge` is given
+        // input and every parameter moved by up to a relative 1e-4 when `nudge` is given
         float[][] Train(Backend kernels, int nudge = 0)
         {
             var parameters = Parameters(model, seed);
@@ -111,7 +111,7 @@ public class RandomModelTests
         var names = new[] { "output" }.Concat(inputGradient ? ["input gradient"] : Array.Empty<string>())
             .Concat(Parameters(model, seed).Trainable.Select(p => $"gradient of {p.Layer.Name}.{p.Spec.Suffix}")).ToArray();
         var reference = Train(new ReferenceBackend());
-        var sensitivity = Sensitivity(reference, Train(new ReferenceBackend(), nudge: 1), Train(new ReferenceBackend(), nudge: 2));
+        var sensitivity = Sensitivity(reference, Train(new ReferenceBackend(), nudge: 1), Train(new ReferenceBackend(), nudge: 2), Train(new ReferenceBackend(), nudge: 3));
         Near($"training on {threads} thread(s), batch {batch}", names, reference, Train(backend(threads)), sensitivity);
 
         // inference the way eval and predict run it (fused stages; sliced over threads for large batches, one image apart),
@@ -135,24 +135,25 @@ public class RandomModelTests
 
     private static void Nudge(Span<float> values, Rng noise)
     {
-        for (int i = 0; i < values.Length; i++) values[i] *= 1 + 1e-5f * (2 * noise.NextFloat() - 1);
+        for (int i = 0; i < values.Length; i++) values[i] *= 1 + 1e-4f * (2 * noise.NextFloat() - 1);
     }
 
     private static ParameterSet Parameters(ModelSpec model, int seed) => Formats.OnnxExportTests.Randomized(model, seed);
 
     /// <summary>
-    /// How far each tensor moves, at most, when the input and parameters move by a relative 1e-5: ten times the float rounding
-    /// that sums in another order cause. Most tensors move about 1e-5 of their largest value, but some far more, and another
-    /// order of sums may move them as far: a relu or a max pool whose argument sits at its kink takes the other branch; a
-    /// gradient that is zero but for rounding (a bias before a batch norm); a batch norm over values that hardly vary, whose
-    /// backward subtracts nearly equal sums.
+    /// How far each tensor moves, at most, when the input and parameters move by up to a relative 1e-4, three times over: far more
+    /// than the float rounding that sums in another order cause. Most tensors move about 1e-4 of their largest value, some far
+    /// more, and another order of sums may move them as far: a relu or max pool whose argument sits within rounding of its kink
+    /// takes the other branch (a nudge this size takes many such branches, so it shows how far one moves the tensor); a gradient
+    /// that is zero but for rounding (a bias before a batch norm); a batch norm over values that hardly vary, whose backward
+    /// subtracts nearly equal sums.
     /// </summary>
     private static double[] Sensitivity(float[][] reference, params float[][][] nudged) =>
         reference.Select((r, t) => nudged.Max(n => r.Zip(n[t], (a, b) => Math.Abs((double)a - b)).DefaultIfEmpty().Max())).ToArray();
 
     /// <summary>
     /// Within a tolerance scaled to each tensor: sums in another order (Winograd's transforms, GEMM blocking, threads' partial
-    /// sums) round differently. A tensor that moves far when its inputs move by rounding (<see cref="Sensitivity"/>) may differ
+    /// sums) round differently. A tensor that moves far when its inputs are nudged (<see cref="Sensitivity"/>) may differ
     /// by ten times as much; a wrong path differs by far more, and in the tensors that barely move.
     /// </summary>
     private static void Near(string what, string[] names, float[][] expected, float[][] actual, double[] sensitivity)
@@ -205,7 +206,7 @@ internal sealed class RandomSpec
             case 1: Line("  ", "global_avg_pool2d"); break;
             default: Line("  ", "global_max_pool2d"); break;
         }
-        if (_rng.Next(2) == 0) Line("  ", Inv($"dense: {{ units: {1 + _rng.Next(40)}, activation: {Pick(Activations)}{Frozen()} }}"));
+        if (_rng.Next(2) == 0 && 1 + _rng.Next(40) is var hidden) Line("  ", Inv($"dense: {{ units: {hidden}, activation: {ActivationOver(hidden)}{Frozen()} }}"));
         if (_rng.Next(3) == 0) Line("  ", Inv($"dropout: {{ rate: {0.1 + 0.4 * _rng.NextDouble():F2} }}"));
         if (_rng.Next(4) == 0) Line("  ", "batch_norm");
         bool classify = _rng.Next(3) > 0;
@@ -236,8 +237,8 @@ internal sealed class RandomSpec
             case 3: Depthwise(indent, allowShrink, separable: false); break;
             case 4: Depthwise(indent, allowShrink, separable: true); break;
             case 5: Line(indent, _rng.Next(2) == 0 ? "batch_norm" : Pick("layer_norm", "batch_norm: { momentum: 0.9 }", "layer_norm: { epsilon: 0.01 }", "batch_norm: { trainable: false }")); break;
-            case 6: Line(indent, Pick(ActivationLayers) is var a && a == "leaky_relu" ? "leaky_relu: { alpha: 0.2 }" : a == "elu" ? "elu: { alpha: 0.5 }" : a); break;
-            case 7: Line(indent, "activation: { activation: " + Pick(Activations) + " }"); break;
+            case 6: Line(indent, (Pick(ActivationLayers) is var a && a == "softmax" && _c < 2 ? "tanh" : a) switch { "leaky_relu" => "leaky_relu: { alpha: 0.2 }", "elu" => "elu: { alpha: 0.5 }", var k => k }); break;
+            case 7: Line(indent, "activation: { activation: " + ActivationOver(_c) + " }"); break;
             case 8: Line(indent, Inv($"dropout: {{ rate: {0.1 + 0.4 * _rng.NextDouble():F2} }}")); break;
             case 9: case 10: Pool(indent); break;
             case 11: Padding(indent); break;
@@ -258,7 +259,7 @@ internal sealed class RandomSpec
         _h = h; _w = w; _c = filters;
         // half the time ResNet's and MobileNet's unit, which the plans fuse: conv, batch_norm, an activation, maybe a max pooling
         bool unit = _rng.Next(2) == 0;
-        Line(indent, Inv($"conv2d: {{ filters: {filters}, {geometry}{(groups > 1 ? $", groups: {groups}" : "")}, activation: {(unit ? "linear" : Pick(Activations))}, use_bias: {(_rng.Next(3) > 0 ? "true" : "false")}{Frozen()} }}"));
+        Line(indent, Inv($"conv2d: {{ filters: {filters}, {geometry}{(groups > 1 ? $", groups: {groups}" : "")}, activation: {(unit ? "linear" : ActivationOver(filters))}, use_bias: {(_rng.Next(3) > 0 ? "true" : "false")}{Frozen()} }}"));
         if (!unit) return;
         Line(indent, Pick("batch_norm", "batch_norm", "batch_norm: { momentum: 0.9 }", "batch_norm: { trainable: false }"));
         if (_rng.Next(4) > 0) Line(indent, Pick("relu", "relu", "relu6", "hard_swish", "silu", "leaky_relu"));
@@ -273,13 +274,13 @@ internal sealed class RandomSpec
         if (separable)
         {
             int filters = allowShrink ? Pick(8, 16, 1 + _rng.Next(40)) : _c;
-            Line(indent, Inv($"separable_conv2d: {{ filters: {filters}, {geometry}, depth_multiplier: {multiplier}, activation: {Pick(Activations)}, use_bias: {bias}{Frozen()} }}"));
+            Line(indent, Inv($"separable_conv2d: {{ filters: {filters}, {geometry}, depth_multiplier: {multiplier}, activation: {ActivationOver(filters)}, use_bias: {bias}{Frozen()} }}"));
             _c = filters;
         }
         else
         {
             if (!allowShrink) multiplier = 1;
-            Line(indent, Inv($"depthwise_conv2d: {{ {geometry}, depth_multiplier: {multiplier}, activation: {Pick(Activations)}, use_bias: {bias}{Frozen()} }}"));
+            Line(indent, Inv($"depthwise_conv2d: {{ {geometry}, depth_multiplier: {multiplier}, activation: {ActivationOver(_c * multiplier)}, use_bias: {bias}{Frozen()} }}"));
             _c *= multiplier;
         }
         _h = h; _w = w;
@@ -338,7 +339,7 @@ internal sealed class RandomSpec
             Line(inner, Inv($"conv2d: {{ filters: {filters}, kernel_size: 1{(down ? ", strides: 2" : "")}, use_bias: false }}"));
             if (_rng.Next(2) == 0) Line(inner, "batch_norm");
         }
-        if (_rng.Next(2) == 0) Key(indent + "    ", "activation: " + Pick(Activations));
+        if (_rng.Next(2) == 0) Key(indent + "    ", "activation: " + ActivationOver(_c));
         if (!down && _rng.Next(4) == 0) Key(indent + "    ", "repeat: 2");
     }
 
@@ -356,7 +357,7 @@ internal sealed class RandomSpec
             _c = c;
             if (b == 0 && _rng.Next(3) == 0) { Key(indent + "      ", "- []"); total += c; continue; }
             int f = merge == "concatenate" ? 1 + _rng.Next(20) : c;
-            string first = Inv($"conv2d: {{ filters: {f}, kernel_size: {Pick(1, 3)}, padding: same, activation: {Pick(Activations)} }}");
+            string first = Inv($"conv2d: {{ filters: {f}, kernel_size: {Pick(1, 3)}, padding: same, activation: {ActivationOver(f)} }}");
             Key(indent + "      ", "- - " + first);
             _c = f;
             for (int n = _rng.Next(2); n > 0; n--) Layer(indent + "        ", allowShrink: false);
@@ -397,6 +398,9 @@ internal sealed class RandomSpec
 
     /// <summary>A block's option, or a branch (itself a list).</summary>
     private void Key(string indent, string text) => _text.Append(indent).Append(text).Append('\n');
+
+    /// <summary>An activation for this many channels: not softmax over one, whose output is 1 whatever its input (no gradient at all).</summary>
+    private string ActivationOver(int channels) => Pick(Activations) is var a && a == "softmax" && channels < 2 ? "linear" : a;
 
     private T Pick<T>(params T[] options) => options[_rng.Next(options.Length)];
 
