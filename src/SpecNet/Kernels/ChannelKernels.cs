@@ -40,8 +40,33 @@ public static unsafe class ChannelKernels
         public ChannelActivation Activation;       // what follows the map (Affine, BiasAffineRelu: none or relu), or whose slope the gradient takes (Sums, Affine2)
     }
 
-    /// <summary>Scratch the kernels need: 2·C doubles per chunk of <see cref="Sums"/>, and 3·C floats per thread.</summary>
-    public static (double[] Partials, float[] Scratch) Scratch(int channels, int threads) => (new double[MaxChunks * 2 * channels], new float[threads * 3 * channels]);
+    /// <summary>Scratch the kernels need: 2·C doubles per chunk of <see cref="Sums"/> (C: the channels, or their period), and 3·C floats per thread.</summary>
+    public static (double[] Partials, float[] Scratch) Scratch(int channels, int threads) =>
+        (new double[MaxChunks * 2 * Math.Max(channels, Period(channels))], new float[threads * 3 * channels]);
+
+    /// <summary>
+    /// Channels that fill no whole vector (12, 20, 6) would go a row at a time, each row a vector and a tail: a batch norm over 12
+    /// channels took 8 times as long as over 16. A tensor of C channels is also one of P = lcm(C, 8) channels, each row P/C of
+    /// the real rows, its coefficients C's repeated: the vector loops run over that, and only the last rows that make no
+    /// whole P go a row at a time. 0: no period (C fills whole vectors, or P would be too long to repeat the coefficients on the stack).
+    /// </summary>
+    public static int Period(int channels)
+    {
+        if (channels % Lanes == 0) return 0;
+        int period = channels * Lanes / Math.Min(channels & -channels, Lanes);   // Lanes is a power of two: gcd(C, Lanes) is C's lowest bit, at most Lanes
+        return period <= MaxPeriod ? period : 0;
+    }
+
+    /// <summary>The longest period repeated: a channel count past it has vectors enough in a row for the row loop.</summary>
+    private const int MaxPeriod = 256;
+
+    /// <summary>The channels' coefficients repeated over a period (<see cref="Period"/>); empty stays empty.</summary>
+    private static ReadOnlySpan<float> Repeat(ReadOnlySpan<float> coefficients, Span<float> into)
+    {
+        if (coefficients.IsEmpty) return default;
+        for (int i = 0; i < into.Length; i += coefficients.Length) coefficients.CopyTo(into[i..]);
+        return into;
+    }
 
     /// <summary>The most chunks <see cref="Sums"/> splits its rows into, each with its own partial sums.</summary>
     private const int MaxChunks = 32;
@@ -58,12 +83,34 @@ public static unsafe class ChannelKernels
         (double[] Partials, float[] Scratch) scratch, ReadOnlySpan<float> e = default, ReadOnlySpan<float> f = default,
         ChannelActivation activation = ChannelActivation.None, ReadOnlySpan<float> g = default, ReadOnlySpan<float> h = default)
     {
-        int rows = x.Length / channels, chunkRows = SumsChunkRows(rows, channels);
         bool map = !e.IsEmpty, mask = activation != ChannelActivation.None;
-        if (z.Length != x.Length || first.Length != channels || second.Length != channels || scratch.Partials.Length < MaxChunks * 2 * channels
+        int period = Period(channels), bulk = period == 0 ? 0 : x.Length / period * period;
+        if (z.Length != x.Length || first.Length != channels || second.Length != channels || scratch.Partials.Length < MaxChunks * 2 * Math.Max(channels, period)
             || scratch.Scratch.Length < kernels.Threads * 3 * channels || map && (e.Length != channels || f.Length != channels)
             || mask && (!map || g.Length != channels || h.Length != channels))
             throw new ArgumentException("channel sums: buffers of the wrong size");
+        if (bulk == 0)
+        {
+            SumsOf(kernels, x, z, channels, first, second, scratch, e, f, activation, g, h);
+            return;
+        }
+        // the whole periods as rows of P channels, each channel's P/C sums added in order; then the rows left
+        Span<float> repeated = stackalloc float[4 * period];
+        Span<double> sums = stackalloc double[2 * period];
+        SumsOf(kernels, x[..bulk], z[..bulk], period, sums[..period], sums[period..], scratch, Repeat(e, repeated[..period]),
+            Repeat(f, repeated[period..(2 * period)]), activation, Repeat(g, repeated[(2 * period)..(3 * period)]), Repeat(h, repeated[(3 * period)..]));
+        first.Clear(); second.Clear();
+        for (int i = 0; i < period; i++) { first[i % channels] += sums[i]; second[i % channels] += sums[period + i]; }
+        if (bulk == x.Length) return;
+        SumsOf(kernels, x[bulk..], z[bulk..], channels, sums[..channels], sums[channels..(2 * channels)], scratch, e, f, activation, g, h);
+        for (int c = 0; c < channels; c++) { first[c] += sums[c]; second[c] += sums[channels + c]; }
+    }
+
+    private static void SumsOf(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> z, int channels, Span<double> first, Span<double> second,
+        (double[] Partials, float[] Scratch) scratch, ReadOnlySpan<float> e, ReadOnlySpan<float> f, ChannelActivation activation, ReadOnlySpan<float> g, ReadOnlySpan<float> h)
+    {
+        int rows = x.Length / channels, chunkRows = SumsChunkRows(rows, channels);
+        bool map = !e.IsEmpty;
         fixed (float* px = x, pz = z, ps = scratch.Scratch, pe = e, pf = f, pg = g, ph = h)
         fixed (double* pp = scratch.Partials)
         {
@@ -267,9 +314,28 @@ public static unsafe class ChannelKernels
         if (b.Length != channels || y.Length < x.Length || x.Length % channels != 0 || second && (e.Length != channels || f.Length != channels)
             || !residual.IsEmpty && residual.Length != x.Length)
             throw new ArgumentException("channel affine: buffers of the wrong size");
+        int period = Period(channels), bulk = period == 0 ? 0 : x.Length / period * period;
+        if (bulk > 0)
+        {
+            // the whole periods as rows of P channels (Period), the same sums for each value; then the rows left
+            Span<float> repeated = stackalloc float[4 * period];
+            AffineOf(kernels, x[..bulk], Repeat(a, repeated[..period]), Repeat(b, repeated[period..(2 * period)]), Repeat(e, repeated[(2 * period)..(3 * period)]),
+                Repeat(f, repeated[(3 * period)..]), y[..bulk], activation, residual.IsEmpty ? default : residual[..bulk]);
+            if (bulk == x.Length) return;
+            x = x[bulk..];
+            y = y[bulk..];
+            if (!residual.IsEmpty) residual = residual[bulk..];
+        }
+        AffineOf(kernels, x, a, b, e, f, y, activation, residual);
+    }
+
+    private static void AffineOf(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b,
+        ReadOnlySpan<float> e, ReadOnlySpan<float> f, Span<float> y, ChannelActivation activation, ReadOnlySpan<float> residual)
+    {
+        int channels = a.Length;
         fixed (float* px = x, py = y, pa = a, pb = b, pe = e, pf = f, pz = residual)
         {
-            var args = new Args { X = px, Y = py, A = pa, B = pb, E = second ? pe : null, F = pf, Z = residual.IsEmpty ? null : pz, Channels = channels, Activation = activation };
+            var args = new Args { X = px, Y = py, A = pa, B = pb, E = e.IsEmpty ? null : pe, F = pf, Z = residual.IsEmpty ? null : pz, Channels = channels, Activation = activation };
             kernels.ParallelForEach(x.Length / channels, &AffineRange, &args, 2L * channels, ChunkRows(channels));
         }
     }
@@ -361,6 +427,27 @@ public static unsafe class ChannelKernels
             || y.Length < x.Length || x.Length % channels != 0 || scratch.Scratch.Length < kernels.Threads * 3 * channels
             || mask && (g.Length != channels || h.Length != channels))
             throw new ArgumentException("channel affine: buffers of the wrong size");
+        int period = Period(channels), bulk = period == 0 ? 0 : x.Length / period * period;
+        if (bulk > 0)
+        {
+            // the whole periods as rows of P channels (Period), the same sums for each value; then the rows left
+            Span<float> repeated = stackalloc float[7 * period];
+            Affine2Of(kernels, x[..bulk], z[..bulk], Repeat(e, repeated[..period]), Repeat(f, repeated[period..(2 * period)]), Repeat(a, repeated[(2 * period)..(3 * period)]),
+                Repeat(b, repeated[(3 * period)..(4 * period)]), Repeat(d, repeated[(4 * period)..(5 * period)]), y[..bulk], scratch, activation,
+                Repeat(g, repeated[(5 * period)..(6 * period)]), Repeat(h, repeated[(6 * period)..]));
+            if (bulk == x.Length) return;
+            x = x[bulk..];
+            z = z[bulk..];
+            y = y[bulk..];
+        }
+        Affine2Of(kernels, x, z, e, f, a, b, d, y, scratch, activation, g, h);
+    }
+
+    private static void Affine2Of(Backend kernels, ReadOnlySpan<float> x, ReadOnlySpan<float> z, ReadOnlySpan<float> e, ReadOnlySpan<float> f,
+        ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> d, Span<float> y, (double[] Partials, float[] Scratch) scratch,
+        ChannelActivation activation, ReadOnlySpan<float> g, ReadOnlySpan<float> h)
+    {
+        int channels = a.Length;
         fixed (float* px = x, pz = z, py = y, pa = a, pb = b, pd = d, pe = e, pf = f, pg = g, ph = h, ps = scratch.Scratch)
         {
             var args = new Args { X = px, Z = pz, Y = py, A = pa, B = pb, D = pd, E = pe, F = pf, G = pg, H = ph, Scratch = ps, Channels = channels, Activation = activation };

@@ -18,6 +18,10 @@ public class ChannelKernelsTests
         foreach (int threads in new[] { 1, 2 })
             foreach (int channels in new[] { 5, 8, 16, 24, 32 }) data.Add(channels, threads, Rows);
         foreach (int channels in new[] { 5, 16, 24 }) data.Add(channels, 2, 5000);
+        // channels in no whole vector run as rows of their period (ChannelKernels.Period), the rows past the last whole period
+        // a row at a time: 12 (period 24, two rows), 20 (40), 3 (24), 6 over one row short of a period, and 37 (period 296: rows)
+        foreach (int threads in new[] { 1, 2 })
+            foreach (var (channels, rows) in new[] { (12, 203), (20, 1999), (3, 5001), (6, 3), (37, 90) }) data.Add(channels, threads, rows);
         return data;
     }
 
