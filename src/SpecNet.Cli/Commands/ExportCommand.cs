@@ -44,7 +44,7 @@ public static class ExportCommand
             o.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"ONNX Runtime {check.Runtime}: max abs difference {check.MaxDifference:G3} over {check.Examples} inputs, classes agree on {check.SameClass}/{check.Examples}"));
             if (check.Passed) return ExitCodes.Ok;
-            result.InvocationConfiguration.Error.WriteLine($"error: the exported model does not match SpecNet (limit {OnnxRuntimeCheck.Tolerance:G}, all classes equal)");
+            result.InvocationConfiguration.Error.WriteLine($"error: the exported model does not match SpecNet (limit {check.Limit:G3}, all classes equal)");
             return ExitCodes.Failure;
         });
         return command;

@@ -48,7 +48,7 @@ public static class ImportCommand
                     $"ONNX Runtime {check.Runtime}: max abs difference {check.MaxDifference:G3} over {check.Examples} inputs, classes agree on {check.SameClass}/{check.Examples}"));
                 if (!check.Passed)
                 {
-                    result.InvocationConfiguration.Error.WriteLine($"error: the imported model does not compute what {path} does (limit {OnnxRuntimeCheck.Tolerance:G}); nothing written");
+                    result.InvocationConfiguration.Error.WriteLine($"error: the imported model does not compute what {path} does (limit {check.Limit:G3}); nothing written");
                     return ExitCodes.Failure;
                 }
             }
