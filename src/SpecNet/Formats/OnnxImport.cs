@@ -703,7 +703,16 @@ public static class OnnxImport
                 pads = [0, 0, 0, 0];
             }
             string padding = pads.All(p => p == 0) ? "valid" : IsSame(pads, x.Shape, kernel, strides, dilation) ? "same" : "";
-            if (padding == "") throw Unsupported(node, $"pads [{string.Join(", ", pads)}] are neither none nor Keras's 'same' for this geometry");
+            // PyTorch's ResNet stem pools 3x3 by 2 with a pixel of padding on each side, which Keras's 'same' puts after only. A max
+            // pool ignores its padding; over values of zero or more, zeros padded before it are never larger than a window's
+            // largest (every window holds an input value while the padding is smaller than the window): the same maxima.
+            if (padding == "" && kind == "max_pool2d" && NonNegative(x) && pads.All(p => p >= 0))
+            {
+                x = ZeroPadding(x, pads);
+                padding = "valid";
+            }
+            if (padding == "") throw Unsupported(node, $"pads [{string.Join(", ", pads)}] are neither none nor Keras's 'same' for this geometry"
+                + (kind == "max_pool2d" ? " (over values of zero or more, a relu's, they would be zeros padded before it; these can be negative)" : ""));
             var entry = new Entry(kind);
             entry.Set("pool_size", Pair(kernel));
             if (strides != kernel) entry.Set("strides", Pair(strides));
@@ -712,6 +721,19 @@ public static class OnnxImport
             var rows = Window.Of(x.Shape.Height, kernel.Item1, strides.Item1, 1, padding == "same" ? Padding.Same : Padding.Valid);
             var cols = Window.Of(x.Shape.Width, kernel.Item2, strides.Item2, 1, padding == "same" ? Padding.Same : Padding.Valid);
             Set(node, Output(entry, Layout.Nchw, Schema.Shape.Spatial(rows.Output, cols.Output, x.Shape.Channels)));
+        }
+
+        /// <summary>Whether every value of x is zero or more: a relu's, relu6's, sigmoid's, hard_sigmoid's or softmax's output (a layer
+        /// of its own, or a convolution's or dense layer's activation), or such values pooled, padded with zeros or dropped out.</summary>
+        private bool NonNegative(Value x)
+        {
+            if (x.Entry < 0) return false;                                  // the model's input: its preprocessing may subtract a mean
+            var e = _entries[x.Entry];
+            if (e.Removed) return false;
+            static bool Zero(string? kind) => kind is "relu" or "relu6" or "sigmoid" or "hard_sigmoid" or "softmax";
+            if (Zero(e.Kind) || e.Kind is "conv2d" or "depthwise_conv2d" or "separable_conv2d" or "dense" && Zero(e.Get("activation"))) return true;
+            return e.Kind is "max_pool2d" or "avg_pool2d" or "zero_padding2d" or "dropout" && e.Inputs is [var i]
+                && i >= 0 && NonNegative(new Value(Layout.Nchw, e.Output, i));
         }
 
         private void GlobalPool(OnnxNode node, string kind, bool keepDims = true)

@@ -252,6 +252,23 @@ class TorchvisionConvNext(nn.Module):
         return self.classifier(self.avgpool(self.features(x)))
 
 
+class Stem(nn.Module):
+    """torchvision's ResNet stem (a 7x7 convolution by 2, batch norm, relu, a 3x3 max pool by 2 with a pixel of padding on each
+    side, which Keras's 'same' puts after only), then a convolution with its relu and the same pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.conv2 = nn.Conv2d(16, 16, 3, padding=1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 3, 2, 1)
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
 def randomize_batch_norm(model):
     for m in model.modules():
         if isinstance(m, nn.LayerNorm):   # gamma and beta away from 1 and 0, so that a swapped or dropped one shows
@@ -282,6 +299,7 @@ cases = [
     ("squeeze-excite", SqueezeExcite(), (10, 10, 1), 13, True, 1 / 255, [0.0], [1.0]),
     ("convnext", ConvNext(), (12, 12, 1), 17, False, 1 / 255, [0.5], [0.25]),
     ("convnext-torchvision", TorchvisionConvNext(), (12, 12, 1), 17, False, 1 / 255, [0.5], [0.25]),
+    ("resnet-stem", Stem(), (32, 32, 3), 13, True, 1 / 255, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
 ]
 
 count = 6
@@ -393,6 +411,7 @@ refused = [
     ("unsupported-resize", Upsample()),
     ("unsupported-ceil", ConvThen(nn.MaxPool2d(2, ceil_mode=True))),      # Keras rounds the output size down
     ("unsupported-pool-pads", ConvThen(nn.AvgPool2d(2, stride=2, padding=1, count_include_pad=False))),  # pads that are not Keras's 'same'
+    ("unsupported-max-pool-pads", nn.Sequential(nn.Conv2d(1, 4, 2), nn.MaxPool2d(3, 2, 1), nn.Flatten())),  # the same, over values that can be negative
     ("unsupported-layer-norm-chw", ConvThen(nn.LayerNorm([4, 7, 7])), 17),   # over channels, height and width: not each position's channels
     ("unsupported-layer-norm-opset13", ConvThen(LayerNorm2d(4))),            # written out in arithmetic before opset 17
 ]
