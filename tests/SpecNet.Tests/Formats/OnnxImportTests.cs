@@ -10,19 +10,18 @@ using SpecNet.Tests.Layers;
 
 namespace SpecNet.Tests.Formats;
 
-/// <summary>ONNX files written by PyTorch (make-onnx.py: the tutorial's models, the residual and depthwise reference models, models reaching every folded op), once per test run.</summary>
-public sealed class PyTorchModels : IDisposable
+/// <summary>ONNX files written by a script with Debian's PyTorch into a folder, once per test run.</summary>
+public abstract class PythonModels(string script, params string[] arguments) : IDisposable
 {
     private readonly TempFolder _folder = new();
-    private readonly Lazy<string?> _made;
-
-    public PyTorchModels() => _made = new(Make);
+    private Lazy<string?>? _made;
 
     /// <summary>The folder of case files, or a skip (a failure in CI) when Debian's python3-torch is missing.</summary>
     public string Folder
     {
         get
         {
+            _made ??= new(Make);
             Optional.Require(_made.Value is null, $"PyTorch is needed to write the ONNX files (apt-get install python3-torch python3-onnx): {_made.Value}");
             return _folder.Path;
         }
@@ -31,7 +30,7 @@ public sealed class PyTorchModels : IDisposable
     private string? Make()
     {
         if (!File.Exists("/usr/bin/python3")) return "no /usr/bin/python3";
-        var start = new ProcessStartInfo("/usr/bin/python3", [TestPaths.Tests("Formats", "make-onnx.py"), _folder.Path])
+        var start = new ProcessStartInfo("/usr/bin/python3", [TestPaths.Tests("Formats", script), _folder.Path, .. arguments])
             { RedirectStandardOutput = true, RedirectStandardError = true };
         using var process = Process.Start(start)!;
         var error = process.StandardError.ReadToEndAsync();
@@ -41,6 +40,42 @@ public sealed class PyTorchModels : IDisposable
     }
 
     public void Dispose() => _folder.Dispose();
+}
+
+/// <summary>make-onnx.py: the tutorial's models, the residual and depthwise reference models, models reaching every folded op.</summary>
+public sealed class PyTorchModels() : PythonModels("make-onnx.py");
+
+/// <summary>make-random-onnx.py: random PyTorch models.</summary>
+public sealed class RandomPyTorchModels() : PythonModels("make-random-onnx.py", RandomImportTests.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+/// <summary>
+/// Random PyTorch models through `specnet import`: each imports, and its own check (ONNX Runtime on the file against the
+/// imported spec) passes; or it is refused (exit 2) for what SpecNet's layers cannot compute, a pooling padded otherwise than
+/// Keras's 'same' where zeros padded before it would change it. Nothing else: no crash, no model that computes something else.
+/// SPECNET_RANDOM_IMPORTS sets how many (40 unless set).
+/// </summary>
+public class RandomImportTests(RandomPyTorchModels torch) : IClassFixture<RandomPyTorchModels>
+{
+    public static readonly int Count = int.TryParse(Environment.GetEnvironmentVariable("SPECNET_RANDOM_IMPORTS"), out var n) ? n : 40;
+
+    [SkippableFact]
+    public void Random_pytorch_models_import_or_are_refused_for_a_reason_named()
+    {
+        var failures = new List<string>();
+        int imported = 0;
+        for (int i = 0; i < Count; i++)
+        {
+            using var dir = new TempFolder();
+            var file = Path.Combine(torch.Folder, $"m{i}.onnx");
+            var r = CliRunner.Run("import", file, "-o", dir.Path);
+            bool ok = r.ExitCode == 0 && r.Output.Contains("classes agree on 8/8")
+                || r.ExitCode == 2 && r.Error.Contains("neither none nor Keras's 'same'");
+            if (r.ExitCode == 0) imported++;
+            if (!ok) failures.Add($"m{i} ({File.ReadAllText(Path.ChangeExtension(file, ".txt"))}): exit {r.ExitCode}\n{r.All}");
+        }
+        Assert.True(failures.Count == 0, string.Join("\n\n", failures.Take(3)));
+        Assert.True(imported >= Count * 3 / 4, $"only {imported} of {Count} imported");   // the refusals stay the exception
+    }
 }
 
 /// <summary>
