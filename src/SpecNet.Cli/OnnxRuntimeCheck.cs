@@ -27,17 +27,19 @@ public static class OnnxRuntimeCheck
 
     /// <summary>SpecNet's export (raw NHWC pixels in, the preprocessing inside) against the model it came from.</summary>
     public static Result Run(ModelSpec model, ParameterSet parameters, byte[] onnx, int examples, int seed = 1) =>
-        Compare(model, parameters, onnx, OnnxExport.InputName, OnnxExport.OutputName, OnnxInputLayout.RawNhwc, examples, seed);
+        Compare(model, parameters, onnx, OnnxExport.InputName, OnnxExport.OutputName, OnnxInputLayout.RawNhwc, examples, seed, logOutput: false);
 
     /// <summary>An imported model against the ONNX file it came from, each fed as it expects.</summary>
     public static Result RunImported(ImportResult imported, byte[] onnx, int examples, int seed = 1) =>
-        Compare(imported.Model, imported.Parameters, onnx, imported.InputName, imported.OutputName, imported.InputLayout, examples, seed);
+        Compare(imported.Model, imported.Parameters, onnx, imported.InputName, imported.OutputName, imported.InputLayout, examples, seed, imported.LogOutput);
 
     /// <summary>
     /// Random 8-bit images through both: SpecNet applies the spec's preprocessing; ONNX gets the raw values (RawNhwc) or the
     /// preprocessed values in its own layout (NCHW: transposed), so the comparison also checks the spec's preprocessing.
     /// </summary>
-    private static Result Compare(ModelSpec model, ParameterSet parameters, byte[] onnx, string inputName, string outputName, OnnxInputLayout layout, int examples, int seed)
+    /// <param name="logOutput">The ONNX model's outputs are the log of SpecNet's (a LogSoftmax imported as softmax): compared as their exp.</param>
+    private static Result Compare(ModelSpec model, ParameterSet parameters, byte[] onnx, string inputName, string outputName, OnnxInputLayout layout, int examples, int seed,
+        bool logOutput)
     {
         var plan = new ExecutionPlan(model, parameters, new ReferenceBackend(), examples, trainable: false);
         var rng = new Rng((ulong)seed);
@@ -64,7 +66,8 @@ public static class OnnxRuntimeCheck
             {
                 var tensor = new DenseTensor<float>(feed.AsMemory(n * size, size), [1, .. dims[1..]]);
                 using var outputs = session.Run([NamedOnnxValue.CreateFromTensor(inputName, tensor)]);
-                actual.AddRange(outputs.First(v => v.Name == outputName).AsEnumerable<float>());
+                var values = outputs.First(v => v.Name == outputName).AsEnumerable<float>();
+                actual.AddRange(logOutput ? values.Select(MathF.Exp) : values);
             }
         }
         catch (OnnxRuntimeException e)

@@ -19,8 +19,9 @@ public sealed record ImportOptions(string? Name = null, float? Scale = null, flo
 public enum OnnxInputLayout { RawNhwc, Nchw, Nhwc, Flat }
 
 /// <summary>What an import produced: the spec's text, the model it compiles to, its weights, and the ONNX input's name and layout (to run both on the same inputs).</summary>
+/// <param name="LogOutput">The ONNX model ends in LogSoftmax, imported as softmax: its outputs are the log of the imported model's.</param>
 public sealed record ImportResult(string SpecText, ModelSpec Model, ParameterSet Parameters, IReadOnlyList<string> Notes,
-    string InputName, OnnxInputLayout InputLayout, string OutputName);
+    string InputName, OnnxInputLayout InputLayout, string OutputName, bool LogOutput = false);
 
 /// <summary>An ONNX graph SpecNet's layers cannot express: the node, its op and why.</summary>
 public sealed class UnsupportedModelException(string message, string hint) : Exception(message)
@@ -43,7 +44,7 @@ public static class OnnxImport
 {
     public static readonly IReadOnlyList<string> Supported =
     [
-        "Conv", "BatchNormalization", "LayerNormalization (over a flat input's features, or channels-last)", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Softmax", "Add", "Sub", "Mul", "Sum", "Mean", "Max", "Min",
+        "Conv", "BatchNormalization", "LayerNormalization (over a flat input's features, or channels-last)", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Softmax", "LogSoftmax (ending the model: as softmax)", "Add", "Sub", "Mul", "Sum", "Mean", "Max", "Min",
         "Concat", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "Flatten", "Reshape", "Transpose", "Gemm", "MatMul",
         "Pad", "Identity", "Dropout", "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "Div",
         "Clip", "HardSigmoid", "HardSwish", "Gelu", "Erf (in GELU's x * 0.5 * (1 + erf(x / sqrt 2)))",
@@ -62,7 +63,8 @@ public static class OnnxImport
         if (!compilation.Success)
             throw new SpecNetException($"{path}: the imported spec does not check (a bug in the importer):\n{compilation.Render()}");
         var model = compilation.Model!;
-        return new ImportResult(text, model, Weights(model, translation.Tensors, path), notes, onnx.Inputs[0].Name, translation.InputLayout, onnx.Outputs[0].Name);
+        return new ImportResult(text, model, Weights(model, translation.Tensors, path), notes, onnx.Inputs[0].Name, translation.InputLayout, onnx.Outputs[0].Name,
+            translation.LogOutput);
     }
 
     /// <summary>A SpecNet export: its embedded spec, when the initializers are exactly that spec's weights.</summary>
@@ -313,6 +315,7 @@ public static class OnnxImport
                 case "Sigmoid": Activation(node, "sigmoid"); break;
                 case "Tanh": Activation(node, "tanh"); break;
                 case "Softmax": Softmax(node); break;
+                case "LogSoftmax": LogSoftmax(node); break;
                 case "LeakyRelu": Activation(node, "leaky_relu", node.Float("alpha", 0.01f)); break;
                 case "Clip": Clip(node); break;
                 case "HardSigmoid": HardSigmoid(node); break;
@@ -595,6 +598,21 @@ public static class OnnxImport
             bool channels = x.Layout == Layout.Flat ? axis is 1 or -1 : x.Layout == Layout.Nchw && axis is 1 or -3;
             if (!channels) throw Unsupported(node, $"softmax over axis {axis} (SpecNet's is over the channels)");
             Activation(node, "softmax");
+        }
+
+        /// <summary>Whether the model ends in LogSoftmax, imported as softmax (<see cref="ImportResult.LogOutput"/>).</summary>
+        public bool LogOutput { get; private set; }
+
+        /// <summary>
+        /// A classifier trained with NLLLoss ends in log_softmax (PyTorch's MNIST example): as softmax, whose outputs are its exp,
+        /// the same classes, and the probabilities `predict` reports. Inside a model it would feed the log on: refused there.
+        /// </summary>
+        private void LogSoftmax(OnnxNode node)
+        {
+            if (node.Outputs is not [var y] || y != _output) throw Unsupported(node, "a LogSoftmax before the model's output (SpecNet imports one that ends the model, as softmax)");
+            Softmax(node);
+            LogOutput = true;
+            _notes.Add($"{node.Name} (LogSoftmax, NLLLoss's) ends the model: imported as softmax, whose outputs are its exp (the same classes; predict reports probabilities)");
         }
 
         /// <summary>

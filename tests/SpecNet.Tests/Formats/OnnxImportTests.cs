@@ -87,7 +87,7 @@ public class RandomImportTests(RandomPyTorchModels torch) : IClassFixture<Random
 public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
 {
     public static TheoryData<string> TorchCases() =>
-        new("tutorial-pool", "tutorial-stride", "tutorial-plain", "resnet-folded", "resnet-batchnorm", "mobile", "mobile-opset16", "mlp", "branches-rgb", "hard-opset13", "hard-opset17", "squeeze-excite", "convnext", "convnext-torchvision", "resnet-stem", "avgpool-count-pad", "tensorflow-nhwc");
+        new("tutorial-pool", "tutorial-stride", "tutorial-plain", "resnet-folded", "resnet-batchnorm", "mobile", "mobile-opset16", "mlp", "branches-rgb", "hard-opset13", "hard-opset17", "squeeze-excite", "convnext", "convnext-torchvision", "resnet-stem", "examples-mnist", "avgpool-count-pad", "tensorflow-nhwc");
 
     [SkippableTheory]
     [MemberData(nameof(TorchCases))]
@@ -242,6 +242,7 @@ public class OnnxImportTests(PyTorchModels torch) : IClassFixture<PyTorchModels>
     [InlineData("unsupported-ceil", "(MaxPool)", "ceil_mode")]
     [InlineData("unsupported-pool-pads", "(AveragePool)", "neither none nor Keras's 'same'")]
     [InlineData("unsupported-max-pool-pads", "(MaxPool)", "these can be negative")]
+    [InlineData("unsupported-log-softmax-inside", "(LogSoftmax)", "a LogSoftmax before the model's output")]
     [InlineData("unsupported-layer-norm-chw", "(LayerNormalization)", "a layer normalization over channels, height and width together")]
     [InlineData("unsupported-layer-norm-opset13", "(ReduceMean)", "export with opset_version=17")]
     public void What_layers_cannot_express_is_refused_naming_the_node(string name, string op, string why)

@@ -269,6 +269,24 @@ class Stem(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
+class ExamplesMnist(nn.Module):
+    """pytorch/examples' MNIST network, trained with NLLLoss: it ends in log_softmax (imported as softmax, its outputs' exp)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
+        x = self.dropout2(F.relu(self.fc1(torch.flatten(self.dropout1(x), 1))))
+        return F.log_softmax(self.fc2(x), dim=1)
+
+
 def randomize_batch_norm(model):
     for m in model.modules():
         if isinstance(m, nn.LayerNorm):   # gamma and beta away from 1 and 0, so that a swapped or dropped one shows
@@ -300,7 +318,9 @@ cases = [
     ("convnext", ConvNext(), (12, 12, 1), 17, False, 1 / 255, [0.5], [0.25]),
     ("convnext-torchvision", TorchvisionConvNext(), (12, 12, 1), 17, False, 1 / 255, [0.5], [0.25]),
     ("resnet-stem", Stem(), (32, 32, 3), 13, True, 1 / 255, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    ("examples-mnist", ExamplesMnist(), (28, 28, 1), 13, True, 1 / 255, [0.1307], [0.3081]),
 ]
+log_outputs = {"examples-mnist"}   # what predict reports for these is the exp of the model's outputs
 
 count = 6
 for name, model, (h, w, c), opset, fold, scale, mean, std in cases:
@@ -318,7 +338,7 @@ for name, model, (h, w, c), opset, fold, scale, mean, std in cases:
     with open(os.path.join(out, name + ".json"), "w") as f:
         json.dump({"shape": [h, w, c], "count": count, "opset": opset, "scale": scale, "mean": mean, "std": std, "folded": fold,
                    "parameters": sum(p.numel() for n, p in model.named_parameters() if "layer_scale" not in n),   # a layer scale is folded into the weights before it
-                   "outputs": y.numpy().astype(float).tolist()}, f)
+                   "outputs": (y.exp() if name in log_outputs else y).numpy().astype(float).tolist()}, f)
 
 
 # ---------------------------------------------------------------- what PyTorch itself never writes, written with onnx.helper
@@ -412,6 +432,7 @@ refused = [
     ("unsupported-ceil", ConvThen(nn.MaxPool2d(2, ceil_mode=True))),      # Keras rounds the output size down
     ("unsupported-pool-pads", ConvThen(nn.AvgPool2d(2, stride=2, padding=1, count_include_pad=False))),  # pads that are not Keras's 'same'
     ("unsupported-max-pool-pads", nn.Sequential(nn.Conv2d(1, 4, 2), nn.MaxPool2d(3, 2, 1), nn.Flatten())),  # the same, over values that can be negative
+    ("unsupported-log-softmax-inside", ConvThen(nn.LogSoftmax(dim=1))),     # log probabilities fed on: no layer computes them
     ("unsupported-layer-norm-chw", ConvThen(nn.LayerNorm([4, 7, 7])), 17),   # over channels, height and width: not each position's channels
     ("unsupported-layer-norm-opset13", ConvThen(LayerNorm2d(4))),            # written out in arithmetic before opset 17
 ]
