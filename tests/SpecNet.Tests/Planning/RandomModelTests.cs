@@ -195,8 +195,8 @@ internal sealed class RandomSpec
 
     private string Spec()
     {
-        _h = 1 + _rng.Next(24);
-        _w = _rng.Next(3) == 0 ? _h : 1 + _rng.Next(24);
+        _h = _rng.Next(8) == 0 ? 25 + _rng.Next(16) : 1 + _rng.Next(24);   // now and then a map as large as the datasets' (one image's rows split between threads)
+        _w = _rng.Next(3) == 0 ? _h : _h > 24 ? 25 + _rng.Next(16) : 1 + _rng.Next(24);
         _c = Pick(1, 1, 3, 2 + _rng.Next(20));
         _text.Append(Inv($"name: random\ninput: {{ shape: [{_h}, {_w}, {_c}] }}\nlayers:\n"));
         int stages = 1 + _rng.Next(4);
