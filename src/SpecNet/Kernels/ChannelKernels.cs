@@ -317,7 +317,7 @@ public static unsafe class ChannelKernels
         int period = Period(channels), bulk = period == 0 ? 0 : x.Length / period * period;
         if (bulk > 0)
         {
-            // the whole periods as rows of P channels (Period), the same sums for each value; then the rows left
+            // the whole periods as rows of P channels (Period), each value computed as before; then the rows left
             Span<float> repeated = stackalloc float[4 * period];
             AffineOf(kernels, x[..bulk], Repeat(a, repeated[..period]), Repeat(b, repeated[period..(2 * period)]), Repeat(e, repeated[(2 * period)..(3 * period)]),
                 Repeat(f, repeated[(3 * period)..]), y[..bulk], activation, residual.IsEmpty ? default : residual[..bulk]);
@@ -430,7 +430,7 @@ public static unsafe class ChannelKernels
         int period = Period(channels), bulk = period == 0 ? 0 : x.Length / period * period;
         if (bulk > 0)
         {
-            // the whole periods as rows of P channels (Period), the same sums for each value; then the rows left
+            // the whole periods as rows of P channels (Period), each value computed as before; then the rows left
             Span<float> repeated = stackalloc float[7 * period];
             Affine2Of(kernels, x[..bulk], z[..bulk], Repeat(e, repeated[..period]), Repeat(f, repeated[period..(2 * period)]), Repeat(a, repeated[(2 * period)..(3 * period)]),
                 Repeat(b, repeated[(3 * period)..(4 * period)]), Repeat(d, repeated[(4 * period)..(5 * period)]), y[..bulk], scratch, activation,
