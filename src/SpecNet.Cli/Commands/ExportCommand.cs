@@ -19,7 +19,7 @@ public static class ExportCommand
         var weights = new Option<string?>("--weights", "-w") { Description = "weights file (default: <spec name>.safetensors beside the spec)" };
         // -o/--output as every command that writes a file; --onnx, its first name, kept for the scripts that use it
         var onnx = new Option<string?>("--output", "-o", "--onnx") { Description = "the .onnx file to write (default: the weights file's name with .onnx, beside it)" };
-        var verify = new Option<bool>("--verify") { Description = "run the exported model in ONNX Runtime and compare with SpecNet (max abs difference 1e-5, same classes)" };
+        var verify = new Option<bool>("--verify") { Description = "run the exported model in ONNX Runtime and compare with SpecNet (max abs difference 1e-5, scaled by the largest output where that is past 1; same classes)" };
         var command = new Command("export", $"Export a model to ONNX (opset {OnnxExport.Opset}; input 'input' NHWC float32 raw values 0..255, the spec's preprocessing inside; output 'output').\n\nExample: specnet export specs/mnist-cnn.yaml --weights samples/mnist-cnn.safetensors -o mnist.onnx --verify")
             { spec, weights, onnx, verify };
         command.SetAction(result =>
