@@ -724,7 +724,7 @@ public static class OnnxImport
             // PyTorch's ResNet stem pools 3x3 by 2 with a pixel of padding on each side, which Keras's 'same' puts after only. A max
             // pool ignores its padding; over values of zero or more, zeros padded before it are never larger than a window's
             // largest (every window holds an input value while the padding is smaller than the window): the same maxima.
-            if (padding == "" && kind == "max_pool2d" && NonNegative(x) && pads.All(p => p >= 0))
+            if (padding == "" && kind == "max_pool2d" && NonNegative(x.Entry) && pads.All(p => p >= 0))
             {
                 x = ZeroPadding(x, pads);
                 padding = "valid";
@@ -741,17 +741,17 @@ public static class OnnxImport
             Set(node, Output(entry, Layout.Nchw, Schema.Shape.Spatial(rows.Output, cols.Output, x.Shape.Channels)));
         }
 
-        /// <summary>Whether every value of x is zero or more: a relu's, relu6's, sigmoid's, hard_sigmoid's or softmax's output (a layer
-        /// of its own, or a convolution's or dense layer's activation), or such values pooled, padded with zeros or dropped out.</summary>
-        private bool NonNegative(Value x)
+        /// <summary>Whether every value entry <paramref name="entry"/> computes is zero or more: a relu's, relu6's, sigmoid's, hard_sigmoid's or
+        /// softmax's output (a layer of its own, or a convolution's or dense layer's activation), or such values pooled, padded with
+        /// zeros or dropped out.</summary>
+        private bool NonNegative(int entry)
         {
-            if (x.Entry < 0) return false;                                  // the model's input: its preprocessing may subtract a mean
-            var e = _entries[x.Entry];
+            if (entry < 0) return false;                                    // the model's input: its preprocessing may subtract a mean
+            var e = _entries[entry];
             if (e.Removed) return false;
             static bool Zero(string? kind) => kind is "relu" or "relu6" or "sigmoid" or "hard_sigmoid" or "softmax";
             if (Zero(e.Kind) || e.Kind is "conv2d" or "depthwise_conv2d" or "separable_conv2d" or "dense" && Zero(e.Get("activation"))) return true;
-            return e.Kind is "max_pool2d" or "avg_pool2d" or "zero_padding2d" or "dropout" && e.Inputs is [var i]
-                && i >= 0 && NonNegative(new Value(Layout.Nchw, e.Output, i));
+            return e.Kind is "max_pool2d" or "avg_pool2d" or "zero_padding2d" or "dropout" && e.Inputs is [var input] && NonNegative(input);
         }
 
         private void GlobalPool(OnnxNode node, string kind, bool keepDims = true)
