@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from randomize import randomize_batch_norm   # beside this script
+
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 torch.manual_seed(7)
@@ -285,20 +287,6 @@ class ExamplesMnist(nn.Module):
         x = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
         x = self.dropout2(F.relu(self.fc1(torch.flatten(self.dropout1(x), 1))))
         return F.log_softmax(self.fc2(x), dim=1)
-
-
-def randomize_batch_norm(model):
-    for m in model.modules():
-        if isinstance(m, nn.LayerNorm):   # gamma and beta away from 1 and 0, so that a swapped or dropped one shows
-            with torch.no_grad():
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.3, 0.3)
-        if isinstance(m, nn.BatchNorm2d):
-            with torch.no_grad():
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.3, 0.3)
 
 
 # (case, model, (h, w, c), opset, fold batch norm into the convs, scale, mean, std)

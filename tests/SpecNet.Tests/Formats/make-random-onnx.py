@@ -14,6 +14,8 @@ import os, random, sys
 import torch
 import torch.nn as nn
 
+from randomize import randomize_batch_norm   # beside this script
+
 out, count = sys.argv[1], int(sys.argv[2])
 os.makedirs(out, exist_ok=True)
 ACTIVATIONS = [nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.GELU, nn.Tanh, nn.Sigmoid,
@@ -106,13 +108,7 @@ for i in range(count):
     torch.manual_seed(i)
     c, h, w = r.choice([1, 3, r.randint(2, 16)]), r.randint(6, 24), r.randint(6, 24)
     m = model(r, c, h, w)
-    for b in m.modules():
-        if isinstance(b, nn.BatchNorm2d):
-            with torch.no_grad():
-                b.running_mean.uniform_(-0.5, 0.5)
-                b.running_var.uniform_(0.5, 2.0)
-                b.weight.uniform_(0.5, 1.5)
-                b.bias.uniform_(-0.3, 0.3)
+    randomize_batch_norm(m)
     m.eval()
     opset = r.choice([11, 13, 17])
     torch.onnx.export(m, torch.rand(2, c, h, w), os.path.join(out, f"m{i}.onnx"), opset_version=opset, input_names=["image"],
