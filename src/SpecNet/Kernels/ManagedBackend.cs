@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -26,6 +27,7 @@ public sealed unsafe class ManagedBackend : Backend
     private readonly float[][] _partial;
     private readonly int[][] _rowStarts;             // per thread: a gathered Aᵀ's row starts, from its base
     private readonly float[][] _parked;              // per thread: CarriedTiles' sums between blocks
+    private readonly float[][] _lastPanel;           // per thread: a gathered Aᵀ B's last panel of B when it is cut by B's edge, NR wide
 
     public ManagedBackend(int threads = 0)
     {
@@ -35,7 +37,8 @@ public sealed unsafe class ManagedBackend : Backend
         _partial = new float[_pool.Count][];
         _rowStarts = new int[_pool.Count][];
         _parked = new float[_pool.Count][];
-        for (int t = 0; t < _pool.Count; t++) { _packedB[t] = []; _packedA[t] = []; _partial[t] = []; _rowStarts[t] = []; _parked[t] = []; }
+        _lastPanel = new float[_pool.Count][];
+        for (int t = 0; t < _pool.Count; t++) { _packedB[t] = []; _packedA[t] = []; _partial[t] = []; _rowStarts[t] = []; _parked[t] = []; _lastPanel[t] = []; }
         _rowsWork = RowsWork;
         _columnsWork = ColumnsWork;
         _splitKWork = SplitKWork;
@@ -604,12 +607,14 @@ public sealed unsafe class ManagedBackend : Backend
     }
 
     /// <summary>
-    /// Whole panels of B, or with AVX-512 16 columns in the narrow kernel (a 16-filter convolution's weight gradient, which had
-    /// laid its windows out by im2col: on a Zen 5 the residual model's training step 28.1 -> 25.5 ms, its 28x28x16 -> 16 convolutions
-    /// 5.1 -> 4.2 ms and its stem 1.2 -> 0.5 ms forward and backward at batch 64, `specnet bench`, builds alternating).
+    /// Any columns in NR-wide panels, the last one cut by B's edge read from a copy (<see cref="LastPanel"/>), or with AVX-512 16
+    /// columns in the narrow kernel (a 16-filter convolution's weight gradient, which had laid its windows out by im2col: on a Zen 5
+    /// the residual model's training step 28.1 -> 25.5 ms, its 28x28x16 -> 16 convolutions 5.1 -> 4.2 ms and its stem 1.2 -> 0.5 ms
+    /// forward and backward at batch 64, `specnet bench`, builds alternating). Fewer than 16 columns with AVX-512 are left to the
+    /// laid-out GEMM's narrow kernel, as are the shapes it computes as Cᵀ.
     /// </summary>
     public override bool GathersTransposed(int m, int n, int k) =>
-        GathersRows && m > 0 && n > 0 && k > 0 && (n % NR == 0 || Wide && n == 16) && !Transposed(WeightGradientJob(m, n, k));
+        GathersRows && m > 0 && n > 0 && k > 0 && (!Wide || n >= 16) && !Transposed(WeightGradientJob(m, n, k));
 
     /// <summary>The shape of Aᵀ B (m, n) over k rows, as <see cref="GemmOnThread"/> would be asked for it: which of its paths it takes.</summary>
     private static Job WeightGradientJob(int m, int n, int k) => new(Op.T, Op.N, m, n, k, null, m, null, n, 0, null, n);
@@ -646,10 +651,15 @@ public sealed unsafe class ManagedBackend : Backend
             }
             if (!narrow && block > CarryRows && (m > MR || n > NR))
             {
-                CarriedTiles(thread, a, m, n, k, steps, pb, ldb, pc, ldc, beta, rows, block);
+                CarriedTiles(thread, a, m, n, k, steps, pb, ldb, n % NR == 0 ? null : LastPanel(thread, pb, ldb, k, n), pc, ldc, beta, rows, block);
                 return true;
             }
+            float* last = n % NR == 0 || narrow ? null : LastPanel(thread, pb, ldb, k, n);
             for (int jp = 0; jp < n; jp += NR)
+            {
+                int w = Math.Min(NR, n - jp);
+                float* panel = w == NR || narrow ? pb + jp : last;
+                int stride = w == NR || narrow ? ldb : NR;
                 for (int i = 0; i < m; i += tileRows)
                 {
                     int h = Math.Min(tileRows, m - i);
@@ -660,15 +670,31 @@ public sealed unsafe class ManagedBackend : Backend
                         int kc = Math.Min(block, k - p0);
                         float blockBeta = p0 == 0 ? beta : 1;
                         var elements = new Gathered(steps + p0);
-                        float* bBlock = pb + (long)p0 * ldb + jp;
+                        float* bBlock = panel + (long)p0 * stride;
                         if (narrow) { NarrowTile(kc, rows, elements, bBlock, ldb, cTile, ldc, blockBeta, h, 16, tile); continue; }
-                        if (h == MR) { Tile(kc, rows, elements, bBlock, ldb, cTile, ldc, blockBeta); continue; }
-                        EdgeTile(kc, rows, elements, bBlock, ldb, tile, h);   // a 3x3 window over one channel: 9 = 6 + 3
-                        StoreTile(tile, NR, cTile, ldc, h, NR, blockBeta);
+                        if (h == MR && w == NR) { Tile(kc, rows, elements, bBlock, stride, cTile, ldc, blockBeta); continue; }
+                        EdgeTile(kc, rows, elements, bBlock, stride, tile, h);   // a 3x3 window over one channel: 9 = 6 + 3
+                        StoreTile(tile, NR, cTile, ldc, h, w, blockBeta);
                     }
                 }
+            }
         }
         return true;
+    }
+
+    /// <summary>
+    /// B's columns from its last whole panel on, k rows, copied NR apart into this thread's scratch: the panel the kernels read
+    /// where NR columns from its start would run past B's rows (into the next row, and at the last past B). Columns past B's
+    /// edge are left as they are: their lanes' sums are never stored.
+    /// </summary>
+    private float* LastPanel(int thread, float* b, int ldb, int k, int n)
+    {
+        int from = n / NR * NR, w = n - from;
+        // on the pinned heap: its address outlives this call
+        if (_lastPanel[thread].Length < (long)k * NR) _lastPanel[thread] = GC.AllocateArray<float>(k * NR, pinned: true);
+        float* panel = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_lastPanel[thread]));
+        for (int q = 0; q < k; q++) new ReadOnlySpan<float>(b + (long)q * ldb + from, w).CopyTo(new Span<float>(panel + (long)q * NR, w));
+        return panel;
     }
 
     /// <summary>Rows of A and B a block of <see cref="CarriedTiles"/> takes through every tile.</summary>
@@ -682,10 +708,11 @@ public sealed unsafe class ManagedBackend : Backend
     /// Weight gradients at batch 64, alternating in one process (Zen 5): 14x14x64 -> 64 1x1 0.52 -> 0.42 ms, 14x14x32 -> 64 0.29 -> 0.23,
     /// 7x7x64 -> 128 0.22 -> 0.21, 28x28x16 -> 32 by 2 0.082 -> 0.073; 28x28x16 -> 32 level. Blocks of 32 rows lost (0.49), of 128 drew.
     /// </summary>
-    private void CarriedTiles(int thread, in GatheredRows a, int m, int n, int k, int* steps, float* pb, int ldb, float* pc, int ldc, float beta, float** rows, int block)
+    private void CarriedTiles(int thread, in GatheredRows a, int m, int n, int k, int* steps, float* pb, int ldb, float* last, float* pc, int ldc, float beta,
+        float** rows, int block)
     {
-        int down = (m + MR - 1) / MR, size = MR * NR;
-        if (_parked[thread].Length < down * (n / NR) * size) _parked[thread] = new float[down * (n / NR) * size];
+        int down = (m + MR - 1) / MR, panels = (n + NR - 1) / NR, size = MR * NR;
+        if (_parked[thread].Length < down * panels * size) _parked[thread] = new float[down * panels * size];
         fixed (float* parked = _parked[thread])
             for (int start = 0; start < k; start += block)
             {
@@ -695,15 +722,26 @@ public sealed unsafe class ManagedBackend : Backend
                     int kc = Math.Min(CarryRows, end - p0);
                     var elements = new Gathered(steps + p0);
                     for (int jp = 0, t = 0; jp < n; jp += NR)
+                    {
+                        // a panel cut by B's edge from its copy (LastPanel), NR apart
+                        bool whole = jp + NR <= n;
+                        float* panel = whole ? pb + (long)p0 * ldb + jp : last + (long)p0 * NR;
+                        int stride = whole ? ldb : NR;
                         for (int i = 0; i < m; i += MR, t++)
                         {
                             for (int r = 0; r < MR; r++) rows[r] = a.Base + a.Offsets[Math.Min(i + r, m - 1)];   // a last tile's missing rows repeat its last, dropped
-                            EdgeTile(kc, rows, elements, pb + (long)p0 * ldb + jp, ldb, parked + t * size, Math.Min(MR, m - i), resume: p0 > start);
+                            EdgeTile(kc, rows, elements, panel, stride, parked + t * size, Math.Min(MR, m - i), resume: p0 > start);
                         }
+                    }
                 }
                 float blockBeta = start == 0 ? beta : 1;
                 for (int jp = 0, t = 0; jp < n; jp += NR)
-                    for (int i = 0; i < m; i += MR, t++) StoreRows(parked + t * size, pc + (long)i * ldc + jp, ldc, Math.Min(MR, m - i), blockBeta);
+                    for (int i = 0; i < m; i += MR, t++)
+                    {
+                        int h = Math.Min(MR, m - i), w = Math.Min(NR, n - jp);
+                        if (w == NR) StoreRows(parked + t * size, pc + (long)i * ldc + jp, ldc, h, blockBeta);
+                        else StoreTile(parked + t * size, NR, pc + (long)i * ldc + jp, ldc, h, w, blockBeta);
+                    }
             }
     }
 
@@ -809,7 +847,7 @@ public sealed unsafe class ManagedBackend : Backend
     /// <summary>Rows [i0, i1) of C, all columns; B packed by this thread (rows split: each packs its own copy of the B block).</summary>
     private void RunRows(Job j, int i0, int i1, int thread)
     {
-        if (UseDirect(j, i1 - i0)) { Direct(j, i0, i1); return; }
+        if (UseDirect(j, i1 - i0)) { Direct(j, i0, i1, thread); return; }
         int nPanels = (j.N + NR - 1) / NR;
         var packedB = ThreadB(thread, KC * nPanels * NR);
         for (int pc = 0; pc < j.K; pc += KC)
@@ -936,33 +974,39 @@ public sealed unsafe class ManagedBackend : Backend
     /// The unpacked path: the kernel streams A (either orientation) and B's panels in place over all of K,
     /// C written once. Chosen when packing would cost more than it saves: a few rows of C against one
     /// panel (a first convolution's weight gradient, 9 x 32 over K = 43,264), or a weight gradient
-    /// Aᵀ B over a chunk of rows that stays in cache.
+    /// Aᵀ B over a chunk of rows that stays in cache, its last panel copied where B's edge cuts it (<see cref="LastPanel"/>),
+    /// but 16 columns or fewer with AVX-512, which the packed path runs in the narrow kernel.
     /// </summary>
     private static bool UseDirect(in Job j, int rows) =>
-        j.OpB == Op.N && j.N % NR == 0 && (j.N == NR && rows <= 2 * MR || j.OpA == Op.T && j.K <= DirectMaxK);
+        j.OpB == Op.N && (j.N == NR && rows <= 2 * MR || j.OpA == Op.T && j.K <= DirectMaxK && (j.N % NR == 0 || !Wide || j.N > 16));
 
     /// <summary>Longest K the unpacked path streams for a transposed A (a chunk's rows: B's panel stays in L2).</summary>
     private const int DirectMaxK = 2048;
 
-    private static void Direct(in Job j, int i0, int i1)
+    private void Direct(in Job j, int i0, int i1, int thread)
     {
         float** rows = stackalloc float*[MR];
         float* tile = stackalloc float[MR * 32];
         int rowStride = j.OpA == Op.N ? j.Lda : 1, kStride = j.OpA == Op.N ? 1 : j.Lda;
+        float* last = j.N % NR == 0 ? null : LastPanel(thread, j.B, j.Ldb, j.K, j.N);
         for (int jp = 0; jp < j.N; jp += NR)
+        {
+            int w = Math.Min(NR, j.N - jp), ldb = w == NR ? j.Ldb : NR;
+            float* b = w == NR ? j.B + jp : last;
             for (int i = i0; i < i1; i += MR)
             {
                 int h = Math.Min(MR, i1 - i);
                 for (int r = 0; r < MR; r++) rows[r] = j.A + (long)(i + Math.Min(r, h - 1)) * rowStride;
-                float* cTile = j.C + (long)i * j.Ldc + jp, b = j.B + jp;
-                if (h == MR)
+                float* cTile = j.C + (long)i * j.Ldc + jp;
+                if (h == MR && w == NR)
                 {
-                    Tile(j.K, rows, new Strided(kStride), b, j.Ldb, cTile, j.Ldc, j.Beta);
+                    Tile(j.K, rows, new Strided(kStride), b, ldb, cTile, j.Ldc, j.Beta);
                     continue;
                 }
-                EdgeTile(j.K, rows, new Strided(kStride), b, j.Ldb, tile, h);
-                StoreTile(tile, NR, cTile, j.Ldc, h, NR, j.Beta);
+                EdgeTile(j.K, rows, new Strided(kStride), b, ldb, tile, h);
+                StoreTile(tile, NR, cTile, j.Ldc, h, w, j.Beta);
             }
+        }
     }
 
     private float[] ThreadB(int thread, int size) => Grow(ref _packedB[thread], size);

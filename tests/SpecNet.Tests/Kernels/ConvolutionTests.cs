@@ -122,6 +122,8 @@ public class ConvolutionTests
         data.Add(2, 7, 7, 64, 64, 3, 1, 1, "same", 1);     // and its second convolution, 7x7 padded: one image's positions split at tiles
         data.Add(2, 9, 9, 16, 48, 3, 1, 1, "same", 1);    // 48 filters: a whole panel and a part one at either width
         data.Add(20, 7, 7, 32, 40, 3, 1, 1, "same", 1);   // a chunk of 7x7 maps by border classes, 40 filters: a part panel there too
+        data.Add(3, 8, 8, 3, 20, 1, 1, 1, "valid", 1);   // a weight gradient of one tile (K = 3) and a part panel of 20 filters (24 with
+        data.Add(2, 9, 9, 24, 24, 3, 1, 1, "same", 1);    // AVX-512) whose columns past dY's rows are read from a copy; and 24 over K = 216
         data.Add(3, 28, 28, 16, 32, 1, 1, 1, "valid", 1); // the depthwise model's 1x1 convolutions: training reads x in place too, its
         data.Add(2, 14, 14, 64, 64, 1, 1, 1, "valid", 1); // weight gradient over rows of a chunk of examples, K blocks added one after another
         data.Add(2, 7, 7, 64, 128, 1, 1, 1, "valid", 1);
