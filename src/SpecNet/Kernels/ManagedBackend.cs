@@ -941,18 +941,19 @@ public sealed unsafe class ManagedBackend : Backend
 
     /// <summary>
     /// Runs the micro-kernels over rows [ic, ic+mc) and n columns for one K block. A is packed when it is
-    /// transposed or reused across more than two column panels; otherwise the kernel reads it in place
-    /// (packing would cost as much as the arithmetic, e.g. a first convolution with K = 9).
+    /// transposed (but for the narrow kernel); otherwise the kernel reads it in place.
     /// </summary>
     private void MacroWithA(in Job j, int thread, int ic, int mc, int pc, int kc, int j0, int n, float* bp, float* c)
     {
         float beta = pc == 0 ? j.Beta : 1f;
-        // A in place when each of its elements is used by few column panels (few columns, or a short K whose rows fit
-        // a cache line), or when 16 columns or fewer run in the narrow kernel, which reads a transposed A's 8 rows
-        // as 8 neighbouring floats: packing would cost as much as the arithmetic. With 256-bit vectors (measured on an
-        // AMD EPYC Zen 1, one thread) A in place is as fast or faster for every shape tried, up to 1024 x 1024 x 1024,
-        // and packing cost 10-25% where it used to be done (64-128 columns: 7x7x64 and 11x11x32 convolutions 28 -> 36 GFLOP/s).
-        if (j.OpA == Op.N && (!Wide || n <= 2 * NR || kc <= 32))
+        // A in place, its tile's six rows read as six streams, the same sums as packed. With 256-bit vectors (an AMD EPYC
+        // Zen 1, one thread) it was as fast or faster for every shape tried, up to 1024 x 1024 x 1024, and packing cost 10-25%
+        // (64-128 columns: 7x7x64 and 11x11x32 convolutions 28 -> 36 GFLOP/s). With AVX-512 A had been packed for more than two
+        // panels and K blocks over 32; in place it was as fast or faster there too (Zen 5, two threads, batch 64, `specnet bench`,
+        // the two builds alternating three times, medians): 1x1 convolutions' input gradients over 14x14 maps, dY W of 480 or 576
+        // columns to 80 or 96, 7.3 -> 3.7 and 9.6 -> 5.0 ms, 240 to 40 0.83 -> 0.68, 256 to 64 1.14 -> 1.02; dense layers
+        // 784-1024-1024-512-10 at batch 256, training step 15.9 -> 13.2 ms; the reference models' layers level.
+        if (j.OpA == Op.N)
         {
             Macro(ic, mc, n, kc, j.A + (long)ic * j.Lda + pc, j.Lda, 1, packed: false, bp, beta, c, j.Ldc);
             return;
@@ -1054,29 +1055,19 @@ public sealed unsafe class ManagedBackend : Backend
         }
     }
 
-    /// <summary>op(A)[ic:ic+mc, pc:pc+kc] into panels of MR rows: panel holds kc columns of MR floats, zero-padded.</summary>
+    /// <summary>Aᵀ[ic:ic+mc, pc:pc+kc] (A transposed: the only A packed) into panels of MR rows: panel holds kc columns of MR floats, zero-padded.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(in Job j, int ic, int mc, int pc, int kc, float* dst)
     {
+        if (j.OpA != Op.T) throw new ArgumentException("GEMM: only a transposed A is packed (MacroWithA)");
         for (int ip = 0; ip < mc; ip += MR)
         {
             int h = Math.Min(MR, mc - ip);
             float* panel = dst + (long)(ip / MR) * kc * MR;
-            if (j.OpA == Op.N)
+            for (int p = 0; p < kc; p++)
             {
-                for (int r = 0; r < h; r++)
-                {
-                    float* src = j.A + (long)(ic + ip + r) * j.Lda + pc;
-                    for (int p = 0; p < kc; p++) panel[p * MR + r] = src[p];
-                }
-            }
-            else
-            {
-                for (int p = 0; p < kc; p++)
-                {
-                    float* src = j.A + (long)(pc + p) * j.Lda + ic + ip;
-                    for (int r = 0; r < h; r++) panel[p * MR + r] = src[r];
-                }
+                float* src = j.A + (long)(pc + p) * j.Lda + ic + ip;
+                for (int r = 0; r < h; r++) panel[p * MR + r] = src[r];
             }
             if (h < MR)
                 for (int p = 0; p < kc; p++)
