@@ -27,7 +27,7 @@ public sealed unsafe class ManagedBackend : Backend
     private readonly float[][] _partial;
     private readonly int[][] _rowStarts;             // per thread: a gathered Aᵀ's row starts, from its base
     private readonly float[][] _parked;              // per thread: CarriedTiles' sums between blocks
-    private readonly float[][] _lastPanel;           // per thread: a gathered Aᵀ B's last panel of B when it is cut by B's edge, NR wide
+    private readonly float[][] _lastPanel;           // per thread: Aᵀ B's last panel of B where B's edge cuts it, copied NR wide (LastPanel)
 
     public ManagedBackend(int threads = 0)
     {
