@@ -273,6 +273,9 @@ public sealed unsafe class ManagedBackend : Backend
         // The map in the kernels' stores, at the last block of K, for whole panels only (a tile cut by C's edge is then cut in rows
         // only, and the map's columns are read whole); C added to (beta 1) is left to the caller's pass
         bool mapping = map != null && beta == 0 && (narrow ? n == 16 : n % NR == 0);
+        // With AVX-512 a last panel of 16 columns or fewer (48 filters: 32 + 16) in the narrow kernel, after the whole panels, as
+        // the laid-out GEMM's Macro runs it, not in a 32-wide tile half of whose sums are dropped
+        int wide = !narrow && Wide && n % NR is > 0 and <= 16 ? n / NR * NR : n;   // columns the MR x NR tiles take
         ColumnMap panel;
         fixed (float* pc = c, packed = packedB)
         {
@@ -296,10 +299,10 @@ public sealed unsafe class ManagedBackend : Backend
                     continue;
                 }
                 int done = 0;
-                if (!narrow && n % NR == 0)
+                if (!narrow && wide % NR == 0)
                 {
                     done = m / MR * MR;
-                    cursor = WholeTiles(kc, cursor, m / MR, elements, bp, nPanels, pc, ldc, b, last, rows);
+                    cursor = WholeTiles(kc, cursor, m / MR, elements, bp, wide / NR, pc, ldc, b, last, rows);
                 }
                 for (int i = done; i < m; i += tileRows)
                 {
@@ -308,7 +311,7 @@ public sealed unsafe class ManagedBackend : Backend
                     for (int r = h; r < tileRows; r++) rows[r] = rows[h - 1];    // rows past the edge repeat the last, computed and dropped
                     if (runs && h == MRN) { KernelNarrowRuns(kc, rows, a.Offsets + p0, bp, pc + (long)i * ldc, ldc, b, last); continue; }
                     if (narrow) { NarrowTile(kc, rows, elements, bp, NR, pc + (long)i * ldc, ldc, b, h, n, tile, last); continue; }
-                    for (int jp = 0; jp < n; jp += NR)
+                    for (int jp = 0; jp < wide; jp += NR)
                     {
                         int w = Math.Min(NR, n - jp);
                         float* bPanel = bp + (long)(jp / NR) * kc * NR, cTile = pc + (long)i * ldc + jp;
@@ -317,6 +320,16 @@ public sealed unsafe class ManagedBackend : Backend
                         EdgeTile(kc, rows, elements, bPanel, NR, tile, h);
                         StoreTile(tile, NR, cTile, ldc, h, w, b, mapped);
                     }
+                }
+                if (wide == n) continue;
+                var tail = a.From(0);
+                float* bTail = bp + (long)(wide / NR) * kc * NR;
+                for (int i = 0; i < m; i += MRN)
+                {
+                    int h = Math.Min(MRN, m - i);
+                    for (int r = 0; r < h; r++) rows[r] = tail.Next();
+                    for (int r = h; r < MRN; r++) rows[r] = rows[h - 1];
+                    NarrowTile(kc, rows, elements, bTail, NR, pc + (long)i * ldc + wide, ldc, b, h, n - wide, tile);
                 }
             }
         }
