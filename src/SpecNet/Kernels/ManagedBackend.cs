@@ -999,8 +999,8 @@ public sealed unsafe class ManagedBackend : Backend
 
     private void Direct(in Job j, int i0, int i1, int thread)
     {
-        float** rows = stackalloc float*[MRN];
-        float* tile = stackalloc float[MRN * 32];
+        float** rows = stackalloc float*[MR];
+        float* tile = stackalloc float[MR * 32];
         int rowStride = j.OpA == Op.N ? j.Lda : 1, kStride = j.OpA == Op.N ? 1 : j.Lda;
         float* last = j.N % NR == 0 ? null : LastPanel(thread, j.B, j.Ldb, j.K, j.N);
         for (int jp = 0; jp < j.N; jp += NR)
@@ -1009,13 +1009,8 @@ public sealed unsafe class ManagedBackend : Backend
             float* b = w == NR ? j.B + jp : last;
             if (Wide && w <= 16)
             {
-                // a last panel of 16 columns or fewer in the narrow kernel's 8 x 16 tiles (as Macro runs it): the same sums
-                for (int i = i0; i < i1; i += MRN)
-                {
-                    int h = Math.Min(MRN, i1 - i);
-                    for (int r = 0; r < MRN; r++) rows[r] = j.A + (long)(i + Math.Min(r, h - 1)) * rowStride;
-                    NarrowTile(j.K, rows, new Strided(kStride), b, ldb, j.C + (long)i * j.Ldc + jp, j.Ldc, j.Beta, h, w, tile);
-                }
+                // a last panel of 16 columns or fewer (its copy, NR apart) in the narrow kernel, as Macro runs it: the same sums
+                MacroNarrow(i0, i1 - i0, w, j.K, j.A + (long)i0 * rowStride, rowStride, kStride, packed: false, last, j.Beta, j.C + jp, j.Ldc);
                 continue;
             }
             for (int i = i0; i < i1; i += MR)
