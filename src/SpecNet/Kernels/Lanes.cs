@@ -14,6 +14,9 @@ internal unsafe interface ILanes<TVector> where TVector : struct
     /// <summary>Floats a vector.</summary>
     static abstract int Count { get; }
     static abstract TVector Load(float* p);
+
+    /// <summary>The first <paramref name="count"/> floats at p (none when it is 0 or less), the other lanes 0; nothing past them is read (a masked load cannot fault there).</summary>
+    static abstract TVector LoadFirst(float* p, int count);
     static abstract void Store(TVector v, float* p);
     static abstract TVector FusedMultiplyAdd(TVector a, TVector b, TVector c);
     static abstract TVector Multiply(TVector a, TVector b);
@@ -39,6 +42,8 @@ internal readonly unsafe struct Lanes256 : ILanes<Vector256<float>>
 {
     public static int Count => 8;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(float* p) => Vector256.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> LoadFirst(float* p, int count) =>
+        Avx.MaskLoad(p, Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(count)).AsSingle());
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector256<float> v, float* p) => v.Store(p);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> FusedMultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Multiply(Vector256<float> a, Vector256<float> b) => a * b;
@@ -57,6 +62,12 @@ internal readonly unsafe struct Lanes512 : ILanes<Vector512<float>>
 {
     public static int Count => 16;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(float* p) => Vector512.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> LoadFirst(float* p, int count) =>
+        Avx512F.MaskLoad(p, FirstLanes(count), Vector512<float>.Zero);
+
+    /// <summary>A mask of the first <paramref name="count"/> lanes (for masked loads and stores: a tile cut by C's edge).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> FirstLanes(int count) => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector512<float> v, float* p) => v.Store(p);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> FusedMultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Multiply(Vector512<float> a, Vector512<float> b) => a * b;

@@ -270,13 +270,14 @@ public sealed unsafe class ManagedBackend : Backend
         int tileRows = narrow ? MRN : MR;
         float** rows = stackalloc float*[MRN];
         float* tile = stackalloc float[MRN * 32];
-        // The map in the kernels' stores, at the last block of K, for whole panels only (a tile cut by C's edge is then cut in rows
-        // only, and the map's columns are read whole); C added to (beta 1) is left to the caller's pass
-        bool mapping = map != null && beta == 0 && (narrow ? n == 16 : n % NR == 0);
+        // The map in the kernels' stores, at the last block of K: with AVX-512 for any columns (a tile cut by C's edge is stored
+        // under masks, its map read under them), with AVX2 for whole panels only (StoreTile's map reads whole vectors); C added to
+        // (beta 1) is left to the caller's pass
+        bool mapping = map != null && beta == 0 && (Wide || n % NR == 0);
         // With AVX-512 a last panel of 16 columns or fewer (48 filters: 32 + 16) in the narrow kernel, after the whole panels, as
         // the laid-out GEMM's Macro runs it, not in a 32-wide tile half of whose sums are dropped
         int wide = !narrow && Wide && n % NR is > 0 and <= 16 ? n / NR * NR : n;   // columns the MR x NR tiles take
-        ColumnMap panel;
+        ColumnMap panel, tailMap = mapping ? map->From(wide) : default;
         fixed (float* pc = c, packed = packedB)
         {
             for (int p0 = 0; p0 < k; p0 += KC)
@@ -310,15 +311,14 @@ public sealed unsafe class ManagedBackend : Backend
                     for (int r = 0; r < h; r++) rows[r] = cursor.Next();
                     for (int r = h; r < tileRows; r++) rows[r] = rows[h - 1];    // rows past the edge repeat the last, computed and dropped
                     if (runs && h == MRN) { KernelNarrowRuns(kc, rows, a.Offsets + p0, bp, pc + (long)i * ldc, ldc, b, last); continue; }
-                    if (narrow) { NarrowTile(kc, rows, elements, bp, NR, pc + (long)i * ldc, ldc, b, h, n, tile, last); continue; }
+                    if (narrow) { NarrowTile(kc, rows, elements, bp, NR, pc + (long)i * ldc, ldc, b, h, n, last); continue; }
                     for (int jp = 0; jp < wide; jp += NR)
                     {
                         int w = Math.Min(NR, n - jp);
                         float* bPanel = bp + (long)(jp / NR) * kc * NR, cTile = pc + (long)i * ldc + jp;
                         if (last != null) { panel = last->From(jp); mapped = &panel; }
-                        if (h == MR && w == NR) { Tile(kc, rows, elements, bPanel, NR, cTile, ldc, b, mapped); continue; }
-                        EdgeTile(kc, rows, elements, bPanel, NR, tile, h);
-                        StoreTile(tile, NR, cTile, ldc, h, w, b, mapped);
+                        if (h == MR && w == NR) Tile(kc, rows, elements, bPanel, NR, cTile, ldc, b, mapped);
+                        else CutTile(kc, rows, elements, bPanel, NR, cTile, ldc, b, h, w, tile, mapped);
                     }
                 }
                 if (wide == n) continue;
@@ -329,7 +329,7 @@ public sealed unsafe class ManagedBackend : Backend
                     int h = Math.Min(MRN, m - i);
                     for (int r = 0; r < h; r++) rows[r] = tail.Next();
                     for (int r = h; r < MRN; r++) rows[r] = rows[h - 1];
-                    NarrowTile(kc, rows, elements, bTail, NR, pc + (long)i * ldc + wide, ldc, b, h, n - wide, tile);
+                    NarrowTile(kc, rows, elements, bTail, NR, pc + (long)i * ldc + wide, ldc, b, h, n - wide, last == null ? null : &tailMap);
                 }
             }
         }
@@ -684,10 +684,9 @@ public sealed unsafe class ManagedBackend : Backend
                         float blockBeta = p0 == 0 ? beta : 1;
                         var elements = new Gathered(steps + p0);
                         float* bBlock = panel + (long)p0 * stride;
-                        if (narrow) { NarrowTile(kc, rows, elements, bBlock, ldb, cTile, ldc, blockBeta, h, 16, tile); continue; }
-                        if (h == MR && w == NR) { Tile(kc, rows, elements, bBlock, stride, cTile, ldc, blockBeta); continue; }
-                        EdgeTile(kc, rows, elements, bBlock, stride, tile, h);   // a 3x3 window over one channel: 9 = 6 + 3
-                        StoreTile(tile, NR, cTile, ldc, h, w, blockBeta);
+                        if (narrow) NarrowTile(kc, rows, elements, bBlock, ldb, cTile, ldc, blockBeta, h, 16);
+                        else if (h == MR && w == NR) Tile(kc, rows, elements, bBlock, stride, cTile, ldc, blockBeta);
+                        else CutTile(kc, rows, elements, bBlock, stride, cTile, ldc, blockBeta, h, w, tile);   // a 3x3 window over one channel: 9 = 6 + 3
                     }
                 }
             }
@@ -1018,13 +1017,8 @@ public sealed unsafe class ManagedBackend : Backend
                 int h = Math.Min(MR, i1 - i);
                 for (int r = 0; r < MR; r++) rows[r] = j.A + (long)(i + Math.Min(r, h - 1)) * rowStride;
                 float* cTile = j.C + (long)i * j.Ldc + jp;
-                if (h == MR && w == NR)
-                {
-                    Tile(j.K, rows, new Strided(kStride), b, ldb, cTile, j.Ldc, j.Beta);
-                    continue;
-                }
-                EdgeTile(j.K, rows, new Strided(kStride), b, ldb, tile, h);
-                StoreTile(tile, NR, cTile, j.Ldc, h, w, j.Beta);
+                if (h == MR && w == NR) Tile(j.K, rows, new Strided(kStride), b, ldb, cTile, j.Ldc, j.Beta);
+                else CutTile(j.K, rows, new Strided(kStride), b, ldb, cTile, j.Ldc, j.Beta, h, w, tile);
             }
         }
     }
@@ -1119,16 +1113,11 @@ public sealed unsafe class ManagedBackend : Backend
             {
                 int h = Math.Min(MR, mc - ip);
                 float* aPanel = packed ? a + (long)(ip / MR) * kc * MR : a + (long)ip * rowStride;
-                // Rows past the edge repeat the last valid row: computed into the scratch tile and dropped.
+                // Rows past the edge repeat the last valid row: computed and dropped (CutTile).
                 for (int r = 0; r < MR; r++) rows[r] = aPanel + (packed ? r : (long)Math.Min(r, h - 1) * rowStride);
                 float* cTile = c + (long)(ic + ip) * ldc + jp;
-                if (h == MR && w == nr)
-                    Tile(kc, rows, new Strided(kStride), bPanel, nr, cTile, ldc, beta);
-                else
-                {
-                    EdgeTile(kc, rows, new Strided(kStride), bPanel, nr, tile, h);
-                    StoreTile(tile, nr, cTile, ldc, h, w, beta);
-                }
+                if (h == MR && w == nr) Tile(kc, rows, new Strided(kStride), bPanel, nr, cTile, ldc, beta);
+                else CutTile(kc, rows, new Strided(kStride), bPanel, nr, cTile, ldc, beta, h, w, tile);
             }
         }
     }
@@ -1149,7 +1138,6 @@ public sealed unsafe class ManagedBackend : Backend
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MacroNarrow(int ic, int mc, int n, int kc, float* a, int rowStride, int kStride, bool packed, float* bp, float beta, float* c, int ldc)
     {
-        float* tile = stackalloc float[MRN * 16];
         float** rows = stackalloc float*[MRN];
         for (int ip = 0; ip < mc; ip += MRN)
         {
@@ -1160,36 +1148,27 @@ public sealed unsafe class ManagedBackend : Backend
                 rows[r] = packed ? a + (long)(row / MR) * kc * MR + row % MR : a + (long)row * rowStride;
             }
             float* cTile = c + (long)(ic + ip) * ldc;
-            NarrowTile(kc, rows, new Strided(kStride), bp, NR, cTile, ldc, beta, h, n, tile);
+            NarrowTile(kc, rows, new Strided(kStride), bp, NR, cTile, ldc, beta, h, n);
         }
     }
 
     /// <summary>
-    /// An h x w tile of C (at most MRN x 16) by the narrow kernel: straight into C when whole, else computed into the scratch
-    /// <paramref name="tile"/> (rows 16 apart) and its part inside C stored.
+    /// An h x w tile of C (at most MRN x 16) by the narrow kernel, straight into C (a tile cut by C's edge under a mask: it had
+    /// gone through a scratch tile and <see cref="StoreTile"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void NarrowTile<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta, int h, int w, float* tile,
+    private static void NarrowTile<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta, int h, int w,
         ColumnMap* map = null) where TElements : struct, IElements
     {
         // B's stride a constant where it can be (packed panels, a 16-filter dY): held in a register it pushed a row pointer onto the stack
-        if (h == MRN && w == 16) { Narrow(kc, rows, elements, b, bStride, c, ldc, beta, map); return; }
-        Narrow(kc, rows, elements, b, bStride, tile, 16, 0);
-        StoreTile(tile, 16, c, ldc, h, w, beta, map);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Narrow<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta, ColumnMap* map = null)
-        where TElements : struct, IElements
-    {
-        if (bStride == 32) KernelNarrow(kc, rows, elements, b, new Fixed<ThirtyTwo>(), c, ldc, beta, map);     // a packed panel of B (NR with AVX-512)
-        else if (bStride == 16) KernelNarrow(kc, rows, elements, b, new Fixed<Sixteen>(), c, ldc, beta, map);
-        else KernelNarrow(kc, rows, elements, b, new Any(bStride), c, ldc, beta, map);
+        if (bStride == 32) KernelNarrow(kc, rows, elements, b, new Fixed<ThirtyTwo>(), c, ldc, beta, map, h, w);     // a packed panel of B (NR with AVX-512)
+        else if (bStride == 16) KernelNarrow(kc, rows, elements, b, new Fixed<Sixteen>(), c, ldc, beta, map, h, w);
+        else KernelNarrow(kc, rows, elements, b, new Any(bStride), c, ldc, beta, map, h, w);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void KernelNarrow<TElements, TStride>(int kc, float** rows, TElements elements, float* b, TStride bStride, float* c, int ldc, float beta,
-        ColumnMap* map = null) where TElements : struct, IElements where TStride : struct, IStride
+        ColumnMap* map = null, int h = MRN, int w = 16) where TElements : struct, IElements where TStride : struct, IStride
     {
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
         float* r0 = rows[0], r1 = rows[1], r2 = rows[2], r3 = rows[3], r4 = rows[4], r5 = rows[5], r6 = rows[6], r7 = rows[7];
@@ -1206,6 +1185,20 @@ public sealed unsafe class ManagedBackend : Backend
             c6 = Vector512.FusedMultiplyAdd(Vector512.Create(r6[p]), bv, c6);
             c7 = Vector512.FusedMultiplyAdd(Vector512.Create(r7[p]), bv, c7);
             b += bStride.Floats;
+        }
+        if (h < MRN || w < 16)
+        {
+            // a tile cut by C's edge: its first h rows and w columns stored straight into C under a mask
+            var (mask, cut) = (Lanes512.FirstLanes(w), new ColumnCoefficients<Lanes512, Vector512<float>>(map, 0, w));
+            StoreCut1(c, c0, beta, mask, cut);
+            if (h > 1) StoreCut1(c + ldc, c1, beta, mask, cut);
+            if (h > 2) StoreCut1(c + 2 * ldc, c2, beta, mask, cut);
+            if (h > 3) StoreCut1(c + 3 * ldc, c3, beta, mask, cut);
+            if (h > 4) StoreCut1(c + 4 * ldc, c4, beta, mask, cut);
+            if (h > 5) StoreCut1(c + 5 * ldc, c5, beta, mask, cut);
+            if (h > 6) StoreCut1(c + 6 * ldc, c6, beta, mask, cut);
+            if (h > 7) StoreCut1(c + 7 * ldc, c7, beta, mask, cut);
+            return;
         }
         var columns = new ColumnCoefficients<Lanes512, Vector512<float>>(map, 0);
         Store1(c, c0, beta, columns); Store1(c + ldc, c1, beta, columns); Store1(c + 2 * ldc, c2, beta, columns); Store1(c + 3 * ldc, c3, beta, columns);
@@ -1310,12 +1303,21 @@ public sealed unsafe class ManagedBackend : Backend
         v.Store(c);
     }
 
+    /// <summary><see cref="Store1"/> under a mask: the lanes that lie inside C.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreCut1(float* c, Vector512<float> v, float beta, Vector512<float> mask, in ColumnCoefficients<Lanes512, Vector512<float>> map)
+    {
+        if (beta != 0) v = Vector512.FusedMultiplyAdd(Vector512.Create(beta), Avx512F.MaskLoad(c, mask, Vector512<float>.Zero), v);
+        if (map.Any) v = map.Apply(v);
+        Avx512F.MaskStore(c, mask, v);
+    }
+
 
     // Generic over structs: the JIT compiles one copy per addressing and row count, each with At inlined and the rows it
     // does not compute left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Kernel512<TElements, TRows>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta,
-        bool resume = false, ColumnMap* map = null) where TElements : struct, IElements where TRows : struct, ITileRows
+        bool resume = false, ColumnMap* map = null, int h = MR, int w = 32) where TElements : struct, IElements where TRows : struct, ITileRows
     {
         bool six = typeof(TRows) == typeof(Six);
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
@@ -1345,10 +1347,40 @@ public sealed unsafe class ManagedBackend : Backend
             }
             b += bStride;
         }
+        if (h < (six ? MR : 3) || w < 32)
+        {
+            // a tile cut by C's edge: its first h rows and w columns stored straight into C under masks
+            var (mLo, mHi) = (Lanes512.FirstLanes(w), Lanes512.FirstLanes(w - 16));
+            var (kLo, kHi) = (new ColumnCoefficients<Lanes512, Vector512<float>>(map, 0, w), new ColumnCoefficients<Lanes512, Vector512<float>>(map, 16, w - 16));
+            StoreCut512(c, c00, c01, beta, mLo, mHi, kLo, kHi);
+            if (h > 1) StoreCut512(c + ldc, c10, c11, beta, mLo, mHi, kLo, kHi);
+            if (h > 2) StoreCut512(c + 2 * ldc, c20, c21, beta, mLo, mHi, kLo, kHi);
+            if (!six) return;
+            if (h > 3) StoreCut512(c + 3 * ldc, c30, c31, beta, mLo, mHi, kLo, kHi);
+            if (h > 4) StoreCut512(c + 4 * ldc, c40, c41, beta, mLo, mHi, kLo, kHi);
+            if (h > 5) StoreCut512(c + 5 * ldc, c50, c51, beta, mLo, mHi, kLo, kHi);
+            return;
+        }
         var (lo, hi) = (new ColumnCoefficients<Lanes512, Vector512<float>>(map, 0), new ColumnCoefficients<Lanes512, Vector512<float>>(map, 16));
         Store512(c, c00, c01, beta, lo, hi); Store512(c + ldc, c10, c11, beta, lo, hi); Store512(c + 2 * ldc, c20, c21, beta, lo, hi);
         if (!six) return;
         Store512(c + 3 * ldc, c30, c31, beta, lo, hi); Store512(c + 4 * ldc, c40, c41, beta, lo, hi); Store512(c + 5 * ldc, c50, c51, beta, lo, hi);
+    }
+
+    /// <summary><see cref="Store512"/> under masks: the lanes of a row of a tile that lie inside C (the same operations on them).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreCut512(float* c, Vector512<float> lo, Vector512<float> hi, float beta, Vector512<float> mLo, Vector512<float> mHi,
+        in ColumnCoefficients<Lanes512, Vector512<float>> kLo, in ColumnCoefficients<Lanes512, Vector512<float>> kHi)
+    {
+        if (beta != 0)
+        {
+            var bv = Vector512.Create(beta);
+            lo = Vector512.FusedMultiplyAdd(bv, Avx512F.MaskLoad(c, mLo, Vector512<float>.Zero), lo);
+            hi = Vector512.FusedMultiplyAdd(bv, Avx512F.MaskLoad(c + 16, mHi, Vector512<float>.Zero), hi);
+        }
+        if (kLo.Any) (lo, hi) = (kLo.Apply(lo), kHi.Apply(hi));
+        Avx512F.MaskStore(c, mLo, lo);
+        Avx512F.MaskStore(c + 16, mHi, hi);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -1400,6 +1432,27 @@ public sealed unsafe class ManagedBackend : Backend
         }
         else if (h <= 3) Kernel256<TElements, Three>(kc, rows, elements, b, bStride, tile, NR, 0, resume);
         else Kernel256<TElements, Six>(kc, rows, elements, b, bStride, tile, NR, 0, resume);
+    }
+
+    /// <summary>
+    /// An h x w tile cut by C's edge (fewer than MR rows or NR columns): with AVX-512 straight into C under masks, the map
+    /// applied there as for a whole tile; with AVX2 into the scratch tile, then its part inside C stored (<see cref="StoreTile"/>,
+    /// whose map takes whole vectors of columns only). The same sums either way. Through the scratch tile with AVX-512, a
+    /// 28x28x20 -> 20 convolution had spent 4% of its training step copying its cut tiles, and 3% more in a pass of its own
+    /// for the bias and relu that a cut panel could not take.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CutTile<TElements>(int kc, float** rows, TElements elements, float* b, int bStride, float* c, int ldc, float beta, int h, int w,
+        float* tile, ColumnMap* map = null) where TElements : struct, IElements
+    {
+        if (Wide)
+        {
+            if (h <= 3) Kernel512<TElements, Three>(kc, rows, elements, b, bStride, c, ldc, beta, map: map, h: h, w: w);
+            else Kernel512<TElements, Six>(kc, rows, elements, b, bStride, c, ldc, beta, map: map, h: h, w: w);
+            return;
+        }
+        EdgeTile(kc, rows, elements, b, bStride, tile, h);
+        StoreTile(tile, NR, c, ldc, h, w, beta, map);
     }
 
     // The same micro-kernel at half the width, for CPUs without AVX-512. .NET has no public interface over vector widths
@@ -1478,7 +1531,7 @@ public sealed unsafe class ManagedBackend : Backend
 
     /// <summary>
     /// C's top-left h x w = tile (rows tileStride apart) + beta·C: how a tile computed into scratch is stored, when it is cut by C's
-    /// edge (or, for dot products, always).
+    /// edge with AVX2 (<see cref="CutTile"/>), or parked (<see cref="CarriedTiles"/>), or for dot products.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void StoreTile(float* tile, int tileStride, float* c, int ldc, int h, int w, float beta, ColumnMap* map = null)
