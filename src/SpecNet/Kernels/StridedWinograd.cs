@@ -134,15 +134,15 @@ public sealed unsafe class StridedWinograd : IWinogradForward
     public void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy, ColumnMap* map = null)
     {
         int tilesHigh = (oh1 - oh0 + Tile - 1) / Tile, tiles = (n1 - n0) * tilesHigh * _tilesWide;
-        int size = Winograd.RoundSize(tiles, _most);
+        var rounds = new Winograd.Rounds(tiles, _most);
         float** cells = stackalloc float*[64];
         var vs = _v[part] ??= new float[64 * _vStride];
         var ms = _m[part] ??= new float[16 * (_most * _f + Skew)];
         fixed (float* v = vs, m = ms, zeros = _zeros, u = _u, packed = _packed)
         {
-            for (int round = 0; round * size < tiles; round++)
+            for (int round = 0; round < rounds.Count; round++)
             {
-                int t0 = round * size, t1 = Math.Min(tiles, t0 + size), count = t1 - t0;
+                int t0 = rounds.Start(round), t1 = rounds.Start(round + 1), count = t1 - t0;
                 long mStride = (long)count * _f + Skew;
                 var tile = new Winograd.Tiles(t0, _tilesWide, tilesHigh, Tile);
                 for (int t = t0; t < t1; t++, tile.Next())

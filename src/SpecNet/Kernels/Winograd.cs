@@ -336,15 +336,15 @@ public sealed unsafe class Winograd : IWinogradForward
     public void Forward(Backend kernels, bool nested, int part, float* x, int n0, int n1, int oh0, int oh1, float* y, int ldy, ColumnMap* map, bool add)
     {
         int tilesHigh = (oh1 - oh0 + _tile - 1) / _tile, perExample = tilesHigh * _tilesWide, tiles = (n1 - n0) * perExample;
-        int size = RoundSize(tiles, _most);
+        var rounds = new Rounds(tiles, _most);
         float** cells = stackalloc float*[36];
         var (vs, ms) = Scratch(part);
         fixed (float* v = vs, m = ms, zeros = _zeros, u = _u, packed = _packed)
         fixed (int* offsets = _offsets)
         {
-            for (int round = 0; round * size < tiles; round++)
+            for (int round = 0; round < rounds.Count; round++)
             {
-                int t0 = round * size, t1 = Math.Min(tiles, t0 + size), count = t1 - t0;
+                int t0 = rounds.Start(round), t1 = rounds.Start(round + 1), count = t1 - t0;
                 long vStride = (long)count * _c + Skew, mStride = (long)count * _f + Skew;
                 var tile = new Tiles(t0, _tilesWide, tilesHigh, _tile);
                 for (int t = t0; t < t1; t++, tile.Next())
@@ -372,14 +372,32 @@ public sealed unsafe class Winograd : IWinogradForward
     }
 
     /// <summary>
-    /// Tiles per round of a block's <paramref name="tiles"/>, at most <paramref name="most"/>: rounds of whole 6-row tiles of the
-    /// GEMMs, as equal as that allows, not a last round of a handful of tiles (the strided Winograd's rounds too).
+    /// A block's tiles in rounds of at most <paramref name="most"/> (the scratch's), as few rounds as that allows: rounds of whole
+    /// 6-row tiles of the GEMMs, as equal as that allows, not a last round of a handful of tiles (the strided Winograd's rounds
+    /// too). Where whole tiles would leave a last round of 16 tiles or fewer, whose GEMMs run as dot products (the laid-out
+    /// GEMM's; the gathered one leaves them to it), the rounds are equal to a tile instead: 64 tiles of 4x4x256 -> 256 maps in
+    /// rounds of at most 30 had run 24, 24 and 16, and run 21, 21 and 22.
     /// </summary>
-    internal static int RoundSize(int tiles, int most)
+    internal readonly struct Rounds
     {
-        int rounds = (tiles + most - 1) / most;
-        return Math.Min(most, ((tiles + rounds - 1) / rounds + 5) / 6 * 6);
+        public readonly int Count;
+        private readonly int _tiles, _whole;          // _whole: tiles a round but the last; 0 when the rounds are equal
+
+        public Rounds(int tiles, int most)
+        {
+            (_tiles, Count) = (tiles, (tiles + most - 1) / most);
+            _whole = Math.Min(most, ((tiles + Count - 1) / Count + 5) / 6 * 6);
+            int last = tiles - (tiles - 1) / _whole * _whole;
+            if (Count > 1 && last <= DotRows) _whole = 0;
+            else Count = (tiles + _whole - 1) / _whole;
+        }
+
+        /// <summary>The first tile of round <paramref name="round"/> (of round Count: the block's end).</summary>
+        public int Start(int round) => _whole > 0 ? Math.Min(_tiles, round * _whole) : (int)((long)round * _tiles / Count);
     }
+
+    /// <summary>Rows of a GEMM that the managed backend runs as dot products, not tiles (ManagedBackend.DotRows).</summary>
+    private const int DotRows = 16;
 
     /// <summary>Thread <paramref name="part"/>'s V and M (or H) for a round of tiles, made at its first round.</summary>
     private (float[] V, float[] M) Scratch(int part) =>

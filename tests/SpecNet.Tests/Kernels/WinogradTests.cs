@@ -461,6 +461,38 @@ public class WinogradTests
     }
 
     /// <summary>
+    /// A block's tiles go to the GEMMs in rounds of at most the scratch's tiles, as few rounds as that allows, one after another;
+    /// whole 6-row tiles where they leave no round to the dot products (16 tiles or fewer), and none there whenever equal rounds
+    /// avoid it: 64 tiles in rounds of 30 had run 24, 24 and 16.
+    /// </summary>
+    [Fact]
+    public void Rounds_of_tiles_fit_the_scratch_and_leave_no_short_round_to_the_dot_products()
+    {
+        foreach (int most in new[] { 24, 30, 48, 72, 126 })
+            for (int tiles = 1; tiles <= 2000; tiles++)
+            {
+                var rounds = new Winograd.Rounds(tiles, most);
+                var sizes = Enumerable.Range(0, rounds.Count).Select(r => rounds.Start(r + 1) - rounds.Start(r)).ToArray();
+                string said = $"{tiles} tiles, at most {most} a round: {string.Join(", ", sizes)}";
+                Assert.True(rounds.Start(0) == 0 && rounds.Start(rounds.Count) == tiles && sizes.All(n => n > 0 && n <= most), said);
+                Assert.True(rounds.Count == (tiles + most - 1) / most, said);
+                if (tiles / rounds.Count > 16) Assert.True(sizes.All(n => n > 16), said);
+                if (sizes[..^1].Any(n => n % 6 != 0)) Assert.True(WholeLeaveShort(tiles, most), said);
+            }
+        var sixtyFour = new Winograd.Rounds(64, 30);
+        Assert.Equal([0, 21, 42, 64], Enumerable.Range(0, 4).Select(sixtyFour.Start));
+        var seventyTwo = new Winograd.Rounds(72, 30);
+        Assert.Equal([0, 24, 48, 72], Enumerable.Range(0, 4).Select(seventyTwo.Start));
+
+        // whether rounds of whole 6-row tiles, as equal as they can be, leave a last round of 16 tiles or fewer
+        static bool WholeLeaveShort(int tiles, int most)
+        {
+            int count = (tiles + most - 1) / most, whole = Math.Min(most, ((tiles + count - 1) / count + 5) / 6 * 6);
+            return count > 1 && tiles - (tiles - 1) / whole * whole <= 16;
+        }
+    }
+
+    /// <summary>
     /// Error allowed beyond twice the direct GEMM's, in parts of the terms' magnitudes: F(4x4, 3x3)'s transforms multiply by up to
     /// 8 and divide by 24, and round a few times more than F(2x2, 3x3)'s.
     /// </summary>
