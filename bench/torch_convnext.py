@@ -2,10 +2,8 @@
 # specs/fashion-convnext.yaml, with torch-tuned's settings:
 #   TORCH_SCRIPT=bench/torch_convnext.py bench/torch-tuned --model convnext --epochs 1 --skip-infer
 # The optimizer is that script's (Keras's Adam at 0.001), not the spec's AdamW schedule: for speed, not accuracy.
-import os, sys, runpy, argparse, torch, torch.nn as nn, torch.nn.functional as F
-seed_script = os.path.join(os.environ.get("SHARED_BENCH", os.path.join(os.path.dirname(__file__), "../../shared/bench")), "torch_seed_cnn.py")
-ns = runpy.run_path(seed_script, run_name="seed")
-g = ns["main"].__globals__
+import torch, torch.nn as nn, torch.nn.functional as F
+from torch_reference import run
 
 class LayerNorm2d(nn.LayerNorm):     # ConvNeXt's: each position's channels, channels-last
     def forward(self, x):
@@ -30,11 +28,4 @@ class ConvNext(nn.Module):
     def predict(self, x):
         return F.softmax(self.forward(x), dim=1)
 
-g["GraphCNN"] = ConvNext
-add = argparse.ArgumentParser.add_argument
-def add_argument(self, *a, **k):
-    if a and a[0] == "--model": k.pop("choices", None)
-    return add(self, *a, **k)
-argparse.ArgumentParser.add_argument = add_argument
-sys.argv[0] = seed_script
-ns["main"]()
+run(ConvNext)

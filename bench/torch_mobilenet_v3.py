@@ -3,10 +3,8 @@
 #   TORCH_SCRIPT=bench/torch_mobilenet_v3.py bench/torch-tuned --model mobilenet-v3 --epochs 1 --skip-infer
 # The optimizer is that script's (Keras's Adam at 0.001), not the spec's 0.002: for speed, not accuracy. Batch norms with
 # PyTorch's momentum 0.1, the spec's 0.9 in Keras's terms.
-import os, sys, runpy, argparse, torch.nn as nn, torch.nn.functional as F
-seed_script = os.path.join(os.environ.get("SHARED_BENCH", os.path.join(os.path.dirname(__file__), "../../shared/bench")), "torch_seed_cnn.py")
-ns = runpy.run_path(seed_script, run_name="seed")
-g = ns["main"].__globals__
+import torch.nn as nn, torch.nn.functional as F
+from torch_reference import run
 
 def conv_bn(cin, cout, k=1, stride=1, groups=1):
     return [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
@@ -44,11 +42,4 @@ class MobileNetV3(nn.Module):
     def predict(self, x):
         return F.softmax(self.forward(x), dim=1)
 
-g["GraphCNN"] = MobileNetV3
-add = argparse.ArgumentParser.add_argument
-def add_argument(self, *a, **k):
-    if a and a[0] == "--model": k.pop("choices", None)
-    return add(self, *a, **k)
-argparse.ArgumentParser.add_argument = add_argument
-sys.argv[0] = seed_script
-ns["main"]()
+run(MobileNetV3)
