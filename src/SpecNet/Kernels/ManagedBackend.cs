@@ -118,7 +118,7 @@ public sealed unsafe class ManagedBackend : Backend
     }
 
     /// <summary>Rows of C up to which A·Bᵀ runs as dot products (<see cref="Dots"/>): a layer on one image, a dense layer on a few.</summary>
-    private const int DotRows = 16;
+    internal const int DotRows = 16;
 
     /// <summary>
     /// Flops from which dot products are shared between the threads (by columns: the same sums). A single image's last

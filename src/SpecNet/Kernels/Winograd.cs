@@ -372,7 +372,7 @@ public sealed unsafe class Winograd : IWinogradForward
     }
 
     /// <summary>
-    /// A block's tiles in rounds of at most <paramref name="most"/> (the scratch's), as few rounds as that allows: rounds of whole
+    /// A block's tiles in rounds of at most the scratch's tiles, as few rounds as that allows: rounds of whole
     /// 6-row tiles of the GEMMs, as equal as that allows, not a last round of a handful of tiles (the strided Winograd's rounds
     /// too). Where whole tiles would leave a last round of 16 tiles or fewer, whose GEMMs run as dot products (the laid-out
     /// GEMM's; the gathered one leaves them to it), the rounds are equal to a tile instead: 64 tiles of 4x4x256 -> 256 maps in
@@ -388,16 +388,13 @@ public sealed unsafe class Winograd : IWinogradForward
             (_tiles, Count) = (tiles, (tiles + most - 1) / most);
             _whole = Math.Min(most, ((tiles + Count - 1) / Count + 5) / 6 * 6);
             int last = tiles - (tiles - 1) / _whole * _whole;
-            if (Count > 1 && last <= DotRows) _whole = 0;
+            if (Count > 1 && last <= ManagedBackend.DotRows) _whole = 0;
             else Count = (tiles + _whole - 1) / _whole;
         }
 
         /// <summary>The first tile of round <paramref name="round"/> (of round Count: the block's end).</summary>
         public int Start(int round) => _whole > 0 ? Math.Min(_tiles, round * _whole) : (int)((long)round * _tiles / Count);
     }
-
-    /// <summary>Rows of a GEMM that the managed backend runs as dot products, not tiles (ManagedBackend.DotRows).</summary>
-    private const int DotRows = 16;
 
     /// <summary>Thread <paramref name="part"/>'s V and M (or H) for a round of tiles, made at its first round.</summary>
     private (float[] V, float[] M) Scratch(int part) =>
