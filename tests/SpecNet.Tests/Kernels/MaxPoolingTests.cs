@@ -17,6 +17,9 @@ public class MaxPoolingTests
     [InlineData(6, 8, 5, 2, 2, "valid")]
     [InlineData(7, 7, 12, 3, 2, "same")]     // overlapping windows cut by the border: the general loops
     [InlineData(9, 9, 27, 3, 3, "valid")]    // tiling 3x3 windows
+    [InlineData(9, 9, 40, 3, 2, "same")]     // with 512-bit vectors: two, then a 256-bit one
+    [InlineData(8, 8, 64, 3, 2, "same")]     // a ResNet stem's pooling
+    [InlineData(5, 6, 3, 3, 1, "same")]      // channels in no vector
     [InlineData(6, 6, 16, 2, 2, "valid")]
     public void Forward_and_backward_match_the_definition(int h, int w, int c, int pool, int stride, string padding)
     {
