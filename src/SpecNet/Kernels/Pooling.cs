@@ -95,7 +95,7 @@ public static unsafe class Pooling
         }
         // Any other window: its cells found once per output, then each vector of channels is the maximum over them, as MaxOfFour
         // takes it. It had taken one 256-bit vector at a time over the window's cells, finding each cell again: a ResNet stem's
-        // 3x3 windows by 2 over 32x32x64 at batch 64 took 1.63 ms forward, 0.99 now (Zen 5; PyTorch 1.10), the same maxima.
+        // 3x3 windows by 2 over 32x32x64 at batch 64 took 1.63 ms forward, 0.99 now (Zen 5; PyTorch's 1.10 ms), the same maxima.
         float** cells = stackalloc float*[a->Rows.Kernel * a->Cols.Kernel];
         for (int n = n0; n < n1; n++)
             for (int oh = 0; oh < oh1; oh++)
@@ -174,7 +174,7 @@ public static unsafe class Pooling
         }
         // Any other window as forward takes it: its cells found once per output (as offsets into x and dx), then each vector of
         // channels' gradient sent to the first cell that holds its maximum, in 512-bit vectors where the CPU has them. A ResNet
-        // stem's 3x3 windows by 2 over 32x32x64 at batch 64: 3.88 -> 2.28 ms (Zen 5; PyTorch 11.7), 3x3 by 1 8.6-9.6 -> 4.7-6.7.
+        // stem's 3x3 windows by 2 over 32x32x64 at batch 64: 3.88 -> 2.28 ms (Zen 5; PyTorch's 11.7 ms), 3x3 by 1 8.6-9.6 -> 4.7-6.7.
         long* cells = stackalloc long[a->Rows.Kernel * a->Cols.Kernel];
         for (int n = n0; n < n1; n++)
             for (int oh = 0; oh < oh1; oh++)
