@@ -63,12 +63,19 @@ public static unsafe class Pooling
             throw new ArgumentException($"max pooling: buffers of {x} and {y} floats do not fit a batch of {batch} ({input} to {rows.Output}x{cols.Output})");
     }
 
-    /// <summary>The input cells of output (oh, ow): rows [ih0, ih1), columns [iw0, iw1), padding left out.</summary>
+    /// <summary>
+    /// The input cells of example n's output (oh, ow), padding left out, in window order: their offsets into x (and dx) written
+    /// to <paramref name="cells"/>, their count returned.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static (int Ih0, int Ih1, int Iw0, int Iw1) Cells(Args* a, int oh, int ow)
+    private static int Cells(Args* a, int n, int oh, int ow, long* cells)
     {
-        int ih = oh * a->Rows.Stride - a->Rows.PadBefore, iw = ow * a->Cols.Stride - a->Cols.PadBefore;
-        return (Math.Max(ih, 0), Math.Min(ih + a->Rows.Kernel, a->Input.Height), Math.Max(iw, 0), Math.Min(iw + a->Cols.Kernel, a->Input.Width));
+        int ih = oh * a->Rows.Stride - a->Rows.PadBefore, iw = ow * a->Cols.Stride - a->Cols.PadBefore, count = 0;
+        int ih1 = Math.Min(ih + a->Rows.Kernel, a->Input.Height), iw1 = Math.Min(iw + a->Cols.Kernel, a->Input.Width);
+        for (int row = Math.Max(ih, 0); row < ih1; row++)
+            for (int col = Math.Max(iw, 0); col < iw1; col++)
+                cells[count++] = (((long)n * a->Input.Height + row) * a->Input.Width + col) * a->Input.Channels;
+        return count;
     }
 
     /// <summary>2x2 windows by 2 with no padding (every pooling of the tutorial's models), which the loops below specialise.</summary>
@@ -96,46 +103,40 @@ public static unsafe class Pooling
         // Any other window: its cells found once per output, then each vector of channels is the maximum over them, as MaxOfFour
         // takes it. It had taken one 256-bit vector at a time over the window's cells, finding each cell again: a ResNet stem's
         // 3x3 windows by 2 over 32x32x64 at batch 64 took 1.63 ms forward, 0.99 now (Zen 5; PyTorch's 1.10 ms), the same maxima.
-        float** cells = stackalloc float*[a->Rows.Kernel * a->Cols.Kernel];
+        long* cells = stackalloc long[a->Rows.Kernel * a->Cols.Kernel];
         for (int n = n0; n < n1; n++)
             for (int oh = 0; oh < oh1; oh++)
                 for (int ow = 0; ow < ow1; ow++)
-                {
-                    var (ih0, ih1, iw0, iw1) = Cells(a, oh, ow);
-                    int count = 0;
-                    for (int ih = ih0; ih < ih1; ih++)
-                        for (int iw = iw0; iw < iw1; iw++) cells[count++] = a->X + (((long)n * a->Input.Height + ih) * w + iw) * c;
-                    MaxOfCells(cells, count, a->Y + (((long)n * oh1 + oh) * ow1 + ow) * c, c);
-                }
+                    MaxOfCells(a->X, cells, Cells(a, n, oh, ow, cells), a->Y + (((long)n * oh1 + oh) * ow1 + ow) * c, c);
     }
 
     /// <summary>
-    /// y = the maximum of <paramref name="cells"/>' <paramref name="count"/> channels, in window order (padding left out; -∞ for
-    /// none), the first winning ties: a vector of channels' maximum kept in a register across the cells. A channel count that is no
+    /// y = the maximum of the <paramref name="count"/> channels at x + each of <paramref name="cells"/>, in window order (padding
+    /// left out; -∞ for none), the first winning ties: a vector of channels' maximum kept in a register across the cells. A channel count that is no
     /// multiple of 8 ends with a vector moved back to end at the last channel (its first lanes again, the same maxima).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void MaxOfCells(float** cells, int cellCount, float* y, int count)
+    private static void MaxOfCells(float* x, long* cells, int cellCount, float* y, int count)
     {
         int j = 0;
         if (Vector512.IsHardwareAccelerated)
             for (; j <= count - 16; j += 16)
             {
                 var best = Vector512.Create(float.NegativeInfinity);
-                for (int k = 0; k < cellCount; k++) best = Larger(best, cells[k] + j);
+                for (int k = 0; k < cellCount; k++) best = Larger(best, x + cells[k] + j);
                 best.Store(y + j);
             }
         for (; j < count && count >= 8; j += 8)
         {
             j = Math.Min(j, count - 8);
             var best = Vector256.Create(float.NegativeInfinity);
-            for (int k = 0; k < cellCount; k++) best = Larger(best, cells[k] + j);
+            for (int k = 0; k < cellCount; k++) best = Larger(best, x + cells[k] + j);
             best.Store(y + j);
         }
         for (; j < count; j++)
         {
             float best = float.NegativeInfinity;
-            for (int k = 0; k < cellCount; k++) best = Larger(best, cells[k][j]);
+            for (int k = 0; k < cellCount; k++) best = Larger(best, x[cells[k] + j]);
             y[j] = best;
         }
     }
@@ -180,12 +181,8 @@ public static unsafe class Pooling
             for (int oh = 0; oh < oh1; oh++)
                 for (int ow = 0; ow < ow1; ow++)
                 {
-                    var (ih0, ih1, iw0, iw1) = Cells(a, oh, ow);
-                    int count = 0;
-                    for (int ih = ih0; ih < ih1; ih++)
-                        for (int iw = iw0; iw < iw1; iw++) cells[count++] = (((long)n * h + ih) * w + iw) * c;
                     long o = (((long)n * oh1 + oh) * ow1 + ow) * c;
-                    ToFirstMaximumOfCells(cells, count, a->X, a->DX, a->Y + o, a->DY + o, c, positiveOnly, tiled);
+                    ToFirstMaximumOfCells(cells, Cells(a, n, oh, ow, cells), a->X, a->DX, a->Y + o, a->DY + o, c, positiveOnly, tiled);
                 }
     }
 
@@ -204,26 +201,14 @@ public static unsafe class Pooling
                 var (max, grad) = (Vector512.Load(y + j), Vector512.Load(dy + j));
                 if (positiveOnly) grad &= Vector512.GreaterThan(max, Vector512<float>.Zero);
                 var open = Vector512<float>.AllBitsSet;                        // lanes whose maximum is not yet found
-                for (int k = 0; k < cellCount; k++)
-                {
-                    float* at = dx + cells[k] + j;
-                    var hit = Vector512.Equals(Vector512.Load(x + cells[k] + j), max) & open;
-                    (tiled ? hit & grad : Vector512.Load(at) + (hit & grad)).Store(at);
-                    open &= ~hit;
-                }
+                for (int k = 0; k < cellCount; k++) open = Send(x + cells[k] + j, dx + cells[k] + j, max, grad, open, add: !tiled);
             }
         for (; j <= count - 8; j += 8)
         {
             var (max, grad) = (Vector256.Load(y + j), Vector256.Load(dy + j));
             if (positiveOnly) grad &= Vector256.GreaterThan(max, Vector256<float>.Zero);
             var open = Vector256<float>.AllBitsSet;
-            for (int k = 0; k < cellCount; k++)
-            {
-                float* at = dx + cells[k] + j;
-                var hit = Vector256.Equals(Vector256.Load(x + cells[k] + j), max) & open;
-                (tiled ? hit & grad : Vector256.Load(at) + (hit & grad)).Store(at);
-                open &= ~hit;
-            }
+            for (int k = 0; k < cellCount; k++) open = Send(x + cells[k] + j, dx + cells[k] + j, max, grad, open, add: !tiled);
         }
         for (; j < count; j++)
         {
@@ -324,18 +309,23 @@ public static unsafe class Pooling
         }
     }
 
-    /// <summary>dx = dy in the open lanes where x holds the maximum, else 0; the lanes still open after this cell.</summary>
-    private static Vector512<float> Send(float* x, float* dx, Vector512<float> max, Vector512<float> dy, Vector512<float> open)
+    /// <summary>
+    /// dx = dy in the open lanes where x holds the maximum, else 0 (with <paramref name="add"/>, added to dx: windows that overlap);
+    /// the lanes still open after this cell.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Send(float* x, float* dx, Vector512<float> max, Vector512<float> dy, Vector512<float> open, bool add = false)
     {
         var hit = Vector512.Equals(Vector512.Load(x), max) & open;
-        (hit & dy).Store(dx);
+        (add ? Vector512.Load(dx) + (hit & dy) : hit & dy).Store(dx);
         return open & ~hit;
     }
 
-    private static Vector256<float> Send(float* x, float* dx, Vector256<float> max, Vector256<float> dy, Vector256<float> open)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Send(float* x, float* dx, Vector256<float> max, Vector256<float> dy, Vector256<float> open, bool add = false)
     {
         var hit = Vector256.Equals(Vector256.Load(x), max) & open;
-        (hit & dy).Store(dx);
+        (add ? Vector256.Load(dx) + (hit & dy) : hit & dy).Store(dx);
         return open & ~hit;
     }
 }
