@@ -1536,24 +1536,17 @@ public sealed unsafe class ManagedBackend : Backend
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void StoreTile(float* tile, int tileStride, float* c, int ldc, int h, int w, float beta, ColumnMap* map = null)
     {
-        if (map != null)   // whole vectors of columns (GemmGathered maps only then): tile + beta·C as below, then the map
+        // A map only from CutTile with AVX2, and there over whole vectors of columns (GemmGathered maps only then; with AVX-512 a
+        // cut tile is stored under masks in the kernel): tile + beta·C as below, then the map
+        if (map != null)
         {
             for (int r = 0; r < h; r++)
-                for (int q = 0; q < w; q += Wide ? 16 : 8)
+                for (int q = 0; q < w; q += 8)
                 {
                     float* from = tile + r * tileStride + q, to = c + (long)r * ldc + q;
-                    if (Wide)
-                    {
-                        var t = Vector512.Load(from);
-                        if (beta != 0) t += Vector512.Create(beta) * Vector512.Load(to);
-                        new ColumnCoefficients<Lanes512, Vector512<float>>(map, q).Apply(t).Store(to);
-                    }
-                    else
-                    {
-                        var t = Vector256.Load(from);
-                        if (beta != 0) t += Vector256.Create(beta) * Vector256.Load(to);
-                        new ColumnCoefficients<Lanes256, Vector256<float>>(map, q).Apply(t).Store(to);
-                    }
+                    var t = Vector256.Load(from);
+                    if (beta != 0) t += Vector256.Create(beta) * Vector256.Load(to);
+                    new ColumnCoefficients<Lanes256, Vector256<float>>(map, q).Apply(t).Store(to);
                 }
             return;
         }
