@@ -41,6 +41,24 @@ public class RandomModelTests
         Assert.True(failures.Count == 0, string.Join("\n\n", failures));
     }
 
+    /// <summary>
+    /// Models whose sums' rounding alone moves a gradient far (<see cref="JitteredReference"/>): three take a max pooling's near
+    /// tie the other way on the managed backend, one rounds a long weight-gradient sum far on MathNet and MKL. Each had failed
+    /// the comparison while only the nudges measured how far tensors move.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(43287, "managed")]
+    [InlineData(90235, "managed")]
+    [InlineData(110423, "managed")]
+    [InlineData(90246, "mathnet")]
+    [InlineData(90246, "mkl")]
+    public void Models_whose_rounding_takes_a_near_tie_the_other_way_match_the_reference(int seed, string backend)
+    {
+        try { _ = Backends.Create(backend, threads: 1); }
+        catch (SpecNet.Diagnostics.SpecNetException e) { Optional.Require(false, e.Message); }
+        Compare(seed, RandomSpec.Write(seed), threads => Backends.Create(backend, threads: threads));
+    }
+
     /// <summary>Random models exported to ONNX and run in ONNX Runtime, against SpecNet's forward pass (a third as many).</summary>
     [Fact]
     public void Random_models_export_to_onnx_and_match_onnx_runtime()
@@ -115,7 +133,15 @@ public class RandomModelTests
             .Concat(Parameters(model, seed).Trainable.Select(p => $"gradient of {p.Layer.Name}.{p.Spec.Suffix}")).ToArray();
         var reference = Train(new ReferenceBackend());
         var sensitivity = Sensitivity(reference, Train(new ReferenceBackend(), nudge: 1), Train(new ReferenceBackend(), nudge: 2), Train(new ReferenceBackend(), nudge: 3));
-        Near($"training on {threads} thread(s), batch {batch}", names, reference, Train(backend(threads)), sensitivity);
+        var trained = Train(backend(threads));
+        string training = $"training on {threads} thread(s), batch {batch}";
+        try { Near(training, names, reference, trained, sensitivity); }
+        catch (Xunit.Sdk.XunitException)
+        {
+            // the sums' own rounding measured only here: the same verdict as measuring it for every model, at two runs fewer
+            var rounding = Sensitivity(reference, Train(new JitteredReference(+1)), Train(new JitteredReference(-1)));
+            Near(training, names, reference, trained, sensitivity.Zip(rounding, Math.Max).ToArray());
+        }
 
         // inference the way eval and predict run it (fused stages; sliced over threads for large batches, one image apart),
         // against the reference's layers one at a time
@@ -136,6 +162,43 @@ public class RandomModelTests
         if (batch > 1) Near($"one image on {threads} thread(s)", ["output"], [Expected(1)], [Infer(1, 1)], [0]);
     }
 
+    /// <summary>
+    /// The reference's GEMM with each sum moved by up to 7e-8·√k of its k terms' magnitudes added up: about as far as float sums
+    /// in another order round (half an ulp a term, as a random walk). The nudges alone had moved a max pooling's two nearest
+    /// candidates together where the values had come through saturated activations (seeds 43287, 90235 and 110423: candidates
+    /// 6e-8 to 3e-7 apart, the managed backend taking the other), and had not shown how far MathNet's long sums round in a
+    /// first convolution's weight gradient (90246). Moving each sum on its own, by the same noise with opposite signs in two
+    /// runs, takes such a tie's other branch in one of them, as another backend's rounding may.
+    /// </summary>
+    private sealed class JitteredReference(float sign) : Backend
+    {
+        private readonly Rng _noise = new(2026);
+
+        public override string Name => "reference, jittered";
+        public override string InstructionSet => "scalar";
+        public override int Threads => 1;
+        public override bool Reference => true;
+
+        public override void Gemm(Op opA, Op opB, int m, int n, int k,
+            ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+        {
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    double sum = 0, size = 0;
+                    for (int p = 0; p < k; p++)
+                    {
+                        double term = (double)(opA == Op.N ? a[i * lda + p] : a[p * lda + i]) * (opB == Op.N ? b[p * ldb + j] : b[j * ldb + p]);
+                        sum += term;
+                        size += Math.Abs(term);
+                    }
+                    sum += sign * 7e-8 * Math.Sqrt(k) * size * (2 * _noise.NextFloat() - 1);
+                    ref float cij = ref c[i * ldc + j];
+                    cij = (float)(beta == 0 ? sum : sum + beta * cij);
+                }
+        }
+    }
+
     private static void Nudge(Span<float> values, Rng noise, float sign)
     {
         for (int i = 0; i < values.Length; i++) values[i] *= 1 + sign * 1e-4f * (2 * noise.NextFloat() - 1);
@@ -145,7 +208,9 @@ public class RandomModelTests
 
     /// <summary>
     /// How far each tensor moves, at most, when the input and parameters move by up to a relative 1e-4, three times over (the
-    /// first two by the same noise, one added and one taken away): far more than the float rounding that sums in another order cause. Most tensors move about 1e-4 of their largest value, some far
+    /// first two by the same noise, one added and one taken away), and when the sums themselves move by about their rounding
+    /// (<see cref="JitteredReference"/>, twice, where a tensor differs by more than the nudges allow): the nudges move tensors
+    /// far more than the float rounding that sums in another order cause. Most tensors move about 1e-4 of their largest value, some far
     /// more, and another order of sums may move them as far: a relu or max pool whose argument sits within rounding of its kink
     /// takes the other branch (a nudge this size takes many such branches, so it shows how far one moves the tensor); a gradient
     /// that is zero but for rounding (a bias before a batch norm); a batch norm over values that hardly vary, whose backward
