@@ -151,7 +151,7 @@ public sealed unsafe class Convolution : IRangeWork
         long laidOut = _transposed is { } lt ? Math.Max(perExample, (long)lt.Positions * lt.PatchSize) : perExample;
         int colsPerThread = (int)(Math.Min(capacity, _chunkSize) * laidOut);
         _cols = Enumerable.Range(0, threads).Select(_ => new float[colsPerThread]).ToArray();
-        _used = new bool[BatchSlices.Most(capacity, threads)];
+        _used = new bool[BatchSlices.Most(capacity, threads, Partial)];
         _dWeightsT = new float[training ? _used.Length * geometry.PatchSize * geometry.Filters : 0];
         _computedRows = geometry.Rows.Output;
         int examples = Math.Min(capacity, _chunkSize);
@@ -186,6 +186,9 @@ public sealed unsafe class Convolution : IRangeWork
             _packedTransposed = new float[geometry.Groups * kernels.GatheredPackSize(geometry.PatchSize, geometry.GroupFilters)];
         }
     }
+
+    /// <summary>Floats of a slice's partial weight gradient, as <see cref="BatchSlices"/> weighs it: the kernel's (Winograd's 16/9 of it).</summary>
+    private long Partial => (long)_g.PatchSize * _g.Filters;
 
     /// <summary>Vectors of a window's row in <see cref="_windowTargets"/>: its taps' channels, in whole panels of two.</summary>
     private int TargetVectors => _windowTargets.Length / _g.Positions;
@@ -447,7 +450,7 @@ public sealed unsafe class Convolution : IRangeWork
             _weightsByWinograd = _weightGradient && _weightWinograd is not null && _weightWinograd.Pays(_chunk, _g.Rows.Output);
             // the batch's chunks in slices, each with its partial dW, taken by whichever thread is free
             int chunks = (batch + _chunk - 1) / _chunk;
-            _slices = BatchSlices.Count(chunks, kernels.Threads);
+            _slices = BatchSlices.Count(chunks, kernels.Threads, Partial);
             kernels.ParallelForEach(_slices, this);
         }
         if (!_weightGradient) return;

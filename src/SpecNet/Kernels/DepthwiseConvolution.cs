@@ -42,7 +42,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             (_used, _dWeights, _tapOffsets, _forwardOffsets, _rowTaps, _colTaps) = ([], [], [], [], [], []);
             return;
         }
-        _used = new bool[BatchSlices.Most(capacity, _threads)];
+        _used = new bool[BatchSlices.Most(capacity, _threads, WeightCount)];
         _dWeights = new float[training ? _used.Length * WeightCount : 0];
         // Where each tap reads, relative to its window's first pixel (in floats), and per output row and
         // column the taps that read inside the input: no bounds checks in the loops, and windows with
@@ -190,7 +190,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             {
                 (_backward, _batch) = (true, batch);
                 _x = px; _w = pw; _dy = pdy; _dx = dx.IsEmpty || transposed ? null : pdx;
-                _slices = BatchSlices.Count(batch, kernels.Threads);   // each with its partial dW, taken by whichever thread is free
+                _slices = BatchSlices.Count(batch, kernels.Threads, WeightCount);   // each with its partial dW, taken by whichever thread is free
                 kernels.ParallelForEach(_slices, this, (long)OutputSize * _rows.Kernel * _cols.Kernel * batch / _slices);
             }
         if (transposed)

@@ -13,18 +13,22 @@ public class BatchSlicesTests
 {
     /// <summary>
     /// The slices cover the items in order, none empty; each thread's share of them (PerThread slices) shrinks 4:3:2:1, so the
-    /// last slice a thread takes, the one the other may wait for, is small; fewer slices than that are equal.
+    /// last slice a thread takes, the one the other may wait for, is small; fewer slices than that are equal. A wide layer's
+    /// partials (past <see cref="BatchSlices.LargestSharedPartial"/> floats) take one slice a thread.
     /// </summary>
     [Theory]
-    [InlineData(64, 2, new[] { 12, 10, 6, 4, 12, 10, 6, 4 })]
-    [InlineData(10, 1, new[] { 4, 3, 2, 1 })]
-    [InlineData(16, 2, new[] { 3, 2, 2, 1, 3, 2, 2, 1 })]
-    [InlineData(8, 2, new[] { 1, 1, 1, 1, 1, 1, 1, 1 })]
-    [InlineData(3, 2, new[] { 1, 1, 1 })]
-    [InlineData(1, 4, new[] { 1 })]
-    public void Slices_cover_the_items_in_order_each_share_shrinking(int items, int threads, int[] sizes)
+    [InlineData(64, 2, 36_864, new[] { 12, 10, 6, 4, 12, 10, 6, 4 })]
+    [InlineData(10, 1, 131_072, new[] { 4, 3, 2, 1 })]
+    [InlineData(16, 2, 0, new[] { 3, 2, 2, 1, 3, 2, 2, 1 })]
+    [InlineData(8, 2, 9, new[] { 1, 1, 1, 1, 1, 1, 1, 1 })]
+    [InlineData(3, 2, 9, new[] { 1, 1, 1 })]
+    [InlineData(1, 4, 9, new[] { 1 })]
+    [InlineData(64, 2, 131_073, new[] { 32, 32 })]
+    [InlineData(7, 3, 589_824, new[] { 2, 2, 3 })]
+    [InlineData(1, 2, 589_824, new[] { 1 })]
+    public void Slices_cover_the_items_in_order_each_share_shrinking(int items, int threads, long partial, int[] sizes)
     {
-        Assert.Equal(sizes.Length, BatchSlices.Count(items, threads));
+        Assert.Equal(sizes.Length, BatchSlices.Count(items, threads, partial));
         int next = 0;
         for (int s = 0; s < sizes.Length; s++)
         {
@@ -89,6 +93,39 @@ public class BatchSlicesTests
         Assert.Equal(WeightGradient(one, winograd), onTwo);
         if (winograd) Assert.NotEqual(WeightGradient(two, false), onTwo);   // it ran
         for (int run = 0; run < 5; run++) Assert.Equal(onTwo, WeightGradient(two, winograd));
+    }
+
+    /// <summary>
+    /// A wide convolution (147,456 weights, past <see cref="BatchSlices.LargestSharedPartial"/>) keeps one partial a thread: its
+    /// weight gradient, by Winograd and directly, on two threads and on one, is the reference's, and the same at every pass.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_wide_convolutions_weight_gradient_in_one_slice_a_thread_is_the_references(bool winograd)
+    {
+        const int batch = 12;
+        var window = Window.Of(8, 3, 1, 1, Padding.Same);
+        var g = new ConvGeometry(Shape.Spatial(8, 8, 128), window, window, 128);
+        Assert.True((long)g.PatchSize * g.Filters > BatchSlices.LargestSharedPartial);
+        var (x, w, dy) = (Random(batch * g.Input.Size, 1), Random(g.Filters * g.PatchSize, 2), Random(batch * g.OutputSize, 3));
+        float[] WeightGradient(Backend backend, bool byWinograd = false)
+        {
+            var conv = new Convolution(g, batch, training: true, backend);
+            if (byWinograd) Assert.True(conv.UseWinograd(backend, wherePaying: false));   // wherever it computes it, paying or not
+            var dW = new float[w.Length];
+            conv.Forward(backend, batch, x, w, new float[batch * g.OutputSize]);
+            conv.Backward(backend, batch, x, w, dy.Select(v => -v).ToArray(), dW, new float[x.Length]);   // a step before: partials to overwrite
+            conv.Backward(backend, batch, x, w, dy, dW, new float[x.Length]);
+            return dW;
+        }
+        var expected = WeightGradient(new ReferenceBackend());
+        double scale = expected.Max(v => Math.Abs((double)v));
+        var onTwo = WeightGradient(new ManagedBackend(2), winograd);
+        foreach (var actual in new[] { onTwo, WeightGradient(new ManagedBackend(1), winograd) })
+            for (int i = 0; i < expected.Length; i++) Assert.True(Math.Abs(actual[i] - expected[i]) <= 1e-5 * scale, $"dW[{i}] = {actual[i]}, reference {expected[i]}");
+        Assert.Equal(onTwo, WeightGradient(new ManagedBackend(2), winograd));
+        if (winograd) Assert.NotEqual(WeightGradient(new ManagedBackend(2)), onTwo);   // it ran
     }
 
     [Theory]
