@@ -248,6 +248,12 @@ public abstract class Backend
     public virtual bool GathersTransposed(int m, int n, int k) => false;
 
     /// <summary>
+    /// Whether <see cref="Gemm"/> shares A Bᵀ (m, n) over k between its threads by B's rows (C's columns): a few rows against many
+    /// columns, each thread reading its part of B once. A caller with as few rows hands it all of them rather than splitting them.
+    /// </summary>
+    public virtual bool SplitsColumns(int m, int n, int k) => false;
+
+    /// <summary>
     /// A reference: models run on it compute every convolution by its definition's sums, never by a faster algorithm that
     /// rounds differently (inference's Winograd convolutions, <see cref="Winograd"/>).
     /// </summary>

@@ -128,6 +128,9 @@ public sealed unsafe class ManagedBackend : Backend
     private const long DotsSplitFlops = 500_000;
     private static bool UseDots(in Job j) => j.OpA == Op.N && j.OpB == Op.T && j.M <= DotRows;
 
+    /// <summary>Dot products shared by columns (<see cref="Gemm"/>): rows of A few enough for them, and work enough to share.</summary>
+    public override bool SplitsColumns(int m, int n, int k) => Threads > 1 && m <= DotRows && 2L * m * n * k >= DotsSplitFlops;
+
     /// <summary>
     /// C[i, q] = Σ_k A[i, k]·B[q, k] (+ beta·C) for columns [q0, q1), as dot products of two contiguous rows: each row
     /// of B (a filter, a unit's weights) is read once and used against every row of A, which stay in L1. For a few rows of A this

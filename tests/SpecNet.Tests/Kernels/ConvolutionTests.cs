@@ -442,6 +442,39 @@ public class ConvolutionTests
         return y;
     }
 
+    /// <summary>
+    /// One image with few output positions and many filters is shared between the threads by its filters (the GEMM's dot products
+    /// split by columns), not by its rows, where each thread read the whole kernel for its few rows: the same floats either way,
+    /// and as on one thread (by rows they need not be). The choice: 16 rows or fewer, work enough to share, more than one thread.
+    /// </summary>
+    [Theory]
+    [InlineData(4, 4, 64, 256, "same", true)]     // 16 positions: by filters
+    [InlineData(5, 5, 64, 128, "valid", true)]    // the pooled model's last convolution: 9 positions
+    [InlineData(5, 4, 64, 128, "same", false)]    // 20 positions: by rows
+    [InlineData(4, 4, 4, 8, "same", false)]       // too little work to share: one thread
+    public void One_image_of_few_positions_is_shared_by_its_filters_the_same_floats(int h, int w, int c, int filters, string padding, bool byFilters)
+    {
+        var input = Shape.Spatial(h, w, c);
+        var pad = padding == "same" ? Padding.Same : Padding.Valid;
+        var (rows, cols) = (Window.Of(h, 3, 1, 1, pad), Window.Of(w, 3, 1, 1, pad));
+        var g = new ConvGeometry(input, rows, cols, filters);
+        var (two, one) = (new ManagedBackend(2), new ManagedBackend(1));
+        Assert.Equal(byFilters, two.SplitsColumns(g.Positions, g.Filters, g.PatchSize));
+        Assert.False(one.SplitsColumns(g.Positions, g.Filters, g.PatchSize));
+        Assert.False(new ReferenceBackend().SplitsColumns(g.Positions, g.Filters, g.PatchSize));
+        var (x, weights) = (Random(input.Size, 1), Random(filters * g.PatchSize, 2));
+        float[] Forward(Backend backend)
+        {
+            var y = Enumerable.Repeat(float.NaN, g.OutputSize).ToArray();
+            new Convolution(g, 1, training: false, backend).Forward(backend, 1, x, weights, y);
+            return y;
+        }
+        var onTwo = Forward(two);
+        Near(ReferenceKernels.Convolution(x, 1, input, weights, rows, cols, filters), onTwo);
+        if (byFilters) Assert.Equal(Forward(one), onTwo);   // by rows, 10 a thread run as dot products where 20 on one run in tiles
+        else Near(ReferenceKernels.Convolution(x, 1, input, weights, rows, cols, filters), Forward(one));
+    }
+
     [Theory]
     [InlineData(7, 7, 3, 2, 2, "valid", true)]
     [InlineData(7, 7, 3, 3, 2, "same", true)]
