@@ -2,9 +2,9 @@ namespace SpecNet.Kernels;
 
 /// <summary>
 /// The readable GEMM: three loops, accumulating in double. The oracle every other backend is tested
-/// against, and the fallback for machines without SIMD. Slow by design.
+/// against, and the fallback for machines without SIMD. Slow by design. Not sealed: the tests move its sums by their rounding.
 /// </summary>
-public sealed class ReferenceBackend : Backend
+public class ReferenceBackend : Backend
 {
     public override string Name => "reference";
     public override string InstructionSet => "scalar";

@@ -170,32 +170,27 @@ public class RandomModelTests
     /// first convolution's weight gradient (90246). Moving each sum on its own, by the same noise with opposite signs in two
     /// runs, takes such a tie's other branch in one of them, as another backend's rounding may.
     /// </summary>
-    private sealed class JitteredReference(float sign) : Backend
+    private sealed class JitteredReference(float sign) : ReferenceBackend
     {
         private readonly Rng _noise = new(2026);
 
         public override string Name => "reference, jittered";
-        public override string InstructionSet => "scalar";
-        public override int Threads => 1;
-        public override bool Reference => true;
 
         public override void Gemm(Op opA, Op opB, int m, int n, int k,
             ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
         {
+            base.Gemm(opA, opB, m, n, k, a, lda, b, ldb, beta, c, ldc);
+            var size = new float[m * n];   // Σ |a_ip·b_jp|: the same sums of the magnitudes
+            base.Gemm(opA, opB, m, n, k, Magnitudes(a), lda, Magnitudes(b), ldb, 0, size, n);
             for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++)
-                {
-                    double sum = 0, size = 0;
-                    for (int p = 0; p < k; p++)
-                    {
-                        double term = (double)(opA == Op.N ? a[i * lda + p] : a[p * lda + i]) * (opB == Op.N ? b[p * ldb + j] : b[j * ldb + p]);
-                        sum += term;
-                        size += Math.Abs(term);
-                    }
-                    sum += sign * 7e-8 * Math.Sqrt(k) * size * (2 * _noise.NextFloat() - 1);
-                    ref float cij = ref c[i * ldc + j];
-                    cij = (float)(beta == 0 ? sum : sum + beta * cij);
-                }
+                for (int j = 0; j < n; j++) c[i * ldc + j] += (float)(sign * 7e-8 * Math.Sqrt(k) * size[i * n + j] * (2 * _noise.NextFloat() - 1));
+        }
+
+        private static float[] Magnitudes(ReadOnlySpan<float> values)
+        {
+            var magnitudes = values.ToArray();
+            for (int i = 0; i < magnitudes.Length; i++) magnitudes[i] = Math.Abs(magnitudes[i]);
+            return magnitudes;
         }
     }
 
