@@ -480,7 +480,7 @@ public sealed unsafe class Convolution : IRangeWork
     /// <summary>
     /// _flipped = the transposed convolution's kernel: per group, W'[c, kh, kw, f] = W[f, KH-1-kh, KW-1-kw, c], each tap's
     /// filters x channels transposed in blocks (<see cref="Elementwise.Transpose(float*, int, int, int, float*, int)"/>). A float at a
-    /// time it had written W' a channel's stride apart at every step: 256 -> 256 3x3, 2.4 MB, on the caller at every training step.
+    /// time, it had written W' a channel's stride apart: 2.4 MB for 256 -> 256 3x3, on the caller alone, at every training step.
     /// </summary>
     private void Flip(ReadOnlySpan<float> w)
     {
