@@ -48,7 +48,10 @@ public interface IPlan
     /// <summary>When set, milliseconds per layer are added up here (for `specnet bench`).</summary>
     LayerTimes? Profile { get; set; }
 
-    /// <summary>The input buffer to fill: (Capacity, H, W, C).</summary>
+    /// <summary>
+    /// The input buffer to fill: (Capacity, H, W, C). Fill it before every <see cref="Forward"/>: at inference its memory is
+    /// reused for later activations once the layers that read it have run (training keeps it for backward).
+    /// </summary>
     Span<float> Input { get; }
     /// <summary>Output of the last forward pass: (Batch, classes).</summary>
     ReadOnlySpan<float> Output { get; }
