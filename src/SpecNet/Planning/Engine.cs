@@ -49,7 +49,7 @@ public interface IPlan
     LayerTimes? Profile { get; set; }
 
     /// <summary>
-    /// The input buffer to fill: (Capacity, H, W, C). Fill it before every <see cref="Forward"/>: at inference its memory is
+    /// The input buffer to fill: (Capacity, H, W, C). Fill it before every <see cref="Forward"/>: at inference its memory may be
     /// reused for later activations once the layers that read it have run (training keeps it for backward).
     /// </summary>
     Span<float> Input { get; }
