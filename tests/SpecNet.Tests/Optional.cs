@@ -18,4 +18,11 @@ public static class Optional
         if (!InCi) throw new SkipException(missing);
         Assert.Fail($"required in CI (SPECNET_CI=1): {missing}");
     }
+
+    /// <summary>The named backend (<see cref="SpecNet.Kernels.Backends.Create"/>), as <see cref="Require"/> has it where this machine cannot make it (MKL absent).</summary>
+    public static SpecNet.Kernels.Backend Backend(string name, int threads = 0)
+    {
+        try { return SpecNet.Kernels.Backends.Create(name, threads: threads); }
+        catch (SpecNet.Diagnostics.SpecNetException e) { Require(false, e.Message); throw; }
+    }
 }
