@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using SpecNet.Checking;
 using SpecNet.Kernels;
 using SpecNet.Planning;
@@ -227,7 +228,7 @@ public class WinogradTests
     [Fact]
     public void Training_plans_run_forward_and_the_input_gradient_as_inference_and_the_weight_gradient_by_the_tiles_measured_for_the_vector_width()
     {
-        bool wide = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
+        bool wide = Vector512.IsHardwareAccelerated;
         var backend = new ManagedBackend(2);
         Assert.Equal(wide ? [2] : [4, 2], Winograd.TrainingTileSides);
         // 5x5x64 -> 128 'valid': one 4x4 tile an example, too few at batch 64 to pay for its kernel's transform at every step
@@ -497,6 +498,46 @@ public class WinogradTests
     /// 8 and divide by 24, and round a few times more than F(2x2, 3x3)'s.
     /// </summary>
     private static double Slack(int tile) => tile == 4 ? 3e-6 : 3e-7;
+
+    /// <summary>
+    /// F(4x4, 3x3)'s tile transforms (Bᵀ on the input's columns and rows, Aᵀ on the products') take fused multiply-adds only where
+    /// they round as the multiply and the add: the same floats, lane for lane, as the transforms written as separate operations,
+    /// over values of every scale, in 256-bit vectors and in 512-bit ones where the CPU has them.
+    /// </summary>
+    [Fact]
+    public void The_tile_transforms_fused_multiply_adds_round_as_separate_operations()
+    {
+        var rng = new Rng(11);
+        float Value() => (rng.NextFloat() * 2 - 1) * MathF.ScaleB(1, (int)(rng.NextFloat() * 40) - 20);
+        static (float[], float[]) Separate(float[] d)
+        {
+            float sum12 = d[1] + d[2], diff12 = d[1] - d[2], diff42 = d[4] - d[2], diff31 = d[3] - d[1], twice31 = diff31 + diff31;
+            float[] bt = [4f * d[0] - 5f * d[2] + d[4], d[3] + d[4] - 4f * sum12, d[4] - d[3] + 4f * diff12, diff42 + twice31, diff42 - twice31, 4f * d[1] - 5f * d[3] + d[5]];
+            float sum34 = d[3] + d[4], diff34 = d[3] - d[4];
+            float[] at = [d[0] + sum12 + sum34, diff12 + (diff34 + diff34), sum12 + 4f * sum34, diff12 + 8f * diff34 + d[5]];
+            return (bt, at);
+        }
+        void Check<TL, TV>(int lanes, Func<float[], TV> load, Func<TV, float[]> read) where TL : struct, ILanes<TV> where TV : struct
+        {
+            for (int round = 0; round < 500; round++)
+            {
+                var d = Enumerable.Range(0, 6).Select(_ => Enumerable.Range(0, lanes).Select(_ => Value()).ToArray()).ToArray();
+                var v = d.Select(load).ToArray();
+                Winograd.Bt<TL, TV>(v[0], v[1], v[2], v[3], v[4], v[5], out var b0, out var b1, out var b2, out var b3, out var b4, out var b5);
+                Winograd.At<TL, TV>(v[0], v[1], v[2], v[3], v[4], v[5], out var a0, out var a1, out var a2, out var a3);
+                float[][] bt = [.. new[] { b0, b1, b2, b3, b4, b5 }.Select(read)], at = [.. new[] { a0, a1, a2, a3 }.Select(read)];
+                for (int lane = 0; lane < lanes; lane++)
+                {
+                    var (expectedBt, expectedAt) = Separate([.. d.Select(row => row[lane])]);
+                    for (int i = 0; i < 6; i++) Assert.True(BitConverter.SingleToInt32Bits(bt[i][lane]) == BitConverter.SingleToInt32Bits(expectedBt[i]), $"Bᵀ row {i}, lane {lane} of {lanes}: {bt[i][lane]:R} vs {expectedBt[i]:R}");
+                    for (int i = 0; i < 4; i++) Assert.True(BitConverter.SingleToInt32Bits(at[i][lane]) == BitConverter.SingleToInt32Bits(expectedAt[i]), $"Aᵀ row {i}, lane {lane} of {lanes}: {at[i][lane]:R} vs {expectedAt[i]:R}");
+                }
+            }
+        }
+        Check<Lanes256, Vector256<float>>(8, Vector256.Create, v => [.. Enumerable.Range(0, 8).Select(i => v.GetElement(i))]);
+        if (Vector512.IsHardwareAccelerated)
+            Check<Lanes512, Vector512<float>>(16, Vector512.Create, v => [.. Enumerable.Range(0, 16).Select(i => v.GetElement(i))]);
+    }
 
     internal static float[] Random(int n, int seed)
     {
