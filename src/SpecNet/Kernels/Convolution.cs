@@ -117,6 +117,7 @@ public sealed unsafe class Convolution : IRangeWork
     private IWinogradForward? _running;              // the pass's pick of them: the first whose GEMMs a block's tiles fill (Winograd.Pays)
     private Winograd? _transposedRunning;            // and of the transposed ones
     private Repack _repack = Repack.IfChanged;       // inference: when forward packs the kernel again (FixKernel)
+    private float[][] _madeGradients = [];           // per thread, training through a pooling: a chunk's output gradient (BackwardThroughPooling)
 
     // The pass being run (set by Forward/Backward, read by the threads in Run).
     private bool _backward, _inputGradient, _weightGradient, _addToDx;
@@ -126,6 +127,10 @@ public sealed unsafe class Convolution : IRangeWork
     private int _slices;                             // backward: slices of the batch's chunks (BatchSlices)
     private Backend _kernels = null!;
     private IRowsEpilogue? _epilogue;
+    private PoolingGradient? _pooling;               // backward through the max pooling after it (BackwardThroughPooling)
+
+    /// <summary>The max pooling that alone reads this convolution's output, through a relu: its output, its gradient and its windows.</summary>
+    private sealed record PoolingGradient(nint Output, nint Pooled, nint PooledGradient, Window Rows, Window Cols);
 
     public Convolution(ConvGeometry geometry, int capacity, bool training, Backend kernels)
     {
@@ -457,6 +462,8 @@ public sealed unsafe class Convolution : IRangeWork
             // the batch's chunks in slices, each with its partial dW, taken by whichever thread is free
             int chunks = (batch + _chunk - 1) / _chunk;
             _slices = BatchSlices.Count(chunks, kernels.Threads, Partial);
+            if (_pooling is not null && (_madeGradients.Length == 0 || _madeGradients[0].Length < (long)_chunk * _g.OutputSize))
+                _madeGradients = Enumerable.Range(0, kernels.Threads).Select(_ => new float[_chunk * _g.OutputSize]).ToArray();
             kernels.ParallelForEach(_slices, this);
         }
         if (!_weightGradient) return;
@@ -475,6 +482,27 @@ public sealed unsafe class Convolution : IRangeWork
         fixed (float* from = sum, to = dW)
             for (int group = 0; group < _g.Groups; group++)
                 Elementwise.Transpose(from + group * k * fg, k, fg, to + group * fg * k);
+    }
+
+    /// <summary>
+    /// Backward where a max pooling with windows that tile alone reads this convolution's output y, through the relu between:
+    /// the output gradient is made a chunk at a time in this thread's scratch by the pooling's backward (each window's dy to its
+    /// first positive maximum, <see cref="Pooling.MaxBackwardOnThread"/>), and the gradients read it there while it is in cache.
+    /// As a tensor the pooling wrote it and this read it back: 5.5 MB each way at batch 64 in the tutorial's first layer.
+    /// dW and dx are those of <see cref="Backward"/> on that tensor, to the bit.
+    /// </summary>
+    public void BackwardThroughPooling(Backend kernels, int batch, ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<float> y, Window rows, Window cols,
+        ReadOnlySpan<float> pooled, ReadOnlySpan<float> pooledGradient, Span<float> dW, Span<float> dx, bool addToDx = false)
+    {
+        long pooledSize = (long)batch * rows.Output * cols.Output * _g.Filters;
+        if (rows.Input != _g.Rows.Output || cols.Input != _g.Cols.Output || !rows.Tiles || !cols.Tiles || pooled.Length < pooledSize || pooledGradient.Length < pooledSize)
+            throw new ArgumentException($"convolution: a pooling of {rows.Input}x{cols.Input} windows, {pooled.Length} and {pooledGradient.Length} floats, does not follow it ({_g})");
+        fixed (float* py = y, pp = pooled, pg = pooledGradient)
+        {
+            _pooling = new PoolingGradient((nint)py, (nint)pp, (nint)pg, rows, cols);
+            try { Backward(kernels, batch, x, w, y, dW, dx, addToDx); }   // y stands for dz in the size checks: each chunk's is made
+            finally { _pooling = null; }
+        }
     }
 
     /// <summary>
@@ -535,49 +563,71 @@ public sealed unsafe class Convolution : IRangeWork
                 BackwardChunk(part, nested, slice, chunk, x, w);
     }
 
-    /// <summary>Backward over chunk <paramref name="chunk"/> of the batch on thread <paramref name="part"/>, its dW added to its slice's.</summary>
+    /// <summary>
+    /// Backward over chunk <paramref name="chunk"/> of the batch on thread <paramref name="part"/>, its dW added to its slice's; its
+    /// output gradient made first in this thread's scratch where a pooling gives it (<see cref="BackwardThroughPooling"/>).
+    /// </summary>
     private void BackwardChunk(int part, bool nested, int slice, int chunk, ReadOnlySpan<float> x, ReadOnlySpan<float> w)
+    {
+        int n0 = chunk * _chunk, n1 = Math.Min(_batch, n0 + _chunk);
+        if (_pooling is not { } p)
+        {
+            BackwardChunk(part, nested, slice, n0, n1, x, w, _dz);
+            return;
+        }
+        fixed (float* made = _madeGradients[part])
+        {
+            float* dz = made - (long)n0 * _g.OutputSize;   // example n's at dz + n·OutputSize, as in the tensor; only [n0, n1) is read
+            Pooling.MaxBackwardOnThread(n0, n1, Shape.Spatial(_g.Rows.Output, _g.Cols.Output, _g.Filters), p.Rows, p.Cols,
+                (float*)p.Output, (float*)p.Pooled, (float*)p.PooledGradient, dz, positiveOnly: true);
+            BackwardChunk(part, nested, slice, n0, n1, x, w, dz);
+        }
+    }
+
+    /// <summary>Backward over examples [n0, n1), example n's output gradient at dz + n·OutputSize.</summary>
+    private void BackwardChunk(int part, bool nested, int slice, int n0, int n1, ReadOnlySpan<float> x, ReadOnlySpan<float> w, float* dz)
     {
         var g = _g;
         int positions = g.Positions, k = g.PatchSize, f = g.Filters, fg = g.GroupFilters, cg = g.GroupChannels;
-        int n0 = chunk * _chunk, n1 = Math.Min(_batch, n0 + _chunk), rows = (n1 - n0) * positions;
+        int rows = (n1 - n0) * positions;
         bool col2im = _inputGradient && _transposed is null && !Im2Col.IsIdentity(g);
         if (col2im && !_addToDx) new Span<float>(_dx + (long)n0 * g.Input.Size, (n1 - n0) * g.Input.Size).Clear();
         float dxBeta = _addToDx ? 1 : 0;
         for (int group = 0; group < g.Groups; group++)
         {
             var wg = w.Slice(group * fg * k, fg * k);
-            var dz = new ReadOnlySpan<float>(_dz + (long)n0 * positions * f + group * fg, rows * f - group * fg);
-            if (_weightsByWinograd) _weightWinograd!.WeightGradient(_kernels, nested, part, slice, _x, _dz, n0, n1, add: _used[slice]);
+            var dzg = new ReadOnlySpan<float>(dz + (long)n0 * positions * f + group * fg, rows * f - group * fg);
+            if (_weightsByWinograd) _weightWinograd!.WeightGradient(_kernels, nested, part, slice, _x, dz, n0, n1, add: _used[slice]);
             else if (_weightGradient)
             {
                 // dWgᵀ (K, Fg) += colsᵀ dZg: the windows read in place where they overlap and the backend can, on one thread as GemmOnThread runs it
                 var dWt = _dWeightsT.AsSpan((slice * g.Groups + group) * k * fg, k * fg);
                 float beta = _used[slice] ? 1 : 0;
-                if (!_windowsForWeightGradient || !(nested || _kernels.Threads == 1) || !_reader!.GemmTransposed(_kernels, part, x, n0, n1, group, dz, f, beta, dWt, fg))
-                    Gemm(nested, part, Op.T, Op.N, k, fg, rows, Columns(x, g, n0, n1, group, part), k, dz, f, beta, dWt, fg);
+                if (!_windowsForWeightGradient || !(nested || _kernels.Threads == 1) || !_reader!.GemmTransposed(_kernels, part, x, n0, n1, group, dzg, f, beta, dWt, fg))
+                    Gemm(nested, part, Op.T, Op.N, k, fg, rows, Columns(x, g, n0, n1, group, part), k, dzg, f, beta, dWt, fg);
             }
             if (!_inputGradient) continue;
             if (_transposed is { } t)
             {
                 // dX[:, group] (rows in, Cg) = cols(dY[:, group]) W'gᵀ (+ dX), as forward: nothing to clear
                 int kt = t.PatchSize, inRows = (n1 - n0) * t.Positions, c = g.Input.Channels;
-                var dzAll = new ReadOnlySpan<float>(_dz, _batch * g.OutputSize);
+                // the chunk's examples alone, as 0 .. n1 - n0: a span must start inside its memory (a pooling's dz is made in scratch)
+                var dzChunk = new ReadOnlySpan<float>(dz + (long)n0 * g.OutputSize, (n1 - n0) * g.OutputSize);
                 var dxg = new Span<float>(_dx + (long)n0 * g.Input.Size + group * cg, inRows * c - group * cg);
                 if (_transposedRunning is { } winograd && winograd.Pays(n1 - n0, t.Rows.Output))
-                    winograd.Forward(_kernels, nested, part, _dz, n0, n1, 0, t.Rows.Output, _dx + (long)n0 * g.Input.Size, c, map: null, add: _addToDx);
-                else Convolve(nested, part, dzAll, t, _transposedReader, n0, n1, 0, t.Rows.Output, group, new ReadOnlySpan<float>(_wFlipped + (long)group * cg * kt, cg * kt), dxg, c,
+                    winograd.Forward(_kernels, nested, part, dz, n0, n1, 0, t.Rows.Output, _dx + (long)n0 * g.Input.Size, c, map: null, add: _addToDx);
+                else Convolve(nested, part, dzChunk, t, _transposedReader, 0, n1 - n0, 0, t.Rows.Output, group, new ReadOnlySpan<float>(_wFlipped + (long)group * cg * kt, cg * kt), dxg, c,
                     beta: dxBeta);
                 continue;
             }
             if (Im2Col.IsIdentity(g))
             {
-                Gemm(nested, part, Op.N, Op.N, rows, k, f, dz, f, w, k, dxBeta, new Span<float>(_dx + (long)n0 * g.Input.Size, rows * k), k);   // dX (+)= dZ W
+                Gemm(nested, part, Op.N, Op.N, rows, k, f, dzg, f, w, k, dxBeta, new Span<float>(_dx + (long)n0 * g.Input.Size, rows * k), k);   // dX (+)= dZ W
                 continue;
             }
-            if (_addsToWindows && (nested || _kernels.Threads == 1) && AddToWindows(part, n0, n1, group)) continue;
+            if (_addsToWindows && (nested || _kernels.Threads == 1) && AddToWindows(part, n0, n1, group, dz)) continue;
             var cols = _cols[part].AsSpan(0, rows * k);
-            Gemm(nested, part, Op.N, Op.N, rows, k, fg, dz, f, wg, k, 0, cols, k);                      // dcols = dZg Wg
+            Gemm(nested, part, Op.N, Op.N, rows, k, fg, dzg, f, wg, k, 0, cols, k);                      // dcols = dZg Wg
             Im2Col.Accumulate(cols, n0, n1, g.Input, g.Rows, g.Cols, new Span<float>(_dx, _batch * g.Input.Size), group * cg, cg);
         }
         _used[slice] = true;
@@ -588,12 +638,12 @@ public sealed unsafe class Convolution : IRangeWork
     /// micro-kernel makes it (<see cref="Backend.GemmAddToWindows"/>), never stored: where col2im's GEMM wrote 2.25 times dX (a 3x3
     /// window by 2) and col2im read it back. Each cell's sum in another order than col2im's, the same for any chunks.
     /// </summary>
-    private bool AddToWindows(int part, int n0, int n1, int group)
+    private bool AddToWindows(int part, int n0, int n1, int group, float* dz)
     {
         var g = _g;
         int k = g.PatchSize, fg = g.GroupFilters, size = _packedTransposed.Length / g.Groups;
         fixed (int* targets = _windowTargets)
-            return _kernels.GemmAddToWindows(part, _dz + (long)n0 * g.OutputSize + group * fg, g.Filters, (n1 - n0) * g.Positions, k, fg,
+            return _kernels.GemmAddToWindows(part, dz + (long)n0 * g.OutputSize + group * fg, g.Filters, (n1 - n0) * g.Positions, k, fg,
                 _packedTransposed.AsSpan(group * size, size),
                 new WindowTargets(_dx + (long)n0 * g.Input.Size + group * g.GroupChannels, g.Input.Size, g.Positions, TargetVectors, targets));
     }

@@ -180,6 +180,10 @@ public static unsafe class Elementwise
     public static void ReluBiasBackward(Backend kernels, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, Span<float> db, Span<float> partials) =>
         BiasBackward(kernels, y, dy, dz, db, partials);
 
+    /// <summary>db = column sums of (y > 0 ? dy : 0), not stored (a max pooling's output and gradient: the bias gradient of the relu convolution before it).</summary>
+    public static void ReluBiasGradient(Backend kernels, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> db, Span<float> partials) =>
+        BiasBackward(kernels, y, dy, default, db, partials);
+
     private static void BiasBackward(Backend kernels, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, Span<float> db, Span<float> partials,
         bool splitAsRelu = false)
     {
@@ -227,7 +231,7 @@ public static unsafe class Elementwise
             for (long at = (long)vectorEnd * c + j; at < (long)r1 * c; at += c)
             {
                 float d = y == null || y[at] > 0 ? dy[at] : 0f;
-                if (y != null) dz[at] = d;
+                if (dz != null) dz[at] = d;
                 sum[j] += d;
             }
     }
@@ -242,7 +246,7 @@ public static unsafe class Elementwise
             if (y != null)
             {
                 d &= Vector256.GreaterThan(Vector256.Load(y + at), Vector256<float>.Zero);
-                d.Store(dz + at);
+                if (dz != null) d.Store(dz + at);
             }
             s += d;
         }

@@ -55,6 +55,17 @@ public static unsafe class Pooling
         }
     }
 
+    /// <summary>
+    /// <see cref="MaxBackward"/> over examples [n0, n1) on the calling thread, example n's dx at dx + n·input.Size: a convolution's
+    /// output gradient made a chunk at a time in its scratch (<see cref="Convolution.BackwardThroughPooling"/>), whose pointer
+    /// stands n0 examples before the scratch.
+    /// </summary>
+    public static void MaxBackwardOnThread(int n0, int n1, Shape input, Window rows, Window cols, float* x, float* y, float* dy, float* dx, bool positiveOnly)
+    {
+        var args = new Args { X = x, Y = y, DY = dy, DX = dx, Input = input, Rows = rows, Cols = cols, PositiveOnly = positiveOnly };
+        BackwardRange(&args, 0, n0, n1);
+    }
+
     /// <summary>The pointer loops below trust these sizes: a wrong one throws here instead of reading past a buffer.</summary>
     private static void Check(int batch, Shape input, Window rows, Window cols, int inputs, int outputs, int x, int y)
     {

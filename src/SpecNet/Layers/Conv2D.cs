@@ -218,6 +218,28 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
         if (s.Dense && ctx.Grads[0] is { } grads) Blocks(s.DenseGradient, grads, toDense: false);
     }
 
+    /// <summary>
+    /// Plan time, training: whether its backward can take the max pooling that alone reads its output through its relu
+    /// (<see cref="BackwardThroughPooling"/>): windows that tile, and the relu its own.
+    /// </summary>
+    public bool CanTakePoolingBackward(MaxPool2D pool) => Activation.Function == ActivationFunction.Relu && pool.Rows.Tiles && pool.Cols.Tiles;
+
+    /// <summary>
+    /// Backward with the max pooling after it (<see cref="CanTakePoolingBackward"/>): its dz made a chunk at a time from the pooling's
+    /// output and gradient (<see cref="Convolution.BackwardThroughPooling"/>), never stored; the bias gradient from the pooling's
+    /// (<see cref="Epilogue.BiasThroughPooling"/>). The pooling's own backward is not run.
+    /// </summary>
+    public void BackwardThroughPooling(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, MaxPool2D pool, ReadOnlySpan<float> pooled,
+        ReadOnlySpan<float> pooledGradient, Span<float> dx)
+    {
+        var s = (State)ctx.State!;
+        s.Epilogue.BiasThroughPooling(ctx, pooled, pooledGradient, UseBias ? ctx.Grads[1] : null);
+        var dW = s.Dense && ctx.Grads[0] is not null ? s.DenseGradient : ctx.Grads[0];
+        s.Convolution.BackwardThroughPooling(ctx.Kernels, ctx.Batch, x, Kernel(ctx), y, pool.Rows, pool.Cols, pooled, pooledGradient, dW,
+            ctx.InputGradient ? dx : default, ctx.AddsInputGradient);
+        if (s.Dense && ctx.Grads[0] is { } grads) Blocks(s.DenseGradient, grads, toDense: false);
+    }
+
     private int Taps => KernelSize.H * KernelSize.W;
 
     /// <summary>The kernel the convolution runs: the parameter, or where it runs dense (<see cref="SmallGroups"/>) the dense kernel made from it.</summary>

@@ -80,6 +80,16 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
         Activations.Forward(activation, y, y, channels, ctx.Kernels);
     }
 
+    /// <summary>
+    /// The bias gradient of a relu layer whose output a max pooling with tiling windows alone reads: each window sends its dy to
+    /// one cell, where its output is positive, so the sum of dz over a channel is that of the pooling's dy where its output is
+    /// positive (a quarter of the values for 2x2 windows). The sums are added in another order than over dz.
+    /// </summary>
+    public void BiasThroughPooling(LayerContext ctx, ReadOnlySpan<float> pooled, ReadOnlySpan<float> pooledGradient, float[]? dBias)
+    {
+        if (useBias && dBias is not null) Elementwise.ReluBiasGradient(ctx.Kernels, pooled, pooledGradient, dBias, _partials);
+    }
+
     /// <summary>dz from dy (dy itself when linear, or when the loss already differentiated through a fused final activation); the bias gradient into dBias.</summary>
     public ReadOnlySpan<float> Backward(LayerContext ctx, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, float[]? dBias)
     {

@@ -57,7 +57,10 @@ public sealed class BufferLayout
     /// <param name="keepEveryActivation">Training keeps every activation, whether backward reads it or not, and runs every
     /// layer apart: the layout before reuse and fusion, which the tests compare gradients against.</param>
     /// <param name="oneImageOnThreads">A plan for one image at a time on several threads (<see cref="Fusion.Chains"/>).</param>
-    public BufferLayout(ModelSpec model, bool training, bool inputGradient = false, bool keepEveryActivation = false, bool oneImageOnThreads = false)
+    /// <param name="poolingsInConvolutions">Training: convolutions run the backward of the max pooling after them where they can
+    /// (<see cref="Fusion.PoolingsInConvolutions"/>), as plans do on every backend but the reference ones.</param>
+    public BufferLayout(ModelSpec model, bool training, bool inputGradient = false, bool keepEveryActivation = false, bool oneImageOnThreads = false,
+        bool poolingsInConvolutions = true)
     {
         var layers = model.Layers;
         var sources = SourcesOf(model);
@@ -116,6 +119,7 @@ public sealed class BufferLayout
         var needed = new bool[tensors];
         needed[0] = inputGradient;
         for (int i = 0; i < layers.Count; i++) needed[i + 1] = layers[i].TrainableCount > 0 || sources[i].Any(t => needed[t]);
+        var taken = training && !keepEveryActivation && poolingsInConvolutions ? Fusion.PoolingsInConvolutions(model, sources, chainEnd) : new bool[layers.Count];
         if (training)
         {
             Gradient[output] = gradients.Take(SizeOf(output));
@@ -124,6 +128,12 @@ public sealed class BufferLayout
                 if (inChain[i]) continue;  // its chain's first layer takes the chain's gradient
                 int last = Math.Max(i, chainEnd[i]);
                 if (Gradient[last + 1] < 0) continue; // an output nobody reads: no gradient flows through its layer
+                if (taken[i] && needed[sources[i][0]])
+                {
+                    // a max pooling the convolution before runs: its dy stays in use until that backward, which writes no dy of its own
+                    Gradient[sources[i][0]] = Gradient[last + 1];
+                    continue;
+                }
                 if (InPlace(i, last))
                 {
                     Gradient[sources[i][0]] = Gradient[last + 1];   // dy's buffer passes to dx: it stays in use, not given back

@@ -27,6 +27,8 @@ public sealed class ExecutionPlan : IPlan
     private readonly bool[] _inChain;            // per layer: run by the first layer of its chain
     private readonly bool[] _throughRelu;        // per layer: a max pooling whose backward is also its input's relu's
     private readonly bool[] _reluDone;           // per layer: that relu's layer, whose dy is then its pre-activation gradient
+    private readonly int[] _poolingTaken;        // per layer: a convolution whose backward runs that max pooling's too (Conv2D.BackwardThroughPooling), its index; else -1
+    private readonly bool[] _takenByConvolution; // per layer: such a max pooling, whose backward is then not run apart
     private readonly float[][] _foldScale, _foldShift;   // per convolution starting a stage: the batch norm's map
     private readonly RowsMap?[] _foldThen;               // the same: an activation other than relu ending the stage, on its rows
     private readonly int[] _residual;                    // per convolution starting a stage with an add: the add's other operand, or -1
@@ -56,13 +58,19 @@ public sealed class ExecutionPlan : IPlan
         Capacity = capacity;
         _layers = model.Layers;
         _sources = BufferLayout.SourcesOf(model);
-        var layout = new BufferLayout(model, trainable, inputGradient, keepEveryActivation, oneImageOnThreads: capacity == 1 && kernels.Threads > 1);
+        var layout = new BufferLayout(model, trainable, inputGradient, keepEveryActivation, oneImageOnThreads: capacity == 1 && kernels.Threads > 1,
+            poolingsInConvolutions: !kernels.Reference);
         CheckMemory(model, layout, capacity, trainable);
         _chainEnd = layout.ChainEnd;
         _inChain = layout.InChain;
         _throughRelu = trainable && !keepEveryActivation ? Fusion.PoolingsThroughRelu(model, _sources) : new bool[_layers.Count];
         _reluDone = new bool[_layers.Count];
         for (int i = 0; i < _layers.Count; i++) if (_throughRelu[i]) _reluDone[_sources[i][0] - 1] = true;
+        // A relu convolution's output gradient made a chunk at a time from the max pooling's after it, in cache, not as a tensor
+        // the pooling writes and the convolution reads back; not on the reference backends, which run each layer as defined
+        _takenByConvolution = trainable && !keepEveryActivation && !kernels.Reference ? Fusion.PoolingsInConvolutions(model, _sources, _chainEnd) : new bool[_layers.Count];
+        _poolingTaken = Enumerable.Repeat(-1, _layers.Count).ToArray();
+        for (int i = 0; i < _layers.Count; i++) if (_takenByConvolution[i]) _poolingTaken[_sources[i][0] - 1] = i;
         _accumulates = layout.Accumulates;
         _output = _layers.Count;
 
@@ -229,7 +237,7 @@ public sealed class ExecutionPlan : IPlan
         int batch = Batch;
         for (int i = _layers.Count - 1; i >= 0; i--)
         {
-            if (_inChain[i]) continue;   // its chain's first layer runs the chain's backward
+            if (_inChain[i] || _takenByConvolution[i]) continue;   // its chain's first layer runs the chain's backward; the convolution before, the pooling's
             var (layer, ctx) = (_layers[i], _contexts[i]);
             int last = Math.Max(i, _chainEnd[i]);
             if (_gradients[last + 1] is not { } dy) continue; // an output nobody reads: no gradient flows through it
@@ -248,6 +256,12 @@ public sealed class ExecutionPlan : IPlan
                 norm.Backward(ctx, ctx.InputOf(0), gradient, ctx.GradientOf(0), ChannelActivation.None);
             }
             else if (last > i) ((BatchNorm)layer).Backward(ctx, ctx.InputOf(0), dy.AsSpan(0, size), ctx.GradientOf(0), Then(last));   // batch_norm + relu, relu6 or hard_swish
+            else if (_poolingTaken[i] is >= 0 and var p)
+            {
+                var pooledSize = batch * _layers[p].Output.Size;
+                ((Conv2D)layer).BackwardThroughPooling(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), (MaxPool2D)_layers[p], _values[p + 1].AsSpan(0, pooledSize),
+                    _gradients[p + 1].AsSpan(0, pooledSize), ctx.GradientOf(0));
+            }
             else if (_throughRelu[i]) ((MaxPool2D)layer).Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0), throughRelu: true);
             else layer.Backward(ctx, ctx.InputOf(0), _values[i + 1].AsSpan(0, size), dy.AsSpan(0, size), ctx.GradientOf(0));
             for (int j = i; j <= last; j++)          // the shares written to scratch, added: the chain's layers' inputs from outside it

@@ -132,6 +132,22 @@ public static class Fusion
             && layers[t - 1].OutputActivation.Function == ActivationFunction.Relu).ToArray();
     }
 
+    /// <summary>
+    /// Training, per layer: a max_pool2d whose backward the convolution before it runs (<see cref="Conv2D.BackwardThroughPooling"/>):
+    /// one of <see cref="PoolingsThroughRelu"/> with windows that tile, after a conv2d whose own activation is that relu, neither in
+    /// a chain. The convolution's output gradient is then never a tensor: its buffer is the pooling's output gradient
+    /// (<see cref="BufferLayout"/>), which stays in use until the convolution's backward has read it.
+    /// </summary>
+    public static bool[] PoolingsInConvolutions(ModelSpec model, int[][] sources, int[] chainEnd)
+    {
+        var layers = model.Layers;
+        var through = PoolingsThroughRelu(model, sources);
+        var inChain = new bool[layers.Count];
+        for (int i = 0; i < layers.Count; i++) for (int j = i; j <= chainEnd[i]; j++) inChain[j] = true;
+        return layers.Select((l, i) => through[i] && sources[i][0] - 1 is var c && layers[c] is Conv2D conv && conv.CanTakePoolingBackward((MaxPool2D)l)
+            && !inChain[c] && !inChain[i]).ToArray();
+    }
+
     /// <summary>Per tensor: how many layer inputs read it.</summary>
     private static int[] Readers(int[][] sources, int layers)
     {

@@ -8,7 +8,8 @@ namespace SpecNet.Tests.Planning;
 /// <summary>
 /// Training reuses the buffer of an activation that no backward reads (Layer.BackwardReadsInputs/Output). A layer
 /// that reads what it says it does not would read another tensor's values: these tests run one training step
-/// with the reused layout and with every activation kept, and require the same output and gradients to the bit.
+/// with the reused layout and with every activation kept, and require the same output and gradients to the bit (but the bias
+/// gradient of a convolution that runs its max pooling's backward: the same sum in another order).
 /// </summary>
 public class TrainingBufferReuseTests
 {
@@ -167,6 +168,41 @@ public class TrainingBufferReuseTests
         SameStep(model);
     }
 
+    /// <summary>
+    /// A convolution that runs its max pooling's backward (Fusion.PoolingsInConvolutions) writes no output gradient: its buffer is
+    /// the pooling's output gradient, which its backward reads, so its input gradient (written meanwhile) must not take that
+    /// buffer. On two threads, a chunk's input gradient written there had changed the next chunk's. Not with every activation
+    /// kept, not on a reference backend's layout, not through a relu of its own layer or windows that overlap.
+    /// </summary>
+    [Fact]
+    public void A_convolution_running_its_poolings_backward_keeps_the_poolings_gradient_apart_from_its_input_gradient()
+    {
+        var model = GradientCheckTests.Compile("""
+            input: [8, 8, 3]
+            layers:
+              - conv2d: { filters: 4, kernel_size: 3, padding: same, activation: relu }
+              - max_pool2d: { pool_size: 2 }                    # taken
+              - conv2d: { filters: 4, kernel_size: 3, padding: same }
+              - relu
+              - max_pool2d: { pool_size: 2 }                    # its relu a layer of its own
+              - conv2d: { filters: 4, kernel_size: 1, activation: relu }
+              - max_pool2d: { pool_size: 2, strides: 1 }        # overlapping windows
+              - flatten
+              - dense: { units: 3 }
+            training: { loss: mse }
+            """);
+        var sources = BufferLayout.SourcesOf(model);
+        var layout = new BufferLayout(model, training: true, inputGradient: true);
+        Assert.Equal([false, true, false, false, false, false, false, false, false], Fusion.PoolingsInConvolutions(model, sources, layout.ChainEnd));
+        var gradient = layout.Gradient;
+        Assert.Equal(gradient[2], gradient[1]);       // the convolution's dy is the pooling's
+        Assert.NotEqual(gradient[2], gradient[0]);    // and its dx is not
+        foreach (var apart in new[] { new BufferLayout(model, training: true, inputGradient: true, poolingsInConvolutions: false),
+                     new BufferLayout(model, training: true, inputGradient: true, keepEveryActivation: true) })
+            Assert.NotEqual(apart.Gradient[2], apart.Gradient[1]);   // the pooling writes the convolution's dy
+        SameStep(model);
+    }
+
     [Theory]
     [MemberData(nameof(GradientCheckTests.GraphCases), MemberType = typeof(GradientCheckTests))]
     public void Graphs_get_the_gradients_they_get_with_every_activation_kept(string what, string spec)
@@ -205,7 +241,17 @@ public class TrainingBufferReuseTests
         var (keptOutput, keptGrads, keptDx) = Step(model, parameters, backend, keepEveryActivation: true, inputGradient);
         Assert.Equal(keptOutput, output);
         Assert.Equal(keptDx, dx);
-        for (int i = 0; i < grads.Length; i++) Assert.True(keptGrads[i].SequenceEqual(grads[i]), $"parameter {i} of {grads.Length}: gradients differ");
+        // A convolution that runs its max pooling's backward sums its bias gradient over the pooling's output and gradient
+        // (Epilogue.BiasThroughPooling): the same terms as over dz, added in another order
+        var sources = BufferLayout.SourcesOf(model);
+        var taken = Fusion.PoolingsInConvolutions(model, sources, new BufferLayout(model, training: true).ChainEnd);
+        var reordered = Enumerable.Range(0, taken.Length).Where(i => taken[i]).Select(i => model.Layers[sources[i][0] - 1].Name + ".bias").ToHashSet();
+        var trainable = parameters.Trainable.ToList();
+        for (int i = 0; i < grads.Length; i++)
+            if (reordered.Contains(trainable[i].Name))
+                for (int j = 0; j < grads[i].Length; j++)
+                    Assert.True(Math.Abs(grads[i][j] - keptGrads[i][j]) <= 1e-5f * Math.Max(1, Math.Abs(keptGrads[i][j])), $"{trainable[i].Name}[{j}]: {grads[i][j]} vs {keptGrads[i][j]}");
+            else Assert.True(keptGrads[i].SequenceEqual(grads[i]), $"parameter {i} of {grads.Length} ({trainable[i].Name}): gradients differ");
         for (int i = 0; i < moved.Length; i++) Assert.True(parameters.Slots[i].Value.SequenceEqual(moved[i]), $"{parameters.Slots[i].Name}: values differ after the step");
     }
 
