@@ -13,7 +13,8 @@ namespace SpecNet.Planning;
 ///   tensor's last reader (which writes it; earlier readers add to it) to its producer's backward; a
 ///   tensor with nothing trainable upstream (the input, a frozen body) has none.
 /// A batch norm's (or dropout's, or activation's) input gradient takes the buffer of its output gradient where it is the
-/// first to write that gradient (<see cref="Layer.BackwardInPlace"/>).
+/// first to write that gradient (<see cref="Layer.BackwardInPlace"/>). So does a convolution that runs the backward of the
+/// max pooling after it (<see cref="Fusion.PoolingsInConvolutions"/>): it writes no output gradient, and reads the pooling's.
 /// Layers that run as one (<see cref="Fusion"/>) store only the chain's last output, and in training get one gradient:
 /// that of the chain's output, which backward takes through the chain at once to the gradients of what the chain reads.
 /// Sizes are floats per example; the plan multiplies by its capacity.

@@ -24,7 +24,8 @@ namespace SpecNet.Planning;
 ///   Relu. The add and the relu run in the convolution's output pass.
 /// - Inference only: a conv2d (or such a chain) with the max_pool2d after it, when the pooling's windows tile
 ///   (<see cref="Conv2D.CanPool"/>): each chunk of the convolution's output is pooled while in cache, and only the pooled
-///   tensor is written. Training keeps the convolution's output for both layers' backward.
+///   tensor is written. Training keeps the convolution's output for both layers' backward, and there a relu conv2d runs the
+///   backward of such a pooling (<see cref="PoolingsInConvolutions"/>): its output gradient made a chunk at a time, in cache.
 /// - Inference only: a depthwise_conv2d (or its chain with batch_norm and relu, no add) whose output only a 1x1 conv2d reads,
 ///   with that convolution's chain, and any further depthwise and 1x1 pairs that each read only the one before (MobileNet's
 ///   separable blocks): the last 1x1 convolution makes its input a block of rows at a time in its own scratch
