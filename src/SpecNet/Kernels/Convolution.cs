@@ -129,8 +129,8 @@ public sealed unsafe class Convolution : IRangeWork
     private IRowsEpilogue? _epilogue;
     private PoolingGradient? _pooling;               // backward through the max pooling after it (BackwardThroughPooling)
 
-    /// <summary>The max pooling that alone reads this convolution's output, through a relu: its output, its gradient and its windows.</summary>
-    private sealed record PoolingGradient(nint Output, nint Pooled, nint PooledGradient, Window Rows, Window Cols);
+    /// <summary>The max pooling that alone reads this convolution's output, through a relu: its output, its gradient and its windows (a struct: no allocation a step).</summary>
+    private readonly record struct PoolingGradient(nint Output, nint Pooled, nint PooledGradient, Window Rows, Window Cols);
 
     public Convolution(ConvGeometry geometry, int capacity, bool training, Backend kernels)
     {
