@@ -33,6 +33,8 @@ public sealed class BufferLayout
     public int[] ChainEnd { get; }
     /// <summary>Per layer: run by the first layer of its chain (not its first layer itself).</summary>
     public bool[] InChain { get; }
+    /// <summary>Training, per layer: a max pooling whose backward the convolution before it runs (<see cref="Fusion.PoolingsInConvolutions"/>).</summary>
+    public bool[] PoolingsTaken { get; }
 
     public long ActivationFloats => ActivationSizes.Sum();
     public long GradientFloats => GradientSizes.Sum();
@@ -120,7 +122,7 @@ public sealed class BufferLayout
         var needed = new bool[tensors];
         needed[0] = inputGradient;
         for (int i = 0; i < layers.Count; i++) needed[i + 1] = layers[i].TrainableCount > 0 || sources[i].Any(t => needed[t]);
-        var taken = training && !keepEveryActivation && poolingsInConvolutions ? Fusion.PoolingsInConvolutions(model, sources, chainEnd) : new bool[layers.Count];
+        var taken = PoolingsTaken = training && !keepEveryActivation && poolingsInConvolutions ? Fusion.PoolingsInConvolutions(model, sources, chainEnd) : new bool[layers.Count];
         if (training)
         {
             Gradient[output] = gradients.Take(SizeOf(output));

@@ -67,8 +67,9 @@ public sealed class ExecutionPlan : IPlan
         _reluDone = new bool[_layers.Count];
         for (int i = 0; i < _layers.Count; i++) if (_throughRelu[i]) _reluDone[_sources[i][0] - 1] = true;
         // A relu convolution's output gradient made a chunk at a time from the max pooling's after it, in cache, not as a tensor
-        // the pooling writes and the convolution reads back; not on the reference backends, which run each layer as defined
-        _takenByConvolution = trainable && !keepEveryActivation && !kernels.Reference ? Fusion.PoolingsInConvolutions(model, _sources, _chainEnd) : new bool[_layers.Count];
+        // the pooling writes and the convolution reads back; not on the reference backends, which run each layer as defined.
+        // The layout decides it, as its buffers depend on it.
+        _takenByConvolution = layout.PoolingsTaken;
         _poolingTaken = Enumerable.Repeat(-1, _layers.Count).ToArray();
         for (int i = 0; i < _layers.Count; i++) if (_takenByConvolution[i]) _poolingTaken[_sources[i][0] - 1] = i;
         _accumulates = layout.Accumulates;

@@ -191,9 +191,8 @@ public class TrainingBufferReuseTests
               - dense: { units: 3 }
             training: { loss: mse }
             """);
-        var sources = BufferLayout.SourcesOf(model);
         var layout = new BufferLayout(model, training: true, inputGradient: true);
-        Assert.Equal([false, true, false, false, false, false, false, false, false], Fusion.PoolingsInConvolutions(model, sources, layout.ChainEnd));
+        Assert.Equal([false, true, false, false, false, false, false, false, false], layout.PoolingsTaken);
         var gradient = layout.Gradient;
         Assert.Equal(gradient[2], gradient[1]);       // the convolution's dy is the pooling's
         Assert.NotEqual(gradient[2], gradient[0]);    // and its dx is not
@@ -244,7 +243,7 @@ public class TrainingBufferReuseTests
         // A convolution that runs its max pooling's backward sums its bias gradient over the pooling's output and gradient
         // (Epilogue.BiasThroughPooling): the same terms as over dz, added in another order
         var sources = BufferLayout.SourcesOf(model);
-        var taken = Fusion.PoolingsInConvolutions(model, sources, new BufferLayout(model, training: true).ChainEnd);
+        var taken = new BufferLayout(model, training: true).PoolingsTaken;
         var reordered = Enumerable.Range(0, taken.Length).Where(i => taken[i]).Select(i => model.Layers[sources[i][0] - 1].Name + ".bias").ToHashSet();
         var trainable = parameters.Trainable.ToList();
         for (int i = 0; i < grads.Length; i++)
