@@ -252,8 +252,8 @@ public sealed unsafe class Convolution : IRangeWork
     /// <summary>
     /// Forward by Winograd from now on where it computes this convolution and pays (<see cref="Winograd.Fits"/>): each block by
     /// F(4x4, 3x3) where it has tiles enough for that, else by F(2x2, 3x3) where that pays, else directly (<see cref="Winograd.Pays"/>);
-    /// in training the input gradient's transposed convolution the same way, and the weight gradient by F(3x3, 2x2)
-    /// (<see cref="Winograd.WeightGradient"/>) with the tiles and channels measured for training (<see cref="Winograd.TrainingTileSides"/>).
+    /// in training the input gradient's transposed convolution the same way, and the weight gradient by F(3x3, 4x4) or F(3x3, 2x2)
+    /// (<see cref="Winograd.WeightGradient"/>) by the tiles and channels measured for it (<see cref="Winograd.WeightGradientTile"/>).
     /// A 3x3 stride-2 convolution at inference by F(3x3, 2x2) over its input's phases
     /// where that pays (<see cref="StridedWinograd.Fits"/>): not in training, where its kernel would be transformed at every
     /// step for a forward alone. False where none. <paramref name="wherePaying"/> false: F(2x2, 3x3), or the
@@ -262,8 +262,8 @@ public sealed unsafe class Convolution : IRangeWork
     /// </summary>
     /// <remarks>
     /// Training's forward and input gradient take inference's tiles too where transforming the kernel at every step pays
-    /// (<see cref="Winograd.TrainingForward"/>): with 512-bit vectors the weight gradient loses by F(4x4, 3x3) and on 16 channels
-    /// (Winograd.TrainingTileSides), but the other two gain. On a Zen 5 (`specnet bench`, the builds alternating), forward: the
+    /// (<see cref="Winograd.TrainingForward"/>): with 512-bit vectors the weight gradient loses by F(3x3, 4x4) and on 16 channels
+    /// (Winograd.WeightGradientTile), but the other two gain. On a Zen 5 (`specnet bench`, the builds alternating), forward: the
     /// residual model's 28x28x16 -> 16 convolutions 0.84-0.88 -> 0.62-0.64 ms, 14x14x32 -> 32 and 7x7x64 -> 64 by F(4x4, 3x3)
     /// 0.68-0.74 -> 0.64-0.68 ms, the pooled model's 13x13x32 -> 64 0.78-0.86 -> 0.64-0.69 ms (its 5x5x64 -> 128, one tile an
     /// example, stays direct); then the input gradient too: the 28x28x16 -> 16 convolutions' backward 1.86-1.96 -> 1.50-1.57 ms,
@@ -274,22 +274,21 @@ public sealed unsafe class Convolution : IRangeWork
     {
         if (_source is not null || wherePaying && !kernels.RunsWinograd) return false;
         bool training = _dWeightsT.Length > 0;
-        IReadOnlyList<int> sides = tile != 0 ? [tile] : !wherePaying ? [2] : Winograd.TileSides;
-        // the weight gradient's tiles: training's (Winograd.TrainingTileSides); forward's and the input gradient's: those, and
-        // inference's where the kernel's transform pays
-        bool Gradient(ConvGeometry g, int t) => wherePaying ? (tile != 0 || Winograd.TrainingTileSides.Contains(t)) && Winograd.Fits(g, t, training: true) : Winograd.Computes(g);
-        bool Forward(ConvGeometry g, int t) => !wherePaying ? Winograd.Computes(g) : !training ? Winograd.Fits(g, t)
-            : tile != 0 ? Gradient(g, t) : Winograd.TrainingForward(g, t, _capacity);
+        IReadOnlyList<int> sides = !wherePaying ? [tile == 0 ? 2 : tile] : Winograd.TileSides;
+        // forward's and the input gradient's tiles: inference's, in training where the kernel's transform at every step pays
+        bool Forward(ConvGeometry g, int t) => !wherePaying ? Winograd.Computes(g) : training ? Winograd.TrainingForward(g, t, _capacity) : Winograd.Fits(g, t);
         Winograd[] Make(ConvGeometry g, Func<int, bool> takes) => sides.Where(takes).Select(t => new Winograd(g, kernels, t, always: !wherePaying)).ToArray();
         bool strided = !training && (wherePaying ? StridedWinograd.Fits(_g) : StridedWinograd.Computes(_g) && tile is 0 or 3);
         _winograds = strided ? [new StridedWinograd(_g, kernels, always: !wherePaying)] : Make(_g, t => Forward(_g, t));
-        // the weight gradient by F(3x3, 2x2) where training's rule takes F(2x2, 3x3), with forward's F(2x2, 3x3) when it has one
-        if (training && tile is 0 or 2 && Gradient(_g, 2))
-            (_weightWinograd = _winograds.OfType<Winograd>().LastOrDefault(w => w.Tile == 2) ?? new Winograd(_g, kernels, 2, always: !wherePaying))
+        // the weight gradient by F(3x3, 4x4) or F(3x3, 2x2) where its rule takes one (Winograd.WeightGradientTile), or by the tile
+        // given; with forward's Winograd of that tile when it has one
+        int weightTile = !training || tile == 3 ? 0 : wherePaying ? Winograd.WeightGradientTile(_g) : Winograd.Computes(_g) ? sides[0] : 0;
+        if (weightTile > 0)
+            (_weightWinograd = _winograds.OfType<Winograd>().LastOrDefault(w => w.Tile == weightTile) ?? new Winograd(_g, kernels, weightTile, always: !wherePaying))
                 .KeepWeightGradients(_used.Length);
         if (_transposed is { } transposed) _transposedWinograds = Make(transposed, t => Forward(transposed, t));
         SizeWinogradChunks();
-        return _winograds.Length > 0 || _transposedWinograds.Length > 0;
+        return _winograds.Length > 0 || _transposedWinograds.Length > 0 || _weightWinograd is not null;
     }
 
     /// <summary>
@@ -458,7 +457,7 @@ public sealed unsafe class Convolution : IRangeWork
         fixed (float* px = x, pdz = dz, pdx = dx, pw = w, pf = _flipped)
         {
             _x = px; _dz = pdz; _dx = pdx; _w = pw; _wFlipped = pf;
-            _weightsByWinograd = _weightGradient && _weightWinograd is not null && _weightWinograd.Pays(_chunk, _g.Rows.Output);
+            _weightsByWinograd = _weightGradient && _weightWinograd is not null && _weightWinograd.PaysForWeights(_chunk, _g.Rows.Output);
             // the batch's chunks in slices, each with its partial dW, taken by whichever thread is free
             int chunks = (batch + _chunk - 1) / _chunk;
             _slices = BatchSlices.Count(chunks, kernels.Threads, Partial);

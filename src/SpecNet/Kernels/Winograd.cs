@@ -64,7 +64,7 @@ public sealed unsafe class Winograd : IWinogradForward
     private readonly int _packedSize;                 // floats of one packed matrix
     private readonly KernelSource _uFrom = new();     // what _u was made from
     private readonly float[]?[] _v, _m;               // per thread: a round's transformed input (ξ, tiles, C) and products (ξ, tiles, F), made at its first round
-    private float[] _dU = [];                         // training, per slice of the batch (BatchSlices), one after another: Σ over its tiles of H_ξᵀ V_ξ, 16 matrices (F, C) (KeepWeightGradients)
+    private float[] _dU = [];                         // training, per slice of the batch (BatchSlices), one after another: Σ over its tiles of H_ξᵀ V_ξ, 16 (or 36) matrices (F, C) (KeepWeightGradients)
     private readonly float[] _zeros;                  // zeros: what a tile reads in the padding, or past dY's edge
     private readonly int[] _offsets;                  // 0 .. C - 1: a row of V_ξ for the gathered GEMM
 
@@ -115,15 +115,16 @@ public sealed unsafe class Winograd : IWinogradForward
     // -> 7.15 ms. With 256-bit vectors (Zen 1) training takes what inference takes. The forward and the input gradient's
     // transposed convolution, whose tiles are transformed 512 bits at a time, pay by inference's tiles (Convolution.UseWinograd)
     // where a chunk holds 64 tiles (the residual model's 28x28x16 -> 16 backward 1.86-1.96 -> 1.50-1.57 ms each; in chunks of one
-    // example, 49 tiles, its input gradient had measured slower than the direct sums); the weight gradient still loses there.
+    // example, 49 tiles, its input gradient had measured slower than the direct sums); the weight gradient still loses there (WeightGradientTile).
 
     /// <summary>
-    /// The output tiles a training plan's weight gradient tries: F(2x2, 3x3) alone with 512-bit vectors, else as <see cref="TileSides"/>.
-    /// Its forward and input gradient take inference's too where the kernel's transform pays (<see cref="TrainingForward"/>).
+    /// The output tiles training's rule takes for forward and the input gradient over <see cref="TrainingChannels"/> channels:
+    /// F(2x2, 3x3) alone with 512-bit vectors, else as <see cref="TileSides"/>; they take inference's too where the kernel's
+    /// transform pays (<see cref="TrainingForward"/>). The weight gradient has its own rule (<see cref="WeightGradientTile"/>).
     /// </summary>
     public static IReadOnlyList<int> TrainingTileSides => Wide ? [2] : TileSides;
 
-    /// <summary>Channels from which a training plan's weight gradient runs by Winograd: 32 with 512-bit vectors, else 16.</summary>
+    /// <summary>Channels from which training's rule takes Winograd (<see cref="TrainingTileSides"/>): 32 with 512-bit vectors, else 16.</summary>
     public static int TrainingChannels => Wide ? 32 : 16;
 
     /// <summary>
@@ -133,6 +134,35 @@ public sealed unsafe class Winograd : IWinogradForward
     /// </summary>
     public static bool TrainingForward(ConvGeometry g, int tile, int examples) =>
         TrainingTileSides.Contains(tile) && Fits(g, tile, training: true) || Fits(g, tile) && TransformPays(g, tile, examples);
+
+    /// <summary>
+    /// The tile of a training plan's weight gradient by Winograd: with 256-bit vectors F(3x3, 4x4) where F(4x4, 3x3) fits
+    /// (<see cref="Fits"/>) over maps of two tiles or more; else F(3x3, 2x2) where training's rule takes F(2x2, 3x3) (from 32
+    /// channels with 512-bit vectors); else 0, the direct sums. Each convolution's weight gradient alone at batch 64 on a Zen 5,
+    /// two threads, the three alternating in one process (direct, F(3x3, 2x2), F(3x3, 4x4); ms, medians of 41 rounds):
+    /// <code>
+    ///                          AVX2                   AVX-512
+    /// 28x28x16 -> 16           0.96  0.81  0.56       0.58  0.66  0.43
+    /// 14x14x32 -> 32           0.93  0.58  0.55       0.59  0.41  0.41
+    /// 7x7x64 -> 64             0.96  0.70  0.49       0.56  0.44  0.36
+    /// 13x13x32 -> 64 'valid'   1.23  0.87  0.69       0.70  0.57  0.50
+    /// 16x16x64 -> 64           5.04  2.87  1.82       2.93  1.80  1.21
+    /// 8x8x128 -> 128           5.38  2.69  2.04       3.13  1.57  1.41
+    /// 5x5x64 -> 128 'valid'    0.41  0.42  0.34       0.30  0.29  0.37   one tile an example
+    /// 4x4x256 -> 256           6.71  3.05  3.02       4.52  1.99  2.54   one tile an example
+    /// </code>
+    /// Those loops find their tensors in cache; in a training step they come from memory. There, with 512-bit vectors F(3x3,
+    /// 4x4) gained nothing: the backward (both gradients) of 28x28x16 -> 16 with the caches flushed before each call 1.13 ms either
+    /// way, and in the residual model's step, layer by layer, 1.08-1.11 -> 1.16-1.26 ms. With 256-bit vectors it kept its gain:
+    /// flushed, 2.08 -> 1.83 ms against F(3x3, 2x2); in the step 1.76-1.80 -> 1.52-1.65 ms; the residual model's training step
+    /// 2.6% and 6.0% faster (41 alternating rounds, median ratios 0.974 and 0.940), the tutorial's (MNIST) 3.7%, the pooled level
+    /// (0.985, 1.008), where its 5x5x64 -> 128 convolution lost by it (0.83-0.88 -> 0.95-1.09 ms): one tile of 4x4 an example,
+    /// whose transforms (36 cells for 9 outputs) outweigh the GEMMs' saving. F(3x3, 4x4)'s sums round as F(4x4, 3x3)'s forward
+    /// does, within about 2·10^-6 of the terms' magnitudes (10^-7 - 8·10^-7 at batch 64 above, 2.1·10^-6 over a single 7x7x64
+    /// image; direct 2·10^-8 - 10^-7): its transforms multiply by up to 8, then divide by up to 24.
+    /// </summary>
+    public static int WeightGradientTile(ConvGeometry g) =>
+        !Wide && Fits(g, 4) && TilesOf(g, 4) >= 2 ? 4 : Fits(g, 2, training: true) ? 2 : 0;
 
     /// <summary>Tiles of F(<paramref name="tile"/>x<paramref name="tile"/>, 3x3) an example of <paramref name="g"/> has.</summary>
     public static int TilesOf(ConvGeometry g, int tile) => (g.Rows.Output + tile - 1) / tile * ((g.Cols.Output + tile - 1) / tile);
@@ -167,11 +197,10 @@ public sealed unsafe class Winograd : IWinogradForward
     }
 
     /// <summary>Training: the sums of each of <paramref name="slices"/> slices of the batch for <see cref="WeightGradient"/>.</summary>
-    public void KeepWeightGradients(int slices)
-    {
-        if (_tile != 2) throw new InvalidOperationException("the weight gradient runs by F(3x3, 2x2): a Winograd of 2x2 tiles");
-        _dU = new float[slices * _xi * _f * _c];
-    }
+    public void KeepWeightGradients(int slices) => _dU = new float[slices * WeightGradientFloats];
+
+    /// <summary>Floats of a slice's sums for the weight gradient: one matrix (F, C) per ξ (16 or 36 of them).</summary>
+    public long WeightGradientFloats => (long)_xi * _f * _c;
 
     /// <summary>
     /// Whether a block of <paramref name="examples"/> examples' <paramref name="rows"/> output rows has tiles enough to pay: a
@@ -181,6 +210,13 @@ public sealed unsafe class Winograd : IWinogradForward
     /// 44, and 49 of 28x28x16 -> 16 41 against 51 (Zen 1, two threads).
     /// </summary>
     public bool Pays(int examples, int rows) => _always || (long)examples * ((rows + _tile - 1) / _tile) * _tilesWide >= (_tile == 4 ? 24 : 60);
+
+    /// <summary>
+    /// Whether the weight gradient of a chunk of <paramref name="examples"/> runs by it: by F(3x3, 4x4) on any chunk (its GEMMs
+    /// sum the chunk's tiles into F x C, so a short chunk shortens only their K; F(3x3, 2x2) would take a chunk of four 7x7x64
+    /// maps, which F(3x3, 4x4)'s 24-tile rule for forward would not), by F(3x3, 2x2) where forward would (<see cref="Pays"/>).
+    /// </summary>
+    public bool PaysForWeights(int examples, int rows) => _tile == 4 || Pays(examples, rows);
 
     /// <summary>The first of <paramref name="winograds"/> that pays for a block (<see cref="Pays"/>), or null: the direct sums.</summary>
     public static T? Paying<T>(T[] winograds, int examples, int rows) where T : class, IWinogradForward
@@ -430,25 +466,26 @@ public sealed unsafe class Winograd : IWinogradForward
     /// <summary>
     /// The weight gradient's share of examples [n0, n1) by F(3x3, 2x2), the transpose of forward's algorithm (Lavin and Gray):
     /// each 2x2 tile of dY and the 4x4 input tile under it add Gᵀ [(A h Aᵀ) ⊙ (Bᵀ d B)] G to the 3x3 kernel's gradient, the
-    /// same V = Bᵀ d B as forward's. Summed over the tiles first, on thread <paramref name="part"/> into the sums of slice
-    /// <paramref name="slice"/> of the batch: dU_ξ (F, C) += H_ξᵀ V_ξ, sixteen GEMMs whose K is the tiles (<paramref name="add"/>
-    /// false: the slice's first chunk, written). 16 multiplies per tile, channel and filter, against the direct sum's 36;
+    /// same V = Bᵀ d B as forward's; by F(3x3, 4x4) with F(4x4, 3x3)'s matrices, 4x4 tiles of dY over 6x6 input tiles. Summed
+    /// over the tiles first, on thread <paramref name="part"/> into the sums of slice <paramref name="slice"/> of the batch:
+    /// dU_ξ (F, C) += H_ξᵀ V_ξ, sixteen (or 36) GEMMs whose K is the tiles (<paramref name="add"/> false: the slice's first
+    /// chunk, written). 16 multiplies per 2x2 tile, channel and filter (36 per 4x4 tile), against the direct sum's 36 (144);
     /// <see cref="WeightGradientTo"/> then transforms the slices' sums back.
     /// </summary>
     public void WeightGradient(Backend kernels, bool nested, int part, int slice, float* x, float* dz, int n0, int n1, bool add)
     {
-        int tilesHigh = (_g.Rows.Output + 1) / 2, perExample = tilesHigh * _tilesWide, tiles = (n1 - n0) * perExample;
+        int tilesHigh = (_g.Rows.Output + _tile - 1) / _tile, perExample = tilesHigh * _tilesWide, tiles = (n1 - n0) * perExample;
         int rounds = (tiles + _most - 1) / _most, size = (tiles + rounds - 1) / rounds;
-        float** cells = stackalloc float*[16];
+        float** cells = stackalloc float*[36];
         var (vs, hs) = Scratch(part);
         fixed (float* v = vs, h = hs, zeros = _zeros, dU = _dU)
         {
-            float* du = dU + (long)slice * _xi * _f * _c;
+            float* du = dU + slice * WeightGradientFloats;
             for (int round = 0; round * size < tiles; round++)
             {
                 int t0 = round * size, t1 = Math.Min(tiles, t0 + size), count = t1 - t0;
                 long vStride = (long)count * _c + Skew, hStride = (long)count * _f + Skew;
-                var tile = new Tiles(t0, _tilesWide, tilesHigh, 2);
+                var tile = new Tiles(t0, _tilesWide, tilesHigh, _tile);
                 for (int t = t0; t < t1; t++, tile.Next())
                 {
                     var (e, oh, ow) = (tile.Example, tile.Row, tile.Col);
@@ -470,12 +507,14 @@ public sealed unsafe class Winograd : IWinogradForward
     public void WeightGradientTo(Backend kernels, ReadOnlySpan<bool> used, Span<float> dW)
     {
         if (dW.Length < _f * 9 * _c) throw new ArgumentException($"Winograd: dW has {dW.Length} floats, the kernel {_f * 9 * _c}");
-        if (used.Length * _xi * _f * _c > _dU.Length) throw new ArgumentException("Winograd: more slices than its weight gradient's sums");
+        if (used.Length * WeightGradientFloats > _dU.Length) throw new ArgumentException("Winograd: more slices than its weight gradient's sums");
         fixed (float* pw = dW, du = _dU)
         fixed (bool* pu = used)
         {
             var args = new SumArgs { DW = pw, DU = du, Used = pu, Slices = used.Length, F = _f, C = _c };
-            kernels.ParallelFor(_f, &TransformBack, &args, 16L * _c * used.Length);   // filter by filter: the same floats on any split
+            // filter by filter: the same floats on any split
+            if (_tile == 4) kernels.ParallelFor(_f, &TransformBack4, &args, 36L * _c * used.Length);
+            else kernels.ParallelFor(_f, &TransformBack, &args, 16L * _c * used.Length);
         }
     }
 
@@ -539,19 +578,25 @@ public sealed unsafe class Winograd : IWinogradForward
     }
 
     /// <summary>
-    /// H = A h Aᵀ for the 2x2 tile of dY whose top left is output (oh, ow) of example n, every filter, into h (element ξ at
-    /// h + ξ·<paramref name="stride"/>); outputs past the edge read as zeros. A = [1 0; 1 1; 1 -1; 0 -1].
+    /// H = A h Aᵀ for the tile of dY (2x2, or 4x4 for F(3x3, 4x4)) whose top left is output (oh, ow) of example n, every filter,
+    /// into h (element ξ at h + ξ·<paramref name="stride"/>); outputs past the edge read as zeros. F(3x3, 2x2)'s A = [1 0; 1 1; 1 -1; 0 -1].
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void GradientTile(float* dz, float* zeros, float** cells, int n, int oh, int ow, float* h, long stride)
     {
-        int height = _g.Rows.Output, width = _g.Cols.Output, f = _f;
-        for (int i = 0; i < 2; i++)
-            for (int j = 0; j < 2; j++)
+        int height = _g.Rows.Output, width = _g.Cols.Output, f = _f, side = _tile;
+        for (int i = 0; i < side; i++)
+            for (int j = 0; j < side; j++)
             {
                 int r = oh + i, col = ow + j;
-                cells[2 * i + j] = r < height && col < width ? dz + (((long)n * height + r) * width + col) * f : zeros;
+                cells[side * i + j] = r < height && col < width ? dz + (((long)n * height + r) * width + col) * f : zeros;
             }
+        if (side == 4)
+        {
+            if (Wide && f % 16 == 0) for (int q = 0; q < f; q += 16) GradientTransform4<Lanes512, Vector512<float>>(cells, q, h + q, stride);
+            else for (int q = 0; q < f; q += 8) GradientTransform4<Lanes256, Vector256<float>>(cells, q, h + q, stride);
+            return;
+        }
         for (int q = 0; q < f; q += 8)
         {
             var (a, b, c, d) = (Vector256.Load(cells[0] + q), Vector256.Load(cells[1] + q), Vector256.Load(cells[2] + q), Vector256.Load(cells[3] + q));
@@ -572,6 +617,99 @@ public sealed unsafe class Winograd : IWinogradForward
         Vector256.Store(top + bottom, h + (4 + j) * stride);
         Vector256.Store(top - bottom, h + (8 + j) * stride);
         Vector256.Store(-bottom, h + (12 + j) * stride);
+    }
+
+    /// <summary>
+    /// F(3x3, 4x4): H = A h Aᵀ on one vector of filters from q of the 16 cells of a 4x4 tile of dY, A = Aᵀ's transpose (6x4:
+    /// [1 0 0 0; 1 1 1 1; 1 -1 1 -1; 1 2 4 8; 1 -2 4 -8; 0 0 0 1]): each column into locals, then each row of those, stored.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void GradientTransform4<TL, TV>(float** cells, int q, float* h, long stride) where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV L(int i, int j) => TL.Load(cells[4 * i + j] + q);
+        // A times each column of h: row i of A h at column j in (a..f)j
+        A<TL, TV>(L(0, 0), L(1, 0), L(2, 0), L(3, 0), out var a0, out var b0, out var c0, out var d0, out var e0, out var f0);
+        A<TL, TV>(L(0, 1), L(1, 1), L(2, 1), L(3, 1), out var a1, out var b1, out var c1, out var d1, out var e1, out var f1);
+        A<TL, TV>(L(0, 2), L(1, 2), L(2, 2), L(3, 2), out var a2, out var b2, out var c2, out var d2, out var e2, out var f2);
+        A<TL, TV>(L(0, 3), L(1, 3), L(2, 3), L(3, 3), out var a3, out var b3, out var c3, out var d3, out var e3, out var f3);
+        // each row of it times Aᵀ: H[i, j] at h + (6i + j)·stride
+        StoreA<TL, TV>(a0, a1, a2, a3, h, stride);
+        StoreA<TL, TV>(b0, b1, b2, b3, h + 6 * stride, stride);
+        StoreA<TL, TV>(c0, c1, c2, c3, h + 12 * stride, stride);
+        StoreA<TL, TV>(d0, d1, d2, d3, h + 18 * stride, stride);
+        StoreA<TL, TV>(e0, e1, e2, e3, h + 24 * stride, stride);
+        StoreA<TL, TV>(f0, f1, f2, f3, h + 30 * stride, stride);
+    }
+
+    /// <summary>A (6x4 above) times (h0 .. h3): h0, (h0 + h2) ± (h1 + h3), (h0 + 4h2) ± 2(h1 + 4h3), h3.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void A<TL, TV>(TV h0, TV h1, TV h2, TV h3, out TV o0, out TV o1, out TV o2, out TV o3, out TV o4, out TV o5)
+        where TL : struct, ILanes<TV> where TV : struct
+    {
+        TV even = TL.Add(h0, h2), odd = TL.Add(h1, h3);
+        TV even4 = TL.FusedMultiplyAdd(TL.Create(4f), h2, h0), odd8 = TL.FusedMultiplyAdd(TL.Create(4f), h3, h1);
+        odd8 = TL.Add(odd8, odd8);                                                           // 2(h1 + 4h3): doubling is exact
+        (o0, o1, o2, o3, o4, o5) = (h0, TL.Add(even, odd), TL.Subtract(even, odd), TL.Add(even4, odd8), TL.Subtract(even4, odd8), h3);
+    }
+
+    /// <summary>A times (h0 .. h3), the k-th result stored at at + k·step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreA<TL, TV>(TV h0, TV h1, TV h2, TV h3, float* at, long step) where TL : struct, ILanes<TV> where TV : struct
+    {
+        A<TL, TV>(h0, h1, h2, h3, out var o0, out var o1, out var o2, out var o3, out var o4, out var o5);
+        TL.Store(o0, at); TL.Store(o1, at + step); TL.Store(o2, at + 2 * step); TL.Store(o3, at + 3 * step); TL.Store(o4, at + 4 * step); TL.Store(o5, at + 5 * step);
+    }
+
+    /// <summary>
+    /// F(3x3, 4x4)'s <see cref="TransformBack"/>, filters [f0, f1): the slices' 36 sums added in slice order in floats, then
+    /// dW = Gᵀ dU G in double, rounded once (G's sixths and twenty-fourths are not exact in float). Eight channels at a time, each
+    /// as two vectors of four doubles: the same operations on each lane as one channel at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransformBack4(void* state, int part, int f0, int f1)
+    {
+        var a = (SumArgs*)state;
+        int fs = a->F, cs = a->C;
+        long size = 36L * fs * cs, xi = (long)fs * cs;                     // floats between slices; between ξs
+        var s = stackalloc Vector256<float>[36];
+        var m = stackalloc Vector256<double>[36];
+        var t = stackalloc Vector256<double>[18];
+        var y = stackalloc Vector256<double>[18];                          // dW[i, j]'s two halves at 2(3i + j) and 2(3i + j) + 1
+        for (int f = f0; f < f1; f++)
+            for (int c = 0; c < cs; c += 8)
+            {
+                for (int k = 0; k < 36; k++) s[k] = default;
+                for (int slice = 0; slice < a->Slices; slice++)
+                    if (a->Used[slice])
+                    {
+                        float* du = a->DU + slice * size + (long)f * cs + c;  // ξ's sum at du + ξ·F·C
+                        for (int k = 0; k < 36; k++) s[k] += Vector256.Load(du + k * xi);
+                    }
+                for (int half = 0; half < 2; half++)
+                {
+                    for (int k = 0; k < 36; k++) m[k] = half == 0 ? Vector256.WidenLower(s[k]) : Vector256.WidenUpper(s[k]);
+                    for (int j = 0; j < 6; j++) Gt4(m[j], m[6 + j], m[12 + j], m[18 + j], m[24 + j], m[30 + j], out t[j], out t[6 + j], out t[12 + j]);   // Gᵀ M
+                    for (int i = 0; i < 3; i++)                                // (Gᵀ M) G, row by row
+                        Gt4(t[6 * i], t[6 * i + 1], t[6 * i + 2], t[6 * i + 3], t[6 * i + 4], t[6 * i + 5], out y[2 * (3 * i) + half], out y[2 * (3 * i + 1) + half], out y[2 * (3 * i + 2) + half]);
+                }
+                float* at = a->DW + (long)f * 9 * cs + c;                       // dW[f, i, j, c] at at + (3i + j)·C
+                for (int k = 0; k < 9; k++) Vector256.Narrow(y[2 * k], y[2 * k + 1]).Store(at + k * cs);
+            }
+    }
+
+    /// <summary>
+    /// F(4x4, 3x3)'s Gᵀ (3x6: G's columns [¼ -⅙ -⅙ 1/24 1/24 0; 0 -⅙ ⅙ 1/12 -1/12 0; 0 -⅙ -⅙ ⅙ ⅙ 1]) times (m0 .. m5), in double.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Gt4(Vector256<double> m0, Vector256<double> m1, Vector256<double> m2, Vector256<double> m3, Vector256<double> m4, Vector256<double> m5,
+        out Vector256<double> o0, out Vector256<double> o1, out Vector256<double> o2)
+    {
+        // multiplies by the reciprocals (within a double's rounding of the divisions: far under the float's rounding that follows)
+        var (sixth, twelfth, twentyFourth) = (Vector256.Create(1.0 / 6), Vector256.Create(1.0 / 12), Vector256.Create(1.0 / 24));
+        var (sum12, diff21, sum34, diff34) = (m1 + m2, m2 - m1, m3 + m4, m3 - m4);
+        o0 = m0 * 0.25 - sum12 * sixth + sum34 * twentyFourth;
+        o1 = diff21 * sixth + diff34 * twelfth;
+        o2 = (sum34 - sum12) * sixth + m5;
     }
 
     /// <summary>
