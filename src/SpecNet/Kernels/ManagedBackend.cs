@@ -992,9 +992,11 @@ public sealed unsafe class ManagedBackend : Backend
     /// panel (a first convolution's weight gradient, 9 x 32 over K = 43,264), or a weight gradient
     /// Aᵀ B over a chunk of rows that stays in cache, its last panel copied where B's edge cuts it (<see cref="LastPanel"/>),
     /// but fewer than 16 columns with AVX-512, which the packed path runs in the narrow kernel. With AVX-512 a B of 16 columns had
-    /// gone that way too, packed at every call; the narrow kernel now reads it where it lies (Winograd's weight gradient of 16
-    /// filters: 36 GEMMs of 16 x 16 a round of tiles, 0.87 -> 0.41 ms by F(3x3, 4x4) for 28x28x16 -> 16 at batch 64 on a Zen 5; the
-    /// residual model's training step 4-5% faster, its 16-filter weight gradients direct, alternating in one process).
+    /// gone that way too, packed at every call; the narrow kernel now reads it where it lies. Winograd's weight gradient over 16
+    /// filters (16 or 36 GEMMs of 16 x 16 a round of tiles) for 28x28x16 -> 16 at batch 64, alone on a Zen 5: by F(3x3, 2x2)
+    /// 1.47 -> 0.66 ms, by F(3x3, 4x4) 0.87 -> 0.41. No reference model's plan takes that path with AVX-512 (their weight
+    /// gradients of 16 filters are direct, through the gathered GEMM); a grouped convolution of 16 filters a group, or a dense
+    /// layer of 16 units, does (the latter's backward level: 0.020 ms).
     /// </summary>
     private static bool UseDirect(in Job j, int rows) =>
         j.OpB == Op.N && (j.N == NR && rows <= 2 * MR || j.OpA == Op.T && j.K <= DirectMaxK && (j.N % NR == 0 || !Wide || j.N >= 16));

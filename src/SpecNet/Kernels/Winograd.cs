@@ -155,9 +155,10 @@ public sealed unsafe class Winograd : IWinogradForward
     /// 4x4) gained nothing: the backward (both gradients) of 28x28x16 -> 16 with the caches flushed before each call 1.13 ms either
     /// way, and in the residual model's step, layer by layer, 1.08-1.11 -> 1.16-1.26 ms. With 256-bit vectors it kept its gain:
     /// flushed, 2.08 -> 1.83 ms against F(3x3, 2x2); in the step 1.76-1.80 -> 1.52-1.65 ms; the residual model's training step
-    /// 2.6% and 6.0% faster (41 alternating rounds, median ratios 0.974 and 0.940), the tutorial's (MNIST) 3.7%, the pooled level
-    /// (0.985, 1.008), where its 5x5x64 -> 128 convolution lost by it (0.83-0.88 -> 0.95-1.09 ms): one tile of 4x4 an example,
-    /// whose transforms (36 cells for 9 outputs) outweigh the GEMMs' saving. F(3x3, 4x4)'s sums round as F(4x4, 3x3)'s forward
+    /// about 5% faster (two plans alternating in one process, 41 rounds of ten steps, made in either order: median ratios 0.949
+    /// and 0.952, where two plans alike read 0.977 and 0.992), the pooled and MNIST models level (0.94-1.07). The pooled model's
+    /// 5x5x64 -> 128 convolution lost by it (0.83-0.88 -> 0.95-1.09 ms): one tile of 4x4 an example, whose transforms (36 cells
+    /// for 9 outputs) outweigh the GEMMs' saving. F(3x3, 4x4)'s sums round as F(4x4, 3x3)'s forward
     /// does, within about 2·10^-6 of the terms' magnitudes (10^-7 - 8·10^-7 at batch 64 above, 2.1·10^-6 over a single 7x7x64
     /// image; direct 2·10^-8 - 10^-7): its transforms multiply by up to 8, then divide by up to 24.
     /// </summary>
