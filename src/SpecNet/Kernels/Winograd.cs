@@ -213,9 +213,10 @@ public sealed unsafe class Winograd : IWinogradForward
     public bool Pays(int examples, int rows) => _always || (long)examples * ((rows + _tile - 1) / _tile) * _tilesWide >= (_tile == 4 ? 24 : 60);
 
     /// <summary>
-    /// Whether the weight gradient of a chunk of <paramref name="examples"/> runs by it: by F(3x3, 4x4) on any chunk (its GEMMs
-    /// sum the chunk's tiles into F x C, so a short chunk shortens only their K; F(3x3, 2x2) would take a chunk of four 7x7x64
-    /// maps, which F(3x3, 4x4)'s 24-tile rule for forward would not), by F(3x3, 2x2) where forward would (<see cref="Pays"/>).
+    /// Whether the weight gradient of a chunk of <paramref name="examples"/> runs by it: by F(3x3, 4x4) on any chunk, since its
+    /// GEMMs sum the chunk's tiles into F x C and a short chunk shortens only their K (a chunk of four 7x7 maps, 16 tiles, under
+    /// forward's 24, would otherwise fall to the direct sums, where F(3x3, 2x2) had taken it); by F(3x3, 2x2) where forward would
+    /// (<see cref="Pays"/>), as before.
     /// </summary>
     public bool PaysForWeights(int examples, int rows) => _tile == 4 || Pays(examples, rows);
 
