@@ -160,7 +160,8 @@ public sealed unsafe class Winograd : IWinogradForward
     /// 5x5x64 -> 128 convolution lost by it (0.83-0.88 -> 0.95-1.09 ms): one tile of 4x4 an example, whose transforms (36 cells
     /// for 9 outputs) outweigh the GEMMs' saving. F(3x3, 4x4)'s sums round as F(4x4, 3x3)'s forward
     /// does, within about 2·10^-6 of the terms' magnitudes (10^-7 - 8·10^-7 at batch 64 above, 2.1·10^-6 over a single 7x7x64
-    /// image; direct 2·10^-8 - 10^-7): its transforms multiply by up to 8, then divide by up to 24.
+    /// image; direct 2·10^-8 - 10^-7): its transforms multiply by up to 8, then divide by up to 24. A Zen 4 runs AVX-512 at
+    /// AVX2's rate of FMAs and might gain by the 256-bit rule; it takes the 512-bit one, not measured there.
     /// </summary>
     public static int WeightGradientTile(ConvGeometry g) =>
         !Wide && Fits(g, 4) && TilesOf(g, 4) >= 2 ? 4 : Fits(g, 2, training: true) ? 2 : 0;
