@@ -202,7 +202,7 @@ public sealed unsafe class Winograd : IWinogradForward
     public void KeepWeightGradients(int slices) => _dU = new float[slices * WeightGradientFloats];
 
     /// <summary>Floats of a slice's sums for the weight gradient: one matrix (F, C) per ξ (16 or 36 of them).</summary>
-    public long WeightGradientFloats => (long)_xi * _f * _c;
+    private long WeightGradientFloats => (long)_xi * _f * _c;
 
     /// <summary>
     /// Whether a block of <paramref name="examples"/> examples' <paramref name="rows"/> output rows has tiles enough to pay: a

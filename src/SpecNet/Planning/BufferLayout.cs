@@ -131,15 +131,11 @@ public sealed class BufferLayout
                 if (inChain[i]) continue;  // its chain's first layer takes the chain's gradient
                 int last = Math.Max(i, chainEnd[i]);
                 if (Gradient[last + 1] < 0) continue; // an output nobody reads: no gradient flows through its layer
-                if (taken[i] && needed[sources[i][0]])
+                // dy's buffer passes to dx, in use still, not given back: a backward that writes dx over dy, or a max pooling the
+                // convolution before runs, whose dy that backward reads (it writes no dy of its own)
+                if (taken[i] && needed[sources[i][0]] || InPlace(i, last))
                 {
-                    // a max pooling the convolution before runs: its dy stays in use until that backward, which writes no dy of its own
                     Gradient[sources[i][0]] = Gradient[last + 1];
-                    continue;
-                }
-                if (InPlace(i, last))
-                {
-                    Gradient[sources[i][0]] = Gradient[last + 1];   // dy's buffer passes to dx: it stays in use, not given back
                     continue;
                 }
                 for (int j = i; j <= last; j++)            // the inputs of the chain's layers from outside it (an add's other operand)
