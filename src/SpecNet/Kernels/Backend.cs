@@ -211,10 +211,30 @@ public abstract class Backend
     /// C (m, n) = A Bᵀ on thread <paramref name="thread"/> (as <see cref="GemmOnThread"/>), with A's rows read where they lie
     /// (<see cref="GatheredRows"/>: a convolution's windows, no im2col) and B as <see cref="PackGathered"/> laid it out; false
     /// when this backend has no such kernel or the shape is better served otherwise, and the caller then lays the rows out
-    /// for a GEMM. Equal to that GEMM on the laid-out rows, to the bit. <paramref name="beta"/> 1: C += A Bᵀ. <paramref name="map"/>:
+    /// for a GEMM. Equal to that GEMM on the laid-out rows, to the bit, except where the backend runs a few rows in the tiles
+    /// that the GEMM runs as dot products (<see cref="GathersColumns"/>'s shapes): then to rounding, and to the bit the same rows
+    /// in a longer block. <paramref name="beta"/> 1: C += A Bᵀ. <paramref name="map"/>:
     /// applied to C's values as they are stored, where the backend can (<see cref="ColumnMap"/>).
     /// </summary>
     public virtual unsafe bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc, float beta = 0,
+        ColumnMap* map = null) => false;
+
+    /// <summary>Columns of C in a panel of <see cref="GemmGathered"/>'s: a share of C's columns starts at a multiple of it (<see cref="GemmGatheredColumns"/>).</summary>
+    public virtual int GatheredPanel => 0;
+
+    /// <summary>
+    /// Whether <see cref="GemmGatheredColumns"/> takes C (m, n) over k: one image of few output positions against many filters,
+    /// shared between the threads by its filters. A property of the shape alone, not of the thread count, so one thread and
+    /// several give the same floats.
+    /// </summary>
+    public virtual bool GathersColumns(int m, int n, int k) => false;
+
+    /// <summary>
+    /// Columns [n0, n1) of <see cref="GemmGathered"/>'s C (m, n) = A Bᵀ, n0 a multiple of <see cref="GatheredPanel"/>, for a shape
+    /// <see cref="GathersColumns"/> takes (else false): each thread computes every row for its panels of B, reading them once. C's
+    /// other columns are not touched; each sum is built as GemmGathered builds it. <paramref name="map"/> as GemmGathered's.
+    /// </summary>
+    public virtual unsafe bool GemmGatheredColumns(int thread, in GatheredRows a, int m, int n, int n0, int n1, ReadOnlySpan<float> packedB, Span<float> c, int ldc,
         ColumnMap* map = null) => false;
 
     /// <summary>

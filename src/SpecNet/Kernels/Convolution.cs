@@ -123,7 +123,8 @@ public sealed unsafe class Convolution : IRangeWork
     private bool _backward, _inputGradient, _weightGradient, _addToDx;
     private int _batch, _chunk;
     private float* _x, _y, _dz, _dx, _w, _wFlipped;
-    private bool _rowSplit, _positionSplit, _weightsByWinograd;
+    private bool _rowSplit, _positionSplit, _columnSplit, _weightsByWinograd;
+    private bool _epilogueLeft;                      // a column split's epilogue, not applied in the GEMM's stores: for the caller after it
     private int _slices;                             // backward: slices of the batch's chunks (BatchSlices)
     private Backend _kernels = null!;
     private IRowsEpilogue? _epilogue;
@@ -377,13 +378,18 @@ public sealed unsafe class Convolution : IRangeWork
             // One image on several threads: its output rows are split between them, each thread's im2col, GEMM and epilogue
             // on its own rows (a whole image as one chunk ran im2col and the epilogue on one thread, and forked inside the GEMM).
             // With a pooling, whole rows of its windows: a thread's share of pooled rows and the output rows under them.
-            // Not where the image has few output positions for many filters (Backend.SplitsColumns: a 4x4 map of 256, 16 rows
-            // against 590,000 weights): split by rows, each thread read all of the kernel for its few rows; as one chunk the
-            // GEMM's dot products share the filters, each thread reading its half, the same sums. Single images, 2 threads,
-            // alternating in one process on a Zen 5: the strided model 0.0252 -> 0.0119 ms (its 2x2x128 convolution), the pooled
-            // 0.0412 -> 0.0286 (3x3x128), a ResNet-18-like model's 4x4 maps of 256 0.903 -> 0.807; with AVX-512 off 0.0282 ->
-            // 0.0171 and 0.0479 -> 0.0350.
-            _rowSplit = batch == 1 && kernels.Threads > 1 && !kernels.SplitsColumns(_g.Positions, _g.GroupFilters, _g.PatchSize);
+            // Not where the image has few output positions for many filters (a 4x4 map of 256, 16 rows against 590,000 weights):
+            // split by rows, each thread read all of the kernel for its few rows. Those the threads share by filters, each
+            // reading its panels of the kernel once: in the gathered GEMM's tiles where it takes them (SplitsByColumns), else
+            // as one chunk whose GEMM's dot products share the filters (Backend.SplitsColumns). Single images, 2 threads,
+            // alternating in one process on a Zen 5, the dot products against the row split: the strided model 0.0252 -> 0.0119 ms
+            // (its 2x2x128 convolution), the pooled 0.0412 -> 0.0286 (3x3x128), a ResNet-18-like model's 4x4 maps of 256 0.903 ->
+            // 0.807; with AVX-512 off 0.0282 -> 0.0171 and 0.0479 -> 0.0350. Then the tiles against the dot products (`specnet
+            // bench --batch-size 1`, the builds alternating, medians): the ResNet-18-like model 0.80 -> 0.66 ms (its 4x4x256 -> 256
+            // 0.079 -> 0.051 each), pooled 0.0267 -> 0.0231, strided 0.0115 -> 0.0109; with AVX-512 off 1.27 -> 1.11, 0.0330 ->
+            // 0.0312 and 0.0185 -> 0.0158.
+            bool byColumns = batch == 1 && SplitsByColumns(kernels);
+            _rowSplit = batch == 1 && kernels.Threads > 1 && !byColumns && !kernels.SplitsColumns(_g.Positions, _g.GroupFilters, _g.PatchSize);
             int step = _pool?.Rows.Stride ?? 1, splitRows = _pool?.Rows.Output ?? _g.Rows.Output;
             // Winograd's largest tile whose GEMMs a block's tiles fill (a single image's share of rows may fill none)
             int chunk = _rowSplit ? 1 : _winograds.Length > 0 ? Chunk(batch, _winogradChunkSize, kernels.Threads) : _chunk;
@@ -396,15 +402,21 @@ public sealed unsafe class Convolution : IRangeWork
             else _reader?.Pack(kernels, w, _repack);
             _source?.Prepare();
             _positionSplit = _rowSplit && SplitsByPositions(kernels);
-            int tile = kernels.GatheredTileRows;
+            _columnSplit = byColumns && _running is null;
+            int tile = kernels.GatheredTileRows, panel = kernels.GatheredPanel;
             // A split's multiply-adds counted as floats of work: a single image's stem (113,000 of them) and 1x1 shortcuts (100,000) run
             // on both threads too, where an eighth of them kept them on one (Zen 1, single images, alternating in-process: pooled model
             // 0.123 -> 0.109 ms, residual 0.355 -> 0.336, strided 0.064 -> 0.060; counting fewer gained nothing more).
-            if (_positionSplit) kernels.ParallelFor((_g.Positions + tile - 1) / tile, this, (long)tile * _g.PatchSize * _g.Filters);
+            if (_columnSplit)
+            {
+                kernels.ParallelFor((_g.Filters + panel - 1) / panel, this, (long)panel * _g.PatchSize * ComputedPositions);
+                ColumnsDone();
+            }
+            else if (_positionSplit) kernels.ParallelFor((_g.Positions + tile - 1) / tile, this, (long)tile * _g.PatchSize * _g.Filters);
             else if (_rowSplit) kernels.ParallelFor(splitRows, this, (long)step * _g.Cols.Output * _g.PatchSize * _g.Filters);
             else kernels.ParallelForEach((batch + _chunk - 1) / _chunk, this);   // each chunk's outputs alone: a thread's own share, then the other's end
             _epilogue = null;
-            _rowSplit = _positionSplit = false;
+            _rowSplit = _positionSplit = _columnSplit = _epilogueLeft = false;
             _running = null;
         }
     }
@@ -419,6 +431,18 @@ public sealed unsafe class Convolution : IRangeWork
     private bool SplitsByPositions(Backend kernels) =>
         kernels.GatheredTileRows > 0 && _reader is not null && _pool is null && _source is null && _running is null && _g.Groups == 1
         && _g.Rows.Output % kernels.Threads != 0 && _g.Positions >= 3 * kernels.GatheredTileRows * kernels.Threads;
+
+    /// <summary>
+    /// Whether one image is split between the threads by its filters, each computing every output position (those a pooling reads)
+    /// for its panels of them: few positions against many filters (<see cref="Backend.GathersColumns"/>: a 4x4 map of 256 filters
+    /// over 2,304 taps, a 3x3 map of 128 over 576), the windows read in place and the kernel packed once. Whatever the thread
+    /// count, so that one thread and two give the same floats. Not where Winograd runs the image (checked after it is picked).
+    /// </summary>
+    private bool SplitsByColumns(Backend kernels) =>
+        _reader is not null && _source is null && _g.Groups == 1 && kernels.GathersColumns(ComputedPositions, _g.Filters, _g.PatchSize);
+
+    /// <summary>An image's output positions that forward computes: all of them, or the rows a pooling reads.</summary>
+    private int ComputedPositions => _computedRows * _g.Cols.Output;
 
     /// <summary>Whether backward adds its input gradient's columns to dX as it computes them (<see cref="Backend.GemmAddToWindows"/>), not by col2im.</summary>
     public bool AddsColumnsToWindows => _addsToWindows;
@@ -550,7 +574,8 @@ public sealed unsafe class Convolution : IRangeWork
         if (!_backward)
         {
             int step = _pool?.Rows.Stride ?? 1;
-            if (_positionSplit) PositionBlock(part, nested, c0 * _kernels.GatheredTileRows, Math.Min(g.Positions, c1 * _kernels.GatheredTileRows));
+            if (_columnSplit) ColumnBlock(part, c0 * _kernels.GatheredPanel, Math.Min(g.Filters, c1 * _kernels.GatheredPanel));
+            else if (_positionSplit) PositionBlock(part, nested, c0 * _kernels.GatheredTileRows, Math.Min(g.Positions, c1 * _kernels.GatheredTileRows));
             else if (_rowSplit) ForwardBlock(part, nested, 0, 1, c0 * step, c1 * step);
             else for (int chunk = c0; chunk < c1; chunk++) ForwardBlock(part, nested, chunk * _chunk, Math.Min(_batch, (chunk + 1) * _chunk), 0, _computedRows);
             return;
@@ -662,11 +687,18 @@ public sealed unsafe class Convolution : IRangeWork
             float* output = _pool is null ? _y + ((long)n0 * g.Rows.Output + oh0) * g.Cols.Output * f : block;
             Block(part, nested, n0, n1, oh0, oh1, new ReadOnlySpan<float>(_x, _x == null ? 0 : _batch * g.Input.Size), new ReadOnlySpan<float>(_w, f * g.PatchSize),
                 new Span<float>(output, rows * f), _epilogue);
-            if (_pool is not { } p) return;
-            var rowsWindow = Window.Of(oh1 - oh0, p.Rows.Kernel, p.Rows.Stride, 1, Padding.Valid);   // this block's rows
-            long pooled = ((long)n0 * p.Rows.Output + oh0 / p.Rows.Stride) * p.Cols.Output * f;
-            Pooling.MaxForwardOnThread(n1 - n0, Shape.Spatial(oh1 - oh0, g.Cols.Output, f), rowsWindow, p.Cols, output, _y + pooled);
+            if (_pool is not null) Pool(n0, n1, oh0, oh1, output);
         }
+    }
+
+    /// <summary>The max pooling of a block's output rows [oh0, oh1) of examples [n0, n1), made at <paramref name="output"/>, into y.</summary>
+    private void Pool(int n0, int n1, int oh0, int oh1, float* output)
+    {
+        var p = _pool!.Value;
+        int f = _g.Filters;
+        var rowsWindow = Window.Of(oh1 - oh0, p.Rows.Kernel, p.Rows.Stride, 1, Padding.Valid);   // this block's rows
+        long pooled = ((long)n0 * p.Rows.Output + oh0 / p.Rows.Stride) * p.Cols.Output * f;
+        Pooling.MaxForwardOnThread(n1 - n0, Shape.Spatial(oh1 - oh0, _g.Cols.Output, f), rowsWindow, p.Cols, output, _y + pooled);
     }
 
     /// <summary>
@@ -738,6 +770,35 @@ public sealed unsafe class Convolution : IRangeWork
         var w = new ReadOnlySpan<float>(_w, f * g.PatchSize);
         if (_epilogue is null) Convolve(nested, part, x, g, _reader, 0, 1, oh0, oh1, 0, w, y, f, p0 - oh0 * ow, p1 - p0);
         else if (!ConvolveMapped(nested, part, x, 0, 1, oh0, oh1, w, y, _epilogue, p0 - oh0 * ow, p1 - p0)) _epilogue.ApplyRows(y, (long)p0 * f);
+    }
+
+    /// <summary>
+    /// One image's filters [f0, f1) at every output position it computes (<see cref="SplitsByColumns"/>), into y or, with a pooling,
+    /// into the first thread's block, which every thread writes its columns of; the epilogue in the GEMM's stores where it is a map
+    /// per channel, else left for <see cref="ColumnsDone"/>.
+    /// </summary>
+    private void ColumnBlock(int part, int f0, int f1)
+    {
+        float[]? bias = null, scale = null, shift = null;
+        bool relu = false, mapping = _epilogue is not null && _epilogue.AsColumns(out bias, out scale, out shift, out relu);
+        fixed (float* pb = bias, ps = scale, pf = shift, block = _pool is null ? null : _blocks[0])
+        {
+            var map = new ColumnMap { Bias = pb, Scale = ps, Shift = pf, Relu = relu };
+            var output = new Span<float>(_pool is null ? _y : block, ComputedPositions * _g.Filters);
+            _reader!.GemmColumns(_kernels, part, new ReadOnlySpan<float>(_x, _g.Input.Size), _computedRows, f0, f1, output, mapping ? &map : null);
+            if (_epilogue is not null && !map.Applied) _epilogueLeft = true;     // the same for every part: it depends on the shape alone
+        }
+    }
+
+    /// <summary>After a column split's threads: the epilogue the GEMM did not apply, on whole rows; then the pooling.</summary>
+    private void ColumnsDone()
+    {
+        fixed (float* block = _pool is null ? null : _blocks[0])
+        {
+            float* output = _pool is null ? _y : block;
+            if (_epilogueLeft) _epilogue!.ApplyRows(new Span<float>(output, ComputedPositions * _g.Filters), 0);
+            if (_pool is not null) Pool(0, 1, 0, _computedRows, output);
+        }
     }
 
     /// <summary>Input rows [oh0, oh1) of examples [n0, n1) (a 1x1 window: the output's rows) made by the source into this thread's scratch.</summary>
@@ -856,6 +917,18 @@ public sealed unsafe class Convolution : IRangeWork
                 if (rows == all && _classes is { } classes && classes.Gemm(kernels, part, windows, n1 - n0, oh0, py, ldy, _g.GroupFilters, packed, beta)) return true;
                 return kernels.GemmGathered(part, windows.Skip(skip), rows, _g.GroupFilters, packed, y, ldy, beta, map);
             }
+        }
+
+        /// <summary>
+        /// Filters [f0, f1) of one image's Y (positions, F) over its first <paramref name="rows"/> output rows, the kernel as last
+        /// packed (<see cref="Backend.GemmGatheredColumns"/>).
+        /// </summary>
+        public void GemmColumns(Backend kernels, int part, ReadOnlySpan<float> tensor, int rows, int f0, int f1, Span<float> y, ColumnMap* map)
+        {
+            fixed (float* px = tensor, copy = _padded ? _copies[part] : null)
+            fixed (int* offsets = _offsets)
+                if (!kernels.GemmGatheredColumns(part, Windows(px, copy, offsets, 0, 1, 0, rows, 0), rows * _g.Cols.Output, _g.Filters, f0, f1, _packed, y, _g.Filters, map))
+                    throw new InvalidOperationException($"convolution: the backend declined the filters of one image it said it takes ({_g})");
         }
 
         /// <summary>

@@ -182,7 +182,17 @@ public class ConvolutionTests
                 conv.Forward(backend, 1, x.AsSpan(x.Length - input.Size), weights, mappedSingle, folded);
                 results.AddRange([y, single, dX, dW, after, added, mapped, mappedSingle]);
             }
-            foreach (int i in new[] { 0, 1, 2, 3, 4, 6, 7 }.Where(i => i != 2 || !windows)) Assert.Equal(results[i + 8], results[i]);
+            foreach (int i in new[] { 0, 2, 3, 4, 6 }.Where(i => i != 2 || !windows)) Assert.Equal(results[i + 8], results[i]);
+            // One image, against two panels of filters or more: the batch's last to the bit, its rows' sums the same in any block
+            // (its rows or its filters split between the threads). Blocks of 16 rows or fewer, which the laid-out GEMM runs as dot
+            // products, the gathered one runs in its tiles there: the same to rounding. Against fewer filters, to the bit.
+            foreach (int i in new[] { 1, 7 })
+                if (g.GroupFilters >= 2 * managed.GatheredPanel)
+                {
+                    Assert.Equal(results[i - 1][^g.OutputSize..], results[i]);
+                    Near(results[i + 8], results[i]);
+                }
+                else Assert.Equal(results[i + 8], results[i]);
             // dX's columns added to it as they are computed: each cell's terms in another order than col2im's
             if (windows) Near(results[10], results[2]);
             // Added: the same to rounding. Over K blocks a laid-out GEMM that computes Cᵀ adds C's old values after every block's
@@ -443,36 +453,80 @@ public class ConvolutionTests
     }
 
     /// <summary>
-    /// One image with few output positions and many filters is shared between the threads by its filters (the GEMM's dot products
-    /// split by columns), not by its rows, where each thread read the whole kernel for its few rows: the same floats either way,
-    /// and as on one thread (by rows they need not be). The choice: 16 rows or fewer, work enough to share, more than one thread.
+    /// One image with few output positions and many filters is shared between the threads by its filters, not by its rows, where
+    /// each thread read the whole kernel for its few rows: from four positions on in the gathered GEMM's tiles, each thread over its
+    /// panels of filters (and a folded batch norm's map in their stores, or after them where the kernel cannot take it), below
+    /// that as dot products split by columns. Either way the same floats as on one thread; in tiles, the same as the image's in a
+    /// batch too. The choice: 16 positions or fewer, and for the tiles two panels of filters or more (any thread count, so the
+    /// floats do not depend on it); dot products split where there is work enough to share and more than one thread.
     /// </summary>
     [Theory]
-    [InlineData(4, 4, 64, 256, "same", true)]     // 16 positions: by filters
-    [InlineData(5, 5, 64, 128, "valid", true)]    // the pooled model's last convolution: 9 positions
-    [InlineData(5, 4, 64, 128, "same", false)]    // 20 positions: by rows
-    [InlineData(4, 4, 4, 8, "same", false)]       // too little work to share: one thread
-    public void One_image_of_few_positions_is_shared_by_its_filters_the_same_floats(int h, int w, int c, int filters, string padding, bool byFilters)
+    [InlineData(4, 4, 64, 256, "same", true, true)]     // 16 positions: by filters, in tiles
+    [InlineData(5, 5, 64, 128, "valid", true, true)]    // the pooled model's last convolution: 9 positions
+    [InlineData(5, 5, 64, 80, "valid", true, true)]     // 80 filters: with AVX-512 two panels and a narrow one of 16
+    [InlineData(4, 4, 32, 72, "same", true, true)]      // 72: with AVX2 a part panel, the map left to the epilogue's pass
+    [InlineData(3, 4, 256, 256, "valid", true, false)]  // 2 positions: by filters, as dot products
+    [InlineData(5, 4, 64, 128, "same", false, false)]   // 20 positions: by rows
+    [InlineData(4, 4, 4, 8, "same", false, false)]      // too little work to share, too few filters for tiles: one thread
+    public void One_image_of_few_positions_is_shared_by_its_filters_the_same_floats(int h, int w, int c, int filters, string padding, bool byFilters, bool inTiles)
     {
         var input = Shape.Spatial(h, w, c);
         var pad = padding == "same" ? Padding.Same : Padding.Valid;
         var (rows, cols) = (Window.Of(h, 3, 1, 1, pad), Window.Of(w, 3, 1, 1, pad));
         var g = new ConvGeometry(input, rows, cols, filters);
         var (two, one) = (new ManagedBackend(2), new ManagedBackend(1));
-        Assert.Equal(byFilters, two.SplitsColumns(g.Positions, g.Filters, g.PatchSize));
+        Assert.Equal(inTiles, one.GathersColumns(g.Positions, g.Filters, g.PatchSize));
+        Assert.Equal(inTiles, two.GathersColumns(g.Positions, g.Filters, g.PatchSize));
+        Assert.Equal(byFilters, two.SplitsColumns(g.Positions, g.Filters, g.PatchSize));   // the laid-out GEMM's dot products; the tiles come first
         Assert.False(one.SplitsColumns(g.Positions, g.Filters, g.PatchSize));
         Assert.False(new ReferenceBackend().SplitsColumns(g.Positions, g.Filters, g.PatchSize));
-        var (x, weights) = (Random(input.Size, 1), Random(filters * g.PatchSize, 2));
-        float[] Forward(Backend backend)
+        Assert.False(new ReferenceBackend().GathersColumns(g.Positions, g.Filters, g.PatchSize));
+        const int batch = 3;
+        var (x, weights) = (Random(batch * input.Size, 1), Random(filters * g.PatchSize, 2));
+        var folded = new AffineRows { Bias = Random(filters, 6), A = Random(filters, 7), B = Random(filters, 8), Relu = true };
+        var image = x.AsSpan(x.Length - input.Size).ToArray();     // the batch's last
+        float[] Forward(Backend backend, int n, IRowsEpilogue? epilogue = null)
         {
-            var y = Enumerable.Repeat(float.NaN, g.OutputSize).ToArray();
-            new Convolution(g, 1, training: false, backend).Forward(backend, 1, x, weights, y);
-            return y;
+            var y = Enumerable.Repeat(float.NaN, n * g.OutputSize).ToArray();
+            new Convolution(g, n, training: false, backend).Forward(backend, n, n == 1 ? image : x, weights, y, epilogue);
+            return y[^g.OutputSize..];
         }
-        var onTwo = Forward(two);
-        Near(ReferenceKernels.Convolution(x, 1, input, weights, rows, cols, filters), onTwo);
-        if (byFilters) Assert.Equal(Forward(one), onTwo);   // by rows, 10 a thread run as dot products where 20 on one run in tiles
-        else Near(ReferenceKernels.Convolution(x, 1, input, weights, rows, cols, filters), Forward(one));
+        var onTwo = Forward(two, 1);
+        var expected = ReferenceKernels.Convolution(image, 1, input, weights, rows, cols, filters);
+        Near(expected, onTwo);
+        var mapped = Forward(two, 1, folded);
+        var reference = expected.ToArray();
+        folded.ApplyRows(reference, 0);
+        Near(reference, mapped);
+        // an epilogue that is no map (a residual add): on whole rows once the threads are done
+        var added = Forward(two, 1, new AddTensor(Random(g.OutputSize, 9)));
+        Near(expected.Zip(Random(g.OutputSize, 9), (a, b) => a + b).ToArray(), added);
+        if (byFilters)
+        {
+            Assert.Equal(Forward(one, 1), onTwo);
+            Assert.Equal(Forward(one, 1, folded), mapped);
+        }
+        else Near(expected, Forward(one, 1));   // by rows, 10 a thread run as dot products where 20 on one run in tiles
+        if (inTiles)
+        {
+            Assert.Equal(Forward(two, batch), onTwo);
+            Assert.Equal(Forward(two, batch, folded), mapped);
+        }
+    }
+
+    /// <summary>An epilogue that adds a tensor of the output's shape: not a map per channel.</summary>
+    private sealed class AddTensor(float[] tensor) : IRowsEpilogue
+    {
+        public void ApplyRows(Span<float> rows, long at)
+        {
+            for (int i = 0; i < rows.Length; i++) rows[i] += tensor[at + i];
+        }
+
+        public bool AsColumns(out float[]? bias, out float[]? scale, out float[]? shift, out bool relu)
+        {
+            (bias, scale, shift, relu) = (null, null, null, false);
+            return false;
+        }
     }
 
     [Theory]

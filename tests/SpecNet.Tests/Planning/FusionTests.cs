@@ -94,7 +94,7 @@ public class FusionTests
         Assert.Equal(oneImageChains ?? chains, Fusion.Chains(model, BufferLayout.SourcesOf(model), oneImageOnThreads: true).Count(e => e >= 0));
         SameOutputs(model, batch: 1);                // a plan for one image: its rows split between the threads
         // 8 images: each thread's chunk of the 3x3 convolution before the last pooling is 36 rows alone and 24 pooled (the
-        // third row and column unread). A GEMM of 16 rows or fewer runs as dot products, which round differently.
+        // third row and column unread). A GEMM of three rows or fewer (16 or fewer against one panel of filters) runs as dot products, which round differently.
         SameOutputs(model, batch: 8);
     }
 
