@@ -290,7 +290,8 @@ public sealed unsafe class ManagedBackend : Backend
     public override bool GemmGatheredColumns(int thread, in GatheredRows a, int m, int n, int n0, int n1, ReadOnlySpan<float> packedB, Span<float> c, int ldc,
         ColumnMap* map = null)
     {
-        if (!GathersColumns(m, n, a.K) || n0 % NR != 0 || n0 < 0 || n1 > n || n0 >= n1) return false;
+        if (n0 % NR != 0 || n0 < 0 || n1 > n || n0 >= n1) throw new ArgumentException($"gathered GEMM: columns [{n0}, {n1}) of {n}: not a range that starts at a panel");
+        if (!GathersColumns(m, n, a.K)) return false;
         GatheredTiles(a, m, n, n0, n1, packedB, c, ldc, 0, map);
         return true;
     }

@@ -646,7 +646,7 @@ public sealed unsafe class Winograd : IWinogradForward
 
     /// <summary>A (6x4 above) times (h0 .. h3): h0, (h0 + h2) ± (h1 + h3), (h0 + 4h2) ± 2(h1 + 4h3), h3.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void A<TL, TV>(TV h0, TV h1, TV h2, TV h3, out TV o0, out TV o1, out TV o2, out TV o3, out TV o4, out TV o5)
+    private static void A<TL, TV>(TV h0, TV h1, TV h2, TV h3, out TV o0, out TV o1, out TV o2, out TV o3, out TV o4, out TV o5)
         where TL : struct, ILanes<TV> where TV : struct
     {
         TV even = TL.Add(h0, h2), odd = TL.Add(h1, h3);
