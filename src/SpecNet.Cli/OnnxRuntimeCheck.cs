@@ -6,6 +6,7 @@ using SpecNet.Checking;
 using SpecNet.Formats;
 using SpecNet.Kernels;
 using SpecNet.Planning;
+using SpecNet.Training;
 
 namespace SpecNet.Cli;
 
@@ -106,7 +107,7 @@ public static class OnnxRuntimeCheck
 /// <summary>ONNX Runtime running SpecNet's export of a model, timed as `bench` times SpecNet: batch N and batch 1, with 1 and with 2 intra-op threads.</summary>
 public static class OnnxRuntimeBench
 {
-    public sealed record Result(string Runtime, int Threads, double ImagesPerSecond, double SingleImageMs);
+    public sealed record Result(string Runtime, int Threads, double ImagesPerSecond, Latency SingleImage);
 
     public static IReadOnlyList<Result> Run(ModelSpec model, ParameterSet parameters, int batch, int iterations)
     {
@@ -120,17 +121,16 @@ public static class OnnxRuntimeBench
             using var options = new SessionOptions { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR, IntraOpNumThreads = threads, InterOpNumThreads = 1 };
             options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL;
             using var session = new InferenceSession(bytes, options);
-            double Time(int n, int runs)
+            Latency Time(int n, int runs)
             {
                 var tensor = new DenseTensor<float>(input.AsMemory(0, n * model.Input.Size), [n, .. model.Input.Dims]);
                 var feed = new[] { NamedOnnxValue.CreateFromTensor(OnnxExport.InputName, tensor) };
-                for (var warm = System.Diagnostics.Stopwatch.StartNew(); warm.ElapsedMilliseconds < 300;) { using var _ = session.Run(feed); }
-                var clock = System.Diagnostics.Stopwatch.StartNew();
-                for (int i = 0; i < runs; i++) { using var _ = session.Run(feed); }
-                return clock.Elapsed.TotalMilliseconds / runs;
+                void Run() { using var _ = session.Run(feed); }
+                for (var warm = System.Diagnostics.Stopwatch.StartNew(); warm.ElapsedMilliseconds < 300;) Run();
+                return Latency.Time(Run, runs);
             }
-            double batchMs = Time(batch, iterations), singleMs = Time(1, Math.Max(200, iterations * 20));
-            results.Add(new Result(typeof(InferenceSession).Assembly.GetName().Version?.ToString(3) ?? "?", threads, batch * 1000 / batchMs, singleMs));
+            double batchMs = Time(batch, iterations).Mean;
+            results.Add(new Result(typeof(InferenceSession).Assembly.GetName().Version?.ToString(3) ?? "?", threads, batch * 1000 / batchMs, Time(1, Math.Max(200, iterations * 20))));
         }
         return results;
     }

@@ -18,7 +18,33 @@ public sealed record LayerBenchmark(string Name, string Kind, double ForwardMs, 
 }
 
 public sealed record BenchmarkResult(int BatchSize, int Iterations, IReadOnlyList<LayerBenchmark> Layers,
-    double StepMs, double TrainImagesPerSecond, double InferenceImagesPerSecond, double SingleImageMs, long AllocatedBytesPerStep, int SingleImageThreads);
+    double StepMs, double TrainImagesPerSecond, double InferenceImagesPerSecond, Latency SingleImage, long AllocatedBytesPerStep, int SingleImageThreads);
+
+/// <summary>
+/// Milliseconds a call, over calls timed one by one: the mean (what throughput sees), the median, and the 99th percentile (what
+/// a served user sees once in a hundred: a thread preempted by another process shows there first).
+/// </summary>
+public sealed record Latency(double Mean, double Median, double P99)
+{
+    public static Latency Of(double[] ms)
+    {
+        var sorted = ms.Order().ToArray();
+        return new Latency(ms.Average(), sorted[sorted.Length / 2], sorted[(int)(0.99 * (sorted.Length - 1))]);
+    }
+
+    /// <summary>Times <paramref name="calls"/> calls of <paramref name="call"/>, one by one.</summary>
+    public static Latency Time(Action call, int calls)
+    {
+        var ms = new double[calls];
+        for (int i = 0; i < calls; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            call();
+            ms[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+        return Of(ms);
+    }
+}
 
 /// <summary>Times training steps and inference on random inputs: per layer, whole model, single image.</summary>
 public static class Benchmark
@@ -82,11 +108,8 @@ public static class Benchmark
         var single = engine.Plan(model, parameters, 1, PlanOptions.Serving);
         plan.Input[..model.Input.Size].CopyTo(single.Input);
         WarmUp(() => single.Forward(1, false), WarmUpMs / 2);
-        int singleRuns = Math.Max(200, iterations * 20);
-        clock.Restart();
-        for (int i = 0; i < singleRuns; i++) single.Forward(1, false);
-        double singleMs = clock.Elapsed.TotalMilliseconds / singleRuns;
+        var singleImage = Latency.Time(() => single.Forward(1, false), Math.Max(200, iterations * 20));
         int singleThreads = single is ExecutionPlan kept ? kept.Kernels.Threads : engine.Threads;   // one thread where it timed faster (SingleImage)
-        return new BenchmarkResult(batchSize, iterations, layers, stepMs, batchSize * 1000 / stepMs, inference, singleMs, perStep, singleThreads);
+        return new BenchmarkResult(batchSize, iterations, layers, stepMs, batchSize * 1000 / stepMs, inference, singleImage, perStep, singleThreads);
     }
 }

@@ -19,9 +19,24 @@ public class BackendAndBenchTests
         Assert.Equal(8, root.GetProperty("layers").GetArrayLength());
         Assert.True(root.GetProperty("train_images_per_second").GetDouble() > 0);
         Assert.True(root.GetProperty("single_image_ms").GetDouble() > 0);
+        double median = root.GetProperty("single_image_median_ms").GetDouble(), p99 = root.GetProperty("single_image_p99_ms").GetDouble();
+        Assert.True(median > 0 && median <= p99, $"median {median}, 99th percentile {p99}");
         var text = CliRunner.Run("bench", TestPaths.Repo("specs", "lenet5.yaml"), "--batch-size", "8", "--iterations", "2");
         Assert.Contains("GFLOP/s", text.Output);
         Assert.Contains("Training step:", text.Output);
+        Assert.Matches(@"Single image: +[0-9.]+ ms \(median [0-9.]+, 99th percentile [0-9.]+\)", text.Output);
+    }
+
+    /// <summary>A single image's latency over calls timed one by one: the mean, the median and the 99th percentile, as `bench` prints them.</summary>
+    [Fact]
+    public void Latency_gives_the_mean_the_median_and_the_99th_percentile()
+    {
+        var ms = Enumerable.Range(1, 100).Select(i => (double)i).Reverse().ToArray();
+        ms[0] = 1000;   // one slow call moves the mean, not the median
+        var l = SpecNet.Training.Latency.Of(ms);
+        Assert.Equal((5050 - 100 + 1000) / 100.0, l.Mean, 9);
+        Assert.Equal(51, l.Median);
+        Assert.Equal(99, l.P99);
     }
 
     [Fact]
