@@ -278,7 +278,7 @@ public sealed unsafe class Convolution : IRangeWork
         IReadOnlyList<int> sides = !wherePaying ? [tile == 0 ? 2 : tile] : Winograd.TileSides;
         // forward's and the input gradient's tiles: inference's, in training where the kernel's transform at every step pays
         bool Forward(ConvGeometry g, int t) => !wherePaying ? Winograd.Computes(g) : training ? Winograd.TrainingForward(g, t, _capacity) : Winograd.Fits(g, t);
-        Winograd[] Make(ConvGeometry g, Func<int, bool> takes) => sides.Where(takes).Select(t => new Winograd(g, kernels, t, always: !wherePaying)).ToArray();
+        Winograd[] Make(ConvGeometry g, Func<int, bool> takes) => sides.Where(takes).Select(t => new Winograd(g, kernels, t, always: !wherePaying, inference: !training)).ToArray();
         bool strided = !training && (wherePaying ? StridedWinograd.Fits(_g) : StridedWinograd.Computes(_g) && tile is 0 or 3);
         _winograds = strided ? [new StridedWinograd(_g, kernels, always: !wherePaying)] : Make(_g, t => Forward(_g, t));
         // the weight gradient by F(3x3, 4x4) or F(3x3, 2x2) where its rule takes one (Winograd.WeightGradientTile), or by the tile

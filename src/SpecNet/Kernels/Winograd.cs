@@ -174,11 +174,13 @@ public sealed unsafe class Winograd : IWinogradForward
 
     /// <summary>
     /// F(<paramref name="tile"/>x<paramref name="tile"/>, 3x3) for <paramref name="g"/>: tile 2 or 4; <paramref name="always"/>:
-    /// it runs every block, paying or not (<see cref="Pays"/>; for the tests).
+    /// it runs every block, paying or not (<see cref="Pays"/>; for the tests); <paramref name="inference"/>: its kernel is
+    /// transformed once for many passes (<see cref="_fewTiles"/>).
     /// </summary>
-    public Winograd(ConvGeometry g, Backend kernels, int tile = 2, bool always = false)
+    public Winograd(ConvGeometry g, Backend kernels, int tile = 2, bool always = false, bool inference = false)
     {
         _always = always;
+        _fewTiles = inference && g.Input.Channels >= 32 && g.Filters >= 32;
         if (!Computes(g) || tile is not (2 or 4)) throw new ArgumentException($"Winograd F({tile}x{tile}, 3x3) does not compute {g}");
         _g = g;
         (_c, _f) = (g.Input.Channels, g.Filters);
@@ -210,8 +212,25 @@ public sealed unsafe class Winograd : IWinogradForward
     /// direct GEMM's 0.076 (Zen 1), its sixteen GEMMs too short. F(4x4, 3x3) from 24 tiles: a chunk of four 7x7x64 -> 64 maps
     /// (16 tiles) took 52 ms at batch 1000 against F(2x2, 3x3)'s 38, while 27 tiles of 13x13x32 -> 64 'valid' took 35 against
     /// 44, and 49 of 28x28x16 -> 16 41 against 51 (Zen 1, two threads).
+    /// At inference F(2x2, 3x3) pays from 8 tiles where it has 32 channels and 32 filters or more (<see cref="_fewTiles"/>).
     /// </summary>
-    public bool Pays(int examples, int rows) => _always || (long)examples * ((rows + _tile - 1) / _tile) * _tilesWide >= (_tile == 4 ? 24 : 60);
+    public bool Pays(int examples, int rows)
+    {
+        long tiles = (long)examples * ((rows + _tile - 1) / _tile) * _tilesWide;
+        return _always || tiles >= (_tile == 4 ? 24 : 60) || _tile == 2 && _fewTiles && tiles >= 8;
+    }
+
+    /// <summary>
+    /// Whether F(2x2, 3x3) runs an inference block of 8 to 59 tiles, a single image's or a thread's share of its rows: with the
+    /// kernel transformed once for every pass, its GEMMs of 32 channels and 32 filters or more pay for their transforms over
+    /// short blocks. One convolution's single image on two threads, the kernel fixed, in one process on a Zen 5 (direct against
+    /// F(2x2, 3x3), us; AVX-512, then AVX2): 8x8x128 -> 128 63 -> 38 and 104 -> 57; 16x16x64 -> 64 42 -> 24 and 85 -> 46;
+    /// 11x11x64 -> 64 21.5 -> 13.4 and 41 -> 24; 16x16x32 -> 32 11.0 -> 8.8 and 21.5 -> 13.3; 13x13x32 -> 64 'valid' 10.3 ->
+    /// 8.0 and 22.5 -> 14.1; 7x7x64 -> 64 9.6 -> 8.0 and 20.5 -> 14.3; 14x14x32 -> 32 9.1 -> 9.2 and 17.2 -> 12.8. Not over 16
+    /// channels (28x28x16 -> 16 10.0 -> 11.0 and 12.2 -> 15.3: its transforms outweigh its GEMMs), nor a thread's 2 tiles of a
+    /// 4x4 map (4x4x256 -> 256 52 -> 60). Training keeps 60: its kernel is transformed at every step.
+    /// </summary>
+    private readonly bool _fewTiles;
 
     /// <summary>
     /// Whether the weight gradient of a chunk of <paramref name="examples"/> runs by it: by F(3x3, 4x4) on any chunk, since its

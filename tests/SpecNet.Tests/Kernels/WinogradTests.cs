@@ -193,7 +193,8 @@ public class WinogradTests
 
     /// <summary>
     /// A block takes F(4x4, 3x3) where its tiles fill that one's 36 GEMMs (24 tiles or more: a 28x28 map's single image on
-    /// either thread), else F(2x2, 3x3) where that pays (a chunk of 7x7 maps: 16 tiles of 4x4, 64 of 2x2), else the direct sums.
+    /// either thread), else F(2x2, 3x3) where that pays (a chunk of 7x7 maps: 16 tiles of 4x4, 64 of 2x2; at inference, from 8
+    /// tiles over 32 channels and filters or more, its kernel transformed once), else the direct sums.
     /// </summary>
     [Theory]
     [InlineData(2, 28, 16, 16, 4)]
@@ -201,8 +202,11 @@ public class WinogradTests
     [InlineData(1000, 7, 64, 64, 4)]    // Winograd's chunks of sixteen images: 64 tiles of 4x4 (im2col's held four)
     [InlineData(8, 7, 64, 64, 2)]       // chunks of four: 16 tiles of 4x4, 64 of 2x2
     [InlineData(6, 13, 32, 64, 4)]      // 'valid' below: chunks of three images, 27 tiles of 4x4
-    [InlineData(2, 13, 32, 64, 0)]      // one image a chunk: 9 tiles of 4x4, 36 of 2x2
-    [InlineData(1, 13, 32, 64, 0)]      // 6 and 9 tiles: neither pays
+    [InlineData(2, 13, 32, 64, 2)]      // one image a chunk: 9 tiles of 4x4, 36 of 2x2 (from 8 at inference)
+    [InlineData(1, 13, 32, 64, 2)]      // a thread's rows: 6 tiles of 4x4, 18 of 2x2
+    [InlineData(1, 7, 64, 64, 2)]       // a thread's 3 or 4 rows: 8 tiles of 2x2
+    [InlineData(1, 7, 16, 16, 0)]       // 16 channels: over 8 tiles its transforms outweigh its GEMMs
+    [InlineData(1, 4, 256, 256, 0)]     // a 4x4 map: 4 tiles of 2x2 (its filters shared by the threads, not its rows)
     public void Each_block_takes_the_largest_tile_that_pays(int batch, int size, int channels, int filters, int tile)
     {
         var backend = new ManagedBackend(2);
