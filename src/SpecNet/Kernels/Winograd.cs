@@ -180,10 +180,10 @@ public sealed unsafe class Winograd : IWinogradForward
     public Winograd(ConvGeometry g, Backend kernels, int tile = 2, bool always = false, bool inference = false)
     {
         _always = always;
-        _fewTiles = inference && g.Input.Channels >= 32 && g.Filters >= 32;
         if (!Computes(g) || tile is not (2 or 4)) throw new ArgumentException($"Winograd F({tile}x{tile}, 3x3) does not compute {g}");
         _g = g;
         (_c, _f) = (g.Input.Channels, g.Filters);
+        _fewTiles = inference && _c >= 32 && _f >= 32;
         (_tile, _span, _xi) = (tile, tile + 2, (tile + 2) * (tile + 2));
         _tilesWide = (g.Cols.Output + tile - 1) / tile;
         // Long GEMMs reuse each packed panel of U over more tiles: 126 tiles a round measured faster than rounds whose V and M fit
