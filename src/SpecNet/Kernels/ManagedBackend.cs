@@ -241,8 +241,8 @@ public sealed unsafe class ManagedBackend : Backend
     /// to it to the bit. AVX2, measured on an AMD EPYC Zen 1, one thread: 28x28x1 -> 32 and 28x28x16 -> 16 3x3 convolutions 1.3x
     /// faster than im2col + GEMM, 13x13x32 -> 64 1.07x. AVX-512, Zen 5, the pooled model (specnet bench, builds alternating):
     /// batch 1000 38,119 -> 57,016 images/s, a single image 0.040 -> 0.028 ms, training step 6.16 -> 5.16 ms (Winograd off). A GEMM of 16
-    /// rows or fewer runs as dot products, so it too is left to the caller; but not four rows or more against two panels or more
-    /// (<see cref="FewRowsInTiles"/>), which the tiles run faster.
+    /// rows or fewer runs as dot products, so it too is left to the caller; but not four rows or more against two panels or more,
+    /// or one over a short K (<see cref="FewRowsInTiles"/>), which the tiles run faster.
     /// </summary>
     public override bool GathersRows => Vector256.IsHardwareAccelerated;
 
@@ -266,7 +266,7 @@ public sealed unsafe class ManagedBackend : Backend
     public override bool GemmGathered(int thread, in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc, float beta = 0,
         ColumnMap* map = null)
     {
-        if (!GathersRows || n == 0 || m <= DotRows && !FewRowsInTiles(m, n)) return false;
+        if (!GathersRows || n == 0 || m <= DotRows && !FewRowsInTiles(m, n, a.K)) return false;
         GatheredTiles(a, m, n, 0, n, packedB, c, ldc, beta, map);
         return true;
     }
@@ -275,17 +275,22 @@ public sealed unsafe class ManagedBackend : Backend
 
     /// <summary>
     /// Whether a gathered GEMM of 16 rows or fewer runs in the tiles rather than as dot products: four rows or more (two thirds
-    /// of a tile's) against two panels or more. Its kernel is packed once, so the tiles' B costs nothing a call, and each of its
-    /// floats is loaded once per tile of rows, where the dot products' blocks of four filters by four positions ran from L2 (16
-    /// rows of 9 KB did not stay in L1 beside a block's four filters). One image of a convolution alone, one thread, tiles against
+    /// of a tile's) against two panels or more, or against one where K is 2,304 or shorter. Its kernel is packed once, so the
+    /// tiles' B costs nothing a call, and each of its floats is loaded once per tile of rows, where the dot products' blocks of
+    /// four filters by four positions ran from L2 (16 rows of 9 KB did not stay in L1 beside a block's four filters) and end in
+    /// 16 horizontal sums, which outweigh a short K's multiply-adds. One image of a convolution alone, one thread, tiles against
     /// dot products (Zen 5, alternating in one process): 4x4x256 -> 256 0.77x the time with AVX-512 and 0.80x with AVX2, 4x4x32 ->
     /// 64 0.67x and 0.74x, 3x3x128 -> 128 0.77x and 1.01x, 2x2x256 -> 256 0.94x and 0.88x; with one or two rows the tiles' waste
-    /// made them 1.02-1.12x. Not what the laid-out GEMM does, so not its sums to the bit: the same sums as the tiles give the
-    /// same rows in a longer block (a batch's).
+    /// made them 1.02-1.12x. One panel (32 filters with AVX-512, 16 with AVX2), a single image on two threads: Winograd's GEMMs of
+    /// 8 tiles by 32 channels, 8x8x32 -> 32 by F(2x2, 3x3) 16.0 -> 4.2 us, 16x16x32 -> 32 by F(4x4, 3x3) 23.5 -> 8.7; direct,
+    /// 3x3x256 -> 32 13.2 -> 11.3, 4x4x256 -> 32 18.7 -> 16.5 (K 2,304), 2x2x256 -> 32 12.6 -> 8.6; but 2x2x512 -> 32 (K 4,608)
+    /// 18.7 -> 20.9, its dot products shared between the threads. Not what the laid-out GEMM does, so not its sums to the bit: the
+    /// same sums as the tiles give the same rows in a longer block (a batch's).
     /// </summary>
-    private static bool FewRowsInTiles(int m, int n) => m >= 4 && n >= 2 * NR;
+    private static bool FewRowsInTiles(int m, int n, int k) => m >= 4 && (n >= 2 * NR || k <= 2304);
 
-    public override bool GathersColumns(int m, int n, int k) => GathersRows && m <= DotRows && FewRowsInTiles(m, n);
+    /// <summary>A single image split by its filters (<see cref="GemmGatheredColumns"/>): in the tiles, with two panels or more to share.</summary>
+    public override bool GathersColumns(int m, int n, int k) => GathersRows && m <= DotRows && FewRowsInTiles(m, n, k) && n >= 2 * NR;
 
     public override bool GemmGatheredColumns(int thread, in GatheredRows a, int m, int n, int n0, int n1, ReadOnlySpan<float> packedB, Span<float> c, int ldc,
         ColumnMap* map = null)

@@ -64,6 +64,40 @@ public class GemmTests
             Check(mkl!, (int)row[0], (int)row[1], (int)row[2], (Op)row[3], (Op)row[4], (float)row[5]);
     }
 
+    /// <summary>
+    /// The gathered GEMM runs 4-16 rows in its tiles (else it returns false, and the caller's laid-out GEMM runs them as dot
+    /// products) against two panels of B or more, or against one over a K of 2,304 or less: there a dot product's horizontal sums
+    /// outweigh its multiply-adds (Winograd's GEMMs for a single image, a few tiles by 32 channels against 32 filters, had run 4x
+    /// slower as dot products). One panel is 32 columns with AVX-512 and 16 with AVX2 (CI runs this again with AVX-512 off).
+    /// </summary>
+    [Theory]
+    [InlineData(8, 1, 32, true)]        // a single image's Winograd GEMM: 8 tiles, 32 channels, a panel of filters
+    [InlineData(16, 1, 2304, true)]     // a 4x4 map's direct sums over 256 channels
+    [InlineData(4, 1, 2304, true)]
+    [InlineData(4, 1, 2305, false)]     // a long K: the dot products, shared between the threads
+    [InlineData(3, 1, 32, false)]       // three rows: the tiles' waste
+    [InlineData(6, 2, 4608, true)]      // two panels, any K
+    [InlineData(17, 1, 4608, true)]     // more than 16 rows: always the tiles
+    public unsafe void A_gathered_gemm_of_few_rows_runs_in_its_tiles_where_they_pay(int m, int panels, int k, bool inTiles)
+    {
+        var backend = new ManagedBackend(2);
+        int n = panels * (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? 32 : 16);
+        var (a, b) = (WinogradTests.Random(m * k, 1), WinogradTests.Random(n * k, 2));
+        var packed = new float[backend.GatheredPackSize(n, k)];
+        backend.PackGathered(b, k, n, k, packed);
+        var offsets = Enumerable.Range(0, k).ToArray();
+        var c = new float[m * n];
+        bool ran;
+        fixed (float* pa = a)
+        fixed (int* po = offsets)
+            ran = backend.GemmGathered(0, new GatheredRows(pa, k, 1, 1, 0, 0, po, k), m, n, packed, c, n);
+        Assert.Equal(inTiles, ran);
+        if (!ran) return;
+        var expected = new float[m * n];
+        new ReferenceBackend().Gemm(Op.N, Op.T, m, n, k, a, b, 0, expected);
+        for (int i = 0; i < c.Length; i++) Assert.True(MathF.Abs(c[i] - expected[i]) <= 1e-4f * MathF.Sqrt(k), $"C[{i}] = {c[i]}, reference {expected[i]}");
+    }
+
     [Fact]
     public void Leading_dimensions_are_respected()
     {
