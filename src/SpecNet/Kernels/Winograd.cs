@@ -212,25 +212,32 @@ public sealed unsafe class Winograd : IWinogradForward
     /// direct GEMM's 0.076 (Zen 1), its sixteen GEMMs too short. F(4x4, 3x3) from 24 tiles: a chunk of four 7x7x64 -> 64 maps
     /// (16 tiles) took 52 ms at batch 1000 against F(2x2, 3x3)'s 38, while 27 tiles of 13x13x32 -> 64 'valid' took 35 against
     /// 44, and 49 of 28x28x16 -> 16 41 against 51 (Zen 1, two threads).
-    /// At inference F(2x2, 3x3) pays from 8 tiles where it has 32 channels and 32 filters or more (<see cref="_fewTiles"/>).
+    /// At inference either pays from 8 tiles where it has 32 channels and 32 filters or more (<see cref="_fewTiles"/>).
     /// </summary>
     public bool Pays(int examples, int rows)
     {
         long tiles = (long)examples * ((rows + _tile - 1) / _tile) * _tilesWide;
-        return _always || tiles >= (_tile == 4 ? 24 : 60) || _tile == 2 && _fewTiles && tiles >= 8;
+        return _always || tiles >= (_tile == 4 ? 24 : 60) || _fewTiles && tiles >= 8;
     }
 
     /// <summary>
-    /// Whether F(2x2, 3x3) runs an inference block of 8 to 59 tiles, a single image's or a thread's share of its rows: with the
-    /// kernel transformed once for every pass, its GEMMs of 32 channels and 32 filters or more pay for their transforms over
+    /// Whether an inference block of 8 tiles or more runs by Winograd, F(4x4, 3x3) where it has 8 of its tiles (else 24) and
+    /// F(2x2, 3x3) where it has 8 of its own (else 60): a single image's or a thread's share of its rows, a small batch's chunk.
+    /// With the kernel transformed once for every pass, GEMMs of 32 channels and 32 filters or more pay for their transforms over
     /// short blocks. One convolution's single image on two threads, the kernel fixed, in one process on a Zen 5 (direct against
     /// F(2x2, 3x3), us; AVX-512, then AVX2): 8x8x128 -> 128 63 -> 38 and 104 -> 57; 16x16x64 -> 64 42 -> 24 and 85 -> 46;
     /// 11x11x64 -> 64 21.5 -> 13.4 and 41 -> 24; 16x16x32 -> 32 11.0 -> 8.8 and 21.5 -> 13.3; 13x13x32 -> 64 'valid' 10.3 ->
     /// 8.0 and 22.5 -> 14.1; 7x7x64 -> 64 9.6 -> 8.0 and 20.5 -> 14.3; 14x14x32 -> 32 9.1 -> 9.2 and 17.2 -> 12.8. Not over 16
     /// channels (28x28x16 -> 16 10.0 -> 11.0 and 12.2 -> 15.3: its transforms outweigh its GEMMs), nor a thread's 2 tiles of a
-    /// 4x4 map (4x4x256 -> 256 52 -> 60). Training keeps 60: its kernel is transformed at every step. Whole single images, the
-    /// two rules' plans alternating in one process (two threads; AVX-512, then AVX2): pooled 17.6 -> 15.0 and 30.3 -> 22.7 us,
-    /// residual 52.2 -> 50.5 and 82.6 -> 74.7 us, the ResNet-18-like model 677 -> 570 and 1,152 -> 882 us.
+    /// 4x4 map (4x4x256 -> 256 52 -> 60). Then F(2x2, 3x3) against F(4x4, 3x3) where a thread has 8 of the latter (its GEMMs of 8
+    /// rows in tiles, ManagedBackend.FewRowsInTiles; AVX-512, then AVX2): 16x16x64 -> 64 26.9 -> 22.3 and 46.5 -> 36.2, 16x16x32
+    /// -> 32 10.0 -> 8.7 and 14.6 -> 12.2, 14x14x32 -> 32 9.1 -> 8.6 and 13.1 -> 12.1; where a thread has 2 (8x8, 7x7) F(4x4, 3x3)
+    /// took 2-3x as long. Small batches, chunks of one to four images (F(2x2, 3x3) against F(4x4, 3x3), us, AVX-512): 7x7x64 -> 64
+    /// at batch 8 53.1 -> 36.3, at batch 4 28.2 -> 24.1; 13x13x32 -> 64 'valid' at batch 4 30.9 -> 20.0; 8x8x128 -> 128 at batch 2
+    /// 61.6 -> 51.7. Training keeps 60 and 24: its kernel is transformed at every step. Whole single images, the rules' plans
+    /// alternating in one process (two threads; AVX-512, then AVX2): direct against F(2x2, 3x3): pooled 17.6 -> 15.0 and 30.3 ->
+    /// 22.7 us, residual 52.2 -> 50.5 and 82.6 -> 74.7, the ResNet-18-like model 677 -> 570 and 1,152 -> 882; then F(4x4, 3x3)
+    /// from 8 tiles too: the ResNet-18-like model 544 -> 523 and 864 -> 826, the pooled and residual models level.
     /// </summary>
     private readonly bool _fewTiles;
 

@@ -200,9 +200,10 @@ public class WinogradTests
     [InlineData(2, 28, 16, 16, 4)]
     [InlineData(1, 28, 16, 16, 4)]      // one image, its rows split: 28 tiles a thread
     [InlineData(1000, 7, 64, 64, 4)]    // Winograd's chunks of sixteen images: 64 tiles of 4x4 (im2col's held four)
-    [InlineData(8, 7, 64, 64, 2)]       // chunks of four: 16 tiles of 4x4, 64 of 2x2
+    [InlineData(8, 7, 64, 64, 4)]       // chunks of four: 16 tiles of 4x4 (from 8 at inference over 32 channels and filters)
+    [InlineData(8, 7, 16, 16, 2)]       // over 16 channels the same chunks' 16 tiles of 4x4 are too few, their 64 of 2x2 not
     [InlineData(6, 13, 32, 64, 4)]      // 'valid' below: chunks of three images, 27 tiles of 4x4
-    [InlineData(2, 13, 32, 64, 2)]      // one image a chunk: 9 tiles of 4x4, 36 of 2x2 (from 8 at inference)
+    [InlineData(2, 13, 32, 64, 4)]      // one image a chunk: 9 tiles of 4x4
     [InlineData(1, 13, 32, 64, 2)]      // a thread's rows: 6 tiles of 4x4, 18 of 2x2
     [InlineData(1, 7, 64, 64, 2)]       // a thread's 3 or 4 rows: 8 tiles of 2x2
     [InlineData(1, 7, 16, 16, 0)]       // 16 channels: over 8 tiles its transforms outweigh its GEMMs
