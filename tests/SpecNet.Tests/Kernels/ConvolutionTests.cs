@@ -338,7 +338,13 @@ public class ConvolutionTests
     [InlineData(2, 7, 19, 8, 1, 3, 2, 1, "same")]   // stride 2 over an odd width: a column of padding each side
     [InlineData(2, 5, 17, 8, 1, 3, 2, 1, "valid")]
     [InlineData(2, 8, 7, 8, 1, 3, 1, 2, "same")]    // dilated: the padded copy
-    [InlineData(2, 7, 9, 8, 1, 5, 1, 1, "same")]    // 5x5: the padded copy, four at a time
+    [InlineData(2, 7, 9, 8, 1, 5, 1, 1, "same")]    // 5x5: the padded copy, each input column loaded once, eight at a time (moved back)
+    [InlineData(2, 9, 19, 16, 1, 5, 1, 1, "same")]  // 19 outputs a row, 512-bit vectors where the CPU has them
+    [InlineData(2, 10, 16, 8, 1, 7, 1, 1, "same")]  // 7x7 (ConvNeXt's), two blocks of eight: no output computed twice
+    [InlineData(2, 14, 14, 32, 1, 7, 1, 1, "same")] // over two 512-bit vectors of channels
+    [InlineData(2, 13, 15, 16, 1, 7, 1, 1, "valid")]
+    [InlineData(2, 7, 7, 16, 1, 7, 1, 1, "same")]   // 7 outputs a row: four at a time, the second block moved back
+    [InlineData(2, 9, 12, 8, 1, 5, 2, 1, "same")]   // 5x5 by 2: four at a time
     [InlineData(2, 6, 6, 24, 1, 2, 2, 1, "valid")]
     // Other layouts run over the input spread to one filter per channel, in whole vectors (ChannelSpread)
     [InlineData(2, 6, 5, 4, 2, 3, 2, 1, "same")]    // two filters per channel
