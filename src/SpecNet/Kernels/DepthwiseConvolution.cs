@@ -421,13 +421,11 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                 if (FiveOrSevenWide)
                     for (int j = 0; ; j += 8)
                     {
-                        int at = Math.Min(j, n - 8);
+                        int at = Math.Max(0, Math.Min(j, n - 8));
                         float* from = origin + at * c, into = yi + at * c;
-                        if (WideChannels && _cols.Kernel == 5) EightOfWide<Lanes512, Vector512<float>, FiveWide>(from, _rows.Kernel, kernelRow, weights, into, c);
-                        else if (WideChannels) EightOfWide<Lanes512, Vector512<float>, SevenWide>(from, _rows.Kernel, kernelRow, weights, into, c);
-                        else if (_cols.Kernel == 5) EightOfWide<Lanes256, Vector256<float>, FiveWide>(from, _rows.Kernel, kernelRow, weights, into, c);
-                        else EightOfWide<Lanes256, Vector256<float>, SevenWide>(from, _rows.Kernel, kernelRow, weights, into, c);
-                        if (at == n - 8) break;
+                        if (n == 7) EightOfWide(from, kernelRow, weights, into, c, default(SevenWide));
+                        else EightOfWide(from, kernelRow, weights, into, c, default(EightWide));
+                        if (at >= n - 8) break;
                     }
                 else if (n >= 4)
                     for (int j = 0; ; j += 4)
@@ -454,7 +452,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     private bool ThreeWide => _cols is { Kernel: 3, Dilation: 1, Stride: 1 or 2, PadBefore: <= 1, PadAfter: <= 1, Output: >= 8 };
 
     /// <summary>A 5- or 7-wide kernel at stride 1, eight outputs or more a row: <see cref="EightOfWide"/> over the padded copy.</summary>
-    private bool FiveOrSevenWide => _cols is { Kernel: 5 or 7, Dilation: 1, Stride: 1, Output: >= 8 };
+    private bool FiveOrSevenWide => _cols is { Kernel: 5 or 7, Dilation: 1, Stride: 1, Output: >= 7 };
 
     /// <summary>
     /// The input rows under output rows [i0, i1) into copy, a padded image whose borders are never written (zero as allocated;
@@ -495,10 +493,20 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         }
     }
 
+    /// <summary><see cref="EightOfWide"/> at this convolution's vector width and kernel width, <typeparamref name="TN"/> outputs.</summary>
+    private void EightOfWide<TN>(float* from, long kernelRow, float* weights, float* into, int c, TN outputs) where TN : struct, IKernelWidth
+    {
+        if (WideChannels && _cols.Kernel == 5) EightOfWide<Lanes512, Vector512<float>, FiveWide, TN>(from, _rows.Kernel, kernelRow, weights, into, c);
+        else if (WideChannels) EightOfWide<Lanes512, Vector512<float>, SevenWide, TN>(from, _rows.Kernel, kernelRow, weights, into, c);
+        else if (_cols.Kernel == 5) EightOfWide<Lanes256, Vector256<float>, FiveWide, TN>(from, _rows.Kernel, kernelRow, weights, into, c);
+        else EightOfWide<Lanes256, Vector256<float>, SevenWide, TN>(from, _rows.Kernel, kernelRow, weights, into, c);
+    }
+
     /// <summary>A kernel's width as a type, so that <see cref="EightOfWide"/> is compiled once per width with its taps unrolled.</summary>
     private interface IKernelWidth { static abstract int Value { get; } }
     private readonly struct FiveWide : IKernelWidth { public static int Value => 5; }
     private readonly struct SevenWide : IKernelWidth { public static int Value => 7; }
+    private readonly struct EightWide : IKernelWidth { public static int Value => 8; }
 
     /// <summary>
     /// Eight neighbouring outputs of a stride-1 kernel 5 or 7 wide (MobileNet v3's, ConvNeXt's) over the padded copy: each of a kernel
@@ -508,8 +516,8 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// column fill them all, and it is still the faster (below).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static void EightOfWide<TL, TV, TK>(float* origin, int kernelRows, long rowStep, float* weights, float* yo, int c)
-        where TL : struct, ILanes<TV> where TV : struct where TK : struct, IKernelWidth
+    private static void EightOfWide<TL, TV, TK, TN>(float* origin, int kernelRows, long rowStep, float* weights, float* yo, int c)
+        where TL : struct, ILanes<TV> where TV : struct where TK : struct, IKernelWidth where TN : struct, IKernelWidth
     {
         for (int v = 0; v < c; v += TL.Count)
         {
@@ -527,17 +535,18 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                 p = TL.Load(x + 4 * c); a4 = TL.FusedMultiplyAdd(p, w0, a4); a3 = TL.FusedMultiplyAdd(p, w1, a3); a2 = TL.FusedMultiplyAdd(p, w2, a2); a1 = TL.FusedMultiplyAdd(p, w3, a1); a0 = TL.FusedMultiplyAdd(p, w4, a0);
                 p = TL.Load(x + 5 * c); a5 = TL.FusedMultiplyAdd(p, w0, a5); a4 = TL.FusedMultiplyAdd(p, w1, a4); a3 = TL.FusedMultiplyAdd(p, w2, a3); a2 = TL.FusedMultiplyAdd(p, w3, a2); a1 = TL.FusedMultiplyAdd(p, w4, a1); if (TK.Value > 5) a0 = TL.FusedMultiplyAdd(p, w5, a0);
                 p = TL.Load(x + 6 * c); a6 = TL.FusedMultiplyAdd(p, w0, a6); a5 = TL.FusedMultiplyAdd(p, w1, a5); a4 = TL.FusedMultiplyAdd(p, w2, a4); a3 = TL.FusedMultiplyAdd(p, w3, a3); a2 = TL.FusedMultiplyAdd(p, w4, a2); if (TK.Value > 5) a1 = TL.FusedMultiplyAdd(p, w5, a1); if (TK.Value > 6) a0 = TL.FusedMultiplyAdd(p, w6, a0);
-                p = TL.Load(x + 7 * c); a7 = TL.FusedMultiplyAdd(p, w0, a7); a6 = TL.FusedMultiplyAdd(p, w1, a6); a5 = TL.FusedMultiplyAdd(p, w2, a5); a4 = TL.FusedMultiplyAdd(p, w3, a4); a3 = TL.FusedMultiplyAdd(p, w4, a3); if (TK.Value > 5) a2 = TL.FusedMultiplyAdd(p, w5, a2); if (TK.Value > 6) a1 = TL.FusedMultiplyAdd(p, w6, a1);
-                p = TL.Load(x + 8 * c); a7 = TL.FusedMultiplyAdd(p, w1, a7); a6 = TL.FusedMultiplyAdd(p, w2, a6); a5 = TL.FusedMultiplyAdd(p, w3, a5); a4 = TL.FusedMultiplyAdd(p, w4, a4); if (TK.Value > 5) a3 = TL.FusedMultiplyAdd(p, w5, a3); if (TK.Value > 6) a2 = TL.FusedMultiplyAdd(p, w6, a2);
-                p = TL.Load(x + 9 * c); a7 = TL.FusedMultiplyAdd(p, w2, a7); a6 = TL.FusedMultiplyAdd(p, w3, a6); a5 = TL.FusedMultiplyAdd(p, w4, a5); if (TK.Value > 5) a4 = TL.FusedMultiplyAdd(p, w5, a4); if (TK.Value > 6) a3 = TL.FusedMultiplyAdd(p, w6, a3);
-                p = TL.Load(x + 10 * c); a7 = TL.FusedMultiplyAdd(p, w3, a7); a6 = TL.FusedMultiplyAdd(p, w4, a6); if (TK.Value > 5) a5 = TL.FusedMultiplyAdd(p, w5, a5); if (TK.Value > 6) a4 = TL.FusedMultiplyAdd(p, w6, a4);
-                p = TL.Load(x + 11 * c); a7 = TL.FusedMultiplyAdd(p, w4, a7); if (TK.Value > 5) a6 = TL.FusedMultiplyAdd(p, w5, a6); if (TK.Value > 6) a5 = TL.FusedMultiplyAdd(p, w6, a5);
-                if (TK.Value > 5) { p = TL.Load(x + 12 * c); a7 = TL.FusedMultiplyAdd(p, w5, a7); if (TK.Value > 6) a6 = TL.FusedMultiplyAdd(p, w6, a6); }
-                if (TK.Value > 6) { p = TL.Load(x + 13 * c); a7 = TL.FusedMultiplyAdd(p, w6, a7); }
+                p = TL.Load(x + 7 * c); if (TN.Value > 7) a7 = TL.FusedMultiplyAdd(p, w0, a7); a6 = TL.FusedMultiplyAdd(p, w1, a6); a5 = TL.FusedMultiplyAdd(p, w2, a5); a4 = TL.FusedMultiplyAdd(p, w3, a4); a3 = TL.FusedMultiplyAdd(p, w4, a3); if (TK.Value > 5) a2 = TL.FusedMultiplyAdd(p, w5, a2); if (TK.Value > 6) a1 = TL.FusedMultiplyAdd(p, w6, a1);
+                p = TL.Load(x + 8 * c); if (TN.Value > 7) a7 = TL.FusedMultiplyAdd(p, w1, a7); a6 = TL.FusedMultiplyAdd(p, w2, a6); a5 = TL.FusedMultiplyAdd(p, w3, a5); a4 = TL.FusedMultiplyAdd(p, w4, a4); if (TK.Value > 5) a3 = TL.FusedMultiplyAdd(p, w5, a3); if (TK.Value > 6) a2 = TL.FusedMultiplyAdd(p, w6, a2);
+                p = TL.Load(x + 9 * c); if (TN.Value > 7) a7 = TL.FusedMultiplyAdd(p, w2, a7); a6 = TL.FusedMultiplyAdd(p, w3, a6); a5 = TL.FusedMultiplyAdd(p, w4, a5); if (TK.Value > 5) a4 = TL.FusedMultiplyAdd(p, w5, a4); if (TK.Value > 6) a3 = TL.FusedMultiplyAdd(p, w6, a3);
+                p = TL.Load(x + 10 * c); if (TN.Value > 7) a7 = TL.FusedMultiplyAdd(p, w3, a7); a6 = TL.FusedMultiplyAdd(p, w4, a6); if (TK.Value > 5) a5 = TL.FusedMultiplyAdd(p, w5, a5); if (TK.Value > 6) a4 = TL.FusedMultiplyAdd(p, w6, a4);
+                if (TN.Value + TK.Value - 2 >= 11) { p = TL.Load(x + 11 * c); if (TN.Value > 7) a7 = TL.FusedMultiplyAdd(p, w4, a7); if (TK.Value > 5) a6 = TL.FusedMultiplyAdd(p, w5, a6); if (TK.Value > 6) a5 = TL.FusedMultiplyAdd(p, w6, a5); }
+                if (TN.Value + TK.Value - 2 >= 12) { p = TL.Load(x + 12 * c); if (TK.Value > 5 && TN.Value > 7) a7 = TL.FusedMultiplyAdd(p, w5, a7); if (TK.Value > 6) a6 = TL.FusedMultiplyAdd(p, w6, a6); }
+                if (TN.Value + TK.Value - 2 >= 13) { p = TL.Load(x + 13 * c); if (TK.Value > 6 && TN.Value > 7) a7 = TL.FusedMultiplyAdd(p, w6, a7); }
             }
             float* y = yo + v;
             TL.Store(a0, y); TL.Store(a1, y + c); TL.Store(a2, y + 2 * c); TL.Store(a3, y + 3 * c);
-            TL.Store(a4, y + 4 * c); TL.Store(a5, y + 5 * c); TL.Store(a6, y + 6 * c); TL.Store(a7, y + 7 * c);
+            TL.Store(a4, y + 4 * c); TL.Store(a5, y + 5 * c); TL.Store(a6, y + 6 * c);
+            if (TN.Value > 7) TL.Store(a7, y + 7 * c);
         }
     }
 

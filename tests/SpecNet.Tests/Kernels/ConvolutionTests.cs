@@ -343,7 +343,9 @@ public class ConvolutionTests
     [InlineData(2, 10, 16, 8, 1, 7, 1, 1, "same")]  // 7x7 (ConvNeXt's), two blocks of eight: no output computed twice
     [InlineData(2, 14, 14, 32, 1, 7, 1, 1, "same")] // over two 512-bit vectors of channels
     [InlineData(2, 13, 15, 16, 1, 7, 1, 1, "valid")]
-    [InlineData(2, 7, 7, 16, 1, 7, 1, 1, "same")]   // 7 outputs a row: four at a time, the second block moved back
+    [InlineData(2, 7, 7, 16, 1, 7, 1, 1, "same")]   // 7 outputs a row: one block of seven
+    [InlineData(2, 7, 7, 8, 1, 5, 1, 1, "same")]
+    [InlineData(2, 6, 6, 16, 1, 5, 1, 1, "same")]   // 6 outputs a row: four at a time, the second block moved back
     [InlineData(2, 9, 12, 8, 1, 5, 2, 1, "same")]   // 5x5 by 2: four at a time
     [InlineData(2, 6, 6, 24, 1, 2, 2, 1, "valid")]
     // Other layouts run over the input spread to one filter per channel, in whole vectors (ChannelSpread)
