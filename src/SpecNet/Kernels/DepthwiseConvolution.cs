@@ -269,7 +269,9 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             if (Vectors)
             {
                 fixed (float* pdW = dW, copy = _padded?[part])
-                    if (_dx == null && pdW != null && copy != null) WeightGradientPadded(copy, _x + (long)n * _input.Size, _dy + (long)n * OutputSize, pdW);
+                    if (_dx == null && pdW != null && _cols is { Kernel: 5 or 7, Dilation: 1, Stride: 1 })
+                        WeightGradientOfWide(copy, _x + (long)n * _input.Size, _dy + (long)n * OutputSize, pdW);
+                    else if (_dx == null && pdW != null && copy != null) WeightGradientPadded(copy, _x + (long)n * _input.Size, _dy + (long)n * OutputSize, pdW);
                     else BackwardVectors(_x + (long)n * _input.Size, _dy + (long)n * OutputSize, _dx == null ? null : _dx + (long)n * _input.Size, pdW);
                 continue;
             }
@@ -877,25 +879,80 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     }
 
     /// <summary>
+    /// The weight gradient alone of a 5- or 7-wide kernel at stride 1 (dX computed apart, as a convolution), windows read from the
+    /// example's padded copy (or from x where nothing is padded): for each output row, kernel row and channel vector, the kernel
+    /// row's 5 or 7 sums of dW held in registers over the output row, each output's gradient loaded once and met by its input
+    /// columns (<see cref="FourWeightGradient{TL, TV}"/> had read and written dW at every tap for every four outputs). Each dW[tap]
+    /// adds the outputs in the same order as before: the same floats.
+    /// </summary>
+    private void WeightGradientOfWide(float* copy, float* x, float* dy, float* dW)
+    {
+        float* image = copy != null ? Pad(x, copy, 0, _rows.Output) : x;
+        int c = _input.Channels, width = copy != null ? _paddedWidth : _input.Width;
+        long rowStep = (long)_rows.Stride * width * c, kernelRow = (long)_rows.Dilation * width * c;
+        if (WideChannels && _cols.Kernel == 5) WeightGradientOfWide<Lanes512, Vector512<float>, FiveWide>(image, _rows.Kernel, kernelRow, rowStep, _rows.Output, _cols.Output, dy, dW, c);
+        else if (WideChannels) WeightGradientOfWide<Lanes512, Vector512<float>, SevenWide>(image, _rows.Kernel, kernelRow, rowStep, _rows.Output, _cols.Output, dy, dW, c);
+        else if (_cols.Kernel == 5) WeightGradientOfWide<Lanes256, Vector256<float>, FiveWide>(image, _rows.Kernel, kernelRow, rowStep, _rows.Output, _cols.Output, dy, dW, c);
+        else WeightGradientOfWide<Lanes256, Vector256<float>, SevenWide>(image, _rows.Kernel, kernelRow, rowStep, _rows.Output, _cols.Output, dy, dW, c);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static void WeightGradientOfWide<TL, TV, TK>(float* image, int kernelRows, long kernelRow, long rowStep, int rows, int n, float* dy, float* dW, int c)
+        where TL : struct, ILanes<TV> where TV : struct where TK : struct, IKernelWidth
+    {
+        // an output row at a time, so that the kernel rows of input it reads stay in L1 (a whole 28x28x48 example had come from L2)
+        for (int i = 0; i < rows; i++)
+            for (int r = 0; r < kernelRows; r++)
+                for (int v = 0; v < c; v += TL.Count)
+                {
+                    float* d = dW + (long)r * TK.Value * c + v, p = image + i * rowStep + r * kernelRow + v, g = dy + (long)i * n * c + v;
+                    TV s0 = TL.Load(d), s1 = TL.Load(d + c), s2 = TL.Load(d + 2 * c), s3 = TL.Load(d + 3 * c), s4 = TL.Load(d + 4 * c);
+                    TV s5 = TK.Value > 5 ? TL.Load(d + 5 * c) : default, s6 = TK.Value > 6 ? TL.Load(d + 6 * c) : default;
+                    for (int j = 0; j < n; j++, p += c, g += c)
+                    {
+                        TV gj = TL.Load(g);
+                        s0 = TL.FusedMultiplyAdd(TL.Load(p), gj, s0);
+                        s1 = TL.FusedMultiplyAdd(TL.Load(p + c), gj, s1);
+                        s2 = TL.FusedMultiplyAdd(TL.Load(p + 2 * c), gj, s2);
+                        s3 = TL.FusedMultiplyAdd(TL.Load(p + 3 * c), gj, s3);
+                        s4 = TL.FusedMultiplyAdd(TL.Load(p + 4 * c), gj, s4);
+                        if (TK.Value > 5) s5 = TL.FusedMultiplyAdd(TL.Load(p + 5 * c), gj, s5);
+                        if (TK.Value > 6) s6 = TL.FusedMultiplyAdd(TL.Load(p + 6 * c), gj, s6);
+                    }
+                    TL.Store(s0, d); TL.Store(s1, d + c); TL.Store(s2, d + 2 * c); TL.Store(s3, d + 3 * c); TL.Store(s4, d + 4 * c);
+                    if (TK.Value > 5) TL.Store(s5, d + 5 * c);
+                    if (TK.Value > 6) TL.Store(s6, d + 6 * c);
+                }
+    }
+
+    /// <summary>
     /// dW[tap] += Σ of four neighbouring outputs' x · g (the input gradient computed apart, as a convolution): their gradients
     /// loaded once for all taps, one read-modify-write of dW per tap, adding in the same order as the loop with dx.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
-    private static void FourWeightGradient(float* origin, int* offsets, int taps, float* g, int step, float* dW, int c)
+    private static void FourWeightGradient<TL, TV>(float* origin, int* offsets, int taps, float* g, int step, float* dW, int c)
+        where TL : struct, ILanes<TV> where TV : struct
     {
-        for (int v = 0; v < c; v += Lanes)
+        for (int v = 0; v < c; v += TL.Count)
         {
-            Vector256<float> g0 = Vector256.Load(g + v), g1 = Vector256.Load(g + c + v), g2 = Vector256.Load(g + 2 * c + v), g3 = Vector256.Load(g + 3 * c + v);
+            TV g0 = TL.Load(g + v), g1 = TL.Load(g + c + v), g2 = TL.Load(g + 2 * c + v), g3 = TL.Load(g + 3 * c + v);
             float* o = origin + v, d = dW + v;
             for (int t = 0; t < taps; t++, d += c)
             {
                 float* xs = o + offsets[t];
-                var sum = Vector256.FusedMultiplyAdd(Vector256.Load(xs), g0, Vector256.Load(d));
-                sum = Vector256.FusedMultiplyAdd(Vector256.Load(xs + step), g1, sum);
-                sum = Vector256.FusedMultiplyAdd(Vector256.Load(xs + 2 * step), g2, sum);
-                Vector256.FusedMultiplyAdd(Vector256.Load(xs + 3 * step), g3, sum).Store(d);
+                var sum = TL.FusedMultiplyAdd(TL.Load(xs), g0, TL.Load(d));
+                sum = TL.FusedMultiplyAdd(TL.Load(xs + step), g1, sum);
+                sum = TL.FusedMultiplyAdd(TL.Load(xs + 2 * step), g2, sum);
+                TL.Store(TL.FusedMultiplyAdd(TL.Load(xs + 3 * step), g3, sum), d);
             }
         }
+    }
+
+    /// <summary><see cref="FourWeightGradient{TL, TV}"/> in 512-bit vectors where the CPU has them and the channels fill them.</summary>
+    private void FourWeightGradient(float* origin, int* offsets, int taps, float* g, int step, float* dW, int c)
+    {
+        if (WideChannels) FourWeightGradient<Lanes512, Vector512<float>>(origin, offsets, taps, g, step, dW, c);
+        else FourWeightGradient<Lanes256, Vector256<float>>(origin, offsets, taps, g, step, dW, c);
     }
 
     /// <summary>One tap of one output pixel's gradient g: dW[tap] += x[from] · g; dx[from] += g · w[tap].</summary>
