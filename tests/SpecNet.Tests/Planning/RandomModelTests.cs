@@ -332,7 +332,7 @@ internal sealed class RandomSpec
     private void Depthwise(string indent, bool allowShrink, bool separable)
     {
         int multiplier = Pick(1, 1, 2, 3);
-        var (geometry, h, w) = Window(allowShrink, Pick(3, 3, 5, 2));
+        var (geometry, h, w) = Window(allowShrink, Pick(3, 3, 5, 7, 2));
         string bias = _rng.Next(3) > 0 ? "true" : "false";
         if (separable)
         {
