@@ -13,7 +13,8 @@ namespace SpecNet.Kernels;
 /// example between threads; the weight gradient is summed from per-thread partials in thread order.
 /// With one filter per channel and whole vectors of channels (the common case), each output vector is
 /// summed over its taps in a register, and the backward pass's updates are inline vector operations; a 3x3 kernel's weight
-/// gradient is summed in registers too, and with strides of 2 each input gradient is gathered and stored once. Other
+/// gradient is summed in registers too (a 5x5 or 7x7 one's at stride 1 a kernel row at a time), and with strides of 2 each
+/// input gradient is gathered and stored once. Other
 /// layouts (several filters per channel, channels not a whole vector) run on the same paths over their input spread out
 /// (<see cref="Spread"/>).
 /// </summary>
@@ -425,8 +426,8 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
                     {
                         int at = Math.Max(0, Math.Min(j, n - 8));
                         float* from = origin + at * c, into = yi + at * c;
-                        if (n == 7) EightOfWide(from, kernelRow, weights, into, c, default(SevenWide));
-                        else EightOfWide(from, kernelRow, weights, into, c, default(EightWide));
+                        if (n == 7) EightOfWide<SevenWide>(from, kernelRow, weights, into, c);
+                        else EightOfWide<EightWide>(from, kernelRow, weights, into, c);
                         if (at >= n - 8) break;
                     }
                 else if (n >= 4)
@@ -453,7 +454,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// <summary>A 3-wide kernel, stride 1 or 2, at most one column of padding a side, eight outputs or more a row: read in place.</summary>
     private bool ThreeWide => _cols is { Kernel: 3, Dilation: 1, Stride: 1 or 2, PadBefore: <= 1, PadAfter: <= 1, Output: >= 8 };
 
-    /// <summary>A 5- or 7-wide kernel at stride 1, eight outputs or more a row: <see cref="EightOfWide"/> over the padded copy.</summary>
+    /// <summary>A 5- or 7-wide kernel at stride 1, seven outputs or more a row: <see cref="EightOfWide"/> over the padded copy.</summary>
     private bool FiveOrSevenWide => _cols is { Kernel: 5 or 7, Dilation: 1, Stride: 1, Output: >= 7 };
 
     /// <summary>
@@ -496,7 +497,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     }
 
     /// <summary><see cref="EightOfWide"/> at this convolution's vector width and kernel width, <typeparamref name="TN"/> outputs.</summary>
-    private void EightOfWide<TN>(float* from, long kernelRow, float* weights, float* into, int c, TN outputs) where TN : struct, IKernelWidth
+    private void EightOfWide<TN>(float* from, long kernelRow, float* weights, float* into, int c) where TN : struct, IWidth
     {
         if (WideChannels && _cols.Kernel == 5) EightOfWide<Lanes512, Vector512<float>, FiveWide, TN>(from, _rows.Kernel, kernelRow, weights, into, c);
         else if (WideChannels) EightOfWide<Lanes512, Vector512<float>, SevenWide, TN>(from, _rows.Kernel, kernelRow, weights, into, c);
@@ -504,22 +505,22 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
         else EightOfWide<Lanes256, Vector256<float>, SevenWide, TN>(from, _rows.Kernel, kernelRow, weights, into, c);
     }
 
-    /// <summary>A kernel's width as a type, so that <see cref="EightOfWide"/> is compiled once per width with its taps unrolled.</summary>
-    private interface IKernelWidth { static abstract int Value { get; } }
-    private readonly struct FiveWide : IKernelWidth { public static int Value => 5; }
-    private readonly struct SevenWide : IKernelWidth { public static int Value => 7; }
-    private readonly struct EightWide : IKernelWidth { public static int Value => 8; }
+    /// <summary>A width as a type (a kernel's, a block's outputs), so that <see cref="EightOfWide"/> is compiled once per pair with its taps unrolled.</summary>
+    private interface IWidth { static abstract int Value { get; } }
+    private readonly struct FiveWide : IWidth { public static int Value => 5; }
+    private readonly struct SevenWide : IWidth { public static int Value => 7; }
+    private readonly struct EightWide : IWidth { public static int Value => 8; }
 
     /// <summary>
-    /// Eight neighbouring outputs of a stride-1 kernel 5 or 7 wide (MobileNet v3's, ConvNeXt's) over the padded copy: each of a kernel
+    /// Eight neighbouring outputs (seven: a 7x7 map's row) of a stride-1 kernel 5 or 7 wide (MobileNet v3's, ConvNeXt's) over the padded copy: each of a kernel
     /// row's 12 or 14 input columns is loaded once and meets the row's weights, held in registers, in up to 5 or 7 sums (21 loads
     /// for 56 multiply-adds, where <see cref="Four"/> loads 5 for 4 and an offset). Each sum adds its taps in order, row by row, left
     /// to right: the same floats as the other paths. With AVX2's 16 registers the 7-wide kernel's eight sums, seven weights and a
-    /// column fill them all, and it is still the faster (below).
+    /// column fill them all, and it is still the faster (bench/NOTES.md, "Depthwise convolutions").
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static void EightOfWide<TL, TV, TK, TN>(float* origin, int kernelRows, long rowStep, float* weights, float* yo, int c)
-        where TL : struct, ILanes<TV> where TV : struct where TK : struct, IKernelWidth where TN : struct, IKernelWidth
+        where TL : struct, ILanes<TV> where TV : struct where TK : struct, IWidth where TN : struct, IWidth
     {
         for (int v = 0; v < c; v += TL.Count)
         {
@@ -898,7 +899,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static void WeightGradientOfWide<TL, TV, TK>(float* image, int kernelRows, long kernelRow, long rowStep, int rows, int n, float* dy, float* dW, int c)
-        where TL : struct, ILanes<TV> where TV : struct where TK : struct, IKernelWidth
+        where TL : struct, ILanes<TV> where TV : struct where TK : struct, IWidth
     {
         // an output row at a time, so that the kernel rows of input it reads stay in L1 (a whole 28x28x48 example had come from L2)
         for (int i = 0; i < rows; i++)
