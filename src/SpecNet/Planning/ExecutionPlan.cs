@@ -303,7 +303,7 @@ public sealed class CpuEngine(Backend kernels) : IEngine
     public IPlan Plan(ModelSpec model, ParameterSet parameters, int capacity, PlanOptions options)
     {
         bool inference = !options.Training && !options.InputGradient;
-        if (inference && SlicedPlan.Pays(Kernels, capacity)) return new SlicedPlan(model, parameters, Kernels, capacity, options.FixedParameters);
+        if (inference && SlicedPlan.Pays(Kernels, capacity, model)) return new SlicedPlan(model, parameters, Kernels, capacity, options.FixedParameters);
         var plan = new ExecutionPlan(model, parameters, Kernels, capacity, options.Seed, options.InputGradient, options.Training, fixedParameters: options.FixedParameters);
         return inference && capacity == 1 && Kernels is ManagedBackend && Kernels.Threads > 1
             ? SingleImage.Faster(plan, new ExecutionPlan(model, parameters, new ManagedBackend(1), 1, trainable: false, fixedParameters: options.FixedParameters))

@@ -90,6 +90,34 @@ public class SlicedPlanTests
         Assert.Contains("does not fit", tooLarge.Message);
     }
 
+    /// <summary>
+    /// Every slice reads all the weights again, so a model whose weights outweigh a slice's tensors many times (dense layers of
+    /// thousands of units) runs a large batch layer by layer, each GEMM reading its weights once; the reference models, whose
+    /// tensors outweigh their weights (the strided model's about as much), run in slices. The same floats either way for the
+    /// dense model: its plan is the shared one.
+    /// </summary>
+    [Theory]
+    [InlineData("fashion-strided.yaml", true)]
+    [InlineData("fashion-cnn.yaml", true)]
+    [InlineData("fashion-resnet.yaml", true)]
+    [InlineData("fashion-mobile.yaml", true)]
+    [InlineData(null, false)]   // 2048 -> 1000: 8 MB of weights against 20 KB of tensors an example
+    public void A_model_whose_weights_outweigh_its_slices_runs_a_large_batch_whole(string? file, bool sliced)
+    {
+        Skip.If(S == 0, "SPECNET_SLICE=0: inference runs layer by layer");
+        var model = file is null
+            ? SpecCompiler.Compile("name: wide\ninput: { shape: [8, 8, 32] }\nlayers:\n  - flatten\n  - dense: { units: 1000, activation: softmax }\n", "wide.yaml").Model!
+            : Compile(file);
+        Assert.Equal(sliced, SlicedPlan.SlicesWeighEnough(model));
+        var engine = new CpuEngine(new ManagedBackend(2));
+        var plan = engine.Plan(model, Parameters(model), 4 * S, PlanOptions.Serving);
+        Assert.Equal(sliced, plan is SlicedPlan);
+        if (sliced) return;
+        var input = Input(model, 4 * S);
+        var shared = new ExecutionPlan(model, plan.Parameters, engine.Kernels, 4 * S, trainable: false, fixedParameters: true);
+        Assert.Equal(Run(shared, input, 4 * S), Run(plan, input, 4 * S));
+    }
+
     [Fact]
     public void Bench_times_each_layer_of_a_sliced_pass()
     {
