@@ -196,10 +196,10 @@ public sealed unsafe class ManagedBackend : Backend
     }
 
     /// <summary>
-    /// The same at half the width (AVX2) on 3 x 3 blocks: sums[r·4 + t] = a[r] · b[t] for r, t &lt; 3 (r = 0 alone for a block of one row). Nine sums and three rows of B
-    /// in registers, each row of A loaded once per step (a 4 x 4 block would need 16 sums alone; one row of B at a time against
-    /// four of A loaded A four times, 5 loads per 4 multiply-adds, which bounded it on a 128-bit-load core: a 9 x 128 x 576
-    /// product went 76 -> 41 µs on an AMD EPYC Zen 1, one thread, same run).
+    /// The same at half the width (AVX2) on 3 x 3 blocks: sums[r·4 + t] = a[r] · b[t] for r, t &lt; 3 (r = 0 alone for a block of
+    /// one row). Nine sums and three rows of B in registers, each row of A loaded once per step (a 4 x 4 block would need 16 sums
+    /// alone; one row of B at a time against four of A loaded A four times, 5 loads per 4 multiply-adds, which bounded it on a
+    /// 128-bit-load core: a 9 x 128 x 576 product went 76 -> 41 µs on an AMD EPYC Zen 1, one thread, same run).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Dots3x3(int k, float** a, float** b, float* sums, int rows)
