@@ -270,7 +270,7 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
             if (Vectors)
             {
                 fixed (float* pdW = dW, copy = _padded?[part])
-                    if (_dx == null && pdW != null && _cols is { Kernel: 5 or 7, Dilation: 1, Stride: 1 })
+                    if (_dx == null && pdW != null && FiveOrSevenAtStrideOne)
                         WeightGradientOfWide(copy, _x + (long)n * _input.Size, _dy + (long)n * OutputSize, pdW);
                     else if (_dx == null && pdW != null && copy != null) WeightGradientPadded(copy, _x + (long)n * _input.Size, _dy + (long)n * OutputSize, pdW);
                     else BackwardVectors(_x + (long)n * _input.Size, _dy + (long)n * OutputSize, _dx == null ? null : _dx + (long)n * _input.Size, pdW);
@@ -454,8 +454,11 @@ public sealed unsafe class DepthwiseConvolution : IRangeWork
     /// <summary>A 3-wide kernel, stride 1 or 2, at most one column of padding a side, eight outputs or more a row: read in place.</summary>
     private bool ThreeWide => _cols is { Kernel: 3, Dilation: 1, Stride: 1 or 2, PadBefore: <= 1, PadAfter: <= 1, Output: >= 8 };
 
-    /// <summary>A 5- or 7-wide kernel at stride 1, seven outputs or more a row: <see cref="EightOfWide"/> over the padded copy.</summary>
-    private bool FiveOrSevenWide => _cols is { Kernel: 5 or 7, Dilation: 1, Stride: 1, Output: >= 7 };
+    /// <summary>A 5- or 7-wide kernel at stride 1: its weight gradient by <see cref="WeightGradientOfWide"/>.</summary>
+    private bool FiveOrSevenAtStrideOne => _cols is { Kernel: 5 or 7, Dilation: 1, Stride: 1 };
+
+    /// <summary>The same, seven outputs or more a row: its forward by <see cref="EightOfWide"/> over the padded copy.</summary>
+    private bool FiveOrSevenWide => FiveOrSevenAtStrideOne && _cols.Output >= 7;
 
     /// <summary>
     /// The input rows under output rows [i0, i1) into copy, a padded image whose borders are never written (zero as allocated;
