@@ -372,15 +372,16 @@ public static class Activations
     private const float ErfP = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
     private const float InvSqrt2 = 0.70710678118654752f;
 
-    /// <summary>Numerically stable softmax of one row.</summary>
+    /// <summary>
+    /// Numerically stable softmax of one row (y may be z), in vectors: a float at a time (MathF.Exp) a dense layer's 1000 classes
+    /// at batch 1000 had taken 2.2 ms of its 12 (Zen 5, two threads), the GEMM before it 9.
+    /// </summary>
     public static void Softmax(ReadOnlySpan<float> z, Span<float> y)
     {
-        float max = float.NegativeInfinity;
-        foreach (var v in z) max = Math.Max(max, v);
-        float sum = 0;
-        for (int j = 0; j < z.Length; j++) { y[j] = MathF.Exp(z[j] - max); sum += y[j]; }
-        float inv = 1 / sum;
-        for (int j = 0; j < y.Length; j++) y[j] *= inv;
+        float max = TP.Max(z);
+        TP.Subtract(z, max, y);
+        TP.Exp(y, y);
+        TP.Multiply(y, 1 / TP.Sum(y), y);
     }
 
     private const float InvSqrt2Pi = 0.3989422804014327f;

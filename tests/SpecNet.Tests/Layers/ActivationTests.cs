@@ -83,13 +83,16 @@ public class ActivationTests
     }
 
     /// <summary>
-    /// Softmax over the channels of many rows (a 28x28x16 map's worth of a few examples, the rows on two threads): each row the one a
-    /// single thread computes, to the bit, and its definition's; backward too, written over dy as a layer's backward does.
+    /// Softmax over the channels of many rows (a 28x28x16 map's worth of a few examples, the rows on two threads; ten classes; a
+    /// thousand, whose rows take whole vectors and a tail): each row the one a single thread computes, to the bit, and its
+    /// definition's; backward too, written over dy as a layer's backward does.
     /// </summary>
-    [Fact]
-    public void Softmax_rows_on_threads_are_those_of_one_thread_and_of_the_definition()
+    [Theory]
+    [InlineData(16, 3 * 784 + 5)]
+    [InlineData(10, 301)]
+    [InlineData(1000, 67)]
+    public void Softmax_rows_on_threads_are_those_of_one_thread_and_of_the_definition(int channels, int rows)
     {
-        const int channels = 16, rows = 3 * 784 + 5;
         var rng = new Rng(5);
         var z = Enumerable.Range(0, rows * channels).Select(_ => rng.NextFloat() * 20 - 10).ToArray();
         var dy = Enumerable.Range(0, z.Length).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
