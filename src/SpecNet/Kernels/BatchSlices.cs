@@ -84,18 +84,23 @@ public static unsafe class BatchSlices
         public int Slices, Size;
     }
 
+    /// <summary>Blocks [b0, b1), each summed over the slices while it is in L1 (TensorPrimitives over a thread's share, 256 KB or
+    /// more, had stored it past the caches).</summary>
     private static void AddRange(void* state, int part, int b0, int b1)
     {
         var a = (SumArgs*)state;
-        int start = b0 * Block, count = Math.Min(a->Size, b1 * Block) - start;
-        var into = new Span<float>(a->Into + start, count);
-        bool first = true;
-        for (int s = 0; s < a->Slices; s++)
+        for (int block = b0; block < b1; block++)
         {
-            if (!a->Used[s]) continue;
-            var partial = new ReadOnlySpan<float>(a->Partials + (long)s * a->Size + start, count);
-            if (first) partial.CopyTo(into); else TensorPrimitives.Add(into, partial, into);
-            first = false;
+            int start = block * Block, count = Math.Min(Block, a->Size - start);
+            var into = new Span<float>(a->Into + start, count);
+            bool first = true;
+            for (int s = 0; s < a->Slices; s++)
+            {
+                if (!a->Used[s]) continue;
+                var partial = new ReadOnlySpan<float>(a->Partials + (long)s * a->Size + start, count);
+                if (first) partial.CopyTo(into); else TensorPrimitives.Add(into, partial, into);
+                first = false;
+            }
         }
     }
 }

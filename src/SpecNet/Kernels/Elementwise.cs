@@ -105,7 +105,7 @@ public static unsafe class Elementwise
     }
 
     /// <summary>What <see cref="Map"/> computes per element.</summary>
-    public enum MapOp { Copy, Add, Subtract, Multiply, Max, Min, Relu, ReluBackward, AddRelu }
+    public enum MapOp { Copy, Add, Subtract, Multiply, Max, Min, Relu, ReluBackward, AddRelu, Scale }
 
     /// <summary>Floats per piece of a <see cref="Map"/>: as much as a thread must have to be worth waking.</summary>
     private const int MapPiece = (int)Backend.MinParallelWork;
@@ -115,26 +115,42 @@ public static unsafe class Elementwise
     /// max(a + b, 0), the bits of Add then Relu; Copy: a),
     /// split between the backend's threads in pieces: memory-bound work on tensors of megabytes goes as fast as the cores can pull it.
     /// </summary>
-    public static void Map(Backend kernels, MapOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
+    public static void Map(Backend kernels, MapOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) => Map(kernels, op, a, b, y, 1);
+
+    /// <summary>y = a · factor, as <see cref="Map"/> runs it.</summary>
+    public static void Scale(Backend kernels, ReadOnlySpan<float> a, float factor, Span<float> y) => Map(kernels, MapOp.Scale, a, default, y, factor);
+
+    private static void Map(Backend kernels, MapOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, float factor)
     {
-        if (a.Length != y.Length || op is not (MapOp.Copy or MapOp.Relu) && b.Length != y.Length) throw new ArgumentException("elementwise: operands of different lengths");
+        if (a.Length != y.Length || !Unary(op) && b.Length != y.Length) throw new ArgumentException("elementwise: operands of different lengths");
         fixed (float* pa = a, pb = b, py = y)
         {
-            var args = new Args { A = pa, B = pb, C = py, Channels = (int)op, Length = y.Length };
+            var args = new Args { A = pa, B = pb, C = py, Channels = (int)op, Length = y.Length, Factor = factor };
             kernels.ParallelForEach((y.Length + MapPiece - 1) / MapPiece, &MapRange, &args, Backend.MinParallelWork, grain: 1);
         }
     }
 
+    /// <summary>
+    /// Pieces [p0, p1), one call each: TensorPrimitives stores 256 KB or more past the caches (non-temporal stores), so a relu
+    /// layer's output, written a thread's share in one call, had come back from memory for the layer after it. A 1x1 convolution,
+    /// a relu layer and a global pooling over 28x28x32, batch 1000 in slices of 16 examples (Zen 5): 7.2 -> 3.8 ms a pass, where
+    /// a leaky relu, in chunks of 512 floats, took 4.4-4.9.
+    /// </summary>
     private static void MapRange(void* state, int part, int p0, int p1)
     {
         var s = (Args*)state;
-        long start = (long)p0 * MapPiece, end = Math.Min((long)p1 * MapPiece, s->Length);
-        int n = (int)(end - start);
         var op = (MapOp)s->Channels;
-        MapSlice(op, new ReadOnlySpan<float>(s->A + start, n), op is MapOp.Copy or MapOp.Relu ? default : new ReadOnlySpan<float>(s->B + start, n), new Span<float>(s->C + start, n));
+        for (int p = p0; p < p1; p++)
+        {
+            long start = (long)p * MapPiece;
+            int n = (int)Math.Min(MapPiece, s->Length - start);
+            MapSlice(op, new ReadOnlySpan<float>(s->A + start, n), Unary(op) ? default : new ReadOnlySpan<float>(s->B + start, n), new Span<float>(s->C + start, n), s->Factor);
+        }
     }
 
-    private static void MapSlice(MapOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
+    private static bool Unary(MapOp op) => op is MapOp.Copy or MapOp.Relu or MapOp.Scale;
+
+    private static void MapSlice(MapOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y, float factor)
     {
         switch (op)
         {
@@ -147,6 +163,7 @@ public static unsafe class Elementwise
             case MapOp.Relu: System.Numerics.Tensors.TensorPrimitives.Max(a, 0f, y); break;
             case MapOp.ReluBackward: ReluBackward(a, b, y); break;
             case MapOp.AddRelu: AddRelu(a, b, y); break;
+            case MapOp.Scale: System.Numerics.Tensors.TensorPrimitives.Multiply(a, factor, y); break;
         }
     }
 
@@ -166,6 +183,7 @@ public static unsafe class Elementwise
         public long Length;
         public float* A, B, C, D;
         public int Channels;
+        public float Factor;        // Map's Scale
     }
 
     /// <summary>

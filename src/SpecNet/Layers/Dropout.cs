@@ -28,7 +28,7 @@ public sealed class Dropout : Layer
         if (!ctx.Training || Rate == 0) { x[..count].CopyTo(y); return; }
         var mask = ((float[])ctx.State!).AsSpan(0, count);
         ctx.Random.Mask(mask, Rate, 1f / (1 - Rate));
-        System.Numerics.Tensors.TensorPrimitives.Multiply(x[..count], mask, y[..count]);
+        Elementwise.Map(ctx.Kernels, Elementwise.MapOp.Multiply, x[..count], mask, y[..count]);
     }
 
     public override bool BackwardReadsInputs => false;
@@ -40,6 +40,6 @@ public sealed class Dropout : Layer
         if (!ctx.InputGradient) return;
         int count = ctx.Batch * Input.Size;
         if (!ctx.Training || Rate == 0) { Activations.CopyUnlessSame(dy[..count], dx); return; }
-        System.Numerics.Tensors.TensorPrimitives.Multiply(dy[..count], ((float[])ctx.State!).AsSpan(0, count), dx[..count]);
+        Elementwise.Map(ctx.Kernels, Elementwise.MapOp.Multiply, dy[..count], ((float[])ctx.State!).AsSpan(0, count), dx[..count]);
     }
 }

@@ -1,6 +1,5 @@
 using System.Numerics;
 using SpecNet.Kernels;
-using System.Numerics.Tensors;
 using SpecNet.Diagnostics;
 using SpecNet.Schema;
 
@@ -82,7 +81,7 @@ public sealed class Merge : Layer
         // the first two inputs in one pass (a residual block's add), then each further one into y
         Elementwise.Map(ctx.Kernels, op, x[..y.Length], ctx.InputOf(1), y);
         for (int i = 2; i < k; i++) Elementwise.Map(ctx.Kernels, op, y, ctx.InputOf(i), y);
-        if (Op == MergeOp.Average) TensorPrimitives.Multiply(y, 1f / k, y);
+        if (Op == MergeOp.Average) Elementwise.Scale(ctx.Kernels, y, 1f / k, y);
     }
 
     // add, subtract and average pass dy on; multiply needs the other inputs, maximum and minimum which input won
@@ -111,8 +110,10 @@ public sealed class Merge : Layer
             switch (Op)
             {
                 case MergeOp.Add: Elementwise.Map(ctx.Kernels, Elementwise.MapOp.Copy, dy, default, di); break;
-                case MergeOp.Average: TensorPrimitives.Multiply(dy, 1f / k, di); break;
-                case MergeOp.Subtract: if (i == 0) dy.CopyTo(di); else TensorPrimitives.Negate(dy, di); break;
+                case MergeOp.Average: Elementwise.Scale(ctx.Kernels, dy, 1f / k, di); break;
+                case MergeOp.Subtract:
+                    if (i == 0) Elementwise.Map(ctx.Kernels, Elementwise.MapOp.Copy, dy, default, di); else Elementwise.Scale(ctx.Kernels, dy, -1, di);
+                    break;
                 case MergeOp.Multiply:
                     // dy times every other input, in input order (the products of the loop that copied dy first), on the threads
                     bool first = true;
