@@ -48,6 +48,7 @@ public sealed class ActivationLayer : Layer
     public override bool BackwardReadsInputs => Activations.NeedsInput(Activation);
     public override bool BackwardReadsOutput => !Activation.IsLinear && !Activations.NeedsInput(Activation);
     public override bool BackwardInPlace => true;   // element by element (softmax: a row's sum first)
+    public override bool ForwardInPlace => true;
 
     /// <summary>Every activation kind is identified by the function and its alpha (relu: alpha 0), whichever kind name was written.</summary>
     public override IReadOnlyList<IdentityItem> Identity => [new("activation", "activation", Activation), new("alpha", "alpha", Activation.Alpha)];

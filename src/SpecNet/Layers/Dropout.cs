@@ -25,7 +25,7 @@ public sealed class Dropout : Layer
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
         int count = ctx.Batch * Input.Size;
-        if (!ctx.Training || Rate == 0) { x[..count].CopyTo(y); return; }
+        if (!ctx.Training || Rate == 0) { Activations.CopyUnlessSame(x[..count], y[..count]); return; }
         var mask = ((float[])ctx.State!).AsSpan(0, count);
         ctx.Random.Mask(mask, Rate, 1f / (1 - Rate));
         Elementwise.Map(ctx.Kernels, Elementwise.MapOp.Multiply, x[..count], mask, y[..count]);
@@ -34,6 +34,7 @@ public sealed class Dropout : Layer
     public override bool BackwardReadsInputs => false;
     public override bool BackwardReadsOutput => false;
     public override bool BackwardInPlace => true;
+    public override bool ForwardInPlace => true;
 
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {

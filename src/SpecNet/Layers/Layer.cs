@@ -152,6 +152,13 @@ public abstract class Layer
     /// </summary>
     public virtual bool BackwardInPlace => false;
 
+    /// <summary>
+    /// Whether forward may write y over x (the same buffer): one input of the output's size, each element of y made from the
+    /// element of x where it lies alone, or from its own row read first (the buffer layout then gives them one buffer where
+    /// nothing reads x after). False unless a kind knows better.
+    /// </summary>
+    public virtual bool ForwardInPlace => false;
+
     /// <summary>Floats of scratch per example that <see cref="CreateState"/> allocates (the largest buffer), for memory planning.</summary>
     public virtual long ScratchValues => 0;
 

@@ -12,6 +12,9 @@ namespace SpecNet.Planning;
 ///   is kept to the end; the others live as in inference. A gradient lives from the backward of its
 ///   tensor's last reader (which writes it; earlier readers add to it) to its producer's backward; a
 ///   tensor with nothing trainable upstream (the input, a frozen body) has none.
+/// An activation or a dropout writes its output over its input where nothing reads that after it (<see cref="Layer.ForwardInPlace"/>):
+/// it is still in cache, and the plan holds one buffer less (a relu layer between a 1x1 convolution and a global pooling over
+/// 28x28x32, batch 1000 on a Zen 5: 3.8 -> 3.3 ms a pass; a leaky relu 4.4 -> 3.7).
 /// A batch norm's (or dropout's, or activation's) input gradient takes the buffer of its output gradient where it is the
 /// first to write that gradient (<see cref="Layer.BackwardInPlace"/>). So does a convolution that runs the backward of the
 /// max pooling after it (<see cref="Fusion.PoolingsInConvolutions"/>): it writes no output gradient, and reads the pooling's.
@@ -103,15 +106,21 @@ public sealed class BufferLayout
         for (int i = 0; i < layers.Count; i++)
         {
             int last = chainEnd[i] >= 0 ? chainEnd[i] : i;
-            Activation[last + 1] = activations.Take(SizeOf(last + 1));
+            int over = last == i ? WritesOverInput(i) : -1;   // its input's buffer, which nothing reads after it: in cache, one buffer less
+            Activation[last + 1] = over > 0 ? Activation[over] : activations.Take(SizeOf(last + 1));
             for (int t = i + 1; t <= last; t++) Activation[t] = Activation[last + 1];   // inside a chain: never written
             for (int j = i; j <= last; j++)                                              // what the chain reads from outside it
                 foreach (var t in sources[j].Distinct())
-                    if ((t <= i || t > last) && lastReader[t] == j && !keep[t]) activations.Give(Activation[t]);
+                    if ((t <= i || t > last) && lastReader[t] == j && !keep[t] && t != over) activations.Give(Activation[t]);
             if (lastReader[last + 1] < 0 && !keep[last + 1]) activations.Give(Activation[last + 1]); // an output nobody reads
             i = last;
         }
         ActivationSizes = activations.Sizes;
+
+        // The tensor a layer writes its output over (Layer.ForwardInPlace), or -1: its one input, of its output's size, read by
+        // nothing after it and not kept; never the model's input, which the caller fills.
+        int WritesOverInput(int i) => !keepEveryActivation && layers[i].ForwardInPlace && sources[i] is [var x and > 0] && lastReader[x] == i
+            && !keep[x] && SizeOf(x) == SizeOf(i + 1) ? x : -1;
 
         Gradient = new int[tensors];
         Array.Fill(Gradient, -1);

@@ -169,6 +169,47 @@ public class TrainingBufferReuseTests
     }
 
     /// <summary>
+    /// An activation or a dropout writes its output over its input where nothing reads that input after it and backward does not
+    /// keep it: the same buffer, in cache. Not over the model's input (the caller's), not over a tensor another layer reads
+    /// later, not over one that training keeps for backward (a relu's output, gelu's input), not with every activation kept; and
+    /// a convolution never. Training's step is the one with every activation kept, to the bit.
+    /// </summary>
+    [Fact]
+    public void Activations_and_dropouts_write_their_output_over_an_input_nothing_else_reads()
+    {
+        var model = GradientCheckTests.Compile("""
+            input: [4, 4, 3]
+            layers:
+              - relu
+              - conv2d: { filters: 8, kernel_size: 1, name: a }
+              - relu
+              - dropout: { rate: 0.5, name: b }
+              - leaky_relu: { inputs: [a] }
+              - add: { inputs: [b, previous] }
+              - gelu
+              - softmax
+              - conv2d: { filters: 8, kernel_size: 1 }
+              - flatten
+              - dense: { units: 3 }
+            training: { loss: mse }
+
+            """);
+        foreach (bool training in new[] { false, true })
+        {
+            var activation = new BufferLayout(model, training).Activation;
+            Assert.NotEqual(activation[0], activation[1]);   // relu over the model's input
+            Assert.NotEqual(activation[2], activation[3]);   // relu over 'a', which the leaky relu reads later
+            Assert.Equal(!training, activation[3] == activation[4]);   // dropout over the relu's output, which training keeps (its mask)
+            Assert.Equal(!training, activation[6] == activation[7]);   // gelu over the add's output, which training keeps (gelu's input)
+            Assert.Equal(activation[7], activation[8]);      // softmax over gelu's output, which gelu's backward does not read
+            Assert.NotEqual(activation[8], activation[9]);   // a convolution, of the same size
+        }
+        var kept = new BufferLayout(model, training: true, keepEveryActivation: true).Activation;
+        Assert.Equal(kept.Length, kept.Distinct().Count());
+        SameStep(model);
+    }
+
+    /// <summary>
     /// A convolution that runs its max pooling's backward (Fusion.PoolingsInConvolutions) writes no output gradient: its buffer is
     /// the pooling's output gradient, which its backward reads, so its input gradient (written meanwhile) must not take that
     /// buffer. On two threads, a chunk's input gradient written there had changed the next chunk's. Not with every activation
