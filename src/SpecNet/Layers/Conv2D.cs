@@ -13,7 +13,7 @@ namespace SpecNet.Layers;
 /// dcols = dZ W, and col2im adds dcols back into dx. Small groups of a 3x3 convolution run as one dense convolution
 /// (<see cref="SmallGroups"/>).
 /// </summary>
-public sealed class Conv2D : Layer, IFoldsBatchNorm
+public sealed class Conv2D : Layer, IFoldsBatchNorm, ITakesRelu
 {
     public static readonly LayerKind Definition = new("conv2d", "2-D convolution over height and width",
     [
@@ -168,6 +168,9 @@ public sealed class Conv2D : Layer, IFoldsBatchNorm
     }
 
     public bool CanFold => Activation.IsLinear;
+
+    public bool CanTakeRelu => Activation.IsLinear;
+    public void TakeRelu(LayerContext ctx) => ((State)ctx.State!).Epilogue.TakeRelu();
 
     public void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu, float[]? residual = null, RowsMap? then = null)
     {

@@ -9,7 +9,7 @@ namespace SpecNet.Layers;
 /// Input and output flat. Params: K*U + U; MACs: K*U. W is stored [units, inputs] (PyTorch's layout).
 /// Backward: dW = dY^T X, db = sum over the batch of dY, dX = dY W.
 /// </summary>
-public sealed class Dense : Layer
+public sealed class Dense : Layer, ITakesRelu
 {
     public static readonly LayerKind Definition = new("dense", "fully connected layer", [
         OptionInfo.Int("units", "number of outputs", min: 1, max: 1 << 20),
@@ -58,6 +58,9 @@ public sealed class Dense : Layer
     public override Activation OutputActivation => Activation;
 
     public override bool BackwardReadsOutput => !Activation.IsLinear;   // the activation's derivative, from y
+
+    public bool CanTakeRelu => Activation.IsLinear;
+    public void TakeRelu(LayerContext ctx) => ((Epilogue)ctx.State!).TakeRelu();
 
     public override long StateValues(bool training) => Epilogue.ValuesPerExample(Activation, training, Units);
     public override object? CreateState(int capacity, bool training, Backend kernels) =>

@@ -11,7 +11,7 @@ namespace SpecNet.Layers;
 /// Computed directly over channel vectors (<see cref="DepthwiseConvolution"/>), then the epilogue.
 /// Backward: dW[tap, o] = Σ x · dz, dx[cell, c] = Σ dz · W over the windows and filters that read it.
 /// </summary>
-public sealed class DepthwiseConv2D : Layer, IFoldsBatchNorm
+public sealed class DepthwiseConv2D : Layer, IFoldsBatchNorm, ITakesRelu
 {
     public static readonly LayerKind Definition = new("depthwise_conv2d", "convolves each channel with its own filters", [
         OptionInfo.Pair("kernel_size", "window size"),
@@ -90,6 +90,9 @@ public sealed class DepthwiseConv2D : Layer, IFoldsBatchNorm
     }
 
     public bool CanFold => Activation.IsLinear;
+
+    public bool CanTakeRelu => Activation.IsLinear;
+    public void TakeRelu(LayerContext ctx) => ((State)ctx.State!).Epilogue.TakeRelu();
 
     public void ForwardFolded(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y, float[] a, float[] b, bool relu, float[]? residual = null, RowsMap? then = null)
     {

@@ -13,6 +13,17 @@ namespace SpecNet.Layers;
 public sealed class Epilogue(Activation activation, bool useBias, int channels, int capacityValues, bool training, int threads) : IRowsEpilogue
 {
     private float[]? _bias;
+    private Activation _activation = activation;   // the layer's; at inference relu where the plan runs the relu layer after it here (TakeRelu)
+
+    /// <summary>
+    /// Inference: the relu layer after this linear layer applied here too, in the bias's pass (in a convolution's GEMM stores), so
+    /// that its output is written once (Planning/Fusion.cs). The same floats as the two layers apart: relu is exact.
+    /// </summary>
+    public void TakeRelu()
+    {
+        if (training || !_activation.IsLinear) throw new InvalidOperationException($"only a linear layer's inference epilogue takes a relu, not {_activation.Name}'s");
+        _activation = new Activation(ActivationFunction.Relu);
+    }
 
     /// <summary>
     /// This epilogue for a convolution to run on each chunk of rows it computes: relu and the bias in the GEMM's stores, any
@@ -40,18 +51,18 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
     /// <summary>Whole rows of the output at offset <paramref name="at"/>, on the thread that computed them: act(z + b), z kept where backward needs it.</summary>
     void IRowsEpilogue.ApplyRows(Span<float> rows, long at)
     {
-        bool relu = activation.Function == ActivationFunction.Relu;
+        bool relu = _activation.Function == ActivationFunction.Relu;
         if (relu || _bias is not null) ChannelKernels.BiasAffineRelu(rows, channels, _bias, default, default, relu);
-        if (relu || activation.IsLinear) return;
+        if (relu || _activation.IsLinear) return;
         if (_z.Length > 0) rows.CopyTo(_z.AsSpan(checked((int)at)));
-        Activations.Forward(activation, rows, rows, channels);
+        Activations.Forward(_activation, rows, rows, channels);
     }
 
     /// <summary>relu and the bias as the GEMM stores its tiles; other activations need the rows whole (<see cref="IRowsEpilogue.ApplyRows"/>).</summary>
     bool IRowsEpilogue.AsColumns(out float[]? bias, out float[]? scale, out float[]? shift, out bool relu)
     {
-        (bias, scale, shift, relu) = (_bias, null, null, activation.Function == ActivationFunction.Relu);
-        return (relu || activation.IsLinear) && (relu || bias is not null);   // linear without a bias: nothing to apply, and ApplyRows returns at once
+        (bias, scale, shift, relu) = (_bias, null, null, _activation.Function == ActivationFunction.Relu);
+        return (relu || _activation.IsLinear) && (relu || bias is not null);   // linear without a bias: nothing to apply, and ApplyRows returns at once
     }
 
     /// <summary>Floats per example this keeps for an output of <paramref name="outputSize"/>: z in training for gelu, silu and hard_swish.</summary>
@@ -64,20 +75,20 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
     // step while dy was read; made only for a caller that keeps dy.
     private float[]? _ownDz;
     private Span<float> Dz(LayerContext ctx, int length) =>
-        (Activations.NeedsInput(activation) ? _z : ctx.WritableOutputGradient ?? (_ownDz ??= new float[capacityValues])).AsSpan(0, length);
+        (Activations.NeedsInput(_activation) ? _z : ctx.WritableOutputGradient ?? (_ownDz ??= new float[capacityValues])).AsSpan(0, length);
     private readonly float[] _partials = new float[threads * channels]; // per thread of the backend: partial bias sums
 
     /// <summary>y (holding z on entry) = act(z + bias).</summary>
     public void Forward(LayerContext ctx, Span<float> y, float[]? bias)
     {
-        if (activation.Function == ActivationFunction.Relu)
+        if (_activation.Function == ActivationFunction.Relu)
         {
             ChannelKernels.BiasAffineRelu(ctx.Kernels, y, channels, useBias ? bias : default, default, default, relu: true);
             return;
         }
         if (useBias) Elementwise.AddBias(y, bias);
         if (_z.Length > 0) y.CopyTo(_z);
-        Activations.Forward(activation, y, y, channels, ctx.Kernels);
+        Activations.Forward(_activation, y, y, channels, ctx.Kernels);
     }
 
     /// <summary>
@@ -93,16 +104,16 @@ public sealed class Epilogue(Activation activation, bool useBias, int channels, 
     /// <summary>dz from dy (dy itself when linear, or when the loss already differentiated through a fused final activation); the bias gradient into dBias.</summary>
     public ReadOnlySpan<float> Backward(LayerContext ctx, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, float[]? dBias)
     {
-        bool activate = !activation.IsLinear && !ctx.PreActivationGradient;
+        bool activate = !_activation.IsLinear && !ctx.PreActivationGradient;
         var dz = activate ? Dz(ctx, y.Length) : default;
-        if (activate && activation.Function == ActivationFunction.Relu && useBias && dBias is not null)
+        if (activate && _activation.Function == ActivationFunction.Relu && useBias && dBias is not null)
         {
             Elementwise.ReluBiasBackward(ctx.Kernels, y, dy, dz, dBias, _partials);
             return dz;
         }
-        if (activate) Activations.Backward(activation, _z.AsSpan(0, Math.Min(_z.Length, y.Length)), y, dy, dz, channels, ctx.Kernels);
+        if (activate) Activations.Backward(_activation, _z.AsSpan(0, Math.Min(_z.Length, y.Length)), y, dy, dz, channels, ctx.Kernels);
         ReadOnlySpan<float> result = activate ? dz : dy;
-        bool reluDone = ctx.PreActivationGradient && activation.Function == ActivationFunction.Relu;   // by a max pooling after it
+        bool reluDone = ctx.PreActivationGradient && _activation.Function == ActivationFunction.Relu;   // by a max pooling after it
         if (useBias && dBias is not null) Elementwise.BiasGradient(ctx.Kernels, result, dBias, _partials, splitAsRelu: reluDone);   // null: a frozen layer
         return result;
     }

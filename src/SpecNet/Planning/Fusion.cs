@@ -22,6 +22,8 @@ namespace SpecNet.Planning;
 /// - Inference only: such a convolution and batch_norm with the add after it that alone reads the batch norm's output (a
 ///   residual block's end; its other operand was computed before), and the relu after that: ONNX Runtime's Conv + Add +
 ///   Relu. The add and the relu run in the convolution's output pass.
+/// - Inference only: a conv2d, depthwise_conv2d or dense layer without activation and the relu layer after it (<see cref="ITakesRelu"/>),
+///   as ONNX Runtime fuses Conv + Relu: the relu in the layer's output pass (a convolution's GEMM stores).
 /// - Inference only: a conv2d (or such a chain) with the max_pool2d after it, when the pooling's windows tile
 ///   (<see cref="Conv2D.CanPool"/>): each chunk of the convolution's output is pooled while in cache, and only the pooled
 ///   tensor is written. Training keeps the convolution's output for both layers' backward, and there a relu conv2d runs the
@@ -69,8 +71,9 @@ public static class Fusion
             else if (layers[i] is BatchNorm && AddAfter(i) && sources[i + 1] is [var p, var q] && (p == i + 1 ? q : p) is var other
                      && other != i + 1 && other != sources[i][0] && ReluAfter(i + 1))
                 last = i + 2;                                           // batch norm + add + relu: a residual block's end
-            else if (layers[i] is BatchNorm && BatchNormsActivationAfter(i) || layers[i] is Merge { Op: MergeOp.Add, Sources.Count: 2 } && ReluAfter(i))
-                last = i + 1;                                           // batch norm + relu, relu6 or hard_swish (in its pass), add + relu
+            else if (layers[i] is BatchNorm && BatchNormsActivationAfter(i) || layers[i] is Merge { Op: MergeOp.Add, Sources.Count: 2 } && ReluAfter(i)
+                     || !training && layers[i] is ITakesRelu { CanTakeRelu: true } && ReluAfter(i))
+                last = i + 1;                                           // batch norm + relu, relu6 or hard_swish (in its pass), add + relu, conv + relu
             if (!training && layers[i] is Conv2D conv && (last < i + 2 || layers[i + 2] is not Merge) && !OtherActivation(layers[last]) && last + 1 < count && layers[last + 1] is MaxPool2D pool && conv.CanPool(pool) && OnlyReader(last + 1, last + 1))
                 last++;
             return last;

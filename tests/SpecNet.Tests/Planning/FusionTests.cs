@@ -7,7 +7,7 @@ namespace SpecNet.Tests.Planning;
 
 /// <summary>
 /// Inference runs a convolution, the batch_norm after it and a relu after that as one pass, any batch_norm with the
-/// relu after it, a convolution and batch_norm with a residual add and relu after them, and a conv2d (or such a chain) with the
+/// relu after it, a convolution or dense layer without activation with the relu layer after it, a convolution and batch_norm with a residual add and relu after them, and a conv2d (or such a chain) with the
 /// max pooling after it whose windows tile (Fusion). The outputs must be those of the layers run one by one (a training plan evaluating, every
 /// layer apart), to the bit, with batch-norm statistics and scales that are not the identity. Training's fusion of
 /// batch_norm and relu is checked by the gradient checks and TrainingBufferReuseTests (to the bit against every layer apart).
@@ -71,11 +71,28 @@ public class FusionTests
     [InlineData("conv2d: { filters: 8, kernel_size: 3 }\n  - batch_norm\n  - relu6\n  - max_pool2d", 1)]
     [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same }\n  - batch_norm\n  - hard_swish\n  - conv2d: { filters: 8, kernel_size: 1 }", 1)]
     [InlineData("conv2d: { filters: 8, kernel_size: 3 }\n  - batch_norm\n  - softmax", 1)]   // over the channels: a pass of its own after the chain
+    // a layer without activation and the relu layer after it: the relu in its output pass
+    [InlineData("conv2d: { filters: 8, kernel_size: 3, padding: same }\n  - relu", 1)]
+    [InlineData("conv2d: { filters: 8, kernel_size: 3 }\n  - relu\n  - max_pool2d", 1, "7, 7, 3")]   // and the pooling after them
+    [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same }\n  - relu\n  - conv2d: { filters: 8, kernel_size: 1 }\n  - relu", 1, "8, 8, 8")]   // a pair made for the next
+    [InlineData("conv2d: { filters: 8, kernel_size: 3, activation: tanh }\n  - relu", 0)]   // its own activation first: the relu apart
+    [InlineData("conv2d: { filters: 8, kernel_size: 1 }\n  - leaky_relu", 0)]                // relu alone
+    [InlineData("conv2d: { filters: 8, kernel_size: 3, name: c }\n  - relu\n  - add: { inputs: [previous, c] }", 0)]   // c read twice
     public void Folded_layers_give_the_outputs_of_the_layers_one_by_one(string layers, int chains, string input = "6, 6, 3", int batch = 3)
     {
         var model = GradientCheckTests.Compile($"input: [{input}]\nlayers:\n  - {layers}\n  - global_avg_pool2d\n  - dense: {{ units: 4 }}\ntraining: {{ loss: mse }}\n");
         Assert.Equal(chains, Fusion.Chains(model, BufferLayout.SourcesOf(model)).Count(e => e >= 0));
         SameOutputs(model, batch);
+    }
+
+    /// <summary>A dense layer without activation and the relu layer after it, as one; the relu layer's output to the bit.</summary>
+    [Fact]
+    public void A_dense_layer_takes_the_relu_after_it()
+    {
+        var model = GradientCheckTests.Compile("input: [12]\nlayers:\n  - dense: { units: 40 }\n  - relu\n  - dense: { units: 4 }\ntraining: { loss: mse }\n");
+        Assert.Equal([1, -1, -1], Fusion.Chains(model, BufferLayout.SourcesOf(model)));
+        Assert.All(Fusion.Chains(model, BufferLayout.SourcesOf(model), training: true), e => Assert.Equal(-1, e));
+        SameOutputs(model, batch: 3);
     }
 
     [Theory]
