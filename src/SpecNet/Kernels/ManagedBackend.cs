@@ -121,15 +121,25 @@ public sealed unsafe class ManagedBackend : Backend
     internal const int DotRows = 16;
 
     /// <summary>
-    /// Flops from which dot products are shared between the threads (by columns: the same sums). A single image's last
-    /// convolution in the tutorial's model (6 rows x 128 x 576, 0.9 Mflop) took 41 µs on one thread, 30 on two (AMD EPYC Zen 1;
-    /// single image 0.160 -> 0.151 ms); 4 Mflop before.
+    /// Flops from which <see cref="Gemm"/> shares dot products between the threads (by columns: the same sums). A dense layer on one
+    /// image, two threads against one (Zen 5, 2,000 calls each, medians): 1 x 512 x 256 (0.26 Mflop) 6.7-8.9 -> 4.0-4.5 us, 1 x 100
+    /// x 500 (0.1 Mflop) 2.4-2.6 -> 1.5-1.6, 1 x 128 x 128 (33 kflop) 1.0-1.2 -> 0.8; from 10 to 25 kflop level or worse. A
+    /// 256-512-10 network's single image 7.4 -> 4.1 us. It had been 0.5 Mflop (<see cref="ColumnsSplitFlops"/>) since a Zen 1.
     /// </summary>
-    private const long DotsSplitFlops = 500_000;
+    private const long DotsSplitFlops = 100_000;
+
+    /// <summary>
+    /// Flops from which a convolution of few output positions on one image shares its dot products by filters
+    /// (<see cref="SplitsColumns"/>) rather than its rows between the threads. The tutorial model's last convolution (6 rows x 128
+    /// x 576, 0.9 Mflop) took 41 µs on one thread, 30 on two (AMD EPYC Zen 1; single image 0.160 -> 0.151 ms). Below it the rows
+    /// split as fast or faster: `bench/small-maps-32.yaml`'s 4x4x32 -> 32 (0.3 Mflop) by filters made its single image 18.6-19.3
+    /// -> 21.0-21.9 us (Zen 5, the plans alternating in one process).
+    /// </summary>
+    private const long ColumnsSplitFlops = 500_000;
     private static bool UseDots(in Job j) => j.OpA == Op.N && j.OpB == Op.T && j.M <= DotRows;
 
     /// <summary>Dot products shared by columns (<see cref="Gemm"/>): rows of A few enough for them, and work enough to share.</summary>
-    public override bool SplitsColumns(int m, int n, int k) => Threads > 1 && m <= DotRows && 2L * m * n * k >= DotsSplitFlops;
+    public override bool SplitsColumns(int m, int n, int k) => Threads > 1 && m <= DotRows && 2L * m * n * k >= ColumnsSplitFlops;
 
     /// <summary>
     /// C[i, q] = Σ_k A[i, k]·B[q, k] (+ beta·C) for columns [q0, q1), as dot products of two contiguous rows: each row

@@ -17,8 +17,8 @@ public class GemmTests
             // 16 columns or fewer (the narrow kernel: full and partial tiles, K across blocks), a last panel of 16, a short K read in place
             (784, 16, 144), (144, 16, 784), (13, 16, 300), (25, 12, 33), (784, 144, 16), (25, 48, 40), (130, 80, 24),
             // 16 rows or fewer against Bᵀ run as dot products: on one thread and split by columns (with a tail of K); blocks of
-            // one, two and three rows (a last block of one: its other rows' sums left out)
-            (16, 37, 4001), (1, 128, 576), (5, 130, 17), (6, 128, 576), (2, 64, 300), (1, 1000, 2048),
+            // one, two and three rows (a last block of one: its other rows' sums left out); a dense layer on one image split from 0.1 Mflop
+            (16, 37, 4001), (1, 128, 576), (5, 130, 17), (6, 128, 576), (2, 64, 300), (1, 1000, 2048), (1, 512, 256),
         };
         foreach (var (m, n, k) in shapes)
             foreach (var opA in new[] { Op.N, Op.T })
