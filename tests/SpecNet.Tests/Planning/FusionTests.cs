@@ -74,6 +74,7 @@ public class FusionTests
     // a layer without activation and the relu layer after it: the relu in its output pass
     [InlineData("conv2d: { filters: 8, kernel_size: 3, padding: same }\n  - relu", 1)]
     [InlineData("conv2d: { filters: 8, kernel_size: 3 }\n  - relu\n  - max_pool2d", 1, "7, 7, 3")]   // and the pooling after them
+    [InlineData("conv2d: { filters: 32, kernel_size: 3 }\n  - relu\n  - max_pool2d", 1, "28, 28, 3", 1)]   // one image, its rows split between the threads
     [InlineData("depthwise_conv2d: { kernel_size: 3, padding: same }\n  - relu\n  - conv2d: { filters: 8, kernel_size: 1 }\n  - relu", 1, "8, 8, 8")]   // a pair made for the next
     [InlineData("conv2d: { filters: 8, kernel_size: 3, activation: tanh }\n  - relu", 0)]   // its own activation first: the relu apart
     [InlineData("conv2d: { filters: 8, kernel_size: 1 }\n  - leaky_relu", 0)]                // relu alone
