@@ -107,7 +107,10 @@ public static unsafe class Elementwise
     /// <summary>What <see cref="Map"/> computes per element.</summary>
     public enum MapOp { Copy, Add, Subtract, Multiply, Max, Min, Relu, ReluBackward, AddRelu, Scale }
 
-    /// <summary>Floats per piece of a <see cref="Map"/>: as much as a thread must have to be worth waking.</summary>
+    /// <summary>
+    /// Floats per piece of a <see cref="Map"/>: as much as a thread must have to be worth waking, and 64 KB, under the 256 KB from
+    /// which TensorPrimitives stores past the caches (<see cref="MapRange"/>).
+    /// </summary>
     private const int MapPiece = (int)Backend.MinParallelWork;
 
     /// <summary>

@@ -374,7 +374,7 @@ public static class Activations
 
     /// <summary>
     /// Numerically stable softmax of one row (y may be z), in vectors: a float at a time (MathF.Exp) a dense layer's 1000 classes
-    /// at batch 1000 had taken 2.2 ms of its 12 (Zen 5, two threads), the GEMM before it 9.
+    /// at batch 1000 had taken about 2 ms of its 12 (Zen 5, two threads), the GEMM before it 9.
     /// </summary>
     public static void Softmax(ReadOnlySpan<float> z, Span<float> y)
     {
