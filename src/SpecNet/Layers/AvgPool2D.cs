@@ -33,7 +33,10 @@ public sealed class AvgPool2D : Pooling2D
         public bool Forward;
     }
 
-    /// <summary>Forward: y = mean of the window's valid cells. Backward (adjoint): each valid cell += dy / count. The examples split between threads.</summary>
+    /// <summary>
+    /// Forward: y = mean of the window's valid cells. Backward (adjoint): each valid cell += dy / count. The examples split
+    /// between threads; one image's forward by its output rows (each cell's sums the same on any split).
+    /// </summary>
     private unsafe void Pool(LayerContext ctx, ReadOnlySpan<float> from, Span<float> to, bool forward)
     {
         fixed (float* pf = from, pt = to)
@@ -44,31 +47,45 @@ public sealed class AvgPool2D : Pooling2D
                 OutH = Rows.Output, OutW = Cols.Output, StrideH = Strides.H, StrideW = Strides.W, PadTop = Rows.PadBefore,
                 PadLeft = Cols.PadBefore, PoolH = PoolSize.H, PoolW = PoolSize.W, Forward = forward,
             };
-            ctx.Kernels.ParallelFor(ctx.Batch, &PoolRange, &a, (long)Input.Size * PoolSize.H * PoolSize.W / (Strides.H * Strides.W));
+            long work = (long)Input.Size * PoolSize.H * PoolSize.W / (Strides.H * Strides.W);
+            if (forward && ctx.Batch == 1) ctx.Kernels.ParallelFor(a.OutH, &RowRange, &a, work / a.OutH);
+            else ctx.Kernels.ParallelFor(ctx.Batch, &PoolRange, &a, work);
         }
     }
 
     private static unsafe void PoolRange(void* state, int part, int n0, int n1)
     {
         var a = *(Args*)state;   // a copy in registers: through the pointer, every field was read again after each store
-        int c = a.C;
         for (long n = n0; n < n1; n++)
         {
-            float* map = a.Map + n * a.H * a.W * c, pooled = a.Pooled + n * a.OutH * a.OutW * c;
-            if (!a.Forward) new Span<float>(map, a.H * a.W * c).Clear();
-            for (int oh = 0; oh < a.OutH; oh++)
+            float* map = a.Map + n * a.H * a.W * a.C, pooled = a.Pooled + n * a.OutH * a.OutW * a.C;
+            if (!a.Forward) new Span<float>(map, a.H * a.W * a.C).Clear();
+            PoolRows(a, map, pooled, 0, a.OutH);
+        }
+    }
+
+    /// <summary>One image's output rows [r0, r1), forward.</summary>
+    private static unsafe void RowRange(void* state, int part, int r0, int r1)
+    {
+        var a = *(Args*)state;
+        PoolRows(a, a.Map, a.Pooled, r0, r1);
+    }
+
+    private static unsafe void PoolRows(in Args a, float* map, float* pooled, int r0, int r1)
+    {
+        int c = a.C;
+        for (int oh = r0; oh < r1; oh++)
+        {
+            int h0 = Math.Max(0, oh * a.StrideH - a.PadTop), h1 = Math.Min(a.H, oh * a.StrideH - a.PadTop + a.PoolH);
+            for (int ow = 0; ow < a.OutW; ow++)
             {
-                int h0 = Math.Max(0, oh * a.StrideH - a.PadTop), h1 = Math.Min(a.H, oh * a.StrideH - a.PadTop + a.PoolH);
-                for (int ow = 0; ow < a.OutW; ow++)
-                {
-                    int w0 = Math.Max(0, ow * a.StrideW - a.PadLeft), w1 = Math.Min(a.W, ow * a.StrideW - a.PadLeft + a.PoolW);
-                    float inv = 1f / ((h1 - h0) * (w1 - w0));
-                    float* cell = pooled + (oh * a.OutW + ow) * c;
-                    if (a.Forward) { Mean(map, cell, c, a.W, h0, h1, w0, w1, inv); continue; }
-                    for (int ih = h0; ih < h1; ih++)
-                        for (int iw = w0; iw < w1; iw++)
-                            Elementwise.AddScaled(new Span<float>(map + (ih * a.W + iw) * c, c), new ReadOnlySpan<float>(cell, c), inv);
-                }
+                int w0 = Math.Max(0, ow * a.StrideW - a.PadLeft), w1 = Math.Min(a.W, ow * a.StrideW - a.PadLeft + a.PoolW);
+                float inv = 1f / ((h1 - h0) * (w1 - w0));
+                float* cell = pooled + (oh * a.OutW + ow) * c;
+                if (a.Forward) { Mean(map, cell, c, a.W, h0, h1, w0, w1, inv); continue; }
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++)
+                        Elementwise.AddScaled(new Span<float>(map + (ih * a.W + iw) * c, c), new ReadOnlySpan<float>(cell, c), inv);
             }
         }
     }
@@ -81,7 +98,20 @@ public sealed class AvgPool2D : Pooling2D
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Mean(float* map, float* cell, int c, int w, int h0, int h1, int w0, int w1, float inv)
     {
-        int v = 0;
+        int v = 0, n = Vector<float>.Count;
+        // four channel vectors at a time, four chains of adds in flight: one vector's nine adds, each waiting on the one before,
+        // had bounded a single image's 3x3 pooling over 28x28x32 at 14.7 us
+        for (; v <= c - 4 * n; v += 4 * n)
+        {
+            Vector<float> s0 = Vector<float>.Zero, s1 = Vector<float>.Zero, s2 = Vector<float>.Zero, s3 = Vector<float>.Zero;
+            for (int ih = h0; ih < h1; ih++)
+                for (int iw = w0; iw < w1; iw++)
+                {
+                    float* at = map + (ih * w + iw) * c + v;
+                    (s0, s1, s2, s3) = (s0 + Vector.Load(at), s1 + Vector.Load(at + n), s2 + Vector.Load(at + 2 * n), s3 + Vector.Load(at + 3 * n));
+                }
+            Vector.Store(s0 * inv, cell + v); Vector.Store(s1 * inv, cell + v + n); Vector.Store(s2 * inv, cell + v + 2 * n); Vector.Store(s3 * inv, cell + v + 3 * n);
+        }
         for (; v < c && c >= Vector<float>.Count; v += Vector<float>.Count)
         {
             v = Math.Min(v, c - Vector<float>.Count);   // the last vector moved back to end at the last channel: its first lanes again, the same sums

@@ -6,7 +6,8 @@ namespace SpecNet.Tests.Layers;
 
 /// <summary>
 /// Average pooling's forward against its definition (Keras's: the mean of the window's cells inside the input, padding left
-/// out), for channel counts in whole vectors and not (a last vector moved back to end at the last channel), on one thread and two.
+/// out), for channel counts in whole vectors and not (a last vector moved back to end at the last channel; blocks of four vectors
+/// and the vectors after them), on one thread and two; one image by its output rows.
 /// </summary>
 public class AvgPool2DTests
 {
@@ -15,11 +16,14 @@ public class AvgPool2DTests
     [InlineData(6, 5, 20, 3, 1, "same")]
     [InlineData(6, 6, 16, 2, 2, "valid")]
     [InlineData(6, 6, 5, 2, 2, "valid")]
-    public void Forward_is_the_mean_of_the_cells_inside(int h, int w, int c, int pool, int stride, string padding)
+    [InlineData(9, 9, 32, 3, 1, "valid")]
+    [InlineData(7, 7, 36, 3, 1, "same", 1)]
+    [InlineData(6, 6, 72, 2, 2, "valid", 1)]
+    [InlineData(5, 8, 12, 3, 1, "same", 1)]
+    public void Forward_is_the_mean_of_the_cells_inside(int h, int w, int c, int pool, int stride, string padding, int batch = 3)
     {
         var model = GradientCheckTests.Compile($"input: {{ shape: [{h}, {w}, {c}] }}\nlayers:\n  - avg_pool2d: {{ pool_size: {pool}, strides: {stride}, padding: {padding} }}\ntraining: {{ loss: mse }}\n");
         var layer = (AvgPool2D)model.Layers[0];
-        const int batch = 3;
         var x = Enumerable.Range(0, batch * layer.Input.Size).Select(i => MathF.Sin(0.7f * i)).ToArray();
         var output = layer.Output;
         int padTop = padding == "same" ? Math.Max(0, (output.Height - 1) * stride + pool - h) / 2 : 0;
