@@ -27,7 +27,7 @@ public sealed class Dropout : Layer
         int count = ctx.Batch * Input.Size;
         if (!ctx.Training || Rate == 0) { Activations.CopyUnlessSame(x[..count], y[..count]); return; }
         var mask = ((float[])ctx.State!).AsSpan(0, count);
-        ctx.Random.Mask(mask, Rate, 1f / (1 - Rate));
+        ctx.Random.Mask(mask, Rate, 1f / (1 - Rate), ctx.Kernels);
         Elementwise.Map(ctx.Kernels, Elementwise.MapOp.Multiply, x[..count], mask, y[..count]);
     }
 
