@@ -85,7 +85,7 @@ public sealed class Rng
         fixed (float* pm = mask)
         {
             var args = new LaneArgs { States = states, Mask = pm, Segment = segment, Threshold = Threshold(rate), KeepBits = BitConverter.SingleToInt32Bits(keep) };
-            kernels.ParallelFor(kernels.Threads, &MaskLanes, &args, long.MaxValue / kernels.Threads);
+            kernels.ParallelFor(kernels.Threads, &MaskLanes, &args, 8L * segment);   // a part: its eight segments
         }
         Mask(mask[(segments * segment)..], rate, keep);           // the tail, from where the segments end: the state moves on past it
     }
