@@ -47,4 +47,51 @@ public class AvgPool2DTests
                         }
         }
     }
+
+    /// <summary>
+    /// Backward against the adjoint as defined: each window's dy / count added into its cells, window by window in (row, column)
+    /// order, from +0, a float at a time. To the bit: the gathered sums add the same products in the same order. Overlapping
+    /// windows (3x3 by 1 and by 2), padding, and channels in blocks of four vectors, one vector and a tail.
+    /// </summary>
+    [Theory]
+    [InlineData(7, 7, 12, 3, 2, "same")]
+    [InlineData(6, 5, 20, 3, 1, "same")]
+    [InlineData(9, 9, 40, 3, 1, "valid")]
+    [InlineData(6, 6, 5, 2, 2, "valid")]
+    [InlineData(7, 8, 37, 3, 1, "same")]
+    [InlineData(5, 5, 72, 2, 1, "same")]
+    public void Backward_is_the_adjoint_to_the_bit(int h, int w, int c, int pool, int stride, string padding)
+    {
+        var model = GradientCheckTests.Compile($"input: {{ shape: [{h}, {w}, {c}] }}\nlayers:\n  - avg_pool2d: {{ pool_size: {pool}, strides: {stride}, padding: {padding} }}\ntraining: {{ loss: mse }}\n");
+        var layer = (AvgPool2D)model.Layers[0];
+        const int batch = 3;
+        var output = layer.Output;
+        int padTop = padding == "same" ? Math.Max(0, (output.Height - 1) * stride + pool - h) / 2 : 0;
+        int padLeft = padding == "same" ? Math.Max(0, (output.Width - 1) * stride + pool - w) / 2 : 0;
+        var rng = new Rng(3);
+        var dy = Enumerable.Range(0, batch * output.Size).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
+        var expected = new float[batch * layer.Input.Size];
+        for (int n = 0; n < batch; n++)
+            for (int i = 0; i < output.Height; i++)
+                for (int j = 0; j < output.Width; j++)
+                {
+                    int h0 = Math.Max(0, i * stride - padTop), h1 = Math.Min(h, i * stride - padTop + pool);
+                    int w0 = Math.Max(0, j * stride - padLeft), w1 = Math.Min(w, j * stride - padLeft + pool);
+                    float inv = 1f / ((h1 - h0) * (w1 - w0));
+                    for (int ih = h0; ih < h1; ih++)
+                        for (int iw = w0; iw < w1; iw++)
+                            for (int ch = 0; ch < c; ch++)
+                                expected[((n * h + ih) * w + iw) * c + ch] += dy[((n * output.Height + i) * output.Width + j) * c + ch] * inv;
+                }
+        foreach (var backend in new Backend[] { new ManagedBackend(1), new ManagedBackend(2) })
+        {
+            var plan = new ExecutionPlan(model, ParameterSet.Initialize(model, 1), backend, batch, inputGradient: true);
+            plan.Forward(batch, training: true);
+            dy.CopyTo(plan.OutputGradient);
+            plan.Backward(fusedLoss: false);
+            var dx = plan.InputGradient.ToArray();
+            for (int i = 0; i < expected.Length; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(dx[i]) == BitConverter.SingleToInt32Bits(expected[i]), $"{backend}: dx[{i}] = {dx[i]}, the adjoint {expected[i]}");
+        }
+    }
 }
