@@ -50,8 +50,9 @@ public class AvgPool2DTests
 
     /// <summary>
     /// Backward against the adjoint as defined: each window's dy / count added into its cells, window by window in (row, column)
-    /// order, from +0, a float at a time. To the bit: the gathered sums add the same products in the same order. Overlapping
-    /// windows (3x3 by 1 and by 2), padding, and channels in blocks of four vectors, one vector and a tail.
+    /// order, from +0, a float at a time. To the bit: any way of computing it must add the same products in the same order
+    /// (a gather over the windows holding each cell, tried, kept the bits but lost on 6 channels). Overlapping windows (3x3 by
+    /// 1 and by 2), padding, and channels in whole vectors and tails.
     /// </summary>
     [Theory]
     [InlineData(7, 7, 12, 3, 2, "same")]
