@@ -22,12 +22,9 @@ public class AvgPool2DTests
     [InlineData(5, 8, 12, 3, 1, "same", 1)]
     public void Forward_is_the_mean_of_the_cells_inside(int h, int w, int c, int pool, int stride, string padding, int batch = 3)
     {
-        var model = GradientCheckTests.Compile($"input: {{ shape: [{h}, {w}, {c}] }}\nlayers:\n  - avg_pool2d: {{ pool_size: {pool}, strides: {stride}, padding: {padding} }}\ntraining: {{ loss: mse }}\n");
-        var layer = (AvgPool2D)model.Layers[0];
+        var (model, layer, padTop, padLeft) = Pooling(h, w, c, pool, stride, padding);
         var x = Enumerable.Range(0, batch * layer.Input.Size).Select(i => MathF.Sin(0.7f * i)).ToArray();
         var output = layer.Output;
-        int padTop = padding == "same" ? Math.Max(0, (output.Height - 1) * stride + pool - h) / 2 : 0;
-        int padLeft = padding == "same" ? Math.Max(0, (output.Width - 1) * stride + pool - w) / 2 : 0;
         foreach (var backend in new Backend[] { new ManagedBackend(1), new ManagedBackend(2) })
         {
             var plan = new ExecutionPlan(model, ParameterSet.Initialize(model, 1), backend, batch, trainable: false);
@@ -63,12 +60,9 @@ public class AvgPool2DTests
     [InlineData(5, 5, 72, 2, 1, "same")]
     public void Backward_is_the_adjoint_to_the_bit(int h, int w, int c, int pool, int stride, string padding)
     {
-        var model = GradientCheckTests.Compile($"input: {{ shape: [{h}, {w}, {c}] }}\nlayers:\n  - avg_pool2d: {{ pool_size: {pool}, strides: {stride}, padding: {padding} }}\ntraining: {{ loss: mse }}\n");
-        var layer = (AvgPool2D)model.Layers[0];
+        var (model, layer, padTop, padLeft) = Pooling(h, w, c, pool, stride, padding);
         const int batch = 3;
         var output = layer.Output;
-        int padTop = padding == "same" ? Math.Max(0, (output.Height - 1) * stride + pool - h) / 2 : 0;
-        int padLeft = padding == "same" ? Math.Max(0, (output.Width - 1) * stride + pool - w) / 2 : 0;
         var rng = new Rng(3);
         var dy = Enumerable.Range(0, batch * output.Size).Select(_ => rng.NextFloat() * 2 - 1).ToArray();
         var expected = new float[batch * layer.Input.Size];
@@ -94,5 +88,16 @@ public class AvgPool2DTests
             for (int i = 0; i < expected.Length; i++)
                 Assert.True(BitConverter.SingleToInt32Bits(dx[i]) == BitConverter.SingleToInt32Bits(expected[i]), $"{backend}: dx[{i}] = {dx[i]}, the adjoint {expected[i]}");
         }
+    }
+
+    /// <summary>A model of the pooling alone, and its padding before the rows and the columns (Keras's 'same': the odd one after).</summary>
+    private static (SpecNet.Checking.ModelSpec Model, AvgPool2D Layer, int PadTop, int PadLeft) Pooling(int h, int w, int c, int pool, int stride, string padding)
+    {
+        var model = GradientCheckTests.Compile($"input: {{ shape: [{h}, {w}, {c}] }}\nlayers:\n  - avg_pool2d: {{ pool_size: {pool}, strides: {stride}, padding: {padding} }}\ntraining: {{ loss: mse }}\n");
+        var layer = (AvgPool2D)model.Layers[0];
+        var output = layer.Output;
+        int padTop = padding == "same" ? Math.Max(0, (output.Height - 1) * stride + pool - h) / 2 : 0;
+        int padLeft = padding == "same" ? Math.Max(0, (output.Width - 1) * stride + pool - w) / 2 : 0;
+        return (model, layer, padTop, padLeft);
     }
 }
