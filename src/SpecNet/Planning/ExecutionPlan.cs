@@ -118,7 +118,8 @@ public sealed class ExecutionPlan : IPlan
             for (int i = 0; i < _layers.Count; i++)
                 if (!_inChain[i] && _chainEnd[i] < 0 && !_throughRelu[i]) _contexts[i].WritableOutputGradient = _gradients[i + 1];
         for (int i = 0; i < _layers.Count; i++)   // a layer and the relu layer after it (Fusion): the relu in its output pass
-            if (!trainable && _stageEnd[i] > i && _layers[i] is ITakesRelu { CanTakeRelu: true } layer && _layers[i + 1] is ActivationLayer) layer.TakeRelu(_contexts[i]);
+            if (!trainable && _stageEnd[i] > i && _layers[i] is ITakesRelu { CanTakeRelu: true } layer
+                && _layers[i + 1] is ActivationLayer { Activation.Function: ActivationFunction.Relu }) layer.TakeRelu(_contexts[i]);
         if (winograd ?? (Winograd.Enabled && !kernels.Reference))
             for (int i = 0; i < _layers.Count; i++)
                 if (_layers[i] is Conv2D conv) conv.UseWinograd(_contexts[i]);
