@@ -32,13 +32,7 @@ public sealed class Concatenate : Layer
 
     public override unsafe void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
-        int offset = 0;
-        fixed (float* joined = y)
-            for (int k = 0; k < ctx.InputCount; k++)
-            {
-                fixed (float* part = ctx.InputOf(k)) Copy(ctx, part, joined, k, offset, into: true);
-                offset += Inputs[k].Channels;
-            }
+        fixed (float* joined = y) Copy(ctx, ctx.InputBuffers, joined, into: true);
     }
 
     public override bool BackwardReadsInputs => false;
@@ -46,41 +40,50 @@ public sealed class Concatenate : Layer
 
     public override unsafe void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
-        int offset = 0;
-        fixed (float* joined = dy)
-            for (int k = 0; k < ctx.InputCount; k++)
-            {
-                var dk = ctx.GradientOf(k);
-                if (!dk.IsEmpty) fixed (float* part = dk) Copy(ctx, part, joined, k, offset, into: false);
-                offset += Inputs[k].Channels;
-            }
+        fixed (float* joined = dy) Copy(ctx, ctx.InputGradientBuffers, joined, into: false);
     }
 
     private unsafe struct Slices
     {
-        public float* Part, Joined;
-        public int Channels, Total, Offset, Cells;
-        public bool Into;     // part -> its channels of joined (forward), or back (backward)
+        public float** Parts;   // null: an input whose gradient nobody needs
+        public float* Joined;
+        public int* Channels;
+        public int Count, Total, Cells;
+        public bool Into;     // the parts -> their channels of joined (forward), or back (backward)
     }
 
-    /// <summary>Input k's channels into or out of the joined tensor, position by position, the examples split between threads.</summary>
-    private unsafe void Copy(LayerContext ctx, float* part, float* joined, int k, int offset, bool into)
+    /// <summary>
+    /// Every input's channels into or out of the joined tensor in one pass, position by position, the examples split between
+    /// threads: input by input, each pass had written part of every cache line of the joined tensor.
+    /// </summary>
+    private unsafe void Copy(LayerContext ctx, float[][] buffers, float* joined, bool into)
     {
-        var s = new Slices { Part = part, Joined = joined, Channels = Inputs[k].Channels, Total = Output.Channels, Offset = offset, Cells = Output.Height * Output.Width, Into = into };
-        ctx.Kernels.ParallelFor(ctx.Batch, &CopyRange, &s, 2L * s.Cells * s.Channels);
+        int k = Inputs.Count;
+        float** parts = stackalloc float*[k];
+        int* channels = stackalloc int[k];
+        for (int i = 0; i < k; i++) channels[i] = Inputs[i].Channels;
+        using var pinned = new PinnedBuffers(buffers, stackalloc System.Runtime.InteropServices.GCHandle[k], parts);
+        var s = new Slices { Parts = parts, Joined = joined, Channels = channels, Count = k, Total = Output.Channels, Cells = Output.Height * Output.Width, Into = into };
+        ctx.Kernels.ParallelFor(ctx.Batch, &CopyRange, &s, 2L * s.Cells * s.Total);
     }
 
     private static unsafe void CopyRange(void* state, int part, int n0, int n1)
     {
         var s = *(Slices*)state;
-        int c = s.Channels, lanes = System.Numerics.Vector<float>.Count;
+        int lanes = System.Numerics.Vector<float>.Count;
         for (long p = (long)n0 * s.Cells, end = (long)n1 * s.Cells; p < end; p++)
         {
-            float* a = s.Part + p * c, b = s.Joined + p * s.Total + s.Offset;
-            float* from = s.Into ? a : b, to = s.Into ? b : a;
-            int v = 0;
-            for (; v <= c - lanes; v += lanes) System.Numerics.Vector.Store(System.Numerics.Vector.Load(from + v), to + v);
-            for (; v < c; v++) to[v] = from[v];
+            float* b = s.Joined + p * s.Total;
+            for (int k = 0; k < s.Count; b += s.Channels[k], k++)
+            {
+                int c = s.Channels[k];
+                if (s.Parts[k] == null) continue;
+                float* a = s.Parts[k] + p * c;
+                float* from = s.Into ? a : b, to = s.Into ? b : a;
+                int v = 0;
+                for (; v <= c - lanes; v += lanes) System.Numerics.Vector.Store(System.Numerics.Vector.Load(from + v), to + v);
+                for (; v < c; v++) to[v] = from[v];
+            }
         }
     }
 

@@ -143,30 +143,13 @@ public sealed class Merge : Layer
     private static unsafe void FirstHolders(LayerContext ctx, ReadOnlySpan<float> y, ReadOnlySpan<float> dy)
     {
         int k = ctx.InputCount;
-        // pinned for the pass (the plan's buffers are ordinary arrays), on the stack: no allocation per step
-        GCHandle* pins = stackalloc GCHandle[2 * k];
         float** inputs = stackalloc float*[k], gradients = stackalloc float*[k];
-        new Span<GCHandle>(pins, 2 * k).Clear();
-        new Span<nint>(gradients, k).Clear();
-        try
+        using var pinnedInputs = new PinnedBuffers(ctx.InputBuffers, stackalloc GCHandle[k], inputs);
+        using var pinnedGradients = new PinnedBuffers(ctx.InputGradientBuffers, stackalloc GCHandle[k], gradients);
+        fixed (float* py = y, pdy = dy)
         {
-            for (int i = 0; i < k; i++)
-            {
-                pins[i] = GCHandle.Alloc(ctx.InputBuffers[i], GCHandleType.Pinned);
-                inputs[i] = (float*)pins[i].AddrOfPinnedObject();
-                if (ctx.GradientOf(i).IsEmpty) continue;
-                pins[k + i] = GCHandle.Alloc(ctx.InputGradientBuffers[i], GCHandleType.Pinned);
-                gradients[i] = (float*)pins[k + i].AddrOfPinnedObject();
-            }
-            fixed (float* py = y, pdy = dy)
-            {
-                var h = new Holders { Inputs = inputs, Gradients = gradients, Y = py, Dy = pdy, Length = dy.Length, Count = k };
-                ctx.Kernels.ParallelForEach((int)((h.Length + Piece - 1) / Piece), &HoldersRange, &h, (k + 2) * Piece, grain: 1);
-            }
-        }
-        finally
-        {
-            for (int i = 0; i < 2 * k; i++) if (pins[i].IsAllocated) pins[i].Free();
+            var h = new Holders { Inputs = inputs, Gradients = gradients, Y = py, Dy = pdy, Length = dy.Length, Count = k };
+            ctx.Kernels.ParallelForEach((int)((h.Length + Piece - 1) / Piece), &HoldersRange, &h, (k + 2) * Piece, grain: 1);
         }
     }
 
