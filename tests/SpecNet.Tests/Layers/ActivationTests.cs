@@ -144,54 +144,65 @@ public class ActivationTests
     }
 
     /// <summary>
-    /// tanh within 2 ulps of the exact value (its own kernel: 1.5 at worst) at every 512th float from 0 to 12, past which it is 1,
-    /// and at their negations (an odd function, -0 kept); 1 at infinity, NaN through. The ulp is the float's spacing at the
-    /// exact value; below 2^-126, subnormals' spacing.
+    /// tanh and sigmoid, each by its own kernel, within 2 and 3 ulps of the exact value (1.5 and 2.6 at worst over every 4th float) at every 512th float from 0 to
+    /// where the function is flat in float (tanh 1 from 9; sigmoid 1 from 17, and 0 from -87 down, below float's normal range),
+    /// and at their negations; tanh keeps -0; infinities give the limits, a NaN stays NaN. The ulp is the float's spacing at
+    /// the exact value; below 2^-126, subnormals' spacing.
     /// </summary>
-    [Fact]
-    public void Tanh_is_within_two_ulps_everywhere()
+    [Theory]
+    [InlineData("tanh", 12f, 2.0)]
+    [InlineData("sigmoid", 90f, 3.0)]
+    public void Tanh_and_sigmoid_are_within_a_few_ulps_everywhere(string name, float end, double ulps)
     {
+        Func<double, double> exact = name == "tanh" ? Math.Tanh : x => 1 / (1 + Math.Exp(-x));
         var z = new List<float>();
-        for (int bits = 0; bits <= BitConverter.SingleToInt32Bits(12f); bits += 512) z.AddRange([BitConverter.Int32BitsToSingle(bits), -BitConverter.Int32BitsToSingle(bits)]);
-        z.AddRange([0.625f, MathF.BitDecrement(0.625f), 9f, 20f, 100f, 1e30f, float.MaxValue, float.Epsilon, float.PositiveInfinity, float.NegativeInfinity]);
+        for (int bits = 0; bits <= BitConverter.SingleToInt32Bits(end); bits += 512) z.AddRange([BitConverter.Int32BitsToSingle(bits), -BitConverter.Int32BitsToSingle(bits)]);
+        z.AddRange([0.625f, MathF.BitDecrement(0.625f), 9f, 20f, 100f, 1e30f, float.MaxValue, float.Epsilon, -86.99f, -87f, -1e30f]);
         var x = z.ToArray();
         var y = new float[x.Length];
-        Activations.Forward(Activations.FromName("tanh"), x, y, 1);
+        Activations.Forward(Activations.FromName(name), x, y, 1);
         double worst = 0;
         for (int i = 0; i < x.Length; i++)
         {
-            double exact = Math.Tanh(x[i]);
-            float rounded = (float)exact;
+            if (name == "sigmoid" && x[i] <= -87) { Assert.Equal(0f, y[i]); continue; }
+            double e = exact(x[i]);
+            float rounded = (float)e;
             double ulp = Math.Max(MathF.BitIncrement(MathF.Abs(rounded)) - MathF.Abs(rounded), float.Epsilon);
-            double error = Math.Abs(y[i] - exact) / ulp;
+            double error = Math.Abs(y[i] - e) / ulp;
             worst = Math.Max(worst, error);
-            Assert.True(error <= 2, $"tanh({x[i]:R}) = {y[i]:R}, exactly {exact:R}: {error:F2} ulps");
-            Assert.Equal(float.IsNegative(x[i]), float.IsNegative(y[i]));
+            Assert.True(error <= ulps, $"{name}({x[i]:R}) = {y[i]:R}, exactly {e:R}: {error:F2} ulps");
+            if (name == "tanh") Assert.Equal(float.IsNegative(x[i]), float.IsNegative(y[i]));
         }
         Assert.True(worst > 0.5, $"worst {worst} ulps: every value rounded correctly is not this kernel");   // the test reaches the kernel's errors
-        Assert.True(float.IsNaN(ActivationsTanh(float.NaN)));
+        var limits = new float[3];
+        Activations.Forward(Activations.FromName(name), [float.PositiveInfinity, float.NegativeInfinity, float.NaN], limits, 1);
+        Assert.Equal([1f, name == "tanh" ? -1f : 0f], limits[..2]);
+        Assert.True(float.IsNaN(limits[2]));
     }
 
-    private static float ActivationsTanh(float v)
-    {
-        var y = new float[1];
-        Activations.Forward(Activations.FromName("tanh"), [v], y, 1);
-        return y[0];
-    }
-
-    /// <summary>tanh's floats do not depend on the machine: either vector width and the scalar tail give the same, around its seam at 0.625 and its clamp.</summary>
+    /// <summary>
+    /// tanh's and sigmoid's floats do not depend on the machine: either vector width and the scalar tail give the same bits, around
+    /// tanh's seam at 0.625, the clamp at -87 and the special values.
+    /// </summary>
     [Fact]
-    public unsafe void Tanh_gives_the_same_floats_in_either_vector_width_and_alone()
+    public unsafe void Tanh_and_sigmoid_give_the_same_floats_in_either_vector_width_and_alone()
     {
         var rng = new Rng(12);
-        float[] z = [0f, -0f, 1e-30f, -1e-30f, 0.625f, -0.625f, MathF.BitDecrement(0.625f), 43.5f, -43.5f, 44f, 1e6f, -1e6f, float.PositiveInfinity, float.NegativeInfinity, float.NaN, 1f,
-            .. Enumerable.Range(0, 4096).Select(_ => rng.NextFloat() * 20 - 10)];
-        var alone = z.Select(Activations.TanhOne).ToArray();
+        float[] z = [0f, -0f, 1e-30f, -1e-30f, 0.625f, -0.625f, MathF.BitDecrement(0.625f), 43.5f, -43.5f, 44f, -86.99f, -87f, -87.01f, 87f, 1e6f, -1e6f,
+            float.PositiveInfinity, float.NegativeInfinity, float.NaN, 1f];
+        z = [.. z, .. Enumerable.Range(0, 4096 - z.Length).Select(_ => rng.NextFloat() * 200 - 100)];   // whole vectors of either width
+        Same<Activations.Tanh>(z, Activations.Tanh.One);
+        Same<Activations.Sigmoid>(z, Activations.Sigmoid.One);
+    }
+
+    private static unsafe void Same<TF>(float[] z, Func<float, float> one) where TF : struct, Activations.IFloatFunction
+    {
+        var alone = z.Select(one).ToArray();
         float[] narrow = new float[z.Length], wide = new float[z.Length];
         fixed (float* pz = z, pn = narrow, pw = wide)
         {
-            Assert.Equal(z.Length, Activations.TanhLanes<Lanes256, Vector256<float>>(pz, pn, z.Length));
-            Assert.Equal(z.Length, Activations.TanhLanes<Lanes512, Vector512<float>>(pz, pw, z.Length));
+            Assert.Equal(z.Length, Activations.ApplyLanes<TF, Lanes256, Vector256<float>>(pz, pn, z.Length));
+            Assert.Equal(z.Length, Activations.ApplyLanes<TF, Lanes512, Vector512<float>>(pz, pw, z.Length));
         }
         // as bits: float equality takes -0 for +0
         Assert.Equal(alone.Select(BitConverter.SingleToInt32Bits), narrow.Select(BitConverter.SingleToInt32Bits));
