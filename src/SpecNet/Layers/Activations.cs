@@ -179,13 +179,7 @@ public static class Activations
                 TP.Multiply(z, a.Alpha, t);
                 if (a.Alpha <= 1) TP.Max(z, t, y); else TP.Min(z, t, y);
                 break;
-            case ActivationFunction.Elu:
-                TP.Min(z, 0f, t);
-                TP.Exp(t, t);
-                TP.Subtract(t, 1f, t);
-                TP.Multiply(t, a.Alpha, t);
-                Positive(z, z, t, y);
-                break;
+            case ActivationFunction.Elu: Apply<Elu>(z, y, a.Alpha); break;
             case ActivationFunction.Gelu: Gelu(z, default, y, forward: true); break;
             case ActivationFunction.Sigmoid: Apply<Sigmoid>(z, y); break;
             case ActivationFunction.Tanh: Apply<Tanh>(z, y); break;
@@ -341,6 +335,23 @@ public static class Activations
         return i;
     }
 
+    /// <summary>
+    /// elu(z) = z above 0, alpha (e^z - 1) from 0 down, e^z - 1 as expm1 computes it: with e^z = (1 + q) 2^n (q = f + f² p(f), the
+    /// polynomial's), e^z - 1 = q 2^n + (2^n - 1) in one fused multiply-add, exact but for its last rounding, where e^z, then
+    /// minus 1, cancelled near 0 (elu(-1e-4) had been off by 6e-4 of itself). A NaN passes through.
+    /// </summary>
+    internal readonly struct Elu : IFloatFunction
+    {
+        public static float One(float v, float alpha) => 0f >= v ? ExpMinusOne(MathF.Max(-87f, 0f - MathF.Abs(v))) * alpha : v;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Lanes<TL, TV>(TV v, TV alpha) where TL : struct, ILanes<TV> where TV : struct
+        {
+            TV zero = TL.Create(0f);
+            return TL.AtLeast(zero, v, TL.Multiply(ExpMinusOne<TL, TV>(TL.Max(TL.Create(-87f), TL.Subtract(zero, TL.Abs(v)))), alpha), v);
+        }
+    }
+
     /// <summary>exp(-z²/2), clamped at -87 (below float's normal range, where gelu's terms vanish).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV ExpOfNegativeHalfSquare<TL, TV>(TV z) where TL : struct, ILanes<TV> where TV : struct =>
@@ -380,27 +391,29 @@ public static class Activations
     /// </summary>
     internal interface IFloatFunction
     {
-        static abstract float One(float v);
-        static abstract TV Lanes<TL, TV>(TV v) where TL : struct, ILanes<TV> where TV : struct;
+        /// <param name="parameter">The function's own constant (elu's alpha), in every lane.</param>
+        static abstract float One(float v, float parameter);
+        static abstract TV Lanes<TL, TV>(TV v, TV parameter) where TL : struct, ILanes<TV> where TV : struct;
     }
 
     /// <summary>y = f(z) in one pass of vectors, then the tail a float at a time.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Apply<TF>(ReadOnlySpan<float> z, Span<float> y) where TF : struct, IFloatFunction
+    private static unsafe void Apply<TF>(ReadOnlySpan<float> z, Span<float> y, float parameter = 0) where TF : struct, IFloatFunction
     {
         int n = y.Length;
         fixed (float* pz = z, py = y)
         {
-            int i = Vector512.IsHardwareAccelerated ? ApplyLanes<TF, Lanes512, Vector512<float>>(pz, py, n) : ApplyLanes<TF, Lanes256, Vector256<float>>(pz, py, n);
-            for (; i < n; i++) py[i] = TF.One(pz[i]);
+            int i = Vector512.IsHardwareAccelerated ? ApplyLanes<TF, Lanes512, Vector512<float>>(pz, py, n, parameter) : ApplyLanes<TF, Lanes256, Vector256<float>>(pz, py, n, parameter);
+            for (; i < n; i++) py[i] = TF.One(pz[i], parameter);
         }
     }
 
     /// <summary>The whole vectors of <see cref="Apply{TF}"/>; returns where the tail starts.</summary>
-    internal static unsafe int ApplyLanes<TF, TL, TV>(float* z, float* y, int n) where TF : struct, IFloatFunction where TL : struct, ILanes<TV> where TV : struct
+    internal static unsafe int ApplyLanes<TF, TL, TV>(float* z, float* y, int n, float parameter = 0) where TF : struct, IFloatFunction where TL : struct, ILanes<TV> where TV : struct
     {
         int i = 0;
-        for (; i <= n - TL.Count; i += TL.Count) TL.Store(TF.Lanes<TL, TV>(TL.Load(z + i)), y + i);
+        var p = TL.Create(parameter);
+        for (; i <= n - TL.Count; i += TL.Count) TL.Store(TF.Lanes<TL, TV>(TL.Load(z + i), p), y + i);
         return i;
     }
 
@@ -411,7 +424,7 @@ public static class Activations
     /// </summary>
     internal readonly struct Tanh : IFloatFunction
     {
-        public static float One(float v)
+        public static float One(float v, float _)
         {
             float a = MathF.Abs(v), s = v * v;
             float p = MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(T0, s, T1), s, T2), s, T3), s, T4);
@@ -421,7 +434,7 @@ public static class Activations
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static TV Lanes<TL, TV>(TV v) where TL : struct, ILanes<TV> where TV : struct
+        public static TV Lanes<TL, TV>(TV v, TV _) where TL : struct, ILanes<TV> where TV : struct
         {
             TV a = TL.Abs(v), s = TL.Multiply(v, v), one = TL.Create(1f);
             var p = TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.Create(T0), s, TL.Create(T1)), s, TL.Create(T2)), s, TL.Create(T3)), s, TL.Create(T4));
@@ -442,14 +455,14 @@ public static class Activations
     /// </summary>
     internal readonly struct Sigmoid : IFloatFunction
     {
-        public static float One(float v)
+        public static float One(float v, float _)
         {
             float x = 0f - MathF.Abs(v), t = -87f >= x ? 0f : ExpOfClamped(MathF.Max(-87f, x));
             return (v >= 0 ? 1f : t) / (1f + t);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static TV Lanes<TL, TV>(TV v) where TL : struct, ILanes<TV> where TV : struct
+        public static TV Lanes<TL, TV>(TV v, TV _) where TL : struct, ILanes<TV> where TV : struct
         {
             TV x = TL.Subtract(TL.Create(0f), TL.Abs(v)), one = TL.Create(1f), floor = TL.Create(-87f);
             var t = TL.AtLeast(floor, x, TL.Create(0f), ExpOfClamped<TL, TV>(TL.Max(floor, x)));   // Max gives x where it is NaN
@@ -457,6 +470,27 @@ public static class Activations
         }
     }
 
+
+    /// <summary>e^x - 1 for x in [-87, 0], <see cref="ExpOfClamped{TL, TV}"/>'s steps to (1 + q) 2^n, then q 2^n + (2^n - 1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ExpMinusOne<TL, TV>(TV x) where TL : struct, ILanes<TV> where TV : struct
+    {
+        var n = TL.Subtract(TL.FusedMultiplyAdd(x, TL.Create(Log2E), TL.Create(RoundingShift)), TL.Create(RoundingShift));
+        var f = TL.FusedMultiplyAdd(n, TL.Create(-Ln2Low), TL.FusedMultiplyAdd(n, TL.Create(-Ln2High), x));
+        var p = TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(
+            TL.Create(E0), f, TL.Create(E1)), f, TL.Create(E2)), f, TL.Create(E3)), f, TL.Create(E4)), f, TL.Create(E5));
+        var scale = TL.PowerOfTwo(n);
+        return TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(p, TL.Multiply(f, f), f), scale, TL.Subtract(scale, TL.Create(1f)));
+    }
+
+    private static float ExpMinusOne(float x)
+    {
+        float n = MathF.FusedMultiplyAdd(x, Log2E, RoundingShift) - RoundingShift;
+        float f = MathF.FusedMultiplyAdd(n, -Ln2Low, MathF.FusedMultiplyAdd(n, -Ln2High, x));
+        float p = MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(E0, f, E1), f, E2), f, E3), f, E4), f, E5);
+        float scale = BitConverter.Int32BitsToSingle(((int)n + 127) << 23);
+        return MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(p, f * f, f), scale, scale - 1f);
+    }
 
     // Cephes' expf: ln 2 as 0.693359375 (exact in a few bits) plus the rest; the polynomial's coefficients from e^f = 1 + f + f²·p(f)
     private const float Log2E = 1.44269504088896341f, Ln2High = 0.693359375f, Ln2Low = -2.12194440e-4f, RoundingShift = 12582912f;   // 1.5 · 2^23: adding it rounds to an integer

@@ -144,19 +144,26 @@ public class ActivationTests
     }
 
     /// <summary>
-    /// tanh and sigmoid, each by its own kernel, within 2 and 3 ulps of the exact value (1.5 and 2.6 at worst over every 4th float) at every 512th float from 0 to
-    /// where the function is flat in float (tanh 1 from 9; sigmoid 1 from 17, and 0 from -87 down, below float's normal range),
-    /// and at their negations; tanh keeps -0; infinities give the limits, a NaN stays NaN. The ulp is the float's spacing at
-    /// the exact value; below 2^-126, subnormals' spacing.
+    /// tanh, sigmoid and elu, each by its own kernel, within 2, 3 and 2 ulps of the exact value (tanh 1.5 and sigmoid 2.6 at worst
+    /// over every 4th float) at every 1024th float from 0 to where the function is flat in float (tanh 1 from 9; sigmoid 1 from
+    /// 17, and 0 from -87 down, below float's normal range; elu -1 from -17), and at their negations; elu near 0 against expm1;
+    /// tanh keeps -0; infinities give the limits, a NaN stays NaN. The ulp is the float's spacing at the exact value; below
+    /// 2^-126, subnormals' spacing.
     /// </summary>
     [Theory]
     [InlineData("tanh", 12f, 2.0)]
     [InlineData("sigmoid", 90f, 3.0)]
-    public void Tanh_and_sigmoid_are_within_a_few_ulps_everywhere(string name, float end, double ulps)
+    [InlineData("elu", 20f, 2.0)]
+    public void Tanh_sigmoid_and_elu_are_within_a_few_ulps_everywhere(string name, float end, double ulps)
     {
-        Func<double, double> exact = name == "tanh" ? Math.Tanh : x => 1 / (1 + Math.Exp(-x));
+        Func<double, double> exact = name switch
+        {
+            "tanh" => Math.Tanh,
+            "sigmoid" => x => 1 / (1 + Math.Exp(-x)),
+            _ => x => x > 0 ? x : Math.Abs(x) < 1e-5 ? x + x * x / 2 + x * x * x / 6 : Math.Exp(x) - 1,   // expm1, past double's cancellation
+        };
         var z = new List<float>();
-        for (int bits = 0; bits <= BitConverter.SingleToInt32Bits(end); bits += 512) z.AddRange([BitConverter.Int32BitsToSingle(bits), -BitConverter.Int32BitsToSingle(bits)]);
+        for (int bits = 0; bits <= BitConverter.SingleToInt32Bits(end); bits += 1024) z.AddRange([BitConverter.Int32BitsToSingle(bits), -BitConverter.Int32BitsToSingle(bits)]);
         z.AddRange([0.625f, MathF.BitDecrement(0.625f), 9f, 20f, 100f, 1e30f, float.MaxValue, float.Epsilon, -86.99f, -87f, -1e30f]);
         var x = z.ToArray();
         var y = new float[x.Length];
@@ -165,6 +172,7 @@ public class ActivationTests
         for (int i = 0; i < x.Length; i++)
         {
             if (name == "sigmoid" && x[i] <= -87) { Assert.Equal(0f, y[i]); continue; }
+            if (name == "elu" && x[i] > 0) { Assert.Equal(x[i], y[i]); continue; }
             double e = exact(x[i]);
             float rounded = (float)e;
             double ulp = Math.Max(MathF.BitIncrement(MathF.Abs(rounded)) - MathF.Abs(rounded), float.Epsilon);
@@ -176,33 +184,35 @@ public class ActivationTests
         Assert.True(worst > 0.5, $"worst {worst} ulps: every value rounded correctly is not this kernel");   // the test reaches the kernel's errors
         var limits = new float[3];
         Activations.Forward(Activations.FromName(name), [float.PositiveInfinity, float.NegativeInfinity, float.NaN], limits, 1);
-        Assert.Equal([1f, name == "tanh" ? -1f : 0f], limits[..2]);
+        Assert.Equal(name == "elu" ? [float.PositiveInfinity, -1f] : [1f, name == "tanh" ? -1f : 0f], limits[..2]);
         Assert.True(float.IsNaN(limits[2]));
     }
 
     /// <summary>
-    /// tanh's and sigmoid's floats do not depend on the machine: either vector width and the scalar tail give the same bits, around
-    /// tanh's seam at 0.625, the clamp at -87 and the special values.
+    /// tanh's, sigmoid's and elu's floats do not depend on the machine: either vector width and the scalar tail give the same bits,
+    /// around tanh's seam at 0.625, the clamp at -87 and the special values; elu with two alphas.
     /// </summary>
     [Fact]
-    public unsafe void Tanh_and_sigmoid_give_the_same_floats_in_either_vector_width_and_alone()
+    public unsafe void Functions_of_one_float_give_the_same_floats_in_either_vector_width_and_alone()
     {
         var rng = new Rng(12);
         float[] z = [0f, -0f, 1e-30f, -1e-30f, 0.625f, -0.625f, MathF.BitDecrement(0.625f), 43.5f, -43.5f, 44f, -86.99f, -87f, -87.01f, 87f, 1e6f, -1e6f,
             float.PositiveInfinity, float.NegativeInfinity, float.NaN, 1f];
         z = [.. z, .. Enumerable.Range(0, 4096 - z.Length).Select(_ => rng.NextFloat() * 200 - 100)];   // whole vectors of either width
-        Same<Activations.Tanh>(z, Activations.Tanh.One);
-        Same<Activations.Sigmoid>(z, Activations.Sigmoid.One);
+        Same<Activations.Tanh>(z);
+        Same<Activations.Sigmoid>(z);
+        Same<Activations.Elu>(z, 1f);
+        Same<Activations.Elu>(z, 0.7f);
     }
 
-    private static unsafe void Same<TF>(float[] z, Func<float, float> one) where TF : struct, Activations.IFloatFunction
+    private static unsafe void Same<TF>(float[] z, float parameter = 0) where TF : struct, Activations.IFloatFunction
     {
-        var alone = z.Select(one).ToArray();
+        var alone = z.Select(v => TF.One(v, parameter)).ToArray();
         float[] narrow = new float[z.Length], wide = new float[z.Length];
         fixed (float* pz = z, pn = narrow, pw = wide)
         {
-            Assert.Equal(z.Length, Activations.ApplyLanes<TF, Lanes256, Vector256<float>>(pz, pn, z.Length));
-            Assert.Equal(z.Length, Activations.ApplyLanes<TF, Lanes512, Vector512<float>>(pz, pw, z.Length));
+            Assert.Equal(z.Length, Activations.ApplyLanes<TF, Lanes256, Vector256<float>>(pz, pn, z.Length, parameter));
+            Assert.Equal(z.Length, Activations.ApplyLanes<TF, Lanes512, Vector512<float>>(pz, pw, z.Length, parameter));
         }
         // as bits: float equality takes -0 for +0
         Assert.Equal(alone.Select(BitConverter.SingleToInt32Bits), narrow.Select(BitConverter.SingleToInt32Bits));
