@@ -174,28 +174,16 @@ public static class Activations
     {
         switch (a.Function)
         {
-            // alpha * z where z <= 0: the larger of the two for alpha <= 1, the smaller past it
-            case ActivationFunction.LeakyRelu:
-                TP.Multiply(z, a.Alpha, t);
-                if (a.Alpha <= 1) TP.Max(z, t, y); else TP.Min(z, t, y);
-                break;
+            case ActivationFunction.LeakyRelu when a.Alpha <= 1: Apply<LeakyRelu>(z, y, a.Alpha); break;
+            case ActivationFunction.LeakyRelu: Apply<SteepLeakyRelu>(z, y, a.Alpha); break;
             case ActivationFunction.Elu: Apply<Elu>(z, y, a.Alpha); break;
             case ActivationFunction.Gelu: Gelu(z, default, y, forward: true); break;
             case ActivationFunction.Sigmoid: Apply<Sigmoid>(z, y); break;
             case ActivationFunction.Tanh: Apply<Tanh>(z, y); break;
-            case ActivationFunction.Silu:
-                Apply<Sigmoid>(z, t);
-                TP.Multiply(z, t, y);
-                break;
-            case ActivationFunction.Relu6:
-                TP.Max(z, 0f, y);
-                TP.Min(y, 6f, y);
-                break;
-            case ActivationFunction.HardSigmoid: HardSigmoid(z, y); break;
-            case ActivationFunction.HardSwish:
-                HardSigmoid(z, t);
-                TP.Multiply(z, t, y);
-                break;
+            case ActivationFunction.Silu: Apply<Silu>(z, y); break;
+            case ActivationFunction.Relu6: Apply<Relu6>(z, y); break;
+            case ActivationFunction.HardSigmoid: Apply<HardSigmoid>(z, y); break;
+            case ActivationFunction.HardSwish: Apply<HardSwish>(z, y); break;
             default: throw new InvalidOperationException($"{a.Name} is not elementwise");
         }
     }
@@ -265,15 +253,6 @@ public static class Activations
             ((new Vector<float>(dy[i..]) * vscale) & inside.As<int, float>()).CopyTo(r[i..]);
         }
         for (; i < r.Length; i++) r[i] = y[i] > lo && y[i] < hi ? dy[i] * scale : 0;
-    }
-
-    /// <summary>y = min(max(z / 6 + 0.5, 0), 1) = relu6(z + 3) / 6.</summary>
-    private static void HardSigmoid(ReadOnlySpan<float> z, Span<float> y)
-    {
-        TP.Multiply(z, 1f / 6, y);
-        TP.Add(y, 0.5f, y);
-        TP.Max(y, 0f, y);
-        TP.Min(y, 1f, y);
     }
 
     /// <summary>z &lt; -3: 0; -3 &lt;= z &lt;= 3: (2z + 3) / 6; z > 3: 1 (PyTorch's hardswish_backward).</summary>
@@ -350,6 +329,53 @@ public static class Activations
             TV zero = TL.Create(0f);
             return TL.AtLeast(zero, v, TL.Multiply(ExpMinusOne<TL, TV>(TL.Max(TL.Create(-87f), TL.Subtract(zero, TL.Abs(v)))), alpha), v);
         }
+    }
+
+    /// <summary>
+    /// The piecewise ones, in one pass where they had taken two to four passes of TensorPrimitives over a chunk (a product, then a
+    /// maximum...): the same operations in the same order, IEEE's maximum and minimum as TensorPrimitives', so the same floats.
+    /// </summary>
+    internal readonly struct LeakyRelu : IFloatFunction   // alpha ≤ 1: max(z, alpha z)
+    {
+        public static float One(float v, float alpha) => MathF.Max(v, v * alpha);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Lanes<TL, TV>(TV v, TV alpha) where TL : struct, ILanes<TV> where TV : struct => TL.Larger(v, TL.Multiply(v, alpha));
+    }
+
+    internal readonly struct SteepLeakyRelu : IFloatFunction   // alpha > 1: min(z, alpha z)
+    {
+        public static float One(float v, float alpha) => MathF.Min(v, v * alpha);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Lanes<TL, TV>(TV v, TV alpha) where TL : struct, ILanes<TV> where TV : struct => TL.Smaller(v, TL.Multiply(v, alpha));
+    }
+
+    internal readonly struct Relu6 : IFloatFunction   // min(max(z, 0), 6)
+    {
+        public static float One(float v, float _) => MathF.Min(MathF.Max(v, 0f), 6f);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Lanes<TL, TV>(TV v, TV _) where TL : struct, ILanes<TV> where TV : struct => TL.Smaller(TL.Larger(v, TL.Create(0f)), TL.Create(6f));
+    }
+
+    internal readonly struct HardSigmoid : IFloatFunction   // min(max(z / 6 + 0.5, 0), 1) = relu6(z + 3) / 6, the product rounded before the sum
+    {
+        public static float One(float v, float _) => MathF.Min(MathF.Max(v * (1f / 6) + 0.5f, 0f), 1f);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Lanes<TL, TV>(TV v, TV _) where TL : struct, ILanes<TV> where TV : struct =>
+            TL.Smaller(TL.Larger(TL.Add(TL.Multiply(v, TL.Create(1f / 6)), TL.Create(0.5f)), TL.Create(0f)), TL.Create(1f));
+    }
+
+    internal readonly struct HardSwish : IFloatFunction   // z · hard_sigmoid(z)
+    {
+        public static float One(float v, float _) => v * HardSigmoid.One(v, 0);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Lanes<TL, TV>(TV v, TV _) where TL : struct, ILanes<TV> where TV : struct => TL.Multiply(v, HardSigmoid.Lanes<TL, TV>(v, v));
+    }
+
+    internal readonly struct Silu : IFloatFunction   // z · sigmoid(z)
+    {
+        public static float One(float v, float _) => v * Sigmoid.One(v, 0);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Lanes<TL, TV>(TV v, TV _) where TL : struct, ILanes<TV> where TV : struct => TL.Multiply(v, Sigmoid.Lanes<TL, TV>(v, v));
     }
 
     /// <summary>exp(-z²/2), clamped at -87 (below float's normal range, where gelu's terms vanish).</summary>

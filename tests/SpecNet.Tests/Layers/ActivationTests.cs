@@ -203,6 +203,58 @@ public class ActivationTests
         Same<Activations.Sigmoid>(z);
         Same<Activations.Elu>(z, 1f);
         Same<Activations.Elu>(z, 0.7f);
+        Same<Activations.Silu>(z);
+        Same<Activations.LeakyRelu>(z, 0.3f);
+        Same<Activations.SteepLeakyRelu>(z, 1.5f);
+        Same<Activations.Relu6>(z);
+        Same<Activations.HardSigmoid>(z);
+        Same<Activations.HardSwish>(z);
+    }
+
+    /// <summary>
+    /// The piecewise activations and silu, each one pass of its own, give the floats of the passes of TensorPrimitives they replace
+    /// (a product, then a maximum...), to the bit: over the kinks, ±0, the infinities and a NaN, in whole vectors and a tail.
+    /// </summary>
+    [Theory]
+    [InlineData("leaky_relu", 0.3f)]
+    [InlineData("leaky_relu", 1.5f)]
+    [InlineData("relu6", 0f)]
+    [InlineData("hard_sigmoid", 0f)]
+    [InlineData("hard_swish", 0f)]
+    [InlineData("silu", 0f)]
+    public void Piecewise_activations_give_the_floats_of_tensor_primitives_passes(string name, float alpha)
+    {
+        var rng = new Rng(13);
+        float[] z = [0f, -0f, -3f, 3f, 6f, -6f, MathF.BitDecrement(3f), MathF.BitIncrement(-3f), float.PositiveInfinity, float.NegativeInfinity, float.NaN, 1e30f, -1e30f,
+            .. Enumerable.Range(0, 1000).Select(_ => rng.NextFloat() * 20 - 10)];
+        var expected = new float[z.Length];
+        var t = new float[z.Length];
+        switch (name)
+        {
+            case "leaky_relu":
+                System.Numerics.Tensors.TensorPrimitives.Multiply(z, alpha, t);
+                if (alpha <= 1) System.Numerics.Tensors.TensorPrimitives.Max(z, t, expected); else System.Numerics.Tensors.TensorPrimitives.Min(z, t, expected);
+                break;
+            case "relu6":
+                System.Numerics.Tensors.TensorPrimitives.Max(z, 0f, expected);
+                System.Numerics.Tensors.TensorPrimitives.Min(expected, 6f, expected);
+                break;
+            case "silu":
+                Activations.Forward(Activations.FromName("sigmoid"), z, t, 1);
+                System.Numerics.Tensors.TensorPrimitives.Multiply(z, t, expected);
+                break;
+            default:
+                System.Numerics.Tensors.TensorPrimitives.Multiply(z, 1f / 6, t);
+                System.Numerics.Tensors.TensorPrimitives.Add(t, 0.5f, t);
+                System.Numerics.Tensors.TensorPrimitives.Max(t, 0f, t);
+                System.Numerics.Tensors.TensorPrimitives.Min(t, 1f, t);
+                if (name == "hard_swish") System.Numerics.Tensors.TensorPrimitives.Multiply(z, t, expected); else t.CopyTo(expected);
+                break;
+        }
+        var activation = name == "leaky_relu" ? Activations.FromName(name) with { Alpha = alpha } : Activations.FromName(name);
+        var y = new float[z.Length];
+        Activations.Forward(activation, z, y, 1);
+        Assert.Equal(Bits(expected), Bits(y));
     }
 
     private static unsafe void Same<TF>(float[] z, float parameter = 0) where TF : struct, Activations.IFloatFunction
@@ -214,10 +266,15 @@ public class ActivationTests
             Assert.Equal(z.Length, Activations.ApplyLanes<TF, Lanes256, Vector256<float>>(pz, pn, z.Length, parameter));
             Assert.Equal(z.Length, Activations.ApplyLanes<TF, Lanes512, Vector512<float>>(pz, pw, z.Length, parameter));
         }
-        // as bits: float equality takes -0 for +0
-        Assert.Equal(alone.Select(BitConverter.SingleToInt32Bits), narrow.Select(BitConverter.SingleToInt32Bits));
-        Assert.Equal(alone.Select(BitConverter.SingleToInt32Bits), wide.Select(BitConverter.SingleToInt32Bits));
+        Assert.Equal(Bits(alone), Bits(narrow));
+        Assert.Equal(Bits(alone), Bits(wide));
     }
+
+    /// <summary>
+    /// Floats as bits, for comparisons to the bit (float equality takes -0 for +0), every NaN as one: which operand's NaN a product
+    /// passes on is the JIT's choice (it may swap a commutative operation's operands).
+    /// </summary>
+    private static IEnumerable<int> Bits(float[] values) => values.Select(v => float.IsNaN(v) ? -1 : BitConverter.SingleToInt32Bits(v));
 
     private static double Definition(string name, double x) => name switch
     {
