@@ -39,6 +39,9 @@ internal unsafe interface ILanes<TVector> where TVector : struct
     /// <summary><paramref name="whenTrue"/> in the lanes where a ≥ b, else <paramref name="whenFalse"/> (a NaN compares false).</summary>
     static abstract TVector AtLeast(TVector a, TVector b, TVector whenTrue, TVector whenFalse);
 
+    /// <summary><paramref name="whenTrue"/> in the lanes where a &gt; b, else <paramref name="whenFalse"/> (a NaN compares false).</summary>
+    static abstract TVector Above(TVector a, TVector b, TVector whenTrue, TVector whenFalse);
+
     /// <summary>IEEE 754's maximum and minimum, as MathF.Max and Min and TensorPrimitives give them: a NaN kept, +0 above -0.</summary>
     static abstract TVector Larger(TVector a, TVector b);
     static abstract TVector Smaller(TVector a, TVector b);
@@ -64,6 +67,8 @@ internal readonly unsafe struct Lanes256 : ILanes<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> PowerOfTwo(Vector256<float> n) => ((Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23).AsSingle();
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> AtLeast(Vector256<float> a, Vector256<float> b, Vector256<float> whenTrue, Vector256<float> whenFalse) =>
         Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(a, b), whenTrue, whenFalse);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Above(Vector256<float> a, Vector256<float> b, Vector256<float> whenTrue, Vector256<float> whenFalse) =>
+        Vector256.ConditionalSelect(Vector256.GreaterThan(a, b), whenTrue, whenFalse);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Larger(Vector256<float> a, Vector256<float> b) => Vector256.Max(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Smaller(Vector256<float> a, Vector256<float> b) => Vector256.Min(a, b);
 }
@@ -92,6 +97,8 @@ internal readonly unsafe struct Lanes512 : ILanes<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> PowerOfTwo(Vector512<float> n) => ((Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23).AsSingle();
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> AtLeast(Vector512<float> a, Vector512<float> b, Vector512<float> whenTrue, Vector512<float> whenFalse) =>
         Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(a, b), whenTrue, whenFalse);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Above(Vector512<float> a, Vector512<float> b, Vector512<float> whenTrue, Vector512<float> whenFalse) =>
+        Vector512.ConditionalSelect(Vector512.GreaterThan(a, b), whenTrue, whenFalse);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Larger(Vector512<float> a, Vector512<float> b) => Vector512.Max(a, b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Smaller(Vector512<float> a, Vector512<float> b) => Vector512.Min(a, b);
 }

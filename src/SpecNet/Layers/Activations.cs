@@ -127,7 +127,7 @@ public static class Activations
         }
     }
 
-    /// <summary>Floats a thread takes at a time (as much as is worth waking it for), and a chunk's within it (its temporaries on the stack).</summary>
+    /// <summary>Floats a thread takes at a time (as much as is worth waking it for); softmax's rows go to the threads in chunks of about <see cref="Chunk"/>.</summary>
     private const int Piece = (int)Kernels.Backend.MinParallelWork, Chunk = 512;
 
     private unsafe struct Pass
@@ -141,7 +141,7 @@ public static class Activations
 
     /// <summary>
     /// The elementwise activations over pieces of <see cref="Piece"/> floats, on the backend's threads; each element's result
-    /// depends only on where its piece starts, so it is the same for any number of threads.
+    /// is the same in a vector or in a tail, so the same for any number of threads.
     /// </summary>
     private static unsafe void InPieces(Activation a, bool forward, ReadOnlySpan<float> z, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> result, Kernels.Backend? kernels)
     {
@@ -157,20 +157,15 @@ public static class Activations
     private static unsafe void PieceRange(void* state, int part, int p0, int p1)
     {
         var s = (Pass*)state;
-        Span<float> t1 = stackalloc float[Chunk], t2 = stackalloc float[Chunk];
-        long end = Math.Min((long)p1 * Piece, s->Length);
-        bool z = s->Z != null && (s->Forward || NeedsInput(s->Activation));
-        for (long at = (long)p0 * Piece; at < end; at += Chunk)
-        {
-            int n = (int)Math.Min(Chunk, end - at);
-            var zs = z ? new ReadOnlySpan<float>(s->Z + at, n) : default;
-            if (s->Forward) ForwardChunk(s->Activation, zs, new Span<float>(s->Out + at, n), t1[..n]);
-            else BackwardChunk(s->Activation, zs, new ReadOnlySpan<float>(s->Y + at, n), new ReadOnlySpan<float>(s->Dy + at, n), new Span<float>(s->Out + at, n), t1[..n], t2[..n]);
-        }
+        long at = (long)p0 * Piece;
+        int n = (int)(Math.Min((long)p1 * Piece, s->Length) - at);
+        var z = s->Z != null && (s->Forward || NeedsInput(s->Activation)) ? new ReadOnlySpan<float>(s->Z + at, n) : default;
+        if (s->Forward) ForwardChunk(s->Activation, z, new Span<float>(s->Out + at, n));
+        else BackwardChunk(s->Activation, z, new ReadOnlySpan<float>(s->Y + at, n), new ReadOnlySpan<float>(s->Dy + at, n), new Span<float>(s->Out + at, n));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardChunk(Activation a, ReadOnlySpan<float> z, Span<float> y, Span<float> t)
+    private static void ForwardChunk(Activation a, ReadOnlySpan<float> z, Span<float> y)
     {
         switch (a.Function)
         {
@@ -189,41 +184,16 @@ public static class Activations
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardChunk(Activation a, ReadOnlySpan<float> z, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, Span<float> t, Span<float> u)
+    private static void BackwardChunk(Activation a, ReadOnlySpan<float> z, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz)
     {
         switch (a.Function)
         {
-            case ActivationFunction.LeakyRelu:
-                TP.Multiply(dy, a.Alpha, t);
-                Positive(y, dy, t, dz);
-                break;
-            case ActivationFunction.Elu:
-                // elu' = y + alpha where z <= 0
-                TP.Add(y, a.Alpha, t);
-                TP.Multiply(t, dy, t);
-                Positive(y, dy, t, dz);
-                break;
+            case ActivationFunction.LeakyRelu: Slope<LeakyReluSlope>(z, y, dy, dz, a.Alpha); break;
+            case ActivationFunction.Elu: Slope<EluSlope>(z, y, dy, dz, a.Alpha); break;
             case ActivationFunction.Gelu: Gelu(z, dy, dz, forward: false); break;
-            case ActivationFunction.Sigmoid:
-                // y (1 - y)
-                TP.Subtract(1f, y, t);
-                TP.Multiply(t, y, t);
-                TP.Multiply(t, dy, dz);
-                break;
-            case ActivationFunction.Tanh:
-                // 1 - y²
-                TP.Multiply(y, y, t);
-                TP.Subtract(1f, t, t);
-                TP.Multiply(t, dy, dz);
-                break;
-            case ActivationFunction.Silu:
-                // s + z s (1 - s) = s (1 + z (1 - s)), s = sigmoid(z)
-                Apply<Sigmoid>(z, t);
-                TP.Subtract(1f, t, u);
-                TP.MultiplyAdd(z, u, 1f, u);
-                TP.Multiply(u, t, u);
-                TP.Multiply(u, dy, dz);
-                break;
+            case ActivationFunction.Sigmoid: Slope<SigmoidSlope>(z, y, dy, dz); break;
+            case ActivationFunction.Tanh: Slope<TanhSlope>(z, y, dy, dz); break;
+            case ActivationFunction.Silu: Slope<SiluSlope>(z, y, dy, dz); break;
             // the flat parts' ends have no slope, as PyTorch's (hardtanh's backward: min < x < max)
             case ActivationFunction.Relu6: Between(y, 0, 6, dy, 1, dz); break;
             case ActivationFunction.HardSigmoid: Between(y, 0, 1, dy, 1f / 6, dz); break;
@@ -232,14 +202,6 @@ public static class Activations
         }
     }
 
-    /// <summary>r = c > 0 ? p : q.</summary>
-    private static void Positive(ReadOnlySpan<float> c, ReadOnlySpan<float> p, ReadOnlySpan<float> q, Span<float> r)
-    {
-        int i = 0;
-        for (; i <= r.Length - Vector<float>.Count; i += Vector<float>.Count)
-            Vector.ConditionalSelect(Vector.GreaterThan(new Vector<float>(c[i..]), Vector<float>.Zero), new Vector<float>(p[i..]), new Vector<float>(q[i..])).CopyTo(r[i..]);
-        for (; i < r.Length; i++) r[i] = c[i] > 0 ? p[i] : q[i];
-    }
 
     /// <summary>r = lo &lt; y &lt; hi ? dy · scale : 0.</summary>
     private static void Between(ReadOnlySpan<float> y, float lo, float hi, ReadOnlySpan<float> dy, float scale, Span<float> r)
@@ -376,6 +338,85 @@ public static class Activations
         public static float One(float v, float _) => v * Sigmoid.One(v, 0);
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static TV Lanes<TL, TV>(TV v, TV _) where TL : struct, ILanes<TV> where TV : struct => TL.Multiply(v, Sigmoid.Lanes<TL, TV>(v, v));
+    }
+
+    /// <summary>
+    /// dz = dy · f'(z) for a function whose slope comes from its output y (and, for silu, its input z), run by
+    /// <see cref="Slope{TG}"/> in one pass: the operations of the passes of TensorPrimitives each had taken over a chunk, in their
+    /// order (products and sums rounded one by one), so the same floats.
+    /// </summary>
+    internal interface IFloatGradient
+    {
+        static abstract float One(float z, float y, float dy, float parameter);
+        static abstract TV Lanes<TL, TV>(TV z, TV y, TV dy, TV parameter) where TL : struct, ILanes<TV> where TV : struct;
+    }
+
+    /// <summary>dz = dy · f' in one pass of vectors, then the tail a float at a time; dz may be dy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Slope<TG>(ReadOnlySpan<float> z, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, float parameter = 0) where TG : struct, IFloatGradient
+    {
+        int n = dz.Length;
+        fixed (float* pz = z, py = y, pdy = dy, pdz = dz)
+        {
+            int i = Vector512.IsHardwareAccelerated ? SlopeLanes<TG, Lanes512, Vector512<float>>(pz, py, pdy, pdz, n, parameter) : SlopeLanes<TG, Lanes256, Vector256<float>>(pz, py, pdy, pdz, n, parameter);
+            for (; i < n; i++) pdz[i] = TG.One(pz == null ? 0 : pz[i], py[i], pdy[i], parameter);
+        }
+    }
+
+    /// <summary>The whole vectors of <see cref="Slope{TG}"/>; returns where the tail starts. z may be null where the slope needs only y.</summary>
+    internal static unsafe int SlopeLanes<TG, TL, TV>(float* z, float* y, float* dy, float* dz, int n, float parameter = 0) where TG : struct, IFloatGradient where TL : struct, ILanes<TV> where TV : struct
+    {
+        int i = 0;
+        var p = TL.Create(parameter);
+        for (; i <= n - TL.Count; i += TL.Count) TL.Store(TG.Lanes<TL, TV>(z == null ? p : TL.Load(z + i), TL.Load(y + i), TL.Load(dy + i), p), dz + i);
+        return i;
+    }
+
+    internal readonly struct LeakyReluSlope : IFloatGradient   // y > 0 ? dy : dy · alpha
+    {
+        public static float One(float z, float y, float dy, float alpha) => y > 0 ? dy : dy * alpha;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Lanes<TL, TV>(TV z, TV y, TV dy, TV alpha) where TL : struct, ILanes<TV> where TV : struct => TL.Above(y, TL.Create(0f), dy, TL.Multiply(dy, alpha));
+    }
+
+    internal readonly struct EluSlope : IFloatGradient   // elu' = y + alpha where z ≤ 0
+    {
+        public static float One(float z, float y, float dy, float alpha) => y > 0 ? dy : (y + alpha) * dy;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Lanes<TL, TV>(TV z, TV y, TV dy, TV alpha) where TL : struct, ILanes<TV> where TV : struct =>
+            TL.Above(y, TL.Create(0f), dy, TL.Multiply(TL.Add(y, alpha), dy));
+    }
+
+    internal readonly struct SigmoidSlope : IFloatGradient   // y (1 - y)
+    {
+        public static float One(float z, float y, float dy, float _) => (1f - y) * y * dy;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Lanes<TL, TV>(TV z, TV y, TV dy, TV _) where TL : struct, ILanes<TV> where TV : struct =>
+            TL.Multiply(TL.Multiply(TL.Subtract(TL.Create(1f), y), y), dy);
+    }
+
+    internal readonly struct TanhSlope : IFloatGradient   // 1 - y²
+    {
+        public static float One(float z, float y, float dy, float _) => (1f - y * y) * dy;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Lanes<TL, TV>(TV z, TV y, TV dy, TV _) where TL : struct, ILanes<TV> where TV : struct =>
+            TL.Multiply(TL.Subtract(TL.Create(1f), TL.Multiply(y, y)), dy);
+    }
+
+    internal readonly struct SiluSlope : IFloatGradient   // s + z s (1 - s) = s (1 + z (1 - s)), s = sigmoid(z)
+    {
+        public static float One(float z, float y, float dy, float _)
+        {
+            float s = Sigmoid.One(z, 0);
+            return (z * (1f - s) + 1f) * s * dy;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Lanes<TL, TV>(TV z, TV y, TV dy, TV _) where TL : struct, ILanes<TV> where TV : struct
+        {
+            TV s = Sigmoid.Lanes<TL, TV>(z, z), one = TL.Create(1f);
+            return TL.Multiply(TL.Multiply(TL.Add(TL.Multiply(z, TL.Subtract(one, s)), one), s), dy);
+        }
     }
 
     /// <summary>exp(-z²/2), clamped at -87 (below float's normal range, where gelu's terms vanish).</summary>

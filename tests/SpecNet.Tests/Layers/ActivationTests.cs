@@ -1,6 +1,7 @@
 using System.Runtime.Intrinsics;
 using SpecNet.Kernels;
 using SpecNet.Layers;
+using TP = System.Numerics.Tensors.TensorPrimitives;
 
 namespace SpecNet.Tests.Layers;
 
@@ -268,6 +269,98 @@ public class ActivationTests
         }
         Assert.Equal(Bits(alone), Bits(narrow));
         Assert.Equal(Bits(alone), Bits(wide));
+    }
+
+    /// <summary>
+    /// The slopes of leaky_relu, elu, sigmoid, tanh and silu, each one pass of its own, give the floats of the passes of
+    /// TensorPrimitives they replace, to the bit, written over dy as a layer's backward does; and either vector width and the
+    /// scalar tail give the same.
+    /// </summary>
+    [Theory]
+    [InlineData("leaky_relu", 0.3f)]
+    [InlineData("elu", 0.7f)]
+    [InlineData("sigmoid", 0f)]
+    [InlineData("tanh", 0f)]
+    [InlineData("silu", 0f)]
+    public unsafe void Slopes_give_the_floats_of_tensor_primitives_passes(string name, float alpha)
+    {
+        var rng = new Rng(14);
+        float[] z = [0f, -0f, 3f, -3f, float.PositiveInfinity, float.NegativeInfinity, float.NaN, 1e30f, -1e30f, .. Enumerable.Range(0, 1000).Select(_ => rng.NextFloat() * 20 - 10)];
+        var activation = name is "leaky_relu" or "elu" ? Activations.FromName(name) with { Alpha = alpha } : Activations.FromName(name);
+        var y = new float[z.Length];
+        Activations.Forward(activation, z, y, 1);
+        var dy = z.Select(_ => rng.NextFloat() * 2 - 1).ToArray();
+        float[] expected = new float[z.Length], t = new float[z.Length], u = new float[z.Length];
+        switch (name)
+        {
+            case "leaky_relu":
+                TP.Multiply(dy, alpha, t);
+                for (int i = 0; i < z.Length; i++) expected[i] = y[i] > 0 ? dy[i] : t[i];
+                break;
+            case "elu":
+                TP.Add(y, alpha, t);
+                TP.Multiply(t, dy, t);
+                for (int i = 0; i < z.Length; i++) expected[i] = y[i] > 0 ? dy[i] : t[i];
+                break;
+            case "sigmoid":
+                TP.Subtract(1f, y, t);
+                TP.Multiply(t, y, t);
+                TP.Multiply(t, dy, expected);
+                break;
+            case "tanh":
+                TP.Multiply(y, y, t);
+                TP.Subtract(1f, t, t);
+                TP.Multiply(t, dy, expected);
+                break;
+            default:
+                Activations.Forward(Activations.FromName("sigmoid"), z, t, 1);
+                TP.Subtract(1f, t, u);
+                TP.MultiplyAdd(z, u, 1f, u);
+                TP.Multiply(u, t, u);
+                TP.Multiply(u, dy, expected);
+                break;
+        }
+        var dz = (float[])dy.Clone();
+        Activations.Backward(activation, z, y, dz, dz, 1);   // over dy
+        Assert.Equal(Bits(expected), Bits(dz));
+
+        // the vectors of either width against the scalar steps, over the whole array (1009 floats: a ragged end)
+        int whole = z.Length / 16 * 16;
+        float[] narrow = new float[z.Length], wide = new float[z.Length];
+        fixed (float* pz = z, py = y, pdy = dy, pn = narrow, pw = wide)
+        {
+            Lanes(name, pz, py, pdy, pn, pw, whole, alpha);
+        }
+        var alone = Enumerable.Range(0, whole).Select(i => One(name, z[i], y[i], dy[i], alpha)).ToArray();
+        Assert.Equal(Bits(alone), Bits(narrow[..whole]));
+        Assert.Equal(Bits(alone), Bits(wide[..whole]));
+    }
+
+    private static float One(string name, float z, float y, float dy, float alpha) => name switch
+    {
+        "leaky_relu" => Activations.LeakyReluSlope.One(z, y, dy, alpha),
+        "elu" => Activations.EluSlope.One(z, y, dy, alpha),
+        "sigmoid" => Activations.SigmoidSlope.One(z, y, dy, alpha),
+        "tanh" => Activations.TanhSlope.One(z, y, dy, alpha),
+        _ => Activations.SiluSlope.One(z, y, dy, alpha),
+    };
+
+    private static unsafe void Lanes(string name, float* z, float* y, float* dy, float* narrow, float* wide, int n, float alpha)
+    {
+        switch (name)
+        {
+            case "leaky_relu": Both<Activations.LeakyReluSlope>(); break;
+            case "elu": Both<Activations.EluSlope>(); break;
+            case "sigmoid": Both<Activations.SigmoidSlope>(); break;
+            case "tanh": Both<Activations.TanhSlope>(); break;
+            default: Both<Activations.SiluSlope>(); break;
+        }
+
+        void Both<TG>() where TG : struct, Activations.IFloatGradient
+        {
+            Assert.Equal(n, Activations.SlopeLanes<TG, Lanes256, Vector256<float>>(z, y, dy, narrow, n, alpha));
+            Assert.Equal(n, Activations.SlopeLanes<TG, Lanes512, Vector512<float>>(z, y, dy, wide, n, alpha));
+        }
     }
 
     /// <summary>
