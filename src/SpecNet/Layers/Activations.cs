@@ -202,7 +202,6 @@ public static class Activations
         }
     }
 
-
     /// <summary>r = lo &lt; y &lt; hi ? dy · scale : 0.</summary>
     private static void Between(ReadOnlySpan<float> y, float lo, float hi, ReadOnlySpan<float> dy, float scale, Span<float> r)
     {
@@ -277,9 +276,97 @@ public static class Activations
     }
 
     /// <summary>
-    /// elu(z) = z above 0, alpha (e^z - 1) from 0 down, e^z - 1 as expm1 computes it: with e^z = (1 + q) 2^n (q = f + f² p(f), the
-    /// polynomial's), e^z - 1 = q 2^n + (2^n - 1) in one fused multiply-add, exact but for its last rounding, where e^z, then
-    /// minus 1, cancelled near 0 (elu(-1e-4) had been off by 6e-4 of itself). A NaN passes through.
+    /// A function of one float with a vector kernel of its own, run by <see cref="Apply{TF}"/>: the same steps in every lane of
+    /// either width and in the scalar tail, so its floats do not depend on the machine's vectors. tanh and sigmoid (and silu,
+    /// through it) had run by TensorPrimitives, which computes exp in double. A 1x1 convolution over 28x28x8 to 32 filters with the
+    /// activation, a global pooling and a dense head, `specnet bench --batch-size 1000` (Zen 5, the builds alternating twice):
+    /// tanh 74,000-77,000 -> 123,000-124,000 images/s, sigmoid 79,000-89,000 -> 122,000-137,000, silu 82,000-92,000 ->
+    /// 127,000-129,000; single images 17-21 -> 11-15 us.
+    /// </summary>
+    internal interface IFloatFunction
+    {
+        /// <param name="parameter">The function's own constant (elu's alpha), in every lane.</param>
+        static abstract float One(float v, float parameter);
+        static abstract TV Lanes<TL, TV>(TV v, TV parameter) where TL : struct, ILanes<TV> where TV : struct;
+    }
+
+    /// <summary>y = f(z) in one pass of vectors, then the tail a float at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Apply<TF>(ReadOnlySpan<float> z, Span<float> y, float parameter = 0) where TF : struct, IFloatFunction
+    {
+        int n = y.Length;
+        fixed (float* pz = z, py = y)
+        {
+            int i = Vector512.IsHardwareAccelerated ? ApplyLanes<TF, Lanes512, Vector512<float>>(pz, py, n, parameter) : ApplyLanes<TF, Lanes256, Vector256<float>>(pz, py, n, parameter);
+            for (; i < n; i++) py[i] = TF.One(pz[i], parameter);
+        }
+    }
+
+    /// <summary>The whole vectors of <see cref="Apply{TF}"/>; returns where the tail starts.</summary>
+    internal static unsafe int ApplyLanes<TF, TL, TV>(float* z, float* y, int n, float parameter = 0) where TF : struct, IFloatFunction where TL : struct, ILanes<TV> where TV : struct
+    {
+        int i = 0;
+        var p = TL.Create(parameter);
+        for (; i <= n - TL.Count; i += TL.Count) TL.Store(TF.Lanes<TL, TV>(TL.Load(z + i), p), y + i);
+        return i;
+    }
+
+    /// <summary>
+    /// tanh(z): below |z| = 0.625 by Cephes' tanhf polynomial z + z·s·P(s), s = z² (no cancellation near 0); from there
+    /// (1 - t) / (1 + t) with t = exp(-2|z|), clamped at exp(-87), where tanh is 1 in float; the sign of z last (so tanh(-0) =
+    /// -0), and a NaN through the polynomial. Within 1.5 ulps of the exact tanh at every 4th float (ActivationTests holds it to 2).
+    /// </summary>
+    internal readonly struct Tanh : IFloatFunction
+    {
+        public static float One(float v, float _)
+        {
+            float a = MathF.Abs(v), s = v * v;
+            float p = MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(T0, s, T1), s, T2), s, T3), s, T4);
+            float small = MathF.FusedMultiplyAdd(v * s, p, v);
+            float t = ExpOfClamped(MathF.Max(a * -2f, -87f));
+            return MathF.CopySign(a >= Small ? (1f - t) / (1f + t) : small, v);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Lanes<TL, TV>(TV v, TV _) where TL : struct, ILanes<TV> where TV : struct
+        {
+            TV a = TL.Abs(v), s = TL.Multiply(v, v), one = TL.Create(1f);
+            var p = TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.Create(T0), s, TL.Create(T1)), s, TL.Create(T2)), s, TL.Create(T3)), s, TL.Create(T4));
+            var small = TL.FusedMultiplyAdd(TL.Multiply(v, s), p, v);
+            var t = ExpOfClamped<TL, TV>(TL.Max(TL.Multiply(a, TL.Create(-2f)), TL.Create(-87f)));
+            return TL.WithSignOf(TL.AtLeast(a, TL.Create(Small), TL.Divide(TL.Subtract(one, t), TL.Add(one, t)), small), v);
+        }
+
+        // Cephes' tanhf: tanh(z) = z + z s P(s) for |z| < 0.625, s = z²
+        private const float Small = 0.625f, T0 = -5.70498872745e-3f, T1 = 2.06390887954e-2f, T2 = -5.37397155531e-2f, T3 = 1.33314422036e-1f, T4 = -3.33332819422e-1f;
+    }
+
+    /// <summary>
+    /// sigmoid(z) = 1 / (1 + t) for z ≥ 0 and t / (1 + t) below, t = exp(-|z|) (never past 1, so nothing overflows and neither
+    /// side cancels); 0 from z = -87 down, where the exact value is below float's normal range; a NaN through t. Within 2.6 ulps
+    /// of the exact sigmoid above -87 at every 4th float, where TensorPrimitives' Sigmoid is within 3.7 (ActivationTests holds it
+    /// to 3).
+    /// </summary>
+    internal readonly struct Sigmoid : IFloatFunction
+    {
+        public static float One(float v, float _)
+        {
+            float x = 0f - MathF.Abs(v), t = -87f >= x ? 0f : ExpOfClamped(MathF.Max(-87f, x));
+            return (v >= 0 ? 1f : t) / (1f + t);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Lanes<TL, TV>(TV v, TV _) where TL : struct, ILanes<TV> where TV : struct
+        {
+            TV x = TL.Subtract(TL.Create(0f), TL.Abs(v)), one = TL.Create(1f), floor = TL.Create(-87f);
+            var t = TL.AtLeast(floor, x, TL.Create(0f), ExpOfClamped<TL, TV>(TL.Max(floor, x)));   // Max gives x where it is NaN
+            return TL.Divide(TL.AtLeast(v, TL.Create(0f), one, t), TL.Add(one, t));
+        }
+    }
+
+    /// <summary>
+    /// elu(z) = z above 0, alpha (e^z - 1) from 0 down, by <see cref="ExpMinusOne{TL, TV}"/>: e^z, then minus 1, had cancelled near 0
+    /// (elu(-1e-4) had been off by 6e-4 of itself). Within 2 ulps (ActivationTests). A NaN passes through.
     /// </summary>
     internal readonly struct Elu : IFloatFunction
     {
@@ -426,137 +513,58 @@ public static class Activations
 
     private static float ExpOfNegativeHalfSquare(float z) => ExpOfClamped(MathF.Max(z * z * -0.5f, -87f));
 
-    /// <summary>
-    /// exp(x) for x in [-87, 0]: x = n ln 2 + f with n = round(x / ln 2) and |f| ≤ ln 2 / 2 (ln 2 in two parts, so f is exact);
-    /// exp(f) by Cephes' expf polynomial (relative error about 1e-7); 2^n in the exponent bits.
-    /// </summary>
+    /// <summary>exp(x) for x in [-87, 0]: (1 + f + f² p) 2^n, from <see cref="Reduce{TL, TV}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV ExpOfClamped<TL, TV>(TV x) where TL : struct, ILanes<TV> where TV : struct
     {
-        var n = TL.Subtract(TL.FusedMultiplyAdd(x, TL.Create(Log2E), TL.Create(RoundingShift)), TL.Create(RoundingShift));
-        var f = TL.FusedMultiplyAdd(n, TL.Create(-Ln2Low), TL.FusedMultiplyAdd(n, TL.Create(-Ln2High), x));
-        var p = TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(
-            TL.Create(E0), f, TL.Create(E1)), f, TL.Create(E2)), f, TL.Create(E3)), f, TL.Create(E4)), f, TL.Create(E5));
+        var n = Reduce<TL, TV>(x, out var f, out var p);
         return TL.Multiply(TL.FusedMultiplyAdd(p, TL.Multiply(f, f), TL.Add(f, TL.Create(1f))), TL.PowerOfTwo(n));
     }
 
     private static float ExpOfClamped(float x)
     {
-        float n = MathF.FusedMultiplyAdd(x, Log2E, RoundingShift) - RoundingShift;
-        float f = MathF.FusedMultiplyAdd(n, -Ln2Low, MathF.FusedMultiplyAdd(n, -Ln2High, x));
-        float p = MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(E0, f, E1), f, E2), f, E3), f, E4), f, E5);
+        float n = Reduce(x, out float f, out float p);
         return MathF.FusedMultiplyAdd(p, f * f, f + 1f) * BitConverter.Int32BitsToSingle(((int)n + 127) << 23);
     }
 
     /// <summary>
-    /// A function of one float with a vector kernel of its own, run by <see cref="Apply{TF}"/>: the same steps in every lane of
-    /// either width and in the scalar tail, so its floats do not depend on the machine's vectors. tanh and sigmoid (and silu,
-    /// through it) had run by TensorPrimitives, which computes exp in double. A 1x1 convolution over 28x28x8 to 32 filters with the
-    /// activation, a global pooling and a dense head, `specnet bench --batch-size 1000` (Zen 5, the builds alternating twice):
-    /// tanh 74,000-77,000 -> 123,000-124,000 images/s, sigmoid 79,000-89,000 -> 122,000-137,000, silu 82,000-92,000 ->
-    /// 127,000-129,000; single images 17-21 -> 11-15 us.
+    /// e^x - 1 for x in [-87, 0], as expm1 computes it: with e^x = (1 + q) 2^n, q = f + f² p, it is q 2^n + (2^n - 1) in one fused
+    /// multiply-add, exact but for its last rounding (e^x, then minus 1, cancels near 0).
     /// </summary>
-    internal interface IFloatFunction
-    {
-        /// <param name="parameter">The function's own constant (elu's alpha), in every lane.</param>
-        static abstract float One(float v, float parameter);
-        static abstract TV Lanes<TL, TV>(TV v, TV parameter) where TL : struct, ILanes<TV> where TV : struct;
-    }
-
-    /// <summary>y = f(z) in one pass of vectors, then the tail a float at a time.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe void Apply<TF>(ReadOnlySpan<float> z, Span<float> y, float parameter = 0) where TF : struct, IFloatFunction
-    {
-        int n = y.Length;
-        fixed (float* pz = z, py = y)
-        {
-            int i = Vector512.IsHardwareAccelerated ? ApplyLanes<TF, Lanes512, Vector512<float>>(pz, py, n, parameter) : ApplyLanes<TF, Lanes256, Vector256<float>>(pz, py, n, parameter);
-            for (; i < n; i++) py[i] = TF.One(pz[i], parameter);
-        }
-    }
-
-    /// <summary>The whole vectors of <see cref="Apply{TF}"/>; returns where the tail starts.</summary>
-    internal static unsafe int ApplyLanes<TF, TL, TV>(float* z, float* y, int n, float parameter = 0) where TF : struct, IFloatFunction where TL : struct, ILanes<TV> where TV : struct
-    {
-        int i = 0;
-        var p = TL.Create(parameter);
-        for (; i <= n - TL.Count; i += TL.Count) TL.Store(TF.Lanes<TL, TV>(TL.Load(z + i), p), y + i);
-        return i;
-    }
-
-    /// <summary>
-    /// tanh(z): below |z| = 0.625 by Cephes' tanhf polynomial z + z·s·P(s), s = z² (no cancellation near 0); from there
-    /// (1 - t) / (1 + t) with t = exp(-2|z|), clamped at exp(-87), where tanh is 1 in float; the sign of z last (so tanh(-0) =
-    /// -0), and a NaN through the polynomial. Within 1.5 ulps of the exact tanh at every 4th float (ActivationTests holds it to 2).
-    /// </summary>
-    internal readonly struct Tanh : IFloatFunction
-    {
-        public static float One(float v, float _)
-        {
-            float a = MathF.Abs(v), s = v * v;
-            float p = MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(T0, s, T1), s, T2), s, T3), s, T4);
-            float small = MathF.FusedMultiplyAdd(v * s, p, v);
-            float t = ExpOfClamped(MathF.Max(a * -2f, -87f));
-            return MathF.CopySign(a >= Small ? (1f - t) / (1f + t) : small, v);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static TV Lanes<TL, TV>(TV v, TV _) where TL : struct, ILanes<TV> where TV : struct
-        {
-            TV a = TL.Abs(v), s = TL.Multiply(v, v), one = TL.Create(1f);
-            var p = TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.Create(T0), s, TL.Create(T1)), s, TL.Create(T2)), s, TL.Create(T3)), s, TL.Create(T4));
-            var small = TL.FusedMultiplyAdd(TL.Multiply(v, s), p, v);
-            var t = ExpOfClamped<TL, TV>(TL.Max(TL.Multiply(a, TL.Create(-2f)), TL.Create(-87f)));
-            return TL.WithSignOf(TL.AtLeast(a, TL.Create(Small), TL.Divide(TL.Subtract(one, t), TL.Add(one, t)), small), v);
-        }
-
-        // Cephes' tanhf: tanh(z) = z + z s P(s) for |z| < 0.625, s = z²
-        private const float Small = 0.625f, T0 = -5.70498872745e-3f, T1 = 2.06390887954e-2f, T2 = -5.37397155531e-2f, T3 = 1.33314422036e-1f, T4 = -3.33332819422e-1f;
-    }
-
-    /// <summary>
-    /// sigmoid(z) = 1 / (1 + t) for z ≥ 0 and t / (1 + t) below, t = exp(-|z|) (never past 1, so nothing overflows and neither
-    /// side cancels); 0 from z = -87 down, where the exact value is below float's normal range; a NaN through t. Within 2.6 ulps
-    /// of the exact sigmoid above -87 at every 4th float, where TensorPrimitives' Sigmoid is within 3.7 (ActivationTests holds it
-    /// to 3).
-    /// </summary>
-    internal readonly struct Sigmoid : IFloatFunction
-    {
-        public static float One(float v, float _)
-        {
-            float x = 0f - MathF.Abs(v), t = -87f >= x ? 0f : ExpOfClamped(MathF.Max(-87f, x));
-            return (v >= 0 ? 1f : t) / (1f + t);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static TV Lanes<TL, TV>(TV v, TV _) where TL : struct, ILanes<TV> where TV : struct
-        {
-            TV x = TL.Subtract(TL.Create(0f), TL.Abs(v)), one = TL.Create(1f), floor = TL.Create(-87f);
-            var t = TL.AtLeast(floor, x, TL.Create(0f), ExpOfClamped<TL, TV>(TL.Max(floor, x)));   // Max gives x where it is NaN
-            return TL.Divide(TL.AtLeast(v, TL.Create(0f), one, t), TL.Add(one, t));
-        }
-    }
-
-
-    /// <summary>e^x - 1 for x in [-87, 0], <see cref="ExpOfClamped{TL, TV}"/>'s steps to (1 + q) 2^n, then q 2^n + (2^n - 1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV ExpMinusOne<TL, TV>(TV x) where TL : struct, ILanes<TV> where TV : struct
     {
-        var n = TL.Subtract(TL.FusedMultiplyAdd(x, TL.Create(Log2E), TL.Create(RoundingShift)), TL.Create(RoundingShift));
-        var f = TL.FusedMultiplyAdd(n, TL.Create(-Ln2Low), TL.FusedMultiplyAdd(n, TL.Create(-Ln2High), x));
-        var p = TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(
-            TL.Create(E0), f, TL.Create(E1)), f, TL.Create(E2)), f, TL.Create(E3)), f, TL.Create(E4)), f, TL.Create(E5));
+        var n = Reduce<TL, TV>(x, out var f, out var p);
         var scale = TL.PowerOfTwo(n);
         return TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(p, TL.Multiply(f, f), f), scale, TL.Subtract(scale, TL.Create(1f)));
     }
 
     private static float ExpMinusOne(float x)
     {
-        float n = MathF.FusedMultiplyAdd(x, Log2E, RoundingShift) - RoundingShift;
-        float f = MathF.FusedMultiplyAdd(n, -Ln2Low, MathF.FusedMultiplyAdd(n, -Ln2High, x));
-        float p = MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(E0, f, E1), f, E2), f, E3), f, E4), f, E5);
-        float scale = BitConverter.Int32BitsToSingle(((int)n + 127) << 23);
+        float n = Reduce(x, out float f, out float p), scale = BitConverter.Int32BitsToSingle(((int)n + 127) << 23);
         return MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(p, f * f, f), scale, scale - 1f);
+    }
+
+    /// <summary>
+    /// Cody and Waite's reduction, x = n ln 2 + f with n = round(x / ln 2) (returned) and |f| ≤ ln 2 / 2 (ln 2 in two parts, so f
+    /// is exact), and Cephes' expf polynomial p, e^f = 1 + f + f² p (relative error about 1e-7).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV Reduce<TL, TV>(TV x, out TV f, out TV p) where TL : struct, ILanes<TV> where TV : struct
+    {
+        var n = TL.Subtract(TL.FusedMultiplyAdd(x, TL.Create(Log2E), TL.Create(RoundingShift)), TL.Create(RoundingShift));
+        f = TL.FusedMultiplyAdd(n, TL.Create(-Ln2Low), TL.FusedMultiplyAdd(n, TL.Create(-Ln2High), x));
+        p = TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(TL.FusedMultiplyAdd(
+            TL.Create(E0), f, TL.Create(E1)), f, TL.Create(E2)), f, TL.Create(E3)), f, TL.Create(E4)), f, TL.Create(E5));
+        return n;
+    }
+
+    private static float Reduce(float x, out float f, out float p)
+    {
+        float n = MathF.FusedMultiplyAdd(x, Log2E, RoundingShift) - RoundingShift;
+        f = MathF.FusedMultiplyAdd(n, -Ln2Low, MathF.FusedMultiplyAdd(n, -Ln2High, x));
+        p = MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(E0, f, E1), f, E2), f, E3), f, E4), f, E5);
+        return n;
     }
 
     // Cephes' expf: ln 2 as 0.693359375 (exact in a few bits) plus the rest; the polynomial's coefficients from e^f = 1 + f + f²·p(f)
