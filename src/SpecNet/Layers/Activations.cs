@@ -277,11 +277,12 @@ public static class Activations
 
     /// <summary>
     /// A function of one float with a vector kernel of its own, run by <see cref="Apply{TF}"/>: the same steps in every lane of
-    /// either width and in the scalar tail, so its floats do not depend on the machine's vectors. tanh and sigmoid (and silu,
-    /// through it) had run by TensorPrimitives, which computes exp in double. A 1x1 convolution over 28x28x8 to 32 filters with the
+    /// either width and in the scalar tail, so its floats do not depend on the machine's vectors. Every elementwise activation
+    /// but relu and gelu runs through it (their slopes through <see cref="IFloatGradient"/>). They had run passes of
+    /// TensorPrimitives over each chunk, whose exp is computed in double. A 1x1 convolution over 28x28x8 to 32 filters with the
     /// activation, a global pooling and a dense head, `specnet bench --batch-size 1000` (Zen 5, the builds alternating twice):
     /// tanh 74,000-77,000 -> 123,000-124,000 images/s, sigmoid 79,000-89,000 -> 122,000-137,000, silu 82,000-92,000 ->
-    /// 127,000-129,000; single images 17-21 -> 11-15 us.
+    /// 127,000-129,000, elu 81,000 -> 152,000-171,000, hard_swish 146,000-176,000 -> 195,000-205,000 (bench/NOTES.md, "Activations").
     /// </summary>
     internal interface IFloatFunction
     {
