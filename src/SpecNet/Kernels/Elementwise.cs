@@ -120,6 +120,12 @@ public static unsafe class Elementwise
     /// </summary>
     public static void Map(Backend kernels, MapOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) => Map(kernels, op, a, b, y, 1);
 
+    /// <summary>to = from, as <see cref="Map"/> copies, unless they are one buffer (a layer run in place): then nothing to copy.</summary>
+    public static void CopyUnlessSame(Backend kernels, ReadOnlySpan<float> from, Span<float> to)
+    {
+        if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(from), ref MemoryMarshal.GetReference(to))) Map(kernels, MapOp.Copy, from, default, to);
+    }
+
     /// <summary>y = a · factor, as <see cref="Map"/> runs it.</summary>
     public static void Scale(Backend kernels, ReadOnlySpan<float> a, float factor, Span<float> y) => Map(kernels, MapOp.Scale, a, default, y, factor);
 

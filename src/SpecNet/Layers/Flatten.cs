@@ -24,11 +24,22 @@ public sealed class Flatten : Layer
     public override string ToOnnx(IOnnxGraph g, IReadOnlyList<string> inputs) =>
         Input.IsFlat ? inputs[0] : g.Node("Flatten", inputs, OnnxAttribute.Of("axis", 1L));
 
+    /// <summary>
+    /// One channel (a grey image, as the tutorial's MLP flattens) or one cell: (cells, channels) is already channel-major, so
+    /// flatten only copies, in pieces on the threads, or writes nothing where the plan gives it its input's buffer. A float at a
+    /// time through the transpose, the MLP's 28x28x1 flatten had taken 0.056 ms at batch 32 (Zen 5).
+    /// </summary>
+    private bool Unmoved => Inputs.Count > 0 && (Input.Channels == 1 || Input.Height * Input.Width == 1);
+
+    public override bool ForwardInPlace => Unmoved;
+    public override bool BackwardInPlace => Unmoved;
+
     /// <summary>Each example's (cells, channels) transposed to (channels, cells).</summary>
     public override unsafe void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
         int c = Input.Channels, cells = Input.Height * Input.Width, size = Input.Size;
         if (x.Length < ctx.Batch * size || y.Length < ctx.Batch * size) throw new ArgumentException($"flatten: {x.Length} and {y.Length} floats for a batch of {ctx.Batch} of {size}");
+        if (Unmoved) { Elementwise.CopyUnlessSame(ctx.Kernels, x[..(ctx.Batch * size)], y[..(ctx.Batch * size)]); return; }
         fixed (float* px = x, py = y)
             for (int n = 0; n < ctx.Batch; n++) Elementwise.Transpose(px + (long)n * size, cells, c, py + (long)n * size);
     }
@@ -42,6 +53,7 @@ public sealed class Flatten : Layer
         if (!ctx.InputGradient) return;
         int c = Input.Channels, cells = Input.Height * Input.Width, size = Input.Size;
         if (dy.Length < ctx.Batch * size || dx.Length < ctx.Batch * size) throw new ArgumentException($"flatten: {dy.Length} and {dx.Length} floats for a batch of {ctx.Batch} of {size}");
+        if (Unmoved) { Elementwise.CopyUnlessSame(ctx.Kernels, dy[..(ctx.Batch * size)], dx[..(ctx.Batch * size)]); return; }
         fixed (float* pdy = dy, pdx = dx)
             for (int n = 0; n < ctx.Batch; n++) Elementwise.Transpose(pdy + (long)n * size, c, cells, pdx + (long)n * size);
     }

@@ -210,6 +210,40 @@ public class TrainingBufferReuseTests
     }
 
     /// <summary>
+    /// A flatten of one channel or of one cell moves nothing (its order is already channel-major), so it takes its input's buffer
+    /// and its input gradient is its output gradient's; a flatten of several channels and cells transposes, into a buffer of its
+    /// own. Training's step is the one with every activation kept, to the bit.
+    /// </summary>
+    [Fact]
+    public void A_flatten_that_moves_nothing_writes_over_its_input()
+    {
+        var model = GradientCheckTests.Compile("""
+            input: [4, 4, 3]
+            layers:
+              - conv2d: { filters: 1, kernel_size: 1, name: a }
+              - flatten                                            # one channel
+              - dense: { units: 6 }
+            training: { loss: mse }
+            """);
+        foreach (bool training in new[] { false, true })
+            Assert.Equal(new BufferLayout(model, training).Activation[1], new BufferLayout(model, training).Activation[2]);
+        var gradient = new BufferLayout(model, training: true).Gradient;
+        Assert.Equal(gradient[1], gradient[2]);
+        SameStep(model);
+
+        var transposing = GradientCheckTests.Compile("""
+            input: [4, 4, 3]
+            layers:
+              - conv2d: { filters: 2, kernel_size: 1 }
+              - flatten                                            # two channels of 16 cells
+              - dense: { units: 6 }
+            training: { loss: mse }
+            """);
+        Assert.NotEqual(new BufferLayout(transposing, training: false).Activation[1], new BufferLayout(transposing, training: false).Activation[2]);
+        SameStep(transposing);
+    }
+
+    /// <summary>
     /// A convolution that runs its max pooling's backward (Fusion.PoolingsInConvolutions) writes no output gradient: its buffer is
     /// the pooling's output gradient, which its backward reads, so its input gradient (written meanwhile) must not take that
     /// buffer. On two threads, a chunk's input gradient written there had changed the next chunk's. Not with every activation
