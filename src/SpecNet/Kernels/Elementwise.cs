@@ -120,10 +120,15 @@ public static unsafe class Elementwise
     /// </summary>
     public static void Map(Backend kernels, MapOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y) => Map(kernels, op, a, b, y, 1);
 
-    /// <summary>to = from, as <see cref="Map"/> copies, unless they are one buffer (a layer run in place): then nothing to copy.</summary>
-    public static void CopyUnlessSame(Backend kernels, ReadOnlySpan<float> from, Span<float> to)
+    /// <summary>
+    /// to = from (to at least as long), unless they are one buffer (a pass in place, or a backward writing dx over dy): then nothing
+    /// to copy. With <paramref name="kernels"/>, as <see cref="Map"/> copies, on the threads; without, on the calling thread.
+    /// </summary>
+    public static void CopyUnlessSame(Backend? kernels, ReadOnlySpan<float> from, Span<float> to)
     {
-        if (!Unsafe.AreSame(ref MemoryMarshal.GetReference(from), ref MemoryMarshal.GetReference(to))) Map(kernels, MapOp.Copy, from, default, to);
+        if (Unsafe.AreSame(ref MemoryMarshal.GetReference(from), ref MemoryMarshal.GetReference(to))) return;
+        if (kernels is null) from.CopyTo(to);
+        else Map(kernels, MapOp.Copy, from, default, to[..from.Length]);
     }
 
     /// <summary>y = a · factor, as <see cref="Map"/> runs it.</summary>

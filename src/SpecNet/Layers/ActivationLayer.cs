@@ -1,3 +1,4 @@
+using SpecNet.Kernels;
 using SpecNet.Schema;
 
 namespace SpecNet.Layers;
@@ -61,7 +62,7 @@ public sealed class ActivationLayer : Layer
     public override void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (!ctx.InputGradient) return;
-        if (ctx.PreActivationGradient) Activations.CopyUnlessSame(dy, dx);
+        if (ctx.PreActivationGradient) Elementwise.CopyUnlessSame(ctx.Kernels, dy, dx);
         else Activations.Backward(Activation, x, y, dy, dx, Input.Channels, ctx.Kernels);
     }
 }

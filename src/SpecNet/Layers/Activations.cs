@@ -74,9 +74,9 @@ public static class Activations
     {
         switch (a.Function)
         {
-            case ActivationFunction.Linear: CopyUnlessSame(z, y); break;
+            case ActivationFunction.Linear: Kernels.Elementwise.CopyUnlessSame(kernels, z, y); break;
             case ActivationFunction.Relu when kernels is not null: Kernels.Elementwise.Map(kernels, Kernels.Elementwise.MapOp.Relu, z, default, y); break;
-            case ActivationFunction.Relu: CopyUnlessSame(z, y); Kernels.Elementwise.Relu(y); break;
+            case ActivationFunction.Relu: Kernels.Elementwise.CopyUnlessSame(kernels, z, y); Kernels.Elementwise.Relu(y); break;
             case ActivationFunction.Softmax: SoftmaxRows(forward: true, z, default, y, channels, kernels); break;
             default: InPieces(a, forward: true, z, default, default, y, kernels); break;
         }
@@ -87,7 +87,7 @@ public static class Activations
     {
         switch (a.Function)
         {
-            case ActivationFunction.Linear: CopyUnlessSame(dy, dz); break;
+            case ActivationFunction.Linear: Kernels.Elementwise.CopyUnlessSame(kernels, dy, dz); break;
             case ActivationFunction.Relu when kernels is not null: Kernels.Elementwise.Map(kernels, Kernels.Elementwise.MapOp.ReluBackward, y, dy, dz); break;
             case ActivationFunction.Relu: Kernels.Elementwise.ReluBackward(y, dy, dz); break;
             case ActivationFunction.Softmax: SoftmaxRows(forward: false, y, dy, dz, channels, kernels); break;
@@ -160,12 +160,12 @@ public static class Activations
         long at = (long)p0 * Piece;
         int n = (int)(Math.Min((long)p1 * Piece, s->Length) - at);
         var z = s->Z != null && (s->Forward || NeedsInput(s->Activation)) ? new ReadOnlySpan<float>(s->Z + at, n) : default;
-        if (s->Forward) ForwardChunk(s->Activation, z, new Span<float>(s->Out + at, n));
-        else BackwardChunk(s->Activation, z, new ReadOnlySpan<float>(s->Y + at, n), new ReadOnlySpan<float>(s->Dy + at, n), new Span<float>(s->Out + at, n));
+        if (s->Forward) ForwardPiece(s->Activation, z, new Span<float>(s->Out + at, n));
+        else BackwardPiece(s->Activation, z, new ReadOnlySpan<float>(s->Y + at, n), new ReadOnlySpan<float>(s->Dy + at, n), new Span<float>(s->Out + at, n));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardChunk(Activation a, ReadOnlySpan<float> z, Span<float> y)
+    private static void ForwardPiece(Activation a, ReadOnlySpan<float> z, Span<float> y)
     {
         switch (a.Function)
         {
@@ -184,7 +184,7 @@ public static class Activations
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardChunk(Activation a, ReadOnlySpan<float> z, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz)
+    private static void BackwardPiece(Activation a, ReadOnlySpan<float> z, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz)
     {
         switch (a.Function)
         {
@@ -588,13 +588,4 @@ public static class Activations
     }
 
     private const float InvSqrt2Pi = 0.3989422804014327f;
-
-    /// <summary>to = from, unless they are one buffer (a pass in place, or a backward writing dx over dy): then nothing to copy.</summary>
-    internal static void CopyUnlessSame(ReadOnlySpan<float> from, Span<float> to)
-    {
-        if (!Same(from, to)) from.CopyTo(to);
-    }
-
-    private static bool Same(ReadOnlySpan<float> a, ReadOnlySpan<float> b) =>
-        System.Runtime.CompilerServices.Unsafe.AreSame(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a), ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b));
 }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using SpecNet.Diagnostics;
 using SpecNet.Schema;
 
@@ -62,7 +63,7 @@ public sealed class Concatenate : Layer
         float** parts = stackalloc float*[k];
         int* channels = stackalloc int[k];
         for (int i = 0; i < k; i++) channels[i] = Inputs[i].Channels;
-        using var pinned = new PinnedBuffers(buffers, stackalloc System.Runtime.InteropServices.GCHandle[k], parts);
+        using var pinned = new PinnedBuffers(buffers, stackalloc GCHandle[k], parts);
         var s = new Slices { Parts = parts, Joined = joined, Channels = channels, Count = k, Total = Output.Channels, Cells = Output.Height * Output.Width, Into = into };
         ctx.Kernels.ParallelFor(ctx.Batch, &CopyRange, &s, 2L * s.Cells * s.Total);
     }

@@ -25,7 +25,7 @@ public sealed class Dropout : Layer
     public override void Forward(LayerContext ctx, ReadOnlySpan<float> x, Span<float> y)
     {
         int count = ctx.Batch * Input.Size;
-        if (!ctx.Training || Rate == 0) { Activations.CopyUnlessSame(x[..count], y[..count]); return; }
+        if (!ctx.Training || Rate == 0) { Elementwise.CopyUnlessSame(ctx.Kernels, x[..count], y[..count]); return; }
         var mask = ((float[])ctx.State!).AsSpan(0, count);
         ctx.Random.Mask(mask, Rate, 1f / (1 - Rate), ctx.Kernels);
         Elementwise.Map(ctx.Kernels, Elementwise.MapOp.Multiply, x[..count], mask, y[..count]);
@@ -40,7 +40,7 @@ public sealed class Dropout : Layer
     {
         if (!ctx.InputGradient) return;
         int count = ctx.Batch * Input.Size;
-        if (!ctx.Training || Rate == 0) { Activations.CopyUnlessSame(dy[..count], dx); return; }
+        if (!ctx.Training || Rate == 0) { Elementwise.CopyUnlessSame(ctx.Kernels, dy[..count], dx); return; }
         Elementwise.Map(ctx.Kernels, Elementwise.MapOp.Multiply, dy[..count], ((float[])ctx.State!).AsSpan(0, count), dx[..count]);
     }
 }

@@ -153,7 +153,8 @@ public sealed class Merge : Layer
         }
     }
 
-    private const int Piece = 1 << 14;
+    /// <summary>Floats a thread takes at a time, as <see cref="Elementwise.Map"/> takes them.</summary>
+    private const int Piece = (int)Backend.MinParallelWork;
 
     private static unsafe void HoldersRange(void* state, int part, int p0, int p1)
     {

@@ -220,13 +220,16 @@ public class TrainingBufferReuseTests
         var model = GradientCheckTests.Compile("""
             input: [4, 4, 3]
             layers:
-              - conv2d: { filters: 1, kernel_size: 1, name: a }
+              - conv2d: { filters: 1, kernel_size: 1 }
               - flatten                                            # one channel
               - dense: { units: 6 }
             training: { loss: mse }
             """);
         foreach (bool training in new[] { false, true })
-            Assert.Equal(new BufferLayout(model, training).Activation[1], new BufferLayout(model, training).Activation[2]);
+        {
+            var activation = new BufferLayout(model, training).Activation;
+            Assert.Equal(activation[1], activation[2]);
+        }
         var gradient = new BufferLayout(model, training: true).Gradient;
         Assert.Equal(gradient[1], gradient[2]);
         SameStep(model);
@@ -239,7 +242,8 @@ public class TrainingBufferReuseTests
               - dense: { units: 6 }
             training: { loss: mse }
             """);
-        Assert.NotEqual(new BufferLayout(transposing, training: false).Activation[1], new BufferLayout(transposing, training: false).Activation[2]);
+        var apart = new BufferLayout(transposing, training: false).Activation;
+        Assert.NotEqual(apart[1], apart[2]);
         SameStep(transposing);
     }
 
