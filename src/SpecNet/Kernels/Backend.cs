@@ -264,8 +264,12 @@ public abstract class Backend
     /// <summary>Floats of the vectors <see cref="GemmAddToWindows"/> adds, each where <see cref="WindowTargets"/> says (0: it has none).</summary>
     public virtual int WindowVector => 0;
 
-    /// <summary>Whether <see cref="GemmGatheredTransposed"/> takes C (m, n) over k rows: asked first, so a caller makes no padded copy for nothing.</summary>
-    public virtual bool GathersTransposed(int m, int n, int k) => false;
+    /// <summary>
+    /// Whether <see cref="GemmGatheredTransposed"/> takes C (m, n) over k rows whose first <paramref name="run"/> elements lie one
+    /// after another (a window's kernel row, or its channels under a tap: what im2col copies at once): asked first, so a caller
+    /// makes no padded copy for nothing.
+    /// </summary>
+    public virtual bool GathersTransposed(int m, int n, int k, int run) => false;
 
     /// <summary>
     /// Whether <see cref="Gemm"/> shares A Bᵀ (m, n) over k between its threads by B's rows (C's columns): a few rows against many

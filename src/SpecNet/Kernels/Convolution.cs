@@ -624,11 +624,13 @@ public sealed unsafe class Convolution : IRangeWork
             if (_weightsByWinograd) _weightWinograd!.WeightGradient(_kernels, nested, part, slice, _x, dz, n0, n1, add: _used[slice]);
             else if (_weightGradient)
             {
-                // dWgᵀ (K, Fg) += colsᵀ dZg: the windows read in place where they overlap and the backend can, on one thread as GemmOnThread runs it
+                // dWgᵀ (K, Fg) += colsᵀ dZg: the windows read in place where they overlap and the backend can, on one thread as
+                // GemmOnThread runs it; laid out, on one thread by GemmOnThread too (Gemm on one thread computes no shape as Cᵀ)
                 var dWt = _dWeightsT.AsSpan((slice * g.Groups + group) * k * fg, k * fg);
                 float beta = _used[slice] ? 1 : 0;
-                if (!_windowsForWeightGradient || !(nested || _kernels.Threads == 1) || !_reader!.GemmTransposed(_kernels, part, x, n0, n1, group, dzg, f, beta, dWt, fg))
-                    Gemm(nested, part, Op.T, Op.N, k, fg, rows, Columns(x, g, n0, n1, group, part), k, dzg, f, beta, dWt, fg);
+                bool oneThread = nested || _kernels.Threads == 1;
+                if (!_windowsForWeightGradient || !oneThread || !_reader!.GemmTransposed(_kernels, part, x, n0, n1, group, dzg, f, beta, dWt, fg))
+                    Gemm(oneThread, part, Op.T, Op.N, k, fg, rows, Columns(x, g, n0, n1, group, part), k, dzg, f, beta, dWt, fg);
             }
             if (!_inputGradient) continue;
             if (_transposed is { } t)
@@ -938,7 +940,9 @@ public sealed unsafe class Convolution : IRangeWork
         public bool GemmTransposed(Backend kernels, int part, ReadOnlySpan<float> tensor, int n0, int n1, int group, ReadOnlySpan<float> dz, int ldz, float beta, Span<float> dWt, int ldw)
         {
             int rows = (n1 - n0) * _g.Positions;
-            if (!kernels.GathersTransposed(_g.PatchSize, _g.GroupFilters, rows)) return false;      // before the padded copy
+            // a kernel row's taps lie side by side with unit dilation over all channels (as im2col copies them)
+            int run = _g.Cols.Dilation == 1 && _g.Groups == 1 ? _g.Cols.Kernel * _g.GroupChannels : _g.GroupChannels;
+            if (!kernels.GathersTransposed(_g.PatchSize, _g.GroupFilters, rows, run)) return false;      // before the padded copy
             fixed (float* px = tensor, copy = _padded ? _copies[part] : null)
             fixed (int* offsets = _offsets)
                 return kernels.GemmGatheredTransposed(part, Windows(px, copy, offsets, n0, n1, 0, _g.Rows.Output, group), rows, _g.GroupFilters, dz, ldz, beta, dWt, ldw);

@@ -679,14 +679,22 @@ public sealed unsafe class ManagedBackend : Backend
     }
 
     /// <summary>
-    /// Any columns in NR-wide panels, the last one cut by B's edge read from a copy (<see cref="LastPanel"/>), or with AVX-512 16
-    /// columns in the narrow kernel (a 16-filter convolution's weight gradient, which had laid its windows out by im2col: on a Zen 5
-    /// the residual model's training step 28.1 -> 25.5 ms, its 28x28x16 -> 16 convolutions 5.1 -> 4.2 ms and its stem 1.2 -> 0.5 ms
-    /// forward and backward at batch 64, `specnet bench`, builds alternating). Fewer than 16 columns with AVX-512 are left to the
-    /// laid-out GEMM's narrow kernel, as are the shapes it computes as Cᵀ.
+    /// Any columns: in NR-wide panels, the last one cut by B's edge read from a copy (<see cref="LastPanel"/>); or with AVX-512,
+    /// 16 columns or fewer, in the narrow kernel, B's rows read where they lie (fewer than 16 under a mask). Not the shapes the
+    /// laid-out GEMM computes as Cᵀ (few columns against many rows: 25 x 6 wastes less of its tiles as 6 x 25) whose windows lie
+    /// in runs of <see cref="ShortRun"/> floats or more: laying those out copies whole vectors, and the narrow kernel's 8 x 16
+    /// tiles cost more than Cᵀ's. Below 16 columns with AVX-512, and for every Cᵀ shape, the windows had been laid out by im2col.
+    /// First layers' backward at batch 64, `specnet bench`, builds alternating twice (Zen 5): LeNet-5's 28x28x1 -> 6 5x5 'same'
+    /// (25 x 6 as Cᵀ, runs of 5) 0.70-0.88 -> 0.31-0.37 ms, with AVX2 0.69 -> 0.39-0.40; 28x28x1 -> 8 1.03-1.35 -> 0.42-0.48;
+    /// 28x28x3 -> 6 3x3 (runs of 9) 0.86-0.88 -> 0.42-0.46; 28x28x3 -> 6 5x5 (15) 1.03-1.21 -> 0.74-0.76; 14x14x64 -> 8 3x3 (576 x
+    /// 8) 1.57-1.67 -> 1.25-1.37. Cᵀ shapes over longer runs were level or slower gathered: 28x28x8 -> 4 3x3 (24) 0.61-0.77 ->
+    /// 0.73, 14x14x8 -> 6 5x5 (40) 0.37-0.43 -> 0.41, 14x14x64 -> 4 3x3 (192) 0.85-0.99 -> 1.39-1.46.
     /// </summary>
-    public override bool GathersTransposed(int m, int n, int k) =>
-        GathersRows && m > 0 && n > 0 && k > 0 && (!Wide || n >= 16) && !Transposed(WeightGradientJob(m, n, k));
+    public override bool GathersTransposed(int m, int n, int k, int run) =>
+        GathersRows && m > 0 && n > 0 && k > 0 && (run < ShortRun || !Transposed(WeightGradientJob(m, n, k)));
+
+    /// <summary>Floats one after another in a window below which laying it out costs more than the gathered kernel's waste on Cᵀ's shapes.</summary>
+    private const int ShortRun = 16;
 
     /// <summary>The shape of Aᵀ B (m, n) over k rows, as <see cref="GemmOnThread"/> would be asked for it: which of its paths it takes.</summary>
     private static Job WeightGradientJob(int m, int n, int k) => new(Op.T, Op.N, m, n, k, null, m, null, n, 0, null, n);
@@ -696,61 +704,92 @@ public sealed unsafe class ManagedBackend : Backend
     /// order: over all of them when it takes the unpacked path (<see cref="Direct"/>: a weight gradient over a chunk of at most
     /// <see cref="DirectMaxK"/> rows), else in blocks of <see cref="KC"/> rows added to C one after another, as
     /// <see cref="RunRows"/> does (a first convolution's chunks of 14,196 rows, 28x28x1 -> 32 at batch 64: 3.2 -> 1.4 ms on one
-    /// thread, 1.7 -> 0.8 on two, Zen 1: im2col copied one float at a time). Only where
-    /// it finds A's elements differs: a tile's MR rows of Aᵀ are MR elements of the window, each at its offset, and step q is row
-    /// q's start, from a table made once per call.
+    /// thread, 1.7 -> 0.8 on two, Zen 1: im2col copied one float at a time). Where the laid-out GEMM computes Cᵀ, its blocks are
+    /// Cᵀ's and their sum is added to beta·C at the end: so here too. Only where it finds A's elements differs: a tile's MR rows
+    /// of Aᵀ are MR elements of the window, each at its offset, and step q is row q's start, from a table made once per call.
     /// </summary>
     public override bool GemmGatheredTransposed(int thread, in GatheredRows a, int k, int n, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
     {
         int m = a.K;
-        if (!GathersTransposed(m, n, k)) return false;
+        if (!GathersTransposed(m, n, k, Run(a.Offsets, m))) return false;
         if (b.Length < (long)(k - 1) * ldb + n || c.Length < (long)(m - 1) * ldc + n) throw new ArgumentException("gathered GEMM: buffers of the wrong size");
         if (_rowStarts[thread].Length < k) _rowStarts[thread] = new int[k];
-        bool narrow = Wide && n == 16;                                            // the narrow kernel's 8 x 16 tiles, as the laid-out GEMM's
-        int tileRows = narrow ? MRN : MR;
-        float** rows = stackalloc float*[MRN];
-        float* tile = stackalloc float[MRN * 32];
+        bool transposed = Transposed(WeightGradientJob(m, n, k));
+        int block = transposed ? (UseDirect(WeightGradientJob(n, m, k), n) ? k : KC) : UseDirect(WeightGradientJob(m, n, k), m) ? k : KC;
         fixed (float* pb = b, pc = c)
         fixed (int* steps = _rowStarts[thread])
         {
             var cursor = a.From(0);
             for (int q = 0; q < k; q++) steps[q] = checked((int)(cursor.Next() - a.Base));
-            int block = UseDirect(WeightGradientJob(m, n, k), m) ? k : KC;
-            if (narrow && InRuns(a.Offsets, m))
+            if (!transposed || beta == 0)
             {
-                WeightGradientRuns(k, m / 16, a.Base, a.Offsets, steps, pb, ldb, pc, ldc, beta, block);
+                GatheredTiles(thread, a, m, n, k, steps, pb, ldb, pc, ldc, beta, block);
                 return true;
             }
-            if (!narrow && block > CarryRows && (m > MR || n > NR))
+            // Cᵀ's blocks summed from zero, then added to beta·C, as GemmOnThread adds them
+            fixed (float* partial = Grow(ref _partial[thread], m * n))
             {
-                CarriedTiles(thread, a, m, n, k, steps, pb, ldb, n % NR == 0 ? null : LastPanel(thread, pb, ldb, k, n), pc, ldc, beta, rows, block);
-                return true;
-            }
-            float* last = n % NR == 0 || narrow ? null : LastPanel(thread, pb, ldb, k, n);
-            for (int jp = 0; jp < n; jp += NR)
-            {
-                int w = Math.Min(NR, n - jp);
-                float* panel = w == NR || narrow ? pb + jp : last;
-                int stride = w == NR || narrow ? ldb : NR;
-                for (int i = 0; i < m; i += tileRows)
-                {
-                    int h = Math.Min(tileRows, m - i);
-                    for (int r = 0; r < tileRows; r++) rows[r] = a.Base + a.Offsets[i + Math.Min(r, h - 1)];
-                    float* cTile = pc + (long)i * ldc + jp;
-                    for (int p0 = 0; p0 < k; p0 += block)
+                GatheredTiles(thread, a, m, n, k, steps, pb, ldb, partial, n, 0, block);
+                for (int i = 0; i < m; i++)
+                    for (int q = 0; q < n; q++)
                     {
-                        int kc = Math.Min(block, k - p0);
-                        float blockBeta = p0 == 0 ? beta : 1;
-                        var elements = new Gathered(steps + p0);
-                        float* bBlock = panel + (long)p0 * stride;
-                        if (narrow) NarrowTile(kc, rows, elements, bBlock, ldb, cTile, ldc, blockBeta, h, 16);
-                        else if (h == MR && w == NR) Tile(kc, rows, elements, bBlock, stride, cTile, ldc, blockBeta);
-                        else CutTile(kc, rows, elements, bBlock, stride, cTile, ldc, blockBeta, h, w, tile);   // a 3x3 window over one channel: 9 = 6 + 3
+                        ref float dst = ref pc[(long)i * ldc + q];
+                        dst = beta * dst + partial[i * n + q];
                     }
-                }
             }
         }
         return true;
+    }
+
+    /// <summary>How many of a window's first elements lie one after another (its channels under the first tap).</summary>
+    private static int Run(int* offsets, int m)
+    {
+        int run = 1;
+        while (run < m && offsets[run] == offsets[0] + run) run++;
+        return run;
+    }
+
+    /// <summary>C (m, n) = Aᵀ B + beta·C over k gathered rows (their starts in <paramref name="steps"/>), in blocks of <paramref name="block"/> rows.</summary>
+    private void GatheredTiles(int thread, in GatheredRows a, int m, int n, int k, int* steps, float* pb, int ldb, float* pc, int ldc, float beta, int block)
+    {
+        bool narrow = Wide && n <= 16;                                            // the narrow kernel's 8 x 16 tiles, as the laid-out GEMM's
+        int tileRows = narrow ? MRN : MR;
+        float** rows = stackalloc float*[MRN];
+        float* tile = stackalloc float[MRN * 32];
+        if (narrow && n == 16 && InRuns(a.Offsets, m))
+        {
+            WeightGradientRuns(k, m / 16, a.Base, a.Offsets, steps, pb, ldb, pc, ldc, beta, block);
+            return;
+        }
+        if (!narrow && block > CarryRows && (m > MR || n > NR))
+        {
+            CarriedTiles(thread, a, m, n, k, steps, pb, ldb, n % NR == 0 ? null : LastPanel(thread, pb, ldb, k, n), pc, ldc, beta, rows, block);
+            return;
+        }
+        float* last = n % NR == 0 || narrow ? null : LastPanel(thread, pb, ldb, k, n);
+        for (int jp = 0; jp < n; jp += NR)
+        {
+            int w = Math.Min(NR, n - jp);
+            float* panel = w == NR || narrow ? pb + jp : last;
+            int stride = w == NR || narrow ? ldb : NR;
+            for (int i = 0; i < m; i += tileRows)
+            {
+                int h = Math.Min(tileRows, m - i);
+                for (int r = 0; r < tileRows; r++) rows[r] = a.Base + a.Offsets[i + Math.Min(r, h - 1)];
+                float* cTile = pc + (long)i * ldc + jp;
+                for (int p0 = 0; p0 < k; p0 += block)
+                {
+                    int kc = Math.Min(block, k - p0);
+                    float blockBeta = p0 == 0 ? beta : 1;
+                    var elements = new Gathered(steps + p0);
+                    float* bBlock = panel + (long)p0 * stride;
+                    if (narrow && n == 16) NarrowTile(kc, rows, elements, bBlock, ldb, cTile, ldc, blockBeta, h, 16);
+                    else if (narrow) KernelNarrow(kc, rows, elements, bBlock, new Cut(ldb, n), cTile, ldc, blockBeta, null, h, n);
+                    else if (h == MR && w == NR) Tile(kc, rows, elements, bBlock, stride, cTile, ldc, blockBeta);
+                    else CutTile(kc, rows, elements, bBlock, stride, cTile, ldc, blockBeta, h, w, tile);   // a 3x3 window over one channel: 9 = 6 + 3
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -1242,7 +1281,7 @@ public sealed unsafe class ManagedBackend : Backend
         for (int q = 0; q < kc; q++)
         {
             long p = elements.At(q);
-            var bv = Vector512.Load(b);
+            var bv = bStride.Load(b);
             c0 = Vector512.FusedMultiplyAdd(Vector512.Create(r0[p]), bv, c0);
             c1 = Vector512.FusedMultiplyAdd(Vector512.Create(r1[p]), bv, c1);
             c2 = Vector512.FusedMultiplyAdd(Vector512.Create(r2[p]), bv, c2);
@@ -1354,13 +1393,39 @@ public sealed unsafe class ManagedBackend : Backend
         Store1(c + 12 * ldc, c12, beta, columns); Store1(c + 13 * ldc, c13, beta, columns);
     }
 
-    /// <summary>How far apart B's rows lie, in floats: a constant the JIT folds in (<see cref="Fixed{T}"/>), or a value (<see cref="Any"/>).</summary>
-    private interface IStride { int Floats { get; } }
+    /// <summary>
+    /// How far apart B's rows lie, in floats: a constant the JIT folds in (<see cref="Fixed{T}"/>), or a value (<see cref="Any"/>);
+    /// and how a row's 16 floats are read: whole, or only the first few under a mask (<see cref="Cut"/>).
+    /// </summary>
+    private interface IStride
+    {
+        int Floats { get; }
+        Vector512<float> Load(float* b);
+    }
     private interface IConstant { static abstract int Value { get; } }
     private readonly struct ThirtyTwo : IConstant { public static int Value => 32; }
     private readonly struct Sixteen : IConstant { public static int Value => 16; }
-    private readonly struct Fixed<T> : IStride where T : struct, IConstant { public int Floats => T.Value; }
-    private readonly struct Any(int floats) : IStride { public int Floats => floats; }
+    private readonly struct Fixed<T> : IStride where T : struct, IConstant
+    {
+        public int Floats => T.Value;
+        public Vector512<float> Load(float* b) => Vector512.Load(b);
+    }
+    private readonly struct Any(int floats) : IStride
+    {
+        public int Floats => floats;
+        public Vector512<float> Load(float* b) => Vector512.Load(b);
+    }
+
+    /// <summary>
+    /// Rows of fewer than 16 columns read where they lie (a weight gradient's dY of fewer than 16 filters), their first
+    /// <c>width</c> floats under a mask: the last row's never past B's end; the lanes after them zero, their sums never stored.
+    /// </summary>
+    private readonly struct Cut(int floats, int width) : IStride
+    {
+        private readonly Vector512<float> _mask = Lanes512.FirstLanes(width);
+        public int Floats => floats;
+        public Vector512<float> Load(float* b) => Avx512F.MaskLoad(b, _mask, Vector512<float>.Zero);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store1(float* c, Vector512<float> v, float beta, in ColumnCoefficients<Lanes512, Vector512<float>> map = default)

@@ -127,6 +127,13 @@ public class ConvolutionTests
         data.Add(3, 28, 28, 16, 32, 1, 1, 1, "valid", 1); // the depthwise model's 1x1 convolutions: training reads x in place too, its
         data.Add(2, 14, 14, 64, 64, 1, 1, 1, "valid", 1); // weight gradient over rows of a chunk of examples, K blocks added one after another
         data.Add(2, 7, 7, 64, 128, 1, 1, 1, "valid", 1);
+        data.Add(3, 28, 28, 1, 6, 5, 1, 1, "same", 1);   // LeNet-5's first: a weight gradient of 6 filters (25 x 6, laid out computed
+                                                          // as Cᵀ), a chunk of one image in one block (the unpacked path's)
+        data.Add(6, 48, 48, 1, 6, 5, 1, 1, "same", 1);   // 2,304 positions an image: K blocks; on one thread 6 chunks in 4 slices,
+                                                          // a second chunk's blocks summed, then added to C
+        data.Add(4, 28, 28, 1, 8, 5, 1, 1, "same", 1);   // 8 filters: dY's rows of 8 read under a mask with AVX-512, in K blocks
+        data.Add(2, 9, 9, 3, 4, 5, 1, 1, "same", 1);     // 75 x 4, as Cᵀ too, over one block of all K (the unpacked path's)
+        data.Add(2, 9, 9, 8, 4, 3, 1, 1, "same", 1);     // 72 x 4 over runs of 24 floats: laid out
         return data;
     }
 
