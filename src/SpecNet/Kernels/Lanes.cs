@@ -57,7 +57,22 @@ internal readonly unsafe struct Lanes256 : ILanes<Vector256<float>>
     public static int Count => 8;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(float* p) => Vector256.Load(p);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> LoadFirst(float* p, int count) =>
-        Avx.MaskLoad(p, Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(count)).AsSingle());
+        Avx.MaskLoad(p, FirstLanes(count));
+
+    /// <summary>A mask of the first <paramref name="count"/> lanes: a row of fewer floats than a vector (LeNet-5's 6 channels), read and written under it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> FirstLanes(int count) => Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(count)).AsSingle();
+
+    /// <summary>The lanes under <paramref name="mask"/> from p, 0 in the others; nothing read past them. Needs AVX.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> LoadUnder(float* p, Vector256<float> mask) => Avx.MaskLoad(p, mask);
+
+    /// <summary>The lanes under <paramref name="mask"/> into p, nothing else written: AVX-512's masked store where the machine has it (AVX's is slow on AMD's cores). Needs AVX.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreUnder(Vector256<float> v, float* p, Vector256<float> mask)
+    {
+        if (Avx512F.VL.IsSupported) Avx512F.VL.MaskStore(p, mask, v);
+        else Avx.MaskStore(p, mask, v);
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector256<float> v, float* p) => v.Store(p);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> FusedMultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Multiply(Vector256<float> a, Vector256<float> b) => a * b;

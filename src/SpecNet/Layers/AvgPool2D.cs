@@ -1,5 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using SpecNet.Kernels;
 using SpecNet.Schema;
 
@@ -74,6 +76,7 @@ public sealed class AvgPool2D : Pooling2D
     private static unsafe void PoolRows(in Args a, float* map, float* pooled, int r0, int r1)
     {
         int c = a.C;
+        bool overlap = a.StrideH < a.PoolH || a.StrideW < a.PoolW;
         for (int oh = r0; oh < r1; oh++)
         {
             int h0 = Math.Max(0, oh * a.StrideH - a.PadTop), h1 = Math.Min(a.H, oh * a.StrideH - a.PadTop + a.PoolH);
@@ -83,6 +86,7 @@ public sealed class AvgPool2D : Pooling2D
                 float inv = 1f / ((h1 - h0) * (w1 - w0));
                 float* cell = pooled + (oh * a.OutW + ow) * c;
                 if (a.Forward) { Mean(map, cell, c, a.W, h0, h1, w0, w1, inv); continue; }
+                if (c < Vector256<float>.Count && Avx.IsSupported) { Spread(map, cell, c, a.W, h0, h1, w0, w1, inv, overlap); continue; }
                 for (int ih = h0; ih < h1; ih++)
                     for (int iw = w0; iw < w1; iw++)
                         Elementwise.AddScaled(new Span<float>(map + (ih * a.W + iw) * c, c), new ReadOnlySpan<float>(cell, c), inv);
@@ -98,6 +102,17 @@ public sealed class AvgPool2D : Pooling2D
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Mean(float* map, float* cell, int c, int w, int h0, int h1, int w0, int w1, float inv)
     {
+        if (c < Vector256<float>.Count && Avx.IsSupported)
+        {
+            // fewer channels than a vector (LeNet-5's 6): all of them in one vector under a mask, each lane's sum the one a float
+            // at a time takes; a float at a time, each channel's adds waited on one another (28x28x6 2x2 at batch 64: 0.2 ms)
+            var mask = Lanes256.FirstLanes(c);
+            var sum = Vector256<float>.Zero;
+            for (int ih = h0; ih < h1; ih++)
+                for (int iw = w0; iw < w1; iw++) sum += Lanes256.LoadUnder(map + (ih * w + iw) * c, mask);
+            Lanes256.StoreUnder(sum * inv, cell, mask);
+            return;
+        }
         int v = 0, n = Vector<float>.Count;
         // four channel vectors at a time, four chains of adds in flight: one vector's nine adds, each waiting on the one before,
         // had bounded a single image's 3x3 pooling over 28x28x32 at 14.7 us
@@ -127,5 +142,25 @@ public sealed class AvgPool2D : Pooling2D
                 for (int iw = w0; iw < w1; iw++) sum += map[(ih * w + iw) * c + v];
             cell[v] = sum * inv;
         }
+    }
+
+    /// <summary>
+    /// Backward's one output cell over fewer channels than a vector: dy / count added into each cell of its window under a mask,
+    /// as <see cref="Elementwise.AddScaled"/> adds it (a product, then a sum), which a call per cell of 6 floats had cost more than.
+    /// Windows that do not overlap find their cells at +0 (cleared): share + 0, the same bits, stored without reading them, since
+    /// a load overlapping the masked store before it waits for it. LeNet-5's 28x28x6 2x2 at batch 64, Zen 5, builds alternating: forward
+    /// 0.12 -> 0.05 ms, backward 0.13-0.15 -> 0.11-0.12 read and added, 0.055-0.057 stored.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void Spread(float* map, float* cell, int c, int w, int h0, int h1, int w0, int w1, float inv, bool overlap)
+    {
+        var mask = Lanes256.FirstLanes(c);
+        var share = Lanes256.LoadUnder(cell, mask) * Vector256.Create(inv);
+        for (int ih = h0; ih < h1; ih++)
+            for (int iw = w0; iw < w1; iw++)
+            {
+                float* at = map + (ih * w + iw) * c;
+                Lanes256.StoreUnder((overlap ? Lanes256.LoadUnder(at, mask) : Vector256<float>.Zero) + share, at, mask);
+            }
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using SpecNet.Kernels;
 using SpecNet.Schema;
 
@@ -81,6 +82,16 @@ public sealed class GlobalAvgPool2D : Layer
                 for (int i = 0; i < cells; i++) sum += Vector256.Load(map + (long)i * c + v);
                 (sum * inv).Store(mean + v);
             }
+            if (v < c && Avx.IsSupported)
+            {
+                // the channels past the last whole vector under a mask, each lane's sum the one a float at a time takes: a float
+                // at a time, each channel's adds waited on one another (28x28x6 at batch 64: 0.085 ms, Zen 5)
+                var mask = Lanes256.FirstLanes(c - v);
+                var sum = Vector256<float>.Zero;
+                for (int i = 0; i < cells; i++) sum += Lanes256.LoadUnder(map + (long)i * c + v, mask);
+                Lanes256.StoreUnder(sum * inv, mean + v, mask);
+                continue;
+            }
             for (; v < c; v++)
             {
                 float sum = 0;
@@ -100,11 +111,14 @@ public sealed class GlobalAvgPool2D : Layer
         for (long n = n0; n < n1; n++)
         {
             float* dx = a->Map + n * cells * c, dy = a->Means + n * c;
+            int whole = c / Lanes * Lanes;
+            var (mask, tail) = whole < c && Avx.IsSupported ? (Lanes256.FirstLanes(c - whole), true) : (default, false);
             for (int i = 0; i < cells; i++, dx += c)
             {
                 int v = 0;
-                for (; v <= c - Lanes; v += Lanes) (Vector256.Load(dy + v) * inv).Store(dx + v);
-                for (; v < c; v++) dx[v] = dy[v] * inv;
+                for (; v < whole; v += Lanes) (Vector256.Load(dy + v) * inv).Store(dx + v);
+                if (tail) Lanes256.StoreUnder(Lanes256.LoadUnder(dy + v, mask) * inv, dx + v, mask);
+                else for (; v < c; v++) dx[v] = dy[v] * inv;
             }
         }
     }

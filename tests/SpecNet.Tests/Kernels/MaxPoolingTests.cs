@@ -19,7 +19,10 @@ public class MaxPoolingTests
     [InlineData(9, 9, 27, 3, 3, "valid")]    // tiling 3x3 windows
     [InlineData(9, 9, 40, 3, 2, "same")]     // with 512-bit vectors: two, then a 256-bit one
     [InlineData(8, 8, 64, 3, 2, "same")]     // a ResNet stem's pooling
-    [InlineData(5, 6, 3, 3, 1, "same")]      // channels in no vector
+    [InlineData(5, 6, 3, 3, 1, "same")]      // channels in no vector: under a mask (with AVX)
+    [InlineData(28, 28, 6, 2, 2, "valid")]   // LeNet-5's first pooling
+    [InlineData(7, 7, 6, 3, 2, "same")]
+    [InlineData(9, 9, 1, 3, 3, "valid")]     // one channel, tiling windows
     [InlineData(6, 6, 16, 2, 2, "valid")]
     public void Forward_and_backward_match_the_definition(int h, int w, int c, int pool, int stride, string padding)
     {

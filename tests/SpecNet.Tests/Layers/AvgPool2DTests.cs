@@ -7,7 +7,7 @@ namespace SpecNet.Tests.Layers;
 /// <summary>
 /// Average pooling's forward against its definition (Keras's: the mean of the window's cells inside the input, padding left
 /// out), for channel counts in whole vectors and not (a last vector moved back to end at the last channel; blocks of four vectors
-/// and the vectors after them), on one thread and two; one image by its output rows.
+/// and the vectors after them; fewer channels than a vector), on one thread and two; one image by its output rows.
 /// </summary>
 public class AvgPool2DTests
 {
@@ -16,6 +16,8 @@ public class AvgPool2DTests
     [InlineData(6, 5, 20, 3, 1, "same")]
     [InlineData(6, 6, 16, 2, 2, "valid")]
     [InlineData(6, 6, 5, 2, 2, "valid")]
+    [InlineData(28, 28, 6, 2, 2, "valid")]    // LeNet-5's: fewer channels than a vector, under a mask (with AVX)
+    [InlineData(7, 7, 3, 3, 2, "same", 1)]
     [InlineData(9, 9, 32, 3, 1, "valid")]
     [InlineData(7, 7, 36, 3, 1, "same", 1)]
     [InlineData(6, 6, 72, 2, 2, "valid", 1)]
@@ -56,6 +58,8 @@ public class AvgPool2DTests
     [InlineData(6, 5, 20, 3, 1, "same")]
     [InlineData(9, 9, 40, 3, 1, "valid")]
     [InlineData(6, 6, 5, 2, 2, "valid")]
+    [InlineData(28, 28, 6, 2, 2, "valid")]     // LeNet-5's: windows that do not overlap, cells stored without reading them
+    [InlineData(7, 7, 3, 3, 2, "same")]        // overlapping windows over 3 channels, added into their cells
     [InlineData(7, 8, 37, 3, 1, "same")]
     [InlineData(5, 5, 72, 2, 1, "same")]
     public void Backward_is_the_adjoint_to_the_bit(int h, int w, int c, int pool, int stride, string padding)
