@@ -533,6 +533,18 @@ public static unsafe class ChannelKernels
         if (channels < 1 || y.Length % channels != 0 || bias.Length is not 0 && bias.Length != channels || a.Length != b.Length || a.Length is not 0 && a.Length != channels
             || residual.Length is not 0 && residual.Length != y.Length)
             throw new ArgumentException("channel affine: buffers of the wrong size");
+        int period = Period(channels), bulk = period == 0 ? 0 : y.Length / period * period;
+        if (bulk > 0)
+        {
+            // the whole periods as rows of P channels (Period), each value computed as before; then the rows left. A first
+            // convolution's bias over 6 channels had gone a float at a time: 9% of LeNet-5's first layer's training step
+            Span<float> repeated = stackalloc float[3 * period];
+            BiasAffineReluOn(kernels, y[..bulk], period, Repeat(bias, repeated[..period]), Repeat(a, repeated[period..(2 * period)]),
+                Repeat(b, repeated[(2 * period)..]), relu, residual.IsEmpty ? default : residual[..bulk]);
+            if (bulk == y.Length) return;
+            y = y[bulk..];
+            if (!residual.IsEmpty) residual = residual[bulk..];
+        }
         fixed (float* py = y, pbias = bias, pa = a, pb = b, pr = residual)
         {
             var args = new Args { Y = py, X = bias.IsEmpty ? null : pbias, A = a.IsEmpty ? null : pa, B = pb, Z = residual.IsEmpty ? null : pr, Channels = channels, Activation = relu ? ChannelActivation.Relu : ChannelActivation.None };

@@ -136,11 +136,14 @@ public class ChannelKernelsTests
     /// <summary>
     /// A convolution's epilogue, ((y + bias)·a + b + residual, then relu), in the order of the passes it replaces: each step's
     /// float operation, so to the bit; on this thread (a chunk's rows) and split between the threads. 16, 32 and 48 channels take
-    /// 512-bit vectors where the CPU has them, 8 and 24 256-bit ones, 5 none.
+    /// 512-bit vectors where the CPU has them, 8 and 24 256-bit ones; 5, 6 and 12 go as rows of lcm(C, 8) channels (5's last
+    /// rows, which make no whole 40, one at a time).
     /// </summary>
     [Theory]
     [InlineData(5)]
+    [InlineData(6)]     // LeNet-5's: rows of lcm(6, 8) = 24 channels, then the rows left one at a time
     [InlineData(8)]
+    [InlineData(12)]
     [InlineData(16)]
     [InlineData(24)]
     [InlineData(32)]

@@ -3,9 +3,9 @@ using SpecNet.Kernels;
 namespace SpecNet.Tests.Kernels;
 
 /// <summary>
-/// <see cref="Elementwise.Transpose"/> moves every float to its place and writes nothing else, whichever of its register blocks
-/// (8 x 8, 4 x 8, 8 x 4) and float-at-a-time edges a shape takes: every shape up to 19 x 19, and the ones flatten and a weight
-/// gradient meet (2x2x128 forward and back, a 3x3x64 -> 128 kernel).
+/// <see cref="Elementwise.Transpose"/> moves every float to its place and writes nothing else, in whole 8 x 8 register blocks
+/// or blocks cut by the edges (under masks): every shape up to 19 x 19, and the ones flatten and a weight gradient meet (2x2x128
+/// forward and back, a 3x3x64 -> 128 kernel, 28x28x6 and 32x32x3 forward and back).
 /// </summary>
 public unsafe class TransposeTests
 {
@@ -18,6 +18,10 @@ public unsafe class TransposeTests
         shapes.Add(128, 4);
         shapes.Add(576, 128);
         shapes.Add(49, 64);
+        shapes.Add(784, 6);
+        shapes.Add(6, 784);
+        shapes.Add(1024, 3);
+        shapes.Add(3, 1024);
         return shapes;
     }
 
