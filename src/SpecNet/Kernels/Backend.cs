@@ -350,18 +350,19 @@ internal readonly unsafe struct ColumnCoefficients<TL, TV> where TL : struct, IL
     /// <param name="count">The columns C has from <paramref name="column"/> on, when fewer than a vector (a panel cut by C's edge):
     /// only those coefficients are read, the others 0 (their lanes are never stored).</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]   // a call after a kernel's loop would spill its sums in the loop: no callee-saved vector registers
-    public ColumnCoefficients(ColumnMap* map, int column, int count = int.MaxValue)
+    /// <param name="broadcast">Column <paramref name="column"/>'s coefficients in every lane: a vector of one column's sums (positions in the lanes).</param>
+    public ColumnCoefficients(ColumnMap* map, int column, int count = int.MaxValue, bool broadcast = false)
     {
         if (map == null) return;
         var minusZero = TL.Create(-0f);
         Any = true;
-        _bias = map->Bias != null ? Load(map->Bias + column, count) : minusZero;
-        (_scale, _shift) = map->Scale != null ? (Load(map->Scale + column, count), Load(map->Shift + column, count)) : (TL.Create(1f), minusZero);
+        _bias = map->Bias != null ? Load(map->Bias + column, count, broadcast) : minusZero;
+        (_scale, _shift) = map->Scale != null ? (Load(map->Scale + column, count, broadcast), Load(map->Shift + column, count, broadcast)) : (TL.Create(1f), minusZero);
         (_floor, _zero) = map->Relu ? (TL.Create(0f), TL.Create(0f)) : (TL.Create(float.NegativeInfinity), minusZero);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV Load(float* p, int count) => count >= TL.Count ? TL.Load(p) : TL.LoadFirst(p, count);
+    private static TV Load(float* p, int count, bool broadcast) => broadcast ? TL.Create(*p) : count >= TL.Count ? TL.Load(p) : TL.LoadFirst(p, count);
 
     /// <summary>(t + bias)·scale + shift, then max(·, 0) + 0 as Elementwise.Relu: the steps the map lacks are identities (+ -0, ·1, max with -∞, + -0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

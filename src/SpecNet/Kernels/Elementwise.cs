@@ -320,22 +320,28 @@ public static unsafe class Elementwise
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Transpose8x8(float* a, int lda, float* b, int ldb)
     {
-        // Pairs of rows interleaved, then pairs of pairs: each 128-bit half holds four rows' values of one column, the low
-        // halves columns 0-3, the high halves 4-7; the lane swaps put columns 0-3 of rows 0-3 beside those of rows 4-7.
         Vector256<float> r0 = Avx.LoadVector256(a), r1 = Avx.LoadVector256(a + lda), r2 = Avx.LoadVector256(a + 2 * lda), r3 = Avx.LoadVector256(a + 3 * lda);
         Vector256<float> r4 = Avx.LoadVector256(a + 4 * lda), r5 = Avx.LoadVector256(a + 5 * lda), r6 = Avx.LoadVector256(a + 6 * lda), r7 = Avx.LoadVector256(a + 7 * lda);
+        Transpose8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        Avx.Store(b, r0); Avx.Store(b + ldb, r1); Avx.Store(b + 2 * ldb, r2); Avx.Store(b + 3 * ldb, r3);
+        Avx.Store(b + 4 * ldb, r4); Avx.Store(b + 5 * ldb, r5); Avx.Store(b + 6 * ldb, r6); Avx.Store(b + 7 * ldb, r7);
+    }
+
+    /// <summary>
+    /// Eight vectors of eight floats transposed in registers: r_j's lane i becomes r_i's lane j. Pairs of rows interleaved, then
+    /// pairs of pairs: each 128-bit half holds four rows' values of one column, the low halves columns 0-3, the high halves 4-7;
+    /// the lane swaps put columns 0-3 of rows 0-3 beside those of rows 4-7.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Transpose8(ref Vector256<float> r0, ref Vector256<float> r1, ref Vector256<float> r2, ref Vector256<float> r3,
+        ref Vector256<float> r4, ref Vector256<float> r5, ref Vector256<float> r6, ref Vector256<float> r7)
+    {
         Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
         Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
         Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE), s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
         Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE), s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Store(b, Avx.Permute2x128(s0, s4, 0x20));
-        Avx.Store(b + ldb, Avx.Permute2x128(s1, s5, 0x20));
-        Avx.Store(b + 2 * ldb, Avx.Permute2x128(s2, s6, 0x20));
-        Avx.Store(b + 3 * ldb, Avx.Permute2x128(s3, s7, 0x20));
-        Avx.Store(b + 4 * ldb, Avx.Permute2x128(s0, s4, 0x31));
-        Avx.Store(b + 5 * ldb, Avx.Permute2x128(s1, s5, 0x31));
-        Avx.Store(b + 6 * ldb, Avx.Permute2x128(s2, s6, 0x31));
-        Avx.Store(b + 7 * ldb, Avx.Permute2x128(s3, s7, 0x31));
+        (r0, r1, r2, r3) = (Avx.Permute2x128(s0, s4, 0x20), Avx.Permute2x128(s1, s5, 0x20), Avx.Permute2x128(s2, s6, 0x20), Avx.Permute2x128(s3, s7, 0x20));
+        (r4, r5, r6, r7) = (Avx.Permute2x128(s0, s4, 0x31), Avx.Permute2x128(s1, s5, 0x31), Avx.Permute2x128(s2, s6, 0x31), Avx.Permute2x128(s3, s7, 0x31));
     }
 
     /// <summary>
@@ -346,20 +352,25 @@ public static unsafe class Elementwise
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void TransposeCut(float* a, int lda, float* b, int ldb, int h, int w)
     {
-        var (load, store) = (Lanes256.FirstLanes(w), Lanes256.FirstLanes(h));
+        var load = Lanes256.FirstLanes(w);
         Vector256<float> Row(int r) => r < h ? Lanes256.LoadUnder(a + (long)r * lda, load) : Vector256<float>.Zero;
         Vector256<float> r0 = Row(0), r1 = Row(1), r2 = Row(2), r3 = Row(3), r4 = Row(4), r5 = Row(5), r6 = Row(6), r7 = Row(7);
-        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
-        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
-        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE), s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
-        Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE), s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
-        Lanes256.StoreUnder(Avx.Permute2x128(s0, s4, 0x20), b, store);
-        if (w > 1) Lanes256.StoreUnder(Avx.Permute2x128(s1, s5, 0x20), b + ldb, store);
-        if (w > 2) Lanes256.StoreUnder(Avx.Permute2x128(s2, s6, 0x20), b + 2 * ldb, store);
-        if (w > 3) Lanes256.StoreUnder(Avx.Permute2x128(s3, s7, 0x20), b + 3 * ldb, store);
-        if (w > 4) Lanes256.StoreUnder(Avx.Permute2x128(s0, s4, 0x31), b + 4 * ldb, store);
-        if (w > 5) Lanes256.StoreUnder(Avx.Permute2x128(s1, s5, 0x31), b + 5 * ldb, store);
-        if (w > 6) Lanes256.StoreUnder(Avx.Permute2x128(s2, s6, 0x31), b + 6 * ldb, store);
-        if (w > 7) Lanes256.StoreUnder(Avx.Permute2x128(s3, s7, 0x31), b + 7 * ldb, store);
+        Transpose8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        StoreRows(b, ldb, w, Lanes256.FirstLanes(h), r0, r1, r2, r3, r4, r5, r6, r7);
+    }
+
+    /// <summary>The first <paramref name="count"/> of eight vectors into rows <paramref name="ldb"/> floats apart, each under <paramref name="mask"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StoreRows(float* b, int ldb, int count, Vector256<float> mask, Vector256<float> r0, Vector256<float> r1, Vector256<float> r2,
+        Vector256<float> r3, Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7)
+    {
+        Lanes256.StoreUnder(r0, b, mask);
+        if (count > 1) Lanes256.StoreUnder(r1, b + ldb, mask);
+        if (count > 2) Lanes256.StoreUnder(r2, b + 2 * ldb, mask);
+        if (count > 3) Lanes256.StoreUnder(r3, b + 3 * ldb, mask);
+        if (count > 4) Lanes256.StoreUnder(r4, b + 4 * ldb, mask);
+        if (count > 5) Lanes256.StoreUnder(r5, b + 5 * ldb, mask);
+        if (count > 6) Lanes256.StoreUnder(r6, b + 6 * ldb, mask);
+        if (count > 7) Lanes256.StoreUnder(r7, b + 7 * ldb, mask);
     }
 }

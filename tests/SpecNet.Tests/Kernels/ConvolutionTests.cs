@@ -131,7 +131,11 @@ public class ConvolutionTests
                                                           // as Cᵀ), a chunk of one image in one block (the unpacked path's)
         data.Add(6, 48, 48, 1, 6, 5, 1, 1, "same", 1);   // 2,304 positions an image: K blocks; on one thread 6 chunks in 4 slices,
                                                           // a second chunk's blocks summed, then added to C
-        data.Add(4, 28, 28, 1, 8, 5, 1, 1, "same", 1);   // 8 filters: dY's rows of 8 read under a mask with AVX-512, in K blocks
+        data.Add(4, 28, 28, 1, 8, 5, 1, 1, "same", 1);   // 8 filters: dY's rows of 8 read under a mask with AVX-512, in K blocks;
+                                                          // forward, with the 6 above, positions in the lanes (one channel, stride 1)
+        data.Add(2, 25, 25, 1, 4, 3, 1, 1, "same", 1);   // rows of 25 positions: 16 + 9 in the lanes
+        data.Add(2, 45, 41, 1, 8, 5, 1, 1, "same", 1);   // rows of 41: 32 + 9; one image's 45 rows split between two threads at
+                                                          // tiles, a share starting inside a row
         data.Add(2, 9, 9, 3, 4, 5, 1, 1, "same", 1);     // 75 x 4, as Cᵀ too, over one block of all K (the unpacked path's)
         data.Add(2, 9, 9, 8, 4, 3, 1, 1, "same", 1);     // 72 x 4 over runs of 24 floats: laid out
         return data;
