@@ -332,7 +332,7 @@ public sealed unsafe class ManagedBackend : Backend
         // under masks, its map read under them), with AVX2 for whole panels only (StoreTile's map reads whole vectors); C added to
         // (beta 1) is left to the caller's pass
         bool mapping = map != null && beta == 0 && (Wide || n % NR == 0);
-        if (Wide && n <= 8 && (n0, n1) == (0, n) && a.ColStep == 1 && a.Width >= 16 && k <= KC && beta == 0)
+        if (n <= 8 && (n0, n1) == (0, n) && a.ColStep == 1 && a.Width >= (Wide ? 16 : 8) && k <= KC && beta == 0)
         {
             fixed (float* pc = c, packed = packedB) PositionsInLanes(a, m, n, packed, pc, ldc, mapping ? map : null);
             if (mapping) map->Applied = true;
@@ -404,9 +404,9 @@ public sealed unsafe class ManagedBackend : Backend
 
     /// <summary>
     /// C (m, n ≤ 8) = A B over one block of K, for rows whose windows lie one float apart along an output row (a convolution over
-    /// one channel at stride 1: LeNet-5's first, 6 filters over 5x5): up to 32 positions of a row in the lanes of two vectors, each
-    /// filter's sums in two of 16 accumulators, each tap one load of the image per vector and a broadcast of its weight per filter;
-    /// then the map, and an 8 x 8 transpose per 8 positions into C's rows. The 8 x 16 tile had a position in each broadcast and the
+    /// one channel at stride 1: LeNet-5's first, 6 filters over 5x5): with AVX-512 up to 32 positions of a row in the lanes of two
+    /// vectors, each filter's sums in two of 16 accumulators, each tap one load of the image per vector and a broadcast of its weight
+    /// per filter; then the map, and an 8 x 8 transpose per 8 positions into C's rows. The 8 x 16 tile had a position in each broadcast and the
     /// filters in the lanes, 6 of 16 lanes used. Each sum is the tile's: over the taps in order from zero, one fused multiply-add
     /// each, the map's steps after, so the same floats. 28x28x1 -> 6 5x5 'same' at batch 64 alone (Zen 5, medians of seven): one
     /// thread 0.362 -> 0.160 ms, two 0.196 -> 0.088; `specs/lenet5.yaml`'s training step 1.67-1.68 -> 1.54-1.56 ms.
@@ -415,12 +415,42 @@ public sealed unsafe class ManagedBackend : Backend
     private static void PositionsInLanes(in GatheredRows a, int m, int n, float* b, float* c, int ldc, ColumnMap* map)
     {
         var cursor = a.From(0);
+        int most = Wide ? 32 : 8;
         for (int i = 0; i < m;)
         {
-            int column = (int)((a.First + (long)i) % a.Width), count = Math.Min(32, Math.Min(a.Width - column, m - i));
-            PositionsInLanes(a.K, cursor.NextRun(count), a.Offsets, count, n, b, c + (long)i * ldc, ldc, map);
+            int column = (int)((a.First + (long)i) % a.Width), count = Math.Min(most, Math.Min(a.Width - column, m - i));
+            if (Wide) PositionsInLanes(a.K, cursor.NextRun(count), a.Offsets, count, n, b, c + (long)i * ldc, ldc, map);
+            else PositionsInLanes256(a.K, cursor.NextRun(count), a.Offsets, count, n, b, c + (long)i * ldc, ldc);   // no map: AVX2 maps whole panels only
             i += count;
         }
+    }
+
+    /// <summary>
+    /// With AVX2's sixteen registers, 8 positions in one vector by 8 filters: 8 sums, each tap a load and eight broadcasts, the
+    /// tile's floats (its 6 x 16 tiles had used 6 of 16 lanes); the map is left to the caller, as the tiles leave it with AVX2
+    /// for a part panel. `specs/lenet5.yaml` at batch 64 with AVX-512 off (Zen 5, three runs alternating): first convolution
+    /// forward 0.51-0.69 -> 0.36-0.38 ms, inference 63,000-67,000 -> 90,000 images/s.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PositionsInLanes256(int k, float* x, int* offsets, int count, int n, float* b, float* c, int ldc)
+    {
+        var lanes = Lanes256.FirstLanes(count);
+        bool whole = count == 8;
+        Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+        for (int q = 0; q < k; q++, b += NR)
+        {
+            float* xq = x + offsets[q];
+            var u = whole ? Vector256.Load(xq) : Lanes256.LoadUnder(xq, lanes);
+            s0 = Vector256.FusedMultiplyAdd(u, Vector256.Create(b[0]), s0);
+            s1 = Vector256.FusedMultiplyAdd(u, Vector256.Create(b[1]), s1);
+            s2 = Vector256.FusedMultiplyAdd(u, Vector256.Create(b[2]), s2);
+            s3 = Vector256.FusedMultiplyAdd(u, Vector256.Create(b[3]), s3);
+            s4 = Vector256.FusedMultiplyAdd(u, Vector256.Create(b[4]), s4);
+            s5 = Vector256.FusedMultiplyAdd(u, Vector256.Create(b[5]), s5);
+            s6 = Vector256.FusedMultiplyAdd(u, Vector256.Create(b[6]), s6);
+            s7 = Vector256.FusedMultiplyAdd(u, Vector256.Create(b[7]), s7);
+        }
+        Interleave(c, ldc, count, Lanes256.FirstLanes(n), s0, s1, s2, s3, s4, s5, s6, s7);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -818,7 +848,7 @@ public sealed unsafe class ManagedBackend : Backend
         return true;
     }
 
-    /// <summary>How many of a window's first elements lie one after another (its channels under the first tap).</summary>
+    /// <summary>How many of a window's first elements lie one after another: its first kernel row over all channels (unit dilation, one group), else its channels under the first tap.</summary>
     private static int Run(int* offsets, int m)
     {
         int run = 1;
