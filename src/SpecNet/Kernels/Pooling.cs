@@ -231,13 +231,15 @@ public static unsafe class Pooling
             var open = Vector256<float>.AllBitsSet;
             for (int k = 0; k < cellCount; k++) open = Send(x + cells[k] + j, dx + cells[k] + j, max, grad, open, add: !tiled);
         }
-        if (count < 8 && Avx.IsSupported)
+        if (j < count && Avx.IsSupported)
         {
-            var mask = Lanes256.FirstLanes(count);
-            var (max, grad) = (Lanes256.LoadUnder(y, mask), Lanes256.LoadUnder(dy, mask));
+            // the channels past the last whole vector (fewer than 8, or a tail: 12 = 8 + 4) under a mask; not a vector moved back
+            // to end at the last channel, which would add its first lanes' gradients twice where windows overlap
+            var mask = Lanes256.FirstLanes(count - j);
+            var (max, grad) = (Lanes256.LoadUnder(y + j, mask), Lanes256.LoadUnder(dy + j, mask));
             if (positiveOnly) grad &= Vector256.GreaterThan(max, Vector256<float>.Zero);
             var open = Vector256<float>.AllBitsSet;
-            for (int k = 0; k < cellCount; k++) open = SendUnder(x + cells[k], dx + cells[k], max, grad, open, mask, add: !tiled);
+            for (int k = 0; k < cellCount; k++) open = SendUnder(x + cells[k] + j, dx + cells[k] + j, max, grad, open, mask, add: !tiled);
             return;
         }
         for (; j < count; j++)
