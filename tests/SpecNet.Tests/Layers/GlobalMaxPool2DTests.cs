@@ -4,22 +4,27 @@ using SpecNet.Layers;
 namespace SpecNet.Tests.Layers;
 
 /// <summary>
-/// Global max pooling in channel vectors and one channel at a time (19 channels: 16 + 3): each channel's maximum, and its
-/// gradient to the first cell holding it, ties included (values drawn from a few levels, so most channels' maximum repeats).
+/// Global max pooling in blocks of four channel vectors, single vectors and the channels past them under a mask (19 channels:
+/// 8 + 8 + 3; 70: 32 + 32 + 6; 6 under the mask alone), the examples split between two threads: each channel's maximum, and
+/// its gradient to the first cell holding it, ties included (values drawn from a few levels, so most channels' maximum repeats).
 /// </summary>
 public class GlobalMaxPool2DTests
 {
-    [Fact]
-    public void The_first_cell_holding_each_maximum_takes_its_gradient()
+    [Theory]
+    [InlineData(19)]
+    [InlineData(70)]
+    [InlineData(6)]
+    public void The_first_cell_holding_each_maximum_takes_its_gradient(int c)
     {
-        var model = GradientCheckTests.Compile("input: [5, 4, 19]\nlayers:\n  - global_max_pool2d\ntraining: { loss: mse }\n");
-        const int batch = 3, cells = 20, c = 19;
+        var model = GradientCheckTests.Compile($"input: [5, 4, {c}]\nlayers:\n  - global_max_pool2d\ntraining: {{ loss: mse }}\n");
+        const int batch = 3, cells = 20;
         var layer = model.Layers[0];
         var ctx = GradientCheckTests.Context(layer, batch);
         var rng = new Rng(9);
-        var x = Enumerable.Range(0, batch * cells * c).Select(_ => (float)rng.NextInt(4)).ToArray();
+        // a few levels a channel, so most maxima repeat, and levels apart between channels, so the channels' maxima differ
+        var x = Enumerable.Range(0, batch * cells * c).Select(i => (float)rng.NextInt(4) + 10 * (i % c % 7)).ToArray();
         var dy = Enumerable.Range(0, batch * c).Select(_ => rng.NextFloat() + 0.5f).ToArray();
-        var (y, dx) = (new float[batch * c], new float[x.Length]);
+        var (y, dx) = (new float[batch * c], Enumerable.Repeat(float.NaN, x.Length).ToArray());   // backward clears dx
         layer.Forward(ctx, x, y);
         layer.Backward(ctx, x, y, dy, dx);
         int ties = 0;
