@@ -86,7 +86,7 @@ public sealed class AvgPool2D : Pooling2D
                 float inv = 1f / ((h1 - h0) * (w1 - w0));
                 float* cell = pooled + (oh * a.OutW + ow) * c;
                 if (a.Forward) { Mean(map, cell, c, a.W, h0, h1, w0, w1, inv); continue; }
-                if (c < Vector256<float>.Count && Avx.IsSupported) { Spread(map, cell, c, a.W, h0, h1, w0, w1, inv, overlap); continue; }
+                if (Avx.IsSupported) { Spread(map, cell, c, a.W, h0, h1, w0, w1, inv, overlap); continue; }
                 for (int ih = h0; ih < h1; ih++)
                     for (int iw = w0; iw < w1; iw++)
                         Elementwise.AddScaled(new Span<float>(map + (ih * a.W + iw) * c, c), new ReadOnlySpan<float>(cell, c), inv);
@@ -146,22 +146,41 @@ public sealed class AvgPool2D : Pooling2D
     }
 
     /// <summary>
-    /// Backward's one output cell over fewer channels than a vector: dy / count added into each cell of its window under a mask,
-    /// as <see cref="Elementwise.AddScaled"/> adds it (a product, then a sum), which a call per cell of 6 floats had cost more than.
-    /// Windows that do not overlap find their cells at +0 (cleared): share + 0, the same bits, stored without reading them, since
-    /// a load overlapping the masked store before it waits for it. LeNet-5's 28x28x6 2x2 at batch 64, Zen 5, builds alternating:
-    /// 0.13-0.15 -> 0.11-0.12 ms read and added, 0.055-0.057 stored.
+    /// Backward's one output cell: dy / count added into each cell of its window, a vector of channels at a time and the channels
+    /// past the last whole vector under a mask, as <see cref="Elementwise.AddScaled"/> adds it (a product, then a sum). A call of
+    /// it per cell had cost more than the adds: 28x28x32 3x3 by 1 at batch 64 (`bench/every-layer.yaml`, Zen 5, alternating) 0.68
+    /// -> 0.39 ms in a quiet hour, 1.04-1.18 -> 0.54-0.65 in a busy one; and over 6
+    /// channels (LeNet-5's) a call per cell of 6 floats. Windows that do not overlap find their cells at +0 (cleared): share + 0,
+    /// the same bits, stored without reading them, since a load overlapping the masked store before it waits for it. LeNet-5's
+    /// 28x28x6 2x2 at batch 64, Zen 5, builds alternating: 0.13-0.15 -> 0.11-0.12 ms read and added, 0.055-0.057 stored.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Spread(float* map, float* cell, int c, int w, int h0, int h1, int w0, int w1, float inv, bool overlap)
     {
-        var mask = Lanes256.FirstLanes(c);
-        var share = Lanes256.LoadUnder(cell, mask) * Vector256.Create(inv);
+        var scale = Vector256.Create(inv);
+        int whole = c / Vector256<float>.Count * Vector256<float>.Count;
+        var mask = Lanes256.FirstLanes(c - whole);
+        if (whole == 0)
+        {
+            // fewer channels than a vector: the share made once (made again at each cell, it took LeNet-5's 0.057 -> 0.07 ms)
+            var share = Lanes256.LoadUnder(cell, mask) * scale;
+            for (int ih = h0; ih < h1; ih++)
+                for (int iw = w0; iw < w1; iw++)
+                {
+                    float* at = map + (ih * w + iw) * c;
+                    Lanes256.StoreUnder((overlap ? Lanes256.LoadUnder(at, mask) : Vector256<float>.Zero) + share, at, mask);
+                }
+            return;
+        }
         for (int ih = h0; ih < h1; ih++)
             for (int iw = w0; iw < w1; iw++)
             {
                 float* at = map + (ih * w + iw) * c;
-                Lanes256.StoreUnder((overlap ? Lanes256.LoadUnder(at, mask) : Vector256<float>.Zero) + share, at, mask);
+                int v = 0;
+                for (; v < whole; v += Vector256<float>.Count)
+                    (overlap ? Vector256.Load(at + v) + Vector256.Load(cell + v) * scale : Vector256.Load(cell + v) * scale + Vector256<float>.Zero).Store(at + v);
+                if (v < c)
+                    Lanes256.StoreUnder((overlap ? Lanes256.LoadUnder(at + v, mask) : Vector256<float>.Zero) + Lanes256.LoadUnder(cell + v, mask) * scale, at + v, mask);
             }
     }
 }
