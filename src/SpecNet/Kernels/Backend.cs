@@ -266,8 +266,7 @@ public abstract class Backend
 
     /// <summary>
     /// Whether <see cref="GemmGatheredTransposed"/> takes C (m, n) over k rows whose first <paramref name="run"/> elements lie one
-    /// after another (a window's kernel row, or its channels under a tap: what im2col copies at once): asked first, so a caller
-    /// makes no padded copy for nothing.
+    /// after another (<see cref="GatheredRows.LeadingRun"/>): asked first, so a caller makes no padded copy for nothing.
     /// </summary>
     public virtual bool GathersTransposed(int m, int n, int k, int run) => false;
 
@@ -378,6 +377,18 @@ public readonly unsafe struct GatheredRows(float* origin, long imageStride, int 
 {
     /// <summary>Rows passed over before the first one read (<see cref="Skip"/>).</summary>
     public readonly int First = first;
+
+    /// <summary>
+    /// How many of a window's first elements lie one after another (offsets[q] = offsets[0] + q): what laying it out copies at
+    /// once. Its first kernel row over all channels where the taps lie side by side (unit dilation, one group), else its channels
+    /// under the first tap.
+    /// </summary>
+    public static int LeadingRun(ReadOnlySpan<int> offsets)
+    {
+        int run = Math.Min(1, offsets.Length);
+        while (run < offsets.Length && offsets[run] == offsets[0] + run) run++;
+        return run;
+    }
 
     public readonly float* Base = origin;
     public readonly long ImageStride = imageStride, RowStep = rowStep, ColStep = colStep;

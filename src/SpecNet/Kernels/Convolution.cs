@@ -864,6 +864,7 @@ public sealed unsafe class Convolution : IRangeWork
         private readonly bool _padded;
         private readonly int _width;                 // columns of the rows read: the input's, or the padded copy's
         private readonly int[] _offsets;             // per element of a window: its distance in floats from the window's start
+        private readonly int _run;                   // of them, how many lie one after another (GatheredRows.LeadingRun)
         private readonly float[][] _copies;          // per thread, when padded: the block's rows in a zero border
         private readonly float[] _packed;            // each group's kernel as the backend's gathered GEMM reads it
         private readonly int _packedGroup;           // floats of it per group
@@ -881,6 +882,7 @@ public sealed unsafe class Convolution : IRangeWork
                 for (int j = 0; j < kw; j++)
                     for (int ch = 0; ch < cg; ch++)
                         _offsets[(i * kw + j) * cg + ch] = (i * g.Rows.Dilation * _width + j * g.Cols.Dilation) * c + ch;
+            _run = GatheredRows.LeadingRun(_offsets);
             long copy = (long)examples * Height(0, g.Rows.Output) * _width * c;
             _copies = Enumerable.Range(0, _padded ? kernels.Threads : 0).Select(_ => new float[copy]).ToArray();
             _packedGroup = kernels.GatheredPackSize(g.GroupFilters, g.PatchSize);
@@ -940,9 +942,7 @@ public sealed unsafe class Convolution : IRangeWork
         public bool GemmTransposed(Backend kernels, int part, ReadOnlySpan<float> tensor, int n0, int n1, int group, ReadOnlySpan<float> dz, int ldz, float beta, Span<float> dWt, int ldw)
         {
             int rows = (n1 - n0) * _g.Positions;
-            // a kernel row's taps lie side by side with unit dilation over all channels (as im2col copies them)
-            int run = _g.Cols.Dilation == 1 && _g.Groups == 1 ? _g.Cols.Kernel * _g.GroupChannels : _g.GroupChannels;
-            if (!kernels.GathersTransposed(_g.PatchSize, _g.GroupFilters, rows, run)) return false;      // before the padded copy
+            if (!kernels.GathersTransposed(_g.PatchSize, _g.GroupFilters, rows, _run)) return false;      // before the padded copy
             fixed (float* px = tensor, copy = _padded ? _copies[part] : null)
             fixed (int* offsets = _offsets)
                 return kernels.GemmGatheredTransposed(part, Windows(px, copy, offsets, n0, n1, 0, _g.Rows.Output, group), rows, _g.GroupFilters, dz, ldz, beta, dWt, ldw);

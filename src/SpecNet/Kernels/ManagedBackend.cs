@@ -818,7 +818,7 @@ public sealed unsafe class ManagedBackend : Backend
     public override bool GemmGatheredTransposed(int thread, in GatheredRows a, int k, int n, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
     {
         int m = a.K;
-        if (!GathersTransposed(m, n, k, Run(a.Offsets, m))) return false;
+        if (!GathersTransposed(m, n, k, GatheredRows.LeadingRun(new ReadOnlySpan<int>(a.Offsets, m)))) return false;
         if (b.Length < (long)(k - 1) * ldb + n || c.Length < (long)(m - 1) * ldc + n) throw new ArgumentException("gathered GEMM: buffers of the wrong size");
         if (_rowStarts[thread].Length < k) _rowStarts[thread] = new int[k];
         bool transposed = Transposed(WeightGradientJob(m, n, k));
@@ -846,14 +846,6 @@ public sealed unsafe class ManagedBackend : Backend
             }
         }
         return true;
-    }
-
-    /// <summary>How many of a window's first elements lie one after another: its first kernel row over all channels (unit dilation, one group), else its channels under the first tap.</summary>
-    private static int Run(int* offsets, int m)
-    {
-        int run = 1;
-        while (run < m && offsets[run] == offsets[0] + run) run++;
-        return run;
     }
 
     /// <summary>C (m, n) = Aᵀ B + beta·C over k gathered rows (their starts in <paramref name="steps"/>), in blocks of <paramref name="block"/> rows.</summary>
