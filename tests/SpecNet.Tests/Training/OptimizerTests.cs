@@ -78,30 +78,105 @@ public class OptimizerTests
         Near([1 - 0.001, -2 + 0.001], Steps(OptimizerSpec.Default, [3f, -0.2f]));
     }
 
-    [Fact]
-    public void Adam_updates_every_element_by_the_same_float_operations()
+    /// <summary>One step of a rule a float at a time, as the optimizer's scalar tail computes it: w, g, its state, the step t.</summary>
+    private delegate void OneAtATime(float[] w, float[] g, float[][] state, int t);
+
+    /// <summary>A float's place in [-1, 1) times its index: values of every size, and (with 37) vectors of any width plus a tail.</summary>
+    private static float[] Draw(Random rng, int n, float scale = 1) => Enumerable.Range(0, n).Select(i => (float)(rng.NextDouble() * 2 - 1) * scale * (i + 1)).ToArray();
+
+    public static TheoryData<string> Rules() =>
+    [
+        "adam", "sgd", "momentum", "nesterov", "rmsprop", "adamw", "sgd_clipvalue", "momentum_clipnorm", "sgd_global_clipnorm",
+    ];
+
+    private static (string Spec, int Slots, OneAtATime Rule) Rule(string name)
     {
-        // 37 values: vectors of any width and a tail. Each one equal to the bit to the scalar formula in float, step after step.
+        const float lr = 0.01f, mu = 0.9f, wd = 0.1f;
+        void Sgd(float[] w, float[] g) { for (int i = 0; i < w.Length; i++) w[i] -= lr * g[i]; }
+        void Momentum(float[] w, float[] g, float[] v, bool nesterov)
+        {
+            for (int i = 0; i < w.Length; i++)
+            {
+                v[i] = mu * v[i] - lr * g[i];
+                w[i] += nesterov ? mu * v[i] - lr * g[i] : v[i];
+            }
+        }
+        void Adam(float[] w, float[] g, float[] m, float[] v, int t)
+        {
+            float alpha = (float)(lr * Math.Sqrt(1 - Math.Pow(0.999f, t)) / (1 - Math.Pow(0.9f, t)));
+            for (int i = 0; i < w.Length; i++)
+            {
+                m[i] += (g[i] - m[i]) * (1 - 0.9f);
+                v[i] += (g[i] * g[i] - v[i]) * (1 - 0.999f);
+                w[i] -= alpha * m[i] / (MathF.Sqrt(v[i]) + 1e-7f);
+            }
+        }
+        void ByNorm(float[] g, double clip)      // clipnorm over one tensor: the sum of squares in doubles, then each float scaled in double
+        {
+            double norm = Math.Sqrt(g.Sum(x => (double)x * x));
+            for (int i = 0; i < g.Length; i++) g[i] = (float)(g[i] * (clip / Math.Max(norm, clip)));
+        }
+        return name switch
+        {
+            "adam" => ("{ adam: { learning_rate: 0.01 } }", 2, (w, g, s, t) => Adam(w, g, s[0], s[1], t)),
+            "sgd" => ("{ sgd: { learning_rate: 0.01 } }", 0, (w, g, s, t) => Sgd(w, g)),
+            "momentum" => ("{ sgd: { learning_rate: 0.01, momentum: 0.9 } }", 1, (w, g, s, t) => Momentum(w, g, s[0], false)),
+            "nesterov" => ("{ sgd: { learning_rate: 0.01, momentum: 0.9, nesterov: true } }", 1, (w, g, s, t) => Momentum(w, g, s[0], true)),
+            "rmsprop" => ("{ rmsprop: { learning_rate: 0.01, rho: 0.9 } }", 1, (w, g, s, t) =>
+            {
+                for (int i = 0; i < w.Length; i++)
+                {
+                    s[0][i] = 0.9f * s[0][i] + (1 - 0.9f) * g[i] * g[i];
+                    w[i] -= lr * g[i] / MathF.Sqrt(s[0][i] + 1e-7f);
+                }
+            }),
+            "adamw" => ("{ adamw: { learning_rate: 0.01, weight_decay: 0.1 } }", 2, (w, g, s, t) =>
+            {
+                for (int i = 0; i < w.Length; i++) w[i] *= 1 - wd * lr;
+                Adam(w, g, s[0], s[1], t);
+            }),
+            "sgd_clipvalue" => ("{ sgd: { learning_rate: 0.01, clipvalue: 5 } }", 0, (w, g, s, t) =>
+            {
+                for (int i = 0; i < g.Length; i++) g[i] = Math.Clamp(g[i], -5f, 5f);
+                Sgd(w, g);
+            }),
+            "momentum_clipnorm" => ("{ sgd: { learning_rate: 0.01, momentum: 0.9, clipnorm: 10 } }", 1, (w, g, s, t) =>
+            {
+                ByNorm(g, 10);
+                Momentum(w, g, s[0], false);
+            }),
+            "sgd_global_clipnorm" => ("{ sgd: { learning_rate: 0.01, global_clipnorm: 10 } }", 0, (w, g, s, t) =>
+            {
+                ByNorm(g, 10);                   // one tensor: the global norm is its norm
+                Sgd(w, g);
+            }),
+            _ => throw new ArgumentException(name),
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(Rules))]
+    public void Every_element_is_updated_by_the_same_float_operations_as_one_at_a_time(string name)
+    {
+        // 37 values (vectors of any width and a tail), gradients past the clips: each weight and state equal to the bit to the
+        // rule applied a float at a time, step after step
+        var (spec, slots, rule) = Rule(name);
         var model = GradientCheckTests.Compile("input: { shape: [1] }\nlayers:\n  - dense: { units: 37, use_bias: false }\ntraining: { loss: mse }\n");
         var set = new ParameterSet(model);
         var slot = set.Slots[0];
         var rng = new Random(7);
-        for (int i = 0; i < 37; i++) slot.Value[i] = (float)(rng.NextDouble() * 2 - 1);
-        float[] w = (float[])slot.Value.Clone(), m = new float[37], v = new float[37];
-        var optimizer = Optimizer.Create(Bind("{ adam: { learning_rate: 0.01 } }"), set);
+        Draw(rng, 37).CopyTo(slot.Value, 0);
+        float[] w = (float[])slot.Value.Clone();
+        var state = Enumerable.Range(0, slots).Select(_ => new float[37]).ToArray();
+        var optimizer = Optimizer.Create(Bind(spec), set);
         for (int t = 1; t <= 3; t++)
         {
-            for (int i = 0; i < 37; i++) slot.Grad![i] = (float)(rng.NextDouble() * 2 - 1) * (i + 1);
-            float alpha = (float)(0.01f * Math.Sqrt(1 - Math.Pow(0.999f, t)) / (1 - Math.Pow(0.9f, t)));
-            for (int i = 0; i < 37; i++)
-            {
-                float g = slot.Grad![i];
-                m[i] += (g - m[i]) * (1 - 0.9f);
-                v[i] += (g * g - v[i]) * (1 - 0.999f);
-                w[i] -= alpha * m[i] / (MathF.Sqrt(v[i]) + 1e-7f);
-            }
+            var g = Draw(rng, 37, scale: 0.5f);
+            g.CopyTo(slot.Grad!, 0);
+            rule(w, g, state, t);
             optimizer.Step();
             Assert.Equal(w, slot.Value);
+            for (int k = 0; k < slots; k++) Assert.Equal(state[k], optimizer.State[0][k]);
         }
     }
 
