@@ -1,3 +1,4 @@
+using System.Numerics;
 using SpecNet.Planning;
 
 namespace SpecNet.Training;
@@ -13,18 +14,11 @@ public static class Regularization
     public static double Apply(ParameterSet parameters)
     {
         double penalty = 0;
-        foreach (var slot in parameters.Trainable)
+        for (int s = 0; s < parameters.Slots.Count; s++)   // by index: a LINQ filter or an enumerator allocates at every step
         {
-            if (slot.Spec.Regularizer is not { } r) continue;
-            float l1 = (float)r.L1, twoL2 = (float)(2 * r.L2);
-            double abs = 0, squares = 0;
-            var (w, g) = (slot.Value, slot.Grad!);
-            for (int i = 0; i < w.Length; i++)
-            {
-                abs += Math.Abs(w[i]);
-                squares += (double)w[i] * w[i];
-                g[i] += l1 * MathF.Sign(w[i]) + twoL2 * w[i];
-            }
+            var slot = parameters.Slots[s];
+            if (slot.Grad is not { } g || slot.Spec.Regularizer is not { } r) continue;
+            var (abs, squares) = Sums(slot.Value, g, (float)r.L1, (float)(2 * r.L2));
             penalty += r.L1 * abs + r.L2 * squares;
         }
         return penalty;
@@ -34,9 +28,50 @@ public static class Regularization
     public static double Penalty(ParameterSet parameters)
     {
         double penalty = 0;
-        foreach (var slot in parameters.Trainable)
-            if (slot.Spec.Regularizer is { } r)
-                foreach (var w in slot.Value) penalty += r.L1 * Math.Abs(w) + r.L2 * (double)w * w;
+        for (int s = 0; s < parameters.Slots.Count; s++)
+        {
+            var slot = parameters.Slots[s];
+            if (slot.Grad is null || slot.Spec.Regularizer is not { } r) continue;
+            var (abs, squares) = Sums(slot.Value, null, 0, 0);
+            penalty += r.L1 * abs + r.L2 * squares;
+        }
         return penalty;
+    }
+
+    /// <summary>
+    /// Σ|w| and Σ w² in doubles, and g += l1 · sign(w) + twoL2 · w where g is given. In vectors: each gradient float as the tail
+    /// computes it (equal to the bit), the sums in lanes of doubles, then added. A float at a time this pass had taken 3 ms of a
+    /// 5 ms step (a Caffe-style LeNet's 425,000 regularized weights: MathF.Sign and two chains of double adds). A NaN weight
+    /// gives sign 0 and a NaN penalty, which the trainer reports as divergence (MathF.Sign throws on NaN).
+    /// </summary>
+    private static (double Abs, double Squares) Sums(float[] w, float[]? g, float l1, float twoL2)
+    {
+        int i = 0, n = Vector<float>.Count;
+        double abs = 0, squares = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var (vl1, vl2, one) = (new Vector<float>(l1), new Vector<float>(twoL2), Vector<float>.One);
+            Vector<double> absSum = Vector<double>.Zero, squareSum = Vector<double>.Zero;
+            for (; i <= w.Length - n; i += n)
+            {
+                var wi = new Vector<float>(w, i);
+                Vector.Widen(wi, out var low, out var high);
+                absSum += Vector.Abs(low) + Vector.Abs(high);
+                squareSum += low * low + high * high;
+                if (g is null) continue;
+                var sign = Vector.ConditionalSelect(Vector.GreaterThan(wi, Vector<float>.Zero), one,
+                    Vector.ConditionalSelect(Vector.LessThan(wi, Vector<float>.Zero), -one, Vector<float>.Zero));
+                (new Vector<float>(g, i) + (vl1 * sign + vl2 * wi)).CopyTo(g, i);
+            }
+            abs = Vector.Sum(absSum);
+            squares = Vector.Sum(squareSum);
+        }
+        for (; i < w.Length; i++)
+        {
+            abs += Math.Abs(w[i]);
+            squares += (double)w[i] * w[i];
+            if (g is not null) g[i] += l1 * (w[i] > 0 ? 1f : w[i] < 0 ? -1f : 0f) + twoL2 * w[i];
+        }
+        return (abs, squares);
     }
 }

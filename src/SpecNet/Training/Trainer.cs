@@ -112,7 +112,7 @@ public sealed class Trainer
                 if (onStep is not null && (run.Step % StepsPerProgressReport == StepsPerProgressReport - 1 || run.Step == run.Steps - 1))
                     onStep(new StepReport(run.Epoch, run.Step + 1, run.Steps, run.LossSum / seen, run.Correct / (double)seen,
                         (seen - firstStep * plan.Capacity) / clock.Elapsed.TotalSeconds));
-                foreach (var callback in Callbacks) callback.StepEnded(run);
+                for (int c = 0; c < Callbacks.Count; c++) Callbacks[c].StepEnded(run);   // by index: an enumerator over the interface allocates
             }
             double trainSeconds = clock.Elapsed.TotalSeconds;
             int trained = train.Count - firstStep * plan.Capacity;

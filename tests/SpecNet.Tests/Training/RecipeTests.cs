@@ -129,6 +129,46 @@ public class RecipeTests
         Assert.NotEqual(Compile("{ loss: mse }").StructuralHash, model.StructuralHash); // part of the spec's identity
     }
 
+    /// <summary>
+    /// Over 37 weights (vectors of any width and a tail), zeros and a frozen layer among them: each gradient float equal to the bit
+    /// to l1 · sign(w) + 2 · l2 · w added a float at a time, the penalty to the sums in doubles; a NaN weight gives a NaN penalty
+    /// (reported as divergence), not an exception.
+    /// </summary>
+    [Fact]
+    public void Regularizers_add_to_every_gradient_as_one_at_a_time()
+    {
+        var c = SpecCompiler.Compile("""
+            input: [4]
+            layers:
+              - dense: { units: 3, kernel_regularizer: { l2: 0.5 }, trainable: false }
+              - dense: { units: 37, kernel_regularizer: { l1_l2: { l1: 0.1, l2: 0.25 } } }
+            training: { loss: mse }
+            """, "r.yaml");
+        Assert.True(c.Success, c.Render());
+        var set = new ParameterSet(c.Model!);
+        var (frozen, kernel) = (set.Slots[0], set.Slots[2]);
+        var rng = new Random(3);
+        for (int i = 0; i < kernel.Value.Length; i++) kernel.Value[i] = i % 7 == 3 ? 0 : (float)(rng.NextDouble() * 2 - 1) * (i % 5 + 1);
+        for (int i = 0; i < kernel.Grad!.Length; i++) kernel.Grad[i] = (float)(rng.NextDouble() - 0.5);
+        Array.Fill(frozen.Value, 1f);
+        var expected = (float[])kernel.Grad.Clone();
+        double abs = 0, squares = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            float w = kernel.Value[i];
+            expected[i] += 0.1f * MathF.Sign(w) + 0.5f * w;
+            abs += Math.Abs(w);
+            squares += (double)w * w;
+        }
+        double penalty = Regularization.Apply(set);
+        Assert.Equal(expected, kernel.Grad);
+        var r = kernel.Spec.Regularizer!;
+        Assert.Equal(r.L1 * abs + r.L2 * squares, penalty, 12);        // the frozen layer's weights add nothing
+        Assert.Equal(penalty, Regularization.Penalty(set), 12);
+        kernel.Value[20] = float.NaN;
+        Assert.True(double.IsNaN(Regularization.Apply(set)));
+    }
+
     [Fact]
     public void Reduce_lr_on_plateau_follows_keras_with_patience_cooldown_and_min_lr()
     {
