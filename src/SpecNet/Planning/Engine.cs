@@ -29,6 +29,8 @@ public interface IEngine
     /// <summary>What it runs on: "AVX-512 (Vector512)", "Intel MKL via libmkl_rt, ...".</summary>
     string Device { get; }
     int Threads { get; }
+    /// <summary>The threads that element-wise passes outside the layers share (the optimizer's step); null: the caller alone.</summary>
+    Backend? Kernels { get; }
 
     IPlan Plan(ModelSpec model, ParameterSet parameters, int capacity, PlanOptions options);
 }

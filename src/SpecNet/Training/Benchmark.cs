@@ -71,7 +71,7 @@ public static class Benchmark
         for (int i = 0; i < plan.Input.Length; i++) plan.Input[i] = rng.NextFloat();
         var labels = Enumerable.Range(0, batchSize).Select(i => i % Math.Max(2, model.Output.Size)).ToArray();
         var loss = Loss.For(model.Training.Loss, model.FinalActivation);
-        var optimizer = Optimizer.Create(model.Training.Optimizer, parameters);
+        var optimizer = Optimizer.Create(model.Training.Optimizer, parameters, engine.Kernels);
         void Step()
         {
             plan.Forward(batchSize, training: true);

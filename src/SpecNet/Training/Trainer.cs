@@ -48,7 +48,7 @@ public sealed class Trainer
         _epochs = epochs ?? model.Training.Epochs;
         _batchSize = batchSize ?? model.Training.BatchSize;
         _seed = seed ?? model.Training.Seed;
-        Optimizer = Optimizer.Create(model.Training.Optimizer, parameters);
+        Optimizer = Optimizer.Create(model.Training.Optimizer, parameters, engine.Kernels);
     }
 
     public ParameterSet Parameters { get; }

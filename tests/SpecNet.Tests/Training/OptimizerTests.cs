@@ -1,4 +1,5 @@
 using SpecNet.Checking;
+using SpecNet.Kernels;
 using SpecNet.Planning;
 using SpecNet.Tests.Layers;
 using SpecNet.Training.Optimizers;
@@ -177,6 +178,45 @@ public class OptimizerTests
             optimizer.Step();
             Assert.Equal(w, slot.Value);
             for (int k = 0; k < slots; k++) Assert.Equal(state[k], optimizer.State[0][k]);
+        }
+    }
+
+    /// <summary>
+    /// A step runs as one pass over blocks of 4,096 floats, shared between the engine's threads: over two tensors of 40,001 floats
+    /// (ten blocks each, the last with a tail past the vectors), two threads give the floats of one to the bit, weights and state,
+    /// the clip norms' sums too; and each tensor, where no norm couples them, the rule's floats a float at a time.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Rules))]
+    public void Blocks_shared_between_threads_give_the_floats_of_one_thread(string name)
+    {
+        var (spec, slots, rule) = Rule(name);
+        var model = GradientCheckTests.Compile("input: { shape: [1] }\nlayers:\n  - dense: { units: 40001 }\ntraining: { loss: mse }\n");
+        var rng = new Random(11);
+        var (shared, alone) = (new ParameterSet(model), new ParameterSet(model));
+        foreach (var (a, b) in shared.Slots.Zip(alone.Slots)) { Draw(rng, a.Value.Length, 1e-4f).CopyTo(a.Value, 0); a.Value.CopyTo(b.Value, 0); }
+        var expected = shared.Slots.Select(p => (W: (float[])p.Value.Clone(), State: Enumerable.Range(0, slots).Select(_ => new float[p.Value.Length]).ToArray())).ToArray();
+        var (two, one) = (Optimizer.Create(Bind(spec), shared, new ManagedBackend(2)), Optimizer.Create(Bind(spec), alone));
+        bool coupled = name.Contains("clipnorm");
+        for (int t = 1; t <= 3; t++)
+        {
+            for (int p = 0; p < shared.Slots.Count; p++)
+            {
+                var g = Draw(rng, shared.Slots[p].Value.Length, 2e-4f);   // up to 8: past clipvalue 5, and norms past 10
+                g.CopyTo(shared.Slots[p].Grad!, 0);
+                g.CopyTo(alone.Slots[p].Grad!, 0);
+                if (!coupled) rule(expected[p].W, g, expected[p].State, t);
+            }
+            two.Step();
+            one.Step();
+            for (int p = 0; p < shared.Slots.Count; p++)
+            {
+                Assert.Equal(alone.Slots[p].Value, shared.Slots[p].Value);
+                for (int k = 0; k < slots; k++) Assert.Equal(one.State[p][k], two.State[p][k]);
+                if (coupled) continue;
+                Assert.Equal(expected[p].W, shared.Slots[p].Value);
+                for (int k = 0; k < slots; k++) Assert.Equal(expected[p].State[k], two.State[p][k]);
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Numerics;
 using SpecNet.Checking;
+using SpecNet.Kernels;
 using SpecNet.Planning;
 
 namespace SpecNet.Training.Optimizers;
@@ -11,13 +12,35 @@ namespace SpecNet.Training.Optimizers;
 /// weight decay w -= w · weight_decay · lr, then the optimizer's own update. State (moments, velocities)
 /// is kept per parameter and saved with checkpoints.
 /// </summary>
-public abstract class Optimizer
+/// <remarks>
+/// Every rule is element-wise, so a step runs as one pass over blocks of the parameters (clip, decay, update each block while it
+/// is in cache), shared between the engine's threads where there are enough weights: the same floats on any number of threads.
+/// On one thread, SGD with momentum over an MLP's 535,000 weights had taken a third of its 1.3 ms step, bound by memory.
+/// </remarks>
+public abstract class Optimizer : IRangeWork
 {
-    protected Optimizer(OptimizerSpec spec, ParameterSet parameters, int slotsPerParameter)
+    /// <summary>Floats of a block: a multiple of every vector width, 16 KB of each array.</summary>
+    private const int BlockFloats = 4096;
+
+    private readonly Backend? _threads;
+    private readonly (int Parameter, int Start, int End)[] _blocks;
+    private readonly double[] _blockSquares, _squares, _scales;
+    private readonly long _floats;
+    private bool _summing;
+    private float _lr;
+
+    protected Optimizer(OptimizerSpec spec, ParameterSet parameters, int slotsPerParameter, Backend? threads)
     {
         Spec = spec;
         Parameters = parameters.Trainable.ToList();
         State = Parameters.Select(p => Enumerable.Range(0, slotsPerParameter).Select(_ => new float[p.Value.Length]).ToArray()).ToArray();
+        _threads = threads;
+        _blocks = Parameters.SelectMany((p, i) => Enumerable.Range(0, (p.Value.Length + BlockFloats - 1) / BlockFloats)
+            .Select(b => (i, b * BlockFloats, Math.Min(p.Value.Length, (b + 1) * BlockFloats)))).ToArray();
+        _blockSquares = new double[_blocks.Length];
+        _squares = new double[Parameters.Count];
+        _scales = new double[Parameters.Count];
+        _floats = Parameters.Sum(p => (long)p.Value.Length);
     }
 
     public OptimizerSpec Spec { get; }
@@ -34,74 +57,98 @@ public abstract class Optimizer
 
     public void Step()
     {
-        float lr = (float)LearningRate;
+        _lr = (float)LearningRate;
         Iterations++;
-        ClipGradients();
-        for (int i = 0; i < Parameters.Count; i++)
+        BeginStep(_lr);
+        Array.Fill(_scales, 1.0);
+        if (Spec.ClipNorm is not null || Spec.GlobalClipNorm is not null)
         {
-            var (w, g) = (Parameters[i].Value, Parameters[i].Grad!);
-            if (Spec.WeightDecay > 0) Multiply(w, 1 - (float)Spec.WeightDecay * lr);
-            Update(w, g, State[i], lr);
+            _summing = true;
+            try { RunBlocks(); }
+            finally { _summing = false; }
+            ScalesFromNorms();
+        }
+        RunBlocks();
+    }
+
+    /// <summary>Once per step before the update: what every block's update shares (Adam's bias-corrected rate).</summary>
+    protected virtual void BeginStep(float lr) { }
+
+    /// <summary>One parameter's update over [start, end) at this step's learning rate; <see cref="Iterations"/> already counts this step.</summary>
+    protected abstract void Update(float[] w, float[] g, float[][] state, float lr, int start, int end);
+
+    private void RunBlocks()
+    {
+        if (_threads is null || _threads.Threads == 1) Run(0, 0, _blocks.Length, nested: false);
+        else _threads.ParallelForEach(_blocks.Length, this, itemWork: _floats / Math.Max(1, _blocks.Length));
+    }
+
+    /// <summary>Blocks [start, end): their gradients' sums of squares (for clipping by norms), or clip, decay and update.</summary>
+    public void Run(int part, int start, int end, bool nested)
+    {
+        for (int b = start; b < end; b++)
+        {
+            var (p, s, e) = _blocks[b];
+            var (w, g) = (Parameters[p].Value, Parameters[p].Grad!);
+            if (_summing) { _blockSquares[b] = SumOfSquares(g, s, e); continue; }
+            if (_scales[p] != 1) Scale(g, s, e, _scales[p]);
+            if (Spec.ClipValue is { } value) Clamp(g, s, e, (float)-value, (float)value);
+            if (Spec.WeightDecay > 0) Multiply(w, s, e, 1 - (float)Spec.WeightDecay * _lr);
+            Update(w, g, State[p], _lr, s, e);
         }
     }
 
-    /// <summary>One parameter's update at this step's learning rate; <see cref="Iterations"/> already counts this step.</summary>
-    protected abstract void Update(float[] w, float[] g, float[][] state, float lr);
-
-    // Loops by index over the parameters: foreach over the list's interface allocates an enumerator at every step.
-    private void ClipGradients()
+    /// <summary>Each tensor's factor from the blocks' sums of squares, added in block order (the same on any number of threads).</summary>
+    private void ScalesFromNorms()
     {
+        var squares = _squares;
+        Array.Clear(squares);
+        for (int b = 0; b < _blocks.Length; b++) squares[_blocks[b].Parameter] += _blockSquares[b];
         if (Spec.ClipNorm is { } clipNorm)
-            for (int i = 0; i < Parameters.Count; i++)
-            {
-                var g = Parameters[i].Grad!;
-                Scale(g, clipNorm / Math.Max(Math.Sqrt(SumOfSquares(g)), clipNorm));
-            }
+            for (int p = 0; p < squares.Length; p++) _scales[p] = clipNorm / Math.Max(Math.Sqrt(squares[p]), clipNorm);
         else if (Spec.GlobalClipNorm is { } globalNorm)
         {
-            double squares = 0;
-            for (int i = 0; i < Parameters.Count; i++) squares += SumOfSquares(Parameters[i].Grad!);
-            double global = Math.Sqrt(squares);
-            for (int i = 0; i < Parameters.Count; i++) Scale(Parameters[i].Grad!, globalNorm / Math.Max(global, globalNorm));
+            double all = 0;
+            foreach (var s in squares) all += s;
+            double scale = globalNorm / Math.Max(Math.Sqrt(all), globalNorm);
+            Array.Fill(_scales, scale);
         }
-        else if (Spec.ClipValue is { } value)
-            for (int i = 0; i < Parameters.Count; i++) Clamp(Parameters[i].Grad!, (float)-value, (float)value);
     }
 
-    // These passes run on one thread at every step, over every weight: in vectors, each float as the scalar tail computes it
-    // (equal to the bit), except the norms' sums of squares, which run in lanes that are then added up (another order of doubles).
+    // The passes in vectors, each float as the scalar tail computes it (equal to the bit), except the sums of squares, which run
+    // in lanes of doubles that are then added up.
 
-    private static void Multiply(float[] w, float factor)
+    private static void Multiply(float[] w, int start, int end, float factor)
     {
-        int k = 0, n = Vector<float>.Count;
+        int k = start, n = Vector<float>.Count;
         if (Vector.IsHardwareAccelerated)
-            for (var f = new Vector<float>(factor); k <= w.Length - n; k += n) (new Vector<float>(w, k) * f).CopyTo(w, k);
-        for (; k < w.Length; k++) w[k] *= factor;
+            for (var f = new Vector<float>(factor); k <= end - n; k += n) (new Vector<float>(w, k) * f).CopyTo(w, k);
+        for (; k < end; k++) w[k] *= factor;
     }
 
-    private static void Clamp(float[] g, float low, float high)
+    private static void Clamp(float[] g, int start, int end, float low, float high)
     {
-        int k = 0, n = Vector<float>.Count;
+        int k = start, n = Vector<float>.Count;
         if (Vector.IsHardwareAccelerated)
         {
             var (lo, hi) = (new Vector<float>(low), new Vector<float>(high));
-            for (; k <= g.Length - n; k += n)
+            for (; k <= end - n; k += n)
             {
                 var v = new Vector<float>(g, k);   // compared as Math.Clamp compares: NaN stays NaN, -0 stays -0
                 Vector.ConditionalSelect(Vector.LessThan(v, lo), lo, Vector.ConditionalSelect(Vector.GreaterThan(v, hi), hi, v)).CopyTo(g, k);
             }
         }
-        for (; k < g.Length; k++) g[k] = Math.Clamp(g[k], low, high);
+        for (; k < end; k++) g[k] = Math.Clamp(g[k], low, high);
     }
 
-    private static double SumOfSquares(float[] g)
+    private static double SumOfSquares(float[] g, int start, int end)
     {
-        int k = 0, n = Vector<float>.Count;
+        int k = start, n = Vector<float>.Count;
         double sum = 0;
         if (Vector.IsHardwareAccelerated)
         {
             Vector<double> low = Vector<double>.Zero, high = Vector<double>.Zero;
-            for (; k <= g.Length - n; k += n)
+            for (; k <= end - n; k += n)
             {
                 Vector.Widen(new Vector<float>(g, k), out var a, out var b);
                 low += a * a;
@@ -109,28 +156,28 @@ public abstract class Optimizer
             }
             sum = Vector.Sum(low + high);
         }
-        for (; k < g.Length; k++) sum += (double)g[k] * g[k];
+        for (; k < end; k++) sum += (double)g[k] * g[k];
         return sum;
     }
 
-    private static void Scale(float[] g, double factor)
+    private static void Scale(float[] g, int start, int end, double factor)
     {
-        if (factor == 1) return;
-        int k = 0, n = Vector<float>.Count;
+        int k = start, n = Vector<float>.Count;
         if (Vector.IsHardwareAccelerated)
-            for (var f = new Vector<double>(factor); k <= g.Length - n; k += n)
+            for (var f = new Vector<double>(factor); k <= end - n; k += n)
             {
                 Vector.Widen(new Vector<float>(g, k), out var a, out var b);
                 Vector.Narrow(a * f, b * f).CopyTo(g, k);
             }
-        for (; k < g.Length; k++) g[k] = (float)(g[k] * factor);
+        for (; k < end; k++) g[k] = (float)(g[k] * factor);
     }
 
-    public static Optimizer Create(OptimizerSpec spec, ParameterSet parameters) => spec switch
+    /// <summary>The optimizer of <paramref name="spec"/>; its steps shared between <paramref name="threads"/>' threads where given.</summary>
+    public static Optimizer Create(OptimizerSpec spec, ParameterSet parameters, Backend? threads = null) => spec switch
     {
-        SgdSpec sgd => new Sgd(sgd, parameters),
-        AdamSpec adam => new Adam(adam, parameters),
-        RmsPropSpec rmsprop => new RmsProp(rmsprop, parameters),
+        SgdSpec sgd => new Sgd(sgd, parameters, threads),
+        AdamSpec adam => new Adam(adam, parameters, threads),
+        RmsPropSpec rmsprop => new RmsProp(rmsprop, parameters, threads),
         _ => throw new InvalidOperationException($"no optimizer implements {spec.Name}"),
     };
 }
