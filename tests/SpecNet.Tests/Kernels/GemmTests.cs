@@ -19,6 +19,8 @@ public class GemmTests
             // 16 rows or fewer against Bᵀ run as dot products: on one thread and split by columns (with a tail of K); blocks of
             // one, two and three rows (a last block of one: its other rows' sums left out); a dense layer on one image split from 0.1 Mflop
             (16, 37, 4001), (1, 128, 576), (5, 130, 17), (6, 128, 576), (2, 64, 300), (1, 1000, 2048), (1, 512, 256),
+            // a dense layer at batch 64, forward, input gradient and weight gradient: a C wider than tall splits its columns
+            (64, 512, 784), (64, 784, 512), (512, 784, 64),
         };
         foreach (var (m, n, k) in shapes)
             foreach (var opA in new[] { Op.N, Op.T })
