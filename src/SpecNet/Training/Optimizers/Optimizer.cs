@@ -79,12 +79,12 @@ public abstract class Optimizer : IRangeWork
 
     private void RunBlocks()
     {
-        if (_threads is null || _threads.Threads == 1) Run(0, 0, _blocks.Length, nested: false);
+        if (_threads is null || _threads.Threads == 1) ((IRangeWork)this).Run(0, 0, _blocks.Length, nested: false);
         else _threads.ParallelForEach(_blocks.Length, this, itemWork: _floats / Math.Max(1, _blocks.Length));
     }
 
     /// <summary>Blocks [start, end): their gradients' sums of squares (for clipping by norms), or clip, decay and update.</summary>
-    public void Run(int part, int start, int end, bool nested)
+    void IRangeWork.Run(int part, int start, int end, bool nested)
     {
         for (int b = start; b < end; b++)
         {
