@@ -91,7 +91,9 @@ public class TrainerTests
         new Trainer(c.Model, ParameterSet.Initialize(c.Model, 1), new CpuEngine(new ManagedBackend(2))) { Callbacks = [probe] }.Fit(train, null);
         var perStep = probe.AtStepEnd.Zip(probe.AtStepEnd.Skip(1), (a, b) => b - a).Skip(2).ToList();
         Assert.True(perStep.Count > 10);
-        Assert.All(perStep, bytes => Assert.Equal(0, bytes));
+        // An allocation of the step's own shows at every step. Once in some fifty runs of the suite, with other tests running
+        // beside it, one step of sixteen allocated something the host's timing decides (the runtime's, once): allowed, once.
+        Assert.True(perStep.Count(bytes => bytes != 0) <= 1, $"bytes allocated by each warm step: {string.Join(", ", perStep)}");
     }
 
     [Fact]
