@@ -93,7 +93,7 @@ public abstract class Optimizer : IRangeWork
             if (_summing) { _blockSquares[b] = SumOfSquares(g, s, e); continue; }
             if (_scales[p] != 1) Scale(g, s, e, _scales[p]);
             if (Spec.ClipValue is { } value) Clamp(g, s, e, (float)-value, (float)value);
-            if (Spec.WeightDecay > 0) Multiply(w, s, e, 1 - (float)Spec.WeightDecay * _lr);
+            if (Spec.WeightDecay > 0) Elementwise.Scale(w.AsSpan(s, e - s), 1 - (float)Spec.WeightDecay * _lr);
             Update(w, g, State[p], _lr, s, e);
         }
     }
@@ -117,14 +117,6 @@ public abstract class Optimizer : IRangeWork
 
     // The passes in vectors, each float as the scalar tail computes it (equal to the bit), except the sums of squares, which run
     // in lanes of doubles that are then added up.
-
-    private static void Multiply(float[] w, int start, int end, float factor)
-    {
-        int k = start, n = Vector<float>.Count;
-        if (Vector.IsHardwareAccelerated)
-            for (var f = new Vector<float>(factor); k <= end - n; k += n) (new Vector<float>(w, k) * f).CopyTo(w, k);
-        for (; k < end; k++) w[k] *= factor;
-    }
 
     private static void Clamp(float[] g, int start, int end, float low, float high)
     {
