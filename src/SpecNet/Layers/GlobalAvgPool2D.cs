@@ -8,7 +8,7 @@ namespace SpecNet.Layers;
 
 /// <summary>
 /// Global average pooling (Keras GlobalAveragePooling2D): H x W x C -> C, y[n,c] = mean over (i,j) of x[n,i,j,c].
-/// Backward: dx[n,i,j,c] = dy[n,c] / (H*W). No parameters.
+/// Backward: dx[n,i,j,c] = dy[n,c] / (H*W), or added to dx where another layer reads x too. No parameters.
 /// </summary>
 public sealed class GlobalAvgPool2D : Layer
 {
@@ -31,16 +31,22 @@ public sealed class GlobalAvgPool2D : Layer
     public override unsafe void Backward(LayerContext ctx, ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (!ctx.InputGradient) return;
-        fixed (float* pdx = dx, pdy = dy) Run(ctx, pdx, pdy, &BackwardRange);
+        fixed (float* pdx = dx, pdy = dy) Run(ctx, pdx, pdy, &BackwardRange, adds: ctx.AddsInputGradient);
     }
 
+    /// <summary>
+    /// Where another layer reads the map too (a squeeze-and-excitation gate's multiply), its share is added to the gradient
+    /// there as it is made: written to scratch and added in a pass after, it had been written, read and written again.
+    /// </summary>
+    public override bool CanAddInputGradient(LayerContext ctx) => true;
+
     // Per example: the map (cells, channels) and its means (channels), or their gradients.
-    private unsafe struct Args { public float* Map, Means; public int Channels, Cells; }
+    private unsafe struct Args { public float* Map, Means; public int Channels, Cells; public bool Adds; }
 
     /// <summary>range over the batch's examples, split between the threads.</summary>
-    private unsafe void Run(LayerContext ctx, float* map, float* means, delegate*<void*, int, int, int, void> range)
+    private unsafe void Run(LayerContext ctx, float* map, float* means, delegate*<void*, int, int, int, void> range, bool adds = false)
     {
-        var args = new Args { Map = map, Means = means, Channels = Input.Channels, Cells = Input.Height * Input.Width };
+        var args = new Args { Map = map, Means = means, Channels = Input.Channels, Cells = Input.Height * Input.Width, Adds = adds };
         ctx.Kernels.ParallelFor(ctx.Batch, range, &args, (long)args.Cells * args.Channels);
     }
 
@@ -101,13 +107,14 @@ public sealed class GlobalAvgPool2D : Layer
         }
     }
 
-    /// <summary>Examples [n0, n1): every cell's gradient is its channel's, times 1/cells.</summary>
+    /// <summary>Examples [n0, n1): every cell's gradient is its channel's, times 1/cells (added to what the cell holds: the product rounded first, as the plan's pass adds a share).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void BackwardRange(void* state, int part, int n0, int n1)
     {
         var a = (Args*)state;
         int c = a->Channels, cells = a->Cells;
         float inv = 1f / cells;
+        bool adds = a->Adds;
         for (long n = n0; n < n1; n++)
         {
             float* dx = a->Map + n * cells * c, dy = a->Means + n * c;
@@ -116,6 +123,13 @@ public sealed class GlobalAvgPool2D : Layer
             for (int i = 0; i < cells; i++, dx += c)
             {
                 int v = 0;
+                if (adds)
+                {
+                    for (; v < whole; v += Lanes) (Vector256.Load(dx + v) + Vector256.Load(dy + v) * inv).Store(dx + v);
+                    if (tail) Lanes256.StoreUnder(Lanes256.LoadUnder(dx + v, mask) + Lanes256.LoadUnder(dy + v, mask) * inv, dx + v, mask);
+                    else for (; v < c; v++) dx[v] += dy[v] * inv;
+                    continue;
+                }
                 for (; v < whole; v += Lanes) (Vector256.Load(dy + v) * inv).Store(dx + v);
                 if (tail) Lanes256.StoreUnder(Lanes256.LoadUnder(dy + v, mask) * inv, dx + v, mask);
                 else for (; v < c; v++) dx[v] = dy[v] * inv;
