@@ -107,7 +107,10 @@ public sealed class GlobalAvgPool2D : Layer
         }
     }
 
-    /// <summary>Examples [n0, n1): every cell's gradient is its channel's, times 1/cells (added to what the cell holds: the product rounded first, as the plan's pass adds a share).</summary>
+    /// <summary>
+    /// Examples [n0, n1): every cell's gradient is its channel's, times 1/cells; with Adds, that added to what the cell holds (the
+    /// product rounded first, then the sum: the floats of the plan's pass that adds a share from scratch).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void BackwardRange(void* state, int part, int n0, int n1)
     {
