@@ -48,7 +48,7 @@ public sealed unsafe class ManagedBackend : Backend
     protected override WorkerPool SharedPool(int threads) => _pool;
 
     public override string Name => "managed";
-    public override string InstructionSet => Wide ? "AVX-512 (Vector512)" : Vector256.IsHardwareAccelerated ? "AVX2 (Vector256)" : "portable (no SIMD)";
+    public override string InstructionSet => Wide ? $"AVX-512 (Vector512{VectorUnits.Note})" : Vector256.IsHardwareAccelerated ? "AVX2 (Vector256)" : "portable (no SIMD)";
     public override int Threads => _pool.Count;
 
     public override void Gemm(Op opA, Op opB, int m, int n, int k,

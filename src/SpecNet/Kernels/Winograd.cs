@@ -49,6 +49,13 @@ public sealed unsafe class Winograd : IWinogradForward
     /// </summary>
     private static readonly bool Wide = Vector512.IsHardwareAccelerated;
 
+    /// <summary>
+    /// Whether training's rules are those measured with 512-bit vectors (<see cref="TrainingTileSides"/>, <see cref="TrainingChannels"/>,
+    /// <see cref="WeightGradientTile"/>): where they run at twice AVX2's rate of multiply-adds (<see cref="VectorUnits.FullRate512"/>).
+    /// A Zen 4 takes AVX2's rules with its 512-bit code: what the multiplies cost there is what they cost with AVX2.
+    /// </summary>
+    internal static readonly bool WideRules = Wide && VectorUnits.FullRate512;
+
     /// <summary>SPECNET_WINOGRAD=0 turns it off, in training and inference: every convolution then sums directly.</summary>
     public static readonly bool Enabled = Environment.GetEnvironmentVariable("SPECNET_WINOGRAD") != "0";
 
@@ -106,8 +113,8 @@ public sealed unsafe class Winograd : IWinogradForward
     /// <summary>The output tiles a convolution tries, largest first: each block takes the first that pays (<see cref="Paying"/>).</summary>
     public static readonly IReadOnlyList<int> TileSides = [4, 2];
 
-    // Training transforms the kernel at every step, and with 512-bit vectors the direct GEMM is twice as wide while the tiles'
-    // transforms stay 256-bit. Measured on an AMD EPYC Zen 5, two threads, training at batch 64 (one convolution's forward and
+    // Training transforms the kernel at every step, and with 512-bit vectors at full rate (WideRules) the direct GEMM runs twice
+    // as fast while the tiles' transforms and memory traffic gain less. Measured on an AMD EPYC Zen 5, two threads, training at batch 64 (one convolution's forward and
     // both gradients, alternating in one process): F(4x4, 3x3) lost or drew everywhere (7x7x64 -> 64 3.25 ms against 2.35
     // direct, 5x5x64 -> 64 'valid' 0.81 against 0.55), F(2x2, 3x3) paid over 32 channels (13x13x32 -> 64 'valid' 2.46 against
     // 2.80, 14x14x32 -> 32 1.82 against 2.21) and lost over 16 (28x28x16 -> 16 4.59 against 3.88). Whole training steps, the
@@ -119,13 +126,14 @@ public sealed unsafe class Winograd : IWinogradForward
 
     /// <summary>
     /// The output tiles training's rule takes for forward and the input gradient over <see cref="TrainingChannels"/> channels:
-    /// F(2x2, 3x3) alone with 512-bit vectors, else as <see cref="TileSides"/>; they take inference's too where the kernel's
-    /// transform pays (<see cref="TrainingForward"/>). The weight gradient has its own rule (<see cref="WeightGradientTile"/>).
+    /// F(2x2, 3x3) alone with 512-bit vectors at full rate (<see cref="WideRules"/>), else as <see cref="TileSides"/>; they take
+    /// inference's too where the kernel's transform pays (<see cref="TrainingForward"/>). The weight gradient has its own rule
+    /// (<see cref="WeightGradientTile"/>).
     /// </summary>
-    public static IReadOnlyList<int> TrainingTileSides => Wide ? [2] : TileSides;
+    public static IReadOnlyList<int> TrainingTileSides => WideRules ? [2] : TileSides;
 
-    /// <summary>Channels from which training's rule takes Winograd (<see cref="TrainingTileSides"/>): 32 with 512-bit vectors, else 16.</summary>
-    public static int TrainingChannels => Wide ? 32 : 16;
+    /// <summary>Channels from which training's rule takes Winograd (<see cref="TrainingTileSides"/>): 32 with 512-bit vectors at full rate, else 16.</summary>
+    public static int TrainingChannels => WideRules ? 32 : 16;
 
     /// <summary>
     /// Whether a training plan runs <paramref name="g"/>'s forward, or an input gradient's transposed convolution, by
@@ -136,9 +144,10 @@ public sealed unsafe class Winograd : IWinogradForward
         TrainingTileSides.Contains(tile) && Fits(g, tile, training: true) || Fits(g, tile) && TransformPays(g, tile, examples);
 
     /// <summary>
-    /// The tile of a training plan's weight gradient by Winograd: with 256-bit vectors F(3x3, 4x4) where F(4x4, 3x3) fits
+    /// The tile of a training plan's weight gradient by Winograd: with 256-bit vectors (or 512-bit ones at AVX2's rate of
+    /// multiply-adds, <see cref="WideRules"/>) F(3x3, 4x4) where F(4x4, 3x3) fits
     /// (<see cref="Fits"/>) over maps of two tiles or more; else F(3x3, 2x2) where training's rule takes F(2x2, 3x3) (from 32
-    /// channels with 512-bit vectors); else 0, the direct sums. Each convolution's weight gradient alone at batch 64 on a Zen 5,
+    /// channels with 512-bit vectors at full rate); else 0, the direct sums. Each convolution's weight gradient alone at batch 64 on a Zen 5,
     /// two threads, the three alternating in one process (direct, F(3x3, 2x2), F(3x3, 4x4); ms, medians of 41 rounds):
     /// <code>
     ///                          AVX2                   AVX-512
@@ -161,10 +170,10 @@ public sealed unsafe class Winograd : IWinogradForward
     /// for 9 outputs) outweigh the GEMMs' saving. F(3x3, 4x4)'s sums round as F(4x4, 3x3)'s forward
     /// does, within about 2·10^-6 of the terms' magnitudes (10^-7 - 8·10^-7 at batch 64 above, 2.1·10^-6 over a single 7x7x64
     /// image; direct 2·10^-8 - 10^-7): its transforms multiply by up to 8, then divide by up to 24. A Zen 4 runs AVX-512 at
-    /// AVX2's rate of FMAs and might gain by the 256-bit rule; it takes the 512-bit one, not measured there.
+    /// AVX2's rate of FMAs and takes the 256-bit rule (<see cref="WideRules"/>).
     /// </summary>
     public static int WeightGradientTile(ConvGeometry g) =>
-        !Wide && Fits(g, 4) && TilesOf(g, 4) >= 2 ? 4 : Fits(g, 2, training: true) ? 2 : 0;
+        !WideRules && Fits(g, 4) && TilesOf(g, 4) >= 2 ? 4 : Fits(g, 2, training: true) ? 2 : 0;
 
     /// <summary>Tiles of F(<paramref name="tile"/>x<paramref name="tile"/>, 3x3) an example of <paramref name="g"/> has.</summary>
     public static int TilesOf(ConvGeometry g, int tile) => (g.Rows.Output + tile - 1) / tile * ((g.Cols.Output + tile - 1) / tile);

@@ -72,7 +72,7 @@ public class BatchSlicesTests
     [InlineData(7, 64, 64, 16, 64, true)]    // four chunks: of four examples, of sixteen with 256 bits (4 tiles of F(4x4, 3x3) an example)
     public void A_convolutions_weight_gradient_is_the_same_on_one_thread_and_two(int size, int channels, int filters, int batch512, int batch256, bool winograd)
     {
-        int batch = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? batch512 : batch256;
+        int batch = Winograd.WideRules ? batch512 : batch256;   // training's tiles: 512-bit vectors' where they run at full rate
         var window = Window.Of(size, 3, 1, 1, Padding.Same);
         var g = new ConvGeometry(Shape.Spatial(size, size, channels), window, window, filters);
         var (x, w, dy) = (Random(batch * g.Input.Size, 1), Random(filters * g.PatchSize, 2), Random(batch * g.OutputSize, 3));
