@@ -24,7 +24,11 @@ public static class VectorUnits
         _ => !HalfRate(Vendor(), Family()),
     };
 
-    /// <summary>Whether 512-bit vectors run at half their width's rate: AMD's family 25 (Zen 3, without AVX-512, and Zen 4).</summary>
+    /// <summary>
+    /// Whether 512-bit vectors run at half their width's rate: AMD's family 25 (Zen 3, without AVX-512, and Zen 4). An Intel
+    /// core with one 512-bit FMA unit (some Xeon Silver and client parts) does too, but CPUID does not tell how many it has:
+    /// SPECNET_FMA512=half serves there.
+    /// </summary>
     internal static bool HalfRate(string vendor, int family) => vendor == "AuthenticAMD" && family == 0x19;
 
     /// <summary>The CPU's family from CPUID leaf 1's EAX: the base family, plus the extended family where the base is 15.</summary>

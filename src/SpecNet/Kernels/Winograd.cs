@@ -56,7 +56,7 @@ public sealed unsafe class Winograd : IWinogradForward
     /// rate (a Zen 5 with AVX2, two training plans alternating in one process, either made first) the 512-bit rules made the
     /// residual model's step 3-5% longer (ratios 1.029-1.053, two plans alike 0.985-1.021), the pooled and MNIST models' 1-3%.
     /// </summary>
-    internal static readonly bool WideRules = Wide && VectorUnits.FullRate512;
+    internal static readonly bool WideRules = VectorUnits.FullRate512;
 
     /// <summary>SPECNET_WINOGRAD=0 turns it off, in training and inference: every convolution then sums directly.</summary>
     public static readonly bool Enabled = Environment.GetEnvironmentVariable("SPECNET_WINOGRAD") != "0";
@@ -116,8 +116,8 @@ public sealed unsafe class Winograd : IWinogradForward
     public static readonly IReadOnlyList<int> TileSides = [4, 2];
 
     // Training transforms the kernel at every step, and with 512-bit vectors at full rate (WideRules) the direct GEMM runs twice
-    // as fast while the tiles' transforms and memory traffic gain less. Measured on an AMD EPYC Zen 5, two threads, training at batch 64 (one convolution's forward and
-    // both gradients, alternating in one process): F(4x4, 3x3) lost or drew everywhere (7x7x64 -> 64 3.25 ms against 2.35
+    // as fast while the tiles' transforms and memory traffic gain less. Measured on an AMD EPYC Zen 5, two threads, training at
+    // batch 64 (one convolution's forward and both gradients, alternating in one process): F(4x4, 3x3) lost or drew everywhere (7x7x64 -> 64 3.25 ms against 2.35
     // direct, 5x5x64 -> 64 'valid' 0.81 against 0.55), F(2x2, 3x3) paid over 32 channels (13x13x32 -> 64 'valid' 2.46 against
     // 2.80, 14x14x32 -> 32 1.82 against 2.21) and lost over 16 (28x28x16 -> 16 4.59 against 3.88). Whole training steps, the
     // plans alternating in one process, both orders: residual 26.8 -> 24.4 and 26.9 -> 25.3 ms, pooled 6.73 -> 6.12 and 8.05
@@ -147,10 +147,9 @@ public sealed unsafe class Winograd : IWinogradForward
 
     /// <summary>
     /// The tile of a training plan's weight gradient by Winograd: with 256-bit vectors (or 512-bit ones at AVX2's rate of
-    /// multiply-adds, <see cref="WideRules"/>) F(3x3, 4x4) where F(4x4, 3x3) fits
-    /// (<see cref="Fits"/>) over maps of two tiles or more; else F(3x3, 2x2) where training's rule takes F(2x2, 3x3) (from 32
-    /// channels with 512-bit vectors at full rate); else 0, the direct sums. Each convolution's weight gradient alone at batch 64 on a Zen 5,
-    /// two threads, the three alternating in one process (direct, F(3x3, 2x2), F(3x3, 4x4); ms, medians of 41 rounds):
+    /// multiply-adds, <see cref="WideRules"/>) F(3x3, 4x4) where F(4x4, 3x3) fits (<see cref="Fits"/>) over maps of two tiles
+    /// or more; else F(3x3, 2x2) where training's rule takes F(2x2, 3x3) (from 32 channels with 512-bit vectors at full rate);
+    /// else 0, the direct sums. Each convolution's weight gradient alone at batch 64 on a Zen 5, two threads, the three alternating in one process (direct, F(3x3, 2x2), F(3x3, 4x4); ms, medians of 41 rounds):
     /// <code>
     ///                          AVX2                   AVX-512
     /// 28x28x16 -> 16           0.96  0.81  0.56       0.58  0.66  0.43
