@@ -115,6 +115,7 @@ public class ConvolutionTests
         data.Add(2, 28, 28, 1, 16, 3, 1, 1, "same", 1);    // the residual model's stem, K = 9, with its padded copy
         data.Add(2, 9, 9, 16, 16, 5, 1, 1, "same", 1);     // 16 filters over runs of 16 channels: weight gradient by outer products,
         data.Add(2, 8, 8, 32, 16, 2, 1, 1, "valid", 1);    // in tiles of three runs (25 = 8·3 + 1, 8 = 2·3 + 2)
+        data.Add(2, 14, 14, 16, 16, 5, 1, 1, "same", 1);   // rows of 14 positions over runs of 16 channels, K = 400: tiles of 14 over two K blocks, C added to
         data.Add(2, 9, 9, 32, 16, 3, 1, 1, "same", 1);     // two runs a tap
         data.Add(12, 28, 28, 16, 16, 3, 1, 1, "same", 1);  // the residual model's first blocks: chunks enough that a thread adds a second to its sums
         data.Add(3, 28, 28, 1, 32, 3, 2, 1, "valid", 1);   // the strided model's stem: its weight gradient reads the windows in place
