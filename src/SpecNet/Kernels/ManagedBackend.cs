@@ -288,7 +288,7 @@ public sealed unsafe class ManagedBackend : Backend
         ColumnMap* map = null)
     {
         if (!GathersRows || n == 0 || m <= DotRows && !FewRowsInTiles(m, n, a.K)) return false;
-        GatheredTiles(a, m, n, 0, n, packedB, c, ldc, beta, map);
+        if (!InTilesOf14(a, m, n, packedB, c, ldc, beta, map)) GatheredTiles(a, m, n, 0, n, packedB, c, ldc, beta, map);
         return true;
     }
 
@@ -322,6 +322,35 @@ public sealed unsafe class ManagedBackend : Backend
         return true;
     }
 
+    /// <summary>
+    /// With 512-bit vectors, C (m, 16) in tiles of 14 positions of one output row whose windows lie 16 floats apart (16 channels
+    /// at stride 1; Winograd's V over 16 channels) by <see cref="KernelNarrowRuns14"/>; false for any other shape. Apart from
+    /// <see cref="GatheredTiles"/>, whose setup (its prologue clears its many locals) a Winograd GEMM of 98 rows, seven tiles,
+    /// paid at every call: a round of 28x28x16 -> 16's 36 GEMMs alone (Zen 5, medians of five runs of 41 rounds) took 1.55x the
+    /// time of the kernel's bare loop over the same tiles, 1.37x inside GatheredTiles before its setup, 1.27x with the kernel's
+    /// plain stores (the residual model's inference at batch 1000 3.5-4% faster: 0.965 and 0.962 of the time, two plans
+    /// alternating in one process, either made first; two alike 1.007; training level), 1.18x with a cursor from row 0 without
+    /// divisions and the runs checked a vector at a time, 1.14x here, apart.
+    /// </summary>
+    private static bool InTilesOf14(in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc, float beta, ColumnMap* map)
+    {
+        int k = a.K;
+        if (!Wide || n != 16 || a.ColStep != 16 || a.Width % 14 != 0 || a.First % 14 != 0 || m % 14 != 0 || !InRuns(a.Offsets, k)) return false;
+        if (packedB.Length < k * NR) throw new ArgumentException("gathered GEMM: B is not packed for this shape");
+        ColumnMap* stored = map != null && beta == 0 ? map : null;   // at the last block of K, as GatheredTiles applies it
+        fixed (float* pc = c, packed = packedB)
+            for (int p0 = 0; p0 < k; p0 += KC)
+            {
+                int kc = Math.Min(KC, k - p0);
+                var run = a.From(0);
+                for (int i = 0; i < m; i += 14)   // a step per run, not per row: a step per row had cost the residual model's inference 7%
+                    KernelNarrowRuns14(kc, run.NextRun(14), a.Offsets + p0, packed + (long)p0 * NR, pc + (long)i * ldc, ldc, p0 == 0 ? beta : 1,
+                        p0 + kc == k ? stored : null);
+            }
+        if (stored != null) map->Applied = true;
+        return true;
+    }
+
     /// <summary>Columns [n0, n1) of C (m, n) = A Bᵀ (+ beta·C), n0 at a panel's start: <see cref="GemmGathered"/>'s tiles.</summary>
     private void GatheredTiles(in GatheredRows a, int m, int n, int n0, int n1, ReadOnlySpan<float> packedB, Span<float> c, int ldc, float beta, ColumnMap* map)
     {
@@ -330,26 +359,6 @@ public sealed unsafe class ManagedBackend : Backend
         // 16 columns or fewer with 512-bit vectors: the narrow kernel's 8 x 16 tiles, as the laid-out GEMM runs them
         bool narrow = Wide && n <= 16;
         if (narrow && (n0, n1) != (0, n)) throw new ArgumentException("gathered GEMM: 16 columns or fewer are one panel");
-        // Tiles of 14 positions of one output row, 16 floats apart (16 channels, stride 1; Winograd's V over 16 channels), before
-        // the other paths' setup: a Winograd GEMM of 98 rows is only seven tiles. A round of 28x28x16 -> 16's 36 GEMMs alone (Zen 5,
-        // medians of five runs of 41 rounds) took 1.55x the time of the kernel's bare loop over the same tiles, 1.37x with this
-        // path and 1.27x with the kernel's plain stores; the residual model's inference at batch 1000 ran 3.5-4% faster (0.965
-        // and 0.962 of the time, two plans alternating in one process, either made first; two alike 1.007), training level.
-        if (narrow && n == 16 && a.ColStep == 16 && a.Width % 14 == 0 && a.First % 14 == 0 && m % 14 == 0 && InRuns(a.Offsets, k))
-        {
-            ColumnMap* stored = map != null && beta == 0 ? map : null;   // at the last block of K, as below
-            fixed (float* pc = c, packed = packedB)
-                for (int p0 = 0; p0 < k; p0 += KC)
-                {
-                    int kc = Math.Min(KC, k - p0);
-                    var run = a.From(0);
-                    for (int i = 0; i < m; i += 14)   // a step per run, not per row: a step per row had cost the residual model's inference 7%
-                        KernelNarrowRuns14(kc, run.NextRun(14), a.Offsets + p0, packed + (long)p0 * NR, pc + (long)i * ldc, ldc, p0 == 0 ? beta : 1,
-                            p0 + kc == k ? stored : null);
-                }
-            if (stored != null) map->Applied = true;
-            return;
-        }
         int tileRows = narrow ? MRN : MR;
         float** rows = stackalloc float*[MRN];
         float* tile = stackalloc float[MRN * 32];
