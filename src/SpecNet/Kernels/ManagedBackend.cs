@@ -288,7 +288,8 @@ public sealed unsafe class ManagedBackend : Backend
         ColumnMap* map = null)
     {
         if (!GathersRows || n == 0 || m <= DotRows && !FewRowsInTiles(m, n, a.K)) return false;
-        if (!InTilesOf14(a, m, n, packedB, c, ldc, beta, map)) GatheredTiles(a, m, n, 0, n, packedB, c, ldc, beta, map);
+        int runs = InTilesOf14(a, m, n, packedB, c, ldc, beta, map);
+        if (runs < m) GatheredTiles(a.Skip(runs), m - runs, n, 0, n, packedB, c[(runs * ldc)..], ldc, beta, map);
         return true;
     }
 
@@ -324,18 +325,26 @@ public sealed unsafe class ManagedBackend : Backend
 
     /// <summary>
     /// With 512-bit vectors, C (m, 16) in tiles of 14 positions of one output row whose windows lie 16 floats apart (16 channels
-    /// at stride 1; Winograd's V over 16 channels) by <see cref="KernelNarrowRuns14"/>; false for any other shape. Apart from
+    /// at stride 1; Winograd's V over 16 channels) by <see cref="KernelNarrowRuns14"/>: the rows it computed, a multiple of 14
+    /// (the caller leaves the rest to <see cref="GatheredTiles"/>), or 0 for any other shape. Apart from
     /// <see cref="GatheredTiles"/>, whose setup (its prologue clears its many locals) a Winograd GEMM of 98 rows, seven tiles,
     /// paid at every call: a round of 28x28x16 -> 16's 36 GEMMs alone (Zen 5, medians of five runs of 41 rounds) took 1.55x the
     /// time of the kernel's bare loop over the same tiles, 1.37x inside GatheredTiles before its setup, 1.27x with the kernel's
     /// plain stores (the residual model's inference at batch 1000 3.5-4% faster: 0.965 and 0.962 of the time, two plans
     /// alternating in one process, either made first; two alike 1.007; training level), 1.18x with a cursor from row 0 without
-    /// divisions and the runs checked a vector at a time, 1.14x here, apart.
+    /// divisions and the runs checked a vector at a time, 1.14x here, apart. A round that is not a multiple of 14 rows (a single
+    /// image's 49 tiles on one thread) runs its whole tiles here and the rest in GatheredTiles: the 36 GEMMs of 49 rows 0.72-0.73
+    /// of the time they took in GatheredTiles' 8-row tiles, the residual model's single image on one thread 0.937 and 0.939 of its
+    /// time (two plans alternating in one process, either made first; two alike 0.995).
     /// </summary>
-    private static bool InTilesOf14(in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc, float beta, ColumnMap* map)
+    private static int InTilesOf14(in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc, float beta, ColumnMap* map)
     {
         int k = a.K;
-        if (!Wide || n != 16 || a.ColStep != 16 || a.Width % 14 != 0 || a.First % 14 != 0 || m % 14 != 0 || !InRuns(a.Offsets, k)) return false;
+        // each tile's 14 rows along one output row: tiles that start at multiples of 14 of a width of them, or every row in one
+        // output row (Winograd's V, one row of all the round's tiles: 49 of a single 28x28 image, 42 of them here)
+        bool alongRows = a.Width % 14 == 0 && a.First % 14 == 0 || a.Width > 0 && a.First % a.Width + m <= a.Width;
+        if (!Wide || n != 16 || a.ColStep != 16 || m < 14 || !alongRows || !InRuns(a.Offsets, k)) return 0;
+        m -= m % 14;
         if (packedB.Length < k * NR) throw new ArgumentException("gathered GEMM: B is not packed for this shape");
         ColumnMap* stored = map != null && beta == 0 ? map : null;   // at the last block of K, as GatheredTiles applies it
         fixed (float* pc = c, packed = packedB)
@@ -348,7 +357,7 @@ public sealed unsafe class ManagedBackend : Backend
                         p0 + kc == k ? stored : null);
             }
         if (stored != null) map->Applied = true;
-        return true;
+        return m;
     }
 
     /// <summary>Columns [n0, n1) of C (m, n) = A Bᵀ (+ beta·C), n0 at a panel's start: <see cref="GemmGathered"/>'s tiles.</summary>
