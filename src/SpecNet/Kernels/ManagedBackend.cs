@@ -337,7 +337,7 @@ public sealed unsafe class ManagedBackend : Backend
     /// of the time they took in GatheredTiles' 8-row tiles, the residual model's single image on one thread 0.937 and 0.939 of its
     /// time (two plans alternating in one process, either made first; two alike 0.995).
     /// </summary>
-    private static int InTilesOf14(in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc, float beta, ColumnMap* map)
+    private int InTilesOf14(in GatheredRows a, int m, int n, ReadOnlySpan<float> packedB, Span<float> c, int ldc, float beta, ColumnMap* map)
     {
         int k = a.K;
         // each tile's 14 rows along one output row: tiles that start at multiples of 14 of a width of them, or every row in one
@@ -345,7 +345,7 @@ public sealed unsafe class ManagedBackend : Backend
         bool alongRows = a.Width % 14 == 0 && a.First % 14 == 0 || a.Width > 0 && a.First % a.Width + m <= a.Width;
         if (!Wide || n != 16 || a.ColStep != 16 || m < 14 || !alongRows || !InRuns(a.Offsets, k)) return 0;
         m -= m % 14;
-        if (packedB.Length < k * NR) throw new ArgumentException("gathered GEMM: B is not packed for this shape");
+        if (packedB.Length < GatheredPackSize(n, k)) throw new ArgumentException("gathered GEMM: B is not packed for this shape");
         ColumnMap* stored = map != null && beta == 0 ? map : null;   // at the last block of K, as GatheredTiles applies it
         fixed (float* pc = c, packed = packedB)
             for (int p0 = 0; p0 < k; p0 += KC)

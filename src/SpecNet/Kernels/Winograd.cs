@@ -117,8 +117,8 @@ public sealed unsafe class Winograd : IWinogradForward
 
     // Training transforms the kernel at every step, and with 512-bit vectors at full rate (WideRules) the direct GEMM runs twice
     // as fast while the tiles' transforms and memory traffic gain less. Measured on an AMD EPYC Zen 5, two threads, training at
-    // batch 64 (one convolution's forward and both gradients, alternating in one process): F(4x4, 3x3) lost or drew everywhere (7x7x64 -> 64 3.25 ms against 2.35
-    // direct, 5x5x64 -> 64 'valid' 0.81 against 0.55), F(2x2, 3x3) paid over 32 channels (13x13x32 -> 64 'valid' 2.46 against
+    // batch 64 (one convolution's forward and both gradients, alternating in one process): F(4x4, 3x3) lost or drew everywhere
+    // (7x7x64 -> 64 3.25 ms against 2.35 direct, 5x5x64 -> 64 'valid' 0.81 against 0.55), F(2x2, 3x3) paid over 32 channels (13x13x32 -> 64 'valid' 2.46 against
     // 2.80, 14x14x32 -> 32 1.82 against 2.21) and lost over 16 (28x28x16 -> 16 4.59 against 3.88). Whole training steps, the
     // plans alternating in one process, both orders: residual 26.8 -> 24.4 and 26.9 -> 25.3 ms, pooled 6.73 -> 6.12 and 8.05
     // -> 7.15 ms. With 256-bit vectors (Zen 1) training takes what inference takes. The forward and the input gradient's
@@ -149,7 +149,8 @@ public sealed unsafe class Winograd : IWinogradForward
     /// The tile of a training plan's weight gradient by Winograd: with 256-bit vectors (or 512-bit ones at AVX2's rate of
     /// multiply-adds, <see cref="WideRules"/>) F(3x3, 4x4) where F(4x4, 3x3) fits (<see cref="Fits"/>) over maps of two tiles
     /// or more; else F(3x3, 2x2) where training's rule takes F(2x2, 3x3) (from 32 channels with 512-bit vectors at full rate);
-    /// else 0, the direct sums. Each convolution's weight gradient alone at batch 64 on a Zen 5, two threads, the three alternating in one process (direct, F(3x3, 2x2), F(3x3, 4x4); ms, medians of 41 rounds):
+    /// else 0, the direct sums. Each convolution's weight gradient alone at batch 64 on a Zen 5, two threads, the three
+    /// alternating in one process (direct, F(3x3, 2x2), F(3x3, 4x4); ms, medians of 41 rounds):
     /// <code>
     ///                          AVX2                   AVX-512
     /// 28x28x16 -> 16           0.96  0.81  0.56       0.58  0.66  0.43
