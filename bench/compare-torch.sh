@@ -19,6 +19,7 @@
 set -euo pipefail
 runs=${1:-3}; epochs=${2:-1}; models=${3:-pool stride resnet mobile}
 here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/bench/models.sh"
 torch=${TORCH_BENCH:-$here/bench/torch-tuned}   # shared/bench/torch-tuned with the core type fitted to this CPU
 isa=${ISA:-native}; capped=(); ort=--onnx-runtime
 case $isa in
@@ -27,14 +28,12 @@ case $isa in
   specnet-avx2) capped=(DOTNET_EnableAVX512=0) ;;   # read by .NET alone
   *) echo "ISA=$isa: expected native, avx2 or specnet-avx2" >&2; exit 2 ;;
 esac
-# lscpu's model name, and the family and model that tell apart CPUs named alike ("AMD EPYC": Zen 1 is family 23, Zen 4 25, Zen 5 26)
-cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1) (family $(lscpu | sed -n 's/^CPU family: *//p' | head -1), model $(lscpu | sed -n 's/^Model: *//p' | head -1))"
+cpu=$(cpu_name)
 case $isa in avx2) cpu="$cpu, both programs capped at AVX2";; specnet-avx2) cpu="$cpu, SpecNet alone capped at AVX2";; esac
 out=${RESULTS:-$(mktemp -d)}   # RESULTS=dir: summarise the runs kept there, without running anything
 [ -n "${RESULTS:-}" ] || {
 dotnet build "$here/src/SpecNet.Cli" -c Release -nologo -v q >/dev/null
 specnet=$here/src/SpecNet.Cli/bin/Release/net10.0/specnet
-spec_of() { case $1 in pool) echo fashion-cnn;; stride) echo fashion-strided;; resnet) echo fashion-resnet;; mobile) echo fashion-mobile;; esac; }
 
 for model in $models; do
   spec=$here/specs/$(spec_of "$model").yaml

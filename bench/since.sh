@@ -14,6 +14,7 @@
 set -euo pipefail
 rev=${1:?usage: bench/since.sh REV [RUNS] [MODELS]}; runs=${2:-3}; models=${3:-pool stride resnet mobile}
 here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/bench/models.sh"
 case ${ISA:-native} in
   native) capped=() ;;
   avx2) capped=(DOTNET_EnableAVX512=0) ;;
@@ -25,7 +26,6 @@ git -C "$here" worktree add -q --detach "$out/src" "$rev"
 trap 'git -C "$here" worktree remove --force "$out/src"' EXIT
 dotnet build "$out/src/src/SpecNet.Cli" -c Release -nologo -v q -o "$out/old" >/dev/null
 dotnet build "$here/src/SpecNet.Cli" -c Release -nologo -v q -o "$out/new" >/dev/null
-spec_of() { case $1 in pool) echo fashion-cnn;; stride) echo fashion-strided;; resnet) echo fashion-resnet;; mobile) echo fashion-mobile;; esac; }
 for model in $models; do
   spec=$here/specs/$(spec_of "$model").yaml
   for i in $(seq 1 "$runs"); do
@@ -36,7 +36,7 @@ for model in $models; do
   done
 done
 
-python3 - "$out" "$runs" "$rev" "${ISA:-native}" "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" $models <<'PY'
+python3 - "$out" "$runs" "$rev" "${ISA:-native}" "$(cpu_name)" $models <<'PY'
 import json, statistics, sys
 out, runs, rev, isa, cpu, models = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:]
 load = lambda model, build, i, kind: json.load(open(f"{out}/{model}-{build}-{i}-{kind}.json"))

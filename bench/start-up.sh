@@ -11,15 +11,15 @@
 set -euo pipefail
 runs=${1:-5}; models=${2:-pool stride resnet mobile}
 here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/bench/models.sh"
 out=$(mktemp -d)
 builds=("$here")
 [ -n "${BASE:-}" ] && builds+=("$(cd "$BASE" && pwd)")
 for b in "${builds[@]}"; do dotnet build "$b/src/SpecNet.Cli" -c Release -nologo -v q > /dev/null; done
-spec_of() { case $1 in pool) echo fashion-cnn;; stride) echo fashion-strided;; resnet) echo fashion-resnet;; mobile) echo fashion-mobile;; esac; }
 ms() { local t0 t1; t0=$(date +%s%N); "$@" > /dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )); }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
-echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1) (family $(lscpu | sed -n 's/^CPU family: *//p' | head -1), model $(lscpu | sed -n 's/^Model: *//p' | head -1)); $runs runs each, medians, ms"
+echo "CPU: $(cpu_name); $runs runs each, medians, ms"
 printf '%-8s %-8s' model command; for b in "${builds[@]}"; do printf ' %14s' "$(cd "$b" && git rev-parse --short HEAD)"; done; echo
 for model in $models; do
   spec=$here/specs/$(spec_of "$model").yaml
